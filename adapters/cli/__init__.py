@@ -1,0 +1,26 @@
+"""`sanshi` command line. Each module in this package adds its commands through a
+``register(group)`` function, so command groups can be written and reviewed apart."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sanshi")
+def main() -> None:
+    """三事 sanshi：12345 / 110 / APP / 窗口 诉求统一受理、智能分拨与考核。"""
+
+
+def _register_all() -> None:
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(main)
+
+
+_register_all()

@@ -1,0 +1,308 @@
+"""District configuration (SANSHI_CONFIG): units, categories, routing rules, deadlines, tokens.
+
+Loaded from one YAML file and validated with pydantic. A bad file is reported as
+``file:line: field: message`` for every problem, never as a traceback: the YAML is composed
+into nodes first so that each pydantic error location can be mapped back to a line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class UnitKind(StrEnum):
+    CENTRE = "centre"  # 中心
+    DEPARTMENT = "department"  # 职能部门
+    STREET = "street"  # 街道
+    COMMUNITY = "community"  # 社区
+    JUDICIAL_OFFICE = "judicial_office"  # 司法所
+    ENTERPRISE = "enterprise"  # 公共服务企业 (供水 供电 燃气)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class District(_Strict):
+    id: str
+    name: str
+    city: str = ""
+
+
+class Unit(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str
+    kind: UnitKind
+    parent: str | None = None
+    categories: list[str] = []
+    # Place names (roads, 小区, villages) that this community/street covers.
+    areas: list[str] = []
+
+
+class Category(_Strict):
+    code: str
+    name: str
+    description: str = ""
+    keywords: list[str] = []
+    mediation: bool = False
+
+
+class RoutingRule(_Strict):
+    category: str
+    # When given, the rule applies only if one of these words is in the text (e.g. 停电 → 供电局).
+    keywords: list[str] = []
+    # "locality" | "judicial_office" | a unit id
+    to: str
+
+
+class UrgentClock(_Strict):
+    claim_minutes: int = Field(30, gt=0)
+    handle_hours: int = Field(24, gt=0)
+
+
+class NormalClock(_Strict):
+    claim_workdays: int = Field(1, gt=0)
+    handle_workdays: int = Field(5, gt=0)
+
+
+class DeadlinePolicy(_Strict):
+    urgent: UrgentClock = UrgentClock()
+    normal: NormalClock = NormalClock()
+
+
+class Deadlines(_Strict):
+    default: DeadlinePolicy = DeadlinePolicy()
+    per_category: dict[str, DeadlinePolicy] = {}
+
+    def for_category(self, category: str | None) -> DeadlinePolicy:
+        if category and category in self.per_category:
+            return self.per_category[category]
+        return self.default
+
+
+class HolidayNotice(_Strict):
+    """One year's State Council holiday notice, for years the calendar package lags on."""
+
+    holidays: list[dt.date] = []
+    workdays: list[dt.date] = []  # 调休上班 (make-up working days on weekends)
+
+
+class RouterSettings(_Strict):
+    confidence_threshold: float = Field(0.35, ge=0, le=1)
+    duplicate_window_days: int = Field(30, gt=0)
+    merge_similarity: float = Field(0.8, ge=0, le=1)
+    possible_duplicate_similarity: float = Field(0.6, ge=0, le=1)
+    urgent_words: list[str] = []
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    UNIT = "unit"
+    LEADER = "leader"
+    ADMIN = "admin"
+
+
+class Token(_Strict):
+    token: str = Field(min_length=8)
+    role: Role
+    unit: str | None = None
+    name: str = ""
+
+    @model_validator(mode="after")
+    def _unit_role_needs_unit(self) -> Token:
+        if self.role == Role.UNIT and not self.unit:
+            raise ValueError("role 'unit' needs a 'unit'")
+        return self
+
+
+DEFAULT_CATEGORIES: list[Category] = [
+    Category(code="municipal", name="市政设施", keywords=["路灯", "道路", "井盖", "下水道", "排水", "管网", "人行道", "窨井"]),
+    Category(code="city_management", name="城市管理", keywords=["占道", "违建", "违章搭建", "乱堆", "环卫", "垃圾", "摊贩", "广告牌"]),
+    Category(code="environment", name="生态环境", keywords=["油烟", "噪声", "噪音", "排污", "异味", "污染", "施工扰民", "野生动物"]),
+    Category(code="housing", name="住房物业", keywords=["物业", "电梯", "房屋维修", "维修基金", "房产证", "二次供水"]),
+    Category(code="utilities", name="公共服务", keywords=["停水", "供水", "停电", "供电", "燃气", "煤气", "供热", "信号", "宽带"]),
+    Category(code="transport", name="交通运输", keywords=["公交", "出租车", "网约车", "拒载", "红绿灯", "信号灯", "停车"]),
+    Category(code="market", name="市场监管", keywords=["消费", "预付卡", "退款", "食品", "药品", "假货", "价格", "跑路"]),
+    Category(code="labour", name="劳动社保", keywords=["欠薪", "工资", "工伤", "社保", "就业", "创业补贴", "劳动合同"]),
+    Category(code="education", name="教育", keywords=["入学", "学位", "学校", "老师", "培训", "校车"]),
+    Category(code="health", name="医疗卫生", keywords=["医院", "医保", "疫苗", "诊所", "看病", "医生"]),
+    Category(code="civil_affairs", name="民政", keywords=["低保", "养老", "特困", "救助", "残疾", "高龄补贴", "殡葬"]),
+    Category(code="public_security", name="公安", keywords=["治安", "户籍", "户口", "身份证", "诈骗", "打架", "盗窃"]),
+    Category(code="dispute", name="矛盾纠纷", keywords=["纠纷", "邻里", "吵架", "调解", "宅基地", "土地"], mediation=True),
+    Category(code="other", name="其他", keywords=[]),
+]
+
+
+class SanshiConfig(_Strict):
+    district: District
+    units: list[Unit]
+    categories: list[Category] = DEFAULT_CATEGORIES
+    routing: list[RoutingRule] = []
+    deadlines: Deadlines = Deadlines()
+    calendar: dict[int, HolidayNotice] = {}
+    router: RouterSettings = RouterSettings()
+    tokens: list[Token] = []
+
+    @field_validator("units")
+    @classmethod
+    def _unique_units(cls, units: list[Unit]) -> list[Unit]:
+        seen: set[str] = set()
+        for u in units:
+            if u.id in seen:
+                raise ValueError(f"duplicate unit id '{u.id}'")
+            seen.add(u.id)
+        if not any(u.kind == UnitKind.CENTRE for u in units):
+            raise ValueError("a district needs one unit of kind 'centre'")
+        return units
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> SanshiConfig:
+        ids = {u.id for u in self.units}
+        codes = {c.code for c in self.categories}
+        for u in self.units:
+            if u.parent is not None and u.parent not in ids:
+                raise ValueError(f"unit '{u.id}': parent '{u.parent}' is not a unit")
+            for c in u.categories:
+                if c not in codes:
+                    raise ValueError(f"unit '{u.id}': category '{c}' is not defined")
+        for r in self.routing:
+            if r.category not in codes:
+                raise ValueError(f"routing: category '{r.category}' is not defined")
+            if r.to not in ("locality", "judicial_office") and r.to not in ids:
+                raise ValueError(f"routing: '{r.to}' is neither a unit nor locality/judicial_office")
+        for t in self.tokens:
+            if t.unit is not None and t.unit not in ids:
+                raise ValueError(f"token for unknown unit '{t.unit}'")
+        for cat in self.deadlines.per_category:
+            if cat not in codes:
+                raise ValueError(f"deadlines: category '{cat}' is not defined")
+        return self
+
+    # ---- lookups -------------------------------------------------------------------------
+
+    def unit(self, unit_id: str) -> Unit:
+        for u in self.units:
+            if u.id == unit_id:
+                return u
+        raise KeyError(unit_id)
+
+    def has_unit(self, unit_id: str) -> bool:
+        return any(u.id == unit_id for u in self.units)
+
+    @property
+    def centre(self) -> Unit:
+        return next(u for u in self.units if u.kind == UnitKind.CENTRE)
+
+    def units_of_kind(self, kind: UnitKind) -> list[Unit]:
+        return [u for u in self.units if u.kind == kind]
+
+    def children(self, unit_id: str) -> list[Unit]:
+        return [u for u in self.units if u.parent == unit_id]
+
+    def street_of(self, unit_id: str) -> Unit | None:
+        """The street (街道) a community or judicial office belongs to, or the street itself."""
+        u = self.unit(unit_id)
+        while u is not None:
+            if u.kind == UnitKind.STREET:
+                return u
+            u = self.unit(u.parent) if u.parent else None  # type: ignore[assignment]
+        return None
+
+    def supervisor_of(self, unit_id: str) -> str:
+        """小事不出格、大事不出区: community → street → district centre."""
+        u = self.unit(unit_id)
+        if u.parent is not None:
+            return u.parent
+        return self.centre.id
+
+    def category(self, code: str) -> Category:
+        for c in self.categories:
+            if c.code == code:
+                return c
+        raise KeyError(code)
+
+    def category_codes(self) -> list[str]:
+        return [c.code for c in self.categories]
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; ``problems`` name line and field."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"配置文件有误 {source}:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _node_at(node: yaml.Node, loc: Iterable[int | str]) -> yaml.Node:
+    """Walk a composed YAML node along a pydantic error location, as far as it goes."""
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if str(k.value) == str(key):
+                    nxt = v
+                    break
+            if nxt is None:
+                return node
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+            if key >= len(node.value):
+                return node
+            node = node.value[key]
+        else:
+            return node
+    return node
+
+
+def parse_config(text: str, source: str = "<config>") -> SanshiConfig:
+    try:
+        root = yaml.compose(text)
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise ConfigError(source, [f"{where}: YAML 语法错误: {getattr(exc, 'problem', exc)}"]) from None
+    if not isinstance(data, dict) or root is None:
+        raise ConfigError(source, [f"{source}:1: 配置文件必须是一个映射 (mapping)"])
+    try:
+        return SanshiConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = [p for p in err["loc"] if not isinstance(p, str) or not p.startswith("function-")]
+            node = _node_at(root, loc)
+            field = ".".join(str(p) for p in loc) or "(root)"
+            problems.append(f"{source}:{node.start_mark.line + 1}: {field}: {err['msg']}")
+        raise ConfigError(source, problems) from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> SanshiConfig:
+    """Load SANSHI_CONFIG, or the bundled demo district when it is unset."""
+    if path is None:
+        path = os.environ.get("SANSHI_CONFIG") or None
+    if path is None:
+        text = resources.files("engine").joinpath("data/haicheng.yaml").read_text("utf-8")
+        return parse_config(text, "engine/data/haicheng.yaml")
+    p = Path(path)
+    try:
+        text = p.read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(str(p), [f"{p}: 无法读取: {exc.strerror}"]) from None
+    return parse_config(text, str(p))
+
+
+DEMO_TOKENS: dict[Literal["operator", "leader", "admin"], str] = {
+    "operator": "demo-operator-token",
+    "leader": "demo-leader-token",
+    "admin": "demo-admin-token",
+}

@@ -1,0 +1,689 @@
+"""The Case aggregate (工单): the whole lifecycle of SPEC §3 as events.
+
+Pure domain code. It imports no infrastructure: deadlines, routing and time are computed by
+the application service and handed in, so that replaying the log never depends on a clock,
+a calendar package or a model. Every event carries who acted (``principal``), for which unit
+(``unit``) and when in business time (``at``, timezone-aware; the simulator runs weeks in
+seconds, so the recording time of the event store is not business time).
+
+The shape follows pyeventsourcing's examples: a public command method checks the transition
+against one table (:data:`ALLOWED`) and then triggers a private ``@event`` method that only
+mutates state. Replaying the log runs the private methods alone, so a command that is refused
+writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+# SPEC §2: case id = uuid5(SANSHI_NAMESPACE, f"{channel}:{source_ref}").
+SANSHI_NAMESPACE = UUID("5a7d3f1e-2c4b-5e6f-8a9b-0c1d2e3f4a5b")
+
+MAX_RETURNS_BEFORE_MANUAL = 3
+
+
+def case_id_for(channel: str, source_ref: str) -> UUID:
+    """The deterministic case id: the same record sent twice lands once."""
+    return uuid5(SANSHI_NAMESPACE, f"{channel}:{source_ref}")
+
+
+class Status(StrEnum):
+    RECEIVED = "received"  # 受理: in the centre, waiting for dispatch
+    DISPATCHED = "dispatched"  # 派单
+    CLAIMED = "claimed"  # 签收
+    MEDIATING = "mediating"  # 调解中
+    RETURNED = "returned"  # 退单: back at the centre
+    RESOLVED = "resolved"  # 办结: waiting for the follow-up call
+    REOPENED = "reopened"  # 重办: waiting for the next dispatch
+    CLOSED = "closed"  # 结案 (terminal)
+    ANSWERED_DIRECTLY = "answered_directly"  # 直办: counts as resolved
+    REJECTED = "rejected"  # 不予受理 (terminal)
+    MERGED = "merged"  # 合并 into another open case (terminal)
+
+
+STATUS_ZH: dict[Status, str] = {
+    Status.RECEIVED: "已受理",
+    Status.DISPATCHED: "已派单",
+    Status.CLAIMED: "已签收",
+    Status.MEDIATING: "调解中",
+    Status.RETURNED: "已退单",
+    Status.RESOLVED: "已办结",
+    Status.REOPENED: "重办",
+    Status.CLOSED: "已结案",
+    Status.ANSWERED_DIRECTLY: "直办",
+    Status.REJECTED: "不予受理",
+    Status.MERGED: "已合并",
+}
+
+OPEN_STATUSES = frozenset(
+    {
+        Status.RECEIVED,
+        Status.DISPATCHED,
+        Status.CLAIMED,
+        Status.MEDIATING,
+        Status.RETURNED,
+        Status.REOPENED,
+    }
+)
+TERMINAL_STATUSES = frozenset({Status.CLOSED, Status.REJECTED, Status.MERGED})
+
+
+class Action(StrEnum):
+    CLASSIFY = "classify"
+    DISPATCH = "dispatch"
+    CLAIM = "claim"
+    RETURN = "return"
+    REQUEST_EXTENSION = "request_extension"
+    DECIDE_EXTENSION = "decide_extension"
+    START_MEDIATION = "start_mediation"
+    CONCLUDE_MEDIATION = "conclude_mediation"
+    RESOLVE = "resolve"
+    FOLLOW_UP = "follow_up"
+    ANSWER_DIRECTLY = "answer_directly"
+    REJECT = "reject"
+    MERGE = "merge"
+    ESCALATE = "escalate"
+    URGE = "urge"
+    SEND_TO_MANUAL = "send_to_manual"
+    LINK_DUPLICATE = "link_duplicate"
+    CLOSE = "close"
+
+
+ACTION_ZH: dict[Action, str] = {
+    Action.CLASSIFY: "分类",
+    Action.DISPATCH: "派单",
+    Action.CLAIM: "签收",
+    Action.RETURN: "退单",
+    Action.REQUEST_EXTENSION: "申请延期",
+    Action.DECIDE_EXTENSION: "审批延期",
+    Action.START_MEDIATION: "开始调解",
+    Action.CONCLUDE_MEDIATION: "结束调解",
+    Action.RESOLVE: "办结",
+    Action.FOLLOW_UP: "回访",
+    Action.ANSWER_DIRECTLY: "直办",
+    Action.REJECT: "不予受理",
+    Action.MERGE: "合并",
+    Action.ESCALATE: "督办",
+    Action.URGE: "催办",
+    Action.SEND_TO_MANUAL: "转人工",
+    Action.LINK_DUPLICATE: "关联重复件",
+    Action.CLOSE: "结案",
+}
+
+_AT_CENTRE = frozenset({Status.RECEIVED, Status.RETURNED, Status.REOPENED})
+_WITH_UNIT = frozenset({Status.DISPATCHED, Status.CLAIMED, Status.MEDIATING})
+
+# The one table of legal transitions: action -> states it may be taken from.
+ALLOWED: dict[Action, frozenset[Status]] = {
+    Action.CLASSIFY: _AT_CENTRE,
+    Action.DISPATCH: _AT_CENTRE,
+    Action.CLAIM: frozenset({Status.DISPATCHED}),
+    Action.RETURN: frozenset({Status.DISPATCHED, Status.CLAIMED}),
+    Action.REQUEST_EXTENSION: frozenset({Status.CLAIMED, Status.MEDIATING}),
+    Action.DECIDE_EXTENSION: frozenset({Status.CLAIMED, Status.MEDIATING}),
+    Action.START_MEDIATION: frozenset({Status.CLAIMED}),
+    Action.CONCLUDE_MEDIATION: frozenset({Status.MEDIATING}),
+    Action.RESOLVE: frozenset({Status.CLAIMED}),
+    Action.FOLLOW_UP: frozenset({Status.RESOLVED, Status.ANSWERED_DIRECTLY}),
+    Action.ANSWER_DIRECTLY: frozenset({Status.RECEIVED}),
+    Action.REJECT: frozenset({Status.RECEIVED}),
+    Action.MERGE: _AT_CENTRE,
+    Action.ESCALATE: _WITH_UNIT,
+    Action.URGE: _WITH_UNIT,
+    Action.SEND_TO_MANUAL: _AT_CENTRE,
+    Action.LINK_DUPLICATE: OPEN_STATUSES | {Status.RESOLVED},
+    Action.CLOSE: frozenset({Status.RESOLVED, Status.ANSWERED_DIRECTLY}),
+}
+
+
+class Rating(StrEnum):
+    SATISFIED = "satisfied"  # 满意
+    BASICALLY_SATISFIED = "basically_satisfied"  # 基本满意
+    DISSATISFIED = "dissatisfied"  # 不满意
+
+
+class DeadlineKind(StrEnum):
+    CLAIM = "claim"  # 签收时限
+    HANDLE = "handle"  # 办理时限
+
+
+class DomainError(Exception):
+    """A command the case refuses. Carries a machine code and a Chinese message."""
+
+    code = "domain_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class IllegalTransition(DomainError):
+    code = "illegal_transition"
+
+    def __init__(self, status: Status, action: Action) -> None:
+        super().__init__(
+            f"工单当前状态为「{STATUS_ZH[status]}」({status.value})，"
+            f"不能执行「{ACTION_ZH[action]}」({action.value})"
+        )
+        self.status = status
+        self.action = action
+
+
+class NotAssignedUnit(DomainError):
+    code = "not_assigned_unit"
+
+    def __init__(self, unit: str, assigned: str | None) -> None:
+        super().__init__(f"该工单当前由「{assigned or '中心'}」承办，单位「{unit}」无权操作")
+        self.unit = unit
+        self.assigned = assigned
+
+
+class InvalidCommand(DomainError):
+    code = "invalid_command"
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """One assignment to a unit and its two clocks (签收 / 办理)."""
+
+    number: int
+    unit: str
+    at: datetime
+    claim_deadline: datetime
+    handle_deadline: datetime
+    claimed_at: datetime | None = None
+    extension_requested_to: datetime | None = None
+
+
+class Case(Aggregate):
+    """工单: one grievance, from intake to close."""
+
+    @staticmethod
+    def create_id(channel: str, source_ref: str) -> UUID:
+        return case_id_for(channel, source_ref)
+
+    @event("Received")
+    def __init__(
+        self,
+        *,
+        channel: str,
+        source_ref: str,
+        received_at: datetime,
+        content: str,
+        address: str,
+        caller_name: str,
+        caller_phone: str,
+        appeal_type: str,
+        urgent: bool,
+        category_hint: str,
+        concern: str,
+        extra: dict[str, Any],
+        principal: str,
+        at: datetime,
+    ) -> None:
+        self.channel = channel
+        self.source_ref = source_ref
+        self.received_at = received_at
+        self.content = content
+        self.address = address
+        self.caller_name = caller_name
+        self.caller_phone = caller_phone
+        self.appeal_type = appeal_type
+        self.urgent = urgent
+        self.category_hint = category_hint
+        self.concern = concern
+        self.extra = dict(extra)
+        self.status = Status.RECEIVED
+        self.category: str | None = None
+        self.locality: str | None = None
+        self.street: str | None = None
+        self.dispatch: Dispatch | None = None
+        self.dispatch_count = 0
+        self.returned_by: list[str] = []
+        self.return_count = 0
+        self.escalation_level = 0
+        self.escalated_keys: list[str] = []
+        self.manual_reason: str | None = None
+        self.merged_into: UUID | None = None
+        self.duplicates: list[UUID] = []
+        self.resolved_at: datetime | None = None
+        self.resolved_unit: str | None = None
+        self.rating: Rating | None = None
+        self.solved: bool | None = None
+        self.mediation_agreement: bool | None = None
+        # Netflix Dispatch keeps a timestamp per status; so do we.
+        self.status_times: dict[str, datetime] = {Status.RECEIVED.value: at}
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def assigned_unit(self) -> str | None:
+        if self.status in _WITH_UNIT and self.dispatch is not None:
+            return self.dispatch.unit
+        return None
+
+    def _require(self, action: Action, unit: str | None = None) -> None:
+        if self.status not in ALLOWED[action]:
+            raise IllegalTransition(self.status, action)
+        if unit is not None and self.assigned_unit != unit:
+            raise NotAssignedUnit(unit, self.assigned_unit)
+
+    def _enter(self, status: Status, at: datetime) -> None:
+        self.status = status
+        self.status_times[status.value] = at
+
+    # ---- commands ------------------------------------------------------------------------
+
+    def classify(
+        self,
+        *,
+        category: str,
+        urgent: bool,
+        locality: str | None,
+        street: str | None,
+        reason: dict[str, Any],
+        override: bool,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        """Router decision (分类/定属地) or an operator's re-categorisation."""
+        self._require(Action.CLASSIFY)
+        self._classified(
+            category=category,
+            urgent=urgent,
+            locality=locality,
+            street=street,
+            reason=reason,
+            override=override,
+            principal=principal,
+            at=at,
+        )
+
+    @event("Classified")
+    def _classified(
+        self,
+        *,
+        category: str,
+        urgent: bool,
+        locality: str | None,
+        street: str | None,
+        reason: dict[str, Any],
+        override: bool,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        self.category = category
+        self.urgent = urgent
+        self.locality = locality
+        self.street = street
+
+    def dispatch_to(
+        self,
+        *,
+        unit: str,
+        claim_deadline: datetime,
+        handle_deadline: datetime,
+        reason: dict[str, Any],
+        principal: str,
+        at: datetime,
+    ) -> None:
+        """派单 / 转派. Never back to a unit that returned this case."""
+        self._require(Action.DISPATCH)
+        if unit in self.returned_by:
+            raise InvalidCommand(f"单位「{unit}」已退回过此工单，不能再次派给它")
+        if not (claim_deadline > at and handle_deadline > at):
+            raise InvalidCommand("时限必须晚于派单时间")
+        self._dispatched(
+            unit=unit,
+            number=self.dispatch_count + 1,
+            claim_deadline=claim_deadline,
+            handle_deadline=handle_deadline,
+            reason=reason,
+            principal=principal,
+            at=at,
+        )
+
+    @event("Dispatched")
+    def _dispatched(
+        self,
+        *,
+        unit: str,
+        number: int,
+        claim_deadline: datetime,
+        handle_deadline: datetime,
+        reason: dict[str, Any],
+        principal: str,
+        at: datetime,
+    ) -> None:
+        self.dispatch_count = number
+        self.dispatch = Dispatch(number, unit, at, claim_deadline, handle_deadline)
+        self.manual_reason = None
+        self._enter(Status.DISPATCHED, at)
+
+    def claim(self, *, unit: str, principal: str, at: datetime) -> None:
+        self._require(Action.CLAIM, unit)
+        self._claimed(unit=unit, principal=principal, at=at)
+
+    @event("Claimed")
+    def _claimed(self, *, unit: str, principal: str, at: datetime) -> None:
+        assert self.dispatch is not None
+        self.dispatch = _replace(self.dispatch, claimed_at=at)
+        self._enter(Status.CLAIMED, at)
+
+    def return_case(self, *, unit: str, reason: str, principal: str, at: datetime) -> None:
+        self._require(Action.RETURN, unit)
+        if not reason.strip():
+            raise InvalidCommand("退单必须说明理由")
+        self._returned(unit=unit, reason=reason, principal=principal, at=at)
+        if self.return_count >= MAX_RETURNS_BEFORE_MANUAL:
+            self._sent_to_manual(
+                reason=f"已退单{self.return_count}次，转中心人工派单",
+                principal="system:router",
+                at=at,
+            )
+
+    @event("Returned")
+    def _returned(self, *, unit: str, reason: str, principal: str, at: datetime) -> None:
+        self.returned_by.append(unit)
+        self.return_count += 1
+        self._enter(Status.RETURNED, at)
+
+    def request_extension(
+        self, *, unit: str, until: datetime, reason: str, principal: str, at: datetime
+    ) -> None:
+        self._require(Action.REQUEST_EXTENSION, unit)
+        assert self.dispatch is not None
+        if self.dispatch.extension_requested_to is not None:
+            raise InvalidCommand("已有待审批的延期申请")
+        if until <= self.dispatch.handle_deadline:
+            raise InvalidCommand("延期后的时限必须晚于当前办理时限")
+        self._extension_requested(unit=unit, until=until, reason=reason, principal=principal, at=at)
+
+    @event("ExtensionRequested")
+    def _extension_requested(
+        self, *, unit: str, until: datetime, reason: str, principal: str, at: datetime
+    ) -> None:
+        assert self.dispatch is not None
+        self.dispatch = _replace(self.dispatch, extension_requested_to=until)
+
+    def decide_extension(self, *, granted: bool, note: str, principal: str, at: datetime) -> None:
+        self._require(Action.DECIDE_EXTENSION)
+        assert self.dispatch is not None
+        until = self.dispatch.extension_requested_to
+        if until is None:
+            raise InvalidCommand("没有待审批的延期申请")
+        self._extension_decided(
+            unit=self.dispatch.unit,
+            granted=granted,
+            until=until,
+            note=note,
+            principal=principal,
+            at=at,
+        )
+
+    @event("ExtensionDecided")
+    def _extension_decided(
+        self,
+        *,
+        unit: str,
+        granted: bool,
+        until: datetime,
+        note: str,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        assert self.dispatch is not None
+        deadline = until if granted else self.dispatch.handle_deadline
+        self.dispatch = _replace(
+            self.dispatch, handle_deadline=deadline, extension_requested_to=None
+        )
+
+    def start_mediation(self, *, unit: str, principal: str, at: datetime) -> None:
+        self._require(Action.START_MEDIATION, unit)
+        self._mediation_started(unit=unit, principal=principal, at=at)
+
+    @event("MediationStarted")
+    def _mediation_started(self, *, unit: str, principal: str, at: datetime) -> None:
+        self._enter(Status.MEDIATING, at)
+
+    def conclude_mediation(
+        self, *, unit: str, agreement: bool, summary: str, principal: str, at: datetime
+    ) -> None:
+        """调解结束. With agreement the dispute is resolved; without, the unit goes on
+        handling it (claimed) and may resolve it another way (e.g. 引导诉讼)."""
+        self._require(Action.CONCLUDE_MEDIATION, unit)
+        self._mediation_concluded(
+            unit=unit, agreement=agreement, summary=summary, principal=principal, at=at
+        )
+
+    @event("MediationConcluded")
+    def _mediation_concluded(
+        self, *, unit: str, agreement: bool, summary: str, principal: str, at: datetime
+    ) -> None:
+        self.mediation_agreement = agreement
+        self._enter(Status.CLAIMED, at)
+
+    def resolve(self, *, unit: str, result: str, principal: str, at: datetime) -> None:
+        self._require(Action.RESOLVE, unit)
+        if not result.strip():
+            raise InvalidCommand("办结必须填写办理结果")
+        assert self.dispatch is not None
+        self._resolved(
+            unit=unit,
+            result=result,
+            on_time=at <= self.dispatch.handle_deadline,
+            principal=principal,
+            at=at,
+        )
+
+    @event("Resolved")
+    def _resolved(
+        self, *, unit: str, result: str, on_time: bool, principal: str, at: datetime
+    ) -> None:
+        self.resolved_at = at
+        self.resolved_unit = unit
+        self._enter(Status.RESOLVED, at)
+
+    def answer_directly(self, *, answer: str, principal: str, at: datetime) -> None:
+        self._require(Action.ANSWER_DIRECTLY)
+        self._answered_directly(answer=answer, principal=principal, at=at)
+
+    @event("AnsweredDirectly")
+    def _answered_directly(self, *, answer: str, principal: str, at: datetime) -> None:
+        self.resolved_at = at
+        self.resolved_unit = "centre"
+        self._enter(Status.ANSWERED_DIRECTLY, at)
+
+    def reject(self, *, reason: str, principal: str, at: datetime) -> None:
+        self._require(Action.REJECT)
+        if not reason.strip():
+            raise InvalidCommand("不予受理必须说明理由")
+        self._rejected(reason=reason, principal=principal, at=at)
+
+    @event("Rejected")
+    def _rejected(self, *, reason: str, principal: str, at: datetime) -> None:
+        self._enter(Status.REJECTED, at)
+
+    def follow_up(
+        self,
+        *,
+        solved: bool,
+        rating: Rating | None,
+        comment: str,
+        principal: str,
+        at: datetime,
+    ) -> bool:
+        """回访. Returns True when the answer reopens the case (重办)."""
+        self._require(Action.FOLLOW_UP)
+        unit = self.resolved_unit or "centre"
+        self._followed_up(
+            unit=unit,
+            solved=solved,
+            rating=rating.value if rating else None,
+            comment=comment,
+            principal=principal,
+            at=at,
+        )
+        if not solved or rating == Rating.DISSATISFIED:
+            self._reopened(
+                unit=unit,
+                reason="回访不满意" if rating == Rating.DISSATISFIED else "回访未解决",
+                principal=principal,
+                at=at,
+            )
+            return True
+        self._closed(reason="回访完成", principal=principal, at=at)
+        return False
+
+    @event("FollowedUp")
+    def _followed_up(
+        self,
+        *,
+        unit: str,
+        solved: bool,
+        rating: str | None,
+        comment: str,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        self.solved = solved
+        self.rating = Rating(rating) if rating else None
+
+    @event("Reopened")
+    def _reopened(self, *, unit: str, reason: str, principal: str, at: datetime) -> None:
+        self._enter(Status.REOPENED, at)
+
+    def close(self, *, reason: str, principal: str, at: datetime) -> None:
+        self._require(Action.CLOSE)
+        self._closed(reason=reason, principal=principal, at=at)
+
+    @event("Closed")
+    def _closed(self, *, reason: str, principal: str, at: datetime) -> None:
+        self._enter(Status.CLOSED, at)
+
+    def overdue_deadlines(self, now: datetime) -> list[DeadlineKind]:
+        """Deadlines of the current dispatch that have passed and not yet been escalated."""
+        if self.status not in _WITH_UNIT or self.dispatch is None:
+            return []
+        kinds: list[DeadlineKind] = []
+        d = self.dispatch
+        if d.claimed_at is None and now > d.claim_deadline:
+            kinds.append(DeadlineKind.CLAIM)
+        if now > d.handle_deadline:
+            kinds.append(DeadlineKind.HANDLE)
+        return [k for k in kinds if self._escalation_key(k) not in self.escalated_keys]
+
+    def _escalation_key(self, kind: DeadlineKind) -> str:
+        assert self.dispatch is not None
+        # A granted extension moves the handling deadline, which is a new deadline.
+        deadline = (
+            self.dispatch.claim_deadline
+            if kind == DeadlineKind.CLAIM
+            else self.dispatch.handle_deadline
+        )
+        return f"{self.dispatch.number}:{kind.value}:{deadline.isoformat()}"
+
+    def escalate(
+        self,
+        *,
+        kind: DeadlineKind,
+        supervisor: str | None,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        """督办: a deadline passed. Exactly once per deadline; raises the level."""
+        self._require(Action.ESCALATE)
+        assert self.dispatch is not None
+        key = self._escalation_key(kind)
+        if key in self.escalated_keys:
+            raise InvalidCommand("该时限已督办")
+        self._escalated(
+            unit=self.dispatch.unit,
+            kind=kind.value,
+            key=key,
+            level=self.escalation_level + 1,
+            supervisor=supervisor,
+            principal=principal,
+            at=at,
+        )
+
+    @event("Escalated")
+    def _escalated(
+        self,
+        *,
+        unit: str,
+        kind: str,
+        key: str,
+        level: int,
+        supervisor: str | None,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        self.escalated_keys.append(key)
+        self.escalation_level = level
+
+    def urge(self, *, note: str, principal: str, at: datetime) -> None:
+        """催办: the centre pushes the unit; recorded, no change of state."""
+        self._require(Action.URGE)
+        assert self.dispatch is not None
+        self._urged(unit=self.dispatch.unit, note=note, principal=principal, at=at)
+
+    @event("Urged")
+    def _urged(self, *, unit: str, note: str, principal: str, at: datetime) -> None:
+        pass
+
+    def merge_into(
+        self, *, target: UUID, similarity: float, reason: dict[str, Any], principal: str, at: datetime
+    ) -> None:
+        """合并: a duplicate of an open case; linked, not dispatched again."""
+        self._require(Action.MERGE)
+        if target == self.id:
+            raise InvalidCommand("不能与自身合并")
+        self._merged(target=target, similarity=similarity, reason=reason, principal=principal, at=at)
+
+    @event("Merged")
+    def _merged(
+        self,
+        *,
+        target: UUID,
+        similarity: float,
+        reason: dict[str, Any],
+        principal: str,
+        at: datetime,
+    ) -> None:
+        self.merged_into = target
+        self._enter(Status.MERGED, at)
+
+    def link_duplicate(self, *, duplicate: UUID, principal: str, at: datetime) -> None:
+        self._require(Action.LINK_DUPLICATE)
+        if duplicate not in self.duplicates:
+            self._duplicate_linked(duplicate=duplicate, principal=principal, at=at)
+
+    @event("DuplicateLinked")
+    def _duplicate_linked(self, *, duplicate: UUID, principal: str, at: datetime) -> None:
+        self.duplicates.append(duplicate)
+
+    def send_to_manual(self, *, reason: str, principal: str, at: datetime) -> None:
+        """转中心人工派单队列 (low router confidence, three returns, no unit found)."""
+        self._require(Action.SEND_TO_MANUAL)
+        self._sent_to_manual(reason=reason, principal=principal, at=at)
+
+    @event("SentToManual")
+    def _sent_to_manual(self, *, reason: str, principal: str, at: datetime) -> None:
+        self.manual_reason = reason
+
+
+def _replace(d: Dispatch, **changes: Any) -> Dispatch:
+    from dataclasses import replace
+
+    return replace(d, **changes)

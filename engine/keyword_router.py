@@ -1,0 +1,174 @@
+"""A router that reads only the config: category keywords, locality by address, rules.
+
+It is the fallback when no trained model is wanted (tests, a district on its first day) and the
+base the learning router builds on. Duplicates: same category and locality, open, within the
+window, and text similarity (rapidfuzz) above the configured threshold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from rapidfuzz import fuzz
+
+from engine.config import SanshiConfig, UnitKind
+from engine.routing import (
+    CaseFacts,
+    CategoryGuess,
+    DuplicateCandidate,
+    Locality,
+    Locator,
+    RoutingDecision,
+    unit_by_rules,
+)
+
+_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+def _norm(text: str) -> str:
+    return _PUNCT.sub("", text)
+
+
+@dataclass
+class _OpenCase:
+    case_id: UUID
+    text: str
+    received_at: dt.datetime
+
+
+class KeywordRouter:
+    def __init__(self, config: SanshiConfig) -> None:
+        self.config = config
+        self.locator = Locator(config)
+        self._open: dict[tuple[str, str | None], dict[UUID, _OpenCase]] = {}
+        self._where: dict[UUID, tuple[str, str | None]] = {}
+
+    # ---- category ------------------------------------------------------------------------
+
+    def classify(self, text: str, hint: str) -> CategoryGuess:
+        codes = self.config.category_codes()
+        by_name = {c.name: c.code for c in self.config.categories}
+        hint_code = hint if hint in codes else by_name.get(hint, "")
+        scores: dict[str, int] = {}
+        matched: dict[str, list[str]] = {}
+        for c in self.config.categories:
+            hits = [k for k in c.keywords if k in text]
+            if hits:
+                scores[c.code] = len(hits)
+                matched[c.code] = hits
+        if hint_code:
+            return CategoryGuess(hint_code, 1.0, {"hint": hint, "keywords": matched})
+        if not scores:
+            return CategoryGuess("other", 0.0, {"keywords": {}})
+        best = max(scores, key=lambda k: scores[k])
+        total = sum(scores.values())
+        return CategoryGuess(best, scores[best] / total, {"keywords": matched})
+
+    def is_urgent(self, facts: CaseFacts) -> tuple[bool, list[str]]:
+        words = [w for w in self.config.router.urgent_words if w in facts.content]
+        return facts.urgent or facts.concern == "anguish" or bool(words), words
+
+    # ---- decisions -----------------------------------------------------------------------
+
+    def decide(self, facts: CaseFacts) -> RoutingDecision:
+        guess = self.classify(facts.content, facts.category_hint)
+        urgent, urgent_words = self.is_urgent(facts)
+        loc = self.locator.locate(facts.address, facts.content)
+        reason: dict[str, Any] = {
+            "router": "keyword",
+            "category": guess.why,
+            "confidence": guess.confidence,
+            "locality": {"matched": loc.matched, "community": loc.community, "street": loc.street},
+            "urgent_words": urgent_words,
+        }
+        dupes = self.find_duplicates(facts, guess.category, loc)
+        reason["duplicates"] = [
+            {"case_id": str(d.case_id), "similarity": round(d.similarity, 3)} for d in dupes
+        ]
+        merge = next(
+            (d for d in dupes if d.similarity >= self.config.router.merge_similarity), None
+        )
+        possible = tuple(d for d in dupes if d is not merge)
+        unit: str | None = None
+        manual: str | None = None
+        if guess.confidence < self.config.router.confidence_threshold:
+            manual = f"分类置信度{guess.confidence:.2f}低于阈值，转人工"
+        else:
+            unit, why = unit_by_rules(
+                self.config, guess.category, facts.content, loc, frozenset(facts.returned_by)
+            )
+            reason["unit"] = why
+            if unit is None:
+                manual = "未找到承办单位，转人工"
+        return RoutingDecision(
+            category=guess.category,
+            confidence=guess.confidence,
+            urgent=urgent,
+            locality=loc.unit,
+            street=loc.street,
+            unit=unit,
+            manual_reason=manual,
+            merge_into=merge,
+            possible_duplicates=possible,
+            reason=reason,
+        )
+
+    def next_unit(self, facts: CaseFacts) -> tuple[str | None, dict[str, Any]]:
+        exclude = frozenset(facts.returned_by)
+        # 小事不出格、大事不出区: a returning community or office hands up to its street.
+        if facts.last_unit and self.config.has_unit(facts.last_unit):
+            parent = self.config.unit(facts.last_unit).parent
+            if parent and parent not in exclude:
+                return parent, {"escalated_from": facts.last_unit, "to": parent}
+        loc = Locality(None, facts.street, None)
+        if (
+            facts.locality
+            and self.config.has_unit(facts.locality)
+            and self.config.unit(facts.locality).kind == UnitKind.COMMUNITY
+        ):
+            loc = Locality(facts.locality, facts.street, None)
+        category = facts.category or self.classify(facts.content, facts.category_hint).category
+        unit, why = unit_by_rules(self.config, category, facts.content, loc, exclude)
+        return unit, why
+
+    # ---- duplicates ----------------------------------------------------------------------
+
+    def find_duplicates(
+        self, facts: CaseFacts, category: str, loc: Locality
+    ) -> list[DuplicateCandidate]:
+        if loc.unit is None:
+            return []  # no place, no merge: two different places are never merged
+        bucket = self._open.get((category, loc.unit), {})
+        window = dt.timedelta(days=self.config.router.duplicate_window_days)
+        text = _norm(facts.content)
+        out: list[DuplicateCandidate] = []
+        for oc in bucket.values():
+            if oc.case_id == facts.case_id or abs(facts.received_at - oc.received_at) > window:
+                continue
+            score = fuzz.ratio(text, oc.text) / 100.0
+            if score >= self.config.router.possible_duplicate_similarity:
+                out.append(DuplicateCandidate(oc.case_id, score, {"method": "fuzz.ratio"}))
+        out.sort(key=lambda d: -d.similarity)
+        return out[:5]
+
+    def case_opened(self, facts: CaseFacts, category: str, locality: str | None) -> None:
+        if locality is None:
+            return
+        key = (category, locality)
+        self.case_closed(facts.case_id)
+        self._open.setdefault(key, {})[facts.case_id] = _OpenCase(
+            facts.case_id, _norm(facts.content), facts.received_at
+        )
+        self._where[facts.case_id] = key
+
+    def case_closed(self, case_id: UUID) -> None:
+        key = self._where.pop(case_id, None)
+        if key is not None:
+            self._open.get(key, {}).pop(case_id, None)
+
+    def learn(self, text: str, category: str) -> None:
+        return None

@@ -1,0 +1,84 @@
+"""SPEC §7: environment variables → settings, and SANSHI_DB → eventsourcing's environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+DEFAULT_DATA_DIR = Path("sanshi-data")
+
+
+@dataclass(frozen=True)
+class Settings:
+    db: str
+    kafka: str | None
+    config_path: str | None
+    cipher_key: str | None
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        db = env.get("SANSHI_DB") or f"sqlite:///{DEFAULT_DATA_DIR / 'sanshi.db'}"
+        return cls(
+            db=db,
+            kafka=env.get("SANSHI_KAFKA") or None,
+            config_path=env.get("SANSHI_CONFIG") or None,
+            cipher_key=env.get("SANSHI_CIPHER_KEY") or None,
+        )
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.db.startswith(("postgresql:", "postgres:", "postgresql+psycopg:"))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db.startswith("sqlite:")
+
+    @property
+    def is_memory(self) -> bool:
+        return self.db.startswith("memory:")
+
+    def sqlite_path(self) -> Path:
+        """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``."""
+        return Path(self.db.removeprefix("sqlite:///"))
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        env: dict[str, str] = {}
+        if self.is_memory:
+            env["PERSISTENCE_MODULE"] = "eventsourcing.popo"
+        elif self.is_sqlite:
+            path = self.sqlite_path()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            env["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
+            env["SQLITE_DBNAME"] = str(path)
+            env["SQLITE_LOCK_TIMEOUT"] = "30"
+        elif self.is_postgres:
+            u = urlparse(self.db)
+            env["PERSISTENCE_MODULE"] = "eventsourcing.postgres"
+            env["POSTGRES_DBNAME"] = u.path.lstrip("/") or "sanshi"
+            env["POSTGRES_HOST"] = u.hostname or "127.0.0.1"
+            env["POSTGRES_PORT"] = str(u.port or 5432)
+            env["POSTGRES_USER"] = unquote(u.username or "sanshi")
+            env["POSTGRES_PASSWORD"] = unquote(u.password or "")
+            # The default waits forever for the table lock (see shared/notes/eventsourcing.md).
+            env["POSTGRES_LOCK_TIMEOUT"] = "10"
+            env["POSTGRES_POOL_SIZE"] = "5"
+            env["POSTGRES_MAX_OVERFLOW"] = "10"
+        else:
+            raise ValueError(f"SANSHI_DB must be sqlite:///…, postgresql://… or memory://, got {self.db!r}")
+        if self.cipher_key:
+            env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"
+            env["CIPHER_KEY"] = self.cipher_key
+            env["COMPRESSOR_TOPIC"] = "eventsourcing.compressor:ZlibCompressor"
+        return env
+
+    def sqlalchemy_url(self) -> str:
+        """Where the projections keep their tables: the same database as the log."""
+        if self.is_memory:
+            return "sqlite://"
+        if self.is_sqlite:
+            return f"sqlite:///{self.sqlite_path()}"
+        u = urlparse(self.db)
+        return "postgresql+psycopg://" + self.db.split("://", 1)[1] if u.scheme else self.db
