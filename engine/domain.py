@@ -245,6 +245,7 @@ class Case(Aggregate):
         self.street: str | None = None
         self.dispatch: Dispatch | None = None
         self.dispatch_count = 0
+        self.units_ever: list[str] = []  # every unit this case was dispatched to (who may see it)
         self.returned_by: list[str] = []
         self.return_count = 0
         self.escalation_level = 0
@@ -367,6 +368,8 @@ class Case(Aggregate):
     ) -> None:
         self.dispatch_count = number
         self.dispatch = Dispatch(number, unit, at, claim_deadline, handle_deadline)
+        if unit not in self.units_ever:
+            self.units_ever.append(unit)
         self.manual_reason = None
         self._enter(Status.DISPATCHED, at)
 
