@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The whole check, as CI runs it (.ci/run execs this): install the package with
+# its test extras, install and check the real test services (PostgreSQL, Kafka),
+# lint, type-check, then run the full test suite against the real services.
+# Exit status: pytest's (exit 5, "no tests collected", counts as failure); if the
+# tests pass but ruff or mypy failed, 1.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PY="${PYTHON:-python3}"
+step() { printf '\n== %s\n' "$*"; }
+SECONDS=0
+
+step "pip install -e .[test]"
+"$PY" -m pip install -q --disable-pip-version-check -e '.[test]'
+
+step "test services (scripts/install-test-deps.sh)"
+bash scripts/install-test-deps.sh
+
+lint_failed=0
+step "ruff check ."
+"$PY" -m ruff check . || lint_failed=1
+
+step "mypy"
+"$PY" -m mypy || lint_failed=1
+
+step "pytest"
+export SANSHI_REQUIRE_SERVICES=1
+set +e
+"$PY" -m pytest -q
+status=$?
+set -e
+
+printf '\n== done in %ss\n' "$SECONDS"
+if [ "$status" -eq 5 ]; then
+  echo "pytest collected no tests: failing" >&2
+  exit 1
+fi
+if [ "$status" -ne 0 ]; then
+  exit "$status"
+fi
+if [ "$lint_failed" -ne 0 ]; then
+  echo "ruff or mypy failed (see above)" >&2
+  exit 1
+fi
+exit 0

@@ -1,0 +1,136 @@
+"""Shared pytest setup. This part: real PostgreSQL and Kafka servers.
+
+Fixtures (each server starts lazily, on the first test that asks for it, once
+per session, and is stopped at session end):
+
+- ``pg_server``          -> tests.support.services.PostgresServer (``.url``,
+                            ``.create_database(name)``, ``.restart()``)
+- ``postgres_url``       -> "postgresql://sanshi:sanshi@127.0.0.1:PORT/sanshi"
+- ``fresh_postgres_url`` -> URL of a new, empty database for this test only
+- ``kafka_broker``       -> tests.support.services.KafkaBroker (``.bootstrap``,
+                            ``.restart()``, ``.kill()``)
+- ``kafka_bootstrap``    -> "127.0.0.1:PORT"
+
+A fault test that restarts or kills a server should use its own instance
+(``with PostgresServer() as pg:`` / ``with KafkaBroker() as k:``) rather than the
+shared one, or leave it running when done.
+
+If a server cannot be started (not installed): with SANSHI_REQUIRE_SERVICES=1 or
+CI=true the test fails, otherwise it is skipped. Install with
+``scripts/install-test-deps.sh``.
+
+Markers registered here: ``postgres``, ``kafka``, ``slow``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_REPO = str(Path(__file__).resolve().parent.parent)
+if _REPO not in sys.path:
+    sys.path.insert(0, _REPO)
+
+from tests.support.services import (  # noqa: E402
+    KafkaBroker,
+    PostgresServer,
+    ServiceError,
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgres: needs a real PostgreSQL server")
+    config.addinivalue_line("markers", "kafka: needs a real Kafka broker")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    # kafka-python 3.0.x loads its protocol schemas with importlib.resources'
+    # legacy API: ~100 DeprecationWarnings per session, not ours to fix.
+    config.addinivalue_line("filterwarnings", "ignore:read_text is deprecated:DeprecationWarning")
+    config.addinivalue_line("filterwarnings", "ignore:open_text is deprecated:DeprecationWarning")
+
+
+def services_required() -> bool:
+    """True in CI: a service that cannot start fails the test, never skips it."""
+    return (
+        os.environ.get("SANSHI_REQUIRE_SERVICES") == "1"
+        or os.environ.get("CI", "").lower() == "true"
+    )
+
+
+def _unavailable(what: str, err: BaseException) -> None:
+    msg = f"{what} unavailable: {err}"
+    if services_required():
+        pytest.fail(msg, pytrace=False)
+    pytest.skip(msg)
+
+
+_startup: dict[str, float] = {}
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    error: BaseException | None = None
+    try:
+        server.start()
+    except (ServiceError, OSError) as e:
+        server.stop()
+        error = e
+    if error is not None:  # raised outside the except block: no chained traceback
+        _unavailable("PostgreSQL", error)
+    if server.startup_seconds is not None:
+        _startup["postgres"] = server.startup_seconds
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(pg_server: PostgresServer) -> str:
+    return pg_server.url
+
+
+@pytest.fixture
+def fresh_postgres_url(pg_server: PostgresServer) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex}"
+    url = pg_server.create_database(name)
+    yield url
+    if pg_server.running:
+        with contextlib.suppress(ServiceError):  # the server goes at session end anyway
+            pg_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[KafkaBroker]:
+    broker = KafkaBroker()
+    error: BaseException | None = None
+    try:
+        broker.start()
+    except (ServiceError, OSError) as e:
+        broker.stop()
+        error = e
+    if error is not None:  # raised outside the except block: no chained traceback
+        _unavailable("Kafka broker", error)
+    if broker.startup_seconds is not None:
+        _startup["kafka"] = broker.startup_seconds
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: KafkaBroker) -> str:
+    return kafka_broker.bootstrap
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _startup:
+        parts = ", ".join(f"{name} {secs:.1f}s" for name, secs in sorted(_startup.items()))
+        terminalreporter.write_line(f"test services started: {parts}")
