@@ -5,11 +5,25 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from typing import Any
 
 import click
 
+from engine.config import ConfigError
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class SanshiGroup(click.Group):
+    """Reports a bad configuration file by line and field, not as a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            click.echo(str(exc), err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=SanshiGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sanshi")
 def main() -> None:
     """三事 sanshi：12345 / 110 / APP / 窗口 诉求统一受理、智能分拨与考核。"""
