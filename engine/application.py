@@ -238,61 +238,59 @@ class SanshiApplication(Application[UUID]):
         route: bool = True,
     ) -> list[IntakeResult]:
         """Receive many records in one transaction (the throughput lever: one Kafka poll → one
-        save). Falls back to one transaction per record if another writer got there first."""
-        results: dict[int, IntakeResult] = {}
+        save). Optimistic: no per-record existence query on the common path; if the store
+        refuses the batch (a re-sent record, or another writer touched a merge target), look up
+        which records already exist and try again without them."""
+        known: set[UUID] = set()
+        for _ in range(5):
+            results, fresh, touched = self._prepare_batch(cmds, known, principal, route)
+            if not fresh:
+                return results
+            try:
+                self.save(*fresh.values(), *touched.values())
+            except IntegrityError:
+                for cid in fresh:
+                    self.router.case_closed(cid)
+                known = {c.case_id for c in cmds if self.exists(c.case_id)}
+                continue
+            if self.on_saved is not None:
+                self.on_saved()
+            return results
+        raise ConcurrencyConflict(cmds[0].case_id)
+
+    def _prepare_batch(
+        self,
+        cmds: Sequence[IntakeCommand],
+        known: set[UUID],
+        principal: str,
+        route: bool,
+    ) -> tuple[list[IntakeResult], dict[UUID, Case], dict[UUID, Case]]:
+        results: list[IntakeResult] = []
         fresh: dict[UUID, Case] = {}
-        touched: dict[UUID, Case] = {}
-        order: list[tuple[int, UUID]] = []
-        for i, cmd in enumerate(cmds):
+        touched: dict[UUID, Case] = {}  # open cases that get a duplicate linked to them
+        for cmd in cmds:
             cid = cmd.case_id
-            if cid in fresh or self.exists(cid):
-                results[i] = IntakeResult(cid, True, "duplicate")
+            if cid in fresh or cid in known:
+                results.append(IntakeResult(cid, True, "duplicate"))
                 continue
             case = self._new_case(cmd, principal)
             fresh[cid] = case
-            order.append((i, cid))
             if route:
                 _, target = self._route_new(case, fresh | touched)
                 if target is not None and target.id not in fresh:
                     touched[target.id] = target
                 if case.is_open and case.category:
                     self.router.case_opened(facts_of(case), case.category, case.locality)
-        if not fresh:
-            return [results[i] for i in range(len(cmds))]
-        try:
-            self.save(*fresh.values(), *touched.values())
-        except IntegrityError:
-            # Someone else wrote one of these cases (or a merge target) meanwhile: redo each
-            # record alone so that only the real duplicates are reported as such.
-            for cid in fresh:
-                self.router.case_closed(cid)
-            if len(cmds) == 1:
-                if self.exists(cmds[0].case_id):
-                    return [IntakeResult(cmds[0].case_id, True, "duplicate")]
-                raise ConcurrencyConflict(cmds[0].case_id) from None
-            return [self._receive_one_retrying(c, principal, route) for c in cmds]
-        if self.on_saved is not None:
-            self.on_saved()
-        for i, cid in order:
-            case = fresh[cid]
-            results[i] = IntakeResult(
-                cid,
-                False,
-                case.status.value,
-                merged_into=case.merged_into,
-                unit=case.assigned_unit,
+            results.append(
+                IntakeResult(
+                    cid,
+                    False,
+                    case.status.value,
+                    merged_into=case.merged_into,
+                    unit=case.assigned_unit,
+                )
             )
-        return [results[i] for i in range(len(cmds))]
-
-    def _receive_one_retrying(
-        self, cmd: IntakeCommand, principal: str, route: bool
-    ) -> IntakeResult:
-        for _ in range(3):
-            try:
-                return self.receive_batch([cmd], principal, route)[0]
-            except ConcurrencyConflict:
-                continue
-        raise ConcurrencyConflict(cmd.case_id)
+        return results, fresh, touched
 
     # ---- centre (operator) commands ------------------------------------------------------
 
