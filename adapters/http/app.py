@@ -1,0 +1,92 @@
+"""The FastAPI application: JSON API (/api), Open311 (/open311/v2), /metrics, /healthz and the
+Chinese web UI (/), all over one runtime from ``adapters.bootstrap.bootstrap()``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from adapters.bootstrap import Runtime
+from adapters.http import open311, routes_cases, routes_read
+from adapters.http.errors import install_error_handlers
+from adapters.http.metrics import TimedRouter, build_metrics
+from adapters.http.policy import TokenRegistry
+from adapters.http.store import ApiStore, sql_engine_for
+from adapters.web import static_dir
+
+DESCRIPTION = """三事 sanshi 工单系统 HTTP 接口。
+
+认证：`Authorization: Bearer <令牌>`。角色：operator（话务员：受理、派单、延期审批、回访），
+unit（承办单位：只处理派给本单位的工单，来电人信息脱敏），leader（领导：只读），admin（管理员：只读与审计）。
+错误统一为 `{"error": code, "message": text}`，状态码 400/401/403/404/409/422。
+Open311 GeoReport v2 见 `/open311/v2/discovery.json`。
+"""
+
+
+def create_app(runtime: Runtime, store: ApiStore | None = None) -> FastAPI:
+    app = FastAPI(
+        title="sanshi 三事",
+        version="0.1.0",
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    store = store or runtime.extras.get("api_store") or ApiStore(sql_engine_for(runtime.settings))
+    runtime.extras["api_store"] = store
+    registry, routing_hist = build_metrics(runtime)
+    if not isinstance(runtime.app.router, TimedRouter):
+        timed = TimedRouter(runtime.app.router, routing_hist)
+        runtime.app.router = timed
+        runtime.router = timed
+
+    app.state.runtime = runtime
+    app.state.store = store
+    app.state.tokens = TokenRegistry(runtime.config, store)
+    app.state.metrics = registry
+
+    install_error_handlers(app)
+    app.include_router(routes_cases.router)
+    app.include_router(routes_read.router)
+    app.include_router(open311.router)
+
+    @app.get("/healthz", tags=["ops"], summary="存活与数据库检查")
+    def healthz() -> JSONResponse:
+        try:
+            head = runtime.app.recorder.max_notification_id()
+        except Exception as exc:  # the database is down: say so, with 503
+            return JSONResponse({"status": "error", "detail": type(exc).__name__}, 503)
+        body: dict[str, Any] = {"status": "ok", "events": head or 0}
+        return JSONResponse(body)
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus 指标", response_class=Response)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    static = static_dir()
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(static / "index.html", media_type="text/html; charset=utf-8")
+
+    app.mount("/static", StaticFiles(directory=static), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        # Everything the UI needs is served from here; nothing inline, nothing remote.
+        if not request.url.path.startswith("/docs"):
+            response.headers.setdefault(
+                "Content-Security-Policy",
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+            )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+    return app

@@ -1,0 +1,174 @@
+"""One error shape for the whole API: ``{"error": code, "message": text}``.
+
+FastAPI's own shapes (``{"detail": ...}`` for HTTPException and validation errors) are
+replaced here, and domain errors from the engine are mapped by class. Open311 routes get the
+GeoReport v2 shape instead (``[{"code", "description"}]``, JSON or XML by the path suffix).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from engine.application import CaseNotFound, ConcurrencyConflict
+from engine.domain import DomainError, IllegalTransition, InvalidCommand, NotAssignedUnit
+
+log = logging.getLogger("sanshi.http")
+
+
+class ErrorBody(BaseModel):
+    error: str
+    message: str
+
+
+class ApiError(Exception):
+    """Raised by routes and the policy; rendered as the one error shape."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+# Domain errors by class; first match wins (subclasses before DomainError).
+DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
+    (CaseNotFound, 404),
+    (ConcurrencyConflict, 409),
+    (IllegalTransition, 409),
+    (NotAssignedUnit, 403),
+    (InvalidCommand, 422),
+    (DomainError, 422),
+]
+
+_STATUS_CODE = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+}
+
+_STATUS_ZH = {
+    400: "请求格式错误",
+    401: "未登录或令牌无效",
+    403: "无权执行此操作",
+    404: "资源不存在",
+    405: "不支持的请求方法",
+    409: "状态冲突",
+    422: "请求参数有误",
+}
+
+# Documented on every /api route in the OpenAPI schema.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorBody, "description": _STATUS_ZH[s]} for s in (400, 401, 403, 404, 409, 422)
+}
+
+
+def domain_status(exc: DomainError) -> int:
+    for cls, status in DOMAIN_STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 422
+
+
+def _is_open311(request: Request) -> bool:
+    return request.url.path.startswith("/open311/")
+
+
+def error_response(request: Request, status: int, code: str, message: str) -> Response:
+    if _is_open311(request):
+        from adapters.http.open311 import open311_error
+
+        return open311_error(request, status, message)
+    return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+_VALIDATION_ZH = {
+    "missing": "必填",
+    "string_too_short": "不能为空或太短",
+    "string_too_long": "太长",
+    "extra_forbidden": "不允许的字段",
+    "bool_parsing": "须为 true 或 false",
+    "bool_type": "须为 true 或 false",
+    "enum": "取值无效",
+    "literal_error": "取值无效",
+    "uuid_parsing": "不是合法的编号",
+    "int_parsing": "须为整数",
+    "float_parsing": "须为数字",
+    "greater_than_equal": "太小",
+    "less_than_equal": "太大",
+    "model_attributes_type": "须为 JSON 对象",
+    "dict_type": "须为 JSON 对象",
+    "string_type": "须为字符串",
+    "list_type": "须为数组",
+}
+
+
+def _zh(err: dict[str, Any]) -> str:
+    kind = str(err.get("type", ""))
+    if kind in _VALIDATION_ZH:
+        return _VALIDATION_ZH[kind]
+    if kind.startswith(("datetime", "date", "timezone")):
+        return "不是合法的时间（ISO 8601）"
+    return str(err.get("msg", "无效"))
+
+
+def _describe_validation(exc: RequestValidationError) -> tuple[int, str]:
+    """A readable message; malformed JSON is a 400, a wrong field a 422."""
+    parts: list[str] = []
+    status = 422
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            status = 400
+            parts.append("请求体不是合法的 JSON")
+            continue
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        where = ".".join(loc) or "请求"
+        parts.append(f"{where}：{_zh(err)}")
+    return status, "；".join(parts) or _STATUS_ZH[422]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return error_response(request, exc.status, exc.code, exc.message)
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(request: Request, exc: DomainError) -> Response:
+        return error_response(request, domain_status(exc), exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        status, message = _describe_validation(exc)
+        return error_response(request, status, _STATUS_CODE[status], message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        status = exc.status_code
+        code = _STATUS_CODE.get(status, "error")
+        message = exc.detail if isinstance(exc.detail, str) else _STATUS_ZH.get(status, "错误")
+        if status == 404 and message == "Not Found":
+            message = "资源不存在"
+        elif status == 405:
+            message = _STATUS_ZH[405]
+        resp = error_response(request, status, code, message)
+        if exc.headers:
+            resp.headers.update(exc.headers)
+        return resp
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # Never echo the exception (it may hold personal data); the log has it.
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(request, 500, "internal", "服务器内部错误，已记录")

@@ -1,0 +1,415 @@
+"""Open311 GeoReport v2 at /open311/v2/ (discovery, services, requests; JSON and XML).
+
+- service_code = our category code; service_name = its Chinese name.
+- service_request_id = case id; status = open | closed, status_notes = the Chinese status name;
+  agency_responsible = the handling unit's Chinese name; expected_datetime = handling deadline.
+- POST requests.{json,xml} is form-encoded with ``api_key`` (an operator token). A missing or
+  invalid key is 403, as the GeoReport spec says. The request is idempotent: the same client,
+  service, text and place sent again returns the same service_request_id.
+- GET is public as in the spec: no caller name or phone, and phone / ID numbers inside the
+  description are masked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import warnings
+from typing import Any
+from xml.etree.ElementTree import Element, SubElement, tostring
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from adapters.bootstrap import Runtime
+from adapters.http.errors import ApiError
+from adapters.http.intake import submit_record
+from adapters.http.policy import Permission, check_role, principal_from_token
+from engine.application import CaseNotFound
+from engine.config import SanshiConfig
+from engine.deadlines import SHANGHAI
+from engine.domain import OPEN_STATUSES, STATUS_ZH, Case, Status
+from engine.intake import Concern
+
+router = APIRouter(prefix="/open311/v2", tags=["open311 GeoReport v2"])
+
+SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
+FORMATS = {"json": "application/json", "xml": "text/xml"}
+MAX_RESULTS = 1000
+DEFAULT_WINDOW = dt.timedelta(days=90)
+
+CONCERN_ZH = {Concern.WORRY: "操心事", Concern.TROUBLE: "烦心事", Concern.ANGUISH: "揪心事（紧急）"}
+APPEAL_TYPES = ["咨询", "求助", "投诉", "举报", "建议"]
+
+# List containers and the element name of their items, for the XML rendering.
+_ITEM = {
+    "services": "service",
+    "service_requests": "request",
+    "endpoints": "endpoint",
+    "formats": "format",
+    "attributes": "attribute",
+    "values": "value",
+    "errors": "error",
+}
+
+
+# ---- rendering ---------------------------------------------------------------------------------
+
+
+def _fmt(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ApiError(404, "not_found", f"不支持的格式：{fmt[:20]}（可用 json 或 xml）")
+    return fmt
+
+
+def _xml_value(parent: Element, value: Any) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            child = SubElement(parent, k)
+            _xml_value(child, v)
+    elif isinstance(value, list):
+        item = _ITEM.get(parent.tag, "item")
+        for v in value:
+            _xml_value(SubElement(parent, item), v)
+    elif value is None:
+        return
+    elif isinstance(value, bool):
+        parent.text = "true" if value else "false"
+    else:
+        parent.text = str(value)
+
+
+def render(fmt: str, root: str, data: Any, status: int = 200) -> Response:
+    if fmt == "json":
+        return JSONResponse(data, status_code=status)
+    element = Element(root)
+    _xml_value(element, data)
+    body = b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(element, encoding="utf-8")
+    return Response(body, status_code=status, media_type="text/xml; charset=utf-8")
+
+
+def open311_error(request: Request, status: int, message: str) -> Response:
+    """GeoReport errors: ``[{"code", "description"}]`` or ``<errors><error>``."""
+    fmt = "xml" if request.url.path.endswith(".xml") else "json"
+    return render(fmt, "errors", [{"code": status, "description": message}], status)
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    return t.astimezone(SHANGHAI).isoformat(timespec="seconds") if t else None
+
+
+def _runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+# ---- discovery and services --------------------------------------------------------------------
+
+
+@router.get("/discovery.{fmt}", summary="Open311 服务发现")
+def discovery(request: Request, fmt: str) -> Response:
+    fmt = _fmt(fmt)
+    rt = _runtime(request)
+    base = str(request.base_url).rstrip("/") + "/open311/v2/"
+    data = {
+        "changeset": "2026-01-01T00:00:00+08:00",
+        "contact": f"{rt.config.district.name} {rt.config.centre.name}",
+        "key_service": "api_key 即话务员令牌（operator token），向中心管理员申请",
+        "endpoints": [
+            {
+                "specification": SPEC_URL,
+                "url": base,
+                "changeset": "2026-01-01T00:00:00+08:00",
+                "type": "production",
+                "formats": list(FORMATS.values()),
+            }
+        ],
+    }
+    return render(fmt, "discovery", data)
+
+
+def _service(config: SanshiConfig, code: str) -> dict[str, Any]:
+    c = config.category(code)
+    return {
+        "service_code": c.code,
+        "service_name": c.name,
+        "description": c.description or "、".join(c.keywords) or c.name,
+        "metadata": True,
+        "type": "realtime",
+        "keywords": ",".join(c.keywords),
+        "group": config.district.name,
+    }
+
+
+@router.get("/services.{fmt}", summary="服务列表（诉求分类）")
+def services(request: Request, fmt: str) -> Response:
+    fmt = _fmt(fmt)
+    cfg = _runtime(request).config
+    return render(fmt, "services", [_service(cfg, c.code) for c in cfg.categories])
+
+
+@router.get("/services/{service_code}.{fmt}", summary="服务定义（附加属性）")
+def service_definition(request: Request, service_code: str, fmt: str) -> Response:
+    fmt = _fmt(fmt)
+    cfg = _runtime(request).config
+    if service_code not in cfg.category_codes():
+        raise ApiError(404, "not_found", f"service_code 不存在：{service_code[:64]}")
+    data = {
+        "service_code": service_code,
+        "attributes": [
+            {
+                "variable": True,
+                "code": "concern",
+                "datatype": "singlevaluelist",
+                "required": False,
+                "datatype_description": "三事分级：worry 操心事 / trouble 烦心事 / anguish 揪心事（紧急）",
+                "order": 1,
+                "description": "诉求等级（三事）",
+                "values": [{"key": c.value, "name": CONCERN_ZH[c]} for c in Concern],
+            },
+            {
+                "variable": True,
+                "code": "appeal_type",
+                "datatype": "singlevaluelist",
+                "required": False,
+                "datatype_description": "诉求类型",
+                "order": 2,
+                "description": "诉求类型",
+                "values": [{"key": t, "name": t} for t in APPEAL_TYPES],
+            },
+        ],
+    }
+    return render(fmt, "service_definition", data)
+
+
+# ---- requests ----------------------------------------------------------------------------------
+
+
+def _public_text(text: str) -> str:
+    """Phone and ID numbers inside free text are masked before the text is published."""
+    try:
+        import helan
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            masked, _ = helan.mask(
+                text,
+                ops={
+                    "PHONE": "partial",
+                    "LANDLINE": "partial",
+                    "ID_CARD": "partial",
+                    "BANK_CARD": "partial",
+                    "EMAIL": "partial",
+                },
+            )
+        return str(masked)
+    except Exception:  # masking must not take the endpoint down; publish nothing instead
+        return ""
+
+
+def request_view(case: Case, config: SanshiConfig) -> dict[str, Any]:
+    status = Status(case.status)
+    unit = case.assigned_unit or case.resolved_unit or (case.dispatch.unit if case.dispatch else None)
+    agency = None
+    if unit is not None:
+        agency = config.unit(unit).name if config.has_unit(unit) else unit
+    notes = STATUS_ZH[status]
+    if status == Status.MERGED and case.merged_into:
+        notes += f"（并入 {case.merged_into}）"
+    extra = case.extra or {}
+    nested = extra.get("open311")
+    open311_extra: dict[str, Any] = nested if isinstance(nested, dict) else {}
+    lat = extra.get("lat", open311_extra.get("lat"))
+    lng = extra.get("lng", open311_extra.get("long"))
+    photos = extra.get("photos") or open311_extra.get("media_url")
+    media = photos[0] if isinstance(photos, list) and photos else photos if isinstance(photos, str) else None
+    updated = max(case.status_times.values()) if case.status_times else case.received_at
+    category = case.category or "other"
+    return {
+        "service_request_id": str(case.id),
+        "status": "open" if status in OPEN_STATUSES else "closed",
+        "status_notes": notes,
+        "service_name": config.category(category).name if category in config.category_codes() else category,
+        "service_code": category,
+        "description": _public_text(case.content),
+        "agency_responsible": agency,
+        "service_notice": None,
+        "requested_datetime": _iso(case.received_at),
+        "updated_datetime": _iso(updated),
+        "expected_datetime": _iso(case.dispatch.handle_deadline) if case.dispatch else None,
+        "address": case.address or None,
+        "address_id": None,
+        "zipcode": None,
+        "lat": lat,
+        "long": lng,
+        "media_url": media,
+    }
+
+
+def _parse_time(value: str | None, name: str) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, "bad_request", f"{name} 必须是 ISO 8601 时间：{value[:40]}") from None
+    return t if t.tzinfo else t.replace(tzinfo=SHANGHAI)
+
+
+def _case_ids(rt: Runtime, filters: dict[str, Any]) -> list[Any]:
+    rm = rt.extras.get("read_model")
+    if rm is None:
+        raise ApiError(503, "unavailable", "读模型尚未就绪")
+    rows = rm.cases(filters, MAX_RESULTS, 0)
+    if isinstance(rows, dict):
+        rows = rows.get("cases") or rows.get("rows") or rows.get("items") or []
+    ids = []
+    for row in rows:
+        cid = row.get("case_id") or row.get("id") if isinstance(row, dict) else getattr(row, "case_id", None)
+        if cid is not None:
+            ids.append(cid)
+    return ids
+
+
+@router.get("/requests.{fmt}", summary="查询服务请求（工单）")
+def list_requests(request: Request, fmt: str) -> Response:
+    fmt = _fmt(fmt)
+    rt = _runtime(request)
+    q = request.query_params
+    cases: list[Case] = []
+    if q.get("service_request_id"):
+        # Explicit ids: all other parameters are ignored (GeoReport v2).
+        for raw in q["service_request_id"].split(",")[:MAX_RESULTS]:
+            cases.extend(_get_cases(rt, raw.strip()))
+    else:
+        end = _parse_time(q.get("end_date"), "end_date")
+        start = _parse_time(q.get("start_date"), "start_date")
+        if start is None and end is None:
+            start = dt.datetime.now(SHANGHAI) - DEFAULT_WINDOW
+        status = q.get("status")
+        if status not in (None, "", "open", "closed"):
+            raise ApiError(400, "bad_request", "status 只能是 open 或 closed")
+        filters: dict[str, Any] = {}
+        if start:
+            filters["from"] = start
+        if end:
+            filters["to"] = end
+        codes = [c for c in (q.get("service_code") or "").split(",") if c]
+        for cid in _case_ids(rt, filters):
+            for case in _get_cases(rt, str(cid)):
+                is_open = Status(case.status) in OPEN_STATUSES
+                if (status == "open" and not is_open) or (status == "closed" and is_open):
+                    continue
+                if codes and (case.category or "other") not in codes:
+                    continue
+                cases.append(case)
+        cases.sort(key=lambda c: c.received_at, reverse=True)
+    return render(fmt, "service_requests", [request_view(c, rt.config) for c in cases])
+
+
+def _get_cases(rt: Runtime, raw: str) -> list[Case]:
+    import uuid
+
+    try:
+        cid = uuid.UUID(raw)
+    except ValueError:
+        return []
+    try:
+        return [rt.app.get_case(cid)]
+    except CaseNotFound:
+        return []
+
+
+@router.get("/requests/{service_request_id}.{fmt}", summary="查询单个服务请求")
+def get_request(request: Request, service_request_id: str, fmt: str) -> Response:
+    fmt = _fmt(fmt)
+    rt = _runtime(request)
+    found = _get_cases(rt, service_request_id)
+    if not found:
+        raise ApiError(404, "not_found", f"service_request_id 不存在：{service_request_id[:64]}")
+    return render(fmt, "service_requests", [request_view(found[0], rt.config)])
+
+
+@router.post("/requests.{fmt}", summary="提交服务请求（表单编码，带 api_key）")
+async def create_request(request: Request, fmt: str) -> Response:
+    fmt = _fmt(fmt)
+    rt = _runtime(request)
+    ctype = request.headers.get("content-type", "")
+    fields: dict[str, Any]
+    if ctype.startswith("application/json"):
+        try:
+            raw = await request.json()
+        except ValueError:
+            raise ApiError(400, "bad_request", "请求体不是合法的 JSON") from None
+        fields = raw if isinstance(raw, dict) else {}
+    else:
+        form = await request.form()
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+    fields = {k: str(v) for k, v in fields.items() if v is not None}
+    api_key = fields.get("api_key") or request.query_params.get("api_key") or ""
+    try:
+        principal = principal_from_token(request, api_key)
+        check_role(principal, Permission.CASE_CREATE)
+    except ApiError as exc:
+        raise ApiError(403, "forbidden", "api_key 缺失或无效" if exc.status == 401 else exc.message) from None
+
+    code = fields.get("service_code", "")
+    if not code:
+        raise ApiError(400, "bad_request", "缺少 service_code")
+    if code not in rt.config.category_codes():
+        raise ApiError(404, "not_found", f"service_code 不存在：{code[:64]}")
+    description = fields.get("description", "").strip()
+    if not description:
+        raise ApiError(400, "bad_request", "缺少 description（诉求内容）")
+    lat, lng = fields.get("lat", ""), fields.get("long", "")
+    address = fields.get("address_string", "").strip()
+    if not address and not (lat and lng) and not fields.get("address_id"):
+        raise ApiError(400, "bad_request", "缺少位置：lat/long、address_string 或 address_id 至少一项")
+    lat_f = lng_f = None
+    if lat and lng:
+        try:
+            lat_f, lng_f = float(lat), float(lng)
+        except ValueError:
+            raise ApiError(400, "bad_request", "lat/long 必须是数字") from None
+        if not (-90 <= lat_f <= 90 and -180 <= lng_f <= 180):
+            raise ApiError(400, "bad_request", "lat/long 超出范围")
+    concern = fields.get("attribute[concern]", "worry")
+    if concern not in {c.value for c in Concern}:
+        raise ApiError(400, "bad_request", "attribute[concern] 只能是 worry / trouble / anguish")
+
+    # The same client + service + text + place is the same request (a retry): one case.
+    who = fields.get("device_id") or fields.get("account_id") or fields.get("email") or ""
+    digest = hashlib.sha256(
+        "\x1f".join(
+            [principal.fingerprint, who, code, description, lat, lng, address]
+        ).encode("utf-8")
+    ).hexdigest()[:32]
+    name = " ".join(x for x in (fields.get("last_name", ""), fields.get("first_name", "")) if x)
+    record: dict[str, Any] = {
+        "submission_id": f"open311-{digest}",
+        "content": description,
+        "address": address,
+        "phone": fields.get("phone", ""),
+        "concern": concern,
+        "category": code,
+        "open311": {
+            k: v
+            for k, v in fields.items()
+            if k not in ("api_key", "description", "phone", "first_name", "last_name")
+        },
+    }
+    if name:
+        record["caller_name"] = name
+    if lat_f is not None:
+        record["lat"], record["lng"] = lat_f, lng_f
+    if fields.get("media_url"):
+        record["photos"] = [fields["media_url"]]
+    if fields.get("attribute[appeal_type]"):
+        record["appeal_type"] = fields["attribute[appeal_type]"]
+    submitted = submit_record(rt, "app", record, principal.id)
+    item: dict[str, Any] = {
+        "service_request_id": str(submitted.case_id) if submitted.case_id else None,
+        "service_notice": "已受理，将按时限办理" if not submitted.duplicate else "该请求已提交过",
+        "account_id": fields.get("account_id") or None,
+    }
+    return render(fmt, "service_requests", [item], status=201 if not submitted.duplicate else 200)

@@ -1,0 +1,231 @@
+"""Authorisation in one place: who may call what, and what a caller may see of a case.
+
+Routes never check roles by hand. Each declares one :class:`Permission` through
+:func:`allow`, which authenticates the bearer token (401) and checks the role against
+:data:`ROLES` (403). Case-level rules (a unit sees only cases dispatched to it, ever; a unit
+sees the caller masked) are the functions at the bottom, used by the case views.
+
+Tokens come from the district config (``tokens:``) and from ``sanshi token create`` (stored as
+sha256 hashes). They are compared with :func:`hmac.compare_digest` and never logged; a caller
+is identified in events and logs by role, unit/name and an 8-character fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from adapters.http.errors import ApiError
+from adapters.http.store import ApiStore
+from engine.config import Role, SanshiConfig
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: Role
+    unit: str | None
+    name: str
+    fingerprint: str  # first 8 hex of sha256(token): tells callers apart, reveals nothing
+
+    @property
+    def id(self) -> str:
+        """What events record as ``principal``."""
+        if self.role == Role.UNIT:
+            return f"unit:{self.unit}#{self.fingerprint}"
+        return f"{self.role.value}:{self.name or 'anonymous'}#{self.fingerprint}"
+
+
+class Permission(StrEnum):
+    CASE_CREATE = "case.create"  # 受理 a hotline record
+    CASE_READ = "case.read"  # one case and its events (units: only their own)
+    CASE_LIST = "case.list"  # lists without personal data (units: only their own)
+    CENTRE_ACT = "case.centre_act"  # 派单 延期审批 回访 改分类 直办 不予受理 催办
+    UNIT_ACT = "case.unit_act"  # 签收 退单 申请延期 调解 办结
+    INBOX_READ = "inbox.read"  # a unit's inbox (units: only their own)
+    QUEUE_READ = "queue.read"  # the centre's manual queue
+    STATS_READ = "stats.read"  # rates, ranking, overdue list
+    ROUTING_SUGGEST = "routing.suggest"  # router preview for the intake form
+    INTAKE_SUBMIT = "intake.submit"  # app / walk-in records
+    AUDIT_READ = "audit.read"  # who read whose personal data
+
+
+OPERATOR, UNIT, LEADER, ADMIN = Role.OPERATOR, Role.UNIT, Role.LEADER, Role.ADMIN
+
+# The whole role matrix. Leader reads everything and writes nothing; admin reads everything
+# and the audit trail but does not act on cases (acting is the operators' and units' job, and
+# the log should say which of them did it).
+ROLES: dict[Permission, frozenset[Role]] = {
+    Permission.CASE_CREATE: frozenset({OPERATOR}),
+    Permission.CASE_READ: frozenset({OPERATOR, UNIT, LEADER, ADMIN}),
+    Permission.CASE_LIST: frozenset({OPERATOR, UNIT, LEADER, ADMIN}),
+    Permission.CENTRE_ACT: frozenset({OPERATOR}),
+    Permission.UNIT_ACT: frozenset({UNIT}),
+    Permission.INBOX_READ: frozenset({OPERATOR, UNIT, LEADER, ADMIN}),
+    Permission.QUEUE_READ: frozenset({OPERATOR, LEADER, ADMIN}),
+    Permission.STATS_READ: frozenset({OPERATOR, LEADER, ADMIN}),
+    Permission.ROUTING_SUGGEST: frozenset({OPERATOR}),
+    Permission.INTAKE_SUBMIT: frozenset({OPERATOR}),
+    Permission.AUDIT_READ: frozenset({ADMIN}),
+}
+
+ROLE_ZH = {OPERATOR: "话务员", UNIT: "承办单位", LEADER: "领导", ADMIN: "管理员"}
+
+
+def _fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()[:8]
+
+
+class TokenRegistry:
+    """Resolves a presented token to a principal, or None."""
+
+    def __init__(self, config: SanshiConfig, store: ApiStore | None) -> None:
+        self._config_tokens = [
+            (t.token.encode("utf-8"), t.role, t.unit, t.name) for t in config.tokens
+        ]
+        self._store = store
+
+    def resolve(self, token: str) -> Principal | None:
+        presented = token.encode("utf-8")
+        found: Principal | None = None
+        # Compare against every configured token, without stopping early.
+        for secret, role, unit, name in self._config_tokens:
+            if hmac.compare_digest(presented, secret) and found is None:
+                found = Principal(role, unit, name, _fingerprint(token))
+        if found is not None:
+            return found
+        if self._store is not None:
+            issued = self._store.lookup_token(token)
+            if issued is not None:
+                return Principal(Role(issued.role), issued.unit, issued.name, _fingerprint(token))
+        return None
+
+
+bearer = HTTPBearer(auto_error=False, description="Bearer 令牌（配置文件 tokens 或 sanshi token create）")
+
+
+def principal_from_token(request: Request, token: str | None) -> Principal:
+    if not token:
+        raise ApiError(401, "unauthorized", "缺少令牌：请在 Authorization 头中提供 Bearer 令牌")
+    registry: TokenRegistry = request.app.state.tokens
+    principal = registry.resolve(token)
+    if principal is None:
+        raise ApiError(401, "unauthorized", "令牌无效或已停用")
+    return principal
+
+
+def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    return principal_from_token(request, credentials.credentials if credentials else None)
+
+
+def check_role(principal: Principal, permission: Permission) -> None:
+    if principal.role not in ROLES[permission]:
+        raise ApiError(
+            403,
+            "forbidden",
+            f"角色「{ROLE_ZH[principal.role]}」无权执行此操作（{permission.value}）",
+        )
+
+
+def allow(permission: Permission) -> Any:
+    """The dependency every protected route declares: authenticated and allowed, or an error."""
+
+    def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        check_role(principal, permission)
+        return principal
+
+    dependency.__name__ = f"allow_{permission.name.lower()}"
+    return Depends(dependency)
+
+
+# ---- case-level rules ------------------------------------------------------------------------
+
+
+def can_see_case(principal: Principal, units_ever: list[str]) -> bool:
+    """A unit sees a case it was ever dispatched to; everyone else with CASE_READ sees all."""
+    if principal.role == Role.UNIT:
+        return principal.unit in units_ever
+    return True
+
+
+def require_case_visible(principal: Principal, units_ever: list[str]) -> None:
+    if not can_see_case(principal, units_ever):
+        raise ApiError(403, "forbidden", "该工单未派给本单位，无权查看")
+
+
+def require_own_unit(principal: Principal, unit: str) -> None:
+    if principal.role == Role.UNIT and principal.unit != unit:
+        raise ApiError(403, "forbidden", "只能查看本单位的工单箱")
+
+
+def sees_masked(principal: Principal) -> bool:
+    """Units see the caller's phone and name masked (138****5678, 张某)."""
+    return principal.role == Role.UNIT
+
+
+def acting_unit(principal: Principal) -> str:
+    assert principal.role == Role.UNIT and principal.unit is not None
+    return principal.unit
+
+
+# ---- masking ---------------------------------------------------------------------------------
+
+_COMPOUND_SURNAMES = ["欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "夏侯", "轩辕", "令狐", "端木", "西门", "南宫"]
+
+
+def mask_phone(phone: str) -> str:
+    """138****5678; landlines keep the area code and the last four digits."""
+    digits = [c for c in phone if c.isdigit()]
+    if len(digits) < 7:
+        return "*" * len(phone) if phone else ""
+    if len(digits) == 11 and digits[0] == "1":
+        return "".join(digits[:3]) + "****" + "".join(digits[-4:])
+    # Keep the shape (0779-3031234 → 0779-***1234).
+    keep_tail = 4
+    seen = 0
+    total = len(digits)
+    out = []
+    head = phone.split("-", 1)[0] if "-" in phone else ""
+    for c in phone:
+        if c.isdigit():
+            seen += 1
+            in_head = head and seen <= len(head)
+            out.append(c if in_head or seen > total - keep_tail else "*")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def mask_name(name: str) -> str:
+    """张伟 → 张某; 欧阳娜娜 → 欧阳某; empty stays empty."""
+    name = name.strip()
+    if not name:
+        return ""
+    for s in _COMPOUND_SURNAMES:
+        if name.startswith(s) and len(name) > len(s):
+            return s + "某"
+    return name[0] + "某"
+
+
+def mask_extra(extra: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in extra.items():
+        k = key.lower()
+        if isinstance(value, str) and "phone" in k:
+            out[key] = mask_phone(value)
+        elif isinstance(value, str) and "name" in k and "staff" not in k:
+            out[key] = mask_name(value)
+        elif any(p in k for p in ("user_id", "id_number", "id_card")):
+            out[key] = "***"
+        else:
+            out[key] = value
+    return out
+

@@ -1,0 +1,303 @@
+"""Case routes: intake by an operator, reads, and every lifecycle command of SPEC §6.
+
+Each route declares one permission (policy.allow) and calls the application service, the only
+write path; domain errors become 403/404/409/422 in errors.py.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from adapters.bootstrap import Runtime
+from adapters.http.errors import ERROR_RESPONSES, ApiError
+from adapters.http.intake import submit_record
+from adapters.http.policy import (
+    Permission,
+    Principal,
+    acting_unit,
+    allow,
+    require_case_visible,
+    sees_masked,
+)
+from adapters.http.schemas import (
+    AnswerBody,
+    ConcludeMediationBody,
+    DecideExtensionBody,
+    DispatchBody,
+    ExtendBody,
+    FollowUpBody,
+    HotlineRecord,
+    ReclassifyBody,
+    RejectBody,
+    ResolveBody,
+    ReturnBody,
+    UrgeBody,
+    record_dict,
+)
+from adapters.http.store import ApiStore
+from adapters.http.views import case_view, event_view
+from engine.application import CaseNotFound
+from engine.domain import Case
+
+router = APIRouter(prefix="/api", tags=["cases 工单"], responses=ERROR_RESPONSES)
+
+CaseJSON = dict[str, Any]
+
+
+def runtime_of(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def parse_case_id(case_id: str) -> UUID:
+    try:
+        return UUID(case_id)
+    except ValueError:
+        raise ApiError(404, "not_found", f"工单 {case_id[:64]} 不存在") from None
+
+
+def load_case(request: Request, case_id: str, principal: Principal) -> Case:
+    case = runtime_of(request).app.get_case(parse_case_id(case_id))
+    require_case_visible(principal, list(case.units_ever))
+    return case
+
+
+def audit(request: Request, principal: Principal, case: Case, what: str) -> None:
+    store: ApiStore = request.app.state.store
+    store.record_read(
+        principal=principal.id,
+        role=principal.role.value,
+        unit=principal.unit,
+        case_id=str(case.id),
+        what=what,
+        masked=sees_masked(principal),
+    )
+
+
+def view(request: Request, case: Case, principal: Principal) -> CaseJSON:
+    return case_view(case, principal, runtime_of(request).config)
+
+
+# ---- intake ------------------------------------------------------------------------------------
+
+
+@router.post("/cases", status_code=201, summary="受理一条 12345 热线工单")
+def create_case(
+    request: Request,
+    record: HotlineRecord,
+    principal: Annotated[Principal, allow(Permission.CASE_CREATE)],
+) -> JSONResponse:
+    """201 with the case; the same `order_no` sent again is 200 with `duplicate: true`."""
+    submitted = submit_record(runtime_of(request), "hotline", record_dict(record), principal.id)
+    if submitted.case_id is None:
+        # Kafka mode: accepted for the worker, the case appears when it has consumed it.
+        return JSONResponse({"status": submitted.status, "duplicate": False}, status_code=202)
+    try:
+        case = runtime_of(request).app.get_case(submitted.case_id)
+    except CaseNotFound:
+        return JSONResponse(
+            {"id": str(submitted.case_id), "status": submitted.status, "duplicate": False},
+            status_code=202,
+        )
+    body = view(request, case, principal)
+    body["duplicate"] = submitted.duplicate
+    audit(request, principal, case, "case")
+    return JSONResponse(body, status_code=200 if submitted.duplicate else 201)
+
+
+# ---- reads -------------------------------------------------------------------------------------
+
+
+@router.get("/cases/{case_id}", summary="查看工单（承办单位仅限派给本单位的，来电人信息脱敏）")
+def get_case(
+    request: Request,
+    case_id: str,
+    principal: Annotated[Principal, allow(Permission.CASE_READ)],
+) -> CaseJSON:
+    case = load_case(request, case_id, principal)
+    audit(request, principal, case, "case")
+    return view(request, case, principal)
+
+
+@router.get("/cases/{case_id}/events", summary="工单事件流（谁、何时、做了什么）")
+def get_case_events(
+    request: Request,
+    case_id: str,
+    principal: Annotated[Principal, allow(Permission.CASE_READ)],
+) -> list[dict[str, Any]]:
+    case = load_case(request, case_id, principal)
+    audit(request, principal, case, "events")
+    rt = runtime_of(request)
+    return [event_view(e, principal, rt.config) for e in rt.app.events.get(case.id)]
+
+
+# ---- centre (operator) commands ----------------------------------------------------------------
+
+
+@router.post("/cases/{case_id}/dispatch", summary="派单 / 转派")
+def dispatch(
+    request: Request,
+    case_id: str,
+    body: DispatchBody,
+    principal: Annotated[Principal, allow(Permission.CENTRE_ACT)],
+) -> CaseJSON:
+    rt = runtime_of(request)
+    case = rt.app.dispatch(parse_case_id(case_id), body.unit, principal.id, note=body.note)
+    return view(request, case, principal)
+
+
+@router.post("/cases/{case_id}/extension/decide", summary="审批延期申请")
+def decide_extension(
+    request: Request,
+    case_id: str,
+    body: DecideExtensionBody,
+    principal: Annotated[Principal, allow(Permission.CENTRE_ACT)],
+) -> CaseJSON:
+    case = runtime_of(request).app.decide_extension(
+        parse_case_id(case_id), body.granted, principal.id, note=body.note
+    )
+    return view(request, case, principal)
+
+
+@router.post("/cases/{case_id}/followup", summary="回访评价（不满意或未解决即重办）")
+def follow_up(
+    request: Request,
+    case_id: str,
+    body: FollowUpBody,
+    principal: Annotated[Principal, allow(Permission.CENTRE_ACT)],
+) -> CaseJSON:
+    case = runtime_of(request).app.follow_up(
+        parse_case_id(case_id), body.solved, body.rating, principal.id, comment=body.comment
+    )
+    return view(request, case, principal)
+
+
+@router.post("/cases/{case_id}/reclassify", summary="改分类（纠正智能分拨）")
+def reclassify(
+    request: Request,
+    case_id: str,
+    body: ReclassifyBody,
+    principal: Annotated[Principal, allow(Permission.CENTRE_ACT)],
+) -> CaseJSON:
+    case = runtime_of(request).app.reclassify(parse_case_id(case_id), body.category, principal.id)
+    return view(request, case, principal)
+
+
+@router.post("/cases/{case_id}/answer", summary="直办（话务员当场答复）")
+def answer_directly(
+    request: Request,
+    case_id: str,
+    body: AnswerBody,
+    principal: Annotated[Principal, allow(Permission.CENTRE_ACT)],
+) -> CaseJSON:
+    case = runtime_of(request).app.answer_directly(parse_case_id(case_id), body.answer, principal.id)
+    return view(request, case, principal)
+
+
+@router.post("/cases/{case_id}/reject", summary="不予受理")
+def reject(
+    request: Request,
+    case_id: str,
+    body: RejectBody,
+    principal: Annotated[Principal, allow(Permission.CENTRE_ACT)],
+) -> CaseJSON:
+    case = runtime_of(request).app.reject(parse_case_id(case_id), body.reason, principal.id)
+    return view(request, case, principal)
+
+
+@router.post("/cases/{case_id}/urge", summary="催办")
+def urge(
+    request: Request,
+    case_id: str,
+    body: UrgeBody,
+    principal: Annotated[Principal, allow(Permission.CENTRE_ACT)],
+) -> CaseJSON:
+    case = runtime_of(request).app.urge(parse_case_id(case_id), body.note, principal.id)
+    return view(request, case, principal)
+
+
+# ---- unit commands -----------------------------------------------------------------------------
+
+
+def _unit_case(request: Request, case_id: str, principal: Principal) -> UUID:
+    """A unit acts only on a case dispatched to it; checked before the domain's own check so
+    that another unit learns nothing about who holds the case."""
+    return load_case(request, case_id, principal).id
+
+
+@router.post("/cases/{case_id}/claim", summary="签收")
+def claim(
+    request: Request,
+    case_id: str,
+    principal: Annotated[Principal, allow(Permission.UNIT_ACT)],
+) -> CaseJSON:
+    cid = _unit_case(request, case_id, principal)
+    case = runtime_of(request).app.claim(cid, acting_unit(principal), principal.id)
+    return view(request, case, principal)
+
+
+@router.post("/cases/{case_id}/return", summary="退单（须说明理由）")
+def return_case(
+    request: Request,
+    case_id: str,
+    body: ReturnBody,
+    principal: Annotated[Principal, allow(Permission.UNIT_ACT)],
+) -> CaseJSON:
+    cid = _unit_case(request, case_id, principal)
+    case = runtime_of(request).app.return_case(cid, acting_unit(principal), body.reason, principal.id)
+    return view(request, case, principal)
+
+
+@router.post("/cases/{case_id}/extend", summary="申请延期")
+def request_extension(
+    request: Request,
+    case_id: str,
+    body: ExtendBody,
+    principal: Annotated[Principal, allow(Permission.UNIT_ACT)],
+) -> CaseJSON:
+    cid = _unit_case(request, case_id, principal)
+    case = runtime_of(request).app.request_extension(
+        cid, acting_unit(principal), body.until, body.reason, principal.id
+    )
+    return view(request, case, principal)
+
+
+@router.post("/cases/{case_id}/mediation/start", summary="开始调解")
+def start_mediation(
+    request: Request,
+    case_id: str,
+    principal: Annotated[Principal, allow(Permission.UNIT_ACT)],
+) -> CaseJSON:
+    cid = _unit_case(request, case_id, principal)
+    case = runtime_of(request).app.start_mediation(cid, acting_unit(principal), principal.id)
+    return view(request, case, principal)
+
+
+@router.post("/cases/{case_id}/mediation/conclude", summary="结束调解")
+def conclude_mediation(
+    request: Request,
+    case_id: str,
+    body: ConcludeMediationBody,
+    principal: Annotated[Principal, allow(Permission.UNIT_ACT)],
+) -> CaseJSON:
+    cid = _unit_case(request, case_id, principal)
+    case = runtime_of(request).app.conclude_mediation(
+        cid, acting_unit(principal), body.agreement, body.summary, principal.id
+    )
+    return view(request, case, principal)
+
+
+@router.post("/cases/{case_id}/resolve", summary="办结（填写办理结果）")
+def resolve(
+    request: Request,
+    case_id: str,
+    body: ResolveBody,
+    principal: Annotated[Principal, allow(Permission.UNIT_ACT)],
+) -> CaseJSON:
+    cid = _unit_case(request, case_id, principal)
+    case = runtime_of(request).app.resolve(cid, acting_unit(principal), body.result, principal.id)
+    return view(request, case, principal)

@@ -1,0 +1,315 @@
+"""Read views (inbox, queues, stats, ranking, overdue, case list), the router preview for the
+intake form, app / walk-in intake, and the audit trail.
+
+Lists come from the read model (projections), never from replaying aggregates, and carry no
+caller name or phone: personal data is only in the single-case view, whose reads are audited.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from adapters.http.errors import ERROR_RESPONSES, ApiError
+from adapters.http.intake import submit_record
+from adapters.http.policy import Permission, Principal, allow, require_own_unit
+from adapters.http.routes_cases import runtime_of
+from adapters.http.schemas import AppRecord, WalkinRecord, record_dict
+from adapters.http.store import ApiStore
+from adapters.http.views import category_name, jsonable, unit_name
+from engine.application import CaseNotFound, now_shanghai
+from engine.config import Role
+from engine.deadlines import SHANGHAI
+from engine.domain import STATUS_ZH, Status
+from engine.routing import CaseFacts
+
+router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
+
+StatsBy = Literal["unit", "channel", "category", "street", "month"]
+
+
+def read_model(request: Request) -> Any:
+    rm = runtime_of(request).extras.get("read_model")
+    if rm is None:
+        raise ApiError(503, "unavailable", "统计视图尚未就绪，请稍后再试")
+    return rm
+
+
+def parse_day(value: str | None, name: str) -> dt.datetime | None:
+    """`2026-09-01` or a full ISO 8601 time; a date is midnight in Beijing time."""
+    if value is None or value == "":
+        return None
+    try:
+        if len(value) == 10:
+            d = dt.date.fromisoformat(value)
+            return dt.datetime(d.year, d.month, d.day, tzinfo=SHANGHAI)
+        t = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ApiError(400, "bad_request", f"{name} 不是合法日期：{value[:40]}") from None
+    return t if t.tzinfo else t.replace(tzinfo=SHANGHAI)
+
+
+def _filters(**kw: str | None) -> dict[str, str]:
+    return {k: v for k, v in kw.items() if v}
+
+
+# ---- unit inbox and the centre's queues --------------------------------------------------------
+
+
+@router.get("/units/{unit}/inbox", tags=["units 承办单位"], summary="单位工单箱：未办结工单，时限近者在前")
+def inbox(
+    request: Request,
+    unit: str,
+    principal: Annotated[Principal, allow(Permission.INBOX_READ)],
+) -> Any:
+    require_own_unit(principal, unit)
+    if not runtime_of(request).config.has_unit(unit):
+        raise ApiError(404, "not_found", f"单位「{unit[:64]}」不存在")
+    return jsonable(read_model(request).inbox(unit, now_shanghai()))
+
+
+@router.get("/queue/manual", tags=["centre 中心"], summary="中心人工派单队列")
+def manual_queue(
+    request: Request,
+    principal: Annotated[Principal, allow(Permission.QUEUE_READ)],
+) -> Any:
+    return jsonable(read_model(request).manual_queue())
+
+
+@router.get("/cases", tags=["cases 工单"], summary="工单列表（不含来电人信息）")
+def list_cases(
+    request: Request,
+    principal: Annotated[Principal, allow(Permission.CASE_LIST)],
+    status: str | None = None,
+    unit: str | None = None,
+    category: str | None = None,
+    channel: str | None = None,
+    street: str | None = None,
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Any:
+    if principal.role == Role.UNIT:
+        # A unit lists only what was ever dispatched to it.
+        if unit and unit != principal.unit:
+            raise ApiError(403, "forbidden", "只能查看本单位的工单")
+        unit = principal.unit
+    filters: dict[str, Any] = _filters(
+        status=status, unit=unit, category=category, channel=channel, street=street
+    )
+    f, t = parse_day(from_, "from"), parse_day(to, "to")
+    if f:
+        filters["from"] = f
+    if t:
+        filters["to"] = t
+    return jsonable(read_model(request).cases(filters, limit, offset))
+
+
+# ---- leadership --------------------------------------------------------------------------------
+
+
+@router.get("/stats", tags=["stats 考核"], summary="七率统计（与 sanshi stats --format json 相同）")
+def stats(
+    request: Request,
+    principal: Annotated[Principal, allow(Permission.STATS_READ)],
+    by: StatsBy | None = None,
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: str | None = None,
+    street: str | None = None,
+    category: str | None = None,
+    channel: str | None = None,
+    unit: str | None = None,
+    format: Literal["json", "csv"] = "json",
+) -> Any:
+    rm = read_model(request)
+    filters = _filters(street=street, category=category, channel=channel, unit=unit)
+    result = jsonable(rm.stats(by, parse_day(from_, "from"), parse_day(to, "to"), filters))
+    if format == "csv":
+        return _csv_response(result, f"sanshi-stats-{by or 'total'}.csv")
+    return result
+
+
+def _csv_response(result: dict[str, Any], filename: str) -> Response:
+    rows = list(result.get("rows") or [])
+    total = result.get("total")
+    if isinstance(total, dict):
+        rows.append({"key": "合计", **total})
+    fields: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in fields:
+                fields.append(k)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in r.items() if not isinstance(v, dict | list)})
+    # BOM: Excel in China opens UTF-8 CSV correctly only with it.
+    return Response(
+        "\ufeff" + buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/ranking", tags=["stats 考核"], summary="承办单位排名")
+def ranking(
+    request: Request,
+    principal: Annotated[Principal, allow(Permission.STATS_READ)],
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: str | None = None,
+    min_cases: Annotated[int, Query(ge=0, le=100000)] = 1,
+) -> Any:
+    rm = read_model(request)
+    return jsonable(rm.ranking(parse_day(from_, "from"), parse_day(to, "to"), min_cases))
+
+
+@router.get("/overdue", tags=["stats 考核"], summary="超期工单")
+def overdue(
+    request: Request,
+    principal: Annotated[Principal, allow(Permission.STATS_READ)],
+) -> Any:
+    return jsonable(read_model(request).overdue(now_shanghai()))
+
+
+# ---- intake form helpers -----------------------------------------------------------------------
+
+
+@router.get("/routing/suggest", tags=["centre 中心"], summary="智能分拨预览：分类、承办单位、疑似重复件（不写入）")
+def routing_suggest(
+    request: Request,
+    principal: Annotated[Principal, allow(Permission.ROUTING_SUGGEST)],
+    text: Annotated[str, Query(min_length=1, max_length=4000)],
+    address: Annotated[str, Query(max_length=500)] = "",
+    category: Annotated[str, Query(max_length=64)] = "",
+    urgent: bool = False,
+) -> dict[str, Any]:
+    rt = runtime_of(request)
+    facts = CaseFacts(
+        case_id=uuid.uuid4(),
+        channel="hotline",
+        content=text,
+        address=address,
+        category_hint=category,
+        urgent=urgent,
+        concern="worry",
+        received_at=now_shanghai(),
+    )
+    decision = rt.router.decide(facts)
+    dupes = []
+    candidates = ([decision.merge_into] if decision.merge_into else []) + list(
+        decision.possible_duplicates
+    )
+    for cand in candidates:
+        item: dict[str, Any] = {
+            "case_id": str(cand.case_id),
+            "similarity": round(cand.similarity, 3),
+            "would_merge": cand is decision.merge_into,
+        }
+        try:
+            c = rt.app.get_case(cand.case_id)
+        except CaseNotFound:
+            continue
+        status = Status(c.status)
+        item.update(
+            content=c.content[:200],
+            address=c.address,
+            status=status.value,
+            status_name=STATUS_ZH[status],
+            received_at=c.received_at.isoformat(),
+            unit_name=unit_name(rt.config, c.assigned_unit or c.resolved_unit),
+        )
+        dupes.append(item)
+    return {
+        "category": decision.category,
+        "category_name": category_name(rt.config, decision.category),
+        "confidence": round(decision.confidence, 3),
+        "urgent": decision.urgent,
+        "locality": decision.locality,
+        "locality_name": unit_name(rt.config, decision.locality),
+        "street": decision.street,
+        "unit": decision.unit,
+        "unit_name": unit_name(rt.config, decision.unit),
+        "manual_reason": decision.manual_reason,
+        "duplicates": dupes,
+        "reason": jsonable(decision.reason),
+    }
+
+
+@router.get("/meta", tags=["centre 中心"], summary="单位与分类（表单下拉框用）")
+def meta(
+    request: Request,
+    principal: Annotated[Principal, allow(Permission.CASE_LIST)],
+) -> dict[str, Any]:
+    cfg = runtime_of(request).config
+    return {
+        "district": cfg.district.model_dump(),
+        "me": {
+            "role": principal.role.value,
+            "unit": principal.unit,
+            "unit_name": unit_name(cfg, principal.unit),
+            "name": principal.name,
+        },
+        "units": [
+            {"id": u.id, "name": u.name, "kind": u.kind.value, "parent": u.parent}
+            for u in cfg.units
+        ],
+        "categories": [{"code": c.code, "name": c.name} for c in cfg.categories],
+        "statuses": {s.value: STATUS_ZH[s] for s in Status},
+    }
+
+
+# ---- app and walk-in intake (SPEC §2) ----------------------------------------------------------
+
+
+def _intake(request: Request, channel: str, record: dict[str, Any], principal: Principal) -> JSONResponse:
+    submitted = submit_record(runtime_of(request), channel, record, principal.id)
+    body = {
+        "case_id": str(submitted.case_id) if submitted.case_id else None,
+        "duplicate": submitted.duplicate,
+        "status": submitted.status,
+    }
+    if submitted.duplicate:
+        return JSONResponse(body, status_code=200)
+    return JSONResponse(body, status_code=202 if submitted.case_id is None else 201)
+
+
+@router.post("/intake/app", tags=["intake 受理"], status_code=201, summary="APP / 微网格 上报")
+def intake_app(
+    request: Request,
+    record: AppRecord,
+    principal: Annotated[Principal, allow(Permission.INTAKE_SUBMIT)],
+) -> JSONResponse:
+    return _intake(request, "app", record_dict(record), principal)
+
+
+@router.post("/intake/walkin", tags=["intake 受理"], status_code=201, summary="到点反映 / 网格员代办")
+def intake_walkin(
+    request: Request,
+    record: WalkinRecord,
+    principal: Annotated[Principal, allow(Permission.INTAKE_SUBMIT)],
+) -> JSONResponse:
+    return _intake(request, "walkin", record_dict(record), principal)
+
+
+# ---- audit -------------------------------------------------------------------------------------
+
+
+@router.get("/audit", tags=["admin 管理"], summary="个人信息查阅记录（谁、何时、哪件工单）")
+def audit_log(
+    request: Request,
+    principal: Annotated[Principal, allow(Permission.AUDIT_READ)],
+    case_id: Annotated[str | None, Query(max_length=64)] = None,
+    who: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[dict[str, Any]]:
+    store: ApiStore = request.app.state.store
+    return store.audit_entries(case_id=case_id, principal=who, limit=limit, offset=offset)

@@ -1,0 +1,165 @@
+"""The API's own tables, in the same database as the log: issued tokens (hashes only) and the
+audit trail of reads of personal data (谁、何时、查看了哪件工单).
+
+Neither table is a projection: they are not rebuilt from the log, and a rebuild of the
+projections leaves them alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import StaticPool
+
+from engine.deadlines import SHANGHAI
+from engine.settings import Settings
+
+metadata = MetaData()
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 hex of the token
+    Column("role", String(16), nullable=False),
+    Column("unit", String(64), nullable=True),
+    Column("name", String(100), nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+api_audit = Table(
+    "api_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("principal", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("unit", String(64), nullable=True),
+    Column("case_id", String(36), nullable=False, index=True),
+    Column("what", String(64), nullable=False),  # e.g. case, events
+    Column("masked", Boolean, nullable=False),
+)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def sql_engine_for(settings: Settings) -> Engine:
+    url = settings.sqlalchemy_url()
+    if url == "sqlite://":
+        # In-memory: one shared connection, or every checkout sees an empty database.
+        return create_engine(
+            url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+    if url.startswith("sqlite:"):
+        return create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    return create_engine(url, pool_pre_ping=True)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    role: str
+    unit: str | None
+    name: str
+
+
+class ApiStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+
+    # ---- tokens --------------------------------------------------------------------------
+
+    def create_token(self, role: str, unit: str | None, name: str) -> str:
+        """A new random token; only its hash is stored. The caller shows it once."""
+        token = "sanshi_" + secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(api_tokens).values(
+                    token_hash=token_hash(token),
+                    role=role,
+                    unit=unit,
+                    name=name,
+                    created_at=dt.datetime.now(SHANGHAI),
+                    revoked=False,
+                )
+            )
+        return token
+
+    def lookup_token(self, token: str) -> IssuedToken | None:
+        # The hash is the primary key: the lookup does not compare secrets byte by byte.
+        h = token_hash(token)
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(api_tokens.c.role, api_tokens.c.unit, api_tokens.c.name).where(
+                    api_tokens.c.token_hash == h, api_tokens.c.revoked.is_(False)
+                )
+            ).first()
+        if row is None:
+            return None
+        return IssuedToken(role=row.role, unit=row.unit, name=row.name)
+
+    # ---- audit ---------------------------------------------------------------------------
+
+    def record_read(
+        self, *, principal: str, role: str, unit: str | None, case_id: str, what: str, masked: bool
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(api_audit).values(
+                    at=dt.datetime.now(SHANGHAI),
+                    principal=principal,
+                    role=role,
+                    unit=unit,
+                    case_id=case_id,
+                    what=what,
+                    masked=masked,
+                )
+            )
+
+    def audit_entries(
+        self, case_id: str | None = None, principal: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        q = select(api_audit).order_by(api_audit.c.id.desc()).limit(limit).offset(offset)
+        if case_id:
+            q = q.where(api_audit.c.case_id == case_id)
+        if principal:
+            q = q.where(api_audit.c.principal == principal)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        out = []
+        for r in rows:
+            at = r["at"]
+            if at is not None and at.tzinfo is None:  # SQLite keeps the wall time, not the zone
+                at = at.replace(tzinfo=SHANGHAI)
+            out.append(
+                {
+                    "id": r["id"],
+                    "at": at.isoformat() if at else None,
+                    "principal": r["principal"],
+                    "role": r["role"],
+                    "unit": r["unit"],
+                    "case_id": r["case_id"],
+                    "what": r["what"],
+                    "masked": bool(r["masked"]),
+                }
+            )
+        return out

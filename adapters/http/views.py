@@ -1,0 +1,204 @@
+"""JSON views of a case and its events, shaped for the caller (masking, allowed actions)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, is_dataclass
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+from adapters.http.policy import Principal, mask_extra, mask_name, mask_phone, sees_masked
+from engine.config import Role, SanshiConfig
+from engine.domain import ALLOWED, STATUS_ZH, Action, Case, Status
+
+# Action → the API route name the UI calls (POST /api/cases/{id}/<name>).
+CENTRE_ACTIONS: dict[Action, str] = {
+    Action.DISPATCH: "dispatch",
+    Action.CLASSIFY: "reclassify",
+    Action.ANSWER_DIRECTLY: "answer",
+    Action.REJECT: "reject",
+    Action.DECIDE_EXTENSION: "extension/decide",
+    Action.FOLLOW_UP: "followup",
+    Action.URGE: "urge",
+}
+UNIT_ACTIONS: dict[Action, str] = {
+    Action.CLAIM: "claim",
+    Action.RETURN: "return",
+    Action.REQUEST_EXTENSION: "extend",
+    Action.START_MEDIATION: "mediation/start",
+    Action.CONCLUDE_MEDIATION: "mediation/conclude",
+    Action.RESOLVE: "resolve",
+}
+
+EVENT_ZH = {
+    "Received": "受理",
+    "Classified": "分类",
+    "Dispatched": "派单",
+    "Claimed": "签收",
+    "Returned": "退单",
+    "ExtensionRequested": "申请延期",
+    "ExtensionDecided": "延期审批",
+    "MediationStarted": "开始调解",
+    "MediationConcluded": "调解结束",
+    "Resolved": "办结",
+    "AnsweredDirectly": "直办",
+    "Rejected": "不予受理",
+    "FollowedUp": "回访",
+    "Reopened": "重办",
+    "Closed": "结案",
+    "Escalated": "督办",
+    "Urged": "催办",
+    "Merged": "合并",
+    "DuplicateLinked": "关联重复件",
+    "SentToManual": "转人工派单",
+}
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if is_dataclass(value) and not isinstance(value, type):
+        return jsonable(asdict(value))
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def unit_name(config: SanshiConfig, unit_id: str | None) -> str | None:
+    if unit_id is None:
+        return None
+    try:
+        return config.unit(unit_id).name
+    except KeyError:
+        return unit_id
+
+
+def category_name(config: SanshiConfig, code: str | None) -> str | None:
+    if code is None:
+        return None
+    try:
+        return config.category(code).name
+    except KeyError:
+        return code
+
+
+def allowed_actions(principal: Principal, case: Case) -> list[str]:
+    """What this caller may do to the case now: the UI shows exactly these buttons."""
+    out: list[str] = []
+    if principal.role == Role.OPERATOR:
+        for action, name in CENTRE_ACTIONS.items():
+            if case.status not in ALLOWED[action]:
+                continue
+            if action == Action.DECIDE_EXTENSION and (
+                case.dispatch is None or case.dispatch.extension_requested_to is None
+            ):
+                continue
+            out.append(name)
+    elif principal.role == Role.UNIT and case.assigned_unit == principal.unit:
+        for action, name in UNIT_ACTIONS.items():
+            if case.status not in ALLOWED[action]:
+                continue
+            if action == Action.REQUEST_EXTENSION and (
+                case.dispatch is not None and case.dispatch.extension_requested_to is not None
+            ):
+                continue
+            out.append(name)
+    return out
+
+
+def case_view(case: Case, principal: Principal, config: SanshiConfig) -> dict[str, Any]:
+    masked = sees_masked(principal)
+    d = case.dispatch
+    dispatch = None
+    if d is not None:
+        dispatch = {
+            "number": d.number,
+            "unit": d.unit,
+            "unit_name": unit_name(config, d.unit),
+            "at": d.at.isoformat(),
+            "claim_deadline": d.claim_deadline.isoformat(),
+            "handle_deadline": d.handle_deadline.isoformat(),
+            "claimed_at": d.claimed_at.isoformat() if d.claimed_at else None,
+            "extension_requested_to": (
+                d.extension_requested_to.isoformat() if d.extension_requested_to else None
+            ),
+        }
+    status = Status(case.status)
+    return {
+        "id": str(case.id),
+        "version": case.version,
+        "channel": case.channel,
+        "source_ref": case.source_ref,
+        "status": status.value,
+        "status_name": STATUS_ZH[status],
+        "received_at": case.received_at.isoformat(),
+        "content": case.content,
+        "address": case.address,
+        "caller_name": mask_name(case.caller_name) if masked else case.caller_name,
+        "caller_phone": mask_phone(case.caller_phone) if masked else case.caller_phone,
+        "masked": masked,
+        "appeal_type": case.appeal_type,
+        "urgent": case.urgent,
+        "concern": case.concern,
+        "category": case.category,
+        "category_name": category_name(config, case.category),
+        "category_hint": case.category_hint,
+        "locality": case.locality,
+        "locality_name": unit_name(config, case.locality),
+        "street": case.street,
+        "street_name": unit_name(config, case.street),
+        "assigned_unit": case.assigned_unit,
+        "assigned_unit_name": unit_name(config, case.assigned_unit),
+        "dispatch": dispatch,
+        "units_ever": list(case.units_ever),
+        "returned_by": list(case.returned_by),
+        "return_count": case.return_count,
+        "escalation_level": case.escalation_level,
+        "manual_reason": case.manual_reason,
+        "merged_into": str(case.merged_into) if case.merged_into else None,
+        "duplicates": [str(x) for x in case.duplicates],
+        "resolved_at": case.resolved_at.isoformat() if case.resolved_at else None,
+        "resolved_unit": case.resolved_unit,
+        "rating": case.rating.value if case.rating else None,
+        "solved": case.solved,
+        "mediation_agreement": case.mediation_agreement,
+        "status_times": {k: v.isoformat() for k, v in case.status_times.items()},
+        "extra": jsonable(mask_extra(case.extra) if masked else case.extra),
+        "actions": allowed_actions(principal, case),
+    }
+
+
+_EVENT_META = {"timestamp", "originator_topic", "originator_id", "originator_version"}
+
+
+def event_view(event: Any, principal: Principal, config: SanshiConfig) -> dict[str, Any]:
+    name = type(event).__qualname__.split(".")[-1]
+    data = {k: v for k, v in event.__dict__.items() if k not in _EVENT_META}
+    if sees_masked(principal):
+        if "caller_name" in data:
+            data["caller_name"] = mask_name(str(data["caller_name"]))
+        if "caller_phone" in data:
+            data["caller_phone"] = mask_phone(str(data["caller_phone"]))
+        if isinstance(data.get("extra"), dict):
+            data["extra"] = mask_extra(data["extra"])
+    unit = data.get("unit")
+    return {
+        "version": event.originator_version,
+        "type": name,
+        "type_name": EVENT_ZH.get(name, name),
+        "at": jsonable(data.pop("at", None)),
+        "principal": data.pop("principal", None),
+        "unit": unit,
+        "unit_name": unit_name(config, unit) if isinstance(unit, str) else None,
+        "recorded_at": event.timestamp.isoformat(),
+        "data": jsonable(data),
+    }
