@@ -14,6 +14,7 @@ from engine.config import SanshiConfig, load_config
 from engine.keyword_router import KeywordRouter
 from engine.routing import Router
 from engine.settings import Settings
+from projections.wiring import attach_projections
 
 
 @dataclass
@@ -43,4 +44,7 @@ def bootstrap(
     config = config or load_config(settings.config_path)
     router = router or build_router(config)
     app = SanshiApplication(config, router, env=settings.eventsourcing_env())
-    return Runtime(settings=settings, config=config, app=app, router=router)
+    runtime = Runtime(settings=settings, config=config, app=app, router=router)
+    # extras["projector"], extras["read_model"]; embedded mode catches up on every save.
+    attach_projections(runtime)
+    return runtime

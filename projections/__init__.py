@@ -1,0 +1,1 @@
+"""Read models: projections of the event log into their own ``view_`` tables (rebuildable)."""

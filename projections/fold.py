@@ -1,0 +1,332 @@
+"""How each event changes a case's row and the counters of SPEC §5. Pure Python, no database.
+
+The rules, stated once (they are also the documentation of what the numbers mean):
+
+Attribution in time. Every count of a case lands on the case's RECEIVED day (SPEC §5: "all over
+cases received in [from, to)"), whenever the event that caused it happened.
+
+Case-level scopes (district total, channel, category, street). Each case carries its own counter
+vector; the scopes add up the vectors of their cases.
+- received 1; merged / rejected 1 if the case ended so; accepted = received − merged − rejected.
+- resolved / resolved_on_time: 1 while the case STANDS resolved (办结 or 直办, also after it is
+  closed). A reopen (重办) takes the resolution back; resolving it again counts it again. So a
+  case resolved, reopened and resolved again is one resolved case, a reopened case still being
+  handled is not resolved, and 办结率 can never pass 100%. 直办 counts as on time (answered on
+  the call, before any deadline).
+- dispatched / returned: one per dispatch / return event; claimed_on_time: one per claim made at
+  or before that dispatch's claim deadline.
+- mediations_concluded / _succeeded: one per MediationConcluded (with agreement).
+- followups / solved / rated / satisfied / basically_satisfied / dissatisfied: one per
+  follow-up call (回访), so a case followed up twice counts twice.
+- category and street are the case's LATEST classification: a re-categorisation moves the whole
+  vector of the case from the old category to the new one. Unclassified cases sit under "".
+
+Unit scope. "Per-unit rates count what that unit was given and did":
+- dispatched / claimed_on_time / returned / mediations_* go to the unit named by the event;
+  follow-ups go to the unit that resolved the case (FollowedUp.unit; 直办 → the centre).
+- received / merged / rejected / resolved / resolved_on_time go to the unit RESPONSIBLE for the
+  case now: the unit it is dispatched to, the unit that resolved it, or the centre while it waits
+  there (intake, manual queue, after a return or reopen, 直办, merged, rejected). A unit that
+  returns a case is no longer responsible for it (the return shows in its 退单率), so its 办结率
+  is resolved / cases it holds. The unit rows therefore add up to the district total, count by
+  count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+from engine.deadlines import SHANGHAI
+from projections.tables import COUNT_FIELDS, SNIPPET_CHARS
+
+N_COUNTS = len(COUNT_FIELDS)
+INDEX = {f: i for i, f in enumerate(COUNT_FIELDS)}
+# Case-level counts that follow the responsible unit (the others follow the event's unit).
+RESPONSIBLE_FIELDS = ("received", "merged", "rejected", "resolved", "resolved_on_time")
+CASE_SCOPES = ("total", "channel", "category", "street")
+
+WITH_UNIT = frozenset({"dispatched", "claimed", "mediating"})
+TERMINAL = frozenset({"closed", "rejected", "merged"})
+# The domain names the centre "centre" in AnsweredDirectly / FollowedUp.
+DOMAIN_CENTRE = "centre"
+
+CaseRow = dict[str, Any]
+CounterKey = tuple[str, str, dt.date]
+
+
+def shanghai_day(at: dt.datetime) -> dt.date:
+    return at.astimezone(SHANGHAI).date()
+
+
+def month_of(day: dt.date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+class Deltas:
+    """Counter changes of one batch, summed per (kind, key, day) before they are written."""
+
+    def __init__(self) -> None:
+        self.rows: dict[CounterKey, list[int]] = {}
+
+    def add(self, kind: str, key: str, day: dt.date, field: str, n: int) -> None:
+        if n == 0:
+            return
+        k = (kind, key, day)
+        v = self.rows.get(k)
+        if v is None:
+            v = self.rows[k] = [0] * N_COUNTS
+        v[INDEX[field]] += n
+
+    def nonzero(self) -> Iterator[tuple[CounterKey, list[int]]]:
+        for k, v in self.rows.items():
+            if any(v):
+                yield k, v
+
+
+def _float_or_none(value: Any) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+class CaseFold:
+    """Applies one decoded event to a case row (a dict of view_cases columns) and records the
+    counter changes in ``deltas``. Rows carry two transient keys while in memory: ``_content``
+    (full text, only for a case received in this batch) and ``_changed``."""
+
+    def __init__(self, centre: str = DOMAIN_CENTRE) -> None:
+        self.centre = centre
+
+    def _unit(self, unit: str | None) -> str:
+        return self.centre if unit in (None, DOMAIN_CENTRE) else str(unit)
+
+    # ---- counting ------------------------------------------------------------------------
+
+    def _scope_key(self, row: CaseRow, kind: str) -> str:
+        return "" if kind == "total" else str(row[kind] or "")
+
+    def _bump(
+        self, row: CaseRow, field: str, n: int, deltas: Deltas, unit: str | None = None
+    ) -> None:
+        if n == 0:
+            return
+        row[field] += n
+        day = row["received_day"]
+        for kind in CASE_SCOPES:
+            deltas.add(kind, self._scope_key(row, kind), day, field, n)
+        target = row["resp_unit"] if field in RESPONSIBLE_FIELDS else self._unit(unit)
+        deltas.add("unit", target, day, field, n)
+
+    def _move_scope(self, row: CaseRow, kind: str, new_key: str, deltas: Deltas) -> None:
+        old_key = row[kind] or ""
+        if old_key == new_key:
+            return
+        day = row["received_day"]
+        for field in COUNT_FIELDS:
+            v = row[field]
+            if v:
+                deltas.add(kind, old_key, day, field, -v)
+                deltas.add(kind, new_key, day, field, v)
+        row[kind] = new_key
+
+    def _move_responsible(self, row: CaseRow, unit: str, deltas: Deltas) -> None:
+        old = row["resp_unit"]
+        if old == unit:
+            return
+        day = row["received_day"]
+        for field in RESPONSIBLE_FIELDS:
+            v = row[field]
+            if v:
+                deltas.add("unit", old, day, field, -v)
+                deltas.add("unit", unit, day, field, v)
+        row["resp_unit"] = unit
+
+    # ---- events --------------------------------------------------------------------------
+
+    def apply(self, row: CaseRow | None, event: Any, deltas: Deltas) -> CaseRow | None:
+        name = type(event).__name__
+        if name == "Received":
+            if row is not None:  # cannot happen (version 1), but never count a case twice
+                return row
+            return self._received(event, deltas)
+        if row is None:
+            # An event of a case whose Received this projection never saw: only possible if
+            # the views were built from a truncated log. Nothing to attribute it to.
+            return None
+        handler = getattr(self, f"_on_{name}", None)
+        if handler is not None:
+            handler(row, event, deltas)
+        row["updated_at"] = event.at
+        row["_changed"] = True
+        return row
+
+    def _received(self, e: Any, deltas: Deltas) -> CaseRow:
+        day = shanghai_day(e.received_at)
+        extra = e.extra if isinstance(e.extra, dict) else {}
+        row: CaseRow = {
+            "case_id": e.originator_id,
+            "channel": e.channel,
+            "source_ref": e.source_ref,
+            "received_at": e.received_at,
+            "received_day": day,
+            "received_month": month_of(day),
+            "updated_at": e.at,
+            "concern": e.concern,
+            "address": e.address[:500],
+            "snippet": e.content[:SNIPPET_CHARS],
+            "lat": _float_or_none(extra.get("lat")),
+            "lng": _float_or_none(extra.get("lng")),
+            "units": "",
+            "merged_into": None,
+            "resolved_unit": None,
+            "resolved_at": None,
+            "result": None,
+            "status": "received",
+            "category": "",
+            "locality": "",
+            "street": "",
+            "unit": None,
+            "resp_unit": self.centre,
+            "urgent": bool(e.urgent),
+            "escalation_level": 0,
+            "manual_reason": None,
+            "return_count": 0,
+            "dispatch_number": 0,
+            "dispatched_at": None,
+            "claim_deadline": None,
+            "handle_deadline": None,
+            "claimed_at": None,
+            "extension_requested_to": None,
+            "claim_escalated": False,
+            "handle_escalated": False,
+            "_content": e.content,
+            "_changed": True,
+        }
+        for f in COUNT_FIELDS:
+            row[f] = 0
+        self._bump(row, "received", 1, deltas)
+        return row
+
+    def _on_Classified(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
+        self._move_scope(row, "category", e.category or "", deltas)
+        self._move_scope(row, "street", e.street or "", deltas)
+        row["locality"] = e.locality or ""
+        row["urgent"] = bool(e.urgent)
+
+    def _on_Dispatched(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
+        unit = str(e.unit)
+        row["status"] = "dispatched"
+        row["unit"] = unit
+        units = row["units"] or "|"
+        if f"|{unit}|" not in units:
+            row["units"] = f"{units}{unit}|"
+        row["dispatch_number"] = e.number
+        row["dispatched_at"] = e.at
+        row["claim_deadline"] = e.claim_deadline
+        row["handle_deadline"] = e.handle_deadline
+        row["claimed_at"] = None
+        row["extension_requested_to"] = None
+        row["claim_escalated"] = False
+        row["handle_escalated"] = False
+        row["manual_reason"] = None
+        self._move_responsible(row, unit, deltas)
+        self._bump(row, "dispatched", 1, deltas, unit)
+
+    def _on_Claimed(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
+        row["status"] = "claimed"
+        row["claimed_at"] = e.at
+        deadline = row["claim_deadline"]
+        on_time = deadline is not None and e.at <= deadline
+        self._bump(row, "claimed_on_time", int(on_time), deltas, e.unit)
+
+    def _on_Returned(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
+        row["status"] = "returned"
+        row["unit"] = None
+        row["return_count"] += 1
+        self._bump(row, "returned", 1, deltas, e.unit)
+        self._move_responsible(row, self.centre, deltas)
+
+    def _on_ExtensionRequested(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
+        row["extension_requested_to"] = e.until
+
+    def _on_ExtensionDecided(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
+        row["extension_requested_to"] = None
+        if e.granted:
+            row["handle_deadline"] = e.until
+            row["handle_escalated"] = False  # a new deadline, escalated again if missed
+
+    def _on_MediationStarted(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
+        row["status"] = "mediating"
+
+    def _on_MediationConcluded(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
+        row["status"] = "claimed"
+        self._bump(row, "mediations_concluded", 1, deltas, e.unit)
+        self._bump(row, "mediations_succeeded", int(bool(e.agreement)), deltas, e.unit)
+
+    def _on_Resolved(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
+        unit = str(e.unit)
+        row["status"] = "resolved"
+        row["unit"] = None
+        row["resolved_unit"] = unit
+        row["resolved_at"] = e.at
+        row["result"] = str(e.result)[:500]
+        self._move_responsible(row, unit, deltas)
+        self._bump(row, "resolved", 1, deltas)
+        self._bump(row, "resolved_on_time", int(bool(e.on_time)), deltas)
+
+    def _on_AnsweredDirectly(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
+        row["status"] = "answered_directly"
+        row["unit"] = None
+        row["resolved_unit"] = self.centre
+        row["resolved_at"] = e.at
+        row["result"] = str(e.answer)[:500]
+        self._move_responsible(row, self.centre, deltas)
+        self._bump(row, "resolved", 1, deltas)
+        self._bump(row, "resolved_on_time", 1, deltas)
+
+    def _on_Rejected(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
+        row["status"] = "rejected"
+        row["unit"] = None
+        row["result"] = str(e.reason)[:500]
+        self._move_responsible(row, self.centre, deltas)
+        self._bump(row, "rejected", 1, deltas)
+
+    def _on_FollowedUp(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
+        unit = self._unit(e.unit)
+        self._bump(row, "followups", 1, deltas, unit)
+        self._bump(row, "solved", int(bool(e.solved)), deltas, unit)
+        if e.rating:
+            self._bump(row, "rated", 1, deltas, unit)
+            if e.rating in ("satisfied", "basically_satisfied", "dissatisfied"):
+                self._bump(row, str(e.rating), 1, deltas, unit)
+
+    def _on_Reopened(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
+        row["status"] = "reopened"
+        row["unit"] = None
+        self._bump(row, "resolved", -row["resolved"], deltas)
+        self._bump(row, "resolved_on_time", -row["resolved_on_time"], deltas)
+        self._move_responsible(row, self.centre, deltas)
+
+    def _on_Closed(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
+        row["status"] = "closed"
+        row["unit"] = None
+
+    def _on_Escalated(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
+        row["escalation_level"] = e.level
+        if e.kind == "claim":
+            row["claim_escalated"] = True
+        elif e.kind == "handle":
+            row["handle_escalated"] = True
+
+    def _on_Merged(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
+        row["status"] = "merged"
+        row["unit"] = None
+        row["merged_into"] = e.target
+        self._move_responsible(row, self.centre, deltas)
+        self._bump(row, "merged", 1, deltas)
+
+    def _on_SentToManual(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
+        row["manual_reason"] = str(e.reason)

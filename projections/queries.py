@@ -1,0 +1,544 @@
+"""Read queries over the ``view_`` tables: SPEC §5 rates (§6 JSON), inboxes, queues, search.
+
+Every query reads the views only; none scans the event log. The rates of a month cost a sum
+over the counter rows of that month (≈ 31 rows per key), at 10k cases as at 10M.
+
+In embedded mode (no Kafka) ``before_read`` is set to the projector's catch-up, so a read sees
+every event already written to the log, including by another process on the same database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select
+
+from engine.config import SanshiConfig
+from projections.fold import TERMINAL, WITH_UNIT, month_of
+from projections.tables import COUNT_FIELDS, view_cases, view_counts, view_open_cases
+
+BY_VALUES = ("unit", "channel", "category", "street", "month")
+FILTER_KEYS = ("unit", "channel", "category", "street")
+
+# field → (中文, numerator, denominator parts); satisfaction adds two numerator counts.
+RATES: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "handling_rate": ("办结率", ("resolved",), "accepted"),
+    "on_time_rate": ("按时办结率", ("resolved_on_time",), "resolved"),
+    "response_rate": ("响应率", ("claimed_on_time",), "dispatched"),
+    "return_rate": ("退单率", ("returned",), "dispatched"),
+    "mediation_success_rate": ("调解成功率", ("mediations_succeeded",), "mediations_concluded"),
+    "solved_rate": ("解决率", ("solved",), "followups"),
+    "satisfaction_rate": ("满意率", ("satisfied", "basically_satisfied"), "rated"),
+}
+
+COUNT_NAMES_ZH: dict[str, str] = {
+    "received": "受理",
+    "accepted": "有效受理",
+    "merged": "合并",
+    "rejected": "不予受理",
+    "dispatched": "派单",
+    "claimed_on_time": "按时签收",
+    "returned": "退单",
+    "resolved": "办结",
+    "resolved_on_time": "按时办结",
+    "mediations_concluded": "调解结束",
+    "mediations_succeeded": "调解成功",
+    "followups": "回访",
+    "solved": "已解决",
+    "rated": "评价",
+    "satisfied": "满意",
+    "basically_satisfied": "基本满意",
+    "dissatisfied": "不满意",
+}
+OUTPUT_COUNTS: tuple[str, ...] = ("received", "accepted", *COUNT_FIELDS[1:])
+
+CHANNEL_NAMES = {
+    "hotline": "12345热线",
+    "police": "110警情",
+    "app": "解忧超市APP",
+    "walkin": "到点反映",
+}
+STATUS_NAMES = {
+    "received": "已受理",
+    "dispatched": "已派单",
+    "claimed": "已签收",
+    "mediating": "调解中",
+    "returned": "已退单",
+    "resolved": "已办结",
+    "reopened": "重办",
+    "closed": "已结案",
+    "answered_directly": "直办",
+    "rejected": "不予受理",
+    "merged": "已合并",
+}
+OPEN_STATUSES = ("received", "dispatched", "claimed", "mediating", "returned", "reopened")
+AT_CENTRE = ("received", "returned", "reopened")
+FOLLOW_UP_STATUSES = ("resolved", "answered_directly")
+
+
+class StatsQueryError(ValueError):
+    """A stats request the views cannot answer (bad ``by``, unknown filter); HTTP 422."""
+
+
+def rate(numerator: int, denominator: int) -> dict[str, Any]:
+    return {
+        "value": (numerator / denominator) if denominator else None,
+        "numerator": numerator,
+        "denominator": denominator,
+    }
+
+
+def with_rates(key: str, name: str, counts: Mapping[str, int]) -> dict[str, Any]:
+    """One §6 row: key, name, every count (accepted derived) and every rate."""
+    c = {f: int(counts.get(f, 0) or 0) for f in COUNT_FIELDS}
+    c["accepted"] = c["received"] - c["merged"] - c["rejected"]
+    row: dict[str, Any] = {"key": key, "name": name}
+    row.update({f: c[f] for f in OUTPUT_COUNTS})
+    for field, (_zh, nums, den) in RATES.items():
+        row[field] = rate(sum(c[n] for n in nums), c[den])
+    return row
+
+
+def _as_date(value: dt.date | str | None) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise StatsQueryError(f"日期格式应为 YYYY-MM-DD：{value!r}") from None
+
+
+class ReadModel:
+    def __init__(self, engine: Engine, config: SanshiConfig | None = None) -> None:
+        self.engine = engine
+        self.config = config
+        # Embedded mode: catch the projector up before answering (set by the wiring).
+        self.before_read: Callable[[], None] | None = None
+
+    def _fresh(self) -> None:
+        if self.before_read is not None:
+            self.before_read()
+
+    # ---- names ---------------------------------------------------------------------------
+
+    def name_of(self, kind: str | None, key: str) -> str:
+        cfg = self.config
+        if kind is None or kind == "total":
+            return cfg.district.name if cfg else "全区"
+        if kind == "month":
+            return f"{key[:4]}年{key[5:7]}月" if len(key) == 7 else key
+        if kind == "channel":
+            return CHANNEL_NAMES.get(key, key)
+        if kind == "category":
+            if not key:
+                return "未分类"
+            if cfg is not None:
+                try:
+                    return cfg.category(key).name
+                except KeyError:
+                    return key
+            return key
+        if kind in ("unit", "street"):
+            if not key:
+                return "未定属地" if kind == "street" else "未知单位"
+            if cfg is not None and cfg.has_unit(key):
+                return cfg.unit(key).name
+            return key
+        return key
+
+    # ---- SPEC §5 / §6 --------------------------------------------------------------------
+
+    def stats(
+        self,
+        by: str | None = None,
+        from_: dt.date | str | None = None,
+        to: dt.date | str | None = None,
+        filters: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """``{"from","to","by","rows":[…],"total":{…}}`` over cases received in [from, to).
+
+        ``filters``: at most one of unit/channel/category/street from the counters (any
+        ``by`` of month or the same kind); channel/category/street combined, or with another
+        ``by``, are answered from the per-case rows (a scan of the period's cases, still no
+        scan of the log). A unit filter with another breakdown is refused: a case's unit
+        counts are not a property of the case alone.
+        """
+        if by in ("", "total"):
+            by = None
+        if by is not None and by not in BY_VALUES:
+            raise StatsQueryError(f"by 只能是 {'/'.join(BY_VALUES)}，不能是 {by!r}")
+        start, end = _as_date(from_), _as_date(to)
+        active = {k: str(v) for k, v in (filters or {}).items() if v not in (None, "")}
+        for k in active:
+            if k not in FILTER_KEYS:
+                raise StatsQueryError(f"不支持按 {k!r} 筛选（可用：{'/'.join(FILTER_KEYS)}）")
+        self._fresh()
+        if not active:
+            kind = "total" if by in (None, "month") else by
+            assert kind is not None
+            grouped = self._sum_counts(kind, None, start, end, by)
+            total = self._sum_counts("total", None, start, end, None)
+        elif len(active) == 1 and (by is None or by == "month" or by in active):
+            (kind, key), = active.items()
+            grouped = self._sum_counts(kind, key, start, end, by)
+            total = self._sum_counts(kind, key, start, end, None)
+        elif "unit" in active or by == "unit":
+            raise StatsQueryError("按单位统计时不能再按渠道/分类/街道筛选")
+        else:
+            grouped = self._sum_cases(active, start, end, by)
+            total = self._sum_cases(active, start, end, None)
+        rows = [with_rates(key, self.name_of(by, key), c) for key, c in grouped.items()]
+        if by == "month":
+            rows.sort(key=lambda r: r["key"])
+        else:
+            rows.sort(key=lambda r: (-r["received"], -r["dispatched"], r["key"]))
+        total_counts = total.get("", {})
+        if len(active) == 1:
+            (fkind, fkey), = active.items()
+            total_row = with_rates(fkey, self.name_of(fkind, fkey), total_counts)
+        else:
+            total_row = with_rates("total", self.name_of("total", ""), total_counts)
+        out: dict[str, Any] = {
+            "from": start.isoformat() if start else None,
+            "to": end.isoformat() if end else None,
+            "by": by,
+            "rows": rows,
+            "total": total_row,
+        }
+        if active:
+            out["filters"] = active
+        return out
+
+    def _sum_counts(
+        self,
+        kind: str,
+        key: str | None,
+        start: dt.date | None,
+        end: dt.date | None,
+        by: str | None,
+    ) -> dict[str, dict[str, int]]:
+        t = view_counts
+        cond: list[ColumnElement[bool]] = [t.c.kind == kind]
+        if key is not None:
+            cond.append(t.c.key == key)
+        if start is not None:
+            cond.append(t.c.day >= start)
+        if end is not None:
+            cond.append(t.c.day < end)
+        group = t.c.month if by == "month" else (t.c.key if by is not None else None)
+        sums = [func.sum(t.c[f]).label(f) for f in COUNT_FIELDS]
+        stmt = select(*([group.label("g")] if group is not None else []), *sums).where(and_(*cond))
+        if group is not None:
+            stmt = stmt.group_by(group)
+        return self._collect(stmt, group is not None)
+
+    def _sum_cases(
+        self,
+        filters: Mapping[str, str],
+        start: dt.date | None,
+        end: dt.date | None,
+        by: str | None,
+    ) -> dict[str, dict[str, int]]:
+        t = view_cases
+        cond: list[ColumnElement[bool]] = [t.c[k] == v for k, v in filters.items()]
+        if start is not None:
+            cond.append(t.c.received_day >= start)
+        if end is not None:
+            cond.append(t.c.received_day < end)
+        group = t.c.received_month if by == "month" else (t.c[by] if by is not None else None)
+        sums = [func.sum(t.c[f]).label(f) for f in COUNT_FIELDS]
+        stmt = select(*([group.label("g")] if group is not None else []), *sums)
+        if cond:
+            stmt = stmt.where(and_(*cond))
+        if group is not None:
+            stmt = stmt.group_by(group)
+        return self._collect(stmt, group is not None)
+
+    def _collect(self, stmt: Any, grouped: bool) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(stmt):
+                m = r._mapping
+                counts = {f: int(m[f] or 0) for f in COUNT_FIELDS}
+                if grouped and not any(counts.values()):
+                    continue  # a key whose cases all moved elsewhere (re-categorised)
+                out[str(m["g"] or "") if grouped else ""] = counts
+        return out
+
+    def ranking(
+        self,
+        from_: dt.date | str | None = None,
+        to: dt.date | str | None = None,
+        min_cases: int = 20,
+    ) -> list[dict[str, Any]]:
+        """Handling units ranked by a weighted mean of their rates (best first).
+
+        Weights: 办结率 .25, 按时办结率 .20, 满意率 .20, 响应率 .15, 解决率 .10, 1−退单率 .10;
+        a rate without data is left out and the other weights renormalised. Only units that
+        were dispatched at least ``min_cases`` times take part; the centre is not ranked."""
+        weights = {
+            "handling_rate": 0.25,
+            "on_time_rate": 0.20,
+            "satisfaction_rate": 0.20,
+            "response_rate": 0.15,
+            "solved_rate": 0.10,
+            "return_rate": 0.10,
+        }
+        data = self.stats("unit", from_, to)
+        centre = self.config.centre.id if self.config else "centre"
+        ranked: list[dict[str, Any]] = []
+        for row in data["rows"]:
+            if row["key"] == centre or row["dispatched"] < min_cases:
+                continue
+            score = weight = 0.0
+            for field, w in weights.items():
+                v = row[field]["value"]
+                if v is None:
+                    continue
+                score += w * ((1.0 - v) if field == "return_rate" else v)
+                weight += w
+            row = dict(row)
+            row["score"] = round(score / weight, 6) if weight else None
+            ranked.append(row)
+        ranked.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0.0), r["key"]))
+        for i, row in enumerate(ranked, start=1):
+            row["rank"] = i
+        return ranked
+
+    # ---- open cases ----------------------------------------------------------------------
+
+    def _open_dicts(self, stmt: Any, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(stmt)]
+        for row in rows:
+            row["status_name"] = STATUS_NAMES.get(row["status"], row["status"])
+            row["unit_name"] = self.name_of("unit", row["unit"]) if row["unit"] else None
+            if now is not None:
+                row.update(_overdue_flags(row, now))
+        return rows
+
+    def inbox(self, unit: str, now: dt.datetime) -> list[dict[str, Any]]:
+        """The unit's open cases (dispatched / claimed / mediating), nearest deadline first."""
+        self._fresh()
+        t = view_open_cases
+        stmt = select(t).where(t.c.unit == unit, t.c.status.in_(sorted(WITH_UNIT)))
+        rows = self._open_dicts(stmt, now)
+        rows.sort(key=lambda r: (r["next_deadline"] is None, r["next_deadline"] or now))
+        return rows
+
+    def manual_queue(self) -> list[dict[str, Any]]:
+        """Cases waiting at the centre (转人工 / after a return or reopen), oldest first;
+        ``manual_reason`` says why when the router or the third return put it there."""
+        self._fresh()
+        t = view_open_cases
+        stmt = (
+            select(t)
+            .where(t.c.status.in_(AT_CENTRE))
+            .order_by(t.c.manual_reason.is_(None), t.c.received_at)
+        )
+        return self._open_dicts(stmt)
+
+    def follow_up_queue(self) -> list[dict[str, Any]]:
+        """Resolved or answered cases waiting for the follow-up call (待回访), oldest first."""
+        self._fresh()
+        t = view_open_cases
+        stmt = select(t).where(t.c.status.in_(FOLLOW_UP_STATUSES)).order_by(t.c.received_at)
+        return self._open_dicts(stmt)
+
+    def _overdue_condition(self, now: dt.datetime) -> ColumnElement[bool]:
+        t = view_open_cases
+        return and_(
+            t.c.status.in_(sorted(WITH_UNIT)),
+            or_(
+                and_(t.c.claimed_at.is_(None), t.c.claim_deadline < now),
+                t.c.handle_deadline < now,
+            ),
+        )
+
+    def overdue(self, now: dt.datetime) -> list[dict[str, Any]]:
+        """Cases with a unit whose claim or handling deadline has passed, most overdue first."""
+        self._fresh()
+        t = view_open_cases
+        stmt = select(t).where(self._overdue_condition(now)).order_by(t.c.handle_deadline)
+        return self._open_dicts(stmt, now)
+
+    def due_for_escalation(self, now: dt.datetime) -> list[UUID]:
+        """Cases with a passed deadline not yet escalated (督办) — the deadline clock's
+        candidates; ``app.tick`` checks each against the case itself."""
+        self._fresh()
+        t = view_open_cases
+        stmt = select(t.c.case_id).where(
+            t.c.status.in_(sorted(WITH_UNIT)),
+            or_(
+                and_(
+                    t.c.claimed_at.is_(None),
+                    t.c.claim_deadline < now,
+                    t.c.claim_escalated.is_(False),
+                ),
+                and_(t.c.handle_deadline < now, t.c.handle_escalated.is_(False)),
+            ),
+        )
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(stmt)]
+
+    def open_cases_for_router(self) -> list[dict[str, Any]]:
+        """Open, classified cases for the router's duplicate index at start-up: case_id,
+        content, category, locality, received_at (plus channel, address, street, urgent,
+        concern, enough for ``CaseFacts``)."""
+        self._fresh()
+        t = view_open_cases
+        stmt = select(
+            t.c.case_id,
+            t.c.content,
+            t.c.category,
+            t.c.locality,
+            t.c.street,
+            t.c.received_at,
+            t.c.channel,
+            t.c.address,
+            t.c.urgent,
+            t.c.concern,
+        ).where(t.c.status.in_(OPEN_STATUSES), t.c.category != "")
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(stmt)]
+        for row in rows:
+            row["locality"] = row["locality"] or None
+            row["street"] = row["street"] or None
+        return rows
+
+    # ---- search --------------------------------------------------------------------------
+
+    def _case_conditions(self, filters: Mapping[str, Any] | None) -> list[ColumnElement[bool]]:
+        t = view_cases
+        cond: list[ColumnElement[bool]] = []
+        for k, v in (filters or {}).items():
+            if v is None or v == "":
+                continue
+            if k == "status":
+                values = v if isinstance(v, list | tuple | set) else str(v).split(",")
+                cond.append(t.c.status.in_([s.strip() for s in values]))
+            elif k == "open":
+                terminal = sorted(TERMINAL | {"resolved", "answered_directly"})
+                cond.append(t.c.status.notin_(terminal) if v else t.c.status.in_(terminal))
+            elif k in ("unit", "channel", "category", "street", "locality", "resolved_unit"):
+                cond.append(t.c[k] == str(v))
+            elif k == "dispatched_to":  # every unit it was ever sent to (a unit's visibility)
+                cond.append(t.c.units.contains(f"|{v}|", autoescape=True))
+            elif k == "source_ref":
+                cond.append(t.c.source_ref == str(v))
+            elif k in ("from", "received_from"):
+                cond.append(t.c.received_day >= _as_date(v))
+            elif k in ("to", "received_to"):
+                cond.append(t.c.received_day < _as_date(v))
+            elif k == "updated_after":
+                cond.append(t.c.updated_at >= v)
+            elif k == "updated_before":
+                cond.append(t.c.updated_at < v)
+            elif k == "q":
+                cond.append(t.c.snippet.contains(str(v), autoescape=True))
+            elif k == "ids":
+                cond.append(t.c.case_id.in_([UUID(str(i)) for i in v]))
+            else:
+                raise StatsQueryError(f"不支持的查询条件 {k!r}")
+        return cond
+
+    def cases(
+        self, filters: Mapping[str, Any] | None = None, limit: int = 50, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """Case list for search and Open311, newest first. Filters: status (one or a comma
+        list), open (bool), unit (current), dispatched_to (ever), channel, category, street,
+        locality, resolved_unit, source_ref, from/to (received day), updated_after/before
+        (aware datetimes), q (text in the first 120 characters), ids."""
+        self._fresh()
+        t = view_cases
+        stmt = (
+            select(t)
+            .where(and_(*self._case_conditions(filters)))
+            .order_by(t.c.received_at.desc(), t.c.case_id)
+            .limit(max(0, limit))
+            .offset(max(0, offset))
+        )
+        with self.engine.connect() as conn:
+            rows = [self._case_dict(dict(r._mapping)) for r in conn.execute(stmt)]
+        return rows
+
+    def count_cases(self, filters: Mapping[str, Any] | None = None) -> int:
+        self._fresh()
+        stmt = select(func.count()).select_from(view_cases).where(
+            and_(*self._case_conditions(filters))
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar() or 0)
+
+    def case_summary(self, case_id: UUID) -> dict[str, Any] | None:
+        self._fresh()
+        with self.engine.connect() as conn:
+            r = conn.execute(select(view_cases).where(view_cases.c.case_id == case_id)).first()
+            if r is None:
+                return None
+            row = self._case_dict(dict(r._mapping))
+            content = conn.execute(
+                select(view_open_cases.c.content).where(view_open_cases.c.case_id == case_id)
+            ).scalar()
+        if content is not None:
+            row["content"] = content
+        return row
+
+    def _case_dict(self, row: dict[str, Any]) -> dict[str, Any]:
+        counts = {f: row.pop(f) for f in COUNT_FIELDS}
+        row["resolved_now"] = bool(counts["resolved"])
+        row["counts"] = counts
+        row["status_name"] = STATUS_NAMES.get(row["status"], row["status"])
+        row["category_name"] = self.name_of("category", row["category"])
+        row["unit_name"] = self.name_of("unit", row["unit"]) if row["unit"] else None
+        row["channel_name"] = CHANNEL_NAMES.get(row["channel"], row["channel"])
+        row["units"] = [u for u in (row["units"] or "").split("|") if u]
+        row["is_open"] = row["status"] not in TERMINAL
+        row["month"] = row.pop("received_month")
+        return row
+
+    # ---- housekeeping --------------------------------------------------------------------
+
+    def months(self) -> list[str]:
+        """Months that have cases (for dashboards' pickers)."""
+        self._fresh()
+        t = view_counts
+        stmt = select(t.c.month).where(t.c.kind == "total").group_by(t.c.month).order_by(t.c.month)
+        with self.engine.connect() as conn:
+            return [str(r[0]) for r in conn.execute(stmt)]
+
+
+def _overdue_flags(row: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
+    with_unit = row["status"] in WITH_UNIT
+    claim_deadline = row.get("claim_deadline")
+    handle_deadline = row.get("handle_deadline")
+    claim_overdue = bool(
+        with_unit and row.get("claimed_at") is None and claim_deadline and now > claim_deadline
+    )
+    handle_overdue = bool(with_unit and handle_deadline and now > handle_deadline)
+    if not with_unit:
+        next_deadline = None
+    elif row.get("claimed_at") is None:
+        next_deadline = claim_deadline
+    else:
+        next_deadline = handle_deadline
+    return {
+        "claim_overdue": claim_overdue,
+        "handle_overdue": handle_overdue,
+        "overdue": claim_overdue or handle_overdue,
+        "next_deadline": next_deadline,
+    }
+
+
+def month_key(day: dt.date) -> str:
+    return month_of(day)
+
+
+__all__: Sequence[str] = ("RATES", "ReadModel", "StatsQueryError", "rate", "with_rates")

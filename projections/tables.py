@@ -1,0 +1,229 @@
+"""The read side's own tables (prefix ``view_``), on the same database as the event log.
+
+Everything here can be dropped and rebuilt from the log (``sanshi projections rebuild``).
+SQLAlchemy Core, not the ORM: the projector writes thousands of rows per transaction and the
+queries are aggregates, so plain tables are both faster and easier to read.
+
+- ``view_tracking``: projection name → id of the last log notification applied. Written in the
+  same transaction as the views, so every event is applied exactly once across crashes.
+- ``view_counts``: one row per (scope kind, scope key, received day) with the counters behind
+  the SPEC §5 rates. A month's rates cost a sum over at most ~31 rows per key, whatever the
+  size of the history.
+- ``view_cases``: one row per case: what the search and Open311 show, plus the case's own
+  counter vector and the state the projector needs to place later events.
+- ``view_open_cases``: one row per case that is not yet terminal (closed / rejected / merged):
+  unit inboxes, the centre's manual queue, the follow-up queue, the deadline clock, the router's
+  duplicate index at start-up. Carries the full text, which ``view_cases`` does not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    Uuid,
+    create_engine,
+    event,
+)
+from sqlalchemy.pool import StaticPool
+
+from engine.deadlines import SHANGHAI
+
+# The counters of SPEC §5, in a fixed order (also the order of the vector in the fold).
+COUNT_FIELDS: tuple[str, ...] = (
+    "received",
+    "merged",
+    "rejected",
+    "dispatched",
+    "claimed_on_time",
+    "returned",
+    "resolved",
+    "resolved_on_time",
+    "mediations_concluded",
+    "mediations_succeeded",
+    "followups",
+    "solved",
+    "rated",
+    "satisfied",
+    "basically_satisfied",
+    "dissatisfied",
+)
+
+# Scope kinds stored in view_counts; "month" is derived from the day at query time.
+SCOPE_KINDS: tuple[str, ...] = ("total", "unit", "channel", "category", "street")
+
+SNIPPET_CHARS = 120
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Aware datetimes in, stored as naive UTC (portable between SQLite and PostgreSQL),
+    aware Asia/Shanghai datetimes out."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime) or value.tzinfo is None:
+            raise ValueError(f"need an aware datetime, got {value!r}")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=dt.UTC).astimezone(SHANGHAI)
+
+
+metadata = MetaData()
+
+view_tracking = Table(
+    "view_tracking",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("position", BigInteger, nullable=False, default=0),
+)
+
+view_counts = Table(
+    "view_counts",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("month", String(7), nullable=False),
+    *(Column(f, BigInteger, nullable=False, default=0) for f in COUNT_FIELDS),
+)
+Index("ix_view_counts_kind_day", view_counts.c.kind, view_counts.c.day)
+
+
+def _state_columns() -> list[Column[Any]]:
+    """What the projector keeps about a case's place in the lifecycle (both case tables)."""
+    return [
+        Column("status", String(24), nullable=False),
+        Column("category", String(64), nullable=False, default=""),
+        Column("locality", String(64), nullable=False, default=""),
+        Column("street", String(64), nullable=False, default=""),
+        Column("unit", String(64)),  # the unit it is with now (dispatched/claimed/mediating)
+        Column("resp_unit", String(64), nullable=False),  # the unit its case-level counts sit with
+        Column("urgent", Boolean, nullable=False, default=False),
+        Column("escalation_level", Integer, nullable=False, default=0),
+        Column("manual_reason", Text),
+        Column("return_count", Integer, nullable=False, default=0),
+        Column("dispatch_number", Integer, nullable=False, default=0),
+        Column("dispatched_at", UtcDateTime),
+        Column("claim_deadline", UtcDateTime),
+        Column("handle_deadline", UtcDateTime),
+        Column("claimed_at", UtcDateTime),
+        Column("extension_requested_to", UtcDateTime),
+        Column("claim_escalated", Boolean, nullable=False, default=False),
+        Column("handle_escalated", Boolean, nullable=False, default=False),
+    ]
+
+
+view_cases = Table(
+    "view_cases",
+    metadata,
+    Column("case_id", Uuid, primary_key=True),
+    Column("channel", String(16), nullable=False),
+    Column("source_ref", String(200), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("received_day", Date, nullable=False),
+    Column("received_month", String(7), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("concern", String(16), nullable=False, default="worry"),
+    Column("address", String(500), nullable=False, default=""),
+    Column("snippet", String(SNIPPET_CHARS), nullable=False, default=""),
+    Column("lat", Float),
+    Column("lng", Float),
+    Column("units", Text, nullable=False, default=""),  # "|a|b|": every unit it was sent to
+    Column("merged_into", Uuid),
+    Column("resolved_unit", String(64)),
+    Column("resolved_at", UtcDateTime),
+    Column("result", String(500)),
+    *_state_columns(),
+    # the case's own counter vector (what it contributes to its channel/category/street/total)
+    *(Column(f, Integer, nullable=False, default=0) for f in COUNT_FIELDS),
+)
+Index("ix_view_cases_received_day", view_cases.c.received_day)
+Index("ix_view_cases_status", view_cases.c.status)
+Index("ix_view_cases_unit", view_cases.c.unit)
+Index("ix_view_cases_category", view_cases.c.category)
+
+view_open_cases = Table(
+    "view_open_cases",
+    metadata,
+    Column("case_id", Uuid, primary_key=True),
+    Column("channel", String(16), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("content", Text, nullable=False),
+    Column("address", String(500), nullable=False, default=""),
+    Column("concern", String(16), nullable=False, default="worry"),
+    *_state_columns(),
+)
+Index("ix_view_open_cases_unit", view_open_cases.c.unit)
+Index("ix_view_open_cases_status", view_open_cases.c.status)
+
+VIEW_TABLES = (view_counts, view_cases, view_open_cases)
+
+# Columns the projector keeps for each case between batches (view_cases minus case_id).
+CASE_COLUMNS: tuple[str, ...] = tuple(c.name for c in view_cases.columns if c.name != "case_id")
+STATE_COLUMNS: tuple[str, ...] = tuple(c.name for c in _state_columns())
+OPEN_ONLY_COLUMNS: tuple[str, ...] = ("channel", "received_at", "content", "address", "concern")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the views on the log's database.
+
+    SQLite: the driver's implicit transactions are replaced by explicit ``BEGIN`` so that a
+    connection run with ``execution_options(sqlite_begin="IMMEDIATE")`` takes the write lock
+    before it reads anything (the projector's tracking check); otherwise a WAL snapshot taken
+    by a plain BEGIN could go stale and fail instead of waiting. ``sqlite://`` (memory mode)
+    shares one connection, or every thread would see its own empty database.
+    """
+    if url.startswith("sqlite"):
+        kwargs: dict[str, Any] = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            kwargs["poolclass"] = StaticPool
+        engine = create_engine(url, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+            cur = dbapi_connection.cursor()
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            mode = conn.get_execution_options().get("sqlite_begin", "")
+            conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+        return engine
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True)
+
+
+def create_tables(engine: Engine) -> None:
+    """Idempotent; two processes starting at once may race on CREATE, so retry once."""
+    try:
+        metadata.create_all(engine, checkfirst=True)
+    except Exception:
+        metadata.create_all(engine, checkfirst=True)

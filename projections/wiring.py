@@ -1,0 +1,29 @@
+"""Attach the projections to a runtime (called once from ``adapters.bootstrap``).
+
+Embedded mode (no SANSHI_KAFKA): the projector catches up after every save and before every
+read, so a command's effect is visible at once, also to other processes sharing the database.
+With Kafka, ``sanshi worker`` runs ``Projector.run_forever`` and reads see what it has applied.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from projections.projector import Projector
+from projections.queries import ReadModel
+from projections.tables import make_engine
+
+
+def attach_projections(runtime: Any) -> None:
+    settings = runtime.settings
+    engine = make_engine(settings.sqlalchemy_url())
+    projector = Projector(runtime.app, engine, centre=runtime.config.centre.id)
+    projector.ensure_schema()
+    read_model = ReadModel(engine, runtime.config)
+    runtime.extras["projector"] = projector
+    runtime.extras["read_model"] = read_model
+    runtime.extras["views_engine"] = engine
+    if not settings.kafka:
+        runtime.app.on_saved = projector.catch_up_quietly
+        read_model.before_read = projector.catch_up_quietly
+    runtime.extras.setdefault("closers", []).append(engine.dispose)
