@@ -194,7 +194,12 @@ class ReadModel:
         else:
             grouped = self._sum_cases(active, start, end, by)
             total = self._sum_cases(active, start, end, None)
-        rows = [with_rates(key, self.name_of(by, key), c) for key, c in grouped.items()]
+        # Without a breakdown everything is in "total".
+        rows = (
+            [with_rates(key, self.name_of(by, key), c) for key, c in grouped.items()]
+            if by is not None
+            else []
+        )
         if by == "month":
             rows.sort(key=lambda r: r["key"])
         else:

@@ -1,0 +1,246 @@
+"""`sanshi stats` (SPEC §5 rates as a table, JSON or CSV) and `sanshi projections …`."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+BY_ZH = {
+    None: "全区",
+    "unit": "承办单位",
+    "channel": "渠道",
+    "category": "诉求分类",
+    "street": "街道",
+    "month": "月份",
+}
+# Counts shown in the table (the CSV and JSON carry all of them).
+TABLE_COUNTS = ("received", "accepted", "dispatched", "resolved")
+
+
+def _percent(r: dict[str, Any]) -> str:
+    return "—" if r["value"] is None else f"{r['value'] * 100:.2f}%"
+
+
+def render_table(data: dict[str, Any]) -> Any:
+    from rich import box
+    from rich.table import Table
+
+    from projections.queries import COUNT_NAMES_ZH, RATES
+
+    period = f"{data['from'] or '最早'} 至 {data['to'] or '现在'}（不含）"
+    table = Table(
+        title=f"办理情况统计 · 按{BY_ZH.get(data['by'], data['by'])} · 受理日期 {period}",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("名称", no_wrap=True)
+    for f in TABLE_COUNTS:
+        table.add_column(COUNT_NAMES_ZH[f], justify="right")
+    for zh, _nums, _den in RATES.values():
+        table.add_column(zh, justify="right")
+
+    def cells(row: dict[str, Any]) -> list[str]:
+        out = [str(row["name"] or row["key"])]
+        out += [str(row[f]) for f in TABLE_COUNTS]
+        for field in RATES:
+            r = row[field]
+            out.append(f"{_percent(r)}\n[dim]{r['numerator']}/{r['denominator']}[/dim]")
+        return out
+
+    for row in data["rows"]:
+        table.add_row(*cells(row))
+    total = data["total"]
+    if data["rows"]:
+        table.add_section()
+    table.add_row(*cells({**total, "name": f"合计（{total['name']}）"}), style="bold")
+    return table
+
+
+def render_csv(data: dict[str, Any]) -> str:
+    """UTF-8 CSV; the caller adds the BOM so that Excel reads the Chinese headers."""
+    from projections.queries import COUNT_NAMES_ZH, OUTPUT_COUNTS, RATES
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    header = ["key", "名称"]
+    header += [f"{COUNT_NAMES_ZH[f]}({f})" for f in OUTPUT_COUNTS]
+    for field, (zh, _n, _d) in RATES.items():
+        header += [f"{zh}({field})", f"{zh}分子", f"{zh}分母"]
+    w.writerow(header)
+
+    def line(row: dict[str, Any]) -> list[Any]:
+        out: list[Any] = [row["key"], row["name"]]
+        out += [row[f] for f in OUTPUT_COUNTS]
+        for field in RATES:
+            r = row[field]
+            value = "" if r["value"] is None else f"{r['value'] * 100:.2f}%"
+            out += [value, r["numerator"], r["denominator"]]
+        return out
+
+    for row in data["rows"]:
+        w.writerow(line(row))
+    w.writerow(line({**data["total"], "key": "total", "name": f"合计（{data['total']['name']}）"}))
+    return buf.getvalue()
+
+
+@click.command("stats")
+@click.option(
+    "--by",
+    type=click.Choice(["unit", "channel", "category", "street", "month"]),
+    default=None,
+    help="分组：承办单位 / 渠道 / 诉求分类 / 街道 / 月份（不填则为全区合计）",
+)
+@click.option("--from", "from_", type=click.DateTime(["%Y-%m-%d"]), default=None, help="受理日期起（含），YYYY-MM-DD")
+@click.option("--to", "to", type=click.DateTime(["%Y-%m-%d"]), default=None, help="受理日期止（不含），YYYY-MM-DD")
+@click.option("--unit", default=None, help="只看某承办单位（单位编号）")
+@click.option("--channel", default=None, help="只看某渠道（hotline/police/app/walkin）")
+@click.option("--category", default=None, help="只看某诉求分类（分类编码）")
+@click.option("--street", default=None, help="只看某街道（单位编号）")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="写入文件而不是屏幕")
+def stats(
+    by: str | None,
+    from_: dt.datetime | None,
+    to: dt.datetime | None,
+    unit: str | None,
+    channel: str | None,
+    category: str | None,
+    street: str | None,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """办结率、按时办结率、响应率、退单率、调解成功率、解决率、满意率（按受理日期统计）。"""
+    from adapters.bootstrap import bootstrap
+    from projections.queries import StatsQueryError
+
+    filters = {
+        k: v
+        for k, v in {"unit": unit, "channel": channel, "category": category, "street": street}.items()
+        if v
+    }
+    runtime = bootstrap()
+    try:
+        try:
+            data = runtime.extras["read_model"].stats(
+                by,
+                from_.date() if from_ else None,
+                to.date() if to else None,
+                filters,
+            )
+        except StatsQueryError as e:
+            raise click.UsageError(str(e)) from None
+    finally:
+        runtime.close()
+
+    if fmt == "json":
+        text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+        _emit(text.encode("utf-8"), output)
+    elif fmt == "csv":
+        _emit(render_csv(data).encode("utf-8-sig"), output)
+    else:
+        from rich.console import Console
+
+        if output is not None:
+            with output.open("w", encoding="utf-8") as fh:
+                Console(file=fh, width=180).print(render_table(data))
+        else:
+            console = Console()
+            if not console.is_terminal:  # a pipe or a file: don't squeeze to 80 columns
+                console = Console(width=180)
+            console.print(render_table(data))
+
+
+def _emit(data: bytes, output: Path | None) -> None:
+    if output is not None:
+        output.write_bytes(data)
+    else:
+        stream = click.get_binary_stream("stdout")
+        stream.write(data)
+        stream.flush()
+
+
+@click.group("projections")
+def projections() -> None:
+    """统计视图（由事件日志投影而来，可随时重建）。"""
+
+
+@projections.command("rebuild")
+@click.option("--resume", is_flag=True, help="不清空，从上次的位置继续（中断后续跑）")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000), help="每个事务处理的事件数")
+def rebuild(resume: bool, batch_size: int) -> None:
+    """从事件日志重建全部统计视图（带进度条）。
+
+    中断（Ctrl-C、断电、kill -9）后再次运行即可：每批事件与位置在同一事务中提交，
+    再次运行（重建或 --resume）得到的数字与一次跑完完全相同。"""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from adapters.bootstrap import bootstrap
+
+    runtime = bootstrap()
+    try:
+        projector = runtime.extras["projector"]
+        projector.batch_size = batch_size
+        if not resume:
+            projector.reset()
+        start = projector.position()
+        head = projector.head()
+        t0 = time.monotonic()
+        with Progress(
+            TextColumn("[bold]重建统计视图"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("事件"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        ) as bar:
+            task = bar.add_task("rebuild", total=max(head - start, 0))
+
+            def progress(last_id: int, _n: int) -> None:
+                if last_id > head:
+                    bar.update(task, total=last_id - start)
+                bar.update(task, completed=last_id - start)
+
+            applied = projector.catch_up(progress=progress)
+        seconds = time.monotonic() - t0
+        rate = applied / seconds if seconds > 0 else 0.0
+        click.echo(
+            f"完成：应用 {applied} 个事件，用时 {seconds:.1f} 秒（{rate:,.0f} 事件/秒），"
+            f"当前位置 {projector.position()}。"
+        )
+    finally:
+        runtime.close()
+
+
+@projections.command("status")
+def status() -> None:
+    """统计视图追到了事件日志的哪里。"""
+    from adapters.bootstrap import bootstrap
+
+    runtime = bootstrap()
+    try:
+        projector = runtime.extras["projector"]
+        # Read the position before anything catches it up.
+        position, head = projector.position(), projector.head()
+        click.echo(f"视图位置 {position} / 日志最新 {head}，落后 {max(head - position, 0)} 个事件。")
+    finally:
+        runtime.close()
+
+
+def register(group: click.Group) -> None:
+    group.add_command(stats)
+    group.add_command(projections)
