@@ -36,7 +36,12 @@ def create_app(runtime: Runtime, store: ApiStore | None = None) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
-    store = store or runtime.extras.get("api_store") or ApiStore(sql_engine_for(runtime.settings))
+    if store is None:
+        store = runtime.extras.get("api_store")
+    if store is None:
+        # The views' engine when there is one: same database, and for memory:// the same one.
+        engine = runtime.extras.get("views_engine") or sql_engine_for(runtime.settings)
+        store = ApiStore(engine)
     runtime.extras["api_store"] = store
     registry, routing_hist = build_metrics(runtime)
     if not isinstance(runtime.app.router, TimedRouter):

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.application import CaseNotFound, ConcurrencyConflict
 from engine.domain import DomainError, IllegalTransition, InvalidCommand, NotAssignedUnit
+from projections.queries import StatsQueryError
 
 log = logging.getLogger("sanshi.http")
 
@@ -147,6 +148,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain_error(request: Request, exc: DomainError) -> Response:
         return error_response(request, domain_status(exc), exc.code, exc.message)
+
+    @app.exception_handler(StatsQueryError)
+    async def _query_error(request: Request, exc: StatsQueryError) -> Response:
+        return error_response(request, 422, "invalid_query", str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -1,8 +1,8 @@
-"""Bridge from the HTTP intake routes to the channel adapters (SPEC §2).
+"""Bridge from the HTTP intake routes to the intake port (adapters.transport, SPEC §2).
 
-The channel adapters own the translation of raw records into an ``IntakeCommand`` (and the
-dead-letter store, and Kafka publishing when SANSHI_KAFKA is set); this module only calls
-them and turns what they report into an HTTP answer.
+The channel adapters translate raw records into an ``IntakeCommand`` and own the dead-letter
+store and Kafka publishing (SANSHI_KAFKA); this module only calls them and turns what they
+report into an HTTP answer.
 """
 
 from __future__ import annotations
@@ -12,73 +12,34 @@ from typing import Any
 from uuid import UUID
 
 from adapters.bootstrap import Runtime
+from adapters.channels import Parsed
 from adapters.http.errors import ApiError
+from adapters.transport.port import IntakeOutcome, intake_port, submit
+from engine.intake import IntakeCommand
 
 
 @dataclass(frozen=True)
 class Submitted:
     case_id: UUID | None
     duplicate: bool
-    status: str  # accepted | duplicate | filtered | dead_lettered | queued
-    message: str = ""
+    status: str  # accepted | duplicate | queued
 
 
 def submit_record(runtime: Runtime, channel: str, record: dict[str, Any], principal: str) -> Submitted:
-    try:
-        from adapters.channels import submit  # type: ignore[attr-defined]
-    except ImportError:  # TEMPORARY until the channel adapters land
-        return _fallback(runtime, channel, record, principal)
-    outcome = submit(runtime, channel, record, principal=principal)
-    return _to_submitted(outcome)
+    """One raw record through its channel adapter; an unreadable one is dead-lettered (422)."""
+    return _answer(submit(runtime, channel, record, principal=principal, position="http"))
 
 
-def _fallback(runtime: Runtime, channel: str, record: dict[str, Any], principal: str) -> Submitted:
-    import datetime as dt
-
-    from engine.application import now_shanghai
-    from engine.deadlines import SHANGHAI
-    from engine.intake import IntakeCommand
-
-    def when(v: Any) -> dt.datetime:
-        if not v:
-            return now_shanghai()
-        t = dt.datetime.fromisoformat(str(v))
-        return t if t.tzinfo else t.replace(tzinfo=SHANGHAI)
-
-    if channel == "hotline":
-        cmd = IntakeCommand(
-            channel="hotline", source_ref=record["order_no"], received_at=when(record.get("received_at")),
-            content=record["content"], address=record.get("address", ""),
-            caller_name=record.get("caller_name", ""), caller_phone=record.get("caller_phone", ""),
-            appeal_type=record.get("appeal_type", ""), urgent=record.get("urgency") == "紧急",
-            category_hint=record.get("category", ""),
-        )
-    elif channel == "app":
-        cmd = IntakeCommand(
-            channel="app", source_ref=record["submission_id"], received_at=when(record.get("received_at")),
-            content=record["content"], address=record.get("address", ""),
-            caller_phone=record.get("phone", ""), concern=record.get("concern", "worry"),
-            category_hint=record.get("category", ""),
-            extra={k: record[k] for k in ("lat", "lng", "photos", "open311") if k in record},
-        )
-    else:
-        cmd = IntakeCommand(
-            channel="walkin", source_ref=f"{record['station_id']}/{record['ticket_no']}",
-            received_at=when(record.get("received_at")), content=record["content"],
-            address=record.get("address", ""), caller_name=record.get("resident_name", ""),
-            caller_phone=record.get("phone", ""),
-        )
-    r = runtime.app.receive(cmd, principal=principal)
-    return Submitted(r.case_id, r.duplicate, "duplicate" if r.duplicate else "accepted")
+def submit_command(runtime: Runtime, command: IntakeCommand, principal: str, position: str) -> Submitted:
+    """A command this adapter built itself (Open311), through the same port."""
+    return _answer(intake_port(runtime).send([Parsed(command, position)], principal=principal)[0])
 
 
-def _to_submitted(outcome: Any) -> Submitted:
-    status = str(getattr(outcome, "status", getattr(outcome, "outcome", "accepted")))
-    case_id = getattr(outcome, "case_id", None)
-    duplicate = bool(getattr(outcome, "duplicate", status == "duplicate"))
-    message = str(getattr(outcome, "reason", "") or getattr(outcome, "message", "") or "")
-    if status in ("dead_lettered", "dead_letter", "invalid"):
-        raise ApiError(422, "invalid_record", message or "记录无法识别，已转入死信队列")
-    if status == "filtered":
-        raise ApiError(422, "filtered", message or "该记录不属于受理范围")
-    return Submitted(case_id=case_id, duplicate=duplicate, status=status, message=message)
+def _answer(outcome: IntakeOutcome) -> Submitted:
+    if outcome.status == "dead_lettered":
+        raise ApiError(422, "invalid_record", f"记录无法受理，已转入死信队列：{outcome.reason}")
+    if outcome.status == "filtered":
+        raise ApiError(422, "filtered", f"该记录不属于受理范围：{outcome.reason}")
+    if outcome.status == "failed":
+        raise ApiError(503, "unavailable", "消息队列暂不可用，请稍后重试（记录未受理）")
+    return Submitted(outcome.case_id, outcome.duplicate, outcome.status)

@@ -8,6 +8,7 @@ router is wrapped once at start-up.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from adapters.bootstrap import Runtime
+from adapters.transport.port import dead_letter_store
 from engine.routing import CaseFacts, RoutingDecision
 
 
@@ -94,20 +96,10 @@ class SanshiCollector(Collector):
         yield fam
 
     def _dead_letters(self) -> Iterator[Metric]:
-        dlq = self.runtime.extras.get("dead_letters")
         fam = GaugeMetricFamily("sanshi_dead_letters", "Records in the dead-letter store")
-        count = None
-        if dlq is not None:
-            for name in ("count", "__len__"):
-                fn = getattr(dlq, name, None)
-                if callable(fn):
-                    try:
-                        count = int(fn())
-                    except Exception:
-                        count = None
-                    break
-        if count is not None:
-            fam.add_metric([], count)
+        # The table may not exist yet on a fresh database: then no sample.
+        with contextlib.suppress(Exception):
+            fam.add_metric([], dead_letter_store(self.runtime).count())
         yield fam
 
     def _lag(self) -> Iterator[Metric]:
@@ -115,22 +107,10 @@ class SanshiCollector(Collector):
             "sanshi_projection_lag_events",
             "Events in the log not yet applied to the read model",
         )
-        try:
-            head = int(self.runtime.app.recorder.max_notification_id() or 0)
-        except Exception:
-            head = None
-        rm = self.runtime.extras.get("read_model")
-        position = None
-        for name in ("position", "max_tracking_id", "tracked_position"):
-            fn = getattr(rm, name, None) if rm is not None else None
-            if callable(fn):
-                try:
-                    position = int(fn() or 0)
-                except Exception:
-                    position = None
-                break
-        if head is not None and position is not None:
-            fam.add_metric([], max(0, head - position))
+        projector = self.runtime.extras.get("projector")
+        if projector is not None:
+            with contextlib.suppress(Exception):
+                fam.add_metric([], projector.lag())
         yield fam
 
 

@@ -20,16 +20,17 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 
 from adapters.bootstrap import Runtime
 from adapters.http.errors import ApiError
-from adapters.http.intake import submit_record
+from adapters.http.intake import submit_command
 from adapters.http.policy import Permission, check_role, principal_from_token
 from engine.application import CaseNotFound
 from engine.config import SanshiConfig
 from engine.deadlines import SHANGHAI
 from engine.domain import OPEN_STATUSES, STATUS_ZH, Case, Status
-from engine.intake import Concern
+from engine.intake import Channel, Concern, IntakeCommand
 
 router = APIRouter(prefix="/open311/v2", tags=["open311 GeoReport v2"])
 
@@ -384,29 +385,39 @@ async def create_request(request: Request, fmt: str) -> Response:
             [principal.fingerprint, who, code, description, lat, lng, address]
         ).encode("utf-8")
     ).hexdigest()[:32]
-    name = " ".join(x for x in (fields.get("last_name", ""), fields.get("first_name", "")) if x)
-    record: dict[str, Any] = {
-        "submission_id": f"open311-{digest}",
-        "content": description,
-        "address": address,
-        "phone": fields.get("phone", ""),
-        "concern": concern,
-        "category": code,
+    name = "".join(x for x in (fields.get("last_name", ""), fields.get("first_name", "")) if x)
+    extra: dict[str, Any] = {
         "open311": {
             k: v
             for k, v in fields.items()
-            if k not in ("api_key", "description", "phone", "first_name", "last_name")
+            if k in ("service_code", "device_id", "account_id", "address_id", "media_url")
+            or k.startswith("attribute[")
         },
+        "photos": [fields["media_url"]] if fields.get("media_url") else [],
     }
-    if name:
-        record["caller_name"] = name
+    if fields.get("email"):
+        extra["email"] = fields["email"]
     if lat_f is not None:
-        record["lat"], record["lng"] = lat_f, lng_f
-    if fields.get("media_url"):
-        record["photos"] = [fields["media_url"]]
-    if fields.get("attribute[appeal_type]"):
-        record["appeal_type"] = fields["attribute[appeal_type]"]
-    submitted = submit_record(rt, "app", record, principal.id)
+        extra["lat"], extra["lng"] = lat_f, lng_f
+    try:
+        command = IntakeCommand(
+            channel=Channel.APP,
+            source_ref=f"open311-{digest}",
+            received_at=dt.datetime.now(SHANGHAI),
+            content=description,
+            address=address,
+            caller_name=name,
+            caller_phone=fields.get("phone", ""),
+            appeal_type=fields.get("attribute[appeal_type]", ""),
+            urgent=concern == Concern.ANGUISH.value,
+            category_hint=code,
+            concern=Concern(concern),
+            extra=extra,
+        )
+    except ValidationError as exc:
+        problems = "；".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ApiError(400, "bad_request", f"请求参数有误：{problems}") from None
+    submitted = submit_command(rt, command, principal.id, position="open311")
     item: dict[str, Any] = {
         "service_request_id": str(submitted.case_id) if submitted.case_id else None,
         "service_notice": "已受理，将按时限办理" if not submitted.duplicate else "该请求已提交过",

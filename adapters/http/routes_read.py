@@ -82,6 +82,14 @@ def manual_queue(
     return jsonable(read_model(request).manual_queue())
 
 
+@router.get("/queue/followup", tags=["centre 中心"], summary="待回访：已办结、直办")
+def follow_up_queue(
+    request: Request,
+    principal: Annotated[Principal, allow(Permission.QUEUE_READ)],
+) -> Any:
+    return jsonable(read_model(request).follow_up_queue())
+
+
 @router.get("/cases", tags=["cases 工单"], summary="工单列表（不含来电人信息）")
 def list_cases(
     request: Request,
@@ -96,14 +104,14 @@ def list_cases(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Any:
+    filters: dict[str, Any] = _filters(
+        status=status, unit=unit, category=category, channel=channel, street=street
+    )
     if principal.role == Role.UNIT:
         # A unit lists only what was ever dispatched to it.
         if unit and unit != principal.unit:
             raise ApiError(403, "forbidden", "只能查看本单位的工单")
-        unit = principal.unit
-    filters: dict[str, Any] = _filters(
-        status=status, unit=unit, category=category, channel=channel, street=street
-    )
+        filters["dispatched_to"] = principal.unit
     f, t = parse_day(from_, "from"), parse_day(to, "to")
     if f:
         filters["from"] = f

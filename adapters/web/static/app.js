@@ -1,0 +1,778 @@
+/* 三事通解 web UI: plain JavaScript, no libraries, no network beyond this server.
+ *
+ * Every piece of user data is put on the page with textContent (the h() helper below turns
+ * strings into text nodes); nothing is ever assigned to innerHTML. */
+"use strict";
+
+const RATE_FIELDS = [
+  ["handling_rate", "办结率"],
+  ["on_time_rate", "按时办结率"],
+  ["response_rate", "响应率"],
+  ["return_rate", "退单率"],
+  ["mediation_success_rate", "调解成功率"],
+  ["solved_rate", "解决率"],
+  ["satisfaction_rate", "满意率"],
+];
+const CHANNELS = { hotline: "12345热线", police: "110警务联动", app: "解忧超市APP", walkin: "到点反映" };
+const RATINGS = { satisfied: "满意", basically_satisfied: "基本满意", dissatisfied: "不满意" };
+const ROLE_NAMES = { operator: "话务员", unit: "承办单位", leader: "领导", admin: "管理员" };
+const APPEAL_TYPES = ["咨询", "求助", "投诉", "举报", "建议"];
+
+const state = { token: null, meta: null, tab: null };
+
+// ---- DOM helpers ------------------------------------------------------------------------------
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") el.className = v;
+    else if (k === "on") for (const [ev, fn] of Object.entries(v)) el.addEventListener(ev, fn);
+    else if (k === "value") el.value = v;
+    else if (k === "checked") el.checked = !!v;
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  append(el, children);
+  return el;
+}
+function append(el, children) {
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); return el; }
+function $(id) { return document.getElementById(id); }
+const SVG_NS = "http://www.w3.org/2000/svg";
+function s(tag, attrs, ...children) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
+  for (const c of children) el.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
+  return el;
+}
+
+function toast(message, isError) {
+  const t = $("toast");
+  t.textContent = message;
+  t.className = "toast" + (isError ? " error" : "");
+  t.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { t.hidden = true; }, isError ? 6000 : 3000);
+}
+
+function fmtTime(iso) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  if (isNaN(d)) return iso;
+  // Beijing time, whatever the browser's zone.
+  const b = new Date(d.getTime() + 8 * 3600 * 1000);
+  const p = (n) => String(n).padStart(2, "0");
+  return `${b.getUTCFullYear()}-${p(b.getUTCMonth() + 1)}-${p(b.getUTCDate())} ${p(b.getUTCHours())}:${p(b.getUTCMinutes())}`;
+}
+function fmtRate(v) { return v === null || v === undefined ? "—" : (v * 100).toFixed(1) + "%"; }
+function dateStr(d) {
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+}
+function unitName(id) {
+  if (!id) return "—";
+  const u = (state.meta?.units || []).find((x) => x.id === id);
+  return u ? u.name : id;
+}
+function categoryName(code) {
+  if (!code) return "—";
+  const c = (state.meta?.categories || []).find((x) => x.code === code);
+  return c ? c.name : code;
+}
+function statusName(code) { return state.meta?.statuses?.[code] || code || "—"; }
+function isOverdue(row) {
+  if (row.overdue !== undefined) return !!row.overdue;
+  const now = Date.now();
+  if (row.handle_deadline && new Date(row.handle_deadline).getTime() < now) return true;
+  if (!row.claimed_at && row.status === "dispatched" && row.claim_deadline && new Date(row.claim_deadline).getTime() < now) return true;
+  return false;
+}
+
+// ---- API --------------------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.message) || `请求失败（${status}）`);
+    this.status = status;
+    this.code = body && body.error;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Authorization: `Bearer ${state.token}` };
+  const init = { method, headers };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(path, init);
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  if (!res.ok) {
+    if (res.status === 401) logout();
+    throw new ApiError(res.status, data);
+  }
+  return data;
+}
+const get = (path) => api("GET", path);
+const post = (path, body) => api("POST", path, body);
+function qs(params) {
+  const u = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== "" && v !== null && v !== undefined) u.set(k, v);
+  const q = u.toString();
+  return q ? "?" + q : "";
+}
+function rowsOf(data) {
+  if (Array.isArray(data)) return data;
+  if (!data) return [];
+  return data.rows || data.cases || data.items || [];
+}
+
+// ---- login and tabs ---------------------------------------------------------------------------
+
+const TABS = {
+  operator: [["intake", "受理台"], ["queue", "待派单"], ["followup", "回访"], ["search", "工单查询"]],
+  unit: [["inbox", "工单箱"], ["search", "本单位工单"]],
+  leader: [["dashboard", "领导驾驶舱"], ["search", "工单查询"]],
+  admin: [["dashboard", "领导驾驶舱"], ["search", "工单查询"], ["audit", "查阅审计"]],
+};
+
+async function login(token) {
+  state.token = token;
+  try {
+    state.meta = await get("/api/meta");
+  } catch (e) {
+    state.token = null;
+    throw e;
+  }
+  sessionStorage.setItem("sanshi-token", token);
+  const me = state.meta.me;
+  $("district-name").textContent = `${state.meta.district.name} · 三事通解`;
+  $("who").textContent = me.role === "unit" ? `${me.unit_name}（承办单位）` : `${me.name || ROLE_NAMES[me.role]}（${ROLE_NAMES[me.role]}）`;
+  $("logout").hidden = false;
+  $("login").hidden = true;
+  renderTabs();
+  const wanted = location.hash.slice(1);
+  const tabs = TABS[me.role].map((t) => t[0]);
+  show(tabs.includes(wanted) ? wanted : tabs[0]);
+}
+
+function logout() {
+  state.token = null;
+  state.meta = null;
+  sessionStorage.removeItem("sanshi-token");
+  clear($("tabs"));
+  clear($("view"));
+  $("who").textContent = "";
+  $("logout").hidden = true;
+  $("login").hidden = false;
+}
+
+function renderTabs() {
+  const nav = clear($("tabs"));
+  for (const [id, label] of TABS[state.meta.me.role]) {
+    nav.appendChild(h("button", { type: "button", "data-tab": id, "data-testid": `tab-${id}`, on: { click: () => show(id) } }, label));
+  }
+}
+
+function show(tab) {
+  state.tab = tab;
+  history.replaceState(null, "", "#" + tab);
+  for (const b of $("tabs").querySelectorAll("button")) b.classList.toggle("active", b.dataset.tab === tab);
+  const view = clear($("view"));
+  const screens = { intake: intakeScreen, queue: queueScreen, followup: followupScreen, search: searchScreen, inbox: inboxScreen, dashboard: dashboardScreen, audit: auditScreen };
+  screens[tab](view);
+}
+
+// ---- case detail (shared) ---------------------------------------------------------------------
+
+function statusBadge(status, name) {
+  const cls = { dispatched: "blue", claimed: "blue", mediating: "amber", returned: "amber", reopened: "red", resolved: "green", closed: "green", answered_directly: "green", rejected: "", merged: "" }[status] || "";
+  return h("span", { class: "badge " + cls, "data-testid": "status" }, name || statusName(status));
+}
+
+async function showCase(container, caseId, onChange) {
+  clear(container);
+  container.appendChild(h("div", { class: "empty" }, "正在加载…"));
+  let c, events;
+  try {
+    [c, events] = await Promise.all([get(`/api/cases/${caseId}`), get(`/api/cases/${caseId}/events`)]);
+  } catch (e) {
+    clear(container).appendChild(h("div", { class: "error" }, e.message));
+    return;
+  }
+  renderCase(container, c, events, onChange);
+}
+
+function renderCase(container, c, events, onChange) {
+  clear(container);
+  const d = c.dispatch;
+  const refresh = async (updated) => {
+    toast("操作成功");
+    if (onChange) onChange(updated);
+    await showCase(container, c.id, onChange);
+  };
+  const card = h("div", { class: "card detail", "data-testid": "case-detail", "data-case-id": c.id },
+    h("div", { class: "row" },
+      h("h2", {}, "工单详情"),
+      statusBadge(c.status, c.status_name),
+      c.urgent ? h("span", { class: "badge red" }, "紧急") : null,
+      c.escalation_level > 0 ? h("span", { class: "badge red" }, `督办 ${c.escalation_level} 级`) : null,
+      c.masked ? h("span", { class: "badge" }, "来电人信息已脱敏") : null,
+      h("span", { class: "muted small right" }, c.id)),
+    h("div", { class: "content", "data-testid": "case-content" }, c.content),
+    h("dl", {},
+      h("dt", {}, "渠道"), h("dd", {}, CHANNELS[c.channel] || c.channel),
+      h("dt", {}, "受理时间"), h("dd", {}, fmtTime(c.received_at)),
+      h("dt", {}, "来电人"), h("dd", { "data-testid": "caller-name" }, c.caller_name || "—"),
+      h("dt", {}, "联系电话"), h("dd", { "data-testid": "caller-phone" }, c.caller_phone || "—"),
+      h("dt", {}, "诉求地址"), h("dd", {}, c.address || "—"),
+      h("dt", {}, "属地"), h("dd", {}, [c.street_name, c.locality_name !== c.street_name ? c.locality_name : null].filter(Boolean).join(" / ") || "—"),
+      h("dt", {}, "分类"), h("dd", {}, c.category_name || "—"),
+      h("dt", {}, "承办单位"), h("dd", { "data-testid": "assigned-unit" }, c.assigned_unit_name || (d ? `（曾派）${d.unit_name}` : "—")),
+      h("dt", {}, "签收时限"), h("dd", {}, d ? fmtTime(d.claim_deadline) : "—"),
+      h("dt", {}, "办理时限"), h("dd", {}, d ? fmtTime(d.handle_deadline) : "—"),
+      c.manual_reason ? [h("dt", {}, "转人工原因"), h("dd", {}, c.manual_reason)] : null,
+      d && d.extension_requested_to ? [h("dt", {}, "申请延期至"), h("dd", {}, fmtTime(d.extension_requested_to))] : null,
+      c.rating ? [h("dt", {}, "回访评价"), h("dd", {}, RATINGS[c.rating] || c.rating)] : null,
+      c.return_count ? [h("dt", {}, "退单次数"), h("dd", {}, String(c.return_count))] : null),
+  );
+  const actions = h("div", { class: "actions" });
+  for (const a of c.actions || []) {
+    const form = actionForm(a, c, refresh);
+    if (form) actions.appendChild(form);
+  }
+  if ((c.actions || []).length) card.appendChild(actions);
+  card.appendChild(h("h3", {}, "办理过程"));
+  const tl = h("ol", { class: "timeline", "data-testid": "timeline" });
+  for (const e of events || []) {
+    const extra = [];
+    if (e.type === "Returned" || e.type === "Rejected") extra.push("理由：" + (e.data.reason || ""));
+    if (e.type === "Resolved") extra.push("结果：" + (e.data.result || ""));
+    if (e.type === "FollowedUp") extra.push((e.data.solved ? "已解决" : "未解决") + (e.data.rating ? "，" + (RATINGS[e.data.rating] || e.data.rating) : ""));
+    if (e.type === "Reopened") extra.push(e.data.reason || "");
+    if (e.type === "Escalated") extra.push(e.data.kind === "claim" ? "签收超时" : "办理超时");
+    if (e.type === "SentToManual") extra.push(e.data.reason || "");
+    if (e.type === "Classified") extra.push(categoryName(e.data.category));
+    tl.appendChild(h("li", {},
+      h("span", { class: "when" }, fmtTime(e.at)),
+      h("strong", {}, e.type_name),
+      e.unit_name ? " · " + e.unit_name : "",
+      extra.length ? " · " + extra.join(" ") : ""));
+  }
+  card.appendChild(tl);
+  container.appendChild(card);
+}
+
+function unitSelect(exclude) {
+  const sel = h("select", { name: "unit", required: true, "data-testid": "dispatch-unit" }, h("option", { value: "" }, "选择承办单位"));
+  for (const u of state.meta.units) {
+    if (u.kind === "centre" || (exclude || []).includes(u.id)) continue;
+    sel.appendChild(h("option", { value: u.id }, u.name));
+  }
+  return sel;
+}
+
+function actionForm(action, c, done) {
+  const run = async (ev, fn) => {
+    ev.preventDefault();
+    const btns = ev.target.querySelectorAll ? ev.target.querySelectorAll("button") : [];
+    btns.forEach((b) => { b.disabled = true; });
+    try {
+      const updated = await fn();
+      await done(updated);
+    } catch (e) {
+      toast(e.message, true);
+      btns.forEach((b) => { b.disabled = false; });
+    }
+  };
+  const path = (p) => `/api/cases/${c.id}/${p}`;
+  const box = (title, ...kids) => h("form", { class: "action", "data-action": action }, h("h4", {}, title), ...kids);
+  switch (action) {
+    case "dispatch": {
+      const sel = unitSelect(c.returned_by);
+      const note = h("input", { name: "note", placeholder: "派单说明（可选）", size: 30 });
+      const f = box(c.status === "received" ? "派单" : "转派", h("div", { class: "row" }, sel, note, h("button", { class: "primary", type: "submit", "data-testid": "do-dispatch" }, "派单")));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("dispatch"), { unit: sel.value, note: note.value })));
+      return f;
+    }
+    case "reclassify": {
+      const sel = h("select", { name: "category" });
+      for (const cat of state.meta.categories) sel.appendChild(h("option", { value: cat.code, selected: cat.code === c.category }, cat.name));
+      const f = box("改分类", h("div", { class: "row" }, sel, h("button", { type: "submit" }, "保存分类")));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("reclassify"), { category: sel.value })));
+      return f;
+    }
+    case "answer": {
+      const t = h("textarea", { rows: 2, required: true, placeholder: "直接答复内容" });
+      const f = box("直办（当场答复）", t, h("div", { class: "row" }, h("button", { type: "submit" }, "直办")));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("answer"), { answer: t.value })));
+      return f;
+    }
+    case "reject": {
+      const t = h("input", { required: true, placeholder: "不予受理理由（如：属110警情）", size: 40 });
+      const f = box("不予受理", h("div", { class: "row" }, t, h("button", { type: "submit", class: "danger" }, "不予受理")));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("reject"), { reason: t.value })));
+      return f;
+    }
+    case "extension/decide": {
+      const note = h("input", { placeholder: "审批意见", size: 30 });
+      const f = box(`审批延期（申请至 ${fmtTime(c.dispatch.extension_requested_to)}）`, h("div", { class: "row" }, note,
+        h("button", { type: "submit", class: "primary", value: "yes" }, "同意"),
+        h("button", { type: "submit", value: "no" }, "不同意")));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("extension/decide"), { granted: ev.submitter?.value === "yes", note: note.value })));
+      return f;
+    }
+    case "followup": {
+      const solved = h("select", { name: "solved", "data-testid": "followup-solved" }, h("option", { value: "true" }, "已解决"), h("option", { value: "false" }, "未解决"));
+      const rating = h("select", { name: "rating", "data-testid": "followup-rating" }, h("option", { value: "" }, "未评价"));
+      for (const [k, v] of Object.entries(RATINGS)) rating.appendChild(h("option", { value: k }, v));
+      const comment = h("input", { name: "comment", placeholder: "回访记录", size: 30 });
+      const f = box("回访", h("div", { class: "row" }, h("label", {}, "是否解决 ", solved), h("label", {}, "满意度 ", rating), comment,
+        h("button", { type: "submit", class: "primary", "data-testid": "do-followup" }, "提交回访")),
+        h("p", { class: "muted small" }, "不满意或未解决将自动重办，重新派单。"));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("followup"), { solved: solved.value === "true", rating: rating.value || null, comment: comment.value })));
+      return f;
+    }
+    case "urge": {
+      const note = h("input", { placeholder: "催办说明", size: 30 });
+      const f = box("催办", h("div", { class: "row" }, note, h("button", { type: "submit" }, "催办")));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("urge"), { note: note.value })));
+      return f;
+    }
+    case "claim": {
+      const f = box("签收", h("div", { class: "row" }, h("button", { type: "submit", class: "primary", "data-testid": "do-claim" }, "签收")));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("claim"))));
+      return f;
+    }
+    case "return": {
+      const t = h("input", { required: true, placeholder: "退单理由（必填）", size: 40, "data-testid": "return-reason" });
+      const f = box("退单", h("div", { class: "row" }, t, h("button", { type: "submit", class: "danger", "data-testid": "do-return" }, "退单")));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("return"), { reason: t.value })));
+      return f;
+    }
+    case "extend": {
+      const until = h("input", { type: "datetime-local", required: true });
+      const reason = h("input", { required: true, placeholder: "延期理由", size: 26 });
+      const f = box("申请延期", h("div", { class: "row" }, h("label", {}, "延期至 ", until), reason, h("button", { type: "submit" }, "提交申请")));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("extend"), { until: until.value + ":00+08:00", reason: reason.value })));
+      return f;
+    }
+    case "mediation/start": {
+      const f = box("调解", h("div", { class: "row" }, h("button", { type: "submit" }, "开始调解")));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("mediation/start"))));
+      return f;
+    }
+    case "mediation/conclude": {
+      const agreement = h("select", {}, h("option", { value: "true" }, "达成协议"), h("option", { value: "false" }, "未达成协议"));
+      const summary = h("input", { placeholder: "调解情况", size: 30 });
+      const f = box("结束调解", h("div", { class: "row" }, agreement, summary, h("button", { type: "submit" }, "结束调解")));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("mediation/conclude"), { agreement: agreement.value === "true", summary: summary.value })));
+      return f;
+    }
+    case "resolve": {
+      const t = h("textarea", { rows: 2, required: true, placeholder: "办理结果（必填）", "data-testid": "resolve-result" });
+      const f = box("办结", t, h("div", { class: "row" }, h("button", { type: "submit", class: "primary", "data-testid": "do-resolve" }, "办结")));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("resolve"), { result: t.value })));
+      return f;
+    }
+    default:
+      return null;
+  }
+}
+
+// ---- case tables (shared) ---------------------------------------------------------------------
+
+function caseTable(rows, columns, onPick, testid) {
+  if (!rows.length) return h("div", { class: "empty", "data-testid": testid }, "暂无工单");
+  const head = h("tr", {}, columns.map((col) => h("th", { class: col.num ? "num" : "" }, col.label)));
+  const body = h("tbody", {});
+  for (const r of rows) {
+    const id = r.case_id || r.id;
+    const tr = h("tr", { class: isOverdue(r) ? "overdue" : "", "data-case-id": id },
+      columns.map((col) => h("td", { class: (col.num ? "num " : "") + (col.text ? "text" : "") }, col.render(r))));
+    tr.addEventListener("click", () => {
+      body.querySelectorAll("tr.selected").forEach((x) => x.classList.remove("selected"));
+      tr.classList.add("selected");
+      onPick(id);
+    });
+    body.appendChild(tr);
+  }
+  return h("div", { class: "table-wrap" }, h("table", { "data-testid": testid }, h("thead", {}, head), body));
+}
+
+const COL = {
+  received: { label: "受理时间", render: (r) => fmtTime(r.received_at) },
+  text: { label: "诉求内容", text: true, render: (r) => (r.snippet || r.content || "").slice(0, 80) },
+  status: { label: "状态", render: (r) => statusBadge(r.status, r.status_name) },
+  category: { label: "分类", render: (r) => r.category_name || categoryName(r.category) },
+  unit: { label: "承办单位", render: (r) => r.unit_name || unitName(r.unit) },
+  handle: { label: "办理时限", render: (r) => h("span", {}, fmtTime(r.handle_deadline), isOverdue(r) ? h("span", { class: "badge red" }, " 超期") : "") },
+  claim: { label: "签收时限", render: (r) => fmtTime(r.claim_deadline) },
+  address: { label: "地址", render: (r) => r.address || "—" },
+  channel: { label: "渠道", render: (r) => CHANNELS[r.channel] || r.channel || "—" },
+  reason: { label: "原因", render: (r) => r.manual_reason || "—" },
+};
+
+// ---- 受理台 (operator) ------------------------------------------------------------------------
+
+function newOrderNo() {
+  const d = new Date();
+  const p = (n, w = 2) => String(n).padStart(w, "0");
+  return `WEB${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}${p(Math.floor(Math.random() * 10000), 4)}`;
+}
+
+function intakeScreen(view) {
+  let orderNo = newOrderNo();
+  const f = {
+    phone: h("input", { name: "caller_phone", "data-testid": "caller_phone", placeholder: "来电号码" }),
+    name: h("input", { name: "caller_name", "data-testid": "caller_name", placeholder: "来电人" }),
+    address: h("input", { name: "address", "data-testid": "address", placeholder: "例如：海城区茶亭路32号" }),
+    content: h("textarea", { name: "content", rows: 6, required: true, maxlength: 4000, "data-testid": "content", placeholder: "记录来电人反映的问题" }),
+    appeal: h("select", { name: "appeal_type" }, h("option", { value: "" }, "诉求类型"), APPEAL_TYPES.map((t) => h("option", { value: t }, t))),
+    urgent: h("input", { type: "checkbox", name: "urgent" }),
+    category: h("select", { name: "category", "data-testid": "category" }, h("option", { value: "" }, "由系统智能分类")),
+  };
+  for (const c of state.meta.categories) f.category.appendChild(h("option", { value: c.code }, c.name));
+  const counter = h("span", { class: "muted small" }, "0 / 4000");
+  const suggestBox = h("div", { class: "card suggest", "data-testid": "suggestion" }, h("h2", {}, "智能分拨建议"), h("p", { class: "muted" }, "输入诉求内容后，这里显示建议的分类、承办单位和疑似重复工单。"));
+  const result = h("div", { "data-testid": "intake-result" });
+  const form = h("form", { class: "card", "data-testid": "intake-form" },
+    h("div", { class: "row" }, h("h2", {}, "来电受理"), h("span", { class: "muted small right" }, "工单编号 ", h("span", { "data-testid": "order-no" }, orderNo))),
+    h("div", { class: "form-grid" },
+      h("label", {}, "来电号码", f.phone),
+      h("label", {}, "来电人", f.name),
+      h("label", { class: "full" }, "诉求地址", f.address),
+      h("label", { class: "full" }, h("span", { class: "row" }, "诉求内容", counter), f.content),
+      h("label", {}, "诉求类型", f.appeal),
+      h("label", {}, "分类预判", f.category),
+      h("label", { class: "row" }, f.urgent, "紧急（揪心事，30分钟内签收）"),
+    ),
+    h("div", { class: "row", style: null }, h("button", { type: "submit", class: "primary", "data-testid": "submit-case" }, "提交受理"), h("button", { type: "reset" }, "清空")));
+
+  let timer = null;
+  let seq = 0;
+  const suggest = () => {
+    clearTimeout(timer);
+    counter.textContent = `${f.content.value.length} / 4000`;
+    timer = setTimeout(async () => {
+      const text = f.content.value.trim();
+      if (!text) return;
+      const mine = ++seq;
+      try {
+        const sg = await get("/api/routing/suggest" + qs({ text, address: f.address.value, category: f.category.value, urgent: f.urgent.checked ? "true" : "" }));
+        if (mine === seq) renderSuggestion(suggestBox, sg);
+      } catch (e) {
+        if (mine === seq) toast(e.message, true);
+      }
+    }, 300);
+  };
+  for (const el of [f.content, f.address, f.category, f.urgent]) el.addEventListener("input", suggest);
+  f.category.addEventListener("change", suggest);
+  form.addEventListener("reset", () => { setTimeout(() => { counter.textContent = "0 / 4000"; }, 0); });
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const btn = form.querySelector("button[type=submit]");
+    btn.disabled = true;
+    try {
+      const c = await post("/api/cases", {
+        order_no: orderNo,
+        received_at: new Date().toISOString(),
+        caller_phone: f.phone.value,
+        caller_name: f.name.value,
+        address: f.address.value,
+        content: f.content.value,
+        appeal_type: f.appeal.value,
+        urgency: f.urgent.checked ? "紧急" : "一般",
+        category: f.category.value,
+      });
+      toast(c.duplicate ? "该工单已受理过（重复提交）" : `已受理：${c.status_name}${c.assigned_unit_name ? "，派往 " + c.assigned_unit_name : ""}`);
+      orderNo = newOrderNo();
+      form.querySelector("[data-testid=order-no]").textContent = orderNo;
+      form.reset();
+      await showCase(result, c.id);
+    } catch (e) {
+      toast(e.message, true);
+    } finally {
+      btn.disabled = false;
+    }
+  });
+  view.appendChild(h("div", { class: "grid2" }, h("div", { class: "stack" }, form, result), suggestBox));
+}
+
+function renderSuggestion(box, sg) {
+  clear(box);
+  box.appendChild(h("h2", {}, "智能分拨建议"));
+  box.appendChild(h("dl", {},
+    h("dt", {}, "建议分类"), h("dd", { "data-testid": "suggest-category" }, sg.category_name || "—", h("span", { class: "muted small" }, `  置信度 ${Math.round((sg.confidence || 0) * 100)}%`)),
+    h("dt", {}, "建议承办"), h("dd", { "data-testid": "suggest-unit" }, sg.unit_name || "中心人工派单"),
+    h("dt", {}, "属地"), h("dd", {}, sg.locality_name || "未识别"),
+    h("dt", {}, "紧急程度"), h("dd", {}, sg.urgent ? h("span", { class: "badge red" }, "紧急") : "一般"),
+    sg.manual_reason ? [h("dt", {}, "说明"), h("dd", {}, sg.manual_reason)] : null));
+  box.appendChild(h("h3", {}, `疑似重复工单（${sg.duplicates.length}）`));
+  if (!sg.duplicates.length) box.appendChild(h("p", { class: "muted", "data-testid": "no-duplicates" }, "未发现相似的在办工单"));
+  for (const d of sg.duplicates) {
+    box.appendChild(h("div", { class: "dupe", "data-testid": "duplicate" },
+      h("div", { class: "row" }, h("span", { class: "badge amber" }, `相似度 ${Math.round(d.similarity * 100)}%`), statusBadge(d.status, d.status_name),
+        d.would_merge ? h("span", { class: "badge red" }, "提交后将自动合并") : null, h("span", { class: "muted small right" }, fmtTime(d.received_at))),
+      h("div", { class: "text" }, d.content),
+      h("div", { class: "muted small" }, `${d.address || ""} ${d.unit_name ? "· " + d.unit_name : ""}`)));
+  }
+}
+
+// ---- 待派单 and 回访 (operator) ----------------------------------------------------------------
+
+async function listScreen(view, title, load, columns, testid) {
+  const detail = h("div", {});
+  const listCard = h("div", { class: "card" }, h("h2", {}, title), h("div", { class: "empty" }, "正在加载…"));
+  view.appendChild(h("div", { class: "grid2" }, listCard, detail));
+  const reload = async () => {
+    let rows;
+    try { rows = await load(); } catch (e) { clear(listCard).appendChild(h("div", { class: "error" }, e.message)); return; }
+    clear(listCard);
+    listCard.appendChild(h("div", { class: "row" }, h("h2", {}, title), h("span", { class: "muted right" }, `${rows.length} 件`)));
+    listCard.appendChild(caseTable(rows, columns, (id) => showCase(detail, id, () => reload()), testid));
+  };
+  await reload();
+}
+
+function queueScreen(view) {
+  listScreen(view, "待派单（中心人工队列）", async () => rowsOf(await get("/api/queue/manual")),
+    [COL.received, COL.text, COL.status, COL.reason], "queue-table");
+}
+
+function followupScreen(view) {
+  listScreen(view, "待回访（已办结、直办）", async () => {
+    const a = rowsOf(await get("/api/cases" + qs({ status: "resolved", limit: 200 })));
+    const b = rowsOf(await get("/api/cases" + qs({ status: "answered_directly", limit: 200 })));
+    return a.concat(b);
+  }, [COL.received, COL.text, COL.unit, COL.status], "followup-table");
+}
+
+function searchScreen(view) {
+  const status = h("select", {}, h("option", { value: "" }, "全部状态"));
+  for (const [k, v] of Object.entries(state.meta.statuses)) status.appendChild(h("option", { value: k }, v));
+  const category = h("select", {}, h("option", { value: "" }, "全部分类"), state.meta.categories.map((c) => h("option", { value: c.code }, c.name)));
+  const idBox = h("input", { placeholder: "工单编号（UUID）", size: 38 });
+  const listCard = h("div", { class: "card" });
+  const detail = h("div", {});
+  const bar = h("form", { class: "card filters" }, h("label", {}, "状态", status), h("label", {}, "分类", category),
+    h("button", { type: "submit", class: "primary" }, "查询"), h("span", { class: "right row" }, idBox, h("button", { type: "button", on: { click: () => idBox.value.trim() && showCase(detail, idBox.value.trim()) } }, "打开")));
+  const load = async () => {
+    clear(listCard).appendChild(h("div", { class: "empty" }, "正在加载…"));
+    try {
+      const rows = rowsOf(await get("/api/cases" + qs({ status: status.value, category: category.value, limit: 200 })));
+      clear(listCard).appendChild(caseTable(rows, [COL.received, COL.text, COL.status, COL.category, COL.unit], (id) => showCase(detail, id, load), "search-table"));
+    } catch (e) {
+      clear(listCard).appendChild(h("div", { class: "error" }, e.message));
+    }
+  };
+  bar.addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
+  view.appendChild(h("div", { class: "stack" }, bar, h("div", { class: "grid2" }, listCard, detail)));
+  load();
+}
+
+// ---- 工单箱 (unit) -----------------------------------------------------------------------------
+
+function inboxScreen(view) {
+  const me = state.meta.me;
+  listScreen(view, `工单箱 · ${me.unit_name}`, async () => {
+    const rows = rowsOf(await get(`/api/units/${encodeURIComponent(me.unit)}/inbox`));
+    // Deadlines first: the nearest handling deadline at the top.
+    return rows.slice().sort((a, b) => String(a.handle_deadline || "9").localeCompare(String(b.handle_deadline || "9")));
+  }, [COL.handle, COL.claim, COL.text, COL.status, COL.category], "inbox-table");
+}
+
+// ---- 领导驾驶舱 (leader) -----------------------------------------------------------------------
+
+function dashboardScreen(view) {
+  const today = new Date();
+  const from = h("input", { type: "date", "data-testid": "from", value: dateStr(new Date(today.getFullYear() - 1, today.getMonth() + 1, 1)) });
+  const to = h("input", { type: "date", "data-testid": "to", value: dateStr(new Date(today.getFullYear(), today.getMonth(), today.getDate() + 1)) });
+  const street = h("select", { "data-testid": "filter-street" }, h("option", { value: "" }, "全部街道"), state.meta.units.filter((u) => u.kind === "street").map((u) => h("option", { value: u.id }, u.name)));
+  const category = h("select", { "data-testid": "filter-category" }, h("option", { value: "" }, "全部分类"), state.meta.categories.map((c) => h("option", { value: c.code }, c.name)));
+  const channel = h("select", { "data-testid": "filter-channel" }, h("option", { value: "" }, "全部渠道"), Object.entries(CHANNELS).map(([k, v]) => h("option", { value: k }, v)));
+  const params = () => ({ from: from.value, to: to.value, street: street.value, category: category.value, channel: channel.value });
+  const exportBtn = h("button", { type: "button", "data-testid": "export-csv" }, "导出CSV");
+  const bar = h("form", { class: "card filters" },
+    h("label", {}, "起始日期", from), h("label", {}, "截止日期（不含）", to), h("label", {}, "街道", street), h("label", {}, "分类", category), h("label", {}, "渠道", channel),
+    h("button", { type: "submit", class: "primary", "data-testid": "refresh-dashboard" }, "查询"), exportBtn);
+  const rates = h("div", { class: "rates", "data-testid": "rates" });
+  const kpis = h("div", { class: "kpis card", "data-testid": "kpis" });
+  const trend = h("div", { class: "card chart" }, h("h2", {}, "月度趋势"));
+  const ranking = h("div", { class: "card" }, h("h2", {}, "承办单位排名"));
+  const overdue = h("div", { class: "card" }, h("h2", {}, "超期工单"));
+  view.appendChild(h("div", { class: "stack" }, bar, kpis, rates, h("div", { class: "dash" }, trend, ranking), overdue));
+
+  const load = async () => {
+    const p = params();
+    try {
+      const [total, monthly, rank, late] = await Promise.all([
+        get("/api/stats" + qs(p)),
+        get("/api/stats" + qs({ ...p, by: "month" })),
+        get("/api/ranking" + qs({ from: p.from, to: p.to })),
+        get("/api/overdue"),
+      ]);
+      renderRates(rates, kpis, total.total || total);
+      renderTrend(trend, rowsOf(monthly));
+      renderRanking(ranking, rowsOf(rank));
+      renderOverdue(overdue, rowsOf(late));
+    } catch (e) {
+      toast(e.message, true);
+    }
+  };
+  bar.addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
+  exportBtn.addEventListener("click", async () => {
+    try {
+      const res = await fetch("/api/stats" + qs({ ...params(), by: "unit", format: "csv" }), { headers: { Authorization: `Bearer ${state.token}` } });
+      if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => null));
+      const blob = await res.blob();
+      const a = h("a", { href: URL.createObjectURL(blob), download: `三事考核_${params().from}_${params().to}.csv` });
+      document.body.appendChild(a);
+      a.click();
+      setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+    } catch (e) {
+      toast(e.message, true);
+    }
+  });
+  load();
+}
+
+function rateOf(row, field) {
+  // Accept both {"handling_rate": 0.9, "handling_num": .., "handling_den": ..} and
+  // {"handling_rate": {"value", "numerator", "denominator"}}.
+  const v = row[field];
+  if (v && typeof v === "object") return { value: v.value ?? v.rate ?? null, num: v.numerator, den: v.denominator };
+  const base = field.replace(/_rate$/, "");
+  return { value: v ?? null, num: row[`${base}_numerator`] ?? row[`${field}_numerator`], den: row[`${base}_denominator`] ?? row[`${field}_denominator`] };
+}
+
+function renderRates(rates, kpis, total) {
+  clear(rates);
+  for (const [field, label] of RATE_FIELDS) {
+    const r = rateOf(total || {}, field);
+    const low = r.value !== null && (field === "return_rate" ? r.value > 0.2 : r.value < 0.8);
+    rates.appendChild(h("div", { class: "rate" + (low ? " low" : ""), "data-testid": `rate-${field}`, "data-value": r.value ?? "" },
+      h("div", { class: "label" }, label),
+      h("div", { class: "value" }, fmtRate(r.value)),
+      h("div", { class: "frac" }, r.num !== undefined && r.den !== undefined ? `${r.num} / ${r.den}` : "")));
+  }
+  clear(kpis);
+  const n = (k) => (total && total[k] !== undefined ? total[k] : "—");
+  kpis.appendChild(h("span", { "data-testid": "kpi-received" }, "受理", h("strong", {}, String(n("received")))));
+  kpis.appendChild(h("span", {}, "办结", h("strong", { "data-testid": "kpi-resolved" }, String(n("resolved")))));
+  kpis.appendChild(h("span", {}, "回访", h("strong", { "data-testid": "kpi-followups" }, String(n("followups")))));
+  kpis.appendChild(h("span", {}, "不满意", h("strong", { "data-testid": "kpi-dissatisfied" }, String(n("dissatisfied")))));
+  kpis.appendChild(h("span", {}, "有效受理", h("strong", { "data-testid": "kpi-accepted" }, String(n("accepted")))));
+}
+
+function renderTrend(card, rows) {
+  clear(card);
+  card.appendChild(h("h2", {}, "月度趋势"));
+  if (!rows.length) { card.appendChild(h("div", { class: "empty" }, "所选期间没有数据")); return; }
+  rows = rows.slice().sort((a, b) => String(a.key).localeCompare(String(b.key)));
+  const W = 640, H = 240, L = 44, R = 44, T = 14, B = 28;
+  const maxN = Math.max(1, ...rows.map((r) => r.received || 0));
+  const step = (W - L - R) / rows.length;
+  const y = (v) => T + (H - T - B) * (1 - v / maxN);
+  const yr = (v) => T + (H - T - B) * (1 - v);
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "月度受理量与办结率、满意率", "data-testid": "trend-chart" });
+  for (let i = 0; i <= 4; i++) {
+    const yy = T + (H - T - B) * i / 4;
+    svg.appendChild(s("line", { x1: L, x2: W - R, y1: yy, y2: yy, stroke: "#eceff3" }));
+    svg.appendChild(s("text", { x: L - 6, y: yy + 4, "text-anchor": "end", "font-size": 10, fill: "#8a94a3" }, String(Math.round(maxN * (1 - i / 4)))));
+    svg.appendChild(s("text", { x: W - R + 6, y: yy + 4, "font-size": 10, fill: "#8a94a3" }, `${100 - i * 25}%`));
+  }
+  const lines = { handling: [], satisfaction: [] };
+  rows.forEach((r, i) => {
+    const x = L + i * step;
+    const bw = Math.max(4, step * 0.55);
+    const n = r.received || 0;
+    const bar = s("rect", { x: x + (step - bw) / 2, y: y(n), width: bw, height: H - B - y(n), fill: "#9ec0e8", rx: 2 });
+    bar.appendChild(s("title", {}, `${r.key} 受理 ${n} 件`));
+    svg.appendChild(bar);
+    if (rows.length <= 14 || i % 2 === 0) svg.appendChild(s("text", { x: x + step / 2, y: H - 10, "text-anchor": "middle", "font-size": 10, fill: "#5b6573" }, String(r.key).slice(2)));
+    const hr = rateOf(r, "handling_rate").value;
+    const sr = rateOf(r, "satisfaction_rate").value;
+    if (hr !== null) lines.handling.push([x + step / 2, yr(hr)]);
+    if (sr !== null) lines.satisfaction.push([x + step / 2, yr(sr)]);
+  });
+  const colors = { handling: "#1d5fa8", satisfaction: "#e08a00" };
+  for (const [k, pts] of Object.entries(lines)) {
+    if (!pts.length) continue;
+    svg.appendChild(s("polyline", { points: pts.map((p) => p.join(",")).join(" "), fill: "none", stroke: colors[k], "stroke-width": 2 }));
+    for (const [px, py] of pts) svg.appendChild(s("circle", { cx: px, cy: py, r: 3, fill: colors[k] }));
+  }
+  card.appendChild(svg);
+  card.appendChild(h("div", { class: "legend" },
+    h("span", {}, h("span", { class: "swatch sw-bar" }), "受理量（左轴）"),
+    h("span", {}, h("span", { class: "swatch sw-handling" }), "办结率（右轴）"),
+    h("span", {}, h("span", { class: "swatch sw-satisfaction" }), "满意率（右轴）")));
+}
+
+function renderRanking(card, rows) {
+  clear(card);
+  card.appendChild(h("h2", {}, "承办单位排名"));
+  if (!rows.length) { card.appendChild(h("div", { class: "empty" }, "所选期间没有数据")); return; }
+  const body = h("tbody", {});
+  rows.slice(0, 12).forEach((r, i) => {
+    body.appendChild(h("tr", {},
+      h("td", { class: "num" }, String(r.rank ?? i + 1)),
+      h("td", {}, r.unit_name || r.name || unitName(r.unit || r.key)),
+      h("td", { class: "num" }, r.score !== undefined && r.score !== null ? Number(r.score).toFixed(1) : "—"),
+      h("td", { class: "num" }, fmtRate(rateOf(r, "handling_rate").value)),
+      h("td", { class: "num" }, fmtRate(rateOf(r, "on_time_rate").value)),
+      h("td", { class: "num" }, fmtRate(rateOf(r, "satisfaction_rate").value)),
+      h("td", { class: "num" }, String(r.dispatched ?? r.received ?? r.cases ?? "—"))));
+  });
+  card.appendChild(h("div", { class: "table-wrap" }, h("table", { "data-testid": "ranking-table" },
+    h("thead", {}, h("tr", {}, h("th", { class: "num" }, "名次"), h("th", {}, "单位"), h("th", { class: "num" }, "综合得分"), h("th", { class: "num" }, "办结率"), h("th", { class: "num" }, "按时率"), h("th", { class: "num" }, "满意率"), h("th", { class: "num" }, "派单量"))),
+    body)));
+}
+
+function renderOverdue(card, rows) {
+  clear(card);
+  card.appendChild(h("div", { class: "row" }, h("h2", {}, "超期工单"), h("span", { class: "badge red right", "data-testid": "overdue-count" }, `${rows.length} 件`)));
+  const detail = h("div", {});
+  card.appendChild(caseTable(rows.map((r) => ({ ...r, overdue: true })), [COL.handle, COL.unit, COL.text, COL.status], (id) => showCase(detail, id), "overdue-table"));
+  card.appendChild(detail);
+}
+
+// ---- 查阅审计 (admin) --------------------------------------------------------------------------
+
+async function auditScreen(view) {
+  const card = h("div", { class: "card" }, h("h2", {}, "个人信息查阅记录"));
+  view.appendChild(card);
+  try {
+    const rows = await get("/api/audit?limit=200");
+    const body = h("tbody", {}, rows.map((r) => h("tr", {}, h("td", {}, fmtTime(r.at)), h("td", {}, r.principal), h("td", {}, ROLE_NAMES[r.role] || r.role), h("td", {}, r.case_id), h("td", {}, r.what === "events" ? "事件流" : "工单"), h("td", {}, r.masked ? "脱敏" : "明文"))));
+    card.appendChild(h("div", { class: "table-wrap" }, h("table", { "data-testid": "audit-table" }, h("thead", {}, h("tr", {}, ["时间", "查阅人", "角色", "工单", "内容", "方式"].map((x) => h("th", {}, x)))), body)));
+  } catch (e) {
+    card.appendChild(h("div", { class: "error" }, e.message));
+  }
+}
+
+// ---- start ------------------------------------------------------------------------------------
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("login-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    $("login-error").textContent = "";
+    try {
+      await login($("token").value.trim());
+    } catch (e) {
+      $("login-error").textContent = e.status === 401 ? "令牌无效，请检查后重试" : e.message;
+    }
+  });
+  $("logout").addEventListener("click", logout);
+  const saved = sessionStorage.getItem("sanshi-token");
+  if (saved) login(saved).catch(() => logout());
+  else logout();
+});
