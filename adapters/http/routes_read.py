@@ -7,9 +7,7 @@ caller name or phone: personal data is only in the single-case view, whose reads
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -145,23 +143,12 @@ def stats(
 
 
 def _csv_response(result: dict[str, Any], filename: str) -> Response:
-    rows = list(result.get("rows") or [])
-    total = result.get("total")
-    if isinstance(total, dict):
-        rows.append({"key": "合计", **total})
-    fields: list[str] = []
-    for r in rows:
-        for k in r:
-            if k not in fields:
-                fields.append(k)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in r.items() if not isinstance(v, dict | list)})
-    # BOM: Excel in China opens UTF-8 CSV correctly only with it.
+    """The same CSV as ``sanshi stats --format csv``, with a BOM so that Excel in China reads
+    the Chinese headers."""
+    from adapters.cli.stats import render_csv
+
     return Response(
-        "\ufeff" + buf.getvalue(),
+        "\ufeff" + render_csv(result),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
