@@ -1,0 +1,175 @@
+"""Channel adapters (SPEC §2): a raw record from one of the four intake platforms becomes an
+:class:`engine.intake.IntakeCommand`, a :class:`Filtered` count (police business), or a
+:class:`DeadLetter` (unreadable: the reason, where it was, and the bytes). Nothing else: no
+storage, no routing, no network.
+
+>>> from adapters.channels import adapt, read_path
+>>> for raw in read_path("samples/police.jsonl"):
+...     outcome = adapt("police", raw)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine.config import SanshiConfig
+from engine.deadlines import SHANGHAI
+from engine.domain import SANSHI_NAMESPACE
+from engine.intake import Channel, IntakeCommand
+
+from . import app, hotline, police, walkin
+from .common import AdapterContext, Filtered, RecordError
+from .privacy import redact_raw
+from .reading import RawRecord, read_one, read_path, read_stream
+
+__all__ = [
+    "CHANNELS",
+    "Adapted",
+    "AdapterContext",
+    "DeadLetter",
+    "Filtered",
+    "Parsed",
+    "RawRecord",
+    "adapt",
+    "context_for",
+    "read_one",
+    "read_path",
+    "read_stream",
+    "submit",
+]
+
+log = logging.getLogger("sanshi.intake.channels")
+
+Adapter = Callable[[Mapping[str, Any], AdapterContext], "IntakeCommand | Filtered"]
+
+CHANNELS: dict[str, Adapter] = {
+    Channel.HOTLINE.value: hotline.adapt,
+    Channel.POLICE.value: police.adapt,
+    Channel.APP.value: app.adapt,
+    Channel.WALKIN.value: walkin.adapt,
+}
+
+CHANNEL_LABELS = {"hotline": "12345热线", "police": "110警情", "app": "APP", "walkin": "窗口/代办"}
+
+_DEAD_LETTER_NS = uuid.uuid5(SANSHI_NAMESPACE, "dead-letter")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    command: IntakeCommand
+    position: str
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record that could not be read (SPEC §2: nothing is dropped silently).
+
+    ``raw`` is what arrived (its first 256 KiB when larger: ``raw_size`` and ``raw_sha256``
+    describe the whole). For the police channel ``raw`` is a desensitised copy
+    (``redacted=True``): the original stays with the police, whose identifiers must not be
+    stored here.
+    """
+
+    channel: str
+    reason: str
+    position: str
+    raw: bytes
+    raw_size: int
+    raw_sha256: str
+    redacted: bool = False
+    source: str = "ingest"  # ingest | http | worker
+    at: dt.datetime = dataclasses.field(default_factory=lambda: dt.datetime.now(SHANGHAI))
+
+    @property
+    def id(self) -> uuid.UUID:
+        """The same bad record at the same place is one dead letter, however often it is
+        re-sent or redelivered."""
+        return uuid.uuid5(_DEAD_LETTER_NS, f"{self.channel}|{self.position}|{self.raw_sha256}")
+
+    @property
+    def raw_truncated(self) -> bool:
+        return self.raw_size > len(self.raw)
+
+
+Adapted = Parsed | Filtered | DeadLetter
+
+
+def context_for(config: SanshiConfig | None, now: dt.datetime | None = None) -> AdapterContext:
+    if config is None:
+        return AdapterContext(now=now)
+    codes: dict[str, str] = {}
+    for category in config.categories:
+        codes[category.code] = category.code
+        codes[category.name] = category.code
+    return AdapterContext(category_codes=codes, now=now)
+
+
+def dead_letter(channel: str, raw: RawRecord, reason: str, source: str = "ingest") -> DeadLetter:
+    data, size, digest, redacted = raw.raw, raw.raw_size, raw.raw_sha256, False
+    if channel == Channel.POLICE.value:
+        names: list[str] = []
+        if raw.fields is not None:
+            value = raw.fields.get("caller_name") or raw.fields.get("报警人")
+            if isinstance(value, str):
+                names.append(value)
+        data, redacted = redact_raw(raw.raw, names), True
+    return DeadLetter(
+        channel=channel,
+        reason=reason,
+        position=raw.position,
+        raw=data,
+        raw_size=size,
+        raw_sha256=digest,
+        redacted=redacted,
+        source=source,
+    )
+
+
+def adapt(
+    channel: str, raw: RawRecord, ctx: AdapterContext | None = None, source: str = "ingest"
+) -> Adapted:
+    """Never raises for a bad record: every raw record ends as exactly one of the three."""
+    adapter = CHANNELS.get(channel)
+    if adapter is None:
+        raise ValueError(f"未知渠道「{channel}」(unknown channel); 可选: {', '.join(CHANNELS)}")
+    if raw.fields is None:
+        return dead_letter(channel, raw, raw.error or "无法读取 (unreadable)", source)
+    try:
+        result = adapter(raw.fields, ctx or AdapterContext())
+    except RecordError as e:
+        return dead_letter(channel, raw, e.reason, source)
+    except Exception as e:  # a bug must not lose the record: keep it and say what happened
+        # No traceback for police: an exception's message may quote a value.
+        log.error(
+            "channel %s adapter failed at %s: %s",
+            channel,
+            raw.position,
+            type(e).__name__,
+            exc_info=channel != Channel.POLICE.value,
+        )
+        return dead_letter(
+            channel, raw, f"适配器内部错误 (adapter error: {type(e).__name__})", source
+        )
+    if isinstance(result, Filtered):
+        return dataclasses.replace(result, position=raw.position)
+    return Parsed(result, raw.position)
+
+
+def submit(
+    runtime: Any,
+    channel: str,
+    record: Mapping[str, Any] | bytes | str,
+    principal: str = "system:intake",
+    position: str = "http",
+) -> Any:
+    """For the HTTP routes: :func:`adapters.transport.submit` (adapt, then hand over through
+    the runtime's intake port). Kept here because the routes think in channels."""
+    from adapters.transport import submit as submit_through_port
+
+    return submit_through_port(runtime, channel, record, principal=principal, position=position)

@@ -1,0 +1,185 @@
+"""The dead-letter store (死信): table ``dead_letters`` in the log's database.
+
+Every record that could not be read lands here with its channel, the reason, where it was
+(``file:line``, ``http``, ``topic:partition:offset``) and its raw bytes. Inserts are
+idempotent on the dead letter's deterministic id, so a redelivered or re-uploaded bad record
+is stored once. In Kafka mode the worker fills this table from the ``sanshi.dlq`` topic (and
+with what it dead-letters itself).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    func,
+    select,
+)
+from sqlalchemy.pool import StaticPool
+
+from adapters.channels import DeadLetter
+
+metadata = MetaData()
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("channel", String(32), nullable=False, index=True),
+    Column("reason", Text, nullable=False),
+    Column("position", Text, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("raw_size", Integer, nullable=False),
+    Column("raw_sha256", String(64), nullable=False),
+    Column("redacted", Boolean, nullable=False, default=False),
+    Column("source", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+
+def _engine_for(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        kwargs: dict[str, Any] = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            kwargs["poolclass"] = StaticPool
+        return create_engine(url, **kwargs)
+    return create_engine(url, pool_pre_ping=True)
+
+
+class DeadLetterStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine, tables=[dead_letters], checkfirst=True)
+
+    @classmethod
+    def from_url(cls, url: str) -> DeadLetterStore:
+        return cls(_engine_for(url))
+
+    def add(self, letters: Iterable[DeadLetter]) -> int:
+        """Store letters not stored before; returns how many were new."""
+        rows = [_row(letter) for letter in letters]
+        if not rows:
+            return 0
+        ids = [r["id"] for r in rows]
+        new = 0
+        with self.engine.begin() as conn:
+            existing = set(
+                conn.execute(select(dead_letters.c.id).where(dead_letters.c.id.in_(ids))).scalars()
+            )
+            fresh = {r["id"]: r for r in rows if r["id"] not in existing}
+            if fresh:
+                conn.execute(_insert_ignoring_duplicates(self.engine), list(fresh.values()))
+                new = len(fresh)
+        return new
+
+    def list(
+        self, limit: int = 100, channel: str | None = None, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        stmt = select(dead_letters).order_by(dead_letters.c.created_at.desc(), dead_letters.c.id)
+        if channel:
+            stmt = stmt.where(dead_letters.c.channel == channel)
+        stmt = stmt.limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def count(self, channel: str | None = None) -> int:
+        stmt = select(func.count()).select_from(dead_letters)
+        if channel:
+            stmt = stmt.where(dead_letters.c.channel == channel)
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar() or 0)
+
+
+def _insert_ignoring_duplicates(engine: Engine) -> Any:
+    # Two writers (the worker from the DLQ topic and from its own poll) may race on one id.
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(dead_letters).on_conflict_do_nothing(index_elements=["id"])
+    if engine.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(dead_letters).on_conflict_do_nothing(index_elements=["id"])
+    return dead_letters.insert()
+
+
+def _row(letter: DeadLetter) -> dict[str, Any]:
+    return {
+        "id": str(letter.id),
+        "channel": letter.channel,
+        "reason": letter.reason,
+        "position": letter.position,
+        "raw": letter.raw,
+        "raw_size": letter.raw_size,
+        "raw_sha256": letter.raw_sha256,
+        "redacted": letter.redacted,
+        "source": letter.source,
+        "created_at": letter.at,
+    }
+
+
+# ---- the DLQ topic's message format --------------------------------------------------------
+
+
+def to_message(letter: DeadLetter) -> bytes:
+    return json.dumps(
+        {
+            "id": str(letter.id),
+            "channel": letter.channel,
+            "reason": letter.reason,
+            "position": letter.position,
+            "raw_b64": base64.b64encode(letter.raw).decode("ascii"),
+            "raw_size": letter.raw_size,
+            "raw_sha256": letter.raw_sha256,
+            "redacted": letter.redacted,
+            "source": letter.source,
+            "at": letter.at.isoformat(),
+        },
+        ensure_ascii=False,
+    ).encode("utf-8")
+
+
+def from_message(data: bytes) -> DeadLetter:
+    """Raises ValueError/KeyError/TypeError for a message that is not a dead letter."""
+    body = json.loads(data)
+    letter = DeadLetter(
+        channel=str(body["channel"]),
+        reason=str(body["reason"]),
+        position=str(body["position"]),
+        raw=base64.b64decode(body["raw_b64"], validate=True),
+        raw_size=int(body["raw_size"]),
+        raw_sha256=str(body["raw_sha256"]),
+        redacted=bool(body.get("redacted", False)),
+        source=str(body.get("source", "ingest")),
+        at=dt.datetime.fromisoformat(body["at"]),
+    )
+    if str(letter.id) != body.get("id", str(letter.id)):
+        raise ValueError("dead-letter id does not match its content")
+    uuid.UUID(str(letter.id))
+    return letter
+
+
+def show_raw(raw: bytes) -> str:
+    """Raw bytes for a person: as text when they decode, else escaped."""
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("utf-8", errors="backslashreplace")

@@ -1,0 +1,187 @@
+"""Kafka transport (SANSHI_KAFKA set): intake commands to ``sanshi.intake`` keyed by case id,
+dead letters to ``sanshi.dlq``; ``sanshi worker`` (worker.py) applies them.
+
+The producer is idempotent with ``acks=all``: a record counts as queued only once the broker
+has acknowledged it. Keying by case id keeps every message about one case on one partition,
+in order. Topic names and the consumer group can be prefixed with SANSHI_KAFKA_PREFIX (tests,
+or several districts on one cluster).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.channels import DeadLetter, Parsed
+
+from .dead_letters import to_message
+from .port import DEFAULT_PRINCIPAL, IntakeOutcome
+
+log = logging.getLogger("sanshi.intake.kafka")
+
+INTAKE_TOPIC = "sanshi.intake"
+DLQ_TOPIC = "sanshi.dlq"
+WORKER_GROUP = "sanshi-worker"
+
+POSITION_HEADER = "sanshi-position"
+CHANNEL_HEADER = "sanshi-channel"
+PRINCIPAL_HEADER = "sanshi-principal"
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap: str
+    intake_topic: str = INTAKE_TOPIC
+    dlq_topic: str = DLQ_TOPIC
+    group: str = WORKER_GROUP
+    partitions: int = 4
+    replication: int = -1  # the broker's default.replication.factor
+    max_block_ms: int = 15000  # how long a send may wait for an unreachable broker
+
+    @classmethod
+    def from_env(cls, bootstrap: str, environ: Mapping[str, str] | None = None) -> KafkaSettings:
+        env = os.environ if environ is None else environ
+        prefix = env.get("SANSHI_KAFKA_PREFIX", "")
+        return cls(
+            bootstrap=bootstrap,
+            intake_topic=prefix + INTAKE_TOPIC,
+            dlq_topic=prefix + DLQ_TOPIC,
+            group=prefix + WORKER_GROUP,
+            partitions=int(env.get("SANSHI_KAFKA_PARTITIONS", "4")),
+            replication=int(env.get("SANSHI_KAFKA_REPLICATION", "-1")),
+        )
+
+    @property
+    def servers(self) -> list[str]:
+        return [s.strip() for s in self.bootstrap.split(",") if s.strip()]
+
+
+def ensure_topics(settings: KafkaSettings) -> None:
+    """Create the two topics if missing (a cluster may forbid auto-creation)."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.servers, client_id="sanshi-admin")
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(settings.intake_topic, settings.partitions, settings.replication),
+            NewTopic(settings.dlq_topic, 1, settings.replication),
+        ]
+        missing = [t for t in wanted if t.name not in existing]
+        if missing:
+            try:
+                admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass
+            except KafkaError as e:  # e.g. not allowed to create: rely on what exists
+                log.warning("could not create topics %s: %s", [t.name for t in missing], e)
+    finally:
+        admin.close()
+
+
+def make_producer(settings: KafkaSettings, **overrides: Any) -> Any:
+    from kafka import KafkaProducer
+
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.servers,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "batch_size": 256 * 1024,
+        "max_block_ms": settings.max_block_ms,
+        "client_id": "sanshi-intake",
+    }
+    config.update(overrides)
+    return KafkaProducer(**config)
+
+
+def _headers(position: str, channel: str, principal: str | None = None) -> list[tuple[str, bytes]]:
+    headers = [(POSITION_HEADER, position.encode("utf-8")), (CHANNEL_HEADER, channel.encode())]
+    if principal:
+        headers.append((PRINCIPAL_HEADER, principal.encode("utf-8")))
+    return headers
+
+
+class KafkaIntake:
+    mode = "kafka"
+
+    def __init__(self, settings: KafkaSettings, producer: Any = None) -> None:
+        self.settings = settings
+        self._producer = producer
+        self._topics_checked = False
+
+    @property
+    def producer(self) -> Any:
+        if self._producer is None:
+            self._producer = make_producer(self.settings)
+        if not self._topics_checked:
+            ensure_topics(self.settings)
+            self._topics_checked = True
+        return self._producer
+
+    def send(self, items: Sequence[Parsed], principal: str = DEFAULT_PRINCIPAL) -> list[IntakeOutcome]:
+        from kafka.errors import KafkaError
+
+        producer = self.producer
+        futures = []
+        for item in items:
+            cmd = item.command
+            try:
+                future = producer.send(
+                    self.settings.intake_topic,
+                    key=str(cmd.case_id).encode("ascii"),
+                    value=cmd.model_dump_json().encode("utf-8"),
+                    headers=_headers(item.position, cmd.channel.value, principal),
+                )
+            except KafkaError as e:
+                future = e
+            futures.append(future)
+        producer.flush()
+        outcomes = []
+        for item, future in zip(items, futures, strict=True):
+            error = future if isinstance(future, Exception) else future.exception
+            if error is None and not future.is_done:  # pragma: no cover - flush waits
+                error = "not acknowledged"
+            if error is not None:
+                outcomes.append(
+                    IntakeOutcome(
+                        "failed",
+                        case_id=item.command.case_id,
+                        reason=f"未能发布到 Kafka (not published: {type(error).__name__})",
+                        position=item.position,
+                    )
+                )
+            else:
+                outcomes.append(
+                    IntakeOutcome("queued", case_id=item.command.case_id, position=item.position)
+                )
+        return outcomes
+
+    def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
+        publish_dead_letters(self.producer, self.settings, letters)
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=10)
+            self._producer = None
+
+
+def publish_dead_letters(producer: Any, settings: KafkaSettings, letters: Sequence[DeadLetter]) -> None:
+    """Publish and wait for the acknowledgement; raises if the broker did not take them
+    (the caller must not report them as stored)."""
+    futures = [
+        producer.send(
+            settings.dlq_topic,
+            key=str(letter.id).encode("ascii"),
+            value=to_message(letter),
+            headers=_headers(letter.position, letter.channel),
+        )
+        for letter in letters
+    ]
+    producer.flush()
+    for future in futures:
+        future.get(timeout=0)

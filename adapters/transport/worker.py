@@ -1,0 +1,298 @@
+"""``sanshi worker``: consume ``sanshi.intake`` and ``sanshi.dlq``, apply, then commit.
+
+One poll is one unit of work, in the order that makes redelivery harmless (arroyo style):
+
+1. parse every message: an intake command, or a dead letter (unparseable → a dead letter of
+   its own, position ``topic:partition:offset``);
+2. apply: dead letters into the ``dead_letters`` table (idempotent on their id) and the
+   worker's own onto the DLQ topic; all commands through ``app.receive_batch`` — one
+   transaction;
+3. commit the offsets, only now.
+
+Killed between 2 and 3, the poll is delivered again: case ids are deterministic, so each
+command is reported as a duplicate instead of becoming a second case, and each dead letter is
+stored once. Nothing is lost because nothing is committed before it is saved.
+
+Between polls the worker also keeps the projections caught up (``runtime.extras['projector']``)
+and runs the deadline clock every ``clock_interval`` seconds (``read_model.due_for_escalation``
+→ ``app.tick``), when those parts are wired.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from adapters.channels import DeadLetter, Parsed
+from adapters.channels.privacy import redact_raw
+from engine.deadlines import SHANGHAI
+from engine.intake import Channel, IntakeCommand
+
+from .dead_letters import from_message
+from .kafka import (
+    CHANNEL_HEADER,
+    POSITION_HEADER,
+    PRINCIPAL_HEADER,
+    KafkaSettings,
+    ensure_topics,
+    make_producer,
+    publish_dead_letters,
+)
+from .port import DEFAULT_PRINCIPAL, apply_commands, dead_letter_store
+
+log = logging.getLogger("sanshi.worker")
+
+
+@dataclass
+class WorkerStats:
+    counts: Counter[str] = field(default_factory=Counter)
+    polls: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"polls": self.polls, **dict(self.counts)}
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    clock_interval: float = 30.0  # seconds between deadline-clock ticks; 0 turns it off
+    max_poll_records: int = 500
+    poll_timeout_ms: int = 500
+    instance_id: str | None = None  # static group membership: a restart takes over at once
+    session_timeout_ms: int = 10000
+    projections: bool = True
+
+
+def _header(record: Any, name: str) -> str:
+    for key, value in record.headers or ():
+        if key == name and value is not None:
+            return bytes(value).decode("utf-8", "replace")
+    return ""
+
+
+class Worker:
+    def __init__(
+        self,
+        runtime: Any,
+        settings: KafkaSettings,
+        options: WorkerOptions | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.options = options or WorkerOptions()
+        self.stats = WorkerStats()
+        self.stop_event = threading.Event()
+        self._consumer: Any = None
+        self._producer: Any = None
+        self._last_clock = 0.0
+
+    # ---- Kafka clients -------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        from kafka import KafkaConsumer
+
+        ensure_topics(self.settings)
+        config: dict[str, Any] = {
+            "bootstrap_servers": self.settings.servers,
+            "group_id": self.settings.group,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "max_poll_records": self.options.max_poll_records,
+            "session_timeout_ms": self.options.session_timeout_ms,
+            "heartbeat_interval_ms": max(1000, self.options.session_timeout_ms // 3),
+            "client_id": "sanshi-worker",
+        }
+        if self.options.instance_id:
+            config["group_instance_id"] = self.options.instance_id
+        self._consumer = KafkaConsumer(**config)
+        self._consumer.subscribe([self.settings.intake_topic, self.settings.dlq_topic])
+        self._producer = make_producer(self.settings)
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False)
+            self._consumer = None
+        if self._producer is not None:
+            self._producer.close(timeout=10)
+            self._producer = None
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    # ---- the loop ------------------------------------------------------------------------
+
+    def run(self, idle_exit: float | None = None, max_seconds: float | None = None) -> WorkerStats:
+        """Run until :meth:`stop` (or SIGTERM via the CLI); with ``idle_exit``, also stop once
+        every assigned partition is consumed to its end and nothing arrived for that long."""
+        if self._consumer is None:
+            self._connect()
+        consumer = self._consumer
+        idle_since = time.monotonic()
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        try:
+            while not self.stop_event.is_set():
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+                batch = consumer.poll(timeout_ms=self.options.poll_timeout_ms)
+                if batch:
+                    self._process_retrying(batch)
+                    self._commit()
+                    self.stats.polls += 1
+                    idle_since = time.monotonic()
+                self._housekeeping(busy=bool(batch))
+                if (
+                    idle_exit is not None
+                    and not batch
+                    and time.monotonic() - idle_since >= idle_exit
+                    and self._caught_up()
+                ):
+                    break
+        finally:
+            self.close()
+        return self.stats
+
+    def _process_retrying(self, batch: dict[Any, list[Any]], attempts: int = 4) -> None:
+        """A database hiccup (restart, lock timeout) retries the same poll: it is idempotent.
+        Still failing → raise; the uncommitted poll is delivered again after a restart."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self.process(batch)
+                return
+            except Exception:
+                if attempt == attempts or self.stop_event.is_set():
+                    raise
+                log.exception("applying a poll failed (attempt %d); retrying", attempt)
+                self.stop_event.wait(min(2.0**attempt, 15.0))
+
+    def _commit(self) -> None:
+        from kafka.errors import CommitFailedError
+
+        try:
+            self._consumer.commit()
+        except CommitFailedError:
+            # The group rebalanced meanwhile: the new owner gets these messages again and
+            # finds them applied (duplicates), which is harmless.
+            log.warning("offset commit failed after a rebalance; the poll will be redelivered")
+
+    def _caught_up(self) -> bool:
+        consumer = self._consumer
+        assigned = consumer.assignment()
+        if not assigned:
+            return False
+        ends = consumer.end_offsets(list(assigned))
+        return all(consumer.position(tp) >= ends.get(tp, 0) for tp in assigned)
+
+    # ---- one poll ------------------------------------------------------------------------
+
+    def process(self, batch: dict[Any, list[Any]]) -> None:
+        commands: list[Parsed] = []
+        principals: list[str] = []
+        own_letters: list[DeadLetter] = []
+        forwarded: list[DeadLetter] = []
+        for tp, records in batch.items():
+            for record in records:
+                position = f"{tp.topic}:{tp.partition}:{record.offset}"
+                if tp.topic == self.settings.dlq_topic:
+                    try:
+                        forwarded.append(from_message(record.value))
+                    except (ValueError, KeyError, TypeError):
+                        # Not ours to republish (that would loop): stored as it is.
+                        own_letters.append(
+                            self._letter(record, position, "DLQ 消息无法解析 (unreadable DLQ message)")
+                        )
+                    continue
+                try:
+                    command = IntakeCommand.model_validate_json(record.value)
+                except ValidationError as e:
+                    fields = ", ".join(
+                        ".".join(str(p) for p in err["loc"]) or "message"
+                        for err in e.errors(include_input=False, include_url=False)
+                    )
+                    own_letters.append(
+                        self._letter(record, position, f"消息无法解析 (unparseable intake message: {fields})")
+                    )
+                    continue
+                origin = _header(record, POSITION_HEADER)
+                commands.append(Parsed(command, origin or position))
+                principals.append(_header(record, PRINCIPAL_HEADER) or DEFAULT_PRINCIPAL)
+
+        if own_letters:
+            # To the topic first (for whoever else reads it), then our table; both idempotent.
+            publish_dead_letters(self._producer, self.settings, own_letters)
+        letters = own_letters + forwarded
+        if letters:
+            new = dead_letter_store(self.runtime).add(letters)
+            self.stats.counts["dead_letters_stored"] += new
+            self.stats.counts["dead_lettered"] += len(own_letters)
+
+        # One transaction per principal group (HTTP operators and file imports may share a poll).
+        for principal in dict.fromkeys(principals):
+            group = [c for c, p in zip(commands, principals, strict=True) if p == principal]
+            outcomes, refused = apply_commands(self.runtime, group, principal, source="worker")
+            if refused:
+                dead_letter_store(self.runtime).add(refused)
+                publish_dead_letters(self._producer, self.settings, refused)
+            for outcome in outcomes:
+                self.stats.counts[outcome.status] += 1
+        if commands or letters:
+            log.info(
+                "applied poll: %d commands, %d dead letters (totals %s)",
+                len(commands),
+                len(letters),
+                dict(self.stats.counts),
+            )
+
+    def _letter(self, record: Any, position: str, reason: str) -> DeadLetter:
+        raw = bytes(record.value or b"")
+        channel = _header(record, CHANNEL_HEADER) or "unknown"
+        size, digest = len(raw), hashlib.sha256(raw).hexdigest()
+        redacted = False
+        if channel in (Channel.POLICE.value, "unknown"):
+            # We cannot tell what an unreadable message holds: mask before storing.
+            raw, redacted = redact_raw(raw), True
+        return DeadLetter(
+            channel=channel,
+            reason=reason,
+            position=position,
+            raw=raw,
+            raw_size=size,
+            raw_sha256=digest,
+            redacted=redacted,
+            source="worker",
+        )
+
+    # ---- between polls -------------------------------------------------------------------
+
+    def _housekeeping(self, busy: bool) -> None:
+        extras = self.runtime.extras
+        projector = extras.get("projector") if self.options.projections else None
+        if projector is not None:
+            try:
+                # While busy, a bounded step so that polls keep coming before the session ends.
+                projector.catch_up(max_events=20000 if busy else None)
+            except Exception:
+                log.exception("projection catch-up failed; will retry")
+        interval = self.options.clock_interval
+        if interval <= 0 or time.monotonic() - self._last_clock < interval:
+            return
+        self._last_clock = time.monotonic()
+        read_model = extras.get("read_model")
+        if read_model is None or not hasattr(read_model, "due_for_escalation"):
+            return
+        now = dt.datetime.now(SHANGHAI)
+        try:
+            due = read_model.due_for_escalation(now)
+            if due:
+                escalated = self.runtime.app.tick(due, now)
+                self.stats.counts["escalated"] += escalated
+                log.info("deadline clock: %d deadlines escalated", escalated)
+        except Exception:
+            log.exception("deadline clock failed; will retry")
