@@ -248,6 +248,7 @@ def worker_command(
         level=os.environ.get("SANSHI_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is a line per connection
     runtime = _runtime()
     if not runtime.settings.kafka:
         runtime.close()
