@@ -35,7 +35,7 @@ Unit scope. "Per-unit rates count what that unit was given and did":
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from engine.deadlines import SHANGHAI
@@ -92,13 +92,21 @@ def _float_or_none(value: Any) -> float | None:
         return None
 
 
+def _iso_stamp(value: dt.datetime) -> Any:
+    return value
+
+
 class CaseFold:
     """Applies one decoded event to a case row (a dict of view_cases columns) and records the
-    counter changes in ``deltas``. Rows carry two transient keys while in memory: ``_content``
-    (full text, only for a case received in this batch) and ``_changed``."""
+    counter changes in ``deltas``. A case received in this batch also carries ``content`` (its
+    full text, for the open-cases row). ``stamp`` turns the events' aware datetimes into the
+    database's representation once (see ``driver_sql``); it must preserve order."""
 
-    def __init__(self, centre: str = DOMAIN_CENTRE) -> None:
+    def __init__(
+        self, centre: str = DOMAIN_CENTRE, stamp: Callable[[dt.datetime], Any] = _iso_stamp
+    ) -> None:
         self.centre = centre
+        self.stamp = stamp
 
     def _unit(self, unit: str | None) -> str:
         return self.centre if unit in (None, DOMAIN_CENTRE) else str(unit)
@@ -159,8 +167,7 @@ class CaseFold:
         handler = getattr(self, f"_on_{name}", None)
         if handler is not None:
             handler(row, event, deltas)
-        row["updated_at"] = event.at
-        row["_changed"] = True
+        row["updated_at"] = self.stamp(event.at)
         return row
 
     def _received(self, e: Any, deltas: Deltas) -> CaseRow:
@@ -170,10 +177,10 @@ class CaseFold:
             "case_id": e.originator_id,
             "channel": e.channel,
             "source_ref": e.source_ref,
-            "received_at": e.received_at,
+            "received_at": self.stamp(e.received_at),
             "received_day": day,
             "received_month": month_of(day),
-            "updated_at": e.at,
+            "updated_at": self.stamp(e.at),
             "concern": e.concern,
             "address": e.address[:500],
             "snippet": e.content[:SNIPPET_CHARS],
@@ -202,8 +209,7 @@ class CaseFold:
             "extension_requested_to": None,
             "claim_escalated": False,
             "handle_escalated": False,
-            "_content": e.content,
-            "_changed": True,
+            "content": e.content,
         }
         for f in COUNT_FIELDS:
             row[f] = 0
@@ -224,9 +230,9 @@ class CaseFold:
         if f"|{unit}|" not in units:
             row["units"] = f"{units}{unit}|"
         row["dispatch_number"] = e.number
-        row["dispatched_at"] = e.at
-        row["claim_deadline"] = e.claim_deadline
-        row["handle_deadline"] = e.handle_deadline
+        row["dispatched_at"] = self.stamp(e.at)
+        row["claim_deadline"] = self.stamp(e.claim_deadline)
+        row["handle_deadline"] = self.stamp(e.handle_deadline)
         row["claimed_at"] = None
         row["extension_requested_to"] = None
         row["claim_escalated"] = False
@@ -237,9 +243,10 @@ class CaseFold:
 
     def _on_Claimed(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
         row["status"] = "claimed"
-        row["claimed_at"] = e.at
+        at = self.stamp(e.at)
+        row["claimed_at"] = at
         deadline = row["claim_deadline"]
-        on_time = deadline is not None and e.at <= deadline
+        on_time = deadline is not None and at <= deadline
         self._bump(row, "claimed_on_time", int(on_time), deltas, e.unit)
 
     def _on_Returned(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
@@ -250,12 +257,12 @@ class CaseFold:
         self._move_responsible(row, self.centre, deltas)
 
     def _on_ExtensionRequested(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
-        row["extension_requested_to"] = e.until
+        row["extension_requested_to"] = self.stamp(e.until)
 
     def _on_ExtensionDecided(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
         row["extension_requested_to"] = None
         if e.granted:
-            row["handle_deadline"] = e.until
+            row["handle_deadline"] = self.stamp(e.until)
             row["handle_escalated"] = False  # a new deadline, escalated again if missed
 
     def _on_MediationStarted(self, row: CaseRow, e: Any, deltas: Deltas) -> None:
@@ -271,7 +278,7 @@ class CaseFold:
         row["status"] = "resolved"
         row["unit"] = None
         row["resolved_unit"] = unit
-        row["resolved_at"] = e.at
+        row["resolved_at"] = self.stamp(e.at)
         row["result"] = str(e.result)[:500]
         self._move_responsible(row, unit, deltas)
         self._bump(row, "resolved", 1, deltas)
@@ -281,7 +288,7 @@ class CaseFold:
         row["status"] = "answered_directly"
         row["unit"] = None
         row["resolved_unit"] = self.centre
-        row["resolved_at"] = e.at
+        row["resolved_at"] = self.stamp(e.at)
         row["result"] = str(e.answer)[:500]
         self._move_responsible(row, self.centre, deltas)
         self._bump(row, "resolved", 1, deltas)

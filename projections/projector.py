@@ -23,25 +23,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, text, update
+from sqlalchemy import Connection, Engine, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from projections.driver_sql import CountsWriter, DriverSQL, RowWriter
 from projections.fold import TERMINAL, CaseFold, CaseRow, Deltas, month_of
 from projections.tables import (
     CASE_COLUMNS,
-    COUNT_FIELDS,
-    OPEN_ONLY_COLUMNS,
-    STATE_COLUMNS,
+    INTAKE_COLUMNS,
+    OPEN_COLUMNS,
     VIEW_TABLES,
     create_tables,
     view_cases,
-    view_counts,
     view_open_cases,
     view_tracking,
 )
@@ -67,12 +67,14 @@ class Projector:
         centre: str = "centre",
         name: str = DEFAULT_NAME,
         batch_size: int = 1000,
+        cache_size: int = 20_000,
     ) -> None:
         self.app = app
         self.engine = engine
         self.name = name
         self.batch_size = batch_size
-        self.fold = CaseFold(centre)
+        self._sql = DriverSQL(engine.dialect.name)
+        self.fold = CaseFold(centre, stamp=self._sql.stamp)
         self._dialect = engine.dialect.name
         # SQLite: take the write lock at BEGIN (see tables.make_engine).
         self._writer = (
@@ -82,22 +84,28 @@ class Projector:
         )
         self._lock = threading.RLock()
         ins: Any = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        stmt = ins(view_counts)
-        self._upsert_counts = stmt.on_conflict_do_update(
-            index_elements=["kind", "key", "day"],
-            set_={f: view_counts.c[f] + stmt.excluded[f] for f in COUNT_FIELDS},
-        )
         self._insert_tracking = (
             ins(view_tracking)
             .values(name=name, position=0)
             .on_conflict_do_nothing(index_elements=["name"])
         )
-        self._update_cases = update(view_cases).where(
-            view_cases.c.case_id == bindparam("b_case_id")
+        sql = self._sql
+        self._cases = RowWriter(sql, view_cases, CASE_COLUMNS)
+        self._open = RowWriter(sql, view_open_cases, OPEN_COLUMNS)
+        # Updates leave alone what intake fixed once and for all.
+        self._case_state = RowWriter(
+            sql, view_cases, tuple(c for c in CASE_COLUMNS if c not in INTAKE_COLUMNS)
         )
-        self._update_open = update(view_open_cases).where(
-            view_open_cases.c.case_id == bindparam("b_case_id")
+        self._open_state = RowWriter(
+            sql, view_open_cases, tuple(c for c in OPEN_COLUMNS if c not in INTAKE_COLUMNS)
         )
+        self._counts = CountsWriter(sql)
+        # Rows of recently touched open cases, valid while no other projector has written
+        # since our last batch (checked against the tracking position): saves reloading the
+        # rows of cases that are being worked on, which is most of them.
+        self.cache_size = cache_size
+        self._cache: OrderedDict[UUID, CaseRow] = OrderedDict()
+        self._cache_position: int | None = None
 
     # ---- schema and position -------------------------------------------------------------
 
@@ -172,6 +180,8 @@ class Projector:
     def reset(self) -> None:
         """Empty every view and set the position to 0, in one transaction."""
         with self._lock, self._writer.begin() as conn:
+            self._cache.clear()
+            self._cache_position = None
             conn.execute(
                 update(view_tracking)
                 .where(view_tracking.c.name == self.name)
@@ -196,84 +206,119 @@ class Projector:
     def _apply_batch(self, notes: Sequence[Notification], expected: int) -> None:
         to_event = self.app.mapper.to_domain_event
         events = [to_event(n) for n in notes]
-        with self._writer.begin() as conn:
-            moved = conn.execute(
-                update(view_tracking)
-                .where(view_tracking.c.name == self.name, view_tracking.c.position == expected)
-                .values(position=notes[-1].id)
-            )
-            if moved.rowcount != 1:
-                raise _PositionMoved
-            rows = self._load(conn, {e.originator_id for e in events})
-            deltas = Deltas()
-            apply = self.fold.apply
-            for e in events:
-                cid = e.originator_id
-                row = apply(rows.get(cid), e, deltas)
-                if row is not None:
-                    rows[cid] = row
-            self._write(conn, rows.values(), deltas)
+        last = notes[-1].id
+        if self._cache_position != expected:
+            # Someone else wrote the views since our last batch (or we never did): what we
+            # remember about cases may be stale.
+            self._cache.clear()
+        try:
+            with self._writer.begin() as conn:
+                moved = conn.execute(
+                    update(view_tracking)
+                    .where(
+                        view_tracking.c.name == self.name,
+                        view_tracking.c.position == expected,
+                    )
+                    .values(position=last)
+                )
+                if moved.rowcount != 1:
+                    raise _PositionMoved
+                rows, was_open, was_terminal = self._rows_for(
+                    conn, {e.originator_id for e in events}
+                )
+                deltas = Deltas()
+                apply = self.fold.apply
+                for e in events:
+                    cid = e.originator_id
+                    row = apply(rows.get(cid), e, deltas)
+                    if row is not None:
+                        rows[cid] = row
+                self._write(conn, rows.values(), was_open, was_terminal, deltas)
+        except BaseException:
+            # The rows were changed in place: forget them, the database has the truth.
+            self._cache.clear()
+            self._cache_position = None
+            raise
+        self._remember(rows.values())
+        self._cache_position = last
 
-    def _load(self, conn: Connection, ids: set[UUID]) -> dict[UUID, CaseRow]:
+    def _rows_for(
+        self, conn: Connection, ids: set[UUID]
+    ) -> tuple[dict[UUID, CaseRow], set[UUID], set[UUID]]:
+        """The current rows of these cases (view_cases columns), from the cache or loaded;
+        and which of them exist as open / as terminal cases."""
         rows: dict[UUID, CaseRow] = {}
-        wanted = list(ids)
-        for i in range(0, len(wanted), LOAD_CHUNK):
-            chunk = wanted[i : i + LOAD_CHUNK]
-            for r in conn.execute(select(view_cases).where(view_cases.c.case_id.in_(chunk))):
-                row = dict(r._mapping)
-                row["_existing"] = True
-                row["_was_terminal"] = row["status"] in TERMINAL
-                row["_changed"] = False
-                rows[row["case_id"]] = row
-        return rows
+        missing: list[UUID] = []
+        cache = self._cache
+        for cid in ids:
+            cached = cache.get(cid)
+            if cached is None:
+                missing.append(cid)
+            else:
+                rows[cid] = cached
+        was_open = set(rows)  # the cache holds open cases only
+        was_terminal: set[UUID] = set()
+        for i in range(0, len(missing), LOAD_CHUNK):
+            for row in self._cases.select(conn, missing[i : i + LOAD_CHUNK]):
+                cid = row["case_id"]
+                rows[cid] = row
+                (was_terminal if row["status"] in TERMINAL else was_open).add(cid)
+        return rows, was_open, was_terminal
 
-    def _write(self, conn: Connection, rows: Iterable[CaseRow], deltas: Deltas) -> None:
-        new_cases: list[dict[str, Any]] = []
-        changed_cases: list[dict[str, Any]] = []
-        new_open: list[dict[str, Any]] = []
-        changed_open: list[dict[str, Any]] = []
+    def _remember(self, rows: Iterable[CaseRow]) -> None:
+        cache = self._cache
+        for row in rows:
+            row.pop("content", None)
+            cid = row["case_id"]
+            if row["status"] in TERMINAL:
+                cache.pop(cid, None)  # no event follows a terminal one
+                continue
+            cache[cid] = row
+            cache.move_to_end(cid)
+        while len(cache) > self.cache_size:
+            cache.popitem(last=False)
+
+    def _write(
+        self,
+        conn: Connection,
+        rows: Iterable[CaseRow],
+        was_open: set[UUID],
+        was_terminal: set[UUID],
+        deltas: Deltas,
+    ) -> None:
+        # Every row here had an event in this batch.
+        new_cases: list[CaseRow] = []
+        changed_cases: list[CaseRow] = []
+        new_open: list[CaseRow] = []
+        changed_open: list[CaseRow] = []
         closed_open: list[UUID] = []
         for row in rows:
-            if not row.get("_changed"):
-                continue
             cid = row["case_id"]
             terminal = row["status"] in TERMINAL
-            if row.get("_existing"):
-                changed_cases.append({"b_case_id": cid, **{c: row[c] for c in CASE_COLUMNS}})
+            if cid in was_open:
+                changed_cases.append(row)
                 if terminal:
-                    if not row["_was_terminal"]:
-                        closed_open.append(cid)
+                    closed_open.append(cid)
                 else:
-                    changed_open.append({"b_case_id": cid, **{c: row[c] for c in STATE_COLUMNS}})
+                    changed_open.append(row)
+            elif cid in was_terminal:
+                changed_cases.append(row)  # unreachable by the domain; keep the row honest
             else:
-                new_cases.append({"case_id": cid, **{c: row[c] for c in CASE_COLUMNS}})
+                new_cases.append(row)
                 if not terminal:
-                    open_row = {"case_id": cid, **{c: row[c] for c in STATE_COLUMNS}}
-                    for c in OPEN_ONLY_COLUMNS:
-                        open_row[c] = row["_content"] if c == "content" else row[c]
-                    new_open.append(open_row)
-        if new_cases:
-            conn.execute(insert(view_cases), new_cases)
-        if changed_cases:
-            conn.execute(self._update_cases, changed_cases)
-        if new_open:
-            conn.execute(insert(view_open_cases), new_open)
-        if changed_open:
-            conn.execute(self._update_open, changed_open)
-        if closed_open:
-            conn.execute(delete(view_open_cases).where(view_open_cases.c.case_id.in_(closed_open)))
-        counts = [
-            {
-                "kind": kind,
-                "key": key,
-                "day": day,
-                "month": month_of(day),
-                **dict(zip(COUNT_FIELDS, vector, strict=True)),
-            }
-            for (kind, key, day), vector in deltas.nonzero()
-        ]
-        if counts:
-            conn.execute(self._upsert_counts, counts)
+                    new_open.append(row)
+        self._cases.insert(conn, new_cases)
+        self._case_state.update(conn, changed_cases)
+        self._open.insert(conn, new_open)
+        self._open_state.update(conn, changed_open)
+        self._open.delete(conn, closed_open)
+        self._counts.add(
+            conn,
+            [
+                (kind, key, day, month_of(day), vector)
+                for (kind, key, day), vector in deltas.nonzero()
+            ],
+        )
 
 
 def wait_until_caught_up(projector: Projector, timeout: float = 30.0) -> bool:
