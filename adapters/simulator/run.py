@@ -34,7 +34,7 @@ from adapters.simulator.clock import (
     shift_time_after,
 )
 from adapters.simulator.district import Surge, Temperament, temperaments
-from adapters.simulator.intake import InProcessIntake, IntakePort, Outcome
+from adapters.simulator.intake import ChannelIntake, IntakePort, Outcome
 from adapters.simulator.stream import IntakeStream, SimRecord
 from adapters.simulator.texts import Incident
 from engine.application import CaseNotFound, ConcurrencyConflict
@@ -103,6 +103,7 @@ class SimulationReport:
     repeat_reports: int = 0  # accepted reports of an incident already reported
     surge_records: int = 0
     actions: Counter[str] = field(default_factory=Counter)
+    outcomes_of_actions: Counter[str] = field(default_factory=Counter)  # granted, reopened …
     refused: Counter[str] = field(default_factory=Counter)  # commands the engine refused
     escalations: int = 0
     wall_seconds: float = 0.0
@@ -145,6 +146,7 @@ class SimulationReport:
             "repeat_reports": self.repeat_reports,
             "escalations": self.escalations,
             "actions": dict(sorted(self.actions.items())),
+            "action_outcomes": dict(sorted(self.outcomes_of_actions.items())),
             "refused": dict(sorted(self.refused.items())),
             "wall_seconds": round(self.wall_seconds, 2),
             "cases_per_second": round(self.accepted / self.wall_seconds, 1)
@@ -197,7 +199,7 @@ class Simulation:
         self.stream = IntakeStream(
             self.config, seed, self.start, days, scale, self.surge, self.app.calendar
         )
-        self.port = port or InProcessIntake(runtime)
+        self.port = port or ChannelIntake(runtime)
         self.progress = progress
         self.wait_timeout = wait_timeout
         self.rng = random.Random(f"{seed}:world")
@@ -253,6 +255,9 @@ class Simulation:
             if self.surge and r.received_at.date() == self.surge.day:
                 self.report.surge_records += 1
         outcomes = self.port.submit(records)
+        failed = [o for o in outcomes if o.status == "failed"]
+        if failed:
+            raise RuntimeError(f"{len(failed)} 条记录未能交给受理端口：{failed[0].reason}")
         if self.port.asynchronous:
             outcomes = self._await_cases(outcomes)
         for o in outcomes:
@@ -568,6 +573,7 @@ class Simulation:
         case = self.app.decide_extension(item.case_id, granted, LEADER, note=note, at=item.at)
         assert case.dispatch is not None
         book.extension[case.dispatch.number] = "granted" if granted else "denied"
+        self.report.outcomes_of_actions["extension_granted" if granted else "extension_denied"] += 1
         return case
 
     def _do_start_mediation(self, item: _Item, book: CaseBook) -> Case:
@@ -578,6 +584,7 @@ class Simulation:
         unit = item.args["unit"]
         agreement = self.rng.random() < self._temper(unit).mediation_success
         book.mediation_failed = not agreement
+        self.report.outcomes_of_actions["mediation_agreed" if agreement else "mediation_failed"] += 1
         summary = (
             "经调解，双方达成一致意见，签订调解协议。"
             if agreement
@@ -599,6 +606,7 @@ class Simulation:
         book.follow_ups += 1
         if self.rng.random() < 0.06:
             # Nobody answers the follow-up call three times: closed as is (回访未接通).
+            self.report.outcomes_of_actions["follow_up_unreachable"] += 1
             return self.app.close_case(item.case_id, "回访三次未接通，按规定结案", FOLLOW_UP_DESK, at=item.at)
         solved, rating = self._resident_verdict(case, book)
         comment = {
@@ -606,7 +614,11 @@ class Simulation:
             Rating.BASICALLY_SATISFIED: "群众表示基本满意",
             Rating.SATISFIED: "群众表示满意",
         }.get(rating, "群众未评价") if rating else "群众未评价"
-        return self.app.follow_up(item.case_id, solved, rating, FOLLOW_UP_DESK, comment=comment, at=item.at)
+        after = self.app.follow_up(
+            item.case_id, solved, rating, FOLLOW_UP_DESK, comment=comment, at=item.at
+        )
+        self.report.outcomes_of_actions["reopened" if after.status != Status.CLOSED else "closed"] += 1
+        return after
 
     def _resident_verdict(self, case: Case, book: CaseBook) -> tuple[bool, Rating | None]:
         """回访: what the resident says, given how the case went."""
@@ -647,18 +659,23 @@ class Simulation:
         case = self.app.get_case(item.case_id)
         truth = book.incident.category
         if case.status == Status.RECEIVED and not truth:
+            self.report.outcomes_of_actions["rejected"] += 1
             return self.app.reject(case.id, "属紧急警情，已告知拨打110并转公安处置", OPERATOR, at=item.at)
         if case.status == Status.RECEIVED and case.appeal_type == "咨询" and self.rng.random() < 0.7:
+            self.report.outcomes_of_actions["answered_directly"] += 1
             return self.app.answer_directly(case.id, "已按政策规定向市民解答，市民表示清楚。", OPERATOR, at=item.at)
         if truth and case.category != truth and self.rng.random() < 0.9:
             case = self.app.reclassify(case.id, truth, OPERATOR, at=item.at)
+            self.report.outcomes_of_actions["reclassified"] += 1
         target = next((u for u in self._right_units(case) if u not in case.returned_by), None)
         if target is None and case.street and case.street not in case.returned_by:
             target = case.street
         if target is None and case.status == Status.RECEIVED:
+            self.report.outcomes_of_actions["answered_directly"] += 1
             return self.app.answer_directly(case.id, "中心协调处理，已答复市民。", OPERATOR, at=item.at)
         # Nobody left who has not returned it: the centre handles it itself (中心兜底).
         target = target or self.config.centre.id
+        self.report.outcomes_of_actions["dispatched_by_hand"] += 1
         return self.app.dispatch(case.id, target, OPERATOR, at=item.at, note="人工派单")
 
 
