@@ -97,13 +97,14 @@ def list_cases(
     category: str | None = None,
     channel: str | None = None,
     street: str | None = None,
+    q: Annotated[str | None, Query(max_length=100, description="诉求内容（前120字）关键词")] = None,
     from_: Annotated[str | None, Query(alias="from")] = None,
     to: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Any:
     filters: dict[str, Any] = _filters(
-        status=status, unit=unit, category=category, channel=channel, street=street
+        status=status, unit=unit, category=category, channel=channel, street=street, q=q
     )
     if principal.role == Role.UNIT:
         # A unit lists only what was ever dispatched to it.

@@ -88,6 +88,8 @@ function categoryName(code) {
 function statusName(code) { return state.meta?.statuses?.[code] || code || "—"; }
 function isOverdue(row) {
   if (row.overdue !== undefined) return !!row.overdue;
+  // Only a case with a unit can be late; a resolved one is judged by its on-time flag.
+  if (!["dispatched", "claimed", "mediating"].includes(row.status)) return false;
   const now = Date.now();
   if (row.handle_deadline && new Date(row.handle_deadline).getTime() < now) return true;
   if (!row.claimed_at && row.status === "dispatched" && row.claim_deadline && new Date(row.claim_deadline).getTime() < now) return true;
@@ -155,7 +157,8 @@ async function login(token) {
   sessionStorage.setItem("sanshi-token", token);
   const me = state.meta.me;
   $("district-name").textContent = `${state.meta.district.name} · 三事通解`;
-  $("who").textContent = me.role === "unit" ? `${me.unit_name}（承办单位）` : `${me.name || ROLE_NAMES[me.role]}（${ROLE_NAMES[me.role]}）`;
+  const display = me.role === "unit" ? me.unit_name : me.name || ROLE_NAMES[me.role];
+  $("who").textContent = display === ROLE_NAMES[me.role] ? display : `${display}（${ROLE_NAMES[me.role]}）`;
   $("logout").hidden = false;
   $("login").hidden = true;
   renderTabs();
@@ -236,7 +239,10 @@ function renderCase(container, c, events, onChange) {
       h("dt", {}, "诉求地址"), h("dd", {}, c.address || "—"),
       h("dt", {}, "属地"), h("dd", {}, [c.street_name, c.locality_name !== c.street_name ? c.locality_name : null].filter(Boolean).join(" / ") || "—"),
       h("dt", {}, "分类"), h("dd", {}, c.category_name || "—"),
-      h("dt", {}, "承办单位"), h("dd", { "data-testid": "assigned-unit" }, c.assigned_unit_name || (d ? `（曾派）${d.unit_name}` : "—")),
+      h("dt", {}, "承办单位"), h("dd", { "data-testid": "assigned-unit" }, c.assigned_unit_name
+        || (c.resolved_unit && c.resolved_unit !== "centre" ? `${unitName(c.resolved_unit)}（已办结）` : null)
+        || (c.resolved_unit === "centre" ? "中心直办" : null)
+        || (d ? `（曾派）${d.unit_name}` : "—")),
       h("dt", {}, "签收时限"), h("dd", {}, d ? fmtTime(d.claim_deadline) : "—"),
       h("dt", {}, "办理时限"), h("dd", {}, d ? fmtTime(d.handle_deadline) : "—"),
       c.manual_reason ? [h("dt", {}, "转人工原因"), h("dd", {}, c.manual_reason)] : null,
@@ -413,9 +419,18 @@ const COL = {
   text: { label: "诉求内容", text: true, render: (r) => (r.snippet || r.content || "").slice(0, 80) },
   status: { label: "状态", render: (r) => statusBadge(r.status, r.status_name) },
   category: { label: "分类", render: (r) => r.category_name || categoryName(r.category) },
-  unit: { label: "承办单位", render: (r) => r.unit_name || unitName(r.unit) },
+  unit: { label: "承办单位", render: (r) => r.unit_name || unitName(r.unit || r.resolved_unit) },
   handle: { label: "办理时限", render: (r) => h("span", {}, fmtTime(r.handle_deadline), isOverdue(r) ? h("span", { class: "badge red" }, " 超期") : "") },
   claim: { label: "签收时限", render: (r) => fmtTime(r.claim_deadline) },
+  next: {
+    label: "下一时限",
+    render: (r) => {
+      const claimNext = !r.claimed_at && r.status === "dispatched";
+      const when = r.next_deadline || (claimNext ? r.claim_deadline : r.handle_deadline);
+      return h("span", {}, h("span", { class: "muted small" }, claimNext ? "签收 " : "办结 "), fmtTime(when),
+        isOverdue(r) ? h("span", { class: "badge red" }, "超期") : "");
+    },
+  },
   address: { label: "地址", render: (r) => r.address || "—" },
   channel: { label: "渠道", render: (r) => CHANNELS[r.channel] || r.channel || "—" },
   reason: { label: "原因", render: (r) => r.manual_reason || "—" },
@@ -436,7 +451,7 @@ function intakeScreen(view) {
     name: h("input", { name: "caller_name", "data-testid": "caller_name", placeholder: "来电人" }),
     address: h("input", { name: "address", "data-testid": "address", placeholder: "例如：海城区茶亭路32号" }),
     content: h("textarea", { name: "content", rows: 6, required: true, maxlength: 4000, "data-testid": "content", placeholder: "记录来电人反映的问题" }),
-    appeal: h("select", { name: "appeal_type" }, h("option", { value: "" }, "诉求类型"), APPEAL_TYPES.map((t) => h("option", { value: t }, t))),
+    appeal: h("select", { name: "appeal_type" }, h("option", { value: "" }, "（未选择）"), APPEAL_TYPES.map((t) => h("option", { value: t }, t))),
     urgent: h("input", { type: "checkbox", name: "urgent" }),
     category: h("select", { name: "category", "data-testid": "category" }, h("option", { value: "" }, "由系统智能分类")),
   };
@@ -453,7 +468,7 @@ function intakeScreen(view) {
       h("label", { class: "full" }, h("span", { class: "row" }, "诉求内容", counter), f.content),
       h("label", {}, "诉求类型", f.appeal),
       h("label", {}, "分类预判", f.category),
-      h("label", { class: "row" }, f.urgent, "紧急（揪心事，30分钟内签收）"),
+      h("label", { class: "check" }, f.urgent, "紧急（揪心事，30分钟内签收）"),
     ),
     h("div", { class: "row", style: null }, h("button", { type: "submit", class: "primary", "data-testid": "submit-case" }, "提交受理"), h("button", { type: "reset" }, "清空")));
 
@@ -561,14 +576,15 @@ function searchScreen(view) {
   for (const [k, v] of Object.entries(state.meta.statuses)) status.appendChild(h("option", { value: k }, v));
   const category = h("select", {}, h("option", { value: "" }, "全部分类"), state.meta.categories.map((c) => h("option", { value: c.code }, c.name)));
   const idBox = h("input", { placeholder: "工单编号（UUID）", size: 38 });
+  const q = h("input", { placeholder: "诉求内容关键词", size: 18, "data-testid": "search-q" });
   const listCard = h("div", { class: "card" });
   const detail = h("div", {});
-  const bar = h("form", { class: "card filters" }, h("label", {}, "状态", status), h("label", {}, "分类", category),
+  const bar = h("form", { class: "card filters" }, h("label", {}, "关键词", q), h("label", {}, "状态", status), h("label", {}, "分类", category),
     h("button", { type: "submit", class: "primary" }, "查询"), h("span", { class: "right row" }, idBox, h("button", { type: "button", on: { click: () => idBox.value.trim() && showCase(detail, idBox.value.trim()) } }, "打开")));
   const load = async () => {
     clear(listCard).appendChild(h("div", { class: "empty" }, "正在加载…"));
     try {
-      const rows = rowsOf(await get("/api/cases" + qs({ status: status.value, category: category.value, limit: 200 })));
+      const rows = rowsOf(await get("/api/cases" + qs({ q: q.value.trim(), status: status.value, category: category.value, limit: 200 })));
       clear(listCard).appendChild(caseTable(rows, [COL.received, COL.text, COL.status, COL.category, COL.unit], (id) => showCase(detail, id, load), "search-table"));
     } catch (e) {
       clear(listCard).appendChild(h("div", { class: "error" }, e.message));
@@ -584,10 +600,9 @@ function searchScreen(view) {
 function inboxScreen(view) {
   const me = state.meta.me;
   listScreen(view, `工单箱 · ${me.unit_name}`, async () => {
-    const rows = rowsOf(await get(`/api/units/${encodeURIComponent(me.unit)}/inbox`));
-    // Deadlines first: the nearest handling deadline at the top.
-    return rows.slice().sort((a, b) => String(a.handle_deadline || "9").localeCompare(String(b.handle_deadline || "9")));
-  }, [COL.handle, COL.claim, COL.text, COL.status, COL.category], "inbox-table");
+    // The server orders by the next deadline (签收 before claiming, 办理 after).
+    return rowsOf(await get(`/api/units/${encodeURIComponent(me.unit)}/inbox`));
+  }, [COL.next, COL.text, COL.status, COL.category], "inbox-table");
 }
 
 // ---- 领导驾驶舱 (leader) -----------------------------------------------------------------------
@@ -621,9 +636,11 @@ function dashboardScreen(view) {
         get("/api/overdue"),
       ]);
       renderRates(rates, kpis, total.total || total);
-      renderTrend(trend, rowsOf(monthly));
+      renderTrend(trend, rowsOf(monthly), p);
       renderRanking(ranking, rowsOf(rank));
       renderOverdue(overdue, rowsOf(late));
+      // Tells a watcher (and the browser test) that a fresh set of numbers is on screen.
+      rates.dataset.generation = String(Number(rates.dataset.generation || 0) + 1);
     } catch (e) {
       toast(e.message, true);
     }
@@ -673,14 +690,39 @@ function renderRates(rates, kpis, total) {
   kpis.appendChild(h("span", {}, "有效受理", h("strong", { "data-testid": "kpi-accepted" }, String(n("accepted")))));
 }
 
-function renderTrend(card, rows) {
+function monthsBetween(from, to) {
+  // "YYYY-MM" for every month touched by [from, to); at most 36.
+  const out = [];
+  if (!from || !to) return out;
+  let [y, m] = from.split("-").map(Number);
+  const end = new Date(to + "T00:00:00");
+  end.setDate(end.getDate() - 1);
+  const ey = end.getFullYear(), em = end.getMonth() + 1;
+  while ((y < ey || (y === ey && m <= em)) && out.length < 36) {
+    out.push(`${y}-${String(m).padStart(2, "0")}`);
+    m += 1;
+    if (m > 12) { m = 1; y += 1; }
+  }
+  return out;
+}
+
+function niceMax(n) {
+  if (n <= 4) return 4;
+  const p = Math.pow(10, Math.floor(Math.log10(n)));
+  for (const k of [1, 2, 2.5, 4, 5, 10]) if (k * p >= n) return k * p;
+  return 10 * p;
+}
+
+function renderTrend(card, rows, period) {
   clear(card);
   card.appendChild(h("h2", {}, "月度趋势"));
-  if (!rows.length) { card.appendChild(h("div", { class: "empty" }, "所选期间没有数据")); return; }
-  rows = rows.slice().sort((a, b) => String(a.key).localeCompare(String(b.key)));
+  const byKey = Object.fromEntries(rows.map((r) => [String(r.key), r]));
+  let keys = monthsBetween(period.from, period.to);
+  if (!keys.length) keys = rows.map((r) => String(r.key)).sort();
+  if (!keys.length) { card.appendChild(h("div", { class: "empty" }, "所选期间没有数据")); return; }
   const W = 640, H = 240, L = 44, R = 44, T = 14, B = 28;
-  const maxN = Math.max(1, ...rows.map((r) => r.received || 0));
-  const step = (W - L - R) / rows.length;
+  const maxN = niceMax(Math.max(0, ...keys.map((k) => byKey[k]?.received || 0)));
+  const step = (W - L - R) / keys.length;
   const y = (v) => T + (H - T - B) * (1 - v / maxN);
   const yr = (v) => T + (H - T - B) * (1 - v);
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "月度受理量与办结率、满意率", "data-testid": "trend-chart" });
@@ -691,24 +733,33 @@ function renderTrend(card, rows) {
     svg.appendChild(s("text", { x: W - R + 6, y: yy + 4, "font-size": 10, fill: "#8a94a3" }, `${100 - i * 25}%`));
   }
   const lines = { handling: [], satisfaction: [] };
-  rows.forEach((r, i) => {
+  const every = Math.ceil(keys.length / 12);
+  keys.forEach((key, i) => {
+    const r = byKey[key] || {};
     const x = L + i * step;
-    const bw = Math.max(4, step * 0.55);
+    const bw = Math.min(36, Math.max(4, step * 0.55));
     const n = r.received || 0;
-    const bar = s("rect", { x: x + (step - bw) / 2, y: y(n), width: bw, height: H - B - y(n), fill: "#9ec0e8", rx: 2 });
-    bar.appendChild(s("title", {}, `${r.key} 受理 ${n} 件`));
-    svg.appendChild(bar);
-    if (rows.length <= 14 || i % 2 === 0) svg.appendChild(s("text", { x: x + step / 2, y: H - 10, "text-anchor": "middle", "font-size": 10, fill: "#5b6573" }, String(r.key).slice(2)));
+    if (n > 0) {
+      const bar = s("rect", { x: x + (step - bw) / 2, y: y(n), width: bw, height: H - B - y(n), fill: "#9ec0e8", rx: 2 });
+      bar.appendChild(s("title", {}, `${key} 受理 ${n} 件`));
+      svg.appendChild(bar);
+    }
+    if (i % every === 0) svg.appendChild(s("text", { x: x + step / 2, y: H - 10, "text-anchor": "middle", "font-size": 10, fill: "#5b6573" }, key.slice(2).replace("-", "/")));
     const hr = rateOf(r, "handling_rate").value;
     const sr = rateOf(r, "satisfaction_rate").value;
-    if (hr !== null) lines.handling.push([x + step / 2, yr(hr)]);
-    if (sr !== null) lines.satisfaction.push([x + step / 2, yr(sr)]);
+    if (hr !== null && hr !== undefined) lines.handling.push([x + step / 2, yr(hr), key, hr]);
+    if (sr !== null && sr !== undefined) lines.satisfaction.push([x + step / 2, yr(sr), key, sr]);
   });
   const colors = { handling: "#1d5fa8", satisfaction: "#e08a00" };
+  const names = { handling: "办结率", satisfaction: "满意率" };
   for (const [k, pts] of Object.entries(lines)) {
     if (!pts.length) continue;
-    svg.appendChild(s("polyline", { points: pts.map((p) => p.join(",")).join(" "), fill: "none", stroke: colors[k], "stroke-width": 2 }));
-    for (const [px, py] of pts) svg.appendChild(s("circle", { cx: px, cy: py, r: 3, fill: colors[k] }));
+    svg.appendChild(s("polyline", { points: pts.map((p) => `${p[0]},${p[1]}`).join(" "), fill: "none", stroke: colors[k], "stroke-width": 2 }));
+    for (const [px, py, key, v] of pts) {
+      const dot = s("circle", { cx: px, cy: py, r: 3.5, fill: colors[k] });
+      dot.appendChild(s("title", {}, `${key} ${names[k]} ${fmtRate(v)}`));
+      svg.appendChild(dot);
+    }
   }
   card.appendChild(svg);
   card.appendChild(h("div", { class: "legend" },
@@ -717,16 +768,20 @@ function renderTrend(card, rows) {
     h("span", {}, h("span", { class: "swatch sw-satisfaction" }), "满意率（右轴）")));
 }
 
-function renderRanking(card, rows) {
+function renderRanking(card, rows, showAll) {
   clear(card);
-  card.appendChild(h("h2", {}, "承办单位排名"));
+  const toggle = rows.length > 10
+    ? h("button", { type: "button", class: "link right", "data-testid": "ranking-toggle", on: { click: () => renderRanking(card, rows, !showAll) } },
+      showAll ? "只看前 10 名" : `显示全部 ${rows.length} 个单位`)
+    : null;
+  card.appendChild(h("div", { class: "row" }, h("h2", {}, "承办单位排名"), toggle));
   if (!rows.length) { card.appendChild(h("div", { class: "empty" }, "所选期间没有数据")); return; }
   const body = h("tbody", {});
-  rows.slice(0, 12).forEach((r, i) => {
+  (showAll ? rows : rows.slice(0, 10)).forEach((r, i) => {
     body.appendChild(h("tr", {},
       h("td", { class: "num" }, String(r.rank ?? i + 1)),
       h("td", {}, r.unit_name || r.name || unitName(r.unit || r.key)),
-      h("td", { class: "num" }, r.score !== undefined && r.score !== null ? Number(r.score).toFixed(1) : "—"),
+      h("td", { class: "num" }, r.score !== undefined && r.score !== null ? (Number(r.score) * 100).toFixed(1) : "—"),
       h("td", { class: "num" }, fmtRate(rateOf(r, "handling_rate").value)),
       h("td", { class: "num" }, fmtRate(rateOf(r, "on_time_rate").value)),
       h("td", { class: "num" }, fmtRate(rateOf(r, "satisfaction_rate").value)),
