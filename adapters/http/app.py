@@ -33,7 +33,8 @@ def create_app(runtime: Runtime, store: ApiStore | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        # Swagger UI would load its scripts from a CDN, which the deployment cannot reach.
+        docs_url=None,
         redoc_url=None,
     )
     if store is None:
@@ -84,12 +85,11 @@ def create_app(runtime: Runtime, store: ApiStore | None = None) -> FastAPI:
     async def security_headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
         # Everything the UI needs is served from here; nothing inline, nothing remote.
-        if not request.url.path.startswith("/docs"):
-            response.headers.setdefault(
-                "Content-Security-Policy",
-                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
-            )
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+        )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         return response

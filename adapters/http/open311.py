@@ -287,9 +287,10 @@ def list_requests(request: Request, fmt: str) -> Response:
         start = _parse_time(q.get("start_date"), "start_date")
         if start is None and end is None:
             start = dt.datetime.now(SHANGHAI) - DEFAULT_WINDOW
-        status = q.get("status")
-        if status not in (None, "", "open", "closed"):
-            raise ApiError(400, "bad_request", "status 只能是 open 或 closed")
+        # "open", "closed" or both, comma delimited (GeoReport v2).
+        statuses = {x.strip() for x in (q.get("status") or "").split(",") if x.strip()}
+        if not statuses <= {"open", "closed"}:
+            raise ApiError(400, "bad_request", "status 只能是 open 或 closed（可用逗号分隔）")
         filters: dict[str, Any] = {}
         if start:
             filters["from"] = start
@@ -299,7 +300,7 @@ def list_requests(request: Request, fmt: str) -> Response:
         for cid in _case_ids(rt, filters):
             for case in _get_cases(rt, str(cid)):
                 is_open = Status(case.status) in OPEN_STATUSES
-                if (status == "open" and not is_open) or (status == "closed" and is_open):
+                if statuses and ("open" if is_open else "closed") not in statuses:
                     continue
                 if codes and (case.category or "other") not in codes:
                     continue
