@@ -102,58 +102,114 @@ class DriverSQL:
         return None
 
 
-class RowWriter:
-    """INSERT / UPDATE / DELETE / SELECT-by-id of whole rows of one table keyed by case_id."""
+# Bound parameters per statement: SQLite allows 32,766, PostgreSQL 65,535.
+MAX_PARAMS = 30_000
 
-    def __init__(self, sql: DriverSQL, table: Table, columns: Sequence[str]) -> None:
+
+class Upsert:
+    """Insert rows, or overwrite / add to the existing ones, in bulk.
+
+    Measured for 1,000 rows on PostgreSQL 15: one multi-row ``INSERT … VALUES …`` 440 ms (the
+    client-side handling of 38k parameters), ``executemany`` 120 ms, ``COPY`` into a temporary
+    table and one ``INSERT … SELECT … ON CONFLICT`` 35–60 ms. So PostgreSQL gets COPY; SQLite,
+    in-process, gets ``executemany``."""
+
+    def __init__(
+        self, sql: DriverSQL, table: str, columns: Sequence[str], conflict: str, sets: str
+    ) -> None:
+        self.sqlite = sql.sqlite
+        cols = ", ".join(_q(c) for c in columns)
+        target = _q(table)
+        tail = f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
+        if self.sqlite:
+            marks = ", ".join([sql.ph] * len(columns))
+            self.statement = f"INSERT INTO {target} ({cols}) VALUES ({marks}) {tail}"
+        else:
+            stage = _q(f"stage_{table}")
+            self.create_stage = (
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
+                f"(LIKE {target} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
+            self.copy = f"COPY {stage} ({cols}) FROM STDIN"
+            self.statement = f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage} {tail}"
+            self.clear_stage = f"TRUNCATE {stage}"
+
+    def run(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        if self.sqlite:
+            conn.exec_driver_sql(self.statement, [tuple(r) for r in rows])
+            return
+        raw: Any = conn.connection.driver_connection
+        with raw.cursor() as cur:
+            cur.execute(self.create_stage)
+            with cur.copy(self.copy) as copy:
+                for r in rows:
+                    copy.write_row(r)
+            cur.execute(self.statement)
+            cur.execute(self.clear_stage)  # two upserts into one table in one transaction
+
+
+class RowWriter:
+    """Upsert / delete / select-by-id of rows of one table keyed by case_id.
+
+    ``columns``: what is written (besides case_id); ``update_columns``: what an existing row
+    gets overwritten with (the rest was fixed at intake)."""
+
+    def __init__(
+        self,
+        sql: DriverSQL,
+        table: Table,
+        columns: Sequence[str],
+        update_columns: Sequence[str],
+    ) -> None:
         self.table = table
-        self.columns = tuple(columns)  # without case_id
+        self.columns = tuple(columns)
         self.key_out = sql.out(table.c.case_id)
         self.key_in = sql.into(table.c.case_id)
         self.outs = [sql.out(table.c[c]) for c in self.columns]
         self.ins = [sql.into(table.c[c]) for c in self.columns]
-        ph = sql.ph
+        key = _q("case_id")
+        self._upsert = Upsert(
+            sql,
+            table.name,
+            ["case_id", *self.columns],
+            key,
+            ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in update_columns),
+        )
+        self.ph = sql.ph
         name = _q(table.name)
         cols = ", ".join(_q(c) for c in self.columns)
-        self.insert_sql = (
-            f"INSERT INTO {name} ({_q('case_id')}, {cols}) "
-            f"VALUES ({', '.join([ph] * (len(self.columns) + 1))})"
-        )
-        sets = ", ".join(f"{_q(c)} = {ph}" for c in self.columns)
-        self.update_sql = f"UPDATE {name} SET {sets} WHERE {_q('case_id')} = {ph}"
-        self.delete_sql = f"DELETE FROM {name} WHERE {_q('case_id')} = {ph}"
-        self._select_head = f"SELECT {_q('case_id')}, {cols} FROM {name} WHERE {_q('case_id')} IN "
-        self.ph = ph
+        self._delete_head = f"DELETE FROM {name} WHERE {key} IN "
+        self._select_head = f"SELECT {key}, {cols} FROM {name} WHERE {key} IN "
 
     def _key(self, cid: UUID) -> Any:
         return self.key_out(cid) if self.key_out else cid
 
-    def _values(self, row: dict[str, Any]) -> list[Any]:
-        out = []
+    def _params(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        out = [self._key(row["case_id"])]
         for c, conv in zip(self.columns, self.outs, strict=True):
             v = row[c]
             out.append(conv(v) if conv is not None and v is not None else v)
-        return out
+        return tuple(out)
 
-    def insert(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    def upsert(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            params = [(self._key(r["case_id"]), *self._values(r)) for r in rows]
-            conn.exec_driver_sql(self.insert_sql, params)
+            self._upsert.run(conn, [self._params(r) for r in rows])
 
-    def update(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            params = [(*self._values(r), self._key(r["case_id"])) for r in rows]
-            conn.exec_driver_sql(self.update_sql, params)
+    def _in(self, ids: Sequence[UUID]) -> tuple[str, tuple[Any, ...]]:
+        return "(" + ", ".join([self.ph] * len(ids)) + ")", tuple(self._key(i) for i in ids)
 
     def delete(self, conn: Connection, ids: Sequence[UUID]) -> None:
-        if ids:
-            conn.exec_driver_sql(self.delete_sql, [(self._key(i),) for i in ids])
+        for i in range(0, len(ids), MAX_PARAMS):
+            marks, params = self._in(ids[i : i + MAX_PARAMS])
+            conn.exec_driver_sql(self._delete_head + marks, params)
 
     def select(self, conn: Connection, ids: Sequence[UUID]) -> list[dict[str, Any]]:
         if not ids:
             return []
-        stmt = self._select_head + "(" + ", ".join([self.ph] * len(ids)) + ")"
-        result = conn.exec_driver_sql(stmt, tuple(self._key(i) for i in ids))
+        marks, params = self._in(ids)
+        result = conn.exec_driver_sql(self._select_head + marks, params)
         rows = []
         for rec in result:
             key = rec[0]
@@ -169,21 +225,22 @@ class CountsWriter:
 
     def __init__(self, sql: DriverSQL) -> None:
         self.date_out = sql.out(view_counts.c.day)
-        ph = sql.ph
         cols = ["kind", "key", "day", "month", *COUNT_FIELDS]
-        adds = ", ".join(f"{_q(f)} = {_q('view_counts')}.{_q(f)} + excluded.{_q(f)}" for f in COUNT_FIELDS)
-        self.sql = (
-            f"INSERT INTO {_q('view_counts')} ({', '.join(_q(c) for c in cols)}) "
-            f"VALUES ({', '.join([ph] * len(cols))}) "
-            f"ON CONFLICT ({_q('kind')}, {_q('key')}, {_q('day')}) DO UPDATE SET {adds}"
+        adds = ", ".join(
+            f"{_q(f)} = {_q('view_counts')}.{_q(f)} + excluded.{_q(f)}" for f in COUNT_FIELDS
+        )
+        self._upsert = Upsert(
+            sql, "view_counts", cols, f"{_q('kind')}, {_q('key')}, {_q('day')}", adds
         )
 
-    def add(self, conn: Connection, rows: Sequence[tuple[str, str, dt.date, str, list[int]]]) -> None:
-        if not rows:
-            return
+    def add(
+        self, conn: Connection, rows: Sequence[tuple[str, str, dt.date, str, list[int]]]
+    ) -> None:
         conv = self.date_out
-        params = [
-            (kind, key, conv(day) if conv else day, month, *vector)
-            for kind, key, day, month, vector in rows
-        ]
-        conn.exec_driver_sql(self.sql, params)
+        self._upsert.run(
+            conn,
+            [
+                (kind, key, conv(day) if conv else day, month, *vector)
+                for kind, key, day, month, vector in rows
+            ],
+        )
