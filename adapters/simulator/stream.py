@@ -267,11 +267,16 @@ class IntakeStream:
             extra_reports += 1
             delay = dt.timedelta(minutes=int(self.rng.expovariate(1 / (240 if urgent else 900))) + 5)
             ch = _pick(self.rng, [(0.6, "hotline"), (0.3, "app"), (0.1, "walkin")])
-            if ch == "walkin" and not problem.walkin:
+            when = at + delay
+            if ch == "walkin" and not (problem.walkin and self._counter_open(when)):
                 ch = "hotline"
-            self._push(_Pending(at + delay, self._next_seq(), incident, ch))
+            self._push(_Pending(when, self._next_seq(), incident, ch))
             p2 *= 0.5
         return incident
+
+    def _counter_open(self, t: dt.datetime) -> bool:
+        day = t.date()
+        return hour_weight("walkin", t.hour, day.weekday(), self.calendar.is_workday(day)) > 0
 
     def _police_only(self, at: dt.datetime) -> SimRecord:
         cat, sub, summary = self.rng.choice(POLICE_ONLY)
