@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from adapters.bootstrap import Runtime
+from adapters.http import create_app
 from engine.domain import Status
 from tests.api_helpers import (
     ADMIN,
@@ -18,6 +19,7 @@ from tests.api_helpers import (
     ASSIGNED_UNIT,
     LEADER,
     OPERATOR,
+    TestClient,
     api_client,
     auth,
     case_in,
@@ -281,3 +283,44 @@ def test_the_api_on_postgresql(fresh_postgres_url: str) -> None:
         assert total["resolved"] == 1
         client.get(f"/api/cases/{cid}", headers=UNIT)
         assert client.get("/api/audit", headers=auth(ADMIN)).json()[0]["masked"] is True
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_with_kafka_intake_is_queued_then_the_worker_makes_the_case(
+    kafka_bootstrap: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uuid as _uuid
+
+    from adapters.transport.kafka import KafkaSettings
+    from adapters.transport.worker import Worker, WorkerOptions
+    from engine.domain import case_id_for
+
+    monkeypatch.setenv("SANSHI_KAFKA_PREFIX", f"api{_uuid.uuid4().hex[:10]}.")
+    db = f"sqlite:///{tmp_path / 'sanshi.db'}"
+    runtime = bootstrap_kafka(db, kafka_bootstrap)
+    try:
+        with TestClient(create_app(runtime)) as client:
+            expected = str(case_id_for("hotline", LAMP_RECORD["order_no"]))
+            for _ in range(2):  # the second send is a redelivery: still one case
+                r = client.post("/api/cases", json=LAMP_RECORD, headers=OP)
+                assert r.status_code == 202, r.text
+                assert r.json() == {"id": expected, "status": "queued", "duplicate": False}
+            assert client.get(f"/api/cases/{expected}", headers=OP).status_code == 404
+            Worker(
+                runtime,
+                KafkaSettings.from_env(kafka_bootstrap),
+                WorkerOptions(clock_interval=0, poll_timeout_ms=200, session_timeout_ms=6000),
+            ).run(idle_exit=0.5, max_seconds=90)
+            case = client.get(f"/api/cases/{expected}", headers=OP).json()
+            assert case["status"] == "dispatched" and case["assigned_unit"] == ASSIGNED_UNIT
+            assert client.get("/api/stats", headers=auth(LEADER)).json()["total"]["received"] == 1
+    finally:
+        runtime.close()
+
+
+def bootstrap_kafka(db: str, kafka: str) -> Runtime:
+    from adapters.bootstrap import bootstrap
+    from engine.settings import Settings
+
+    return bootstrap(Settings(db=db, kafka=kafka, config_path=None, cipher_key=None))

@@ -93,9 +93,17 @@ def create_case(
 ) -> JSONResponse:
     """201 with the case; the same `order_no` sent again is 200 with `duplicate: true`."""
     submitted = submit_record(runtime_of(request), "hotline", record_dict(record), principal.id)
-    if submitted.case_id is None:
-        # Kafka mode: accepted for the worker, the case appears when it has consumed it.
-        return JSONResponse({"status": submitted.status, "duplicate": False}, status_code=202)
+    if submitted.status == "queued" or submitted.case_id is None:
+        # Kafka mode: handed to the broker; the case appears when the worker has consumed it
+        # (a re-sent record is recognised there as a duplicate).
+        return JSONResponse(
+            {
+                "id": str(submitted.case_id) if submitted.case_id else None,
+                "status": "queued",
+                "duplicate": False,
+            },
+            status_code=202,
+        )
     try:
         case = runtime_of(request).app.get_case(submitted.case_id)
     except CaseNotFound:

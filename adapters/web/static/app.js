@@ -266,7 +266,14 @@ function renderCase(container, c, events, onChange) {
     if (e.type === "Reopened") extra.push(e.data.reason || "");
     if (e.type === "Escalated") extra.push(e.data.kind === "claim" ? "签收超时" : "办理超时");
     if (e.type === "SentToManual") extra.push(e.data.reason || "");
-    if (e.type === "Classified") extra.push(categoryName(e.data.category));
+    if (e.type === "Classified") extra.push(categoryName(e.data.category) + (e.data.override ? "（人工改分类）" : ""));
+    if (e.type === "Dispatched") extra.push(`办理时限 ${fmtTime(e.data.handle_deadline)}`);
+    if (e.type === "ExtensionRequested") extra.push(`申请延至 ${fmtTime(e.data.until)}` + (e.data.reason ? `，${e.data.reason}` : ""));
+    if (e.type === "ExtensionDecided") extra.push(e.data.granted ? `同意，延至 ${fmtTime(e.data.until)}` : "不同意");
+    if (e.type === "MediationConcluded") extra.push((e.data.agreement ? "达成协议" : "未达成协议") + (e.data.summary ? `：${e.data.summary}` : ""));
+    if (e.type === "AnsweredDirectly") extra.push(e.data.answer || "");
+    if (e.type === "Merged") extra.push(`并入 ${e.data.target}`);
+    if (e.type === "Urged") extra.push(e.data.note || "");
     tl.appendChild(h("li", {},
       h("span", { class: "when" }, fmtTime(e.at)),
       h("strong", {}, e.type_name),
