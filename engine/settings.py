@@ -69,7 +69,8 @@ class Settings:
         else:
             raise ValueError(f"SANSHI_DB must be sqlite:///…, postgresql://… or memory://, got {self.db!r}")
         if self.cipher_key:
-            env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"
+            # AES-GCM from the `cryptography` package (eventsourcing.cipher needs pycryptodome).
+            env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
             env["CIPHER_KEY"] = self.cipher_key
             env["COMPRESSOR_TOPIC"] = "eventsourcing.compressor:ZlibCompressor"
         return env
