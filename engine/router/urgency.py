@@ -1,0 +1,68 @@
+"""紧急: danger to life or property now. Read from a reviewed word list plus the district's own
+``router.urgent_words``; sentiment models trained on product reviews do not tell anguish from
+annoyance (see shared notes), a list that a person reviewed does.
+
+Patterns allow a few characters between the thing and the danger ("燃气管道有泄漏的味道"),
+and a negation right before the match ("没有着火") cancels it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# Reviewed list: each entry is either a literal word or a pattern with a short gap.
+REVIEWED_WORDS: tuple[str, ...] = (
+    # gas, fire, explosion
+    "燃气泄漏", "燃气泄露", "煤气泄漏", "煤气泄露", "天然气泄漏", "漏气", "煤气味", "燃气味",
+    "着火", "起火", "失火", "火灾", "冒烟", "冒火", "爆炸", "火苗",
+    # electricity
+    "电线掉落", "电线断落", "电线掉下", "电线垂落", "电线杆倒", "漏电", "触电", "电线短路", "打火花",
+    # structures, roads, water
+    "坍塌", "倒塌", "塌陷", "塌方", "裂缝很大", "危房", "随时可能", "井盖丢失", "井盖缺失",
+    "没有井盖", "井盖被偷", "爆管", "水管爆裂", "倒灌", "被淹", "溺水", "落水",
+    "高空坠物", "广告牌松动", "树木倒伏", "大树倒",
+    # people in danger
+    "跳楼", "轻生", "自杀", "寻死", "割腕", "想不开", "持刀", "砍人", "打人", "家暴", "殴打",
+    "被困", "困在电梯", "关在电梯", "昏迷", "晕倒", "走失", "失踪", "生命危险", "救命",
+    "有人受伤", "流血", "中毒", "食物中毒",
+    # the resident says so
+    "紧急", "十万火急", "刻不容缓", "非常危险", "很危险", "马上派人",
+)
+
+_GAP_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("燃气/煤气泄漏", re.compile(r"(燃气|煤气|天然气|液化气|气罐)[^。！!？?]{0,8}(泄漏|泄露|漏|味道|气味)")),
+    ("电线掉落", re.compile(r"电线[^。！!？?]{0,6}(掉|断|垂|落|裸露)")),
+    ("房屋/墙体开裂倒塌", re.compile(r"(房屋|墙|楼|屋顶|天花板)[^。！!？?]{0,6}(塌|倒|开裂|脱落)")),
+    ("有人被困", re.compile(r"(老人|孩子|小孩|有人|人)[^。！!？?]{0,6}(被困|困在|关在)")),
+)
+
+_NEGATION = ("没有", "没", "无", "不是", "未", "并非", "不存在")
+
+
+def _negated(text: str, start: int) -> bool:
+    before = text[max(0, start - 3) : start]
+    return any(before.endswith(n) for n in _NEGATION)
+
+
+class UrgencyReader:
+    def __init__(self, district_words: Iterable[str] = ()) -> None:
+        words = {w for w in (*REVIEWED_WORDS, *district_words) if w}
+        self._words = sorted(words, key=len, reverse=True)
+
+    def read(self, text: str) -> list[str]:
+        """The danger words found (reason for 紧急), longest first, no negated ones."""
+        found: list[str] = []
+        for word in self._words:
+            start = text.find(word)
+            while start != -1:
+                if not _negated(text, start):
+                    if not any(word in f for f in found):
+                        found.append(word)
+                    break
+                start = text.find(word, start + 1)
+        for label, pattern in _GAP_PATTERNS:
+            m = pattern.search(text)
+            if m and not _negated(text, m.start()) and not any(w in m.group(0) for w in found):
+                found.append(label)
+        return found
