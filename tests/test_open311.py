@@ -169,3 +169,20 @@ def test_errors_are_open311_shaped(env: tuple[Any, Runtime]) -> None:
     assert client.get(f"{BASE}/services.yaml").status_code == 404
     bad_date = client.get(f"{BASE}/requests.json", params={"start_date": "昨天"})
     assert bad_date.status_code == 400 and bad_date.json()[0]["code"] == 400
+
+
+def test_police_cases_are_never_public(env: tuple[Any, Runtime]) -> None:
+    client, runtime = env
+    from engine.application import now_shanghai
+    from engine.intake import Channel, IntakeCommand
+
+    r = runtime.app.receive(
+        IntakeCommand(
+            channel=Channel.POLICE, source_ref="JQ2026110200017", received_at=now_shanghai(),
+            content="报警人称与邻居因噪音发生纠纷，双方争吵，请求调解。", address="海城区茶亭路9号",
+        )
+    )
+    assert client.get(f"/api/cases/{r.case_id}", headers=auth(OPERATOR)).status_code == 200
+    assert client.get(f"{BASE}/requests/{r.case_id}.json").status_code == 404
+    listed = client.get(f"{BASE}/requests.json").json()
+    assert str(r.case_id) not in [x["service_request_id"] for x in listed]

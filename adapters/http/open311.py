@@ -6,8 +6,8 @@
 - POST requests.{json,xml} is form-encoded with ``api_key`` (an operator token). A missing or
   invalid key is 403, as the GeoReport spec says. The request is idempotent: the same client,
   service, text and place sent again returns the same service_request_id.
-- GET is public as in the spec: no caller name or phone, and phone / ID numbers inside the
-  description are masked.
+- GET is public as in the spec: no caller name or phone, phone / ID numbers inside the
+  description are masked, and cases from the police (110 非警务警情) are not shown at all.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ router = APIRouter(prefix="/open311/v2", tags=["open311 GeoReport v2"])
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 FORMATS = {"json": "application/json", "xml": "text/xml"}
 MAX_RESULTS = 1000
+# 110 警情 handed over by the police are not public service requests: never listed here.
+PRIVATE_CHANNEL = "police"
 DEFAULT_WINDOW = dt.timedelta(days=90)
 
 CONCERN_ZH = {Concern.WORRY: "操心事", Concern.TROUBLE: "烦心事", Concern.ANGUISH: "揪心事（紧急）"}
@@ -257,19 +259,36 @@ def _parse_time(value: str | None, name: str) -> dt.datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=SHANGHAI)
 
 
-def _case_ids(rt: Runtime, filters: dict[str, Any]) -> list[Any]:
-    rm = rt.extras.get("read_model")
-    if rm is None:
-        raise ApiError(503, "unavailable", "读模型尚未就绪")
-    rows = rm.cases(filters, MAX_RESULTS, 0)
-    if isinstance(rows, dict):
-        rows = rows.get("cases") or rows.get("rows") or rows.get("items") or []
-    ids = []
-    for row in rows:
-        cid = row.get("case_id") or row.get("id") if isinstance(row, dict) else getattr(row, "case_id", None)
-        if cid is not None:
-            ids.append(cid)
-    return ids
+def row_view(row: dict[str, Any], config: SanshiConfig) -> dict[str, Any]:
+    """A request from the read model's row (lists): the description is the first 120
+    characters; ``requests/{id}`` gives the whole text."""
+    status = Status(row["status"])
+    units = row.get("units") or []
+    unit = row.get("unit") or row.get("resolved_unit") or (units[-1] if units else None)
+    agency = (config.unit(unit).name if config.has_unit(unit) else unit) if unit else None
+    notes = STATUS_ZH[status]
+    if status == Status.MERGED and row.get("merged_into"):
+        notes += f"（并入 {row['merged_into']}）"
+    category = row.get("category") or "other"
+    return {
+        "service_request_id": str(row["case_id"]),
+        "status": "open" if status in OPEN_STATUSES else "closed",
+        "status_notes": notes,
+        "service_name": config.category(category).name if category in config.category_codes() else category,
+        "service_code": category,
+        "description": _public_text(row.get("snippet") or ""),
+        "agency_responsible": agency,
+        "service_notice": None,
+        "requested_datetime": _iso(row.get("received_at")),
+        "updated_datetime": _iso(row.get("updated_at") or row.get("received_at")),
+        "expected_datetime": _iso(row.get("handle_deadline")),
+        "address": row.get("address") or None,
+        "address_id": None,
+        "zipcode": None,
+        "lat": row.get("lat"),
+        "long": row.get("lng"),
+        "media_url": None,
+    }
 
 
 @router.get("/requests.{fmt}", summary="查询服务请求（工单）")
@@ -277,36 +296,53 @@ def list_requests(request: Request, fmt: str) -> Response:
     fmt = _fmt(fmt)
     rt = _runtime(request)
     q = request.query_params
-    cases: list[Case] = []
     if q.get("service_request_id"):
         # Explicit ids: all other parameters are ignored (GeoReport v2).
+        found: list[dict[str, Any]] = []
         for raw in q["service_request_id"].split(",")[:MAX_RESULTS]:
-            cases.extend(_get_cases(rt, raw.strip()))
-    else:
-        end = _parse_time(q.get("end_date"), "end_date")
-        start = _parse_time(q.get("start_date"), "start_date")
-        if start is None and end is None:
-            start = dt.datetime.now(SHANGHAI) - DEFAULT_WINDOW
-        # "open", "closed" or both, comma delimited (GeoReport v2).
-        statuses = {x.strip() for x in (q.get("status") or "").split(",") if x.strip()}
-        if not statuses <= {"open", "closed"}:
-            raise ApiError(400, "bad_request", "status 只能是 open 或 closed（可用逗号分隔）")
-        filters: dict[str, Any] = {}
-        if start:
-            filters["from"] = start
-        if end:
-            filters["to"] = end
-        codes = [c for c in (q.get("service_code") or "").split(",") if c]
-        for cid in _case_ids(rt, filters):
-            for case in _get_cases(rt, str(cid)):
-                is_open = Status(case.status) in OPEN_STATUSES
-                if statuses and ("open" if is_open else "closed") not in statuses:
-                    continue
-                if codes and (case.category or "other") not in codes:
-                    continue
-                cases.append(case)
-        cases.sort(key=lambda c: c.received_at, reverse=True)
-    return render(fmt, "service_requests", [request_view(c, rt.config) for c in cases])
+            found.extend(request_view(c, rt.config) for c in _get_cases(rt, raw.strip()))
+        return render(fmt, "service_requests", found)
+    end = _parse_time(q.get("end_date"), "end_date")
+    start = _parse_time(q.get("start_date"), "start_date")
+    if start is None and end is None:
+        start = dt.datetime.now(SHANGHAI) - DEFAULT_WINDOW
+    # "open", "closed" or both, comma delimited (GeoReport v2).
+    statuses = {x.strip() for x in (q.get("status") or "").split(",") if x.strip()}
+    if not statuses <= {"open", "closed"}:
+        raise ApiError(400, "bad_request", "status 只能是 open 或 closed（可用逗号分隔）")
+    codes = [c.strip() for c in (q.get("service_code") or "").split(",") if c.strip()]
+    filters: dict[str, Any] = {}
+    if len(statuses) == 1:
+        filters["open"] = statuses == {"open"}
+    if len(codes) == 1:
+        filters["category"] = codes[0]
+    # The read model filters by received day; the exact times are checked below.
+    if start:
+        filters["from"] = start.astimezone(SHANGHAI).date()
+    if end:
+        filters["to"] = end.astimezone(SHANGHAI).date() + dt.timedelta(days=1)
+    rm = rt.extras.get("read_model")
+    if rm is None:
+        raise ApiError(503, "unavailable", "读模型尚未就绪")
+    out: list[dict[str, Any]] = []
+    offset = 0
+    while len(out) < MAX_RESULTS:
+        rows = rm.cases(filters, MAX_RESULTS, offset)
+        if not rows:
+            break
+        offset += len(rows)
+        for row in rows:
+            received = row["received_at"]
+            if (start and received < start) or (end and received > end):
+                continue
+            if codes and (row.get("category") or "other") not in codes:
+                continue
+            if row.get("channel") == PRIVATE_CHANNEL:
+                continue
+            out.append(row_view(row, rt.config))
+            if len(out) == MAX_RESULTS:
+                break
+    return render(fmt, "service_requests", out)
 
 
 def _get_cases(rt: Runtime, raw: str) -> list[Case]:
@@ -317,9 +353,10 @@ def _get_cases(rt: Runtime, raw: str) -> list[Case]:
     except ValueError:
         return []
     try:
-        return [rt.app.get_case(cid)]
+        case = rt.app.get_case(cid)
     except CaseNotFound:
         return []
+    return [] if case.channel == PRIVATE_CHANNEL else [case]
 
 
 @router.get("/requests/{service_request_id}.{fmt}", summary="查询单个服务请求")

@@ -78,7 +78,10 @@ def audit(request: Request, principal: Principal, case: Case, what: str) -> None
     )
 
 
-def view(request: Request, case: Case, principal: Principal) -> CaseJSON:
+def view(request: Request, case: Case, principal: Principal, what: str) -> CaseJSON:
+    """The case as this caller may see it; the answer carries personal data, so it is audited
+    like a read (``what`` names the route that showed it)."""
+    audit(request, principal, case, what)
     return case_view(case, principal, runtime_of(request).config)
 
 
@@ -111,9 +114,8 @@ def create_case(
             {"id": str(submitted.case_id), "status": submitted.status, "duplicate": False},
             status_code=202,
         )
-    body = view(request, case, principal)
+    body = view(request, case, principal, "create")
     body["duplicate"] = submitted.duplicate
-    audit(request, principal, case, "case")
     return JSONResponse(body, status_code=200 if submitted.duplicate else 201)
 
 
@@ -127,8 +129,7 @@ def get_case(
     principal: Annotated[Principal, allow(Permission.CASE_READ)],
 ) -> CaseJSON:
     case = load_case(request, case_id, principal)
-    audit(request, principal, case, "case")
-    return view(request, case, principal)
+    return view(request, case, principal, "case")
 
 
 @router.get("/cases/{case_id}/events", summary="工单事件流（谁、何时、做了什么）")
@@ -155,7 +156,7 @@ def dispatch(
 ) -> CaseJSON:
     rt = runtime_of(request)
     case = rt.app.dispatch(parse_case_id(case_id), body.unit, principal.id, note=body.note)
-    return view(request, case, principal)
+    return view(request, case, principal, "dispatch")
 
 
 @router.post("/cases/{case_id}/extension/decide", summary="审批延期申请")
@@ -168,7 +169,7 @@ def decide_extension(
     case = runtime_of(request).app.decide_extension(
         parse_case_id(case_id), body.granted, principal.id, note=body.note
     )
-    return view(request, case, principal)
+    return view(request, case, principal, "decide_extension")
 
 
 @router.post("/cases/{case_id}/followup", summary="回访评价（不满意或未解决即重办）")
@@ -181,7 +182,7 @@ def follow_up(
     case = runtime_of(request).app.follow_up(
         parse_case_id(case_id), body.solved, body.rating, principal.id, comment=body.comment
     )
-    return view(request, case, principal)
+    return view(request, case, principal, "follow_up")
 
 
 @router.post("/cases/{case_id}/reclassify", summary="改分类（纠正智能分拨）")
@@ -192,7 +193,7 @@ def reclassify(
     principal: Annotated[Principal, allow(Permission.CENTRE_ACT)],
 ) -> CaseJSON:
     case = runtime_of(request).app.reclassify(parse_case_id(case_id), body.category, principal.id)
-    return view(request, case, principal)
+    return view(request, case, principal, "reclassify")
 
 
 @router.post("/cases/{case_id}/answer", summary="直办（话务员当场答复）")
@@ -203,7 +204,7 @@ def answer_directly(
     principal: Annotated[Principal, allow(Permission.CENTRE_ACT)],
 ) -> CaseJSON:
     case = runtime_of(request).app.answer_directly(parse_case_id(case_id), body.answer, principal.id)
-    return view(request, case, principal)
+    return view(request, case, principal, "answer_directly")
 
 
 @router.post("/cases/{case_id}/reject", summary="不予受理")
@@ -214,7 +215,7 @@ def reject(
     principal: Annotated[Principal, allow(Permission.CENTRE_ACT)],
 ) -> CaseJSON:
     case = runtime_of(request).app.reject(parse_case_id(case_id), body.reason, principal.id)
-    return view(request, case, principal)
+    return view(request, case, principal, "reject")
 
 
 @router.post("/cases/{case_id}/urge", summary="催办")
@@ -225,7 +226,7 @@ def urge(
     principal: Annotated[Principal, allow(Permission.CENTRE_ACT)],
 ) -> CaseJSON:
     case = runtime_of(request).app.urge(parse_case_id(case_id), body.note, principal.id)
-    return view(request, case, principal)
+    return view(request, case, principal, "urge")
 
 
 # ---- unit commands -----------------------------------------------------------------------------
@@ -245,7 +246,7 @@ def claim(
 ) -> CaseJSON:
     cid = _unit_case(request, case_id, principal)
     case = runtime_of(request).app.claim(cid, acting_unit(principal), principal.id)
-    return view(request, case, principal)
+    return view(request, case, principal, "claim")
 
 
 @router.post("/cases/{case_id}/return", summary="退单（须说明理由）")
@@ -257,7 +258,7 @@ def return_case(
 ) -> CaseJSON:
     cid = _unit_case(request, case_id, principal)
     case = runtime_of(request).app.return_case(cid, acting_unit(principal), body.reason, principal.id)
-    return view(request, case, principal)
+    return view(request, case, principal, "return_case")
 
 
 @router.post("/cases/{case_id}/extend", summary="申请延期")
@@ -271,7 +272,7 @@ def request_extension(
     case = runtime_of(request).app.request_extension(
         cid, acting_unit(principal), body.until, body.reason, principal.id
     )
-    return view(request, case, principal)
+    return view(request, case, principal, "request_extension")
 
 
 @router.post("/cases/{case_id}/mediation/start", summary="开始调解")
@@ -282,7 +283,7 @@ def start_mediation(
 ) -> CaseJSON:
     cid = _unit_case(request, case_id, principal)
     case = runtime_of(request).app.start_mediation(cid, acting_unit(principal), principal.id)
-    return view(request, case, principal)
+    return view(request, case, principal, "start_mediation")
 
 
 @router.post("/cases/{case_id}/mediation/conclude", summary="结束调解")
@@ -296,7 +297,7 @@ def conclude_mediation(
     case = runtime_of(request).app.conclude_mediation(
         cid, acting_unit(principal), body.agreement, body.summary, principal.id
     )
-    return view(request, case, principal)
+    return view(request, case, principal, "conclude_mediation")
 
 
 @router.post("/cases/{case_id}/resolve", summary="办结（填写办理结果）")
@@ -308,4 +309,4 @@ def resolve(
 ) -> CaseJSON:
     cid = _unit_case(request, case_id, principal)
     case = runtime_of(request).app.resolve(cid, acting_unit(principal), body.result, principal.id)
-    return view(request, case, principal)
+    return view(request, case, principal, "resolve")
