@@ -551,8 +551,10 @@ function renderSuggestion(box, sg) {
 
 // ---- 待派单 and 回访 (operator) ----------------------------------------------------------------
 
+function hint(text) { return h("div", { class: "card empty" }, text); }
+
 async function listScreen(view, title, load, columns, testid) {
-  const detail = h("div", {});
+  const detail = h("div", {}, hint("点击左侧工单，查看详情并办理"));
   const listCard = h("div", { class: "card" }, h("h2", {}, title), h("div", { class: "empty" }, "正在加载…"));
   view.appendChild(h("div", { class: "grid2" }, listCard, detail));
   const reload = async () => {
@@ -585,7 +587,7 @@ function searchScreen(view) {
   const idBox = h("input", { placeholder: "工单编号（UUID）", size: 38 });
   const q = h("input", { placeholder: "诉求内容关键词", size: 18, "data-testid": "search-q" });
   const listCard = h("div", { class: "card" });
-  const detail = h("div", {});
+  const detail = h("div", {}, hint("点击左侧工单查看详情"));
   const bar = h("form", { class: "card filters" }, h("label", {}, "关键词", q), h("label", {}, "状态", status), h("label", {}, "分类", category),
     h("button", { type: "submit", class: "primary" }, "查询"), h("span", { class: "right row" }, idBox, h("button", { type: "button", on: { click: () => idBox.value.trim() && showCase(detail, idBox.value.trim()) } }, "打开")));
   const load = async () => {
@@ -644,7 +646,7 @@ function dashboardScreen(view) {
       ]);
       renderRates(rates, kpis, total.total || total);
       renderTrend(trend, rowsOf(monthly), p);
-      renderRanking(ranking, rowsOf(rank));
+      renderRanking(ranking, rowsOf(rank), false, !!(p.street || p.category || p.channel));
       renderOverdue(overdue, rowsOf(late));
       // Tells a watcher (and the browser test) that a fresh set of numbers is on screen.
       rates.dataset.generation = String(Number(rates.dataset.generation || 0) + 1);
@@ -714,10 +716,15 @@ function monthsBetween(from, to) {
 }
 
 function niceMax(n) {
+  // Four whole-number steps on the axis.
   if (n <= 4) return 4;
-  const p = Math.pow(10, Math.floor(Math.log10(n)));
-  for (const k of [1, 2, 2.5, 4, 5, 10]) if (k * p >= n) return k * p;
-  return 10 * p;
+  const raw = n / 4;
+  const p = Math.pow(10, Math.floor(Math.log10(raw)));
+  for (const k of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) {
+    const step = k * p;
+    if (step >= raw && Number.isInteger(step)) return step * 4;
+  }
+  return 40 * p;
 }
 
 function renderTrend(card, rows, period) {
@@ -775,13 +782,13 @@ function renderTrend(card, rows, period) {
     h("span", {}, h("span", { class: "swatch sw-satisfaction" }), "满意率（右轴）")));
 }
 
-function renderRanking(card, rows, showAll) {
+function renderRanking(card, rows, showAll, filtered) {
   clear(card);
   const toggle = rows.length > 10
-    ? h("button", { type: "button", class: "link right", "data-testid": "ranking-toggle", on: { click: () => renderRanking(card, rows, !showAll) } },
+    ? h("button", { type: "button", class: "link right", "data-testid": "ranking-toggle", on: { click: () => renderRanking(card, rows, !showAll, filtered) } },
       showAll ? "只看前 10 名" : `显示全部 ${rows.length} 个单位`)
     : null;
-  card.appendChild(h("div", { class: "row" }, h("h2", {}, "承办单位排名"), toggle));
+  card.appendChild(h("div", { class: "row" }, h("h2", {}, "承办单位排名"), filtered ? h("span", { class: "muted small" }, "全区口径，不受街道/分类/渠道筛选影响") : null, toggle));
   if (!rows.length) { card.appendChild(h("div", { class: "empty" }, "所选期间没有数据")); return; }
   const body = h("tbody", {});
   (showAll ? rows : rows.slice(0, 10)).forEach((r, i) => {
