@@ -324,3 +324,30 @@ def bootstrap_kafka(db: str, kafka: str) -> Runtime:
     from engine.settings import Settings
 
     return bootstrap(Settings(db=db, kafka=kafka, config_path=None, cipher_key=None))
+
+
+def test_serve_runs_the_deadline_clock_without_kafka(env: tuple[Any, Runtime]) -> None:
+    import datetime as dt
+    import threading
+    import time
+
+    from adapters.cli.serve import run_clock
+    from tests.api_helpers import LAMP, LAMP_ADDRESS, intake
+
+    _, runtime = env
+    long_ago = dt.datetime(2025, 3, 3, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    late = runtime.app.receive(intake(LAMP.format(n=77) + "（去年的）", LAMP_ADDRESS.format(n=77), at=long_ago))
+    stop = threading.Event()
+    clock = threading.Thread(target=run_clock, args=(runtime, 0.05, stop), daemon=True)
+    clock.start()
+    try:
+        deadline = time.monotonic() + 10
+        while runtime.app.get_case(late.case_id).escalation_level < 2:
+            assert time.monotonic() < deadline, "the clock did not escalate the missed deadlines"
+            time.sleep(0.05)
+        time.sleep(0.3)  # more ticks: each deadline is escalated once only
+    finally:
+        stop.set()
+        clock.join(timeout=5)
+    case = runtime.app.get_case(late.case_id)
+    assert case.escalation_level == 2 and len(case.escalated_keys) == 2  # claim and handle

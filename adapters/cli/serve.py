@@ -1,15 +1,51 @@
-"""`sanshi serve`: the HTTP API, Open311 and the web UI on one port."""
+"""`sanshi serve`: the HTTP API, Open311 and the web UI on one port.
+
+Without SANSHI_KAFKA this is the only long-running process, so it also runs the deadline
+clock (督办 of missed claim / handling deadlines); with Kafka, `sanshi worker` does.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import threading
+from typing import Any
+
 import click
+
+log = logging.getLogger("sanshi.serve")
+
+
+def run_clock(runtime: Any, interval: float, stop: threading.Event) -> None:
+    """Every ``interval`` seconds: escalate the deadlines that have passed, once each."""
+    from engine.deadlines import SHANGHAI
+
+    while not stop.wait(interval):
+        read_model = runtime.extras.get("read_model")
+        if read_model is None:
+            continue
+        now = dt.datetime.now(SHANGHAI)
+        try:
+            due = read_model.due_for_escalation(now)
+            if due:
+                n = runtime.app.tick(due, now)
+                log.info("deadline clock: %d deadlines escalated (督办)", n)
+        except Exception:  # the next tick retries; the server stays up
+            log.exception("deadline clock failed; will retry")
 
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="监听地址")
 @click.option("--port", default=8311, show_default=True, type=int, help="监听端口")
+@click.option(
+    "--clock-interval",
+    default=60.0,
+    show_default=True,
+    type=float,
+    help="时限检查（自动督办）间隔秒数；0 关闭。使用 Kafka 时由 sanshi worker 负责",
+)
 @click.option("--log-level", default="info", show_default=True, help="uvicorn 日志级别")
-def serve(host: str, port: int, log_level: str) -> None:
+def serve(host: str, port: int, clock_interval: float, log_level: str) -> None:
     """启动 HTTP 接口与网页界面（受理台、工单箱、领导驾驶舱）。"""
     import uvicorn
 
@@ -18,11 +54,20 @@ def serve(host: str, port: int, log_level: str) -> None:
 
     runtime = bootstrap()
     app = create_app(runtime)
-    click.echo(f"sanshi 服务已启动：http://{host}:{port}/  （接口文档 /openapi.json，Open311 /open311/v2/discovery.json）")
+    stop = threading.Event()
+    if clock_interval > 0 and not runtime.settings.kafka:
+        threading.Thread(
+            target=run_clock, args=(runtime, clock_interval, stop), name="deadline-clock", daemon=True
+        ).start()
+    click.echo(
+        f"sanshi 服务已启动：http://{host}:{port}/  "
+        "（接口说明 /openapi.json，Open311 /open311/v2/discovery.json，指标 /metrics）"
+    )
     try:
-        # Access logs are off: they would print query strings (text of complaints, api_key).
+        # Access logs are off: they would print query strings (complaint text, api_key).
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     finally:
+        stop.set()
         runtime.close()
 
 
