@@ -312,7 +312,17 @@ function actionForm(action, c, done) {
     case "dispatch": {
       const sel = unitSelect(c.returned_by);
       const note = h("input", { name: "note", placeholder: "派单说明（可选）", size: 30 });
-      const f = box(c.status === "received" ? "派单" : "转派", h("div", { class: "row" }, sel, note, h("button", { class: "primary", type: "submit", "data-testid": "do-dispatch" }, "派单")));
+      const advice = h("span", { class: "muted small", "data-testid": "dispatch-advice" });
+      const f = box(c.status === "received" ? "派单" : "转派", h("div", { class: "row" }, sel, note, h("button", { class: "primary", type: "submit", "data-testid": "do-dispatch" }, "派单")), advice);
+      // The router's proposal for this text (never a unit that returned it) preselected.
+      get("/api/routing/suggest" + qs({ text: c.content, address: c.address, category: c.category || "" }))
+        .then((sg) => {
+          if (sg.unit && !(c.returned_by || []).includes(sg.unit) && !sel.value) {
+            sel.value = sg.unit;
+            advice.textContent = `智能分拨建议：${sg.unit_name}（${sg.category_name}）`;
+          }
+        })
+        .catch(() => {});
       f.addEventListener("submit", (ev) => run(ev, () => post(path("dispatch"), { unit: sel.value, note: note.value })));
       return f;
     }
@@ -657,7 +667,11 @@ function dashboardScreen(view) {
   bar.addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
   exportBtn.addEventListener("click", async () => {
     try {
-      const res = await fetch("/api/stats" + qs({ ...params(), by: "unit", format: "csv" }), { headers: { Authorization: `Bearer ${state.token}` } });
+      // Per unit for the whole district; with a street/category/channel filter, per month
+      // (unit counts cannot be cut by those: a case's unit changes as it is handed on).
+      const p = params();
+      const by = p.street || p.category || p.channel ? "month" : "unit";
+      const res = await fetch("/api/stats" + qs({ ...p, by, format: "csv" }), { headers: { Authorization: `Bearer ${state.token}` } });
       if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => null));
       const blob = await res.blob();
       const a = h("a", { href: URL.createObjectURL(blob), download: `三事考核_${params().from}_${params().to}.csv` });
