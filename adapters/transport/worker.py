@@ -173,7 +173,7 @@ class Worker:
                 self.stop_event.wait(min(2.0**attempt, 15.0))
 
     def _commit(self) -> None:
-        from kafka.errors import CommitFailedError
+        from kafka.errors import CommitFailedError, KafkaError
 
         try:
             self._consumer.commit()
@@ -181,6 +181,11 @@ class Worker:
             # The group rebalanced meanwhile: the new owner gets these messages again and
             # finds them applied (duplicates), which is harmless.
             log.warning("offset commit failed after a rebalance; the poll will be redelivered")
+        except KafkaError as e:
+            # The broker is away (restart, network): the poll is applied; the next commit
+            # covers its offsets too, and if none comes, redelivery is harmless. Exiting here
+            # would leave the worker dead after every broker restart.
+            log.warning("offset commit failed (%s); keeps running and commits later", type(e).__name__)
 
     def _caught_up(self) -> bool:
         consumer = self._consumer
