@@ -351,3 +351,28 @@ def test_serve_runs_the_deadline_clock_without_kafka(env: tuple[Any, Runtime]) -
         clock.join(timeout=5)
     case = runtime.app.get_case(late.case_id)
     assert case.escalation_level == 2 and len(case.escalated_keys) == 2  # claim and handle
+
+
+def test_token_create_prints_a_working_token_and_stores_only_its_hash(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+    from sqlalchemy import text
+
+    from adapters.cli import main
+
+    db = f"sqlite:///{tmp_path / 'sanshi.db'}"
+    result = CliRunner().invoke(
+        main, ["token", "create", "--role", "unit", "--unit", ASSIGNED_UNIT, "--name", "茶亭路社区值班"],
+        env={"SANSHI_DB": db},
+    )
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip().splitlines()[0]
+    assert token.startswith("sanshi_") and len(token) > 30
+    refused = CliRunner().invoke(main, ["token", "create", "--role", "unit"], env={"SANSHI_DB": db})
+    assert refused.exit_code != 0 and "--unit" in refused.output
+
+    with api_client(db) as (client, runtime):
+        me = client.get("/api/meta", headers=auth(token)).json()["me"]
+        assert me == {"role": "unit", "unit": ASSIGNED_UNIT, "unit_name": "茶亭路社区", "name": "茶亭路社区值班"}
+        with runtime.extras["api_store"].engine.connect() as conn:
+            stored = conn.execute(text("SELECT token_hash, role, unit FROM api_tokens")).all()
+        assert len(stored) == 1 and token not in str(stored)

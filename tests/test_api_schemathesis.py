@@ -25,6 +25,12 @@ EXAMPLES = int(os.environ.get("SANSHI_SCHEMATHESIS_EXAMPLES", "6"))
 
 # Built at import: schemathesis makes one test per operation from the schema.
 _runtime = bootstrap(Settings.from_env({"SANSHI_DB": "memory://"}))
+# Let the router finish loading its model in its background thread before schemathesis builds
+# the tests: CPython 3.11.7 can raise "AST constructor recursion depth mismatch" (gh-106905)
+# when another thread imports while hypothesis changes the recursion limit.
+_wait_ready = getattr(_runtime.router, "wait_ready", None)
+if callable(_wait_ready):
+    _wait_ready()
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(_runtime))
 
 
