@@ -159,7 +159,7 @@ def _shot(page: Any, name: str) -> Path:
     return path
 
 
-def test_call_to_reopen_through_the_three_screens(server: str, browser: Any) -> None:
+def test_call_to_reopen_through_the_three_screens(browser: Any, server: str) -> None:
     # ---- the leader's numbers before --------------------------------------------------------
     leader = _page(browser, server, LEADER)
     leader.get_by_test_id("rates").wait_for()

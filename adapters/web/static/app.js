@@ -86,6 +86,15 @@ function categoryName(code) {
   return c ? c.name : code;
 }
 function statusName(code) { return state.meta?.statuses?.[code] || code || "—"; }
+function overdueText(row) {
+  // How long past the deadline that was missed first (签收 before claiming, else 办理).
+  const missed = row.claim_overdue && !row.claimed_at ? row.claim_deadline : row.handle_deadline;
+  const ms = missed ? Date.now() - new Date(missed).getTime() : 0;
+  if (ms <= 0) return "超期";
+  const days = Math.floor(ms / 86400000);
+  return days >= 1 ? `超期 ${days} 天` : `超期 ${Math.max(1, Math.floor(ms / 3600000))} 小时`;
+}
+
 function isOverdue(row) {
   if (row.overdue !== undefined) return !!row.overdue;
   // Only a case with a unit can be late; a resolved one is judged by its on-time flag.
@@ -437,7 +446,7 @@ const COL = {
   status: { label: "状态", render: (r) => statusBadge(r.status, r.status_name) },
   category: { label: "分类", render: (r) => r.category_name || categoryName(r.category) },
   unit: { label: "承办单位", render: (r) => r.unit_name || unitName(r.unit || r.resolved_unit) },
-  handle: { label: "办理时限", render: (r) => h("span", {}, fmtTime(r.handle_deadline), isOverdue(r) ? h("span", { class: "badge red" }, " 超期") : "") },
+  handle: { label: "办理时限", render: (r) => h("span", {}, fmtTime(r.handle_deadline), isOverdue(r) ? h("span", { class: "badge red" }, overdueText(r)) : "") },
   claim: { label: "签收时限", render: (r) => fmtTime(r.claim_deadline) },
   next: {
     label: "下一时限",
@@ -445,7 +454,7 @@ const COL = {
       const claimNext = !r.claimed_at && r.status === "dispatched";
       const when = r.next_deadline || (claimNext ? r.claim_deadline : r.handle_deadline);
       return h("span", {}, h("span", { class: "muted small" }, claimNext ? "签收 " : "办结 "), fmtTime(when),
-        isOverdue(r) ? h("span", { class: "badge red" }, "超期") : "");
+        isOverdue(r) ? h("span", { class: "badge red" }, overdueText(r)) : "");
     },
   },
   address: { label: "地址", render: (r) => r.address || "—" },
@@ -563,18 +572,27 @@ function renderSuggestion(box, sg) {
 
 function hint(text) { return h("div", { class: "card empty" }, text); }
 
-async function listScreen(view, title, load, columns, testid) {
+async function listScreen(view, title, load, columns, testid, refreshSeconds) {
   const detail = h("div", {}, hint("点击左侧工单，查看详情并办理"));
   const listCard = h("div", { class: "card" }, h("h2", {}, title), h("div", { class: "empty" }, "正在加载…"));
   view.appendChild(h("div", { class: "grid2" }, listCard, detail));
+  let selected = null;
   const reload = async () => {
     let rows;
     try { rows = await load(); } catch (e) { clear(listCard).appendChild(h("div", { class: "error" }, e.message)); return; }
     clear(listCard);
     listCard.appendChild(h("div", { class: "row" }, h("h2", {}, title), h("span", { class: "muted right" }, `${rows.length} 件`)));
-    listCard.appendChild(caseTable(rows, columns, (id) => showCase(detail, id, () => reload()), testid));
+    listCard.appendChild(caseTable(rows, columns, (id) => { selected = id; showCase(detail, id, () => reload()); }, testid));
+    if (selected) listCard.querySelector(`tr[data-case-id="${CSS.escape(selected)}"]`)?.classList.add("selected");
   };
   await reload();
+  if (refreshSeconds) {
+    // New dispatches appear without a reload; the open detail (and any half-typed form) stays.
+    const timer = setInterval(() => {
+      if (!document.body.contains(listCard)) { clearInterval(timer); return; }
+      reload();
+    }, refreshSeconds * 1000);
+  }
 }
 
 function queueScreen(view) {
@@ -621,7 +639,7 @@ function inboxScreen(view) {
   listScreen(view, `工单箱 · ${me.unit_name}`, async () => {
     // The server orders by the next deadline (签收 before claiming, 办理 after).
     return rowsOf(await get(`/api/units/${encodeURIComponent(me.unit)}/inbox`));
-  }, [COL.next, COL.text, COL.status, COL.category], "inbox-table");
+  }, [COL.next, COL.text, COL.status, COL.category], "inbox-table", 60);
 }
 
 // ---- 领导驾驶舱 (leader) -----------------------------------------------------------------------
