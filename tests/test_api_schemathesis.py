@@ -45,5 +45,7 @@ def test_no_input_makes_the_server_fail(case: Any) -> None:
     # The same generated request as an operator, as a unit and without a token: every role
     # reaches a different depth of the code.
     for token in (OPERATOR, ASSIGNED, None):
+        if isinstance(case.body, dict) and "api_key" in case.body:
+            case.body["api_key"] = token or ""  # Open311 authenticates in the form
         response = case.call(headers=auth(token))
         case.validate_response(response, checks=[not_a_server_error])

@@ -369,7 +369,40 @@ def get_request(request: Request, service_request_id: str, fmt: str) -> Response
     return render(fmt, "service_requests", [request_view(found[0], rt.config)])
 
 
-@router.post("/requests.{fmt}", summary="提交服务请求（表单编码，带 api_key）")
+_POST_FIELDS: dict[str, Any] = {
+    "type": "object",
+    "required": ["api_key", "service_code", "description"],
+    "properties": {
+        "api_key": {"type": "string", "description": "话务员令牌（operator token）"},
+        "service_code": {"type": "string", "description": "诉求分类代码，见 services"},
+        "description": {"type": "string", "maxLength": 4000, "description": "诉求内容"},
+        "lat": {"type": "number"},
+        "long": {"type": "number"},
+        "address_string": {"type": "string"},
+        "address_id": {"type": "string"},
+        "email": {"type": "string"},
+        "device_id": {"type": "string"},
+        "account_id": {"type": "string"},
+        "first_name": {"type": "string"},
+        "last_name": {"type": "string"},
+        "phone": {"type": "string"},
+        "media_url": {"type": "string"},
+        "attribute[concern]": {"type": "string", "enum": ["worry", "trouble", "anguish"]},
+        "attribute[appeal_type]": {"type": "string", "enum": APPEAL_TYPES},
+    },
+}
+
+
+@router.post(
+    "/requests.{fmt}",
+    summary="提交服务请求（表单编码，带 api_key）",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": _POST_FIELDS}},
+        }
+    },
+)
 async def create_request(request: Request, fmt: str) -> Response:
     fmt = _fmt(fmt)
     rt = _runtime(request)
