@@ -401,7 +401,7 @@ class Simulation:
                 t = d.claim_deadline - dt.timedelta(minutes=5)
         t = max(t, now + dt.timedelta(minutes=1))
         # A unit that sees at once the case is not theirs may return it without claiming.
-        if not self._is_theirs(case, d.unit) and self.rng.random() < tm.misroute_return_p * 0.5:
+        if not self._is_theirs(case, d.unit) and self.rng.random() < self._return_p(d.unit, tm) * 0.5:
             self._schedule(t, "return", case.id, unit=d.unit, reason=self._misroute_reason(case, book))
             return
         self._schedule(t, "claim", case.id, unit=d.unit)
@@ -417,7 +417,7 @@ class Simulation:
         # Not ours? Return it (most units do), with a reason.
         if d.number not in book.mediated and book.extension.get(d.number) is None:
             if not self._is_theirs(case, unit):
-                if self.rng.random() < tm.misroute_return_p:
+                if self.rng.random() < self._return_p(unit, tm):
                     self._schedule(soon, "return", case.id, unit=unit,
                                    reason=self._misroute_reason(case, book))
                     return
@@ -425,11 +425,19 @@ class Simulation:
                 self._schedule(soon, "return", case.id, unit=unit,
                                reason=self.rng.choice(SPURIOUS_REASONS))
                 return
-        # Disputes go to mediation first (调解), once per dispatch.
-        if d.number not in book.mediated and self._mediates(case, unit):
-            book.mediated.add(d.number)
-            self._schedule(soon, "start_mediation", case.id, unit=unit)
-            return
+        # Disputes go to mediation first (调解), once per dispatch; once it is concluded (with
+        # an agreement, or with the parties pointed to the courts) the case is written up soon.
+        if self._mediates(case, unit):
+            if d.number not in book.mediated:
+                book.mediated.add(d.number)
+                self._schedule(soon, "start_mediation", case.id, unit=unit)
+                return
+            if book.extension.get(d.number) is None:
+                t = office_time_after(now, self.rng.uniform(1, 12), self.calendar)
+                if self.rng.random() < tm.late_p:
+                    t = office_time_after(max(t, d.handle_deadline), self.rng.uniform(1, 16), self.calendar)
+                self._schedule(t, "resolve", case.id, unit=unit)
+                return
         state = book.extension.get(d.number)
         if state == "asked":
             return  # the centre decides; its decision re-plans this case
@@ -459,6 +467,13 @@ class Simulation:
             share = min(max(self.rng.gauss(tm.handle_share, 0.2), 0.05), 0.95)
             t = self._between(now, deadline, share, share)
         self._schedule(max(t, now + dt.timedelta(minutes=5)), "resolve", case.id, unit=unit)
+
+    def _return_p(self, unit: str, tm: Temperament) -> float:
+        """How likely a unit returns a case that is not its own. A street (属地) mostly takes
+        on what its communities could not handle and coordinates it (统筹) instead."""
+        if self.config.has_unit(unit) and self.config.unit(unit).kind == UnitKind.STREET:
+            return tm.misroute_return_p * 0.3
+        return tm.misroute_return_p
 
     def _between(self, now: dt.datetime, deadline: dt.datetime, lo: float, hi: float) -> dt.datetime:
         """A moment in office time between now and the deadline (before the deadline)."""
@@ -534,9 +549,12 @@ class Simulation:
             if cid not in seen and latest is not None and latest.overdue_deadlines(now):
                 seen.add(cid)
                 candidates.append(cid)
+        # The read model's overdue list (督办 candidates) as a daily cross-check: the agenda
+        # knows every deadline it set, and asking the views every simulated hour would make
+        # the projections catch up 24 times a day in small batches (a tenth of the run time).
         read_model = self.runtime.extras.get("read_model")
         due = getattr(read_model, "due_for_escalation", None)
-        if due is not None:
+        if due is not None and now.astimezone(SHANGHAI).hour == 0:
             candidates = list(dict.fromkeys([*candidates, *_ids(due(now))]))
         for cid in candidates:
             try:

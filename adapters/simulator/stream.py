@@ -88,12 +88,17 @@ def poisson(rng: random.Random, lam: float) -> int:
         k += 1
 
 
+CASES_PER_COMMUNITY_DAY = 5.0
+
+
 def daily_volume(config: SanshiConfig) -> float:
-    """Ordinary-day intake at scale 1: six cases per community, at least forty a day."""
+    """Ordinary-day intake at scale 1: five records per community (the bundled 海城区: a hundred
+    a day, about what one district's share of a city's 12345 work orders is), at least thirty.
+    ``--scale`` multiplies it."""
     localities = len(config.units_of_kind(UnitKind.COMMUNITY)) or len(
         config.units_of_kind(UnitKind.STREET)
     )
-    return max(40.0, 6.0 * localities)
+    return max(30.0, CASES_PER_COMMUNITY_DAY * localities)
 
 
 def problems_for(config: SanshiConfig) -> list[Problem]:
