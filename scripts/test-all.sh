@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole check, as CI runs it (.ci/run execs this): install the package with
-# its test extras, install and check the real test services (PostgreSQL, Kafka),
+# its test extras, install and check the real test services (PostgreSQL, Kafka,
+# Debian's Chromium for the browser tests),
 # lint, type-check, then run the full test suite against the real services.
 # Exit status: pytest's (exit 5, "no tests collected", counts as failure); if the
 # tests pass but ruff or mypy failed, 1.
@@ -16,6 +17,9 @@ step "pip install -e .[test]"
 
 step "test services (scripts/install-test-deps.sh)"
 bash scripts/install-test-deps.sh
+
+step "browser for the UI tests (scripts/install-browser.sh)"
+bash scripts/install-browser.sh
 
 lint_failed=0
 step "ruff check ."
