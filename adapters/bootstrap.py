@@ -6,12 +6,13 @@ wiring of ports to real parts lives in one place.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.application import SanshiApplication
 from engine.config import SanshiConfig, load_config
-from engine.keyword_router import KeywordRouter
+from engine.router import LearningRouter
 from engine.routing import Router
 from engine.settings import Settings
 from projections.wiring import attach_projections
@@ -32,7 +33,7 @@ class Runtime:
 
 
 def build_router(config: SanshiConfig) -> Router:
-    return KeywordRouter(config)
+    return LearningRouter(config)
 
 
 def bootstrap(
@@ -47,4 +48,19 @@ def bootstrap(
     runtime = Runtime(settings=settings, config=config, app=app, router=router)
     # extras["projector"], extras["read_model"]; embedded mode catches up on every save.
     attach_projections(runtime)
+    _warm_router(runtime)
     return runtime
+
+
+def _warm_router(runtime: Runtime) -> None:
+    """The router's duplicate index starts with the open cases of the read model (if both
+    sides support it), so a restart does not forget what is open."""
+    warm = getattr(runtime.router, "warm", None)
+    read_model = runtime.extras.get("read_model")
+    open_cases = getattr(read_model, "open_cases_for_router", None)
+    if warm is None or open_cases is None:
+        return
+    try:
+        warm(open_cases())
+    except Exception:  # a cold index only misses duplicates; never refuse to start for it
+        logging.getLogger(__name__).warning("router index not warmed", exc_info=True)

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -185,6 +186,31 @@ def _load(path: Path, blend: Blend, key: str) -> Bundle:
     return Bundle(linear, prototypes, blend, int(prototypes.labels.shape[0]), key)
 
 
+_loaded: dict[str, Bundle] = {}
+_loaded_lock = threading.Lock()
+
+
+def _copy(bundle: Bundle) -> Bundle:
+    """A router's own copy: learning in one router must not change another's model."""
+    lin = bundle.linear
+    pro = bundle.prototypes
+    return Bundle(
+        LinearText(
+            dict(lin.vocab),
+            lin.idf.copy(),
+            lin.weights.copy(),
+            lin.bias.copy(),
+            lin.default_idf,
+            lin.lexicon,
+            lin.ngram_high,
+        ),
+        Prototypes(pro.descriptions, pro.examples.copy(), pro.labels.copy(), pro.k),
+        bundle.blend,
+        bundle.trained_examples,
+        bundle.key,
+    )
+
+
 def load_bundle(
     config: SanshiConfig,
     encoder: Encoder,
@@ -196,16 +222,30 @@ def load_bundle(
     blend = blend or Blend()
     examples = packaged_examples() if examples is None else examples
     key = _key(config, examples, blend)
+    if not use_cache:
+        return fit_bundle(config, examples, encoder, blend)
+    with _loaded_lock:  # one fit per process even when several routers start at once
+        if key not in _loaded:
+            _loaded[key] = _load_or_fit(config, examples, encoder, blend, key)
+        return _copy(_loaded[key])
+
+
+def _load_or_fit(
+    config: SanshiConfig,
+    examples: Sequence[Example],
+    encoder: Encoder,
+    blend: Blend,
+    key: str,
+) -> Bundle:
     path = cache_dir() / f"router-{key}.npz"
-    if use_cache and path.is_file():
+    if path.is_file():
         try:
             return _load(path, blend, key)
         except Exception:  # a torn or foreign file: refit and overwrite
             log.warning("router cache %s unreadable, refitting", path)
     bundle = fit_bundle(config, examples, encoder, blend)
-    if use_cache:
-        try:
-            _save(bundle, path)
-        except OSError as exc:  # a read-only home is no reason not to route
-            log.warning("router cache not written (%s): %s", path, exc)
+    try:
+        _save(bundle, path)
+    except OSError as exc:  # a read-only home is no reason not to route
+        log.warning("router cache not written (%s): %s", path, exc)
     return bundle

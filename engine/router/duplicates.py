@@ -18,6 +18,7 @@ Decision for one candidate (same category and locality, inside the window):
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,11 +51,32 @@ ISSUE_OBJECTS: tuple[str, ...] = (
 )
 
 
+class IssueReader:
+    """Finds issue words with one compiled alternation (longest first), not one ``in`` per
+    word: it runs for every open case filed at start-up."""
+
+    def __init__(self, vocabulary: Iterable[str]) -> None:
+        words = sorted({w for w in vocabulary if w}, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(w) for w in words)) if words else None
+        self._words = words
+
+    def read(self, text: str) -> frozenset[str]:
+        if self._pattern is None:
+            return frozenset()
+        # Overlapping words (路灯 inside 路灯杆) need a scan per start position; finditer
+        # gives the longest at each non-overlapping position, which is what we keep anyway.
+        found = {m.group(0) for m in self._pattern.finditer(text)}
+        return _outermost(found)
+
+
 def issue_words(text: str, vocabulary: Iterable[str]) -> frozenset[str]:
     """The issue words in a duplicate-check form text; a word inside a longer found one
     (灯 in 路灯) is dropped so that 路灯 and 红绿灯 do not share 灯."""
-    found = [w for w in vocabulary if w and w in text]
-    longest = sorted(set(found), key=len, reverse=True)
+    return _outermost({w for w in vocabulary if w and w in text})
+
+
+def _outermost(found: set[str]) -> frozenset[str]:
+    longest = sorted(found, key=len, reverse=True)
     kept: list[str] = []
     for w in longest:
         if not any(w in k for k in kept):

@@ -73,6 +73,7 @@ class LinearText:
     default_idf: float = 0.0  # idf given to n-grams first seen after training
     lexicon: tuple[str, ...] = ()
     ngram_high: int = NGRAM_HIGH
+    _gram_names: list[str] = field(default_factory=list, repr=False)
 
     def features(self, text: str, grow: bool = False) -> tuple[Ints, Floats]:
         counts = Counter(analyze(text, self.lexicon, self.ngram_high))
@@ -115,12 +116,18 @@ class LinearText:
             return []
         contrib = values * self.weights[index, cls]
         order = np.argsort(-contrib)[:k]
-        inverse = {j: g for g, j in self.vocab.items() if j in set(index[order].tolist())}
+        names = self._names()
         return [
-            (inverse[int(index[o])], round(float(contrib[o]), 3))
-            for o in order
-            if contrib[o] > 0
+            (names[int(index[o])], round(float(contrib[o]), 3)) for o in order if contrib[o] > 0
         ]
+
+    def _names(self) -> list[str]:
+        if len(self._gram_names) != len(self.vocab):
+            names = [""] * len(self.vocab)
+            for gram, j in self.vocab.items():
+                names[j] = gram
+            self._gram_names = names
+        return self._gram_names
 
     def learn(self, text: str, cls: int, rate: float = 2.0, steps: int = 30) -> None:
         """Gradient steps of the softmax loss on one corrected example, until the model agrees

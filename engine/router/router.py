@@ -21,8 +21,9 @@ from uuid import UUID
 import numpy as np
 
 from engine.config import SanshiConfig, UnitKind
+from engine.deadlines import SHANGHAI
 from engine.router.bundle import Bundle, load_bundle
-from engine.router.duplicates import ISSUE_OBJECTS, DuplicateIndex, OpenCase, issue_words
+from engine.router.duplicates import ISSUE_OBJECTS, DuplicateIndex, IssueReader, OpenCase
 from engine.router.encoder import Encoder, Vectors, shared_encoder
 from engine.router.model import (
     blend,
@@ -78,10 +79,8 @@ class LearningRouter:
         self.urgency = UrgencyReader(config.router.urgent_words)
         self.classes = config.category_codes()
         self._by_name = {c.name: c.code for c in config.categories}
-        self._issue_vocabulary = sorted(
-            {*ISSUE_OBJECTS, *(k for c in config.categories for k in c.keywords)},
-            key=len,
-            reverse=True,
+        self.issues = IssueReader(
+            [*ISSUE_OBJECTS, *(k for c in config.categories for k in c.keywords)]
         )
         self.index = DuplicateIndex(
             window=dt.timedelta(days=config.router.duplicate_window_days),
@@ -199,7 +198,7 @@ class LearningRouter:
         loc = self.locator.locate(address, text)
         place = self.places.read(address, text)
         compare_text = for_compare(facts.content)
-        issues = issue_words(compare_text, self._issue_vocabulary)
+        issues = self.issues.read(compare_text)
         with self._lock:
             verdicts = self.index.find(
                 facts.case_id,
@@ -365,7 +364,7 @@ class LearningRouter:
             else:
                 place = self.places.read(simplified(facts.address), simplified(facts.content))
                 text = for_compare(facts.content)
-                issues = issue_words(text, self._issue_vocabulary)
+                issues = self.issues.read(text)
                 stored = None
             self.index.add(
                 category,
@@ -395,8 +394,8 @@ class LearningRouter:
         for row in open_cases:
             get = row.get if isinstance(row, Mapping) else lambda k, r=row: getattr(r, k, None)
             category, locality = get("category"), get("locality")
-            received_at = get("received_at")
-            if not category or not locality or not isinstance(received_at, dt.datetime):
+            received_at = _aware(get("received_at"))
+            if not category or not locality or received_at is None:
                 continue
             case_id = get("case_id")
             facts = CaseFacts(
@@ -458,6 +457,18 @@ class LearningRouter:
             bundle.linear.learn(simplified(text), cls)
             bundle.prototypes.learn(vector, cls)
             self.learned += 1
+
+
+def _aware(value: Any) -> dt.datetime | None:
+    """A read model may hand back datetimes as ISO strings or without zone (SQLite)."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, dt.datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=SHANGHAI)
 
 
 def load_bundle_async(config: SanshiConfig, encoder: Encoder) -> Future[Bundle]:
