@@ -10,7 +10,8 @@ simulated clock an hour at a time:
 2. every agenda item due in the hour is carried out, in time order, and its actor decides what
    comes next from the case the application service returns;
 3. at the end of the hour the deadline clock escalates every case whose deadline passed
-   (``app.escalate_overdue``), from the read model's list when it has one.
+   (``app.escalate_overdue``): the deadlines the simulator saw set, cross-checked once a
+   simulated day against the read model's overdue list (``due_for_escalation``).
 """
 
 from __future__ import annotations
@@ -210,7 +211,7 @@ class Simulation:
         self._first_case: dict[int, UUID] = {}  # incident number → the case of its first report
         self.agenda: list[_Item] = []
         self._seq = 0
-        # Deadline clock without a read model: (deadline, case) candidates.
+        # The deadline clock's candidates: (deadline, case) for every deadline the simulator saw.
         self._deadlines: list[tuple[dt.datetime, UUID]] = []
         self.report = SimulationReport(
             self.config.district.name, self.start, self.end, seed, scale,
@@ -223,8 +224,8 @@ class Simulation:
         t_wall = time.perf_counter()
         hour = dt.timedelta(hours=1)
         # Embedded mode catches the projections up after every save; the simulator reads them
-        # once an hour (the deadline clock), so it lets them catch up then, in one batch per
-        # hour instead of one per command. Restored, and caught up, when the run ends.
+        # once a simulated day (the deadline clock's cross-check), so it lets them catch up
+        # then, in one batch, instead of once per command. Restored, and caught up, at the end.
         projector = self.runtime.extras.get("projector")
         saved_hook = self.app.on_saved
         if projector is not None and saved_hook is not None:
