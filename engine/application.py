@@ -11,6 +11,8 @@ store's unique (id, version) key lets exactly one win and the other gets
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -86,7 +88,14 @@ def facts_of(case: Case) -> CaseFacts:
 
 class SanshiApplication(Application[UUID]):
     name = "sanshi"
-    env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "0"}
+    # No aggregate cache: every command loads the case from the store. (eventsourcing reads
+    # AGGREGATE_CACHE_MAXSIZE=0 as an UNBOUNDED cache, deep-copied on every get: it grew with
+    # every case ever loaded.)
+    env: ClassVar[dict[str, str]] = {}
+    # Case ids this process saved lately: a re-sent record among them is known to be a
+    # duplicate before the save, so the batch is not refused and routed twice (at a peak-day
+    # rate ~1% of records are re-sends, i.e. nearly every 500-record batch has one).
+    RECENT_IDS = 65_536
 
     def __init__(
         self,
@@ -101,6 +110,8 @@ class SanshiApplication(Application[UUID]):
         self.calendar = WorkCalendar(config.calendar)
         # Called after every successful save (embedded mode runs projections here).
         self.on_saved = on_saved
+        self._recent_ids: OrderedDict[UUID, None] = OrderedDict()
+        self._recent_lock = threading.Lock()  # the HTTP app saves from several threads
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -241,7 +252,8 @@ class SanshiApplication(Application[UUID]):
         save). Optimistic: no per-record existence query on the common path; if the store
         refuses the batch (a re-sent record, or another writer touched a merge target), look up
         which records already exist and try again without them."""
-        known: set[UUID] = set()
+        recent = self._recent_ids
+        known: set[UUID] = {c.case_id for c in cmds if c.case_id in recent}
         for _ in range(5):
             results, fresh, touched = self._prepare_batch(cmds, known, principal, route)
             if not fresh:
@@ -253,10 +265,19 @@ class SanshiApplication(Application[UUID]):
                     self.router.case_closed(cid)
                 known = {c.case_id for c in cmds if self.exists(c.case_id)}
                 continue
+            self._remember_saved(fresh)
             if self.on_saved is not None:
                 self.on_saved()
             return results
         raise ConcurrencyConflict(cmds[0].case_id)
+
+    def _remember_saved(self, ids: Iterable[UUID]) -> None:
+        recent = self._recent_ids
+        with self._recent_lock:
+            for cid in ids:
+                recent[cid] = None
+            while len(recent) > self.RECENT_IDS:
+                recent.popitem(last=False)
 
     def _prepare_batch(
         self,

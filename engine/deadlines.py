@@ -29,6 +29,8 @@ class WorkCalendar:
         self._extra = extra_years or {}
         self._holidays = {d for n in self._extra.values() for d in n.holidays}
         self._workdays = {d for n in self._extra.values() for d in n.workdays}
+        # chinese_calendar's lookup costs ~20 us; every dispatch asks about up to ~10 days.
+        self._is_workday: dict[dt.date, bool] = {}
 
     def known_year(self, year: int) -> bool:
         if year in self._extra:
@@ -40,6 +42,12 @@ class WorkCalendar:
         return True
 
     def is_workday(self, day: dt.date) -> bool:
+        known = self._is_workday.get(day)
+        if known is None:
+            known = self._is_workday[day] = self._lookup_workday(day)
+        return known
+
+    def _lookup_workday(self, day: dt.date) -> bool:
         if day.year in self._extra:
             if day in self._workdays:
                 return True
