@@ -1,0 +1,114 @@
+"""Projections on PostgreSQL: catch-up over a log the views have not seen, and a full rebuild,
+against a raw ``SELECT`` of the same event rows (psycopg, one query, every row fetched) run in
+the same process right after. Target: ratio >= 0.30.
+
+Runs on a database an intake run filled (the worker had projections off, so the views start at
+position 0 and the catch-up applies the whole log, as ``sanshi worker`` does after a pause).
+
+    python -m bench.projections [--records 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from typing import Any
+
+import psycopg
+
+from bench.common import (
+    Result,
+    Services,
+    Timer,
+    events_table,
+    higher_is_better,
+    print_table,
+    psycopg_dsn,
+    runtime_for,
+)
+
+TARGET = 0.30
+
+
+def raw_select(db_url: str, repeats: int = 3) -> dict[str, Any]:
+    """SELECT every event row in log order, fetched to Python (the read half of a projection)."""
+    times = []
+    rows = 0
+    with psycopg.connect(psycopg_dsn(db_url)) as conn:
+        table = events_table(conn)
+        for _ in range(repeats):
+            with Timer() as t:
+                rows = len(conn.execute(
+                    f"SELECT notification_id, originator_id, originator_version, topic, state "
+                    f"FROM {table} ORDER BY notification_id"
+                ).fetchall())
+            conn.commit()
+            times.append(t.seconds)
+    return {"rows": rows, "seconds": statistics.median(times)}
+
+
+def measure(db_url: str) -> list[Result]:
+    """Catch-up from the current position, then a full rebuild; each against a raw SELECT
+    measured right after it."""
+    runtime = runtime_for(db_url, kafka="bench")  # worker mode: nothing catches up on its own
+    projector = runtime.extras["projector"]
+    try:
+        lag = projector.lag()
+        with Timer() as catch:
+            applied = projector.catch_up()
+        raw_after_catch = raw_select(db_url)
+        with Timer() as rebuild:
+            rebuilt = projector.rebuild()
+        raw_after_rebuild = raw_select(db_url)
+    finally:
+        runtime.close()
+    events = raw_after_catch["rows"]
+    results = []
+    if applied:
+        results.append(higher_is_better(
+            "projections", "catch-up (PG)", applied / catch.seconds,
+            raw_after_catch["rows"] / raw_after_catch["seconds"], "events/s", TARGET,
+            events=applied, lag_before=lag, seconds=round(catch.seconds, 2),
+            raw_select_seconds=round(raw_after_catch["seconds"], 3)))
+    results.append(higher_is_better(
+        "projections", "full rebuild (PG)", rebuilt / rebuild.seconds,
+        raw_after_rebuild["rows"] / raw_after_rebuild["seconds"], "events/s", TARGET,
+        events=rebuilt, log_events=events, seconds=round(rebuild.seconds, 2),
+        raw_select_seconds=round(raw_after_rebuild["seconds"], 3)))
+    return results
+
+
+def run(services: Services, n: int) -> list[Result]:
+    """Fill a database through the intake path (bench.intake), then measure."""
+    import os
+    import time
+
+    from bench.intake import drain, publish
+
+    db = services.new_database("proj")
+    prefix = f"benchp{os.getpid()}{int(time.time())}."
+    publish(services.kafka_bootstrap, prefix, n)
+    drain(db, services.kafka_bootstrap, prefix, n)
+    results = measure(db)
+    services.drop(db)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=int, default=20_000)
+    ap.add_argument("--db", help="measure on this database (already filled) instead")
+    args = ap.parse_args(argv)
+    if args.db:
+        results = measure(args.db)
+    else:
+        with Services(kafka=True) as services:
+            results = run(services, args.records)
+    print_table(results)
+    print(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()
