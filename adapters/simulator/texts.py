@@ -17,10 +17,10 @@ import random
 from dataclasses import dataclass, field
 
 XIAOQU = (
-    "幸福里", "金海湾", "海景苑", "银滩花园", "富丽华庭", "锦绣家园", "椰林小区", "阳光城",
+    "幸福里", "金海湾", "海景苑", "银滩花园", "富丽华庭", "锦绣家园", "椰林花园", "阳光城",
     "北部湾花园", "海珠新村", "东方丽景", "红树林雅苑", "翠湖居", "南珠广场", "贵州新村",
     "长青苑", "香榭里", "港湾新城", "世纪名城", "滨海嘉园", "西湾家园", "永安里", "和谐家园",
-    "桂园小区", "水电宿舍", "粮食局宿舍", "供销社宿舍", "老车站宿舍",
+    "桂园", "水电宿舍", "粮食局宿舍", "供销社宿舍", "老车站宿舍",
 )
 LANDMARKS = (
     "菜市场", "公交站", "幼儿园", "小学", "农贸市场", "超市", "银行", "卫生服务站",
@@ -408,9 +408,12 @@ def tell(incident: Incident, channel: str, rng: random.Random, first: bool) -> s
         if not first and rng.random() < 0.5:
             impact = rng.choice(("之前也有人反映过，", "不知道有没有人报过，", "")) + impact
         who = rng.choice(WHO[channel])
-        when = rng.choice(WHEN) if not incident.urgent else ""
+        template = cores[incident.core % len(cores)]
+        # "Since last week" does not go with a fact that already says how long.
+        timed = "{days}" in template or "{hours_off}" in template or "{months}" in template
+        when = "" if incident.urgent or timed else rng.choice(WHEN)
         if rng.random() < 0.25 and len(p.impacts) > 1:
-            impact = impact + rng.choice(p.impacts)
+            impact = impact + rng.choice([i for i in p.impacts if i != impact])
         parts = [f"{opener}{who}{when}{core}，", impact, closer]
         text = "".join(s for s in parts if s)
     if incident.urgent and channel != "police":
