@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from engine.config import SanshiConfig, UnitKind
 from engine.routing import (
@@ -46,6 +46,8 @@ class KeywordRouter:
         self.locator = Locator(config)
         self._open: dict[tuple[str, str | None], dict[UUID, _OpenCase]] = {}
         self._where: dict[UUID, tuple[str, str | None]] = {}
+        # The same buckets as id -> normalised text, the form rapidfuzz scores in one call.
+        self._texts: dict[tuple[str, str | None], dict[UUID, str]] = {}
 
     # ---- category ------------------------------------------------------------------------
 
@@ -142,33 +144,53 @@ class KeywordRouter:
     ) -> list[DuplicateCandidate]:
         if loc.unit is None:
             return []  # no place, no merge: two different places are never merged
-        bucket = self._open.get((category, loc.unit), {})
+        bucket = self._open.get((category, loc.unit))
+        if not bucket:
+            return []
         window = dt.timedelta(days=self.config.router.duplicate_window_days)
+        threshold = self.config.router.possible_duplicate_similarity
         text = _norm(facts.content)
+        # Scored in rapidfuzz's C++ loop (a bucket holds thousands of open cases on a peak
+        # day); hits come back best first, ties in bucket order, as the Python loop gave them.
+        hits = process.extract(
+            text,
+            self._texts[(category, loc.unit)],
+            scorer=fuzz.ratio,
+            score_cutoff=threshold * 100 - 1e-6,
+            limit=None,
+        )
         out: list[DuplicateCandidate] = []
-        for oc in bucket.values():
-            if oc.case_id == facts.case_id or abs(facts.received_at - oc.received_at) > window:
+        for _, ratio, cid in hits:
+            oc = bucket[cid]
+            score = ratio / 100.0
+            if (
+                score < threshold
+                or oc.case_id == facts.case_id
+                or abs(facts.received_at - oc.received_at) > window
+            ):
                 continue
-            score = fuzz.ratio(text, oc.text) / 100.0
-            if score >= self.config.router.possible_duplicate_similarity:
-                out.append(DuplicateCandidate(oc.case_id, score, {"method": "fuzz.ratio"}))
-        out.sort(key=lambda d: -d.similarity)
-        return out[:5]
+            out.append(DuplicateCandidate(oc.case_id, score, {"method": "fuzz.ratio"}))
+            if len(out) == 5:
+                break
+        return out
 
     def case_opened(self, facts: CaseFacts, category: str, locality: str | None) -> None:
         if locality is None:
             return
         key = (category, locality)
         self.case_closed(facts.case_id)
+        text = _norm(facts.content)
         self._open.setdefault(key, {})[facts.case_id] = _OpenCase(
-            facts.case_id, _norm(facts.content), facts.received_at
+            facts.case_id, text, facts.received_at
         )
+        self._texts.setdefault(key, {})[facts.case_id] = text
         self._where[facts.case_id] = key
 
     def case_closed(self, case_id: UUID) -> None:
         key = self._where.pop(case_id, None)
         if key is not None:
             self._open.get(key, {}).pop(case_id, None)
+            self._texts.get(key, {}).pop(case_id, None)
 
     def learn(self, text: str, category: str) -> None:
         return None
