@@ -26,14 +26,14 @@ from uuid import UUID
 
 import numpy as np
 import numpy.typing as npt
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from engine.router.places import Match, Place, compare
 
 Vector = npt.NDArray[np.float32]
 # Never compare with more than this many open cases of one area (most recent first): keeps a
 # decision fast with 100k open cases; older look-alikes are far outside any real window anyway.
-SCAN_LIMIT = 300
+SCAN_LIMIT = 120
 # Sentence-vector thresholds (cosine of USE embeddings), calibrated on complaint pairs:
 # paraphrases of one issue ≳ 0.75, different issues of one category at one place ≲ 0.6.
 COSINE_SAME_ISSUE = 0.6
@@ -93,6 +93,10 @@ class OpenCase:
     issues: frozenset[str]
     channel: str = ""
     vector: npt.NDArray[np.float16] | None = None
+    ts: float = 0.0  # received_at as a timestamp: the window test runs for every candidate
+
+    def __post_init__(self) -> None:
+        self.ts = self.received_at.timestamp()
 
 
 @dataclass(frozen=True)
@@ -224,11 +228,33 @@ class DuplicateIndex:
         bucket = self._buckets.get((category, locality))
         if bucket is None:
             return []
-        verdicts: list[Verdict] = []
+        pool: list[tuple[OpenCase, Match]] = []
+        now, window = received_at.timestamp(), self.window.total_seconds()
         for oc in self._candidates(bucket, place):
-            if oc.case_id == case_id or abs(received_at - oc.received_at) > self.window:
+            if abs(now - oc.ts) > window or oc.case_id == case_id:
                 continue
-            verdict = self._judge(text, place, issues, vector, oc)
+            match = compare(place, oc.place)
+            if match != Match.DIFFERENT:
+                pool.append((oc, match))
+        if not pool:
+            return []
+        # Score the whole pool at once: rapidfuzz in C over the texts, one matrix product over
+        # the sentence vectors; only the few that pass a threshold get a Python verdict.
+        ratios = process.cdist([text], [oc.text for oc, _ in pool], scorer=fuzz.ratio)[0] / 100.0
+        cosines = np.full(len(pool), np.nan, dtype=np.float32)
+        if vector is not None:
+            rows = [i for i, (oc, _) in enumerate(pool) if oc.vector is not None]
+            if rows:
+                stacked = np.stack([pool[i][0].vector for i in rows])  # type: ignore[misc]
+                cosines[rows] = stacked.astype(np.float32) @ vector
+        verdicts: list[Verdict] = []
+        for i in np.flatnonzero(
+            (ratios >= min(self.possible_similarity, self.merge_similarity))
+            | (np.nan_to_num(cosines, nan=-1.0) >= COSINE_SAME_ISSUE)
+        ):
+            oc, match = pool[int(i)]
+            cosine = None if np.isnan(cosines[i]) else float(cosines[i])
+            verdict = self._judge(float(ratios[i]), cosine, match, issues, oc)
             if verdict is not None:
                 verdicts.append(verdict)
         verdicts.sort(key=lambda v: (not v.merge, -v.similarity))
@@ -236,19 +262,12 @@ class DuplicateIndex:
 
     def _judge(
         self,
-        text: str,
-        place: Place,
+        ratio: float,
+        cosine: float | None,
+        match: Match,
         issues: frozenset[str],
-        vector: Vector | None,
         oc: OpenCase,
     ) -> Verdict | None:
-        match = compare(place, oc.place)
-        if match == Match.DIFFERENT:
-            return None
-        ratio = fuzz.ratio(text, oc.text) / 100.0
-        cosine: float | None = None
-        if vector is not None and oc.vector is not None:
-            cosine = float(np.dot(vector, oc.vector.astype(np.float32)))
         shared = sorted(issues & oc.issues)
         same_issue = bool(shared) or (cosine is not None and cosine >= COSINE_POSSIBLE)
         if not shared and issues and oc.issues:

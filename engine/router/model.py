@@ -109,9 +109,11 @@ class LinearText:
         index, values = self.features(text)
         return softmax(self.logits(index, values))
 
-    def top_grams(self, text: str, cls: int, k: int = 5) -> list[tuple[str, float]]:
+    def top_grams(
+        self, text: str, cls: int, k: int = 5, features: tuple[Ints, Floats] | None = None
+    ) -> list[tuple[str, float]]:
         """The n-grams that pushed the text towards class ``cls`` most (for the reason)."""
-        index, values = self.features(text)
+        index, values = features if features is not None else self.features(text)
         if index.size == 0:
             return []
         contrib = values * self.weights[index, cls]
@@ -195,6 +197,8 @@ class Prototypes:
     examples: Floats  # (n, dim)
     labels: Ints  # (n,)
     k: int = 7
+    _by_class: list[Ints] = field(default_factory=list, repr=False)
+    _indexed: int = field(default=-1, repr=False)
 
     def scores(self, vector: Floats) -> Floats:
         """Per-class similarity in [−1, 1]: mean of the class's k nearest examples (or its
@@ -204,21 +208,22 @@ class Prototypes:
         if self.examples.shape[0] == 0:
             return out
         sims = self.examples @ vector
-        best = np.full(n_classes, -1.0, dtype=np.float32)
-        # Top-k per class without a python loop over examples: sort once, take the first k of
-        # each label.
-        order = np.argsort(-sims)
-        seen = np.zeros(n_classes, dtype=np.int64)
-        total = np.zeros(n_classes, dtype=np.float32)
-        for j in order[: self.k * n_classes * 4]:
-            c = int(self.labels[j])
-            if seen[c] < self.k:
-                total[c] += sims[j]
-                seen[c] += 1
-        has = seen > 0
-        best[has] = total[has] / seen[has]
-        # Blend with the description: it anchors classes with few examples.
-        return np.where(has, 0.8 * best + 0.2 * out, out).astype(np.float32)
+        best = out.copy()
+        for c, rows in enumerate(self._rows_by_class(n_classes)):
+            if rows.size == 0:
+                continue
+            mine = sims[rows]
+            if mine.size > self.k:
+                mine = np.partition(mine, mine.size - self.k)[-self.k :]
+            # Blend with the description: it anchors classes with few examples.
+            best[c] = 0.8 * float(mine.mean()) + 0.2 * float(out[c])
+        return best
+
+    def _rows_by_class(self, n_classes: int) -> list[Ints]:
+        if len(self._by_class) != n_classes or self._indexed != self.labels.shape[0]:
+            self._by_class = [np.flatnonzero(self.labels == c) for c in range(n_classes)]
+            self._indexed = int(self.labels.shape[0])
+        return self._by_class
 
     def nearest(self, vector: Floats) -> tuple[int, float]:
         if self.examples.shape[0] == 0:

@@ -29,8 +29,9 @@ from engine.router.model import (
     blend,
     describe_top,
     keyword_hits,
+    softmax,
 )
-from engine.router.places import Place, PlaceReader
+from engine.router.places import PlaceReader
 from engine.router.text import for_compare, simplified
 from engine.router.urgency import UrgencyReader
 from engine.routing import (
@@ -96,9 +97,7 @@ class LearningRouter:
         else:
             self._bundle_future = bundle
         self._lock = threading.RLock()
-        self._recent: OrderedDict[UUID, tuple[Vectors, Place, str, frozenset[str]]] = (
-            OrderedDict()
-        )
+        self._recent: OrderedDict[UUID, tuple[Vectors]] = OrderedDict()
         self._embedder: threading.Thread | None = None
         self.learned = 0
 
@@ -134,11 +133,12 @@ class LearningRouter:
         hits = keyword_hits(text, self.config.categories)
         vector = self.encoder.encode_one(text or simplified(address) or "空")
         with self._lock:
-            p_linear = bundle.linear.proba(text)
+            features = bundle.linear.features(text)
+            p_linear = softmax(bundle.linear.logits(*features))
             p_proto = bundle.prototypes.scores(vector)
             p = blend(p_linear, p_proto, hits.vector(self.classes), bundle.blend)
             best = int(np.argmax(p))
-            grams = bundle.linear.top_grams(text, best)
+            grams = bundle.linear.top_grams(text, best, features=features)
             nearest, nearest_sim = bundle.prototypes.nearest(vector)
         why: dict[str, Any] = {
             "top": describe_top(self.classes, p),
@@ -210,7 +210,7 @@ class LearningRouter:
                 facts.received_at,
                 reading.vector,
             )
-            self._remember(facts.case_id, reading.vector, place, compare_text, issues)
+            self._remember(facts.case_id, reading.vector)
         merge_verdict = next((v for v in verdicts if v.merge), None)
         merge = (
             DuplicateCandidate(merge_verdict.case_id, merge_verdict.similarity, merge_verdict.why)
@@ -342,10 +342,8 @@ class LearningRouter:
 
     # ---- the open-case index -------------------------------------------------------------
 
-    def _remember(
-        self, case_id: UUID, vector: Vectors, place: Place, text: str, issues: frozenset[str]
-    ) -> None:
-        self._recent[case_id] = (vector, place, text, issues)
+    def _remember(self, case_id: UUID, vector: Vectors) -> None:
+        self._recent[case_id] = (vector,)
         self._recent.move_to_end(case_id)
         while len(self._recent) > _RECENT:
             self._recent.popitem(last=False)
@@ -358,28 +356,28 @@ class LearningRouter:
             if self.index.key_of(facts.case_id) == (category, locality):
                 return  # already filed there: the common case (every action on an open case)
             remembered = self._recent.pop(facts.case_id, None)
-            if remembered is not None:
-                vector, place, text, issues = remembered
-                stored = vector.astype(np.float16)
-            else:
-                place = self.places.read(simplified(facts.address), simplified(facts.content))
-                text = for_compare(facts.content)
-                issues = self.issues.read(text)
-                stored = None
-            self.index.add(
-                category,
-                locality,
-                OpenCase(
-                    facts.case_id,
-                    text,
-                    facts.received_at,
-                    place,
-                    issues,
-                    channel=facts.channel,
-                    vector=stored,
-                ),
-            )
-        if stored is None:
+        vector = remembered[0] if remembered is not None else None
+        self.file_open_case(facts, category, locality, vector)
+
+    def file_open_case(
+        self, facts: CaseFacts, category: str, locality: str, vector: Vectors | None = None
+    ) -> None:
+        """Put an open case in the duplicate index. Without a sentence vector it is compared
+        on text alone until a background thread has embedded it."""
+        place = self.places.read(simplified(facts.address), simplified(facts.content))
+        text = for_compare(facts.content)
+        entry = OpenCase(
+            facts.case_id,
+            text,
+            facts.received_at,
+            place,
+            self.issues.read(text),
+            channel=facts.channel,
+            vector=None if vector is None else vector.astype(np.float16),
+        )
+        with self._lock:
+            self.index.add(category, locality, entry)
+        if vector is None:
             self._embed_later()
 
     def case_closed(self, case_id: UUID) -> None:

@@ -1,0 +1,322 @@
+"""`sanshi explain CASE_ID`: why a case went where it went, from its own events.
+
+Reads the case's events through the application (a plain read, nothing is written) and prints
+each decision in Chinese: the category and the evidence behind it (keywords, the model's top
+three, the nearest example), the locality and the exact place, why it is urgent, the candidate
+units, duplicates with their similarity, dispatches with their deadlines, returns, escalations,
+merges and the manual queue. ``--format json`` prints the same events as JSON.
+
+CASE_ID is the case id (UUID) or ``channel:source_ref`` (e.g. ``hotline:BH20210716000123``).
+The caller's name and phone are never printed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+from uuid import UUID
+
+import click
+
+EVENT_ZH = {
+    "Received": "受理",
+    "Classified": "分类",
+    "Dispatched": "派单",
+    "Claimed": "签收",
+    "Returned": "退单",
+    "ExtensionRequested": "申请延期",
+    "ExtensionDecided": "延期审批",
+    "MediationStarted": "开始调解",
+    "MediationConcluded": "调解结束",
+    "Resolved": "办结",
+    "AnsweredDirectly": "直办",
+    "Rejected": "不予受理",
+    "FollowedUp": "回访",
+    "Reopened": "重办",
+    "Closed": "结案",
+    "Escalated": "督办",
+    "Urged": "催办",
+    "Merged": "合并",
+    "DuplicateLinked": "关联重复件",
+    "SentToManual": "转人工派单",
+}
+CHANNEL_ZH = {"hotline": "12345热线", "app": "解忧超市APP", "walkin": "窗口到点反映", "police": "110警情"}
+CONCERN_ZH = {"worry": "操心事", "trouble": "烦心事", "anguish": "揪心事"}
+RATING_ZH = {"satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意"}
+PLACE_ZH = {"exact": "同一地点", "area": "同一道路/小区", "unknown": "地点不明"}
+DUP_RULE_ZH = {
+    "retyped": "内容几乎相同（重复录入）",
+    "same_issue_same_place": "同一地点、同一问题",
+    "similar": "内容相近，待人工判断",
+}
+HIDDEN = {"caller_name", "caller_phone", "originator_id", "originator_version", "timestamp"}
+
+
+def case_id_of(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        pass
+    if ":" in text:
+        from engine.domain import case_id_for
+
+        channel, ref = text.split(":", 1)
+        return case_id_for(channel, ref)
+    raise click.BadParameter(f"「{text}」不是工单编号（UUID）或 渠道:来源编号", param_hint="CASE_ID")
+
+
+class Namer:
+    """Chinese names for unit ids and category codes from the district config."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    def unit(self, unit_id: str | None) -> str:
+        if not unit_id:
+            return "中心"
+        if self.config.has_unit(unit_id):
+            return f"{self.config.unit(unit_id).name}（{unit_id}）"
+        return unit_id
+
+    def category(self, code: str | None) -> str:
+        if not code:
+            return "未分类"
+        try:
+            return f"{self.config.category(code).name}（{code}）"
+        except KeyError:
+            return code
+
+    def category_short(self, code: str) -> str:
+        try:
+            return str(self.config.category(code).name)
+        except KeyError:
+            return code
+
+
+def _time(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def _scores(items: list[dict[str, Any]], names: Namer) -> str:
+    return " / ".join(f"{names.category_short(i['category'])} {i['score']:.2f}" for i in items)
+
+
+def classified_lines(e: Any, names: Namer) -> list[str]:
+    reason = dict(getattr(e, "reason", {}) or {})
+    lines = [f"分类：{names.category(e.category)}"]
+    if reason.get("override") or getattr(e, "override", False):
+        prev = reason.get("previous")
+        lines[0] += f"（人工改分类，原为 {names.category(prev)}）" if prev else "（人工改分类）"
+        return lines
+    if "confidence" in reason:
+        lines[0] += f"，置信度 {reason['confidence']:.2f}"
+    cat = reason.get("category") or {}
+    if isinstance(cat, dict):
+        if cat.get("by") == "hint":
+            lines.append(f"依据：受理时标注的分类「{cat.get('hint')}」")
+        if cat.get("top"):
+            lines.append(f"模型前三：{_scores(cat['top'], names)}")
+        keywords = cat.get("keywords") or {}
+        if keywords:
+            found = "；".join(f"{names.category_short(c)}：{'、'.join(w)}" for c, w in keywords.items())
+            lines.append(f"命中关键词：{found}")
+        linear = cat.get("linear") or {}
+        if linear.get("ngrams"):
+            grams = "、".join(dict.fromkeys(g["ngram"].removeprefix("L:") for g in linear["ngrams"]))
+            lines.append(f"文本模型（TF-IDF）主要依据：{grams}；其前三 {_scores(linear['top'], names)}")
+        proto = cat.get("prototypes") or {}
+        if proto.get("top"):
+            lines.append(f"句向量（USE）前三：{_scores(proto['top'], names)}")
+        nearest = proto.get("nearest_example")
+        if nearest:
+            learned = "（人工纠正后学到的例子）" if nearest.get("learned") else ""
+            lines.append(
+                f"最相近的已知例子：{names.category_short(nearest['category'])}，"
+                f"余弦 {nearest['cosine']:.2f}{learned}"
+            )
+    elif reason.get("category"):  # the keyword router's shape
+        lines.append(f"依据：{reason['category']}")
+    loc = reason.get("locality") or {}
+    if loc:
+        where = names.unit(loc.get("community") or loc.get("street")) if loc.get("matched") else "未能确定"
+        source = {"address": "地址", "text": "诉求内容"}.get(loc.get("from", ""), "")
+        matched = f"，依据{source}中的「{loc['matched']}」" if loc.get("matched") else ""
+        lines.append(f"属地：{where}{matched}")
+    place = reason.get("place") or {}
+    if place.get("key"):
+        lines.append(f"具体地点：{_place(place)}")
+    urgent = reason.get("urgent")
+    if isinstance(urgent, dict):
+        why = []
+        if urgent.get("words"):
+            why.append("紧急词：" + "、".join(urgent["words"]))
+        if urgent.get("flag"):
+            why.append("渠道标注为紧急")
+        if urgent.get("concern"):
+            why.append("揪心事")
+        lines.append(f"紧急：{'是' if e.urgent else '否'}" + (f"（{'；'.join(why)}）" if why else ""))
+    else:
+        lines.append(f"紧急：{'是' if e.urgent else '否'}")
+    candidates = reason.get("candidates") or []
+    if candidates:
+        lines.append(
+            "候选承办单位："
+            + "；".join(
+                f"{names.category_short(c['category'])} {c['score']:.2f} → {names.unit(c['unit']) if c.get('unit') else '无'}"
+                for c in candidates
+            )
+        )
+    unit = reason.get("unit")
+    if isinstance(unit, dict):
+        lines.append(f"派单规则：{_rule(unit, names)}")
+    dupes = reason.get("duplicates") or []
+    for d in dupes:
+        verdict = "合并" if d.get("merge") else "疑似重复（仅提示）"
+        detail = DUP_RULE_ZH.get(d.get("rule", ""), "")
+        extra = []
+        if d.get("place"):
+            extra.append(PLACE_ZH.get(d["place"], d["place"]))
+        if d.get("shared_issue_words"):
+            extra.append("同一问题：" + "、".join(d["shared_issue_words"]))
+        if d.get("text_ratio") is not None:
+            extra.append(f"文字相似 {d['text_ratio']:.2f}")
+        if d.get("cosine") is not None:
+            extra.append(f"语义相似 {d['cosine']:.2f}")
+        lines.append(
+            f"重复件：工单 {d['case_id']} 相似度 {d['similarity']:.2f} → {verdict}"
+            + (f"（{detail}；{'，'.join(extra)}）" if detail or extra else "")
+        )
+    return lines
+
+
+def _place(place: dict[str, Any]) -> str:
+    if place.get("crossing"):
+        return "与".join(str(place["crossing"]).split("|")) + "路口"
+    parts = []
+    if place.get("road"):
+        parts.append(str(place["road"]) + (f"{place['number']}号" if place.get("number") is not None else ""))
+    if place.get("estate"):
+        parts.append(str(place["estate"]) + (f"{place['building']}栋" if place.get("building") is not None else ""))
+    return " ".join(parts) or str(place.get("key"))
+
+
+def _rule(why: dict[str, Any], names: Namer) -> str:
+    if why.get("rule") == "climb" or why.get("escalated_from"):
+        return f"由 {names.unit(why.get('escalated_from'))} 退回后逐级上移至 {names.unit(why.get('to')) if why.get('to') != 'centre' else '区中心'}"
+    if why.get("rule") in ("next_category", "same_category"):
+        return (
+            f"退单后按分类「{names.category_short(why.get('category', ''))}」"
+            f"（得分 {why.get('score', 0):.2f}）另选单位，排除已退单位 {'、'.join(why.get('returned_by', []))}"
+        )
+    if why.get("by_unit_categories"):
+        return "无匹配规则，派给负责该分类的单位"
+    if why.get("rule") is None:
+        return "无可用规则"
+    to = {"locality": "按属地", "judicial_office": "属地司法所"}.get(str(why.get("to")), names.unit(why.get("to")))
+    keywords = f"，命中「{'、'.join(why['keywords'])}」" if why.get("keywords") else ""
+    skipped = [s for s in why.get("skipped", []) if s.get("skipped") == "returned"]
+    skip = f"，跳过已退单位 {'、'.join(names.unit(s['unit']) for s in skipped)}" if skipped else ""
+    return f"第{int(why['rule']) + 1}条（{to}{keywords}{skip}）"
+
+
+def event_lines(e: Any, names: Namer) -> list[str]:
+    kind = type(e).__name__
+    if kind == "Classified":
+        return classified_lines(e, names)
+    if kind == "Received":
+        return [
+            f"渠道：{CHANNEL_ZH.get(e.channel, e.channel)}，来源编号 {e.source_ref}",
+            f"三事：{CONCERN_ZH.get(e.concern, e.concern)}" + ("，受理时标注紧急" if e.urgent else ""),
+        ]
+    if kind == "Dispatched":
+        reason = dict(getattr(e, "reason", {}) or {})
+        by = {"router": "路由自动派单", "operator": "话务员派单"}.get(reason.get("by", ""), "")
+        lines = [
+            f"第{e.number}次派单 → {names.unit(e.unit)}" + (f"（{by}）" if by else ""),
+            f"签收时限 {_time(e.claim_deadline)}，办理时限 {_time(e.handle_deadline)}",
+        ]
+        if reason.get("after_return"):
+            lines.append(f"退单后转派：{_rule(reason, names)}")
+        if reason.get("reopened"):
+            lines.append("回访不满意重办，派回原办结单位")
+        if reason.get("note"):
+            lines.append(f"备注：{reason['note']}")
+        return lines
+    if kind == "Returned":
+        return [f"{names.unit(e.unit)} 退单，理由：{e.reason}"]
+    if kind == "Merged":
+        reason = dict(getattr(e, "reason", {}) or {})
+        detail = DUP_RULE_ZH.get(reason.get("rule", ""), "人工合并" if reason.get("by") == "operator" else "")
+        return [f"并入工单 {e.target}，相似度 {e.similarity:.2f}" + (f"（{detail}）" if detail else "")]
+    if kind == "DuplicateLinked":
+        return [f"重复件 {e.duplicate} 已并入本工单"]
+    if kind == "SentToManual":
+        return [f"原因：{e.reason}"]
+    if kind == "Escalated":
+        deadline = {"claim": "签收", "handle": "办理"}.get(e.kind, e.kind)
+        return [f"{names.unit(e.unit)} 超过{deadline}时限，第{e.level}级督办，督办单位 {names.unit(e.supervisor)}"]
+    if kind == "FollowedUp":
+        rating = RATING_ZH.get(e.rating or "", "未评价")
+        return [f"回访：{'已解决' if e.solved else '未解决'}，{rating}" + (f"，{e.comment}" if e.comment else "")]
+    out = []
+    for key, value in vars(e).items():
+        if key in HIDDEN or key in ("at", "principal"):
+            continue
+        if key == "unit":
+            value = names.unit(value)
+        out.append(f"{key}：{_time(value)}")
+    return ["，".join(out)] if out else []
+
+
+def event_json(e: Any) -> dict[str, Any]:
+    data = {k: v for k, v in vars(e).items() if k not in HIDDEN}
+    return {"type": type(e).__name__, "version": e.originator_version, **data}
+
+
+@click.command("explain")
+@click.argument("case_ref")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def explain(case_ref: str, fmt: str) -> None:
+    """说明一个工单的每一次决策：分类依据、属地、紧急、候选单位、重复件、派单与退单。"""
+    from adapters.bootstrap import bootstrap
+    from engine.config import load_config
+    from engine.keyword_router import KeywordRouter
+    from engine.settings import Settings
+
+    case_id = case_id_of(case_ref)
+    settings = Settings.from_env()
+    config = load_config(settings.config_path)
+    # Reading the log needs no model: the cheap router keeps this command instant.
+    runtime = bootstrap(settings, config, router=KeywordRouter(config))
+    try:
+        events: list[Any] = list(runtime.app.events.get(case_id))
+    finally:
+        runtime.close()
+    if not events:
+        raise click.ClickException(f"工单 {case_id} 不存在")
+    if fmt == "json":
+        payload = {"case_id": str(case_id), "events": [event_json(e) for e in events]}
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+        return
+    names = Namer(config)
+    first = events[0]
+    click.echo(f"工单 {case_id}")
+    click.echo(f"受理：{_time(getattr(first, 'received_at', first.at))}  地址：{getattr(first, 'address', '') or '（未填）'}")
+    click.echo(f"诉求内容：{getattr(first, 'content', '')}")
+    click.echo("")
+    click.echo("决策记录：")
+    for n, e in enumerate(events, start=1):
+        kind = type(e).__name__
+        title = EVENT_ZH.get(kind, kind)
+        if kind == "Classified" and getattr(e, "override", False):
+            title = "人工改分类"
+        click.echo(f"{n:>2}. {_time(e.at)}  {title}  [{e.principal}]")
+        for line in event_lines(e, names):
+            click.echo(f"      {line}")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(explain)
