@@ -128,6 +128,13 @@ class Locator:
                     pairs.append((a, u.id, rank))
         self._areas = [(a, uid) for a, uid, _ in sorted(pairs, key=lambda p: (-len(p[0]), p[2]))]
         self._ranged.sort(key=lambda r: (-len(r[0]), r[4]))
+        # One alternation, longest name first, so a source is scanned once, not once per area;
+        # an area listed by a community and its street belongs to the community (sorted first).
+        self._unit_of: dict[str, str] = {}
+        for area, unit_id in self._areas:
+            self._unit_of.setdefault(area, unit_id)
+        names = sorted(self._unit_of, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(a) for a in names)) if names else None
 
     def locate(self, address: str, text: str = "") -> Locality:
         found = self._in(address) if address else None
@@ -147,16 +154,12 @@ class Locator:
                 if low <= int(m.group(1)) <= high:
                     # A door-number match is more specific than any bare name.
                     hits.append((-(len(m.group(0)) + 100), m.start(), m.group(0), unit_id))
-        taken = [False] * len(source)
-        for area, unit_id in self._areas:
-            start = source.find(area)
-            while start != -1:
-                end = start + len(area)
-                if not any(taken[start:end]):
-                    taken[start:end] = [True] * len(area)
-                    hits.append((-len(area), start, area, unit_id))
-                    break
-                start = source.find(area, start + 1)
+        seen: set[str] = set()
+        for m in self._pattern.finditer(source) if self._pattern else ():
+            area = m.group(0)
+            if area not in seen:
+                seen.add(area)
+                hits.append((-len(area), m.start(), area, self._unit_of[area]))
         if not hits:
             return None
         hits.sort()

@@ -320,6 +320,7 @@ def test_index_is_warmed_from_open_cases(haicheng: SanshiConfig) -> None:
             }
         ]
     )
+    router.wait_embedded()  # warmed cases get their sentence vectors in the background
     facts = CaseFacts(
         case_id=uuid4(),
         channel="app",

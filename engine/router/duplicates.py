@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -137,6 +138,7 @@ class DuplicateIndex:
         self.possible_similarity = possible_similarity
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._where: dict[UUID, tuple[str, str]] = {}
+        self._unembedded: deque[UUID] = deque()  # filed without a sentence vector
 
     def __len__(self) -> int:
         return len(self._where)
@@ -157,6 +159,8 @@ class DuplicateIndex:
         for area in areas_of(case.place):
             bucket.by_area.setdefault(area, {})[case.case_id] = None
         self._where[case.case_id] = key
+        if case.vector is None:
+            self._unembedded.append(case.case_id)
 
     def remove(self, case_id: UUID) -> None:
         key = self._where.pop(case_id, None)
@@ -177,11 +181,14 @@ class DuplicateIndex:
         key = self._where.get(case_id)
         return self._buckets[key].cases.get(case_id) if key else None
 
-    def without_vector(self) -> Iterator[OpenCase]:
-        for bucket in list(self._buckets.values()):
-            for case in list(bucket.cases.values()):
-                if case.vector is None:
-                    yield case
+    def without_vector(self, limit: int) -> list[OpenCase]:
+        """Up to ``limit`` open cases still waiting for a sentence vector (oldest filed first)."""
+        out: list[OpenCase] = []
+        while self._unembedded and len(out) < limit:
+            case = self.get(self._unembedded.popleft())
+            if case is not None and case.vector is None:
+                out.append(case)
+        return out
 
     # ---- search --------------------------------------------------------------------------
 

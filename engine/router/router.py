@@ -99,6 +99,7 @@ class LearningRouter:
         self._lock = threading.RLock()
         self._recent: OrderedDict[UUID, tuple[Vectors]] = OrderedDict()
         self._embedder: threading.Thread | None = None
+        self._embedding = False
         self.learned = 0
 
     # ---- readiness -----------------------------------------------------------------------
@@ -413,27 +414,30 @@ class LearningRouter:
     def _embed_later(self) -> None:
         """Sentence vectors for cases filed without one (warmed from the read model), in a
         background thread, a few at a time so that a decision never waits long."""
-        if self._embedder is not None and self._embedder.is_alive():
-            return
-        self._embedder = threading.Thread(target=self._embed_missing, daemon=True)
+        with self._lock:
+            if self._embedding:
+                return
+            self._embedding = True
+            self._embedder = threading.Thread(
+                target=self._embed_missing, name="router-embed", daemon=True
+            )
         self._embedder.start()
 
     def _embed_missing(self) -> None:
         try:
             while True:
                 with self._lock:
-                    batch = []
-                    for oc in self.index.without_vector():
-                        batch.append(oc)
-                        if len(batch) >= 16:
-                            break
-                if not batch:
-                    return
+                    batch = self.index.without_vector(16)
+                    if not batch:
+                        self._embedding = False  # under the lock: a new filing restarts us
+                        return
                 vectors = self.encoder.encode([oc.text or "空" for oc in batch])
                 with self._lock:
                     for oc, v in zip(batch, vectors, strict=True):
                         oc.vector = v.astype(np.float16)
         except Exception:  # the index still works on text similarity alone
+            with self._lock:
+                self._embedding = False
             log.exception("embedding open cases failed")
 
     def wait_embedded(self, timeout: float | None = None) -> None:
