@@ -133,18 +133,23 @@ class Timer:
 class Services:
     """PostgreSQL (always) and Kafka (when asked), started once for a whole run."""
 
-    def __init__(self, kafka: bool = True) -> None:
+    def __init__(self, kafka: bool = True, pg: PostgresServer | None = None,
+                 kafka_bootstrap: str | None = None) -> None:
+        """``pg`` / ``kafka_bootstrap``: servers someone else started (the test fixtures);
+        they are used and left running."""
         self.want_kafka = kafka
-        self.pg: PostgresServer | None = None
+        self.pg = pg
         self.broker: KafkaBroker | None = None
-        self.pg_url = os.environ.get("SANSHI_BENCH_PG", "")
-        self.kafka_bootstrap = os.environ.get("SANSHI_BENCH_KAFKA", "")
+        self.pg_url = pg.url if pg else os.environ.get("SANSHI_BENCH_PG", "")
+        self.kafka_bootstrap = kafka_bootstrap or os.environ.get("SANSHI_BENCH_KAFKA", "")
+        self._own_pg = False
         self._n = 0
 
     def __enter__(self) -> Services:
         if not self.pg_url:
             self.pg = PostgresServer().start()
             self.pg_url = self.pg.url
+            self._own_pg = True
         if self.want_kafka and not self.kafka_bootstrap:
             self.broker = KafkaBroker(heap="-Xms512m -Xmx1g").start()
             self.kafka_bootstrap = self.broker.bootstrap
@@ -153,7 +158,7 @@ class Services:
     def __exit__(self, *exc: object) -> None:
         if self.broker is not None:
             self.broker.stop()
-        if self.pg is not None:
+        if self.pg is not None and self._own_pg:
             self.pg.stop()
 
     def new_database(self, label: str) -> str:
@@ -173,10 +178,26 @@ def settings_for(db_url: str, kafka: str | None = None) -> Settings:
     return Settings(db=db_url, kafka=kafka, config_path=None, cipher_key=None)
 
 
-def runtime_for(db_url: str, kafka: str | None = None) -> Runtime:
+ROUTERS = ("default", "keyword")
+
+
+def runtime_for(db_url: str, kafka: str | None = None, router: str = "default") -> Runtime:
     """The same wiring as every entry point (adapters.bootstrap), on this database. With
-    ``kafka`` set the projections are not caught up on every save (the worker's mode)."""
+    ``kafka`` set the projections are not caught up on every save (the worker's mode).
+    ``router``: "default" is what bootstrap builds; "keyword" the config-only KeywordRouter."""
+    if router == "keyword":
+        from engine.config import load_config
+        from engine.keyword_router import KeywordRouter
+
+        config = load_config(None)
+        return bootstrap(settings_for(db_url, kafka), config=config, router=KeywordRouter(config))
+    if router != "default":
+        raise ValueError(f"router must be one of {ROUTERS}")
     return bootstrap(settings_for(db_url, kafka))
+
+
+def router_name(runtime: Runtime) -> str:
+    return type(runtime.router).__name__
 
 
 def psycopg_dsn(db_url: str) -> str:
@@ -190,8 +211,14 @@ def _day_file(day: int, per_day: int, seed: int) -> Path:
     return cache_dir() / "bench" / f"intake-s{seed}-p{per_day}-d{day}.jsonl"
 
 
-def _make_day(day: int, per_day: int, seed: int) -> str:
-    """One simulated day of intake, adapted, as JSON lines (a worker process's job)."""
+def _hour_file(day: int, hour: int, per_day: int, seed: int) -> Path:
+    return cache_dir() / "bench" / f"intake-s{seed}-p{per_day}-d{day}-h{hour:02d}.jsonl"
+
+
+def _make_day(day: int, per_day: int, seed: int, until: int | None = None) -> str:
+    """One simulated day of intake, adapted, as JSON lines (a worker process's job). With
+    ``until``, only its first hours, until that many records, each hour in a file of its own
+    (small runs: a whole day costs ~80 s of CPU)."""
     from adapters.channels import adapt, context_for, read_one
     from adapters.simulator.stream import IntakeStream, daily_volume
     from engine.config import load_config
@@ -204,26 +231,44 @@ def _make_day(day: int, per_day: int, seed: int) -> str:
     stream = IntakeStream(config, seed=seed + day, start=start, days=1,
                           scale=per_day / daily_volume(config), surge=None)
     ctx = context_for(config)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    seen: set[str] = set()
-    with open(tmp, "w", encoding="utf-8") as out:
-        for hour in stream.hours():
-            for rec in stream.records_between(hour, hour + dt.timedelta(hours=1)):
+    target = path if until is None else None
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    out = open(tmp, "w", encoding="utf-8") if target else None  # noqa: SIM115
+    written = 0
+    try:
+        for n_hour, hour in enumerate(stream.hours()):
+            records = stream.records_between(hour, hour + dt.timedelta(hours=1))
+            hour_path = _hour_file(day, n_hour, per_day, seed)
+            if target is None and hour_path.exists():  # made before: keep the RNG in step only
+                written += _count_lines(hour_path)
+                if until is not None and written >= until:
+                    break
+                continue
+            lines = []
+            for rec in records:
                 raw = read_one(rec.record, position=f"sim:{rec.channel}:{rec.source_ref}")
-                adapted = adapt(rec.channel, raw, dataclasses.replace(ctx, now=rec.received_at),
-                                source="sim")
+                adapted = adapt(rec.channel, raw,
+                                dataclasses.replace(ctx, now=rec.received_at), source="sim")
                 if not isinstance(adapted, Parsed):
                     continue  # police business (filtered) and the like: not cases
-                cmd = adapted.command
-                # a re-send of the same record stays in: the engine must call it a duplicate
-                key = f"{cmd.channel.value}:{cmd.source_ref}"
-                resend = key in seen
-                seen.add(key)
-                out.write(json.dumps({"p": adapted.position, "r": resend,
-                                      "c": json.loads(cmd.model_dump_json())},
-                                     ensure_ascii=False) + "\n")
-    tmp.replace(path)
+                # a re-sent record stays in: the engine must report it as a duplicate
+                lines.append(json.dumps({"p": adapted.position,
+                                         "c": json.loads(adapted.command.model_dump_json())},
+                                        ensure_ascii=False) + "\n")
+            if out is not None:
+                out.writelines(lines)
+            else:
+                htmp = hour_path.with_suffix(f".tmp{os.getpid()}")
+                htmp.write_text("".join(lines), encoding="utf-8")
+                htmp.replace(hour_path)
+            written += len(lines)
+            if until is not None and written >= until:
+                break
+    finally:
+        if out is not None:
+            out.close()
+            tmp.replace(path)
     return str(path)
 
 
@@ -232,27 +277,47 @@ def _count_lines(path: Path) -> int:
         return sum(1 for _ in fh)
 
 
+def _day_files(day: int, per_day: int, seed: int) -> list[Path]:
+    full = _day_file(day, per_day, seed)
+    if full.exists():
+        return [full]
+    hours = [_hour_file(day, h, per_day, seed) for h in range(24)]
+    out = []
+    for h in hours:  # in order, up to the first hour not made yet
+        if not h.exists():
+            break
+        out.append(h)
+    return out
+
+
 def ensure_stream(n: int, per_day: int = PEAK_PER_DAY, seed: int = SEED,
                   processes: int | None = None) -> list[Path]:
-    """Make (once) enough simulated days for ``n`` records; returns their files in order."""
-    days = max(1, -(-n // int(per_day * 0.85)))  # a day has ~per_day records, less police
-    while True:
-        missing = [d for d in range(days) if not _day_file(d, per_day, seed).exists()]
-        procs = min(len(missing), processes or os.cpu_count() or 1)
-        if procs > 1:
-            with ProcessPoolExecutor(procs) as pool:
-                list(pool.map(_make_day, missing, [per_day] * len(missing),
-                              [seed] * len(missing)))
-        else:
-            for d in missing:
-                _make_day(d, per_day, seed)
-        files, total = [], 0
-        for d in range(days):
-            files.append(_day_file(d, per_day, seed))
-            total += _count_lines(files[-1])
-            if total >= n:
-                return files
-        days += 1
+    """Make (once) enough of the stream for ``n`` records; returns its files in order. Whole
+    days are made in parallel processes; a last part day hour by hour."""
+    whole_days = n // int(per_day * 0.85)  # a day has ~per_day records, less police business
+    missing = [d for d in range(whole_days) if not _day_file(d, per_day, seed).exists()]
+    procs = min(len(missing), processes or os.cpu_count() or 1)
+    if procs > 1:
+        with ProcessPoolExecutor(procs) as pool:
+            list(pool.map(_make_day, missing, [per_day] * len(missing), [seed] * len(missing)))
+    else:
+        for d in missing:
+            _make_day(d, per_day, seed)
+    files: list[Path] = []
+    total = 0
+    day = 0
+    while total < n:
+        have = _day_files(day, per_day, seed)
+        have_n = sum(_count_lines(f) for f in have)
+        complete = bool(have) and (have[0].name.endswith(f"-d{day}.jsonl") or len(have) == 24)
+        if not complete and total + have_n < n:
+            _make_day(day, per_day, seed, until=n - total)
+            have = _day_files(day, per_day, seed)
+            have_n = sum(_count_lines(f) for f in have)
+        files += have
+        total += have_n
+        day += 1
+    return files
 
 
 def stream_lines(n: int, per_day: int = PEAK_PER_DAY, seed: int = SEED) -> Iterator[bytes]:

@@ -39,6 +39,7 @@ from bench.common import (
     higher_is_better,
     print_table,
     psycopg_dsn,
+    router_name,
     runtime_for,
     stream_batches,
     stream_lines,
@@ -89,10 +90,11 @@ def publish(bootstrap: str, prefix: str, n: int) -> tuple[float, list[bytes]]:
 
 
 def drain(db_url: str, bootstrap: str, prefix: str, n: int,
-          options: WorkerOptions | None = None) -> dict[str, Any]:
+          options: WorkerOptions | None = None, router: str = "default") -> dict[str, Any]:
     """Run the real worker until it has applied all ``n`` records."""
     settings = KafkaSettings.from_env(bootstrap, {"SANSHI_KAFKA_PREFIX": prefix})
-    runtime = runtime_for(db_url, kafka=bootstrap)
+    runtime = runtime_for(db_url, kafka=bootstrap, router=router)
+    name = router_name(runtime)
     opts = options or WorkerOptions(clock_interval=0, projections=False)
     worker = TimedWorker(runtime, settings, opts)
     t0 = time.perf_counter()
@@ -110,6 +112,7 @@ def drain(db_url: str, bootstrap: str, prefix: str, n: int,
         "join_seconds": start - t0,
         "polls": worker.stats.polls,
         "counts": counts,
+        "router": name,
     }
 
 
@@ -168,21 +171,31 @@ def producer_baseline(bootstrap: str, topic: str, n: int, values: list[bytes]) -
     return {"records": int(sent), "records_per_s": float(rate), "mb_per_s": float(mb)}
 
 
-def run(services: Services, n: int, label: str = "intake") -> list[Result]:
-    db = services.new_database(label)
+def run(services: Services, n: int, router: str = "default",
+        producer: bool = True) -> list[Result]:
+    results, db = run_keeping(services, n, router, producer)
+    services.drop(db)
+    return results
+
+
+def run_keeping(services: Services, n: int, router: str = "default",
+                producer: bool = True) -> tuple[list[Result], str]:
+    """As :func:`run`, and the database is left for the projection and stats benches."""
+    db = services.new_database(f"intake_{router}")
     prefix = f"bench{os.getpid()}{int(time.time())}."
     bootstrap = services.kafka_bootstrap
     list(stream_lines(n))  # make the stream (cached) outside every clock
 
     pub_seconds, values = publish(bootstrap, prefix, n)
-    worker = drain(db, bootstrap, prefix, n)
+    worker = drain(db, bootstrap, prefix, n, router=router)
     raw = raw_insert_baseline(db)
-    perf = producer_baseline(bootstrap, prefix + "perf", n, values)
+    perf = producer_baseline(bootstrap, prefix + "perf", n, values) if producer else None
     events = raw["rows"]
     ours_events_s = events / worker["seconds"]
     e2e_seconds = pub_seconds + worker["seconds"]
     raw_events_s = events / raw["seconds"]
     detail = {
+        "router": worker["router"],
         "records": n,
         "events": events,
         "publish_seconds": round(pub_seconds, 2),
@@ -192,27 +205,30 @@ def run(services: Services, n: int, label: str = "intake") -> list[Result]:
         "raw_insert_seconds": round(raw["seconds"], 3),
         "peak_day_minutes_at_this_rate": round(210_000 / (n / worker["seconds"]) / 60, 1),
     }
+    who = worker["router"]
     results = [
-        higher_is_better("intake", "worker: Kafka → routed cases in PG", ours_events_s,
+        higher_is_better("intake", f"worker: Kafka → routed cases in PG ({who})", ours_events_s,
                          raw_events_s, "events/s", 0.25,
                          cases_per_s=round(n / worker["seconds"], 1), **detail),
-        higher_is_better("intake", "publish + worker, one after the other", events / e2e_seconds,
-                         raw_events_s, "events/s", None, seconds=round(e2e_seconds, 2)),
-        higher_is_better("intake", "publish (KafkaIntake.send) vs ProducerPerformance",
-                         n / pub_seconds, perf["records_per_s"], "records/s", None,
-                         producer_performance=perf),
+        higher_is_better("intake", f"publish + worker, one after the other ({who})",
+                         events / e2e_seconds, raw_events_s, "events/s", None,
+                         seconds=round(e2e_seconds, 2)),
     ]
-    services.drop(db)
-    return results
+    if perf is not None:
+        results.append(higher_is_better(
+            "intake", "publish (KafkaIntake.send) vs ProducerPerformance", n / pub_seconds,
+            perf["records_per_s"], "records/s", None, producer_performance=perf))
+    return results, db
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=20_000)
+    ap.add_argument("--router", choices=("default", "keyword"), default="default")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
     with Services(kafka=True) as services:
-        results = run(services, args.records)
+        results = run(services, args.records, router=args.router)
     print_table(results)
     payload = [r.to_dict() for r in results]
     print(json.dumps(payload, ensure_ascii=False, indent=1))

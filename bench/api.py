@@ -1,0 +1,328 @@
+"""The HTTP API under concurrent load: an operator creates a hotline case (``POST /api/cases``,
+routed in-process, 201 with the case) and the unit it was dispatched to claims it
+(``POST /api/cases/{id}/claim`` with that unit's token), over and over from many connections,
+against the same app's ``GET /healthz`` under the same load (same tool, connections, duration).
+
+The server is ``sanshi serve`` (uvicorn, embedded mode: projections catch up on every save) in
+its own process on PostgreSQL. The load tool is ``wrk`` (Debian package) with a Lua script when
+it is installed, else a small httpx asyncio client in its own process.
+
+    python -m bench.api [--seconds 20] [--connections 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    REPO,
+    Result,
+    Services,
+    higher_is_better,
+    print_table,
+    stream_items,
+)
+from tests.support.services import free_port, port_open
+
+OPERATOR = "demo-operator-token"
+BODIES = 300  # distinct complaint texts the load cycles through
+
+
+def hotline_bodies(n: int = BODIES) -> list[dict[str, Any]]:
+    """Request bodies from the simulated stream's texts, received now (order_no set later)."""
+    now = dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="seconds")
+    out = []
+    for item in stream_items(n):
+        c = item.command
+        out.append({"order_no": "", "received_at": now, "content": c.content,
+                    "address": c.address, "caller_phone": c.caller_phone or "13800000000",
+                    "caller_name": c.caller_name})
+    return out
+
+
+# ---- the server -------------------------------------------------------------------------------
+
+
+def start_server(db_url: str, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SANSHI_DB": db_url, "PYTHONPATH": str(REPO)}
+    env.pop("SANSHI_KAFKA", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from adapters.cli import main; main()", "serve",
+         "--port", str(port), "--log-level", "warning"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"sanshi serve exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+        if port_open(port):
+            return proc
+        time.sleep(0.2)
+    proc.terminate()
+    raise RuntimeError("sanshi serve did not open its port")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+# ---- wrk ------------------------------------------------------------------------------------
+
+WRK_LUA = r"""
+local bodies = {%(bodies)s}
+local operator = "%(operator)s"
+local counter = 0
+local pending = nil  -- {id, unit} of the case just created, to be claimed next
+tid = 0  -- global: setup() gives each thread its own number
+threads = {}
+
+function setup(thread)
+  tid = tid + 1
+  thread:set("tid", tid)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  created = 0; claimed = 0; errors = 0
+end
+
+function request()
+  if pending ~= nil then
+    local p = pending
+    pending = nil
+    return wrk.format("POST", "/api/cases/" .. p[1] .. "/claim",
+      {["Authorization"] = "Bearer demo-unit-" .. p[2], ["Content-Type"] = "application/json"}, "{}")
+  end
+  counter = counter + 1
+  local body = bodies[(counter %% #bodies) + 1]
+  body = string.gsub(body, "@@ORDER@@", "%(prefix)s-" .. tid .. "-" .. counter)
+  return wrk.format("POST", "/api/cases",
+    {["Authorization"] = "Bearer " .. operator, ["Content-Type"] = "application/json"}, body)
+end
+
+function response(status, headers, body)
+  if status == 201 then  -- a create (a claim answers 200)
+    created = created + 1
+    local id = string.match(body, '"id":"([%%w%%-]+)"')
+    local unit = string.match(body, '"assigned_unit":"([%%w%%-_]+)"')
+    local st = string.match(body, '"status":"(%%w+)"')
+    if id ~= nil and unit ~= nil and st == "dispatched" then pending = {id, unit} end
+  elseif status == 200 then
+    claimed = claimed + 1
+  else
+    errors = errors + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local c, k, e = 0, 0, 0
+  for _, t in ipairs(threads) do
+    c = c + t:get("created"); k = k + t:get("claimed"); e = e + t:get("errors")
+  end
+  io.write(string.format(
+    'WRKJSON {"requests": %%d, "seconds": %%.3f, "p50_ms": %%.2f, "p90_ms": %%.2f, "p99_ms": %%.2f, "errors_socket": %%d, "non2xx": %%d, "created": %%d, "claimed": %%d, "errors": %%d}\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
+    latency:percentile(90) / 1000, latency:percentile(99) / 1000,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status, c, k, e))
+end
+"""
+
+HEALTH_LUA = r"""
+function done(summary, latency, requests)
+  io.write(string.format(
+    'WRKJSON {"requests": %d, "seconds": %.3f, "p50_ms": %.2f, "p90_ms": %.2f, "p99_ms": %.2f, "errors_socket": %d, "non2xx": %d}\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
+    latency:percentile(90) / 1000, latency:percentile(99) / 1000,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status))
+end
+"""
+
+
+def _lua_string(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def run_wrk(url: str, script: str, seconds: float, connections: int) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False, encoding="utf-8") as f:
+        f.write(script)
+        path = f.name
+    try:
+        proc = subprocess.run(
+            ["wrk", "-t", "2", "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
+             "--timeout", "30s", "--latency", "-s", path, url],
+            capture_output=True, text=True, timeout=seconds + 120,
+        )
+    finally:
+        os.unlink(path)
+    m = re.search(r"WRKJSON (\{.*\})", proc.stdout)
+    if not m:
+        raise RuntimeError(f"wrk failed:\n{proc.stdout}\n{proc.stderr}")
+    out: dict[str, Any] = json.loads(m.group(1))
+    out["rps"] = out["requests"] / out["seconds"] if out["seconds"] else 0.0
+    out["tool"] = "wrk"
+    return out
+
+
+def wrk_create_claim(base: str, seconds: float, connections: int, prefix: str) -> dict[str, Any]:
+    bodies = []
+    for b in hotline_bodies():
+        b = {**b, "order_no": "@@ORDER@@"}
+        bodies.append(_lua_string(json.dumps(b, ensure_ascii=False)))
+    script = WRK_LUA % {"bodies": ",\n".join(bodies), "operator": OPERATOR, "prefix": prefix}
+    return run_wrk(base, script, seconds, connections)
+
+
+# ---- httpx fallback (no wrk) -----------------------------------------------------------------
+
+
+async def _httpx_load(base: str, seconds: float, connections: int, mode: str,
+                      bodies: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
+    import httpx
+
+    latencies: list[float] = []
+    counts = {"created": 0, "claimed": 0, "errors": 0}
+    stop = time.perf_counter() + seconds
+
+    async def one(client: httpx.AsyncClient, worker: int) -> None:
+        n = 0
+        while time.perf_counter() < stop:
+            t0 = time.perf_counter()
+            if mode == "health":
+                r = await client.get("/healthz")
+                latencies.append(time.perf_counter() - t0)
+                counts["errors"] += r.status_code != 200
+                continue
+            n += 1
+            body = {**bodies[n % len(bodies)], "order_no": f"{prefix}-{worker}-{n}"}
+            r = await client.post("/api/cases", json=body,
+                                  headers={"Authorization": f"Bearer {OPERATOR}"})
+            latencies.append(time.perf_counter() - t0)
+            if r.status_code != 201:
+                counts["errors"] += 1
+                continue
+            counts["created"] += 1
+            case = r.json()
+            if case.get("status") != "dispatched" or not case.get("assigned_unit"):
+                continue
+            t0 = time.perf_counter()
+            r = await client.post(f"/api/cases/{case['id']}/claim", json={},
+                                  headers={"Authorization": f"Bearer demo-unit-{case['assigned_unit']}"})
+            latencies.append(time.perf_counter() - t0)
+            if r.status_code == 200:
+                counts["claimed"] += 1
+            else:
+                counts["errors"] += 1
+
+    started = time.perf_counter()
+    limits = httpx.Limits(max_connections=connections)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        await asyncio.gather(*(one(client, i) for i in range(connections)))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else 0.0
+
+    return {"requests": len(latencies), "seconds": elapsed, "rps": len(latencies) / elapsed,
+            "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99), "tool": "httpx",
+            **counts}
+
+
+def httpx_load(base: str, seconds: float, connections: int, mode: str, prefix: str) -> dict[str, Any]:
+    bodies = hotline_bodies() if mode == "create_claim" else []
+    return asyncio.run(_httpx_load(base, seconds, connections, mode, bodies, prefix))
+
+
+def warm_up(base: str, prefix: str, n: int = 20) -> None:
+    """A few creates and claims first: the first request loads the router and the views."""
+    httpx_load_count(base, n, prefix + "w")
+
+
+def httpx_load_count(base: str, n: int, prefix: str) -> None:
+    import httpx
+
+    bodies = hotline_bodies()
+    with httpx.Client(base_url=base, timeout=120) as client:
+        for i in range(n):
+            body = {**bodies[i % len(bodies)], "order_no": f"{prefix}-{i}"}
+            r = client.post("/api/cases", json=body, headers={"Authorization": f"Bearer {OPERATOR}"})
+            case = r.json()
+            if r.status_code == 201 and case.get("status") == "dispatched":
+                client.post(f"/api/cases/{case['id']}/claim", json={},
+                            headers={"Authorization": f"Bearer demo-unit-{case['assigned_unit']}"})
+
+
+# ---- the bench --------------------------------------------------------------------------------
+
+
+def run(services: Services, seconds: float = 20.0, connections: int = 16,
+        tool: str | None = None) -> list[Result]:
+    tool = tool or ("wrk" if shutil.which("wrk") else "httpx")
+    db = services.new_database("api")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    hotline_bodies()  # make the stream outside the clock
+    server = start_server(db, port)
+    prefix = f"B{os.getpid()}{int(time.time())}"
+    try:
+        warm_up(base, prefix)
+        if tool == "wrk":
+            health = run_wrk(base + "/healthz", HEALTH_LUA, seconds, connections)
+            ours = wrk_create_claim(base, seconds, connections, prefix)
+        else:
+            health = httpx_load(base, seconds, connections, "health", prefix)
+            ours = httpx_load(base, seconds, connections, "create_claim", prefix)
+    finally:
+        stop_server(server)
+        services.drop(db)
+    detail = {"tool": tool, "connections": connections, "seconds": seconds,
+              "create_claim": ours, "healthz": health}
+    return [
+        higher_is_better("api", "create + claim vs /healthz, requests/s", ours["rps"],
+                         health["rps"], "req/s", None, **detail),
+        # p50/p99 as ratios too: how much slower a write is than a liveness check under load
+        Result("api", "create + claim p50 / healthz p50", ours["p50_ms"], health["p50_ms"], "ms",
+               ours["p50_ms"] / health["p50_ms"] if health["p50_ms"] else 0.0, "report", None),
+        Result("api", "create + claim p99 / healthz p99", ours["p99_ms"], health["p99_ms"], "ms",
+               ours["p99_ms"] / health["p99_ms"] if health["p99_ms"] else 0.0, "report", None),
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--tool", choices=("wrk", "httpx"))
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    with Services(kafka=False) as services:
+        results = run(services, args.seconds, args.connections, args.tool)
+    print_table(results)
+    payload = [r.to_dict() for r in results]
+    print(json.dumps(payload, ensure_ascii=False, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
