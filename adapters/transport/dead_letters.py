@@ -10,6 +10,7 @@ with what it dead-letters itself).
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import uuid
@@ -28,12 +29,15 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
+    event,
     func,
     select,
 )
 from sqlalchemy.pool import StaticPool
 
 from adapters.channels import DeadLetter
+
+from .sealing import Sealer
 
 metadata = MetaData()
 
@@ -54,31 +58,51 @@ dead_letters = Table(
 
 
 def _engine_for(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        kwargs: dict[str, Any] = {"connect_args": {"timeout": 30, "check_same_thread": False}}
-        if url in ("sqlite://", "sqlite:///:memory:"):
-            kwargs["poolclass"] = StaticPool
-        return create_engine(url, **kwargs)
-    return create_engine(url, pool_pre_ping=True)
+    """Only when the runtime has no views engine to share. SQLite: explicit ``BEGIN`` (and
+    ``BEGIN IMMEDIATE`` on request) instead of the driver's implicit transactions."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    kwargs: dict[str, Any] = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    if url in ("sqlite://", "sqlite:///:memory:"):
+        kwargs["poolclass"] = StaticPool
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "")
+        conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+    return engine
 
 
 class DeadLetterStore:
-    def __init__(self, engine: Engine) -> None:
+    """With a ``sealer`` (SANSHI_CIPHER_KEY) the raw bytes are stored sealed and opened again
+    by :meth:`list`; what was stored before a key was set reads as it is."""
+
+    def __init__(self, engine: Engine, sealer: Sealer | None = None) -> None:
         self.engine = engine
+        self.sealer = sealer
         metadata.create_all(engine, tables=[dead_letters], checkfirst=True)
 
     @classmethod
-    def from_url(cls, url: str) -> DeadLetterStore:
-        return cls(_engine_for(url))
+    def from_url(cls, url: str, sealer: Sealer | None = None) -> DeadLetterStore:
+        return cls(_engine_for(url), sealer)
 
     def add(self, letters: Iterable[DeadLetter]) -> int:
         """Store letters not stored before; returns how many were new."""
-        rows = [_row(letter) for letter in letters]
+        rows = [_row(letter, self.sealer) for letter in letters]
         if not rows:
             return 0
         ids = [r["id"] for r in rows]
         new = 0
-        with self.engine.begin() as conn:
+        # SQLite in WAL mode: a transaction that reads and then writes fails at once (no
+        # waiting) when another connection wrote in between; taking the write lock first
+        # makes it wait its turn instead.
+        with self.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
             existing = set(
                 conn.execute(select(dead_letters.c.id).where(dead_letters.c.id.in_(ids))).scalars()
             )
@@ -96,7 +120,12 @@ class DeadLetterStore:
             stmt = stmt.where(dead_letters.c.channel == channel)
         stmt = stmt.limit(limit).offset(offset)
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(stmt)]
+            rows = [dict(r._mapping) for r in conn.execute(stmt)]
+        if self.sealer is not None:
+            for row in rows:
+                with contextlib.suppress(ValueError):  # another key's: shown as stored
+                    row["raw"] = self.sealer.open(bytes(row["raw"]))
+        return rows
 
     def count(self, channel: str | None = None) -> int:
         stmt = select(func.count()).select_from(dead_letters)
@@ -119,13 +148,13 @@ def _insert_ignoring_duplicates(engine: Engine) -> Any:
     return dead_letters.insert()
 
 
-def _row(letter: DeadLetter) -> dict[str, Any]:
+def _row(letter: DeadLetter, sealer: Sealer | None = None) -> dict[str, Any]:
     return {
         "id": str(letter.id),
         "channel": letter.channel,
         "reason": letter.reason,
         "position": letter.position,
-        "raw": letter.raw,
+        "raw": sealer.seal(letter.raw) if sealer else letter.raw,
         "raw_size": letter.raw_size,
         "raw_sha256": letter.raw_sha256,
         "redacted": letter.redacted,

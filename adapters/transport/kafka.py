@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.channels import DeadLetter, Parsed
 
 from .dead_letters import to_message
 from .port import DEFAULT_PRINCIPAL, IntakeOutcome
+from .sealing import sealer_for
 
 log = logging.getLogger("sanshi.intake.kafka")
 
@@ -40,9 +41,16 @@ class KafkaSettings:
     partitions: int = 4
     replication: int = -1  # the broker's default.replication.factor
     max_block_ms: int = 15000  # how long a send may wait for an unreachable broker
+    # SANSHI_CIPHER_KEY: message values are sealed with it (see sealing.py).
+    cipher_key: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_env(cls, bootstrap: str, environ: Mapping[str, str] | None = None) -> KafkaSettings:
+    def from_env(
+        cls,
+        bootstrap: str,
+        environ: Mapping[str, str] | None = None,
+        cipher_key: str | None = None,
+    ) -> KafkaSettings:
         env = os.environ if environ is None else environ
         prefix = env.get("SANSHI_KAFKA_PREFIX", "")
         return cls(
@@ -52,6 +60,7 @@ class KafkaSettings:
             group=prefix + WORKER_GROUP,
             partitions=int(env.get("SANSHI_KAFKA_PARTITIONS", "4")),
             replication=int(env.get("SANSHI_KAFKA_REPLICATION", "-1")),
+            cipher_key=cipher_key or env.get("SANSHI_CIPHER_KEY") or None,
         )
 
     @property
@@ -113,6 +122,7 @@ class KafkaIntake:
         self.settings = settings
         self._producer = producer
         self._topics_checked = False
+        self._sealer = sealer_for(settings.cipher_key)
 
     @property
     def producer(self) -> Any:
@@ -130,11 +140,14 @@ class KafkaIntake:
         futures = []
         for item in items:
             cmd = item.command
+            value = cmd.model_dump_json().encode("utf-8")
+            if self._sealer is not None:
+                value = self._sealer.seal(value)
             try:
                 future = producer.send(
                     self.settings.intake_topic,
                     key=str(cmd.case_id).encode("ascii"),
-                    value=cmd.model_dump_json().encode("utf-8"),
+                    value=value,
                     headers=_headers(item.position, cmd.channel.value, principal),
                 )
             except KafkaError as e:
@@ -173,11 +186,12 @@ class KafkaIntake:
 def publish_dead_letters(producer: Any, settings: KafkaSettings, letters: Sequence[DeadLetter]) -> None:
     """Publish and wait for the acknowledgement; raises if the broker did not take them
     (the caller must not report them as stored)."""
+    sealer = sealer_for(settings.cipher_key)
     futures = [
         producer.send(
             settings.dlq_topic,
             key=str(letter.id).encode("ascii"),
-            value=to_message(letter),
+            value=sealer.seal(to_message(letter)) if sealer else to_message(letter),
             headers=_headers(letter.position, letter.channel),
         )
         for letter in letters

@@ -38,6 +38,7 @@ from engine.domain import DomainError
 from engine.intake import Channel
 
 from .dead_letters import DeadLetterStore
+from .sealing import sealer_for
 
 log = logging.getLogger("sanshi.intake")
 
@@ -183,10 +184,11 @@ def dead_letter_store(runtime: Any) -> DeadLetterStore:
     store = runtime.extras.get("dead_letter_store")
     if store is None:
         engine = runtime.extras.get("views_engine")
+        sealer = sealer_for(runtime.settings.cipher_key)
         if engine is not None:
-            store = DeadLetterStore(engine)
+            store = DeadLetterStore(engine, sealer)
         else:
-            store = DeadLetterStore.from_url(runtime.settings.sqlalchemy_url())
+            store = DeadLetterStore.from_url(runtime.settings.sqlalchemy_url(), sealer)
             runtime.extras.setdefault("closers", []).append(store.engine.dispose)
         runtime.extras["dead_letter_store"] = store
     return store  # type: ignore[no-any-return]
@@ -199,7 +201,9 @@ def intake_port(runtime: Any) -> IntakePort:
         if runtime.settings.kafka:
             from .kafka import KafkaIntake, KafkaSettings
 
-            port = KafkaIntake(KafkaSettings.from_env(runtime.settings.kafka))
+            port = KafkaIntake(
+                KafkaSettings.from_env(runtime.settings.kafka, cipher_key=runtime.settings.cipher_key)
+            )
         else:
             port = InProcessIntake(runtime)
         runtime.extras["intake_port"] = port

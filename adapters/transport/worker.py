@@ -47,8 +47,15 @@ from .kafka import (
     publish_dead_letters,
 )
 from .port import DEFAULT_PRINCIPAL, apply_commands, dead_letter_store
+from .sealing import is_sealed, sealer_for
 
 log = logging.getLogger("sanshi.worker")
+
+
+class SealedMessageError(RuntimeError):
+    """A sealed message this worker cannot open: its SANSHI_CIPHER_KEY is missing or differs
+    from the publisher's. The worker stops without committing (dead-lettering would bury
+    every valid record until someone noticed)."""
 
 
 @dataclass
@@ -93,6 +100,7 @@ class Worker:
         self._consumer: Any = None
         self._producer: Any = None
         self._last_clock = 0.0
+        self._sealer = sealer_for(settings.cipher_key)
 
     # ---- Kafka clients -------------------------------------------------------------------
 
@@ -166,6 +174,8 @@ class Worker:
             try:
                 self.process(batch)
                 return
+            except SealedMessageError:
+                raise  # configuration, not a hiccup: retrying cannot help
             except Exception:
                 if attempt == attempts or self.stop_event.is_set():
                     raise
@@ -205,24 +215,27 @@ class Worker:
         for tp, records in batch.items():
             for record in records:
                 position = f"{tp.topic}:{tp.partition}:{record.offset}"
+                value = self._open(record.value, position)
                 if tp.topic == self.settings.dlq_topic:
                     try:
-                        forwarded.append(from_message(record.value))
+                        forwarded.append(from_message(value))
                     except (ValueError, KeyError, TypeError):
                         # Not ours to republish (that would loop): stored as it is.
                         own_letters.append(
-                            self._letter(record, position, "DLQ 消息无法解析 (unreadable DLQ message)")
+                            self._letter(record, position, "DLQ 消息无法解析 (unreadable DLQ message)", value)
                         )
                     continue
                 try:
-                    command = IntakeCommand.model_validate_json(record.value)
+                    command = IntakeCommand.model_validate_json(value)
                 except ValidationError as e:
                     fields = ", ".join(
                         ".".join(str(p) for p in err["loc"]) or "message"
                         for err in e.errors(include_input=False, include_url=False)
                     )
                     own_letters.append(
-                        self._letter(record, position, f"消息无法解析 (unparseable intake message: {fields})")
+                        self._letter(
+                            record, position, f"消息无法解析 (unparseable intake message: {fields})", value
+                        )
                     )
                     continue
                 origin = _header(record, POSITION_HEADER)
@@ -255,8 +268,24 @@ class Worker:
                 dict(self.stats.counts),
             )
 
-    def _letter(self, record: Any, position: str, reason: str) -> DeadLetter:
-        raw = bytes(record.value or b"")
+    def _open(self, value: bytes | None, position: str) -> bytes:
+        data = bytes(value or b"")
+        if self._sealer is None:
+            if is_sealed(data):
+                raise SealedMessageError(
+                    f"{position}: 消息已加密，但本 worker 未设置 SANSHI_CIPHER_KEY "
+                    "(sealed message, no SANSHI_CIPHER_KEY here)"
+                )
+            return data
+        try:
+            return self._sealer.open(data)
+        except ValueError:
+            raise SealedMessageError(
+                f"{position}: 无法解密，SANSHI_CIPHER_KEY 与发布方不一致 (cannot decrypt: key differs)"
+            ) from None
+
+    def _letter(self, record: Any, position: str, reason: str, value: bytes) -> DeadLetter:
+        raw = value  # opened: the store and the DLQ topic seal it again with their key
         channel = _header(record, CHANNEL_HEADER) or "unknown"
         size, digest = len(raw), hashlib.sha256(raw).hexdigest()
         redacted = False
