@@ -24,6 +24,7 @@ from sqlalchemy import (
     create_engine,
     insert,
     select,
+    update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
@@ -116,6 +117,34 @@ class ApiStore:
         if row is None:
             return None
         return IssuedToken(role=row.role, unit=row.unit, name=row.name)
+
+    def revoke_token(self, token_or_fingerprint: str) -> int:
+        """停用: the token itself, or the fingerprint that audit entries and event principals
+        show (the first 8+ hex of its hash). Every request looks the hash up, so the next
+        request with it is refused. Returns how many were revoked (0: no such token; an
+        ambiguous fingerprint revokes nothing and raises ValueError)."""
+        value = token_or_fingerprint.strip()
+        with self.engine.begin() as conn:
+            hashes = [token_hash(value)]
+            found = conn.execute(
+                select(api_tokens.c.token_hash).where(api_tokens.c.token_hash == hashes[0])
+            ).scalars().all()
+            if not found and 8 <= len(value) <= 64 and all(c in "0123456789abcdef" for c in value.lower()):
+                found = conn.execute(
+                    select(api_tokens.c.token_hash).where(
+                        api_tokens.c.token_hash.startswith(value.lower(), autoescape=True)
+                    )
+                ).scalars().all()
+                if len(found) > 1:
+                    raise ValueError(f"指纹 {value} 对应 {len(found)} 个令牌，请给出更长的指纹")
+            if not found:
+                return 0
+            done = conn.execute(
+                update(api_tokens)
+                .where(api_tokens.c.token_hash.in_(found), api_tokens.c.revoked.is_(False))
+                .values(revoked=True)
+            )
+            return int(done.rowcount or 0)
 
     # ---- audit ---------------------------------------------------------------------------
 
