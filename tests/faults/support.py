@@ -211,8 +211,8 @@ def cli_env(db_url: str, kafka: str | None = None, prefix: str = "", **extra: st
         SANSHI_DB=db_url,
         SANSHI_LOG_LEVEL="WARNING",
         PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
-        **extra,
     )
+    env.update(extra)
     if kafka:
         env.update(SANSHI_KAFKA=kafka, SANSHI_KAFKA_PREFIX=prefix)
     return env
