@@ -30,7 +30,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
-from sqlalchemy import Connection, Engine, delete, select, text, update
+from sqlalchemy import Connection, Engine, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from projections.driver_sql import CountsWriter, DriverSQL, RowWriter
@@ -114,10 +114,23 @@ class Projector:
     # ---- schema and position -------------------------------------------------------------
 
     def ensure_schema(self) -> None:
-        """Create the view tables and the tracking row if missing (idempotent)."""
+        """Create the view tables and the tracking row if missing (idempotent). Views left by
+        a version with other columns are dropped and recreated empty (position 0): the next
+        catch-up rebuilds them from the log."""
         create_tables(self.engine)
         with self._writer.begin() as conn:
             conn.execute(self._insert_tracking)
+        if not self._schema_is_current():
+            log.warning("view tables are from another version: rebuilding them from the log")
+            self.reset()
+
+    def _schema_is_current(self) -> bool:
+        found = inspect(self.engine)
+        for table in VIEW_TABLES:
+            columns = {c["name"] for c in found.get_columns(table.name)}
+            if columns != {c.name for c in table.columns}:
+                return False
+        return True
 
     def position(self) -> int:
         with self.engine.connect() as conn:
@@ -182,7 +195,8 @@ class Projector:
     # ---- rebuild -------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Empty every view and set the position to 0, in one transaction."""
+        """Drop and recreate every view table and set the position to 0, in one transaction
+        (both SQLite and PostgreSQL roll DDL back): a rebuild also picks up a new layout."""
         with self._lock, self._writer.begin() as conn:
             self._cache.clear()
             self._cache_position = None
@@ -191,12 +205,10 @@ class Projector:
                 .where(view_tracking.c.name == self.name)
                 .values(position=0)
             )
-            if self._dialect == "postgresql":
-                names = ", ".join(t.name for t in VIEW_TABLES)
-                conn.execute(text(f"TRUNCATE {names}"))
-            else:
-                for table in VIEW_TABLES:
-                    conn.execute(delete(table))
+            for table in reversed(VIEW_TABLES):
+                table.drop(conn, checkfirst=True)
+            for table in VIEW_TABLES:
+                table.create(conn)
 
     def rebuild(self, progress: Progress | None = None) -> int:
         """Drop the views' contents and replay the whole log. Killed half-way, the views hold

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Engine, and_, func, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, true
 
 from engine.config import SanshiConfig
 from projections.fold import TERMINAL, WITH_UNIT, month_of
@@ -465,7 +465,7 @@ class ReadModel:
         t = view_cases
         stmt = (
             select(t)
-            .where(and_(*self._case_conditions(filters)))
+            .where(and_(true(), *self._case_conditions(filters)))
             .order_by(t.c.received_at.desc(), t.c.case_id)
             .limit(max(0, limit))
             .offset(max(0, offset))
@@ -477,7 +477,7 @@ class ReadModel:
     def count_cases(self, filters: Mapping[str, Any] | None = None) -> int:
         self._fresh()
         stmt = select(func.count()).select_from(view_cases).where(
-            and_(*self._case_conditions(filters))
+            and_(true(), *self._case_conditions(filters))
         )
         with self.engine.connect() as conn:
             return int(conn.execute(stmt).scalar() or 0)

@@ -357,3 +357,25 @@ def test_open_cases_queries(tmp_path: Path) -> None:
         assert rm.case_summary(intake("x").case_id) is None
     finally:
         rt.close()
+
+
+def test_views_of_another_layout_are_rebuilt_at_start(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'sanshi.db'}"
+    rt = make_runtime(db)
+    try:
+        write_log(rt, cases=60)
+        rt.extras["projector"].catch_up()
+        before = snapshot(rt.extras["views_engine"], rt.config)
+    finally:
+        rt.close()
+    engine = make_engine(db)
+    with engine.begin() as conn:  # as an older or newer version would have left them
+        conn.exec_driver_sql("ALTER TABLE view_cases ADD COLUMN legacy TEXT")
+    engine.dispose()
+    rt = make_runtime(db)
+    try:
+        assert rt.extras["projector"].position() == 0  # recreated, to be caught up
+        rt.extras["read_model"].stats()  # embedded mode: a read catches the views up
+        assert snapshot(rt.extras["views_engine"], rt.config) == before
+    finally:
+        rt.close()
