@@ -19,6 +19,7 @@ queries are aggregates, so plain tables are both faster and easier to read.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 from sqlalchemy import (
@@ -241,8 +242,16 @@ def make_engine(url: str) -> Engine:
 
 
 def create_tables(engine: Engine) -> None:
-    """Idempotent; two processes starting at once may race on CREATE, so retry once."""
-    try:
-        metadata.create_all(engine, checkfirst=True)
-    except Exception:
-        metadata.create_all(engine, checkfirst=True)
+    """Idempotent. On SQLite the check-then-create runs under the write lock from its BEGIN:
+    with a plain BEGIN, another process creating its tables at the same moment (a worker and
+    ``sanshi ingest`` starting together) makes the CREATE fail at once with "database is
+    locked" instead of waiting. PostgreSQL may still race two CREATEs: retried."""
+    bind = engine.execution_options(sqlite_begin="IMMEDIATE")
+    for attempt in range(5):
+        try:
+            metadata.create_all(bind, checkfirst=True)
+            return
+        except Exception:
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
