@@ -7,11 +7,27 @@ With Kafka, ``sanshi worker`` runs ``Projector.run_forever`` and reads see what 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from projections.projector import Projector
 from projections.queries import ReadModel
 from projections.tables import make_engine
+
+_follow_log = ContextVar("sanshi_projections_follow_log", default=True)
+
+
+@contextmanager
+def views_left_alone() -> Iterator[None]:
+    """Bootstrap without catching the views up (on reads or saves): for `sanshi projections
+    rebuild/status`, which must see the views as they are and move them themselves."""
+    token = _follow_log.set(False)
+    try:
+        yield
+    finally:
+        _follow_log.reset(token)
 
 
 def attach_projections(runtime: Any) -> None:
@@ -23,7 +39,7 @@ def attach_projections(runtime: Any) -> None:
     runtime.extras["projector"] = projector
     runtime.extras["read_model"] = read_model
     runtime.extras["views_engine"] = engine
-    if not settings.kafka:
+    if not settings.kafka and _follow_log.get():
         runtime.app.on_saved = projector.catch_up_quietly
         read_model.before_read = projector.catch_up_quietly
     runtime.extras.setdefault("closers", []).append(engine.dispose)

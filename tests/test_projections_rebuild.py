@@ -297,10 +297,24 @@ def test_stats_refuses_a_bad_date_and_a_filter_it_cannot_answer(stats_db: str) -
     assert data["total"]["name"] == "茶亭路社区"
 
 
-def test_projections_status_reports_the_lag(stats_db: str) -> None:
-    result = CliRunner().invoke(main, ["projections", "status"])
-    assert result.exit_code == 0, result.output
-    assert "落后 0 个事件" in result.output
+def test_projections_status_reports_the_lag_and_stats_catches_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = f"sqlite:///{tmp_path / 'sanshi.db'}"
+    rt = make_runtime(db)
+    try:
+        write_log(rt, cases=20)  # written without following: the views lag
+        head = rt.extras["projector"].head()
+    finally:
+        rt.close()
+    for key in [k for k in os.environ if k.startswith("SANSHI_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("SANSHI_DB", db)
+    status = CliRunner().invoke(main, ["projections", "status"])
+    assert status.exit_code == 0, status.output
+    assert f"视图位置 0 / 日志最新 {head}，落后 {head} 个事件" in status.output
+    stats = CliRunner().invoke(main, ["stats", "--format", "json"])
+    assert json.loads(stats.output)["total"]["received"] == 20
+    status = CliRunner().invoke(main, ["projections", "status"])
+    assert "落后 0 个事件" in status.output
 
 
 def test_a_second_projector_never_applies_an_event_twice(tmp_path: Path) -> None:

@@ -190,8 +190,10 @@ def rebuild(resume: bool, batch_size: int) -> None:
     )
 
     from adapters.bootstrap import bootstrap
+    from projections.wiring import views_left_alone
 
-    runtime = bootstrap()
+    with views_left_alone():
+        runtime = bootstrap()
     try:
         projector = runtime.extras["projector"]
         projector.batch_size = batch_size
@@ -230,11 +232,12 @@ def rebuild(resume: bool, batch_size: int) -> None:
 def status() -> None:
     """统计视图追到了事件日志的哪里。"""
     from adapters.bootstrap import bootstrap
+    from projections.wiring import views_left_alone
 
-    runtime = bootstrap()
+    with views_left_alone():
+        runtime = bootstrap()
     try:
         projector = runtime.extras["projector"]
-        # Read the position before anything catches it up.
         position, head = projector.position(), projector.head()
         click.echo(f"视图位置 {position} / 日志最新 {head}，落后 {max(head - position, 0)} 个事件。")
     finally:
