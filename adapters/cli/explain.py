@@ -128,6 +128,8 @@ def classified_lines(e: Any, names: Namer) -> list[str]:
             grams = "、".join(dict.fromkeys(g["ngram"].removeprefix("L:") for g in linear["ngrams"]))
             lines.append(f"文本模型（TF-IDF）主要依据：{grams}；其前三 {_scores(linear['top'], names)}")
         proto = cat.get("prototypes") or {}
+        if proto.get("skipped"):
+            lines.append(f"句向量（USE）：未计算（{proto['skipped']}）")
         if proto.get("top"):
             lines.append(f"句向量（USE）前三：{_scores(proto['top'], names)}")
         nearest = proto.get("nearest_example")

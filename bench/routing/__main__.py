@@ -57,7 +57,8 @@ def accuracy_section(router: LearningRouter, rows: list[dict[str, Any]]) -> dict
     classes = router.classes
     predictions = []
     for r in rows:
-        reading = router.read(r["text"], r.get("address", ""))
+        # As decide() reads: the sentence model only when keywords + linear are unsure.
+        reading = router.read(r["text"], r.get("address", ""), need_vector=False)
         predictions.append((r["category"], reading.category, reading.confidence))
     correct = [t == p for t, p, _ in predictions]
     accuracy = sum(correct) / len(rows)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -38,6 +38,7 @@ SCAN_LIMIT = 120
 # Sentence-vector thresholds (cosine of USE embeddings), calibrated on complaint pairs:
 # paraphrases of one issue ≳ 0.75, different issues of one category at one place ≲ 0.6.
 COSINE_SAME_ISSUE = 0.6
+EMBED_LIMIT = 16  # open cases embedded on demand during one decision, at most
 COSINE_POSSIBLE = 0.75
 
 
@@ -225,8 +226,9 @@ class DuplicateIndex:
         place: Place,
         issues: frozenset[str],
         received_at: dt.datetime,
-        vector: Vector | None,
+        vector: Callable[[], Vector | None] | Vector | None,
         limit: int = 5,
+        embed: Callable[[list[str]], npt.NDArray[np.float32]] | None = None,
     ) -> list[Verdict]:
         """Verdicts on open cases that may be the same issue, best first; at most one merge
         (the first verdict) is meant to be acted on."""
@@ -249,11 +251,20 @@ class DuplicateIndex:
         # the sentence vectors; only the few that pass a threshold get a Python verdict.
         ratios = process.cdist([text], [oc.text for oc, _ in pool], scorer=fuzz.ratio)[0] / 100.0
         cosines = np.full(len(pool), np.nan, dtype=np.float32)
-        if vector is not None:
-            rows = [i for i, (oc, _) in enumerate(pool) if oc.vector is not None]
-            if rows:
-                stacked = np.stack([pool[i][0].vector for i in rows])  # type: ignore[misc]
-                cosines[rows] = stacked.astype(np.float32) @ vector
+        if embed is not None:
+            # Cosine only matters at the same road/小区 or door; an open case there that has
+            # no vector yet (filed moments ago, or warmed at start-up) gets one now, so the
+            # verdict never depends on how far a background thread has got.
+            missing = [oc for oc, m in pool if oc.vector is None and m >= Match.AREA][:EMBED_LIMIT]
+            if missing:
+                for oc, v in zip(missing, embed([oc.text for oc in missing]), strict=True):
+                    oc.vector = v.astype(np.float16)
+        rows = [i for i, (oc, _) in enumerate(pool) if oc.vector is not None]
+        if rows and callable(vector):
+            vector = vector()  # computed only now that there is something to compare with
+        if rows and vector is not None and not callable(vector):
+            stacked = np.stack([pool[i][0].vector for i in rows])  # type: ignore[misc]
+            cosines[rows] = stacked.astype(np.float32) @ vector
         verdicts: list[Verdict] = []
         for i in np.flatnonzero(
             (ratios >= min(self.possible_similarity, self.merge_similarity))

@@ -297,6 +297,8 @@ class Blend:
     prototypes: float = 10.0  # per unit of cosine similarity
     keywords: float = 1.5  # per keyword hit
     temperature: float = 1.0
+    # Keywords + linear model this sure: the sentence model is not consulted (see read()).
+    sure: float = 0.8
 
 
 def blend(
