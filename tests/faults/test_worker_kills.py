@@ -1,7 +1,7 @@
 """The Kafka worker SIGKILLed at random points during an intake: nothing lost, nothing doubled,
 and the views it kept equal a replay of the log.
 
-Short (CI): 2,000 records, 3 kills. Long (SANSHI_FAULTS_LONG=1): 100,000 records, 10 kills.
+Short (CI): 1,500 records, 3 kills. Long (SANSHI_FAULTS_LONG=1): 100,000 records, 10 kills.
 ``sanshi ingest`` processes publish while the worker applies and is killed; each kill lands at
 a random moment after the worker has made progress since its last start.
 """
@@ -36,7 +36,7 @@ from tests.faults.support import (
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
-RECORDS = size(2_000, 100_000)
+RECORDS = size(1_500, 100_000)
 KILLS = size(3, 10)
 
 
