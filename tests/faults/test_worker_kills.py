@@ -75,17 +75,19 @@ def test_worker_killed_at_random_points_loses_nothing_and_doubles_nothing(
             target = int(fraction * expected)
             wait_for(
                 lambda t=target: count_received_pg(fresh_postgres_url, table) >= t,  # type: ignore[misc]
-                timeout=600, what=f"{target} cases received", every=0.2, check=worker.check,
+                timeout=size(600, 7200), what=f"{target} cases received", every=0.2,
+                check=worker.check,
             )
             time.sleep(rng.uniform(0.0, 0.6))
             worker.kill()
             worker.start()
-        publisher.join(timeout=1800)
+        publisher.join(timeout=size(1800, 4 * 3600))
         assert not publish_errors, publish_errors
         assert not publisher.is_alive(), "publishing did not finish"
         wait_for(
             lambda: count_received_pg(fresh_postgres_url, table) >= expected,
-            timeout=1800, what="every case received", every=0.5, check=worker.check,
+            timeout=size(1800, 4 * 3600), what="every case received", every=0.5,
+            check=worker.check,
         )
         applied = time.monotonic()
         worker.drain()
