@@ -398,13 +398,15 @@ def test_views_of_another_layout_are_rebuilt_at_start(tmp_path: Path) -> None:
 def test_processes_starting_together_on_a_new_database_all_start(tmp_path: Path) -> None:
     """A worker and `sanshi ingest` starting at the same moment both create the views."""
     db = f"sqlite:///{tmp_path / 'sanshi.db'}"
+    start = time.time() + 4  # all imports done: bootstrap at the same instant
     code = (
-        "from adapters.bootstrap import bootstrap; rt = bootstrap(); "
+        "import time; from adapters.bootstrap import bootstrap; "
+        f"time.sleep(max(0, {start} - time.time())); rt = bootstrap(); "
         "rt.extras['read_model'].stats(); rt.close()"
     )
     procs = [
         subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=cli_env(db), stderr=subprocess.PIPE, text=True)
-        for _ in range(5)
+        for _ in range(6)
     ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
-    assert [p.returncode for p in procs] == [0] * 5, errors
+    assert [p.returncode for p in procs] == [0] * 6, errors
