@@ -54,7 +54,13 @@ def bootstrap(
 
 def _warm_router(runtime: Runtime) -> None:
     """The router's duplicate index starts with the open cases of the read model (if both
-    sides support it), so a restart does not forget what is open."""
+    sides support it), so a restart does not forget what is open; and it learns operators'
+    re-categorisations from the log, whichever process made them."""
+    follow = getattr(runtime.router, "follow_lessons", None)
+    if follow is not None:
+        from engine.router.lessons import LessonFeed
+
+        follow(LessonFeed(runtime.app))
     warm = getattr(runtime.router, "warm", None)
     read_model = runtime.extras.get("read_model")
     open_cases = getattr(read_model, "open_cases_for_router", None)

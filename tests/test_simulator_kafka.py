@@ -113,12 +113,6 @@ def test_a_week_through_kafka_and_postgres_gives_the_embedded_rates(
     assert_same(*embedded_and_production(DAYS, kafka_bootstrap, fresh_postgres_url, tmp_path, monkeypatch))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LearningRouter.learn() changes only the router of the process where the operator "
-    "re-categorised the case; the worker that routes new intake never learns it. Lessons must "
-    "reach every router through the log (Classified events with override=true).",
-)
 def test_an_operators_lesson_reaches_the_router_that_routes_the_intake(
     kafka_bootstrap: str, fresh_postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

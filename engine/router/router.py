@@ -100,6 +100,9 @@ class LearningRouter:
         self._recent: OrderedDict[UUID, tuple[Vectors]] = OrderedDict()
         self._embedder: threading.Thread | None = None
         self._embedding = False
+        self._lessons: Any = None
+        self._lessons_lock = threading.Lock()
+        self._learned: set[tuple[str, str]] = set()
         self.learned = 0
 
     # ---- readiness -----------------------------------------------------------------------
@@ -126,6 +129,23 @@ class LearningRouter:
         if hint in self.classes:
             return hint
         return self._by_name.get(hint) or self._by_name.get(simplified(hint))
+
+    # ---- lessons from the log -------------------------------------------------------------
+
+    def follow_lessons(self, feed: Any) -> None:
+        """Learn every operator re-categorisation in the log (``feed.since()`` gives the ones
+        not seen yet): the past ones before the next decision, new ones before each decision."""
+        self._lessons = feed
+
+    def catch_up_lessons(self) -> int:
+        feed = self._lessons
+        if feed is None:
+            return 0
+        with self._lessons_lock:
+            lessons = feed.since()
+        for text, category in lessons:
+            self.learn(text, category)
+        return len(lessons)
 
     def read(self, content: str, address: str = "", need_vector: bool = True) -> Reading:
         """Category probabilities for a complaint, with the evidence of each reader.
@@ -185,6 +205,7 @@ class LearningRouter:
         return self.encoder.encode_one(simplified(content) or simplified(address) or "空")
 
     def classify(self, content: str, hint: str = "", address: str = "") -> tuple[str, float]:
+        self.catch_up_lessons()
         code = self.hint_code(hint)
         if code:
             return code, 1.0
@@ -203,6 +224,7 @@ class LearningRouter:
     # ---- decisions -----------------------------------------------------------------------
 
     def decide(self, facts: CaseFacts) -> RoutingDecision:
+        self.catch_up_lessons()
         address = simplified(facts.address)
         text = simplified(facts.content)
         reading = self.read(facts.content, facts.address, need_vector=False)
@@ -331,6 +353,7 @@ class LearningRouter:
         means the category was probably wrong: the next most likely category's unit, if the
         model gives it some weight; otherwise the centre decides.
         """
+        self.catch_up_lessons()
         exclude = frozenset(facts.returned_by)
         last = facts.last_unit
         if last and self.config.has_unit(last):
@@ -484,6 +507,10 @@ class LearningRouter:
         operator's way without a restart."""
         if category not in self.classes:
             return
+        with self._lock:
+            if (text, category) in self._learned:
+                return  # taught directly, then seen again in the log
+            self._learned.add((text, category))
         cls = self.classes.index(category)
         vector = self.encoder.encode_one(simplified(text) or "空")
         with self._lock:
