@@ -52,12 +52,12 @@ def _digits(text: str) -> str:
 
 
 def mask_phone(phone: str) -> str:
-    """Keep the last four digits: ``13952001234`` → ``*******1234``; anything shorter than five
-    digits is starred completely."""
+    """Keep the last four digits: ``13952001234`` → ``*******1234`` (``+86`` dropped); anything
+    shorter than five digits is starred completely."""
     digits = _digits(phone)
     if len(digits) <= 4:
         return "*" * len(digits) if digits else ("*" * len(phone.strip()) if phone.strip() else "")
-    return "*" * (len(digits) - 4) + digits[-4:]
+    return _mask_keep_last4(phone)
 
 
 def _mask_keep_last4(value: str) -> str:

@@ -42,10 +42,40 @@ LABELS = {
 LARGE_FILE_BYTES = 1024 * 1024
 
 
-def _runtime() -> Any:
+def _runtime(router: str = "learning") -> Any:
     from adapters.bootstrap import bootstrap
 
+    if router == "keyword":
+        from engine.config import load_config
+        from engine.keyword_router import KeywordRouter
+        from engine.settings import Settings
+
+        settings = Settings.from_env()
+        config = load_config(settings.config_path)
+        return bootstrap(settings, config, KeywordRouter(config))
     return bootstrap()
+
+
+class _Publisher:
+    """What ``sanshi ingest`` needs with Kafka: settings, the district config (category
+    names) and the intake port. No event store, views or router: the worker does all that,
+    and a publisher that opened the database would wait on the worker's write lock."""
+
+    def __init__(self) -> None:
+        from engine.config import load_config
+        from engine.settings import Settings
+
+        self.settings = Settings.from_env()
+        self.config = load_config(self.settings.config_path)
+        self.extras: dict[str, Any] = {}
+
+    def close(self) -> None:
+        for closer in self.extras.get("closers", []):
+            closer()
+
+
+def _publisher() -> Any:
+    return _Publisher()
 
 
 @click.command("ingest")
@@ -72,7 +102,7 @@ def ingest_command(channel: str, files: tuple[str, ...], fmt: str, input_format:
     if missing:
         raise click.UsageError("文件不存在 (no such file): " + ", ".join(missing))
     err = Console(stderr=True)
-    runtime = _runtime()
+    runtime = _publisher() if os.environ.get("SANSHI_KAFKA") else _runtime()
     try:
         port = intake_port(runtime)
         report = IngestReport(mode=port.mode)
@@ -165,7 +195,7 @@ def dlq_list(fmt: str, channel: str | None, limit: int, show_raw_text: bool) -> 
     from adapters.transport import dead_letter_store
     from adapters.transport.dead_letters import show_raw
 
-    runtime = _runtime()
+    runtime = _runtime("keyword")  # listing routes nothing
     try:
         store = dead_letter_store(runtime)
         rows = store.list(limit=limit, channel=channel)
@@ -233,12 +263,17 @@ def dlq_list(fmt: str, channel: str | None, limit: int, show_raw_text: bool) -> 
               help="静态成员 id（重启后立即接管分区）；默认取 SANSHI_WORKER_ID")
 @click.option("--max-poll-records", type=click.IntRange(1, 10000), default=500, show_default=True)
 @click.option("--no-projections", is_flag=True, help="不在 worker 中更新统计视图")
+@click.option(
+    "--router", type=click.Choice(["learning", "keyword"]), default="learning", show_default=True,
+    help="分拨器：learning（含句向量模型）或 keyword（关键词基线，更快、精度较低）",
+)
 def worker_command(
     clock_interval: float,
     idle_exit: float | None,
     instance_id: str | None,
     max_poll_records: int,
     no_projections: bool,
+    router: str,
 ) -> None:
     """消费 Kafka（sanshi.intake / sanshi.dlq）：解析 → 受理（一次事务）→ 提交位移。"""
     from adapters.transport.kafka import KafkaSettings
@@ -249,7 +284,7 @@ def worker_command(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is a line per connection
-    runtime = _runtime()
+    runtime = _runtime(router)
     if not runtime.settings.kafka:
         runtime.close()
         raise click.UsageError("未设置 SANSHI_KAFKA（worker 只在 Kafka 模式下运行）")
