@@ -23,7 +23,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -523,6 +522,35 @@ def postgres_dump(url: str) -> bytes:
     return b"\n".join(chunks)
 
 
-@pytest.fixture(autouse=True)
-def _no_stray_workers() -> Iterator[None]:
-    yield
+def test_worker_runs_the_deadline_clock_and_the_projections(
+    kafka_env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An urgent case received in 2021 has long missed its 30-minute claim deadline: the
+    worker's clock escalates it (督办) once, and the views it keeps show the case."""
+    from adapters.transport import submit
+    from adapters.transport.worker import Worker, WorkerOptions
+
+    settings = Settings(db=kafka_env.db_url, kafka=kafka_env.kafka, config_path=None, cipher_key=None)
+    monkeypatch.setenv("SANSHI_KAFKA_PREFIX", kafka_env.prefix)
+    runtime = bootstrap(settings)
+    try:
+        record = {"order_no": "CLOCK1", "received_at": "2021-07-16 09:30", "urgency": "紧急",
+                  "content": "茶亭路幸福里小区路灯全坏了，晚上漆黑一片", "address": "北海市海城区茶亭路幸福里小区"}
+        assert submit(runtime, "hotline", record).status == "queued"
+        case_id = case_id_for("hotline", "CLOCK1")
+        for _ in range(2):  # a second run must not escalate the same deadline again
+            Worker(runtime, KafkaSettings.from_env(kafka_env.kafka),
+                   WorkerOptions(clock_interval=0.01, poll_timeout_ms=200, session_timeout_ms=6000)
+                   ).run(idle_exit=0.5, max_seconds=60)
+        case = runtime.app.get_case(case_id)
+        if case.dispatch is None:
+            pytest.skip("the router sent this case to the manual queue: no deadline to miss")
+        escalations = [
+            n for n in runtime.app.recorder.select_notifications(0, 1000)
+            if n.originator_id == case_id and n.topic.endswith("Case.Escalated")
+        ]
+        assert 1 <= len(escalations) <= 2  # claim and/or handle deadline, each once
+        assert case.escalation_level == len(escalations)
+        assert runtime.extras["read_model"].case_summary(case_id) is not None
+    finally:
+        runtime.close()
