@@ -8,10 +8,9 @@ may then keep the other report of a pair as the original, and the simulated unit
 from one seeded random stream) would go on differently. That is a property of partitioning,
 not a difference between the two deployments.
 
-One difference is real (the first test therefore switches the router's online learning off in
-both runs) and is pinned by a strict xfail below: the learning router learns an operator's
-re-categorisation in the process that made it, so the worker that routes new intake never
-learns it, and the two deployments route later look-alike complaints differently.
+Operators' re-categorisations reach every router through the log (Classified events with
+override=true), so the worker that routes new intake learns them too; the second test pins that
+with one case.
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ import pytest
 from adapters.bootstrap import Runtime, bootstrap
 from adapters.simulator import SimulationReport, simulate
 from engine.deadlines import SHANGHAI
-from engine.router import LearningRouter
 from engine.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -107,9 +105,8 @@ def assert_same(expected: Any, actual: Any) -> None:
 def test_a_week_through_kafka_and_postgres_gives_the_embedded_rates(
     kafka_bootstrap: str, fresh_postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Everything but the router's online learning (see the next test): intake through Kafka
-    and the worker, the log and the views in PostgreSQL, units acting from another process."""
-    monkeypatch.setattr(LearningRouter, "learn", lambda self, text, category: None)
+    """Intake through Kafka and the worker, the log and the views in PostgreSQL, units acting
+    from another process, operators' lessons reaching the worker's router through the log."""
     assert_same(*embedded_and_production(DAYS, kafka_bootstrap, fresh_postgres_url, tmp_path, monkeypatch))
 
 
