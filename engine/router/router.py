@@ -134,17 +134,29 @@ class LearningRouter:
 
     def follow_lessons(self, feed: Any) -> None:
         """Learn every operator re-categorisation in the log (``feed.since()`` gives the ones
-        not seen yet): the past ones before the next decision, new ones before each decision."""
+        not seen yet): the past ones in a background thread started now (a decision waits for
+        it), new ones before each decision."""
         self._lessons = feed
+        threading.Thread(
+            target=self._first_lessons, name="router-lessons", daemon=True
+        ).start()
+
+    def _first_lessons(self) -> None:
+        try:
+            self.wait_ready()
+            self.catch_up_lessons()
+        except Exception:  # e.g. the runtime closed first; the next decision tries again
+            log.debug("operators' lessons not read from the log", exc_info=True)
 
     def catch_up_lessons(self) -> int:
         feed = self._lessons
         if feed is None:
             return 0
+        # One reader at a time, learning included: a decision never sees half a catch-up.
         with self._lessons_lock:
             lessons = feed.since()
-        for text, category in lessons:
-            self.learn(text, category)
+            for text, category in lessons:
+                self.learn(text, category)
         return len(lessons)
 
     def read(self, content: str, address: str = "", need_vector: bool = True) -> Reading:
