@@ -156,3 +156,25 @@ def test_no_raw_police_identifier_reaches_the_database_file(db_env: Path, tmp_pa
     for secret in POLICE_SECRETS:
         for spelled in spellings(secret):
             assert spelled not in stored, f"{secret} stored as {spelled!r}"
+
+
+def test_without_a_reachable_broker_nothing_is_reported_as_queued(
+    db_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("SANSHI_KAFKA", f"127.0.0.1:{port}")
+    monkeypatch.setenv("SANSHI_KAFKA_TIMEOUT_MS", "1500")
+    runtime = bootstrap(Settings.from_env())
+    try:
+        outcome = submit(runtime, "app", {"submission_id": "s1", "content": "纱网破了"})
+    finally:
+        runtime.close()
+    assert outcome.status == "failed" and "Kafka" in outcome.reason
+    code, out = cli("ingest", "app", str(SAMPLES / "app.jsonl"), "--format", "json")
+    assert code == 1
+    report = json.loads(out)
+    assert report["failed"] == 3 and report["queued"] == 0

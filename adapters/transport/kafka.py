@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from kafka.errors import KafkaError
 
 from adapters.channels import DeadLetter, Parsed
 
@@ -60,6 +63,7 @@ class KafkaSettings:
             group=prefix + WORKER_GROUP,
             partitions=int(env.get("SANSHI_KAFKA_PARTITIONS", "4")),
             replication=int(env.get("SANSHI_KAFKA_REPLICATION", "-1")),
+            max_block_ms=int(env.get("SANSHI_KAFKA_TIMEOUT_MS", "15000")),
             cipher_key=cipher_key or env.get("SANSHI_CIPHER_KEY") or None,
         )
 
@@ -71,7 +75,7 @@ class KafkaSettings:
 def ensure_topics(settings: KafkaSettings) -> None:
     """Create the two topics if missing (a cluster may forbid auto-creation)."""
     from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import KafkaError, TopicAlreadyExistsError
+    from kafka.errors import TopicAlreadyExistsError
 
     admin = KafkaAdminClient(bootstrap_servers=settings.servers, client_id="sanshi-admin")
     try:
@@ -102,6 +106,7 @@ def make_producer(settings: KafkaSettings, **overrides: Any) -> Any:
         "linger_ms": 5,
         "batch_size": 256 * 1024,
         "max_block_ms": settings.max_block_ms,
+        "bootstrap_timeout_ms": settings.max_block_ms,  # an unreachable broker: give up, say so
         "client_id": "sanshi-intake",
     }
     config.update(overrides)
@@ -115,6 +120,10 @@ def _headers(position: str, channel: str, principal: str | None = None) -> list[
     return headers
 
 
+class KafkaUnavailable(KafkaError):  # type: ignore[misc]
+    """The broker did not answer a moment ago: do not wait for it again yet."""
+
+
 class KafkaIntake:
     mode = "kafka"
 
@@ -123,6 +132,7 @@ class KafkaIntake:
         self._producer = producer
         self._topics_checked = False
         self._sealer = sealer_for(settings.cipher_key)
+        self._down_until = 0.0
 
     @property
     def producer(self) -> Any:
@@ -134,9 +144,24 @@ class KafkaIntake:
         return self._producer
 
     def send(self, items: Sequence[Parsed], principal: str = DEFAULT_PRINCIPAL) -> list[IntakeOutcome]:
-        from kafka.errors import KafkaError
-
-        producer = self.producer
+        try:
+            if time.monotonic() < self._down_until:
+                raise KafkaUnavailable("recently unreachable")
+            producer = self.producer
+        except KafkaError as e:  # no broker: nothing is queued, and every record says so
+            if not isinstance(e, KafkaUnavailable):
+                log.warning("Kafka unavailable: %s", type(e).__name__)
+                # Later batches of the same import fail at once instead of waiting again.
+                self._down_until = time.monotonic() + 5.0
+            return [
+                IntakeOutcome(
+                    "failed",
+                    case_id=item.command.case_id,
+                    reason=f"Kafka 不可用，未发布 (Kafka unavailable: {type(e).__name__})",
+                    position=item.position,
+                )
+                for item in items
+            ]
         futures = []
         for item in items:
             cmd = item.command

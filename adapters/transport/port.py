@@ -55,8 +55,8 @@ DEFAULT_PRINCIPAL = "system:intake"
 
 
 class IntakeUnavailable(RuntimeError):
-    """The record could not be handed over (Kafka did not acknowledge it): nothing was
-    queued; the client must retry (HTTP 503)."""
+    """For callers that prefer an exception to a ``failed`` outcome (Kafka did not
+    acknowledge the record: nothing was queued; the client must retry, HTTP 503)."""
 
 
 @dataclass(frozen=True)
@@ -236,8 +236,8 @@ def submit(
     position: str = "http",
 ) -> IntakeOutcome:
     """One record from HTTP: accepted | duplicate (in-process), queued (Kafka: 202),
-    filtered, or dead_lettered (with the reason). Raises :class:`IntakeUnavailable` when
-    Kafka did not take it (503), ``ValueError`` for an unknown channel."""
+    filtered, dead_lettered (with the reason), or failed (Kafka did not acknowledge it:
+    nothing was queued, answer 503). Raises ``ValueError`` for an unknown channel."""
     check_channel(channel)
     raw = read_one(record, position)
     outcome = adapt(channel, raw, adapter_context(runtime), source="http")
@@ -245,12 +245,17 @@ def submit(
     if isinstance(outcome, Filtered):
         return IntakeOutcome("filtered", reason=outcome.reason, position=position)
     if isinstance(outcome, DeadLetter):
-        port.dead_letter([outcome])
+        try:
+            port.dead_letter([outcome])
+        except Exception as e:  # the DLQ topic or table is away: nothing kept, say so (503)
+            log.warning("dead letter not stored (%s)", type(e).__name__)
+            return IntakeOutcome(
+                "failed",
+                reason=f"死信未能保存 (dead letter not stored: {type(e).__name__}); {outcome.reason}",
+                position=position,
+            )
         return IntakeOutcome("dead_lettered", reason=outcome.reason, position=position)
-    result = port.send([outcome], principal=principal)[0]
-    if result.status == "failed":
-        raise IntakeUnavailable(result.reason)
-    return result
+    return port.send([outcome], principal=principal)[0]
 
 
 # ---- many records (sanshi ingest) ---------------------------------------------------------
