@@ -344,3 +344,27 @@ def test_stats_json_shape(rt: Runtime) -> None:
     for field in RATE_PARTS:
         assert set(row[field]) == {"value", "numerator", "denominator"}
     assert set(data["total"]) == set(row)
+
+
+def test_ranking_orders_units_by_their_rates_and_leaves_out_small_ones() -> None:
+    rt = make_runtime(config=demo_config(merge_similarity=1.0))  # similar lamps, not merged
+    app = rt.app
+    at = T0 + dt.timedelta(hours=1)
+    for n in range(3):  # 城管: three cases, all claimed at once and resolved on time
+        r = app.receive(intake(STALL.format(n=n), "东一巷"))
+        assert r.unit == "chengguan"
+        app.claim(r.case_id, r.unit, "u", at=at)
+        app.resolve(r.case_id, r.unit, "已清理", "u", at=at)
+    for n in range(3):  # 茶亭路社区: three lamps, claimed late, one resolved
+        r = app.receive(intake(LAMP.format(n=100 + n), f"茶亭路{100 + n}号"))
+        assert r.unit == "chatinglu"
+        app.claim(r.case_id, r.unit, "u", at=T0 + dt.timedelta(days=5))
+        if n == 0:
+            app.resolve(r.case_id, r.unit, "已修复", "u", at=T0 + dt.timedelta(days=20))
+    r = app.receive(intake("公司拖欠工资两个月，老板不给", "云南路"))  # 人社: one case only
+    ranking = rt.extras["read_model"].ranking(min_cases=2)
+    assert [(row["rank"], row["key"]) for row in ranking] == [(1, "chengguan"), (2, "chatinglu")]
+    assert ranking[0]["score"] == 1.0
+    assert 0.0 <= ranking[1]["score"] < 0.5
+    assert ranking[0]["name"] == "区城市管理局"
+    rt.close()
