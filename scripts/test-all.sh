@@ -31,7 +31,7 @@ step "mypy"
 step "pytest"
 export SANSHI_REQUIRE_SERVICES=1
 set +e
-"$PY" -m pytest -q
+"$PY" -m pytest -q --durations=25
 status=$?
 set -e
 

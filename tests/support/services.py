@@ -670,7 +670,10 @@ class KafkaBroker:
             self.port, self.controller_port = free_port(), free_port()
             while self.controller_port == self.port:
                 self.controller_port = free_port()
-            self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            # A leading '-' would be read by the storage tool as an option: draw again.
+            self.cluster_id = "-"
+            while self.cluster_id.startswith("-"):
+                self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             self._write_config()
         assert self.tmpdir is not None
         classpath = f"{libs}/*"
