@@ -261,9 +261,12 @@ class SanshiApplication(Application[UUID]):
             try:
                 self.save(*fresh.values(), *touched.values())
             except IntegrityError:
-                for cid in fresh:
-                    self.router.case_closed(cid)
                 known = {c.case_id for c in cmds if self.exists(c.case_id)}
+                # Take back from the router only what was not saved: a record that exists
+                # already (a re-send) keeps its place in the duplicate index.
+                for cid in fresh:
+                    if cid not in known:
+                        self.router.case_closed(cid)
                 continue
             self._remember_saved(fresh)
             if self.on_saved is not None:
