@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -162,9 +163,10 @@ def _emit(data: bytes, output: Path | None) -> None:
     if output is not None:
         output.write_bytes(data)
     else:
-        stream = click.get_binary_stream("stdout")
-        stream.write(data)
-        stream.flush()
+        # sys.stdout.buffer, not click.get_binary_stream (deprecated in click 8.5).
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
 
 
 @click.group("projections")
