@@ -234,26 +234,37 @@ class RowWriter:
 
 
 class CountsWriter:
-    """Adds summed deltas to view_counts: insert, or add to the existing row."""
+    """Adds summed deltas to view_counts and view_counts_month: insert, or add to the row."""
 
     def __init__(self, sql: DriverSQL) -> None:
         self.date_out = sql.out(view_counts.c.day)
-        cols = ["kind", "key", "day", "month", *COUNT_FIELDS]
-        adds = ", ".join(
-            f"{_q(f)} = {_q('view_counts')}.{_q(f)} + excluded.{_q(f)}" for f in COUNT_FIELDS
-        )
-        self._upsert = Upsert(
-            sql, "view_counts", cols, f"{_q('kind')}, {_q('key')}, {_q('day')}", adds
-        )
+        self._daily = self._adder(sql, "view_counts", ["kind", "key", "day", "month"], "day")
+        self._monthly = self._adder(sql, "view_counts_month", ["kind", "key", "month"], "month")
+
+    @staticmethod
+    def _adder(sql: DriverSQL, table: str, keys: list[str], last_key: str) -> Upsert:
+        cols = [*keys, *COUNT_FIELDS]
+        adds = ", ".join(f"{_q(f)} = {_q(table)}.{_q(f)} + excluded.{_q(f)}" for f in COUNT_FIELDS)
+        conflict = f"{_q('kind')}, {_q('key')}, {_q(last_key)}"
+        return Upsert(sql, table, cols, conflict, adds)
 
     def add(
         self, conn: Connection, rows: Sequence[tuple[str, str, dt.date, str, list[int]]]
     ) -> None:
         conv = self.date_out
-        self._upsert.run(
+        monthly: dict[tuple[str, str, str], list[int]] = {}
+        for kind, key, _day, month, vector in rows:
+            total = monthly.get((kind, key, month))
+            if total is None:
+                monthly[(kind, key, month)] = list(vector)
+            else:
+                for i, v in enumerate(vector):
+                    total[i] += v
+        self._daily.run(
             conn,
             [
                 (kind, key, conv(day) if conv else day, month, *vector)
                 for kind, key, day, month, vector in rows
             ],
         )
+        self._monthly.run(conn, [(*k, *v) for k, v in monthly.items() if any(v)])

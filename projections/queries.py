@@ -18,7 +18,13 @@ from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, true
 
 from engine.config import SanshiConfig
 from projections.fold import TERMINAL, WITH_UNIT, month_of
-from projections.tables import COUNT_FIELDS, view_cases, view_counts, view_open_cases
+from projections.tables import (
+    COUNT_FIELDS,
+    view_cases,
+    view_counts,
+    view_counts_month,
+    view_open_cases,
+)
 
 BY_VALUES = ("unit", "channel", "category", "street", "month")
 FILTER_KEYS = ("unit", "channel", "category", "street")
@@ -229,20 +235,52 @@ class ReadModel:
         end: dt.date | None,
         by: str | None,
     ) -> dict[str, dict[str, int]]:
-        t = view_counts
+        """Sum the counters of one scope kind over [start, end): whole months from the monthly
+        rows, the partial months at either edge from the daily rows."""
+        month_from = None if start is None else (start if start.day == 1 else _next_month(start))
+        month_to = None if end is None else end.replace(day=1)
+        if month_from is not None and month_to is not None and month_from >= month_to:
+            parts = [self._counts_stmt(view_counts, kind, key, start, end, by)]
+        else:
+            parts = []
+            if start is not None and month_from is not None and start < month_from:
+                parts.append(self._counts_stmt(view_counts, kind, key, start, month_from, by))
+            parts.append(self._counts_stmt(view_counts_month, kind, key, month_from, month_to, by))
+            if end is not None and month_to is not None and month_to < end:
+                parts.append(self._counts_stmt(view_counts, kind, key, month_to, end, by))
+        grouped = by is not None
+        total: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for stmt in parts:
+                for g, counts in self._collect(conn, stmt, grouped).items():
+                    into = total.setdefault(g, dict.fromkeys(COUNT_FIELDS, 0))
+                    for f, v in counts.items():
+                        into[f] += v
+        return _without_empty(total, grouped)
+
+    @staticmethod
+    def _counts_stmt(
+        t: Any,
+        kind: str,
+        key: str | None,
+        start: dt.date | None,
+        end: dt.date | None,
+        by: str | None,
+    ) -> Any:
         cond: list[ColumnElement[bool]] = [t.c.kind == kind]
         if key is not None:
             cond.append(t.c.key == key)
+        monthly = "day" not in t.c
         if start is not None:
-            cond.append(t.c.day >= start)
+            cond.append(t.c.month >= month_of(start) if monthly else t.c.day >= start)
         if end is not None:
-            cond.append(t.c.day < end)
+            cond.append(t.c.month < month_of(end) if monthly else t.c.day < end)
         group = t.c.month if by == "month" else (t.c.key if by is not None else None)
         sums = [func.sum(t.c[f]).label(f) for f in COUNT_FIELDS]
         stmt = select(*([group.label("g")] if group is not None else []), *sums).where(and_(*cond))
         if group is not None:
             stmt = stmt.group_by(group)
-        return self._collect(stmt, group is not None)
+        return stmt
 
     def _sum_cases(
         self,
@@ -264,17 +302,15 @@ class ReadModel:
             stmt = stmt.where(and_(*cond))
         if group is not None:
             stmt = stmt.group_by(group)
-        return self._collect(stmt, group is not None)
-
-    def _collect(self, stmt: Any, grouped: bool) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {}
         with self.engine.connect() as conn:
-            for r in conn.execute(stmt):
-                m = r._mapping
-                counts = {f: int(m[f] or 0) for f in COUNT_FIELDS}
-                if grouped and not any(counts.values()):
-                    continue  # a key whose cases all moved elsewhere (re-categorised)
-                out[str(m["g"] or "") if grouped else ""] = counts
+            return _without_empty(self._collect(conn, stmt, group is not None), group is not None)
+
+    @staticmethod
+    def _collect(conn: Any, stmt: Any, grouped: bool) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for r in conn.execute(stmt):
+            m = r._mapping
+            out[str(m["g"] or "") if grouped else ""] = {f: int(m[f] or 0) for f in COUNT_FIELDS}
         return out
 
     def ranking(
@@ -518,6 +554,19 @@ class ReadModel:
         stmt = select(t.c.month).where(t.c.kind == "total").group_by(t.c.month).order_by(t.c.month)
         with self.engine.connect() as conn:
             return [str(r[0]) for r in conn.execute(stmt)]
+
+
+def _next_month(day: dt.date) -> dt.date:
+    return (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+
+
+def _without_empty(
+    groups: dict[str, dict[str, int]], grouped: bool
+) -> dict[str, dict[str, int]]:
+    """Drop keys whose cases all moved elsewhere (re-categorised, re-assigned)."""
+    if not grouped:
+        return groups
+    return {k: v for k, v in groups.items() if any(v.values())}
 
 
 def _overdue_flags(row: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:

@@ -8,7 +8,7 @@ queries are aggregates, so plain tables are both faster and easier to read.
   same transaction as the views, so every event is applied exactly once across crashes.
 - ``view_counts``: one row per (scope kind, scope key, received day) with the counters behind
   the SPEC §5 rates. A month's rates cost a sum over at most ~31 rows per key, whatever the
-  size of the history.
+  size of the history; ``view_counts_month`` holds the same per month for long ranges.
 - ``view_cases``: one row per case: what the search and Open311 show, plus the case's own
   counter vector and the state the projector needs to place later events.
 - ``view_open_cases``: one row per case that is not yet terminal (closed / rejected / merged):
@@ -113,6 +113,17 @@ view_counts = Table(
 )
 Index("ix_view_counts_kind_day", view_counts.c.kind, view_counts.c.day)
 
+# The same counters rolled up per month: a query over years reads months, not days (5 years of
+# 45 units: 2,700 rows instead of 82,000), and only the partial months at its edges read days.
+view_counts_month = Table(
+    "view_counts_month",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("month", String(7), primary_key=True),
+    *(Column(f, BigInteger, nullable=False, default=0) for f in COUNT_FIELDS),
+)
+
 
 def _state_columns() -> list[Column[Any]]:
     """What the projector keeps about a case's place in the lifecycle (both case tables)."""
@@ -181,7 +192,7 @@ view_open_cases = Table(
 Index("ix_view_open_cases_unit", view_open_cases.c.unit)
 Index("ix_view_open_cases_status", view_open_cases.c.status)
 
-VIEW_TABLES = (view_counts, view_cases, view_open_cases)
+VIEW_TABLES = (view_counts, view_counts_month, view_cases, view_open_cases)
 
 # Columns the projector keeps for each case between batches (view_cases minus case_id).
 CASE_COLUMNS: tuple[str, ...] = tuple(c.name for c in view_cases.columns if c.name != "case_id")

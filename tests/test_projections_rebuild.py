@@ -31,7 +31,14 @@ from adapters.cli import main
 from engine.domain import Case, Rating
 from projections.projector import Projector
 from projections.queries import ReadModel
-from projections.tables import make_engine, view_cases, view_counts, view_open_cases, view_tracking
+from projections.tables import (
+    make_engine,
+    view_cases,
+    view_counts,
+    view_counts_month,
+    view_open_cases,
+    view_tracking,
+)
 from tests.test_projections_fold import (
     LAMP,
     T0,
@@ -156,7 +163,7 @@ def kill_mid_rebuild(db: str, engine: Any, head: int, *args: str) -> int:
 def snapshot(engine: Any, config: Any) -> dict[str, Any]:
     rm = ReadModel(engine, config)
     out: dict[str, Any] = {str(by): rm.stats(by) for by in BYS}
-    for table in (view_cases, view_open_cases, view_counts):
+    for table in (view_cases, view_open_cases, view_counts, view_counts_month):
         out[table.name] = table_rows(engine, table)
     return out
 

@@ -176,7 +176,13 @@ def projections() -> None:
 
 @projections.command("rebuild")
 @click.option("--resume", is_flag=True, help="不清空，从上次的位置继续（中断后续跑）")
-@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000), help="每个事务处理的事件数")
+@click.option(
+    "--batch-size",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="每个事务处理的事件数（越大越快：同一工单的多个事件合并为一次写入）",
+)
 def rebuild(resume: bool, batch_size: int) -> None:
     """从事件日志重建全部统计视图（带进度条）。
 
