@@ -27,6 +27,9 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
+        stop = getattr(self.router, "stop_following_lessons", None)
+        if stop is not None:
+            stop()  # before the log's connection goes away under the router's reader thread
         for closer in self.extras.get("closers", []):
             closer()
         self.app.close()

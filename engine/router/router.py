@@ -148,12 +148,19 @@ class LearningRouter:
         except Exception:  # e.g. the runtime closed first; the next decision tries again
             log.debug("operators' lessons not read from the log", exc_info=True)
 
+    def stop_following_lessons(self) -> None:
+        """Detach the log before the runtime closes it: a catch-up in progress finishes first,
+        and none starts afterwards (a background read of a closed SQLite connection crashes
+        the process)."""
+        with self._lessons_lock:
+            self._lessons = None
+
     def catch_up_lessons(self) -> int:
-        feed = self._lessons
-        if feed is None:
-            return 0
         # One reader at a time, learning included: a decision never sees half a catch-up.
         with self._lessons_lock:
+            feed = self._lessons
+            if feed is None:
+                return 0
             lessons = feed.since()
             for text, category in lessons:
                 self.learn(text, category)
