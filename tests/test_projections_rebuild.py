@@ -171,9 +171,9 @@ def snapshot(engine: Any, config: Any) -> dict[str, Any]:
 def crash_and_recover(db: str, views_url: str) -> None:
     rt = make_runtime(db)
     try:
-        write_log(rt, cases=1600)
+        write_log(rt, cases=1200)
         head = rt.extras["projector"].head()
-        assert head > 8_000
+        assert head > 6_000
         notes = rt.app.recorder.select_notifications(None, head + 1)
         events = [rt.app.mapper.to_domain_event(n) for n in notes]
         # The reference: an uninterrupted rebuild into a database of its own.
