@@ -256,7 +256,7 @@ def test_published_figures_on_postgres(fresh_postgres_url: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    os.environ.get("SANSHI_SCENARIO_10K") != "1", reason="set SANSHI_SCENARIO_10K=1 (≈10 min)"
+    os.environ.get("SANSHI_SCENARIO_10K") != "1", reason="set SANSHI_SCENARIO_10K=1 (≈1.5 min)"
 )
 def test_ten_thousand_cases_give_the_figures_to_the_last_digit(
     sqlite_runtime: Runtime, tmp_path: Path
