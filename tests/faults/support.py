@@ -336,7 +336,7 @@ def view_rows(engine: Any) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every view table, comparable across SQLite and PostgreSQL."""
     from sqlalchemy import select
 
-    from projections.tables import COUNT_FIELDS, VIEW_TABLES, view_counts
+    from projections.tables import COUNT_FIELDS, VIEW_TABLES
 
     out: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as conn:
@@ -345,7 +345,10 @@ def view_rows(engine: Any) -> dict[str, list[tuple[Any, ...]]]:
                 tuple(_plain(v) for v in row)
                 for row in conn.execute(select(*table.columns))
             ]
-            if table is view_counts:
+            names = [c.name for c in table.columns]
+            if names[-len(COUNT_FIELDS):] == list(COUNT_FIELDS) and table.name.startswith(
+                "view_counts"
+            ):
                 # A counter row whose every count is 0 adds nothing to any rate; whether it
                 # exists depends on where batch boundaries fell (+1 and -1 in one batch or two).
                 rows = [r for r in rows if any(r[-len(COUNT_FIELDS):])]
