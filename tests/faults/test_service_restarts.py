@@ -30,7 +30,6 @@ from adapters.transport import IngestReport, ingest
 from engine.settings import Settings
 from tests.faults.support import (
     CLI,
-    LONG,
     REPO,
     Corpus,
     WorkerProcess,
@@ -140,7 +139,6 @@ def test_kafka_killed_and_restarted_mid_stream(
         broker.stop()
 
 
-@pytest.mark.skipif(not LONG, reason="long run only: it waits ~30s for kafka-python to give up")
 def test_ingest_without_a_broker_says_so(tmp_path: Path) -> None:
     corpus = make_corpus(tmp_path, 20, seed=7400)
     channel, path = corpus.files[0]
