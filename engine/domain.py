@@ -148,6 +148,37 @@ class Rating(StrEnum):
     DISSATISFIED = "dissatisfied"  # 不满意
 
 
+RATING_ZH: dict[str, str] = {
+    Rating.SATISFIED: "满意",
+    Rating.BASICALLY_SATISFIED: "基本满意",
+    Rating.DISSATISFIED: "不满意",
+}
+
+# The Chinese name of each event, for every screen and printout that shows a case's history.
+EVENT_ZH: dict[str, str] = {
+    "Received": "受理",
+    "Classified": "分类",
+    "Dispatched": "派单",
+    "Claimed": "签收",
+    "Returned": "退单",
+    "ExtensionRequested": "申请延期",
+    "ExtensionDecided": "延期审批",
+    "MediationStarted": "开始调解",
+    "MediationConcluded": "调解结束",
+    "Resolved": "办结",
+    "AnsweredDirectly": "直办",
+    "Rejected": "不予受理",
+    "FollowedUp": "回访",
+    "Reopened": "重办",
+    "Closed": "结案",
+    "Escalated": "督办",
+    "Urged": "催办",
+    "Merged": "合并",
+    "DuplicateLinked": "关联重复件",
+    "SentToManual": "转人工派单",
+}
+
+
 class DeadlineKind(StrEnum):
     CLAIM = "claim"  # 签收时限
     HANDLE = "handle"  # 办理时限

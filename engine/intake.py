@@ -33,6 +33,19 @@ class Concern(StrEnum):
     ANGUISH = "anguish"  # 揪心事 (urgent)
 
 
+CHANNEL_ZH: dict[str, str] = {
+    Channel.HOTLINE: "12345热线",
+    Channel.APP: "解忧超市APP",
+    Channel.WALKIN: "窗口到点反映",
+    Channel.POLICE: "110警情",
+}
+CONCERN_ZH: dict[str, str] = {
+    Concern.WORRY: "操心事",
+    Concern.TROUBLE: "烦心事",
+    Concern.ANGUISH: "揪心事",
+}
+
+
 def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 

@@ -17,6 +17,7 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, true
 
 from engine.config import SanshiConfig
+from engine.domain import STATUS_ZH
 from projections.fold import TERMINAL, WITH_UNIT, month_of
 from projections.tables import (
     COUNT_FIELDS,
@@ -61,24 +62,12 @@ COUNT_NAMES_ZH: dict[str, str] = {
 }
 OUTPUT_COUNTS: tuple[str, ...] = ("received", "accepted", *COUNT_FIELDS[1:])
 
+STATUS_NAMES: dict[str, str] = {s.value: name for s, name in STATUS_ZH.items()}
 CHANNEL_NAMES = {
     "hotline": "12345热线",
     "police": "110警情",
     "app": "解忧超市APP",
     "walkin": "到点反映",
-}
-STATUS_NAMES = {
-    "received": "已受理",
-    "dispatched": "已派单",
-    "claimed": "已签收",
-    "mediating": "调解中",
-    "returned": "已退单",
-    "resolved": "已办结",
-    "reopened": "重办",
-    "closed": "已结案",
-    "answered_directly": "直办",
-    "rejected": "不予受理",
-    "merged": "已合并",
 }
 OPEN_STATUSES = ("received", "dispatched", "claimed", "mediating", "returned", "reopened")
 AT_CENTRE = ("received", "returned", "reopened")

@@ -25,6 +25,8 @@ from typing import Any
 
 import click
 
+from engine.intake import CHANNEL_ZH
+
 DEFAULT_DB = Path("sanshi-data") / "demo.db"
 DEFAULT_PORT = 8311
 
@@ -37,7 +39,6 @@ RATE_FIELDS = (
     ("solved_rate", "解决率"),
     ("satisfaction_rate", "满意率"),
 )
-CHANNEL_ZH = {"hotline": "12345热线", "app": "解忧超市APP", "walkin": "窗口到点反映", "police": "110警情"}
 
 
 def _scratch_dir() -> Path:

@@ -19,31 +19,9 @@ from uuid import UUID
 
 import click
 
-EVENT_ZH = {
-    "Received": "受理",
-    "Classified": "分类",
-    "Dispatched": "派单",
-    "Claimed": "签收",
-    "Returned": "退单",
-    "ExtensionRequested": "申请延期",
-    "ExtensionDecided": "延期审批",
-    "MediationStarted": "开始调解",
-    "MediationConcluded": "调解结束",
-    "Resolved": "办结",
-    "AnsweredDirectly": "直办",
-    "Rejected": "不予受理",
-    "FollowedUp": "回访",
-    "Reopened": "重办",
-    "Closed": "结案",
-    "Escalated": "督办",
-    "Urged": "催办",
-    "Merged": "合并",
-    "DuplicateLinked": "关联重复件",
-    "SentToManual": "转人工派单",
-}
-CHANNEL_ZH = {"hotline": "12345热线", "app": "解忧超市APP", "walkin": "窗口到点反映", "police": "110警情"}
-CONCERN_ZH = {"worry": "操心事", "trouble": "烦心事", "anguish": "揪心事"}
-RATING_ZH = {"satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意"}
+from engine.domain import EVENT_ZH, RATING_ZH
+from engine.intake import CHANNEL_ZH, CONCERN_ZH
+
 PLACE_ZH = {"exact": "同一地点", "area": "同一道路/小区", "unknown": "地点不明"}
 DUP_RULE_ZH = {
     "retyped": "内容几乎相同（重复录入）",

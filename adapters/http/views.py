@@ -10,7 +10,7 @@ from uuid import UUID
 
 from adapters.http.policy import Principal, mask_extra, mask_name, mask_phone, sees_masked
 from engine.config import Role, SanshiConfig
-from engine.domain import ALLOWED, STATUS_ZH, Action, Case, Status
+from engine.domain import ALLOWED, EVENT_ZH, STATUS_ZH, Action, Case, Status
 
 # Action → the API route name the UI calls (POST /api/cases/{id}/<name>).
 CENTRE_ACTIONS: dict[Action, str] = {
@@ -31,28 +31,6 @@ UNIT_ACTIONS: dict[Action, str] = {
     Action.RESOLVE: "resolve",
 }
 
-EVENT_ZH = {
-    "Received": "受理",
-    "Classified": "分类",
-    "Dispatched": "派单",
-    "Claimed": "签收",
-    "Returned": "退单",
-    "ExtensionRequested": "申请延期",
-    "ExtensionDecided": "延期审批",
-    "MediationStarted": "开始调解",
-    "MediationConcluded": "调解结束",
-    "Resolved": "办结",
-    "AnsweredDirectly": "直办",
-    "Rejected": "不予受理",
-    "FollowedUp": "回访",
-    "Reopened": "重办",
-    "Closed": "结案",
-    "Escalated": "督办",
-    "Urged": "催办",
-    "Merged": "合并",
-    "DuplicateLinked": "关联重复件",
-    "SentToManual": "转人工派单",
-}
 
 
 def jsonable(value: Any) -> Any:

@@ -25,7 +25,6 @@ MONDAY_MORNING_BOOST = 1.35  # what piled up over the weekend comes in on Monday
 
 # Channel shares (what passes into the engine) and when each channel is open.
 CHANNEL_SHARE = {"hotline": 0.58, "app": 0.21, "walkin": 0.13, "police": 0.08}
-CHANNEL_ZH = {"hotline": "12345热线", "app": "解忧超市APP", "walkin": "窗口到点反映", "police": "110警情"}
 
 # A counter (解忧超市) opens 8:30-12:00 and 14:30-17:30 on working days, mornings on Saturdays.
 WALKIN_HOURS = frozenset({8, 9, 10, 11, 14, 15, 16, 17})
