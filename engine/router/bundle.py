@@ -39,7 +39,7 @@ from engine.router.text import simplified
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "5"
+MODEL_VERSION = "6"  # 6: sentence vectors of the first encoder.MAX_CHARS characters
 # Descriptions for the default categories of SPEC §4, used when a district's config gives none:
 # what the zero-shot reader compares a complaint with before any example is labelled.
 DEFAULT_DESCRIPTIONS: dict[str, str] = {

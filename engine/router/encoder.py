@@ -24,6 +24,12 @@ Vectors = npt.NDArray[np.float32]
 log = logging.getLogger(__name__)
 
 DIM = 512
+# The forward pass costs ~0.06 ms per character on this machine (3 ms at 20 characters, 9 ms at
+# 120, 240 ms at 4,000), so a long complaint would blow the 10 ms a routing decision may take.
+# The sentence vector reads the first 64 characters (the gist: residents and operators state
+# the problem first); the keyword and linear readers still read the whole text. On the held-out
+# set a cap of 40, 64 or 96 characters changed accuracy by at most one complaint in 630.
+MAX_CHARS = 64
 
 
 class Encoder:
@@ -58,6 +64,7 @@ class Encoder:
         self.wait()
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
+        texts = [t[:MAX_CHARS] for t in texts]
         with self._lock:  # the backend keeps per-call scratch state
             out = np.asarray(self._model.encode(texts), dtype=np.float32)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
