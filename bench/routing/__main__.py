@@ -240,7 +240,7 @@ def latency_section(config: SanshiConfig, rows: list[dict[str, Any]], quick: boo
     # Long complaints (a caller's whole story typed in: several held-out texts joined, 200 to
     # about 2,500 characters): the sentence model reads only the start, the rest reads it all.
     long_rows = []
-    for i in range(50 if quick else 100):
+    for _ in range(50 if quick else 100):
         parts = rng.sample(queries, min(len(queries), rng.randint(6, 60)))
         long_rows.append({"text": "。".join(r["text"] for r in parts), "address": parts[0].get("address")})
     times = time_decisions(router, long_rows, rng)
