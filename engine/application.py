@@ -289,16 +289,22 @@ class SanshiApplication(Application[UUID]):
         principal: str,
         route: bool,
     ) -> tuple[list[IntakeResult], dict[UUID, Case], dict[UUID, Case]]:
-        results: list[IntakeResult] = []
         fresh: dict[UUID, Case] = {}
+        for cmd in cmds:
+            if cmd.case_id not in fresh and cmd.case_id not in known:
+                fresh[cmd.case_id] = self._new_case(cmd, principal)
+        if route and fresh:
+            self.router.prepare([facts_of(case) for case in fresh.values()])
+        results: list[IntakeResult] = []
         touched: dict[UUID, Case] = {}  # open cases that get a duplicate linked to them
+        routed: set[UUID] = set()
         for cmd in cmds:
             cid = cmd.case_id
-            if cid in fresh or cid in known:
+            if cid in routed or cid in known:
                 results.append(IntakeResult(cid, True, "duplicate"))
                 continue
-            case = self._new_case(cmd, principal)
-            fresh[cid] = case
+            routed.add(cid)
+            case = fresh[cid]
             if route:
                 _, target = self._route_new(case, fresh | touched)
                 if target is not None and target.id not in fresh:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -75,6 +76,9 @@ class KeywordRouter:
         return facts.urgent or facts.concern == "anguish" or bool(words), words
 
     # ---- decisions -----------------------------------------------------------------------
+
+    def prepare(self, batch: Sequence[CaseFacts]) -> None:
+        """Nothing to share across a batch: every reader here is per text and cheap."""
 
     def decide(self, facts: CaseFacts) -> RoutingDecision:
         guess = self.classify(facts.content, facts.category_hint)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
@@ -65,6 +66,11 @@ class RoutingDecision:
 
 
 class Router(Protocol):
+    def prepare(self, batch: Sequence[CaseFacts]) -> None:
+        """Called before deciding a batch of new cases: work that is cheaper done once for the
+        whole batch. Decisions must not depend on whether it was called."""
+        ...
+
     def decide(self, facts: CaseFacts) -> RoutingDecision: ...
 
     def next_unit(self, facts: CaseFacts) -> tuple[str | None, dict[str, Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -29,6 +29,9 @@ class TimedRouter:
     def __init__(self, inner: Any, histogram: Histogram) -> None:
         self._inner = inner
         self._histogram = histogram
+
+    def prepare(self, batch: Sequence[CaseFacts]) -> None:
+        self._inner.prepare(batch)
 
     def decide(self, facts: CaseFacts) -> RoutingDecision:
         start = time.perf_counter()

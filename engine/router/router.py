@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -104,6 +104,7 @@ class LearningRouter:
         self._lessons_lock = threading.Lock()
         self._learned: set[tuple[str, str]] = set()
         self.learned = 0
+        self._prepared: set[UUID] = set()  # cases of a prepared batch not decided yet
 
     # ---- readiness -----------------------------------------------------------------------
 
@@ -242,8 +243,27 @@ class LearningRouter:
 
     # ---- decisions -----------------------------------------------------------------------
 
-    def decide(self, facts: CaseFacts) -> RoutingDecision:
+    def prepare(self, batch: Sequence[CaseFacts]) -> None:
+        """Before a batch of new cases (one Kafka poll, one uploaded file): the operators'
+        lessons are read from the log once for the batch instead of once per case (a query
+        each, 10% of a worker's time), and the sentence model encodes every text in one pass.
+        At intake rates nearly every case needs its vector (the duplicate check compares it
+        with open cases at the same place), and one pass costs ~1.4 ms a text against ~2.5 ms
+        one by one. A lone case is left to ``decide``, which skips the model when it can."""
         self.catch_up_lessons()
+        with self._lock:  # a new batch replaces the last one: the set stays small
+            self._prepared = {f.case_id for f in batch}
+        if len(batch) > 1:
+            self.encoder.remember_many(
+                [simplified(f.content) or simplified(f.address) or "空" for f in batch]
+            )
+
+    def decide(self, facts: CaseFacts) -> RoutingDecision:
+        with self._lock:
+            prepared = facts.case_id in self._prepared
+            self._prepared.discard(facts.case_id)
+        if not prepared:
+            self.catch_up_lessons()
         address = simplified(facts.address)
         text = simplified(facts.content)
         reading = self.read(facts.content, facts.address, need_vector=False)
