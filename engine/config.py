@@ -99,6 +99,11 @@ class HolidayNotice(_Strict):
 class RouterSettings(_Strict):
     confidence_threshold: float = Field(0.35, ge=0, le=1)
     duplicate_window_days: int = Field(30, gt=0)
+    # Open cases the duplicate check keeps in memory, the most recently received (older open
+    # cases are no longer merge targets). Bounds a worker's memory: ~2 KB a case with its
+    # sentence vector. A district (a few hundred cases a day) never reaches it inside the
+    # window; at a Beijing peak (210,000 a day) it holds the last ~11 hours.
+    duplicate_index_size: int = Field(100_000, gt=0)
     merge_similarity: float = Field(0.8, ge=0, le=1)
     possible_duplicate_similarity: float = Field(0.6, ge=0, le=1)
     urgent_words: list[str] = []

@@ -189,6 +189,9 @@ class KeywordRouter:
         )
         self._texts.setdefault(key, {})[facts.case_id] = text
         self._where[facts.case_id] = key
+        # Bounded like the learning router's index: the open case filed longest ago goes first.
+        while len(self._where) > self.config.router.duplicate_index_size:
+            self.case_closed(next(iter(self._where)))
 
     def case_closed(self, case_id: UUID) -> None:
         key = self._where.pop(case_id, None)

@@ -342,6 +342,77 @@ def test_index_is_warmed_from_open_cases(haicheng: SanshiConfig) -> None:
     assert decision.merge_into is not None and decision.merge_into.case_id == open_id
 
 
+def test_duplicate_index_keeps_the_most_recent_open_cases(haicheng: SanshiConfig) -> None:
+    # A worker's memory is bounded: beyond router.duplicate_index_size open cases, the one
+    # filed longest ago stops being a merge target; the recent ones still merge.
+    small = haicheng.model_copy(
+        update={"router": haicheng.router.model_copy(update={"duplicate_index_size": 3})}
+    )
+    app = _app(small)
+    try:
+        doors = [11, 22, 33, 44]
+        first = [
+            receive(app, f"茶亭路{d}号门口的路灯不亮了，晚上很黑", f"北海市海城区茶亭路{d}号")[0]
+            for d in doors
+        ]
+        assert len(app.router.index) == 3  # type: ignore[attr-defined]
+        again = [
+            receive(
+                app,
+                f"茶亭路{d}号的路灯坏了，晚上一片漆黑",
+                f"海城区茶亭路{d}号",
+                channel=Channel.APP,
+                at=T0 + dt.timedelta(hours=1),
+            )[0]
+            for d in (44, 11)
+        ]
+        assert again[0].merged_into == first[3].case_id  # the newest lamp: merged
+        assert again[1].merged_into is None  # the oldest lamp fell out of the index
+    finally:
+        app.close()
+
+
+def test_keyword_router_index_is_bounded_too(haicheng: SanshiConfig) -> None:
+    from engine.keyword_router import KeywordRouter
+
+    small = haicheng.model_copy(
+        update={"router": haicheng.router.model_copy(update={"duplicate_index_size": 2})}
+    )
+    router = KeywordRouter(small)
+    text = "茶亭路28号门口的路灯不亮了，晚上很黑"
+    opened = []
+    for hours in range(3):
+        facts = CaseFacts(uuid4(), "hotline", text, "北海市海城区茶亭路28号", "", False, "worry",
+                          T0 + dt.timedelta(hours=hours))
+        router.case_opened(facts, "municipal", "chatinglu")
+        opened.append(facts.case_id)
+    probe = CaseFacts(uuid4(), "app", text, "北海市海城区茶亭路28号", "", False, "worry", T0)
+    loc = router.locator.locate(probe.address, probe.content)
+    found = {d.case_id for d in router.find_duplicates(probe, "municipal", loc)}
+    assert found == set(opened[1:])
+
+
+def test_warming_keeps_the_newest_open_cases(haicheng: SanshiConfig) -> None:
+    small = haicheng.model_copy(
+        update={"router": haicheng.router.model_copy(update={"duplicate_index_size": 2})}
+    )
+    router = LearningRouter(small).wait_ready()
+    rows = [
+        {
+            "case_id": str(uuid4()),
+            "content": f"茶亭路{d}号门口的路灯不亮了",
+            "address": f"北海市海城区茶亭路{d}号",
+            "category": "municipal",
+            "locality": "chatinglu",
+            "received_at": f"2026-09-{day:02d}T09:00:00",
+        }
+        for d, day in ((11, 20), (22, 5), (33, 18))  # read back in no particular order
+    ]
+    assert router.warm(rows) == 2
+    kept = {str(cid) for cid in router.index._where}
+    assert kept == {rows[0]["case_id"], rows[2]["case_id"]}  # the 20th and the 18th
+
+
 # ---- why ----------------------------------------------------------------------------------
 
 

@@ -133,8 +133,11 @@ class DuplicateIndex:
         window: dt.timedelta,
         merge_similarity: float,
         possible_similarity: float,
+        max_cases: int = 100_000,
     ) -> None:
         self.window = window
+        self.max_cases = max_cases
+        self.evicted = 0  # open cases dropped to stay within max_cases
         self.merge_similarity = merge_similarity
         self.possible_similarity = possible_similarity
         self._buckets: dict[tuple[str, str], _Bucket] = {}
@@ -162,6 +165,11 @@ class DuplicateIndex:
         self._where[case.case_id] = key
         if case.vector is None:
             self._unembedded.append(case.case_id)
+        # _where keeps filing order (a re-filed case moved to the end above): the first entry
+        # is the open case filed longest ago.
+        while len(self._where) > self.max_cases:
+            self.remove(next(iter(self._where)))
+            self.evicted += 1
 
     def remove(self, case_id: UUID) -> None:
         key = self._where.pop(case_id, None)

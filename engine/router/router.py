@@ -87,6 +87,7 @@ class LearningRouter:
             window=dt.timedelta(days=config.router.duplicate_window_days),
             merge_similarity=config.router.merge_similarity,
             possible_similarity=config.router.possible_duplicate_similarity,
+            max_cases=config.router.duplicate_index_size,
         )
         if bundle is None:
             bundle = load_bundle_async(config, self.encoder)
@@ -480,9 +481,20 @@ class LearningRouter:
     def warm(self, open_cases: Iterable[Any]) -> int:
         """File the open cases of the read model (at startup): records or mappings with
         case_id, content, address, category, locality, received_at (channel optional)."""
+
+        def getter(row: Any) -> Any:
+            if isinstance(row, Mapping):
+                return row.get
+            return lambda k: getattr(row, k, None)
+
+        # Oldest first, and only as many as the index keeps: the most recent open cases.
+        rows = sorted(
+            open_cases,
+            key=lambda r: _aware(getter(r)("received_at")) or _EARLIEST,
+        )[-self.index.max_cases :]
         n = 0
-        for row in open_cases:
-            get = row.get if isinstance(row, Mapping) else lambda k, r=row: getattr(r, k, None)
+        for row in rows:
+            get = getter(row)
             category, locality = get("category"), get("locality")
             received_at = _aware(get("received_at"))
             if not category or not locality or received_at is None:
@@ -557,6 +569,9 @@ class LearningRouter:
             bundle.linear.learn(simplified(text), cls)
             bundle.prototypes.learn(vector, cls)
             self.learned += 1
+
+
+_EARLIEST = dt.datetime.min.replace(tzinfo=SHANGHAI)
 
 
 def _aware(value: Any) -> dt.datetime | None:
