@@ -1,9 +1,11 @@
-"""SANSHI_CIPHER_KEY for what the intake keeps outside the event store: Kafka message values
-(sanshi.intake, sanshi.dlq) and the raw bytes in the dead-letter table.
+"""SANSHI_CIPHER_KEY for what is kept outside the event store: Kafka message values
+(sanshi.intake, sanshi.dlq), the raw bytes in the dead-letter table, and the text columns of the
+projections' tables (complaint text, address, result; see ``projections.sealed``).
 
 The event store encrypts with eventsourcing's AES-GCM; without this, the same complaint, phone
-and name would sit in clear on the topics and in ``dead_letters.raw``. Sealed bytes start with
-:data:`MARK`, so a reader tells them from plain ones written before a key was configured.
+and name would sit in clear on the topics, in ``dead_letters.raw`` and in the views. Sealed
+bytes start with :data:`MARK`, sealed text with :data:`TEXT_MARK`, so a reader tells them from
+plain ones written before a key was configured.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 MARK = b"\x00sanshi-aesgcm1\x00"
+# Text columns cannot hold NUL (PostgreSQL refuses it): sealed text is this mark + base64 of
+# nonce and ciphertext. 3 UTF-8 bytes per Chinese character, +28 bytes, ×4/3: a 120-character
+# snippet becomes ~540 characters.
+TEXT_MARK = "sanshi-aesgcm1:"
 NONCE_BYTES = 12
 
 
@@ -42,6 +48,26 @@ class Sealer:
         try:
             return self._aead.decrypt(body[:NONCE_BYTES], body[NONCE_BYTES:], None)
         except InvalidTag:
+            raise ValueError("无法解密 (cannot decrypt: another key, or damaged)") from None
+
+    def seal_text(self, text: str) -> str:
+        """Text for a text column. Empty text stays empty: there is nothing to hide (and a
+        ciphertext's length shows the plaintext's anyway)."""
+        if not text:
+            return text
+        nonce = os.urandom(NONCE_BYTES)
+        body = nonce + self._aead.encrypt(nonce, text.encode("utf-8"), None)
+        return TEXT_MARK + base64.b64encode(body).decode("ascii")
+
+    def open_text(self, text: str) -> str:
+        """Plain text (no mark) comes back as it is; sealed text decrypted. Raises ValueError
+        for marked text this key cannot open (another key, damaged, or not ours at all)."""
+        if not text.startswith(TEXT_MARK):
+            return text
+        try:
+            body = base64.b64decode(text[len(TEXT_MARK) :], validate=True)
+            return self._aead.decrypt(body[:NONCE_BYTES], body[NONCE_BYTES:], None).decode("utf-8")
+        except (ValueError, InvalidTag):  # bad base64, a short body, not UTF-8, wrong tag
             raise ValueError("无法解密 (cannot decrypt: another key, or damaged)") from None
 
 
