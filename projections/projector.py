@@ -32,7 +32,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
-from sqlalchemy import Connection, Engine, inspect, select, update
+from sqlalchemy import Connection, Engine, String, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from projections.driver_sql import CountsWriter, DriverSQL, RowWriter
@@ -127,11 +127,18 @@ class Projector:
             self.reset()
 
     def _schema_is_current(self) -> bool:
+        """Our columns, and our length for every string column: a ``varchar(500)`` left by an
+        older version where a Text column now stands would refuse sealed text on PostgreSQL."""
         found = inspect(self.engine)
         for table in VIEW_TABLES:
-            columns = {c["name"] for c in found.get_columns(table.name)}
-            if columns != {c.name for c in table.columns}:
+            columns = {c["name"]: c["type"] for c in found.get_columns(table.name)}
+            if set(columns) != {c.name for c in table.columns}:
                 return False
+            for c in table.columns:
+                if isinstance(c.type, String) and (
+                    getattr(columns[c.name], "length", None) != c.type.length
+                ):
+                    return False
         return True
 
     def position(self) -> int:

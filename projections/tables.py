@@ -160,15 +160,18 @@ view_cases = Table(
     Column("received_month", String(7), nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Column("concern", String(16), nullable=False, default="worry"),
-    Column("address", String(500), nullable=False, default=""),
-    Column("snippet", String(SNIPPET_CHARS), nullable=False, default=""),
+    # Text, not String(500) / String(120): with SANSHI_CIPHER_KEY these hold sealed base64
+    # (projections.sealed), ~4.5 characters per character of Chinese, and PostgreSQL enforces
+    # varchar lengths. The fold still cuts the plain text at 500 / SNIPPET_CHARS.
+    Column("address", Text, nullable=False, default=""),
+    Column("snippet", Text, nullable=False, default=""),
     Column("lat", Float),
     Column("lng", Float),
     Column("units", Text, nullable=False, default=""),  # "|a|b|": every unit it was sent to
     Column("merged_into", Uuid),
     Column("resolved_unit", String(64)),
     Column("resolved_at", UtcDateTime),
-    Column("result", String(500)),
+    Column("result", Text),
     *_state_columns(),
     # the case's own counter vector (what it contributes to its channel/category/street/total)
     *(Column(f, Integer, nullable=False, default=0) for f in COUNT_FIELDS),
@@ -185,7 +188,7 @@ view_open_cases = Table(
     Column("channel", String(16), nullable=False),
     Column("received_at", UtcDateTime, nullable=False),
     Column("content", Text, nullable=False),
-    Column("address", String(500), nullable=False, default=""),
+    Column("address", Text, nullable=False, default=""),
     Column("concern", String(16), nullable=False, default="worry"),
     *_state_columns(),
 )
