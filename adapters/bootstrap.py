@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from adapters.transport.sealing import sealer_for
 from engine.application import SanshiApplication
 from engine.config import SanshiConfig, load_config
 from engine.router import LearningRouter
@@ -50,7 +51,8 @@ def bootstrap(
     app = SanshiApplication(config, router, env=settings.eventsourcing_env())
     runtime = Runtime(settings=settings, config=config, app=app, router=router)
     # extras["projector"], extras["read_model"]; embedded mode catches up on every save.
-    attach_projections(runtime)
+    # With SANSHI_CIPHER_KEY the views' text columns are sealed under the same key.
+    attach_projections(runtime, sealer_for(settings.cipher_key))
     _warm_router(runtime)
     return runtime
 

@@ -23,6 +23,7 @@ from uuid import UUID
 
 from sqlalchemy import Boolean, Column, Connection, Date, Table, Uuid
 
+from projections.sealed import SEALED_COLUMNS, TextSealer, opener
 from projections.tables import COUNT_FIELDS, UtcDateTime, view_counts
 
 Converter = Callable[[Any], Any]
@@ -155,7 +156,9 @@ class RowWriter:
     """Upsert / delete / select-by-id of rows of one table keyed by case_id.
 
     ``columns``: what is written (besides case_id); ``update_columns``: what an existing row
-    gets overwritten with (the rest was fixed at intake)."""
+    gets overwritten with (the rest was fixed at intake). ``sealer`` (SANSHI_CIPHER_KEY): the
+    text columns of ``projections.sealed`` are sealed as they are written and opened as they
+    are selected, so the rows in the projector stay plain."""
 
     def __init__(
         self,
@@ -163,6 +166,7 @@ class RowWriter:
         table: Table,
         columns: Sequence[str],
         update_columns: Sequence[str],
+        sealer: TextSealer | None = None,
     ) -> None:
         self.table = table
         self.columns = tuple(columns)
@@ -170,6 +174,13 @@ class RowWriter:
         self.key_in = sql.into(table.c.case_id)
         self.outs = [sql.out(table.c[c]) for c in self.columns]
         self.ins = [sql.into(table.c[c]) for c in self.columns]
+        if sealer is not None:
+            # Text columns have no driver converter, so the sealer takes their place.
+            seal, open_ = sealer.seal_text, opener(sealer)
+            for i, c in enumerate(self.columns):
+                if c in SEALED_COLUMNS:
+                    assert self.outs[i] is None and self.ins[i] is None
+                    self.outs[i], self.ins[i] = seal, open_
         # Building ~50 parameters per row is the projector's hottest Python: one C-level
         # itemgetter, then converters only where the driver needs them (uuid, date on SQLite).
         self._get = itemgetter("case_id", *self.columns)

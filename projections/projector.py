@@ -37,6 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from projections.driver_sql import CountsWriter, DriverSQL, RowWriter
 from projections.fold import TERMINAL, CaseFold, CaseRow, Deltas, month_of
+from projections.sealed import TextSealer
 from projections.tables import (
     CASE_COLUMNS,
     INTAKE_COLUMNS,
@@ -70,6 +71,7 @@ class Projector:
         name: str = DEFAULT_NAME,
         batch_size: int = 1000,
         cache_size: int = 20_000,
+        sealer: TextSealer | None = None,
     ) -> None:
         self.app = app
         self.engine = engine
@@ -92,18 +94,22 @@ class Projector:
             .on_conflict_do_nothing(index_elements=["name"])
         )
         sql = self._sql
-        # Updates leave alone what intake fixed once and for all.
+        # Updates leave alone what intake fixed once and for all. With a sealer (the cipher
+        # key) the writers seal the text columns and open them on reload (projections.sealed).
+        self.sealed = sealer is not None
         self._cases = RowWriter(
             sql,
             view_cases,
             CASE_COLUMNS,
             [c for c in CASE_COLUMNS if c not in INTAKE_COLUMNS],
+            sealer,
         )
         self._open = RowWriter(
             sql,
             view_open_cases,
             OPEN_COLUMNS,
             [c for c in OPEN_COLUMNS if c not in INTAKE_COLUMNS],
+            sealer,
         )
         self._counts = CountsWriter(sql)
         # Rows of recently touched open cases, valid while no other projector has written

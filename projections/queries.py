@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, true
 from engine.config import SanshiConfig
 from engine.domain import STATUS_ZH
 from projections.fold import TERMINAL, WITH_UNIT, month_of
+from projections.sealed import TextSealer, open_row, opener
 from projections.tables import (
     COUNT_FIELDS,
     view_cases,
@@ -111,11 +112,23 @@ def _as_date(value: dt.date | str | None) -> dt.date | None:
 
 
 class ReadModel:
-    def __init__(self, engine: Engine, config: SanshiConfig | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        config: SanshiConfig | None = None,
+        sealer: TextSealer | None = None,
+    ) -> None:
         self.engine = engine
         self.config = config
         # Embedded mode: catch the projector up before answering (set by the wiring).
         self.before_read: Callable[[], None] | None = None
+        # SANSHI_CIPHER_KEY: text columns are stored sealed; every row is opened on the way
+        # out (projections.sealed). None: stored plain, returned as read.
+        self.sealed = sealer is not None
+        self._open: Callable[[str], str] | None = opener(sealer) if sealer is not None else None
+
+    def _opened(self, row: dict[str, Any]) -> dict[str, Any]:
+        return open_row(row, self._open) if self._open is not None else row
 
     def _fresh(self) -> None:
         if self.before_read is not None:
@@ -346,7 +359,7 @@ class ReadModel:
 
     def _open_dicts(self, stmt: Any, now: dt.datetime | None = None) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(stmt)]
+            rows = [self._opened(dict(r._mapping)) for r in conn.execute(stmt)]
         for row in rows:
             row["status_name"] = STATUS_NAMES.get(row["status"], row["status"])
             row["unit_name"] = self.name_of("unit", row["unit"]) if row["unit"] else None
@@ -437,7 +450,7 @@ class ReadModel:
             t.c.concern,
         ).where(t.c.status.in_(OPEN_STATUSES), t.c.category != "")
         with self.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(stmt)]
+            rows = [self._opened(dict(r._mapping)) for r in conn.execute(stmt)]
         for row in rows:
             row["locality"] = row["locality"] or None
             row["street"] = row["street"] or None
@@ -472,6 +485,8 @@ class ReadModel:
             elif k == "updated_before":
                 cond.append(t.c.updated_at < v)
             elif k == "q":
+                if self.sealed:
+                    continue  # sealed snippets: matched in Python (_search_ids)
                 cond.append(t.c.snippet.contains(str(v), autoescape=True))
             elif k == "ids":
                 cond.append(t.c.case_id.in_([UUID(str(i)) for i in v]))
@@ -488,24 +503,70 @@ class ReadModel:
         (aware datetimes), q (text in the first 120 characters), ids."""
         self._fresh()
         t = view_cases
+        cond = self._case_conditions(filters)
+        needle = self._sealed_needle(filters)
+        if needle is not None:
+            page = self._search_ids(cond, needle, max(0, offset) + max(0, limit))[max(0, offset) :]
+            cond = [t.c.case_id.in_(page)]
+            limit, offset = len(page), 0
         stmt = (
             select(t)
-            .where(and_(true(), *self._case_conditions(filters)))
+            .where(and_(true(), *cond))
             .order_by(t.c.received_at.desc(), t.c.case_id)
             .limit(max(0, limit))
             .offset(max(0, offset))
         )
         with self.engine.connect() as conn:
-            rows = [self._case_dict(dict(r._mapping)) for r in conn.execute(stmt)]
+            rows = [self._case_dict(self._opened(dict(r._mapping))) for r in conn.execute(stmt)]
         return rows
 
     def count_cases(self, filters: Mapping[str, Any] | None = None) -> int:
         self._fresh()
-        stmt = select(func.count()).select_from(view_cases).where(
-            and_(true(), *self._case_conditions(filters))
-        )
+        cond = self._case_conditions(filters)
+        needle = self._sealed_needle(filters)
+        if needle is not None:
+            return len(self._search_ids(cond, needle, None))
+        stmt = select(func.count()).select_from(view_cases).where(and_(true(), *cond))
         with self.engine.connect() as conn:
             return int(conn.execute(stmt).scalar() or 0)
+
+    def _sealed_needle(self, filters: Mapping[str, Any] | None) -> str | None:
+        """The text to look for in Python: only with sealed snippets and a ``q``."""
+        q = (filters or {}).get("q")
+        if not self.sealed or q is None or q == "":
+            return None
+        return str(q).casefold()
+
+    def _search_ids(
+        self, cond: Sequence[ColumnElement[bool]], needle: str, wanted: int | None
+    ) -> list[UUID]:
+        """Ids of the cases matching ``cond`` whose opened snippet contains ``needle``, newest
+        first, the first ``wanted`` of them (all with None).
+
+        Sealed snippets cannot be matched by SQL. A clerk searching 路灯 expects the cases
+        about street lights, key or no key, so the other filters narrow the rows in SQL and
+        the snippets are opened and matched here, stopping as soon as the page is full. Cost:
+        ~µs per snippet opened, so a search over every case of a large district (no other
+        filter, few matches) reads them all; counts always do. Case-insensitive, like
+        SQLite's LIKE (PostgreSQL's is not; Chinese has no case)."""
+        t = view_cases
+        assert self._open is not None
+        open_ = self._open
+        stmt = (
+            select(t.c.case_id, t.c.snippet)
+            .where(and_(true(), *cond))
+            .order_by(t.c.received_at.desc(), t.c.case_id)
+        )
+        found: list[UUID] = []
+        if wanted == 0:
+            return found
+        with self.engine.connect() as conn:
+            for case_id, snippet in conn.execution_options(yield_per=2000).execute(stmt):
+                if snippet and needle in open_(snippet).casefold():
+                    found.append(case_id)
+                    if wanted is not None and len(found) >= wanted:
+                        break
+        return found
 
     def case_summary(self, case_id: UUID) -> dict[str, Any] | None:
         self._fresh()
@@ -513,12 +574,12 @@ class ReadModel:
             r = conn.execute(select(view_cases).where(view_cases.c.case_id == case_id)).first()
             if r is None:
                 return None
-            row = self._case_dict(dict(r._mapping))
+            row = self._case_dict(self._opened(dict(r._mapping)))
             content = conn.execute(
                 select(view_open_cases.c.content).where(view_open_cases.c.case_id == case_id)
             ).scalar()
         if content is not None:
-            row["content"] = content
+            row["content"] = self._open(content) if self._open is not None else content
         return row
 
     def _case_dict(self, row: dict[str, Any]) -> dict[str, Any]:

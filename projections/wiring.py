@@ -14,6 +14,7 @@ from typing import Any
 
 from projections.projector import Projector
 from projections.queries import ReadModel
+from projections.sealed import TextSealer
 from projections.tables import make_engine
 
 _follow_log = ContextVar("sanshi_projections_follow_log", default=True)
@@ -30,12 +31,17 @@ def views_left_alone() -> Iterator[None]:
         _follow_log.reset(token)
 
 
-def attach_projections(runtime: Any) -> None:
+def attach_projections(runtime: Any, sealer: TextSealer | None = None) -> None:
+    """``sealer``: what seals the views' text columns, given by the bootstrap when
+    SANSHI_CIPHER_KEY is set (projections do not import adapters). Refused without one when
+    the key is set, so no entry point can write or read the views in clear by forgetting it."""
     settings = runtime.settings
+    if settings.cipher_key and sealer is None:
+        raise ValueError("已设置 SANSHI_CIPHER_KEY，统计视图却没有加密器 (views need the sealer)")
     engine = make_engine(settings.sqlalchemy_url())
-    projector = Projector(runtime.app, engine, centre=runtime.config.centre.id)
+    projector = Projector(runtime.app, engine, centre=runtime.config.centre.id, sealer=sealer)
     projector.ensure_schema()
-    read_model = ReadModel(engine, runtime.config)
+    read_model = ReadModel(engine, runtime.config, sealer=sealer)
     runtime.extras["projector"] = projector
     runtime.extras["read_model"] = read_model
     runtime.extras["views_engine"] = engine

@@ -187,7 +187,9 @@ def rebuild(resume: bool, batch_size: int) -> None:
     """从事件日志重建全部统计视图（带进度条）。
 
     中断（Ctrl-C、断电、kill -9）后再次运行即可：每批事件与位置在同一事务中提交，
-    再次运行（重建或 --resume）得到的数字与一次跑完完全相同。"""
+    再次运行（重建或 --resume）得到的数字与一次跑完完全相同。
+    设置了 SANSHI_CIPHER_KEY 时，视图中的诉求内容、地址和办理结果加密存储；
+    设置密钥前写入视图的明文行，重建后也一并加密。"""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -232,6 +234,8 @@ def rebuild(resume: bool, batch_size: int) -> None:
             f"完成：应用 {applied} 个事件，用时 {seconds:.1f} 秒（{rate:,.0f} 事件/秒），"
             f"当前位置 {projector.position()}。"
         )
+        if projector.sealed and not resume:  # a resumed run keeps the rows it found
+            click.echo("诉求内容、地址和办理结果已按 SANSHI_CIPHER_KEY 加密存储。")
     finally:
         runtime.close()
 
