@@ -3,7 +3,8 @@ and one way to report a measurement as a ratio against a baseline run in the sam
 
 Services come from ``tests/support/services.py`` (throwaway PostgreSQL and a KRaft Kafka broker
 on free loopback ports). ``SANSHI_BENCH_PG`` / ``SANSHI_BENCH_KAFKA`` point the benches at
-servers that are already running instead.
+servers that are already running instead. ``SANSHI_BENCH_CIPHER_KEY`` runs them with that
+``SANSHI_CIPHER_KEY`` (event log and views encrypted).
 
 The intake stream is the simulator's (``adapters.simulator.stream``) at Beijing's peak rate
 (210,000 records a day over the demo district), turned into intake commands by the real channel
@@ -175,7 +176,8 @@ class Services:
 
 
 def settings_for(db_url: str, kafka: str | None = None) -> Settings:
-    return Settings(db=db_url, kafka=kafka, config_path=None, cipher_key=None)
+    key = os.environ.get("SANSHI_BENCH_CIPHER_KEY") or None
+    return Settings(db=db_url, kafka=kafka, config_path=None, cipher_key=key)
 
 
 ROUTERS = ("default", "keyword")
