@@ -22,7 +22,7 @@ from engine.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
-SANSHI_SERVICES = ("init", "api", "worker")
+SANSHI_SERVICES = ("init", "api", "worker", "projector")
 SPEC_VARIABLES = {"SANSHI_DB", "SANSHI_KAFKA", "SANSHI_CONFIG", "SANSHI_CIPHER_KEY"}
 
 # What an operator exports before `docker compose up` (see the header of the file).
@@ -92,8 +92,12 @@ def test_services_and_their_order(compose: dict[str, Any]) -> None:
     assert services["init"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     for name in ("postgres", "kafka", "api"):
         assert services[name]["healthcheck"]["test"], name
-    # Two workers in one consumer group (the group is the code's, not per replica).
-    assert services["worker"]["deploy"]["replicas"] == 2
+    # One worker: the duplicate index is in its memory (a second one would miss merges); the
+    # views are followed by their own process on the other core.
+    assert services["worker"]["deploy"]["replicas"] == 1
+    assert services["worker"]["command"] == ["worker", "--no-projections"]
+    assert services["projector"]["command"] == ["projections", "follow"]
+    assert services["projector"]["depends_on"]["init"]["condition"] == "service_completed_successfully"
     assert "SANSHI_WORKER_ID" not in services["worker"]["environment"]
 
 

@@ -417,3 +417,41 @@ def test_processes_starting_together_on_a_new_database_all_start(tmp_path: Path)
     ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, errors
+
+
+def test_projections_follow_keeps_the_views_up_beside_a_writer(tmp_path: Path) -> None:
+    """`sanshi projections follow` as its own process (the worker runs --no-projections): the
+    views reach the head of the log as it grows, and SIGTERM stops it cleanly."""
+    db = f"sqlite:///{tmp_path / 'sanshi.db'}"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from adapters.cli import main; main()", "projections", "follow",
+         "--poll-interval", "0.1"],
+        cwd=REPO, env=cli_env(db), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        rt = make_runtime(db)
+        try:
+            write_log(rt, cases=30)  # written without following: only `follow` moves the views
+            head = rt.extras["projector"].head()
+            config = rt.config
+        finally:
+            rt.close()
+        engine = make_engine(db)
+        try:
+            deadline = time.monotonic() + 120
+            while position(engine) < head and time.monotonic() < deadline:
+                assert proc.poll() is None, proc.stderr and proc.stderr.read()
+                time.sleep(0.1)
+            assert position(engine) == head
+            # what the follower committed, read without catching up here
+            assert ReadModel(engine, config).stats()["total"]["received"] == 30
+        finally:
+            engine.dispose()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "已停止" in out and f"视图位置 {head}" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

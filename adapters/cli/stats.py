@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -236,6 +237,68 @@ def rebuild(resume: bool, batch_size: int) -> None:
         )
         if projector.sealed and not resume:  # a resumed run keeps the rows it found
             click.echo("诉求内容、地址和办理结果已按 SANSHI_CIPHER_KEY 加密存储。")
+    finally:
+        runtime.close()
+
+
+@projections.command("follow")
+@click.option(
+    "--poll-interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.05, 60.0),
+    help="追平后隔多少秒再查日志",
+)
+@click.option("--idle-exit", type=float, default=None, help="追平且空闲这么多秒后退出（测试与批处理用）")
+def follow(poll_interval: float, idle_exit: float | None) -> None:
+    """持续追踪事件日志、更新统计视图（独立进程，Ctrl-C / SIGTERM 停止）。
+
+    与 `sanshi worker --no-projections` 搭配，受理和统计各用一个 CPU 核。
+    可以和 worker 内的投影、其他 follow 进程同时运行：每批事件与视图位置在同一事务中提交，
+    同一事件只会计入一次。"""
+    import signal
+    import threading
+
+    from adapters.bootstrap import bootstrap
+    from engine.config import load_config
+    from engine.keyword_router import KeywordRouter
+    from engine.settings import Settings
+    from projections.wiring import views_left_alone
+
+    # This process never routes: the keyword router is the cheap stand-in (no model to load,
+    # no index to warm).
+    settings = Settings.from_env()
+    config = load_config(settings.config_path)
+    with views_left_alone():
+        runtime = bootstrap(settings, config, router=KeywordRouter(config))
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        projector = runtime.extras["projector"]
+        click.echo(f"开始追踪事件日志：视图位置 {projector.position()} / 日志最新 {projector.head()}。")
+        t0, applied, idle_since = time.monotonic(), 0, time.monotonic()
+        while not stop.is_set():
+            try:
+                n = projector.catch_up()
+            except Exception:  # a database restart: logged, retried
+                logging.getLogger("sanshi.projections").exception("视图更新失败，稍后重试")
+                n = 0
+            applied += n
+            if n:
+                idle_since = time.monotonic()
+                continue
+            if idle_exit is not None and time.monotonic() - idle_since >= idle_exit:
+                break
+            stop.wait(poll_interval)
+        seconds = time.monotonic() - t0
+        click.echo(
+            f"已停止：本次应用 {applied} 个事件，用时 {seconds:.1f} 秒，视图位置 {projector.position()}。"
+        )
     finally:
         runtime.close()
 
