@@ -1,7 +1,11 @@
-"""Open311 GeoReport v2 conformance: what a standard 311 client sends and expects."""
+"""Open311 GeoReport v2 conformance: what a standard 311 client sends and expects, and what a
+reader sees by key (policy.open311_view): no key the narrow public record, staff keys the full
+request, a unit's key its own cases in full."""
 
 from __future__ import annotations
 
+import json
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
@@ -9,7 +13,7 @@ from typing import Any
 import pytest
 
 from adapters.bootstrap import Runtime
-from tests.api_helpers import ASSIGNED, LEADER, OPERATOR, api_client, auth
+from tests.api_helpers import ADMIN, ASSIGNED, BAD, LEADER, OPERATOR, OTHER_UNIT, api_client, auth
 
 BASE = "/open311/v2"
 REQUEST_FIELDS = {
@@ -83,7 +87,8 @@ def test_post_a_request_form_encoded_and_read_it_back_in_json_and_xml(env: tuple
     assert isinstance(created, list) and len(created) == 1
     sid = created[0]["service_request_id"]
 
-    got = client.get(f"{BASE}/requests/{sid}.json").json()
+    # With the operator's key, as the client that posted it: the whole request.
+    got = client.get(f"{BASE}/requests/{sid}.json", params={"api_key": OPERATOR}).json()
     assert len(got) == 1
     req = got[0]
     assert set(req) == REQUEST_FIELDS
@@ -93,15 +98,31 @@ def test_post_a_request_form_encoded_and_read_it_back_in_json_and_xml(env: tuple
     assert req["expected_datetime"] and req["expected_datetime"] > req["requested_datetime"]
     assert req["requested_datetime"].endswith("+08:00")
     assert (req["lat"], req["long"]) == (21.4811, 109.1202)
-    # Public output: the phone number in the text is masked, the caller is not shown.
+    assert req["address"] == "北海市海城区茶亭路32号"
+    # Even in full: the phone number in the text is masked, the caller is not shown.
     assert "13812345678" not in str(got) and "138****5678" in req["description"]
     assert "张" not in str({k: v for k, v in req.items() if k != "description"})
 
-    root = xml(client.get(f"{BASE}/requests/{sid}.xml"))
+    # Without a key: the same fields, the public ones filled, the street as the only place.
+    public = client.get(f"{BASE}/requests/{sid}.json").json()[0]
+    assert set(public) == REQUEST_FIELDS
+    assert {k: public[k] for k in ("service_request_id", "status", "agency_responsible",
+                                   "requested_datetime", "expected_datetime")} == {
+        k: req[k] for k in ("service_request_id", "status", "agency_responsible",
+                            "requested_datetime", "expected_datetime")}
+    assert public["address"] == "海城区中街街道"
+    assert public["description"] is public["lat"] is public["long"] is public["media_url"] is None
+
+    root = xml(client.get(f"{BASE}/requests/{sid}.xml", params={"api_key": OPERATOR}))
     assert root.tag == "service_requests"
     node = root.find("request")
     assert node.find("service_request_id").text == sid
     assert node.find("status").text == "open" and node.find("agency_responsible").text == "茶亭路社区"
+    assert "井盖缺失" in node.find("description").text
+    root = xml(client.get(f"{BASE}/requests/{sid}.xml"))
+    node = root.find("request")
+    assert node.find("service_request_id").text == sid and not node.find("description").text
+    assert node.find("address").text == "海城区中街街道"
 
     # The case behind it: app channel, the service_code as the operator's category hint.
     case = client.get(f"/api/cases/{sid}", headers=auth(OPERATOR)).json()
@@ -183,6 +204,148 @@ def test_police_cases_are_never_public(env: tuple[Any, Runtime]) -> None:
         )
     )
     assert client.get(f"/api/cases/{r.case_id}", headers=auth(OPERATOR)).status_code == 200
-    assert client.get(f"{BASE}/requests/{r.case_id}.json").status_code == 404
-    listed = client.get(f"{BASE}/requests.json").json()
-    assert str(r.case_id) not in [x["service_request_id"] for x in listed]
+    for key in (None, BAD, OTHER_UNIT):
+        params = {"api_key": key} if key else {}
+        assert client.get(f"{BASE}/requests/{r.case_id}.json", params=params).status_code == 404
+        listed = client.get(f"{BASE}/requests.json", params=params).json()
+        assert str(r.case_id) not in [x["service_request_id"] for x in listed]
+    # The centre's staff see it in Open311 as they do in the API.
+    staff = client.get(f"{BASE}/requests/{r.case_id}.json", params={"api_key": OPERATOR}).json()
+    assert "噪音" in staff[0]["description"] and staff[0]["address"] == "海城区茶亭路9号"
+
+
+# ---- who sees what -------------------------------------------------------------------------
+
+LAMP_TEXT = "茶亭路32号门口井盖缺失，晚上很危险"
+NOISE_TEXT = "湖北路烧烤店油烟太大，晚上噪音扰民"
+DISPUTE_TEXT = "楼上邻居漏水不肯维修，两家吵了好几次，邻里纠纷"
+WAGES_TEXT = "公司拖欠工资三个月了，老板电话不接"
+HOUSE_NUMBERS = ["茶亭路32号", "湖北路8号", "茶亭路9号", "茶亭路10号"]
+
+
+def _four_cases(client: Any) -> dict[str, str]:
+    """A lamp (茶亭路社区), noise (生态环境局), a neighbours' dispute (中街司法所) and unpaid
+    wages (人社局), each with a house-number address; service_request_id by name."""
+    ids = {}
+    for name, code, text, address in [
+        ("lamp", "municipal", LAMP_TEXT, "北海市海城区茶亭路32号"),
+        ("noise", "environment", NOISE_TEXT, "海城区湖北路8号"),
+        ("dispute", "dispute", DISPUTE_TEXT, "海城区茶亭路9号"),
+        ("wages", "labour", WAGES_TEXT, "海城区茶亭路10号"),
+    ]:
+        r = post_request(client, service_code=code, description=text, address_string=address)
+        assert r.status_code == 201, r.text
+        ids[name] = r.json()[0]["service_request_id"]
+    return ids
+
+
+def _bodies(client: Any, ids: dict[str, str], **how: Any) -> dict[str, bytes]:
+    """Raw bodies of every Open311 read of these cases, in JSON and XML."""
+    out = {}
+    for fmt in ("json", "xml"):
+        out[f"list.{fmt}"] = client.get(f"{BASE}/requests.{fmt}", **how).content
+        params = {**how.get("params", {}), "service_request_id": ",".join(ids.values())}
+        out[f"ids.{fmt}"] = client.get(f"{BASE}/requests.{fmt}", **{**how, "params": params}).content
+        for name, sid in ids.items():
+            out[f"{name}.{fmt}"] = client.get(f"{BASE}/requests/{sid}.{fmt}", **how).content
+    return out
+
+
+def _texts(blob: bytes) -> list[str]:
+    """Complaint text or house-number addresses found in a raw body (UTF-8 or JSON-escaped)."""
+    secrets = [LAMP_TEXT[:8], NOISE_TEXT[:8], DISPUTE_TEXT[:8], WAGES_TEXT[:8], *HOUSE_NUMBERS]
+    return [s for s in secrets if s.encode() in blob or json.dumps(s)[1:-1].encode() in blob]
+
+
+def _listed(client: Any, fmt: str = "json", **how: Any) -> dict[str, dict[str, Any]]:
+    r = client.get(f"{BASE}/requests.{fmt}", **how)
+    assert r.status_code == 200
+    if fmt == "json":
+        return {x["service_request_id"]: x for x in r.json()}
+    return {
+        n.find("service_request_id").text: {c.tag: c.text for c in n}
+        for n in xml(r).findall("request")
+    }
+
+
+@pytest.mark.parametrize(
+    "how",
+    [{}, {"params": {"api_key": BAD}}, {"params": {"api_key": ""}}, {"headers": auth(BAD)}],
+    ids=["no key", "wrong api_key", "empty api_key", "wrong bearer"],
+)
+def test_without_a_valid_key_no_case_text_or_address_is_shown(
+    env: tuple[Any, Runtime], how: dict[str, Any]
+) -> None:
+    client, _ = env
+    ids = _four_cases(client)
+    bodies = _bodies(client, ids, **how)
+    leaked = {where: found for where, blob in bodies.items() if (found := _texts(blob))}
+    assert not leaked, leaked
+    # The control: the same reads with the operator's key do show the text.
+    staff = _bodies(client, ids, params={"api_key": OPERATOR})
+    assert all(_texts(blob) for blob in staff.values())
+
+    # What is public: lamp and noise, narrow; the dispute and the wages not at all.
+    for fmt in ("json", "xml"):
+        listed = _listed(client, fmt, **how)
+        assert ids["lamp"] in listed and ids["noise"] in listed
+        assert ids["dispute"] not in listed and ids["wages"] not in listed
+        lamp = listed[ids["lamp"]]
+        assert lamp["agency_responsible"] == "茶亭路社区" and lamp["address"] == "海城区中街街道"
+        assert not lamp["description"] and not lamp["lat"] and not lamp["media_url"]
+    for name in ("dispute", "wages"):
+        assert client.get(f"{BASE}/requests/{ids[name]}.json", **how).status_code == 404
+
+
+def test_a_units_key_shows_its_own_cases_in_full_and_the_rest_narrow(env: tuple[Any, Runtime]) -> None:
+    client, runtime = env
+    ids = _four_cases(client)
+    mediator = "demo-unit-zhongjie-sfs"  # 中街司法所: the dispute is theirs
+    assert runtime.app.get_case(uuid.UUID(ids["dispute"])).units_ever == ["zhongjie-sfs"]
+    for how in ({"params": {"api_key": ASSIGNED}}, {"headers": auth(ASSIGNED)}):
+        listed = _listed(client, **how)
+        lamp, noise = listed[ids["lamp"]], listed[ids["noise"]]
+        assert LAMP_TEXT in lamp["description"] and lamp["address"] == "北海市海城区茶亭路32号"
+        assert lamp["lat"] == 21.4811
+        assert noise["description"] is None and noise["address"] == "海城区西街街道"
+        assert ids["dispute"] not in listed and ids["wages"] not in listed
+        assert client.get(f"{BASE}/requests/{ids['dispute']}.json", **how).status_code == 404
+        noise_bodies = b"".join(client.get(f"{BASE}/requests/{ids['noise']}.{f}", **how).content
+                                for f in ("json", "xml"))
+        assert not _texts(noise_bodies)
+    # The mediation office: its dispute in full, the lamp narrow, the wages hidden.
+    listed = _listed(client, params={"api_key": mediator})
+    assert DISPUTE_TEXT in listed[ids["dispute"]]["description"]
+    assert listed[ids["dispute"]]["address"] == "海城区茶亭路9号"
+    assert listed[ids["lamp"]]["description"] is None and ids["wages"] not in listed
+    root = xml(client.get(f"{BASE}/requests/{ids['dispute']}.xml", params={"api_key": mediator}))
+    assert "邻里纠纷" in root.find("request/description").text
+
+
+@pytest.mark.parametrize("key", [OPERATOR, LEADER, ADMIN])
+def test_staff_keys_see_every_case_in_full(env: tuple[Any, Runtime], key: str) -> None:
+    client, _ = env
+    ids = _four_cases(client)
+    for how in ({"params": {"api_key": key}}, {"headers": auth(key)}):
+        listed = _listed(client, **how)
+        assert set(ids.values()) <= set(listed)
+        assert WAGES_TEXT in listed[ids["wages"]]["description"]
+        assert listed[ids["dispute"]]["address"] == "海城区茶亭路9号"
+        one = client.get(f"{BASE}/requests/{ids['dispute']}.json", **how)
+        assert one.status_code == 200 and DISPUTE_TEXT in one.json()[0]["description"]
+        assert one.headers["cache-control"] == "private, no-store"
+        assert "Authorization" in one.headers["vary"]
+
+
+def test_full_reads_by_key_are_audited(env: tuple[Any, Runtime]) -> None:
+    client, runtime = env
+    ids = _four_cases(client)
+    store = runtime.extras["api_store"]
+    before = len(store.audit_entries(case_id=ids["lamp"]))
+    client.get(f"{BASE}/requests/{ids['lamp']}.json")  # public: nothing personal, not audited
+    client.get(f"{BASE}/requests/{ids['noise']}.json", params={"api_key": ASSIGNED})  # narrow
+    client.get(f"{BASE}/requests/{ids['lamp']}.json", params={"api_key": ASSIGNED})
+    entries = store.audit_entries(case_id=ids["lamp"])
+    assert len(entries) == before + 1
+    assert entries[0]["what"] == "open311" and entries[0]["unit"] == "chatinglu"
+    assert not store.audit_entries(case_id=ids["noise"])

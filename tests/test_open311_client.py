@@ -2,7 +2,10 @@
 
 `georeport` (PyPI) is a GeoReport v2 wrapper written for US cities' endpoints; it reads
 services, definitions and requests in JSON and XML. It has no call for creating requests, so
-the request is POSTed form-encoded with api_key exactly as the spec describes.
+the request is POSTed form-encoded with api_key exactly as the spec describes. It reads without
+a key (it sends its key only when creating), so it gets the public view: the same requests,
+without what the resident wrote or where they live; a read with ``?api_key=`` (what GeoReport
+clients send) gets the whole request.
 """
 
 from __future__ import annotations
@@ -80,7 +83,13 @@ def test_a_standard_client_reads_what_was_posted(endpoint: str, fmt: str) -> Non
     one = client.get_service_request(sid)
     assert one["service_request_id"] == sid
     assert one["status"] == "open" and one["agency_responsible"] == "珠海路社区"
+    assert one["address"] == "海城区中街街道" and not one["description"]
     listed = client.get_service_requests(status="open,closed", service_code="municipal")
     if isinstance(listed, dict):  # xmltodict: one <request> is a dict, several a list
         listed = [listed]
     assert sid in [r["service_request_id"] for r in listed]
+    assert not any(r["description"] for r in listed)
+
+    keyed = httpx.get(f"{endpoint}/requests/{sid}.{fmt}", params={"api_key": OPERATOR})
+    assert keyed.status_code == 200
+    assert "珠海路18号" in keyed.text and "珠海路18号" not in httpx.get(f"{endpoint}/requests/{sid}.{fmt}").text

@@ -105,7 +105,7 @@ def test_operators_and_units_read_the_text_as_written(db: str) -> None:
         assert [(r["content"], r["address"]) for r in followup] == [(done_text, "海城区茶亭路2号")]
         summary = rt.extras["read_model"].case_summary(a.case_id)
         assert summary is not None and summary["content"] == lamp
-        public = client.get("/open311/v2/requests.json").json()
+        public = client.get("/open311/v2/requests.json", params={"api_key": OPERATOR}).json()
         described = {r["service_request_id"]: (r["description"], r["address"]) for r in public}
         assert described[str(b.case_id)] == (done_text, "海城区茶亭路2号")
 

@@ -6,26 +6,47 @@
 - POST requests.{json,xml} is form-encoded with ``api_key`` (an operator token). A missing or
   invalid key is 403, as the GeoReport spec says. The request is idempotent: the same client,
   service, text and place sent again returns the same service_request_id.
-- GET is public as in the spec: no caller name or phone, phone / ID numbers inside the
-  description are masked, and cases from the police (110 非警务警情) are not shown at all.
+- GET answers without a key, as GeoReport clients expect, but what it shows depends on the key
+  (``api_key`` query parameter, or a Bearer header). The rule is ``policy.open311_view``:
+  anyone sees the narrow public record of cases about public space (id, service, status,
+  agency, times, the street 街道 as the only location: no description, address, lat/long or
+  media); disputes, police hand-overs and other personal categories are not listed at all (404
+  by id). An operator, leader or admin key sees every case in full (description with phone /
+  ID numbers masked, address, location, media); a unit's key sees its own cases (ever
+  dispatched to it) in full and the rest as anyone does. A wrong or revoked key reads as no
+  key. Full single-request reads are audited like ``GET /api/cases/{id}``. No view ever
+  carries the caller's name or phone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import uuid
 import warnings
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 from xml.etree.ElementTree import Element, SubElement, tostring
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from adapters.bootstrap import Runtime
 from adapters.http.errors import ApiError
 from adapters.http.intake import submit_command
-from adapters.http.policy import Permission, check_role, principal_from_token
+from adapters.http.policy import (
+    Open311View,
+    Permission,
+    Principal,
+    bearer_token,
+    check_role,
+    open311_reader,
+    open311_view,
+    principal_from_token,
+    sees_masked,
+)
+from adapters.http.store import ApiStore
 from engine.application import CaseNotFound
 from engine.config import SanshiConfig
 from engine.deadlines import SHANGHAI
@@ -37,8 +58,6 @@ router = APIRouter(prefix="/open311/v2", tags=["open311 GeoReport v2"])
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 FORMATS = {"json": "application/json", "xml": "text/xml"}
 MAX_RESULTS = 1000
-# 110 警情 handed over by the police are not public service requests: never listed here.
-PRIVATE_CHANNEL = "police"
 DEFAULT_WINDOW = dt.timedelta(days=90)
 
 CONCERN_ZH = {Concern.WORRY: "操心事", Concern.TROUBLE: "烦心事", Concern.ANGUISH: "揪心事（紧急）"}
@@ -117,7 +136,10 @@ def discovery(request: Request, fmt: str) -> Response:
     data = {
         "changeset": "2026-01-01T00:00:00+08:00",
         "contact": f"{rt.config.district.name} {rt.config.centre.name}",
-        "key_service": "api_key 即话务员令牌（operator token），向中心管理员申请",
+        "key_service": (
+            "api_key 即 sanshi 令牌，向中心管理员申请。提交需话务员令牌；查询时不带令牌只显示公开摘要"
+            "（无诉求内容与详细地址），话务员、领导、管理员令牌显示完整内容，承办单位令牌显示本单位工单的完整内容"
+        ),
         "endpoints": [
             {
                 "specification": SPEC_URL,
@@ -210,43 +232,133 @@ def _public_text(text: str) -> str:
         return ""
 
 
-def request_view(case: Case, config: SanshiConfig) -> dict[str, Any]:
-    status = Status(case.status)
-    unit = case.assigned_unit or case.resolved_unit or (case.dispatch.unit if case.dispatch else None)
-    agency = None
-    if unit is not None:
-        agency = config.unit(unit).name if config.has_unit(unit) else unit
-    notes = STATUS_ZH[status]
-    if status == Status.MERGED and case.merged_into:
-        notes += f"（并入 {case.merged_into}）"
+@dataclass(frozen=True)
+class _Facts:
+    """What a request is made of, from the aggregate (one request) or a read-model row (lists)."""
+
+    id: str
+    channel: str
+    status: Status
+    merged_into: str | None
+    category: str
+    unit: str | None  # agency_responsible
+    units_ever: list[str]
+    street: str | None
+    received: dt.datetime | None
+    updated: dt.datetime | None
+    deadline: dt.datetime | None
+    text: str
+    address: str
+    lat: Any
+    lng: Any
+    media: str | None
+
+
+def _case_facts(case: Case) -> _Facts:
     extra = case.extra or {}
     nested = extra.get("open311")
     open311_extra: dict[str, Any] = nested if isinstance(nested, dict) else {}
-    lat = extra.get("lat", open311_extra.get("lat"))
-    lng = extra.get("lng", open311_extra.get("long"))
     photos = extra.get("photos") or open311_extra.get("media_url")
     media = photos[0] if isinstance(photos, list) and photos else photos if isinstance(photos, str) else None
-    updated = max(case.status_times.values()) if case.status_times else case.received_at
-    category = case.category or "other"
+    return _Facts(
+        id=str(case.id),
+        channel=case.channel,
+        status=Status(case.status),
+        merged_into=str(case.merged_into) if case.merged_into else None,
+        category=case.category or "other",
+        unit=case.assigned_unit or case.resolved_unit or (case.dispatch.unit if case.dispatch else None),
+        units_ever=list(case.units_ever),
+        street=case.street,
+        received=case.received_at,
+        updated=max(case.status_times.values()) if case.status_times else case.received_at,
+        deadline=case.dispatch.handle_deadline if case.dispatch else None,
+        text=case.content,
+        address=case.address,
+        lat=extra.get("lat", open311_extra.get("lat")),
+        lng=extra.get("lng", open311_extra.get("long")),
+        media=media,
+    )
+
+
+def _row_facts(row: dict[str, Any]) -> _Facts:
+    """Lists read the read model: the description is the first 120 characters there
+    (``requests/{id}`` gives the whole text) and there is no media."""
+    units = row.get("units") or []
+    return _Facts(
+        id=str(row["case_id"]),
+        channel=row.get("channel") or "",
+        status=Status(row["status"]),
+        merged_into=str(row["merged_into"]) if row.get("merged_into") else None,
+        category=row.get("category") or "other",
+        unit=row.get("unit") or row.get("resolved_unit") or (units[-1] if units else None),
+        units_ever=list(units),
+        street=row.get("street") or None,
+        received=row.get("received_at"),
+        updated=row.get("updated_at") or row.get("received_at"),
+        deadline=row.get("handle_deadline"),
+        text=row.get("snippet") or "",
+        address=row.get("address") or "",
+        lat=row.get("lat"),
+        lng=row.get("lng"),
+        media=None,
+    )
+
+
+def _unit_name(config: SanshiConfig, unit: str | None) -> str | None:
+    if not unit:
+        return None
+    return config.unit(unit).name if config.has_unit(unit) else unit
+
+
+def _coarse_place(config: SanshiConfig, street: str | None) -> str | None:
+    """The public location: the district and the street (街道) from the config, never a road,
+    a house number or anything the resident wrote."""
+    if not street or not config.has_unit(street):
+        return None
+    return f"{config.district.name}{config.unit(street).name}"
+
+
+def view_of(reader: Principal | None, facts: _Facts) -> Open311View:
+    return open311_view(
+        reader, channel=facts.channel, category=facts.category, units_ever=facts.units_ever
+    )
+
+
+def request_item(facts: _Facts, config: SanshiConfig, view: Open311View) -> dict[str, Any]:
+    """One GeoReport ``request``, full or public (``view``). Every field is always there (null
+    when withheld), so clients see one shape whatever their key."""
+    assert view != Open311View.HIDDEN
+    full = view == Open311View.FULL
+    notes = STATUS_ZH[facts.status]
+    if full and facts.status == Status.MERGED and facts.merged_into:
+        notes += f"（并入 {facts.merged_into}）"
+    code = facts.category
     return {
-        "service_request_id": str(case.id),
-        "status": "open" if status in OPEN_STATUSES else "closed",
+        "service_request_id": facts.id,
+        "status": "open" if facts.status in OPEN_STATUSES else "closed",
         "status_notes": notes,
-        "service_name": config.category(category).name if category in config.category_codes() else category,
-        "service_code": category,
-        "description": _public_text(case.content),
-        "agency_responsible": agency,
+        "service_name": config.category(code).name if code in config.category_codes() else code,
+        "service_code": code,
+        "description": _public_text(facts.text) if full else None,
+        "agency_responsible": _unit_name(config, facts.unit),
         "service_notice": None,
-        "requested_datetime": _iso(case.received_at),
-        "updated_datetime": _iso(updated),
-        "expected_datetime": _iso(case.dispatch.handle_deadline) if case.dispatch else None,
-        "address": case.address or None,
+        "requested_datetime": _iso(facts.received),
+        "updated_datetime": _iso(facts.updated),
+        "expected_datetime": _iso(facts.deadline),
+        "address": (facts.address or None) if full else _coarse_place(config, facts.street),
         "address_id": None,
         "zipcode": None,
-        "lat": lat,
-        "long": lng,
-        "media_url": media,
+        "lat": facts.lat if full else None,
+        "long": facts.lng if full else None,
+        "media_url": facts.media if full else None,
     }
+
+
+def request_view(case: Case, config: SanshiConfig, reader: Principal | None = None) -> dict[str, Any] | None:
+    """The request for one case as ``reader`` may see it (None: anonymous); None if hidden."""
+    facts = _case_facts(case)
+    view = view_of(reader, facts)
+    return None if view == Open311View.HIDDEN else request_item(facts, config, view)
 
 
 def _parse_time(value: str | None, name: str) -> dt.datetime | None:
@@ -259,49 +371,41 @@ def _parse_time(value: str | None, name: str) -> dt.datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=SHANGHAI)
 
 
-def row_view(row: dict[str, Any], config: SanshiConfig) -> dict[str, Any]:
-    """A request from the read model's row (lists): the description is the first 120
-    characters; ``requests/{id}`` gives the whole text."""
-    status = Status(row["status"])
-    units = row.get("units") or []
-    unit = row.get("unit") or row.get("resolved_unit") or (units[-1] if units else None)
-    agency = (config.unit(unit).name if config.has_unit(unit) else unit) if unit else None
-    notes = STATUS_ZH[status]
-    if status == Status.MERGED and row.get("merged_into"):
-        notes += f"（并入 {row['merged_into']}）"
-    category = row.get("category") or "other"
-    return {
-        "service_request_id": str(row["case_id"]),
-        "status": "open" if status in OPEN_STATUSES else "closed",
-        "status_notes": notes,
-        "service_name": config.category(category).name if category in config.category_codes() else category,
-        "service_code": category,
-        "description": _public_text(row.get("snippet") or ""),
-        "agency_responsible": agency,
-        "service_notice": None,
-        "requested_datetime": _iso(row.get("received_at")),
-        "updated_datetime": _iso(row.get("updated_at") or row.get("received_at")),
-        "expected_datetime": _iso(row.get("handle_deadline")),
-        "address": row.get("address") or None,
-        "address_id": None,
-        "zipcode": None,
-        "lat": row.get("lat"),
-        "long": row.get("lng"),
-        "media_url": None,
-    }
+def _render_requests(fmt: str, items: list[dict[str, Any]], reader: Principal | None) -> Response:
+    response = render(fmt, "service_requests", items)
+    # The answer depends on the key: no shared cache may keep a keyed answer or serve it to
+    # someone else.
+    response.headers["Vary"] = "Authorization"
+    if reader is not None:
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+ApiKey = Annotated[
+    str | None,
+    Query(
+        max_length=500,
+        description="令牌（可选）：不带只显示公开摘要；话务员、领导、管理员看完整内容；承办单位看本单位工单的完整内容。"
+        "也可用 Authorization: Bearer 头",
+    ),
+]
 
 
 @router.get("/requests.{fmt}", summary="查询服务请求（工单）")
-def list_requests(request: Request, fmt: str) -> Response:
+def list_requests(request: Request, fmt: str, api_key: ApiKey = None) -> Response:
     fmt = _fmt(fmt)
     rt = _runtime(request)
+    reader = open311_reader(request, api_key)
     q = request.query_params
     if q.get("service_request_id"):
         # Explicit ids: all other parameters are ignored (GeoReport v2).
         found: list[dict[str, Any]] = []
         for raw in q["service_request_id"].split(",")[:MAX_RESULTS]:
-            found.extend(request_view(c, rt.config) for c in _get_cases(rt, raw.strip()))
-        return render(fmt, "service_requests", found)
+            case = _get_case(rt, raw.strip())
+            item = request_view(case, rt.config, reader) if case is not None else None
+            if item is not None:
+                found.append(item)
+        return _render_requests(fmt, found, reader)
     end = _parse_time(q.get("end_date"), "end_date")
     start = _parse_time(q.get("start_date"), "start_date")
     if start is None and end is None:
@@ -337,36 +441,51 @@ def list_requests(request: Request, fmt: str) -> Response:
                 continue
             if codes and (row.get("category") or "other") not in codes:
                 continue
-            if row.get("channel") == PRIVATE_CHANNEL:
+            facts = _row_facts(row)
+            view = view_of(reader, facts)
+            if view == Open311View.HIDDEN:
                 continue
-            out.append(row_view(row, rt.config))
+            out.append(request_item(facts, rt.config, view))
             if len(out) == MAX_RESULTS:
                 break
-    return render(fmt, "service_requests", out)
+    return _render_requests(fmt, out, reader)
 
 
-def _get_cases(rt: Runtime, raw: str) -> list[Case]:
-    import uuid
-
+def _get_case(rt: Runtime, raw: str) -> Case | None:
     try:
         cid = uuid.UUID(raw)
     except ValueError:
-        return []
+        return None
     try:
-        case = rt.app.get_case(cid)
+        return rt.app.get_case(cid)
     except CaseNotFound:
-        return []
-    return [] if case.channel == PRIVATE_CHANNEL else [case]
+        return None
 
 
 @router.get("/requests/{service_request_id}.{fmt}", summary="查询单个服务请求")
-def get_request(request: Request, service_request_id: str, fmt: str) -> Response:
+def get_request(request: Request, service_request_id: str, fmt: str, api_key: ApiKey = None) -> Response:
     fmt = _fmt(fmt)
     rt = _runtime(request)
-    found = _get_cases(rt, service_request_id)
-    if not found:
+    reader = open311_reader(request, api_key)
+    case = _get_case(rt, service_request_id)
+    facts = _case_facts(case) if case is not None else None
+    view = view_of(reader, facts) if facts is not None else Open311View.HIDDEN
+    if case is None or facts is None or view == Open311View.HIDDEN:
+        # A hidden case answers exactly like one that does not exist.
         raise ApiError(404, "not_found", f"service_request_id 不存在：{service_request_id[:64]}")
-    return render(fmt, "service_requests", [request_view(found[0], rt.config)])
+    item = request_item(facts, rt.config, view)
+    if reader is not None and view == Open311View.FULL:
+        # The full view shows what the resident wrote and where: audited like the case API.
+        store: ApiStore = request.app.state.store
+        store.record_read(
+            principal=reader.id,
+            role=reader.role.value,
+            unit=reader.unit,
+            case_id=str(case.id),
+            what="open311",
+            masked=sees_masked(reader),
+        )
+    return _render_requests(fmt, [item], reader)
 
 
 _POST_FIELDS: dict[str, Any] = {
@@ -418,7 +537,7 @@ async def create_request(request: Request, fmt: str) -> Response:
         form = await request.form()
         fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
     fields = {k: str(v) for k, v in fields.items() if v is not None}
-    api_key = fields.get("api_key") or request.query_params.get("api_key") or ""
+    api_key = fields.get("api_key") or request.query_params.get("api_key") or bearer_token(request) or ""
     try:
         principal = principal_from_token(request, api_key)
         check_role(principal, Permission.CASE_CREATE)

@@ -3,7 +3,8 @@
 Routes never check roles by hand. Each declares one :class:`Permission` through
 :func:`allow`, which authenticates the bearer token (401) and checks the role against
 :data:`ROLES` (403). Case-level rules (a unit sees only cases dispatched to it, ever; a unit
-sees the caller masked) are the functions at the bottom, used by the case views.
+sees the caller masked) are the functions at the bottom, used by the case views, and so is
+what Open311 readers see of a case (:func:`open311_view`).
 
 Tokens come from the district config (``tokens:``) and from ``sanshi token create`` (stored as
 sha256 hashes). They are compared with :func:`hmac.compare_digest` and never logged; a caller
@@ -174,6 +175,79 @@ def sees_masked(principal: Principal) -> bool:
 def acting_unit(principal: Principal) -> str:
     assert principal.role == Role.UNIT and principal.unit is not None
     return principal.unit
+
+
+# ---- Open311 reads ---------------------------------------------------------------------------
+
+
+class Open311View(StrEnum):
+    """What an Open311 reader gets of one case.
+
+    GeoReport v2 reads need no key, but a grievance is personal: a 12345 centre publishes that
+    a street light was reported and who is fixing it, never what a resident wrote or where they
+    live. So:
+
+    - ``FULL``: the request as the centre keeps it (description with phone and ID numbers
+      masked, address, lat/long, media). Only for a valid key whose holder may read the case
+      under the same rule as ``GET /api/cases/{id}``: operators, leaders and admins every case,
+      a unit the cases ever dispatched to it.
+    - ``PUBLIC``: the narrow record anyone may see: id, service code and name, status, the
+      agency responsible, requested / updated / expected times, and the street (街道) as the
+      only location. No description, no address, no lat/long, no media, nothing of the caller.
+    - ``HIDDEN``: not listed, and 404 by id (as if it did not exist): cases handed over by the
+      police, and categories about a person rather than a place (:data:`OPEN311_PUBLIC_CATEGORIES`).
+    """
+
+    FULL = "full"
+    PUBLIC = "public"
+    HIDDEN = "hidden"
+
+
+# Categories whose cases are about public space and public services (a lamp, a pothole, noise, a
+# bus stop): their existence is everybody's business. Everything else (disputes 邻里家庭纠纷,
+# public security, labour, welfare, health, schooling, "other", and any category a district adds
+# to its config) concerns a person and stays out of the public view: an allow-list, so a new
+# category is private until someone decides otherwise here.
+OPEN311_PUBLIC_CATEGORIES = frozenset(
+    {"municipal", "city_management", "environment", "utilities", "transport", "housing", "market"}
+)
+# 110 警情 handed over by the police are never public, whatever their category.
+OPEN311_PRIVATE_CHANNELS = frozenset({"police"})
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, if there is one."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def open311_reader(request: Request, api_key: str | None) -> Principal | None:
+    """Who reads Open311: the ``api_key`` query parameter (what GeoReport clients send), else a
+    Bearer header (what the rest of the API takes). No key, or a key that is not valid (wrong,
+    revoked), is an anonymous reader: the public view, not an error, so that a standard client
+    without a key keeps working."""
+    token = api_key or bearer_token(request)
+    if not token:
+        return None
+    registry: TokenRegistry = request.app.state.tokens
+    return registry.resolve(token)
+
+
+def open311_view(
+    reader: Principal | None, *, channel: str, category: str | None, units_ever: list[str]
+) -> Open311View:
+    if (
+        reader is not None
+        and reader.role in ROLES[Permission.CASE_READ]
+        and can_see_case(reader, units_ever)
+    ):
+        return Open311View.FULL
+    if channel in OPEN311_PRIVATE_CHANNELS or (category or "other") not in OPEN311_PUBLIC_CATEGORIES:
+        return Open311View.HIDDEN
+    return Open311View.PUBLIC
 
 
 # ---- masking ---------------------------------------------------------------------------------

@@ -5,8 +5,10 @@
   (SQLite file rows and file bytes, PostgreSQL table rows) or on the Kafka topics (raw message
   bytes of sanshi.intake and sanshi.dlq).
 - No key: police identifiers (raw phone, full name, ID number) are still never stored.
-- A unit never receives another unit's case or an unmasked caller from any GET route of the
-  API, whatever path parameter it tries.
+- A unit (or a caller with no token) never receives another unit's case or an unmasked caller
+  from any GET route of the API or of Open311, whatever path parameter it tries; on Open311 it
+  sees other units' cases about public space only as the narrow public record (no text, no
+  address) and cases about a person not at all.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -24,6 +27,7 @@ import pytest
 from adapters.bootstrap import Runtime, bootstrap
 from adapters.channels import read_path
 from adapters.http import create_app
+from adapters.http.policy import Open311View, open311_view
 from adapters.transport import IngestReport, dead_letter_store, ingest
 from engine.application import now_shanghai
 from engine.intake import Channel, IntakeCommand
@@ -376,35 +380,65 @@ def test_a_unit_sees_only_its_own_cases_and_only_masked_callers() -> None:
         units_with_cases = set().union(*seen_by.values())
         assert len(units_with_cases) >= 3, seen_by
         secrets = {s for pair in callers.values() for s in pair} | {"u-secret-1"}
-        tokens = [(t.unit, t.token) for t in runtime.config.tokens if t.role.value == "unit"]
+        tokens: list[tuple[str | None, str | None]] = [
+            (t.unit, t.token) for t in runtime.config.tokens if t.role.value == "unit"
+        ]
         if not LONG:  # CI: the units holding cases and a few that hold none
             idle = [t for t in tokens if t[0] not in units_with_cases][:3]
             tokens = [t for t in tokens if t[0] in units_with_cases] + idle
+        tokens.append((None, None))  # and nobody: no token at all
+
+        def text_of(cid: UUID) -> set[str]:
+            """What a resident wrote and where: the case's marker and its house number."""
+            return {cases[cid].content.rsplit("，", 1)[-1]} | (
+                {cases[cid].address} if cases[cid].address else set()
+            )
+
+        # Open311 lists every case about public space, narrow (id, service, status, agency,
+        # street), to anyone; the rest (the neighbours' dispute, the unpaid wages, ...) not at all.
+        private = {
+            cid for cid, c in cases.items()
+            if open311_view(None, channel=c.channel, category=c.category, units_ever=[])
+            == Open311View.HIDDEN
+        }
+        assert private and private != set(cases), "the walk needs both public and private cases"
         with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
             paths = _get_paths(client)
+            assert any(p.startswith("/open311/v2/requests") for p in paths)
             requests = 0
-            public_exposure: set[str] = set()
+            own_on_open311: dict[str | None, set[str]] = {}
             for unit, token in tokens:
-                assert unit is not None
                 hidden = {cid for cid, units in seen_by.items() if unit not in units}
-                hidden_marks = {str(cid) for cid in hidden} | {
-                    cases[cid].content.rsplit("，", 1)[-1] for cid in hidden
-                }
-                for url in _expand(paths, list(cases), sorted(units_with_cases | {unit})):
-                    r = client.get(url, headers=_auth(token))
-                    requests += 1
-                    assert r.status_code < 500, (url, r.status_code)
-                    body = r.content
-                    leaked = leaks(secrets, body)
-                    assert not leaked, f"{unit} got unmasked callers from {url}: {leaked}"
-                    shown = leaks(hidden_marks, body)
-                    if url.startswith("/open311/"):
-                        public_exposure |= set(shown)
-                        continue
-                    assert not shown, f"{unit} got another unit's case from {url}: {shown[:3]}"
-        print(f"\nunit walk: {len(tokens)} unit tokens x {len(paths)} GET routes = {requests} "
-              f"requests; 0 other units' cases, 0 unmasked callers on /api; Open311 (public, no "
-              f"token) shows {len(public_exposure)} case ids/texts of other units")
+                hidden_text = set().union(*(text_of(cid) for cid in hidden)) if hidden else set()
+                own_text = set().union(*(text_of(c) for c in cases if c not in hidden)) - hidden_text
+                api_marks = {str(cid) for cid in hidden} | hidden_text
+                open311_marks = {str(cid) for cid in hidden & private} | hidden_text
+                for url in _expand(paths, list(cases), sorted(units_with_cases | {unit or "centre"})):
+                    open311 = url.startswith("/open311/")
+                    # Open311 clients send the key as api_key; the rest of the API as a Bearer.
+                    ways: list[dict[str, Any]] = [{"headers": _auth(token)} if token else {}]
+                    if open311 and token:
+                        ways.append({"params": {"api_key": token}})
+                    for way in ways:
+                        r = client.get(url, **way)
+                        requests += 1
+                        assert r.status_code < 500, (url, r.status_code)
+                        body = r.content
+                        leaked = leaks(secrets, body)
+                        assert not leaked, f"{unit} got unmasked callers from {url}: {leaked}"
+                        marks = open311_marks if open311 else api_marks
+                        if r.status_code == 404:  # "不存在：<the id asked for>" echoes the URL
+                            marks = hidden_text
+                        shown = leaks(marks, body)
+                        assert not shown, f"{unit} got another unit's case from {url}: {shown[:3]}"
+                        if open311:
+                            own_on_open311.setdefault(unit, set()).update(leaks(own_text, body))
+            # The control: each unit does read its own cases in full on Open311.
+            for unit in units_with_cases:
+                assert own_on_open311.get(unit), f"{unit} saw none of its own cases on Open311"
+        print(f"\nunit walk: {len(tokens) - 1} unit tokens and no token x {len(paths)} GET routes "
+              f"(Open311 with Bearer and api_key) = {requests} requests; 0 other units' cases, "
+              f"0 unmasked callers, on /api and on Open311")
     finally:
         runtime.close()
 
