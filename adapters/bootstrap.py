@@ -15,7 +15,7 @@ from engine.application import SanshiApplication
 from engine.config import SanshiConfig, load_config
 from engine.router import LearningRouter
 from engine.routing import Router
-from engine.settings import Settings
+from engine.settings import POSTGRES_CONNECT_TIMEOUT, Settings
 from projections.wiring import attach_projections
 
 
@@ -49,12 +49,21 @@ def bootstrap(
     config = config or load_config(settings.config_path)
     router = router or build_router(config)
     app = SanshiApplication(config, router, env=settings.eventsourcing_env())
+    _bound_postgres_connects(app)
     runtime = Runtime(settings=settings, config=config, app=app, router=router)
     # extras["projector"], extras["read_model"]; embedded mode catches up on every save.
     # With SANSHI_CIPHER_KEY the views' text columns are sealed under the same key.
     attach_projections(runtime, sealer_for(settings.cipher_key))
     _warm_router(runtime)
     return runtime
+
+
+def _bound_postgres_connects(app: SanshiApplication) -> None:
+    """libpq's connect_timeout for the log's pool (eventsourcing has no setting for it)."""
+    pool = getattr(getattr(app.recorder, "datastore", None), "pool", None)
+    kwargs = getattr(pool, "kwargs", None)
+    if isinstance(kwargs, dict):
+        kwargs.setdefault("connect_timeout", POSTGRES_CONNECT_TIMEOUT)
 
 
 def _warm_router(runtime: Runtime) -> None:

@@ -8,6 +8,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 DEFAULT_DATA_DIR = Path("sanshi-data")
+# Seconds PostgreSQL may take to give a connection: a new one (libpq connect_timeout; without
+# it a host that drops packets holds a connect for ~2 minutes) and a pooled one (eventsourcing's
+# POSTGRES_CONNECT_TIMEOUT is its pool's wait, 30 s by default, and every read and write of the
+# log is tried 10 times). With the database down, requests then fail in seconds, not minutes.
+POSTGRES_CONNECT_TIMEOUT = 5
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ class Settings:
             env["POSTGRES_PASSWORD"] = unquote(u.password or "")
             # The default waits forever for the table lock (see shared/notes/eventsourcing.md).
             env["POSTGRES_LOCK_TIMEOUT"] = "10"
+            env["POSTGRES_CONNECT_TIMEOUT"] = str(POSTGRES_CONNECT_TIMEOUT)
             env["POSTGRES_POOL_SIZE"] = "5"
             env["POSTGRES_MAX_OVERFLOW"] = "10"
         else:
@@ -82,4 +88,7 @@ class Settings:
         if self.is_sqlite:
             return f"sqlite:///{self.sqlite_path()}"
         u = urlparse(self.db)
-        return "postgresql+psycopg://" + self.db.split("://", 1)[1] if u.scheme else self.db
+        url = "postgresql+psycopg://" + self.db.split("://", 1)[1] if u.scheme else self.db
+        if "connect_timeout=" not in (u.query or ""):
+            url += ("&" if u.query else "?") + f"connect_timeout={POSTGRES_CONNECT_TIMEOUT}"
+        return url

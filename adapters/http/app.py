@@ -3,6 +3,7 @@ Chinese web UI (/), all over one runtime from ``adapters.bootstrap.bootstrap()``
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,6 +13,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from adapters.bootstrap import Runtime
 from adapters.http import open311, routes_cases, routes_read
+from adapters.http.database import (
+    RETRY_AFTER_SECONDS,
+    UNAVAILABLE_MESSAGE,
+    database_unavailable,
+    install_postgres_gate,
+)
 from adapters.http.errors import install_error_handlers
 from adapters.http.metrics import TimedRouter, build_metrics
 from adapters.http.policy import TokenRegistry
@@ -22,7 +29,8 @@ DESCRIPTION = """三事 sanshi 工单系统 HTTP 接口。
 
 认证：`Authorization: Bearer <令牌>`。角色：operator（话务员：受理、派单、延期审批、回访），
 unit（承办单位：只处理派给本单位的工单，来电人信息脱敏），leader（领导：只读），admin（管理员：只读与审计）。
-错误统一为 `{"error": code, "message": text}`，状态码 400/401/403/404/409/422。
+错误统一为 `{"error": code, "message": text}`，状态码 400/401/403/404/409/422；数据库暂不可用时为 503
+（`{"error": "unavailable"}`，带 `Retry-After`），稍后重试即可（受理幂等，不会重复建单）。
 Open311 GeoReport v2 见 `/open311/v2/discovery.json`。
 """
 
@@ -44,6 +52,8 @@ def create_app(runtime: Runtime, store: ApiStore | None = None) -> FastAPI:
         engine = runtime.extras.get("views_engine") or sql_engine_for(runtime.settings)
         store = ApiStore(engine)
     runtime.extras["api_store"] = store
+    # PostgreSQL down: 503 within seconds instead of minutes of retries (adapters.http.database).
+    install_postgres_gate(runtime)
     registry, routing_hist = build_metrics(runtime)
     if not isinstance(runtime.app.router, TimedRouter):
         timed = TimedRouter(runtime.app.router, routing_hist)
@@ -62,12 +72,22 @@ def create_app(runtime: Runtime, store: ApiStore | None = None) -> FastAPI:
 
     @app.get("/healthz", tags=["ops"], summary="存活与数据库检查")
     def healthz() -> JSONResponse:
+        """200 with the log's head when the database answers; 503 when it does not, so that a
+        load balancer takes this instance out until it does (within seconds either way)."""
         try:
             head = runtime.app.recorder.max_notification_id()
-        except Exception as exc:  # the database is down: say so, with 503
-            return JSONResponse({"status": "error", "detail": type(exc).__name__}, 503)
-        body: dict[str, Any] = {"status": "ok", "events": head or 0}
-        return JSONResponse(body)
+        except Exception as exc:
+            unavailable = database_unavailable(exc)
+            body: dict[str, Any] = {
+                "status": "unavailable" if unavailable else "error",
+                "database": "unavailable" if unavailable else "error",
+                "message": UNAVAILABLE_MESSAGE if unavailable else "数据库检查失败，已记录",
+                "detail": type(exc).__name__,
+            }
+            if not unavailable:
+                logging.getLogger("sanshi.http").error("health check failed", exc_info=exc)
+            return JSONResponse(body, 503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return JSONResponse({"status": "ok", "database": "ok", "events": head or 0})
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus 指标", response_class=Response)
     def metrics() -> Response:

@@ -1,8 +1,10 @@
 """One error shape for the whole API: ``{"error": code, "message": text}``.
 
 FastAPI's own shapes (``{"detail": ...}`` for HTTPException and validation errors) are
-replaced here, and domain errors from the engine are mapped by class. Open311 routes get the
-GeoReport v2 shape instead (``[{"code", "description"}]``, JSON or XML by the path suffix).
+replaced here, and domain errors from the engine are mapped by class. The database being away
+(``adapters.http.database.database_unavailable``) is 503 ``unavailable`` with ``Retry-After``,
+never a 500. Open311 routes get the GeoReport v2 shape instead (``[{"code", "description"}]``,
+JSON or XML by the path suffix).
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters.http.database import (
+    AVAILABILITY_ERRORS,
+    RETRY_AFTER_SECONDS,
+    UNAVAILABLE_MESSAGE,
+    database_unavailable,
+)
 from engine.application import CaseNotFound, ConcurrencyConflict
 from engine.domain import DomainError, IllegalTransition, InvalidCommand, NotAssignedUnit
 from projections.queries import StatsQueryError
@@ -58,6 +66,7 @@ _STATUS_CODE = {
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    503: "unavailable",
 }
 
 _STATUS_ZH = {
@@ -68,11 +77,13 @@ _STATUS_ZH = {
     405: "不支持的请求方法",
     409: "状态冲突",
     422: "请求参数有误",
+    503: UNAVAILABLE_MESSAGE,
 }
 
 # Documented on every /api route in the OpenAPI schema.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorBody, "description": _STATUS_ZH[s]} for s in (400, 401, 403, 404, 409, 422)
+    s: {"model": ErrorBody, "description": _STATUS_ZH[s]}
+    for s in (400, 401, 403, 404, 409, 422, 503)
 }
 
 
@@ -91,8 +102,12 @@ def error_response(request: Request, status: int, code: str, message: str) -> Re
     if _is_open311(request):
         from adapters.http.open311 import open311_error
 
-        return open311_error(request, status, message)
-    return JSONResponse({"error": code, "message": message}, status_code=status)
+        response = open311_error(request, status, message)
+    else:
+        response = JSONResponse({"error": code, "message": message}, status_code=status)
+    if status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 _VALIDATION_ZH = {
@@ -172,8 +187,26 @@ def install_error_handlers(app: FastAPI) -> None:
             resp.headers.update(exc.headers)
         return resp
 
+    async def _database(request: Request, exc: Exception) -> Response:
+        """The one handler for database errors: 503 when the database is away, else a bug."""
+        if not database_unavailable(exc):
+            return _internal(request, exc)
+        log.warning(
+            "database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
+        )
+        return error_response(request, 503, "unavailable", UNAVAILABLE_MESSAGE)
+
+    for cls in AVAILABILITY_ERRORS:
+        app.add_exception_handler(cls, _database)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        # Never echo the exception (it may hold personal data); the log has it.
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(request, 500, "internal", "服务器内部错误，已记录")
+        if database_unavailable(exc):  # wrapped in something else on its way up
+            return await _database(request, exc)
+        return _internal(request, exc)
+
+
+def _internal(request: Request, exc: Exception) -> Response:
+    # Never echo the exception (it may hold personal data); the log has it.
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(request, 500, "internal", "服务器内部错误，已记录")

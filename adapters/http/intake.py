@@ -27,19 +27,23 @@ class Submitted:
 
 def submit_record(runtime: Runtime, channel: str, record: dict[str, Any], principal: str) -> Submitted:
     """One raw record through its channel adapter; an unreadable one is dead-lettered (422)."""
-    return _answer(submit(runtime, channel, record, principal=principal, position="http"))
+    outcome = submit(runtime, channel, record, principal=principal, position="http")
+    return _answer(outcome, queued=bool(runtime.settings.kafka))
 
 
 def submit_command(runtime: Runtime, command: IntakeCommand, principal: str, position: str) -> Submitted:
     """A command this adapter built itself (Open311), through the same port."""
-    return _answer(intake_port(runtime).send([Parsed(command, position)], principal=principal)[0])
+    outcome = intake_port(runtime).send([Parsed(command, position)], principal=principal)[0]
+    return _answer(outcome, queued=bool(runtime.settings.kafka))
 
 
-def _answer(outcome: IntakeOutcome) -> Submitted:
+def _answer(outcome: IntakeOutcome, queued: bool) -> Submitted:
     if outcome.status == "dead_lettered":
         raise ApiError(422, "invalid_record", f"记录无法受理，已转入死信队列：{outcome.reason}")
     if outcome.status == "filtered":
         raise ApiError(422, "filtered", f"该记录不属于受理范围：{outcome.reason}")
     if outcome.status == "failed":
-        raise ApiError(503, "unavailable", "消息队列暂不可用，请稍后重试（记录未受理）")
+        # Kafka did not take it, or (in-process) the dead-letter table could not be written.
+        where = "消息队列暂不可用" if queued else "数据库暂时不可用"
+        raise ApiError(503, "unavailable", f"{where}，请稍后重试（记录未受理）")
     return Submitted(outcome.case_id, outcome.duplicate, outcome.status)
