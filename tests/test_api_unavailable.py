@@ -94,3 +94,38 @@ def test_a_broken_schema_is_a_500_not_a_503(tmp_path: Path) -> None:
         # The log itself is fine: the case reads.
         assert client.get(f"/api/cases/{r.json()['id']}", headers=auth(OPERATOR)).status_code == 200
         assert client.get("/healthz").status_code == 200
+
+
+def test_the_gate_probes_once_for_everyone_waiting() -> None:
+    """A database host that does not answer (each probe takes its whole timeout): requests
+    arriving together share one probe instead of queueing a probe each."""
+    import threading
+    import time
+
+    from adapters.http.database import PostgresGate
+
+    probes = []
+
+    def slow_refusal() -> None:
+        probes.append(time.monotonic())
+        time.sleep(0.3)  # longer than the interval between probes
+        raise OSError("timeout expired")
+
+    gate = PostgresGate(slow_refusal, interval=0.2)
+    gate.check()  # nothing failed yet: no probe
+    assert not probes
+    gate.failed()
+    took: list[float] = []
+
+    def request() -> None:
+        t0 = time.monotonic()
+        with pytest.raises(DatabaseUnavailable):
+            gate.check()
+        took.append(time.monotonic() - t0)
+
+    threads = [threading.Thread(target=request) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(probes) == 1 and max(took) < 1.0, (len(probes), took)

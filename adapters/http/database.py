@@ -162,14 +162,15 @@ class PostgresGate:
             now = self._clock()
             if self._down and now - self._probed_at < self._interval:
                 raise self._refusal(now)
-            self._probed_at = now
             try:
                 self._probe()
             except Exception as exc:
+                # The time of the answer: those who waited for this probe take it as theirs.
+                self._probed_at = self._clock()
                 if not self._down:
                     log.warning("database unavailable: %s", type(exc).__name__)
                     self._down, self._down_since = True, now
-                raise self._refusal(now) from exc
+                raise self._refusal(self._probed_at) from exc
             was_down, self._down, self._suspect = self._down, False, False
             if self._on_recovery is not None:
                 try:
