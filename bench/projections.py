@@ -57,7 +57,10 @@ def raw_select(db_url: str, repeats: int = 3) -> dict[str, Any]:
 def measure(db_url: str) -> list[Result]:
     """Catch-up from the current position, then a full rebuild; each against a raw SELECT
     measured right after it."""
-    runtime = runtime_for(db_url, kafka="bench")  # worker mode: nothing catches up on its own
+    # Worker mode: nothing catches up on its own. The keyword router: the default one starts
+    # embedding every open case for its duplicate index in a background thread at start-up
+    # (~15 s of a core for 20,000 open cases), which shared the CPU with what is measured here.
+    runtime = runtime_for(db_url, kafka="bench", router="keyword")
     projector = runtime.extras["projector"]
     try:
         lag = projector.lag()

@@ -1,10 +1,11 @@
 """The projector: follows the event log and keeps the ``view_`` tables up to date.
 
-It polls ``recorder.select_notifications`` from its tracked position (SQLite has no
-subscriptions; on PostgreSQL eventsourcing locks the events table per insert, so notification
-ids become visible in order and polling by position never skips one). Each batch of events is
-applied in ONE database transaction together with the new position, so every event is applied
-exactly once, across crashes and across several projectors running at once:
+It polls the log from its tracked position (``log_reader``: one plain ``SELECT`` on PostgreSQL,
+``recorder.select_notifications`` otherwise; SQLite has no subscriptions, and on PostgreSQL
+eventsourcing locks the events table per insert, so notification ids become visible in order
+and polling by position never skips one). Each batch of events is applied in ONE database
+transaction together with the new position, so every event is applied exactly once, across
+crashes and across several projectors running at once:
 
 - the transaction starts by moving the tracking row from the position the batch was read at to
   the batch's last id (``UPDATE … WHERE position = expected``). That takes the row lock on
@@ -12,31 +13,40 @@ exactly once, across crashes and across several projectors running at once:
   first, nothing matches, the batch is dropped and re-read from the new position.
 - a crash before commit loses the whole batch, views and position together.
 
-Batches make a rebuild run at a good fraction of read-and-decode speed: the case rows of a
-batch come from a cache of open cases or one query, the fold runs in memory, each touched case
-is written once per batch however many events it had, and the counter upserts are summed per
-(scope, key, day) first (see ``driver_sql`` for the writes). Live catch-up uses 1,000 events a
-transaction (a SQLite write lock held briefly); ``sanshi projections rebuild`` 10,000, where
-more of a case's events fall into one batch (2–3× faster on an interleaved log).
+Batches make a rebuild run at a fair fraction of read speed: the case rows of a batch come from
+a cache of open cases or one query, events are decoded from their stored JSON straight into
+dicts (``log_reader``), the fold runs in memory, each touched case is written once per batch
+however many events it had (new cases by COPY on PostgreSQL, known ones with only the columns
+the batch changed), and the counter upserts are summed per (scope, key, day) first (see
+``driver_sql``). Live catch-up uses 1,000 events a transaction (a SQLite write lock held
+briefly); ``sanshi projections rebuild`` 10,000.
+
+One thread on purpose: writing a batch in a second thread while the next one is folded was
+measured on PostgreSQL at 0.9–1.05× the single thread on this 2-core machine. Every round trip
+then waits for the GIL behind the fold (up to the 5 ms switch interval), and the server, the
+fold and the rest of the machine share two cores.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Notification
 from sqlalchemy import Connection, Engine, String, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from projections.driver_sql import CountsWriter, DriverSQL, RowWriter
 from projections.fold import TERMINAL, CaseFold, CaseRow, Deltas, month_of
+from projections.log_reader import LogReader, StoredRow
 from projections.sealed import TextSealer
 from projections.tables import (
     CASE_COLUMNS,
@@ -58,7 +68,11 @@ Progress = Callable[[int, int], None]  # (last notification id applied, events i
 
 
 class _PositionMoved(Exception):
-    """Another projector applied these events first."""
+    """Another projector applied these events first (or the views were reset)."""
+
+    def __init__(self, position: int) -> None:
+        super().__init__(position)
+        self.position = position
 
 
 class Projector:
@@ -79,6 +93,7 @@ class Projector:
         self.batch_size = batch_size
         self._sql = DriverSQL(engine.dialect.name)
         self.fold = CaseFold(centre, stamp=self._sql.stamp)
+        self._reader = LogReader(app.recorder, app.mapper)
         self._dialect = engine.dialect.name
         # SQLite: take the write lock at BEGIN (see tables.make_engine).
         self._writer = (
@@ -112,6 +127,10 @@ class Projector:
             sealer,
         )
         self._counts = CountsWriter(sql)
+        self._move_statement = (
+            f'UPDATE "view_tracking" SET "position" = {self._sql.ph} '
+            f'WHERE "name" = {self._sql.ph} AND "position" = {self._sql.ph}'
+        )
         # Rows of recently touched open cases, valid while no other projector has written
         # since our last batch (checked against the tracking position): saves reloading the
         # rows of cases that are being worked on, which is most of them.
@@ -168,24 +187,32 @@ class Projector:
         this call applied (events another projector applied meanwhile are not counted)."""
         applied = 0
         with self._lock:
-            while max_events is None or applied < max_events:
-                pos = self.position()
-                limit = self.batch_size
-                if max_events is not None:
-                    limit = min(limit, max_events - applied)
-                notes = self.app.recorder.select_notifications(
-                    pos, limit, inclusive_of_start=False
-                )
-                if not notes:
-                    break
-                try:
-                    self._apply_batch(notes, pos)
-                except _PositionMoved:
-                    continue
-                applied += len(notes)
-                if progress is not None:
-                    progress(notes[-1].id, len(notes))
+            pos = self.position()
+            conn: Connection | None = None
+            try:
+                while max_events is None or applied < max_events:
+                    events = self._reader.read(pos, self._limit(max_events, applied))
+                    if not events:
+                        break
+                    if conn is None:
+                        # One connection for the whole catch-up (a checkout pings the server).
+                        conn = self._writer.connect()
+                    try:
+                        self._apply_batch(conn, events, pos)
+                    except _PositionMoved as moved:
+                        pos = moved.position
+                        continue
+                    pos = events[-1].id
+                    applied += len(events)
+                    if progress is not None:
+                        progress(pos, len(events))
+            finally:
+                if conn is not None:
+                    conn.close()
         return applied
+
+    def _limit(self, max_events: int | None, taken: int) -> int:
+        return self.batch_size if max_events is None else min(self.batch_size, max_events - taken)
 
     def catch_up_quietly(self) -> None:
         """For ``app.on_saved``: the command is already saved, so a projection failure must
@@ -237,71 +264,101 @@ class Projector:
 
     # ---- one batch -----------------------------------------------------------------------
 
-    def _apply_batch(self, notes: Sequence[Notification], expected: int) -> None:
-        to_event = self.app.mapper.to_domain_event
-        events = [to_event(n) for n in notes]
-        last = notes[-1].id
+    def _apply_batch(self, conn: Connection, events: Sequence[StoredRow], expected: int) -> None:
+        """One transaction: move the position, fold the batch onto its cases' rows, write."""
+        try:
+            with conn.begin():
+                self._move_position(conn, expected, events[-1].id)
+                batch = self._prepare(conn, events, expected)
+                self._write(conn, batch)
+        except BaseException:
+            self._forget()  # the cached rows were changed in place
+            raise
+
+    def _move_position(self, conn: Connection, expected: int, last: int) -> None:
+        """The first statement of a batch's transaction: it takes the tracking row (the write
+        lock on SQLite) and refuses the batch if another projector moved the position."""
+        if self._sql.sqlite:
+            moved = conn.exec_driver_sql(self._move_statement, (last, self.name, expected))
+            rowcount = moved.rowcount
+        else:
+            raw: Any = conn.connection.driver_connection
+            with raw.cursor() as cur:
+                with raw.pipeline():  # BEGIN and these two: one round trip
+                    # Views and position commit together, so a batch lost in a server crash
+                    # is simply applied again: no need to wait for the WAL flush.
+                    cur.execute("SET LOCAL synchronous_commit TO OFF")
+                    cur.execute(self._move_statement, (last, self.name, expected))
+                rowcount = cur.rowcount
+        if rowcount != 1:
+            raise _PositionMoved(self._position_in(conn))
+
+    def _forget(self) -> None:
+        """The cached rows may be ahead of the database (a batch folded, then not
+        committed): drop them, the database has the truth."""
+        self._cache.clear()
+        self._cache_position = None
+
+    def _position_in(self, conn: Connection) -> int:
+        value = conn.execute(
+            select(view_tracking.c.position).where(view_tracking.c.name == self.name)
+        ).scalar()
+        return int(value or 0)
+
+    def _prepare(self, conn: Connection, events: Sequence[StoredRow], expected: int) -> _Batch:
+        """Fold a batch onto its cases' rows (from the cache, or loaded with ``conn``) and
+        turn the result into the parameters of its writes. The cache is updated at once and
+        dropped if the batch does not commit."""
         if self._cache_position != expected:
             # Someone else wrote the views since our last batch (or we never did): what we
             # remember about cases may be stale.
             self._cache.clear()
-        try:
-            with self._writer.begin() as conn:
-                moved = conn.execute(
-                    update(view_tracking)
-                    .where(
-                        view_tracking.c.name == self.name,
-                        view_tracking.c.position == expected,
-                    )
-                    .values(position=last)
-                )
-                if moved.rowcount != 1:
-                    raise _PositionMoved
-                if self._dialect == "postgresql":
-                    # Views and position commit together, so a batch lost in a server crash
-                    # is simply applied again: no need to wait for the WAL flush.
-                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-                rows, was_open, was_terminal = self._rows_for(
-                    conn, {e.originator_id for e in events}
-                )
-                deltas = Deltas()
-                apply = self.fold.apply
-                for e in events:
-                    cid = e.originator_id
-                    row = apply(rows.get(cid), e, deltas)
-                    if row is not None:
-                        rows[cid] = row
-                self._write(conn, rows.values(), was_open, was_terminal, deltas)
-        except BaseException:
-            # The rows were changed in place: forget them, the database has the truth.
-            self._cache.clear()
-            self._cache_position = None
-            raise
+        first_versions: dict[UUID, int] = {}
+        for e in events:
+            first_versions.setdefault(e.case_id, e.version)
+        rows, missing = self._cached_rows(first_versions)
+        was_open = set(rows)  # the cache holds open cases only
+        for i in range(0, len(missing), LOAD_CHUNK):
+            for loaded in self._cases.select(conn, missing[i : i + LOAD_CHUNK]):
+                cid = loaded["case_id"]
+                rows[cid] = loaded
+                if loaded["status"] not in TERMINAL:
+                    was_open.add(cid)
+        # What the known rows hold before the batch: only the columns it changes are updated.
+        cases_before = {cid: self._cases.update_values(row) for cid, row in rows.items()}
+        open_before = {cid: self._open.update_values(rows[cid]) for cid in was_open}
+        deltas = Deltas()
+        apply = self.fold.apply
+        decode = self._reader.decoder.decode
+        # Decoded one at a time and dropped: a batch of decoded events alive at once (~100
+        # objects each) made the cyclic GC scan them over and over.
+        for e in events:
+            cid = e.case_id
+            name, state = decode(e)
+            row = apply(rows.get(cid), cid, name, state, deltas)
+            if row is not None:
+                rows[cid] = row
+        batch = self._batch(events, rows.values(), cases_before, open_before, deltas)
         self._remember(rows.values())
-        self._cache_position = last
+        self._cache_position = batch.last
+        return batch
 
-    def _rows_for(
-        self, conn: Connection, ids: set[UUID]
-    ) -> tuple[dict[UUID, CaseRow], set[UUID], set[UUID]]:
-        """The current rows of these cases (view_cases columns), from the cache or loaded;
-        and which of them exist as open / as terminal cases."""
+    def _cached_rows(
+        self, first_versions: dict[UUID, int]
+    ) -> tuple[dict[UUID, CaseRow], list[UUID]]:
+        """The rows of these cases that the cache has, and the ids to load. ``first_versions``:
+        the version of each case's first event in the batch; a case that starts with its
+        ``Received`` (version 1) has no row yet, so it is not looked for."""
         rows: dict[UUID, CaseRow] = {}
         missing: list[UUID] = []
         cache = self._cache
-        for cid in ids:
+        for cid, version in first_versions.items():
             cached = cache.get(cid)
-            if cached is None:
-                missing.append(cid)
-            else:
+            if cached is not None:
                 rows[cid] = cached
-        was_open = set(rows)  # the cache holds open cases only
-        was_terminal: set[UUID] = set()
-        for i in range(0, len(missing), LOAD_CHUNK):
-            for row in self._cases.select(conn, missing[i : i + LOAD_CHUNK]):
-                cid = row["case_id"]
-                rows[cid] = row
-                (was_terminal if row["status"] in TERMINAL else was_open).add(cid)
-        return rows, was_open, was_terminal
+            elif version > 1:
+                missing.append(cid)
+        return rows, missing
 
     def _remember(self, rows: Iterable[CaseRow]) -> None:
         cache = self._cache
@@ -316,40 +373,80 @@ class Projector:
         while len(cache) > self.cache_size:
             cache.popitem(last=False)
 
-    def _write(
+    def _batch(
         self,
-        conn: Connection,
+        events: Sequence[StoredRow],
         rows: Iterable[CaseRow],
-        was_open: set[UUID],
-        was_terminal: set[UUID],
+        cases_before: dict[UUID, tuple[Any, ...]],
+        open_before: dict[UUID, tuple[Any, ...]],
         deltas: Deltas,
-    ) -> None:
-        # Every row here had an event in this batch.
-        cases: list[CaseRow] = []
-        open_rows: list[CaseRow] = []
-        closed: list[UUID] = []
+    ) -> _Batch:
+        # Every row here had an event in this batch. A case seen for the first time is
+        # inserted whole (on PostgreSQL, COPY straight into the table); a known one gets the
+        # columns the batch changed. Parameters are taken now, before the rows are cached.
+        cases, open_ = self._cases, self._open
+        batch = _Batch(events[-1].id, len(events))
         for row in rows:
             cid = row["case_id"]
-            cases.append(row)
-            if row["status"] in TERMINAL:
-                if cid in was_open:
-                    closed.append(cid)
-            elif cid in was_open:
-                # An update: the text stays as written at intake (not in update columns).
-                row.setdefault("content", "")
-                open_rows.append(row)
-            elif cid not in was_terminal:
-                open_rows.append(row)  # new: carries its text from Received
-        self._cases.upsert(conn, cases)
-        self._open.upsert(conn, open_rows)
-        self._open.delete(conn, closed)
-        self._counts.add(
-            conn,
-            [
-                (kind, key, day, month_of(day), vector)
-                for (kind, key, day), vector in deltas.nonzero()
-            ],
+            terminal = row["status"] in TERMINAL
+            before = cases_before.get(cid)
+            if before is None:
+                batch.new_cases.append(cases.insert_params(row))  # with its text from Received
+                if not terminal:
+                    batch.new_open.append(open_.insert_params(row))
+                continue
+            _add_update(batch.known_cases, cases.update_params(before, row))
+            open_was = open_before.get(cid)
+            if open_was is None:
+                continue  # it was terminal: no open row
+            if terminal:
+                batch.closed.append(cid)
+            else:
+                _add_update(batch.known_open, open_.update_params(open_was, row))
+        batch.counts = [
+            (kind, key, day, month_of(day), vector)
+            for (kind, key, day), vector in deltas.nonzero()
+        ]
+        return batch
+
+    def _write(self, conn: Connection, batch: _Batch) -> None:
+        """A prepared batch's writes. On PostgreSQL the statements after the two COPYs go in
+        one pipeline: one round trip instead of one each."""
+        self._cases.insert(conn, batch.new_cases)
+        self._open.insert(conn, batch.new_open)
+        pipeline: Any = (
+            contextlib.nullcontext()
+            if self._sql.sqlite
+            else conn.connection.driver_connection.pipeline()  # type: ignore[union-attr]
         )
+        with pipeline:
+            self._cases.update(conn, batch.known_cases)
+            self._open.update(conn, batch.known_open)
+            self._open.delete(conn, batch.closed)
+            self._counts.add(conn, batch.counts)
+
+
+@dataclass
+class _Batch:
+    """A folded batch: the parameters of the writes of its transaction."""
+
+    last: int  # id of its last event: the position it moves to
+    size: int  # events
+    new_cases: list[tuple[Any, ...]] = field(default_factory=list)
+    known_cases: dict[tuple[int, ...], list[tuple[Any, ...]]] = field(default_factory=dict)
+    new_open: list[tuple[Any, ...]] = field(default_factory=list)
+    known_open: dict[tuple[int, ...], list[tuple[Any, ...]]] = field(default_factory=dict)
+    closed: list[UUID] = field(default_factory=list)
+    counts: list[tuple[str, str, dt.date, str, list[int]]] = field(default_factory=list)
+
+
+def _add_update(
+    updates: dict[tuple[int, ...], list[tuple[Any, ...]]],
+    update: tuple[tuple[int, ...], tuple[Any, ...]] | None,
+) -> None:
+    if update is not None:
+        changed, params = update
+        updates.setdefault(changed, []).append(params)
 
 
 def wait_until_caught_up(projector: Projector, timeout: float = 30.0) -> bool:
