@@ -21,10 +21,12 @@ the batch changed), and the counter upserts are summed per (scope, key, day) fir
 ``driver_sql``). Live catch-up uses 1,000 events a transaction (a SQLite write lock held
 briefly); ``sanshi projections rebuild`` 10,000.
 
-One thread on purpose: writing a batch in a second thread while the next one is folded was
-measured on PostgreSQL at 0.9–1.05× the single thread on this 2-core machine. Every round trip
-then waits for the GIL behind the fold (up to the 5 ms switch interval), and the server, the
-fold and the rest of the machine share two cores.
+One thread on purpose. Measured on PostgreSQL on the 2-core bench machine: writing a batch in a
+second thread while the next one is folded ran at 0.8–1.2× the single thread depending on the
+load (1.06× on a quiet machine: every round trip of the writer waits for the GIL behind the
+fold, up to the 5 ms switch interval, and the server, the fold and everything else share two
+cores); reading the next batch ahead in a thread, 1.03–1.06×. Neither was worth a second thread
+and the exactly-once reasoning it needs.
 """
 
 from __future__ import annotations
