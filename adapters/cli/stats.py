@@ -200,10 +200,7 @@ def rebuild(resume: bool, batch_size: int) -> None:
         TimeRemainingColumn,
     )
 
-    from projections.wiring import views_left_alone
-
-    with views_left_alone():
-        runtime = _runtime_that_routes_nothing()
+    runtime = _runtime_that_routes_nothing()
     try:
         projector = runtime.extras["projector"]
         projector.batch_size = batch_size
@@ -258,12 +255,7 @@ def follow(poll_interval: float, idle_exit: float | None) -> None:
     import signal
     import threading
 
-    from projections.wiring import views_left_alone
-
-    # This process never routes: the keyword router is the cheap stand-in (no model to load,
-    # no index to warm).
-    with views_left_alone():
-        runtime = _runtime_that_routes_nothing()
+    runtime = _runtime_that_routes_nothing()
     stop = threading.Event()
 
     def _stop(_signum: int, _frame: Any) -> None:
@@ -299,10 +291,7 @@ def follow(poll_interval: float, idle_exit: float | None) -> None:
 @projections.command("status")
 def status() -> None:
     """统计视图追到了事件日志的哪里。"""
-    from projections.wiring import views_left_alone
-
-    with views_left_alone():
-        runtime = _runtime_that_routes_nothing()
+    runtime = _runtime_that_routes_nothing()
     try:
         projector = runtime.extras["projector"]
         position, head = projector.position(), projector.head()
@@ -312,18 +301,20 @@ def status() -> None:
 
 
 def _runtime_that_routes_nothing() -> Any:
-    """The runtime for commands that only read the log and move the views, with the keyword
-    router: it starts nothing. The default router loads its sentence model and embeds every
+    """The runtime for commands that only read the log and move the views themselves (no
+    catch-up on reads or saves), with the keyword router: it starts nothing. The default router loads its sentence model and embeds every
     open case in a background thread (seconds of a core for 20,000 open cases), which a
     rebuild would share its CPU with."""
     from adapters.bootstrap import bootstrap
     from engine.config import load_config
     from engine.keyword_router import KeywordRouter
     from engine.settings import Settings
+    from projections.wiring import views_left_alone
 
     settings = Settings.from_env()
     config = load_config(settings.config_path)
-    return bootstrap(settings, config, router=KeywordRouter(config))
+    with views_left_alone():
+        return bootstrap(settings, config, router=KeywordRouter(config))
 
 
 def register(group: click.Group) -> None:

@@ -44,9 +44,8 @@ from adapters.http.policy import (
     open311_reader,
     open311_view,
     principal_from_token,
-    sees_masked,
 )
-from adapters.http.store import ApiStore
+from adapters.http.routes_cases import audit
 from engine.application import CaseNotFound
 from engine.config import SanshiConfig
 from engine.deadlines import SHANGHAI
@@ -476,15 +475,7 @@ def get_request(request: Request, service_request_id: str, fmt: str, api_key: Ap
     item = request_item(facts, rt.config, view)
     if reader is not None and view == Open311View.FULL:
         # The full view shows what the resident wrote and where: audited like the case API.
-        store: ApiStore = request.app.state.store
-        store.record_read(
-            principal=reader.id,
-            role=reader.role.value,
-            unit=reader.unit,
-            case_id=str(case.id),
-            what="open311",
-            masked=sees_masked(reader),
-        )
+        audit(request, reader, case, "open311")
     return _render_requests(fmt, [item], reader)
 
 

@@ -88,11 +88,7 @@ class Encoder:
         rows = self.encode(todo)
         with self._lock:
             for text, row in zip(todo, rows, strict=True):
-                row = row.copy()
-                row.setflags(write=False)
-                self._recent[text] = row
-            while len(self._recent) > 4096:
-                self._recent.popitem(last=False)
+                self._remember(text, row)
 
     def encode_one(self, text: str) -> Vectors:
         """One text's vector; recent texts are remembered (re-sent records, the simulator's
@@ -102,14 +98,18 @@ class Encoder:
             if cached is not None:
                 self._recent.move_to_end(text)
                 return cached
-        row: Vectors = self.encode([text])[0].copy()
-        row.setflags(write=False)
+        row: Vectors = self.encode([text])[0]
         with self._lock:
-            self._recent[text] = row
-            while len(self._recent) > 4096:
-                self._recent.popitem(last=False)
-        return row
+            return self._remember(text, row)
 
+    def _remember(self, text: str, row: Vectors) -> Vectors:
+        """Keep a read-only copy of ``row`` as ``text``'s vector (caller holds the lock)."""
+        kept = row.copy()
+        kept.setflags(write=False)
+        self._recent[text] = kept
+        while len(self._recent) > 4096:
+            self._recent.popitem(last=False)
+        return kept
 
 def _load_model() -> Any:
     """The USE model, from a local cache of its parsed tokenizer and decompressed weights when
