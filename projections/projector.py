@@ -19,7 +19,9 @@ dicts (``log_reader``), the fold runs in memory, each touched case is written on
 however many events it had (new cases by COPY on PostgreSQL, known ones with only the columns
 the batch changed), and the counter upserts are summed per (scope, key, day) first (see
 ``driver_sql``). Live catch-up uses 1,000 events a transaction (a SQLite write lock held
-briefly); ``sanshi projections rebuild`` 10,000.
+briefly); once a read comes back full there is a backlog (a rebuild, a catch-up after a pause)
+and PostgreSQL goes on with 10,000 (``backlog_batch_size``: a rebuild of 62k events ~15%
+faster than in batches of 1,000); ``sanshi projections rebuild`` 10,000 on both.
 
 One thread on purpose. Measured on PostgreSQL on the 2-core bench machine: writing a batch in a
 second thread while the next one is folded ran at 0.8–1.2× the single thread depending on the
@@ -33,11 +35,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -48,7 +51,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from projections.driver_sql import CountsWriter, DriverSQL, RowWriter
 from projections.fold import TERMINAL, CaseFold, CaseRow, Deltas, month_of
-from projections.log_reader import LogReader, StoredRow
+from projections.log_reader import CASE_ID, ID, VERSION, LogReader, Stored
 from projections.sealed import TextSealer
 from projections.tables import (
     CASE_COLUMNS,
@@ -65,6 +68,12 @@ log = logging.getLogger("sanshi.projections")
 
 DEFAULT_NAME = "sanshi_views"
 LOAD_CHUNK = 500
+BACKLOG_BATCH = 10_000
+# The cyclic GC's youngest-generation threshold while a backlog is applied (CPython's default:
+# 700). A 10,000-event batch keeps ~45,000 tracked objects alive (fetched rows, case rows, write
+# parameters), so the default ran ~300 young and a few full collections over them a rebuild of
+# 62k events: 0.34-0.52 s of GC, 0.06-0.09 s with this.
+GC_YOUNG_THRESHOLD = 20_000
 
 Progress = Callable[[int, int], None]  # (last notification id applied, events in the batch)
 
@@ -86,6 +95,7 @@ class Projector:
         centre: str = "centre",
         name: str = DEFAULT_NAME,
         batch_size: int = 1000,
+        backlog_batch_size: int | None = None,
         cache_size: int = 20_000,
         sealer: TextSealer | None = None,
     ) -> None:
@@ -93,6 +103,11 @@ class Projector:
         self.engine = engine
         self.name = name
         self.batch_size = batch_size
+        # Once a read comes back full (a backlog): PostgreSQL takes 10,000 events a
+        # transaction, SQLite keeps its short write locks.
+        if backlog_batch_size is None:
+            backlog_batch_size = batch_size if engine.dialect.name == "sqlite" else BACKLOG_BATCH
+        self.backlog_batch_size = backlog_batch_size
         self._sql = DriverSQL(engine.dialect.name)
         self.fold = CaseFold(centre, stamp=self._sql.stamp)
         self._reader = LogReader(app.recorder, app.mapper)
@@ -188,14 +203,21 @@ class Projector:
         """Apply every event after the tracked position, batch by batch; returns how many
         this call applied (events another projector applied meanwhile are not counted)."""
         applied = 0
-        with self._lock:
+        size = self.batch_size
+        with self._lock, contextlib.ExitStack() as backlog:
             pos = self.position()
             conn: Connection | None = None
             try:
                 while max_events is None or applied < max_events:
-                    events = self._reader.read(pos, self._limit(max_events, applied))
+                    limit = size if max_events is None else min(size, max_events - applied)
+                    events = self._reader.read(pos, limit)
                     if not events:
                         break
+                    if len(events) == limit and size < self.backlog_batch_size:
+                        # A full batch: there is a backlog (a rebuild, a catch-up after a
+                        # pause). Bigger batches from now on, and fewer GC passes over them.
+                        size = self.backlog_batch_size
+                        backlog.enter_context(_fewer_collections())
                     if conn is None:
                         # One connection for the whole catch-up (a checkout pings the server).
                         conn = self._writer.connect()
@@ -204,7 +226,7 @@ class Projector:
                     except _PositionMoved as moved:
                         pos = moved.position
                         continue
-                    pos = events[-1].id
+                    pos = events[-1][ID]
                     applied += len(events)
                     if progress is not None:
                         progress(pos, len(events))
@@ -212,9 +234,6 @@ class Projector:
                 if conn is not None:
                     conn.close()
         return applied
-
-    def _limit(self, max_events: int | None, taken: int) -> int:
-        return self.batch_size if max_events is None else min(self.batch_size, max_events - taken)
 
     def catch_up_quietly(self) -> None:
         """For ``app.on_saved``: the command is already saved, so a projection failure must
@@ -266,11 +285,11 @@ class Projector:
 
     # ---- one batch -----------------------------------------------------------------------
 
-    def _apply_batch(self, conn: Connection, events: Sequence[StoredRow], expected: int) -> None:
+    def _apply_batch(self, conn: Connection, events: Sequence[Stored], expected: int) -> None:
         """One transaction: move the position, fold the batch onto its cases' rows, write."""
         try:
             with conn.begin():
-                self._move_position(conn, expected, events[-1].id)
+                self._move_position(conn, expected, events[-1][ID])
                 batch = self._prepare(conn, events, expected)
                 self._write(conn, batch)
         except BaseException:
@@ -307,7 +326,7 @@ class Projector:
         ).scalar()
         return int(value or 0)
 
-    def _prepare(self, conn: Connection, events: Sequence[StoredRow], expected: int) -> _Batch:
+    def _prepare(self, conn: Connection, events: Sequence[Stored], expected: int) -> _Batch:
         """Fold a batch onto its cases' rows (from the cache, or loaded with ``conn``) and
         turn the result into the parameters of its writes. The cache is updated at once and
         dropped if the batch does not commit."""
@@ -317,7 +336,7 @@ class Projector:
             self._cache.clear()
         first_versions: dict[UUID, int] = {}
         for e in events:
-            first_versions.setdefault(e.case_id, e.version)
+            first_versions.setdefault(e[CASE_ID], e[VERSION])
         rows, missing = self._cached_rows(first_versions)
         was_open = set(rows)  # the cache holds open cases only
         for i in range(0, len(missing), LOAD_CHUNK):
@@ -335,7 +354,7 @@ class Projector:
         # Decoded one at a time and dropped: a batch of decoded events alive at once (~100
         # objects each) made the cyclic GC scan them over and over.
         for e in events:
-            cid = e.case_id
+            cid = e[CASE_ID]
             name, state = decode(e)
             row = apply(rows.get(cid), cid, name, state, deltas)
             if row is not None:
@@ -377,7 +396,7 @@ class Projector:
 
     def _batch(
         self,
-        events: Sequence[StoredRow],
+        events: Sequence[Stored],
         rows: Iterable[CaseRow],
         cases_before: dict[UUID, tuple[Any, ...]],
         open_before: dict[UUID, tuple[Any, ...]],
@@ -387,7 +406,7 @@ class Projector:
         # inserted whole (on PostgreSQL, COPY straight into the table); a known one gets the
         # columns the batch changed. Parameters are taken now, before the rows are cached.
         cases, open_ = self._cases, self._open
-        batch = _Batch(events[-1].id, len(events))
+        batch = _Batch(events[-1][ID], len(events))
         for row in rows:
             cid = row["case_id"]
             terminal = row["status"] in TERMINAL
@@ -449,6 +468,33 @@ def _add_update(
     if update is not None:
         changed, params = update
         updates.setdefault(changed, []).append(params)
+
+
+_gc_lock = threading.Lock()
+_gc_depth = 0
+_gc_saved: tuple[int, int, int] = (0, 0, 0)
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Raise the young-generation GC threshold for a while (process-wide: the first of nested
+    or concurrent users saves the thresholds, the last one restores them). Garbage cycles are
+    still collected, just in fewer, larger passes."""
+    global _gc_depth, _gc_saved
+    with _gc_lock:
+        if _gc_depth == 0:
+            _gc_saved = gc.get_threshold()
+            young, *older = _gc_saved
+            if 0 < young < GC_YOUNG_THRESHOLD:
+                gc.set_threshold(GC_YOUNG_THRESHOLD, *older)
+        _gc_depth += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_depth -= 1
+            if _gc_depth == 0:
+                gc.set_threshold(*_gc_saved)
 
 
 def wait_until_caught_up(projector: Projector, timeout: float = 30.0) -> bool:

@@ -203,7 +203,7 @@ def rebuild(resume: bool, batch_size: int) -> None:
     runtime = _runtime_that_routes_nothing()
     try:
         projector = runtime.extras["projector"]
-        projector.batch_size = batch_size
+        projector.batch_size = projector.backlog_batch_size = batch_size
         if not resume:
             projector.reset()
         start = projector.position()
