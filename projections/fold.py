@@ -66,8 +66,30 @@ def shanghai_day(at: dt.datetime) -> dt.date:
     return at.astimezone(SHANGHAI).date()
 
 
-def month_of(day: dt.date) -> str:
+def _month_text(day: dt.date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
+
+
+class Memo(dict[Any, Any]):
+    """``convert`` remembered: ``memo[x]`` is ``convert(x)``, computed once while remembered.
+    A hit is a plain dict lookup (no Python frame); the memory is bounded by forgetting
+    everything at once when full."""
+
+    def __init__(self, convert: Callable[[Any], Any], size: int = STAMP_MEMORY) -> None:
+        super().__init__()
+        self.convert = convert
+        self.size = size
+
+    def __missing__(self, key: Any) -> Any:
+        if len(self) >= self.size:
+            self.clear()
+        value = self[key] = self.convert(key)
+        return value
+
+
+_months = Memo(_month_text, 4096)
+month_of: Callable[[dt.date], str] = _months.__getitem__
+"""``YYYY-MM`` of a day."""
 
 
 class Deltas:
@@ -138,9 +160,10 @@ class CaseFold:
         self.centre = centre
         self._to_stamp = stamp
         # The same instants come again and again (an intake's events share their time, many
-        # cases share a deadline): converting each once saves ~1 µs a datetime.
-        self._stamps: dict[dt.datetime, Any] = {}
-        self._days: dict[dt.datetime, dt.date] = {}  # received time → Shanghai day
+        # cases share a deadline): converting each once saves ~1 µs a datetime. A hit is a
+        # dict lookup without a Python frame around it (``__getitem__`` of a dict subclass).
+        self._stamps = Memo(stamp)
+        self._days = Memo(shanghai_day)  # received time → Shanghai day
         self._new_row: CaseRow = {
             "units": "",
             "merged_into": None,
@@ -169,7 +192,7 @@ class CaseFold:
         # Without a conversion the datetimes stay as the events have them (an equal instant
         # in another zone is not the same value then).
         self.stamp: Callable[[dt.datetime], Any] = (
-            stamp if stamp is _iso_stamp else self._remembered_stamp
+            stamp if stamp is _iso_stamp else self._stamps.__getitem__
         )
         prefix = "_on_"
         self._handlers: dict[str, Callable[[CaseRow, dict[str, Any], Deltas], None]] = {
@@ -177,16 +200,6 @@ class CaseFold:
             for name in dir(self)
             if name.startswith(prefix)
         }
-
-    def _remembered_stamp(self, value: dt.datetime) -> Any:
-        """``value`` in the database's representation (equal instants give equal stamps)."""
-        stamps = self._stamps
-        found = stamps.get(value)
-        if found is None:
-            if len(stamps) >= STAMP_MEMORY:
-                stamps.clear()
-            found = stamps[value] = self._to_stamp(value)
-        return found
 
     def _unit(self, unit: str | None) -> str:
         return self.centre if unit in (None, DOMAIN_CENTRE) else str(unit)
@@ -257,11 +270,7 @@ class CaseFold:
 
     def _received(self, case_id: UUID, e: dict[str, Any], deltas: Deltas) -> CaseRow:
         received_at = e["received_at"]
-        day = self._days.get(received_at)
-        if day is None:
-            if len(self._days) >= STAMP_MEMORY:
-                self._days.clear()
-            day = self._days[received_at] = shanghai_day(received_at)
+        day = self._days[received_at]
         extra = e["extra"] if isinstance(e["extra"], dict) else {}
         content = e["content"]
         row = self._new_row.copy()  # what every case starts with, then what this one brings
