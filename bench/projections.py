@@ -4,6 +4,11 @@ the same process right after. Target: ratio >= 0.30.
 
 Runs on a database an intake run filled (the worker had projections off, so the views start at
 position 0 and the catch-up applies the whole log, as ``sanshi worker`` does after a pause).
+Both use the runtime's projector as the worker and ``sanshi projections follow`` have it: 1,000
+events a transaction until a read comes back full, then ``backlog_batch_size`` (10,000 on
+PostgreSQL, what ``sanshi projections rebuild`` uses).
+
+    python -m bench.projections --db URL --reset-views   # a filled database: catch-up from 0 too
 
     python -m bench.projections [--records 20000] [--cipher-key KEY]
 
@@ -54,15 +59,17 @@ def raw_select(db_url: str, repeats: int = 3) -> dict[str, Any]:
     return {"rows": rows, "seconds": statistics.median(times)}
 
 
-def measure(db_url: str) -> list[Result]:
-    """Catch-up from the current position, then a full rebuild; each against a raw SELECT
-    measured right after it."""
+def measure(db_url: str, reset_views: bool = False) -> list[Result]:
+    """Catch-up from the current position (from 0 with ``reset_views``), then a full rebuild;
+    each against a raw SELECT measured right after it."""
     # Worker mode: nothing catches up on its own. The keyword router: the default one starts
     # embedding every open case for its duplicate index in a background thread at start-up
     # (~15 s of a core for 20,000 open cases), which shared the CPU with what is measured here.
     runtime = runtime_for(db_url, kafka="bench", router="keyword")
     projector = runtime.extras["projector"]
     try:
+        if reset_views:
+            projector.reset()
         lag = projector.lag()
         with Timer() as catch:
             applied = projector.catch_up()
@@ -112,13 +119,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--records", type=int, default=20_000)
     ap.add_argument("--db", help="measure on this database (already filled) instead")
     ap.add_argument("--cipher-key", help="SANSHI_CIPHER_KEY for the whole run (base64)")
+    ap.add_argument("--reset-views", action="store_true",
+                    help="with --db: empty the views first, so that the catch-up is measured too")
     args = ap.parse_args(argv)
     if args.cipher_key:
         import os
 
         os.environ["SANSHI_BENCH_CIPHER_KEY"] = args.cipher_key  # read by bench.common
     if args.db:
-        results = measure(args.db)
+        results = measure(args.db, reset_views=args.reset_views)
     else:
         with Services(kafka=True) as services:
             results = run(services, args.records)
