@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from decimal import Decimal
 from typing import Any, Final, NamedTuple, cast
 from uuid import UUID
@@ -97,8 +97,13 @@ class _EventClass(NamedTuple):
 class EventDecoder:
     """Stored event → (event class name, attributes), with the application's mapper's settings."""
 
-    def __init__(self, mapper: Mapper[Any]) -> None:
+    def __init__(self, mapper: Mapper[Any], unread: Mapping[str, str] | None = None) -> None:
+        """``unread``: event class name → one attribute the caller never reads (the projector:
+        the router's explanation in ``Classified``). Such an attribute may be left out of the
+        states ``decode`` returns, and then it is not parsed (see ``_Cut``)."""
         self.mapper = mapper
+        self.unread = dict(unread or {})
+        self._cuts: dict[str, _Cut | None] = {}
         transcoder = mapper.transcoder
         # Our JSON path is exact for eventsourcing's JSONTranscoder and its registered
         # transcodings; a subclass may decode differently, so only the class itself qualifies.
@@ -137,7 +142,14 @@ class EventDecoder:
                 stored = self._cipher.decrypt(stored)
             if self._compressor is not None:
                 stored = self._compressor.decompress(stored)
-            state = self._json(topic, stored)
+            cut = self._cuts.get(topic, _LEARN) if self.unread else None
+            if cut is None:
+                state = self._json(topic, stored)
+            elif cut is _LEARN:
+                state = self._json(topic, stored)
+                self._cuts[topic] = self._plan_cut(ec, state)
+            else:
+                state = self._json_cut(topic, stored, cut)
         except Exception as e:
             msg = (
                 f"Failed to deserialise state of stored event with topic '{topic}', "
@@ -161,6 +173,50 @@ class EventDecoder:
             return originator_id
         convert = find_id_convertor(self._event_class(topic).cls, cast(Hashable, type(originator_id)))
         return cast(UUID, convert(originator_id))
+
+    def _plan_cut(self, ec: _EventClass, state: dict[str, Any]) -> _Cut | None:
+        """How to leave this topic's unread attribute out, from a state parsed whole: the
+        markers around its value and the keys the rest must have. None if the event class
+        upcasts (an upcaster may read it) or its key cannot be found by its bytes alone."""
+        attr = self.unread.get(ec.name)
+        keys = list(state)
+        if attr is None or ec.class_version != 1 or "class_version" in state:
+            return None
+        if attr not in keys or keys.index(attr) == 0:
+            return None
+        i = keys.index(attr)
+        following = keys[i + 1] if i + 1 < len(keys) else None
+        if not all(_plain_key(k) for k in (attr, following) if k is not None):
+            return None
+        return _Cut(
+            b',"' + attr.encode() + b'":',
+            None if following is None else b',"' + following.encode() + b'":',
+            frozenset(keys) - {attr},
+        )
+
+    def _json_cut(self, topic: str, data: bytes, cut: _Cut) -> dict[str, Any]:
+        """The state without the unread attribute, its value never parsed: the bytes from the
+        first ``,"attr":`` to the last ``,"next":`` (or to the closing brace) are cut out.
+        That is the attribute's value exactly when both markers are the top-level ones; had
+        either been a nested key instead, the cut would either leave invalid JSON or lose a
+        top-level key besides the attribute (a JSON string holds no unescaped quote, so the
+        markers are never inside a string). So the cut is used only if what remains parses
+        to exactly the other keys the topic has; anything else is parsed whole."""
+        start = data.find(cut.start)
+        if start > 0:
+            if cut.end is None:
+                end = len(data) - 1 if data.endswith(b"}") else -1
+            else:
+                end = data.rfind(cut.end)
+            if end > start:
+                try:
+                    state = self._json(topic, data[:start] + data[end:])
+                except Exception:  # parsed whole below, which says what is wrong
+                    pass
+                else:
+                    if state.keys() == cut.keys:
+                        return state
+        return self._json(topic, data)
 
     def _json(self, topic: str, data: bytes) -> dict[str, Any]:
         # orjson differs from the standard library in a few corners (it refuses NaN and
@@ -212,6 +268,20 @@ class EventDecoder:
                 decode = decoders[name] = _fast_decode(_transcoding(self._transcodings, name))
             state[k] = decode(data_)
         return True
+
+
+class _Cut(NamedTuple):
+    start: bytes  # ,"attr":
+    end: bytes | None  # ,"next": (None: the attribute is the last one)
+    keys: frozenset[str]  # the top-level keys of the state without it
+
+
+_LEARN = _Cut(b"", None, frozenset())  # not planned yet: parse whole, then plan
+
+
+def _plain_key(key: str) -> bool:
+    """A key JSON writes as itself between quotes (no escapes)."""
+    return key.isascii() and key.isidentifier()
 
 
 def _is_plain_wrapper(v: Any) -> bool:
@@ -283,9 +353,14 @@ class LogReader:
     PostgreSQL (eventsourcing.postgres): one ``SELECT`` on the events table through the
     recorder's own connection pool; any other recorder: ``select_notifications``."""
 
-    def __init__(self, recorder: ApplicationRecorder, mapper: Mapper[Any]) -> None:
+    def __init__(
+        self,
+        recorder: ApplicationRecorder,
+        mapper: Mapper[Any],
+        unread: Mapping[str, str] | None = None,
+    ) -> None:
         self.recorder = recorder
-        self.decoder = EventDecoder(mapper)
+        self.decoder = EventDecoder(mapper, unread)
         self._statement: Any = None
         try:
             from eventsourcing.postgres import PostgresApplicationRecorder

@@ -50,7 +50,7 @@ from sqlalchemy import Connection, Engine, String, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from projections.driver_sql import CountsWriter, DriverSQL, RowWriter
-from projections.fold import TERMINAL, CaseFold, CaseRow, Deltas, month_of
+from projections.fold import TERMINAL, UNREAD, CaseFold, CaseRow, Deltas, month_of
 from projections.log_reader import CASE_ID, ID, VERSION, LogReader, Stored
 from projections.sealed import TextSealer
 from projections.tables import (
@@ -110,7 +110,7 @@ class Projector:
         self.backlog_batch_size = backlog_batch_size
         self._sql = DriverSQL(engine.dialect.name)
         self.fold = CaseFold(centre, stamp=self._sql.stamp)
-        self._reader = LogReader(app.recorder, app.mapper)
+        self._reader = LogReader(app.recorder, app.mapper, unread=UNREAD)
         self._dialect = engine.dialect.name
         # SQLite: take the write lock at BEGIN (see tables.make_engine).
         self._writer = (
