@@ -49,6 +49,7 @@ RESPONSIBLE_FIELDS = ("received", "merged", "rejected", "resolved", "resolved_on
 CASE_SCOPES = ("total", "channel", "category", "street")
 
 ZERO_COUNTS = dict.fromkeys(COUNT_FIELDS, 0)
+_COUNT_ITEMS = tuple(enumerate(COUNT_FIELDS))
 # Instants remembered (then forgotten all at once): an intake's events and a day's deadlines
 # come close together in the log, so a few thousand are enough; this bounds the memory.
 STAMP_MEMORY = 20_000
@@ -175,6 +176,8 @@ class CaseFold:
             "resolved_unit": None,
             "resolved_at": None,
             "result": None,
+            "lat": None,
+            "lng": None,
             "status": "received",
             "category": "",
             "locality": "",
@@ -229,14 +232,25 @@ class CaseFold:
         )
         deltas.add_to(keys, INDEX[field], n)
 
-    def _move_scope(self, row: CaseRow, kind: str, new_key: str, deltas: Deltas) -> None:
+    def _move_scope(
+        self,
+        row: CaseRow,
+        kind: str,
+        new_key: str,
+        deltas: Deltas,
+        values: list[tuple[int, int]] | None = None,
+    ) -> list[tuple[int, int]] | None:
+        """Moves the case's counters from its old ``kind`` key to ``new_key``; returns the
+        (index, value) pairs it moved (or was given), for the next move of the same event."""
         old_key = row[kind] or ""
         if old_key == new_key:
-            return
+            return values
+        if values is None:
+            values = [(i, v) for i, f in _COUNT_ITEMS if (v := row[f])]
         day = row["received_day"]
-        values = [(i, v) for i, f in enumerate(COUNT_FIELDS) if (v := row[f])]
         deltas.move((kind, old_key, day), (kind, new_key, day), values)
         row[kind] = new_key
+        return values
 
     def _move_responsible(self, row: CaseRow, unit: str, deltas: Deltas) -> None:
         old = row["resp_unit"]
@@ -289,16 +303,18 @@ class CaseFold:
         row["concern"] = e["concern"]
         row["address"] = e["address"][:500]
         row["snippet"] = content[:SNIPPET_CHARS]
-        row["lat"] = _float_or_none(extra.get("lat"))
-        row["lng"] = _float_or_none(extra.get("lng"))
+        if extra:  # most channels bring no coordinates (the new row's are None)
+            row["lat"] = _float_or_none(extra.get("lat"))
+            row["lng"] = _float_or_none(extra.get("lng"))
         row["urgent"] = bool(e["urgent"])
         row["content"] = content
         self._bump(row, "received", 1, deltas)
         return row
 
     def _on_Classified(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
-        self._move_scope(row, "category", e["category"] or "", deltas)
-        self._move_scope(row, "street", e["street"] or "", deltas)
+        # One look at the case's counters for both moves (no event between changes them).
+        moved = self._move_scope(row, "category", e["category"] or "", deltas)
+        self._move_scope(row, "street", e["street"] or "", deltas, moved)
         row["locality"] = e["locality"] or ""
         row["urgent"] = bool(e["urgent"])
 
