@@ -10,17 +10,20 @@ store's unique (id, version) key lets exactly one win and the other gets
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.utils import EnvType
+from psycopg.sql import SQL, Identifier
 
 from engine.config import SanshiConfig
 from engine.deadlines import SHANGHAI, WorkCalendar, compute_clocks
@@ -33,7 +36,7 @@ from engine.domain import (
     Status,
 )
 from engine.intake import IntakeCommand
-from engine.routing import CaseFacts, Router, RoutingDecision
+from engine.routing import CaseFacts, DuplicateCandidate, Router, RoutingDecision
 
 SYSTEM = "system:router"
 CLOCK = "system:clock"
@@ -170,11 +173,8 @@ class SanshiApplication(Application[UUID]):
             at=cmd.received_at,
         )
 
-    def _route_new(
-        self, case: Case, open_in_batch: dict[UUID, Case]
-    ) -> tuple[RoutingDecision, Case | None]:
-        """Classify, then merge into a duplicate, dispatch, or queue for the centre."""
-        at = case.received_at
+    def _classify_new(self, case: Case) -> RoutingDecision:
+        """The router's decision on a new case, recorded as its Classified event."""
         decision = self.router.decide(facts_of(case))
         reason = dict(decision.reason)
         reason["possible_duplicates"] = [
@@ -189,35 +189,28 @@ class SanshiApplication(Application[UUID]):
             reason=reason,
             override=False,
             principal=SYSTEM,
+            at=case.received_at,
+        )
+        return decision
+
+    def _merge(self, case: Case, target: Case, merge: DuplicateCandidate) -> None:
+        at = case.received_at
+        case.merge_into(
+            target=target.id,
+            similarity=merge.similarity,
+            reason=dict(merge.why),
+            principal=SYSTEM,
             at=at,
         )
-        target: Case | None = None
-        if decision.merge_into is not None:
-            target_id = decision.merge_into.case_id
-            target = open_in_batch.get(target_id)
-            if target is None:
-                try:
-                    target = self.get_case(target_id)
-                except CaseNotFound:
-                    target = None
-            if target is not None and target.is_open:
-                case.merge_into(
-                    target=target_id,
-                    similarity=decision.merge_into.similarity,
-                    reason=dict(decision.merge_into.why),
-                    principal=SYSTEM,
-                    at=at,
-                )
-                target.link_duplicate(duplicate=case.id, principal=SYSTEM, at=at)
-                return decision, target
-            target = None
+        target.link_duplicate(duplicate=case.id, principal=SYSTEM, at=at)
+
+    def _dispatch_or_queue(self, case: Case, decision: RoutingDecision) -> None:
         if decision.unit is not None:
-            self._dispatch(case, decision.unit, {"by": "router"}, SYSTEM, at)
+            self._dispatch(case, decision.unit, {"by": "router"}, SYSTEM, case.received_at)
         else:
             case.send_to_manual(
-                reason=decision.manual_reason or "待人工派单", principal=SYSTEM, at=at
+                reason=decision.manual_reason or "待人工派单", principal=SYSTEM, at=case.received_at
             )
-        return decision, None
 
     def _dispatch(
         self, case: Case, unit: str, reason: dict[str, Any], principal: str, at: dt.datetime
@@ -252,16 +245,17 @@ class SanshiApplication(Application[UUID]):
         save). Optimistic: no per-record existence query on the common path; if the store
         refuses the batch (a re-sent record, or another writer touched a merge target), look up
         which records already exist and try again without them."""
+        ids = [c.case_id for c in cmds]  # uuid5 each: computed once
         recent = self._recent_ids
-        known: set[UUID] = {c.case_id for c in cmds if c.case_id in recent}
+        known: set[UUID] = {cid for cid in ids if cid in recent}
         for _ in range(5):
-            results, fresh, touched = self._prepare_batch(cmds, known, principal, route)
+            fresh, touched = self._prepare_batch(cmds, ids, known, principal, route)
             if not fresh:
-                return results
+                return self._results(ids, known, fresh)
             try:
                 self.save(*fresh.values(), *touched.values())
             except IntegrityError:
-                known = {c.case_id for c in cmds if self.exists(c.case_id)}
+                known = self._existing(ids)
                 # Take back from the router only what was not saved: a record that exists
                 # already (a re-send) keeps its place in the duplicate index.
                 for cid in fresh:
@@ -271,8 +265,31 @@ class SanshiApplication(Application[UUID]):
             self._remember_saved(fresh)
             if self.on_saved is not None:
                 self.on_saved()
-            return results
+            return self._results(ids, known, fresh)
         raise ConcurrencyConflict(cmds[0].case_id)
+
+    @staticmethod
+    def _results(
+        ids: Sequence[UUID], known: set[UUID], fresh: dict[UUID, Case]
+    ) -> list[IntakeResult]:
+        results: list[IntakeResult] = []
+        seen: set[UUID] = set()
+        for cid in ids:
+            if cid in seen or cid in known:
+                results.append(IntakeResult(cid, True, "duplicate"))
+                continue
+            seen.add(cid)
+            case = fresh[cid]
+            results.append(
+                IntakeResult(
+                    cid,
+                    False,
+                    case.status.value,
+                    merged_into=case.merged_into,
+                    unit=case.assigned_unit,
+                )
+            )
+        return results
 
     def _remember_saved(self, ids: Iterable[UUID]) -> None:
         recent = self._recent_ids
@@ -285,42 +302,112 @@ class SanshiApplication(Application[UUID]):
     def _prepare_batch(
         self,
         cmds: Sequence[IntakeCommand],
+        ids: Sequence[UUID],
         known: set[UUID],
         principal: str,
         route: bool,
-    ) -> tuple[list[IntakeResult], dict[UUID, Case], dict[UUID, Case]]:
+    ) -> tuple[dict[UUID, Case], dict[UUID, Case]]:
+        """The new cases of a batch, routed, and the older open cases they merge into.
+
+        A merge into a case outside the batch is only known once the router has decided, and
+        each decision depends on the cases before it being in the router's index. So: decide
+        every record in order, merging at once into cases of the batch and noting merges into
+        older cases; then read all those older cases in one query and merge. A target that
+        turns out closed or missing (the router's index is behind another process's writes) is
+        taken out of the index and the batch is decided again from the start, with merges into
+        it refused (→ dispatched, as the router would have decided had it known)."""
+        targets: dict[UUID, Case] = {}  # older open cases read for this batch
+        refused: set[UUID] = set()  # merge targets found closed or missing
+        while True:
+            fresh, intents = self._decide_batch(cmds, ids, known, principal, route, refused)
+            unread = {m.case_id for _, m in intents if m.case_id not in targets}
+            if unread:
+                targets.update(self._read_cases(unread))
+            stale = {t for t in unread if t not in targets or not targets[t].is_open}
+            if not stale:
+                break
+            for tid in stale:
+                self.router.case_closed(tid)
+                targets.pop(tid, None)
+            refused |= stale
+            for cid in fresh:  # undo this pass's index entries; the next pass makes them again
+                self.router.case_closed(cid)
+        touched: dict[UUID, Case] = {}
+        for case, merge in intents:
+            target = targets[merge.case_id]
+            self._merge(case, target, merge)
+            touched[target.id] = target
+        return fresh, touched
+
+    def _decide_batch(
+        self,
+        cmds: Sequence[IntakeCommand],
+        ids: Sequence[UUID],
+        known: set[UUID],
+        principal: str,
+        route: bool,
+        refused: set[UUID],
+    ) -> tuple[dict[UUID, Case], list[tuple[Case, DuplicateCandidate]]]:
+        """One pass over the batch: the new cases, classified, merged into each other,
+        dispatched or queued; and the merges into cases outside the batch, not yet applied."""
         fresh: dict[UUID, Case] = {}
-        for cmd in cmds:
-            if cmd.case_id not in fresh and cmd.case_id not in known:
-                fresh[cmd.case_id] = self._new_case(cmd, principal)
-        if route and fresh:
-            self.router.prepare([facts_of(case) for case in fresh.values()])
-        results: list[IntakeResult] = []
-        touched: dict[UUID, Case] = {}  # open cases that get a duplicate linked to them
-        routed: set[UUID] = set()
-        for cmd in cmds:
-            cid = cmd.case_id
-            if cid in routed or cid in known:
-                results.append(IntakeResult(cid, True, "duplicate"))
-                continue
-            routed.add(cid)
-            case = fresh[cid]
-            if route:
-                _, target = self._route_new(case, fresh | touched)
-                if target is not None and target.id not in fresh:
-                    touched[target.id] = target
-                if case.is_open and case.category:
-                    self.router.case_opened(facts_of(case), case.category, case.locality)
-            results.append(
-                IntakeResult(
-                    cid,
-                    False,
-                    case.status.value,
-                    merged_into=case.merged_into,
-                    unit=case.assigned_unit,
-                )
+        for cmd, cid in zip(cmds, ids, strict=True):
+            if cid not in fresh and cid not in known:
+                fresh[cid] = self._new_case(cmd, principal)
+        intents: list[tuple[Case, DuplicateCandidate]] = []
+        if not route or not fresh:
+            return fresh, intents
+        router = self.router
+        router.prepare([facts_of(case) for case in fresh.values()])
+        for case in fresh.values():
+            decision = self._classify_new(case)
+            merge = decision.merge_into
+            if merge is not None and merge.case_id not in refused:
+                inside = fresh.get(merge.case_id)
+                if inside is None:
+                    intents.append((case, merge))  # not indexed: a merged case is not open
+                    continue
+                if inside.is_open:
+                    self._merge(case, inside, merge)
+                    continue
+            self._dispatch_or_queue(case, decision)
+            if case.is_open and case.category:
+                router.case_opened(facts_of(case), case.category, case.locality)
+        return fresh, intents
+
+    def _read_cases(self, ids: Collection[UUID]) -> dict[UUID, Case]:
+        """The current state of several cases, in one query on PostgreSQL (one per case on the
+        other stores); ids with no events are left out."""
+        recorder = self.recorder
+        if not isinstance(recorder, PostgresAggregateRecorder):
+            found: dict[UUID, Case] = {}
+            for cid in ids:
+                with contextlib.suppress(CaseNotFound):
+                    found[cid] = self.get_case(cid)
+            return found
+        events: dict[UUID, list[Any]] = {}
+        to_domain_event = self.mapper.to_domain_event
+        for row in _select_many(recorder, ids, "*"):
+            stored = StoredEvent(
+                originator_id=row["originator_id"],
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
             )
-        return results, fresh, touched
+            events.setdefault(row["originator_id"], []).append(to_domain_event(stored))
+        out: dict[UUID, Case] = {}
+        for cid, domain_events in events.items():
+            case = project_aggregate(None, domain_events)
+            assert isinstance(case, Case)
+            out[UUID(str(cid))] = case
+        return out
+
+    def _existing(self, ids: Collection[UUID]) -> set[UUID]:
+        """Which of these cases are in the store (one query on PostgreSQL)."""
+        recorder = self.recorder
+        if not isinstance(recorder, PostgresAggregateRecorder):
+            return {cid for cid in ids if self.exists(cid)}
+        return {UUID(str(row["originator_id"])) for row in _select_many(recorder, ids, "ids")}
 
     # ---- centre (operator) commands ------------------------------------------------------
 
@@ -558,3 +645,27 @@ class SanshiApplication(Application[UUID]):
         """Run the clock over candidate cases (from the open-cases view); returns how many
         deadlines were escalated."""
         return sum(len(self.escalate_overdue(cid, now)) for cid in candidates)
+
+
+def _select_many(
+    recorder: PostgresAggregateRecorder, ids: Collection[UUID], what: str
+) -> list[Any]:
+    """One SELECT of several aggregates' rows (``what="*"``: every event, in version order;
+    ``"ids"``: which ids have any), on eventsourcing's own connection pool."""
+    datastore = recorder.datastore
+    table = SQL("{}.{}").format(
+        Identifier(datastore.schema), Identifier(recorder.events_table_name)
+    )
+    cast = SQL(datastore.originator_id_type)  # "uuid" or "text", checked by eventsourcing
+    if what == "ids":
+        statement = SQL(
+            "SELECT DISTINCT originator_id FROM {} WHERE originator_id = ANY(%s::{}[])"
+        ).format(table, cast)
+    else:
+        statement = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {} "
+            "WHERE originator_id = ANY(%s::{}[]) ORDER BY originator_id, originator_version"
+        ).format(table, cast)
+    with datastore.get_connection() as conn, conn.cursor() as cur:
+        cur.execute(statement, [[str(i) for i in ids]])
+        return list(cur.fetchall())
