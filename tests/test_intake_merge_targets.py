@@ -128,3 +128,39 @@ def test_a_resent_record_in_a_batch_with_merges_lands_once(runtime: Runtime) -> 
 
     assert [r.status for r in results] == ["merged", "duplicate", "merged"]
     assert app.get_case(old.case_id).duplicates == [results[0].case_id, results[2].case_id]
+
+
+@pytest.mark.parametrize("cipher_key", [None, "sealed"])
+def test_postgres_batch_insert_keeps_the_log_order(fresh_postgres_url: str, cipher_key: str | None) -> None:
+    """The columnar insert (four plain arrays) stores what eventsourcing's composite insert
+    stored: every event of a batch, in save order, under consecutive notification ids, readable
+    back (sealed too, when SANSHI_CIPHER_KEY is set)."""
+    from engine.application import SanshiPostgresRecorder
+
+    key = None
+    if cipher_key:
+        from eventsourcing.cryptography import AESCipher
+
+        key = AESCipher.create_key(16)
+    config = load_config(None)
+    rt = bootstrap(
+        Settings(db=fresh_postgres_url, kafka=None, config_path=None, cipher_key=key),
+        config=config,
+        router=KeywordRouter(config),
+    )
+    try:
+        app = rt.app
+        assert isinstance(app.recorder, SanshiPostgresRecorder)
+        results = app.receive_batch(
+            [intake(LAMP, LAMP_ADDRESS), intake(NOISE, "海城区幸福小区"), intake("我想反映一个情况")]
+        )
+        expected = [
+            (r.case_id, v) for r in results for v in range(1, app.get_case(r.case_id).version + 1)
+        ]
+        notes = app.recorder.select_notifications(1, 100)
+        assert [(n.originator_id, n.originator_version) for n in notes] == expected
+        ids = [n.id for n in notes]
+        assert ids == list(range(ids[0], ids[0] + len(ids)))
+        assert app.get_case(results[0].case_id).content == LAMP
+    finally:
+        rt.close()
