@@ -190,9 +190,9 @@ class SanshiApplication(Application[UUID]):
             at=cmd.received_at,
         )
 
-    def _classify_new(self, case: Case) -> RoutingDecision:
+    def _classify_new(self, case: Case, facts: CaseFacts) -> RoutingDecision:
         """The router's decision on a new case, recorded as its Classified event."""
-        decision = self.router.decide(facts_of(case))
+        decision = self.router.decide(facts)
         reason = dict(decision.reason)
         reason["possible_duplicates"] = [
             {"case_id": str(d.case_id), "similarity": round(d.similarity, 3)}
@@ -375,9 +375,10 @@ class SanshiApplication(Application[UUID]):
         if not route or not fresh:
             return fresh, intents
         router = self.router
-        router.prepare([facts_of(case) for case in fresh.values()])
-        for case in fresh.values():
-            decision = self._classify_new(case)
+        received = [facts_of(case) for case in fresh.values()]  # as decide sees them too
+        router.prepare(received)
+        for case, facts in zip(fresh.values(), received, strict=True):
+            decision = self._classify_new(case, facts)
             merge = decision.merge_into
             if merge is not None and merge.case_id not in refused:
                 inside = fresh.get(merge.case_id)
