@@ -116,6 +116,25 @@ def drain(db_url: str, bootstrap: str, prefix: str, n: int,
     }
 
 
+def require_empty(db_url: str) -> None:
+    """An external SANSHI_BENCH_PG is used as it is: if it holds events already, every record
+    of the stream would be a duplicate (nothing routed) and the baseline would copy rows that
+    are not this run's, so both numbers would be wrong, and the run would leave its cases in
+    someone else's database. Refuse before writing anything."""
+    with psycopg.connect(psycopg_dsn(db_url)) as conn:
+        try:
+            table = events_table(conn)
+        except RuntimeError:
+            return  # no events table yet: empty
+        count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    if count and count[0]:
+        raise SystemExit(
+            f"bench.intake: {db_url.rsplit('@', 1)[-1]} already holds {count[0]} events in {table}; "
+            "the intake bench needs an empty database (unset SANSHI_BENCH_PG to let it start "
+            "its own PostgreSQL, or point it at an empty database)"
+        )
+
+
 def raw_insert_baseline(db_url: str, repeats: int = 3) -> dict[str, Any]:
     """executemany of the rows our run stored, in one transaction, into an identical table."""
     with psycopg.connect(psycopg_dsn(db_url)) as conn:
@@ -182,6 +201,7 @@ def run_keeping(services: Services, n: int, router: str = "default",
                 producer: bool = True) -> tuple[list[Result], str]:
     """As :func:`run`, and the database is left for the projection and stats benches."""
     db = services.new_database(f"intake_{router}")
+    require_empty(db)
     prefix = f"bench{os.getpid()}{int(time.time())}."
     bootstrap = services.kafka_bootstrap
     list(stream_lines(n))  # make the stream (cached) outside every clock
