@@ -120,7 +120,6 @@ def stats(
     output: Path | None,
 ) -> None:
     """办结率、按时办结率、响应率、退单率、调解成功率、解决率、满意率（按受理日期统计）。"""
-    from adapters.bootstrap import bootstrap
     from projections.queries import StatsQueryError
 
     filters = {
@@ -128,7 +127,7 @@ def stats(
         for k, v in {"unit": unit, "channel": channel, "category": category, "street": street}.items()
         if v
     }
-    runtime = bootstrap()
+    runtime = _runtime_that_reads()
     try:
         try:
             data = runtime.extras["read_model"].stats(
@@ -298,6 +297,22 @@ def status() -> None:
         click.echo(f"视图位置 {position} / 日志最新 {head}，落后 {max(head - position, 0)} 个事件。")
     finally:
         runtime.close()
+
+
+def _runtime_that_reads() -> Any:
+    """The runtime for reading the views (``sanshi stats``), with the keyword router: the
+    default one loads its sentence model and starts embedding every open case for its
+    duplicate index, which a command that routes nothing would pay for (`sanshi stats` on the demo's
+    database: 1.47 → 1.29 s) and, on a big one, share its CPU with. The views still catch up
+    before the read, as with any runtime."""
+    from adapters.bootstrap import bootstrap
+    from engine.config import load_config
+    from engine.keyword_router import KeywordRouter
+    from engine.settings import Settings
+
+    settings = Settings.from_env()
+    config = load_config(settings.config_path)
+    return bootstrap(settings, config, router=KeywordRouter(config))
 
 
 def _runtime_that_routes_nothing() -> Any:
