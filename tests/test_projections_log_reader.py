@@ -247,7 +247,8 @@ def standard_mapper(transcoder: JSONTranscoder | None = None) -> Mapper[Any]:
     return Mapper(transcoder=transcoder)
 
 
-def roundtrip(mapper: Mapper[Any], domain_event: Any) -> None:
+def stored_as_read(mapper: Mapper[Any], domain_event: Any) -> tuple[StoredRow, Notification]:
+    """The event as the projector's reader gets it, and as eventsourcing's notification."""
     stored = mapper.to_stored_event(domain_event)
     note = Notification(
         id=1,
@@ -257,6 +258,11 @@ def roundtrip(mapper: Mapper[Any], domain_event: Any) -> None:
         state=stored.state,
     )
     row = StoredRow(1, note.originator_id, note.originator_version, note.topic, note.state)
+    return row, note
+
+
+def roundtrip(mapper: Mapper[Any], domain_event: Any) -> None:
+    row, note = stored_as_read(mapper, domain_event)
     name, state = EventDecoder(mapper).decode(row)
     expected_name, expected = mapper_attributes(mapper, note)
     assert name == expected_name
@@ -356,15 +362,7 @@ def test_an_unread_attribute_is_cut_out_exactly_or_parsed_whole(
         agg.explain(head, reason, override, tail)
         agg.end(tail, reason)
         for domain_event in agg.collect_events():
-            stored = mapper.to_stored_event(domain_event)
-            note = Notification(
-                id=1,
-                originator_id=stored.originator_id,
-                originator_version=stored.originator_version,
-                topic=stored.topic,
-                state=stored.state,
-            )
-            row = StoredRow(1, note.originator_id, note.originator_version, note.topic, note.state)
+            row, note = stored_as_read(mapper, domain_event)
             name, state = decoder.decode(row)
             expected_name, expected = mapper_attributes(mapper, note)
             assert name == expected_name
