@@ -40,6 +40,7 @@ from typing import Any
 from uuid import UUID
 
 from engine.deadlines import SHANGHAI
+from projections.memo import Memo
 from projections.tables import COUNT_FIELDS, SNIPPET_CHARS
 
 N_COUNTS = len(COUNT_FIELDS)
@@ -74,23 +75,6 @@ def shanghai_day(at: dt.datetime) -> dt.date:
 
 def _month_text(day: dt.date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
-
-
-class Memo(dict[Any, Any]):
-    """``convert`` remembered: ``memo[x]`` is ``convert(x)``, computed once while remembered.
-    A hit is a plain dict lookup (no Python frame); the memory is bounded by forgetting
-    everything at once when full."""
-
-    def __init__(self, convert: Callable[[Any], Any], size: int = STAMP_MEMORY) -> None:
-        super().__init__()
-        self.convert = convert
-        self.size = size
-
-    def __missing__(self, key: Any) -> Any:
-        if len(self) >= self.size:
-            self.clear()
-        value = self[key] = self.convert(key)
-        return value
 
 
 _months = Memo(_month_text, 4096)
@@ -168,8 +152,8 @@ class CaseFold:
         # The same instants come again and again (an intake's events share their time, many
         # cases share a deadline): converting each once saves ~1 µs a datetime. A hit is a
         # dict lookup without a Python frame around it (``__getitem__`` of a dict subclass).
-        self._stamps = Memo(stamp)
-        self._days = Memo(shanghai_day)  # received time → Shanghai day
+        self._stamps = Memo(stamp, STAMP_MEMORY)
+        self._days = Memo(shanghai_day, STAMP_MEMORY)  # received time → Shanghai day
         self._new_row: CaseRow = {
             "units": "",
             "merged_into": None,

@@ -47,6 +47,8 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import resolve_topic
 
+from projections.memo import Memo
+
 try:  # pragma: no branch
     import orjson
 
@@ -298,30 +300,15 @@ def _fast_decode(transcoding: Any) -> Callable[[str], Any]:
     (the same value for a string, without a Python call around it)."""
     kind = type(transcoding)
     if kind is DatetimeAsISO:
-        return _Remembered(dt.datetime.fromisoformat).__getitem__
+        # The same object for the same text: the events of one intake share their time and
+        # many cases share a deadline; one datetime object for them lets the projector convert
+        # each instant once (a datetime caches its hash).
+        return Memo(dt.datetime.fromisoformat, 20_000).__getitem__
     if kind is UUIDAsHex:
         return UUID
     if kind is DecimalAsStr:
         return Decimal
     return cast(Callable[[str], Any], transcoding.decode)
-
-
-class _Remembered(dict[str, Any]):
-    """``decode`` that gives the same object for the same string. The events of one intake
-    share their time and many cases share a deadline; handing the projector one datetime
-    object for them lets it convert each instant once (a datetime caches its hash). A hit is
-    a plain dict lookup."""
-
-    def __init__(self, decode: Callable[[str], Any], size: int = 20_000) -> None:
-        super().__init__()
-        self.decode = decode
-        self.size = size
-
-    def __missing__(self, data: str) -> Any:
-        if len(self) >= self.size:
-            self.clear()
-        value = self[data] = self.decode(data)
-        return value
 
 
 def _transcoding(names: dict[str, Any], name: Any) -> Any:
