@@ -37,6 +37,7 @@ _REPO = str(Path(__file__).resolve().parent.parent)
 if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
+from tests.support import moved_clock  # noqa: E402  (moves the clocks when SANSHI_TEST_NOW is set)
 from tests.support.services import (  # noqa: E402
     KafkaBroker,
     PostgresServer,
@@ -48,6 +49,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgres: needs a real PostgreSQL server")
     config.addinivalue_line("markers", "kafka: needs a real Kafka broker")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    config.addinivalue_line(
+        "markers",
+        "date_sensitive: reads today's date (deadlines, duplicate windows, stats periods, the demo, "
+        "the clock); CI runs these again under moved clocks (tests/support/moved_clock.py)",
+    )
     # kafka-python 3.0.x loads its protocol schemas with importlib.resources'
     # legacy API: ~100 DeprecationWarnings per session, not ours to fix.
     config.addinivalue_line("filterwarnings", "ignore:read_text is deprecated:DeprecationWarning")
@@ -128,6 +134,11 @@ def kafka_broker() -> Iterator[KafkaBroker]:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(kafka_broker: KafkaBroker) -> str:
     return kafka_broker.bootstrap
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    moved = moved_clock.moved_to()
+    return f"clocks moved to {moved.isoformat()} ({moved_clock.ENV})" if moved else None
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 
 from adapters.bootstrap import Runtime
 from adapters.http import create_app
+from engine.deadlines import SHANGHAI
 from engine.domain import Status
 from tests.api_helpers import (
     ADMIN,
@@ -185,7 +187,11 @@ def test_routing_preview_suggests_category_unit_and_duplicates_without_writing(
     env: tuple[Any, Runtime],
 ) -> None:
     client, runtime = env
-    client.post("/api/cases", json=LAMP_RECORD, headers=OP)
+    # The preview looks for duplicates in the window before *today*: the earlier report is from
+    # yesterday, whatever day the suite runs on.
+    yesterday = dt.datetime.now(SHANGHAI) - dt.timedelta(days=1)
+    earlier = {**LAMP_RECORD, "received_at": yesterday.strftime("%Y-%m-%d %H:%M:%S")}
+    assert client.post("/api/cases", json=earlier, headers=OP).status_code == 201
     head = runtime.app.recorder.max_notification_id()
     r = client.get(
         "/api/routing/suggest",

@@ -35,11 +35,12 @@ from adapters.transport import dead_letter_store
 from adapters.transport.kafka import KafkaSettings
 from engine.domain import case_id_for
 from engine.settings import Settings
+from tests.support.moved_clock import CLI_CODE
 
 pytestmark = pytest.mark.kafka
 
 REPO = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-c", "from adapters.cli import main; main()"]
+CLI = [sys.executable, "-c", CLI_CODE]
 RECEIVED = "engine.domain:Case.Received"
 
 PHRASES = [

@@ -31,9 +31,10 @@ from adapters.bootstrap import Runtime, bootstrap
 from adapters.simulator import SimulationReport, simulate
 from engine.deadlines import SHANGHAI
 from engine.settings import Settings
+from tests.support.moved_clock import CLI_CODE
 
 REPO = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-c", "from adapters.cli import main; main()"]
+CLI = [sys.executable, "-c", CLI_CODE]
 START = dt.datetime(2026, 9, 7, tzinfo=SHANGHAI)
 DAYS, SEED, SCALE = 7, 5, 0.3
 RATE_FIELDS = ("handling_rate", "on_time_rate", "response_rate", "return_rate",

@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.moved_clock import CLI_CODE
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = os.environ.get("SANSHI_CHROMIUM", "/usr/bin/chromium")
@@ -75,7 +77,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env.pop("SANSHI_KAFKA", None)
     log = (tmp_path_factory.getbasetemp() / "serve.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from adapters.cli import main; main()", "serve",
+        [sys.executable, "-c", CLI_CODE, "serve",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
     )

@@ -20,9 +20,10 @@ from typing import Any
 from uuid import UUID
 
 from engine.domain import case_id_for
+from tests.support.moved_clock import CLI_CODE
 
 REPO = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-c", "from adapters.cli import main; main()"]
+CLI = [sys.executable, "-c", CLI_CODE]
 RECEIVED = "engine.domain:Case.Received"
 
 LONG = os.environ.get("SANSHI_FAULTS_LONG") == "1"

@@ -1,0 +1,57 @@
+"""Run the suite, or one CLI process a test starts, at another date.
+
+``SANSHI_TEST_NOW=2027-02-08T10:00:00+08:00 python -m pytest`` moves every clock Python reads
+(``datetime.now``, ``date.today``, ``time.time``) to that moment, ticking on from it, with the
+maintained ``time-machine`` library; ``time.monotonic`` is left alone, so timeouts and benches
+still measure real durations. The CLI processes the tests start import this module first
+(``tests.faults.support.CLI``), so a server or worker in a subprocess lives on the same day.
+
+Why: a test written in November with a record "from last week" passed until December, when the
+30-day duplicate window had closed on it. CI runs the date-sensitive tests (marker
+``date_sensitive``) again at a day in the 2027 Spring Festival, which the holiday package does
+not know, and at one in 2031 (``scripts/test-all.sh``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import time_machine
+
+ENV = "SANSHI_TEST_NOW"
+_travel: time_machine.travel | None = None
+
+
+def moved_to() -> dt.datetime | None:
+    """The moment the clocks were moved to, or None when they run on the real date."""
+    when = os.environ.get(ENV)
+    if not when:
+        return None
+    moment = dt.datetime.fromisoformat(when)
+    if moment.tzinfo is None:
+        raise ValueError(f"{ENV} needs a UTC offset, got {when!r}")
+    return moment
+
+
+def start() -> None:
+    global _travel
+    moment = moved_to()
+    if moment is None or _travel is not None:
+        return
+    _travel = time_machine.travel(moment, tick=True)
+    _travel.start()
+
+
+def stop() -> None:
+    global _travel
+    if _travel is not None:
+        _travel.stop()
+        _travel = None
+
+
+start()
+
+
+# How the tests start the `sanshi` CLI in a process of its own: on the moved clock when there is one.
+CLI_CODE = "import tests.support.moved_clock; from adapters.cli import main; main()"
