@@ -127,6 +127,10 @@ class SanshiApplication(Application[UUID]):
         assert isinstance(case, Case)
         return case
 
+    def get_cases(self, ids: Collection[UUID]) -> dict[UUID, Case]:
+        """Several cases at once (one query on PostgreSQL); ids with no events are left out."""
+        return self._read_cases(ids)
+
     def exists(self, case_id: UUID) -> bool:
         return bool(self.recorder.select_events(case_id, limit=1))
 
@@ -173,7 +177,7 @@ class SanshiApplication(Application[UUID]):
     # ---- intake --------------------------------------------------------------------------
 
     def _new_case(self, cmd: IntakeCommand, principal: str) -> Case:
-        return Case(
+        case = Case(
             channel=cmd.channel.value,
             source_ref=cmd.source_ref,
             received_at=cmd.received_at,
@@ -189,6 +193,9 @@ class SanshiApplication(Application[UUID]):
             principal=principal,
             at=cmd.received_at,
         )
+        if cmd.confidential:
+            case.mark_confidential(principal=principal, at=cmd.received_at)
+        return case
 
     def _classify_new(self, case: Case, facts: CaseFacts) -> RoutingDecision:
         """The router's decision on a new case, recorded as its Classified event."""
@@ -636,6 +643,17 @@ class SanshiApplication(Application[UUID]):
         return self._act(
             case_id, lambda c: c.resolve(unit=unit, result=result, principal=principal, at=at)
         )
+
+    def reveal_contact(
+        self, case_id: UUID, unit: str, principal: str, at: dt.datetime | None = None
+    ) -> tuple[Case, str]:
+        """查看联系方式: records who (``principal``, ``unit``) read the caller's number of
+        which case and when (a ContactRevealed event), then returns the number."""
+        at = at or now_shanghai()
+        case = self.get_case(case_id)
+        phone = case.reveal_contact(unit=unit, principal=principal, at=at)
+        self._save(case)
+        return case, phone
 
     # ---- the deadline clock --------------------------------------------------------------
 

@@ -93,6 +93,7 @@ class Action(StrEnum):
     SEND_TO_MANUAL = "send_to_manual"
     LINK_DUPLICATE = "link_duplicate"
     CLOSE = "close"
+    REVEAL_CONTACT = "reveal_contact"  # 查看联系方式: the claiming unit reads the caller's number
 
 
 ACTION_ZH: dict[Action, str] = {
@@ -114,6 +115,7 @@ ACTION_ZH: dict[Action, str] = {
     Action.SEND_TO_MANUAL: "转人工",
     Action.LINK_DUPLICATE: "关联重复件",
     Action.CLOSE: "结案",
+    Action.REVEAL_CONTACT: "查看联系方式",
 }
 
 _AT_CENTRE = frozenset({Status.RECEIVED, Status.RETURNED, Status.REOPENED})
@@ -139,6 +141,8 @@ ALLOWED: dict[Action, frozenset[Status]] = {
     Action.SEND_TO_MANUAL: _AT_CENTRE,
     Action.LINK_DUPLICATE: OPEN_STATUSES | {Status.RESOLVED},
     Action.CLOSE: frozenset({Status.RESOLVED, Status.ANSWERED_DIRECTLY}),
+    # Only the unit that has claimed the case and is handling it may call the resident.
+    Action.REVEAL_CONTACT: frozenset({Status.CLAIMED, Status.MEDIATING}),
 }
 
 
@@ -176,6 +180,8 @@ EVENT_ZH: dict[str, str] = {
     "Merged": "合并",
     "DuplicateLinked": "关联重复件",
     "SentToManual": "转人工派单",
+    "ContactRevealed": "查看了联系方式",
+    "MarkedConfidential": "保密件",
 }
 
 
@@ -217,6 +223,15 @@ class NotAssignedUnit(DomainError):
 
 class InvalidCommand(DomainError):
     code = "invalid_command"
+
+
+class ConfidentialCase(DomainError):
+    """保密件: the caller asked that no unit learn who they are; the centre relays."""
+
+    code = "confidential"
+
+    def __init__(self) -> None:
+        super().__init__("保密件，请联系中心转达")
 
 
 @dataclass(frozen=True)
@@ -270,6 +285,9 @@ class Case(Aggregate):
         self.category_hint = category_hint
         self.concern = concern
         self.extra = dict(extra)
+        # 保密件: set by its own event (MarkedConfidential, recorded with Received when the
+        # caller asks at intake), so that Received keeps its shape and the log replays as is.
+        self.confidential = False
         self.status = Status.RECEIVED
         self.category: str | None = None
         self.locality: str | None = None
@@ -715,6 +733,30 @@ class Case(Aggregate):
     @event("SentToManual")
     def _sent_to_manual(self, *, reason: str, principal: str, at: datetime) -> None:
         self.manual_reason = reason
+
+
+    def mark_confidential(self, *, principal: str, at: datetime) -> None:
+        """保密件: the caller asked that no unit learn who they are (at intake, or later)."""
+        if not self.confidential:
+            self._marked_confidential(principal=principal, at=at)
+
+    @event("MarkedConfidential")
+    def _marked_confidential(self, *, principal: str, at: datetime) -> None:
+        self.confidential = True
+
+    def reveal_contact(self, *, unit: str, principal: str, at: datetime) -> str:
+        """查看联系方式: the unit holding the case reads the caller's number, and the log says
+        who did and when. Refused (nothing written) for another unit, an unclaimed case and a
+        保密件; the confidentiality check comes last so that another unit does not learn it."""
+        self._require(Action.REVEAL_CONTACT, unit)
+        if self.confidential:
+            raise ConfidentialCase()
+        self._contact_revealed(unit=unit, principal=principal, at=at)
+        return self.caller_phone
+
+    @event("ContactRevealed")
+    def _contact_revealed(self, *, unit: str, principal: str, at: datetime) -> None:
+        pass
 
 
 def _replace(d: Dispatch, **changes: Any) -> Dispatch:

@@ -64,6 +64,8 @@ class IntakeCommand(BaseModel):
     urgent: bool = False
     category_hint: str = ""
     concern: Concern = Concern.WORRY
+    # 保密件: the caller asked for confidentiality; no unit sees their name or number.
+    confidential: bool = False
     # Channel-specific fields kept as given (photos, lat/lng, station, police category...).
     extra: dict[str, Any] = {}
 

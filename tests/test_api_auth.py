@@ -110,6 +110,8 @@ ROUTES: list[Route] = [
     Route("POST", "/api/cases/{id}/mediation/conclude", only("assigned_unit"), Status.MEDIATING,
           {"agreement": True, "summary": "双方和解"}),
     Route("POST", "/api/cases/{id}/resolve", only("assigned_unit"), Status.CLAIMED, {"result": "已修复"}),
+    # 查看联系方式: the unit that has claimed the case, audited
+    Route("POST", "/api/cases/{id}/contact", only("assigned_unit"), Status.CLAIMED),
     # operations and documents: no token needed
     Route("GET", "/healthz", PUBLIC),
     Route("GET", "/metrics", PUBLIC),

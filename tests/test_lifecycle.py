@@ -148,6 +148,8 @@ def domain_act(case: Case, action: Action) -> None:
         case.link_duplicate(duplicate=uuid4(), **kw)
     elif action == Action.CLOSE:
         case.close(reason="结案", **kw)
+    elif action == Action.REVEAL_CONTACT:
+        case.reveal_contact(unit=unit, **kw)
     else:  # pragma: no cover - the table below covers every action
         raise AssertionError(action)
 

@@ -14,6 +14,7 @@ from .common import (
     build_command,
     content_field,
     extras,
+    flag,
     normalise_keys,
     parse_time,
     text_field,
@@ -21,7 +22,7 @@ from .common import (
 
 KNOWN = frozenset(
     {"submission_id", "user_id", "phone", "content", "address", "lat", "lng", "photos",
-     "concern", "received_at"}
+     "concern", "received_at", "confidential"}
 )
 _CONCERNS = {
     "worry": Concern.WORRY,
@@ -100,5 +101,6 @@ def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand:
         caller_phone=text_field(record, "phone", numbers_ok=True),
         concern=level,
         urgent=level is Concern.ANGUISH,
+        confidential=flag(record, "confidential", "保密件"),
         extra=extra,
     )

@@ -14,6 +14,7 @@ from .common import (
     build_command,
     content_field,
     extras,
+    flag,
     normalise_keys,
     parse_time,
     text_field,
@@ -29,6 +30,8 @@ HEADERS = {
     "诉求类型": "appeal_type",
     "紧急程度": "urgency",
     "诉求分类": "category",
+    "保密件": "confidential",
+    "是否保密": "confidential",
 }
 KNOWN = frozenset(HEADERS.values())
 
@@ -65,5 +68,6 @@ def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand:
         appeal_type=text_field(record, "appeal_type", label="诉求类型"),
         urgent=urgency(record),
         category_hint=ctx.category(text_field(record, "category", label="诉求分类")),
+        confidential=flag(record, "confidential", "保密件"),
         extra=extra,
     )

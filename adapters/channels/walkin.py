@@ -36,6 +36,8 @@ HEADERS = {
     "代办": "on_behalf",
     "受理时间": "received_at",
     "登记时间": "received_at",
+    "保密件": "confidential",
+    "是否保密": "confidential",
 }
 KNOWN = frozenset(HEADERS.values())
 
@@ -71,5 +73,6 @@ def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand:
         address=text_field(record, "address", label="地址"),
         caller_name=text_field(record, "resident_name", label="居民姓名"),
         caller_phone=text_field(record, "phone", label="联系电话", numbers_ok=True),
+        confidential=flag(record, "confidential", "保密件"),
         extra=extra,
     )

@@ -25,7 +25,13 @@ from adapters.http.database import (
     database_unavailable,
 )
 from engine.application import CaseNotFound, ConcurrencyConflict
-from engine.domain import DomainError, IllegalTransition, InvalidCommand, NotAssignedUnit
+from engine.domain import (
+    ConfidentialCase,
+    DomainError,
+    IllegalTransition,
+    InvalidCommand,
+    NotAssignedUnit,
+)
 from projections.queries import StatsQueryError
 
 log = logging.getLogger("sanshi.http")
@@ -51,6 +57,7 @@ DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
     (CaseNotFound, 404),
     (ConcurrencyConflict, 409),
     (IllegalTransition, 409),
+    (ConfidentialCase, 409),  # 保密件: the centre relays, not a wrong request
     (NotAssignedUnit, 403),
     (InvalidCommand, 422),
     (DomainError, 422),

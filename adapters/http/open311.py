@@ -24,7 +24,7 @@ import datetime as dt
 import hashlib
 import uuid
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 from xml.etree.ElementTree import Element, SubElement, tostring
 
@@ -46,6 +46,7 @@ from adapters.http.policy import (
     principal_from_token,
 )
 from adapters.http.routes_cases import audit
+from adapters.http.unit_view import UnitLens, lens_for, lens_for_case
 from engine.application import CaseNotFound
 from engine.config import SanshiConfig
 from engine.deadlines import SHANGHAI
@@ -357,7 +358,19 @@ def request_view(case: Case, config: SanshiConfig, reader: Principal | None = No
     """The request for one case as ``reader`` may see it (None: anonymous); None if hidden."""
     facts = _case_facts(case)
     view = view_of(reader, facts)
-    return None if view == Open311View.HIDDEN else request_item(facts, config, view)
+    if view == Open311View.HIDDEN:
+        return None
+    return request_item(for_lens(lens_for_case(reader, case), facts, view), config, view)
+
+
+def for_lens(lens: UnitLens | None, facts: _Facts, view: Open311View) -> _Facts:
+    """A unit's key reads its own cases in full, but as a unit reads them everywhere: the
+    caller's name and number masked in the description and the address (``unit_view``)."""
+    if lens is None or view != Open311View.FULL:
+        return facts
+    return replace(
+        facts, text=lens.text(facts.id, facts.text), address=lens.text(facts.id, facts.address)
+    )
 
 
 def _parse_time(value: str | None, name: str) -> dt.datetime | None:
@@ -427,9 +440,9 @@ def list_requests(request: Request, fmt: str, api_key: ApiKey = None) -> Respons
     rm = rt.extras.get("read_model")
     if rm is None:
         raise ApiError(503, "unavailable", "读模型尚未就绪")
-    out: list[dict[str, Any]] = []
+    shown: list[tuple[_Facts, Open311View]] = []
     offset = 0
-    while len(out) < MAX_RESULTS:
+    while len(shown) < MAX_RESULTS:
         rows = rm.cases(filters, MAX_RESULTS, offset)
         if not rows:
             break
@@ -444,9 +457,11 @@ def list_requests(request: Request, fmt: str, api_key: ApiKey = None) -> Respons
             view = view_of(reader, facts)
             if view == Open311View.HIDDEN:
                 continue
-            out.append(request_item(facts, rt.config, view))
-            if len(out) == MAX_RESULTS:
+            shown.append((facts, view))
+            if len(shown) == MAX_RESULTS:
                 break
+    lens = lens_for(reader, rt.app, (f.id for f, v in shown if v == Open311View.FULL))
+    out = [request_item(for_lens(lens, f, v), rt.config, v) for f, v in shown]
     return _render_requests(fmt, out, reader)
 
 
@@ -472,7 +487,7 @@ def get_request(request: Request, service_request_id: str, fmt: str, api_key: Ap
     if case is None or facts is None or view == Open311View.HIDDEN:
         # A hidden case answers exactly like one that does not exist.
         raise ApiError(404, "not_found", f"service_request_id 不存在：{service_request_id[:64]}")
-    item = request_item(facts, rt.config, view)
+    item = request_item(for_lens(lens_for_case(reader, case), facts, view), rt.config, view)
     if reader is not None and view == Open311View.FULL:
         # The full view shows what the resident wrote and where: audited like the case API.
         audit(request, reader, case, "open311")
@@ -499,6 +514,11 @@ _POST_FIELDS: dict[str, Any] = {
         "media_url": {"type": "string"},
         "attribute[concern]": {"type": "string", "enum": ["worry", "trouble", "anguish"]},
         "attribute[appeal_type]": {"type": "string", "enum": APPEAL_TYPES},
+        "attribute[confidential]": {
+            "type": "string",
+            "enum": ["true", "false"],
+            "description": "保密件：承办单位看不到提交人姓名和电话，由中心转达",
+        },
     },
 }
 
@@ -593,6 +613,8 @@ async def create_request(request: Request, fmt: str) -> Response:
             urgent=concern == Concern.ANGUISH.value,
             category_hint=code,
             concern=Concern(concern),
+            confidential=fields.get("attribute[confidential]", "").strip().lower()
+            in ("true", "1", "yes", "是"),
             extra=extra,
         )
     except ValidationError as exc:

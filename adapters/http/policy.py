@@ -168,7 +168,8 @@ def require_own_unit(principal: Principal, unit: str) -> None:
 
 
 def sees_masked(principal: Principal) -> bool:
-    """Units see the caller's phone and name masked (138****5678, 张某)."""
+    """Units see the caller's phone and name masked (138****5678, 张某); what else they see is
+    chosen in ``adapters.http.unit_view``."""
     return principal.role == Role.UNIT
 
 
@@ -287,19 +288,3 @@ def mask_name(name: str) -> str:
         if name.startswith(s) and len(name) > len(s):
             return s + "某"
     return name[0] + "某"
-
-
-def mask_extra(extra: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in extra.items():
-        k = key.lower()
-        if isinstance(value, str) and "phone" in k:
-            out[key] = mask_phone(value)
-        elif isinstance(value, str) and "name" in k and "staff" not in k:
-            out[key] = mask_name(value)
-        elif any(p in k for p in ("user_id", "id_number", "id_card")):
-            out[key] = "***"
-        else:
-            out[key] = value
-    return out
-

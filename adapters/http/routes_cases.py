@@ -66,7 +66,9 @@ def load_case(request: Request, case_id: str, principal: Principal) -> Case:
     return case
 
 
-def audit(request: Request, principal: Principal, case: Case, what: str) -> None:
+def audit(
+    request: Request, principal: Principal, case: Case, what: str, masked: bool | None = None
+) -> None:
     store: ApiStore = request.app.state.store
     store.record_read(
         principal=principal.id,
@@ -74,7 +76,7 @@ def audit(request: Request, principal: Principal, case: Case, what: str) -> None
         unit=principal.unit,
         case_id=str(case.id),
         what=what,
-        masked=sees_masked(principal),
+        masked=sees_masked(principal) if masked is None else masked,
     )
 
 
@@ -141,7 +143,7 @@ def get_case_events(
     case = load_case(request, case_id, principal)
     audit(request, principal, case, "events")
     rt = runtime_of(request)
-    return [event_view(e, principal, rt.config) for e in rt.app.events.get(case.id)]
+    return [event_view(e, principal, rt.config, case) for e in rt.app.events.get(case.id)]
 
 
 # ---- centre (operator) commands ----------------------------------------------------------------
@@ -310,3 +312,22 @@ def resolve(
     cid = _unit_case(request, case_id, principal)
     case = runtime_of(request).app.resolve(cid, acting_unit(principal), body.result, principal.id)
     return view(request, case, principal, "resolve")
+
+
+@router.post(
+    "/cases/{case_id}/contact",
+    summary="查看联系方式（签收单位，留痕；保密件由中心转达）",
+)
+def reveal_contact(
+    request: Request,
+    case_id: str,
+    principal: Annotated[Principal, allow(Permission.UNIT_ACT)],
+) -> dict[str, Any]:
+    """The caller's number for the unit that has claimed the case, to call the resident back.
+    Recorded in the case's history (查看了联系方式: which unit, which token, when) and in the
+    audit trail. 403 for a unit the case is not with, 409 before it is claimed and for a 保密件
+    (保密件，请联系中心转达)."""
+    cid = _unit_case(request, case_id, principal)
+    case, phone = runtime_of(request).app.reveal_contact(cid, acting_unit(principal), principal.id)
+    audit(request, principal, case, "contact", masked=False)
+    return {"case_id": str(case.id), "caller_phone": phone}

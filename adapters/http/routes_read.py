@@ -20,6 +20,7 @@ from adapters.http.policy import Permission, Principal, allow, require_own_unit
 from adapters.http.routes_cases import runtime_of
 from adapters.http.schemas import AppRecord, WalkinRecord, record_dict
 from adapters.http.store import ApiStore
+from adapters.http.unit_view import lens_for
 from adapters.http.views import category_name, jsonable, unit_name
 from engine.application import CaseNotFound, now_shanghai
 from engine.config import Role
@@ -69,7 +70,16 @@ def inbox(
     require_own_unit(principal, unit)
     if not runtime_of(request).config.has_unit(unit):
         raise ApiError(404, "not_found", f"单位「{unit[:64]}」不存在")
-    return jsonable(read_model(request).inbox(unit, now_shanghai()))
+    return jsonable(_for_reader(request, principal, read_model(request).inbox(unit, now_shanghai())))
+
+
+def _for_reader(
+    request: Request, principal: Principal, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Rows as this reader may see them: a unit gets the fields ``unit_view`` chooses, the
+    caller's name and number masked in the text."""
+    lens = lens_for(principal, runtime_of(request).app, (r.get("case_id") for r in rows))
+    return rows if lens is None else [lens.row(r) for r in rows]
 
 
 @router.get("/queue/manual", tags=["centre 中心"], summary="中心人工派单队列")
@@ -116,7 +126,7 @@ def list_cases(
         filters["from"] = f
     if t:
         filters["to"] = t
-    return jsonable(read_model(request).cases(filters, limit, offset))
+    return jsonable(_for_reader(request, principal, read_model(request).cases(filters, limit, offset)))
 
 
 # ---- leadership --------------------------------------------------------------------------------

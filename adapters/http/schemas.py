@@ -33,6 +33,7 @@ class HotlineRecord(BaseModel):
     appeal_type: str = Field("", description="诉求类型：咨询 求助 投诉 举报 建议")
     urgency: str = Field("", description="紧急程度：一般 / 紧急")
     category: str = Field("", description="诉求分类（话务员预判），分类代码或中文名")
+    confidential: bool = Field(False, description="保密件：承办单位看不到来电人姓名和号码，由中心转达")
 
 
 class ReturnBody(_Body):
@@ -102,6 +103,7 @@ class AppRecord(BaseModel):
     photos: list[str] = []
     concern: Literal["worry", "trouble", "anguish"] = "worry"
     received_at: str | None = None
+    confidential: bool = Field(False, description="保密件：承办单位看不到来电人信息")
 
 
 class WalkinRecord(BaseModel):
@@ -118,6 +120,7 @@ class WalkinRecord(BaseModel):
     address: str = ""
     on_behalf: bool | str = False
     received_at: str | None = None
+    confidential: bool = Field(False, description="保密件：承办单位看不到来电人信息")
 
 
 def record_dict(model: BaseModel) -> dict[str, Any]:

@@ -8,7 +8,8 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
-from adapters.http.policy import Principal, mask_extra, mask_name, mask_phone, sees_masked
+from adapters.http.policy import Principal
+from adapters.http.unit_view import lens_for_case
 from engine.config import Role, SanshiConfig
 from engine.domain import ALLOWED, EVENT_ZH, STATUS_ZH, Action, Case, Status
 
@@ -90,11 +91,21 @@ def allowed_actions(principal: Principal, case: Case) -> list[str]:
             ):
                 continue
             out.append(name)
+        # 查看联系方式: not offered on a 保密件 (the UI says the centre relays instead).
+        if case.status in ALLOWED[Action.REVEAL_CONTACT] and not case.confidential:
+            out.append("contact")
     return out
 
 
 def case_view(case: Case, principal: Principal, config: SanshiConfig) -> dict[str, Any]:
-    masked = sees_masked(principal)
+    """The case as this caller may see it: the centre, leaders and admins as the log has it;
+    a unit what ``unit_view`` chooses (an allow-list of fields, the caller masked)."""
+    full = _full_case_view(case, principal, config)
+    lens = lens_for_case(principal, case)
+    return full if lens is None else lens.case(full)
+
+
+def _full_case_view(case: Case, principal: Principal, config: SanshiConfig) -> dict[str, Any]:
     d = case.dispatch
     dispatch = None
     if d is not None:
@@ -121,9 +132,10 @@ def case_view(case: Case, principal: Principal, config: SanshiConfig) -> dict[st
         "received_at": case.received_at.isoformat(),
         "content": case.content,
         "address": case.address,
-        "caller_name": mask_name(case.caller_name) if masked else case.caller_name,
-        "caller_phone": mask_phone(case.caller_phone) if masked else case.caller_phone,
-        "masked": masked,
+        "caller_name": case.caller_name,
+        "caller_phone": case.caller_phone,
+        "masked": False,
+        "confidential": case.confidential,
         "appeal_type": case.appeal_type,
         "urgent": case.urgent,
         "concern": case.concern,
@@ -150,7 +162,7 @@ def case_view(case: Case, principal: Principal, config: SanshiConfig) -> dict[st
         "solved": case.solved,
         "mediation_agreement": case.mediation_agreement,
         "status_times": {k: v.isoformat() for k, v in case.status_times.items()},
-        "extra": jsonable(mask_extra(case.extra) if masked else case.extra),
+        "extra": jsonable(case.extra),
         "actions": allowed_actions(principal, case),
     }
 
@@ -158,16 +170,24 @@ def case_view(case: Case, principal: Principal, config: SanshiConfig) -> dict[st
 _EVENT_META = {"timestamp", "originator_topic", "originator_id", "originator_version"}
 
 
-def event_view(event: Any, principal: Principal, config: SanshiConfig) -> dict[str, Any]:
+def event_view(
+    event: Any, principal: Principal, config: SanshiConfig, case: Case | None = None
+) -> dict[str, Any]:
+    """One event of a case's history; for a unit, only the data ``unit_view`` lists for its
+    type (``case`` gives the caller whose name and number are masked in the text)."""
+    full = _full_event_view(event, config)
+    if case is None or principal.role != Role.UNIT:
+        if principal.role == Role.UNIT:  # no case to mask against: show nothing of the data
+            return {**full, "data": {}}
+        return full
+    lens = lens_for_case(principal, case)
+    assert lens is not None
+    return lens.event(case.id, full)
+
+
+def _full_event_view(event: Any, config: SanshiConfig) -> dict[str, Any]:
     name = type(event).__qualname__.split(".")[-1]
     data = {k: v for k, v in event.__dict__.items() if k not in _EVENT_META}
-    if sees_masked(principal):
-        if "caller_name" in data:
-            data["caller_name"] = mask_name(str(data["caller_name"]))
-        if "caller_phone" in data:
-            data["caller_phone"] = mask_phone(str(data["caller_phone"]))
-        if isinstance(data.get("extra"), dict):
-            data["extra"] = mask_extra(data["extra"])
     unit = data.get("unit")
     return {
         "version": event.originator_version,

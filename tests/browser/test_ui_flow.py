@@ -203,10 +203,14 @@ def test_call_to_reopen_through_the_three_screens(browser: Any, server: str) -> 
     assert card.get_by_test_id("caller-name").inner_text() == "庞某"
     unit.get_by_test_id("do-claim").click()
     unit.get_by_test_id("case-detail").get_by_test_id("status").filter(has_text="已签收").wait_for()
+    # 查看联系方式: the claiming unit reads the number to call the resident back.
+    unit.get_by_test_id("do-contact").click()
+    unit.get_by_test_id("revealed-phone").filter(has_text="13877912345").wait_for()
     unit.get_by_test_id("resolve-result").fill("已更换灯具，恢复照明。")
     _shot(unit, "2b-工单箱-claimed.png")
     unit.get_by_test_id("do-resolve").click()
     unit.get_by_test_id("case-detail").get_by_test_id("status").filter(has_text="已办结").wait_for()
+    assert "查看了联系方式" in unit.get_by_test_id("case-detail").get_by_test_id("timeline").inner_text()
 
     resolved = _dashboard_numbers(leader)
     assert _count(resolved["kpi-received"]) == _count(before["kpi-received"]) + 1
@@ -253,4 +257,38 @@ def test_call_to_reopen_through_the_three_screens(browser: Any, server: str) -> 
     assert "chatinglu" in csv_text and "办结率" in csv_text
 
     for page in (op, unit, leader):
+        assert not page.errors, page.errors
+
+
+def test_a_confidential_call_shows_the_unit_no_caller(browser: Any, server: str) -> None:
+    """保密件: the operator ticks the box; the unit sees neither name nor number and no
+    查看联系方式 button; the operator still sees both."""
+    op = _page(browser, server, OPERATOR)
+    op.get_by_test_id("caller_phone").fill("13877954321")
+    op.get_by_test_id("caller_name").fill("司马先生")
+    op.get_by_test_id("address").fill("北海市海城区茶亭路幸福里小区9栋")
+    op.get_by_test_id("content").fill("司马先生反映茶亭路幸福里小区9栋门口路灯不亮，电话13877954321")
+    op.get_by_test_id("intake-confidential").check()
+    op.get_by_test_id("submit-case").click()
+    detail = op.get_by_test_id("intake-result").get_by_test_id("case-detail")
+    detail.wait_for()
+    assert detail.get_by_test_id("caller-phone").inner_text() == "13877954321"
+    assert detail.get_by_test_id("confidential").is_visible()
+    case_id = detail.get_attribute("data-case-id")
+
+    unit = _page(browser, server, UNIT)
+    row = unit.locator(f"[data-testid=inbox-table] tr[data-case-id='{case_id}']")
+    row.wait_for()
+    row.click()
+    card = unit.get_by_test_id("case-detail")
+    card.wait_for()
+    unit.get_by_test_id("do-claim").click()
+    card.get_by_test_id("status").filter(has_text="已签收").wait_for()
+    assert card.get_by_test_id("caller-phone").inner_text() == "保密件，请联系中心转达"
+    assert card.get_by_test_id("caller-name").inner_text() == "—"
+    assert unit.get_by_test_id("do-contact").count() == 0
+    page_text = unit.locator("body").inner_text()
+    assert "司马" not in page_text and "13877954321" not in page_text
+    assert not re.search(r"\*+4321", page_text), page_text
+    for page in (op, unit):
         assert not page.errors, page.errors

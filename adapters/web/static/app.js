@@ -238,13 +238,15 @@ function renderCase(container, c, events, onChange) {
       c.urgent ? h("span", { class: "badge red" }, "紧急") : null,
       c.escalation_level > 0 ? h("span", { class: "badge red" }, `督办 ${c.escalation_level} 级`) : null,
       c.masked ? h("span", { class: "badge" }, "来电人信息已脱敏") : null,
+      c.confidential ? h("span", { class: "badge amber", "data-testid": "confidential" }, "保密件") : null,
       h("span", { class: "muted small right" }, c.id)),
     h("div", { class: "content", "data-testid": "case-content" }, c.content),
     h("dl", {},
       h("dt", {}, "渠道"), h("dd", {}, CHANNELS[c.channel] || c.channel),
       h("dt", {}, "受理时间"), h("dd", {}, fmtTime(c.received_at)),
       h("dt", {}, "来电人"), h("dd", { "data-testid": "caller-name" }, c.caller_name || "—"),
-      h("dt", {}, "联系电话"), h("dd", { "data-testid": "caller-phone" }, c.caller_phone || "—"),
+      h("dt", {}, "联系电话"), h("dd", { "data-testid": "caller-phone" },
+        c.masked && c.confidential ? "保密件，请联系中心转达" : c.caller_phone || "—"),
       h("dt", {}, "诉求地址"), h("dd", {}, c.address || "—"),
       h("dt", {}, "属地"), h("dd", {}, [c.street_name, c.locality_name !== c.street_name ? c.locality_name : null].filter(Boolean).join(" / ") || "—"),
       h("dt", {}, "分类"), h("dd", {}, c.category_name || "—"),
@@ -283,6 +285,7 @@ function renderCase(container, c, events, onChange) {
     if (e.type === "AnsweredDirectly") extra.push(e.data.answer || "");
     if (e.type === "Merged") extra.push(`并入 ${e.data.target}`);
     if (e.type === "Urged") extra.push(e.data.note || "");
+    if (e.type === "ContactRevealed") extra.push(e.principal || "");
     tl.appendChild(h("li", {},
       h("span", { class: "when" }, fmtTime(e.at)),
       h("strong", {}, e.type_name),
@@ -409,6 +412,23 @@ function actionForm(action, c, done) {
       f.addEventListener("submit", (ev) => run(ev, () => post(path("mediation/conclude"), { agreement: agreement.value === "true", summary: summary.value })));
       return f;
     }
+    case "contact": {
+      // 查看联系方式: recorded in the case's history (who, when); the number is shown here only.
+      const shown = h("span", { class: "phone", "data-testid": "revealed-phone" });
+      const f = box("联系来电人", h("div", { class: "row" },
+        h("button", { type: "submit", "data-testid": "do-contact" }, "查看联系方式"), shown),
+        h("p", { class: "muted small" }, "查看将记入办理过程"));
+      f.addEventListener("submit", async (ev) => {
+        ev.preventDefault();
+        try {
+          const r = await post(path("contact"));
+          shown.textContent = r.caller_phone || "（未留电话）";
+        } catch (e) {
+          toast(e.message, true);
+        }
+      });
+      return f;
+    }
     case "resolve": {
       const t = h("textarea", { rows: 2, required: true, placeholder: "办理结果（必填）", "data-testid": "resolve-result" });
       const f = box("办结", t, h("div", { class: "row" }, h("button", { type: "submit", class: "primary", "data-testid": "do-resolve" }, "办结")));
@@ -479,6 +499,7 @@ function intakeScreen(view) {
     content: h("textarea", { name: "content", rows: 6, required: true, maxlength: 4000, "data-testid": "content", placeholder: "记录来电人反映的问题" }),
     appeal: h("select", { name: "appeal_type" }, h("option", { value: "" }, "（未选择）"), APPEAL_TYPES.map((t) => h("option", { value: t }, t))),
     urgent: h("input", { type: "checkbox", name: "urgent" }),
+    confidential: h("input", { type: "checkbox", name: "confidential", "data-testid": "intake-confidential" }),
     category: h("select", { name: "category", "data-testid": "category" }, h("option", { value: "" }, "由系统智能分类")),
   };
   for (const c of state.meta.categories) f.category.appendChild(h("option", { value: c.code }, c.name));
@@ -495,6 +516,7 @@ function intakeScreen(view) {
       h("label", {}, "诉求类型", f.appeal),
       h("label", {}, "分类预判", f.category),
       h("label", { class: "check" }, f.urgent, "紧急（揪心事，30分钟内签收）"),
+      h("label", { class: "check" }, f.confidential, "保密件（来电人要求保密：承办单位看不到姓名和电话，由中心转达）"),
     ),
     h("div", { class: "row", style: null }, h("button", { type: "submit", class: "primary", "data-testid": "submit-case" }, "提交受理"), h("button", { type: "reset" }, "清空")));
 
@@ -533,6 +555,7 @@ function intakeScreen(view) {
         appeal_type: f.appeal.value,
         urgency: f.urgent.checked ? "紧急" : "一般",
         category: f.category.value,
+        confidential: f.confidential.checked,
       });
       toast(c.duplicate ? "该工单已受理过（重复提交）" : `已受理：${c.status_name}${c.assigned_unit_name ? "，派往 " + c.assigned_unit_name : ""}`);
       orderNo = newOrderNo();
@@ -853,7 +876,7 @@ async function auditScreen(view) {
   view.appendChild(card);
   try {
     const rows = await get("/api/audit?limit=200");
-    const body = h("tbody", {}, rows.map((r) => h("tr", {}, h("td", {}, fmtTime(r.at)), h("td", {}, r.principal), h("td", {}, ROLE_NAMES[r.role] || r.role), h("td", {}, r.case_id), h("td", {}, r.what === "events" ? "事件流" : "工单"), h("td", {}, r.masked ? "脱敏" : "明文"))));
+    const body = h("tbody", {}, rows.map((r) => h("tr", {}, h("td", {}, fmtTime(r.at)), h("td", {}, r.principal), h("td", {}, ROLE_NAMES[r.role] || r.role), h("td", {}, r.case_id), h("td", {}, { events: "事件流", contact: "查看联系方式", open311: "Open311" }[r.what] || "工单"), h("td", {}, r.masked ? "脱敏" : "明文"))));
     card.appendChild(h("div", { class: "table-wrap" }, h("table", { "data-testid": "audit-table" }, h("thead", {}, h("tr", {}, ["时间", "查阅人", "角色", "工单", "内容", "方式"].map((x) => h("th", {}, x)))), body)));
   } catch (e) {
     card.appendChild(h("div", { class: "error" }, e.message));

@@ -1,0 +1,291 @@
+"""What a unit (承办单位) sees of a case: chosen field by field, never "everything minus the keys
+we know to be personal".
+
+A unit needs the problem, the place, the deadlines and the history of the handling; it does not
+need to know who called. So every answer a unit token can read (``GET /api/cases/{id}``, the
+case returned by each unit command, ``/events``, the inbox, the case list, Open311 with a
+unit's key, and the web UI, which reads only these) is built here, through :class:`UnitLens`:
+
+- **fields**: only those named in :data:`CASE_FIELDS`, :data:`ROW_FIELDS` and
+  :data:`EVENT_FIELDS`. A field added to the case, a row or an event later is not shown to units
+  until someone adds it here.
+- **extra**: the channel's own fields reach a unit only when their key is in
+  :data:`EXTRA_KEYS` (coordinates, photos, the counter, the police category); everything else a
+  channel or a client sent (联系电话, 来电人姓名, 身份证号, mobile, email, 车牌号, ...) stays with
+  the centre.
+- **text** (content, address, results, notes, reasons): the caller's own name and number are
+  masked wherever they were written (``adapters.channels.privacy.mask_text``, which also masks
+  other phone and ID numbers and names after cue words), using the caller's fields from the
+  case. The views hold no caller name or phone (by design; see ``projections/sealed.py``), so
+  lists look the callers up from the log (:func:`callers_of`, one query on PostgreSQL).
+- **保密件** (confidential): the caller's name and number are not shown at all (not even 张某 or
+  the last four digits), in the fields or in the text; the centre relays.
+
+The caller's number reaches a unit only through ``POST /api/cases/{id}/contact`` (查看联系方式),
+an audited command recorded in the case's history.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from adapters.channels.privacy import mask_text
+from adapters.http.policy import Principal, mask_name, mask_phone
+from engine.application import SanshiApplication
+from engine.config import Role
+from engine.domain import Case
+
+# Shown in place of a confidential caller's name inside text (a whole name, never a surname).
+CONFIDENTIAL_NAME = "某某"
+# What mask_text leaves of a number (the last four digits after stars): a 保密件 shows none.
+_MASKED_TAIL = re.compile(r"\*{3,}[0-9０-９]{1,4}")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The caller of one case as the log has it (police cases: already desensitised)."""
+
+    name: str
+    phone: str
+    confidential: bool
+
+    @classmethod
+    def of(cls, case: Case) -> Caller:
+        return cls(case.caller_name or "", case.caller_phone or "", bool(case.confidential))
+
+
+UNKNOWN_CALLER = Caller("", "", False)
+
+
+def callers_of(app: SanshiApplication, ids: Iterable[UUID]) -> dict[UUID, Caller]:
+    """The callers of these cases, read from the log (the views do not keep them)."""
+    wanted = {i for i in ids}
+    if not wanted:
+        return {}
+    return {cid: Caller.of(case) for cid, case in app.get_cases(wanted).items()}
+
+
+def unit_text(text: Any, caller: Caller) -> Any:
+    """Free text as a unit may read it: the caller's own name and number masked wherever
+    they appear (and other identifiers privacy.mask_text finds); for a 保密件 nothing of
+    either is left."""
+    if not isinstance(text, str) or not text:
+        return text
+    name = caller.name.strip()
+    if caller.confidential and len(name) >= 2:
+        text = text.replace(name, CONFIDENTIAL_NAME)
+    out = mask_text(text, [name] if name else [], [caller.phone] if caller.phone else [])
+    if caller.confidential:
+        out = _MASKED_TAIL.sub(lambda m: "*" * len(m.group(0)), out)
+    return out
+
+
+# ---- field lists -------------------------------------------------------------------------------
+
+Shape = Callable[[Any, Caller], Any] | None  # None: shown as it is (ids, codes, times, counts)
+
+
+def _text(value: Any, caller: Caller) -> Any:
+    return unit_text(value, caller)
+
+
+def _caller_name(value: Any, caller: Caller) -> str:
+    return "" if caller.confidential else mask_name(str(value or ""))
+
+
+def _caller_phone(value: Any, caller: Caller) -> str:
+    return "" if caller.confidential else mask_phone(str(value or ""))
+
+
+# Keys of ``extra`` that describe the problem, not the person: where it is (coordinates),
+# what it looks like (photos), which counter took it, the police category. Anything else a
+# channel keeps (unknown CSV columns, Open311 account and device ids, e-mail) is not shown.
+EXTRA_KEYS: frozenset[str] = frozenset(
+    {"lat", "lng", "photos", "station_id", "on_behalf", "police_category", "sub_category",
+     "desensitised", "received_at_assumed"}
+)
+
+
+def _scalar_or_text(value: Any, caller: Caller) -> Any:
+    if isinstance(value, str):
+        return unit_text(value, caller)
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, list):
+        return [v for v in (_scalar_or_text(x, caller) for x in value) if not isinstance(v, dict | list)]
+    return None  # a nested object under a harmless key is not expected: not shown
+
+
+def _extra(value: Any, caller: Caller) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {k: _scalar_or_text(value[k], caller) for k in sorted(EXTRA_KEYS) if k in value}
+
+
+def _source_ref(value: Any, caller: Caller, channel: Any) -> Any:
+    # A 110 incident number identifies a police record; a unit refers to the case by its id.
+    return None if channel == "police" else value
+
+
+# The case as ``GET /api/cases/{id}`` shows it to a unit.
+CASE_FIELDS: dict[str, Shape] = {
+    "id": None,
+    "version": None,
+    "channel": None,
+    "status": None,
+    "status_name": None,
+    "received_at": None,
+    "content": _text,
+    "address": _text,
+    "caller_name": _caller_name,
+    "caller_phone": _caller_phone,
+    "appeal_type": None,
+    "urgent": None,
+    "concern": None,
+    "category": None,
+    "category_name": None,
+    "category_hint": None,
+    "locality": None,
+    "locality_name": None,
+    "street": None,
+    "street_name": None,
+    "assigned_unit": None,
+    "assigned_unit_name": None,
+    "dispatch": None,
+    "units_ever": None,
+    "returned_by": None,
+    "return_count": None,
+    "escalation_level": None,
+    "manual_reason": _text,
+    "merged_into": None,
+    "duplicates": None,
+    "resolved_at": None,
+    "resolved_unit": None,
+    "rating": None,
+    "solved": None,
+    "mediation_agreement": None,
+    "status_times": None,
+    "extra": _extra,
+    "actions": None,
+}
+
+# A row of the inbox or the case list (read model) as a unit sees it.
+ROW_FIELDS: dict[str, Shape] = {
+    **{
+        k: None
+        for k in (
+            "case_id", "channel", "channel_name", "status", "status_name", "received_at",
+            "received_day", "month", "updated_at", "concern", "urgent", "category",
+            "category_name", "locality", "street", "unit", "unit_name", "resp_unit", "units",
+            "dispatch_number", "dispatched_at", "claim_deadline", "handle_deadline",
+            "claimed_at", "extension_requested_to", "claim_escalated", "handle_escalated",
+            "claim_overdue", "handle_overdue", "overdue", "next_deadline", "escalation_level",
+            "return_count", "merged_into", "resolved_unit", "resolved_at", "resolved_now",
+            "is_open", "counts", "lat", "lng",
+        )
+    },
+    "content": _text,
+    "snippet": _text,
+    "address": _text,
+    "result": _text,
+    "manual_reason": _text,
+}
+
+# Per event type, the data a unit sees in a case's history (办理过程); free text masked. An
+# event type not listed shows its name, time and unit only.
+_T = _text
+EVENT_FIELDS: dict[str, dict[str, Shape]] = {
+    "Received": {"channel": None, "received_at": None, "content": _T, "address": _T,
+                 "caller_name": _caller_name, "caller_phone": _caller_phone,
+                 "appeal_type": None, "urgent": None, "category_hint": None, "concern": None},
+    "Classified": {"category": None, "urgent": None, "locality": None, "street": None,
+                   "override": None},
+    "Dispatched": {"unit": None, "number": None, "claim_deadline": None, "handle_deadline": None},
+    "Claimed": {"unit": None},
+    "Returned": {"unit": None, "reason": _T},
+    "ExtensionRequested": {"unit": None, "until": None, "reason": _T},
+    "ExtensionDecided": {"unit": None, "granted": None, "until": None, "note": _T},
+    "MediationStarted": {"unit": None},
+    "MediationConcluded": {"unit": None, "agreement": None, "summary": _T},
+    "Resolved": {"unit": None, "result": _T, "on_time": None},
+    "AnsweredDirectly": {"answer": _T},
+    "Rejected": {"reason": _T},
+    "FollowedUp": {"unit": None, "solved": None, "rating": None, "comment": _T},
+    "Reopened": {"unit": None, "reason": _T},
+    "Closed": {"reason": _T},
+    "Escalated": {"unit": None, "kind": None, "level": None, "supervisor": None},
+    "Urged": {"unit": None, "note": _T},
+    "Merged": {"target": None, "similarity": None},
+    "DuplicateLinked": {"duplicate": None},
+    "SentToManual": {"reason": _T},
+    "ContactRevealed": {"unit": None},
+    "MarkedConfidential": {},
+}
+
+
+def _pick(data: Mapping[str, Any], fields: Mapping[str, Shape], caller: Caller) -> dict[str, Any]:
+    return {k: (shape(data[k], caller) if shape else data[k]) for k, shape in fields.items() if k in data}
+
+
+class UnitLens:
+    """Everything a unit token reads of cases passes through one of these methods."""
+
+    def __init__(self, callers: Mapping[UUID, Caller]) -> None:
+        self._callers = callers
+
+    def caller(self, case_id: Any) -> Caller:
+        try:
+            return self._callers.get(UUID(str(case_id)), UNKNOWN_CALLER)
+        except ValueError:
+            return UNKNOWN_CALLER
+
+    def text(self, case_id: Any, text: Any) -> Any:
+        return unit_text(text, self.caller(case_id))
+
+    def case(self, full: Mapping[str, Any]) -> dict[str, Any]:
+        caller = self.caller(full["id"])
+        out = _pick(full, CASE_FIELDS, caller)
+        out["source_ref"] = _source_ref(full.get("source_ref"), caller, full.get("channel"))
+        out["masked"] = True
+        out["confidential"] = caller.confidential
+        return out
+
+    def row(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        caller = self.caller(row.get("case_id"))
+        out = _pick(row, ROW_FIELDS, caller)
+        if "source_ref" in row:
+            out["source_ref"] = _source_ref(row["source_ref"], caller, row.get("channel"))
+        return out
+
+    def event(self, case_id: Any, view: Mapping[str, Any]) -> dict[str, Any]:
+        """An event as ``views.event_view`` shaped it, its ``data`` reduced to the list."""
+        fields = EVENT_FIELDS.get(str(view.get("type")), {})
+        data = view.get("data") or {}
+        return {**view, "data": _pick(data, fields, self.caller(case_id))}
+
+
+def lens_for(
+    principal: Principal | None, app: SanshiApplication, case_ids: Iterable[Any]
+) -> UnitLens | None:
+    """The lens a reader's answers go through: None for the centre, leaders and admins (they
+    see the case as the log has it), a :class:`UnitLens` over these cases' callers for a unit."""
+    if principal is None or principal.role != Role.UNIT:
+        return None
+    ids: set[UUID] = set()
+    for raw in case_ids:
+        try:
+            ids.add(UUID(str(raw)))
+        except ValueError:
+            continue
+    return UnitLens(callers_of(app, ids))
+
+
+def lens_for_case(principal: Principal | None, case: Case) -> UnitLens | None:
+    """As :func:`lens_for`, for a case already loaded."""
+    if principal is None or principal.role != Role.UNIT:
+        return None
+    return UnitLens({case.id: Caller.of(case)})
