@@ -530,27 +530,26 @@ class _PostFields(BaseModel):
 
 
 def _post_fields(raw: dict[str, Any]) -> dict[str, str]:
-    """Form or JSON fields as text: numbers are spelled out, null is absent, and anything else
-    (an object, a list) is refused rather than turned into its Python spelling."""
+    """The fields this service reads (attribute[...] included), as text: numbers are spelled
+    out, null is absent, and anything else (an object, a list) is refused rather than turned
+    into its Python spelling. Other fields are ignored, whatever they hold."""
     out: dict[str, str] = {}
     for key, value in raw.items():
-        if value is None:
+        name = str(key)
+        if value is None or not (name in _PostFields.model_fields or name.startswith("attribute[")):
             continue
-        name = str(key)[:MAX_CODE + 11]
-        if text_problem(name) is not None:
-            raise ApiError(400, "bad_request", "字段名含无效字符")
         if isinstance(value, str):
             out[name] = value
         elif isinstance(value, int | float) and not isinstance(value, bool):
             out[name] = str(value)
         else:
-            raise ApiError(400, "bad_request", f"{name} 须为文本或数字")
+            raise ApiError(400, "bad_request", f"{name[: MAX_CODE + 11]} 须为文本或数字")
     return out
 
 
 def _checked_post(fields: dict[str, str]) -> _PostFields:
     attributes = {
-        k[len("attribute[") : -1]: v
+        k[len("attribute[") : -1][:MAX_CODE + 1]: v
         for k, v in fields.items()
         if k.startswith("attribute[") and k.endswith("]")
     }

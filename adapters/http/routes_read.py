@@ -51,7 +51,7 @@ def parse_day(value: str | None, name: str) -> dt.datetime | None:
     try:
         if len(value) == 10:
             d = dt.date.fromisoformat(value)
-            return dt.datetime(d.year, d.month, d.day, tzinfo=SHANGHAI)
+            return query_bound(dt.datetime(d.year, d.month, d.day, tzinfo=SHANGHAI), name)
         t = dt.datetime.fromisoformat(value)
     except ValueError:
         raise ApiError(400, "bad_request", f"{name} 不是合法日期：{value[:40]}") from None
