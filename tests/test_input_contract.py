@@ -171,6 +171,22 @@ def test_open311_description_with_nul_or_a_lone_surrogate_is_refused(env: tuple[
     assert runtime.app.recorder.max_notification_id() == head  # nothing written
 
 
+@pytest.mark.postgres
+def test_on_postgresql_nul_is_refused_at_both_doors_and_the_views_keep_up(fresh_postgres_url: str) -> None:
+    """Finding 2 was seen on PostgreSQL, which cannot store NUL in a text column."""
+    with api_client(fresh_postgres_url) as (client, runtime):
+        cid = case_in(runtime, Status.CLAIMED)
+        refused(client.post(f"/api/cases/{cid}/resolve", json={"result": "已修复\x00"}, headers=UNIT),
+                422, "result")
+        refused(client.post(f"{BASE}/requests.json", data=open311_form(description="井盖\x00缺失")),
+                400, "description")
+        assert client.post(f"/api/cases/{cid}/resolve", json={"result": "已修复"}, headers=UNIT).status_code == 200
+        projector = runtime.extras["projector"]
+        projector.catch_up()
+        rows = runtime.extras["read_model"].cases({"status": "resolved"}, 10, 0)
+        assert [str(r["case_id"]) for r in rows] == [str(cid)]
+
+
 # ---- finding 5: 500s ---------------------------------------------------------------------------
 
 
