@@ -599,12 +599,19 @@ class SanshiApplication(Application[UUID]):
         at: dt.datetime | None = None,
     ) -> Case:
         at = at or now_shanghai()
-        return self._act(
-            case_id,
-            lambda c: c.request_extension(
-                unit=unit, until=until, reason=reason, principal=principal, at=at
-            ),
-        )
+
+        def act(case: Case) -> None:
+            policy = self.config.deadlines.for_category(case.category)
+            case.request_extension(
+                unit=unit,
+                until=until,
+                reason=reason,
+                principal=principal,
+                at=at,
+                max_extension=dt.timedelta(days=policy.max_extension_days),
+            )
+
+        return self._act(case_id, act)
 
     def start_mediation(
         self, case_id: UUID, unit: str, principal: str, at: dt.datetime | None = None

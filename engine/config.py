@@ -77,6 +77,9 @@ class NormalClock(_Strict):
 class DeadlinePolicy(_Strict):
     urgent: UrgentClock = UrgentClock()
     normal: NormalClock = NormalClock()
+    # 延期上限: an extension's new handling deadline is at most this many natural days after
+    # the current one (natural days: the working-day calendar may not know a far year).
+    max_extension_days: int = Field(30, gt=0, le=366)
 
 
 class Deadlines(_Strict):

@@ -15,7 +15,7 @@ writes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid5
@@ -451,14 +451,29 @@ class Case(Aggregate):
         self._enter(Status.RETURNED, at)
 
     def request_extension(
-        self, *, unit: str, until: datetime, reason: str, principal: str, at: datetime
+        self,
+        *,
+        unit: str,
+        until: datetime,
+        reason: str,
+        principal: str,
+        at: datetime,
+        max_extension: timedelta | None = None,
     ) -> None:
+        """``max_extension``: the deadline policy's cap (延期上限) on how far past the current
+        handling deadline ``until`` may be; the application service always passes it."""
         self._require(Action.REQUEST_EXTENSION, unit)
         assert self.dispatch is not None
         if self.dispatch.extension_requested_to is not None:
             raise InvalidCommand("已有待审批的延期申请")
+        if until.tzinfo is None or until.utcoffset() is None:
+            raise InvalidCommand("延期时限 until 须带时区")
         if until <= self.dispatch.handle_deadline:
             raise InvalidCommand("延期后的时限必须晚于当前办理时限")
+        if max_extension is not None and until - self.dispatch.handle_deadline > max_extension:
+            raise InvalidCommand(
+                f"延期时限 until 超出上限：最多在当前办理时限后 {max_extension.days} 天"
+            )
         self._extension_requested(unit=unit, until=until, reason=reason, principal=principal, at=at)
 
     @event("ExtensionRequested")

@@ -7,17 +7,27 @@ published to Kafka, so it (de)serialises to JSON losslessly.
 
 from __future__ import annotations
 
-import datetime as dt
 import unicodedata
 from enum import StrEnum
-from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict
 
+from engine.contract import (
+    MAX_CONTENT,
+    Address,
+    AppealType,
+    BusinessTime,
+    Code,
+    Content,
+    Extra,
+    Name,
+    Phone,
+    SourceRef,
+)
 from engine.domain import case_id_for
 
-MAX_CONTENT_CHARS = 4000  # SPEC §2: content up to 4,000 characters
+MAX_CONTENT_CHARS = MAX_CONTENT  # SPEC §2: content up to 4,000 characters
 
 
 class Channel(StrEnum):
@@ -53,40 +63,24 @@ def nfc(text: str) -> str:
 class IntakeCommand(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # The input contract (engine.contract): the same rules at every door, and this command is
+    # the Kafka message, so a message that breaks them is dead-lettered by the worker.
     channel: Channel
-    source_ref: str = Field(min_length=1, max_length=200)
-    received_at: dt.datetime
-    content: str = Field(min_length=1, max_length=MAX_CONTENT_CHARS)
-    address: str = Field("", max_length=500)
-    caller_name: str = Field("", max_length=100)
-    caller_phone: str = Field("", max_length=50)
-    appeal_type: str = ""  # 咨询 求助 投诉 举报 建议
+    source_ref: SourceRef
+    received_at: BusinessTime
+    content: Content
+    address: Address = ""
+    caller_name: Name = ""
+    caller_phone: Phone = ""
+    appeal_type: AppealType = ""  # 咨询 求助 投诉 举报 建议 表扬
     urgent: bool = False
-    category_hint: str = ""
+    category_hint: Code = ""
     concern: Concern = Concern.WORRY
     # 保密件: the caller asked for confidentiality; no unit sees their name or number.
     confidential: bool = False
-    # Channel-specific fields kept as given (photos, lat/lng, station, police category...).
-    extra: dict[str, Any] = {}
-
-    @field_validator("received_at")
-    @classmethod
-    def _aware(cls, v: dt.datetime) -> dt.datetime:
-        if v.tzinfo is None:
-            raise ValueError("received_at must carry a timezone")
-        return v
-
-    @field_validator("content", "address", "caller_name", "source_ref")
-    @classmethod
-    def _nfc(cls, v: str) -> str:
-        return nfc(v)
-
-    @field_validator("content")
-    @classmethod
-    def _not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("content is blank")
-        return v
+    # Channel-specific fields kept as given (photos, lat/lng, station, police category...),
+    # bounded in size and depth, every string under the text rule.
+    extra: Extra = {}
 
     @property
     def case_id(self) -> UUID:

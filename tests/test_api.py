@@ -233,15 +233,19 @@ def test_app_and_walkin_intake(env: tuple[Any, Runtime]) -> None:
 def test_unit_commands_extension_and_mediation(env: tuple[Any, Runtime]) -> None:
     client, runtime = env
     cid = case_in(runtime, Status.CLAIMED)
+    dispatch = runtime.app.get_case(cid).dispatch
+    assert dispatch is not None
+    # A naive time is Beijing time; a week past the deadline is within the cap (延期上限).
+    until = (dispatch.handle_deadline + dt.timedelta(days=7)).astimezone(SHANGHAI).replace(microsecond=0)
     ext = client.post(
         f"/api/cases/{cid}/extend",
-        json={"until": "2099-06-30T18:00:00", "reason": "需要协调供电部门迁改线路"},
+        json={"until": until.replace(tzinfo=None).isoformat(), "reason": "需要协调供电部门迁改线路"},
         headers=UNIT,
     ).json()
-    assert ext["dispatch"]["extension_requested_to"] == "2099-06-30T18:00:00+08:00"
+    assert ext["dispatch"]["extension_requested_to"] == until.isoformat()
     assert "extension/decide" in client.get(f"/api/cases/{cid}", headers=OP).json()["actions"]
     granted = client.post(f"/api/cases/{cid}/extension/decide", json={"granted": True}, headers=OP).json()
-    assert granted["dispatch"]["handle_deadline"] == "2099-06-30T18:00:00+08:00"
+    assert granted["dispatch"]["handle_deadline"] == until.isoformat()
 
     started = client.post(f"/api/cases/{cid}/mediation/start", headers=UNIT).json()
     assert started["status"] == "mediating"

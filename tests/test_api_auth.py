@@ -6,6 +6,7 @@ a bad token. A refused write must leave the case exactly as it was.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -105,7 +106,7 @@ ROUTES: list[Route] = [
     Route("POST", "/api/cases/{id}/claim", only("assigned_unit"), Status.DISPATCHED),
     Route("POST", "/api/cases/{id}/return", only("assigned_unit"), Status.CLAIMED, {"reason": "不属于本社区"}),
     Route("POST", "/api/cases/{id}/extend", only("assigned_unit"), Status.CLAIMED,
-          {"until": "2099-01-01T18:00:00+08:00", "reason": "需协调"}),
+          {"until": "{until}", "reason": "需协调"}),
     Route("POST", "/api/cases/{id}/mediation/start", only("assigned_unit"), Status.CLAIMED),
     Route("POST", "/api/cases/{id}/mediation/conclude", only("assigned_unit"), Status.MEDIATING,
           {"agreement": True, "summary": "双方和解"}),
@@ -178,7 +179,13 @@ def test_route_answers_each_caller_as_the_policy_says(
             form["api_key"] = token
         resp = client.post(path, data=form)
     else:
-        resp = client.request(route.method, path, headers=auth(token), json=_fill(route.body, n))
+        payload = _fill(route.body, n)
+        if isinstance(payload, dict) and payload.get("until") == "{until}" and cid is not None:
+            # Within the deadline policy's cap (延期上限): a few days past the case's deadline.
+            dispatch = runtime.app.get_case(cid).dispatch
+            assert dispatch is not None
+            payload["until"] = (dispatch.handle_deadline + dt.timedelta(days=5)).isoformat()
+        resp = client.request(route.method, path, headers=auth(token), json=payload)
     expected = route.expect[caller]
     assert resp.status_code == expected, (caller, route.path, resp.status_code, resp.text[:300])
     if resp.status_code >= 400 and not path.startswith("/open311"):

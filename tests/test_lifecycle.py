@@ -251,7 +251,8 @@ SERVICE_ACTIONS: dict[Action, Callable[[SanshiApplication, UUID], object]] = {
     Action.CLAIM: lambda a, c: a.claim(c, _unit_of(a, c), "unit:clerk", at=T0),
     Action.RETURN: lambda a, c: a.return_case(c, _unit_of(a, c), "不归本单位", "unit:clerk", at=T0),
     Action.REQUEST_EXTENSION: lambda a, c: a.request_extension(
-        c, _unit_of(a, c), LATER, "需要协调", "unit:clerk", at=T0
+        # Within the deadline policy's cap (延期上限, 30 days past the 5-working-day deadline).
+        c, _unit_of(a, c), T0 + dt.timedelta(days=20), "需要协调", "unit:clerk", at=T0
     ),
     Action.DECIDE_EXTENSION: lambda a, c: a.decide_extension(c, True, OP, at=T0),
     Action.START_MEDIATION: lambda a, c: a.start_mediation(c, _unit_of(a, c), "unit:clerk", at=T0),

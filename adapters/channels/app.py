@@ -75,7 +75,7 @@ def photos(record: Mapping[str, Any]) -> list[str]:
 def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand:
     record = normalise_keys(fields, {})
     submission_id = text_field(record, "submission_id", required=True, numbers_ok=True)
-    content, dropped = content_field(record, "content", "诉求内容")
+    content = content_field(record, "content", "诉求内容")
     level = concern(record)
     given = record.get("received_at")
     received_at = (
@@ -90,8 +90,6 @@ def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand:
     }
     if given in (None, ""):
         extra["received_at_assumed"] = True  # 未提供时间，按收到时刻
-    if dropped:
-        extra["control_chars_removed"] = dropped
     return build_command(
         channel=Channel.APP,
         source_ref=submission_id,

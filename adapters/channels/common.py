@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
 
+from engine.contract import check_business_time, text_problem
 from engine.deadlines import SHANGHAI
 from engine.intake import MAX_CONTENT_CHARS, IntakeCommand
 
@@ -69,19 +71,14 @@ class AdapterContext:
         return self.category_codes.get(hint, hint)
 
 
-# C0/C1 control characters other than tab, newline, carriage return: garbage in a complaint
-# text, and NUL cannot be stored in a PostgreSQL text column.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
-
-
-def clean_text(value: str, field: str) -> tuple[str, int]:
-    """NFC-normalise; drop control characters (returns how many were dropped, so the caller
-    can say so). Lone surrogates (from ``"\\ud800"`` in JSON) cannot be stored as UTF-8."""
-    if _SURROGATE.search(value):
-        raise RecordError(f"{field} 含无效的 Unicode 字符 (invalid Unicode: lone surrogate)")
-    value, dropped = _CONTROL.subn("", value)
-    return unicodedata.normalize("NFC", value), dropped
+def clean_text(value: str, field: str) -> str:
+    """The input contract's text rule (engine.contract): NUL, other control characters and
+    lone surrogates refuse the record (dead letter naming the field), as at every other door;
+    the text is NFC-normalised."""
+    problem = text_problem(value)
+    if problem is not None:
+        raise RecordError(f"{field} {problem} (invalid text)")
+    return unicodedata.normalize("NFC", value)
 
 
 def text_field(
@@ -105,7 +102,7 @@ def text_field(
         if not numbers_ok:
             raise RecordError(f"{name} 类型错误，应为文本 (wrong type: int)")
         value = str(value)
-    text, _ = clean_text(value, name)
+    text = clean_text(value, name)
     if strip:
         text = text.strip()
     if required and not text.strip():
@@ -174,14 +171,15 @@ def parse_time(value: Any, key: str = "received_at", label: str = "") -> dt.date
                 continue
     if parsed is None:
         raise RecordError(f"{name} 不是时间 (not a time)")
-    if not 1990 <= parsed.year <= 2100:
-        raise RecordError(f"{name} 年份不合理 (implausible year)")
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=SHANGHAI)
+        parsed = parsed.replace(tzinfo=SHANGHAI)
     try:
-        return parsed.astimezone(SHANGHAI)
+        parsed = check_business_time(parsed).astimezone(SHANGHAI)
+    except PydanticCustomError as e:
+        raise RecordError(f"{name} {e.message()} (out of range)") from None
     except (OverflowError, ValueError):
         raise RecordError(f"{name} 不是时间 (not a time)") from None
+    return parsed
 
 
 def json_safe(value: Any, depth: int = 0) -> Any:
@@ -195,15 +193,15 @@ def json_safe(value: Any, depth: int = 0) -> Any:
             raise RecordError("数值无效 (NaN or infinity)")
         return value
     if isinstance(value, str):
-        return clean_text(value, "extra")[0]
+        return clean_text(value, "extra")
     if isinstance(value, list):
         return [json_safe(v, depth + 1) for v in value]
     if isinstance(value, dict):
-        return {clean_text(str(k), "extra")[0]: json_safe(v, depth + 1) for k, v in value.items()}
+        return {clean_text(str(k), "extra"): json_safe(v, depth + 1) for k, v in value.items()}
     raise RecordError(f"字段类型不支持 (unsupported type {type(value).__name__})")
 
 
-def content_field(record: Mapping[str, Any], key: str, label: str = "") -> tuple[str, int]:
+def content_field(record: Mapping[str, Any], key: str, label: str = "") -> str:
     """The complaint text: required, kept as given (NFC), never cut: over the limit is an
     error, not a truncation."""
     name = f"{label} {key}".strip() if label else key
@@ -212,7 +210,7 @@ def content_field(record: Mapping[str, Any], key: str, label: str = "") -> tuple
         raise RecordError(f"缺少{name} (missing {key})")
     if not isinstance(value, str):
         raise RecordError(f"{name} 类型错误，应为文本 (wrong type: {type(value).__name__})")
-    text, dropped = clean_text(value, name)
+    text = clean_text(value, name)
     if not text.strip():
         raise RecordError(f"缺少{name} (missing {key})")
     if len(text) > MAX_CONTENT_CHARS:
@@ -220,7 +218,7 @@ def content_field(record: Mapping[str, Any], key: str, label: str = "") -> tuple
             f"{name}超过{MAX_CONTENT_CHARS}字（{len(text)}字），未截断 "
             f"(content longer than {MAX_CONTENT_CHARS:,} characters: {len(text):,}; not cut)"
         )
-    return text, dropped
+    return text
 
 
 def normalise_keys(fields: Mapping[Any, Any], aliases: Mapping[str, str]) -> dict[str, Any]:

@@ -53,10 +53,8 @@ def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand:
     record = normalise_keys(fields, HEADERS)
     order_no = text_field(record, "order_no", required=True, label="工单编号", numbers_ok=True)
     received_at = parse_time(record.get("received_at"), "received_at", "来电时间")
-    content, dropped = content_field(record, "content", "诉求内容")
+    content = content_field(record, "content", "诉求内容")
     extra = extras(record, KNOWN)
-    if dropped:
-        extra["control_chars_removed"] = dropped
     return build_command(
         channel=Channel.HOTLINE,
         source_ref=order_no,

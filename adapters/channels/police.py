@@ -54,7 +54,7 @@ def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand | Fil
         return Filtered(f"警情类别「{shown}」留公安处理 (police business, not forwarded)")
     incident_no = text_field(record, "incident_no", required=True, label="警情编号", numbers_ok=True)
     received_at = parse_time(record.get("received_at"), "received_at", "报警时间")
-    summary, dropped = content_field(record, "summary", "简要警情")
+    summary = content_field(record, "summary", "简要警情")
     name = text_field(record, "caller_name", label="报警人")
     phone = text_field(record, "caller_phone", label="报警电话", numbers_ok=True)
     location = text_field(record, "location", label="发生地点")
@@ -65,8 +65,6 @@ def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand | Fil
         "sub_category": mask_text(sub_category, [name], [phone]),
         "desensitised": True,  # 已脱敏
     }
-    if dropped:
-        extra["control_chars_removed"] = dropped
     # Fields this adapter does not know may hold anything (an ID number column): they are
     # not forwarded; only their names are, so the centre can ask for them.
     unknown = sorted(k for k in record if k not in HEADERS.values() and record[k] not in (None, ""))

@@ -49,7 +49,7 @@ def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand:
         # source_ref is "station/ticket": a slash in the station would make two tickets one.
         raise RecordError("站点编号不能含 / (station_id must not contain '/')")
     ticket = text_field(record, "ticket_no", required=True, label="票号", numbers_ok=True)
-    content, dropped = content_field(record, "content", "反映内容")
+    content = content_field(record, "content", "反映内容")
     given = record.get("received_at")
     received_at = (
         parse_time(given, "received_at", "受理时间") if given not in (None, "") else ctx.clock()
@@ -63,8 +63,6 @@ def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand:
     }
     if given in (None, ""):
         extra["received_at_assumed"] = True
-    if dropped:
-        extra["control_chars_removed"] = dropped
     return build_command(
         channel=Channel.WALKIN,
         source_ref=f"{station}/{ticket}",

@@ -20,6 +20,7 @@ from adapters.http.database import (
     install_postgres_gate,
 )
 from adapters.http.errors import install_error_handlers
+from adapters.http.limits import BodyLimits
 from adapters.http.metrics import TimedRouter, build_metrics
 from adapters.http.policy import TokenRegistry
 from adapters.http.store import ApiStore, sql_engine_for
@@ -66,6 +67,8 @@ def create_app(runtime: Runtime, store: ApiStore | None = None) -> FastAPI:
     app.state.metrics = registry
 
     install_error_handlers(app)
+    # Body size and JSON depth before anything parses the body (the input contract).
+    app.add_middleware(BodyLimits)
     app.include_router(routes_cases.router)
     app.include_router(routes_read.router)
     app.include_router(open311.router)

@@ -140,6 +140,9 @@ _VALIDATION_ZH = {
 
 def _zh(err: dict[str, Any]) -> str:
     kind = str(err.get("type", ""))
+    ctx = err.get("ctx") or {}
+    if kind in ("string_too_long", "too_long") and "max_length" in ctx:
+        return f"太长（最多 {ctx['max_length']} 字）"
     if kind in _VALIDATION_ZH:
         return _VALIDATION_ZH[kind]
     if kind.startswith(("datetime", "date", "timezone")):

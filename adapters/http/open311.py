@@ -30,7 +30,7 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.bootstrap import Runtime
 from adapters.http.errors import ApiError
@@ -49,6 +49,22 @@ from adapters.http.routes_cases import audit
 from adapters.http.unit_view import UnitLens, lens_for, lens_for_case
 from engine.application import CaseNotFound
 from engine.config import SanshiConfig
+from engine.contract import APPEAL_TYPES as CONTRACT_APPEAL_TYPES
+from engine.contract import (
+    MAX_ATTRIBUTES,
+    MAX_CODE,
+    Address,
+    AttributeValue,
+    Code,
+    Description,
+    Email,
+    Name,
+    Phone,
+    Ref,
+    Url,
+    query_time_problem,
+    text_problem,
+)
 from engine.deadlines import SHANGHAI
 from engine.domain import OPEN_STATUSES, STATUS_ZH, Case, Status
 from engine.intake import Channel, Concern, IntakeCommand
@@ -61,7 +77,7 @@ MAX_RESULTS = 1000
 DEFAULT_WINDOW = dt.timedelta(days=90)
 
 CONCERN_ZH = {Concern.WORRY: "操心事", Concern.TROUBLE: "烦心事", Concern.ANGUISH: "揪心事（紧急）"}
-APPEAL_TYPES = ["咨询", "求助", "投诉", "举报", "建议"]
+APPEAL_TYPES = list(CONTRACT_APPEAL_TYPES)
 
 # List containers and the element name of their items, for the XML rendering.
 _ITEM = {
@@ -380,7 +396,11 @@ def _parse_time(value: str | None, name: str) -> dt.datetime | None:
         t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ApiError(400, "bad_request", f"{name} 必须是 ISO 8601 时间：{value[:40]}") from None
-    return t if t.tzinfo else t.replace(tzinfo=SHANGHAI)
+    t = t if t.tzinfo else t.replace(tzinfo=SHANGHAI)
+    problem = query_time_problem(t)  # the input contract's range (engine.contract)
+    if problem is not None:
+        raise ApiError(400, "bad_request", f"{name} {problem}")
+    return t
 
 
 def _render_requests(fmt: str, items: list[dict[str, Any]], reader: Principal | None) -> Response:
@@ -427,6 +447,8 @@ def list_requests(request: Request, fmt: str, api_key: ApiKey = None) -> Respons
     if not statuses <= {"open", "closed"}:
         raise ApiError(400, "bad_request", "status 只能是 open 或 closed（可用逗号分隔）")
     codes = [c.strip() for c in (q.get("service_code") or "").split(",") if c.strip()]
+    if any(len(c) > MAX_CODE or text_problem(c) for c in codes):  # the input contract
+        raise ApiError(400, "bad_request", "service_code 无效")
     filters: dict[str, Any] = {}
     if len(statuses) == 1:
         filters["open"] = statuses == {"open"}
@@ -494,6 +516,76 @@ def get_request(request: Request, service_request_id: str, fmt: str, api_key: Ap
     return _render_requests(fmt, [item], reader)
 
 
+class _PostFields(BaseModel):
+    """What a POST may carry, under the input contract (engine.contract): every text clean and
+    bounded; attribute[...] values short (the service lists their values). Unknown fields are
+    ignored, as GeoReport clients may send more than this service reads."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_key: Annotated[str, Field(max_length=500)] = ""
+    service_code: Code = ""
+    description: Description = ""
+    lat: Annotated[str, Field(max_length=64)] = ""
+    long: Annotated[str, Field(max_length=64)] = ""
+    address_string: Address = ""
+    address_id: Ref = ""
+    email: Email = ""
+    device_id: Ref = ""
+    account_id: Ref = ""
+    first_name: Name = ""
+    last_name: Name = ""
+    phone: Phone = ""
+    media_url: Url = ""
+    attributes: Annotated[dict[Code, AttributeValue], Field(max_length=MAX_ATTRIBUTES)] = {}
+
+    @property
+    def appeal_type(self) -> str:
+        return self.attributes.get("appeal_type", "")
+
+
+def _post_fields(raw: dict[str, Any]) -> dict[str, str]:
+    """The fields this service reads (attribute[...] included), as text: numbers are spelled
+    out, null is absent, and anything else (an object, a list) is refused rather than turned
+    into its Python spelling. Other fields are ignored, whatever they hold."""
+    out: dict[str, str] = {}
+    for key, value in raw.items():
+        name = str(key)
+        if value is None or not (name in _PostFields.model_fields or name.startswith("attribute[")):
+            continue
+        if isinstance(value, str):
+            out[name] = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[name] = str(value)
+        else:
+            raise ApiError(400, "bad_request", f"{name[: MAX_CODE + 11]} 须为文本或数字")
+    return out
+
+
+def _checked_post(fields: dict[str, str]) -> _PostFields:
+    attributes = {
+        k[len("attribute[") : -1][:MAX_CODE + 1]: v
+        for k, v in fields.items()
+        if k.startswith("attribute[") and k.endswith("]")
+    }
+    plain = {k: v for k, v in fields.items() if not k.startswith("attribute[")}
+    try:
+        return _PostFields.model_validate({**plain, "attributes": attributes})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False, include_input=False):
+            loc = [str(p) for p in err["loc"]]
+            attribute = loc[:1] == ["attributes"] and len(loc) > 1
+            where = f"attribute[{loc[1]}]" if attribute else ".".join(loc)
+            limit = (err.get("ctx") or {}).get("max_length")
+            if err["type"] in ("string_too_long", "too_long") and limit is not None:
+                what = f"太长（最多 {limit} {'项' if err['type'] == 'too_long' else '字'}）"
+            else:
+                what = err["msg"]
+            problems.append(f"{where}：{what}")
+        raise ApiError(400, "bad_request", "请求参数有误：" + "；".join(problems)) from None
+
+
 _POST_FIELDS: dict[str, Any] = {
     "type": "object",
     "required": ["api_key", "service_code", "description"],
@@ -547,7 +639,7 @@ async def create_request(request: Request, fmt: str) -> Response:
     else:
         form = await request.form()
         fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
-    fields = {k: str(v) for k, v in fields.items() if v is not None}
+    fields = _post_fields(fields)
     api_key = fields.get("api_key") or request.query_params.get("api_key") or bearer_token(request) or ""
     try:
         principal = principal_from_token(request, api_key)
@@ -555,6 +647,7 @@ async def create_request(request: Request, fmt: str) -> Response:
     except ApiError as exc:
         raise ApiError(403, "forbidden", "api_key 缺失或无效" if exc.status == 401 else exc.message) from None
 
+    post = _checked_post(fields)  # the input contract, before anything is looked at
     code = fields.get("service_code", "")
     if not code:
         raise ApiError(400, "bad_request", "缺少 service_code")
@@ -578,6 +671,8 @@ async def create_request(request: Request, fmt: str) -> Response:
     concern = fields.get("attribute[concern]", "worry")
     if concern not in {c.value for c in Concern}:
         raise ApiError(400, "bad_request", "attribute[concern] 只能是 worry / trouble / anguish")
+    if post.appeal_type not in ("", *APPEAL_TYPES):
+        raise ApiError(400, "bad_request", f"attribute[appeal_type] 只能是 {' / '.join(APPEAL_TYPES)}")
 
     # The same client + service + text + place is the same request (a retry): one case.
     who = fields.get("device_id") or fields.get("account_id") or fields.get("email") or ""

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import StringConstraints
 
 from adapters.http.errors import ERROR_RESPONSES, ApiError
 from adapters.http.intake import submit_record
@@ -24,13 +25,17 @@ from adapters.http.unit_view import lens_for
 from adapters.http.views import category_name, jsonable, unit_name
 from engine.application import CaseNotFound, now_shanghai
 from engine.config import Role
+from engine.contract import Address, Code, Content, Ref, SearchText, query_time_problem
 from engine.deadlines import SHANGHAI
 from engine.domain import STATUS_ZH, Status
+from engine.intake import Channel
 from engine.routing import CaseFacts
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
 StatsBy = Literal["unit", "channel", "category", "street", "month"]
+# `2026-09-01` or an ISO 8601 time; parse_day applies the contract's query range.
+QueryDate = Annotated[str, StringConstraints(max_length=64)]
 
 
 def read_model(request: Request) -> Any:
@@ -47,11 +52,20 @@ def parse_day(value: str | None, name: str) -> dt.datetime | None:
     try:
         if len(value) == 10:
             d = dt.date.fromisoformat(value)
-            return dt.datetime(d.year, d.month, d.day, tzinfo=SHANGHAI)
+            return query_bound(dt.datetime(d.year, d.month, d.day, tzinfo=SHANGHAI), name)
         t = dt.datetime.fromisoformat(value)
     except ValueError:
         raise ApiError(400, "bad_request", f"{name} 不是合法日期：{value[:40]}") from None
-    return t if t.tzinfo else t.replace(tzinfo=SHANGHAI)
+    return query_bound(t if t.tzinfo else t.replace(tzinfo=SHANGHAI), name)
+
+
+def query_bound(t: dt.datetime, name: str) -> dt.datetime:
+    """The input contract's range for a read route's time bound (engine.contract): a far year
+    would overflow the read model's day and month arithmetic."""
+    problem = query_time_problem(t)
+    if problem is not None:
+        raise ApiError(422, "invalid_request", f"{name} {problem}")
+    return t
 
 
 def _filters(**kw: str | None) -> dict[str, str]:
@@ -102,19 +116,24 @@ def follow_up_queue(
 def list_cases(
     request: Request,
     principal: Annotated[Principal, allow(Permission.CASE_LIST)],
-    status: str | None = None,
-    unit: str | None = None,
-    category: str | None = None,
-    channel: str | None = None,
-    street: str | None = None,
-    q: Annotated[str | None, Query(max_length=100, description="诉求内容（前120字）关键词")] = None,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: str | None = None,
+    status: Status | None = None,
+    unit: Code | None = None,
+    category: Code | None = None,
+    channel: Channel | None = None,
+    street: Code | None = None,
+    q: Annotated[SearchText | None, Query(description="诉求内容（前120字）关键词")] = None,
+    from_: Annotated[QueryDate | None, Query(alias="from")] = None,
+    to: QueryDate | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Any:
     filters: dict[str, Any] = _filters(
-        status=status, unit=unit, category=category, channel=channel, street=street, q=q
+        status=status.value if status else None,
+        unit=unit,
+        category=category,
+        channel=channel.value if channel else None,
+        street=street,
+        q=q,
     )
     if principal.role == Role.UNIT:
         # A unit lists only what was ever dispatched to it.
@@ -137,12 +156,12 @@ def stats(
     request: Request,
     principal: Annotated[Principal, allow(Permission.STATS_READ)],
     by: StatsBy | None = None,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: str | None = None,
-    street: str | None = None,
-    category: str | None = None,
-    channel: str | None = None,
-    unit: str | None = None,
+    from_: Annotated[QueryDate | None, Query(alias="from")] = None,
+    to: QueryDate | None = None,
+    street: Code | None = None,
+    category: Code | None = None,
+    channel: Code | None = None,
+    unit: Code | None = None,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
     rm = read_model(request)
@@ -169,8 +188,8 @@ def _csv_response(result: dict[str, Any], filename: str) -> Response:
 def ranking(
     request: Request,
     principal: Annotated[Principal, allow(Permission.STATS_READ)],
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: str | None = None,
+    from_: Annotated[QueryDate | None, Query(alias="from")] = None,
+    to: QueryDate | None = None,
     min_cases: Annotated[int, Query(ge=0, le=100000)] = 1,
 ) -> Any:
     rm = read_model(request)
@@ -192,9 +211,9 @@ def overdue(
 def routing_suggest(
     request: Request,
     principal: Annotated[Principal, allow(Permission.ROUTING_SUGGEST)],
-    text: Annotated[str, Query(min_length=1, max_length=4000)],
-    address: Annotated[str, Query(max_length=500)] = "",
-    category: Annotated[str, Query(max_length=64)] = "",
+    text: Annotated[Content, Query()],
+    address: Annotated[Address, Query()] = "",
+    category: Annotated[Code, Query()] = "",
     urgent: bool = False,
 ) -> dict[str, Any]:
     rt = runtime_of(request)
@@ -312,8 +331,8 @@ def intake_walkin(
 def audit_log(
     request: Request,
     principal: Annotated[Principal, allow(Permission.AUDIT_READ)],
-    case_id: Annotated[str | None, Query(max_length=64)] = None,
-    who: Annotated[str | None, Query(max_length=200)] = None,
+    case_id: Annotated[Code | None, Query()] = None,
+    who: Annotated[Ref | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[dict[str, Any]]:

@@ -228,8 +228,9 @@ class Worker:
                 try:
                     command = IntakeCommand.model_validate_json(value)
                 except ValidationError as e:
-                    fields = ", ".join(
-                        ".".join(str(p) for p in err["loc"]) or "message"
+                    # Where and which rule (the input contract's messages name no value).
+                    fields = "; ".join(
+                        f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}"
                         for err in e.errors(include_input=False, include_url=False)
                     )
                     own_letters.append(

@@ -1,0 +1,281 @@
+"""The input contract (输入约定): what every door accepts, defined once.
+
+Every way in — the HTTP API's JSON bodies and query strings, Open311 forms and JSON, ``sanshi
+ingest`` files, Kafka intake messages — validates with the annotated types below, so the same
+value is refused (or accepted) whichever door it came through. They live in ``engine/`` because
+the intake command (``engine.intake.IntakeCommand``) is itself a door: it is the Kafka message
+the worker validates. Pure pydantic and the standard library, no infrastructure.
+
+The rules, and why:
+
+- **Text** (:data:`CleanText`, :data:`Content`, :data:`Reason` ...): no NUL (PostgreSQL cannot store it in a text
+  column, and one such event stopped every view), no other C0/C1 control character and no DEL
+  (garbage in a complaint, and terminal escapes in a log), no lone surrogate (cannot be encoded
+  as UTF-8). Tab, newline and carriage return are kept: CR is what a browser's textarea sends
+  (form posts are CRLF) and a CSV export keeps. NFC-normalised. Every field has a maximum length.
+- **Business times** (:data:`BusinessTime`): timezone-aware (a naive time is refused here; the
+  doors that document the Asia/Shanghai default apply it before), between
+  :data:`BUSINESS_FROM` and :data:`BUSINESS_TO`. Fixed bounds rather than "now + n years", so
+  validating an old Kafka message or running under a moved clock gives the same answer; an
+  extension's ``until`` is further bounded by the domain (``Case.request_extension``: after the
+  current deadline and within the deadline policy's ``max_extension_days``).
+- **Query times** (:func:`query_time`): ``from`` / ``to`` / ``start_date`` / ``end_date`` of the
+  read routes, between :data:`QUERY_FROM` and :data:`QUERY_TO`, so that adding a day or a month
+  to them, or moving them to Beijing time, can never overflow.
+- **Enumerations** (:data:`APPEAL_TYPES`): checked against their list.
+- **Channel extras** (:func:`check_extra`): the channel-specific values kept beside a case
+  (photos, unknown columns, Open311 attributes): JSON values only, bounded in depth, size and
+  the length of each string, every string under the text rule; walked without recursion.
+
+Refusals raise ``PydanticCustomError`` whose message is Chinese and never quotes the value
+(police values must not reach a log or a dead letter's reason).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import unicodedata
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import AfterValidator, StringConstraints
+from pydantic_core import PydanticCustomError
+
+from engine.deadlines import SHANGHAI
+
+# ---- lengths (characters) ------------------------------------------------------------------
+
+MAX_CONTENT: Final = 4000  # SPEC §2: the complaint, up to 4,000 characters
+MAX_RESULT: Final = 4000  # 办理结果, 直办答复
+MAX_SUMMARY: Final = 2000  # 调解情况, 回访记录
+MAX_REASON: Final = 1000  # 退单 / 延期 / 不予受理理由, notes
+MAX_ADDRESS: Final = 500
+MAX_NAME: Final = 100
+MAX_PHONE: Final = 50
+MAX_REF: Final = 200  # source references, ids a client chose
+MAX_CODE: Final = 64  # unit ids, category codes, attribute codes
+MAX_URL: Final = 2000
+MAX_EMAIL: Final = 254  # RFC 5321
+MAX_ATTRIBUTE: Final = 200  # one Open311 attribute[...] value (the service lists short values)
+MAX_ATTRIBUTES: Final = 20  # Open311 attribute[...] per request
+MAX_SEARCH: Final = 100  # a search word in a query string
+
+# Channel extras: each string, all strings together, nesting, and the number of values.
+MAX_EXTRA_TEXT: Final = 4000
+MAX_EXTRA_TOTAL: Final = 64_000
+MAX_EXTRA_DEPTH: Final = 20
+MAX_EXTRA_NODES: Final = 2000
+
+# HTTP bodies, checked before parsing (adapters.http.limits).
+MAX_BODY_BYTES: Final = 1 << 20  # 1 MiB: the longest complaint is ~12 KB of UTF-8
+MAX_JSON_DEPTH: Final = 64
+
+# ---- enumerations --------------------------------------------------------------------------
+
+# SPEC §1/§2 诉求类型: enquiry, help, complaint, report, suggestion, praise ("" = not given).
+APPEAL_TYPES: Final = ("咨询", "求助", "投诉", "举报", "建议", "表扬")
+AppealType = Literal["", "咨询", "求助", "投诉", "举报", "建议", "表扬"]
+
+# ---- text ----------------------------------------------------------------------------------
+
+# C0 controls except tab (09), newline (0A), carriage return (0D); DEL; C1 controls.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` is not acceptable text (Chinese, without quoting it), or None."""
+    if "\x00" in value:
+        return "含空字符（NUL），不能保存"
+    if _CONTROL.search(value):
+        return "含控制字符（除换行、回车、制表符外不允许）"
+    if _SURROGATE.search(value):
+        return "含无效的 Unicode 字符（孤立代理项）"
+    return None
+
+
+def check_text(value: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("text_invalid", problem)
+    return unicodedata.normalize("NFC", value)
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("text_blank", "不能为空")
+    return value
+
+
+_REQUIRED = AfterValidator(_not_blank)
+
+# Each field: its maximum length and the text rule; "required" ones need a character that is
+# not white space. Written out (not built by a function) so that mypy sees plain ``str``.
+CleanText = Annotated[str, AfterValidator(check_text)]  # the rule alone, for any length
+Content = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_CONTENT), AfterValidator(check_text), _REQUIRED
+]
+Result = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_RESULT), AfterValidator(check_text), _REQUIRED
+]
+Reason = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_REASON), AfterValidator(check_text), _REQUIRED
+]
+Note = Annotated[str, StringConstraints(max_length=MAX_REASON), AfterValidator(check_text)]
+# The complaint where the door says "missing" itself (Open311 answers 400 缺少 description).
+Description = Annotated[str, StringConstraints(max_length=MAX_CONTENT), AfterValidator(check_text)]
+Summary = Annotated[str, StringConstraints(max_length=MAX_SUMMARY), AfterValidator(check_text)]
+Address = Annotated[str, StringConstraints(max_length=MAX_ADDRESS), AfterValidator(check_text)]
+Name = Annotated[str, StringConstraints(max_length=MAX_NAME), AfterValidator(check_text)]
+Phone = Annotated[str, StringConstraints(max_length=MAX_PHONE), AfterValidator(check_text)]
+SourceRef = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_REF), AfterValidator(check_text), _REQUIRED
+]
+Ref = Annotated[str, StringConstraints(max_length=MAX_REF), AfterValidator(check_text)]
+Code = Annotated[str, StringConstraints(max_length=MAX_CODE), AfterValidator(check_text)]
+RequiredCode = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_CODE), AfterValidator(check_text), _REQUIRED
+]
+Url = Annotated[str, StringConstraints(max_length=MAX_URL), AfterValidator(check_text)]
+Email = Annotated[str, StringConstraints(max_length=MAX_EMAIL), AfterValidator(check_text)]
+AttributeValue = Annotated[str, StringConstraints(max_length=MAX_ATTRIBUTE), AfterValidator(check_text)]
+SearchText = Annotated[str, StringConstraints(max_length=MAX_SEARCH), AfterValidator(check_text)]
+
+# ---- times ---------------------------------------------------------------------------------
+
+BUSINESS_FROM: Final = dt.datetime(2000, 1, 1, tzinfo=SHANGHAI)
+BUSINESS_TO: Final = dt.datetime(2100, 1, 1, tzinfo=SHANGHAI)  # exclusive
+QUERY_FROM: Final = dt.datetime(1970, 1, 1, tzinfo=SHANGHAI)
+QUERY_TO: Final = dt.datetime(2101, 1, 1, tzinfo=SHANGHAI)  # inclusive: `to=2101-01-01`
+
+
+def _aware_in_range(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise PydanticCustomError("time_naive", "须带时区（如 +08:00）")
+    if not BUSINESS_FROM <= value < BUSINESS_TO:
+        raise PydanticCustomError(
+            "time_range", "超出允许的时间范围（2000-01-01 至 2099-12-31，北京时间）"
+        )
+    return value
+
+
+def shanghai_if_naive(value: Any) -> Any:
+    """For the doors that document it: a time without zone is Beijing time."""
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=SHANGHAI)
+    return value
+
+
+BusinessTime = Annotated[dt.datetime, AfterValidator(_aware_in_range)]
+# Naive → Asia/Shanghai first (the HTTP API's documented default), then the same rule.
+LocalBusinessTime = Annotated[
+    dt.datetime, AfterValidator(shanghai_if_naive), AfterValidator(_aware_in_range)
+]
+
+
+def check_business_time(value: dt.datetime) -> dt.datetime:
+    """The :data:`BusinessTime` rule for code that holds a datetime already."""
+    return _aware_in_range(value)
+
+
+def query_time_problem(value: dt.datetime) -> str | None:
+    """Why a read route's time bound is refused (None: fine); ``value`` is aware."""
+    try:
+        ok = QUERY_FROM <= value <= QUERY_TO
+    except (OverflowError, ValueError):  # pragma: no cover - aware datetimes compare safely
+        ok = False
+    if not ok:
+        return "超出允许的查询范围（1970 至 2100 年）"
+    return None
+
+
+# ---- channel extras ------------------------------------------------------------------------
+
+
+def extra_problem(value: Any) -> str | None:
+    """Why a channel's extra values cannot be kept (None: fine). Iterative: a deeply nested
+    value costs a loop, not the stack."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    nodes = total = 0
+    while stack:
+        item, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_EXTRA_NODES:
+            return f"附加字段过多（最多 {MAX_EXTRA_NODES} 项）"
+        if depth > MAX_EXTRA_DEPTH:
+            return f"附加字段嵌套过深（最多 {MAX_EXTRA_DEPTH} 层）"
+        if item is None or isinstance(item, bool | int):
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return "附加字段含无效数值（NaN 或无穷大）"
+            continue
+        if isinstance(item, str):
+            strings = [item]
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+            continue
+        elif isinstance(item, dict):
+            strings = []
+            for k, v in item.items():
+                if not isinstance(k, str):
+                    return "附加字段的名称须为文本"
+                strings.append(k)
+                stack.append((v, depth + 1))
+        else:
+            return f"附加字段类型不支持（{type(item).__name__}）"
+        for s in strings:
+            if len(s) > MAX_EXTRA_TEXT:
+                return f"附加字段太长（每项最多 {MAX_EXTRA_TEXT} 字）"
+            total += len(s)
+            problem = text_problem(s)
+            if problem is not None:
+                return f"附加字段{problem}"
+        if total > MAX_EXTRA_TOTAL:
+            return f"附加字段总长度超过 {MAX_EXTRA_TOTAL} 字"
+    return None
+
+
+def check_extra(value: dict[str, Any]) -> dict[str, Any]:
+    problem = extra_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("extra_invalid", problem)
+    return value
+
+
+Extra = Annotated[dict[str, Any], AfterValidator(check_extra)]
+
+
+__all__ = [
+    "APPEAL_TYPES",
+    "Address",
+    "AppealType",
+    "AttributeValue",
+    "BusinessTime",
+    "CleanText",
+    "Code",
+    "Content",
+    "Description",
+    "Email",
+    "Extra",
+    "LocalBusinessTime",
+    "Name",
+    "Note",
+    "Phone",
+    "Reason",
+    "Ref",
+    "RequiredCode",
+    "Result",
+    "SearchText",
+    "SourceRef",
+    "Summary",
+    "Url",
+    "check_business_time",
+    "check_extra",
+    "check_text",
+    "extra_problem",
+    "query_time_problem",
+    "shanghai_if_naive",
+    "text_problem",
+]
