@@ -111,8 +111,9 @@ ROUTES: list[Route] = [
           {"agreement": True, "summary": "双方和解"}),
     Route("POST", "/api/cases/{id}/resolve", only("assigned_unit"), Status.CLAIMED, {"result": "已修复"}),
     # operations and documents: no token needed
-    Route("GET", "/healthz", PUBLIC),
-    Route("GET", "/metrics", PUBLIC),
+    Route("GET", "/healthz", PUBLIC),  # the public answer is ok / unavailable, nothing more
+    # Prometheus metrics count police hand-overs: leaders and admins (or the metrics token).
+    Route("GET", "/metrics", only({"leader", "admin"})),
     Route("GET", "/openapi.json", PUBLIC),
     Route("GET", "/", PUBLIC),
     Route("GET", "/open311/v2/services.json", PUBLIC),

@@ -3,22 +3,15 @@ Chinese web UI (/), all over one runtime from ``adapters.bootstrap.bootstrap()``
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from adapters.bootstrap import Runtime
-from adapters.http import open311, routes_cases, routes_read
-from adapters.http.database import (
-    RETRY_AFTER_SECONDS,
-    UNAVAILABLE_MESSAGE,
-    database_unavailable,
-    install_postgres_gate,
-)
+from adapters.http import open311, ops, routes_cases, routes_read
+from adapters.http.database import install_postgres_gate
 from adapters.http.errors import install_error_handlers
 from adapters.http.metrics import TimedRouter, build_metrics
 from adapters.http.policy import TokenRegistry
@@ -69,29 +62,7 @@ def create_app(runtime: Runtime, store: ApiStore | None = None) -> FastAPI:
     app.include_router(routes_cases.router)
     app.include_router(routes_read.router)
     app.include_router(open311.router)
-
-    @app.get("/healthz", tags=["ops"], summary="存活与数据库检查")
-    def healthz() -> JSONResponse:
-        """200 with the log's head when the database answers; 503 when it does not, so that a
-        load balancer takes this instance out until it does (within seconds either way)."""
-        try:
-            head = runtime.app.recorder.max_notification_id()
-        except Exception as exc:
-            unavailable = database_unavailable(exc)
-            body: dict[str, Any] = {
-                "status": "unavailable" if unavailable else "error",
-                "database": "unavailable" if unavailable else "error",
-                "message": UNAVAILABLE_MESSAGE if unavailable else "数据库检查失败，已记录",
-                "detail": type(exc).__name__,
-            }
-            if not unavailable:
-                logging.getLogger("sanshi.http").error("health check failed", exc_info=exc)
-            return JSONResponse(body, 503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-        return JSONResponse({"status": "ok", "database": "ok", "events": head or 0})
-
-    @app.get("/metrics", tags=["ops"], summary="Prometheus 指标", response_class=Response)
-    def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    app.include_router(ops.router)
 
     static = static_dir()
 
