@@ -16,6 +16,7 @@ from adapters.http.errors import install_error_handlers
 from adapters.http.metrics import TimedRouter, build_metrics
 from adapters.http.policy import TokenRegistry
 from adapters.http.store import ApiStore, sql_engine_for
+from adapters.http.timing import UniformNotFound, floor_from_env
 from adapters.web import static_dir
 
 DESCRIPTION = """三事 sanshi 工单系统 HTTP 接口。
@@ -28,7 +29,9 @@ Open311 GeoReport v2 见 `/open311/v2/discovery.json`。
 """
 
 
-def create_app(runtime: Runtime, store: ApiStore | None = None) -> FastAPI:
+def create_app(
+    runtime: Runtime, store: ApiStore | None = None, not_found_floor: float | None = None
+) -> FastAPI:
     app = FastAPI(
         title="sanshi 三事",
         version="0.1.0",
@@ -84,5 +87,11 @@ def create_app(runtime: Runtime, store: ApiStore | None = None) -> FastAPI:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         return response
+
+    # Outermost, so that its clock starts first: a hidden case and an absent id answer 404 in
+    # the same time (adapters.http.timing).
+    app.add_middleware(
+        UniformNotFound, floor=floor_from_env() if not_found_floor is None else not_found_floor
+    )
 
     return app
