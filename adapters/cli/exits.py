@@ -53,18 +53,13 @@ def _masked_db(url: str) -> str:
 
 
 def _is_kafka_unreachable(exc: BaseException) -> bool:
-    try:
-        from kafka.errors import (
-            KafkaConnectionError,
-            KafkaTimeoutError,
-            NoBrokersAvailable,
-            NodeNotReadyError,
-        )
-    except ImportError:  # pragma: no cover - kafka-python is a dependency
-        return False
-    return isinstance(
-        exc, KafkaConnectionError | KafkaTimeoutError | NoBrokersAvailable | NodeNotReadyError
-    )
+    import kafka.errors
+
+    # By name: kafka-python renamed and removed some of these between versions
+    # (NoBrokersAvailable is gone from 3.x).
+    names = ("KafkaConnectionError", "KafkaTimeoutError", "NoBrokersAvailable", "NodeNotReadyError")
+    classes = tuple(c for c in (getattr(kafka.errors, n, None) for n in names) if isinstance(c, type))
+    return isinstance(exc, classes)
 
 
 def _is_database_unreachable(exc: BaseException) -> bool:

@@ -304,7 +304,9 @@ def worker_command(
         level=os.environ.get("SANSHI_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is a line per connection
+    # Its INFO is a line per connection, and an unreachable broker is an ERROR line per retry:
+    # the CLI says that once (exits.kafka_message).
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     runtime = _runtime(router)
     if not runtime.settings.kafka:
         runtime.close()
