@@ -21,6 +21,9 @@ class Settings:
     kafka: str | None
     config_path: str | None
     cipher_key: str | None
+    # A token for /metrics and the detailed /healthz alone (a Prometheus scraper), so that the
+    # scraper need not hold a leader's or an admin's token. Unset: only those two roles read them.
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -31,6 +34,7 @@ class Settings:
             kafka=env.get("SANSHI_KAFKA") or None,
             config_path=env.get("SANSHI_CONFIG") or None,
             cipher_key=env.get("SANSHI_CIPHER_KEY") or None,
+            metrics_token=env.get("SANSHI_METRICS_TOKEN") or None,
         )
 
     @property

@@ -74,7 +74,7 @@ def test_an_unreadable_record_is_refused_with_the_reason_and_dead_lettered(
     r = client.post("/api/cases", json=bad, headers=OP)
     assert r.status_code == 422
     assert r.json()["error"] == "invalid_record" and "死信" in r.json()["message"]
-    metrics = client.get("/metrics").text
+    metrics = client.get("/metrics", headers=auth(LEADER)).text
     assert "sanshi_dead_letters 1.0" in metrics
 
 
@@ -258,9 +258,9 @@ def test_unit_commands_extension_and_mediation(env: tuple[Any, Runtime]) -> None
 def test_health_metrics_and_the_ui_are_served(env: tuple[Any, Runtime]) -> None:
     client, runtime = env
     case_in(runtime, Status.DISPATCHED)
-    health = client.get("/healthz").json()
+    health = client.get("/healthz", headers=auth(LEADER)).json()
     assert health["status"] == "ok" and health["events"] > 0
-    metrics = client.get("/metrics").text
+    metrics = client.get("/metrics", headers=auth(LEADER)).text
     assert 'sanshi_intake_total{channel="hotline"} 1.0' in metrics
     assert "sanshi_routing_seconds_count 1.0" in metrics
     assert "sanshi_projection_lag_events 0.0" in metrics

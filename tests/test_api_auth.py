@@ -50,7 +50,12 @@ def only(ok_role: str | set[str], ok: int = 200) -> dict[str, int]:
 
 
 EVERYONE = {c: 200 for c in CALLERS} | _ANON
+# Another unit's case answers as if it did not exist (404, like an absent id; issue 14):
+# ids derive from channel:source_ref, so a 403 would confirm that the case is in the log.
+UNSEEN = {"other_unit": 404}
 CASE_READERS = only({"operator", "leader", "admin", "assigned_unit"})
+CASE_READERS_BY_ID = CASE_READERS | UNSEEN
+ASSIGNED_ONLY = only("assigned_unit") | UNSEEN
 STATS_READERS = only({"operator", "leader", "admin"})
 PUBLIC = {c: 200 for c in CALLERS}
 
@@ -75,8 +80,8 @@ ROUTES: list[Route] = [
         "content": "珠海路菜市场门口占道经营严重", "address": "海城区珠海路",
     }),
     Route("GET", "/api/cases", EVERYONE),
-    Route("GET", "/api/cases/{id}", CASE_READERS, Status.DISPATCHED),
-    Route("GET", "/api/cases/{id}/events", CASE_READERS, Status.DISPATCHED),
+    Route("GET", "/api/cases/{id}", CASE_READERS_BY_ID, Status.DISPATCHED),
+    Route("GET", "/api/cases/{id}/events", CASE_READERS_BY_ID, Status.DISPATCHED),
     Route("GET", "/api/units/{unit}/inbox", CASE_READERS),
     Route("GET", "/api/queue/manual", STATS_READERS),
     Route("GET", "/api/queue/followup", STATS_READERS),
@@ -103,19 +108,20 @@ ROUTES: list[Route] = [
           {"solved": True, "rating": "satisfied"}),
     Route("POST", "/api/cases/{id}/urge", only("operator"), Status.DISPATCHED, {"note": "请尽快处理"}),
     # unit commands: only the unit the case is dispatched to
-    Route("POST", "/api/cases/{id}/claim", only("assigned_unit"), Status.DISPATCHED),
-    Route("POST", "/api/cases/{id}/return", only("assigned_unit"), Status.CLAIMED, {"reason": "不属于本社区"}),
-    Route("POST", "/api/cases/{id}/extend", only("assigned_unit"), Status.CLAIMED,
+    Route("POST", "/api/cases/{id}/claim", ASSIGNED_ONLY, Status.DISPATCHED),
+    Route("POST", "/api/cases/{id}/return", ASSIGNED_ONLY, Status.CLAIMED, {"reason": "不属于本社区"}),
+    Route("POST", "/api/cases/{id}/extend", ASSIGNED_ONLY, Status.CLAIMED,
           {"until": "{until}", "reason": "需协调"}),
-    Route("POST", "/api/cases/{id}/mediation/start", only("assigned_unit"), Status.CLAIMED),
-    Route("POST", "/api/cases/{id}/mediation/conclude", only("assigned_unit"), Status.MEDIATING,
+    Route("POST", "/api/cases/{id}/mediation/start", ASSIGNED_ONLY, Status.CLAIMED),
+    Route("POST", "/api/cases/{id}/mediation/conclude", ASSIGNED_ONLY, Status.MEDIATING,
           {"agreement": True, "summary": "双方和解"}),
-    Route("POST", "/api/cases/{id}/resolve", only("assigned_unit"), Status.CLAIMED, {"result": "已修复"}),
+    Route("POST", "/api/cases/{id}/resolve", ASSIGNED_ONLY, Status.CLAIMED, {"result": "已修复"}),
     # 查看联系方式: the unit that has claimed the case, audited
-    Route("POST", "/api/cases/{id}/contact", only("assigned_unit"), Status.CLAIMED),
+    Route("POST", "/api/cases/{id}/contact", ASSIGNED_ONLY, Status.CLAIMED),
     # operations and documents: no token needed
-    Route("GET", "/healthz", PUBLIC),
-    Route("GET", "/metrics", PUBLIC),
+    Route("GET", "/healthz", PUBLIC),  # the public answer is ok / unavailable, nothing more
+    # Prometheus metrics count police hand-overs: leaders and admins (or the metrics token).
+    Route("GET", "/metrics", only({"leader", "admin"})),
     Route("GET", "/openapi.json", PUBLIC),
     Route("GET", "/", PUBLIC),
     Route("GET", "/open311/v2/services.json", PUBLIC),

@@ -26,6 +26,7 @@ from adapters.channels import (
     read_stream,
 )
 from adapters.channels.privacy import mask_name, mask_phone, mask_text
+from adapters.channels.reading import FileRefused
 from engine.config import load_config
 from engine.deadlines import SHANGHAI
 
@@ -183,10 +184,15 @@ def test_one_broken_line_in_a_utf8_file_is_a_dead_letter_not_mojibake_for_all() 
 
 
 def test_a_file_that_is_neither_utf8_nor_gb18030_ends_as_dead_letters() -> None:
-    lines = [b"\xff\xfe\x80\x81 order", b"\x80\xff\x00 content", b"\xfe\xfe\xfe\xff"]
+    lines = [b"\x80\x81 order", b"\xff\xfe\x80\x81 order", b"\x80\xff\x00 content", b"\xfe\xfe\xfe\xff"]
     outcomes = run_bytes("hotline", b"\n".join(lines), name="weird.csv")
     assert outcomes and all(isinstance(o, DeadLetter) for o in outcomes)
     assert {o.raw for o in outcomes} <= set(lines)
+
+
+def test_a_file_that_starts_with_a_utf16_bom_is_refused_as_a_whole() -> None:
+    with pytest.raises(FileRefused, match="UTF-16"):
+        run_bytes("hotline", b"\xff\xfe\x80\x81 order\n\x80\xff content", name="weird.csv")
 
 
 # ---- times ------------------------------------------------------------------------------

@@ -111,11 +111,11 @@ def test_ingest_cannot_run_without_a_file_or_with_an_unknown_channel(db_env: Pat
     assert code == 2
 
 
-def test_dead_letters_are_exit_zero_and_listed_with_raw_bytes(db_env: Path, tmp_path: Path) -> None:
+def test_dead_letters_are_exit_one_and_listed_with_raw_bytes(db_env: Path, tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_bytes(b"not json\n" + "{\"order_no\": \"X\", \"content\": \"路灯\"}".encode("gb18030") + b"\n")
     code, out = cli("ingest", "hotline", str(path))
-    assert code == 0
+    assert code == 1  # records were dead-lettered (adapters/cli/exits.py)
     assert f"{path}:1" in out and f"{path}:2" in out
     code, out = cli("dlq", "list", "--format", "json")
     assert code == 0
@@ -133,7 +133,7 @@ def test_no_raw_police_identifier_reaches_the_database_file(db_env: Path, tmp_pa
     path = tmp_path / "police.jsonl"
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in POLICE_LINES) + "\n", encoding="utf-8")
     code, out = cli("ingest", "police", str(path), "--format", "json")
-    assert code == 0
+    assert code == 1  # one record dead-lettered
     report = json.loads(out)
     assert (report["accepted"], report["filtered"], report["dead_lettered"]) == (2, 1, 1)
     # Through the HTTP path too, and a hotline record as the positive control: the scan

@@ -9,6 +9,12 @@ decision per file from its first megabyte, line by line, because a UTF-8 file wi
 line would otherwise decode as GB18030 from start to end without a single error (GB18030
 accepts most UTF-8 byte pairs) and every record would silently turn into mojibake. Lines that
 do not decode in the file's encoding become dead letters.
+
+A file in another encoding is refused as a whole (:class:`FileRefused`, :func:`check_encoding`),
+once, instead of turning every line into a dead letter with a misleading reason: UTF-16/UTF-32
+(a BOM, or the NUL bytes of ASCII text in 16-bit units; Excel's "Unicode text" export), and
+Big5 (Taiwan, Hong Kong), which GB18030 decodes without a single error into nonsense. So does a
+CSV file whose header lacks a column its channel requires (``columns``, from the channel).
 """
 
 from __future__ import annotations
@@ -53,7 +59,89 @@ class RawRecord:
         return self.raw_size > len(self.raw)
 
 
+class FileRefused(Exception):
+    """The whole file cannot be read as the channel's records: nothing in it is taken or
+    dead-lettered; ``reason`` (Chinese) says what was expected and what was found."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+ColumnCheck = Callable[[list[str]], str | None]  # a CSV header → why it is refused, or None
+
 # ---- encoding ----------------------------------------------------------------------------
+
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),  # before UTF-16 LE: it starts with the same two bytes
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+# What GB18030 turns Big5 into: Big5's most frequent characters (lead bytes 0xA4-0xA5, e.g.
+# 不 人 大 小 工) land on GB2312's kana rows, others on its Greek, Cyrillic, pinyin, bopomofo
+# and box-drawing rows or in the private use area. A Chinese complaint, simplified or
+# traditional, written in GB18030 has none of these. Measured on 1,852 short Big5 texts
+# (hotline rows, converted to traditional characters with zhconv): the median share of such
+# characters among the non-ASCII ones is 47 %, so a file's header and first rows are far
+# above the threshold; on the GB18030 samples and on traditional text written in GB18030: 0.
+_BIG5_SIGNS = (
+    (0x3040, 0x30FF),  # hiragana, katakana
+    (0x0370, 0x03FF),  # Greek
+    (0x0400, 0x04FF),  # Cyrillic
+    (0x0100, 0x024F),  # pinyin letters with tone marks
+    (0x3100, 0x312F),  # bopomofo
+    (0x2500, 0x257F),  # box drawing
+    (0xE000, 0xF8FF),  # private use
+)
+BIG5_SHARE = 0.05
+BIG5_MIN_SIGNS = 2
+
+
+def _wide_encoding(sample: bytes) -> str | None:
+    for bom, name in _WIDE_BOMS:
+        if sample.startswith(bom):
+            return name
+    if not sample:
+        return None
+    # No BOM: ASCII (commas, digits, line breaks) in 16-bit units leaves a NUL in every other
+    # byte. A UTF-8 or GB18030 text has no NUL at all.
+    head = sample[:4096]
+    even, odd = head[0::2], head[1::2]
+    for half in (even, odd):
+        if half and half.count(0) / len(half) > 0.3:
+            return "UTF-16"
+    return None
+
+
+def _looks_like_big5(sample: bytes) -> bool:
+    """Does a file that decodes as GB18030 read as Big5 decoded as GB18030?"""
+    text = sample.decode("gb18030", errors="ignore")
+    wide = [ord(ch) for ch in text if not ch.isascii()]
+    if not wide:
+        return False
+    signs = sum(1 for o in wide if any(lo <= o <= hi for lo, hi in _BIG5_SIGNS))
+    if signs < BIG5_MIN_SIGNS or signs / len(wide) < BIG5_SHARE:
+        return False
+    try:  # and it is a valid Big5 text
+        sample[: sample.rfind(b"\n") + 1 or len(sample)].decode("cp950")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def check_encoding(sample: bytes, name: str = "") -> None:
+    """Refuse a file that is not UTF-8, UTF-8 with BOM or GB18030 (SPEC §2)."""
+    expected = "应为 UTF-8、带 BOM 的 UTF-8 或 GB18030（Excel 另存为“CSV UTF-8”即可）"
+    where = f"{name}：" if name else ""
+    wide = _wide_encoding(sample)
+    if wide is not None:
+        raise FileRefused(f"{where}文件编码是 {wide}，不支持；{expected}")
+    if sample.startswith(codecs.BOM_UTF8) or detect_encoding(sample) != "gb18030":
+        return
+    if _looks_like_big5(sample):
+        raise FileRefused(f"{where}文件编码看来是 Big5（繁体中文），不支持；{expected}")
+
 
 
 def _decodes(data: bytes, encoding: str) -> bool:
@@ -237,7 +325,9 @@ def _json_array(name: str, data: bytes) -> Iterator[RawRecord]:
 # ---- CSV ---------------------------------------------------------------------------------
 
 
-def _csv_records(name: str, lines: Iterator[_Line], encoding: str) -> Iterator[RawRecord]:
+def _csv_records(
+    name: str, lines: Iterator[_Line], encoding: str, columns: ColumnCheck | None = None
+) -> Iterator[RawRecord]:
     consumed: list[_Line] = []
     bad: list[RawRecord] = []
 
@@ -277,6 +367,9 @@ def _csv_records(name: str, lines: Iterator[_Line], encoding: str) -> Iterator[R
             continue
         if header is None:
             header = [cell.strip().lstrip("\ufeff") for cell in row]
+            refused = columns(header) if columns is not None else None
+            if refused is not None:
+                raise FileRefused(f"{name}：{refused}")
             continue
         extra_cells = row[len(header) :]
         if any(cell.strip() for cell in extra_cells):
@@ -315,13 +408,20 @@ def guess_format(name: str, sample: bytes) -> Format:
 
 
 def read_stream(
-    stream: BinaryIO, name: str, fmt: Format | None = None, progress: Progress | None = None
+    stream: BinaryIO,
+    name: str,
+    fmt: Format | None = None,
+    progress: Progress | None = None,
+    columns: ColumnCheck | None = None,
 ) -> Iterator[RawRecord]:
-    """Raw records from a binary stream (a file, a request body, a test's bytes)."""
+    """Raw records from a binary stream (a file, a request body, a test's bytes). Raises
+    :class:`FileRefused` (at the first ``next``) for a file in an encoding that is not taken,
+    or a CSV header that ``columns`` refuses."""
     if not stream.seekable():
         stream = io.BytesIO(stream.read())
     sample = stream.read(SAMPLE_BYTES)
     stream.seek(0)
+    check_encoding(sample, name)
     fmt = fmt or guess_format(name, sample)
     if fmt == "json" and sample.lstrip(codecs.BOM_UTF8).lstrip()[:1] == b"[":
         data = stream.read(MAX_ARRAY_FILE_BYTES)
@@ -332,17 +432,20 @@ def read_stream(
     encoding = detect_encoding(sample)
     lines = _iter_lines(stream, encoding, progress)
     if fmt == "csv":
-        yield from _csv_records(name, lines, encoding)
+        yield from _csv_records(name, lines, encoding, columns)
     else:
         yield from _json_lines(name, lines, encoding)
 
 
 def read_path(
-    path: str | os.PathLike[str], fmt: Format | None = None, progress: Progress | None = None
+    path: str | os.PathLike[str],
+    fmt: Format | None = None,
+    progress: Progress | None = None,
+    columns: ColumnCheck | None = None,
 ) -> Iterator[RawRecord]:
     name = os.fspath(path)
     with open(path, "rb") as stream:
-        yield from read_stream(stream, name, fmt, progress)
+        yield from read_stream(stream, name, fmt, progress, columns)
 
 
 def read_one(record: Mapping[str, Any] | bytes | str, position: str = "http") -> RawRecord:

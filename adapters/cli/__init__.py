@@ -9,21 +9,35 @@ from typing import Any
 
 import click
 
+from adapters.cli import exits
 from engine.config import ConfigError
 
 
 class SanshiGroup(click.Group):
-    """Reports a bad configuration file by line and field, not as a traceback."""
+    """Reports a bad configuration file by line and field, and an unreachable PostgreSQL or
+    Kafka as one line saying what to check (exit code 3, see ``exits``), not as a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ConfigError as exc:
             click.echo(str(exc), err=True)
-            ctx.exit(2)
+            ctx.exit(exits.REFUSED)
+        except click.exceptions.Exit:
+            raise
+        except Exception as exc:
+            message = exits.unreachable(exc)
+            if message is None:
+                raise
+            click.echo(message, err=True)
+            ctx.exit(exits.UNREACHABLE)
 
 
-@click.group(cls=SanshiGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=SanshiGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=exits.HELP,
+)
 @click.version_option(package_name="sanshi")
 def main() -> None:
     """三事 sanshi：12345 / 110 / APP / 窗口 诉求统一受理、智能分拨与考核。"""

@@ -1,9 +1,11 @@
 """``sanshi ingest``, ``sanshi dlq list``, ``sanshi worker`` (SPEC §2, §6).
 
-Exit status: 0 when the command ran (dead letters and filtered records are normal results,
-reported in the counts); 2 when it could not start (unknown channel, missing file, no
-SANSHI_KAFKA for the worker); 1 when records could not be handed over (Kafka did not
-acknowledge them) or the store failed mid-run.
+Exit status (``adapters.cli.exits``): 0 when every record was taken (accepted, duplicate, or
+filtered as police business); 1 when some or all records were dead-lettered or Kafka did not
+acknowledge them; 2 for a usage error (unknown channel, missing file, no SANSHI_KAFKA for the
+worker) or a file refused as a whole (not UTF-8 / UTF-8 BOM / GB18030, or a CSV header without
+a required column: said once, nothing of it stored, the other files still read); 3 when
+PostgreSQL or Kafka is unreachable (one line naming the variable and the address to check).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from rich.progress import (
 from rich.table import Table
 
 from adapters.channels import CHANNEL_LABELS, CHANNELS, read_path
+from adapters.channels.columns import column_check
+from adapters.channels.reading import FileRefused
+from adapters.cli import exits
 
 LABELS = {
     "accepted": "已受理 accepted",
@@ -78,7 +83,7 @@ def _publisher() -> Any:
     return _Publisher()
 
 
-@click.command("ingest")
+@click.command("ingest", epilog=exits.HELP)
 @click.argument("channel", type=click.Choice(sorted(CHANNELS)))
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
@@ -94,7 +99,8 @@ def ingest_command(channel: str, files: tuple[str, ...], fmt: str, input_format:
     """导入渠道文件：CHANNEL 为 hotline / police / app / walkin。
 
     每条记录计为 已受理、重复、留公安（警情不属受理范围）或 死信 之一；设置 SANSHI_KAFKA
-    时“已发布”表示已由 Kafka 确认，由 sanshi worker 受理。
+    时“已发布”表示已由 Kafka 确认，由 sanshi worker 受理。文件编码须为 UTF-8、带 BOM 的
+    UTF-8 或 GB18030；CSV 表头须有该渠道的必需列，否则整个文件不导入（只报一次）。
     """
     from adapters.transport import IngestReport, ingest, intake_port
 
@@ -107,6 +113,7 @@ def ingest_command(channel: str, files: tuple[str, ...], fmt: str, input_format:
         port = intake_port(runtime)
         report = IngestReport(mode=port.mode)
         seen: set[bytes] = set()
+        refused: list[str] = []
         for name in files:
             size = Path(name).stat().st_size
             show = size >= LARGE_FILE_BYTES and err.is_terminal and fmt == "table"
@@ -129,24 +136,38 @@ def ingest_command(channel: str, files: tuple[str, ...], fmt: str, input_format:
                     name,
                     None if input_format == "auto" else input_format,  # type: ignore[arg-type]
                     progress=advance,
+                    columns=column_check(channel),
                 )
-                ingest(runtime, channel, records, source=name, report=report,
-                       batch_size=batch_size, seen=seen)
+                try:
+                    ingest(runtime, channel, records, source=name, report=report,
+                           batch_size=batch_size, seen=seen)
+                except FileRefused as refusal:
+                    # Once for the file, not once per line: nothing of it was stored.
+                    refused.append(name)
+                    err.print(f"文件未导入 (file refused): {refusal.reason}", markup=False,
+                              highlight=False, soft_wrap=True)
     except Exception as e:
         from kafka.errors import KafkaError
 
+        message = exits.unreachable(e)
+        if message is not None:
+            click.echo(message, err=True)
+            sys.exit(exits.UNREACHABLE)
         if isinstance(e, KafkaError | OSError):
             err.print(f"[red]导入中断 (ingest aborted): {type(e).__name__}: {e}[/red]")
-            sys.exit(1)
+            sys.exit(exits.DEAD_LETTERED)
         raise
     finally:
         runtime.close()
     if fmt == "json":
-        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps({**report.to_dict(), "refused_files": refused},
+                              ensure_ascii=False, indent=2))
     else:
         _print_report(report, channel)
-    if report.counts["failed"]:
-        sys.exit(1)
+    if refused:
+        sys.exit(exits.REFUSED)
+    if report.counts["failed"] or report.counts["dead_lettered"]:
+        sys.exit(exits.DEAD_LETTERED)
 
 
 def _print_report(report: Any, channel: str) -> None:
@@ -254,7 +275,7 @@ def dlq_list(fmt: str, channel: str | None, limit: int, show_raw_text: bool) -> 
     out.print(table)
 
 
-@click.command("worker")
+@click.command("worker", epilog=exits.HELP)
 @click.option("--clock-interval", type=float, default=30.0, show_default=True,
               help="督办时钟间隔（秒），0 关闭")
 @click.option("--idle-exit", type=float, default=None,
@@ -283,7 +304,9 @@ def worker_command(
         level=os.environ.get("SANSHI_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is a line per connection
+    # Its INFO is a line per connection, and an unreachable broker is an ERROR line per retry:
+    # the CLI says that once (exits.kafka_message).
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     runtime = _runtime(router)
     if not runtime.settings.kafka:
         runtime.close()

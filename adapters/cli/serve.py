@@ -45,7 +45,23 @@ def run_clock(runtime: Any, interval: float, stop: threading.Event) -> None:
     help="时限检查（自动督办）间隔秒数；0 关闭。使用 Kafka 时由 sanshi worker 负责",
 )
 @click.option("--log-level", default="info", show_default=True, help="uvicorn 日志级别")
-def serve(host: str, port: int, clock_interval: float, log_level: str) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="在此内部端口另行提供 /metrics（无需令牌，供 Prometheus 抓取）；主端口的 /metrics 需领导/管理员/指标令牌",
+)
+@click.option(
+    "--metrics-host", default="127.0.0.1", show_default=True, help="--metrics-port 的监听地址（内网）"
+)
+def serve(
+    host: str,
+    port: int,
+    clock_interval: float,
+    log_level: str,
+    metrics_port: int | None,
+    metrics_host: str,
+) -> None:
     """启动 HTTP 接口与网页界面（受理台、工单箱、领导驾驶舱）。"""
     import uvicorn
 
@@ -59,9 +75,17 @@ def serve(host: str, port: int, clock_interval: float, log_level: str) -> None:
         threading.Thread(
             target=run_clock, args=(runtime, clock_interval, stop), name="deadline-clock", daemon=True
         ).start()
+    metrics_at = "指标 /metrics（需令牌）"
+    if metrics_port is not None:
+        # The registry is the app's (same collectors, same routing histogram): an internal
+        # port for a scraper that holds no token; the public port keeps asking for one.
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr=metrics_host, registry=app.state.metrics)
+        metrics_at = f"指标 http://{metrics_host}:{metrics_port}/metrics"
     click.echo(
         f"sanshi 服务已启动：http://{host}:{port}/  "
-        "（接口说明 /openapi.json，Open311 /open311/v2/discovery.json，指标 /metrics）"
+        f"（接口说明 /openapi.json，Open311 /open311/v2/discovery.json，{metrics_at}）"
     )
     try:
         # Access logs are off: they would print query strings (complaint text, api_key).

@@ -3,27 +3,21 @@ Chinese web UI (/), all over one runtime from ``adapters.bootstrap.bootstrap()``
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from adapters.bootstrap import Runtime
-from adapters.http import open311, routes_cases, routes_read
-from adapters.http.database import (
-    RETRY_AFTER_SECONDS,
-    UNAVAILABLE_MESSAGE,
-    database_unavailable,
-    install_postgres_gate,
-)
+from adapters.http import open311, ops, routes_cases, routes_read
+from adapters.http.database import install_postgres_gate
 from adapters.http.errors import install_error_handlers
 from adapters.http.limits import BodyLimits
 from adapters.http.metrics import TimedRouter, build_metrics
 from adapters.http.policy import TokenRegistry
 from adapters.http.store import ApiStore, sql_engine_for
+from adapters.http.timing import UniformNotFound, floor_from_env
 from adapters.web import static_dir
 
 DESCRIPTION = """三事 sanshi 工单系统 HTTP 接口。
@@ -36,7 +30,9 @@ Open311 GeoReport v2 见 `/open311/v2/discovery.json`。
 """
 
 
-def create_app(runtime: Runtime, store: ApiStore | None = None) -> FastAPI:
+def create_app(
+    runtime: Runtime, store: ApiStore | None = None, not_found_floor: float | None = None
+) -> FastAPI:
     app = FastAPI(
         title="sanshi 三事",
         version="0.1.0",
@@ -72,29 +68,7 @@ def create_app(runtime: Runtime, store: ApiStore | None = None) -> FastAPI:
     app.include_router(routes_cases.router)
     app.include_router(routes_read.router)
     app.include_router(open311.router)
-
-    @app.get("/healthz", tags=["ops"], summary="存活与数据库检查")
-    def healthz() -> JSONResponse:
-        """200 with the log's head when the database answers; 503 when it does not, so that a
-        load balancer takes this instance out until it does (within seconds either way)."""
-        try:
-            head = runtime.app.recorder.max_notification_id()
-        except Exception as exc:
-            unavailable = database_unavailable(exc)
-            body: dict[str, Any] = {
-                "status": "unavailable" if unavailable else "error",
-                "database": "unavailable" if unavailable else "error",
-                "message": UNAVAILABLE_MESSAGE if unavailable else "数据库检查失败，已记录",
-                "detail": type(exc).__name__,
-            }
-            if not unavailable:
-                logging.getLogger("sanshi.http").error("health check failed", exc_info=exc)
-            return JSONResponse(body, 503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-        return JSONResponse({"status": "ok", "database": "ok", "events": head or 0})
-
-    @app.get("/metrics", tags=["ops"], summary="Prometheus 指标", response_class=Response)
-    def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    app.include_router(ops.router)
 
     static = static_dir()
 
@@ -116,5 +90,11 @@ def create_app(runtime: Runtime, store: ApiStore | None = None) -> FastAPI:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         return response
+
+    # Outermost, so that its clock starts first: a hidden case and an absent id answer 404 in
+    # the same time (adapters.http.timing).
+    app.add_middleware(
+        UniformNotFound, floor=floor_from_env() if not_found_floor is None else not_found_floor
+    )
 
     return app

@@ -157,11 +157,6 @@ def can_see_case(principal: Principal, units_ever: list[str]) -> bool:
     return True
 
 
-def require_case_visible(principal: Principal, units_ever: list[str]) -> None:
-    if not can_see_case(principal, units_ever):
-        raise ApiError(403, "forbidden", "该工单未派给本单位，无权查看")
-
-
 def require_own_unit(principal: Principal, unit: str) -> None:
     if principal.role == Role.UNIT and principal.unit != unit:
         raise ApiError(403, "forbidden", "只能查看本单位的工单箱")

@@ -20,7 +20,7 @@ from adapters.http.policy import (
     Principal,
     acting_unit,
     allow,
-    require_case_visible,
+    can_see_case,
     sees_masked,
 )
 from adapters.http.schemas import (
@@ -61,8 +61,13 @@ def parse_case_id(case_id: str) -> UUID:
 
 
 def load_case(request: Request, case_id: str, principal: Principal) -> Case:
+    """The case, if this caller may see it. A case a unit may not see answers exactly as one
+    that does not exist (404, the same body; ``timing.UniformNotFound`` evens out the time):
+    ids are derived from ``channel:source_ref``, so a 403 would tell another unit that an
+    order number or a police incident is in the log."""
     case = runtime_of(request).app.get_case(parse_case_id(case_id))
-    require_case_visible(principal, list(case.units_ever))
+    if not can_see_case(principal, list(case.units_ever)):
+        raise CaseNotFound(case.id)
     return case
 
 
