@@ -311,12 +311,13 @@ def find(text: str, kinds: Iterable[Kind] = ALL_KINDS) -> list[Match]:
                     add(a, b, Kind.PLATE, s[a] + "*" * (b - a - 1))
     number_kinds = wanted & {Kind.ID_CARD, Kind.PHONE, Kind.BANK_CARD}
     if number_kinds:
+        spoken = [text[origin[k]] in _NUMERALS for k in range(len(s))]
         for groups, run_start, run_end, x_end in _runs(s):
             if not free(run_start, run_end):
                 groups = [g for g in groups if free(*g)]
                 if not groups:
                     continue
-            _numbers_in_run(s, groups, run_end, x_end, number_kinds, add)
+            _numbers_in_run(s, groups, run_end, x_end, number_kinds, add, spoken)
     if Kind.PASSPORT in wanted:
         for m in _PASSPORT.finditer(s):
             a, b = m.span("num")
@@ -337,30 +338,44 @@ def _numbers_in_run(
     x_end: bool,
     kinds: frozenset[Kind],
     add: Callable[[int, int, Kind, str], None],
+    spoken: list[bool],
 ) -> None:
     """Try every span of whole groups, strongest test first and longest span first, so an
     ID split 6-4-4-4 is one ID and a phone number after a house number (``301
     13912345678``) is still found."""
     n = len(groups)
     used = [False] * n
-    candidates: list[tuple[int, int]] = []
+    candidates: list[tuple[int, int, int, int]] = []  # shadow span, first and last group
     for i in range(n):
         total = 0
         for j in range(i, n):
             total += groups[j][1] - groups[j][0]
-            if total > 19:
+            a, b = groups[i][0], groups[j][1]
+            # 一/两 of the next word glued to a number written in Chinese numerals
+            # (幺三九…四一直打不通): also try without one or two of them at either end.
+            for da in range(3):
+                for db in range(3):
+                    if (da or db) and not (
+                        all(spoken[k] for k in range(a, a + da))
+                        and all(spoken[k] for k in range(b - db, b))
+                        and b - db - (a + da) >= 7
+                        and groups[i][0] + da < groups[i][1]
+                        and groups[j][1] - db > groups[j][0]
+                    ):
+                        continue
+                    if total - da - db <= 19:
+                        candidates.append((a + da, b - db, i, j))
+            if total > 21:
                 break
-            candidates.append((i, j))
-    candidates.sort(key=lambda c: (-(groups[c[1]][1] - groups[c[0]][0]), c[0]))
+    candidates.sort(key=lambda c: (-(c[1] - c[0]), c[0]))
     for kind, test in _LEVELS:
         if kind not in kinds:
             continue
-        for i, j in candidates:
+        for a, b, i, j in candidates:
             if any(used[i : j + 1]):
                 continue
-            a, b = groups[i][0], groups[j][1]
-            digits = "".join(s[x:y] for x, y in groups[i : j + 1])
-            with_x = x_end and j == n - 1
+            digits = "".join(s[max(x, a) : min(y, b)] for x, y in groups[i : j + 1])
+            with_x = x_end and j == n - 1 and b == groups[j][1]
             lettered = a > 0 and s[a - 1].isascii() and s[a - 1].isalpha()
             if not test(digits, with_x, s[max(0, a - 12) : a], lettered):
                 continue
