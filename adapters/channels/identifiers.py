@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -82,17 +82,35 @@ _SEPARATORS = " \t\u00a0\u3000-‐‑‒–—―−.·•・‧_/"
 @dataclass(frozen=True)
 class Shadow:
     text: str  # normalised
-    origin: list[int]  # shadow index → index in the original text (len(text) + 1 entries)
+    origin: Sequence[int]  # shadow index → index in the original text (len(text) + 1 entries)
 
 
-def normalise(text: str) -> Shadow:
+def _fast_table(numerals: bool) -> dict[int, str]:
+    table = {c: chr(c - 0xFEE0).upper() for c in range(0xFF01, 0xFF5F)}  # full width → ASCII
+    table |= {c: chr(c).upper() for c in range(ord("a"), ord("z") + 1)}
+    table[0x3000] = " "
+    if numerals:
+        table |= {ord(k): v for k, v in _NUMERALS.items()}
+    return table
+
+
+_FAST = {True: _fast_table(True), False: _fast_table(False)}
+
+
+def normalise(text: str, numerals: bool = True) -> Shadow:
     """NFKC + Chinese numerals → digits + upper case, character by character, with a map
-    back to the original (NFKC of one character may be several, e.g. ``㈠``)."""
+    back to the original (NFKC of one character may be several, e.g. ``㈠``). With
+    ``numerals=False`` Chinese numerals stay as they are (same length, same map): 一 of
+    一直 then ends a plate or passport number instead of lengthening it."""
+    fast = text.translate(_FAST[numerals])
+    if unicodedata.is_normalized("NFKC", fast) and fast.upper() == fast:
+        # one character for one (the usual case): the map is the identity
+        return Shadow(fast, range(len(fast) + 1))
     out: list[str] = []
     origin: list[int] = []
     for i, ch in enumerate(text):
         if ch in _NUMERALS:
-            mapped = _NUMERALS[ch]
+            mapped = _NUMERALS[ch] if numerals else ch
         elif ch.isascii():
             mapped = ch.upper()
         else:
@@ -294,12 +312,17 @@ def find(text: str, kinds: Iterable[Kind] = ALL_KINDS) -> list[Match]:
         taken.append((a, b))
         found.append((a, b, kind, replacement))
 
+    # Plates, badges and passports are looked for twice: Chinese numerals read as digits
+    # (警号〇一二三四五) and as words (桂A12345一直停在这里).
+    worded = normalise(text, numerals=False).text if any(c in _NUMERALS for c in text) else s
+    shadows = (s, worded) if worded != s else (s,)
     if Kind.BADGE in wanted:
-        for m in _BADGE.finditer(s):
+        for m in (m for sh in shadows for m in _BADGE.finditer(sh)):
             a, b = m.span("num")
-            add(a, b, Kind.BADGE, "*" * (b - a))
+            if free(a, b):
+                add(a, b, Kind.BADGE, "*" * (b - a))
     if Kind.PLATE in wanted:
-        for m in _PLATE.finditer(s):
+        for m in (m for sh in shadows for m in _PLATE.finditer(sh)):
             if m.group("head"):
                 a, b = m.span("serial")
                 if free(a, b):
@@ -311,7 +334,11 @@ def find(text: str, kinds: Iterable[Kind] = ALL_KINDS) -> list[Match]:
                     add(a, b, Kind.PLATE, s[a] + "*" * (b - a - 1))
     number_kinds = wanted & {Kind.ID_CARD, Kind.PHONE, Kind.BANK_CARD}
     if number_kinds:
-        spoken = [text[origin[k]] in _NUMERALS for k in range(len(s))]
+        spoken = (
+            [text[origin[k]] in _NUMERALS for k in range(len(s))]
+            if worded != s
+            else None
+        )
         for groups, run_start, run_end, x_end in _runs(s):
             if not free(run_start, run_end):
                 groups = [g for g in groups if free(*g)]
@@ -319,7 +346,7 @@ def find(text: str, kinds: Iterable[Kind] = ALL_KINDS) -> list[Match]:
                     continue
             _numbers_in_run(s, groups, run_end, x_end, number_kinds, add, spoken)
     if Kind.PASSPORT in wanted:
-        for m in _PASSPORT.finditer(s):
+        for m in (m for sh in shadows for m in _PASSPORT.finditer(sh)):
             a, b = m.span("num")
             if not free(a, b):
                 continue
@@ -338,12 +365,14 @@ def _numbers_in_run(
     x_end: bool,
     kinds: frozenset[Kind],
     add: Callable[[int, int, Kind, str], None],
-    spoken: list[bool],
+    spoken: list[bool] | None,
 ) -> None:
     """Try every span of whole groups, strongest test first and longest span first, so an
     ID split 6-4-4-4 is one ID and a phone number after a house number (``301
     13912345678``) is still found."""
     n = len(groups)
+    if sum(y - x for x, y in groups) < 7:
+        return  # nothing we look for is shorter (a local landline has 7 digits)
     used = [False] * n
     candidates: list[tuple[int, int, int, int]] = []  # shadow span, first and last group
     for i in range(n):
@@ -353,14 +382,14 @@ def _numbers_in_run(
             a, b = groups[i][0], groups[j][1]
             # 一/两 of the next word glued to a number written in Chinese numerals
             # (幺三九…四一直打不通): also try without one or two of them at either end.
-            for da in range(3):
-                for db in range(3):
-                    if (da or db) and not (
-                        all(spoken[k] for k in range(a, a + da))
+            for da in range(3 if spoken else 1):
+                for db in range(3 if spoken else 1):
+                    if spoken and (da or db) and not (
+                        b - db - (a + da) >= 7
+                        and a + da < groups[i][1]
+                        and b - db > groups[j][0]
+                        and all(spoken[k] for k in range(a, a + da))
                         and all(spoken[k] for k in range(b - db, b))
-                        and b - db - (a + da) >= 7
-                        and groups[i][0] + da < groups[i][1]
-                        and groups[j][1] - db > groups[j][0]
                     ):
                         continue
                     if total - da - db <= 19:
@@ -368,13 +397,17 @@ def _numbers_in_run(
             if total > 21:
                 break
     candidates.sort(key=lambda c: (-(c[1] - c[0]), c[0]))
+    spans = [
+        (a, b, i, j, "".join(s[max(x, a) : min(y, b)] for x, y in groups[i : j + 1]))
+        for a, b, i, j in candidates
+    ]
+    spans = [c for c in spans if len(c[4]) >= 7]
     for kind, test in _LEVELS:
         if kind not in kinds:
             continue
-        for a, b, i, j in candidates:
+        for a, b, i, j, digits in spans:
             if any(used[i : j + 1]):
                 continue
-            digits = "".join(s[max(x, a) : min(y, b)] for x, y in groups[i : j + 1])
             with_x = x_end and j == n - 1 and b == groups[j][1]
             lettered = a > 0 and s[a - 1].isascii() and s[a - 1].isalpha()
             if not test(digits, with_x, s[max(0, a - 12) : a], lettered):
