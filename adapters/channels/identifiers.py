@@ -420,6 +420,15 @@ def _numbers_in_run(
             add(a, end, kind, _keep_last4(digits + ("X" if with_x else ""), kind))
             for k in range(i, j + 1):
                 used[k] = True
+    # Leftovers: a span may have taken the first group of the next number (an ID cue, a
+    # Luhn check passing by chance across two numbers). What is left of a run in which
+    # something was found is starred when it has three digits or more: a fragment of a
+    # phone number must not stay behind; a house number beside an ID is the cheap loss.
+    if any(used):
+        for k, (x, y) in enumerate(groups):
+            if not used[k] and y - x >= 3:
+                add(x, y, Kind.PHONE, "*" * (y - x))
+                used[k] = True
     # an ID glued to other digits (no separator): any checksum-valid 18 inside a long group
     if Kind.ID_CARD in kinds:
         for k, (x, y) in enumerate(groups):
