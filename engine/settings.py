@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,14 @@ DEFAULT_DATA_DIR = Path("sanshi-data")
 # POSTGRES_CONNECT_TIMEOUT is its pool's wait, 30 s by default, and every read and write of the
 # log is tried 10 times). With the database down, requests then fail in seconds, not minutes.
 POSTGRES_CONNECT_TIMEOUT = 5
+# The district secret (SANSHI_DISTRICT_SECRET) keys the hash that replaces a police incident
+# number (警情编号) wherever it would be kept: the case's source_ref, hence its id. Police
+# numbers are short and sequential, so an unkeyed hash could be reversed by trying them all.
+# Order of choice: SANSHI_DISTRICT_SECRET; else derived from SANSHI_CIPHER_KEY (a district
+# that encrypts its log is protected without a second setting); else this development
+# default, which protects nothing (anyone can recompute it). Never change it once police
+# records were received: a re-sent record would then become a second case.
+DEV_DISTRICT_SECRET = "sanshi-dev-district-secret (not secret; set SANSHI_DISTRICT_SECRET)"
 
 
 @dataclass(frozen=True)
@@ -24,6 +34,7 @@ class Settings:
     # A token for /metrics and the detailed /healthz alone (a Prometheus scraper), so that the
     # scraper need not hold a leader's or an admin's token. Unset: only those two roles read them.
     metrics_token: str | None = None
+    district_secret: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -35,7 +46,13 @@ class Settings:
             config_path=env.get("SANSHI_CONFIG") or None,
             cipher_key=env.get("SANSHI_CIPHER_KEY") or None,
             metrics_token=env.get("SANSHI_METRICS_TOKEN") or None,
+            district_secret=env.get("SANSHI_DISTRICT_SECRET") or None,
         )
+
+    @property
+    def district_key(self) -> bytes:
+        """The HMAC key for police incident numbers (see DEV_DISTRICT_SECRET)."""
+        return district_key(self.district_secret, self.cipher_key)
 
     @property
     def is_postgres(self) -> bool:
@@ -96,3 +113,12 @@ class Settings:
         if "connect_timeout=" not in (u.query or ""):
             url += ("&" if u.query else "?") + f"connect_timeout={POSTGRES_CONNECT_TIMEOUT}"
         return url
+
+
+def district_key(district_secret: str | None, cipher_key: str | None) -> bytes:
+    if district_secret:
+        return district_secret.encode("utf-8")
+    if cipher_key:
+        # A derived key, not the cipher key itself: one key, one purpose.
+        return hmac.new(cipher_key.encode("utf-8"), b"sanshi district secret v1", hashlib.sha256).digest()
+    return DEV_DISTRICT_SECRET.encode("utf-8")

@@ -25,6 +25,7 @@ from adapters.channels import (
     read_path,
     read_stream,
 )
+from adapters.channels.police import incident_ref
 from adapters.channels.privacy import mask_name, mask_phone, mask_text
 from adapters.channels.reading import FileRefused
 from engine.config import load_config
@@ -116,9 +117,11 @@ def test_police_sample_theft_and_traffic_stay_with_the_police_and_the_rest_is_ma
     assert [o.position.rsplit(":", 1)[1] for o in filtered] == ["3", "6"]
     assert "刑事" in filtered[0].reason and "交通" in filtered[1].reason
     cmds = commands(outcomes)
-    assert [c.source_ref for c in cmds] == [
+    # the incident number is kept only as its keyed hash (issue 14)
+    assert [c.source_ref for c in cmds] == [incident_ref(n) for n in (
         "JQ320302202106160001", "JQ320302202106160002", "JQ320302202106160004", "JQ320302202106160005",
-    ]
+    )]
+    assert not any("JQ3203022021" in c.model_dump_json() for c in cmds)
     assert all(c.category_hint == "dispute" for c in cmds)  # 纠纷 → mediation
     injured = cmds[1]
     assert "320302198001011239" not in injured.content
@@ -180,7 +183,9 @@ def test_one_broken_line_in_a_utf8_file_is_a_dead_letter_not_mojibake_for_all() 
     assert [c.content for c in commands(outcomes)] == ["小区没有路灯", "油烟扰民"]
     (letter,) = dead(outcomes)
     assert letter.position == "upload.jsonl:2"
-    assert "编码" in letter.reason and letter.raw == broken
+    assert "编码" in letter.reason
+    # kept byte for byte, but redacted like every dead letter: the caller's number masked
+    assert letter.redacted and letter.raw == broken.replace(b"13877912345", b"*******2345")
 
 
 def test_a_file_that_is_neither_utf8_nor_gb18030_ends_as_dead_letters() -> None:

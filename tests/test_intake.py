@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from adapters.bootstrap import bootstrap
+from adapters.channels import source_ref_for
 from adapters.cli import main
 from adapters.transport import dead_letter_store, submit
 from engine.domain import case_id_for
@@ -146,7 +147,7 @@ def test_no_raw_police_identifier_reaches_the_database_file(db_env: Path, tmp_pa
                    "caller_phone": "13977905555", "content": "路灯坏了"}
         assert submit(runtime, "hotline", hotline).status == "accepted"
         assert dead_letter_store(runtime).count() == 2
-        case = runtime.app.get_case(case_id_for("police", "JQ1"))
+        case = runtime.app.get_case(case_id_for("police", source_ref_for("police", "JQ1")))
         assert case.caller_name == "欧阳某" and case.caller_phone == "*******1234"
     finally:
         runtime.close()

@@ -41,6 +41,7 @@ __all__ = [
     "read_one",
     "read_path",
     "read_stream",
+    "source_ref_for",
     "submit",
 ]
 
@@ -71,9 +72,8 @@ class DeadLetter:
     """A record that could not be read (SPEC §2: nothing is dropped silently).
 
     ``raw`` is what arrived (its first 256 KiB when larger: ``raw_size`` and ``raw_sha256``
-    describe the whole). For the police channel ``raw`` is a desensitised copy
-    (``redacted=True``): the original stays with the police, whose identifiers must not be
-    stored here.
+    describe the whole), desensitised (``redacted=True``) for every channel: identifiers must
+    not be stored here, and a record that could not be read may be anything.
     """
 
     channel: str
@@ -100,33 +100,57 @@ class DeadLetter:
 Adapted = Parsed | Filtered | DeadLetter
 
 
-def context_for(config: SanshiConfig | None, now: dt.datetime | None = None) -> AdapterContext:
+def context_for(
+    config: SanshiConfig | None,
+    now: dt.datetime | None = None,
+    district_key: bytes | None = None,
+) -> AdapterContext:
     if config is None:
-        return AdapterContext(now=now)
+        return AdapterContext(now=now, district_key=district_key)
     codes: dict[str, str] = {}
     for category in config.categories:
         codes[category.code] = category.code
         codes[category.name] = category.code
-    return AdapterContext(category_codes=codes, now=now)
+    return AdapterContext(category_codes=codes, now=now, district_key=district_key)
 
 
-def dead_letter(channel: str, raw: RawRecord, reason: str, source: str = "ingest") -> DeadLetter:
-    data, size, digest, redacted = raw.raw, raw.raw_size, raw.raw_sha256, False
+def source_ref_for(channel: str, ref: str, district_key: bytes | None = None) -> str:
+    """The source_ref a channel's own record number is kept as (and the case id derives
+    from): a police incident number only as its keyed hash, the others as they are."""
     if channel == Channel.POLICE.value:
-        names: list[str] = []
-        if raw.fields is not None:
-            value = raw.fields.get("caller_name") or raw.fields.get("报警人")
+        return police.incident_ref(ref, district_key)
+    return ref
+
+
+def dead_letter(
+    channel: str,
+    raw: RawRecord,
+    reason: str,
+    source: str = "ingest",
+    ctx: AdapterContext | None = None,
+) -> DeadLetter:
+    """Every channel's dead letter is redacted (a police file fed to the hotline channel is
+    still a police file); a police incident number becomes its keyed hash, as in the case."""
+    names: list[str] = []
+    replace: dict[str, str] = {}
+    if raw.fields is not None:
+        for key in ("caller_name", "报警人", "报警人姓名", "resident_name", "居民姓名", "来电人"):
+            value = raw.fields.get(key)
             if isinstance(value, str):
                 names.append(value)
-        data, redacted = redact_raw(raw.raw, names), True
+        for key in ("incident_no", "警情编号", "接警编号"):
+            value = raw.fields.get(key)
+            if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+                number = str(value).strip()
+                replace[number] = police.incident_ref(number, ctx.district_key if ctx else None)
     return DeadLetter(
         channel=channel,
         reason=reason,
         position=raw.position,
-        raw=data,
-        raw_size=size,
-        raw_sha256=digest,
-        redacted=redacted,
+        raw=redact_raw(raw.raw, names, replace),
+        raw_size=raw.raw_size,
+        raw_sha256=raw.raw_sha256,
+        redacted=True,
         source=source,
     )
 
@@ -139,11 +163,11 @@ def adapt(
     if adapter is None:
         raise ValueError(f"未知渠道「{channel}」(unknown channel); 可选: {', '.join(CHANNELS)}")
     if raw.fields is None:
-        return dead_letter(channel, raw, raw.error or "无法读取 (unreadable)", source)
+        return dead_letter(channel, raw, raw.error or "无法读取 (unreadable)", source, ctx)
     try:
         result = adapter(raw.fields, ctx or AdapterContext())
     except RecordError as e:
-        return dead_letter(channel, raw, e.reason, source)
+        return dead_letter(channel, raw, e.reason, source, ctx)
     except Exception as e:  # a bug must not lose the record: keep it and say what happened
         # No traceback for police: an exception's message may quote a value.
         log.error(
@@ -154,7 +178,7 @@ def adapt(
             exc_info=channel != Channel.POLICE.value,
         )
         return dead_letter(
-            channel, raw, f"适配器内部错误 (adapter error: {type(e).__name__})", source
+            channel, raw, f"适配器内部错误 (adapter error: {type(e).__name__})", source, ctx
         )
     if isinstance(result, Filtered):
         return dataclasses.replace(result, position=raw.position)

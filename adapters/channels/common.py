@@ -59,6 +59,10 @@ class AdapterContext:
 
     category_codes: Mapping[str, str] | None = None  # code → code and 中文名 → code
     now: dt.datetime | None = None
+    # HMAC key for police incident numbers (Settings.district_key); None: the dev default.
+    district_key: bytes | None = None
+    # 警情类别 that leave the police (exact items); None: police.PASSING_CATEGORIES.
+    police_categories: frozenset[str] | None = None
 
     def clock(self) -> dt.datetime:
         return self.now or dt.datetime.now(SHANGHAI)

@@ -19,6 +19,7 @@ from .common import (
     parse_time,
     text_field,
 )
+from .privacy import redact_citizen, redact_value
 
 HEADERS = {
     "工单编号": "order_no",
@@ -59,13 +60,13 @@ def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand:
         channel=Channel.HOTLINE,
         source_ref=order_no,
         received_at=received_at,
-        content=content,
-        address=text_field(record, "address", label="诉求地址"),
+        content=redact_citizen(content),
+        address=redact_citizen(text_field(record, "address", label="诉求地址")),
         caller_name=text_field(record, "caller_name", label="来电人"),
         caller_phone=text_field(record, "caller_phone", label="来电号码", numbers_ok=True),
         appeal_type=text_field(record, "appeal_type", label="诉求类型"),
         urgent=urgency(record),
         category_hint=ctx.category(text_field(record, "category", label="诉求分类")),
         confidential=flag(record, "confidential", "保密件"),
-        extra=extra,
+        extra=redact_value(extra),
     )

@@ -1,12 +1,13 @@
-"""Desensitising police records (脱敏) before they leave the police adapter (SPEC §2).
+"""Desensitising records (脱敏) before they leave an adapter (SPEC §2).
 
 Phone numbers keep their last four digits (``*******5678``), names keep the surname (张某,
-欧阳某), 18-digit ID numbers are masked. Two passes over free text: helan (checksum-valid ID
-numbers, mobiles from known segments, landlines with a known area code, names after cue words)
-and our own for what helan misses: mobiles written with spaces or a ``+86``/``0086`` prefix,
-landlines it does not know, ID-shaped numbers with a plausible birth date whatever their
-checksum, names after 我叫/本人, and the caller's own name and number wherever they appear.
-Masking too much is the cheap error here; a leaked number is not.
+欧阳某), ID numbers keep only their last four. Identifiers (身份证号 in any spelling, plates,
+警号, bank cards, passports, phones) are found by :mod:`adapters.channels.identifiers`, the one
+detector every channel and the dead-letter store use; its docstring says what the helan
+library misses and why our own patterns are needed. helan still runs after it as a second
+net (names after cue words, checksum-valid IDs, plates, mobiles from known segments), and our
+own name pass catches names after 我叫/本人 and the caller's own name and number wherever they
+appear. Masking too much is the cheap error here; a leaked number is not.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import json
 import re
 import unicodedata
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
 import helan
 from helan.data import SURNAMES
+
+from . import identifiers
+from .identifiers import ALL_KINDS, CITIZEN_KINDS, Kind
 
 COMPOUND_SURNAMES = frozenset(
     ["欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "司空", "夏侯", "轩辕", "令狐", "钟离", "端木", "南宫", "西门", "百里", "呼延", "独孤", "万俟", "闻人", "澹台", "公冶", "太史", "申屠", "赫连", "拓跋", "第五", "左丘", "东郭", "南门", "羊舌", "微生", "梁丘", "乐正", "濮阳", "淳于", "单于", "仲孙", "叔孙", "轩辕", "亓官", "司寇", "巫马", "公西", "漆雕", "壤驷", "谷梁", "宰父", "段干", "呼延", "归海", "东门", "羊角", "公良", "鲜于"]
@@ -79,18 +83,6 @@ _SEP = r"[\s\-－—.·]*"
 _MOBILE = re.compile(
     rf"(?<![0-9０-９])(?:(?:\+|＋|00){_SEP}86{_SEP}|86{_SEP}(?=1[3-9]))?"
     rf"[1１][3-9３-９]{_SEP}(?:{_DIGIT}{_SEP}){{8}}{_DIGIT}(?![0-9０-９])"
-)
-_LANDLINE = re.compile(
-    rf"(?<![0-9０-９])(?:[(（]?[0０]{_DIGIT}{{2,3}}[)）]?{_SEP})?[2-8２-８]{_DIGIT}{{6,7}}"
-    rf"(?:{_SEP}(?:转|-|ext\.?){_SEP}{_DIGIT}{{1,5}})?(?![0-9０-９])"
-)
-# 18 characters shaped like a citizen ID: 6-digit region, a 19xx/20xx birth date.
-_ID_SHAPED = re.compile(
-    r"(?<![0-9０-９A-Za-z])[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
-    r"\d{3}[0-9Xx](?![0-9０-９A-Za-z])"
-)
-_ID_SPACED = re.compile(
-    r"(?<![0-9０-９])\d{6}[\s\-]+(?:19|20)\d{6}[\s\-]+\d{3}[0-9Xx](?![0-9０-９A-Za-z])"
 )
 # 百家姓 (single-character part) plus helan's list: a name after a cue word must start with one.
 _BAIJIAXING = (
@@ -174,13 +166,28 @@ def mask_text(
     numbers = {d for d in (_digits(p) for p in phones) if len(d) >= 5}
     if numbers:
         out = _mask_runs_containing(out, numbers)
-    out = _ID_SPACED.sub(lambda m: _mask_id(re.sub(r"[\s\-]", "", m.group(0))), out)
-    out = _ID_SHAPED.sub(lambda m: _mask_id(m.group(0)), out)
+    out = identifiers.redact(out, ALL_KINDS)
     out, _ = helan.mask(out, ops=_helan_ops(), recognizers=_helan_recognizers())
     out = _MOBILE.sub(lambda m: _mask_keep_last4(m.group(0)), out)
-    out = _LANDLINE.sub(lambda m: _mask_keep_last4(m.group(0)), out)
     out = _NAME_CUES.sub(_cue_name, out)
     return out
+
+
+def redact_citizen(value: str) -> str:
+    """The resident's own channels (hotline, app, walk-in): ID, bank card and passport
+    numbers are never kept; what else the resident wrote stays (see ``CITIZEN_KINDS``)."""
+    return identifiers.redact(value, CITIZEN_KINDS) if value else value
+
+
+def redact_value(value: Any, kinds: frozenset[Kind] = CITIZEN_KINDS) -> Any:
+    """The same over a JSON-like value (``extra``): every string, keys included."""
+    if isinstance(value, str):
+        return identifiers.redact(value, kinds)
+    if isinstance(value, list):
+        return [redact_value(v, kinds) for v in value]
+    if isinstance(value, dict):
+        return {identifiers.redact(str(k), kinds): redact_value(v, kinds) for k, v in value.items()}
+    return value
 
 
 def _cue_name(m: re.Match[str]) -> str:
@@ -200,11 +207,16 @@ _JSON_STRING_FIELD = re.compile(
 )
 
 
-def redact_raw(raw: bytes, extra_names: Iterable[str] = ()) -> bytes:
-    """A police record that cannot be read still must not reach the dead-letter store in the
-    clear: decode it as best we can, mask names found under their JSON keys and every
-    number-shaped identifier, and keep that (flagged ``redacted``) instead of the bytes."""
-    text = None
+def redact_raw(
+    raw: bytes, extra_names: Iterable[str] = (), replace: Mapping[str, str] | None = None
+) -> bytes:
+    """A record that cannot be read still must not reach the dead-letter store in the clear:
+    decode it as best we can, mask names found under their JSON keys, every identifier the
+    detector knows and every other long run of digits, and keep that (flagged ``redacted``)
+    instead of the bytes. ``replace`` swaps known values first (a police incident number for
+    its keyed hash, so the centre can still tell which record it was). Bytes that decode as
+    neither UTF-8 nor GB18030 are kept byte for byte apart from what is masked."""
+    text: str | None = None
     for encoding in ("utf-8", "gb18030"):
         try:
             text = raw.decode(encoding)
@@ -212,7 +224,10 @@ def redact_raw(raw: bytes, extra_names: Iterable[str] = ()) -> bytes:
         except UnicodeDecodeError:
             continue
     if text is None:
-        text = raw.decode("utf-8", errors="replace")
+        text = raw.decode("utf-8", errors="surrogateescape")
+    for value, substitute in sorted((replace or {}).items(), key=lambda kv: -len(kv[0])):
+        if value:
+            text = text.replace(value, substitute)
     names = list(extra_names)
     for m in _JSON_STRING_FIELD.finditer(text):
         try:
@@ -222,10 +237,22 @@ def redact_raw(raw: bytes, extra_names: Iterable[str] = ()) -> bytes:
     text = _JSON_STRING_FIELD.sub(
         lambda m: m.group(1) + mask_name(_unescape(m.group(2))), text
     )
-    # Every mobile-shaped and ID-shaped digit run, checksum or not; names seen under keys.
+    # JSON escapes (\u0034\u0035…) would hide digits from the detector: read them first.
+    text = _JSON_ESCAPE.sub(_unescape_match, text)
     masked = mask_text(text, names=names)
     masked = re.sub(r"(?<!\d)\d{7,}(?!\d)", _star_long_digits, masked)
-    return masked.encode("utf-8")
+    return masked.encode("utf-8", errors="surrogateescape")
+
+
+_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def _unescape_match(m: re.Match[str]) -> str:
+    ch = chr(int(m.group(1), 16))
+    # keep quotes, backslashes and control characters escaped: the JSON stays JSON
+    if ch in '"\\' or ord(ch) < 0x20 or 0xD800 <= ord(ch) <= 0xDFFF:
+        return m.group(0)
+    return ch
 
 
 def _star_long_digits(m: re.Match[str]) -> str:

@@ -31,16 +31,18 @@ DUP_RULE_ZH = {
 HIDDEN = {"caller_name", "caller_phone", "originator_id", "originator_version", "timestamp"}
 
 
-def case_id_of(text: str) -> UUID:
+def case_id_of(text: str, district_key: bytes | None = None) -> UUID:
     try:
         return UUID(text)
     except ValueError:
         pass
     if ":" in text:
+        from adapters.channels import source_ref_for
         from engine.domain import case_id_for
 
+        # police:JQ… — the case keeps only the keyed hash of the incident number
         channel, ref = text.split(":", 1)
-        return case_id_for(channel, ref)
+        return case_id_for(channel, source_ref_for(channel, ref, district_key))
     raise click.BadParameter(f"「{text}」不是工单编号（UUID）或 渠道:来源编号", param_hint="CASE_ID")
 
 
@@ -266,8 +268,8 @@ def explain(case_ref: str, fmt: str) -> None:
     from engine.keyword_router import KeywordRouter
     from engine.settings import Settings
 
-    case_id = case_id_of(case_ref)
     settings = Settings.from_env()
+    case_id = case_id_of(case_ref, settings.district_key)
     config = load_config(settings.config_path)
     # Reading the log needs no model: the cheap router keeps this command instant.
     runtime = bootstrap(settings, config, router=KeywordRouter(config))

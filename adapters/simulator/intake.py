@@ -17,7 +17,7 @@ from typing import Protocol
 from uuid import UUID
 
 from adapters.bootstrap import Runtime
-from adapters.channels import DeadLetter, Filtered, Parsed, adapt, read_one
+from adapters.channels import DeadLetter, Filtered, Parsed, adapt, read_one, source_ref_for
 from adapters.simulator.stream import SimRecord
 from adapters.transport.port import adapter_context, intake_port
 from engine.domain import case_id_for
@@ -83,5 +83,6 @@ class ChannelIntake:
         return [o for o in outcomes if o is not None]
 
 
-def case_id_of(rec: SimRecord) -> UUID:
-    return case_id_for(rec.channel, rec.source_ref)
+def case_id_of(rec: SimRecord, district_key: bytes | None = None) -> UUID:
+    """A police record's case id derives from the keyed hash of its incident number."""
+    return case_id_for(rec.channel, source_ref_for(rec.channel, rec.source_ref, district_key))

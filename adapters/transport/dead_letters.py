@@ -5,12 +5,20 @@ Every record that could not be read lands here with its channel, the reason, whe
 idempotent on the dead letter's deterministic id, so a redelivered or re-uploaded bad record
 is stored once. In Kafka mode the worker fills this table from the ``sanshi.dlq`` topic (and
 with what it dead-letters itself).
+
+Whatever is dead-lettered is redacted with the channels' one identifier detector
+(:func:`redacted`) before it is stored here or published to the DLQ topic, whoever made the
+letter (an adapter, the engine refusing a command, the worker with a message it cannot read):
+a police file sent to the wrong channel, or a message that is not JSON at all, still carries
+ID and phone numbers. Redacting is idempotent, and the letter's id (from ``raw_sha256`` of
+what arrived) is unchanged, so a redelivered letter is still stored once.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import uuid
@@ -36,6 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.pool import StaticPool
 
 from adapters.channels import DeadLetter
+from adapters.channels.privacy import redact_raw
 
 from .sealing import Sealer
 
@@ -148,7 +157,13 @@ def _insert_ignoring_duplicates(engine: Engine) -> Any:
     return dead_letters.insert()
 
 
+def redacted(letter: DeadLetter) -> DeadLetter:
+    """The letter with every identifier in its raw bytes masked (and flagged so)."""
+    return dataclasses.replace(letter, raw=redact_raw(letter.raw), redacted=True)
+
+
 def _row(letter: DeadLetter, sealer: Sealer | None = None) -> dict[str, Any]:
+    letter = redacted(letter)
     return {
         "id": str(letter.id),
         "channel": letter.channel,
@@ -167,6 +182,7 @@ def _row(letter: DeadLetter, sealer: Sealer | None = None) -> dict[str, Any]:
 
 
 def to_message(letter: DeadLetter) -> bytes:
+    letter = redacted(letter)
     return json.dumps(
         {
             "id": str(letter.id),

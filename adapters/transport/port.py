@@ -214,7 +214,7 @@ def intake_port(runtime: Any) -> IntakePort:
 def adapter_context(runtime: Any) -> AdapterContext:
     ctx = runtime.extras.get("adapter_context")
     if ctx is None:
-        ctx = context_for(runtime.config)
+        ctx = context_for(runtime.config, district_key=runtime.settings.district_key)
         runtime.extras["adapter_context"] = ctx
     return ctx  # type: ignore[no-any-return]
 

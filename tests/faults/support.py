@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from adapters.channels import source_ref_for
 from engine.domain import case_id_for
 from tests.support.moved_clock import CLI_CODE
 
@@ -105,8 +106,15 @@ class Corpus:
 
 
 def make_corpus(
-    folder: Path, n: int, seed: int, repeat: float = 0.03, broken: float = 0.01
+    folder: Path,
+    n: int,
+    seed: int,
+    repeat: float = 0.03,
+    broken: float = 0.01,
+    district_key: bytes | None = None,
 ) -> Corpus:
+    """``district_key``: the runtime's (Settings.district_key); a police case's id derives
+    from the keyed hash of its incident number."""
     r = random.Random(seed)
     # Re-sent records go to a second file per channel, ingested by another process: they
     # travel through Kafka and the worker must find them already received.
@@ -173,7 +181,7 @@ def make_corpus(
         sent[channel].append((record, passes))
         rows[channel].append(record)
         if passes:
-            corpus.expected.add(case_id_for(channel, ref))
+            corpus.expected.add(case_id_for(channel, source_ref_for(channel, ref, district_key)))
             corpus.texts.add(marker)
             corpus.personal |= {s for s in (phone, name) if s}
     for name, items in rows.items():

@@ -51,10 +51,12 @@ with warnings.catch_warnings():
 
 KEY = base64.b64encode(bytes(range(32))).decode()  # a fixed 32-byte AES key for the tests
 VIEW_PREFIX = "view_"
+# the district key a runtime with only KEY set derives (police case ids depend on it)
+_KEYED = Settings(db="memory://", kafka=None, config_path=None, cipher_key=KEY)
 
 
-def _corpus(folder: Path, n: int, seed: int) -> Corpus:
-    corpus = make_corpus(folder, n, seed=seed, broken=0.0)
+def _corpus(folder: Path, n: int, seed: int, district_key: bytes | None = None) -> Corpus:
+    corpus = make_corpus(folder, n, seed=seed, broken=0.0, district_key=district_key)
     # Dead letters that carry real personal data: a record whose only fault is its time.
     bad = folder / "hotline-badtime.jsonl"
     lines = []
@@ -196,7 +198,7 @@ def encrypted_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
         db = f"sqlite:///{tmp_path / 'sanshi.db'}"
     else:
         db = request.getfixturevalue("fresh_postgres_url")
-    corpus = _corpus(tmp_path, 400, seed=8100)
+    corpus = _corpus(tmp_path, 400, seed=8100, district_key=_KEYED.district_key)
     runtime = bootstrap(Settings(db=db, kafka=None, config_path=None, cipher_key=KEY))
     try:
         report = _ingest_all(runtime, corpus)
@@ -254,7 +256,7 @@ def test_cipher_key_keeps_the_kafka_topics_unreadable(
 ) -> None:
     prefix = f"fc{uuid.uuid4().hex[:8]}."
     monkeypatch.setenv("SANSHI_KAFKA_PREFIX", prefix)
-    corpus = _corpus(tmp_path, 200, seed=8200)
+    corpus = _corpus(tmp_path, 200, seed=8200, district_key=_KEYED.district_key)
     publisher = bootstrap(
         Settings(db=fresh_postgres_url, kafka=kafka_bootstrap, config_path=None, cipher_key=KEY)
     )
