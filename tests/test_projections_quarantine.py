@@ -291,9 +291,6 @@ def test_metrics_and_the_admin_page_list_them(tmp_path: Path) -> None:
         bad = claimed("api-bad")
         poisoned_extension(bad)
         runtime.app.save(bad)  # embedded mode: the save catches the views up, and sets it aside
-        metrics = generate_latest(client.app.state.metrics).decode()  # type: ignore[attr-defined]
-        assert "sanshi_projection_quarantined_events 1.0" in metrics
-        assert "sanshi_projection_lag_events 0.0" in metrics
         answer = client.get("/api/admin/quarantine", headers=auth(ADMIN))
         assert answer.status_code == 200, answer.text
         body = answer.json()
@@ -304,6 +301,8 @@ def test_metrics_and_the_admin_page_list_them(tmp_path: Path) -> None:
         for token in (LEADER, ASSIGNED):
             refused = client.get("/api/admin/quarantine", headers=auth(token))
             assert refused.status_code == 403 and set(refused.json()) == {"error", "message"}
+        metrics = generate_latest(client.app.state.metrics).decode()  # type: ignore[attr-defined]
+        assert "sanshi_projection_quarantined_events 1.0" in metrics
         page = client.get("/static/app.js")  # the admin's 隔离事件 tab reads that route
         assert page.status_code == 200
         assert '["quarantine", "隔离事件"]' in page.text and "/api/admin/quarantine" in page.text

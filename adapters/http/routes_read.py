@@ -328,5 +328,10 @@ def quarantined_events(
     projector = runtime_of(request).extras.get("projector")
     if projector is None:
         raise ApiError(503, "unavailable", "统计视图尚未就绪，请稍后再试")
+    # Embedded mode: catch the views up first, as every other read does (what the log holds
+    # now and cannot be applied is listed now).
+    fresh = read_model(request).before_read
+    if fresh is not None:
+        fresh()
     rows = projector.quarantined(limit=limit, offset=offset)
     return {"total": projector.quarantined_count(), "rows": jsonable(rows)}
