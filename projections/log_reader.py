@@ -191,7 +191,16 @@ class EventDecoder:
         """The originator id as the mapper converts it (a recorder may give a string)."""
         if type(originator_id) is UUID:
             return originator_id
-        convert = find_id_convertor(self._event_class(topic).cls, cast(Hashable, type(originator_id)))
+        try:
+            cls = self._event_class(topic).cls
+        except Exception:
+            # A topic this version cannot resolve: reading the log must not stop on it (the
+            # projector sets the event aside when it decodes it); its id as stored.
+            try:
+                return UUID(str(originator_id))
+            except ValueError:
+                return cast(UUID, originator_id)
+        convert = find_id_convertor(cls, cast(Hashable, type(originator_id)))
         return cast(UUID, convert(originator_id))
 
     def _plan_cut(self, ec: _EventClass, state: dict[str, Any]) -> _Cut | None:

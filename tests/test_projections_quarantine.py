@@ -351,3 +351,26 @@ def test_a_database_fault_sets_nothing_aside(rt: Runtime, monkeypatch: pytest.Mo
     projector.catch_up()
     assert projector.lag() == 0 and projector.quarantined_count() == 0
     assert {c.id for c in cases} <= inbox_ids(rt)
+
+
+def test_events_the_recorder_took_as_they_came_are_set_aside(rt: Runtime) -> None:
+    """Straight through eventsourcing's recorder: a topic this version does not know and a
+    state that is not JSON. Reading the log goes on past both; each is set aside."""
+    from eventsourcing.persistence import StoredEvent
+
+    case = claimed("recorder")
+    save(rt, case)
+    unknown = StoredEvent(originator_id=case.id, originator_version=case.version + 1, topic="engine.domain:Case.Vanished", state=b"{}")
+    garbled = StoredEvent(originator_id=case.id, originator_version=case.version + 2, topic="engine.domain:Case.Claimed", state=b"\xff not json")
+    rt.app.recorder.insert_events([unknown, garbled])
+    after = dispatched("after-recorder")
+    save(rt, after)
+    projector = projector_of(rt)
+    projector.catch_up()
+    assert projector.lag() == 0 and after.id in inbox_ids(rt)
+    found = projector.quarantined()
+    assert [(q.case_id, q.version, q.event_type) for q in found] == [
+        (str(case.id), case.version + 1, "Vanished"),
+        (str(case.id), case.version + 2, "Claimed"),
+    ]
+    assert view_case(rt, case.id)["status"] == "claimed"  # type: ignore[index]
