@@ -374,3 +374,28 @@ def test_events_the_recorder_took_as_they_came_are_set_aside(rt: Runtime) -> Non
         (str(case.id), case.version + 2, "Claimed"),
     ]
     assert view_case(rt, case.id)["status"] == "claimed"  # type: ignore[index]
+
+
+def test_under_the_cipher_key_nul_still_applies_and_the_reason_is_stored_sealed(tmp_path: Path) -> None:
+    """SANSHI_CIPHER_KEY: the log's states are encrypted (the NUL is looked for after opening
+    them), and a reason set aside is stored sealed like the resident's text, read in clear."""
+    from tests.test_projections_sealed import keyed
+
+    db = f"sqlite:///{tmp_path / 'keyed.db'}"
+    runtime = keyed(db)
+    try:
+        runtime.app.on_saved = None
+        nul = dispatched("keyed-nul", content="路灯\x00不亮")
+        bad = claimed("keyed-bad")
+        poisoned_extension(bad)
+        save(runtime, nul, bad)
+        projector = projector_of(runtime)
+        projector.catch_up()
+        assert projector.lag() == 0 and nul.id in inbox_ids(runtime)
+        [q] = projector.quarantined()
+        assert q.case_id == str(bad.id) and q.error.startswith("AttributeError")
+        with runtime.extras["views_engine"].connect() as conn:
+            raw = conn.exec_driver_sql("SELECT error FROM view_quarantine").scalar()
+        assert raw and "AttributeError" not in raw
+    finally:
+        runtime.close()
