@@ -45,7 +45,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 
 from projections.sealed import SEALED_COLUMNS, TextSealer, opener
-from projections.tables import COUNT_FIELDS, UtcDateTime, view_counts, view_counts_month
+from projections.tables import (
+    COUNT_FIELDS,
+    MAX_STAMP,
+    MIN_STAMP,
+    UtcDateTime,
+    utc_naive,
+    view_counts,
+    view_counts_month,
+)
 
 Converter = Callable[[Any], Any]
 UTC = dt.UTC
@@ -56,14 +64,19 @@ def _q(name: str) -> str:
 
 
 def _sqlite_stamp(v: dt.datetime) -> str:
-    return v.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return utc_naive(v).isoformat(" ", "microseconds")
 
 
 def _pg_stamp(v: dt.datetime) -> dt.datetime:
     offset = v.utcoffset()
     if offset is None:  # naive: astimezone takes it as local time
-        return v.astimezone(UTC).replace(tzinfo=None)
-    return v.replace(tzinfo=None) - offset  # the same, without building an aware UTC datetime
+        return utc_naive(v)
+    try:
+        utc = v.replace(tzinfo=None) - offset  # without building an aware UTC datetime
+    except OverflowError:
+        return utc_naive(v)
+    # Far instants are clamped (tables.utc_naive); both sides of the test are constants.
+    return utc if MIN_STAMP <= utc <= MAX_STAMP else utc_naive(v)
 
 
 def _sqlite_date_out(v: dt.date | None) -> str | None:

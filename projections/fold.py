@@ -41,7 +41,7 @@ from uuid import UUID
 
 from engine.deadlines import SHANGHAI
 from projections.memo import Memo
-from projections.tables import COUNT_FIELDS, SNIPPET_CHARS
+from projections.tables import COUNT_FIELDS, SNIPPET_CHARS, utc_naive
 
 N_COUNTS = len(COUNT_FIELDS)
 INDEX = {f: i for i, f in enumerate(COUNT_FIELDS)}
@@ -70,7 +70,8 @@ CounterKey = tuple[str, str, dt.date]
 
 
 def shanghai_day(at: dt.datetime) -> dt.date:
-    return at.astimezone(SHANGHAI).date()
+    # The day of the instant the views store (clamped far from year 1 and 9999: utc_naive).
+    return utc_naive(at).replace(tzinfo=dt.UTC).astimezone(SHANGHAI).date()
 
 
 def _month_text(day: dt.date) -> str:

@@ -67,6 +67,9 @@ _DIGITS = bytes.maketrans(b"0123456789", b"9" * 10)
 _LONG_NUMBER = b"9" * 19
 
 _TYPE_KEY = b'"_type_"'
+# How JSON writes a NUL character (it may also be an escaped backslash followed by "u0000",
+# which only costs a walk that finds nothing).
+_NUL_ESCAPE = b"\\u0000"
 
 
 # One event of the log as stored, its state still encoded: (notification id, case id, version,
@@ -99,11 +102,21 @@ class _EventClass(NamedTuple):
 class EventDecoder:
     """Stored event → (event class name, attributes), with the application's mapper's settings."""
 
-    def __init__(self, mapper: Mapper[Any], unread: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        mapper: Mapper[Any],
+        unread: Mapping[str, str] | None = None,
+        nul: str | None = None,
+    ) -> None:
         """``unread``: event class name → one attribute the caller never reads (the projector:
         the router's explanation in ``Classified``). Such an attribute may be left out of the
-        states ``decode`` returns, and then it is not parsed (see ``_Cut``)."""
+        states ``decode`` returns, and then it is not parsed (see ``_Cut``).
+
+        ``nul``: what a NUL character in any string of a state becomes (the projector: PostgreSQL
+        text cannot hold one). JSON always writes NUL as the escape ``\u0000``, so only the
+        states whose bytes hold that escape are walked: one ``in`` over the bytes for the rest."""
         self.mapper = mapper
+        self.nul = nul
         self.unread = dict(unread or {})
         self._cuts: dict[str, _Cut | None] = {}
         transcoder = mapper.transcoder
@@ -138,7 +151,10 @@ class EventDecoder:
                 topic=topic,
                 state=stored,
             )
-            return ec.name, vars(self.mapper.to_domain_event(note))
+            state = vars(self.mapper.to_domain_event(note))
+            if self.nul is not None:  # not this reader's JSON: no bytes to look at first
+                state = _replace_nul(state, self.nul)
+            return ec.name, state
         try:
             if self._cipher is not None:
                 stored = self._cipher.decrypt(stored)
@@ -152,6 +168,8 @@ class EventDecoder:
                 self._cuts[topic] = self._plan_cut(ec, state)
             else:
                 state = self._json_cut(topic, stored, cut)
+            if self.nul is not None and _NUL_ESCAPE in stored:
+                state = _replace_nul(state, self.nul)
         except Exception as e:
             msg = (
                 f"Failed to deserialise state of stored event with topic '{topic}', "
@@ -173,7 +191,16 @@ class EventDecoder:
         """The originator id as the mapper converts it (a recorder may give a string)."""
         if type(originator_id) is UUID:
             return originator_id
-        convert = find_id_convertor(self._event_class(topic).cls, cast(Hashable, type(originator_id)))
+        try:
+            cls = self._event_class(topic).cls
+        except Exception:
+            # A topic this version cannot resolve: reading the log must not stop on it (the
+            # projector sets the event aside when it decodes it); its id as stored.
+            try:
+                return UUID(str(originator_id))
+            except ValueError:
+                return cast(UUID, originator_id)
+        convert = find_id_convertor(cls, cast(Hashable, type(originator_id)))
         return cast(UUID, convert(originator_id))
 
     def _plan_cut(self, ec: _EventClass, state: dict[str, Any]) -> _Cut | None:
@@ -322,6 +349,17 @@ def _transcoding(names: dict[str, Any], name: Any) -> Any:
         raise TranscodingNotRegisteredError(msg) from e
 
 
+def _replace_nul(value: Any, by: str) -> Any:
+    """``value`` with NUL replaced in every string it holds (keys too), lists and dicts walked."""
+    if type(value) is str:
+        return value.replace("\x00", by) if "\x00" in value else value
+    if type(value) is list:
+        return [_replace_nul(v, by) for v in value]
+    if type(value) is dict:
+        return {_replace_nul(k, by): _replace_nul(v, by) for k, v in value.items()}
+    return value
+
+
 def _resolve(value: Any, names: dict[str, Any]) -> Any:
     """What JSONTranscoder's object hook makes of a parsed value, innermost objects first."""
     if type(value) is list:
@@ -345,9 +383,10 @@ class LogReader:
         recorder: ApplicationRecorder,
         mapper: Mapper[Any],
         unread: Mapping[str, str] | None = None,
+        nul: str | None = None,
     ) -> None:
         self.recorder = recorder
-        self.decoder = EventDecoder(mapper, unread)
+        self.decoder = EventDecoder(mapper, unread, nul)
         self._statement: Any = None
         try:
             from eventsourcing.postgres import PostgresApplicationRecorder

@@ -23,6 +23,25 @@ briefly); once a read comes back full there is a backlog (a rebuild, a catch-up 
 and PostgreSQL goes on with 10,000 (``backlog_batch_size``: a rebuild of 62k events ~15%
 faster than in batches of 1,000); ``sanshi projections rebuild`` 10,000 on both.
 
+Events the views cannot apply (隔离事件, quarantine). The log accepts what the domain accepted,
+and a view may still fail on it (a value its database cannot hold, an attribute a handler does
+not expect). Such an event must not stop the views: the batch that fails is applied again
+event by event inside one transaction, each slice under a savepoint, halving the failing slices
+down to the events that fail alone (``_apply_carefully``); those are set aside in
+``view_quarantine`` with their position, case, topic and error, in the same transaction as the
+good events and the position, so exactly-once still holds and a batch without a bad event costs
+nothing extra. Later events of the same case apply to the case's row as the fold knows it,
+without the set-aside event (a case whose ``Received`` was set aside has no row, so its later
+events have nothing to apply to, as for a truncated log). A rebuild does the same from an empty
+quarantine, so it lists the same events. Errors of the database itself (connection lost, lock
+timeout, deadlock: the OperationalError family) are never the event's fault: they fail the
+catch-up as before and it is retried; and a connection lost in the middle fails the whole
+transaction, so nothing is set aside by it. After a fix of the fold, a rebuild applies them.
+
+Some values have a sensible view and apply instead: instants beyond year 1 or 9999 in UTC are
+clamped (``tables.utc_naive``), and NUL in any text (PostgreSQL's text cannot hold it) becomes
+U+FFFD in the views (``log_reader``); the log keeps the original.
+
 One thread on purpose. Measured on PostgreSQL on the 2-core bench machine: writing a batch in a
 second thread while the next one is folded ran at 0.8–1.2× the single thread depending on the
 load (1.06× on a quiet machine: every round trip of the writer waits for the GIL behind the
@@ -37,6 +56,7 @@ import contextlib
 import datetime as dt
 import gc
 import logging
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
@@ -46,21 +66,24 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
-from sqlalchemy import Connection, Engine, String, inspect, select, update
+from sqlalchemy import Connection, Engine, String, func, inspect, select, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
 from projections.driver_sql import CountsWriter, DriverSQL, RowWriter
 from projections.fold import TERMINAL, UNREAD, CaseFold, CaseRow, Deltas, month_of
-from projections.log_reader import CASE_ID, ID, VERSION, LogReader, Stored
+from projections.log_reader import CASE_ID, ID, TOPIC, VERSION, LogReader, Stored
 from projections.sealed import TextSealer
 from projections.tables import (
     CASE_COLUMNS,
     INTAKE_COLUMNS,
     OPEN_COLUMNS,
-    VIEW_TABLES,
+    PROJECTION_TABLES,
+    QUARANTINE_ERROR_CHARS,
     create_tables,
     view_cases,
     view_open_cases,
+    view_quarantine,
     view_tracking,
 )
 
@@ -76,6 +99,54 @@ BACKLOG_BATCH = 10_000
 GC_YOUNG_THRESHOLD = 20_000
 
 Progress = Callable[[int, int], None]  # (last notification id applied, events in the batch)
+# What NUL becomes in the views' text (the log keeps it): U+FFFD REPLACEMENT CHARACTER shows
+# that something was there.
+NUL_IN_VIEWS = "\ufffd"
+
+
+def _database_fault(exc: BaseException) -> bool:
+    """An error of the database or the connection, not of the event being applied: never a
+    reason to set an event aside (the catch-up fails and is retried)."""
+    transient: tuple[type[BaseException], ...] = (
+        sa_exc.OperationalError,
+        sqlite3.OperationalError,
+        ConnectionError,
+        TimeoutError,
+        MemoryError,
+    )
+    try:
+        import psycopg
+
+        transient = (*transient, psycopg.OperationalError, psycopg.InterfaceError)
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        pass
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, Exception):
+        return True  # KeyboardInterrupt, SystemExit: not the event's doing
+    return isinstance(exc, transient) or isinstance(
+        getattr(exc, "orig", None), transient
+    )
+
+
+def describe_error(exc: BaseException) -> str:
+    """The error as the quarantine lists it: its class and the first line of its message, cut
+    short (a database's message may go on with the row's values: the resident's text)."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return text.replace("\x00", NUL_IN_VIEWS)[:QUARANTINE_ERROR_CHARS]
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """An event the views could not apply (隔离事件)."""
+
+    position: int
+    case_id: str
+    version: int
+    topic: str
+    event_type: str
+    error: str
 
 
 class _PositionMoved(Exception):
@@ -110,7 +181,7 @@ class Projector:
         self.backlog_batch_size = backlog_batch_size
         self._sql = DriverSQL(engine.dialect.name)
         self.fold = CaseFold(centre, stamp=self._sql.stamp)
-        self._reader = LogReader(app.recorder, app.mapper, unread=UNREAD)
+        self._reader = LogReader(app.recorder, app.mapper, unread=UNREAD, nul=NUL_IN_VIEWS)
         self._dialect = engine.dialect.name
         # SQLite: take the write lock at BEGIN (see tables.make_engine).
         self._writer = (
@@ -129,6 +200,7 @@ class Projector:
         # Updates leave alone what intake fixed once and for all. With a sealer (the cipher
         # key) the writers seal the text columns and open them on reload (projections.sealed).
         self.sealed = sealer is not None
+        self._sealer = sealer
         self._cases = RowWriter(
             sql,
             view_cases,
@@ -172,7 +244,7 @@ class Projector:
         """Our columns, and our length for every string column: a ``varchar(500)`` left by an
         older version where a Text column now stands would refuse sealed text on PostgreSQL."""
         found = inspect(self.engine)
-        for table in VIEW_TABLES:
+        for table in PROJECTION_TABLES:
             columns = {c["name"]: c["type"] for c in found.get_columns(table.name)}
             if set(columns) != {c.name for c in table.columns}:
                 return False
@@ -226,6 +298,16 @@ class Projector:
                     except _PositionMoved as moved:
                         pos = moved.position
                         continue
+                    except Exception as exc:
+                        if _database_fault(exc):
+                            raise
+                        # An event of this batch cannot be applied: find it, set it aside,
+                        # apply the rest (one transaction, as the batch would have been).
+                        try:
+                            self._apply_carefully(conn, events, pos, exc)
+                        except _PositionMoved as moved:
+                            pos = moved.position
+                            continue
                     pos = events[-1][ID]
                     applied += len(events)
                     if progress is not None:
@@ -271,9 +353,9 @@ class Projector:
                 .where(view_tracking.c.name == self.name)
                 .values(position=0)
             )
-            for table in reversed(VIEW_TABLES):
+            for table in reversed(PROJECTION_TABLES):
                 table.drop(conn, checkfirst=True)
-            for table in VIEW_TABLES:
+            for table in PROJECTION_TABLES:
                 table.create(conn)
 
     def rebuild(self, progress: Progress | None = None) -> int:
@@ -295,6 +377,110 @@ class Projector:
         except BaseException:
             self._forget()  # the cached rows were changed in place
             raise
+
+    def _apply_carefully(
+        self, conn: Connection, events: Sequence[Stored], expected: int, first: Exception
+    ) -> None:
+        """The batch failed on an event's account (``first``): apply it again in one
+        transaction, slice by slice under savepoints, and set aside the events that fail on
+        their own. The cache is not used: after a rolled-back slice the database is the truth."""
+        if conn.in_transaction():  # a failed pipeline may leave it open: the batch is void
+            conn.rollback()
+        set_aside: list[tuple[Stored, Exception]] = []
+        try:
+            with conn.begin():
+                self._move_position(conn, expected, events[-1][ID])
+                self._apply_slice(conn, events, set_aside, first)
+                self._set_aside(conn, set_aside)
+        finally:
+            self._forget()
+        for e, exc in set_aside:
+            log.error(
+                "event %s (case %s, %s) set aside: the views cannot apply it: %s",
+                e[ID],
+                e[CASE_ID],
+                e[TOPIC],
+                describe_error(exc),
+            )
+
+    def _apply_slice(
+        self,
+        conn: Connection,
+        events: Sequence[Stored],
+        set_aside: list[tuple[Stored, Exception]],
+        failed: Exception | None = None,
+    ) -> None:
+        """Apply ``events`` under a savepoint; if they fail, halve them (a slice of one that
+        fails is set aside). ``failed``: the error this slice is already known to give."""
+        if failed is None:
+            self._forget()  # rows from the database as it is now (inside our transaction)
+            savepoint = conn.begin_nested()
+            try:
+                batch = self._prepare(conn, events, -1)
+                self._write(conn, batch)
+            except Exception as exc:
+                if savepoint.is_active:
+                    savepoint.rollback()
+                if _database_fault(exc):
+                    raise
+                failed = exc
+            else:
+                savepoint.commit()
+                return
+        if len(events) == 1:
+            set_aside.append((events[0], failed))
+            return
+        middle = len(events) // 2
+        self._apply_slice(conn, events[:middle], set_aside)
+        self._apply_slice(conn, events[middle:], set_aside)
+
+    def _set_aside(self, conn: Connection, set_aside: list[tuple[Stored, Exception]]) -> None:
+        if not set_aside:
+            return
+        seal = self._sealer.seal_text if self._sealer is not None else None
+        rows = []
+        for e, exc in set_aside:
+            topic = str(e[TOPIC]).replace("\x00", NUL_IN_VIEWS)
+            error = describe_error(exc)
+            rows.append(
+                {
+                    "position": int(e[ID]),
+                    "case_id": str(e[CASE_ID]).replace("\x00", NUL_IN_VIEWS),
+                    "version": int(e[VERSION]),
+                    "topic": topic,
+                    "event_type": topic.rsplit(".", 1)[-1].rsplit(":", 1)[-1],
+                    "error": seal(error) if seal is not None else error,
+                }
+            )
+        conn.execute(view_quarantine.insert(), rows)
+
+    def quarantined(self, limit: int = 1000, offset: int = 0) -> list[Quarantined]:
+        """The events set aside, oldest first."""
+        from projections.sealed import opener
+
+        open_ = opener(self._sealer) if self._sealer is not None else None
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(view_quarantine)
+                .order_by(view_quarantine.c.position)
+                .limit(limit)
+                .offset(offset)
+            ).all()
+        return [
+            Quarantined(
+                position=r.position,
+                case_id=r.case_id,
+                version=r.version,
+                topic=r.topic,
+                event_type=r.event_type,
+                error=open_(r.error) if open_ is not None else r.error,
+            )
+            for r in rows
+        ]
+
+    def quarantined_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(view_quarantine)).scalar() or 0)
 
     def _move_position(self, conn: Connection, expected: int, last: int) -> None:
         """The first statement of a batch's transaction: it takes the tracking row (the write

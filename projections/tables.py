@@ -14,6 +14,10 @@ queries are aggregates, so plain tables are both faster and easier to read.
 - ``view_open_cases``: one row per case that is not yet terminal (closed / rejected / merged):
   unit inboxes, the centre's manual queue, the follow-up queue, the deadline clock, the router's
   duplicate index at start-up. Carries the full text, which ``view_cases`` does not.
+- ``view_quarantine`` (隔离事件): events of the log that the views could not apply, set aside with
+  their position, case and error so the views go on with the rest (``projector``). Owned by the
+  projections like the others: a reset empties it, a rebuild lists again what it cannot apply.
+  Kept out of ``VIEW_TABLES`` (the numbers): its error text depends on the database.
 """
 
 from __future__ import annotations
@@ -72,6 +76,27 @@ SCOPE_KINDS: tuple[str, ...] = ("total", "unit", "channel", "category", "street"
 SNIPPET_CHARS = 120
 
 
+# The instants the views can hold, in naive UTC: a day inside ``datetime``'s range at both ends,
+# so that reading one back in Asia/Shanghai (+8) or a day's arithmetic on it cannot overflow.
+# The log keeps what the event said; a view shows a deadline of 9999-12-31T23:59:59-12:00 (after
+# the end of year 9999 in UTC) as the last instant it can (SPEC: the log is the truth).
+MIN_STAMP = dt.datetime(1, 1, 2)
+MAX_STAMP = dt.datetime(9999, 12, 30)
+
+
+def utc_naive(value: dt.datetime) -> dt.datetime:
+    """An aware datetime as naive UTC, clamped to [MIN_STAMP, MAX_STAMP] (order preserved)."""
+    try:
+        utc = value.astimezone(dt.UTC).replace(tzinfo=None)
+    except OverflowError:  # beyond year 1 or 9999 once in UTC
+        return MAX_STAMP if value.year > 5000 else MIN_STAMP
+    if utc > MAX_STAMP:
+        return MAX_STAMP
+    if utc < MIN_STAMP:
+        return MIN_STAMP
+    return utc
+
+
 class UtcDateTime(TypeDecorator[dt.datetime]):
     """Aware datetimes in, stored as naive UTC (portable between SQLite and PostgreSQL),
     aware Asia/Shanghai datetimes out."""
@@ -84,7 +109,7 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
             return None
         if not isinstance(value, dt.datetime) or value.tzinfo is None:
             raise ValueError(f"need an aware datetime, got {value!r}")
-        return value.astimezone(dt.UTC).replace(tzinfo=None)
+        return utc_naive(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None:
@@ -196,6 +221,23 @@ Index("ix_view_open_cases_unit", view_open_cases.c.unit)
 Index("ix_view_open_cases_status", view_open_cases.c.status)
 
 VIEW_TABLES = (view_counts, view_counts_month, view_cases, view_open_cases)
+
+# Every column text, the error cut to ``QUARANTINE_ERROR_CHARS`` by the projector: whatever the
+# event held, setting it aside must not fail in its turn (an odd case id or topic included).
+view_quarantine = Table(
+    "view_quarantine",
+    metadata,
+    Column("position", BigInteger, primary_key=True),  # the event's notification id
+    Column("case_id", Text, nullable=False),
+    Column("version", BigInteger, nullable=False),  # the case's version: the event's place in it
+    Column("topic", Text, nullable=False),
+    Column("event_type", Text, nullable=False),  # the class name: Received, Resolved, …
+    Column("error", Text, nullable=False),  # sealed with SANSHI_CIPHER_KEY (projections.sealed)
+)
+
+# What a reset drops and recreates, and what the schema check compares.
+PROJECTION_TABLES = (*VIEW_TABLES, view_quarantine)
+QUARANTINE_ERROR_CHARS = 300
 
 # Columns the projector keeps for each case between batches (view_cases minus case_id).
 CASE_COLUMNS: tuple[str, ...] = tuple(c.name for c in view_cases.columns if c.name != "case_id")

@@ -91,6 +91,7 @@ ROUTES: list[Route] = [
     Route("GET", "/api/routing/suggest?text=茶亭路路灯坏了", only("operator")),
     Route("GET", "/api/meta", EVERYONE),
     Route("GET", "/api/audit", only("admin")),
+    Route("GET", "/api/admin/quarantine", only("admin")),
     Route("POST", "/api/intake/app", only("operator", 201), body={
         "submission_id": "auth-app-{n}", "content": "小区电梯经常困人，物业不管", "address": "海城区四川路",
     }),

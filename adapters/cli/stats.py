@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -232,6 +233,12 @@ def rebuild(resume: bool, batch_size: int) -> None:
         )
         if projector.sealed and not resume:  # a resumed run keeps the rows it found
             click.echo("诉求内容、地址和办理结果已按 SANSHI_CIPHER_KEY 加密存储。")
+        set_aside = projector.quarantined_count()
+        if set_aside:
+            click.echo(
+                f"有 {set_aside} 个事件无法应用到视图，已隔离（其余事件照常统计）："
+                "运行 sanshi projections quarantine 查看。"
+            )
     finally:
         runtime.close()
 
@@ -295,6 +302,36 @@ def status() -> None:
         projector = runtime.extras["projector"]
         position, head = projector.position(), projector.head()
         click.echo(f"视图位置 {position} / 日志最新 {head}，落后 {max(head - position, 0)} 个事件。")
+    finally:
+        runtime.close()
+
+
+@projections.command("quarantine")
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--json", "as_json", is_flag=True, help="每行一个 JSON 对象（便于脚本处理）")
+def quarantine(limit: int, as_json: bool) -> None:
+    """列出隔离事件：统计视图无法应用、已隔离的事件（日志位置、工单、事件类型、原因）。
+
+    事件日志仍保存这些事件原样；视图跳过它们继续更新。修复后运行
+    sanshi projections rebuild 即可重新应用（重建时仍无法应用的会再次列在这里）。"""
+    runtime = _runtime_that_routes_nothing()
+    try:
+        projector = runtime.extras["projector"]
+        found = projector.quarantined(limit=limit)
+        if as_json:
+            for q in found:
+                click.echo(json.dumps(dataclasses.asdict(q), ensure_ascii=False))
+            return
+        total = projector.quarantined_count()
+        if not found:
+            click.echo("没有隔离事件：日志中的每个事件都已应用到统计视图。")
+            return
+        click.echo(f"隔离事件 {total} 个（统计视图无法应用，事件日志仍保存原样）：")
+        click.echo("日志位置\t工单\t版本\t事件类型\t原因")
+        for q in found:
+            click.echo(f"{q.position}\t{q.case_id}\t{q.version}\t{q.event_type}\t{q.error}")
+        if total > len(found):
+            click.echo(f"……仅列出前 {len(found)} 个（--limit）。")
     finally:
         runtime.close()
 

@@ -80,6 +80,7 @@ class SanshiCollector(Collector):
         yield from self._intake()
         yield from self._dead_letters()
         yield from self._lag()
+        yield from self._quarantined()
 
     def _intake(self) -> Iterator[Metric]:
         rm = self.runtime.extras.get("read_model")
@@ -114,6 +115,18 @@ class SanshiCollector(Collector):
         if projector is not None:
             with contextlib.suppress(Exception):
                 fam.add_metric([], projector.lag())
+        yield fam
+
+
+    def _quarantined(self) -> Iterator[Metric]:
+        fam = GaugeMetricFamily(
+            "sanshi_projection_quarantined_events",
+            "Events of the log the read model could not apply and set aside (隔离事件)",
+        )
+        projector = self.runtime.extras.get("projector")
+        if projector is not None:
+            with contextlib.suppress(Exception):
+                fam.add_metric([], projector.quarantined_count())
         yield fam
 
 

@@ -54,6 +54,7 @@ class Permission(StrEnum):
     ROUTING_SUGGEST = "routing.suggest"  # router preview for the intake form
     INTAKE_SUBMIT = "intake.submit"  # app / walk-in records
     AUDIT_READ = "audit.read"  # who read whose personal data
+    QUARANTINE_READ = "views.quarantine"  # events the views could not apply (隔离事件)
 
 
 OPERATOR, UNIT, LEADER, ADMIN = Role.OPERATOR, Role.UNIT, Role.LEADER, Role.ADMIN
@@ -73,6 +74,7 @@ ROLES: dict[Permission, frozenset[Role]] = {
     Permission.ROUTING_SUGGEST: frozenset({OPERATOR}),
     Permission.INTAKE_SUBMIT: frozenset({OPERATOR}),
     Permission.AUDIT_READ: frozenset({ADMIN}),
+    Permission.QUARANTINE_READ: frozenset({ADMIN}),
 }
 
 ROLE_ZH = {OPERATOR: "话务员", UNIT: "承办单位", LEADER: "领导", ADMIN: "管理员"}

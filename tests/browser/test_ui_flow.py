@@ -68,11 +68,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+SERVED: dict[str, Path] = {}  # the served database, for tests that write its log directly
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`sanshi serve` for real, on its own SQLite file."""
     port = _free_port()
     db = tmp_path_factory.mktemp("ui") / "sanshi.db"
+    SERVED["db"] = db
     env = {**os.environ, "SANSHI_DB": f"sqlite:///{db}"}
     env.pop("SANSHI_KAFKA", None)
     log = (tmp_path_factory.getbasetemp() / "serve.log").open("wb")
@@ -292,3 +296,27 @@ def test_a_confidential_call_shows_the_unit_no_caller(browser: Any, server: str)
     assert not re.search(r"\*+4321", page_text), page_text
     for page in (op, unit):
         assert not page.errors, page.errors
+
+
+def test_the_admin_sees_the_events_the_views_set_aside(browser: Any, server: str) -> None:
+    """An event no view can apply, written straight into the served log: the views go on, and
+    the admin's 隔离事件 tab lists it with its position, case and reason."""
+    from tests.test_projections_fold import make_runtime
+    from tests.test_projections_quarantine import claimed, poisoned_extension
+
+    rt = make_runtime(f"sqlite:///{SERVED['db']}")
+    try:
+        rt.app.on_saved = None  # the server's catch-up meets it, not ours
+        case = claimed("ui-quarantine")
+        poisoned_extension(case)
+        rt.app.save(case)
+    finally:
+        rt.close()
+    admin = _page(browser, server, "demo-admin-token")
+    admin.get_by_test_id("tab-quarantine").click()
+    row = admin.get_by_test_id("quarantine-table").locator("tr", has_text=str(case.id))
+    row.wait_for()
+    assert "ExtensionRequested" in row.inner_text() and "AttributeError" in row.inner_text()
+    assert admin.get_by_test_id("quarantine-count").inner_text() == "1 个"
+    _shot(admin, "4-隔离事件-admin-quarantine.png")
+    assert not admin.errors, admin.errors

@@ -152,7 +152,7 @@ const TABS = {
   operator: [["intake", "受理台"], ["queue", "待派单"], ["followup", "回访"], ["search", "工单查询"]],
   unit: [["inbox", "工单箱"], ["search", "本单位工单"]],
   leader: [["dashboard", "领导驾驶舱"], ["search", "工单查询"]],
-  admin: [["dashboard", "领导驾驶舱"], ["search", "工单查询"], ["audit", "查阅审计"]],
+  admin: [["dashboard", "领导驾驶舱"], ["search", "工单查询"], ["audit", "查阅审计"], ["quarantine", "隔离事件"]],
 };
 
 async function login(token) {
@@ -199,7 +199,7 @@ function show(tab) {
   history.replaceState(null, "", "#" + tab);
   for (const b of $("tabs").querySelectorAll("button")) b.classList.toggle("active", b.dataset.tab === tab);
   const view = clear($("view"));
-  const screens = { intake: intakeScreen, queue: queueScreen, followup: followupScreen, search: searchScreen, inbox: inboxScreen, dashboard: dashboardScreen, audit: auditScreen };
+  const screens = { intake: intakeScreen, queue: queueScreen, followup: followupScreen, search: searchScreen, inbox: inboxScreen, dashboard: dashboardScreen, audit: auditScreen, quarantine: quarantineScreen };
   screens[tab](view);
 }
 
@@ -878,6 +878,26 @@ async function auditScreen(view) {
     const rows = await get("/api/audit?limit=200");
     const body = h("tbody", {}, rows.map((r) => h("tr", {}, h("td", {}, fmtTime(r.at)), h("td", {}, r.principal), h("td", {}, ROLE_NAMES[r.role] || r.role), h("td", {}, r.case_id), h("td", {}, { events: "事件流", contact: "查看联系方式", open311: "Open311" }[r.what] || "工单"), h("td", {}, r.masked ? "脱敏" : "明文"))));
     card.appendChild(h("div", { class: "table-wrap" }, h("table", { "data-testid": "audit-table" }, h("thead", {}, h("tr", {}, ["时间", "查阅人", "角色", "工单", "内容", "方式"].map((x) => h("th", {}, x)))), body)));
+  } catch (e) {
+    card.appendChild(h("div", { class: "error" }, e.message));
+  }
+}
+
+// ---- 隔离事件 (admin): events the views could not apply -----------------------------------------
+
+async function quarantineScreen(view) {
+  const card = h("div", { class: "card" }, h("h2", {}, "隔离事件"));
+  view.appendChild(card);
+  try {
+    const data = await get("/api/admin/quarantine?limit=1000");
+    card.appendChild(h("span", { class: "badge " + (data.total ? "red" : "green"), "data-testid": "quarantine-count" }, `${data.total} 个`));
+    card.appendChild(h("p", { class: "muted small" }, "统计视图无法应用的事件已隔离，其余事件照常统计；事件日志仍保存原样。修复后运行 sanshi projections rebuild 重新应用。"));
+    if (!data.rows.length) {
+      card.appendChild(h("div", { class: "empty" }, "没有隔离事件"));
+      return;
+    }
+    const body = h("tbody", {}, data.rows.map((r) => h("tr", {}, h("td", {}, String(r.position)), h("td", {}, r.case_id), h("td", {}, String(r.version)), h("td", {}, r.event_type), h("td", {}, r.error))));
+    card.appendChild(h("div", { class: "table-wrap" }, h("table", { "data-testid": "quarantine-table" }, h("thead", {}, h("tr", {}, ["日志位置", "工单", "版本", "事件类型", "原因"].map((x) => h("th", {}, x)))), body)));
   } catch (e) {
     card.appendChild(h("div", { class: "error" }, e.message));
   }
