@@ -37,7 +37,7 @@ _REPO = str(Path(__file__).resolve().parent.parent)
 if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
-from tests.support import moved_clock  # noqa: E402  (moves the clocks when SANSHI_TEST_NOW is set)
+from tests.support import moved_clock  # noqa: E402  (moves the clocks when TEST_NOW is set)
 from tests.support.services import (  # noqa: E402
     KafkaBroker,
     PostgresServer,

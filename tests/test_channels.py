@@ -31,6 +31,9 @@ from adapters.channels.reading import FileRefused
 from engine.config import load_config
 from engine.deadlines import SHANGHAI
 
+# Reads today's date: CI runs it again on moved clocks (tests/support/moved_clock.py).
+pytestmark = pytest.mark.date_sensitive
+
 SAMPLES = Path(__file__).parent / "data" / "intake_samples"  # copy of the shared samples
 
 NOW = dt.datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI)

@@ -12,6 +12,9 @@ from engine.deadlines import SHANGHAI, WorkCalendar, compute_clocks
 from engine.intake import IntakeCommand
 from engine.keyword_router import KeywordRouter
 
+# Reads today's date: CI runs it again on moved clocks (tests/support/moved_clock.py).
+pytestmark = pytest.mark.date_sensitive
+
 NORMAL = DeadlinePolicy()  # claim 1 working day, handle 5 working days; urgent 30 min / 24 h
 
 

@@ -33,6 +33,9 @@ from engine.keyword_router import KeywordRouter
 from engine.settings import Settings
 from tests.lifecycle_support import OP, REACHABLE, T0, build
 
+# Reads today's date: CI runs it again on moved clocks (tests/support/moved_clock.py).
+pytestmark = pytest.mark.date_sensitive
+
 LATER = T0 + dt.timedelta(days=60)
 
 # ---------------------------------------------------------------------------------------------

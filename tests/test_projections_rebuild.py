@@ -49,6 +49,9 @@ from tests.test_projections_fold import (
 )
 from tests.test_projections_properties import table_rows
 
+# Reads today's date: CI runs it again on moved clocks (tests/support/moved_clock.py).
+pytestmark = pytest.mark.date_sensitive
+
 REPO = Path(__file__).resolve().parent.parent
 BYS = (None, "unit", "channel", "category", "street", "month")
 UNITS = [
@@ -407,7 +410,8 @@ def test_processes_starting_together_on_a_new_database_all_start(tmp_path: Path)
     db = f"sqlite:///{tmp_path / 'sanshi.db'}"
     start = time.time() + 4  # all imports done: bootstrap at the same instant
     code = (
-        "import time; from adapters.bootstrap import bootstrap; "
+        # on the suite's clock, moved or not: the start instant is the parent's
+        "import time, tests.support.moved_clock; from adapters.bootstrap import bootstrap; "
         f"time.sleep(max(0, {start} - time.time())); rt = bootstrap(); "
         "rt.extras['read_model'].stats(); rt.close()"
     )

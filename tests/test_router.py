@@ -20,6 +20,9 @@ from engine.intake import Channel, Concern, IntakeCommand
 from engine.router import LearningRouter
 from engine.routing import CaseFacts
 
+# Reads today's date: CI runs it again on moved clocks (tests/support/moved_clock.py).
+pytestmark = pytest.mark.date_sensitive
+
 DATA = Path(__file__).parent / "data"
 T0 = dt.datetime(2026, 9, 21, 10, 0, tzinfo=SHANGHAI)  # a Monday
 OP = "operator:test"

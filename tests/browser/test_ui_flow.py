@@ -25,6 +25,9 @@ import pytest
 
 from tests.support.moved_clock import CLI_CODE
 
+# Reads today's date: CI runs it again on moved clocks (tests/support/moved_clock.py).
+pytestmark = pytest.mark.date_sensitive
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = os.environ.get("SANSHI_CHROMIUM", "/usr/bin/chromium")

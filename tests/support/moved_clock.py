@@ -1,6 +1,6 @@
 """Run the suite, or one CLI process a test starts, at another date.
 
-``SANSHI_TEST_NOW=2027-02-08T10:00:00+08:00 python -m pytest`` moves every clock Python reads
+``TEST_NOW=2027-02-08T10:00:00+08:00 python -m pytest`` moves every clock Python reads
 (``datetime.now``, ``date.today``, ``time.time``) to that moment, ticking on from it, with the
 maintained ``time-machine`` library; ``time.monotonic`` is left alone, so timeouts and benches
 still measure real durations. The CLI processes the tests start import this module first
@@ -19,7 +19,9 @@ import os
 
 import time_machine
 
-ENV = "SANSHI_TEST_NOW"
+# Not SANSHI_-prefixed: the tests hand their CLI processes an environment without SANSHI_*
+# variables (tests.faults.support.cli_env), and this one must reach them.
+ENV = "TEST_NOW"
 _travel: time_machine.travel | None = None
 
 
