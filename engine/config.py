@@ -159,6 +159,10 @@ class SanshiConfig(_Strict):
     calendar: dict[int, HolidayNotice] = {}
     router: RouterSettings = RouterSettings()
     tokens: list[Token] = []
+    # 警情类别 that leave the police for the centre (110 警司联动), each an exact item; empty: the
+    # police adapter's own list (纠纷/求助/咨询 and the named 纠纷 kinds). A district that takes
+    # fewer (or more) kinds lists them here.
+    police_categories: list[str] = []
 
     @field_validator("units")
     @classmethod

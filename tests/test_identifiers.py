@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 from adapters.bootstrap import bootstrap
-from adapters.channels import DeadLetter, Filtered, Parsed, adapt, read_one, read_path
+from adapters.channels import (
+    DeadLetter,
+    Filtered,
+    Parsed,
+    adapt,
+    context_for,
+    read_one,
+    read_path,
+)
 from adapters.channels.identifiers import CITIZEN_KINDS, Kind, find, redact
 from adapters.channels.police import incident_ref
 from adapters.channels.privacy import mask_text
@@ -184,6 +192,16 @@ def test_a_category_that_only_ends_in_dispute_stays_with_the_police(category: st
 @pytest.mark.parametrize("category", ["纠纷", "求助", "咨询", "邻里纠纷", "物业纠纷", "ｊ纠纷"[1:], " 劳资纠纷 "])
 def test_categories_of_the_list_pass(category: str) -> None:
     assert isinstance(adapt("police", read_one({**POLICE, "police_category": category})), Parsed)
+
+
+def test_a_district_configures_the_categories_it_takes_from_the_police() -> None:
+    config = load_config(None).model_copy(update={"police_categories": ["邻里纠纷", "求助"]})
+    ctx = context_for(config)
+    assert isinstance(adapt("police", read_one({**POLICE, "police_category": "邻里纠纷"}), ctx), Parsed)
+    assert isinstance(adapt("police", read_one({**POLICE, "police_category": "求助 "}), ctx), Parsed)
+    # on the built-in list, but not on this district's
+    assert isinstance(adapt("police", read_one({**POLICE, "police_category": "物业纠纷"}), ctx), Filtered)
+    assert isinstance(adapt("police", read_one({**POLICE, "police_category": "物业纠纷"})), Parsed)
 
 
 # ---- incident_no ---------------------------------------------------------------------------

@@ -111,7 +111,14 @@ def context_for(
     for category in config.categories:
         codes[category.code] = category.code
         codes[category.name] = category.code
-    return AdapterContext(category_codes=codes, now=now, district_key=district_key)
+    police_categories = (
+        frozenset(police.normal_category(c) for c in config.police_categories)
+        if config.police_categories
+        else None
+    )
+    return AdapterContext(
+        category_codes=codes, now=now, district_key=district_key, police_categories=police_categories
+    )
 
 
 def source_ref_for(channel: str, ref: str, district_key: bytes | None = None) -> str:
