@@ -107,6 +107,8 @@ def _wide_encoding(sample: bytes) -> str | None:
     # No BOM: ASCII (commas, digits, line breaks) in 16-bit units leaves a NUL in every other
     # byte. A UTF-8 or GB18030 text has no NUL at all.
     head = sample[:4096]
+    if len(head) < 16:  # too short to tell: its lines are read, and dead-lettered if unreadable
+        return None
     even, odd = head[0::2], head[1::2]
     for half in (even, odd):
         if half and half.count(0) / len(half) > 0.3:
