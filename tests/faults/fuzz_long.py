@@ -4,6 +4,7 @@ stopping at the first one.
 
     python -m tests.faults.fuzz_long --steps 1000000
     python -m tests.faults.fuzz_long --steps 20000 --start 2027-02-08       # moved clock
+    python -m tests.faults.fuzz_long --steps 5000 --postgres auto     # a throwaway server
     python -m tests.faults.fuzz_long --steps 5000 --postgres postgresql://u:p@127.0.0.1:5432/postgres
 
 Each example is a fresh runtime (in-memory SQLite, or a fresh database pair on PostgreSQL)
@@ -74,17 +75,79 @@ def summary(tally: Tally) -> dict[str, object]:
     }
 
 
+def fan_out(args: argparse.Namespace, argv: list[str]) -> int:
+    """Run ``--jobs`` copies of this command, each with ``steps / jobs`` steps and its own
+    report, and add their reports up."""
+    import subprocess
+    import tempfile
+
+    rest = _without(argv, {"--jobs", "--steps", "--report"})
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        reports = [Path(tmp) / f"job{i}.json" for i in range(args.jobs)]
+        procs = [
+            subprocess.Popen([sys.executable, "-m", "tests.faults.fuzz_long", *rest,
+                              "--steps", str(-(-args.steps // args.jobs)), "--report", str(r)])
+            for r in reports
+        ]
+        for proc in procs:
+            proc.wait()
+        parts = [json.loads(r.read_text(encoding="utf-8")) for r in reports if r.exists()]
+    total: dict[str, object] = {}
+    for key in ("steps", "examples", "requests", "rebuilds_compared", "events_rebuilt", *KINDS):
+        total[key] = sum(int(p["summary"][key]) for p in parts)
+    seconds = time.monotonic() - started
+    total["seconds"] = round(seconds, 1)
+    total["steps_per_second"] = round(int(total["steps"]) / seconds, 1)  # type: ignore[call-overload]
+    total["jobs"] = args.jobs
+    failures: dict[tuple[str, str, str], dict[str, str]] = {}
+    for p in parts:
+        for f in p["failures"]:
+            failures.setdefault((f["kind"], f["door"], f["detail"].split(":", 1)[0][:80]), f)
+    print("\n== whole-path fuzz, all jobs: " + ", ".join(f"{k} {v}" for k, v in total.items()))
+    if args.report:
+        args.report.write_text(json.dumps({"summary": total, "failures": list(failures.values())},
+                                          ensure_ascii=False, indent=2), encoding="utf-8")
+    bad = any(int(total[k]) for k in KINDS)  # type: ignore[call-overload]
+    return 1 if bad or len(parts) < args.jobs else 0
+
+
+def _without(argv: list[str], options: set[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in options:
+            skip = True
+            continue
+        if a.split("=", 1)[0] in options:
+            continue
+        out.append(a)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=1_000_000)
     parser.add_argument("--steps-per-example", type=int, default=200)
     parser.add_argument("--start", default=START.date().isoformat(),
                         help="the moved clock's start date (Beijing time, 10:00)")
-    parser.add_argument("--postgres", help="an admin URL of a PostgreSQL server (default: SQLite in memory)")
+    parser.add_argument("--postgres", help="an admin URL of a PostgreSQL server, or 'auto' to start a "
+                        "throwaway one (tests.support.services); default: SQLite in memory")
     parser.add_argument("--every", type=float, default=30.0, help="seconds between progress lines")
     parser.add_argument("--report", type=Path, help="write the summary and failures as JSON here")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="processes side by side, each with its share of the steps (2 on 2 cores)")
     args = parser.parse_args(argv)
+    if args.jobs > 1:
+        return fan_out(args, argv if argv is not None else sys.argv[1:])
 
+    if args.postgres == "auto":
+        from tests.support.services import PostgresServer
+
+        with PostgresServer() as pg:
+            return main([*(argv if argv is not None else sys.argv[1:]), "--postgres", pg.url_for("postgres")])
     day = dt.date.fromisoformat(args.start)
     attrs: dict[str, object] = {
         "tally": Tally(),
@@ -95,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = type("WholePathLong", (WholePath,), attrs)
     tally: Tally = attrs["tally"]  # type: ignore[assignment]
     # Examples per hypothesis run: small enough for a progress line now and then.
-    chunk = max(1, min(50, args.steps // args.steps_per_example))
+    chunk = max(1, min(10, args.steps // args.steps_per_example))
     last = time.monotonic()
     with quiet_logs():
         while tally.steps < args.steps:

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+import time_machine
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -89,3 +90,143 @@ def test_whole_path_on_postgres(pg_server: object) -> None:
         return Databases(live=live, rebuild=rebuild, cleanup=cleanup)
 
     run(machine(START, databases), size(6, 300), 30)
+
+
+# ---- the harness sees what it must ----------------------------------------------------------
+
+
+def test_rebuild_check_sees_a_changed_view_row() -> None:
+    """The rebuild comparison is not vacuous: a live row changed behind the projector's back
+    is reported, and an untouched runtime compares equal."""
+    import random
+
+    from sqlalchemy import update
+
+    from adapters.bootstrap import bootstrap
+    from engine.settings import Settings
+    from projections.tables import view_cases
+    from tests.faults.support import mobile
+    from tests.faults.whole_path import rebuild_differences
+
+    rt = bootstrap(Settings.from_env({"SANSHI_DB": "memory://"}))
+    try:
+        from adapters.transport import submit
+
+        r = random.Random(1)
+        for i in range(3):
+            submit(rt, "hotline", {"order_no": f"R{i}", "received_at": "2026-11-02T09:00:00+08:00",
+                                   "content": f"茶亭路路灯不亮了（{i}）", "caller_phone": mobile(r)})
+        assert rebuild_differences(rt, "sqlite://") == []
+        with rt.extras["views_engine"].begin() as conn:
+            conn.execute(update(view_cases).values(snippet="被改过"))
+        diffs = rebuild_differences(rt, "sqlite://")
+        assert diffs and diffs[0].startswith("view_cases"), diffs
+    finally:
+        rt.close()
+
+
+# ---- sanshi ingest as a command, and Kafka through a real broker -----------------------------
+
+HOSTILE_HOTLINE = [
+    {"order_no": "CLI-NUL", "received_at": "2026-11-02T09:00:00+08:00", "content": "路灯\x00不亮"},
+    {"order_no": "CLI-FAR", "received_at": "9999-12-31T23:59:59-12:00", "content": "路灯不亮了"},
+    {"order_no": "CLI-EARLY", "received_at": "0001-01-01T00:00:00+14:00", "content": "路灯不亮了"},
+    {"order_no": "CLI-NAIVE", "received_at": "2026-11-02 09:00", "content": "路灯\x1b[31m不亮"},
+    {"order_no": "CLI-WIDE", "received_at": "２０２６-１１-０２ ０９:００", "content": "路灯不亮了"},
+    {"order_no": "CLI-TYPE", "received_at": 20261102, "content": ["路灯"]},
+    {"order_no": "CLI-OK", "received_at": "2026-11-02T09:00:00+08:00", "content": "茶亭路路灯不亮了"},
+]
+HOSTILE_POLICE = [
+    {"incident_no": "CLI-P1", "received_at": "9999-12-31T23:59:59+14:00", "summary": "邻里纠纷",
+     "police_category": "纠纷", "location": "海城区中街"},
+    {"incident_no": "CLI-P2", "received_at": "2026-11-02T08:00:00+08:00", "summary": "纠纷\x00",
+     "police_category": "450502199001011234纠纷", "location": "海城区中街"},
+]
+
+
+def _check_views(db: str, rebuild: str) -> None:
+    from adapters.bootstrap import bootstrap
+    from engine.settings import Settings
+    from projections.wiring import views_left_alone
+    from tests.faults.whole_path import lag, quarantined, rebuild_differences
+
+    with views_left_alone():  # look at the views as the commands left them
+        rt = bootstrap(Settings.from_env({"SANSHI_DB": db}))
+    try:
+        assert lag(rt) == 0, f"views {lag(rt)} events behind the log"
+        assert quarantined(rt) == []
+        assert rebuild_differences(rt, rebuild) == []
+    finally:
+        rt.close()
+
+
+def test_hostile_files_through_the_sanshi_ingest_command(tmp_path: object) -> None:
+    """The real command (in-process through click): no traceback whatever the file holds,
+    and the views follow."""
+    import json
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from adapters.cli import main
+
+    folder = Path(str(tmp_path))
+    db = f"sqlite:///{folder / 'cli.db'}"
+    files = {"hotline": HOSTILE_HOTLINE, "police": HOSTILE_POLICE}
+    with time_machine.travel(START, tick=False):
+        for channel, records in files.items():
+            path = folder / f"{channel}.jsonl"
+            path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+            result = CliRunner().invoke(main, ["ingest", channel, str(path), "--format", "json"],
+                                        env={"SANSHI_DB": db, "SANSHI_KAFKA": ""})
+            assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+            assert "Traceback" not in result.output
+        _check_views(db, "sqlite://")
+
+
+@pytest.mark.kafka
+def test_hostile_records_through_a_real_broker(kafka_bootstrap: str, tmp_path: object,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP intake in Kafka mode publishes; ``sanshi worker``'s loop consumes from the real
+    broker (with raw messages that are not commands at all); the views follow the log."""
+    from pathlib import Path
+
+    from kafka import KafkaProducer
+
+    from adapters.bootstrap import bootstrap
+    from adapters.http import create_app
+    from adapters.transport.kafka import KafkaSettings, ensure_topics
+    from adapters.transport.worker import Worker, WorkerOptions
+    from engine.settings import Settings
+    from tests.faults.whole_path import OPERATOR, TestClient, deep_json
+
+    prefix = f"fuzz{uuid.uuid4().hex[:8]}."
+    monkeypatch.setenv("SANSHI_KAFKA_PREFIX", prefix)
+    db = f"sqlite:///{Path(str(tmp_path)) / 'kafka.db'}"
+    settings = KafkaSettings.from_env(kafka_bootstrap)
+    with time_machine.travel(START, tick=False):
+        rt = bootstrap(Settings.from_env({"SANSHI_DB": db, "SANSHI_KAFKA": kafka_bootstrap}))
+        try:
+            with quiet_logs(), TestClient(create_app(rt), raise_server_exceptions=False) as client:
+                for record in HOSTILE_HOTLINE:
+                    resp = client.post("/api/cases", json=record,
+                                       headers={"Authorization": f"Bearer {OPERATOR}"})
+                    assert resp.status_code < 500, (record, resp.status_code, resp.text[:300])
+            ensure_topics(settings)
+            producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+            for raw in (b"", b"\xff\xfe", deep_json(100_000).encode(), b'{"channel": "hotline"}',
+                        b'{"channel":"hotline","source_ref":"K-NUL","received_at":"2026-11-02T09:00:00+08:00","content":"\\u0000"}',
+                        b'{"channel":"hotline","source_ref":"K-FAR","received_at":"9999-12-31T23:59:59-12:00","content":"x"}'):
+                producer.send(settings.intake_topic, key=b"k", value=raw)
+            producer.flush()
+            producer.close()
+            worker = Worker(rt, settings, WorkerOptions(clock_interval=0))
+            with quiet_logs():
+                worker.run(idle_exit=3.0, max_seconds=180)
+            try:
+                rt.extras["projector"].catch_up()  # as `sanshi projections follow` does
+            except Exception as exc:
+                pytest.fail(f"the views cannot follow the log: {type(exc).__name__}: {exc}")
+        finally:
+            rt.close()
+        _check_views(db, "sqlite://")

@@ -215,10 +215,7 @@ def times(now: Callable[[], dt.datetime]) -> st.SearchStrategy[Any]:
 
 
 def deep_json(depth: int, kind: str = "list") -> str:
-    if kind == "list":
-        text = "[" * depth + "]" * depth
-    else:
-        text = '{"a":' * depth + "1" + "}" * depth
+    text = "[" * depth + "]" * depth if kind == "list" else '{"a":' * depth + "1" + "}" * depth
     return Huge(text, 1) if depth < 100 else _named(text, f"deep_json({depth}, {kind!r})")
 
 
