@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import re
 import sys
 import time
 import uuid
@@ -103,7 +104,8 @@ def fan_out(args: argparse.Namespace, argv: list[str]) -> int:
     failures: dict[tuple[str, str, str], dict[str, str]] = {}
     for p in parts:
         for f in p["failures"]:
-            failures.setdefault((f["kind"], f["door"], f["detail"].split(":", 1)[0][:80]), f)
+            cause = re.search(r"(?:logged|raised) (\w+)", f["detail"])
+            failures.setdefault((f["kind"], f["door"], cause.group(1) if cause else f["detail"][:40]), f)
     print("\n== whole-path fuzz, all jobs: " + ", ".join(f"{k} {v}" for k, v in total.items()))
     if args.report:
         args.report.write_text(json.dumps({"summary": total, "failures": list(failures.values())},

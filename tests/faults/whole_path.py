@@ -33,6 +33,7 @@ import datetime as dt
 import io
 import json
 import logging
+import re
 import tempfile
 import time
 import urllib.parse
@@ -260,7 +261,9 @@ class Tally:
 
     def add(self, failure: Failure) -> None:
         self.counts[failure.kind] += 1
-        key = (failure.kind, failure.door, failure.detail.split(":", 1)[0][:80])
+        # One example per door and cause (the exception behind it, else the status line).
+        cause = re.search(r"(?:logged|raised) (\w+)", failure.detail)
+        key = (failure.kind, failure.door, cause.group(1) if cause else failure.detail[:40])
         self.first.setdefault(key, failure)
 
 
