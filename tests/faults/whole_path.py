@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import logging
@@ -192,6 +193,7 @@ def realistic_text(d: Any) -> str:
     return str(d(st.sampled_from(PHRASES))) + f"（{d(st.integers(0, 10**6))}号）"
 
 
+@functools.cache
 def texts() -> st.SearchStrategy[str]:
     """Mostly realistic; a hostile value, a realistic one with a hostile one inside it, or
     anything hypothesis makes."""
@@ -201,18 +203,29 @@ def texts() -> st.SearchStrategy[str]:
     return st.one_of(realistic, realistic, realistic, hostile, spliced, st.text(max_size=40))
 
 
+@functools.cache
 def values() -> st.SearchStrategy[Any]:
     """A field's value: mostly text, sometimes the wrong type."""
     return st.one_of(texts(), texts(), texts(), st.sampled_from(WRONG_TYPES))
 
 
-def times(now: Callable[[], dt.datetime]) -> st.SearchStrategy[Any]:
-    """Business times: mostly a little before now (from the moved clock), sometimes absurd."""
-    realistic = st.integers(-240, 7 * 24 * 60).map(
-        lambda minutes: (now() - dt.timedelta(minutes=minutes)).isoformat()
-    )
-    return st.one_of(realistic, realistic, realistic, st.sampled_from(HOSTILE_TIMES),
-                     st.sampled_from(WRONG_TYPES))
+# A business time: minutes before the (moved) clock's now, or an absurd value as it is.
+_TIMES = st.one_of(
+    st.integers(-240, 7 * 24 * 60), st.integers(-240, 7 * 24 * 60), st.integers(-240, 7 * 24 * 60),
+    st.sampled_from(HOSTILE_TIMES).map(lambda v: ("as is", v)),
+    st.sampled_from(WRONG_TYPES).map(lambda v: ("as is", v)),
+)
+
+
+def business_time(d: Any, now: dt.datetime) -> Any:
+    drawn = d(_TIMES)
+    if isinstance(drawn, tuple):
+        return drawn[1]
+    return (now - dt.timedelta(minutes=drawn)).isoformat()
+
+
+_REF_KIND = st.integers(0, 4)
+_REF_FIXED = st.sampled_from(["0000001", "DUP1"])
 
 
 def deep_json(depth: int, kind: str = "list") -> str:
@@ -485,12 +498,14 @@ class WholePath(RuleBasedStateMachine):
         return case.dispatch.handle_deadline if case.dispatch else None
 
     def ref(self, d: Any, prefix: str) -> Any:
+        """A source reference: mostly new, sometimes one sent before, sometimes hostile."""
         self.seq += 1
-        return d(st.one_of(
-            st.just(f"{prefix}{self.seq:07d}"), st.just(f"{prefix}{self.seq:07d}"),
-            st.just(f"{prefix}{self.seq:07d}"), st.sampled_from([f"{prefix}0000001", "DUP1"]),
-            values(),
-        ))
+        kind = d(_REF_KIND)
+        if kind <= 2:
+            return f"{prefix}{self.seq:07d}"
+        if kind == 3:
+            return prefix + d(_REF_FIXED)
+        return d(values())
 
     def created(self, resp: Any, key: str) -> Any:
         if resp is not None and resp.status_code in (200, 201):
@@ -523,7 +538,7 @@ class WholePath(RuleBasedStateMachine):
         self.step("api_hotline")
         d = data.draw
         body: dict[str, Any] = {
-            "order_no": self.ref(d, "H"), "received_at": d(times(self.now)),
+            "order_no": self.ref(d, "H"), "received_at": business_time(d, self.now()),
             "content": d(texts()), "address": d(st.one_of(st.sampled_from(ADDRESSES), values())),
         }
         for key, pool in (("caller_name", NAMES), ("caller_phone", PHONES),
@@ -547,7 +562,7 @@ class WholePath(RuleBasedStateMachine):
         if channel == "app":
             body = {"submission_id": self.ref(d, "S"), "content": d(texts()),
                     "phone": d(st.sampled_from(PHONES)), "address": d(st.sampled_from(ADDRESSES)),
-                    "concern": d(st.sampled_from(CONCERNS)), "received_at": d(times(self.now))}
+                    "concern": d(st.sampled_from(CONCERNS)), "received_at": business_time(d, self.now())}
             if d(st.booleans()):
                 body["lat"], body["lng"] = d(st.sampled_from(
                     [(21.48, 109.12), (91, 181), (float("nan"), 0), ("北纬", None), (1e308, -1e308)]))
@@ -558,7 +573,7 @@ class WholePath(RuleBasedStateMachine):
                     "ticket_no": self.ref(d, "T"), "content": d(texts()),
                     "resident_name": d(st.sampled_from(NAMES)), "phone": d(st.sampled_from(PHONES)),
                     "address": d(st.sampled_from(ADDRESSES)), "on_behalf": d(st.sampled_from(BOOLS)),
-                    "received_at": d(times(self.now))}
+                    "received_at": business_time(d, self.now())}
         if d(st.integers(0, 5)) == 0:
             body[d(st.sampled_from(["content", "received_at", "address"]))] = d(values())
         path = f"/api/intake/{channel}"
@@ -624,7 +639,7 @@ class WholePath(RuleBasedStateMachine):
         params: dict[str, Any] = {}
         for name in ("start_date", "end_date"):
             if d(st.booleans()):
-                params[name] = d(st.one_of(times(self.now), st.sampled_from(HOSTILE_TIMES)))
+                params[name] = business_time(d, self.now())
         if d(st.booleans()):
             params["status"] = d(st.sampled_from(["open", "closed", "open,closed", "opened", "\x00"]))
         if d(st.booleans()):
@@ -675,7 +690,7 @@ class WholePath(RuleBasedStateMachine):
             path.unlink(missing_ok=True)
 
     def record(self, d: Any, channel: str) -> dict[str, Any]:
-        when = d(times(self.now))
+        when = business_time(d, self.now())
         if channel == "hotline":
             return {"order_no": self.ref(d, "IH"), "received_at": when, "content": d(texts()),
                     "address": d(st.sampled_from(ADDRESSES)), "caller_phone": d(st.sampled_from(PHONES)),
@@ -703,7 +718,7 @@ class WholePath(RuleBasedStateMachine):
         d = data.draw
         channel = d(st.sampled_from(["hotline", "police", "app", "walkin"]))
         command: dict[str, Any] = {
-            "channel": channel, "source_ref": self.ref(d, "K"), "received_at": d(times(self.now)),
+            "channel": channel, "source_ref": self.ref(d, "K"), "received_at": business_time(d, self.now()),
             "content": d(texts()), "address": d(st.sampled_from(ADDRESSES)),
             "caller_name": d(st.sampled_from(NAMES)), "caller_phone": d(st.sampled_from(PHONES)),
             "urgent": d(st.sampled_from([False, True, "yes"])),
