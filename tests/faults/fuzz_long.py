@@ -25,6 +25,7 @@ import json
 import re
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -175,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
                     phases=[Phase.generate],
                 ))
             except Exception as exc:  # the harness itself (a failure is tallied, not raised)
-                tally.add(Failure("harness_error", "harness", "", f"{type(exc).__name__}: {str(exc)[:500]}"))
+                where = traceback.extract_tb(exc.__traceback__)[-3:]
+                tally.add(Failure("harness_error", "harness", " <- ".join(
+                    f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(where)),
+                    f"raised {type(exc).__name__}: {str(exc)[:500]}"))
             if time.monotonic() - last >= args.every or tally.steps >= args.steps:
                 last = time.monotonic()
                 print(json.dumps(summary(tally), ensure_ascii=False), flush=True)
