@@ -960,11 +960,14 @@ def quiet_logs() -> Iterator[None]:
     loggers = [logging.getLogger(n) for n in ("sanshi.http", "sanshi.projections", "sanshi.worker",
                                                "sanshi.intake", "sanshi")]
     old = [(lg, lg.level, lg.propagate) for lg in loggers]
+    null = logging.NullHandler()  # or logging's last resort prints them to stderr
     for lg in loggers:
         lg.propagate = False
+        lg.addHandler(null)
     try:
         yield
     finally:
         for lg, level, propagate in old:
+            lg.removeHandler(null)
             lg.setLevel(level)
             lg.propagate = propagate
