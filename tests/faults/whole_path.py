@@ -1,0 +1,972 @@
+"""Fuzz the whole path: every door -> the log -> the views -> a rebuild (issue 14).
+
+One hypothesis ``RuleBasedStateMachine`` (``WholePath``) sends sequences of commands through
+every door of one in-process runtime, with hostile values mixed into realistic ones:
+
+- HTTP API: operator intake (``POST /api/cases``, ``/api/intake/app``, ``/api/intake/walkin``),
+  unit commands (claim, return, extend, mediation start/conclude, resolve; with the owner's
+  token, another unit's, or for ids that do not exist), centre decisions (dispatch, extension,
+  follow-up/rating, reclassify, answer, reject, urge), reads (inbox, case, events, queues,
+  stats, ranking, overdue, case search) and raw junk bodies (deep JSON, invalid UTF-8);
+- Open311: ``POST requests.json|xml`` form-encoded and JSON, ``GET requests.json`` with
+  parameters, ``GET requests/{id}.json``;
+- ``sanshi ingest``: a file per step, through the code the CLI runs (``read_path`` + ``ingest``);
+  police records only arrive this way and through Kafka (there is no police HTTP route);
+- Kafka: one message through the worker's own poll step (``Worker.process``) in-process.
+
+Invariants: no answer is ever a 5xx; after every step the views have caught up with the log
+(lag 0) and nothing was set aside (``quarantined``); at the end of every example a rebuild of
+the views from the log equals the live views row by row.
+
+The clock is moved (time-machine) to an explicit start, so nothing depends on today's date;
+the ``clock`` rule moves it on and runs the deadline clock.
+
+The long variant (``python -m tests.faults.fuzz_long``) runs the same machine with a ``Tally``
+that counts instead of failing, so that a million steps report every kind of failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import functools
+import io
+import json
+import logging
+import re
+import tempfile
+import time
+import urllib.parse
+import uuid
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import time_machine
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    multiple,
+    rule,
+)
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from adapters.bootstrap import Runtime, bootstrap
+from adapters.channels.reading import read_path
+from adapters.http import create_app
+from adapters.transport import ingest
+from adapters.transport.kafka import CHANNEL_HEADER, POSITION_HEADER, KafkaSettings
+from adapters.transport.worker import Worker, WorkerOptions
+from engine.deadlines import SHANGHAI
+from engine.settings import Settings
+
+# ---- the clock -----------------------------------------------------------------------------
+
+# A Monday, a working day; the moved variants start inside 2027's Spring Festival (not known
+# to the holiday package) and in 2031.
+START = dt.datetime(2026, 11, 2, 10, 0, tzinfo=SHANGHAI)
+SPRING_FESTIVAL_2027 = dt.datetime(2027, 2, 8, 10, 0, tzinfo=SHANGHAI)
+YEAR_2031 = dt.datetime(2031, 6, 16, 10, 0, tzinfo=SHANGHAI)
+
+# ---- tokens ----------------------------------------------------------------------------------
+
+OPERATOR = "demo-operator-token"
+LEADER = "demo-leader-token"
+ADMIN = "demo-admin-token"
+NOBODY = "not-a-real-token-123"
+UNITS = ("chatinglu", "chengguan", "zhujian", "renshe", "huanjing", "zhongjie", "gongdian")
+
+# ---- values ----------------------------------------------------------------------------------
+
+
+class Huge(str):
+    """A long string that hypothesis prints as the expression that makes it (a failing
+    example's steps stay readable)."""
+
+    def __new__(cls, unit: str, times: int) -> Huge:
+        self = super().__new__(cls, unit * times)
+        self.expr = f"{unit!r} * {times}"
+        return self
+
+    def __repr__(self) -> str:
+        return self.expr
+
+
+class HugeBytes(bytes):
+    def __new__(cls, data: bytes, expr: str) -> HugeBytes:
+        self = super().__new__(cls, data)
+        self.expr = expr
+        return self
+
+    def __repr__(self) -> str:
+        return self.expr
+
+
+PHRASES = [
+    "茶亭路路灯不亮了，晚上黑乎乎的", "楼下烧烤店油烟很大", "公司拖欠工资三个月", "电梯坏了物业不修",
+    "邻居深夜装修噪音扰民", "孩子入学手续办不下来", "道路积水严重需要修整", "地下室有燃气味道",
+    "垃圾桶满了没人清运", "自来水发黄不能喝", "小区门口占道经营", "与邻居因漏水发生纠纷",
+    "工地夜间施工扰民", "共享单车乱停放", "下水道堵塞反味", "广场舞音响声音太大",
+]
+ADDRESSES = [
+    "海城区茶亭路幸福里小区", "北海市海城区中街街道", "北海市海城区东街街道海景花园",
+    "海城区工业园区", "北海市海城区西街街道贵州路", "",
+]
+NAMES = ["张伟", "王芳", "欧阳娜", "李强", ""]
+PHONES = ["13812345678", "15150001234", "0779-1234567", ""]
+
+HOSTILE_TEXT = [
+    "\x00",
+    "办结\x00了",
+    "\x01\x07\x1b[31m\x7f\x85",
+    "\ud800",
+    "灯\udfff坏",
+    "\ud83d",  # half an emoji
+    "𠮷😀👨‍👩‍👧",
+    "\u202e\u0645\u0631\u062d\u0628\u0627",
+    "\ufeff\u200b\u200d",
+    "e\u0301",
+    "\r\n\r\n",
+    " ",
+    "",
+    "'; DROP TABLE stored_events; --",
+    "<script>alert(1)</script>",
+    "${jndi:ldap://example.org/a}",
+    "%s%n",
+    "ｆｕｌｌ　４５０５０２１９９００１０１１２３４",
+    "四五〇五〇二一九九〇〇一〇一一二三四",
+    "身份证450502199001011234，电话13877912345",
+    "苏C·12345 桂E12345 警号：012345",
+    "null",
+    "NaN",
+    Huge("一", 4000),
+    Huge("一", 4001),
+    Huge("长", 70_000),
+]
+HOSTILE_TIMES = [
+    "9999-12-31T23:59:59-12:00",
+    "9999-12-31T23:59:59+14:00",
+    "9999-12-31T23:59:59Z",
+    "9999-12-31",
+    "0001-01-01T00:00:00+14:00",
+    "0001-01-01T00:00:00-12:00",
+    "0001-01-01",
+    "1970-01-01T00:00:00Z",
+    "2038-01-19T03:14:08Z",
+    "2026-11-02 09:00",  # naive
+    "2026-11-02T09:00:00+14:00",
+    "2026-11-02T09:00:00-12:00",
+    "２０２６-１１-０２",
+    "２０２６-１１-０２T０９:００:００+08:00",
+    "二〇二六年十一月二日",
+    "2026-13-45",
+    "2026-02-30T25:61:00",
+    "2026-11-02T09:00:00+24:00",
+    "1e9",
+    "-1",
+    "",
+    "\x00",
+    "\ud800",
+]
+WRONG_TYPES: list[Any] = [None, 0, -1, 10**30, 1e308, True, [], {}, ["x"], {"a": 1}]
+BOOLS: list[Any] = [True, False, "true", "否", 1, 0, None, "maybe"]
+RATINGS: list[Any] = ["satisfied", "basically_satisfied", "dissatisfied", "满意", "非常满意", "", 1, None]
+CONCERNS: list[Any] = ["worry", "trouble", "anguish", "panic", "", None, 1]
+CATEGORIES: list[Any] = ["municipal", "city_management", "housing", "labour", "dispute", "other",
+                         "no_such_category", "市政", "../", "municipal\x00", "", 3]
+UNIT_IDS: list[Any] = [*UNITS, "centre", "nobody", "chatinglu\x00", "", "../../etc", 7]
+NONEXISTENT_IDS = [str(uuid.UUID(int=0)), "not-a-uuid", "../../etc/passwd", "1 OR 1=1",
+                   "0" * 10_000, "\x00", "\ud800", "１２３"]
+
+
+def realistic_text(d: Any) -> str:
+    return str(d(st.sampled_from(PHRASES))) + f"（{d(st.integers(0, 10**6))}号）"
+
+
+@functools.cache
+def texts() -> st.SearchStrategy[str]:
+    """Mostly realistic; a hostile value, a realistic one with a hostile one inside it, or
+    anything hypothesis makes."""
+    realistic = st.sampled_from(PHRASES)
+    hostile = st.sampled_from(HOSTILE_TEXT)
+    spliced = st.tuples(realistic, hostile, realistic).map("".join)
+    return st.one_of(realistic, realistic, realistic, hostile, spliced, st.text(max_size=40))
+
+
+@functools.cache
+def values() -> st.SearchStrategy[Any]:
+    """A field's value: mostly text, sometimes the wrong type."""
+    return st.one_of(texts(), texts(), texts(), st.sampled_from(WRONG_TYPES))
+
+
+# A business time: minutes before the (moved) clock's now, or an absurd value as it is.
+_TIMES = st.one_of(
+    st.integers(-240, 7 * 24 * 60), st.integers(-240, 7 * 24 * 60), st.integers(-240, 7 * 24 * 60),
+    st.sampled_from(HOSTILE_TIMES).map(lambda v: ("as is", v)),
+    st.sampled_from(WRONG_TYPES).map(lambda v: ("as is", v)),
+)
+
+
+def business_time(d: Any, now: dt.datetime) -> Any:
+    drawn = d(_TIMES)
+    if isinstance(drawn, tuple):
+        return drawn[1]
+    return (now - dt.timedelta(minutes=drawn)).isoformat()
+
+
+_REF_KIND = st.integers(0, 4)
+_REF_FIXED = st.sampled_from(["0000001", "DUP1"])
+
+
+def deep_json(depth: int, kind: str = "list") -> str:
+    text = "[" * depth + "]" * depth if kind == "list" else '{"a":' * depth + "1" + "}" * depth
+    return Huge(text, 1) if depth < 100 else _named(text, f"deep_json({depth}, {kind!r})")
+
+
+def _named(text: str, expr: str) -> Huge:
+    h = Huge(text, 1)
+    h.expr = expr
+    return h
+
+
+def deep_bytes(depth: int, kind: str = "list") -> HugeBytes:
+    return HugeBytes(deep_json(depth, kind).encode(), f"deep_bytes({depth}, {kind!r})")
+
+
+# ---- what the harness records ----------------------------------------------------------------
+
+
+@dataclass
+class Failure:
+    kind: str  # server_error | stuck_views | quarantined | rebuild_mismatch | harness_error
+    door: str
+    request: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"[{self.kind}] {self.door}: {self.request}\n    -> {self.detail}"
+
+
+@dataclass
+class Tally:
+    """Counts for the long variant: failures are counted and their first examples kept
+    instead of stopping the run."""
+
+    steps: int = 0
+    examples: int = 0
+    requests: int = 0
+    rebuilds: int = 0
+    events: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    doors: Counter[str] = field(default_factory=Counter)
+    first: dict[tuple[str, str, str], Failure] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+
+    def add(self, failure: Failure) -> None:
+        self.counts[failure.kind] += 1
+        # One example per door and cause (the exception behind it, else the status line).
+        cause = re.search(r"(?:logged|raised) (\w+)", failure.detail)
+        key = (failure.kind, failure.door, cause.group(1) if cause else failure.detail[:40])
+        self.first.setdefault(key, failure)
+
+
+class _LastError(logging.Handler):
+    """Keeps the last exception logged by the API or the projector: what a 5xx or a stuck
+    view was caused by, for the report."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.last: str = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            self.last = f"{type(exc).__name__}: {str(exc)[:300]}"
+        else:
+            self.last = record.getMessage()[:300]
+
+
+_LAST = _LastError()
+for _name in ("sanshi.http", "sanshi.projections"):
+    logging.getLogger(_name).addHandler(_LAST)
+
+
+# ---- checks (shared with the long variant) -------------------------------------------------
+
+
+def quarantined(runtime: Runtime) -> list[Any]:
+    """Events the views set aside because they could not apply them (``view_quarantine``).
+
+    Every door validates its input, so an event that reached the log from the fuzzer and still
+    could not be applied is a door that let something through: the harness asserts this is
+    empty. (The quarantine itself is tested with events written past the doors, in
+    tests/test_projections_quarantine.py.)"""
+    return list(runtime.extras["projector"].quarantined(limit=20))
+
+
+def lag(runtime: Runtime) -> int:
+    projector = runtime.extras["projector"]
+    return int(projector.lag())
+
+
+def rebuild_differences(runtime: Runtime, rebuild_url: str) -> list[str]:
+    """Replay the whole log into empty views at ``rebuild_url`` (same dialect as the live
+    views) and compare every row; returns what differs (empty when equal)."""
+    from projections.projector import Projector
+    from projections.tables import make_engine
+    from tests.faults.support import view_rows
+
+    live_engine = runtime.extras["views_engine"]
+    engine = make_engine(rebuild_url)
+    try:
+        rebuilt = Projector(runtime.app, engine, centre=runtime.config.centre.id)
+        rebuilt.ensure_schema()
+        try:
+            rebuilt.rebuild()
+        except Exception as exc:  # `sanshi projections rebuild` would fail the same way
+            return [f"the rebuild raised {type(exc).__name__}: {str(exc)[:300]}"]
+        live, fresh = view_rows(live_engine), view_rows(engine)
+        out = []
+        for name in fresh:
+            if live[name] != fresh[name]:
+                only_live = sorted(set(live[name]) - set(fresh[name]), key=repr)
+                only_fresh = sorted(set(fresh[name]) - set(live[name]), key=repr)
+                out.append(
+                    f"{name}: {len(only_live)} rows only live (e.g. {only_live[:1]}), "
+                    f"{len(only_fresh)} only rebuilt (e.g. {only_fresh[:1]})"
+                )
+        return out
+    finally:
+        engine.dispose()
+
+
+# ---- Kafka, in-process -----------------------------------------------------------------------
+
+
+class _Future:
+    def get(self, timeout: float | None = None) -> None:
+        return None
+
+
+class _Producer:
+    """Takes what the worker publishes to the DLQ topic (the worker's own dead letters)."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def send(self, *args: Any, **kwargs: Any) -> _Future:
+        self.sent += 1
+        return _Future()
+
+    def flush(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class _TP:
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True)
+class _Record:
+    offset: int
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+# ---- the databases ---------------------------------------------------------------------------
+
+
+@dataclass
+class Databases:
+    """Where one example's runtime lives and where its rebuild goes."""
+
+    live: str = "memory://"
+    rebuild: str = "sqlite://"
+    cleanup: Callable[[], None] = lambda: None
+
+
+def memory_databases() -> Databases:
+    return Databases()
+
+
+# ---- the machine -----------------------------------------------------------------------------
+
+
+class WholePath(RuleBasedStateMachine):
+    """Configured by the caller through class attributes (a subclass per variant)."""
+
+    databases: Callable[[], Databases] = memory_databases
+    start: dt.datetime = START
+    tally: Tally | None = None  # the long variant counts instead of failing
+
+    cases = Bundle("cases")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.traveller = time_machine.travel(self.start, tick=False)
+        self.clock = self.traveller.start()
+        self.dbs = type(self).databases()
+        self.rt = bootstrap(Settings.from_env({"SANSHI_DB": self.dbs.live}))
+        self.client = TestClient(create_app(self.rt), raise_server_exceptions=False)
+        self.client.__enter__()
+        self.worker = Worker(self.rt, KafkaSettings(bootstrap="in-process"),
+                             WorkerOptions(clock_interval=0))
+        self.worker._producer = _Producer()
+        self.offset = 0
+        self.seq = 0
+        self.tmp = Path(tempfile.mkdtemp(prefix="sanshi-fuzz-"))
+        self.stuck_reported = False
+        self.last_step = ""
+        if self.tally is not None:
+            self.tally.examples += 1
+
+    # ---- plumbing ----------------------------------------------------------------------
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(SHANGHAI)
+
+    def fail(self, kind: str, door: str, request: str, detail: str) -> None:
+        failure = Failure(kind, door, request[:600], detail[:900])
+        if self.tally is not None:
+            self.tally.add(failure)
+            return
+        raise AssertionError(str(failure))
+
+    def step(self, door: str) -> None:
+        self.last_step = door
+        if self.tally is not None:
+            self.tally.steps += 1
+            self.tally.doors[door] += 1
+
+    def send(
+        self, door: str, method: str, path: str, token: str | None = None,
+        params: dict[str, Any] | None = None, body: Any = None, raw: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        """One request; a 5xx is a failure, whatever the route. Bodies are serialised here
+        (``ensure_ascii`` keeps lone surrogates as JSON escapes, as a client would send them),
+        query strings too (a lone surrogate becomes invalid UTF-8 percent escapes)."""
+        url = path
+        if params:
+            url += "?" + urllib.parse.urlencode(
+                {k: (v if isinstance(v, bytes) else str(v).encode("utf-8", "surrogatepass"))
+                 for k, v in params.items()}
+            )
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        content: bytes | None = raw
+        if content is None and body is not None:
+            content = json.dumps(body, ensure_ascii=True).encode("ascii")
+        if content is not None:
+            headers["Content-Type"] = content_type
+        _LAST.last = ""
+        try:
+            resp = self.client.request(method, url, content=content, headers=headers)
+        except Exception as exc:  # the TestClient must never raise
+            self.fail("server_error", door, f"{method} {url} {_show(content)}",
+                      f"raised {type(exc).__name__}: {str(exc)[:300]}")
+            return None
+        if self.tally is not None:
+            self.tally.requests += 1
+        if resp.status_code >= 500:
+            self.fail("server_error", door, f"{method} {url} {_show(content)}",
+                      f"{resp.status_code} {resp.text[:200]} | logged: {_LAST.last}")
+        return resp
+
+    def owner(self, case_id: str) -> str | None:
+        """The unit a case is with now (harness bookkeeping, straight from the log)."""
+        try:
+            case = self.rt.app.get_case(uuid.UUID(case_id))
+        except Exception:
+            return None
+        return case.assigned_unit
+
+    def handle_deadline(self, case_id: str) -> dt.datetime | None:
+        try:
+            case = self.rt.app.get_case(uuid.UUID(case_id))
+        except Exception:
+            return None
+        return case.dispatch.handle_deadline if case.dispatch else None
+
+    def ref(self, d: Any, prefix: str) -> Any:
+        """A source reference: mostly new, sometimes one sent before, sometimes hostile."""
+        self.seq += 1
+        kind = d(_REF_KIND)
+        if kind <= 2:
+            return f"{prefix}{self.seq:07d}"
+        if kind == 3:
+            return prefix + d(_REF_FIXED)
+        return d(values())
+
+    def created(self, resp: Any, key: str) -> Any:
+        if resp is not None and resp.status_code in (200, 201):
+            try:
+                cid = resp.json().get(key)
+            except Exception:
+                cid = None
+            if isinstance(cid, str):
+                return multiple(cid)
+        return multiple()
+
+    # ---- HTTP intake -------------------------------------------------------------------
+
+    @initialize(target=cases)
+    def seed_cases(self) -> Any:
+        """A few realistic cases so that unit and centre commands have something to act on
+        from the first step."""
+        ids = []
+        for i, text in enumerate(PHRASES[:6]):
+            resp = self.send("seed", "POST", "/api/cases", OPERATOR, body={
+                "order_no": f"SEED{i}", "received_at": (self.now() - dt.timedelta(hours=1)).isoformat(),
+                "content": f"{text}（种子{i}）", "address": ADDRESSES[i % 5], "caller_phone": PHONES[0],
+            })
+            if resp is not None and resp.status_code in (200, 201):
+                ids.append(resp.json()["id"])
+        return multiple(*ids)
+
+    @rule(target=cases, data=st.data())
+    def hotline(self, data: Any) -> Any:
+        self.step("api_hotline")
+        d = data.draw
+        body: dict[str, Any] = {
+            "order_no": self.ref(d, "H"), "received_at": business_time(d, self.now()),
+            "content": d(texts()), "address": d(st.one_of(st.sampled_from(ADDRESSES), values())),
+        }
+        for key, pool in (("caller_name", NAMES), ("caller_phone", PHONES),
+                          ("urgency", ["一般", "紧急", "特急"]), ("category", CATEGORIES),
+                          ("appeal_type", ["投诉", "求助", "???"])):
+            if d(st.booleans()):
+                body[key] = d(st.one_of(st.sampled_from(pool), values()))
+        if d(st.integers(0, 9)) == 0:
+            body["extra"] = d(st.sampled_from([
+                {"联系电话": "13877912345", "身份证号": "450502199001011234"},
+                {"nested": {"deep": [1, [2, [3]]]}}, "x" * 5000, [None],
+            ]))
+        token = d(st.sampled_from([OPERATOR] * 8 + [ASSIGNED_TOKEN, LEADER, NOBODY, None]))
+        return self.created(self.send("api_hotline", "POST", "/api/cases", token, body=body), "id")
+
+    @rule(target=cases, data=st.data(), channel=st.sampled_from(["app", "walkin"]))
+    def app_or_walkin(self, data: Any, channel: str) -> Any:
+        self.step(f"api_{channel}")
+        d = data.draw
+        body: dict[str, Any]
+        if channel == "app":
+            body = {"submission_id": self.ref(d, "S"), "content": d(texts()),
+                    "phone": d(st.sampled_from(PHONES)), "address": d(st.sampled_from(ADDRESSES)),
+                    "concern": d(st.sampled_from(CONCERNS)), "received_at": business_time(d, self.now())}
+            if d(st.booleans()):
+                body["lat"], body["lng"] = d(st.sampled_from(
+                    [(21.48, 109.12), (91, 181), (float("nan"), 0), ("北纬", None), (1e308, -1e308)]))
+            if d(st.booleans()):
+                body["photos"] = d(st.sampled_from([["https://example.org/1.jpg"], ["\x00"], "x", [1]]))
+        else:
+            body = {"station_id": d(st.sampled_from(["jy-chatinglu", "jy-\x00", ""])),
+                    "ticket_no": self.ref(d, "T"), "content": d(texts()),
+                    "resident_name": d(st.sampled_from(NAMES)), "phone": d(st.sampled_from(PHONES)),
+                    "address": d(st.sampled_from(ADDRESSES)), "on_behalf": d(st.sampled_from(BOOLS)),
+                    "received_at": business_time(d, self.now())}
+        if d(st.integers(0, 5)) == 0:
+            body[d(st.sampled_from(["content", "received_at", "address"]))] = d(values())
+        path = f"/api/intake/{channel}"
+        return self.created(self.send(f"api_{channel}", "POST", path, OPERATOR, body=body), "case_id")
+
+    # ---- Open311 -----------------------------------------------------------------------
+
+    @rule(target=cases, data=st.data(), as_json=st.booleans(), fmt=st.sampled_from(["json", "json", "xml"]))
+    def open311_post(self, data: Any, as_json: bool, fmt: str) -> Any:
+        self.step("open311_post")
+        d = data.draw
+        fields: dict[str, Any] = {
+            "api_key": d(st.sampled_from([OPERATOR] * 6 + [NOBODY, "", ASSIGNED_TOKEN])),
+            "service_code": d(st.one_of(st.sampled_from(["municipal", "city_management", "dispute"]),
+                                        st.sampled_from(CATEGORIES))),
+            "description": d(texts()) + f"#{self.seq}",
+        }
+        self.seq += 1
+        place = d(st.integers(0, 3))
+        if place in (0, 1):
+            fields["address_string"] = d(st.one_of(st.sampled_from(ADDRESSES[:5]), texts()))
+        if place in (1, 2):
+            fields["lat"], fields["long"] = d(st.sampled_from(
+                [("21.48", "109.12"), ("91", "0"), ("nan", "inf"), ("２１.４８", "１０９"), ("", "1")]))
+        for key, pool in (("attribute[concern]", CONCERNS), ("attribute[appeal_type]", ["投诉", "坏"]),
+                          ("email", ["a@b.cn", "\x00@x"]), ("phone", PHONES),
+                          ("first_name", NAMES), ("media_url", ["https://example.org/1.jpg", "javascript:1"]),
+                          ("device_id", ["dev1", "\ud800"])):
+            if d(st.integers(0, 3)) == 0:
+                fields[key] = d(st.one_of(st.sampled_from(pool), values()))
+        path = f"/open311/v2/requests.{fmt}"
+        if as_json:
+            shape = d(st.integers(0, 9))
+            if shape == 0:
+                raw = deep_json(d(st.sampled_from([50, 1_000, 100_000])), d(st.sampled_from(["list", "dict"])))
+                return self.created(self.send("open311_post_json", "POST", path, raw=raw.encode()), "")
+            resp = self.send("open311_post_json", "POST", path, body=fields)
+        else:
+            form = urllib.parse.urlencode(
+                {k: ("" if v is None else str(v)).encode("utf-8", "surrogatepass") for k, v in fields.items()}
+            ).encode("ascii")
+            resp = self.send("open311_post_form", "POST", path, raw=form,
+                             content_type="application/x-www-form-urlencoded")
+        if resp is not None and resp.status_code in (200, 201) and fmt == "json":
+            try:
+                cid = resp.json()[0].get("service_request_id")
+            except Exception:
+                cid = None
+            if isinstance(cid, str):
+                return multiple(cid)
+        return multiple()
+
+    @rule(data=st.data(), case_id=cases)
+    def open311_get(self, data: Any, case_id: str) -> None:
+        self.step("open311_get")
+        d = data.draw
+        key = d(st.sampled_from([None, OPERATOR, ASSIGNED_TOKEN, NOBODY]))
+        if d(st.booleans()):
+            cid = d(st.one_of(st.just(case_id), st.sampled_from(NONEXISTENT_IDS)))
+            self.send("open311_get", "GET", f"/open311/v2/requests/{urllib.parse.quote(cid.encode('utf-8', 'surrogatepass'))}.json",
+                      params={"api_key": key} if key else None)
+            return
+        params: dict[str, Any] = {}
+        for name in ("start_date", "end_date"):
+            if d(st.booleans()):
+                params[name] = business_time(d, self.now())
+        if d(st.booleans()):
+            params["status"] = d(st.sampled_from(["open", "closed", "open,closed", "opened", "\x00"]))
+        if d(st.booleans()):
+            params["service_code"] = d(st.sampled_from(CATEGORIES))
+        if d(st.integers(0, 4)) == 0:
+            params["service_request_id"] = ",".join([case_id, *d(st.lists(st.sampled_from(NONEXISTENT_IDS), max_size=3))])
+        if key:
+            params["api_key"] = key
+        self.send("open311_get", "GET", f"/open311/v2/requests.{d(st.sampled_from(['json', 'xml']))}", params=params)
+
+    # ---- sanshi ingest and Kafka ---------------------------------------------------------
+
+    @rule(data=st.data(), channel=st.sampled_from(["hotline", "police", "app", "walkin"]),
+          fmt=st.sampled_from(["jsonl", "jsonl", "csv"]))
+    def ingest_file(self, data: Any, channel: str, fmt: str) -> None:
+        """A small file through the code ``sanshi ingest`` runs (read_path + ingest)."""
+        self.step(f"ingest_{channel}")
+        d = data.draw
+        records = [self.record(d, channel) for _ in range(d(st.integers(1, 3)))]
+        path = self.tmp / f"{channel}-{self.seq}.{fmt}"
+        if fmt == "jsonl":
+            lines = []
+            for r in records:
+                lines.append(json.dumps(r, ensure_ascii=d(st.booleans()), default=str))
+            if d(st.integers(0, 5)) == 0:
+                lines.append(d(st.sampled_from(["{不是JSON", deep_json(100_000), "[1,2]", "\x00"])))
+            path.write_bytes(("\n".join(lines) + "\n").encode("utf-8", "surrogatepass"))
+        else:
+            out = io.StringIO()
+            keys = sorted({k for r in records for k in r})
+            writer = csv.DictWriter(out, keys)
+            writer.writeheader()
+            for r in records:
+                writer.writerow({k: r.get(k, "") for k in keys})
+            text = out.getvalue()
+            try:
+                data_bytes = text.encode(d(st.sampled_from(["utf-8", "gb18030"])))
+            except UnicodeEncodeError:  # a lone surrogate: bytes no encoder makes, as a broken exporter would
+                data_bytes = text.encode("utf-8", "surrogatepass")
+            path.write_bytes(data_bytes)
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):
+                ingest(self.rt, channel, read_path(path, "csv" if fmt == "csv" else "json"), source=str(path))
+        except Exception as exc:
+            self.fail("server_error", f"ingest_{channel}", f"{fmt} {_show(path.read_bytes())}",
+                      f"ingest raised {type(exc).__name__}: {str(exc)[:300]}")
+        finally:
+            path.unlink(missing_ok=True)
+
+    def record(self, d: Any, channel: str) -> dict[str, Any]:
+        when = business_time(d, self.now())
+        if channel == "hotline":
+            return {"order_no": self.ref(d, "IH"), "received_at": when, "content": d(texts()),
+                    "address": d(st.sampled_from(ADDRESSES)), "caller_phone": d(st.sampled_from(PHONES)),
+                    "caller_name": d(st.sampled_from(NAMES)), "urgency": d(st.sampled_from(["一般", "紧急", "x"]))}
+        if channel == "police":
+            return {"incident_no": self.ref(d, "JQ"), "received_at": when,
+                    "summary": "报警人称" + d(texts()), "location": d(st.sampled_from(ADDRESSES)),
+                    "caller_name": d(st.sampled_from(NAMES)), "caller_phone": d(st.sampled_from(PHONES)),
+                    "police_category": d(st.sampled_from(["纠纷", "求助", "咨询", "刑事", "450502199001011234纠纷", "", None])),
+                    "sub_category": d(st.sampled_from(["邻里纠纷", "\x00"]))}
+        if channel == "app":
+            return {"submission_id": self.ref(d, "IA"), "content": d(texts()), "received_at": when,
+                    "phone": d(st.sampled_from(PHONES)), "address": d(st.sampled_from(ADDRESSES)),
+                    "concern": d(st.sampled_from(CONCERNS)), "lat": 21.48, "lng": 109.12}
+        return {"station_id": "jy-chatinglu", "ticket_no": self.ref(d, "IW"), "content": d(texts()),
+                "received_at": when, "resident_name": d(st.sampled_from(NAMES)),
+                "phone": d(st.sampled_from(PHONES)), "address": d(st.sampled_from(ADDRESSES)),
+                "on_behalf": d(st.sampled_from(BOOLS))}
+
+    @rule(data=st.data())
+    def kafka_message(self, data: Any) -> None:
+        """One message on the intake topic through the worker's poll step: an intake command
+        as a publisher writes it (with hostile values), or bytes that are not one."""
+        self.step("kafka")
+        d = data.draw
+        channel = d(st.sampled_from(["hotline", "police", "app", "walkin"]))
+        command: dict[str, Any] = {
+            "channel": channel, "source_ref": self.ref(d, "K"), "received_at": business_time(d, self.now()),
+            "content": d(texts()), "address": d(st.sampled_from(ADDRESSES)),
+            "caller_name": d(st.sampled_from(NAMES)), "caller_phone": d(st.sampled_from(PHONES)),
+            "urgent": d(st.sampled_from([False, True, "yes"])),
+            "category_hint": d(st.sampled_from(CATEGORIES)), "concern": d(st.sampled_from(CONCERNS)),
+            "extra": d(st.sampled_from([{}, {"联系电话": "13877912345"}, {"x": "\x00"}, []])),
+        }
+        shape = d(st.integers(0, 7))
+        if shape == 0:
+            value = d(st.sampled_from([b"", b"\xff\xfe", b"{", deep_bytes(100_000), b"null"]))
+        else:
+            value = json.dumps(command, ensure_ascii=d(st.booleans()), default=str).encode("utf-8", "surrogatepass")
+        self.offset += 1
+        tp = _TP(self.worker.settings.intake_topic, 0)
+        record = _Record(self.offset, value, [(POSITION_HEADER, b"fuzz"), (CHANNEL_HEADER, channel.encode())])
+        try:
+            self.worker.process({tp: [record]})
+        except Exception as exc:
+            self.fail("server_error", "kafka", _show(value), f"worker raised {type(exc).__name__}: {str(exc)[:300]}")
+
+    # ---- unit commands -----------------------------------------------------------------
+
+    @rule(data=st.data(), case_id=cases,
+          action=st.sampled_from(["claim", "claim", "return", "extend", "extend", "mediation/start",
+                                  "mediation/conclude", "resolve", "resolve"]))
+    def unit_command(self, data: Any, case_id: str, action: str) -> None:
+        self.step(f"unit_{action}")
+        d = data.draw
+        owner = self.owner(case_id)
+        who = d(st.sampled_from(["owner"] * 6 + ["other", "nonexistent", "operator"]))
+        unit = owner or "chatinglu"
+        token = f"demo-unit-{unit}"
+        cid = case_id
+        if who == "other":
+            token = f"demo-unit-{d(st.sampled_from([u for u in UNITS if u != unit]))}"
+        elif who == "nonexistent":
+            cid = d(st.sampled_from(NONEXISTENT_IDS))
+        elif who == "operator":
+            token = OPERATOR
+        body: Any = None
+        if action == "return":
+            body = {"reason": d(texts())}
+        elif action == "extend":
+            deadline = self.handle_deadline(case_id) or self.now()
+            until = d(st.one_of(
+                st.integers(-2, 30).map(lambda days: _later(deadline, days)),
+                st.sampled_from(HOSTILE_TIMES), st.sampled_from(WRONG_TYPES)))
+            body = {"until": until, "reason": d(texts())}
+        elif action == "mediation/conclude":
+            body = {"agreement": d(st.sampled_from(BOOLS)), "summary": d(texts())}
+        elif action == "resolve":
+            body = {"result": d(texts())}
+        if body is not None and d(st.integers(0, 9)) == 0:
+            body = d(st.sampled_from([[], "x", None, {"unknown": 1}, {**body, "extra": 1}]))
+        path = f"/api/cases/{urllib.parse.quote(cid.encode('utf-8', 'surrogatepass'), safe='')}/{action}"
+        self.send(f"unit_{action}", "POST", path, token, body=body)
+
+    # ---- centre decisions ----------------------------------------------------------------
+
+    @rule(data=st.data(), case_id=cases,
+          action=st.sampled_from(["dispatch", "extension/decide", "extension/decide", "followup",
+                                  "followup", "followup", "reclassify", "answer", "reject", "urge"]))
+    def centre_command(self, data: Any, case_id: str, action: str) -> None:
+        self.step(f"centre_{action.replace('/', '_')}")
+        d = data.draw
+        body: dict[str, Any]
+        if action == "dispatch":
+            body = {"unit": d(st.sampled_from(UNIT_IDS)), "note": d(texts())}
+        elif action == "extension/decide":
+            body = {"granted": d(st.sampled_from(BOOLS)), "note": d(texts())}
+        elif action == "followup":
+            body = {"solved": d(st.sampled_from(BOOLS)), "rating": d(st.sampled_from(RATINGS)),
+                    "comment": d(texts())}
+        elif action == "reclassify":
+            body = {"category": d(st.sampled_from(CATEGORIES))}
+        elif action == "answer":
+            body = {"answer": d(texts())}
+        elif action == "reject":
+            body = {"reason": d(texts())}
+        else:
+            body = {"note": d(texts())}
+        token = d(st.sampled_from([OPERATOR] * 8 + [LEADER, ASSIGNED_TOKEN]))
+        cid = d(st.one_of(st.just(case_id), st.just(case_id), st.sampled_from(NONEXISTENT_IDS)))
+        path = f"/api/cases/{urllib.parse.quote(cid.encode('utf-8', 'surrogatepass'), safe='')}/{action}"
+        self.send(f"centre_{action}", "POST", path, token, body=body)
+
+    # ---- reads -----------------------------------------------------------------------------
+
+    @rule(data=st.data(), case_id=cases,
+          what=st.sampled_from(["inbox", "case", "events", "stats", "ranking", "overdue", "search",
+                                "queue"]))
+    def read(self, data: Any, case_id: str, what: str) -> None:
+        self.step(f"read_{what}")
+        d = data.draw
+        token = d(st.sampled_from([OPERATOR, LEADER, ADMIN, ASSIGNED_TOKEN, "demo-unit-chengguan", NOBODY]))
+        day = st.one_of(st.just((self.now() - dt.timedelta(days=30)).date().isoformat()),
+                        st.just(self.now().isoformat()), st.sampled_from(HOSTILE_TIMES))
+        params: dict[str, Any] = {}
+        if what == "inbox":
+            unit = d(st.one_of(st.sampled_from(UNITS), st.sampled_from(["nobody", "\x00", "..", "\ud800"])))
+            path = f"/api/units/{urllib.parse.quote(unit.encode('utf-8', 'surrogatepass'), safe='')}/inbox"
+        elif what in ("case", "events"):
+            cid = d(st.one_of(st.just(case_id), st.sampled_from(NONEXISTENT_IDS)))
+            path = f"/api/cases/{urllib.parse.quote(cid.encode('utf-8', 'surrogatepass'), safe='')}"
+            path += "/events" if what == "events" else ""
+        elif what == "stats":
+            path = "/api/stats"
+            params["by"] = d(st.sampled_from(["unit", "channel", "category", "street", "month", "week", ""]))
+            for name in ("from", "to"):
+                if d(st.booleans()):
+                    params[name] = d(day)
+            if d(st.booleans()):
+                params[d(st.sampled_from(["street", "category", "channel", "unit"]))] = d(st.sampled_from(UNIT_IDS + CATEGORIES))
+            if d(st.integers(0, 3)) == 0:
+                params["format"] = "csv"
+        elif what == "ranking":
+            path = "/api/ranking"
+            for name in ("from", "to"):
+                if d(st.booleans()):
+                    params[name] = d(day)
+            if d(st.booleans()):
+                params["min_cases"] = d(st.sampled_from([0, 1, 5, -1, 10**9, "x"]))
+        elif what == "overdue":
+            path = "/api/overdue"
+        elif what == "search":
+            path = "/api/cases"
+            for name, pool in (("q", PHRASES[:3] + HOSTILE_TEXT[:8]), ("status", ["dispatched", "closed", "nope"]),
+                               ("unit", UNIT_IDS), ("from", HOSTILE_TIMES), ("to", HOSTILE_TIMES),
+                               ("limit", [1, 500, 501, 0, "x"]), ("offset", [0, 10**7, -1])):
+                if d(st.integers(0, 2)) == 0:
+                    params[name] = d(st.sampled_from(pool))
+        else:
+            path = d(st.sampled_from(["/api/queue/manual", "/api/queue/followup", "/api/meta",
+                                      "/api/audit", "/healthz", "/metrics"]))
+        self.send(f"read_{what}", "GET", path, token, params={k: v for k, v in params.items() if isinstance(v, str | int)})
+
+    @rule(data=st.data())
+    def junk(self, data: Any) -> None:
+        """Bodies no client should send, on routes that take a body."""
+        self.step("junk")
+        d = data.draw
+        path = d(st.sampled_from(["/api/cases", "/api/intake/app", "/api/intake/walkin",
+                                  f"/api/cases/{uuid.UUID(int=1)}/resolve", "/open311/v2/requests.json"]))
+        raw = d(st.sampled_from([
+            deep_bytes(100_000), deep_bytes(100_000, "dict"), b"\xff\xfe\x00",
+            b'{"order_no": "J1", "content": "\\ud800", "received_at": "2026-11-02"}',
+            b'{"a": 1e999999}', b"[" * 10 + b"]" * 10, b"", HugeBytes(b"x" * 2_000_000, "b'x' * 2_000_000"),
+            b'{"order_no": "J2", "order_no": "J3", "content": "a", "received_at": "2026-11-02"}',
+        ]))
+        self.send("junk", "POST", path, OPERATOR, raw=raw,
+                  content_type=d(st.sampled_from(["application/json", "text/plain",
+                                                  "application/x-www-form-urlencoded"])))
+
+    # ---- the clock -----------------------------------------------------------------------
+
+    @rule(hours=st.sampled_from([1, 3, 26, 24 * 8, 24 * 40]))
+    def clock(self, hours: int) -> None:
+        """Time passes; the deadline clock escalates what is overdue (as ``sanshi worker``
+        does every ``--clock-interval``)."""
+        self.step("clock")
+        self.clock.shift(dt.timedelta(hours=hours))
+        try:
+            rm = self.rt.extras["read_model"]
+            now = self.now()
+            self.rt.app.tick(rm.due_for_escalation(now), now)
+        except Exception as exc:
+            self.fail("server_error", "clock", f"tick at {self.now().isoformat()}",
+                      f"raised {type(exc).__name__}: {str(exc)[:300]} | logged: {_LAST.last}")
+
+    # ---- invariants ----------------------------------------------------------------------
+
+    @invariant()
+    def views_follow_the_log(self) -> None:
+        if self.stuck_reported:
+            return  # counted once per example in the long variant
+        behind = lag(self.rt)
+        if behind:
+            self.stuck_reported = True
+            self.fail("stuck_views", self.last_step, f"after step {self.last_step}",
+                      f"views {behind} events behind the log | logged: {_LAST.last}")
+        aside = quarantined(self.rt)
+        if aside:
+            self.stuck_reported = True
+            self.fail("quarantined", self.last_step, f"after step {self.last_step}",
+                      f"{len(aside)} events set aside: {aside[:3]}")
+
+    def teardown(self) -> None:
+        try:
+            if not self.stuck_reported:
+                diffs = rebuild_differences(self.rt, self.dbs.rebuild)
+                if self.tally is not None:
+                    self.tally.rebuilds += 1
+                    self.tally.events += int(self.rt.extras["projector"].head())
+                if diffs:
+                    self.fail("rebuild_mismatch", "rebuild", "full rebuild of the views",
+                              "; ".join(diffs))
+        finally:
+            with contextlib.suppress(Exception):
+                self.client.__exit__(None, None, None)
+            with contextlib.suppress(Exception):
+                self.rt.close()
+            self.traveller.stop()
+            with contextlib.suppress(Exception):
+                self.dbs.cleanup()
+            with contextlib.suppress(OSError):
+                self.tmp.rmdir()
+
+
+ASSIGNED_TOKEN = "demo-unit-chatinglu"
+
+
+def _later(t: dt.datetime, days: int) -> str:
+    """``t`` plus ``days`` as ISO 8601; past year 9999 (a case received at an absurd time
+    that got through) the largest time there is."""
+    try:
+        return (t + dt.timedelta(days=days)).isoformat()
+    except OverflowError:
+        return dt.datetime.max.replace(tzinfo=t.tzinfo).isoformat()
+
+
+def _show(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, bytes | bytearray):
+        text = bytes(content).decode("utf-8", "backslashreplace")
+    else:
+        text = str(content)
+    if len(text) > 300:
+        return f"{text[:150]!r}…({len(text)} chars)…{text[-60:]!r}"
+    return repr(text)
+
+
+@contextlib.contextmanager
+def quiet_logs() -> Iterator[None]:
+    """The API and the projector log every failure with a traceback; the harness reports
+    them itself."""
+    loggers = [logging.getLogger(n) for n in ("sanshi.http", "sanshi.projections", "sanshi.worker",
+                                               "sanshi.intake", "sanshi")]
+    old = [(lg, lg.level, lg.propagate) for lg in loggers]
+    null = logging.NullHandler()  # or logging's last resort prints them to stderr
+    for lg in loggers:
+        lg.propagate = False
+        lg.addHandler(null)
+    try:
+        yield
+    finally:
+        for lg, level, propagate in old:
+            lg.removeHandler(null)
+            lg.setLevel(level)
+            lg.propagate = propagate
