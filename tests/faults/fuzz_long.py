@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             return main([*(argv if argv is not None else sys.argv[1:]), "--postgres", pg.url_for("postgres")])
     day = dt.date.fromisoformat(args.start)
     attrs: dict[str, object] = {
-        "tally": Tally(),
+        "tally": Tally(announce=True),
         "start": dt.datetime(day.year, day.month, day.day, 10, tzinfo=SHANGHAI),
     }
     if args.postgres:

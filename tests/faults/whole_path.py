@@ -271,13 +271,17 @@ class Tally:
     doors: Counter[str] = field(default_factory=Counter)
     first: dict[tuple[str, str, str], Failure] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    announce: bool = False
 
     def add(self, failure: Failure) -> None:
         self.counts[failure.kind] += 1
         # One example per door and cause (the exception behind it, else the status line).
         cause = re.search(r"(?:logged|raised) (\w+)", failure.detail)
         key = (failure.kind, failure.door, cause.group(1) if cause else failure.detail[:40])
-        self.first.setdefault(key, failure)
+        if key not in self.first:
+            self.first[key] = failure
+            if self.announce:  # the long run says so at once, not only at its end
+                print(f"\nnew failure after {self.steps:,} steps: {failure}", flush=True)
 
 
 class _LastError(logging.Handler):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 
 import time_machine
 
@@ -36,12 +37,24 @@ def moved_to() -> dt.datetime | None:
     return moment
 
 
+# The first process turns TEST_NOW into an offset from the real clock and hands the offset to
+# the processes it starts: a worker started five minutes into the run must be five minutes past
+# TEST_NOW too, or a start instant or a deadline the test computed is minutes off in it.
+OFFSET_ENV = "TEST_NOW_OFFSET_SECONDS"
+
+
 def start() -> None:
     global _travel
-    moment = moved_to()
-    if moment is None or _travel is not None:
+    if _travel is not None:
         return
-    _travel = time_machine.travel(moment, tick=True)
+    offset = os.environ.get(OFFSET_ENV)
+    if offset is None:
+        moment = moved_to()
+        if moment is None:
+            return
+        offset = repr(moment.timestamp() - time.time())
+        os.environ[OFFSET_ENV] = offset
+    _travel = time_machine.travel(time.time() + float(offset), tick=True)
     _travel.start()
 
 
