@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from uuid import UUID
 
+from eventsourcing.persistence import DataError as PersistenceDataError
+
 from adapters.channels import (
     CHANNELS,
     DeadLetter,
@@ -101,18 +103,28 @@ class IntakePort(Protocol):
 # ---- in-process --------------------------------------------------------------------------
 
 
+# What one record's values can cause (an overflow past year 9999 in a deadline, a value the
+# database refuses as data): retrying the poll cannot help, and raising would redeliver it for
+# ever (a poison message holding its partition), so that record is dead-lettered. Connection
+# and lock errors are not among these: they propagate and the poll is retried.
+RECORD_FAULTS: tuple[type[Exception], ...] = (
+    DomainError, ValueError, ArithmeticError, TypeError, PersistenceDataError
+)
+
+
 def apply_commands(
     runtime: Any, items: Sequence[Parsed], principal: str, source: str
 ) -> tuple[list[IntakeOutcome], list[DeadLetter]]:
     """``receive_batch`` the whole lot in one transaction; when the engine refuses one record
-    (a DomainError, e.g. a config that names no unit), redo them one by one so that only that
-    record is dead-lettered. Infrastructure errors propagate: nothing was written."""
+    (a DomainError, e.g. a config that names no unit) or cannot compute with its values (a
+    :data:`RECORD_FAULTS` error), redo them one by one so that only that record is
+    dead-lettered. Infrastructure errors propagate: nothing was written."""
     if not items:
         return [], []
     app = runtime.app
     try:
         results = app.receive_batch([p.command for p in items], principal=principal)
-    except DomainError:
+    except RECORD_FAULTS:
         outcomes: list[IntakeOutcome] = []
         letters: list[DeadLetter] = []
         for item in items:
@@ -120,6 +132,16 @@ def apply_commands(
                 result = app.receive(item.command, principal=principal)
             except DomainError as e:
                 letter = command_dead_letter(item, f"受理失败 (receive refused: {e.code}): {e.message}", source)
+                letters.append(letter)
+                outcomes.append(
+                    IntakeOutcome("dead_lettered", reason=letter.reason, position=item.position)
+                )
+                continue
+            except RECORD_FAULTS as e:
+                log.warning("intake record at %s could not be processed: %s", item.position, type(e).__name__)
+                letter = command_dead_letter(
+                    item, f"处理失败 (record could not be processed: {type(e).__name__})", source
+                )
                 letters.append(letter)
                 outcomes.append(
                     IntakeOutcome("dead_lettered", reason=letter.reason, position=item.position)
