@@ -207,6 +207,13 @@ def test_a_district_configures_the_categories_it_takes_from_the_police() -> None
 # ---- incident_no ---------------------------------------------------------------------------
 
 
+def test_a_record_whose_incident_number_is_not_text_is_a_dead_letter_not_a_crash() -> None:
+    # found by the whole-path fuzzer: a lone surrogate from a JSON escape in incident_no
+    record = {**POLICE, "incident_no": "灯\udfff坏", "received_at": True}
+    out = adapt("police", read_one(json.dumps(record).encode()))
+    assert isinstance(out, DeadLetter), out
+
+
 def test_the_incident_number_is_kept_only_as_a_keyed_hash() -> None:
     cmd = police("邻里纠纷").command
     assert cmd.source_ref == incident_ref(POLICE["incident_no"], DEV_DISTRICT_SECRET.encode())

@@ -77,7 +77,9 @@ def incident_ref(incident_no: str, key: bytes | None = None) -> str:
 
     number = unicodedata.normalize("NFKC", incident_no).strip()
     secret = key if key else DEV_DISTRICT_SECRET.encode("utf-8")
-    digest = hmac.new(secret, number.encode("utf-8"), hashlib.sha256).hexdigest()
+    # surrogatepass: a number with a lone surrogate (bad JSON escapes) still hashes, so that
+    # its record is dead-lettered with the hash in place of the number instead of raising.
+    digest = hmac.new(secret, number.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
     return f"{INCIDENT_REF_PREFIX}{digest[:32]}"
 
 
