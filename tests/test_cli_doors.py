@@ -45,7 +45,7 @@ def test_exit_codes_are_in_the_help(tmp_path: Path) -> None:
         out = _run(tmp_path, *args)
         assert out.returncode == 0
         text = " ".join(out.stdout.split())
-        assert "退出码" in text and "3 无法连接" in text, out.stdout
+        assert "退出码" in text and "3 无法连接" in text and "4 未全部交出" in text, out.stdout
 
 
 def test_a_file_whose_every_line_is_dead_lettered_exits_non_zero(tmp_path: Path) -> None:

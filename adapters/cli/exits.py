@@ -4,13 +4,17 @@
 code  meaning
 ====  =====================================================================================
 0     done: every record was taken (受理, 重复, 留公安 all count as taken)
-1     done, but some or all records were dead-lettered (死信) or not handed over to Kafka
+1     done, but some or all records were dead-lettered (死信): sending them again will not
+      help; read ``sanshi dlq list``, fix the source, send those again
 2     usage error, a bad district file, or an input file refused as a whole (its encoding,
       or a header without a required column): nothing of that file was stored
 3     a service is unreachable: PostgreSQL (``SANSHI_DB``) or Kafka (``SANSHI_KAFKA``)
+4     not finished: some records were not handed over (Kafka did not acknowledge them, the
+      import was cut off): run the same command again; what was taken before is a duplicate
 ====  =====================================================================================
 
-When several apply, the highest wins.
+When several apply, the one that asks most of the operator wins: 3, then 4, then 2, then 1.
+(1 and 4 were one code once; a script that re-sent on 1 re-sent dead letters for ever.)
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ OK = 0
 DEAD_LETTERED = 1
 REFUSED = 2
 UNREACHABLE = 3
+INCOMPLETE = 4
 
 HELP = (
-    "退出码：0 全部受理；1 有记录进入死信或未能交给 Kafka；2 用法错误、配置错误或文件被拒绝"
-    "（编码或表头不对，整个文件未导入）；3 无法连接 PostgreSQL（SANSHI_DB）或 Kafka（SANSHI_KAFKA）"
+    "退出码：0 全部受理；1 有记录进入死信（重发无用，见 sanshi dlq list）；2 用法错误、配置错误或文件被拒绝"
+    "（编码或表头不对，整个文件未导入）；3 无法连接 PostgreSQL（SANSHI_DB）或 Kafka（SANSHI_KAFKA）；"
+    "4 未全部交出（Kafka 未确认或导入中断），请原样重新导入，已受理的记为重复"
 )
 
 

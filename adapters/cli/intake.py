@@ -155,7 +155,7 @@ def ingest_command(channel: str, files: tuple[str, ...], fmt: str, input_format:
             sys.exit(exits.UNREACHABLE)
         if isinstance(e, KafkaError | OSError):
             err.print(f"[red]导入中断 (ingest aborted): {type(e).__name__}: {e}[/red]")
-            sys.exit(exits.DEAD_LETTERED)
+            sys.exit(exits.INCOMPLETE)
         raise
     finally:
         runtime.close()
@@ -164,9 +164,11 @@ def ingest_command(channel: str, files: tuple[str, ...], fmt: str, input_format:
                               ensure_ascii=False, indent=2))
     else:
         _print_report(report, channel)
+    if report.counts["failed"]:
+        sys.exit(exits.INCOMPLETE)
     if refused:
         sys.exit(exits.REFUSED)
-    if report.counts["failed"] or report.counts["dead_lettered"]:
+    if report.counts["dead_lettered"]:
         sys.exit(exits.DEAD_LETTERED)
 
 

@@ -232,7 +232,7 @@ def run_ingest(env: dict[str, str], channel: str, path: Path, timeout: float = 9
         [*CLI, "ingest", channel, str(path), "--format", "json"],
         env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode in (0, 1), done.stderr[-3000:]  # 1: some records dead-lettered
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
@@ -246,7 +246,8 @@ def run_ingest_retrying(
             [*CLI, "ingest", channel, str(path), "--format", "json"],
             env=env, cwd=REPO, capture_output=True, text=True, timeout=900,
         )
-        if done.returncode == 0:
+        # 0: all taken; 1: taken but for dead letters, which a second run would not change.
+        if done.returncode in (0, 1):
             return json.loads(done.stdout)  # type: ignore[no-any-return]
         lines = (done.stderr or done.stdout).strip().splitlines() or [f"exit {done.returncode}"]
         failures.append(f"exit {done.returncode}: {lines[-1][:300]}")
