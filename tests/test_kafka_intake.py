@@ -238,7 +238,8 @@ def start_worker(env: Env, log: Path, *extra: str) -> subprocess.Popen[bytes]:
 def run_ingest(env: Env, channel: str, path: Path) -> dict[str, Any]:
     done = subprocess.run([*CLI, "ingest", channel, str(path), "--format", "json"],
                           env=env.vars, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    # 0: all taken; 1: taken but for the mix's deliberately bad records (dead letters)
+    assert done.returncode in (0, 1), done.stderr[-2000:]
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
