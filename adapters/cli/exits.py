@@ -20,8 +20,9 @@ When several apply, the one that asks most of the operator wins: 3, then 4, then
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
+
+from adapters.exception_chain import causes
 
 OK = 0
 DEAD_LETTERED = 1
@@ -34,15 +35,6 @@ HELP = (
     "（编码或表头不对，整个文件未导入）；3 无法连接 PostgreSQL（SANSHI_DB）或 Kafka（SANSHI_KAFKA）；"
     "4 未全部交出（Kafka 未确认或导入中断），请原样重新导入，已受理的记为重复"
 )
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
 
 
 def _masked_db(url: str) -> str:
@@ -97,10 +89,10 @@ def database_message() -> str:
 
 def unreachable(exc: BaseException) -> str | None:
     """The one line to print when ``exc`` means a service is not there; None otherwise."""
-    for e in _chain(exc):
+    for e in causes(exc, suppressed_too=True):
         if _is_kafka_unreachable(e):
             return kafka_message()
-    for e in _chain(exc):
+    for e in causes(exc, suppressed_too=True):
         if _is_database_unreachable(e):
             return database_message()
     return None

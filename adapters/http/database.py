@@ -43,6 +43,8 @@ from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 from sqlalchemy import exc as sa_exc
 
+from adapters.exception_chain import causes
+
 log = logging.getLogger("sanshi.http.database")
 
 UNAVAILABLE_MESSAGE = "数据库暂时不可用，请稍后重试"
@@ -81,15 +83,6 @@ AVAILABILITY_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
-
-
 def database_unavailable(exc: BaseException) -> bool:
     """Is this the database being away (down, restarting, refusing connections, out of
     connections, a lock or pool wait that timed out), as opposed to a bug? Looks at the
@@ -104,7 +97,7 @@ def database_unavailable(exc: BaseException) -> bool:
     else (syntax, constraint, data errors, a missing table) stays a 500: a bug must not look
     like an outage.
     """
-    for e in _chain(exc):
+    for e in causes(exc):
         if isinstance(
             e, DatabaseDown | DatabaseUnavailable | psycopg_pool.PoolTimeout | sa_exc.TimeoutError
         ):
