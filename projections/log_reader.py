@@ -16,7 +16,7 @@ hundred small objects) that no projection reads, so that was a quarter of a rebu
 - class-version upcasting runs as in the mapper.
 
 So the projector gets, for each event, the same attribute values the mapper would give it
-(``tests/test_projections_log_reader.py`` compares them on every kind of event), without the
+(``tests/integration/test_projections_log_reader.py`` compares them on every kind of event), without the
 object. With a transcoder other than eventsourcing's JSONTranscoder the mapper decodes.
 
 On PostgreSQL the rows are read with one plain query on eventsourcing's events table (binary

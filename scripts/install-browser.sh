@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian's Chromium and a CJK font for the browser tests (tests/browser/). Idempotent: does
+# Debian's Chromium and a CJK font for the browser tests (tests/e2e/). Idempotent: does
 # nothing when both are present. The tests drive /usr/bin/chromium with Python Playwright;
 # `playwright install` (which downloads its own browser build) is never run.
 set -euo pipefail

@@ -5,7 +5,7 @@ markup; the long run also throws schemathesis at every operation with many examp
   script), in the case, its events, the lists and the inbox; Open311's XML escapes it.
 - The UI's JavaScript and HTML are read: no innerHTML / outerHTML / insertAdjacentHTML /
   document.write / eval / string timers, no inline script or handler, and no attribute that
-  loads a URL from data. (A real browser showing such text as text: tests/browser.)
+  loads a URL from data. (A real browser showing such text as text: tests/e2e.)
 - Long (SANSHI_FAULTS_LONG=1): schemathesis over /openapi.json with many examples per operation,
   as operator, unit, leader, admin and anonymous, over a database with cases in it: 0 5xx.
 """
@@ -138,7 +138,7 @@ def test_the_page_is_served_with_a_policy_that_forbids_inline_script() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not LONG, reason="long run only (SANSHI_FAULTS_LONG=1); tests/test_api_schemathesis.py is the short one")
+@pytest.mark.skipif(not LONG, reason="long run only (SANSHI_FAULTS_LONG=1); tests/unit/test_api_schemathesis.py is the short one")
 def test_schemathesis_finds_no_server_error_with_many_examples(tmp_path: Path) -> None:
     schemathesis = pytest.importorskip("schemathesis")
     from hypothesis import HealthCheck, given, settings

@@ -314,7 +314,7 @@ def quarantined(runtime: Runtime) -> list[Any]:
     Every door validates its input, so an event that reached the log from the fuzzer and still
     could not be applied is a door that let something through: the harness asserts this is
     empty. (The quarantine itself is tested with events written past the doors, in
-    tests/test_projections_quarantine.py.)"""
+    tests/integration/test_projections_quarantine.py.)"""
     return list(runtime.extras["projector"].quarantined(limit=20))
 
 
@@ -424,7 +424,7 @@ class WholePath(RuleBasedStateMachine):
         self.dbs = type(self).databases()
         self.rt = bootstrap(Settings.from_env({"SANSHI_DB": self.dbs.live}))
         # No 50 ms floor under 404s here: the fuzzer sends thousands of absent ids, and the
-        # floor is tested on its own (tests/test_uniform_not_found.py).
+        # floor is tested on its own (tests/unit/test_uniform_not_found.py).
         self.client = TestClient(create_app(self.rt, not_found_floor=0), raise_server_exceptions=False)
         self.client.__enter__()
         self.worker = Worker(self.rt, KafkaSettings(bootstrap="in-process"),

@@ -1,0 +1,325 @@
+"""The web UI in a real browser (Debian's Chromium driven by Playwright) against a real
+`sanshi serve` process: an operator takes a call → the unit claims and resolves → the operator
+calls back, the resident is dissatisfied → the case is reopened → the leadership dashboard's
+numbers move accordingly. Screenshots of the three screens go to test-artifacts/.
+
+Needs /usr/bin/chromium (scripts/install-browser.sh). Skipped locally when it is missing;
+in CI (SANSHI_REQUIRE_SERVICES=1 or CI=true) it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.moved_clock import CLI_CODE
+
+# Reads today's date: CI runs it again on moved clocks (tests/support/moved_clock.py).
+pytestmark = pytest.mark.date_sensitive
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = os.environ.get("SANSHI_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1366, "height": 768}
+
+OPERATOR = "demo-operator-token"
+UNIT = "demo-unit-chatinglu"
+LEADER = "demo-leader-token"
+
+ADDRESS = "北海市海城区茶亭路幸福里小区7栋"
+# Ends with markup: the page must show it as text and never run it.
+COMPLAINT = (
+    "茶亭路幸福里小区7栋门口的路灯坏了半个月，晚上漆黑一片，老人出门容易摔跤，希望尽快修好。"
+    "<img src=x onerror=\"window.__xss=1\"><script>window.__xss=2</script>"
+)
+
+
+def _required() -> bool:
+    return os.environ.get("SANSHI_REQUIRE_SERVICES") == "1" or os.environ.get("CI", "").lower() == "true"
+
+
+def _unavailable(msg: str) -> None:
+    if _required():
+        pytest.fail(f"{msg} (run scripts/install-browser.sh)", pytrace=False)
+    pytest.skip(msg)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+SERVED: dict[str, Path] = {}  # the served database, for tests that write its log directly
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`sanshi serve` for real, on its own SQLite file."""
+    port = _free_port()
+    db = tmp_path_factory.mktemp("ui") / "sanshi.db"
+    SERVED["db"] = db
+    env = {**os.environ, "SANSHI_DB": f"sqlite:///{db}"}
+    env.pop("SANSHI_KAFKA", None)
+    log = (tmp_path_factory.getbasetemp() / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLI_CODE, "serve",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                raise RuntimeError("sanshi serve did not start")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("Python Playwright is not installed")
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        _unavailable(f"Chromium not found at {CHROMIUM}")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _page(browser: Any, base: str, token: str) -> Any:
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.errors = errors
+    page.goto(base + "/")
+    page.get_by_test_id("token").fill(token)
+    page.get_by_test_id("login").click()
+    page.get_by_test_id("who").filter(has_text=re.compile(".+")).wait_for()
+    return page
+
+
+def _dashboard_numbers(page: Any) -> dict[str, str]:
+    rates = page.get_by_test_id("rates")
+    rates.and_(page.locator("[data-generation]")).wait_for()
+    generation = int(rates.get_attribute("data-generation") or 0)
+    page.get_by_test_id("refresh-dashboard").click()
+    page.locator(f"[data-testid=rates][data-generation='{generation + 1}']").wait_for()
+    out = {
+        k: page.get_by_test_id(k).inner_text()
+        for k in ("kpi-received", "kpi-resolved", "kpi-followups", "kpi-dissatisfied")
+    }
+    for rate in ("handling_rate", "satisfaction_rate", "solved_rate"):
+        out[rate] = page.get_by_test_id(f"rate-{rate}").locator(".frac").inner_text()
+    return out
+
+
+def _count(text: str) -> int:
+    return int(re.sub(r"\D", "", text) or 0)
+
+
+def _shot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path))
+    return path
+
+
+def test_call_to_reopen_through_the_three_screens(browser: Any, server: str) -> None:
+    # ---- the leader's numbers before --------------------------------------------------------
+    leader = _page(browser, server, LEADER)
+    leader.get_by_test_id("rates").wait_for()
+    before = _dashboard_numbers(leader)
+
+    # ---- 受理台: the operator takes the call ------------------------------------------------
+    op = _page(browser, server, OPERATOR)
+    op.get_by_test_id("caller_phone").fill("13877912345")
+    op.get_by_test_id("caller_name").fill("庞女士")
+    op.get_by_test_id("address").fill(ADDRESS)
+    op.get_by_test_id("content").press_sequentially(COMPLAINT[:30], delay=5)
+    op.get_by_test_id("content").fill(COMPLAINT)
+    # The router's suggestion appears while typing.
+    op.get_by_test_id("suggest-category").filter(has_text="市政设施").wait_for()
+    assert "茶亭路社区" in op.get_by_test_id("suggest-unit").inner_text()
+    _shot(op, "1-受理台-operator-intake.png")
+    op.get_by_test_id("submit-case").click()
+    detail = op.get_by_test_id("intake-result").get_by_test_id("case-detail")
+    detail.wait_for()
+    assert detail.get_by_test_id("status").inner_text() == "已派单"
+    assert detail.get_by_test_id("assigned-unit").inner_text() == "茶亭路社区"
+    case_id = detail.get_attribute("data-case-id")
+    assert case_id
+    # The markup is shown as text and never ran.
+    assert "<script>window.__xss=2</script>" in detail.get_by_test_id("case-content").inner_text()
+    assert op.evaluate("window.__xss") is None
+    _shot(op, "1b-受理台-after-submit.png")
+
+    # ---- 工单箱: the unit claims and resolves -----------------------------------------------
+    unit = _page(browser, server, UNIT)
+    row = unit.locator(f"[data-testid=inbox-table] tr[data-case-id='{case_id}']")
+    row.wait_for()
+    _shot(unit, "2-工单箱-unit-inbox.png")
+    row.click()
+    card = unit.get_by_test_id("case-detail")
+    card.wait_for()
+    # A unit sees the caller masked.
+    assert card.get_by_test_id("caller-phone").inner_text() == "138****2345"
+    assert card.get_by_test_id("caller-name").inner_text() == "庞某"
+    unit.get_by_test_id("do-claim").click()
+    unit.get_by_test_id("case-detail").get_by_test_id("status").filter(has_text="已签收").wait_for()
+    # 查看联系方式: the claiming unit reads the number to call the resident back.
+    unit.get_by_test_id("do-contact").click()
+    unit.get_by_test_id("revealed-phone").filter(has_text="13877912345").wait_for()
+    unit.get_by_test_id("resolve-result").fill("已更换灯具，恢复照明。")
+    _shot(unit, "2b-工单箱-claimed.png")
+    unit.get_by_test_id("do-resolve").click()
+    unit.get_by_test_id("case-detail").get_by_test_id("status").filter(has_text="已办结").wait_for()
+    assert "查看了联系方式" in unit.get_by_test_id("case-detail").get_by_test_id("timeline").inner_text()
+
+    resolved = _dashboard_numbers(leader)
+    assert _count(resolved["kpi-received"]) == _count(before["kpi-received"]) + 1
+    assert _count(resolved["kpi-resolved"]) == _count(before["kpi-resolved"]) + 1
+
+    # ---- 回访: the resident is dissatisfied → 重办 ------------------------------------------
+    op.get_by_test_id("tab-followup").click()
+    op_row = op.locator(f"[data-testid=followup-table] tr[data-case-id='{case_id}']")
+    op_row.wait_for()
+    op_row.click()
+    op.get_by_test_id("followup-solved").select_option("false")
+    op.get_by_test_id("followup-rating").select_option("dissatisfied")
+    op.get_by_test_id("do-followup").click()
+    reopened = op.get_by_test_id("case-detail")
+    reopened.get_by_test_id("status").filter(has_text="已派单").wait_for()
+    timeline = reopened.get_by_test_id("timeline").inner_text()
+    assert "回访" in timeline and "重办" in timeline
+    assert timeline.count("派单") >= 2
+
+    # The unit has it back in its inbox.
+    unit.get_by_test_id("tab-inbox").click()
+    unit.locator(f"[data-testid=inbox-table] tr[data-case-id='{case_id}']").wait_for()
+
+    # ---- 领导驾驶舱: the numbers moved ------------------------------------------------------
+    after = _dashboard_numbers(leader)
+    assert _count(after["kpi-received"]) == _count(before["kpi-received"]) + 1
+    # 重办 undoes the resolution: the case counts as resolved again only when it is.
+    assert _count(after["kpi-resolved"]) == _count(before["kpi-resolved"])
+    assert _count(after["kpi-followups"]) == _count(before["kpi-followups"]) + 1
+    assert _count(after["kpi-dissatisfied"]) == _count(before["kpi-dissatisfied"]) + 1
+    num_b, den_b = (int(x) for x in before["satisfaction_rate"].split("/"))
+    num_a, den_a = (int(x) for x in after["satisfaction_rate"].split("/"))
+    assert (num_a, den_a) == (num_b, den_b + 1)
+    assert leader.get_by_test_id("rate-satisfaction_rate").locator(".value").inner_text() == "0.0%"
+    leader.get_by_test_id("trend-chart").wait_for()
+    assert leader.locator("[data-testid=ranking-table] tbody tr").count() >= 1
+    _shot(leader, "3-领导驾驶舱-dashboard.png")
+    leader.screenshot(path=str(ARTIFACTS / "3b-领导驾驶舱-full.png"), full_page=True)
+
+    # CSV export downloads the per-unit table.
+    with leader.expect_download() as dl:
+        leader.get_by_test_id("export-csv").click()
+    csv_text = Path(dl.value.path()).read_text("utf-8-sig")
+    assert "chatinglu" in csv_text and "办结率" in csv_text
+
+    for page in (op, unit, leader):
+        assert not page.errors, page.errors
+
+
+def test_a_confidential_call_shows_the_unit_no_caller(browser: Any, server: str) -> None:
+    """保密件: the operator ticks the box; the unit sees neither name nor number and no
+    查看联系方式 button; the operator still sees both."""
+    op = _page(browser, server, OPERATOR)
+    op.get_by_test_id("caller_phone").fill("13877954321")
+    op.get_by_test_id("caller_name").fill("司马先生")
+    op.get_by_test_id("address").fill("北海市海城区茶亭路幸福里小区9栋")
+    op.get_by_test_id("content").fill("司马先生反映茶亭路幸福里小区9栋门口路灯不亮，电话13877954321")
+    op.get_by_test_id("intake-confidential").check()
+    op.get_by_test_id("submit-case").click()
+    detail = op.get_by_test_id("intake-result").get_by_test_id("case-detail")
+    detail.wait_for()
+    assert detail.get_by_test_id("caller-phone").inner_text() == "13877954321"
+    assert detail.get_by_test_id("confidential").is_visible()
+    case_id = detail.get_attribute("data-case-id")
+
+    unit = _page(browser, server, UNIT)
+    row = unit.locator(f"[data-testid=inbox-table] tr[data-case-id='{case_id}']")
+    row.wait_for()
+    row.click()
+    card = unit.get_by_test_id("case-detail")
+    card.wait_for()
+    unit.get_by_test_id("do-claim").click()
+    card.get_by_test_id("status").filter(has_text="已签收").wait_for()
+    assert card.get_by_test_id("caller-phone").inner_text() == "保密件，请联系中心转达"
+    assert card.get_by_test_id("caller-name").inner_text() == "—"
+    assert unit.get_by_test_id("do-contact").count() == 0
+    page_text = unit.locator("body").inner_text()
+    assert "司马" not in page_text and "13877954321" not in page_text
+    assert not re.search(r"\*+4321", page_text), page_text
+    for page in (op, unit):
+        assert not page.errors, page.errors
+
+
+def test_the_admin_sees_the_events_the_views_set_aside(browser: Any, server: str) -> None:
+    """An event no view can apply, written straight into the served log: the views go on, and
+    the admin's 隔离事件 tab lists it with its position, case and reason."""
+    from tests.integration.test_projections_quarantine import claimed, poisoned_extension
+    from tests.support.fold_oracle import make_runtime
+
+    rt = make_runtime(f"sqlite:///{SERVED['db']}")
+    try:
+        rt.app.on_saved = None  # the server's catch-up meets it, not ours
+        case = claimed("ui-quarantine")
+        poisoned_extension(case)
+        rt.app.save(case)
+    finally:
+        rt.close()
+    admin = _page(browser, server, "demo-admin-token")
+    admin.get_by_test_id("tab-quarantine").click()
+    row = admin.get_by_test_id("quarantine-table").locator("tr", has_text=str(case.id))
+    row.wait_for()
+    assert "ExtensionRequested" in row.inner_text() and "AttributeError" in row.inner_text()
+    assert admin.get_by_test_id("quarantine-count").inner_text() == "1 个"
+    _shot(admin, "4-隔离事件-admin-quarantine.png")
+    assert not admin.errors, admin.errors

@@ -1,0 +1,213 @@
+"""One contract, two transports (SPEC §2, §7): whether records go in-process or through Kafka
+and ``sanshi worker``, every record is accounted for once and the event store ends the same.
+
+Each test runs twice: ``in_process`` (no SANSHI_KAFKA) and ``kafka`` (a real broker from the
+``kafka_bootstrap`` fixture; the worker runs in this process until it has consumed everything).
+"Handed over" is ``accepted`` in-process and ``queued`` (acknowledged by Kafka) with Kafka;
+duplicates of earlier runs are only known once the worker has applied them.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from adapters.bootstrap import Runtime, bootstrap
+from adapters.channels import read_path, source_ref_for
+from adapters.transport import IngestReport, dead_letter_store, ingest, submit
+from engine.domain import case_id_for
+from engine.settings import Settings
+
+SAMPLES = Path(__file__).parent.parent / "data" / "intake_samples"
+SAMPLE_FILES = [
+    ("hotline", "hotline.jsonl"),
+    ("hotline", "hotline_gb18030.csv"),
+    ("police", "police.jsonl"),
+    ("app", "app.jsonl"),
+    ("walkin", "walkin.csv"),
+]
+SAMPLE_CASES = {
+    *(("hotline", f"BH20210716{n:06d}") for n in range(123, 128)),
+    *(("hotline", f"BH20210717{n:06d}") for n in range(201, 204)),
+    *(("police", f"JQ32030220210616000{n}") for n in (1, 2, 4, 5)),
+    *(("app", f"6b0f7f0e-4c1e-4a3b-9a55-2f1c8a1d000{n}") for n in (1, 2, 3)),
+    ("walkin", "jy-chatinglu/0001"),
+    ("walkin", "jy-chatinglu/0002"),
+}
+RECEIVED = "engine.domain:Case.Received"
+
+
+@dataclass
+class Transport:
+    name: str
+    runtime: Runtime
+    settle: Callable[[], None]
+
+    @property
+    def handed(self) -> str:
+        return "queued" if self.name == "kafka" else "accepted"
+
+    def ingest(self, channel: str, *paths: Path) -> IngestReport:
+        report = IngestReport(mode="kafka" if self.name == "kafka" else "embedded")
+        seen: set[bytes] = set()
+        for path in paths:
+            ingest(self.runtime, channel, read_path(path), source=str(path), report=report, seen=seen)
+        return report
+
+    def received_ids(self) -> list[UUID]:
+        """Every Case.Received in the log: a case received twice would show twice."""
+        notes = self.runtime.app.recorder.select_notifications(0, 10**7, topics=(RECEIVED,))
+        return [n.originator_id for n in notes]  # type: ignore[misc]
+
+
+@pytest.fixture(params=["in_process", pytest.param("kafka", marks=pytest.mark.kafka)])
+def transport(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Transport]:
+    db = f"sqlite:///{tmp_path / 'sanshi.db'}"
+    kafka = None
+    if request.param == "kafka":
+        kafka = request.getfixturevalue("kafka_bootstrap")
+        monkeypatch.setenv("SANSHI_KAFKA_PREFIX", f"c{uuid.uuid4().hex[:10]}.")
+    runtime = bootstrap(Settings(db=db, kafka=kafka, config_path=None, cipher_key=None))
+
+    def settle() -> None:
+        if kafka is None:
+            return
+        from adapters.transport.kafka import KafkaSettings
+        from adapters.transport.worker import Worker, WorkerOptions
+
+        worker = Worker(
+            runtime,
+            KafkaSettings.from_env(kafka),
+            WorkerOptions(clock_interval=0, poll_timeout_ms=200, session_timeout_ms=6000),
+        )
+        worker.run(idle_exit=0.3, max_seconds=90)
+
+    yield Transport(request.param, runtime, settle)
+    runtime.close()
+
+
+def ids(cases: set[tuple[str, str]]) -> set[UUID]:
+    # a police incident number is kept only as its keyed hash (the tests' runtimes have no
+    # cipher key and no district secret: the development key)
+    return {case_id_for(channel, source_ref_for(channel, ref)) for channel, ref in cases}
+
+
+def test_samples_land_once_each(transport: Transport) -> None:
+    totals: dict[str, int] = {}
+    for channel, name in SAMPLE_FILES:
+        report = transport.ingest(channel, SAMPLES / name)
+        for key, value in report.counts.items():
+            totals[key] = totals.get(key, 0) + value
+    transport.settle()
+    assert totals == {transport.handed: 17, "filtered": 2}
+    received = transport.received_ids()
+    assert len(received) == len(set(received)) == 17
+    assert set(received) == ids(SAMPLE_CASES)
+
+
+def test_the_same_files_again_make_no_second_case(transport: Transport) -> None:
+    for _ in range(2):
+        for channel, name in SAMPLE_FILES:
+            report = transport.ingest(channel, SAMPLES / name)
+            assert report.records == sum(report.counts.values())
+        transport.settle()
+    received = transport.received_ids()
+    assert len(received) == len(set(received)) == 17
+    if transport.name == "in_process":
+        assert report.counts == {"duplicate": 2}  # walkin.csv, the last file, both known
+
+
+def test_repeats_inside_one_file_are_duplicates(transport: Transport, tmp_path: Path) -> None:
+    line = (SAMPLES / "app.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    path = tmp_path / "app.jsonl"
+    path.write_text("\n".join([line, line, line]) + "\n", encoding="utf-8")
+    report = transport.ingest("app", path)
+    assert report.counts == {transport.handed: 1, "duplicate": 2}
+    transport.settle()
+    assert transport.received_ids() == [case_id_for("app", "6b0f7f0e-4c1e-4a3b-9a55-2f1c8a1d0001")]
+
+
+def test_unreadable_records_are_dead_letters_with_position_reason_and_bytes(
+    transport: Transport, tmp_path: Path
+) -> None:
+    good = json.dumps(
+        {"order_no": "OK1", "received_at": "2021-07-16 09:30", "content": "路灯坏了"}, ensure_ascii=False
+    )
+    bad = [
+        b"this is not json",
+        json.dumps({"order_no": "NOCONTENT", "received_at": "2021-07-16 09:30"}).encode(),
+        json.dumps({"order_no": "BADTIME", "received_at": "someday", "content": "x"}).encode(),
+    ]
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b"\n".join([bad[0], good.encode(), bad[1], bad[2]]) + b"\n")
+    report = transport.ingest("hotline", path)
+    assert report.counts == {transport.handed: 1, "dead_lettered": 3}
+    transport.settle()
+    rows = {r["position"]: r for r in dead_letter_store(transport.runtime).list()}
+    assert set(rows) == {f"{path}:1", f"{path}:3", f"{path}:4"}
+    assert [rows[f"{path}:{n}"]["raw"] for n in (1, 3, 4)] == bad
+    assert "JSON" in rows[f"{path}:1"]["reason"]
+    assert "content" in rows[f"{path}:3"]["reason"]
+    assert "received_at" in rows[f"{path}:4"]["reason"]
+    assert all(r["channel"] == "hotline" for r in rows.values())
+    assert transport.received_ids() == [case_id_for("hotline", "OK1")]
+
+
+def test_submit_one_record_as_http_does(transport: Transport) -> None:
+    record: dict[str, Any] = {
+        "submission_id": "sub-http-1",
+        "phone": "13877900001",
+        "content": "门窗纱网破了",
+        "concern": "anguish",
+    }
+    first = submit(transport.runtime, "app", record)
+    again = submit(transport.runtime, "app", record)
+    expected = case_id_for("app", "sub-http-1")
+    assert first.status == transport.handed and first.case_id == expected
+    if transport.name == "in_process":
+        assert again.status == "duplicate" and again.case_id == expected
+        assert first.case_status is not None
+    else:
+        assert again.status == "queued"  # the worker finds it is a duplicate
+    theft = submit(
+        transport.runtime,
+        "police",
+        {"incident_no": "JQ9", "received_at": "2021-06-16 10:05", "summary": "家中被盗", "police_category": "刑事"},
+    )
+    assert theft.status == "filtered" and theft.case_id is None
+    broken = submit(transport.runtime, "app", b'{"submission_id": "sub-http-2", "content": ')
+    assert broken.status == "dead_lettered" and "JSON" in broken.reason
+    transport.settle()
+    assert transport.received_ids() == [expected]
+    (letter,) = dead_letter_store(transport.runtime).list()
+    assert letter["position"] == "http" and letter["source"] == "http"
+    assert letter["raw"] == b'{"submission_id": "sub-http-2", "content": '
+    case = transport.runtime.app.get_case(expected)
+    assert case.urgent and case.concern == "anguish"
+
+
+def test_every_record_is_counted_once(transport: Transport, tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"incident_no": f"JQ{i}", "received_at": "2021-06-16 08:00", "caller_phone": "15150001234",
+                    "caller_name": "孔祥东", "summary": f"邻里纠纷第{i}起", "police_category": cat},
+                   ensure_ascii=False)
+        for i, cat in enumerate(["纠纷", "刑事", "求助", "交通", "咨询", "纠纷"])
+    ]
+    lines += ["{oops", lines[0], lines[1]]
+    path = tmp_path / "police.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = transport.ingest("police", path)
+    assert report.records == 9
+    assert report.counts == {transport.handed: 4, "filtered": 3, "dead_lettered": 1, "duplicate": 1}
+    transport.settle()
+    assert len(transport.received_ids()) == 4
+    assert dead_letter_store(transport.runtime).count() == 1

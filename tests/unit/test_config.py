@@ -1,0 +1,76 @@
+"""District configuration: the bundled demo loads; a bad file is reported by line and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.config import ConfigError, UnitKind, load_config, parse_config
+
+DEMO = Path(__file__).resolve().parents[2] / "engine" / "data" / "haicheng.yaml"
+
+
+def test_bundled_demo_district_is_haicheng() -> None:
+    config = load_config()
+    assert config.district.name == "海城区"
+    streets = config.units_of_kind(UnitKind.STREET)
+    assert {"中街街道", "东街街道", "西街街道", "海角街道", "地角街道", "驿马街道", "高德街道", "咸田街道"} <= {
+        s.name for s in streets
+    }
+    for street in streets:
+        kinds = [c.kind for c in config.children(street.id)]
+        assert kinds.count(UnitKind.JUDICIAL_OFFICE) == 1, street.name
+        assert kinds.count(UnitKind.COMMUNITY) >= 2, street.name
+    assert len(config.units_of_kind(UnitKind.DEPARTMENT)) >= 8
+    assert config.centre.name == "海城区社会治理中心"
+
+
+def test_sanshi_config_env_points_at_another_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = tmp_path / "d.yaml"
+    other.write_text(
+        "district: {id: t, name: 测试区}\nunits:\n  - {id: centre, name: 测试中心, kind: centre}\n",
+        "utf-8",
+    )
+    monkeypatch.setenv("SANSHI_CONFIG", str(other))
+    assert load_config().district.name == "测试区"
+
+
+def _error(text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(text, "district.yaml")
+    return exc.value
+
+
+def test_wrong_kind_is_reported_with_its_line_and_field() -> None:
+    text = DEMO.read_text("utf-8")
+    lines = text.splitlines()
+    line_no = next(i for i, line in enumerate(lines, 1) if "kind: department" in line)
+    err = _error(text.replace("kind: department", "kind: departmnt", 1))
+    assert any(p.startswith(f"district.yaml:{line_no}: units.") and ".kind:" in p for p in err.problems), err.problems
+
+
+def test_missing_required_field_names_the_field() -> None:
+    err = _error("district: {id: x}\nunits:\n  - {id: centre, name: 中心, kind: centre}\n")
+    assert any("district.name" in p and p.startswith("district.yaml:1:") for p in err.problems), err.problems
+
+
+def test_unknown_reference_is_reported() -> None:
+    err = _error(
+        "district: {id: x, name: 区}\nunits:\n  - {id: centre, name: 中心, kind: centre}\n"
+        "routing:\n  - {category: labour, to: renshe}\n"
+    )
+    assert any("renshe" in p for p in err.problems)
+
+
+def test_yaml_syntax_error_has_a_line() -> None:
+    err = _error("district: {id: x, name: 区\nunits: [\n")
+    assert err.problems[0].startswith("district.yaml:") and "YAML" in err.problems[0]
+
+
+def test_unit_token_needs_its_unit() -> None:
+    err = _error(
+        "district: {id: x, name: 区}\nunits:\n  - {id: centre, name: 中心, kind: centre}\n"
+        "tokens:\n  - {token: abcdefgh123, role: unit}\n"
+    )
+    assert any(p.startswith("district.yaml:5: tokens.0") for p in err.problems), err.problems

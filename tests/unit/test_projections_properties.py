@@ -1,0 +1,233 @@
+"""Property: for random legal case histories driven through the application service, the live
+projection, a rebuild from the log and an independent fold over the events all agree.
+
+Histories are sequences of choices; at each step the driver lists the commands the case's
+current state allows (from the service's point of view: which unit holds it, what is pending)
+and picks one by the drawn number, with business time moving on by a drawn number of hours
+(so some claims and resolutions are late). Cases are advanced round-robin so their events
+interleave in the log like they do in a district.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from adapters.bootstrap import Runtime
+from engine.domain import DomainError, Rating, Status
+from engine.intake import Channel
+from projections.projector import Projector
+from projections.queries import ReadModel
+from projections.tables import (
+    make_engine,
+    view_cases,
+    view_counts,
+    view_counts_month,
+    view_open_cases,
+)
+from tests.support.fold_oracle import (
+    OP,
+    T0,
+    assert_stats_match,
+    events_of,
+    expected_stats,
+    intake,
+    make_runtime,
+)
+
+EXAMPLES = int(os.environ.get("SANSHI_PROPERTY_EXAMPLES", "30"))
+
+# (content, address): categories and places the keyword router routes differently.
+TEMPLATES = [
+    ("茶亭路{n}号的路灯不亮，晚上很黑", "茶亭路{n}号"),  # municipal → community
+    ("东一巷菜场门口占道经营第{n}摊，堵住了路", "东一巷"),  # city_management → 城管
+    ("珠海路小区邻里纠纷第{n}次，楼上漏水不赔", "珠海路{n}号"),  # dispute → 司法所 (mediation)
+    ("公司拖欠工资{n}个月了，请帮忙讨薪", "云南路"),  # labour → 人社
+    ("我想反映一个情况{n}，麻烦你们记一下", ""),  # nothing recognised → manual queue
+    ("小区电梯坏了{n}天没人修，物业不管", "四川路{n}号"),  # housing → 住建
+]
+UNITS = ["chengguan", "zhujian", "chatinglu", "zhongjie", "zhongjie-sfs", "renshe", "minzheng"]
+FOLLOW_UPS = [
+    (True, Rating.SATISFIED),
+    (True, Rating.BASICALLY_SATISFIED),
+    (True, None),
+    (False, Rating.DISSATISFIED),
+    (True, Rating.DISSATISFIED),
+    (False, None),
+    (False, Rating.SATISFIED),
+]
+
+Command = Callable[[], Any]
+
+
+class Driver:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.app = rt.app
+        self.clock: dict[UUID, dt.datetime] = {}
+
+    def receive(self, i: int, template: int, day: int, channel: int) -> UUID:
+        content, address = TEMPLATES[template]
+        at = T0 + dt.timedelta(days=day, hours=i % 9)
+        r = self.app.receive(
+            intake(content.format(n=i), address.format(n=i), at=at, channel=list(Channel)[channel])
+        )
+        self.clock[r.case_id] = at
+        return r.case_id
+
+    def commands(self, cid: UUID, others: list[UUID], pick: int) -> list[Command]:
+        app, case = self.app, self.app.get_case(cid)
+        now = self.clock[cid]
+        unit = case.assigned_unit
+        s = case.status
+        out: list[Command] = []
+        if s in (Status.RECEIVED, Status.RETURNED, Status.REOPENED):
+            free = [u for u in UNITS if u not in case.returned_by]
+            if free:
+                out.append(lambda: app.dispatch(cid, free[pick % len(free)], OP, at=now))
+            out.append(lambda: app.reclassify(cid, ["housing", "dispute", "other"][pick % 3], OP, at=now))
+            open_others = [o for o in others if o != cid and app.get_case(o).is_open]
+            if open_others:
+                out.append(lambda: app.merge(cid, open_others[pick % len(open_others)], OP, at=now))
+            if s == Status.RECEIVED:
+                out.append(lambda: app.answer_directly(cid, "已当场答复", OP, at=now))
+                out.append(lambda: app.reject(cid, "属于紧急警情，已转110", OP, at=now))
+        elif unit is not None:
+            assert case.dispatch is not None
+            pending = case.dispatch.extension_requested_to is not None
+            out.append(lambda: app.escalate_overdue(cid, now))
+            out.append(lambda: app.urge(cid, "请尽快办理", OP, at=now))
+            if pending:
+                out.append(lambda: app.decide_extension(cid, pick % 2 == 0, OP, at=now))
+            if s == Status.DISPATCHED:
+                out.append(lambda: app.claim(cid, unit, "u", at=now))
+                out.append(lambda: app.return_case(cid, unit, "不属于本单位职责", "u", at=now))
+            elif s == Status.CLAIMED:
+                out.append(lambda: app.resolve(cid, unit, "已办结", "u", at=now))
+                out.append(lambda: app.start_mediation(cid, unit, "u", at=now))
+                out.append(lambda: app.return_case(cid, unit, "不属于本单位职责", "u", at=now))
+                if not pending:
+                    until = case.dispatch.handle_deadline + dt.timedelta(days=3)
+                    out.append(
+                        lambda: app.request_extension(cid, unit, until, "需要协调", "u", at=now)
+                    )
+            elif s == Status.MEDIATING:
+                out.append(
+                    lambda: app.conclude_mediation(cid, unit, pick % 3 != 0, "调解", "u", at=now)
+                )
+        elif s in (Status.RESOLVED, Status.ANSWERED_DIRECTLY):
+            solved, rating = FOLLOW_UPS[pick % len(FOLLOW_UPS)]
+            follow_up: Command = lambda: app.follow_up(cid, solved, rating, OP, at=now)  # noqa: E731
+            out += [follow_up, follow_up, lambda: app.close_case(cid, "已结案", OP, at=now)]
+        return out
+
+    def step(self, cid: UUID, others: list[UUID], choice: int, variant: int, hours: int) -> None:
+        self.clock[cid] += dt.timedelta(hours=hours)
+        options = self.commands(cid, others, variant)
+        if options:
+            # A refused command (e.g. dispatch to a unit that returned it) writes nothing.
+            with contextlib.suppress(DomainError):
+                options[choice % len(options)]()
+
+
+case_plan = st.tuples(
+    st.integers(0, len(TEMPLATES) - 1),  # template
+    st.integers(0, 45),  # received day offset
+    st.integers(0, len(Channel) - 1),  # channel
+    st.lists(  # steps: (which command, which variant, hours later)
+        st.tuples(st.integers(0, 59), st.integers(0, 59), st.sampled_from([0, 1, 3, 10, 30, 80, 200])),
+        max_size=14,
+    ),
+)
+
+
+Plan = tuple[int, int, int, list[tuple[int, int, int]]]
+
+
+def drive(rt: Runtime, plans: list[Plan]) -> None:
+    d = Driver(rt)
+    ids = [d.receive(i, t, day, ch) for i, (t, day, ch, _) in enumerate(plans)]
+    longest = max((len(p[3]) for p in plans), default=0)
+    for j in range(longest):
+        for cid, plan in zip(ids, plans, strict=True):
+            if j < len(plan[3]):
+                d.step(cid, ids, *plan[3][j])
+
+
+def table_rows(engine: Any, table: Any) -> list[tuple[Any, ...]]:
+    key = list(table.primary_key.columns)
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(select(table).order_by(*key))]
+    if table in (view_counts, view_counts_month):  # counts that all moved away = no row
+        rows = [r for r in rows if any(r[-16:])]
+    return rows
+
+
+WINDOWS = [  # whole months (monthly rows), partial months (daily rows), and both
+    (None, None),
+    (dt.date(2026, 3, 10), dt.date(2026, 4, 1)),
+    (dt.date(2026, 4, 1), None),
+    (dt.date(2026, 3, 1), dt.date(2026, 4, 9)),
+    (dt.date(2026, 2, 20), dt.date(2026, 3, 25)),
+    (dt.date(2026, 3, 5), dt.date(2026, 3, 12)),
+]
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(st.lists(case_plan, min_size=1, max_size=8), st.integers(1, 7))
+def test_live_rebuilt_and_independent_fold_agree(
+    plans: list[Plan], rebuild_batch: int
+) -> None:
+    rt = make_runtime()
+    try:
+        drive(rt, plans)
+        live: ReadModel = rt.extras["read_model"]
+        events = events_of(rt)
+        for name in sorted({type(e).__name__ for e in events}):
+            event(name)  # coverage of event kinds: pytest --hypothesis-show-statistics
+
+        # A rebuild from the log, in small batches, into a separate database.
+        engine = make_engine("sqlite://")
+        rebuilt_projector = Projector(rt.app, engine, batch_size=rebuild_batch)
+        rebuilt_projector.ensure_schema()
+        rebuilt_projector.catch_up()
+        rebuilt = ReadModel(engine, rt.config)
+
+        for by in (None, "unit", "channel", "category", "street", "month"):
+            for start, end in WINDOWS:
+                expected = expected_stats(events, by, start, end)
+                live_stats = live.stats(by, start, end)
+                assert_stats_match(live_stats, expected)
+                assert rebuilt.stats(by, start, end) == live_stats
+
+        total = live.stats(None)["total"]
+        units = live.stats("unit")["rows"]
+        for field in ("received", "resolved", "dispatched", "returned", "followups", "rated"):
+            assert sum(r[field] for r in units) == total[field]
+        for row in [*units, total]:
+            v = row["handling_rate"]["value"]
+            assert v is None or 0.0 <= v <= 1.0
+
+        # Every view, row for row (the cache and batch size change nothing).
+        for table in (view_cases, view_open_cases, view_counts, view_counts_month):
+            assert table_rows(rt.extras["views_engine"], table) == table_rows(engine, table)
+        now = T0 + dt.timedelta(days=30)
+        assert live.due_for_escalation(now) == rebuilt.due_for_escalation(now)
+        assert [c["case_id"] for c in live.manual_queue()] == [
+            c["case_id"] for c in rebuilt.manual_queue()
+        ]
+        engine.dispose()
+    finally:
+        rt.close()
