@@ -13,8 +13,8 @@ from typing import Any
 from adapters.transport.sealing import sealer_for
 from engine.application import SanshiApplication
 from engine.config import SanshiConfig, load_config
-from engine.router import LearningRouter
-from engine.routing import Router
+from engine.routing.learning import LearningRouter
+from engine.routing.port import Router
 from engine.settings import POSTGRES_CONNECT_TIMEOUT, Settings
 from projections.wiring import attach_projections
 
@@ -72,7 +72,7 @@ def _warm_router(runtime: Runtime) -> None:
     re-categorisations from the log, whichever process made them."""
     follow = getattr(runtime.router, "follow_lessons", None)
     if follow is not None:
-        from engine.router.lessons import LessonFeed
+        from engine.routing.learning.lessons import LessonFeed
 
         follow(LessonFeed(runtime.app))
     warm = getattr(runtime.router, "warm", None)

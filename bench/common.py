@@ -189,7 +189,7 @@ def runtime_for(db_url: str, kafka: str | None = None, router: str = "default") 
     ``router``: "default" is what bootstrap builds; "keyword" the config-only KeywordRouter."""
     if router == "keyword":
         from engine.config import load_config
-        from engine.keyword_router import KeywordRouter
+        from engine.routing.keyword import KeywordRouter
 
         config = load_config(None)
         return bootstrap(settings_for(db_url, kafka), config=config, router=KeywordRouter(config))

@@ -35,7 +35,7 @@ from engine.domain import (
 )
 from engine.intake import IntakeCommand
 from engine.postgres_recorder import RECORDER_TOPIC, SanshiPostgresRecorder
-from engine.routing import CaseFacts, DuplicateCandidate, Router, RoutingDecision
+from engine.routing.port import CaseFacts, DuplicateCandidate, Router, RoutingDecision
 
 SYSTEM = "system:router"
 CLOCK = "system:clock"

@@ -265,7 +265,7 @@ def explain(case_ref: str, fmt: str) -> None:
     """说明一个工单的每一次决策：分类依据、属地、紧急、候选单位、重复件、派单与退单。"""
     from adapters.bootstrap import bootstrap
     from engine.config import load_config
-    from engine.keyword_router import KeywordRouter
+    from engine.routing.keyword import KeywordRouter
     from engine.settings import Settings
 
     settings = Settings.from_env()

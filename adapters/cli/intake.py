@@ -52,7 +52,7 @@ def _runtime(router: str = "learning") -> Any:
 
     if router == "keyword":
         from engine.config import load_config
-        from engine.keyword_router import KeywordRouter
+        from engine.routing.keyword import KeywordRouter
         from engine.settings import Settings
 
         settings = Settings.from_env()

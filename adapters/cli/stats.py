@@ -344,7 +344,7 @@ def _runtime_that_reads() -> Any:
     before the read, as with any runtime."""
     from adapters.bootstrap import bootstrap
     from engine.config import load_config
-    from engine.keyword_router import KeywordRouter
+    from engine.routing.keyword import KeywordRouter
     from engine.settings import Settings
 
     settings = Settings.from_env()
@@ -359,7 +359,7 @@ def _runtime_that_routes_nothing() -> Any:
     rebuild would share its CPU with."""
     from adapters.bootstrap import bootstrap
     from engine.config import load_config
-    from engine.keyword_router import KeywordRouter
+    from engine.routing.keyword import KeywordRouter
     from engine.settings import Settings
     from projections.wiring import views_left_alone
 

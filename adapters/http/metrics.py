@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 
 from adapters.bootstrap import Runtime
 from adapters.transport.port import dead_letter_store
-from engine.routing import CaseFacts, RoutingDecision
+from engine.routing.port import CaseFacts, RoutingDecision
 
 
 class TimedRouter:

@@ -29,7 +29,7 @@ from engine.contract import Address, Code, Content, Ref, SearchText, query_time_
 from engine.deadlines import SHANGHAI
 from engine.domain import STATUS_ZH, Status
 from engine.intake import Channel
-from engine.routing import CaseFacts
+from engine.routing.port import CaseFacts
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 

@@ -35,9 +35,9 @@ if str(REPO) not in sys.path:
 
 from engine.config import SanshiConfig, UnitKind, load_config  # noqa: E402
 from engine.deadlines import SHANGHAI  # noqa: E402
-from engine.router import LearningRouter  # noqa: E402
-from engine.router.bundle import packaged_examples, seed_examples  # noqa: E402
-from engine.routing import CaseFacts  # noqa: E402
+from engine.routing.learning import LearningRouter  # noqa: E402
+from engine.routing.learning.bundle import packaged_examples, seed_examples  # noqa: E402
+from engine.routing.port import CaseFacts  # noqa: E402
 
 EVAL = REPO / "tests" / "data" / "routing_eval.jsonl"
 T0 = dt.datetime(2026, 9, 21, 10, 0, tzinfo=SHANGHAI)
@@ -107,14 +107,14 @@ def accuracy_section(router: LearningRouter, rows: list[dict[str, Any]]) -> dict
 
 
 def router_text(text: str) -> str:
-    from engine.router.text import simplified
+    from engine.routing.learning.text import simplified
 
     return simplified(text)
 
 
 def cross_validation(config: SanshiConfig, router: LearningRouter, folds: int = 5) -> float:
     """Accuracy of the same recipe fitted on 4/5 of the training file, tested on the rest."""
-    from engine.router.bundle import fit_bundle
+    from engine.routing.learning.bundle import fit_bundle
 
     examples = packaged_examples()
     rng = random.Random(0)
@@ -227,7 +227,7 @@ def latency_section(config: SanshiConfig, rows: list[dict[str, Any]], quick: boo
         }
     # The same decisions with the sentence vectors looked up instead of computed: what the
     # router's own code costs at 100k open cases, apart from the model's forward pass.
-    from engine.router.text import simplified
+    from engine.routing.learning.text import simplified
 
     known = {simplified(r["text"]): v for r, v in zip(queries, router.encoder.encode([simplified(r["text"]) for r in queries]), strict=True)}
     encode_one = router.encoder.encode_one
@@ -364,11 +364,11 @@ NOTES = """## How to read this
   by another helper) is never used for fitting. The blend weights (linear 1.0, prototypes 10,
   keywords 1.5) and the regularisation (C = 20) were chosen by 5-fold cross-validation on the
   training file only (322 examples); `--cv` reproduces that number. Caveat: the router's own
-  lexicon (`engine/router/lexicon.py`) was extended once after a first bench run showed weak
+  lexicon (`engine/routing/learning/lexicon.py`) was extended once after a first bench run showed weak
   recall for 市场监管 (consumer complaints), with generic consumer-rights words; that makes the
   held-out figure slightly optimistic. The CV figure is the unbiased second opinion.
 - **What the router knows besides the 322 examples.** Category descriptions and about 17 seed
-  lines per default category (`engine/router/seeds.py`, sub-topics of a 12345 知识库), a
+  lines per default category (`engine/routing/learning/seeds.py`, sub-topics of a 12345 知识库), a
   keyword lexicon per default category, and the district config's own keywords. A district with
   other category codes gets only its config descriptions/keywords (zero-shot through the
   sentence model) plus the examples whose codes it shares (see `tests/data/second_district.yaml`).
@@ -381,7 +381,7 @@ NOTES = """## How to read this
 - **Latency.** Measured on the 2-core development machine (its load average is above: on a
   machine busy with other work every row grows several-fold). The sentence model's forward pass
   grows with the text (~0.06 ms a character), so it reads only the first 64 characters
-  (`engine/router/encoder.py` MAX_CHARS); the row "without the model's forward pass" is the
+  (`engine/routing/learning/encoder.py` MAX_CHARS); the row "without the model's forward pass" is the
   router's own cost; the long-complaint row shows what the rest (character n-grams, keyword
   scan) costs on texts 10-70x the usual length. The duplicate search reads at most 120 recent
   open cases per place area of one (category, locality) bucket, so it does not grow with the

@@ -16,7 +16,7 @@ from adapters.bootstrap import Runtime, bootstrap
 from engine.application import ConcurrencyConflict, SanshiApplication
 from engine.config import load_config
 from engine.domain import DomainError, IllegalTransition, Status
-from engine.keyword_router import KeywordRouter
+from engine.routing.keyword import KeywordRouter
 from engine.settings import Settings
 from tests.support.lifecycle import T0, build
 

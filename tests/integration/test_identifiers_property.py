@@ -316,7 +316,7 @@ def test_no_identifier_reaches_the_database_file_or_a_log_line(
     from adapters.channels import read_path
     from adapters.transport import ingest
     from engine.config import load_config
-    from engine.keyword_router import KeywordRouter
+    from engine.routing.keyword import KeywordRouter
     from engine.settings import Settings
 
     caplog.clear()
@@ -367,7 +367,7 @@ def test_no_identifier_reaches_a_kafka_topic_in_clear(
     from adapters.channels import read_path
     from adapters.transport import ingest
     from engine.config import load_config
-    from engine.keyword_router import KeywordRouter
+    from engine.routing.keyword import KeywordRouter
     from engine.settings import Settings
     from tests.faults.support import topic_bytes
 

@@ -14,7 +14,7 @@ from adapters.bootstrap import Runtime, bootstrap
 from engine.application import SanshiApplication
 from engine.config import load_config
 from engine.domain import Rating, Status
-from engine.keyword_router import KeywordRouter
+from engine.routing.keyword import KeywordRouter
 from engine.settings import Settings
 from tests.support.lifecycle import LAMP, LAMP_ADDRESS, OP, T0, intake
 

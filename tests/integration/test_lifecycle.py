@@ -29,7 +29,7 @@ from engine.domain import (
     Rating,
     Status,
 )
-from engine.keyword_router import KeywordRouter
+from engine.routing.keyword import KeywordRouter
 from engine.settings import Settings
 from tests.support.lifecycle import OP, REACHABLE, T0, build
 

@@ -29,7 +29,7 @@ from eventsourcing.persistence import (
 from adapters.bootstrap import Runtime, bootstrap
 from engine.deadlines import SHANGHAI
 from engine.intake import Channel
-from engine.keyword_router import KeywordRouter
+from engine.routing.keyword import KeywordRouter
 from engine.settings import Settings
 from projections.fold import UNREAD
 from projections.log_reader import (

@@ -18,7 +18,7 @@ from adapters.bootstrap import Runtime, bootstrap
 from engine.config import SanshiConfig, load_config
 from engine.deadlines import SHANGHAI
 from engine.intake import Channel, IntakeCommand
-from engine.keyword_router import KeywordRouter
+from engine.routing.keyword import KeywordRouter
 from engine.settings import Settings
 
 COUNTS = (

@@ -10,7 +10,7 @@ from engine.application import SanshiApplication
 from engine.config import DeadlinePolicy, HolidayNotice, load_config
 from engine.deadlines import SHANGHAI, WorkCalendar, compute_clocks
 from engine.intake import IntakeCommand
-from engine.keyword_router import KeywordRouter
+from engine.routing.keyword import KeywordRouter
 
 # Reads today's date: CI runs it again on moved clocks (tests/support/moved_clock.py).
 pytestmark = pytest.mark.date_sensitive

@@ -30,7 +30,7 @@ from adapters.transport import dead_letter_store, ingest
 from adapters.transport.dead_letters import to_message
 from engine.config import load_config
 from engine.domain import case_id_for
-from engine.keyword_router import KeywordRouter
+from engine.routing.keyword import KeywordRouter
 from engine.settings import DEV_DISTRICT_SECRET, Settings
 
 ID = "450502199001011234"  # a plausible birth date, check digit not valid

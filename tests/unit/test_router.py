@@ -17,8 +17,8 @@ from engine.config import SanshiConfig, load_config
 from engine.deadlines import SHANGHAI
 from engine.domain import Status
 from engine.intake import Channel, Concern, IntakeCommand
-from engine.router import LearningRouter
-from engine.routing import CaseFacts
+from engine.routing.learning import LearningRouter
+from engine.routing.port import CaseFacts
 
 # Reads today's date: CI runs it again on moved clocks (tests/support/moved_clock.py).
 pytestmark = pytest.mark.date_sensitive
@@ -376,7 +376,7 @@ def test_duplicate_index_keeps_the_most_recent_open_cases(haicheng: SanshiConfig
 
 
 def test_keyword_router_index_is_bounded_too(haicheng: SanshiConfig) -> None:
-    from engine.keyword_router import KeywordRouter
+    from engine.routing.keyword import KeywordRouter
 
     small = haicheng.model_copy(
         update={"router": haicheng.router.model_copy(update={"duplicate_index_size": 2})}

@@ -24,8 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.config import Category
-from engine.router.lexicon import STRONG, words_for
-from engine.router.text import char_ngrams, for_model
+from engine.routing.learning.lexicon import STRONG, words_for
+from engine.routing.learning.text import char_ngrams, for_model
 
 Floats = npt.NDArray[np.float32]
 Ints = npt.NDArray[np.int64]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from engine.config import SanshiConfig, UnitKind
-from engine.router.text import chinese_number, simplified
+from engine.routing.learning.text import chinese_number, simplified
 
 _NUM = r"(\d+|[零〇一二两三四五六七八九十百]+)"
 _ROAD_SUFFIX = ("大道", "大街", "路", "街", "巷", "弄", "胡同")

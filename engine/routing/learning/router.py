@@ -2,8 +2,8 @@
 the reason for each, in a form the application records as the ``Classified`` event's reason.
 
 Everything slow happens off the request path: the models are loaded (or fitted once and cached,
-see :mod:`engine.router.bundle`) in a background thread started by the constructor, and the
-first decision waits for them only if they are not ready yet.
+see :mod:`engine.routing.learning.bundle`) in a background thread started by the constructor,
+and the first decision waits for them only if they are not ready yet.
 """
 
 from __future__ import annotations
@@ -22,19 +22,19 @@ import numpy as np
 
 from engine.config import SanshiConfig, UnitKind
 from engine.deadlines import SHANGHAI
-from engine.router.bundle import Bundle, load_bundle
-from engine.router.duplicates import ISSUE_OBJECTS, DuplicateIndex, IssueReader, OpenCase
-from engine.router.encoder import Encoder, Vectors, shared_encoder
-from engine.router.model import (
+from engine.routing.learning.bundle import Bundle, load_bundle
+from engine.routing.learning.duplicates import ISSUE_OBJECTS, DuplicateIndex, IssueReader, OpenCase
+from engine.routing.learning.encoder import Encoder, Vectors, shared_encoder
+from engine.routing.learning.model import (
     blend,
     describe_top,
     keyword_hits,
     softmax,
 )
-from engine.router.places import PlaceReader
-from engine.router.text import for_compare, simplified
-from engine.router.urgency import UrgencyReader
-from engine.routing import (
+from engine.routing.learning.places import PlaceReader
+from engine.routing.learning.text import for_compare, simplified
+from engine.routing.learning.urgency import UrgencyReader
+from engine.routing.port import (
     CaseFacts,
     DuplicateCandidate,
     Locality,
@@ -63,7 +63,7 @@ class Reading:
 
 
 class LearningRouter:
-    """Implements :class:`engine.routing.Router`."""
+    """Implements :class:`engine.routing.port.Router`."""
 
     name = "learning"
 

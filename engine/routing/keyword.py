@@ -17,7 +17,7 @@ from uuid import UUID
 from rapidfuzz import fuzz, process
 
 from engine.config import SanshiConfig, UnitKind
-from engine.routing import (
+from engine.routing.port import (
     CaseFacts,
     CategoryGuess,
     DuplicateCandidate,

@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
-from engine.router.places import Match, Place, compare
+from engine.routing.learning.places import Match, Place, compare
 
 Vector = npt.NDArray[np.float32]
 # Never compare with more than this many open cases of one area (most recent first): keeps a

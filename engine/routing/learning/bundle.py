@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.config import SanshiConfig
-from engine.router.encoder import Encoder
-from engine.router.model import (
+from engine.routing.learning.encoder import Encoder
+from engine.routing.learning.model import (
     Blend,
     Example,
     LinearText,
@@ -34,8 +34,8 @@ from engine.router.model import (
     description_text,
     fit_linear,
 )
-from engine.router.seeds import SEEDS
-from engine.router.text import simplified
+from engine.routing.learning.seeds import SEEDS
+from engine.routing.learning.text import simplified
 
 log = logging.getLogger(__name__)
 
