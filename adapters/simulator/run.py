@@ -42,7 +42,7 @@ from engine.application import CaseNotFound, ConcurrencyConflict
 from engine.config import UnitKind
 from engine.deadlines import SHANGHAI
 from engine.domain import Case, DomainError, Rating, Status
-from engine.routing.port import Locator, unit_by_rules
+from engine.routing.rules import Locator, unit_by_rules
 
 log = logging.getLogger("sanshi.simulator")
 

@@ -17,15 +17,8 @@ from uuid import UUID
 from rapidfuzz import fuzz, process
 
 from engine.config import SanshiConfig, UnitKind
-from engine.routing.port import (
-    CaseFacts,
-    CategoryGuess,
-    DuplicateCandidate,
-    Locality,
-    Locator,
-    RoutingDecision,
-    unit_by_rules,
-)
+from engine.routing.port import CaseFacts, CategoryGuess, DuplicateCandidate, RoutingDecision
+from engine.routing.rules import Locality, Locator, unit_by_rules
 
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 

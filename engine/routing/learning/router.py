@@ -34,14 +34,8 @@ from engine.routing.learning.model import (
 from engine.routing.learning.places import PlaceReader
 from engine.routing.learning.text import for_compare, simplified
 from engine.routing.learning.urgency import UrgencyReader
-from engine.routing.port import (
-    CaseFacts,
-    DuplicateCandidate,
-    Locality,
-    Locator,
-    RoutingDecision,
-    unit_by_rules,
-)
+from engine.routing.port import CaseFacts, DuplicateCandidate, RoutingDecision
+from engine.routing.rules import BY_PLACE, Locality, Locator, unit_by_rules
 
 log = logging.getLogger(__name__)
 
@@ -371,7 +365,7 @@ class LearningRouter:
     def _no_unit_reason(self, category: str, loc: Locality) -> str:
         name = self.config.category(category).name
         rules = [r for r in self.config.routing if r.category == category]
-        if any(r.to in ("locality", "judicial_office") for r in rules) and loc.unit is None:
+        if any(r.to in BY_PLACE for r in rules) and loc.unit is None:
             return f"「{name}」按属地派单，但未能从地址和内容中确定属地，转人工派单"
         return f"「{name}」没有可派的承办单位，转人工派单"
 
