@@ -14,7 +14,7 @@ from adapters.transport.sealing import sealer_for
 from engine.application import SanshiApplication
 from engine.config import SanshiConfig, load_config
 from engine.routing.learning import LearningRouter
-from engine.routing.port import Router
+from engine.routing.port import FollowsLessons, OpenCasesForRouter, Router, WarmsFromOpenCases
 from engine.settings import POSTGRES_CONNECT_TIMEOUT, Settings
 from projections.wiring import attach_projections
 
@@ -28,9 +28,9 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
-        stop = getattr(self.router, "stop_following_lessons", None)
-        if stop is not None:
-            stop()  # before the log's connection goes away under the router's reader thread
+        if isinstance(self.router, FollowsLessons):
+            # Before the log's connection goes away under the router's reader thread.
+            self.router.stop_following_lessons()
         for closer in self.extras.get("closers", []):
             closer()
         self.app.close()
@@ -70,17 +70,17 @@ def _warm_router(runtime: Runtime) -> None:
     """The router's duplicate index starts with the open cases of the read model (if both
     sides support it), so a restart does not forget what is open; and it learns operators'
     re-categorisations from the log, whichever process made them."""
-    follow = getattr(runtime.router, "follow_lessons", None)
-    if follow is not None:
+    router = runtime.router
+    if isinstance(router, FollowsLessons):
         from engine.routing.learning.lessons import LessonFeed
 
-        follow(LessonFeed(runtime.app))
-    warm = getattr(runtime.router, "warm", None)
+        router.follow_lessons(LessonFeed(runtime.app))
     read_model = runtime.extras.get("read_model")
-    open_cases = getattr(read_model, "open_cases_for_router", None)
-    if warm is None or open_cases is None:
+    if not isinstance(router, WarmsFromOpenCases) or not isinstance(
+        read_model, OpenCasesForRouter
+    ):
         return
     try:
-        warm(open_cases())
+        router.warm(read_model.open_cases_for_router())
     except Exception:  # a cold index only misses duplicates; never refuse to start for it
         logging.getLogger(__name__).warning("router index not warmed", exc_info=True)

@@ -1,5 +1,5 @@
-"""Routing port: what the application service asks of a router, the facts it hands over and the
-decision it records.
+"""Routing port: what the application service asks of a router, the facts it hands over, the
+decision it records, and the optional abilities the bootstrap wires when a router has them.
 
 The classifier and duplicate index behind :class:`Router` are replaceable; the decision it
 returns always says why (matched rule/keywords, scores, candidates), because the application
@@ -10,9 +10,9 @@ unit by rule) are in :mod:`engine.routing.rules`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 
@@ -85,3 +85,47 @@ class Router(Protocol):
         """An operator's re-categorisation: a labelled example."""
         ...
 
+
+# ---- optional abilities ---------------------------------------------------------------------
+# A router need not remember anything across processes (the keyword router does not); one that
+# does says so by having these methods, and the bootstrap checks with isinstance.
+
+
+class LessonSource(Protocol):
+    """Operators' re-categorisations (lessons) in the log, as ``(text, category)`` pairs."""
+
+    def since(self) -> list[tuple[str, str]]:
+        """The lessons not handed out yet."""
+        ...
+
+
+@runtime_checkable
+class FollowsLessons(Protocol):
+    """A router that learns every operator's re-categorisation from the log, whichever process
+    made it."""
+
+    def follow_lessons(self, feed: LessonSource) -> None:
+        """Start reading ``feed``: the past lessons now, new ones before each decision."""
+        ...
+
+    def stop_following_lessons(self) -> None:
+        """Let go of the feed before the log it reads is closed."""
+        ...
+
+
+@runtime_checkable
+class WarmsFromOpenCases(Protocol):
+    """A router whose duplicate index can start with the open cases of the read model, so that a
+    restart does not forget what is open."""
+
+    def warm(self, open_cases: Iterable[Mapping[str, Any]]) -> int:
+        """File the open cases (case_id, content, address, category, locality, received_at,
+        channel); returns how many were filed."""
+        ...
+
+
+@runtime_checkable
+class OpenCasesForRouter(Protocol):
+    """What a read model offers a warming router."""
+
+    def open_cases_for_router(self) -> Sequence[Mapping[str, Any]]: ...

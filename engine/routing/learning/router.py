@@ -34,7 +34,14 @@ from engine.routing.learning.model import (
 from engine.routing.learning.places import PlaceReader
 from engine.routing.learning.text import for_compare, simplified
 from engine.routing.learning.urgency import UrgencyReader
-from engine.routing.port import CaseFacts, DuplicateCandidate, RoutingDecision
+from engine.routing.port import (
+    CaseFacts,
+    DuplicateCandidate,
+    FollowsLessons,
+    LessonSource,
+    RoutingDecision,
+    WarmsFromOpenCases,
+)
 from engine.routing.rules import BY_PLACE, Locality, Locator, unit_by_rules
 
 log = logging.getLogger(__name__)
@@ -56,8 +63,8 @@ class Reading:
     vector: Vectors | None  # None: the sentence model was not needed
 
 
-class LearningRouter:
-    """Implements :class:`engine.routing.port.Router`."""
+class LearningRouter(FollowsLessons, WarmsFromOpenCases):
+    """Implements :class:`engine.routing.port.Router` and both optional abilities of the port."""
 
     name = "learning"
 
@@ -95,7 +102,7 @@ class LearningRouter:
         self._recent: OrderedDict[UUID, tuple[Vectors]] = OrderedDict()
         self._embedder: threading.Thread | None = None
         self._embedding = False
-        self._lessons: Any = None
+        self._lessons: LessonSource | None = None
         self._lessons_lock = threading.Lock()
         self._learned: set[tuple[str, str]] = set()
         self.learned = 0
@@ -128,7 +135,7 @@ class LearningRouter:
 
     # ---- lessons from the log -------------------------------------------------------------
 
-    def follow_lessons(self, feed: Any) -> None:
+    def follow_lessons(self, feed: LessonSource) -> None:
         """Learn every operator re-categorisation in the log (``feed.since()`` gives the ones
         not seen yet): the past ones in a background thread started now (a decision waits for
         it), new ones before each decision."""
