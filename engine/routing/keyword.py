@@ -1,8 +1,10 @@
 """A router that reads only the config: category keywords, locality by address, rules.
 
-It is the fallback when no trained model is wanted (tests, a district on its first day) and the
-base the learning router builds on. Duplicates: same category and locality, open, within the
-window, and text similarity (rapidfuzz) above the configured threshold.
+It is the fallback when no trained model is wanted (tests, a district on its first day). It
+shares only the port and the rules (:mod:`engine.routing.rules`) with the learning router,
+which reads complaints its own way and keeps its own duplicate index. Duplicates here: same
+category and locality, open, within the window, and text similarity (rapidfuzz) above the
+configured threshold.
 """
 
 from __future__ import annotations

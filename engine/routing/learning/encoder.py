@@ -50,10 +50,6 @@ class Encoder:
         finally:
             self._ready.set()
 
-    @property
-    def ready(self) -> bool:
-        return self._ready.is_set() and self._model is not None
-
     def wait(self) -> None:
         self._ready.wait()
         if self._model is None:

@@ -60,8 +60,6 @@ def analyze(text: str, lexicon: Sequence[str], ngram_high: int = NGRAM_HIGH) -> 
     return grams
 
 
-
-
 @dataclass
 class LinearText:
     """TF-IDF (char 1–3-grams, sublinear tf, l2) → multinomial logistic regression."""
@@ -104,10 +102,6 @@ class LinearText:
     def logits(self, index: Ints, values: Floats) -> Floats:
         out: Floats = values @ self.weights[index] + self.bias
         return out
-
-    def proba(self, text: str) -> Floats:
-        index, values = self.features(text)
-        return softmax(self.logits(index, values))
 
     def top_grams(
         self, text: str, cls: int, k: int = 5, features: tuple[Ints, Floats] | None = None
