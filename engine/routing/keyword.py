@@ -45,7 +45,8 @@ class KeywordRouter:
         # The same buckets as id -> normalised text, the form rapidfuzz scores in one call.
         self._texts: dict[tuple[str, str | None], dict[UUID, str]] = {}
         # Hint (code or Chinese name) → code, and (code, keywords) in config order: made once
-        # (the config is frozen) instead of once per text (3% of the keyword worker).
+        # (the config is frozen) instead of once per text, which showed in the worker's profile
+        # (bench/RESULTS.md, "Routing: figures behind the router's design").
         categories = config.categories
         self._hints = {c.name: c.code for c in categories} | {c.code: c.code for c in categories}
         self._keywords = [(c.code, list(c.keywords)) for c in categories if c.keywords]

