@@ -148,8 +148,9 @@ def summarise(outcomes: Sequence[Outcome], threshold: float) -> dict[str, Any]:
     for o in outcomes:
         per[o.row["category"]][0] += o.right
         per[o.row["category"]][1] += 1
-    auto = [o for o in outcomes if o.confidence >= threshold]
-    manual_share = sum(o.unit is None for o in outcomes) / n if n else 0.0
+    auto = [o for o in outcomes if o.unit is not None]  # sent to a unit, no operator looking
+    below = sum(o.confidence < threshold for o in outcomes)
+    manual_share = (n - len(auto)) / n if n else 0.0
     consult = [o for o in outcomes if o.row["is_consultation"]]
     return {
         "n": n,
@@ -157,7 +158,7 @@ def summarise(outcomes: Sequence[Outcome], threshold: float) -> dict[str, Any]:
         "right": right,
         "per_category": {c: (k, m) for c, (k, m) in sorted(per.items())},
         "manual_share": manual_share,
-        "below_threshold": (n - len(auto)) / n if n else 0.0,
+        "below_threshold": below / n if n else 0.0,
         "auto_n": len(auto),
         "auto_precision": sum(o.right for o in auto) / len(auto) if auto else None,
         "consultation": (sum(o.right for o in consult), len(consult)),
@@ -234,9 +235,12 @@ NOTES = """## How to read this
   `adapters.bootstrap.build_router` builds for the district. "Right" means the top-level category
   code equals the label. The unit is not scored (the texts come from many cities).
 - **To manual queue** is the share of decisions with no unit: confidence below the district's
-  `router.confidence_threshold` (0.35 demo, 0.4 second district) or no rule for the place.
-  "Dispatched without a person" counts confidence ≥ threshold; its precision is what residents
-  would get without an operator looking.
+  `router.confidence_threshold` (0.35 demo, 0.4 second district), or no unit for the place:
+  the texts carry no address, so a category routed `to: locality` (demo: municipal, other;
+  second district: city_management, other) finds no community or street. The figure in
+  brackets is the confidence part alone.
+  "Dispatched without a person" is every decision that names a unit; its precision is what
+  residents would get without an operator looking.
 - **Labels** are the category a 12345 operator would dispatch to; the corpus `note` field says
   where another reading is defensible (e.g. 社会生活噪声: 生态环境 or 公安; 共享单车: 城管 or
   交通). See `tests/data/real_texts/README.md`.
