@@ -1,0 +1,65 @@
+"""The real-texts corpus (tests/data/real_texts/corpus.jsonl) has the shape the routing bench
+and future training read: every field, categories the districts define, no identifiers in the
+texts, unique ids and the recorded train/heldout split equal to the one the rule computes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from adapters.channels.identifiers import ALL_KINDS, find
+from bench.routing.real_texts import CHANNEL_OF, CORPUS, FIELDS, read_corpus, split_of
+from engine.config import load_config
+
+DATA = Path(__file__).parent.parent / "data"
+DEMO = Path(__file__).parents[2] / "engine" / "data" / "haicheng.yaml"
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict]:
+    return read_corpus(CORPUS)
+
+
+def test_every_row_has_the_fields_with_their_types(rows: list[dict]) -> None:
+    assert len(rows) >= 300
+    for r in rows:
+        assert set(FIELDS) <= set(r), r.get("id")
+        assert set(r) <= {*FIELDS, "note"}, r["id"]
+        for key in ("id", "text", "category", "leaf", "channel_kind", "source", "source_title"):
+            assert isinstance(r[key], str) and r[key].strip(), (r["id"], key)
+        assert isinstance(r["is_consultation"], bool) and isinstance(r["personal"], bool)
+        assert r["channel_kind"] in CHANNEL_OF, r["id"]
+        assert r["split"] in ("train", "heldout")
+        assert 8 <= len(r["text"]) <= 200, r["id"]
+
+
+def test_categories_exist_in_both_district_configs(rows: list[dict]) -> None:
+    demo = set(load_config(DEMO).category_codes())
+    second = set(load_config(DATA / "second_district.yaml").category_codes())
+    used = Counter(r["category"] for r in rows)
+    assert set(used) <= demo & second, set(used) - (demo & second)
+    assert set(used) == demo, demo - set(used)  # every top-level code has real texts
+
+
+def test_no_phone_id_or_card_numbers_in_the_texts(rows: list[dict]) -> None:
+    leaks = {r["id"]: find(r["text"], ALL_KINDS) for r in rows}
+    assert {k: v for k, v in leaks.items() if v} == {}
+
+
+def test_ids_and_texts_are_unique(rows: list[dict]) -> None:
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids))
+    texts = [r["text"] for r in rows]
+    assert len(texts) == len(set(texts))
+
+
+def test_split_is_the_rule_and_about_thirty_percent_per_category(rows: list[dict]) -> None:
+    assert {r["id"]: r["split"] for r in rows} == split_of(rows)
+    assert split_of(list(reversed(rows))) == split_of(rows)  # order of the file does not matter
+    heldout = sum(r["split"] == "heldout" for r in rows) / len(rows)
+    assert 0.25 <= heldout <= 0.35
+    for category in {r["category"] for r in rows}:
+        members = [r for r in rows if r["category"] == category]
+        assert any(r["split"] == "heldout" for r in members), category
