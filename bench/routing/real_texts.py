@@ -114,7 +114,7 @@ def route(config_path: Path, rows: Sequence[dict[str, Any]]) -> tuple[list[Outco
     from adapters.bootstrap import build_router
     from engine.config import load_config
     from engine.deadlines import SHANGHAI
-    from engine.routing import CaseFacts  # the lead moves engine.routing; keep this one line
+    from engine.routing.port import CaseFacts
 
     config = load_config(config_path)
     start = time.perf_counter()
