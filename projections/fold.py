@@ -40,6 +40,7 @@ from typing import Any
 from uuid import UUID
 
 from engine.deadlines import SHANGHAI
+from engine.domain import TERMINAL_STATUSES
 from projections.memo import Memo
 from projections.tables import COUNT_FIELDS, SNIPPET_CHARS, utc_naive
 
@@ -47,7 +48,6 @@ N_COUNTS = len(COUNT_FIELDS)
 INDEX = {f: i for i, f in enumerate(COUNT_FIELDS)}
 # Case-level counts that follow the responsible unit (the others follow the event's unit).
 RESPONSIBLE_FIELDS = ("received", "merged", "rejected", "resolved", "resolved_on_time")
-CASE_SCOPES = ("total", "channel", "category", "street")
 
 ZERO_COUNTS = dict.fromkeys(COUNT_FIELDS, 0)
 _COUNT_ITEMS = tuple(enumerate(COUNT_FIELDS))
@@ -56,7 +56,9 @@ _COUNT_ITEMS = tuple(enumerate(COUNT_FIELDS))
 STAMP_MEMORY = 20_000
 
 WITH_UNIT = frozenset({"dispatched", "claimed", "mediating"})
-TERMINAL = frozenset({"closed", "rejected", "merged"})
+# The domain's terminal statuses (no action leaves them), as the views store them: the
+# projector drops a terminal case's open row and forgets its cached row.
+TERMINAL = frozenset(status.value for status in TERMINAL_STATUSES)
 # The domain names the centre "centre" in AnsweredDirectly / FollowedUp.
 DOMAIN_CENTRE = "centre"
 
@@ -149,7 +151,6 @@ class CaseFold:
         self, centre: str = DOMAIN_CENTRE, stamp: Callable[[dt.datetime], Any] = _iso_stamp
     ) -> None:
         self.centre = centre
-        self._to_stamp = stamp
         # The same instants come again and again (an intake's events share their time, many
         # cases share a deadline): converting each once saves ~1 µs a datetime. A hit is a
         # dict lookup without a Python frame around it (``__getitem__`` of a dict subclass).
@@ -207,7 +208,8 @@ class CaseFold:
         row[field] += n
         day = row["received_day"]
         target = row["resp_unit"] if field in RESPONSIBLE_FIELDS else self._unit(unit)
-        # The case scopes of CASE_SCOPES, then the unit (the hottest lines of a rebuild).
+        # The case-level scopes (district total, channel, category, street), then the unit,
+        # spelled out: these are the hottest lines of a rebuild.
         keys = (
             ("total", "", day),
             ("channel", str(row["channel"] or ""), day),

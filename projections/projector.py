@@ -58,7 +58,6 @@ import gc
 import logging
 import sqlite3
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -324,21 +323,6 @@ class Projector:
             self.catch_up()
         except Exception:
             log.exception("projection catch-up failed; will retry on the next event")
-
-    def run_forever(
-        self, poll_interval: float = 1.0, stop: threading.Event | None = None
-    ) -> None:
-        """Follow the log until ``stop`` is set (for ``sanshi worker``). Errors (a database
-        restart, a lock timeout) are logged and retried after ``poll_interval``."""
-        stop = stop or threading.Event()
-        while not stop.is_set():
-            try:
-                applied = self.catch_up()
-            except Exception:
-                log.exception("projection catch-up failed; retrying in %.1fs", poll_interval)
-                applied = 0
-            if applied == 0:
-                stop.wait(poll_interval)
 
     # ---- rebuild -------------------------------------------------------------------------
 
@@ -681,13 +665,3 @@ def _fewer_collections() -> Iterator[None]:
             _gc_depth -= 1
             if _gc_depth == 0:
                 gc.set_threshold(*_gc_saved)
-
-
-def wait_until_caught_up(projector: Projector, timeout: float = 30.0) -> bool:
-    """For tests and the worker's readiness: True once the position reaches the log head."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if projector.lag() == 0:
-            return True
-        time.sleep(0.05)
-    return False
