@@ -25,7 +25,7 @@ faster than in batches of 1,000); ``sanshi projections rebuild`` 10,000 on both.
 
 Events the views cannot apply (隔离事件, quarantine). The log accepts what the domain accepted,
 and a view may still fail on it (a value its database cannot hold, an attribute a handler does
-not expect). Such an event must not stop the views: the batch that fails is applied again
+not expect, an event name the fold has no rule for: ``fold.UnknownEvent``). Such an event must not stop the views: the batch that fails is applied again
 event by event inside one transaction, each slice under a savepoint, halving the failing slices
 down to the events that fail alone (``_apply_carefully``); those are set aside in
 ``view_quarantine`` with their position, case, topic and error, in the same transaction as the
