@@ -63,8 +63,8 @@ TERMINAL = frozenset(status.value for status in TERMINAL_STATUSES)
 DOMAIN_CENTRE = "centre"
 
 # Attributes the fold never reads, by event class: the log reader may leave them unparsed. The
-# router's explanation is ~1.5 KB and a hundred JSON objects of every Classified event, 60% of
-# the JSON a rebuild parses.
+# router's explanation, a hundred JSON objects in every Classified event, is most of the JSON a
+# rebuild would parse (bench/RESULTS.md, "Projections: re-measured…", what is left).
 UNREAD = {"Classified": "reason"}
 
 # Events of a case that the fold applies without a rule of their own: they change no counter of
@@ -179,8 +179,9 @@ class CaseFold:
     ) -> None:
         self.centre = centre
         # The same instants come again and again (an intake's events share their time, many
-        # cases share a deadline): converting each once saves ~1 µs a datetime. A hit is a
-        # dict lookup without a Python frame around it (``__getitem__`` of a dict subclass).
+        # cases share a deadline): each is converted once (bench/RESULTS.md, "Numbers moved
+        # from comments"). A hit is a dict lookup without a Python frame around it
+        # (``__getitem__`` of a dict subclass).
         self._stamps = Memo(stamp, STAMP_MEMORY)
         self._days = Memo(shanghai_day, STAMP_MEMORY)  # received time → Shanghai day
         self._new_row: CaseRow = {
