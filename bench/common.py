@@ -8,9 +8,10 @@ servers that are already running instead. ``SANSHI_BENCH_CIPHER_KEY`` runs them 
 
 The intake stream is the simulator's (``adapters.simulator.stream``) at Beijing's peak rate
 (210,000 records a day over the demo district), turned into intake commands by the real channel
-adapters. Making a record costs ~0.4 ms of Python, so each simulated day is made once (in
-parallel processes) and kept as JSON lines under ``$SANSHI_CACHE/bench/``; the benches read
-them back. Nothing here writes events: every case goes through the application service.
+adapters. Making the records is slow Python (bench/RESULTS.md, "Numbers moved from comments"),
+so each simulated day is made once (in parallel processes) and kept as JSON lines under
+``$SANSHI_CACHE/bench/``; the benches read them back. Nothing here writes events: every case
+goes through the application service.
 """
 
 from __future__ import annotations
@@ -220,7 +221,7 @@ def _hour_file(day: int, hour: int, per_day: int, seed: int) -> Path:
 def _make_day(day: int, per_day: int, seed: int, until: int | None = None) -> str:
     """One simulated day of intake, adapted, as JSON lines (a worker process's job). With
     ``until``, only its first hours, until that many records, each hour in a file of its own
-    (small runs: a whole day costs ~80 s of CPU)."""
+    (small runs: a whole day costs far more CPU than they need)."""
     from adapters.channels import adapt, context_for, read_one
     from adapters.simulator.stream import IntakeStream, daily_volume
     from engine.config import load_config

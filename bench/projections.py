@@ -64,7 +64,7 @@ def measure(db_url: str, reset_views: bool = False) -> list[Result]:
     each against a raw SELECT measured right after it."""
     # Worker mode: nothing catches up on its own. The keyword router: the default one starts
     # embedding every open case for its duplicate index in a background thread at start-up
-    # (~15 s of a core for 20,000 open cases), which shared the CPU with what is measured here.
+    # (seconds of a core: bench/RESULTS.md), which shared the CPU with what is measured here.
     runtime = runtime_for(db_url, kafka="bench", router="keyword")
     projector = runtime.extras["projector"]
     try:

@@ -1,6 +1,6 @@
 """Every benchmark in one process, against its baseline run the same minute; a table and JSON.
 
-    python -m bench.run_all            # the full run: ~1M records (see --big), ~1 hour
+    python -m bench.run_all            # the full run: ~1M records (see --big), the longest
     python -m bench.run_all --quick    # small sizes, a few minutes: do the benches still work?
 
 Order: intake on ~10k records (keyword router: the ratio, Kafka's ProducerPerformance beside

@@ -34,7 +34,7 @@ def time_queries(db_url: str, repeats: int = 15) -> dict[str, dict[str, Any]]:
     """Median milliseconds of each query (after one warm-up), and the cases it counted."""
     # No catch-up before reads (views are ready); the keyword router, because the default one
     # embeds every open case for its duplicate index in a background thread at start-up, which
-    # took the CPU from the queries being timed (3.7x "growth" at 300k cases in one run).
+    # took the CPU from the queries being timed (a false "growth": bench/RESULTS.md, Stats).
     runtime = runtime_for(db_url, kafka="bench", router="keyword")
     read_model = runtime.extras["read_model"]
     out: dict[str, dict[str, Any]] = {}

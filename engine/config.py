@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -311,10 +311,3 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SanshiConfig:
     except OSError as exc:
         raise ConfigError(str(p), [f"{p}: 无法读取: {exc.strerror}"]) from None
     return parse_config(text, str(p))
-
-
-DEMO_TOKENS: dict[Literal["operator", "leader", "admin"], str] = {
-    "operator": "demo-operator-token",
-    "leader": "demo-leader-token",
-    "admin": "demo-admin-token",
-}

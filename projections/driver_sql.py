@@ -1,11 +1,11 @@
 """The projector's hot path, at the DB-API level.
 
-Measured on a 137k-event log: SQLAlchemy's per-parameter type processing (UtcDateTime, then the
-SQLite DATETIME formatter, for ~15 datetime columns per case row) took more than half of a
-rebuild. Here the statements go straight to the driver (``run``; on PostgreSQL psycopg's own
-cursor, so that the projector can pipeline them), and timestamps live in the projector's rows
-in the database's own representation from the moment an event brings them
-(:attr:`DriverSQL.stamp`), so writing a row converts none of them. Values are stored exactly as
+SQLAlchemy's per-parameter type processing (UtcDateTime, then the SQLite DATETIME formatter, for
+every datetime column of every case row) was most of a rebuild's time (bench/RESULTS.md,
+"Numbers moved from comments"). Here the statements go straight to the driver (``run``; on
+PostgreSQL psycopg's own cursor, so that the projector can pipeline them), and timestamps live
+in the projector's rows in the database's own representation from the moment an event brings
+them (:attr:`DriverSQL.stamp`), so writing a row converts none of them. Values are stored exactly as
 SQLAlchemy stores them, so ``projections.queries`` reads them back through the normal column
 types:
 
@@ -13,12 +13,12 @@ types:
   which is what the fold's one comparison needs), date ISO, uuid 32 hex digits, bool 0/1;
 - PostgreSQL: naive UTC ``timestamp``, native ``date`` / ``uuid`` / ``boolean``.
 
-How rows are written, measured on PostgreSQL 15 for a 1,000-event batch of a 62k-event rebuild:
+How rows are written on PostgreSQL, each the fastest of the ways measured (bench/RESULTS.md):
 new rows by binary ``COPY`` straight into their table (COPY into a temporary table and then
-``INSERT … SELECT … ON CONFLICT`` cost ~2 ms a table a batch more, most of it creating and
-truncating the temporary table); known rows by one ``UPDATE`` per row of just the columns the
-batch changed, pipelined (one ``UPDATE … FROM unnest(arrays)`` was not faster: psycopg dumps
-list elements in Python); counters by one ``INSERT … SELECT … FROM unnest(…) ON CONFLICT``.
+``INSERT … SELECT … ON CONFLICT`` cost more a table a batch, most of it creating and truncating
+the temporary table); known rows by one ``UPDATE`` per row of just the columns the batch
+changed, pipelined (one ``UPDATE … FROM unnest(arrays)`` was not faster: psycopg dumps list
+elements in Python); counters by one ``INSERT … SELECT … FROM unnest(…) ON CONFLICT``.
 """
 
 from __future__ import annotations
@@ -198,8 +198,8 @@ def _pg_type(column: Column[Any]) -> str:
 
 def _unnest(table: Table, columns: Sequence[str]) -> str:
     """``unnest(%s::t1[], …) AS s(c1, …)``: rows given as one array parameter per column, in
-    one statement (temporary tables to COPY into cost more per batch: creating and truncating
-    one is ~2 ms on PostgreSQL 15)."""
+    one statement (temporary tables to COPY into cost more per batch: each has to be created
+    and truncated)."""
     arrays = ", ".join(f"%s::{_array_type(table.c[c])}[]" for c in columns)
     return f"unnest({arrays}) AS s({', '.join(_q(c) for c in columns)})"
 
@@ -208,9 +208,9 @@ class Upsert:
     """Insert rows, or add to the existing ones, in bulk.
 
     PostgreSQL: one ``INSERT … SELECT … FROM unnest(…) ON CONFLICT``, the rows given as one array
-    per column (a rebuild batch has ~65 counter rows a table). As fast as ``executemany`` for
-    100 rows, faster for 250 (9 against 13 ms), and no temporary table to create and truncate
-    for a COPY (~2 ms a batch). SQLite, in-process, gets ``executemany``."""
+    per column: as fast as ``executemany`` for a hundred rows and faster for more
+    (bench/RESULTS.md), and no temporary table to create and truncate for a COPY. SQLite,
+    in-process, gets ``executemany``."""
 
     def __init__(
         self, sql: DriverSQL, table: Table, columns: Sequence[str], conflict: str, sets: str

@@ -2,8 +2,9 @@
 
 eventsourcing's ``Mapper.to_domain_event`` decodes a stored event with the standard library's
 JSON decoder and an ``object_hook`` that runs in Python for every JSON object, then builds a
-domain event object. A ``Classified`` event carries the router's whole explanation (~2 KB, a
-hundred small objects) that no projection reads, so that was a quarter of a rebuild. Here:
+domain event object. A ``Classified`` event carries the router's whole explanation (a hundred
+small objects) that no projection reads, so that was a large share of a rebuild (bench/RESULTS.md,
+"Projections: re-measured…", the profile). Here:
 
 - the state is decrypted and decompressed by the mapper's own cipher and compressor (when
   SANSHI_CIPHER_KEY configures them), in the mapper's order;
@@ -62,7 +63,8 @@ except ImportError:  # pragma: no cover - orjson is a dependency; the fallback i
 
 # orjson reads an integer beyond 64 bits as a float (the standard library: as an int). Such a
 # literal has 19 digits or more in a row; so may a string, which then costs only the slower
-# reading. Mapping every digit to "9" and looking for 19 of them costs ~1 µs for 1.5 KB.
+# reading. Mapping every digit to "9" and looking for 19 of them is cheap beside the parse (and
+# far cheaper than a regex: bench/RESULTS.md, "Projections: re-measured…").
 _DIGITS = bytes.maketrans(b"0123456789", b"9" * 10)
 _LONG_NUMBER = b"9" * 19
 
@@ -74,7 +76,8 @@ _NUL_ESCAPE = b"\\u0000"
 
 # One event of the log as stored, its state still encoded: (notification id, case id, version,
 # topic, state). The PostgreSQL path hands on psycopg's own tuples (a NamedTuple built for each
-# of a rebuild's 62k rows cost ~0.1 s), so the projector indexes them: ID, CASE_ID, VERSION.
+# row was a measurable part of a rebuild: bench/RESULTS.md, "Numbers moved from comments"), so
+# the projector indexes them: ID, CASE_ID, VERSION.
 Stored = tuple[int, UUID, int, str, bytes]
 ID: Final = 0
 CASE_ID: Final = 1

@@ -20,12 +20,13 @@ however many events it had (new cases by COPY on PostgreSQL, known ones with onl
 the batch changed), and the counter upserts are summed per (scope, key, day) first (see
 ``driver_sql``). Live catch-up uses 1,000 events a transaction (a SQLite write lock held
 briefly); once a read comes back full there is a backlog (a rebuild, a catch-up after a pause)
-and PostgreSQL goes on with 10,000 (``backlog_batch_size``: a rebuild of 62k events ~15%
-faster than in batches of 1,000); ``sanshi projections rebuild`` 10,000 on both.
+and PostgreSQL goes on with 10,000 (``backlog_batch_size``: fewer transactions and round trips
+for the same events, a faster rebuild: bench/RESULTS.md); ``sanshi projections rebuild`` 10,000
+on both.
 
 Events the views cannot apply (隔离事件, quarantine). The log accepts what the domain accepted,
 and a view may still fail on it (a value its database cannot hold, an attribute a handler does
-not expect). Such an event must not stop the views: the batch that fails is applied again
+not expect, an event name the fold has no rule for: ``fold.UnknownEvent``). Such an event must not stop the views: the batch that fails is applied again
 event by event inside one transaction, each slice under a savepoint, halving the failing slices
 down to the events that fail alone (``_apply_carefully``); those are set aside in
 ``view_quarantine`` with their position, case, topic and error, in the same transaction as the
@@ -42,12 +43,12 @@ Some values have a sensible view and apply instead: instants beyond year 1 or 99
 clamped (``tables.utc_naive``), and NUL in any text (PostgreSQL's text cannot hold it) becomes
 U+FFFD in the views (``log_reader``); the log keeps the original.
 
-One thread on purpose. Measured on PostgreSQL on the 2-core bench machine: writing a batch in a
-second thread while the next one is folded ran at 0.8–1.2× the single thread depending on the
-load (1.06× on a quiet machine: every round trip of the writer waits for the GIL behind the
-fold, up to the 5 ms switch interval, and the server, the fold and everything else share two
-cores); reading the next batch ahead in a thread, 1.03–1.06×. Neither was worth a second thread
-and the exactly-once reasoning it needs.
+One thread on purpose. Writing a batch in a second thread while the next one is folded, and
+reading the next batch ahead in a thread, were both tried on PostgreSQL and gained little or
+nothing (bench/RESULTS.md, "Tried and left out"): every round trip of the writer waits for the
+GIL behind the fold (up to the interpreter's switch interval), and the server, the fold and
+everything else share the machine's two cores. Neither was worth a second thread and the
+exactly-once reasoning it needs.
 """
 
 from __future__ import annotations
@@ -58,7 +59,6 @@ import gc
 import logging
 import sqlite3
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -93,9 +93,9 @@ DEFAULT_NAME = "sanshi_views"
 LOAD_CHUNK = 500
 BACKLOG_BATCH = 10_000
 # The cyclic GC's youngest-generation threshold while a backlog is applied (CPython's default:
-# 700). A 10,000-event batch keeps ~45,000 tracked objects alive (fetched rows, case rows, write
-# parameters), so the default ran ~300 young and a few full collections over them a rebuild of
-# 62k events: 0.34-0.52 s of GC, 0.06-0.09 s with this.
+# 700). A 10,000-event batch keeps tens of thousands of tracked objects alive (fetched rows, case
+# rows, write parameters), so the default ran hundreds of young and a few full collections over
+# them a rebuild; with this, a fraction of that GC time (bench/RESULTS.md, second pass).
 GC_YOUNG_THRESHOLD = 20_000
 
 Progress = Callable[[int, int], None]  # (last notification id applied, events in the batch)
@@ -324,21 +324,6 @@ class Projector:
             self.catch_up()
         except Exception:
             log.exception("projection catch-up failed; will retry on the next event")
-
-    def run_forever(
-        self, poll_interval: float = 1.0, stop: threading.Event | None = None
-    ) -> None:
-        """Follow the log until ``stop`` is set (for ``sanshi worker``). Errors (a database
-        restart, a lock timeout) are logged and retried after ``poll_interval``."""
-        stop = stop or threading.Event()
-        while not stop.is_set():
-            try:
-                applied = self.catch_up()
-            except Exception:
-                log.exception("projection catch-up failed; retrying in %.1fs", poll_interval)
-                applied = 0
-            if applied == 0:
-                stop.wait(poll_interval)
 
     # ---- rebuild -------------------------------------------------------------------------
 
@@ -681,13 +666,3 @@ def _fewer_collections() -> Iterator[None]:
             _gc_depth -= 1
             if _gc_depth == 0:
                 gc.set_threshold(*_gc_saved)
-
-
-def wait_until_caught_up(projector: Projector, timeout: float = 30.0) -> bool:
-    """For tests and the worker's readiness: True once the position reaches the log head."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if projector.lag() == 0:
-            return True
-        time.sleep(0.05)
-    return False

@@ -595,16 +595,6 @@ class ReadModel:
         row["month"] = row.pop("received_month")
         return row
 
-    # ---- housekeeping --------------------------------------------------------------------
-
-    def months(self) -> list[str]:
-        """Months that have cases (for dashboards' pickers)."""
-        self._fresh()
-        t = view_counts
-        stmt = select(t.c.month).where(t.c.kind == "total").group_by(t.c.month).order_by(t.c.month)
-        with self.engine.connect() as conn:
-            return [str(r[0]) for r in conn.execute(stmt)]
-
 
 def _next_month(day: dt.date) -> dt.date:
     return (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
@@ -639,10 +629,6 @@ def _overdue_flags(row: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
         "overdue": claim_overdue or handle_overdue,
         "next_deadline": next_deadline,
     }
-
-
-def month_key(day: dt.date) -> str:
-    return month_of(day)
 
 
 __all__: Sequence[str] = ("RATES", "ReadModel", "StatsQueryError", "rate", "with_rates")

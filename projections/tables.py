@@ -70,9 +70,6 @@ COUNT_FIELDS: tuple[str, ...] = (
     "dissatisfied",
 )
 
-# Scope kinds stored in view_counts; "month" is derived from the day at query time.
-SCOPE_KINDS: tuple[str, ...] = ("total", "unit", "channel", "category", "street")
-
 SNIPPET_CHARS = 120
 
 
@@ -130,6 +127,7 @@ view_tracking = Table(
 view_counts = Table(
     "view_counts",
     metadata,
+    # total, unit, channel, category or street; "by month" groups rows by their month column
     Column("kind", String(16), primary_key=True),
     Column("key", String(64), primary_key=True),
     Column("day", Date, primary_key=True),

@@ -2,7 +2,9 @@
 
 Embedded mode (no SANSHI_KAFKA): the projector catches up after every save and before every
 read, so a command's effect is visible at once, also to other processes sharing the database.
-With Kafka, ``sanshi worker`` runs ``Projector.run_forever`` and reads see what it has applied.
+With Kafka, reads see what a projector has applied: ``sanshi worker`` catches the views up
+between its polls, or ``sanshi projections follow`` does in a process of its own (beside
+``sanshi worker --no-projections``).
 """
 
 from __future__ import annotations

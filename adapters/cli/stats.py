@@ -339,8 +339,8 @@ def quarantine(limit: int, as_json: bool) -> None:
 def _runtime_that_reads() -> Any:
     """The runtime for reading the views (``sanshi stats``), with the keyword router: the
     default one loads its sentence model and starts embedding every open case for its
-    duplicate index, which a command that routes nothing would pay for (`sanshi stats` on the demo's
-    database: 1.47 → 1.29 s) and, on a big one, share its CPU with. The views still catch up
+    duplicate index, which a command that routes nothing would pay for in start-up time
+    (bench/RESULTS.md, Stats) and, on a big database, share its CPU with. The views still catch up
     before the read, as with any runtime."""
     from adapters.bootstrap import bootstrap
     from engine.config import load_config

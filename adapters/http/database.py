@@ -3,8 +3,9 @@
 Without this, a request to a stopped PostgreSQL waited for minutes: eventsourcing retries every
 read and write of the log 10 times (``@retry(max_attempts=10, wait=0.2)`` in
 ``eventsourcing/postgres.py``), and each attempt waited for its connection pool to hand out a
-connection (``POSTGRES_CONNECT_TIMEOUT``, 30 s by default) that the pool could not make. The
-measure was 122 s for ``/healthz`` and 302 s for a case read or an intake, answered 500.
+connection (``POSTGRES_CONNECT_TIMEOUT``, 30 s by default) that the pool could not make, and
+the answer after all that was a 500 (the times measured: bench/RESULTS.md, "Numbers moved from
+comments").
 
 Two parts:
 

@@ -552,7 +552,8 @@ class Simulation:
                 candidates.append(cid)
         # The read model's overdue list (督办 candidates) as a daily cross-check: the agenda
         # knows every deadline it set, and asking the views every simulated hour would make
-        # the projections catch up 24 times a day in small batches (a tenth of the run time).
+        # the projections catch up 24 times a day in small batches (a noticeable share of the
+        # run time: bench/RESULTS.md, "Numbers moved from comments").
         read_model = self.runtime.extras.get("read_model")
         due = getattr(read_model, "due_for_escalation", None)
         if due is not None and now.astimezone(SHANGHAI).hour == 0:

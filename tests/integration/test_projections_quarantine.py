@@ -65,6 +65,15 @@ def poisoned_extension(case: Case) -> None:
     case._extension_requested(unit="chatinglu", until="明年再说", reason="等预算", principal="u", at=T0 + 2 * DAY)  # type: ignore[arg-type]
 
 
+class Shelved(Case.Event):
+    """An event whose name the views' fold has no rule for (a new or renamed event the fold
+    was not told about)."""
+
+    reason: str
+    principal: str
+    at: dt.datetime
+
+
 def resolve(case: Case, result: str = "已修复", at: dt.datetime = T0 + 3 * DAY) -> None:
     case._resolved(unit="chatinglu", result=result, on_time=True, principal="u", at=at)
 
@@ -186,6 +195,24 @@ def test_an_event_no_view_can_apply_is_set_aside_and_the_views_go_on(rt: Runtime
     save(rt, later)
     projector.catch_up()
     assert projector.lag() == 0 and later.id in inbox_ids(rt)
+
+
+def test_an_event_the_views_have_no_rule_for_is_set_aside_not_dropped(rt: Runtime) -> None:
+    case = claimed("unknown-name")
+    case.trigger_event(Shelved, reason="改名后的事件", principal="o", at=T0 + DAY)
+    shelved_version = case.version
+    resolve(case)  # later events of the same case still apply to its row
+    save(rt, case)
+    projector = projector_of(rt)
+    projector.catch_up()
+    assert projector.lag() == 0
+    [found] = projector.quarantined()
+    assert (found.case_id, found.event_type, found.version) == (str(case.id), "Shelved", shelved_version)
+    assert found.error.startswith("UnknownEvent:") and "'Shelved'" in found.error
+    row = view_case(rt, case.id)
+    assert row is not None and row["status"] == "resolved"
+    assert projector.rebuild() == projector.head()
+    assert projector.quarantined() == [found]
 
 
 def lifecycles(rt: Runtime, poison: bool) -> list[UUID]:
