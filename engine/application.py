@@ -34,7 +34,7 @@ from engine.domain import (
     Status,
 )
 from engine.intake import IntakeCommand
-from engine.postgres_recorder import RECORDER_TOPIC, SanshiPostgresRecorder
+from adapters.eventstore import RECORDER_TOPIC, SanshiPostgresRecorder
 from engine.routing import CaseFacts, DuplicateCandidate, Router, RoutingDecision
 
 SYSTEM = "system:router"

@@ -135,7 +135,7 @@ def test_postgres_batch_insert_keeps_the_log_order(fresh_postgres_url: str, ciph
     """The columnar insert (four plain arrays) stores what eventsourcing's composite insert
     stored: every event of a batch, in save order, under consecutive notification ids, readable
     back (sealed too, when SANSHI_CIPHER_KEY is set)."""
-    from engine.postgres_recorder import SanshiPostgresRecorder
+    from adapters.eventstore import SanshiPostgresRecorder
 
     key = None
     if cipher_key:
