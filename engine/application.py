@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import EnvType
 
 from engine.config import SanshiConfig
@@ -34,7 +34,6 @@ from engine.domain import (
     Status,
 )
 from engine.intake import IntakeCommand
-from adapters.eventstore import RECORDER_TOPIC, SanshiPostgresRecorder
 from engine.routing import CaseFacts, DuplicateCandidate, Router, RoutingDecision
 
 SYSTEM = "system:router"
@@ -106,8 +105,6 @@ class SanshiApplication(Application[UUID]):
         env: EnvType | None = None,
         on_saved: Callable[[], None] | None = None,
     ) -> None:
-        if env is not None and env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
-            env = {"APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC, **env}
         super().__init__(env=env)
         self.config = config
         self.router = router
@@ -128,11 +125,21 @@ class SanshiApplication(Application[UUID]):
         return case
 
     def get_cases(self, ids: Collection[UUID]) -> dict[UUID, Case]:
-        """Several cases at once (one query on PostgreSQL); ids with no events are left out."""
-        return self._read_cases(ids)
+        """Several cases at once; ids with no events are left out. (The store's application,
+        ``adapters.eventstore``, reads them in one query on PostgreSQL.)"""
+        found: dict[UUID, Case] = {}
+        for cid in ids:
+            with contextlib.suppress(CaseNotFound):
+                found[cid] = self.get_case(cid)
+        return found
 
     def exists(self, case_id: UUID) -> bool:
         return bool(self.recorder.select_events(case_id, limit=1))
+
+    def existing(self, ids: Collection[UUID]) -> set[UUID]:
+        """Which of these cases are in the store (one query on PostgreSQL with the store's
+        application)."""
+        return {cid for cid in ids if self.exists(cid)}
 
     # ---- saving --------------------------------------------------------------------------
 
@@ -143,22 +150,6 @@ class SanshiApplication(Application[UUID]):
             raise ConcurrencyConflict(cases[0].id) from None
         if self.on_saved is not None:
             self.on_saved()
-
-    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
-        """``Application.save``; for Cases alone, its steps without the two runtime Protocol
-        checks ``ProcessingEvent.collect_events`` makes per object (on Python 3.11 each walks
-        the protocol's attributes: 6% of the intake worker). eventsourcing is pinned (9.5.6)."""
-        if kwargs or not all(type(obj) is Case for obj in objs):
-            return super().save(*objs, **kwargs)
-        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
-        for case in objs:
-            processing_event.events.extend(case.collect_events())
-            processing_event.aggregates[case.id] = case
-        recordings = self._record(processing_event)
-        self._take_snapshots(processing_event)
-        self._notify(recordings)
-        self.notify(processing_event.events)  # deprecated in eventsourcing, kept as save does
-        return recordings
 
     def _act(self, case_id: UUID, action: Callable[[Case], Any]) -> Case:
         case = self.get_case(case_id)
@@ -279,7 +270,7 @@ class SanshiApplication(Application[UUID]):
             try:
                 self.save(*fresh.values(), *touched.values())
             except IntegrityError:
-                known = self._existing(ids)
+                known = self.existing(ids)
                 # Take back from the router only what was not saved: a record that exists
                 # already (a re-send) keeps its place in the duplicate index.
                 for cid in fresh:
@@ -346,7 +337,7 @@ class SanshiApplication(Application[UUID]):
             fresh, intents = self._decide_batch(cmds, ids, known, principal, route, refused)
             unread = {m.case_id for _, m in intents if m.case_id not in targets}
             if unread:
-                targets.update(self._read_cases(unread))
+                targets.update(self.get_cases(unread))
             stale = {t for t in unread if t not in targets or not targets[t].is_open}
             if not stale:
                 break
@@ -399,38 +390,6 @@ class SanshiApplication(Application[UUID]):
             if case.is_open and case.category:
                 router.case_opened(facts_of(case), case.category, case.locality)
         return fresh, intents
-
-    def _read_cases(self, ids: Collection[UUID]) -> dict[UUID, Case]:
-        """The current state of several cases, in one query on PostgreSQL (one per case on the
-        other stores); ids with no events are left out."""
-        recorder = self.recorder
-        if not isinstance(recorder, SanshiPostgresRecorder):
-            found: dict[UUID, Case] = {}
-            for cid in ids:
-                with contextlib.suppress(CaseNotFound):
-                    found[cid] = self.get_case(cid)
-            return found
-        to_domain_event = self.mapper.to_domain_event
-        out: dict[UUID, Case] = {}
-        aggregate: Any = None
-        last: Any = None
-        for stored in recorder.select_many(ids):  # by case, then version
-            if stored.originator_id != last:
-                if isinstance(aggregate, Case):
-                    out[UUID(str(last))] = aggregate
-                aggregate, last = None, stored.originator_id
-            # What project_aggregate does, without its runtime Protocol check per event.
-            aggregate = to_domain_event(stored).mutate(aggregate)  # type: ignore[attr-defined]
-        if isinstance(aggregate, Case):
-            out[UUID(str(last))] = aggregate
-        return out
-
-    def _existing(self, ids: Collection[UUID]) -> set[UUID]:
-        """Which of these cases are in the store (one query on PostgreSQL)."""
-        recorder = self.recorder
-        if not isinstance(recorder, SanshiPostgresRecorder):
-            return {cid for cid in ids if self.exists(cid)}
-        return recorder.existing(ids)
 
     # ---- centre (operator) commands ------------------------------------------------------
 

@@ -44,13 +44,13 @@ def runtime(db: str) -> Iterator[Runtime]:
 def _reads(app: SanshiApplication, monkeypatch: pytest.MonkeyPatch) -> list[set[Any]]:
     """Record every call of the batch read of merge targets."""
     calls: list[set[Any]] = []
-    read = app._read_cases
+    read = app.get_cases
 
     def spy(ids: Any) -> Any:
         calls.append(set(ids))
         return read(ids)
 
-    monkeypatch.setattr(app, "_read_cases", spy)
+    monkeypatch.setattr(app, "get_cases", spy)
     return calls
 
 
