@@ -122,7 +122,7 @@ def test_a_resent_record_in_a_batch_with_merges_lands_once(runtime: Runtime) -> 
     old = app.receive(intake(LAMP, LAMP_ADDRESS))
     resent = intake(NOISE, "海城区幸福小区")
     app.receive(resent)
-    app._recent_ids.clear()  # as if another process had saved it
+    app.intake_batch.recent_ids.clear()  # as if another process had saved it
 
     results = app.receive_batch([intake(LAMP, LAMP_ADDRESS), resent, intake(LAMP, LAMP_ADDRESS)])
 
