@@ -28,6 +28,7 @@ from eventsourcing.utils import EnvType
 from engine.config import SanshiConfig
 from engine.deadlines import SHANGHAI, WorkCalendar, compute_clocks
 from engine.domain import (
+    LEGACY_CENTRE,
     Case,
     DeadlineKind,
     DomainError,
@@ -268,7 +269,10 @@ class SanshiApplication(Application[UUID]):
     ) -> Case:
         at = self._now(at)
         return self._act(
-            case_id, lambda c: c.answer_directly(answer=answer, principal=principal, at=at)
+            case_id,
+            lambda c: c.answer_directly(
+                answer=answer, centre=self.config.centre.id, principal=principal, at=at
+            ),
         )
 
     def reject(
@@ -298,7 +302,12 @@ class SanshiApplication(Application[UUID]):
 
         def act(case: Case) -> None:
             reopened = case.follow_up(
-                solved=solved, rating=rating, comment=comment, principal=principal, at=at
+                solved=solved,
+                rating=rating,
+                comment=comment,
+                centre=self.config.centre.id,
+                principal=principal,
+                at=at,
             )
             if reopened:
                 self._redispatch(case, at, prefer=case.resolved_unit)
@@ -356,11 +365,12 @@ class SanshiApplication(Application[UUID]):
         return self._act(case_id, act)
 
     def _redispatch(self, case: Case, at: dt.datetime, prefer: str | None) -> None:
-        if prefer and prefer not in case.returned_by and prefer != "centre":
+        centre = self.config.centre.id
+        if prefer and prefer not in case.returned_by and prefer not in (centre, LEGACY_CENTRE):
             self.dispatch_case(case, prefer, {"by": "router", "reopened": True}, SYSTEM, at)
             return
         unit, why = self.router.next_unit(facts_of(case))
-        if unit is None or unit == self.config.centre.id:
+        if unit is None or unit == centre:
             case.send_to_manual(reason="无可转派单位，转人工派单", principal=SYSTEM, at=at)
         else:
             self.dispatch_case(case, unit, {"by": "router", "after_return": True, **why}, SYSTEM, at)
