@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from adapters.eventstore import StoreApplication
 from adapters.transport.sealing import sealer_for
 from engine.application import SanshiApplication
 from engine.config import SanshiConfig, load_config
@@ -48,7 +49,7 @@ def bootstrap(
     settings = settings or Settings.from_env()
     config = config or load_config(settings.config_path)
     router = router or build_router(config)
-    app = SanshiApplication(config, router, env=settings.eventsourcing_env())
+    app = StoreApplication(config, router, env=settings.eventsourcing_env())
     _bound_postgres_connects(app)
     runtime = Runtime(settings=settings, config=config, app=app, router=router)
     # extras["projector"], extras["read_model"]; embedded mode catches up on every save.

@@ -26,6 +26,10 @@ from eventsourcing.domain import Aggregate, event
 SANSHI_NAMESPACE = UUID("5a7d3f1e-2c4b-5e6f-8a9b-0c1d2e3f4a5b")
 
 MAX_RETURNS_BEFORE_MANUAL = 3
+# The district centre's id is the configured one (config.centre.id), passed into the commands
+# that name it. Events written before that named it with this literal; whoever reads the log
+# (the aggregate, the folds) takes it for the configured centre.
+LEGACY_CENTRE = "centre"
 
 
 def case_id_for(channel: str, source_ref: str) -> UUID:
@@ -561,14 +565,18 @@ class Case(Aggregate):
         self.resolved_unit = unit
         self._enter(Status.RESOLVED, at)
 
-    def answer_directly(self, *, answer: str, principal: str, at: datetime) -> None:
+    def answer_directly(self, *, answer: str, centre: str, principal: str, at: datetime) -> None:
+        """直办: the centre (its configured id) answers the case itself."""
         self._require(Action.ANSWER_DIRECTLY)
-        self._answered_directly(answer=answer, principal=principal, at=at)
+        self._answered_directly(answer=answer, unit=centre, principal=principal, at=at)
 
     @event("AnsweredDirectly")
-    def _answered_directly(self, *, answer: str, principal: str, at: datetime) -> None:
+    def _answered_directly(
+        self, *, answer: str, principal: str, at: datetime, unit: str = LEGACY_CENTRE
+    ) -> None:
+        # ``unit``: the centre that answered; events written before it was recorded have none.
         self.resolved_at = at
-        self.resolved_unit = "centre"
+        self.resolved_unit = unit
         self._enter(Status.ANSWERED_DIRECTLY, at)
 
     def reject(self, *, reason: str, principal: str, at: datetime) -> None:
@@ -587,12 +595,15 @@ class Case(Aggregate):
         solved: bool,
         rating: Rating | None,
         comment: str,
+        centre: str,
         principal: str,
         at: datetime,
     ) -> bool:
-        """回访. Returns True when the answer reopens the case (重办)."""
+        """回访 of the unit that resolved the case, or of the centre (``centre``: its configured
+        id) for 直办. Returns True when the answer reopens the case (重办)."""
         self._require(Action.FOLLOW_UP)
-        unit = self.resolved_unit or "centre"
+        resolved = self.resolved_unit
+        unit = centre if resolved is None or resolved == LEGACY_CENTRE else resolved
         self._followed_up(
             unit=unit,
             solved=solved,

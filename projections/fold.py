@@ -40,7 +40,7 @@ from typing import Any
 from uuid import UUID
 
 from engine.deadlines import SHANGHAI
-from engine.domain import TERMINAL_STATUSES
+from engine.domain import LEGACY_CENTRE, TERMINAL_STATUSES
 from projections.memo import Memo
 from projections.tables import COUNT_FIELDS, SNIPPET_CHARS, utc_naive
 
@@ -59,8 +59,8 @@ WITH_UNIT = frozenset({"dispatched", "claimed", "mediating"})
 # The domain's terminal statuses (no action leaves them), as the views store them: the
 # projector drops a terminal case's open row and forgets its cached row.
 TERMINAL = frozenset(status.value for status in TERMINAL_STATUSES)
-# The domain names the centre "centre" in AnsweredDirectly / FollowedUp.
-DOMAIN_CENTRE = "centre"
+# The events name the configured centre (AnsweredDirectly.unit, FollowedUp.unit); those written
+# before the domain carried its id say LEGACY_CENTRE, or nothing: both fold onto the centre.
 
 # Attributes the fold never reads, by event class: the log reader may leave them unparsed. The
 # router's explanation, a hundred JSON objects in every Classified event, is most of the JSON a
@@ -175,7 +175,7 @@ class CaseFold:
     database's representation once (see ``driver_sql``); it must preserve order."""
 
     def __init__(
-        self, centre: str = DOMAIN_CENTRE, stamp: Callable[[dt.datetime], Any] = _iso_stamp
+        self, centre: str = LEGACY_CENTRE, stamp: Callable[[dt.datetime], Any] = _iso_stamp
     ) -> None:
         self.centre = centre
         # The same instants come again and again (an intake's events share their time, many
@@ -226,7 +226,7 @@ class CaseFold:
         self.handled_events = frozenset({"Received", *self._handlers})
 
     def _unit(self, unit: str | None) -> str:
-        return self.centre if unit in (None, DOMAIN_CENTRE) else str(unit)
+        return self.centre if unit in (None, LEGACY_CENTRE) else str(unit)
 
     # ---- counting ------------------------------------------------------------------------
 
@@ -401,12 +401,13 @@ class CaseFold:
         self._bump(row, "resolved_on_time", int(bool(e["on_time"])), deltas)
 
     def _on_AnsweredDirectly(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
+        centre = self._unit(e.get("unit"))
         row["status"] = "answered_directly"
         row["unit"] = None
-        row["resolved_unit"] = self.centre
+        row["resolved_unit"] = centre
         row["resolved_at"] = self.stamp(e["at"])
         row["result"] = str(e["answer"])[:500]
-        self._move_responsible(row, self.centre, deltas)
+        self._move_responsible(row, centre, deltas)
         self._bump(row, "resolved", 1, deltas)
         self._bump(row, "resolved_on_time", 1, deltas)
 

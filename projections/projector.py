@@ -70,6 +70,8 @@ from sqlalchemy import Connection, Engine, String, func, inspect, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
+from engine.application import SanshiApplication
+from engine.domain import LEGACY_CENTRE
 from projections.driver_sql import CountsWriter, DriverSQL, RowWriter
 from projections.fold import TERMINAL, UNREAD, CaseFold, CaseRow, Deltas, month_of
 from projections.log_reader import CASE_ID, ID, TOPIC, VERSION, LogReader, Stored
@@ -163,7 +165,7 @@ class Projector:
         app: Application[UUID],
         engine: Engine,
         *,
-        centre: str = "centre",
+        centre: str | None = None,
         name: str = DEFAULT_NAME,
         batch_size: int = 1000,
         backlog_batch_size: int | None = None,
@@ -180,6 +182,8 @@ class Projector:
             backlog_batch_size = batch_size if engine.dialect.name == "sqlite" else BACKLOG_BATCH
         self.backlog_batch_size = backlog_batch_size
         self._sql = DriverSQL(engine.dialect.name)
+        if centre is None:  # the configured centre of the application's district
+            centre = app.config.centre.id if isinstance(app, SanshiApplication) else LEGACY_CENTRE
         self.fold = CaseFold(centre, stamp=self._sql.stamp)
         self._reader = LogReader(app.recorder, app.mapper, unread=UNREAD, nul=NUL_IN_VIEWS)
         self._dialect = engine.dialect.name

@@ -17,7 +17,7 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, true
 
 from engine.config import SanshiConfig
-from engine.domain import STATUS_ZH
+from engine.domain import LEGACY_CENTRE, STATUS_ZH
 from projections.fold import TERMINAL, WITH_UNIT, month_of
 from projections.sealed import TextSealer, open_row, opener
 from projections.tables import (
@@ -335,7 +335,7 @@ class ReadModel:
             "return_rate": 0.10,
         }
         data = self.stats("unit", from_, to)
-        centre = self.config.centre.id if self.config else "centre"
+        centre = self.config.centre.id if self.config else LEGACY_CENTRE
         ranked: list[dict[str, Any]] = []
         for row in data["rows"]:
             if row["key"] == centre or row["dispatched"] < min_cases:

@@ -44,13 +44,13 @@ def runtime(db: str) -> Iterator[Runtime]:
 def _reads(app: SanshiApplication, monkeypatch: pytest.MonkeyPatch) -> list[set[Any]]:
     """Record every call of the batch read of merge targets."""
     calls: list[set[Any]] = []
-    read = app._read_cases
+    read = app.get_cases
 
     def spy(ids: Any) -> Any:
         calls.append(set(ids))
         return read(ids)
 
-    monkeypatch.setattr(app, "_read_cases", spy)
+    monkeypatch.setattr(app, "get_cases", spy)
     return calls
 
 
@@ -122,7 +122,7 @@ def test_a_resent_record_in_a_batch_with_merges_lands_once(runtime: Runtime) -> 
     old = app.receive(intake(LAMP, LAMP_ADDRESS))
     resent = intake(NOISE, "海城区幸福小区")
     app.receive(resent)
-    app._recent_ids.clear()  # as if another process had saved it
+    app.intake_batch.recent_ids.clear()  # as if another process had saved it
 
     results = app.receive_batch([intake(LAMP, LAMP_ADDRESS), resent, intake(LAMP, LAMP_ADDRESS)])
 
@@ -135,7 +135,7 @@ def test_postgres_batch_insert_keeps_the_log_order(fresh_postgres_url: str, ciph
     """The columnar insert (four plain arrays) stores what eventsourcing's composite insert
     stored: every event of a batch, in save order, under consecutive notification ids, readable
     back (sealed too, when SANSHI_CIPHER_KEY is set)."""
-    from engine.postgres_recorder import SanshiPostgresRecorder
+    from adapters.eventstore import SanshiPostgresRecorder
 
     key = None
     if cipher_key:

@@ -81,7 +81,7 @@ def domain_case(status: Status) -> Case:
         c.reject(reason="越权", principal=OP, at=T0)
         return c
     if status == Status.ANSWERED_DIRECTLY:
-        c.answer_directly(answer="已解答", principal=OP, at=T0)
+        c.answer_directly(answer="已解答", centre="centre", principal=OP, at=T0)
         return c
     if status == Status.MERGED:
         c.merge_into(target=uuid4(), similarity=0.9, reason={}, principal=OP, at=T0)
@@ -102,10 +102,10 @@ def domain_case(status: Status) -> Case:
     if status == Status.RESOLVED:
         return c
     if status == Status.CLOSED:
-        c.follow_up(solved=True, rating=Rating.SATISFIED, comment="", principal=OP, at=T0)
+        c.follow_up(solved=True, rating=Rating.SATISFIED, comment="", centre="centre", principal=OP, at=T0)
         return c
     if status == Status.REOPENED:
-        c.follow_up(solved=False, rating=Rating.DISSATISFIED, comment="", principal=OP, at=T0)
+        c.follow_up(solved=False, rating=Rating.DISSATISFIED, comment="", centre="centre", principal=OP, at=T0)
         return c
     raise AssertionError(status)
 
@@ -134,9 +134,9 @@ def domain_act(case: Case, action: Action) -> None:
     elif action == Action.RESOLVE:
         case.resolve(unit=unit, result="已处理", **kw)
     elif action == Action.FOLLOW_UP:
-        case.follow_up(solved=True, rating=Rating.SATISFIED, comment="", **kw)
+        case.follow_up(solved=True, rating=Rating.SATISFIED, comment="", centre="centre", **kw)
     elif action == Action.ANSWER_DIRECTLY:
-        case.answer_directly(answer="已解答", **kw)
+        case.answer_directly(answer="已解答", centre="centre", **kw)
     elif action == Action.REJECT:
         case.reject(reason="不属于受理范围", **kw)
     elif action == Action.MERGE:

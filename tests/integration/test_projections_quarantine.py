@@ -231,7 +231,7 @@ def lifecycles(rt: Runtime, poison: bool) -> list[UUID]:
                 case.decide_extension(granted=n % 2 == 0, note="", principal="o", at=T0 + DAY)
             if n % 3 == 0:
                 resolve(case)
-                case.follow_up(solved=True, rating=None, comment="", principal="o", at=T0 + 4 * DAY)
+                case.follow_up(solved=True, rating=None, comment="", centre="centre", principal="o", at=T0 + 4 * DAY)
             cases.append(case)
         save(rt, *cases)
     return bad

@@ -92,7 +92,7 @@ def write_log(rt: Runtime, cases: int, seed: int = 5) -> None:
                 case.resolve(unit=unit, result="已办结", principal="u", at=at)
             else:
                 rating = rnd.choice([Rating.SATISFIED] * 6 + [Rating.BASICALLY_SATISFIED, Rating.DISSATISFIED])
-                case.follow_up(solved=rating != Rating.DISSATISFIED, rating=rating, comment="", principal="o", at=at)
+                case.follow_up(solved=rating != Rating.DISSATISFIED, rating=rating, comment="", centre="centre", principal="o", at=at)
                 done = True  # closed, or reopened and waiting at the centre
             if done:
                 del live[cid]

@@ -404,9 +404,9 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
                 parent = unit.parent or self.config.centre.id
                 if parent not in exclude and parent != self.config.centre.id:
                     return parent, {"escalated_from": last, "to": parent, "rule": "climb"}
-                return None, {"escalated_from": last, "to": "centre", "rule": "climb"}
+                return None, {"escalated_from": last, "to": self.config.centre.id, "rule": "climb"}
             if unit.kind == UnitKind.STREET:
-                return None, {"escalated_from": last, "to": "centre", "rule": "climb"}
+                return None, {"escalated_from": last, "to": self.config.centre.id, "rule": "climb"}
         loc = Locality(None, facts.street, None)
         if (
             facts.locality

@@ -1,0 +1,200 @@
+"""The event store as this house runs it: every place where sanshi reaches past eventsourcing's
+public API, in one module, so an upgrade of the library has one file to re-check.
+
+The pure application service (``engine.application.SanshiApplication``) uses only the
+library's public API. :class:`StoreApplication` is the same service with three faster paths,
+and :class:`SanshiPostgresRecorder` is eventsourcing's own PostgreSQL recorder (its tables,
+table lock and notifications unchanged) with a faster insert and reads of many aggregates in
+one query. ``adapters.bootstrap`` builds a :class:`StoreApplication`; the application picks the
+recorder through eventsourcing's ``APPLICATION_RECORDER_TOPIC`` when the store is PostgreSQL
+(the other stores keep eventsourcing's recorders).
+
+Checked against eventsourcing 9.5.6 (``CHECKED_AGAINST``; ``tests/unit/test_store_pin.py``
+fails on any other version). The library internals this module copies or calls — re-read each
+in the new version before moving the pin (``LIBRARY_INTERNALS`` lists the same):
+
+- ``eventsourcing.application.Application.save``: copied by :meth:`StoreApplication.save`
+  (its steps, without ``ProcessingEvent.collect_events``' runtime Protocol checks);
+- ``eventsourcing.application.Application._record``: called by that copy;
+- ``eventsourcing.application.Application._take_snapshots``: called by that copy;
+- ``eventsourcing.application.Application._notify``: called by that copy;
+- ``eventsourcing.application.ProcessingEvent.events``: filled by that copy;
+- ``eventsourcing.application.ProcessingEvent.aggregates``: filled by that copy;
+- ``eventsourcing.application.Repository._reconstruct_aggregate``: what
+  :meth:`StoreApplication.get_cases` re-implements (``mutate`` per stored event in version
+  order, starting from None; no snapshots, which sanshi does not take);
+- ``eventsourcing.application.project_aggregate``: the same, without its Protocol check per
+  event;
+- ``eventsourcing.postgres.PostgresApplicationRecorder._insert_stored_events``: replaced by
+  :meth:`SanshiPostgresRecorder._insert_stored_events` (same lock, notify and
+  ``RETURNING notification_id``, another statement);
+- ``eventsourcing.postgres.PostgresApplicationRecorder._lock_table``: called by it;
+- ``eventsourcing.postgres.PostgresApplicationRecorder._notify_channel``: called by it;
+- ``eventsourcing.postgres.PostgresApplicationRecorder._fetch_ids_after_insert_events``: reads
+  the ids the replacement's statement returns (a ``notification_id`` column, in insert order);
+- ``eventsourcing.postgres.PostgresApplicationRecorder.insert_events``: its pipelined path (not
+  the database-function one, which sanshi leaves off) is what calls the replacement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import ProcessingEvent
+from eventsourcing.persistence import Recording, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import EnvType
+from psycopg import Cursor
+from psycopg.rows import DictRow, tuple_row
+from psycopg.sql import SQL, Identifier
+
+from engine.application import SanshiApplication
+from engine.config import SanshiConfig
+from engine.domain import Case
+from engine.routing.port import Router
+
+CHECKED_AGAINST = "9.5.6"
+"""The eventsourcing version whose internals this module was last checked against."""
+
+LIBRARY_INTERNALS: tuple[str, ...] = (
+    "eventsourcing.application.Application.save",
+    "eventsourcing.application.Application._record",
+    "eventsourcing.application.Application._take_snapshots",
+    "eventsourcing.application.Application._notify",
+    "eventsourcing.application.ProcessingEvent.events",
+    "eventsourcing.application.ProcessingEvent.aggregates",
+    "eventsourcing.application.Repository._reconstruct_aggregate",
+    "eventsourcing.application.project_aggregate",
+    "eventsourcing.postgres.PostgresApplicationRecorder._insert_stored_events",
+    "eventsourcing.postgres.PostgresApplicationRecorder._lock_table",
+    "eventsourcing.postgres.PostgresApplicationRecorder._notify_channel",
+    "eventsourcing.postgres.PostgresApplicationRecorder._fetch_ids_after_insert_events",
+    "eventsourcing.postgres.PostgresApplicationRecorder.insert_events",
+)
+"""What this module copies, replaces or calls beyond the library's public API."""
+
+
+class SanshiPostgresRecorder(PostgresApplicationRecorder):
+    """eventsourcing's PostgreSQL recorder, with two changes for intake:
+
+    - the insert sends four arrays of plain types in binary (``unnest(%b::uuid[],
+      %b::bigint[], %b::text[], %b::bytea[])``) instead of one array of composite rows in text,
+      which psycopg builds value by value in Python, escaping every byte of the state. Same
+      statement otherwise: same table lock, same notify, same ``RETURNING notification_id`` in
+      insert order;
+    - reads of several aggregates in one query (merge targets, re-sends of a batch).
+    """
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name=events_table_name)
+        table = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(events_table_name))
+        id_type = SQL(datastore.originator_id_type)  # "uuid" or "text", checked by eventsourcing
+        self.insert_columns_statement = SQL(
+            "INSERT INTO {} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::{}[], %b::bigint[], %b::text[], %b::bytea[]) "
+            "RETURNING notification_id"
+        ).format(table, id_type)
+        self.select_many_statement = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {} "
+            "WHERE originator_id = ANY(%s::{}[]) ORDER BY originator_id, originator_version"
+        ).format(table, id_type)
+        self.existing_statement = SQL(
+            "SELECT DISTINCT originator_id FROM {} WHERE originator_id = ANY(%s::{}[])"
+        ).format(table, id_type)
+
+    def _insert_stored_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        # The library's version is lock, notify, then its parent's composite insert; super()
+        # cannot be called without that insert, so the first two steps are called here.
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(
+            self.insert_columns_statement,
+            (
+                [e.originator_id for e in stored_events],
+                [e.originator_version for e in stored_events],
+                [e.topic for e in stored_events],
+                [e.state for e in stored_events],
+            ),
+        )
+
+    def select_many(self, ids: Collection[UUID]) -> list[StoredEvent]:
+        """Every event of these aggregates, by aggregate then version."""
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(self.select_many_statement, [[str(i) for i in ids]])
+            return [
+                StoredEvent(
+                    originator_id=oid, originator_version=version, topic=topic, state=bytes(state)
+                )
+                for oid, version, topic, state in cur.fetchall()
+            ]
+
+    def existing(self, ids: Collection[UUID]) -> set[UUID]:
+        """Which of these aggregates have any event."""
+        with self.datastore.get_connection() as conn, conn.cursor() as cur:
+            cur.execute(self.existing_statement, [[str(i) for i in ids]])
+            return {UUID(str(row["originator_id"])) for row in cur.fetchall()}
+
+
+RECORDER_TOPIC = f"{__name__}:{SanshiPostgresRecorder.__name__}"
+
+
+class StoreApplication(SanshiApplication):
+    """The application service with the store's faster paths: a save without the library's
+    per-object Protocol checks (every store), and, on PostgreSQL, several cases read and
+    checked for existence in one query each. Everything else is ``SanshiApplication``'s."""
+
+    name = "sanshi"  # the same tables as the plain service (eventsourcing derives them from it)
+
+    def __init__(
+        self, config: SanshiConfig, router: Router, env: EnvType | None = None, **kwargs: Any
+    ) -> None:
+        if env is not None and env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
+            env = {"APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC, **env}
+        super().__init__(config, router, env=env, **kwargs)
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """``Application.save``; for Cases alone, its steps without the two runtime Protocol
+        checks ``ProcessingEvent.collect_events`` makes per object (on Python 3.11 each walks
+        the protocol's attributes)."""
+        if kwargs or not all(type(obj) is Case for obj in objs):
+            return super().save(*objs, **kwargs)
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for case in objs:
+            processing_event.events.extend(case.collect_events())
+            processing_event.aggregates[case.id] = case
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # deprecated in eventsourcing, kept as save does
+        return recordings
+
+    def get_cases(self, ids: Collection[UUID]) -> dict[UUID, Case]:
+        """One query on PostgreSQL; the library's reads elsewhere."""
+        recorder = self.recorder
+        if not isinstance(recorder, SanshiPostgresRecorder) or self.snapshots is not None:
+            return super().get_cases(ids)
+        to_domain_event = self.mapper.to_domain_event
+        out: dict[UUID, Case] = {}
+        aggregate: Any = None
+        last: Any = None
+        for stored in recorder.select_many(ids):  # by case, then version
+            if stored.originator_id != last:
+                if isinstance(aggregate, Case):
+                    out[UUID(str(last))] = aggregate
+                aggregate, last = None, stored.originator_id
+            # What project_aggregate does, without its runtime Protocol check per event.
+            aggregate = to_domain_event(stored).mutate(aggregate)  # type: ignore[attr-defined]
+        if isinstance(aggregate, Case):
+            out[UUID(str(last))] = aggregate
+        return out
+
+    def existing(self, ids: Collection[UUID]) -> set[UUID]:
+        """One query on PostgreSQL; one per case elsewhere."""
+        recorder = self.recorder
+        if not isinstance(recorder, SanshiPostgresRecorder):
+            return super().existing(ids)
+        return recorder.existing(ids)
