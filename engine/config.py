@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterable
-from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,14 +17,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-
-class UnitKind(StrEnum):
-    CENTRE = "centre"  # 中心
-    DEPARTMENT = "department"  # 职能部门
-    STREET = "street"  # 街道
-    COMMUNITY = "community"  # 社区
-    JUDICIAL_OFFICE = "judicial_office"  # 司法所
-    ENTERPRISE = "enterprise"  # 公共服务企业 (供水 供电 燃气)
+# Roles and unit kinds, with their Chinese labels, are in the one vocabulary.
+from engine.vocabulary import Role as Role
+from engine.vocabulary import UnitKind as UnitKind
 
 
 class _Strict(BaseModel):
@@ -110,13 +104,6 @@ class RouterSettings(_Strict):
     merge_similarity: float = Field(0.8, ge=0, le=1)
     possible_duplicate_similarity: float = Field(0.6, ge=0, le=1)
     urgent_words: list[str] = []
-
-
-class Role(StrEnum):
-    OPERATOR = "operator"
-    UNIT = "unit"
-    LEADER = "leader"
-    ADMIN = "admin"
 
 
 class Token(_Strict):

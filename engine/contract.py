@@ -37,12 +37,14 @@ import datetime as dt
 import math
 import re
 import unicodedata
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from engine.deadlines import SHANGHAI
+from engine.vocabulary import APPEAL_TYPES as APPEAL_TYPE_TERMS
+from engine.vocabulary import AppealType as AppealType
 
 # ---- lengths (characters) ------------------------------------------------------------------
 
@@ -73,9 +75,9 @@ MAX_JSON_DEPTH: Final = 64
 
 # ---- enumerations --------------------------------------------------------------------------
 
-# SPEC §1/§2 诉求类型: enquiry, help, complaint, report, suggestion, praise ("" = not given).
-APPEAL_TYPES: Final = ("咨询", "求助", "投诉", "举报", "建议", "表扬")
-AppealType = Literal["", "咨询", "求助", "投诉", "举报", "建议", "表扬"]
+# SPEC §1/§2 诉求类型 (engine.vocabulary): enquiry, help, complaint, report, suggestion, praise
+# ("" = not given).
+APPEAL_TYPES: Final = APPEAL_TYPE_TERMS.codes
 
 # ---- text ----------------------------------------------------------------------------------
 

@@ -16,11 +16,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+
+# The codes (and their Chinese labels) live in the one vocabulary; re-exported here because
+# they are the domain's words.
+from engine.vocabulary import ACTIONS, STATUSES
+from engine.vocabulary import Action as Action
+from engine.vocabulary import DeadlineKind as DeadlineKind
+from engine.vocabulary import Rating as Rating
+from engine.vocabulary import Status as Status
 
 # SPEC §2: case id = uuid5(SANSHI_NAMESPACE, f"{channel}:{source_ref}").
 SANSHI_NAMESPACE = UUID("5a7d3f1e-2c4b-5e6f-8a9b-0c1d2e3f4a5b")
@@ -37,34 +44,6 @@ def case_id_for(channel: str, source_ref: str) -> UUID:
     return uuid5(SANSHI_NAMESPACE, f"{channel}:{source_ref}")
 
 
-class Status(StrEnum):
-    RECEIVED = "received"  # 受理: in the centre, waiting for dispatch
-    DISPATCHED = "dispatched"  # 派单
-    CLAIMED = "claimed"  # 签收
-    MEDIATING = "mediating"  # 调解中
-    RETURNED = "returned"  # 退单: back at the centre
-    RESOLVED = "resolved"  # 办结: waiting for the follow-up call
-    REOPENED = "reopened"  # 重办: waiting for the next dispatch
-    CLOSED = "closed"  # 结案 (terminal)
-    ANSWERED_DIRECTLY = "answered_directly"  # 直办: counts as resolved
-    REJECTED = "rejected"  # 不予受理 (terminal)
-    MERGED = "merged"  # 合并 into another open case (terminal)
-
-
-STATUS_ZH: dict[Status, str] = {
-    Status.RECEIVED: "已受理",
-    Status.DISPATCHED: "已派单",
-    Status.CLAIMED: "已签收",
-    Status.MEDIATING: "调解中",
-    Status.RETURNED: "已退单",
-    Status.RESOLVED: "已办结",
-    Status.REOPENED: "重办",
-    Status.CLOSED: "已结案",
-    Status.ANSWERED_DIRECTLY: "直办",
-    Status.REJECTED: "不予受理",
-    Status.MERGED: "已合并",
-}
-
 OPEN_STATUSES = frozenset(
     {
         Status.RECEIVED,
@@ -77,50 +56,6 @@ OPEN_STATUSES = frozenset(
 )
 TERMINAL_STATUSES = frozenset({Status.CLOSED, Status.REJECTED, Status.MERGED})
 
-
-class Action(StrEnum):
-    CLASSIFY = "classify"
-    DISPATCH = "dispatch"
-    CLAIM = "claim"
-    RETURN = "return"
-    REQUEST_EXTENSION = "request_extension"
-    DECIDE_EXTENSION = "decide_extension"
-    START_MEDIATION = "start_mediation"
-    CONCLUDE_MEDIATION = "conclude_mediation"
-    RESOLVE = "resolve"
-    FOLLOW_UP = "follow_up"
-    ANSWER_DIRECTLY = "answer_directly"
-    REJECT = "reject"
-    MERGE = "merge"
-    ESCALATE = "escalate"
-    URGE = "urge"
-    SEND_TO_MANUAL = "send_to_manual"
-    LINK_DUPLICATE = "link_duplicate"
-    CLOSE = "close"
-    REVEAL_CONTACT = "reveal_contact"  # 查看联系方式: the claiming unit reads the caller's number
-
-
-ACTION_ZH: dict[Action, str] = {
-    Action.CLASSIFY: "分类",
-    Action.DISPATCH: "派单",
-    Action.CLAIM: "签收",
-    Action.RETURN: "退单",
-    Action.REQUEST_EXTENSION: "申请延期",
-    Action.DECIDE_EXTENSION: "审批延期",
-    Action.START_MEDIATION: "开始调解",
-    Action.CONCLUDE_MEDIATION: "结束调解",
-    Action.RESOLVE: "办结",
-    Action.FOLLOW_UP: "回访",
-    Action.ANSWER_DIRECTLY: "直办",
-    Action.REJECT: "不予受理",
-    Action.MERGE: "合并",
-    Action.ESCALATE: "督办",
-    Action.URGE: "催办",
-    Action.SEND_TO_MANUAL: "转人工",
-    Action.LINK_DUPLICATE: "关联重复件",
-    Action.CLOSE: "结案",
-    Action.REVEAL_CONTACT: "查看联系方式",
-}
 
 _AT_CENTRE = frozenset({Status.RECEIVED, Status.RETURNED, Status.REOPENED})
 _WITH_UNIT = frozenset({Status.DISPATCHED, Status.CLAIMED, Status.MEDIATING})
@@ -150,50 +85,6 @@ ALLOWED: dict[Action, frozenset[Status]] = {
 }
 
 
-class Rating(StrEnum):
-    SATISFIED = "satisfied"  # 满意
-    BASICALLY_SATISFIED = "basically_satisfied"  # 基本满意
-    DISSATISFIED = "dissatisfied"  # 不满意
-
-
-RATING_ZH: dict[str, str] = {
-    Rating.SATISFIED: "满意",
-    Rating.BASICALLY_SATISFIED: "基本满意",
-    Rating.DISSATISFIED: "不满意",
-}
-
-# The Chinese name of each event, for every screen and printout that shows a case's history.
-EVENT_ZH: dict[str, str] = {
-    "Received": "受理",
-    "Classified": "分类",
-    "Dispatched": "派单",
-    "Claimed": "签收",
-    "Returned": "退单",
-    "ExtensionRequested": "申请延期",
-    "ExtensionDecided": "延期审批",
-    "MediationStarted": "开始调解",
-    "MediationConcluded": "调解结束",
-    "Resolved": "办结",
-    "AnsweredDirectly": "直办",
-    "Rejected": "不予受理",
-    "FollowedUp": "回访",
-    "Reopened": "重办",
-    "Closed": "结案",
-    "Escalated": "督办",
-    "Urged": "催办",
-    "Merged": "合并",
-    "DuplicateLinked": "关联重复件",
-    "SentToManual": "转人工派单",
-    "ContactRevealed": "查看了联系方式",
-    "MarkedConfidential": "保密件",
-}
-
-
-class DeadlineKind(StrEnum):
-    CLAIM = "claim"  # 签收时限
-    HANDLE = "handle"  # 办理时限
-
-
 class DomainError(Exception):
     """A command the case refuses. Carries a machine code and a Chinese message."""
 
@@ -209,8 +100,8 @@ class IllegalTransition(DomainError):
 
     def __init__(self, status: Status, action: Action) -> None:
         super().__init__(
-            f"工单当前状态为「{STATUS_ZH[status]}」({status.value})，"
-            f"不能执行「{ACTION_ZH[action]}」({action.value})"
+            f"工单当前状态为「{STATUSES.label(status)}」({status.value})，"
+            f"不能执行「{ACTIONS.label(action)}」({action.value})"
         )
         self.status = status
         self.action = action

@@ -8,7 +8,6 @@ published to Kafka, so it (de)serialises to JSON losslessly.
 from __future__ import annotations
 
 import unicodedata
-from enum import StrEnum
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
@@ -26,34 +25,10 @@ from engine.contract import (
     SourceRef,
 )
 from engine.domain import case_id_for
+from engine.vocabulary import Channel as Channel
+from engine.vocabulary import Concern as Concern
 
 MAX_CONTENT_CHARS = MAX_CONTENT  # SPEC §2: content up to 4,000 characters
-
-
-class Channel(StrEnum):
-    HOTLINE = "hotline"  # 12345 热线
-    POLICE = "police"  # 110 非警务警情 (警司联动)
-    APP = "app"  # 解忧超市 APP / 微网格
-    WALKIN = "walkin"  # 到点反映 / 网格员代办
-
-
-class Concern(StrEnum):
-    WORRY = "worry"  # 操心事
-    TROUBLE = "trouble"  # 烦心事
-    ANGUISH = "anguish"  # 揪心事 (urgent)
-
-
-CHANNEL_ZH: dict[str, str] = {
-    Channel.HOTLINE: "12345热线",
-    Channel.APP: "解忧超市APP",
-    Channel.WALKIN: "窗口到点反映",
-    Channel.POLICE: "110警情",
-}
-CONCERN_ZH: dict[str, str] = {
-    Concern.WORRY: "操心事",
-    Concern.TROUBLE: "烦心事",
-    Concern.ANGUISH: "揪心事",
-}
 
 
 def nfc(text: str) -> str:

@@ -17,7 +17,15 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, true
 
 from engine.config import SanshiConfig
-from engine.domain import LEGACY_CENTRE, STATUS_ZH
+from engine.domain import LEGACY_CENTRE
+from engine.vocabulary import (
+    CHANNELS,
+    STATS_DIMENSIONS,
+    STATUSES,
+    WHOLE_DISTRICT,
+    DeadlineKind,
+    rates,
+)
 from projections.fold import TERMINAL, WITH_UNIT, month_of
 from projections.sealed import TextSealer, open_row, opener
 from projections.tables import (
@@ -28,48 +36,15 @@ from projections.tables import (
     view_open_cases,
 )
 
-BY_VALUES = ("unit", "channel", "category", "street", "month")
+# The words (labels, the rates' numerators and denominators) are engine.vocabulary's.
+BY_VALUES = STATS_DIMENSIONS.codes
 FILTER_KEYS = ("unit", "channel", "category", "street")
 
 # field → (中文, numerator, denominator parts); satisfaction adds two numerator counts.
 RATES: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "handling_rate": ("办结率", ("resolved",), "accepted"),
-    "on_time_rate": ("按时办结率", ("resolved_on_time",), "resolved"),
-    "response_rate": ("响应率", ("claimed_on_time",), "dispatched"),
-    "return_rate": ("退单率", ("returned",), "dispatched"),
-    "mediation_success_rate": ("调解成功率", ("mediations_succeeded",), "mediations_concluded"),
-    "solved_rate": ("解决率", ("solved",), "followups"),
-    "satisfaction_rate": ("满意率", ("satisfied", "basically_satisfied"), "rated"),
-}
-
-COUNT_NAMES_ZH: dict[str, str] = {
-    "received": "受理",
-    "accepted": "有效受理",
-    "merged": "合并",
-    "rejected": "不予受理",
-    "dispatched": "派单",
-    "claimed_on_time": "按时签收",
-    "returned": "退单",
-    "resolved": "办结",
-    "resolved_on_time": "按时办结",
-    "mediations_concluded": "调解结束",
-    "mediations_succeeded": "调解成功",
-    "followups": "回访",
-    "solved": "已解决",
-    "rated": "评价",
-    "satisfied": "满意",
-    "basically_satisfied": "基本满意",
-    "dissatisfied": "不满意",
+    r.code: (r.label, r.numerator, r.denominator) for r in rates()
 }
 OUTPUT_COUNTS: tuple[str, ...] = ("received", "accepted", *COUNT_FIELDS[1:])
-
-STATUS_NAMES: dict[str, str] = {s.value: name for s, name in STATUS_ZH.items()}
-CHANNEL_NAMES = {
-    "hotline": "12345热线",
-    "police": "110警情",
-    "app": "解忧超市APP",
-    "walkin": "到点反映",
-}
 OPEN_STATUSES = ("received", "dispatched", "claimed", "mediating", "returned", "reopened")
 AT_CENTRE = ("received", "returned", "reopened")
 FOLLOW_UP_STATUSES = ("resolved", "answered_directly")
@@ -139,11 +114,11 @@ class ReadModel:
     def name_of(self, kind: str | None, key: str) -> str:
         cfg = self.config
         if kind is None or kind == "total":
-            return cfg.district.name if cfg else "全区"
+            return cfg.district.name if cfg else WHOLE_DISTRICT
         if kind == "month":
             return f"{key[:4]}年{key[5:7]}月" if len(key) == 7 else key
         if kind == "channel":
-            return CHANNEL_NAMES.get(key, key)
+            return CHANNELS.label(key)
         if kind == "category":
             if not key:
                 return "未分类"
@@ -361,7 +336,7 @@ class ReadModel:
         with self.engine.connect() as conn:
             rows = [self._opened(dict(r._mapping)) for r in conn.execute(stmt)]
         for row in rows:
-            row["status_name"] = STATUS_NAMES.get(row["status"], row["status"])
+            row["status_name"] = STATUSES.label(row["status"])
             row["unit_name"] = self.name_of("unit", row["unit"]) if row["unit"] else None
             if now is not None:
                 row.update(_overdue_flags(row, now))
@@ -495,12 +470,17 @@ class ReadModel:
         return cond
 
     def cases(
-        self, filters: Mapping[str, Any] | None = None, limit: int = 50, offset: int = 0
+        self,
+        filters: Mapping[str, Any] | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        now: dt.datetime | None = None,
     ) -> list[dict[str, Any]]:
         """Case list for search and Open311, newest first. Filters: status (one or a comma
         list), open (bool), unit (current), dispatched_to (ever), channel, category, street,
         locality, resolved_unit, source_ref, from/to (received day), updated_after/before
-        (aware datetimes), q (text in the first 120 characters), ids."""
+        (aware datetimes), q (text in the first 120 characters), ids. With ``now``, each row
+        also carries its deadline state (``overdue`` ..., as the inbox)."""
         self._fresh()
         t = view_cases
         cond = self._case_conditions(filters)
@@ -518,6 +498,9 @@ class ReadModel:
         )
         with self.engine.connect() as conn:
             rows = [self._case_dict(self._opened(dict(r._mapping))) for r in conn.execute(stmt)]
+        if now is not None:
+            for row in rows:
+                row.update(_overdue_flags(row, now))
         return rows
 
     def count_cases(self, filters: Mapping[str, Any] | None = None) -> int:
@@ -586,10 +569,10 @@ class ReadModel:
         counts = {f: row.pop(f) for f in COUNT_FIELDS}
         row["resolved_now"] = bool(counts["resolved"])
         row["counts"] = counts
-        row["status_name"] = STATUS_NAMES.get(row["status"], row["status"])
+        row["status_name"] = STATUSES.label(row["status"])
         row["category_name"] = self.name_of("category", row["category"])
         row["unit_name"] = self.name_of("unit", row["unit"]) if row["unit"] else None
-        row["channel_name"] = CHANNEL_NAMES.get(row["channel"], row["channel"])
+        row["channel_name"] = CHANNELS.label(row["channel"])
         row["units"] = [u for u in (row["units"] or "").split("|") if u]
         row["is_open"] = row["status"] not in TERMINAL
         row["month"] = row.pop("received_month")
@@ -610,6 +593,9 @@ def _without_empty(
 
 
 def _overdue_flags(row: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """The deadline state of a row at ``now``: the one overdue rule of every list (the web UI
+    shows these flags and computes none). Only a case with a unit can be late; the claim
+    clock runs until the unit claims, the handling clock after."""
     with_unit = row["status"] in WITH_UNIT
     claim_deadline = row.get("claim_deadline")
     handle_deadline = row.get("handle_deadline")
@@ -617,17 +603,24 @@ def _overdue_flags(row: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
         with_unit and row.get("claimed_at") is None and claim_deadline and now > claim_deadline
     )
     handle_overdue = bool(with_unit and handle_deadline and now > handle_deadline)
+    next_kind: DeadlineKind | None
     if not with_unit:
-        next_deadline = None
+        next_kind, next_deadline = None, None
     elif row.get("claimed_at") is None:
-        next_deadline = claim_deadline
+        next_kind, next_deadline = DeadlineKind.CLAIM, claim_deadline
     else:
-        next_deadline = handle_deadline
+        next_kind, next_deadline = DeadlineKind.HANDLE, handle_deadline
+    # The deadline missed first: 签收 before the claim, else 办理.
+    overdue_kind = (
+        DeadlineKind.CLAIM if claim_overdue else DeadlineKind.HANDLE if handle_overdue else None
+    )
     return {
         "claim_overdue": claim_overdue,
         "handle_overdue": handle_overdue,
         "overdue": claim_overdue or handle_overdue,
+        "overdue_kind": overdue_kind.value if overdue_kind else None,
         "next_deadline": next_deadline,
+        "next_deadline_kind": next_kind.value if next_kind else None,
     }
 
 

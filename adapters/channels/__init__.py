@@ -56,8 +56,6 @@ CHANNELS: dict[str, Adapter] = {
     Channel.WALKIN.value: walkin.adapt,
 }
 
-CHANNEL_LABELS = {"hotline": "12345热线", "police": "110警情", "app": "APP", "walkin": "窗口/代办"}
-
 _DEAD_LETTER_NS = uuid.uuid5(SANSHI_NAMESPACE, "dead-letter")
 
 

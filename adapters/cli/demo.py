@@ -25,20 +25,15 @@ from typing import Any
 
 import click
 
-from engine.intake import CHANNEL_ZH
+from engine.vocabulary import CHANNELS, COUNTS, RATES, ROLES, STATS_DIMENSIONS
 
 DEFAULT_DB = Path("sanshi-data") / "demo.db"
 DEFAULT_PORT = 8311
 
-RATE_FIELDS = (
-    ("handling_rate", "办结率"),
-    ("on_time_rate", "按时办结率"),
-    ("response_rate", "响应率"),
-    ("return_rate", "退单率"),
-    ("mediation_success_rate", "调解成功率"),
-    ("solved_rate", "解决率"),
-    ("satisfaction_rate", "满意率"),
-)
+# The seven rates, in the order of SPEC §5, with their labels (engine.vocabulary).
+RATE_FIELDS = tuple((t.code, t.label) for t in RATES)
+# The ranking's rate columns.
+RANKED_RATES = ("handling_rate", "on_time_rate", "response_rate", "return_rate", "satisfaction_rate")
 
 
 def _scratch_dir() -> Path:
@@ -116,7 +111,12 @@ def read_results(runtime: Any, start: dt.date, end: dt.date, min_cases: int) -> 
 def _token_hints(config: Any) -> list[tuple[str, str]]:
     """Only demo tokens are shown: a real district's tokens are secrets."""
     out: list[tuple[str, str]] = []
-    role_zh = {"operator": "话务员（受理台）", "leader": "区领导（驾驶舱）", "admin": "管理员"}
+    # Each role with the screen it opens on.
+    role_zh = {
+        "operator": f"{ROLES.label('operator')}（受理台）",
+        "leader": f"{ROLES.label('leader')}（领导驾驶舱）",
+        "admin": ROLES.label("admin"),
+    }
     for t in config.tokens:
         if not t.token.startswith("demo-"):
             continue
@@ -149,10 +149,11 @@ def render(console: Any, report: Any, results: dict[str, Any], db: Path, seconds
 
     # ---- what was simulated
     t = Table(title="一、模拟了什么（四个渠道的原始记录 → 渠道适配 → 受理）", box=box.SIMPLE_HEAD)
-    for col in ("渠道", "原始记录", "受理", "重复提交", "警务过滤", "死信"):
-        t.add_column(col, justify="left" if col == "渠道" else "right")
+    channel_col = STATS_DIMENSIONS.label("channel")
+    for col in (channel_col, "原始记录", COUNTS.label("received"), "重复提交", "警务过滤", "死信"):
+        t.add_column(col, justify="left" if col == channel_col else "right")
     for row in report.channel_rows():
-        t.add_row(CHANNEL_ZH[row["channel"]], str(row["records"]), str(row["accepted"]),
+        t.add_row(CHANNELS.label(row["channel"]), str(row["records"]), str(row["accepted"]),
                   str(row["duplicate"]), str(row["filtered"]), str(row["dead_lettered"]))
     t.add_section()
     rows = report.channel_rows()
@@ -206,16 +207,16 @@ def render(console: Any, report: Any, results: dict[str, Any], db: Path, seconds
     if ranking:
         k = min(5, max(1, len(ranking) // 2))
         tt = Table(title="三、承办单位排名（前五与后五）", box=box.SIMPLE_HEAD,
-                   caption="得分 = 办结率、按时办结率、满意率、响应率、解决率、(1−退单率) 加权",
+                   caption="得分 = " + "、".join(RATES.label(f) for f in (
+                       "handling_rate", "on_time_rate", "satisfaction_rate", "response_rate", "solved_rate"
+                   )) + f"、(1−{RATES.label('return_rate')}) 加权",
                    caption_justify="left")
-        for col in ("名次", "单位", "得分", "派单", "办结率", "按时办结率", "响应率", "退单率", "满意率"):
+        for col in ("名次", "单位", "得分", COUNTS.label("dispatched"), *(RATES.label(f) for f in RANKED_RATES)):
             tt.add_column(col, justify="left" if col == "单位" else "right", no_wrap=True)
 
         def add(row: dict[str, Any], style: str) -> None:
             tt.add_row(str(row["rank"]), str(row["name"]), f"{(row['score'] or 0) * 100:.1f}",
-                       str(row["dispatched"]), _percent(row["handling_rate"]), _percent(row["on_time_rate"]),
-                       _percent(row["response_rate"]), _percent(row["return_rate"]),
-                       _percent(row["satisfaction_rate"]), style=style)
+                       str(row["dispatched"]), *(_percent(row[f]) for f in RANKED_RATES), style=style)
 
         for row in ranking[:k]:
             add(row, "green")

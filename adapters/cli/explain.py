@@ -19,8 +19,7 @@ from uuid import UUID
 
 import click
 
-from engine.domain import EVENT_ZH, RATING_ZH
-from engine.intake import CHANNEL_ZH, CONCERN_ZH
+from engine.vocabulary import CHANNELS, CONCERNS, DEADLINE_KINDS, EVENT_KINDS, RATINGS, Concern
 
 PLACE_ZH = {"exact": "同一地点", "area": "同一道路/小区", "unknown": "地点不明"}
 DUP_RULE_ZH = {
@@ -138,7 +137,7 @@ def classified_lines(e: Any, names: Namer) -> list[str]:
         if urgent.get("flag"):
             why.append("渠道标注为紧急")
         if urgent.get("concern"):
-            why.append("揪心事")
+            why.append(CONCERNS.label(Concern.ANGUISH))
         lines.append(f"紧急：{'是' if e.urgent else '否'}" + (f"（{'；'.join(why)}）" if why else ""))
     else:
         lines.append(f"紧急：{'是' if e.urgent else '否'}")
@@ -210,8 +209,8 @@ def event_lines(e: Any, names: Namer) -> list[str]:
         return classified_lines(e, names)
     if kind == "Received":
         return [
-            f"渠道：{CHANNEL_ZH.get(e.channel, e.channel)}，来源编号 {e.source_ref}",
-            f"三事：{CONCERN_ZH.get(e.concern, e.concern)}" + ("，受理时标注紧急" if e.urgent else ""),
+            f"渠道：{CHANNELS.label(e.channel)}，来源编号 {e.source_ref}",
+            f"三事：{CONCERNS.label(e.concern)}" + ("，受理时标注紧急" if e.urgent else ""),
         ]
     if kind == "Dispatched":
         reason = dict(getattr(e, "reason", {}) or {})
@@ -238,10 +237,10 @@ def event_lines(e: Any, names: Namer) -> list[str]:
     if kind == "SentToManual":
         return [f"原因：{e.reason}"]
     if kind == "Escalated":
-        deadline = {"claim": "签收", "handle": "办理"}.get(e.kind, e.kind)
-        return [f"{names.unit(e.unit)} 超过{deadline}时限，第{e.level}级督办，督办单位 {names.unit(e.supervisor)}"]
+        deadline = DEADLINE_KINDS.label(e.kind)
+        return [f"{names.unit(e.unit)} 超过{deadline}，第{e.level}级督办，督办单位 {names.unit(e.supervisor)}"]
     if kind == "FollowedUp":
-        rating = RATING_ZH.get(e.rating or "", "未评价")
+        rating = RATINGS.label(e.rating, "未评价")
         return [f"回访：{'已解决' if e.solved else '未解决'}，{rating}" + (f"，{e.comment}" if e.comment else "")]
     out = []
     for key, value in vars(e).items():
@@ -292,7 +291,7 @@ def explain(case_ref: str, fmt: str) -> None:
     click.echo("决策记录：")
     for n, e in enumerate(events, start=1):
         kind = type(e).__name__
-        title = EVENT_ZH.get(kind, kind)
+        title = EVENT_KINDS.label(kind)
         if kind == "Classified" and getattr(e, "override", False):
             title = "人工改分类"
         click.echo(f"{n:>2}. {_time(e.at)}  {title}  [{e.principal}]")

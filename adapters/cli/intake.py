@@ -31,10 +31,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from adapters.channels import CHANNEL_LABELS, CHANNELS, read_path
+from adapters.channels import CHANNELS, read_path
 from adapters.channels.columns import column_check
 from adapters.channels.reading import FileRefused
 from adapters.cli import exits
+from engine.vocabulary import CHANNELS as CHANNEL_TERMS
 
 LABELS = {
     "accepted": "已受理 accepted",
@@ -178,7 +179,7 @@ def _print_report(report: Any, channel: str) -> None:
     shown = ["queued" if kafka else "accepted", "duplicate", "filtered", "dead_lettered"]
     if report.counts["failed"]:
         shown.append("failed")
-    table = Table(title=f"{CHANNEL_LABELS.get(channel, channel)} 导入结果 (ingest)")
+    table = Table(title=f"{CHANNEL_TERMS.label(channel)} 导入结果 (ingest)")
     table.add_column("文件 file")
     for status in shown:
         table.add_column(LABELS[status], justify="right")

@@ -15,14 +15,8 @@ from typing import Any
 
 import click
 
-BY_ZH = {
-    None: "全区",
-    "unit": "承办单位",
-    "channel": "渠道",
-    "category": "诉求分类",
-    "street": "街道",
-    "month": "月份",
-}
+from engine.vocabulary import CHANNELS, COUNTS, STATS_DIMENSIONS, WHOLE_DISTRICT, rates
+
 # Counts shown in the table (the CSV and JSON carry all of them).
 TABLE_COUNTS = ("received", "accepted", "dispatched", "resolved")
 
@@ -35,24 +29,23 @@ def render_table(data: dict[str, Any]) -> Any:
     from rich import box
     from rich.table import Table
 
-    from projections.queries import COUNT_NAMES_ZH, RATES
-
     period = f"{data['from'] or '最早'} 至 {data['to'] or '现在'}（不含）"
+    by = WHOLE_DISTRICT if data["by"] is None else STATS_DIMENSIONS.label(data["by"])
     table = Table(
-        title=f"办理情况统计 · 按{BY_ZH.get(data['by'], data['by'])} · 受理日期 {period}",
+        title=f"办理情况统计 · 按{by} · 受理日期 {period}",
         box=box.SIMPLE_HEAD,
     )
     table.add_column("名称", no_wrap=True)
     for f in TABLE_COUNTS:
-        table.add_column(COUNT_NAMES_ZH[f], justify="right")
-    for zh, _nums, _den in RATES.values():
-        table.add_column(zh, justify="right")
+        table.add_column(COUNTS.label(f), justify="right")
+    for r in rates():
+        table.add_column(r.label, justify="right")
 
     def cells(row: dict[str, Any]) -> list[str]:
         out = [str(row["name"] or row["key"])]
         out += [str(row[f]) for f in TABLE_COUNTS]
-        for field in RATES:
-            r = row[field]
+        for term in rates():
+            r = row[term.code]
             out.append(f"{_percent(r)}\n[dim]{r['numerator']}/{r['denominator']}[/dim]")
         return out
 
@@ -67,21 +60,21 @@ def render_table(data: dict[str, Any]) -> Any:
 
 def render_csv(data: dict[str, Any]) -> str:
     """UTF-8 CSV; the caller adds the BOM so that Excel reads the Chinese headers."""
-    from projections.queries import COUNT_NAMES_ZH, OUTPUT_COUNTS, RATES
+    from projections.queries import OUTPUT_COUNTS
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     header = ["key", "名称"]
-    header += [f"{COUNT_NAMES_ZH[f]}({f})" for f in OUTPUT_COUNTS]
-    for field, (zh, _n, _d) in RATES.items():
-        header += [f"{zh}({field})", f"{zh}分子", f"{zh}分母"]
+    header += [f"{COUNTS.label(f)}({f})" for f in OUTPUT_COUNTS]
+    for term in rates():
+        header += [f"{term.label}({term.code})", f"{term.label}分子", f"{term.label}分母"]
     w.writerow(header)
 
     def line(row: dict[str, Any]) -> list[Any]:
         out: list[Any] = [row["key"], row["name"]]
         out += [row[f] for f in OUTPUT_COUNTS]
-        for field in RATES:
-            r = row[field]
+        for term in rates():
+            r = row[term.code]
             value = "" if r["value"] is None else f"{r['value'] * 100:.2f}%"
             out += [value, r["numerator"], r["denominator"]]
         return out
@@ -95,14 +88,14 @@ def render_csv(data: dict[str, Any]) -> str:
 @click.command("stats")
 @click.option(
     "--by",
-    type=click.Choice(["unit", "channel", "category", "street", "month"]),
+    type=click.Choice(list(STATS_DIMENSIONS.codes)),
     default=None,
-    help="分组：承办单位 / 渠道 / 诉求分类 / 街道 / 月份（不填则为全区合计）",
+    help=f"分组：{' / '.join(STATS_DIMENSIONS.labels().values())}（不填则为{WHOLE_DISTRICT}合计）",
 )
 @click.option("--from", "from_", type=click.DateTime(["%Y-%m-%d"]), default=None, help="受理日期起（含），YYYY-MM-DD")
 @click.option("--to", "to", type=click.DateTime(["%Y-%m-%d"]), default=None, help="受理日期止（不含），YYYY-MM-DD")
 @click.option("--unit", default=None, help="只看某承办单位（单位编号）")
-@click.option("--channel", default=None, help="只看某渠道（hotline/police/app/walkin）")
+@click.option("--channel", default=None, help=f"只看某渠道（{'/'.join(CHANNELS.codes)}）")
 @click.option("--category", default=None, help="只看某诉求分类（分类编码）")
 @click.option("--street", default=None, help="只看某街道（单位编号）")
 @click.option(

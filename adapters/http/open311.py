@@ -49,7 +49,6 @@ from adapters.http.routes_cases import audit
 from adapters.http.unit_view import UnitLens, lens_for, lens_for_case
 from engine.application import CaseNotFound
 from engine.config import SanshiConfig
-from engine.contract import APPEAL_TYPES as CONTRACT_APPEAL_TYPES
 from engine.contract import (
     MAX_ATTRIBUTES,
     MAX_CODE,
@@ -66,8 +65,10 @@ from engine.contract import (
     text_problem,
 )
 from engine.deadlines import SHANGHAI
-from engine.domain import OPEN_STATUSES, STATUS_ZH, Case, Status
+from engine.domain import OPEN_STATUSES, Case, Status
 from engine.intake import Channel, Concern, IntakeCommand
+from engine.vocabulary import APPEAL_TYPES as APPEAL_TYPE_TERMS
+from engine.vocabulary import CONCERNS, STATUSES
 
 router = APIRouter(prefix="/open311/v2", tags=["open311 GeoReport v2"])
 
@@ -76,8 +77,7 @@ FORMATS = {"json": "application/json", "xml": "text/xml"}
 MAX_RESULTS = 1000
 DEFAULT_WINDOW = dt.timedelta(days=90)
 
-CONCERN_ZH = {Concern.WORRY: "操心事", Concern.TROUBLE: "烦心事", Concern.ANGUISH: "揪心事（紧急）"}
-APPEAL_TYPES = list(CONTRACT_APPEAL_TYPES)
+APPEAL_TYPES = list(APPEAL_TYPE_TERMS.codes)
 
 # List containers and the element name of their items, for the XML rendering.
 _ITEM = {
@@ -203,10 +203,11 @@ def service_definition(request: Request, service_code: str, fmt: str) -> Respons
                 "code": "concern",
                 "datatype": "singlevaluelist",
                 "required": False,
-                "datatype_description": "三事分级：worry 操心事 / trouble 烦心事 / anguish 揪心事（紧急）",
+                "datatype_description": "三事分级："
+                + " / ".join(f"{t.code} {t.long_label}" for t in CONCERNS),
                 "order": 1,
                 "description": "诉求等级（三事）",
-                "values": [{"key": c.value, "name": CONCERN_ZH[c]} for c in Concern],
+                "values": [{"key": t.code, "name": t.long_label} for t in CONCERNS],
             },
             {
                 "variable": True,
@@ -216,7 +217,7 @@ def service_definition(request: Request, service_code: str, fmt: str) -> Respons
                 "datatype_description": "诉求类型",
                 "order": 2,
                 "description": "诉求类型",
-                "values": [{"key": t, "name": t} for t in APPEAL_TYPES],
+                "values": [{"key": t.code, "name": t.label} for t in APPEAL_TYPE_TERMS],
             },
         ],
     }
@@ -345,7 +346,7 @@ def request_item(facts: _Facts, config: SanshiConfig, view: Open311View) -> dict
     when withheld), so clients see one shape whatever their key."""
     assert view != Open311View.HIDDEN
     full = view == Open311View.FULL
-    notes = STATUS_ZH[facts.status]
+    notes = STATUSES.label(facts.status)
     if full and facts.status == Status.MERGED and facts.merged_into:
         notes += f"（并入 {facts.merged_into}）"
     code = facts.category

@@ -25,6 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from adapters.http.errors import ApiError
 from adapters.http.store import ApiStore
 from engine.config import Role, SanshiConfig
+from engine.vocabulary import ROLES as ROLE_TERMS
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ ROLES: dict[Permission, frozenset[Role]] = {
     Permission.QUARANTINE_READ: frozenset({ADMIN}),
 }
 
-ROLE_ZH = {OPERATOR: "话务员", UNIT: "承办单位", LEADER: "领导", ADMIN: "管理员"}
+ROLE_ZH = ROLE_TERMS.labels()  # engine.vocabulary
 
 
 def _fingerprint(token: str) -> str:

@@ -27,9 +27,11 @@ from engine.application import CaseNotFound, now_shanghai
 from engine.config import Role
 from engine.contract import Address, Code, Content, Ref, SearchText, query_time_problem
 from engine.deadlines import SHANGHAI
-from engine.domain import STATUS_ZH, Status
+from engine.domain import Status
 from engine.intake import Channel
 from engine.routing.port import CaseFacts
+from engine.vocabulary import STATUSES
+from engine.vocabulary import as_json as vocabulary_json
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
@@ -145,7 +147,8 @@ def list_cases(
         filters["from"] = f
     if t:
         filters["to"] = t
-    return jsonable(_for_reader(request, principal, read_model(request).cases(filters, limit, offset)))
+    rows = read_model(request).cases(filters, limit, offset, now=now_shanghai())
+    return jsonable(_for_reader(request, principal, rows))
 
 
 # ---- leadership --------------------------------------------------------------------------------
@@ -247,7 +250,7 @@ def routing_suggest(
             content=c.content[:200],
             address=c.address,
             status=status.value,
-            status_name=STATUS_ZH[status],
+            status_name=STATUSES.label(status),
             received_at=c.received_at.isoformat(),
             unit_name=unit_name(rt.config, c.assigned_unit or c.resolved_unit),
         )
@@ -268,7 +271,7 @@ def routing_suggest(
     }
 
 
-@router.get("/meta", tags=["centre 中心"], summary="单位与分类（表单下拉框用）")
+@router.get("/meta", tags=["centre 中心"], summary="单位、分类与词表（状态、渠道、七率等的中文名称）")
 def meta(
     request: Request,
     principal: Annotated[Principal, allow(Permission.CASE_LIST)],
@@ -287,7 +290,10 @@ def meta(
             for u in cfg.units
         ],
         "categories": [{"code": c.code, "name": c.name} for c in cfg.categories],
-        "statuses": {s.value: STATUS_ZH[s] for s in Status},
+        "statuses": STATUSES.labels(),
+        # Every code with its Chinese label (engine.vocabulary): the web UI's only source of
+        # the words it shows.
+        "vocabulary": vocabulary_json(),
     }
 
 

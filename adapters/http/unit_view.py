@@ -183,7 +183,8 @@ ROW_FIELDS: dict[str, Shape] = {
             "category_name", "locality", "street", "unit", "unit_name", "resp_unit", "units",
             "dispatch_number", "dispatched_at", "claim_deadline", "handle_deadline",
             "claimed_at", "extension_requested_to", "claim_escalated", "handle_escalated",
-            "claim_overdue", "handle_overdue", "overdue", "next_deadline", "escalation_level",
+            "claim_overdue", "handle_overdue", "overdue", "overdue_kind", "next_deadline",
+            "next_deadline_kind", "escalation_level",
             "return_count", "merged_into", "resolved_unit", "resolved_at", "resolved_now",
             "is_open", "counts", "lat", "lng",
         )

@@ -11,7 +11,8 @@ from uuid import UUID
 from adapters.http.policy import Principal
 from adapters.http.unit_view import lens_for_case
 from engine.config import Role, SanshiConfig
-from engine.domain import ALLOWED, EVENT_ZH, STATUS_ZH, Action, Case, Status
+from engine.domain import ALLOWED, Action, Case, Status
+from engine.vocabulary import EVENT_KINDS, STATUSES
 
 # Action → the API route name the UI calls (POST /api/cases/{id}/<name>).
 CENTRE_ACTIONS: dict[Action, str] = {
@@ -128,7 +129,7 @@ def _full_case_view(case: Case, principal: Principal, config: SanshiConfig) -> d
         "channel": case.channel,
         "source_ref": case.source_ref,
         "status": status.value,
-        "status_name": STATUS_ZH[status],
+        "status_name": STATUSES.label(status),
         "received_at": case.received_at.isoformat(),
         "content": case.content,
         "address": case.address,
@@ -192,7 +193,7 @@ def _full_event_view(event: Any, config: SanshiConfig) -> dict[str, Any]:
     return {
         "version": event.originator_version,
         "type": name,
-        "type_name": EVENT_ZH.get(name, name),
+        "type_name": EVENT_KINDS.label(name),
         "at": jsonable(data.pop("at", None)),
         "principal": data.pop("principal", None),
         "unit": unit,

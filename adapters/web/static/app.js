@@ -4,19 +4,10 @@
  * strings into text nodes); nothing is ever assigned to innerHTML. */
 "use strict";
 
-const RATE_FIELDS = [
-  ["handling_rate", "办结率"],
-  ["on_time_rate", "按时办结率"],
-  ["response_rate", "响应率"],
-  ["return_rate", "退单率"],
-  ["mediation_success_rate", "调解成功率"],
-  ["solved_rate", "解决率"],
-  ["satisfaction_rate", "满意率"],
-];
-const CHANNELS = { hotline: "12345热线", police: "110警务联动", app: "解忧超市APP", walkin: "到点反映" };
-const RATINGS = { satisfied: "满意", basically_satisfied: "基本满意", dissatisfied: "不满意" };
-const ROLE_NAMES = { operator: "话务员", unit: "承办单位", leader: "领导", admin: "管理员" };
-const APPEAL_TYPES = ["咨询", "求助", "投诉", "举报", "建议"];
+/* The words (status, channel, rate, rating, role ... names) are the server's: /api/meta serves
+ * its one vocabulary (engine/vocabulary.py) once at login and terms()/label() read it. This
+ * file keeps no copy of them, nor of the overdue rule: rows carry `overdue` and the deadline
+ * they concern, computed by the server. */
 
 const state = { token: null, meta: null, tab: null };
 
@@ -85,25 +76,27 @@ function categoryName(code) {
   const c = (state.meta?.categories || []).find((x) => x.code === code);
   return c ? c.name : code;
 }
-function statusName(code) { return state.meta?.statuses?.[code] || code || "—"; }
+// The terms of one vocabulary ([{code, label, ...}], in order) and the label of one code (the
+// code itself when the vocabulary does not know it).
+function terms(name) { return state.meta?.vocabulary?.[name]?.terms || []; }
+function label(name, code) {
+  if (code === null || code === undefined || code === "") return "—";
+  const t = terms(name).find((x) => x.code === code);
+  return t ? t.label : String(code);
+}
+function statusName(code) { return label("statuses", code); }
+function deadlineOf(row, kind) { return kind === "claim" ? row.claim_deadline : row.handle_deadline; }
 function overdueText(row) {
-  // How long past the deadline that was missed first (签收 before claiming, else 办理).
-  const missed = row.claim_overdue && !row.claimed_at ? row.claim_deadline : row.handle_deadline;
+  // How long past the deadline the server says was missed first.
+  const missed = deadlineOf(row, row.overdue_kind);
   const ms = missed ? Date.now() - new Date(missed).getTime() : 0;
   if (ms <= 0) return "超期";
   const days = Math.floor(ms / 86400000);
   return days >= 1 ? `超期 ${days} 天` : `超期 ${Math.max(1, Math.floor(ms / 3600000))} 小时`;
 }
 
-function isOverdue(row) {
-  if (row.overdue !== undefined) return !!row.overdue;
-  // Only a case with a unit can be late; a resolved one is judged by its on-time flag.
-  if (!["dispatched", "claimed", "mediating"].includes(row.status)) return false;
-  const now = Date.now();
-  if (row.handle_deadline && new Date(row.handle_deadline).getTime() < now) return true;
-  if (!row.claimed_at && row.status === "dispatched" && row.claim_deadline && new Date(row.claim_deadline).getTime() < now) return true;
-  return false;
-}
+// The server decides (projections/queries.py, _overdue_flags); a row without the flag is not late.
+function isOverdue(row) { return !!row.overdue; }
 
 // ---- API --------------------------------------------------------------------------------------
 
@@ -166,8 +159,9 @@ async function login(token) {
   sessionStorage.setItem("sanshi-token", token);
   const me = state.meta.me;
   $("district-name").textContent = `${state.meta.district.name} · 三事通解`;
-  const display = me.role === "unit" ? me.unit_name : me.name || ROLE_NAMES[me.role];
-  $("who").textContent = display === ROLE_NAMES[me.role] ? display : `${display}（${ROLE_NAMES[me.role]}）`;
+  const role = label("roles", me.role);
+  const display = me.role === "unit" ? me.unit_name : me.name || role;
+  $("who").textContent = display === role ? display : `${display}（${role}）`;
   $("logout").hidden = false;
   $("login").hidden = true;
   renderTabs();
@@ -189,8 +183,8 @@ function logout() {
 
 function renderTabs() {
   const nav = clear($("tabs"));
-  for (const [id, label] of TABS[state.meta.me.role]) {
-    nav.appendChild(h("button", { type: "button", "data-tab": id, "data-testid": `tab-${id}`, on: { click: () => show(id) } }, label));
+  for (const [id, title] of TABS[state.meta.me.role]) {
+    nav.appendChild(h("button", { type: "button", "data-tab": id, "data-testid": `tab-${id}`, on: { click: () => show(id) } }, title));
   }
 }
 
@@ -242,7 +236,7 @@ function renderCase(container, c, events, onChange) {
       h("span", { class: "muted small right" }, c.id)),
     h("div", { class: "content", "data-testid": "case-content" }, c.content),
     h("dl", {},
-      h("dt", {}, "渠道"), h("dd", {}, CHANNELS[c.channel] || c.channel),
+      h("dt", {}, "渠道"), h("dd", {}, label("channels", c.channel)),
       h("dt", {}, "受理时间"), h("dd", {}, fmtTime(c.received_at)),
       h("dt", {}, "来电人"), h("dd", { "data-testid": "caller-name" }, c.caller_name || "—"),
       h("dt", {}, "联系电话"), h("dd", { "data-testid": "caller-phone" },
@@ -254,11 +248,11 @@ function renderCase(container, c, events, onChange) {
         || (c.resolved_unit && c.resolved_unit !== "centre" ? `${unitName(c.resolved_unit)}（已办结）` : null)
         || (c.resolved_unit === "centre" ? "中心直办" : null)
         || (d ? `（曾派）${d.unit_name}` : "—")),
-      h("dt", {}, "签收时限"), h("dd", {}, d ? fmtTime(d.claim_deadline) : "—"),
-      h("dt", {}, "办理时限"), h("dd", {}, d ? fmtTime(d.handle_deadline) : "—"),
+      h("dt", {}, label("deadline_kinds", "claim")), h("dd", {}, d ? fmtTime(d.claim_deadline) : "—"),
+      h("dt", {}, label("deadline_kinds", "handle")), h("dd", {}, d ? fmtTime(d.handle_deadline) : "—"),
       c.manual_reason ? [h("dt", {}, "转人工原因"), h("dd", {}, c.manual_reason)] : null,
       d && d.extension_requested_to ? [h("dt", {}, "申请延期至"), h("dd", {}, fmtTime(d.extension_requested_to))] : null,
-      c.rating ? [h("dt", {}, "回访评价"), h("dd", {}, RATINGS[c.rating] || c.rating)] : null,
+      c.rating ? [h("dt", {}, "回访评价"), h("dd", {}, label("ratings", c.rating))] : null,
       c.return_count ? [h("dt", {}, "退单次数"), h("dd", {}, String(c.return_count))] : null),
   );
   const actions = h("div", { class: "actions" });
@@ -273,9 +267,9 @@ function renderCase(container, c, events, onChange) {
     const extra = [];
     if (e.type === "Returned" || e.type === "Rejected") extra.push("理由：" + (e.data.reason || ""));
     if (e.type === "Resolved") extra.push("结果：" + (e.data.result || ""));
-    if (e.type === "FollowedUp") extra.push((e.data.solved ? "已解决" : "未解决") + (e.data.rating ? "，" + (RATINGS[e.data.rating] || e.data.rating) : ""));
+    if (e.type === "FollowedUp") extra.push((e.data.solved ? "已解决" : "未解决") + (e.data.rating ? "，" + label("ratings", e.data.rating) : ""));
     if (e.type === "Reopened") extra.push(e.data.reason || "");
-    if (e.type === "Escalated") extra.push(e.data.kind === "claim" ? "签收超时" : "办理超时");
+    if (e.type === "Escalated") extra.push("超过" + label("deadline_kinds", e.data.kind));
     if (e.type === "SentToManual") extra.push(e.data.reason || "");
     if (e.type === "Classified") extra.push(categoryName(e.data.category) + (e.data.override ? "（人工改分类）" : ""));
     if (e.type === "Dispatched") extra.push(`办理时限 ${fmtTime(e.data.handle_deadline)}`);
@@ -319,13 +313,14 @@ function actionForm(action, c, done) {
     }
   };
   const path = (p) => `/api/cases/${c.id}/${p}`;
+  const act = (code) => label("actions", code);
   const box = (title, ...kids) => h("form", { class: "action", "data-action": action }, h("h4", {}, title), ...kids);
   switch (action) {
     case "dispatch": {
       const sel = unitSelect(c.returned_by);
       const note = h("input", { name: "note", placeholder: "派单说明（可选）", size: 30 });
       const advice = h("span", { class: "muted small", "data-testid": "dispatch-advice" });
-      const f = box(c.status === "received" ? "派单" : "转派", h("div", { class: "row" }, sel, note, h("button", { class: "primary", type: "submit", "data-testid": "do-dispatch" }, "派单")), advice);
+      const f = box(c.status === "received" ? act("dispatch") : "转派", h("div", { class: "row" }, sel, note, h("button", { class: "primary", type: "submit", "data-testid": "do-dispatch" }, act("dispatch"))), advice);
       // The router's proposal for this text (never a unit that returned it) preselected.
       get("/api/routing/suggest" + qs({ text: c.content, address: c.address, category: c.category || "" }))
         .then((sg) => {
@@ -347,19 +342,19 @@ function actionForm(action, c, done) {
     }
     case "answer": {
       const t = h("textarea", { rows: 2, required: true, placeholder: "直接答复内容" });
-      const f = box("直办（当场答复）", t, h("div", { class: "row" }, h("button", { type: "submit" }, "直办")));
+      const f = box(`${act("answer_directly")}（当场答复）`, t, h("div", { class: "row" }, h("button", { type: "submit" }, act("answer_directly"))));
       f.addEventListener("submit", (ev) => run(ev, () => post(path("answer"), { answer: t.value })));
       return f;
     }
     case "reject": {
       const t = h("input", { required: true, placeholder: "不予受理理由（如：属110警情）", size: 40 });
-      const f = box("不予受理", h("div", { class: "row" }, t, h("button", { type: "submit", class: "danger" }, "不予受理")));
+      const f = box(act("reject"), h("div", { class: "row" }, t, h("button", { type: "submit", class: "danger" }, act("reject"))));
       f.addEventListener("submit", (ev) => run(ev, () => post(path("reject"), { reason: t.value })));
       return f;
     }
     case "extension/decide": {
       const note = h("input", { placeholder: "审批意见", size: 30 });
-      const f = box(`审批延期（申请至 ${fmtTime(c.dispatch.extension_requested_to)}）`, h("div", { class: "row" }, note,
+      const f = box(`${act("decide_extension")}（申请至 ${fmtTime(c.dispatch.extension_requested_to)}）`, h("div", { class: "row" }, note,
         h("button", { type: "submit", class: "primary", value: "yes" }, "同意"),
         h("button", { type: "submit", value: "no" }, "不同意")));
       f.addEventListener("submit", (ev) => run(ev, () => post(path("extension/decide"), { granted: ev.submitter?.value === "yes", note: note.value })));
@@ -368,9 +363,9 @@ function actionForm(action, c, done) {
     case "followup": {
       const solved = h("select", { name: "solved", "data-testid": "followup-solved" }, h("option", { value: "true" }, "已解决"), h("option", { value: "false" }, "未解决"));
       const rating = h("select", { name: "rating", "data-testid": "followup-rating" }, h("option", { value: "" }, "未评价"));
-      for (const [k, v] of Object.entries(RATINGS)) rating.appendChild(h("option", { value: k }, v));
+      for (const t of terms("ratings")) rating.appendChild(h("option", { value: t.code }, t.label));
       const comment = h("input", { name: "comment", placeholder: "回访记录", size: 30 });
-      const f = box("回访", h("div", { class: "row" }, h("label", {}, "是否解决 ", solved), h("label", {}, "满意度 ", rating), comment,
+      const f = box(act("follow_up"), h("div", { class: "row" }, h("label", {}, "是否解决 ", solved), h("label", {}, "满意度 ", rating), comment,
         h("button", { type: "submit", class: "primary", "data-testid": "do-followup" }, "提交回访")),
         h("p", { class: "muted small" }, "不满意或未解决将自动重办，重新派单。"));
       f.addEventListener("submit", (ev) => run(ev, () => post(path("followup"), { solved: solved.value === "true", rating: rating.value || null, comment: comment.value })));
@@ -378,37 +373,37 @@ function actionForm(action, c, done) {
     }
     case "urge": {
       const note = h("input", { placeholder: "催办说明", size: 30 });
-      const f = box("催办", h("div", { class: "row" }, note, h("button", { type: "submit" }, "催办")));
+      const f = box(act("urge"), h("div", { class: "row" }, note, h("button", { type: "submit" }, act("urge"))));
       f.addEventListener("submit", (ev) => run(ev, () => post(path("urge"), { note: note.value })));
       return f;
     }
     case "claim": {
-      const f = box("签收", h("div", { class: "row" }, h("button", { type: "submit", class: "primary", "data-testid": "do-claim" }, "签收")));
+      const f = box(act("claim"), h("div", { class: "row" }, h("button", { type: "submit", class: "primary", "data-testid": "do-claim" }, act("claim"))));
       f.addEventListener("submit", (ev) => run(ev, () => post(path("claim"))));
       return f;
     }
     case "return": {
       const t = h("input", { required: true, placeholder: "退单理由（必填）", size: 40, "data-testid": "return-reason" });
-      const f = box("退单", h("div", { class: "row" }, t, h("button", { type: "submit", class: "danger", "data-testid": "do-return" }, "退单")));
+      const f = box(act("return"), h("div", { class: "row" }, t, h("button", { type: "submit", class: "danger", "data-testid": "do-return" }, act("return"))));
       f.addEventListener("submit", (ev) => run(ev, () => post(path("return"), { reason: t.value })));
       return f;
     }
     case "extend": {
       const until = h("input", { type: "datetime-local", required: true });
       const reason = h("input", { required: true, placeholder: "延期理由", size: 26 });
-      const f = box("申请延期", h("div", { class: "row" }, h("label", {}, "延期至 ", until), reason, h("button", { type: "submit" }, "提交申请")));
+      const f = box(act("request_extension"), h("div", { class: "row" }, h("label", {}, "延期至 ", until), reason, h("button", { type: "submit" }, "提交申请")));
       f.addEventListener("submit", (ev) => run(ev, () => post(path("extend"), { until: until.value + ":00+08:00", reason: reason.value })));
       return f;
     }
     case "mediation/start": {
-      const f = box("调解", h("div", { class: "row" }, h("button", { type: "submit" }, "开始调解")));
+      const f = box("调解", h("div", { class: "row" }, h("button", { type: "submit" }, act("start_mediation"))));
       f.addEventListener("submit", (ev) => run(ev, () => post(path("mediation/start"))));
       return f;
     }
     case "mediation/conclude": {
       const agreement = h("select", {}, h("option", { value: "true" }, "达成协议"), h("option", { value: "false" }, "未达成协议"));
       const summary = h("input", { placeholder: "调解情况", size: 30 });
-      const f = box("结束调解", h("div", { class: "row" }, agreement, summary, h("button", { type: "submit" }, "结束调解")));
+      const f = box(act("conclude_mediation"), h("div", { class: "row" }, agreement, summary, h("button", { type: "submit" }, act("conclude_mediation"))));
       f.addEventListener("submit", (ev) => run(ev, () => post(path("mediation/conclude"), { agreement: agreement.value === "true", summary: summary.value })));
       return f;
     }
@@ -416,7 +411,7 @@ function actionForm(action, c, done) {
       // 查看联系方式: recorded in the case's history (who, when); the number is shown here only.
       const shown = h("span", { class: "phone", "data-testid": "revealed-phone" });
       const f = box("联系来电人", h("div", { class: "row" },
-        h("button", { type: "submit", "data-testid": "do-contact" }, "查看联系方式"), shown),
+        h("button", { type: "submit", "data-testid": "do-contact" }, act("reveal_contact")), shown),
         h("p", { class: "muted small" }, "查看将记入办理过程"));
       f.addEventListener("submit", async (ev) => {
         ev.preventDefault();
@@ -431,7 +426,7 @@ function actionForm(action, c, done) {
     }
     case "resolve": {
       const t = h("textarea", { rows: 2, required: true, placeholder: "办理结果（必填）", "data-testid": "resolve-result" });
-      const f = box("办结", t, h("div", { class: "row" }, h("button", { type: "submit", class: "primary", "data-testid": "do-resolve" }, "办结")));
+      const f = box(act("resolve"), t, h("div", { class: "row" }, h("button", { type: "submit", class: "primary", "data-testid": "do-resolve" }, act("resolve"))));
       f.addEventListener("submit", (ev) => run(ev, () => post(path("resolve"), { result: t.value })));
       return f;
     }
@@ -466,19 +461,19 @@ const COL = {
   status: { label: "状态", render: (r) => statusBadge(r.status, r.status_name) },
   category: { label: "分类", render: (r) => r.category_name || categoryName(r.category) },
   unit: { label: "承办单位", render: (r) => r.unit_name || unitName(r.unit || r.resolved_unit) },
-  handle: { label: "办理时限", render: (r) => h("span", {}, fmtTime(r.handle_deadline), isOverdue(r) ? h("span", { class: "badge red" }, overdueText(r)) : "") },
-  claim: { label: "签收时限", render: (r) => fmtTime(r.claim_deadline) },
+  handle: { get label() { return label("deadline_kinds", "handle"); }, render: (r) => h("span", {}, fmtTime(r.handle_deadline), isOverdue(r) ? h("span", { class: "badge red" }, overdueText(r)) : "") },
+  claim: { get label() { return label("deadline_kinds", "claim"); }, render: (r) => fmtTime(r.claim_deadline) },
   next: {
     label: "下一时限",
     render: (r) => {
-      const claimNext = !r.claimed_at && r.status === "dispatched";
-      const when = r.next_deadline || (claimNext ? r.claim_deadline : r.handle_deadline);
-      return h("span", {}, h("span", { class: "muted small" }, claimNext ? "签收 " : "办结 "), fmtTime(when),
+      // Which clock runs next (签收 until claimed, then 办理) is the server's to say.
+      const kind = r.next_deadline_kind;
+      return h("span", {}, kind ? h("span", { class: "muted small" }, label("deadline_kinds", kind) + " ") : null, fmtTime(r.next_deadline),
         isOverdue(r) ? h("span", { class: "badge red" }, overdueText(r)) : "");
     },
   },
   address: { label: "地址", render: (r) => r.address || "—" },
-  channel: { label: "渠道", render: (r) => CHANNELS[r.channel] || r.channel || "—" },
+  channel: { label: "渠道", render: (r) => label("channels", r.channel) },
   reason: { label: "原因", render: (r) => r.manual_reason || "—" },
 };
 
@@ -497,7 +492,7 @@ function intakeScreen(view) {
     name: h("input", { name: "caller_name", "data-testid": "caller_name", placeholder: "来电人" }),
     address: h("input", { name: "address", "data-testid": "address", placeholder: "例如：海城区茶亭路32号" }),
     content: h("textarea", { name: "content", rows: 6, required: true, maxlength: 4000, "data-testid": "content", placeholder: "记录来电人反映的问题" }),
-    appeal: h("select", { name: "appeal_type" }, h("option", { value: "" }, "（未选择）"), APPEAL_TYPES.map((t) => h("option", { value: t }, t))),
+    appeal: h("select", { name: "appeal_type" }, h("option", { value: "" }, "（未选择）"), terms("appeal_types").map((t) => h("option", { value: t.code }, t.label))),
     urgent: h("input", { type: "checkbox", name: "urgent" }),
     confidential: h("input", { type: "checkbox", name: "confidential", "data-testid": "intake-confidential" }),
     category: h("select", { name: "category", "data-testid": "category" }, h("option", { value: "" }, "由系统智能分类")),
@@ -633,7 +628,7 @@ function followupScreen(view) {
 
 function searchScreen(view) {
   const status = h("select", {}, h("option", { value: "" }, "全部状态"));
-  for (const [k, v] of Object.entries(state.meta.statuses)) status.appendChild(h("option", { value: k }, v));
+  for (const t of terms("statuses")) status.appendChild(h("option", { value: t.code }, t.label));
   const category = h("select", {}, h("option", { value: "" }, "全部分类"), state.meta.categories.map((c) => h("option", { value: c.code }, c.name)));
   const idBox = h("input", { placeholder: "工单编号（UUID）", size: 38 });
   const q = h("input", { placeholder: "诉求内容关键词", size: 18, "data-testid": "search-q" });
@@ -673,7 +668,7 @@ function dashboardScreen(view) {
   const to = h("input", { type: "date", "data-testid": "to", value: dateStr(new Date(today.getFullYear(), today.getMonth(), today.getDate() + 1)) });
   const street = h("select", { "data-testid": "filter-street" }, h("option", { value: "" }, "全部街道"), state.meta.units.filter((u) => u.kind === "street").map((u) => h("option", { value: u.id }, u.name)));
   const category = h("select", { "data-testid": "filter-category" }, h("option", { value: "" }, "全部分类"), state.meta.categories.map((c) => h("option", { value: c.code }, c.name)));
-  const channel = h("select", { "data-testid": "filter-channel" }, h("option", { value: "" }, "全部渠道"), Object.entries(CHANNELS).map(([k, v]) => h("option", { value: k }, v)));
+  const channel = h("select", { "data-testid": "filter-channel" }, h("option", { value: "" }, "全部渠道"), terms("channels").map((t) => h("option", { value: t.code }, t.label)));
   const params = () => ({ from: from.value, to: to.value, street: street.value, category: category.value, channel: channel.value });
   const exportBtn = h("button", { type: "button", "data-testid": "export-csv" }, "导出CSV");
   const bar = h("form", { class: "card filters" },
@@ -737,21 +732,20 @@ function rateOf(row, field) {
 
 function renderRates(rates, kpis, total) {
   clear(rates);
-  for (const [field, label] of RATE_FIELDS) {
+  for (const { code: field, label: name } of terms("rates")) {
     const r = rateOf(total || {}, field);
     const low = r.value !== null && (field === "return_rate" ? r.value > 0.2 : r.value < 0.8);
     rates.appendChild(h("div", { class: "rate" + (low ? " low" : ""), "data-testid": `rate-${field}`, "data-value": r.value ?? "" },
-      h("div", { class: "label" }, label),
+      h("div", { class: "label" }, name),
       h("div", { class: "value" }, fmtRate(r.value)),
       h("div", { class: "frac" }, r.num !== undefined && r.den !== undefined ? `${r.num} / ${r.den}` : "")));
   }
   clear(kpis);
   const n = (k) => (total && total[k] !== undefined ? total[k] : "—");
-  kpis.appendChild(h("span", { "data-testid": "kpi-received" }, "受理", h("strong", {}, String(n("received")))));
-  kpis.appendChild(h("span", {}, "办结", h("strong", { "data-testid": "kpi-resolved" }, String(n("resolved")))));
-  kpis.appendChild(h("span", {}, "回访", h("strong", { "data-testid": "kpi-followups" }, String(n("followups")))));
-  kpis.appendChild(h("span", {}, "不满意", h("strong", { "data-testid": "kpi-dissatisfied" }, String(n("dissatisfied")))));
-  kpis.appendChild(h("span", {}, "有效受理", h("strong", { "data-testid": "kpi-accepted" }, String(n("accepted")))));
+  kpis.appendChild(h("span", { "data-testid": "kpi-received" }, label("counts", "received"), h("strong", {}, String(n("received")))));
+  for (const k of ["resolved", "followups", "dissatisfied", "accepted"]) {
+    kpis.appendChild(h("span", {}, label("counts", k), h("strong", { "data-testid": `kpi-${k}` }, String(n(k)))));
+  }
 }
 
 function monthsBetween(from, to) {
@@ -794,7 +788,7 @@ function renderTrend(card, rows, period) {
   const step = (W - L - R) / keys.length;
   const y = (v) => T + (H - T - B) * (1 - v / maxN);
   const yr = (v) => T + (H - T - B) * (1 - v);
-  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "月度受理量与办结率、满意率", "data-testid": "trend-chart" });
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `月度${label("counts", "received")}量与${label("rates", "handling_rate")}、${label("rates", "satisfaction_rate")}`, "data-testid": "trend-chart" });
   for (let i = 0; i <= 4; i++) {
     const yy = T + (H - T - B) * i / 4;
     svg.appendChild(s("line", { x1: L, x2: W - R, y1: yy, y2: yy, stroke: "#eceff3" }));
@@ -810,7 +804,7 @@ function renderTrend(card, rows, period) {
     const n = r.received || 0;
     if (n > 0) {
       const bar = s("rect", { x: x + (step - bw) / 2, y: y(n), width: bw, height: H - B - y(n), fill: "#9ec0e8", rx: 2 });
-      bar.appendChild(s("title", {}, `${key} 受理 ${n} 件`));
+      bar.appendChild(s("title", {}, `${key} ${label("counts", "received")} ${n} 件`));
       svg.appendChild(bar);
     }
     if (i % every === 0) svg.appendChild(s("text", { x: x + step / 2, y: H - 10, "text-anchor": "middle", "font-size": 10, fill: "#5b6573" }, key.slice(2).replace("-", "/")));
@@ -820,7 +814,7 @@ function renderTrend(card, rows, period) {
     if (sr !== null && sr !== undefined) lines.satisfaction.push([x + step / 2, yr(sr), key, sr]);
   });
   const colors = { handling: "#1d5fa8", satisfaction: "#e08a00" };
-  const names = { handling: "办结率", satisfaction: "满意率" };
+  const names = { handling: label("rates", "handling_rate"), satisfaction: label("rates", "satisfaction_rate") };
   for (const [k, pts] of Object.entries(lines)) {
     if (!pts.length) continue;
     svg.appendChild(s("polyline", { points: pts.map((p) => `${p[0]},${p[1]}`).join(" "), fill: "none", stroke: colors[k], "stroke-width": 2 }));
@@ -832,9 +826,9 @@ function renderTrend(card, rows, period) {
   }
   card.appendChild(svg);
   card.appendChild(h("div", { class: "legend" },
-    h("span", {}, h("span", { class: "swatch sw-bar" }), "受理量（左轴）"),
-    h("span", {}, h("span", { class: "swatch sw-handling" }), "办结率（右轴）"),
-    h("span", {}, h("span", { class: "swatch sw-satisfaction" }), "满意率（右轴）")));
+    h("span", {}, h("span", { class: "swatch sw-bar" }), `${label("counts", "received")}量（左轴）`),
+    h("span", {}, h("span", { class: "swatch sw-handling" }), `${label("rates", "handling_rate")}（右轴）`),
+    h("span", {}, h("span", { class: "swatch sw-satisfaction" }), `${label("rates", "satisfaction_rate")}（右轴）`)));
 }
 
 function renderRanking(card, rows, showAll, filtered) {
@@ -857,7 +851,7 @@ function renderRanking(card, rows, showAll, filtered) {
       h("td", { class: "num" }, String(r.dispatched ?? r.received ?? r.cases ?? "—"))));
   });
   card.appendChild(h("div", { class: "table-wrap" }, h("table", { "data-testid": "ranking-table" },
-    h("thead", {}, h("tr", {}, h("th", { class: "num" }, "名次"), h("th", {}, "单位"), h("th", { class: "num" }, "综合得分"), h("th", { class: "num" }, "办结率"), h("th", { class: "num" }, "按时率"), h("th", { class: "num" }, "满意率"), h("th", { class: "num" }, "派单量"))),
+    h("thead", {}, h("tr", {}, h("th", { class: "num" }, "名次"), h("th", {}, "单位"), h("th", { class: "num" }, "综合得分"), ["handling_rate", "on_time_rate", "satisfaction_rate"].map((f) => h("th", { class: "num" }, label("rates", f))), h("th", { class: "num" }, label("counts", "dispatched") + "量"))),
     body)));
 }
 
@@ -876,7 +870,7 @@ async function auditScreen(view) {
   view.appendChild(card);
   try {
     const rows = await get("/api/audit?limit=200");
-    const body = h("tbody", {}, rows.map((r) => h("tr", {}, h("td", {}, fmtTime(r.at)), h("td", {}, r.principal), h("td", {}, ROLE_NAMES[r.role] || r.role), h("td", {}, r.case_id), h("td", {}, { events: "事件流", contact: "查看联系方式", open311: "Open311" }[r.what] || "工单"), h("td", {}, r.masked ? "脱敏" : "明文"))));
+    const body = h("tbody", {}, rows.map((r) => h("tr", {}, h("td", {}, fmtTime(r.at)), h("td", {}, r.principal), h("td", {}, label("roles", r.role)), h("td", {}, r.case_id), h("td", {}, { events: "事件流", contact: label("actions", "reveal_contact"), open311: "Open311" }[r.what] || "工单"), h("td", {}, r.masked ? "脱敏" : "明文"))));
     card.appendChild(h("div", { class: "table-wrap" }, h("table", { "data-testid": "audit-table" }, h("thead", {}, h("tr", {}, ["时间", "查阅人", "角色", "工单", "内容", "方式"].map((x) => h("th", {}, x)))), body)));
   } catch (e) {
     card.appendChild(h("div", { class: "error" }, e.message));

@@ -1,0 +1,491 @@
+"""The one vocabulary (词表): every code sanshi writes, with its Chinese label beside it.
+
+Kept together in one place, as Amsterdam Signals' ``workflow.py`` keeps each status code with
+its label: the enumerations themselves (:class:`Status`, :class:`Action`, :class:`Channel` ...)
+are defined here, next to the label each one is shown with, and every screen, printout, CSV
+header and error message takes its words from here. The web UI reads the same words from
+``GET /api/meta`` (:func:`as_json`) instead of keeping copies of its own, so a label changed
+here changes everywhere at once.
+
+Labels follow the product spec (SPEC §1 Words, §2 channels, §5 rates). Pure: standard library
+only; the domain (``engine.domain``), the intake command (``engine.intake``) and the district
+file (``engine.config``) import their enumerations from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Final, Literal, TypeVar
+
+# ---- the building blocks -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Term:
+    """One code and the Chinese label it is shown with; ``hint`` says more where a screen
+    needs it (揪心事 is urgent)."""
+
+    code: str
+    label: str
+    hint: str = ""
+
+    @property
+    def long_label(self) -> str:
+        """The label with its hint: 揪心事（紧急）."""
+        return f"{self.label}（{self.hint}）" if self.hint else self.label
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "label": self.label}
+        if self.hint:
+            out["hint"] = self.hint
+        return out
+
+
+@dataclass(frozen=True)
+class Rate(Term):
+    """One of the seven rates of SPEC §5: numerator counts over a denominator count (codes of
+    :data:`COUNTS`)."""
+
+    numerator: tuple[str, ...] = ()
+    denominator: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {**super().as_json(), "numerator": list(self.numerator), "denominator": self.denominator}
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """A named list of terms, in the order screens show them."""
+
+    name: str  # the key under which /api/meta serves it
+    title: str  # what the list is called (Chinese)
+    terms: tuple[Term, ...]
+    _by_code: dict[str, Term] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_code = {t.code: t for t in self.terms}
+        if len(by_code) != len(self.terms):
+            raise ValueError(f"vocabulary {self.name}: a code is listed twice")
+        object.__setattr__(self, "_by_code", by_code)
+
+    def __iter__(self) -> Iterator[Term]:
+        return iter(self.terms)
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._by_code
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(t.code for t in self.terms)
+
+    def term(self, code: str) -> Term:
+        return self._by_code[code]
+
+    def label(self, code: str | None, default: str | None = None) -> str:
+        """The label of ``code``; an unknown code shows ``default`` (the code itself when no
+        default is given), so an old log's value still prints."""
+        if code is not None and code in self._by_code:
+            return self._by_code[code].label
+        if default is not None:
+            return default
+        return "" if code is None else str(code)
+
+    def labels(self) -> dict[str, str]:
+        """code → label, in order."""
+        return {t.code: t.label for t in self.terms}
+
+    def as_json(self) -> dict[str, Any]:
+        return {"title": self.title, "terms": [t.as_json() for t in self.terms]}
+
+
+_Code = TypeVar("_Code", bound=str)
+
+
+def _vocabulary(name: str, title: str, labels: Mapping[_Code, str] | Iterable[Term]) -> Vocabulary:
+    if isinstance(labels, Mapping):
+        terms = tuple(Term(str(code), label) for code, label in labels.items())
+    else:
+        terms = tuple(labels)
+    return Vocabulary(name, title, terms)
+
+
+# ---- case statuses (工单状态, SPEC §3) ------------------------------------------------------------
+
+
+class Status(StrEnum):
+    RECEIVED = "received"  # 受理: in the centre, waiting for dispatch
+    DISPATCHED = "dispatched"  # 派单
+    CLAIMED = "claimed"  # 签收
+    MEDIATING = "mediating"  # 调解中
+    RETURNED = "returned"  # 退单: back at the centre
+    RESOLVED = "resolved"  # 办结: waiting for the follow-up call
+    REOPENED = "reopened"  # 重办: waiting for the next dispatch
+    CLOSED = "closed"  # 结案 (terminal)
+    ANSWERED_DIRECTLY = "answered_directly"  # 直办: counts as resolved
+    REJECTED = "rejected"  # 不予受理 (terminal)
+    MERGED = "merged"  # 合并 into another open case (terminal)
+
+
+STATUSES: Final = _vocabulary(
+    "statuses",
+    "工单状态",
+    {
+        Status.RECEIVED: "已受理",
+        Status.DISPATCHED: "已派单",
+        Status.CLAIMED: "已签收",
+        Status.MEDIATING: "调解中",
+        Status.RETURNED: "已退单",
+        Status.RESOLVED: "已办结",
+        Status.REOPENED: "重办",
+        Status.CLOSED: "已结案",
+        Status.ANSWERED_DIRECTLY: "直办",
+        Status.REJECTED: "不予受理",
+        Status.MERGED: "已合并",
+    },
+)
+
+# ---- lifecycle actions (办理动作): what a command is called when it is refused ------------------
+
+
+class Action(StrEnum):
+    CLASSIFY = "classify"
+    DISPATCH = "dispatch"
+    CLAIM = "claim"
+    RETURN = "return"
+    REQUEST_EXTENSION = "request_extension"
+    DECIDE_EXTENSION = "decide_extension"
+    START_MEDIATION = "start_mediation"
+    CONCLUDE_MEDIATION = "conclude_mediation"
+    RESOLVE = "resolve"
+    FOLLOW_UP = "follow_up"
+    ANSWER_DIRECTLY = "answer_directly"
+    REJECT = "reject"
+    MERGE = "merge"
+    ESCALATE = "escalate"
+    URGE = "urge"
+    SEND_TO_MANUAL = "send_to_manual"
+    LINK_DUPLICATE = "link_duplicate"
+    CLOSE = "close"
+    REVEAL_CONTACT = "reveal_contact"  # 查看联系方式: the claiming unit reads the caller's number
+
+
+ACTIONS: Final = _vocabulary(
+    "actions",
+    "办理动作",
+    {
+        Action.CLASSIFY: "分类",
+        Action.DISPATCH: "派单",
+        Action.CLAIM: "签收",
+        Action.RETURN: "退单",
+        Action.REQUEST_EXTENSION: "申请延期",
+        Action.DECIDE_EXTENSION: "审批延期",
+        Action.START_MEDIATION: "开始调解",
+        Action.CONCLUDE_MEDIATION: "结束调解",
+        Action.RESOLVE: "办结",
+        Action.FOLLOW_UP: "回访",
+        Action.ANSWER_DIRECTLY: "直办",
+        Action.REJECT: "不予受理",
+        Action.MERGE: "合并",
+        Action.ESCALATE: "督办",
+        Action.URGE: "催办",
+        Action.SEND_TO_MANUAL: "转人工",
+        Action.LINK_DUPLICATE: "关联重复件",
+        Action.CLOSE: "结案",
+        Action.REVEAL_CONTACT: "查看联系方式",
+    },
+)
+
+# ---- event kinds (办理过程): the name of each event of a case's history --------------------------
+
+# Codes are the events' names in the log (``Case.Received`` ...), so they stay as written.
+EVENT_KINDS: Final = _vocabulary(
+    "event_kinds",
+    "办理过程",
+    {
+        "Received": "受理",
+        "Classified": "分类",
+        "Dispatched": "派单",
+        "Claimed": "签收",
+        "Returned": "退单",
+        "ExtensionRequested": "申请延期",
+        "ExtensionDecided": "延期审批",
+        "MediationStarted": "开始调解",
+        "MediationConcluded": "调解结束",
+        "Resolved": "办结",
+        "AnsweredDirectly": "直办",
+        "Rejected": "不予受理",
+        "FollowedUp": "回访",
+        "Reopened": "重办",
+        "Closed": "结案",
+        "Escalated": "督办",
+        "Urged": "催办",
+        "Merged": "合并",
+        "DuplicateLinked": "关联重复件",
+        "SentToManual": "转人工派单",
+        "ContactRevealed": "查看了联系方式",
+        "MarkedConfidential": "保密件",
+    },
+)
+
+# ---- channels (受理渠道, SPEC §2) -----------------------------------------------------------------
+
+
+class Channel(StrEnum):
+    HOTLINE = "hotline"  # 12345 热线
+    POLICE = "police"  # 110 非警务警情 (警司联动)
+    APP = "app"  # 解忧超市 APP / 微网格
+    WALKIN = "walkin"  # 到点反映 / 网格员代办
+
+
+CHANNELS: Final = _vocabulary(
+    "channels",
+    "受理渠道",
+    {
+        Channel.HOTLINE: "12345热线",
+        Channel.POLICE: "110警情",
+        Channel.APP: "解忧超市APP",
+        Channel.WALKIN: "窗口到点反映",
+    },
+)
+
+# ---- 三事 (concern) -------------------------------------------------------------------------------
+
+
+class Concern(StrEnum):
+    WORRY = "worry"  # 操心事
+    TROUBLE = "trouble"  # 烦心事
+    ANGUISH = "anguish"  # 揪心事 (urgent)
+
+
+CONCERNS: Final = _vocabulary(
+    "concerns",
+    "三事",
+    (
+        Term(Concern.WORRY.value, "操心事"),
+        Term(Concern.TROUBLE.value, "烦心事"),
+        Term(Concern.ANGUISH.value, "揪心事", hint="紧急"),
+    ),
+)
+
+# ---- 诉求类型 (appeal type): the code is the Chinese word itself ---------------------------------
+
+# SPEC §1/§2: enquiry, help, complaint, report, suggestion, praise ("" = not given).
+AppealType = Literal["", "咨询", "求助", "投诉", "举报", "建议", "表扬"]
+APPEAL_TYPES: Final = _vocabulary(
+    "appeal_types",
+    "诉求类型",
+    {t: t for t in ("咨询", "求助", "投诉", "举报", "建议", "表扬")},
+)
+
+# ---- 回访评价 (rating) ------------------------------------------------------------------------------
+
+
+class Rating(StrEnum):
+    SATISFIED = "satisfied"  # 满意
+    BASICALLY_SATISFIED = "basically_satisfied"  # 基本满意
+    DISSATISFIED = "dissatisfied"  # 不满意
+
+
+RATINGS: Final = _vocabulary(
+    "ratings",
+    "回访评价",
+    {
+        Rating.SATISFIED: "满意",
+        Rating.BASICALLY_SATISFIED: "基本满意",
+        Rating.DISSATISFIED: "不满意",
+    },
+)
+
+# ---- roles (角色) and unit kinds (单位类型) of the district file ------------------------------------
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    UNIT = "unit"
+    LEADER = "leader"
+    ADMIN = "admin"
+
+
+ROLES: Final = _vocabulary(
+    "roles",
+    "角色",
+    {Role.OPERATOR: "话务员", Role.UNIT: "承办单位", Role.LEADER: "领导", Role.ADMIN: "管理员"},
+)
+
+
+class UnitKind(StrEnum):
+    CENTRE = "centre"  # 中心
+    DEPARTMENT = "department"  # 职能部门
+    STREET = "street"  # 街道
+    COMMUNITY = "community"  # 社区
+    JUDICIAL_OFFICE = "judicial_office"  # 司法所
+    ENTERPRISE = "enterprise"  # 公共服务企业 (供水 供电 燃气)
+
+
+UNIT_KINDS: Final = _vocabulary(
+    "unit_kinds",
+    "单位类型",
+    {
+        UnitKind.CENTRE: "中心",
+        UnitKind.DEPARTMENT: "职能部门",
+        UnitKind.STREET: "街道",
+        UnitKind.COMMUNITY: "社区",
+        UnitKind.JUDICIAL_OFFICE: "司法所",
+        UnitKind.ENTERPRISE: "公共服务企业",
+    },
+)
+
+# ---- deadline kinds (时限, SPEC §3): two clocks per dispatch --------------------------------------
+
+
+class DeadlineKind(StrEnum):
+    CLAIM = "claim"  # 签收时限
+    HANDLE = "handle"  # 办理时限
+
+
+DEADLINE_KINDS: Final = _vocabulary(
+    "deadline_kinds",
+    "时限",
+    {DeadlineKind.CLAIM: "签收时限", DeadlineKind.HANDLE: "办理时限"},
+)
+
+# ---- counts and the seven rates (SPEC §5) --------------------------------------------------------
+
+# Every count a stats row carries; ``accepted`` is derived (received − merged − rejected).
+COUNTS: Final = _vocabulary(
+    "counts",
+    "统计口径",
+    {
+        "received": "受理",
+        "accepted": "有效受理",
+        "merged": "合并",
+        "rejected": "不予受理",
+        "dispatched": "派单",
+        "claimed_on_time": "按时签收",
+        "returned": "退单",
+        "resolved": "办结",
+        "resolved_on_time": "按时办结",
+        "mediations_concluded": "调解结束",
+        "mediations_succeeded": "调解成功",
+        "followups": "回访",
+        "solved": "已解决",
+        "rated": "评价",
+        "satisfied": "满意",
+        "basically_satisfied": "基本满意",
+        "dissatisfied": "不满意",
+    },
+)
+
+RATES: Final = _vocabulary(
+    "rates",
+    "七率",
+    (
+        Rate("handling_rate", "办结率", numerator=("resolved",), denominator="accepted"),
+        Rate("on_time_rate", "按时办结率", numerator=("resolved_on_time",), denominator="resolved"),
+        Rate("response_rate", "响应率", numerator=("claimed_on_time",), denominator="dispatched"),
+        Rate("return_rate", "退单率", numerator=("returned",), denominator="dispatched"),
+        Rate(
+            "mediation_success_rate",
+            "调解成功率",
+            numerator=("mediations_succeeded",),
+            denominator="mediations_concluded",
+        ),
+        Rate("solved_rate", "解决率", numerator=("solved",), denominator="followups"),
+        Rate(
+            "satisfaction_rate",
+            "满意率",
+            numerator=("satisfied", "basically_satisfied"),
+            denominator="rated",
+        ),
+    ),
+)
+
+
+def rate(code: str) -> Rate:
+    term = RATES.term(code)
+    assert isinstance(term, Rate)
+    return term
+
+
+def rates() -> tuple[Rate, ...]:
+    return tuple(rate(c) for c in RATES.codes)
+
+
+# ---- stats dimensions (统计维度, SPEC §5/§6: --by) ---------------------------------------------------
+
+STATS_DIMENSIONS: Final = _vocabulary(
+    "stats_dimensions",
+    "统计维度",
+    {
+        "unit": "承办单位",
+        "channel": "渠道",
+        "category": "诉求分类",
+        "street": "街道",
+        "month": "月份",
+    },
+)
+# The scope without a breakdown: the whole district.
+WHOLE_DISTRICT: Final = "全区"
+
+# ---- all of it -----------------------------------------------------------------------------------
+
+VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
+    STATUSES,
+    ACTIONS,
+    EVENT_KINDS,
+    CHANNELS,
+    CONCERNS,
+    APPEAL_TYPES,
+    RATINGS,
+    ROLES,
+    UNIT_KINDS,
+    DEADLINE_KINDS,
+    COUNTS,
+    RATES,
+    STATS_DIMENSIONS,
+)
+
+
+def as_json() -> dict[str, Any]:
+    """Every vocabulary, as ``GET /api/meta`` serves it under ``vocabulary``:
+    ``{name: {"title", "terms": [{"code", "label", ...}]}}``."""
+    return {v.name: v.as_json() for v in VOCABULARIES}
+
+
+__all__ = [
+    "ACTIONS",
+    "APPEAL_TYPES",
+    "CHANNELS",
+    "CONCERNS",
+    "COUNTS",
+    "DEADLINE_KINDS",
+    "EVENT_KINDS",
+    "RATES",
+    "RATINGS",
+    "ROLES",
+    "STATS_DIMENSIONS",
+    "STATUSES",
+    "UNIT_KINDS",
+    "VOCABULARIES",
+    "WHOLE_DISTRICT",
+    "Action",
+    "AppealType",
+    "Channel",
+    "Concern",
+    "DeadlineKind",
+    "Rate",
+    "Rating",
+    "Role",
+    "Status",
+    "Term",
+    "UnitKind",
+    "Vocabulary",
+    "as_json",
+    "rate",
+    "rates",
+]
