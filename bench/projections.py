@@ -66,7 +66,7 @@ def measure(db_url: str, reset_views: bool = False) -> list[Result]:
     # embedding every open case for its duplicate index in a background thread at start-up
     # (~15 s of a core for 20,000 open cases), which shared the CPU with what is measured here.
     runtime = runtime_for(db_url, kafka="bench", router="keyword")
-    projector = runtime.extras["projector"]
+    projector = runtime.projector
     try:
         if reset_views:
             projector.reset()

@@ -459,7 +459,7 @@ def list_requests(request: Request, fmt: str, api_key: ApiKey = None) -> Respons
         filters["from"] = start.astimezone(SHANGHAI).date()
     if end:
         filters["to"] = end.astimezone(SHANGHAI).date() + dt.timedelta(days=1)
-    rm = rt.extras.get("read_model")
+    rm = rt.read_model
     if rm is None:
         raise ApiError(503, "unavailable", "读模型尚未就绪")
     shown: list[tuple[_Facts, Open311View]] = []

@@ -13,7 +13,7 @@ Killed between 2 and 3, the poll is delivered again: case ids are deterministic,
 command is reported as a duplicate instead of becoming a second case, and each dead letter is
 stored once. Nothing is lost because nothing is committed before it is saved.
 
-Between polls the worker also keeps the projections caught up (``runtime.extras['projector']``)
+Between polls the worker also keeps the projections caught up (``runtime.projector``)
 and runs the deadline clock every ``clock_interval`` seconds (``read_model.due_for_escalation``
 → ``app.tick``), when those parts are wired.
 """
@@ -27,7 +27,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -48,6 +48,9 @@ from .kafka import (
 )
 from .port import DEFAULT_PRINCIPAL, apply_commands, dead_letter_store
 from .sealing import is_sealed, sealer_for
+
+if TYPE_CHECKING:
+    from adapters.bootstrap import Runtime
 
 log = logging.getLogger("sanshi.worker")
 
@@ -88,7 +91,7 @@ def _header(record: Any, name: str) -> str:
 class Worker:
     def __init__(
         self,
-        runtime: Any,
+        runtime: Runtime,
         settings: KafkaSettings,
         options: WorkerOptions | None = None,
     ) -> None:
@@ -307,8 +310,7 @@ class Worker:
     # ---- between polls -------------------------------------------------------------------
 
     def _housekeeping(self, busy: bool) -> None:
-        extras = self.runtime.extras
-        projector = extras.get("projector") if self.options.projections else None
+        projector = self.runtime.projector if self.options.projections else None
         if projector is not None:
             try:
                 # While busy, a bounded step so that polls keep coming before the session ends.
@@ -319,9 +321,7 @@ class Worker:
         if interval <= 0 or time.monotonic() - self._last_clock < interval:
             return
         self._last_clock = time.monotonic()
-        read_model = extras.get("read_model")
-        if read_model is None or not hasattr(read_model, "due_for_escalation"):
-            return
+        read_model = self.runtime.read_model
         now = dt.datetime.now(SHANGHAI)
         try:
             due = read_model.due_for_escalation(now)
