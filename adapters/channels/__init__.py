@@ -42,7 +42,6 @@ __all__ = [
     "read_path",
     "read_stream",
     "source_ref_for",
-    "submit",
 ]
 
 log = logging.getLogger("sanshi.intake.channels")
@@ -191,16 +190,3 @@ def adapt(
         return dataclasses.replace(result, position=raw.position)
     return Parsed(result, raw.position)
 
-
-def submit(
-    runtime: Any,
-    channel: str,
-    record: Mapping[str, Any] | bytes | str,
-    principal: str = "system:intake",
-    position: str = "http",
-) -> Any:
-    """For the HTTP routes: :func:`adapters.transport.submit` (adapt, then hand over through
-    the runtime's intake port). Kept here because the routes think in channels."""
-    from adapters.transport import submit as submit_through_port
-
-    return submit_through_port(runtime, channel, record, principal=principal, position=position)
