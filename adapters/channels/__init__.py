@@ -3,6 +3,10 @@
 :class:`DeadLetter` (unreadable: the reason, where it was, and the bytes). Nothing else: no
 storage, no routing, no network.
 
+Open311 service requests (:mod:`adapters.channels.open311`) become commands of the app channel
+the same way, but are answered at once: one that cannot become a case is refused to the
+client instead of dead-lettered. Records reach the engine through ``adapters.transport``.
+
 >>> from adapters.channels import adapt, read_path
 >>> for raw in read_path("samples/police.jsonl"):
 ...     outcome = adapt("police", raw)

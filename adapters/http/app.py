@@ -66,7 +66,7 @@ def create_app(
     app.add_middleware(BodyLimits)
     app.include_router(routes_cases.router)
     app.include_router(routes_read.router)
-    app.include_router(open311.router)
+    open311.mount(app)  # with GeoReport's error shape
     app.include_router(ops.router)
 
     static = static_dir()
