@@ -1,44 +1,127 @@
 """The single bootstrap (cosmicpython): settings → config → router → application → projections.
 
 Every entry point (CLI, HTTP, worker, simulator, tests) builds its runtime here, so that the
-wiring of ports to real parts lives in one place.
+wiring of ports to real parts lives in one place. The parts are named, typed fields of
+:class:`Runtime`; the ones not every entry point needs (the intake port, the dead-letter store,
+the adapters' context) are built here too, on first use, and closed with the runtime.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING
 
+from adapters.channels import context_for
+from adapters.channels.common import AdapterContext
 from adapters.eventstore import StoreApplication
+from adapters.transport.dead_letters import DeadLetterStore
+from adapters.transport.port import InProcessIntake, IntakePort
 from adapters.transport.sealing import sealer_for
 from engine.application import SanshiApplication
 from engine.config import SanshiConfig, load_config
 from engine.routing.learning import LearningRouter
 from engine.routing.port import FollowsLessons, OpenCasesForRouter, Router, WarmsFromOpenCases
 from engine.settings import POSTGRES_CONNECT_TIMEOUT, Settings
+from projections.projector import Projector
+from projections.queries import ReadModel
 from projections.wiring import attach_projections
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
-@dataclass
-class Runtime:
+    from adapters.http.store import ApiStore
+
+
+@dataclass(kw_only=True)
+class Publisher:
+    """The parts that hand records over: settings, the district config, the adapters' context
+    and the intake port. All that ``sanshi ingest`` needs with Kafka (no event store, views or
+    router: the worker does that, and a publisher that opened the database would wait on the
+    worker's write lock); :class:`Runtime` adds the rest."""
+
     settings: Settings
     config: SanshiConfig
+    # Called in order by close(): what the parts opened (engines, producers).
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    @cached_property
+    def adapter_context(self) -> AdapterContext:
+        return context_for(self.config, district_key=self.settings.district_key)
+
+    @cached_property
+    def intake_port(self) -> IntakePort:
+        """Kafka: without an event store there is nothing to apply records to here."""
+        if not self.settings.kafka:
+            raise RuntimeError("SANSHI_KAFKA 未设置：发布端没有事件库 (a publisher needs Kafka)")
+        return self._kafka_port()
+
+    @cached_property
+    def dead_letter_store(self) -> DeadLetterStore:
+        store = DeadLetterStore.from_url(
+            self.settings.sqlalchemy_url(), sealer_for(self.settings.cipher_key)
+        )
+        self.closers.append(store.engine.dispose)
+        return store
+
+    def _kafka_port(self) -> IntakePort:
+        from adapters.transport.kafka import KafkaIntake, KafkaSettings
+
+        assert self.settings.kafka
+        port = KafkaIntake(
+            KafkaSettings.from_env(self.settings.kafka, cipher_key=self.settings.cipher_key)
+        )
+        self.closers.append(port.close)
+        return port
+
+    def close(self) -> None:
+        for closer in self.closers:
+            closer()
+
+
+@dataclass(kw_only=True)
+class Runtime(Publisher):
     app: SanshiApplication
     router: Router
-    extras: dict[str, Any] = field(default_factory=dict)
+    # The views (projections/): always attached by bootstrap().
+    projector: Projector
+    read_model: ReadModel
+    views_engine: Engine
+    # Tokens and audit: given by the HTTP layer (adapters.http.create_app) when it serves.
+    api_store: ApiStore | None = None
+
+    @cached_property
+    def intake_port(self) -> IntakePort:
+        """Kafka when SANSHI_KAFKA is set, else straight into this runtime's application."""
+        if self.settings.kafka:
+            return self._kafka_port()
+        port = InProcessIntake(self)
+        self.closers.append(port.close)
+        return port
+
+    @cached_property
+    def dead_letter_store(self) -> DeadLetterStore:
+        """In the views' database (for memory:// the same one)."""
+        return DeadLetterStore(self.views_engine, sealer_for(self.settings.cipher_key))
 
     def close(self) -> None:
         if isinstance(self.router, FollowsLessons):
             # Before the log's connection goes away under the router's reader thread.
             self.router.stop_following_lessons()
-        for closer in self.extras.get("closers", []):
+        for closer in self.closers:
             closer()
         self.app.close()
 
 
 def build_router(config: SanshiConfig) -> Router:
     return LearningRouter(config)
+
+
+def publisher(settings: Settings | None = None, config: SanshiConfig | None = None) -> Publisher:
+    settings = settings or Settings.from_env()
+    return Publisher(settings=settings, config=config or load_config(settings.config_path))
 
 
 def bootstrap(
@@ -51,10 +134,19 @@ def bootstrap(
     router = router or build_router(config)
     app = StoreApplication(config, router, env=settings.eventsourcing_env())
     _bound_postgres_connects(app)
-    runtime = Runtime(settings=settings, config=config, app=app, router=router)
-    # extras["projector"], extras["read_model"]; embedded mode catches up on every save.
-    # With SANSHI_CIPHER_KEY the views' text columns are sealed under the same key.
-    attach_projections(runtime, sealer_for(settings.cipher_key))
+    # Embedded mode catches up on every save. With SANSHI_CIPHER_KEY the views' text columns
+    # are sealed under the same key.
+    views = attach_projections(app, settings, config, sealer_for(settings.cipher_key))
+    runtime = Runtime(
+        settings=settings,
+        config=config,
+        app=app,
+        router=router,
+        projector=views.projector,
+        read_model=views.read_model,
+        views_engine=views.engine,
+        closers=[views.engine.dispose],
+    )
     _warm_router(runtime)
     return runtime
 
@@ -76,7 +168,7 @@ def _warm_router(runtime: Runtime) -> None:
         from engine.routing.learning.lessons import LessonFeed
 
         router.follow_lessons(LessonFeed(runtime.app))
-    read_model = runtime.extras.get("read_model")
+    read_model = runtime.read_model
     if not isinstance(router, WarmsFromOpenCases) or not isinstance(
         read_model, OpenCasesForRouter
     ):

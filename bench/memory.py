@@ -60,7 +60,7 @@ def worker_main(db: str, bootstrap: str, prefix: str, records: int, router: str,
             self.seen += sum(len(v) for v in batch.values())
             if self.seen >= self.next_mark or self.seen >= records:
                 self.next_mark += every
-                projector = runtime.extras.get("projector")
+                projector = runtime.projector
                 emit({"event": "checkpoint", "records": self.seen, "rss_mb": round(rss_mb(), 1),
                       "seconds": round(time.perf_counter() - self.started, 2),
                       "projection_lag": projector.lag() if projector else None})
@@ -74,7 +74,7 @@ def worker_main(db: str, bootstrap: str, prefix: str, records: int, router: str,
     worker.run(max_seconds=6 * 3600)
     started = worker.started or time.perf_counter()
     intake_seconds = time.perf_counter() - started
-    projector = runtime.extras["projector"]
+    projector = runtime.projector
     t0 = time.perf_counter()
     projector.catch_up()  # what the worker would do on its next idle loop
     gc.collect()

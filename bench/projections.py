@@ -66,7 +66,7 @@ def measure(db_url: str, reset_views: bool = False) -> list[Result]:
     # embedding every open case for its duplicate index in a background thread at start-up
     # (seconds of a core: bench/RESULTS.md), which shared the CPU with what is measured here.
     runtime = runtime_for(db_url, kafka="bench", router="keyword")
-    projector = runtime.extras["projector"]
+    projector = runtime.projector
     try:
         if reset_views:
             projector.reset()

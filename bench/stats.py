@@ -36,10 +36,10 @@ def time_queries(db_url: str, repeats: int = 15) -> dict[str, dict[str, Any]]:
     # embeds every open case for its duplicate index in a background thread at start-up, which
     # took the CPU from the queries being timed (a false "growth": bench/RESULTS.md, Stats).
     runtime = runtime_for(db_url, kafka="bench", router="keyword")
-    read_model = runtime.extras["read_model"]
+    read_model = runtime.read_model
     out: dict[str, dict[str, Any]] = {}
     try:
-        projector = runtime.extras["projector"]
+        projector = runtime.projector
         if projector.lag():
             projector.catch_up()
         for name, query in QUERIES.items():

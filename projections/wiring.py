@@ -1,4 +1,4 @@
-"""Attach the projections to a runtime (called once from ``adapters.bootstrap``).
+"""Build the projections for a runtime (called once from ``adapters.bootstrap``, which holds them).
 
 Embedded mode (no SANSHI_KAFKA): the projector catches up after every save and before every
 read, so a command's effect is visible at once, also to other processes sharing the database.
@@ -12,8 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from dataclasses import dataclass
 
+from sqlalchemy.engine import Engine
+
+from engine.application import SanshiApplication
+from engine.config import SanshiConfig
+from engine.settings import Settings
 from projections.projector import Projector
 from projections.queries import ReadModel
 from projections.sealed import TextSealer
@@ -33,21 +38,31 @@ def views_left_alone() -> Iterator[None]:
         _follow_log.reset(token)
 
 
-def attach_projections(runtime: Any, sealer: TextSealer | None = None) -> None:
+@dataclass(frozen=True)
+class Views:
+    """The projections' parts, for the runtime to hold (``adapters.bootstrap``)."""
+
+    projector: Projector
+    read_model: ReadModel
+    engine: Engine  # the caller disposes of it when it closes
+
+
+def attach_projections(
+    app: SanshiApplication,
+    settings: Settings,
+    config: SanshiConfig,
+    sealer: TextSealer | None = None,
+) -> Views:
     """``sealer``: what seals the views' text columns, given by the bootstrap when
     SANSHI_CIPHER_KEY is set (projections do not import adapters). Refused without one when
     the key is set, so no entry point can write or read the views in clear by forgetting it."""
-    settings = runtime.settings
     if settings.cipher_key and sealer is None:
         raise ValueError("已设置 SANSHI_CIPHER_KEY，统计视图却没有加密器 (views need the sealer)")
     engine = make_engine(settings.sqlalchemy_url())
-    projector = Projector(runtime.app, engine, centre=runtime.config.centre.id, sealer=sealer)
+    projector = Projector(app, engine, centre=config.centre.id, sealer=sealer)
     projector.ensure_schema()
-    read_model = ReadModel(engine, runtime.config, sealer=sealer)
-    runtime.extras["projector"] = projector
-    runtime.extras["read_model"] = read_model
-    runtime.extras["views_engine"] = engine
+    read_model = ReadModel(engine, config, sealer=sealer)
     if not settings.kafka and _follow_log.get():
-        runtime.app.on_saved = projector.catch_up_quietly
+        app.on_saved = projector.catch_up_quietly
         read_model.before_read = projector.catch_up_quietly
-    runtime.extras.setdefault("closers", []).append(engine.dispose)
+    return Views(projector, read_model, engine)

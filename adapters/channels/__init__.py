@@ -3,6 +3,10 @@
 :class:`DeadLetter` (unreadable: the reason, where it was, and the bytes). Nothing else: no
 storage, no routing, no network.
 
+Open311 service requests (:mod:`adapters.channels.open311`) become commands of the app channel
+the same way, but are answered at once: one that cannot become a case is refused to the
+client instead of dead-lettered. Records reach the engine through ``adapters.transport``.
+
 >>> from adapters.channels import adapt, read_path
 >>> for raw in read_path("samples/police.jsonl"):
 ...     outcome = adapt("police", raw)
@@ -42,7 +46,6 @@ __all__ = [
     "read_path",
     "read_stream",
     "source_ref_for",
-    "submit",
 ]
 
 log = logging.getLogger("sanshi.intake.channels")
@@ -189,16 +192,3 @@ def adapt(
         return dataclasses.replace(result, position=raw.position)
     return Parsed(result, raw.position)
 
-
-def submit(
-    runtime: Any,
-    channel: str,
-    record: Mapping[str, Any] | bytes | str,
-    principal: str = "system:intake",
-    position: str = "http",
-) -> Any:
-    """For the HTTP routes: :func:`adapters.transport.submit` (adapt, then hand over through
-    the runtime's intake port). Kept here because the routes think in channels."""
-    from adapters.transport import submit as submit_through_port
-
-    return submit_through_port(runtime, channel, record, principal=principal, position=position)

@@ -21,11 +21,14 @@ import sqlite3
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from engine.vocabulary import CHANNELS, COUNTS, RATES, ROLES, STATS_DIMENSIONS
+
+if TYPE_CHECKING:
+    from adapters.bootstrap import Runtime
 
 DEFAULT_DB = Path("sanshi-data") / "demo.db"
 DEFAULT_PORT = 8311
@@ -94,11 +97,11 @@ def _percent(r: dict[str, Any]) -> str:
 MATURE_DAYS = 7  # cases received this long before the end have had their handling time
 
 
-def read_results(runtime: Any, start: dt.date, end: dt.date, min_cases: int) -> dict[str, Any]:
+def read_results(runtime: Runtime, start: dt.date, end: dt.date, min_cases: int) -> dict[str, Any]:
     """Rates, per-channel rows and the ranking from the read model (SPEC §5); also the rates
     of the cases received at least a week before the end (the last week's cases are mostly
     still within their handling time, which pulls 办结率 down)."""
-    read_model = runtime.extras["read_model"]
+    read_model = runtime.read_model
     total = read_model.stats(None, start, end)["total"]
     mature_end = end - dt.timedelta(days=MATURE_DAYS)
     mature = read_model.stats(None, start, mature_end)["total"] if mature_end > start else None
@@ -333,7 +336,7 @@ def demo(days: int, scale: float, seed: int, start_day: dt.datetime | None, db_p
         _serve(db_path, host, port)
 
 
-def _simulate(runtime: Any, days: int, start: dt.datetime, seed: int, scale: float,
+def _simulate(runtime: Runtime, days: int, start: dt.datetime, seed: int, scale: float,
               console: Any, simulate: Any) -> Any:
     if console is None:
         return simulate(runtime, days=days, start=start, seed=seed, scale=scale)

@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -37,6 +37,9 @@ from adapters.channels.reading import FileRefused
 from adapters.cli import exits
 from engine.vocabulary import CHANNELS as CHANNEL_TERMS
 
+if TYPE_CHECKING:
+    from adapters.bootstrap import Publisher, Runtime
+
 LABELS = {
     "accepted": "已受理 accepted",
     "queued": "已发布 queued",
@@ -48,7 +51,7 @@ LABELS = {
 LARGE_FILE_BYTES = 1024 * 1024
 
 
-def _runtime(router: str = "learning") -> Any:
+def _runtime(router: str = "learning") -> Runtime:
     from adapters.bootstrap import bootstrap
 
     if router == "keyword":
@@ -62,26 +65,12 @@ def _runtime(router: str = "learning") -> Any:
     return bootstrap()
 
 
-class _Publisher:
-    """What ``sanshi ingest`` needs with Kafka: settings, the district config (category
-    names) and the intake port. No event store, views or router: the worker does all that,
-    and a publisher that opened the database would wait on the worker's write lock."""
+def _publisher() -> Publisher:
+    """What ``sanshi ingest`` needs with Kafka (``adapters.bootstrap.Publisher``): no event
+    store, views or router."""
+    from adapters.bootstrap import publisher
 
-    def __init__(self) -> None:
-        from engine.config import load_config
-        from engine.settings import Settings
-
-        self.settings = Settings.from_env()
-        self.config = load_config(self.settings.config_path)
-        self.extras: dict[str, Any] = {}
-
-    def close(self) -> None:
-        for closer in self.extras.get("closers", []):
-            closer()
-
-
-def _publisher() -> Any:
-    return _Publisher()
+    return publisher()
 
 
 @click.command("ingest", epilog=exits.HELP)
@@ -109,7 +98,7 @@ def ingest_command(channel: str, files: tuple[str, ...], fmt: str, input_format:
     if missing:
         raise click.UsageError("文件不存在 (no such file): " + ", ".join(missing))
     err = Console(stderr=True)
-    runtime = _publisher() if os.environ.get("SANSHI_KAFKA") else _runtime()
+    runtime: Publisher = _publisher() if os.environ.get("SANSHI_KAFKA") else _runtime()
     try:
         port = intake_port(runtime)
         report = IngestReport(mode=port.mode)

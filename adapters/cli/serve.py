@@ -9,24 +9,24 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from adapters.bootstrap import Runtime
 
 log = logging.getLogger("sanshi.serve")
 
 
-def run_clock(runtime: Any, interval: float, stop: threading.Event) -> None:
+def run_clock(runtime: Runtime, interval: float, stop: threading.Event) -> None:
     """Every ``interval`` seconds: escalate the deadlines that have passed, once each."""
     from engine.deadlines import SHANGHAI
 
     while not stop.wait(interval):
-        read_model = runtime.extras.get("read_model")
-        if read_model is None:
-            continue
         now = dt.datetime.now(SHANGHAI)
         try:
-            due = read_model.due_for_escalation(now)
+            due = runtime.read_model.due_for_escalation(now)
             if due:
                 n = runtime.app.tick(due, now)
                 log.info("deadline clock: %d deadlines escalated (督办)", n)

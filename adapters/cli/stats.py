@@ -11,11 +11,14 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from engine.vocabulary import CHANNELS, COUNTS, STATS_DIMENSIONS, WHOLE_DISTRICT, rates
+
+if TYPE_CHECKING:
+    from adapters.bootstrap import Runtime
 
 # Counts shown in the table (the CSV and JSON carry all of them).
 TABLE_COUNTS = ("received", "accepted", "dispatched", "resolved")
@@ -124,7 +127,7 @@ def stats(
     runtime = _runtime_that_reads()
     try:
         try:
-            data = runtime.extras["read_model"].stats(
+            data = runtime.read_model.stats(
                 by,
                 from_.date() if from_ else None,
                 to.date() if to else None,
@@ -195,7 +198,7 @@ def rebuild(resume: bool, batch_size: int) -> None:
 
     runtime = _runtime_that_routes_nothing()
     try:
-        projector = runtime.extras["projector"]
+        projector = runtime.projector
         projector.batch_size = projector.backlog_batch_size = batch_size
         if not resume:
             projector.reset()
@@ -263,7 +266,7 @@ def follow(poll_interval: float, idle_exit: float | None) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
-        projector = runtime.extras["projector"]
+        projector = runtime.projector
         click.echo(f"开始追踪事件日志：视图位置 {projector.position()} / 日志最新 {projector.head()}。")
         t0, applied, idle_since = time.monotonic(), 0, time.monotonic()
         while not stop.is_set():
@@ -292,7 +295,7 @@ def status() -> None:
     """统计视图追到了事件日志的哪里。"""
     runtime = _runtime_that_routes_nothing()
     try:
-        projector = runtime.extras["projector"]
+        projector = runtime.projector
         position, head = projector.position(), projector.head()
         click.echo(f"视图位置 {position} / 日志最新 {head}，落后 {max(head - position, 0)} 个事件。")
     finally:
@@ -309,7 +312,7 @@ def quarantine(limit: int, as_json: bool) -> None:
     sanshi projections rebuild 即可重新应用（重建时仍无法应用的会再次列在这里）。"""
     runtime = _runtime_that_routes_nothing()
     try:
-        projector = runtime.extras["projector"]
+        projector = runtime.projector
         found = projector.quarantined(limit=limit)
         if as_json:
             for q in found:
@@ -329,7 +332,7 @@ def quarantine(limit: int, as_json: bool) -> None:
         runtime.close()
 
 
-def _runtime_that_reads() -> Any:
+def _runtime_that_reads() -> Runtime:
     """The runtime for reading the views (``sanshi stats``), with the keyword router: the
     default one loads its sentence model and starts embedding every open case for its
     duplicate index, which a command that routes nothing would pay for in start-up time
@@ -345,7 +348,7 @@ def _runtime_that_reads() -> Any:
     return bootstrap(settings, config, router=KeywordRouter(config))
 
 
-def _runtime_that_routes_nothing() -> Any:
+def _runtime_that_routes_nothing() -> Runtime:
     """The runtime for commands that only read the log and move the views themselves (no
     catch-up on reads or saves), with the keyword router: it starts nothing. The default router loads its sentence model and embeds every
     open case in a background thread (seconds of a core for 20,000 open cases), which a

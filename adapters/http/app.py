@@ -16,7 +16,7 @@ from adapters.http.errors import install_error_handlers
 from adapters.http.limits import BodyLimits
 from adapters.http.metrics import TimedRouter, build_metrics
 from adapters.http.policy import TokenRegistry
-from adapters.http.store import ApiStore, sql_engine_for
+from adapters.http.store import ApiStore
 from adapters.http.timing import UniformNotFound, floor_from_env
 from adapters.web import static_dir
 
@@ -43,12 +43,11 @@ def create_app(
         redoc_url=None,
     )
     if store is None:
-        store = runtime.extras.get("api_store")
+        store = runtime.api_store
     if store is None:
-        # The views' engine when there is one: same database, and for memory:// the same one.
-        engine = runtime.extras.get("views_engine") or sql_engine_for(runtime.settings)
-        store = ApiStore(engine)
-    runtime.extras["api_store"] = store
+        # The views' engine: same database, and for memory:// the same one.
+        store = ApiStore(runtime.views_engine)
+    runtime.api_store = store
     # PostgreSQL down: 503 within seconds instead of minutes of retries (adapters.http.database).
     install_postgres_gate(runtime)
     registry, routing_hist = build_metrics(runtime)
@@ -67,7 +66,7 @@ def create_app(
     app.add_middleware(BodyLimits)
     app.include_router(routes_cases.router)
     app.include_router(routes_read.router)
-    app.include_router(open311.router)
+    open311.mount(app)  # with GeoReport's error shape
     app.include_router(ops.router)
 
     static = static_dir()

@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import psycopg_pool
@@ -45,6 +45,9 @@ from eventsourcing.persistence import OperationalError as StoreOperationalError
 from sqlalchemy import exc as sa_exc
 
 from adapters.exception_chain import causes
+
+if TYPE_CHECKING:
+    from adapters.bootstrap import Runtime
 
 log = logging.getLogger("sanshi.http.database")
 
@@ -180,7 +183,7 @@ class PostgresGate:
         return DatabaseDown(UNAVAILABLE_MESSAGE)
 
 
-def install_postgres_gate(runtime: Any) -> PostgresGate | None:
+def install_postgres_gate(runtime: Runtime) -> PostgresGate | None:
     """Put a gate in front of the log's PostgreSQL pool (``runtime.app.recorder.datastore``),
     once per runtime; None when the log is not on PostgreSQL."""
     datastore = getattr(runtime.app.recorder, "datastore", None)

@@ -3,13 +3,15 @@
 FastAPI's own shapes (``{"detail": ...}`` for HTTPException and validation errors) are
 replaced here, and domain errors from the engine are mapped by class. The database being away
 (``adapters.http.database.database_unavailable``) is 503 ``unavailable`` with ``Retry-After``,
-never a 500. Open311 routes get the GeoReport v2 shape instead (``[{"code", "description"}]``,
-JSON or XML by the path suffix).
+never a 500. A part of the API with an error format of its own mounts it for its path prefix
+(:func:`mount_error_format`): Open311 answers in the GeoReport v2 shape
+(``[{"code", "description"}]``, JSON or XML by the path suffix).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -101,15 +103,28 @@ def domain_status(exc: DomainError) -> int:
     return 422
 
 
-def _is_open311(request: Request) -> bool:
-    return request.url.path.startswith("/open311/")
+# (request, status, message) → the error in a format of its own.
+ErrorFormat = Callable[[Request, int, str], Response]
+
+
+def mount_error_format(app: FastAPI, prefix: str, render: ErrorFormat) -> None:
+    """Errors of requests under ``prefix`` are rendered by ``render`` (from the handlers below
+    and from the middleware that refuses bodies, before any route is chosen)."""
+    formats: dict[str, ErrorFormat] = getattr(app.state, "error_formats", {})
+    app.state.error_formats = {**formats, prefix: render}
+
+
+def _error_format(request: Request) -> ErrorFormat | None:
+    state = getattr(request.scope.get("app"), "state", None)
+    formats: dict[str, ErrorFormat] = getattr(state, "error_formats", {})
+    path = request.url.path
+    return next((render for prefix, render in formats.items() if path.startswith(prefix)), None)
 
 
 def error_response(request: Request, status: int, code: str, message: str) -> Response:
-    if _is_open311(request):
-        from adapters.http.open311 import open311_error
-
-        response = open311_error(request, status, message)
+    render = _error_format(request)
+    if render is not None:
+        response = render(request, status, message)
     else:
         response = JSONResponse({"error": code, "message": message}, status_code=status)
     if status == 503:

@@ -19,7 +19,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from adapters.bootstrap import Runtime
-from adapters.transport.port import dead_letter_store
 from engine.routing.port import CaseFacts, RoutingDecision
 
 
@@ -83,27 +82,25 @@ class SanshiCollector(Collector):
         yield from self._quarantined()
 
     def _intake(self) -> Iterator[Metric]:
-        rm = self.runtime.extras.get("read_model")
         fam = CounterMetricFamily(
             "sanshi_intake", "Cases received (受理), by channel", labels=["channel"]
         )
-        if rm is not None:
-            try:
-                stats = rm.stats("channel", None, None, {})
-            except Exception:  # a scrape must not fail because a view is rebuilding
-                stats = None
-            rows = stats.get("rows", []) if isinstance(stats, dict) else getattr(stats, "rows", [])
-            for row in rows or []:
-                count = _row_count(row, "received", "cases", "count")
-                if count is not None:
-                    fam.add_metric([_row_key(row)], count)
+        try:
+            stats = self.runtime.read_model.stats("channel", None, None, {})
+        except Exception:  # a scrape must not fail because a view is rebuilding
+            stats = None
+        rows = stats.get("rows", []) if isinstance(stats, dict) else getattr(stats, "rows", [])
+        for row in rows or []:
+            count = _row_count(row, "received", "cases", "count")
+            if count is not None:
+                fam.add_metric([_row_key(row)], count)
         yield fam
 
     def _dead_letters(self) -> Iterator[Metric]:
         fam = GaugeMetricFamily("sanshi_dead_letters", "Records in the dead-letter store")
         # The table may not exist yet on a fresh database: then no sample.
         with contextlib.suppress(Exception):
-            fam.add_metric([], dead_letter_store(self.runtime).count())
+            fam.add_metric([], self.runtime.dead_letter_store.count())
         yield fam
 
     def _lag(self) -> Iterator[Metric]:
@@ -111,10 +108,8 @@ class SanshiCollector(Collector):
             "sanshi_projection_lag_events",
             "Events in the log not yet applied to the read model",
         )
-        projector = self.runtime.extras.get("projector")
-        if projector is not None:
-            with contextlib.suppress(Exception):
-                fam.add_metric([], projector.lag())
+        with contextlib.suppress(Exception):
+            fam.add_metric([], self.runtime.projector.lag())
         yield fam
 
 
@@ -123,10 +118,8 @@ class SanshiCollector(Collector):
             "sanshi_projection_quarantined_events",
             "Events of the log the read model could not apply and set aside (隔离事件)",
         )
-        projector = self.runtime.extras.get("projector")
-        if projector is not None:
-            with contextlib.suppress(Exception):
-                fam.add_metric([], projector.quarantined_count())
+        with contextlib.suppress(Exception):
+            fam.add_metric([], self.runtime.projector.quarantined_count())
         yield fam
 
 

@@ -1,6 +1,8 @@
-"""Open311 GeoReport v2 at /open311/v2/ (discovery, services, requests; JSON and XML).
+"""Open311 GeoReport v2 at /open311/v2/ (discovery, services, requests; JSON and XML): the
+routes. What a posted request becomes (an intake command) and the services list are the
+channel adapter's (``adapters.channels.open311``); errors answer in GeoReport's shape
+(:func:`mount`).
 
-- service_code = our category code; service_name = its Chinese name.
 - service_request_id = case id; status = open | closed, status_notes = the Chinese status name;
   agency_responsible = the handling unit's Chinese name; expected_datetime = handling deadline.
 - POST requests.{json,xml} is form-encoded with ``api_key`` (an operator token). A missing or
@@ -21,19 +23,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import uuid
 import warnings
 from dataclasses import dataclass, replace
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from xml.etree.ElementTree import Element, SubElement, tostring
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from adapters.bootstrap import Runtime
-from adapters.http.errors import ApiError
+from adapters.channels import open311 as channel
+from adapters.http.errors import ApiError, mount_error_format
 from adapters.http.intake import submit_command
 from adapters.http.policy import (
     Open311View,
@@ -45,39 +45,28 @@ from adapters.http.policy import (
     open311_view,
     principal_from_token,
 )
-from adapters.http.routes_cases import audit
+from adapters.http.routes_cases import audit, runtime_of
 from adapters.http.unit_view import UnitLens, lens_for, lens_for_case
+from adapters.http.views import unit_name
 from engine.application import CaseNotFound
 from engine.config import SanshiConfig
-from engine.contract import (
-    MAX_ATTRIBUTES,
-    MAX_CODE,
-    Address,
-    AttributeValue,
-    Code,
-    Description,
-    Email,
-    Name,
-    Phone,
-    Ref,
-    Url,
-    query_time_problem,
-    text_problem,
-)
+from engine.contract import MAX_CODE, query_time_problem, text_problem
 from engine.deadlines import SHANGHAI
 from engine.domain import OPEN_STATUSES, Case, Status
-from engine.intake import Channel, Concern, IntakeCommand
-from engine.vocabulary import APPEAL_TYPES as APPEAL_TYPE_TERMS
-from engine.vocabulary import CONCERNS, STATUSES
+from engine.vocabulary import STATUSES
+
+if TYPE_CHECKING:
+    from adapters.bootstrap import Runtime
 
 router = APIRouter(prefix="/open311/v2", tags=["open311 GeoReport v2"])
+# Errors under this prefix answer in GeoReport's shape (wider than the router's: an unknown
+# version is still an Open311 client's mistake).
+ERROR_PREFIX = "/open311/"
 
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 FORMATS = {"json": "application/json", "xml": "text/xml"}
 MAX_RESULTS = 1000
 DEFAULT_WINDOW = dt.timedelta(days=90)
-
-APPEAL_TYPES = list(APPEAL_TYPE_TERMS.codes)
 
 # List containers and the element name of their items, for the XML rendering.
 _ITEM = {
@@ -136,9 +125,16 @@ def _iso(t: dt.datetime | None) -> str | None:
     return t.astimezone(SHANGHAI).isoformat(timespec="seconds") if t else None
 
 
-def _runtime(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
+def mount(app: FastAPI) -> None:
+    """The routes, with GeoReport's error shape for everything under :data:`ERROR_PREFIX`."""
+    app.include_router(router)
+    mount_error_format(app, ERROR_PREFIX, open311_error)
+
+
+def _refused(exc: channel.RequestRefused) -> ApiError:
+    if exc.unknown_service:
+        return ApiError(404, "not_found", exc.message)
+    return ApiError(400, "bad_request", exc.message)
 
 
 # ---- discovery and services --------------------------------------------------------------------
@@ -147,7 +143,7 @@ def _runtime(request: Request) -> Runtime:
 @router.get("/discovery.{fmt}", summary="Open311 服务发现")
 def discovery(request: Request, fmt: str) -> Response:
     fmt = _fmt(fmt)
-    rt = _runtime(request)
+    rt = runtime_of(request)
     base = str(request.base_url).rstrip("/") + "/open311/v2/"
     data = {
         "changeset": "2026-01-01T00:00:00+08:00",
@@ -169,58 +165,19 @@ def discovery(request: Request, fmt: str) -> Response:
     return render(fmt, "discovery", data)
 
 
-def _service(config: SanshiConfig, code: str) -> dict[str, Any]:
-    c = config.category(code)
-    return {
-        "service_code": c.code,
-        "service_name": c.name,
-        "description": c.description or "、".join(c.keywords) or c.name,
-        "metadata": True,
-        "type": "realtime",
-        "keywords": ",".join(c.keywords),
-        "group": config.district.name,
-    }
-
-
 @router.get("/services.{fmt}", summary="服务列表（诉求分类）")
 def services(request: Request, fmt: str) -> Response:
     fmt = _fmt(fmt)
-    cfg = _runtime(request).config
-    return render(fmt, "services", [_service(cfg, c.code) for c in cfg.categories])
+    return render(fmt, "services", channel.services(runtime_of(request).config))
 
 
 @router.get("/services/{service_code}.{fmt}", summary="服务定义（附加属性）")
 def service_definition(request: Request, service_code: str, fmt: str) -> Response:
     fmt = _fmt(fmt)
-    cfg = _runtime(request).config
-    if service_code not in cfg.category_codes():
-        raise ApiError(404, "not_found", f"service_code 不存在：{service_code[:64]}")
-    data = {
-        "service_code": service_code,
-        "attributes": [
-            {
-                "variable": True,
-                "code": "concern",
-                "datatype": "singlevaluelist",
-                "required": False,
-                "datatype_description": "三事分级："
-                + " / ".join(f"{t.code} {t.long_label}" for t in CONCERNS),
-                "order": 1,
-                "description": "诉求等级（三事）",
-                "values": [{"key": t.code, "name": t.long_label} for t in CONCERNS],
-            },
-            {
-                "variable": True,
-                "code": "appeal_type",
-                "datatype": "singlevaluelist",
-                "required": False,
-                "datatype_description": "诉求类型",
-                "order": 2,
-                "description": "诉求类型",
-                "values": [{"key": t.code, "name": t.label} for t in APPEAL_TYPE_TERMS],
-            },
-        ],
-    }
+    try:
+        data = channel.service_definition(runtime_of(request).config, service_code)
+    except channel.RequestRefused as exc:
+        raise _refused(exc) from None
     return render(fmt, "service_definition", data)
 
 
@@ -321,12 +278,6 @@ def _row_facts(row: dict[str, Any]) -> _Facts:
     )
 
 
-def _unit_name(config: SanshiConfig, unit: str | None) -> str | None:
-    if not unit:
-        return None
-    return config.unit(unit).name if config.has_unit(unit) else unit
-
-
 def _coarse_place(config: SanshiConfig, street: str | None) -> str | None:
     """The public location: the district and the street (街道) from the config, never a road,
     a house number or anything the resident wrote."""
@@ -357,7 +308,7 @@ def request_item(facts: _Facts, config: SanshiConfig, view: Open311View) -> dict
         "service_name": config.category(code).name if code in config.category_codes() else code,
         "service_code": code,
         "description": _public_text(facts.text) if full else None,
-        "agency_responsible": _unit_name(config, facts.unit),
+        "agency_responsible": unit_name(config, facts.unit or None),
         "service_notice": None,
         "requested_datetime": _iso(facts.received),
         "updated_datetime": _iso(facts.updated),
@@ -427,7 +378,7 @@ ApiKey = Annotated[
 @router.get("/requests.{fmt}", summary="查询服务请求（工单）")
 def list_requests(request: Request, fmt: str, api_key: ApiKey = None) -> Response:
     fmt = _fmt(fmt)
-    rt = _runtime(request)
+    rt = runtime_of(request)
     reader = open311_reader(request, api_key)
     q = request.query_params
     if q.get("service_request_id"):
@@ -460,9 +411,7 @@ def list_requests(request: Request, fmt: str, api_key: ApiKey = None) -> Respons
         filters["from"] = start.astimezone(SHANGHAI).date()
     if end:
         filters["to"] = end.astimezone(SHANGHAI).date() + dt.timedelta(days=1)
-    rm = rt.extras.get("read_model")
-    if rm is None:
-        raise ApiError(503, "unavailable", "读模型尚未就绪")
+    rm = rt.read_model
     shown: list[tuple[_Facts, Open311View]] = []
     offset = 0
     while len(shown) < MAX_RESULTS:
@@ -502,7 +451,7 @@ def _get_case(rt: Runtime, raw: str) -> Case | None:
 @router.get("/requests/{service_request_id}.{fmt}", summary="查询单个服务请求")
 def get_request(request: Request, service_request_id: str, fmt: str, api_key: ApiKey = None) -> Response:
     fmt = _fmt(fmt)
-    rt = _runtime(request)
+    rt = runtime_of(request)
     reader = open311_reader(request, api_key)
     case = _get_case(rt, service_request_id)
     facts = _case_facts(case) if case is not None else None
@@ -515,76 +464,6 @@ def get_request(request: Request, service_request_id: str, fmt: str, api_key: Ap
         # The full view shows what the resident wrote and where: audited like the case API.
         audit(request, reader, case, "open311")
     return _render_requests(fmt, [item], reader)
-
-
-class _PostFields(BaseModel):
-    """What a POST may carry, under the input contract (engine.contract): every text clean and
-    bounded; attribute[...] values short (the service lists their values). Unknown fields are
-    ignored, as GeoReport clients may send more than this service reads."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    api_key: Annotated[str, Field(max_length=500)] = ""
-    service_code: Code = ""
-    description: Description = ""
-    lat: Annotated[str, Field(max_length=64)] = ""
-    long: Annotated[str, Field(max_length=64)] = ""
-    address_string: Address = ""
-    address_id: Ref = ""
-    email: Email = ""
-    device_id: Ref = ""
-    account_id: Ref = ""
-    first_name: Name = ""
-    last_name: Name = ""
-    phone: Phone = ""
-    media_url: Url = ""
-    attributes: Annotated[dict[Code, AttributeValue], Field(max_length=MAX_ATTRIBUTES)] = {}
-
-    @property
-    def appeal_type(self) -> str:
-        return self.attributes.get("appeal_type", "")
-
-
-def _post_fields(raw: dict[str, Any]) -> dict[str, str]:
-    """The fields this service reads (attribute[...] included), as text: numbers are spelled
-    out, null is absent, and anything else (an object, a list) is refused rather than turned
-    into its Python spelling. Other fields are ignored, whatever they hold."""
-    out: dict[str, str] = {}
-    for key, value in raw.items():
-        name = str(key)
-        if value is None or not (name in _PostFields.model_fields or name.startswith("attribute[")):
-            continue
-        if isinstance(value, str):
-            out[name] = value
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            out[name] = str(value)
-        else:
-            raise ApiError(400, "bad_request", f"{name[: MAX_CODE + 11]} 须为文本或数字")
-    return out
-
-
-def _checked_post(fields: dict[str, str]) -> _PostFields:
-    attributes = {
-        k[len("attribute[") : -1][:MAX_CODE + 1]: v
-        for k, v in fields.items()
-        if k.startswith("attribute[") and k.endswith("]")
-    }
-    plain = {k: v for k, v in fields.items() if not k.startswith("attribute[")}
-    try:
-        return _PostFields.model_validate({**plain, "attributes": attributes})
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False, include_input=False):
-            loc = [str(p) for p in err["loc"]]
-            attribute = loc[:1] == ["attributes"] and len(loc) > 1
-            where = f"attribute[{loc[1]}]" if attribute else ".".join(loc)
-            limit = (err.get("ctx") or {}).get("max_length")
-            if err["type"] in ("string_too_long", "too_long") and limit is not None:
-                what = f"太长（最多 {limit} {'项' if err['type'] == 'too_long' else '字'}）"
-            else:
-                what = err["msg"]
-            problems.append(f"{where}：{what}")
-        raise ApiError(400, "bad_request", "请求参数有误：" + "；".join(problems)) from None
 
 
 _POST_FIELDS: dict[str, Any] = {
@@ -606,7 +485,7 @@ _POST_FIELDS: dict[str, Any] = {
         "phone": {"type": "string"},
         "media_url": {"type": "string"},
         "attribute[concern]": {"type": "string", "enum": ["worry", "trouble", "anguish"]},
-        "attribute[appeal_type]": {"type": "string", "enum": APPEAL_TYPES},
+        "attribute[appeal_type]": {"type": "string", "enum": channel.APPEAL_TYPES},
         "attribute[confidential]": {
             "type": "string",
             "enum": ["true", "false"],
@@ -628,7 +507,7 @@ _POST_FIELDS: dict[str, Any] = {
 )
 async def create_request(request: Request, fmt: str) -> Response:
     fmt = _fmt(fmt)
-    rt = _runtime(request)
+    rt = runtime_of(request)
     ctype = request.headers.get("content-type", "")
     fields: dict[str, Any]
     if ctype.startswith("application/json"):
@@ -640,82 +519,20 @@ async def create_request(request: Request, fmt: str) -> Response:
     else:
         form = await request.form()
         fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
-    fields = _post_fields(fields)
+    try:
+        fields = channel.post_fields(fields)
+    except channel.RequestRefused as exc:
+        raise _refused(exc) from None
     api_key = fields.get("api_key") or request.query_params.get("api_key") or bearer_token(request) or ""
     try:
         principal = principal_from_token(request, api_key)
         check_role(principal, Permission.CASE_CREATE)
     except ApiError as exc:
         raise ApiError(403, "forbidden", "api_key 缺失或无效" if exc.status == 401 else exc.message) from None
-
-    post = _checked_post(fields)  # the input contract, before anything is looked at
-    code = fields.get("service_code", "")
-    if not code:
-        raise ApiError(400, "bad_request", "缺少 service_code")
-    if code not in rt.config.category_codes():
-        raise ApiError(404, "not_found", f"service_code 不存在：{code[:64]}")
-    description = fields.get("description", "").strip()
-    if not description:
-        raise ApiError(400, "bad_request", "缺少 description（诉求内容）")
-    lat, lng = fields.get("lat", ""), fields.get("long", "")
-    address = fields.get("address_string", "").strip()
-    if not address and not (lat and lng) and not fields.get("address_id"):
-        raise ApiError(400, "bad_request", "缺少位置：lat/long、address_string 或 address_id 至少一项")
-    lat_f = lng_f = None
-    if lat and lng:
-        try:
-            lat_f, lng_f = float(lat), float(lng)
-        except ValueError:
-            raise ApiError(400, "bad_request", "lat/long 必须是数字") from None
-        if not (-90 <= lat_f <= 90 and -180 <= lng_f <= 180):
-            raise ApiError(400, "bad_request", "lat/long 超出范围")
-    concern = fields.get("attribute[concern]", "worry")
-    if concern not in {c.value for c in Concern}:
-        raise ApiError(400, "bad_request", "attribute[concern] 只能是 worry / trouble / anguish")
-    if post.appeal_type not in ("", *APPEAL_TYPES):
-        raise ApiError(400, "bad_request", f"attribute[appeal_type] 只能是 {' / '.join(APPEAL_TYPES)}")
-
-    # The same client + service + text + place is the same request (a retry): one case.
-    who = fields.get("device_id") or fields.get("account_id") or fields.get("email") or ""
-    digest = hashlib.sha256(
-        "\x1f".join(
-            [principal.fingerprint, who, code, description, lat, lng, address]
-        ).encode("utf-8")
-    ).hexdigest()[:32]
-    name = "".join(x for x in (fields.get("last_name", ""), fields.get("first_name", "")) if x)
-    extra: dict[str, Any] = {
-        "open311": {
-            k: v
-            for k, v in fields.items()
-            if k in ("service_code", "device_id", "account_id", "address_id", "media_url")
-            or k.startswith("attribute[")
-        },
-        "photos": [fields["media_url"]] if fields.get("media_url") else [],
-    }
-    if fields.get("email"):
-        extra["email"] = fields["email"]
-    if lat_f is not None:
-        extra["lat"], extra["lng"] = lat_f, lng_f
     try:
-        command = IntakeCommand(
-            channel=Channel.APP,
-            source_ref=f"open311-{digest}",
-            received_at=dt.datetime.now(SHANGHAI),
-            content=description,
-            address=address,
-            caller_name=name,
-            caller_phone=fields.get("phone", ""),
-            appeal_type=fields.get("attribute[appeal_type]", ""),
-            urgent=concern == Concern.ANGUISH.value,
-            category_hint=code,
-            concern=Concern(concern),
-            confidential=fields.get("attribute[confidential]", "").strip().lower()
-            in ("true", "1", "yes", "是"),
-            extra=extra,
-        )
-    except ValidationError as exc:
-        problems = "；".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ApiError(400, "bad_request", f"请求参数有误：{problems}") from None
+        command = channel.service_request(fields, rt.config, sender=principal.fingerprint)
+    except channel.RequestRefused as exc:
+        raise _refused(exc) from None
     submitted = submit_command(rt, command, principal.id, position="open311")
     item: dict[str, Any] = {
         "service_request_id": str(submitted.case_id) if submitted.case_id else None,

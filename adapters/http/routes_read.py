@@ -32,6 +32,7 @@ from engine.intake import Channel
 from engine.routing.port import CaseFacts
 from engine.vocabulary import STATUSES
 from engine.vocabulary import as_json as vocabulary_json
+from projections.queries import ReadModel
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
@@ -40,11 +41,8 @@ StatsBy = Literal["unit", "channel", "category", "street", "month"]
 QueryDate = Annotated[str, StringConstraints(max_length=64)]
 
 
-def read_model(request: Request) -> Any:
-    rm = runtime_of(request).extras.get("read_model")
-    if rm is None:
-        raise ApiError(503, "unavailable", "统计视图尚未就绪，请稍后再试")
-    return rm
+def read_model(request: Request) -> ReadModel:
+    return runtime_of(request).read_model
 
 
 def parse_day(value: str | None, name: str) -> dt.datetime | None:
@@ -360,9 +358,7 @@ def quarantined_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
-    projector = runtime_of(request).extras.get("projector")
-    if projector is None:
-        raise ApiError(503, "unavailable", "统计视图尚未就绪，请稍后再试")
+    projector = runtime_of(request).projector
     # Embedded mode: catch the views up first, as every other read does (what the log holds
     # now and cannot be applied is listed now).
     fresh = read_model(request).before_read

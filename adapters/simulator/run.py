@@ -226,9 +226,9 @@ class Simulation:
         # Embedded mode catches the projections up after every save; the simulator reads them
         # once a simulated day (the deadline clock's cross-check), so it lets them catch up
         # then, in one batch, instead of once per command. Restored, and caught up, at the end.
-        projector = self.runtime.extras.get("projector")
+        projector = self.runtime.projector
         saved_hook = self.app.on_saved
-        if projector is not None and saved_hook is not None:
+        if saved_hook is not None:
             self.app.on_saved = None
         try:
             for t in self.stream.hours():
@@ -243,7 +243,7 @@ class Simulation:
                     self.progress(done.days, self.days)
         finally:
             self.app.on_saved = saved_hook
-            if projector is not None and saved_hook is not None:
+            if saved_hook is not None:
                 projector.catch_up()
         self.report.wall_seconds = time.perf_counter() - t_wall
         return self.report
@@ -554,10 +554,9 @@ class Simulation:
         # knows every deadline it set, and asking the views every simulated hour would make
         # the projections catch up 24 times a day in small batches (a noticeable share of the
         # run time: bench/RESULTS.md, "Numbers moved from comments").
-        read_model = self.runtime.extras.get("read_model")
-        due = getattr(read_model, "due_for_escalation", None)
-        if due is not None and now.astimezone(SHANGHAI).hour == 0:
-            candidates = list(dict.fromkeys([*candidates, *_ids(due(now))]))
+        if now.astimezone(SHANGHAI).hour == 0:
+            due = self.runtime.read_model.due_for_escalation(now)
+            candidates = list(dict.fromkeys([*candidates, *_ids(due)]))
         for cid in candidates:
             try:
                 kinds = self.app.escalate_overdue(cid, now)

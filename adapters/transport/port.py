@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import DataError as PersistenceDataError
@@ -32,7 +32,6 @@ from adapters.channels import (
     Parsed,
     RawRecord,
     adapt,
-    context_for,
     read_one,
 )
 from adapters.channels.common import AdapterContext
@@ -40,7 +39,9 @@ from engine.domain import DomainError
 from engine.intake import Channel
 
 from .dead_letters import DeadLetterStore
-from .sealing import sealer_for
+
+if TYPE_CHECKING:
+    from adapters.bootstrap import Publisher, Runtime
 
 log = logging.getLogger("sanshi.intake")
 
@@ -113,7 +114,7 @@ RECORD_FAULTS: tuple[type[Exception], ...] = (
 
 
 def apply_commands(
-    runtime: Any, items: Sequence[Parsed], principal: str, source: str
+    runtime: Runtime, items: Sequence[Parsed], principal: str, source: str
 ) -> tuple[list[IntakeOutcome], list[DeadLetter]]:
     """``receive_batch`` the whole lot in one transaction; when the engine refuses one record
     (a DomainError, e.g. a config that names no unit) or cannot compute with its values (a
@@ -183,7 +184,7 @@ def _outcome(result: Any, position: str) -> IntakeOutcome:
 class InProcessIntake:
     mode = "embedded"
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
     def send(self, items: Sequence[Parsed], principal: str = DEFAULT_PRINCIPAL) -> list[IntakeOutcome]:
@@ -199,46 +200,20 @@ class InProcessIntake:
         pass
 
 
-# ---- wiring into a runtime ----------------------------------------------------------------
+# ---- the runtime's parts (built and kept by adapters.bootstrap) ----------------------------
 
 
-def dead_letter_store(runtime: Any) -> DeadLetterStore:
-    store = runtime.extras.get("dead_letter_store")
-    if store is None:
-        engine = runtime.extras.get("views_engine")
-        sealer = sealer_for(runtime.settings.cipher_key)
-        if engine is not None:
-            store = DeadLetterStore(engine, sealer)
-        else:
-            store = DeadLetterStore.from_url(runtime.settings.sqlalchemy_url(), sealer)
-            runtime.extras.setdefault("closers", []).append(store.engine.dispose)
-        runtime.extras["dead_letter_store"] = store
-    return store  # type: ignore[no-any-return]
+def dead_letter_store(runtime: Publisher) -> DeadLetterStore:
+    return runtime.dead_letter_store
 
 
-def intake_port(runtime: Any) -> IntakePort:
+def intake_port(runtime: Publisher) -> IntakePort:
     """The runtime's port, made once: Kafka when SANSHI_KAFKA is set, else in-process."""
-    port = runtime.extras.get("intake_port")
-    if port is None:
-        if runtime.settings.kafka:
-            from .kafka import KafkaIntake, KafkaSettings
-
-            port = KafkaIntake(
-                KafkaSettings.from_env(runtime.settings.kafka, cipher_key=runtime.settings.cipher_key)
-            )
-        else:
-            port = InProcessIntake(runtime)
-        runtime.extras["intake_port"] = port
-        runtime.extras.setdefault("closers", []).append(port.close)
-    return port  # type: ignore[no-any-return]
+    return runtime.intake_port
 
 
-def adapter_context(runtime: Any) -> AdapterContext:
-    ctx = runtime.extras.get("adapter_context")
-    if ctx is None:
-        ctx = context_for(runtime.config, district_key=runtime.settings.district_key)
-        runtime.extras["adapter_context"] = ctx
-    return ctx  # type: ignore[no-any-return]
+def adapter_context(runtime: Publisher) -> AdapterContext:
+    return runtime.adapter_context
 
 
 def check_channel(channel: str) -> str:
@@ -251,7 +226,7 @@ def check_channel(channel: str) -> str:
 
 
 def submit(
-    runtime: Any,
+    runtime: Publisher,
     channel: str,
     record: Mapping[str, Any] | bytes | str,
     principal: str = DEFAULT_PRINCIPAL,
@@ -326,7 +301,7 @@ class IngestReport:
 
 
 def ingest(
-    runtime: Any,
+    runtime: Publisher,
     channel: str,
     records: Iterable[RawRecord],
     source: str = "",

@@ -1,21 +1,23 @@
 """``sanshi worker``: consume ``sanshi.intake`` and ``sanshi.dlq``, apply, then commit.
 
-One poll is one unit of work, in the order that makes redelivery harmless (arroyo style):
+One poll is one unit of work, passed through steps in the order that makes redelivery
+harmless (as Sentry arroyo's processing strategies):
 
-1. parse every message: an intake command, or a dead letter (unparseable → a dead letter of
-   its own, position ``topic:partition:offset``);
-2. apply: dead letters into the ``dead_letters`` table (idempotent on their id) and the
-   worker's own onto the DLQ topic; all commands through ``app.receive_batch`` — one
-   transaction;
-3. commit the offsets, only now.
+1. :class:`Decode`: every message becomes an intake command or a dead letter (unparseable → a
+   dead letter of its own, position ``topic:partition:offset``); nothing is written;
+2. :class:`StoreDeadLetters`: the worker's own dead letters onto the DLQ topic, then every dead
+   letter into the ``dead_letters`` table (both idempotent on the letter's id);
+3. :class:`ApplyCommands`: the commands through ``app.receive_batch``, one transaction per
+   principal; a record the engine refuses is dead-lettered alone;
+4. commit the offsets (:meth:`Worker._commit`), last.
 
-Killed between 2 and 3, the poll is delivered again: case ids are deterministic, so each
-command is reported as a duplicate instead of becoming a second case, and each dead letter is
-stored once. Nothing is lost because nothing is committed before it is saved.
+Killed before 4, the poll is delivered again: case ids are deterministic, so each command is
+reported as a duplicate instead of becoming a second case, and each dead letter is stored
+once. Nothing is lost because nothing is committed before it is saved.
 
-Between polls the worker also keeps the projections caught up (``runtime.extras['projector']``)
-and runs the deadline clock every ``clock_interval`` seconds (``read_model.due_for_escalation``
-→ ``app.tick``), when those parts are wired.
+Between polls the run loop also calls two steps of their own: :class:`CatchUpProjections`
+(``runtime.projector``) and :class:`DeadlineClock` every ``clock_interval`` seconds
+(``read_model.due_for_escalation`` → ``app.tick``).
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -46,8 +49,12 @@ from .kafka import (
     make_producer,
     publish_dead_letters,
 )
-from .port import DEFAULT_PRINCIPAL, apply_commands, dead_letter_store
+from .port import DEFAULT_PRINCIPAL, apply_commands
 from .sealing import is_sealed, sealer_for
+
+if TYPE_CHECKING:
+    from adapters.bootstrap import Runtime
+    from projections.projector import Projector
 
 log = logging.getLogger("sanshi.worker")
 
@@ -85,10 +92,200 @@ def _header(record: Any, name: str) -> str:
     return ""
 
 
+# ---- the steps of one poll -----------------------------------------------------------------
+
+
+@dataclass
+class Decoded:
+    """One poll after :class:`Decode`: what the later steps apply."""
+
+    commands: list[Parsed] = field(default_factory=list)
+    principals: list[str] = field(default_factory=list)  # one per command
+    own_letters: list[DeadLetter] = field(default_factory=list)  # unreadable here
+    forwarded: list[DeadLetter] = field(default_factory=list)  # from the DLQ topic
+
+    @property
+    def letters(self) -> list[DeadLetter]:
+        return self.own_letters + self.forwarded
+
+    def by_principal(self) -> Iterator[tuple[str, list[Parsed]]]:
+        """The commands grouped by who sent them, in order of first appearance (HTTP operators
+        and file imports may share a poll; each group is one transaction)."""
+        for principal in dict.fromkeys(self.principals):
+            yield principal, [
+                c for c, p in zip(self.commands, self.principals, strict=True) if p == principal
+            ]
+
+
+class Decode:
+    """Step 1: messages → commands and dead letters. Writes nothing; raises
+    :class:`SealedMessageError` for a message it has no key for (configuration, not data)."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self.settings = settings
+        self._sealer = sealer_for(settings.cipher_key)
+
+    def __call__(self, batch: dict[Any, list[Any]]) -> Decoded:
+        out = Decoded()
+        for tp, records in batch.items():
+            for record in records:
+                position = f"{tp.topic}:{tp.partition}:{record.offset}"
+                value = self._open(record.value, position)
+                if tp.topic == self.settings.dlq_topic:
+                    try:
+                        out.forwarded.append(from_message(value))
+                    except (ValueError, KeyError, TypeError):
+                        # Not ours to republish (that would loop): stored as it is.
+                        out.own_letters.append(
+                            self._letter(record, position, "DLQ 消息无法解析 (unreadable DLQ message)", value)
+                        )
+                    continue
+                try:
+                    command = IntakeCommand.model_validate_json(value)
+                except ValidationError as e:
+                    # Where and which rule (the input contract's messages name no value).
+                    fields = "; ".join(
+                        f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}"
+                        for err in e.errors(include_input=False, include_url=False)
+                    )
+                    out.own_letters.append(
+                        self._letter(
+                            record, position, f"消息无法解析 (unparseable intake message: {fields})", value
+                        )
+                    )
+                    continue
+                origin = _header(record, POSITION_HEADER)
+                out.commands.append(Parsed(command, origin or position))
+                out.principals.append(_header(record, PRINCIPAL_HEADER) or DEFAULT_PRINCIPAL)
+        return out
+
+    def _open(self, value: bytes | None, position: str) -> bytes:
+        data = bytes(value or b"")
+        if self._sealer is None:
+            if is_sealed(data):
+                raise SealedMessageError(
+                    f"{position}: 消息已加密，但本 worker 未设置 SANSHI_CIPHER_KEY "
+                    "(sealed message, no SANSHI_CIPHER_KEY here)"
+                )
+            return data
+        try:
+            return self._sealer.open(data)
+        except ValueError:
+            raise SealedMessageError(
+                f"{position}: 无法解密，SANSHI_CIPHER_KEY 与发布方不一致 (cannot decrypt: key differs)"
+            ) from None
+
+    def _letter(self, record: Any, position: str, reason: str, value: bytes) -> DeadLetter:
+        raw = value  # opened: the store and the DLQ topic seal it again with their key
+        channel = _header(record, CHANNEL_HEADER) or "unknown"
+        size, digest = len(raw), hashlib.sha256(raw).hexdigest()
+        redacted = False
+        if channel in (Channel.POLICE.value, "unknown"):
+            # We cannot tell what an unreadable message holds: mask before storing.
+            raw, redacted = redact_raw(raw), True
+        return DeadLetter(
+            channel=channel,
+            reason=reason,
+            position=position,
+            raw=raw,
+            raw_size=size,
+            raw_sha256=digest,
+            redacted=redacted,
+            source="worker",
+        )
+
+
+class StoreDeadLetters:
+    """Step 2: the invalid messages to the DLQ: this worker's own onto the topic first (for
+    whoever else reads it), then all of them into the table; both idempotent."""
+
+    def __init__(self, runtime: Runtime, settings: KafkaSettings, stats: WorkerStats) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.stats = stats
+
+    def __call__(self, poll: Decoded, producer: Any) -> None:
+        if poll.own_letters:
+            publish_dead_letters(producer, self.settings, poll.own_letters)
+        letters = poll.letters
+        if letters:
+            new = self.runtime.dead_letter_store.add(letters)
+            self.stats.counts["dead_letters_stored"] += new
+            self.stats.counts["dead_lettered"] += len(poll.own_letters)
+
+
+class ApplyCommands:
+    """Step 3: the commands, one transaction per principal; a record the engine refuses is
+    dead-lettered on its own (table and topic) and the rest applied."""
+
+    def __init__(self, runtime: Runtime, settings: KafkaSettings, stats: WorkerStats) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.stats = stats
+
+    def __call__(self, poll: Decoded, producer: Any) -> None:
+        for principal, group in poll.by_principal():
+            outcomes, refused = apply_commands(self.runtime, group, principal, source="worker")
+            if refused:
+                self.runtime.dead_letter_store.add(refused)
+                publish_dead_letters(producer, self.settings, refused)
+            for outcome in outcomes:
+                self.stats.counts[outcome.status] += 1
+
+
+# ---- the steps between polls ---------------------------------------------------------------
+
+
+class CatchUpProjections:
+    """Keeps the views following the log; while polls keep coming, in bounded steps so that
+    the next poll comes before the group session ends."""
+
+    BUSY_STEP = 20000  # events at most per call while busy
+
+    def __init__(self, projector: Projector | None) -> None:
+        self.projector = projector  # None: projections are someone else's (--no-projections)
+
+    def __call__(self, busy: bool) -> None:
+        if self.projector is None:
+            return
+        try:
+            self.projector.catch_up(max_events=self.BUSY_STEP if busy else None)
+        except Exception:
+            log.exception("projection catch-up failed; will retry")
+
+
+class DeadlineClock:
+    """Escalates the deadlines that have passed (督办), at most every ``interval`` seconds;
+    ``interval`` 0 turns it off."""
+
+    def __init__(self, runtime: Runtime, interval: float, stats: WorkerStats) -> None:
+        self.runtime = runtime
+        self.interval = interval
+        self.stats = stats
+        self._last = 0.0
+
+    def __call__(self) -> None:
+        if self.interval <= 0 or time.monotonic() - self._last < self.interval:
+            return
+        self._last = time.monotonic()
+        now = dt.datetime.now(SHANGHAI)
+        try:
+            due = self.runtime.read_model.due_for_escalation(now)
+            if due:
+                escalated = self.runtime.app.tick(due, now)
+                self.stats.counts["escalated"] += escalated
+                log.info("deadline clock: %d deadlines escalated", escalated)
+        except Exception:
+            log.exception("deadline clock failed; will retry")
+
+
+# ---- the worker ----------------------------------------------------------------------------
+
+
 class Worker:
     def __init__(
         self,
-        runtime: Any,
+        runtime: Runtime,
         settings: KafkaSettings,
         options: WorkerOptions | None = None,
     ) -> None:
@@ -99,8 +296,11 @@ class Worker:
         self.stop_event = threading.Event()
         self._consumer: Any = None
         self._producer: Any = None
-        self._last_clock = 0.0
-        self._sealer = sealer_for(settings.cipher_key)
+        self.decode = Decode(settings)
+        self.store_dead_letters = StoreDeadLetters(runtime, settings, self.stats)
+        self.apply = ApplyCommands(runtime, settings, self.stats)
+        self.catch_up = CatchUpProjections(runtime.projector if self.options.projections else None)
+        self.clock = DeadlineClock(runtime, self.options.clock_interval, self.stats)
 
     # ---- Kafka clients -------------------------------------------------------------------
 
@@ -139,7 +339,10 @@ class Worker:
 
     def run(self, idle_exit: float | None = None, max_seconds: float | None = None) -> WorkerStats:
         """Run until :meth:`stop` (or SIGTERM via the CLI); with ``idle_exit``, also stop once
-        every assigned partition is consumed to its end and nothing arrived for that long."""
+        every assigned partition is consumed to its end and nothing arrived for that long.
+
+        Each turn: a poll through its steps and its commit; then, whether or not anything
+        came, the projections' catch-up and the deadline clock."""
         if self._consumer is None:
             self._connect()
         consumer = self._consumer
@@ -155,7 +358,8 @@ class Worker:
                     self._commit()
                     self.stats.polls += 1
                     idle_since = time.monotonic()
-                self._housekeeping(busy=bool(batch))
+                self.catch_up(busy=bool(batch))
+                self.clock()
                 if (
                     idle_exit is not None
                     and not batch
@@ -182,7 +386,22 @@ class Worker:
                 log.exception("applying a poll failed (attempt %d); retrying", attempt)
                 self.stop_event.wait(min(2.0**attempt, 15.0))
 
+    def process(self, batch: dict[Any, list[Any]]) -> None:
+        """Steps 1 to 3 of one poll: decode → invalid to the DLQ → apply. Committing is the
+        caller's, after this returns."""
+        poll = self.decode(batch)
+        self.store_dead_letters(poll, self._producer)
+        self.apply(poll, self._producer)
+        if poll.commands or poll.letters:
+            log.info(
+                "applied poll: %d commands, %d dead letters (totals %s)",
+                len(poll.commands),
+                len(poll.letters),
+                dict(self.stats.counts),
+            )
+
     def _commit(self) -> None:
+        """Step 4, last: everything the poll held is saved."""
         from kafka.errors import CommitFailedError, KafkaError
 
         try:
@@ -204,130 +423,3 @@ class Worker:
             return False
         ends = consumer.end_offsets(list(assigned))
         return all(consumer.position(tp) >= ends.get(tp, 0) for tp in assigned)
-
-    # ---- one poll ------------------------------------------------------------------------
-
-    def process(self, batch: dict[Any, list[Any]]) -> None:
-        commands: list[Parsed] = []
-        principals: list[str] = []
-        own_letters: list[DeadLetter] = []
-        forwarded: list[DeadLetter] = []
-        for tp, records in batch.items():
-            for record in records:
-                position = f"{tp.topic}:{tp.partition}:{record.offset}"
-                value = self._open(record.value, position)
-                if tp.topic == self.settings.dlq_topic:
-                    try:
-                        forwarded.append(from_message(value))
-                    except (ValueError, KeyError, TypeError):
-                        # Not ours to republish (that would loop): stored as it is.
-                        own_letters.append(
-                            self._letter(record, position, "DLQ 消息无法解析 (unreadable DLQ message)", value)
-                        )
-                    continue
-                try:
-                    command = IntakeCommand.model_validate_json(value)
-                except ValidationError as e:
-                    # Where and which rule (the input contract's messages name no value).
-                    fields = "; ".join(
-                        f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}"
-                        for err in e.errors(include_input=False, include_url=False)
-                    )
-                    own_letters.append(
-                        self._letter(
-                            record, position, f"消息无法解析 (unparseable intake message: {fields})", value
-                        )
-                    )
-                    continue
-                origin = _header(record, POSITION_HEADER)
-                commands.append(Parsed(command, origin or position))
-                principals.append(_header(record, PRINCIPAL_HEADER) or DEFAULT_PRINCIPAL)
-
-        if own_letters:
-            # To the topic first (for whoever else reads it), then our table; both idempotent.
-            publish_dead_letters(self._producer, self.settings, own_letters)
-        letters = own_letters + forwarded
-        if letters:
-            new = dead_letter_store(self.runtime).add(letters)
-            self.stats.counts["dead_letters_stored"] += new
-            self.stats.counts["dead_lettered"] += len(own_letters)
-
-        # One transaction per principal group (HTTP operators and file imports may share a poll).
-        for principal in dict.fromkeys(principals):
-            group = [c for c, p in zip(commands, principals, strict=True) if p == principal]
-            outcomes, refused = apply_commands(self.runtime, group, principal, source="worker")
-            if refused:
-                dead_letter_store(self.runtime).add(refused)
-                publish_dead_letters(self._producer, self.settings, refused)
-            for outcome in outcomes:
-                self.stats.counts[outcome.status] += 1
-        if commands or letters:
-            log.info(
-                "applied poll: %d commands, %d dead letters (totals %s)",
-                len(commands),
-                len(letters),
-                dict(self.stats.counts),
-            )
-
-    def _open(self, value: bytes | None, position: str) -> bytes:
-        data = bytes(value or b"")
-        if self._sealer is None:
-            if is_sealed(data):
-                raise SealedMessageError(
-                    f"{position}: 消息已加密，但本 worker 未设置 SANSHI_CIPHER_KEY "
-                    "(sealed message, no SANSHI_CIPHER_KEY here)"
-                )
-            return data
-        try:
-            return self._sealer.open(data)
-        except ValueError:
-            raise SealedMessageError(
-                f"{position}: 无法解密，SANSHI_CIPHER_KEY 与发布方不一致 (cannot decrypt: key differs)"
-            ) from None
-
-    def _letter(self, record: Any, position: str, reason: str, value: bytes) -> DeadLetter:
-        raw = value  # opened: the store and the DLQ topic seal it again with their key
-        channel = _header(record, CHANNEL_HEADER) or "unknown"
-        size, digest = len(raw), hashlib.sha256(raw).hexdigest()
-        redacted = False
-        if channel in (Channel.POLICE.value, "unknown"):
-            # We cannot tell what an unreadable message holds: mask before storing.
-            raw, redacted = redact_raw(raw), True
-        return DeadLetter(
-            channel=channel,
-            reason=reason,
-            position=position,
-            raw=raw,
-            raw_size=size,
-            raw_sha256=digest,
-            redacted=redacted,
-            source="worker",
-        )
-
-    # ---- between polls -------------------------------------------------------------------
-
-    def _housekeeping(self, busy: bool) -> None:
-        extras = self.runtime.extras
-        projector = extras.get("projector") if self.options.projections else None
-        if projector is not None:
-            try:
-                # While busy, a bounded step so that polls keep coming before the session ends.
-                projector.catch_up(max_events=20000 if busy else None)
-            except Exception:
-                log.exception("projection catch-up failed; will retry")
-        interval = self.options.clock_interval
-        if interval <= 0 or time.monotonic() - self._last_clock < interval:
-            return
-        self._last_clock = time.monotonic()
-        read_model = extras.get("read_model")
-        if read_model is None or not hasattr(read_model, "due_for_escalation"):
-            return
-        now = dt.datetime.now(SHANGHAI)
-        try:
-            due = read_model.due_for_escalation(now)
-            if due:
-                escalated = self.runtime.app.tick(due, now)
-                self.stats.counts["escalated"] += escalated
-                log.info("deadline clock: %d deadlines escalated", escalated)
-        except Exception:
-            log.exception("deadline clock failed; will retry")

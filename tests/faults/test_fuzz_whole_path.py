@@ -120,7 +120,7 @@ def test_rebuild_check_sees_a_changed_view_row() -> None:
             submit(rt, "hotline", {"order_no": f"R{i}", "received_at": "2026-11-02T09:00:00+08:00",
                                    "content": f"茶亭路路灯不亮了（{i}）", "caller_phone": mobile(r)})
         assert rebuild_differences(rt, "sqlite://") == []
-        with rt.extras["views_engine"].begin() as conn:
+        with rt.views_engine.begin() as conn:
             conn.execute(update(view_cases).values(snippet="被改过"))
         diffs = rebuild_differences(rt, "sqlite://")
         assert diffs and diffs[0].startswith("view_cases"), diffs
@@ -227,7 +227,7 @@ def test_hostile_records_through_a_real_broker(kafka_bootstrap: str, tmp_path: o
             with quiet_logs():
                 worker.run(idle_exit=3.0, max_seconds=180)
             try:
-                rt.extras["projector"].catch_up()  # as `sanshi projections follow` does
+                rt.projector.catch_up()  # as `sanshi projections follow` does
             except Exception as exc:
                 pytest.fail(f"the views cannot follow the log: {type(exc).__name__}: {exc}")
         finally:

@@ -207,7 +207,7 @@ def encrypted_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
         acted = _act_on_some(runtime, corpus, seed=8100)
         # the API's own tables too: a token issued, a personal-data read audited
         with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
-            token = runtime.extras["api_store"].create_token("operator", None, "值班话务员")
+            token = runtime.api_store.create_token("operator", None, "值班话务员")
             some = next(iter(corpus.expected))
             assert client.get(f"/api/cases/{some}", headers=_auth(token)).status_code == 200
     finally:

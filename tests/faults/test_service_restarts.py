@@ -127,7 +127,7 @@ def test_kafka_killed_and_restarted_mid_stream(
                      600, "every case received after the restart", every=0.5, check=worker.check)
             worker.drain()
             assert_each_once(received_counts(publisher.app), expected)
-            assert_views_equal_rebuild(publisher.app, publisher.extras["views_engine"], tmp_path)
+            assert_views_equal_rebuild(publisher.app, publisher.views_engine, tmp_path)
             print(
                 f"\nkafka restart: {3 * PHASE:,} records, broker SIGKILLed for ~4s mid-stream; "
                 f"during the outage {during[0].counts['queued']} queued after retries, "
@@ -192,7 +192,7 @@ def test_postgres_crash_under_the_worker(kafka_bootstrap: str, tmp_path: Path) -
                      "every case after the crash", every=0.5, check=worker.check)
             worker.drain()
             assert_each_once(received_counts(reader.app), corpus.expected)
-            assert_views_equal_rebuild(reader.app, reader.extras["views_engine"], tmp_path)
+            assert_views_equal_rebuild(reader.app, reader.views_engine, tmp_path)
             retries = worker.tail(200_000).count("retrying")
             print(f"\npostgres crash under the worker: {corpus.records:,} records, {CRASHES} "
                   f"crashes with {at_crash} of {len(corpus.expected)} cases in the log, worker "

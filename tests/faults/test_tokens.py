@@ -113,7 +113,7 @@ def test_no_token_in_any_log_record_even_sql_and_errors(
     runtime = bootstrap(Settings.from_env({"SANSHI_DB": "memory://"}))
     try:
         with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
-            issued = runtime.extras["api_store"].create_token("operator", None, "日志")
+            issued = runtime.api_store.create_token("operator", None, "日志")
             caplog.set_level(logging.DEBUG)
             caplog.set_level(logging.INFO, logger="sqlalchemy.engine")  # SQL and parameters
             bad = "wrong-token-0a1b2c3d"
@@ -169,7 +169,7 @@ def test_a_revoked_token_is_refused_at_once(tmp_path: Path) -> None:
             assert status(second) == 401
             # nothing left to revoke; a token from the config file cannot be revoked in the
             # database, and the command says where it lives (exit 1)
-            assert runtime.extras["api_store"].revoke_token(first) == 0
+            assert runtime.api_store.revoke_token(first) == 0
             configured = _run(env, "token", "revoke", OPERATOR)
             assert configured.returncode == 1 and "SANSHI_CONFIG" in configured.stderr
             assert status(OPERATOR) == 200

@@ -109,7 +109,7 @@ def test_worker_killed_at_random_points_loses_nothing_and_doubles_nothing(
         assert dead_letter_store(runtime).count() == corpus.broken
         # The views the killed-and-restarted worker kept equal a fresh replay of the log.
         events = assert_views_equal_rebuild(
-            runtime.app, runtime.extras["views_engine"], tmp_path
+            runtime.app, runtime.views_engine, tmp_path
         )
     finally:
         runtime.close()

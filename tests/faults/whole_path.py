@@ -315,11 +315,11 @@ def quarantined(runtime: Runtime) -> list[Any]:
     could not be applied is a door that let something through: the harness asserts this is
     empty. (The quarantine itself is tested with events written past the doors, in
     tests/integration/test_projections_quarantine.py.)"""
-    return list(runtime.extras["projector"].quarantined(limit=20))
+    return list(runtime.projector.quarantined(limit=20))
 
 
 def lag(runtime: Runtime) -> int:
-    projector = runtime.extras["projector"]
+    projector = runtime.projector
     return int(projector.lag())
 
 
@@ -330,7 +330,7 @@ def rebuild_differences(runtime: Runtime, rebuild_url: str) -> list[str]:
     from projections.tables import make_engine
     from tests.faults.support import view_rows
 
-    live_engine = runtime.extras["views_engine"]
+    live_engine = runtime.views_engine
     engine = make_engine(rebuild_url)
     try:
         rebuilt = Projector(runtime.app, engine, centre=runtime.config.centre.id)
@@ -888,7 +888,7 @@ class WholePath(RuleBasedStateMachine):
         self.step("clock")
         self.clock.shift(dt.timedelta(hours=hours))
         try:
-            rm = self.rt.extras["read_model"]
+            rm = self.rt.read_model
             now = self.now()
             self.rt.app.tick(rm.due_for_escalation(now), now)
         except Exception as exc:
@@ -918,7 +918,7 @@ class WholePath(RuleBasedStateMachine):
                 diffs = rebuild_differences(self.rt, self.dbs.rebuild)
                 if self.tally is not None:
                     self.tally.rebuilds += 1
-                    self.tally.events += int(self.rt.extras["projector"].head())
+                    self.tally.events += int(self.rt.projector.head())
                 if diffs:
                     self.fail("rebuild_mismatch", "rebuild", "full rebuild of the views",
                               "; ".join(diffs))

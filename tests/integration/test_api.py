@@ -148,7 +148,7 @@ def test_stats_are_the_read_models_json_and_export_as_csv_for_excel(env: tuple[A
     for _ in range(3):
         case_in(runtime, Status.RESOLVED)
     api = client.get("/api/stats?by=unit&from=2000-01-01&to=2100-01-01", headers=auth(LEADER)).json()
-    direct = runtime.extras["read_model"].stats("unit", "2000-01-01", "2100-01-01", {})
+    direct = runtime.read_model.stats("unit", "2000-01-01", "2100-01-01", {})
     assert api == json.loads(json.dumps(direct, default=str))
     assert set(api) >= {"from", "to", "by", "rows", "total"}
     row = next(r for r in api["rows"] if r["key"] == ASSIGNED_UNIT)
@@ -386,6 +386,6 @@ def test_token_create_prints_a_working_token_and_stores_only_its_hash(tmp_path: 
     with api_client(db) as (client, runtime):
         me = client.get("/api/meta", headers=auth(token)).json()["me"]
         assert me == {"role": "unit", "unit": ASSIGNED_UNIT, "unit_name": "茶亭路社区", "name": "茶亭路社区值班"}
-        with runtime.extras["api_store"].engine.connect() as conn:
+        with runtime.api_store.engine.connect() as conn:
             stored = conn.execute(text("SELECT token_hash, role, unit FROM api_tokens")).all()
         assert len(stored) == 1 and token not in str(stored)

@@ -101,7 +101,7 @@ def test_an_absurd_extension_is_refused_and_the_views_go_on(env: tuple[Any, Runt
         headers=UNIT,
     )
     assert ok.status_code == 200, ok.text
-    runtime.extras["projector"].catch_up()
+    runtime.projector.catch_up()
     assert client.get("/api/stats?by=month", headers=auth(LEADER)).status_code == 200
 
 
@@ -184,9 +184,9 @@ def test_on_postgresql_nul_is_refused_at_both_doors_and_the_views_keep_up(fresh_
         refused(client.post(f"{BASE}/requests.json", data=open311_form(description="井盖\x00缺失")),
                 400, "description")
         assert client.post(f"/api/cases/{cid}/resolve", json={"result": "已修复"}, headers=UNIT).status_code == 200
-        projector = runtime.extras["projector"]
+        projector = runtime.projector
         projector.catch_up()
-        rows = runtime.extras["read_model"].cases({"status": "resolved"}, 10, 0)
+        rows = runtime.read_model.cases({"status": "resolved"}, 10, 0)
         assert [str(r["case_id"]) for r in rows] == [str(cid)]
 
 

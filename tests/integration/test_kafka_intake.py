@@ -557,6 +557,6 @@ def test_worker_runs_the_deadline_clock_and_the_projections(
         ]
         assert 1 <= len(escalations) <= 2  # claim and/or handle deadline, each once
         assert case.escalation_level == len(escalations)
-        assert runtime.extras["read_model"].case_summary(case_id) is not None
+        assert runtime.read_model.case_summary(case_id) is not None
     finally:
         runtime.close()

@@ -47,7 +47,7 @@ def backlog_then_live(url: str) -> None:
     rt = make_runtime(url)
     try:
         write_log(rt, cases=60)
-        head = rt.extras["projector"].head()
+        head = rt.projector.head()
         projector = Projector(rt.app, make_engine(url), batch_size=20, backlog_batch_size=150)
         projector.ensure_schema()
         projector.reset()
@@ -81,8 +81,8 @@ def test_postgres_defaults_to_big_batches_for_a_backlog(fresh_postgres_url: str)
     backlog_then_live(fresh_postgres_url)
     rt = make_runtime(fresh_postgres_url)
     try:
-        assert rt.extras["projector"].backlog_batch_size == 10_000
-        assert rt.extras["projector"].batch_size == 1000
+        assert rt.projector.backlog_batch_size == 10_000
+        assert rt.projector.batch_size == 1000
     finally:
         rt.close()
 

@@ -83,19 +83,19 @@ def save(rt: Runtime, *cases: Case) -> None:
 
 
 def projector_of(rt: Runtime) -> Projector:
-    projector: Projector = rt.extras["projector"]
+    projector: Projector = rt.projector
     return projector
 
 
 def view_case(rt: Runtime, case_id: UUID) -> dict[str, Any] | None:
-    engine = rt.extras["views_engine"]
+    engine = rt.views_engine
     with engine.connect() as conn:
         row = conn.execute(select(view_cases).where(view_cases.c.case_id == case_id)).mappings().first()
     return dict(row) if row is not None else None
 
 
 def inbox_ids(rt: Runtime, unit: str = "chatinglu") -> set[UUID]:
-    rows = rt.extras["read_model"].inbox(unit, T0 + DAY)
+    rows = rt.read_model.inbox(unit, T0 + DAY)
     return {UUID(str(r["case_id"])) for r in rows}
 
 
@@ -133,7 +133,7 @@ def test_an_extension_to_the_end_of_time_applies_with_the_last_instant_the_views
     assert row is not None and row["handle_deadline"].year == 9999
     assert later.id in inbox_ids(rt)
     # What a unit reads back (Asia/Shanghai, +8) does not overflow either.
-    listed = {str(r["case_id"]): r for r in rt.extras["read_model"].inbox("chatinglu", T0 + DAY)}
+    listed = {str(r["case_id"]): r for r in rt.read_model.inbox("chatinglu", T0 + DAY)}
     assert str(case.id) in listed
 
 
@@ -185,9 +185,9 @@ def test_an_event_no_view_can_apply_is_set_aside_and_the_views_go_on(rt: Runtime
     assert view_case(rt, no_text.id) is None
 
     # A rebuild gives the same views and the same quarantine.
-    views, quarantine = view_rows(rt.extras["views_engine"]), found
+    views, quarantine = view_rows(rt.views_engine), found
     assert projector.rebuild() == projector.head()
-    assert view_rows(rt.extras["views_engine"]) == views
+    assert view_rows(rt.views_engine) == views
     assert projector.quarantined() == quarantine
 
     # Live catch-up goes on after it, event by event too.
@@ -241,7 +241,7 @@ def test_a_failing_batch_loses_and_doubles_no_good_event(rt: Runtime, tmp_path: 
     """Bad events scattered over many batches of a catch-up and of a rebuild: the views equal
     those of the same log without the bad events, applied by a projector that never saw them."""
     bad_ids = lifecycles(rt, poison=True)
-    projector = Projector(rt.app, rt.extras["views_engine"], batch_size=37, backlog_batch_size=37)
+    projector = Projector(rt.app, rt.views_engine, batch_size=37, backlog_batch_size=37)
     projector.catch_up()
     assert projector.lag() == 0
     assert [UUID(q.case_id) for q in projector.quarantined()] == bad_ids
@@ -251,15 +251,15 @@ def test_a_failing_batch_loses_and_doubles_no_good_event(rt: Runtime, tmp_path: 
         clean.app.on_saved = None
         assert lifecycles(clean, poison=False) == []
         projector_of(clean).catch_up()
-        expected = _comparable(view_rows(clean.extras["views_engine"]))
+        expected = _comparable(view_rows(clean.views_engine))
     finally:
         clean.close()
-    assert _comparable(view_rows(rt.extras["views_engine"])) == expected
+    assert _comparable(view_rows(rt.views_engine)) == expected
     # A rebuild in other batch sizes: the same again, and the same quarantine.
     listed = projector.quarantined()
     projector.batch_size = projector.backlog_batch_size = 200
     projector.rebuild()
-    assert _comparable(view_rows(rt.extras["views_engine"])) == expected
+    assert _comparable(view_rows(rt.views_engine)) == expected
     assert projector.quarantined() == listed
 
 
@@ -421,7 +421,7 @@ def test_under_the_cipher_key_nul_still_applies_and_the_reason_is_stored_sealed(
         assert projector.lag() == 0 and nul.id in inbox_ids(runtime)
         [q] = projector.quarantined()
         assert q.case_id == str(bad.id) and q.error.startswith("AttributeError")
-        with runtime.extras["views_engine"].connect() as conn:
+        with runtime.views_engine.connect() as conn:
             raw = conn.exec_driver_sql("SELECT error FROM view_quarantine").scalar()
         assert raw and "AttributeError" not in raw
     finally:

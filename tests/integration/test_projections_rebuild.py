@@ -175,7 +175,7 @@ def crash_and_recover(db: str, views_url: str) -> None:
     rt = make_runtime(db)
     try:
         write_log(rt, cases=1200)
-        head = rt.extras["projector"].head()
+        head = rt.projector.head()
         assert head > 6_000
         notes = rt.app.recorder.select_notifications(None, head + 1)
         events = [rt.app.mapper.to_domain_event(n) for n in notes]
@@ -312,7 +312,7 @@ def test_projections_status_reports_the_lag_and_stats_catches_up(tmp_path: Path,
     rt = make_runtime(db)
     try:
         write_log(rt, cases=20)  # written without following: the views lag
-        head = rt.extras["projector"].head()
+        head = rt.projector.head()
     finally:
         rt.close()
     for key in [k for k in os.environ if k.startswith("SANSHI_")]:
@@ -335,14 +335,14 @@ def test_a_second_projector_never_applies_an_event_twice(tmp_path: Path) -> None
     try:
         write_log(rt, cases=300)
         other = Projector(rt.app, make_engine(db), batch_size=7)
-        mine: Projector = rt.extras["projector"]
+        mine: Projector = rt.projector
         mine.batch_size = 5
         mine.reset()
         while mine.lag():
             other.catch_up(max_events=7)
             mine.catch_up(max_events=5)
         events = [rt.app.mapper.to_domain_event(n) for n in rt.app.recorder.select_notifications(None, 10**9)]
-        rm: ReadModel = rt.extras["read_model"]
+        rm: ReadModel = rt.read_model
         for by in BYS:
             assert_stats_match(rm.stats(by), expected_stats(events, by))
         other.engine.dispose()
@@ -352,7 +352,7 @@ def test_a_second_projector_never_applies_an_event_twice(tmp_path: Path) -> None
 
 def test_open_cases_queries(tmp_path: Path) -> None:
     rt = make_runtime()
-    app, rm = rt.app, rt.extras["read_model"]
+    app, rm = rt.app, rt.read_model
     try:
         r = app.receive(intake(LAMP.format(n=9), "茶亭路9号"))
         vague = app.receive(intake("我想反映一个情况，麻烦你们记一下"))
@@ -388,8 +388,8 @@ def test_views_of_another_layout_are_rebuilt_at_start(tmp_path: Path) -> None:
     rt = make_runtime(db)
     try:
         write_log(rt, cases=60)
-        rt.extras["projector"].catch_up()
-        before = snapshot(rt.extras["views_engine"], rt.config)
+        rt.projector.catch_up()
+        before = snapshot(rt.views_engine, rt.config)
     finally:
         rt.close()
     engine = make_engine(db)
@@ -398,9 +398,9 @@ def test_views_of_another_layout_are_rebuilt_at_start(tmp_path: Path) -> None:
     engine.dispose()
     rt = make_runtime(db)
     try:
-        assert rt.extras["projector"].position() == 0  # recreated, to be caught up
-        rt.extras["read_model"].stats()  # embedded mode: a read catches the views up
-        assert snapshot(rt.extras["views_engine"], rt.config) == before
+        assert rt.projector.position() == 0  # recreated, to be caught up
+        rt.read_model.stats()  # embedded mode: a read catches the views up
+        assert snapshot(rt.views_engine, rt.config) == before
     finally:
         rt.close()
 
@@ -413,7 +413,7 @@ def test_processes_starting_together_on_a_new_database_all_start(tmp_path: Path)
         # on the suite's clock, moved or not: the start instant is the parent's
         "import time, tests.support.moved_clock; from adapters.bootstrap import bootstrap; "
         f"time.sleep(max(0, {start} - time.time())); rt = bootstrap(); "
-        "rt.extras['read_model'].stats(); rt.close()"
+        "rt.read_model.stats(); rt.close()"
     )
     procs = [
         subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=cli_env(db), stderr=subprocess.PIPE, text=True)
@@ -436,7 +436,7 @@ def test_projections_follow_keeps_the_views_up_beside_a_writer(tmp_path: Path) -
         rt = make_runtime(db)
         try:
             write_log(rt, cases=30)  # written without following: only `follow` moves the views
-            head = rt.extras["projector"].head()
+            head = rt.projector.head()
             config = rt.config
         finally:
             rt.close()

@@ -184,12 +184,12 @@ def live_month(rt: Runtime, m: Month) -> dict[str, list[UUID]]:
         else:
             rating = Rating.SATISFIED if i % 4 else Rating.BASICALLY_SATISFIED
             app.follow_up(cid, True, rating, OP, at=at(cid, days=1))
-    rt.extras["projector"].catch_up()
+    rt.projector.catch_up()
     return ids
 
 
 def check_published_figures(rt: Runtime, m: Month) -> None:
-    rm: ReadModel = rt.extras["read_model"]
+    rm: ReadModel = rt.read_model
     month = rm.stats(None, MARCH, APRIL)
     total = month["total"]
     assert total["received"] == m.accepted + m.rejected + m.merged
@@ -213,7 +213,7 @@ def check_published_figures(rt: Runtime, m: Month) -> None:
 
 
 def check_rebuild_and_fold(rt: Runtime, rebuild_url: str) -> None:
-    rm: ReadModel = rt.extras["read_model"]
+    rm: ReadModel = rt.read_model
     engine = make_engine(rebuild_url)
     projector = Projector(rt.app, engine, centre=rt.config.centre.id)
     projector.ensure_schema()
@@ -249,10 +249,10 @@ def test_published_figures_on_postgres(fresh_postgres_url: str) -> None:
         live_month(rt, DEFAULT)
         check_published_figures(rt, DEFAULT)
         # Rebuild into the same database the log is in, as `sanshi projections rebuild` does.
-        before = {by: rt.extras["read_model"].stats(by, MARCH, APRIL) for by in (None, "unit", "month")}
-        rt.extras["projector"].rebuild()
+        before = {by: rt.read_model.stats(by, MARCH, APRIL) for by in (None, "unit", "month")}
+        rt.projector.rebuild()
         for by, stats in before.items():
-            assert rt.extras["read_model"].stats(by, MARCH, APRIL) == stats
+            assert rt.read_model.stats(by, MARCH, APRIL) == stats
     finally:
         rt.close()
 
@@ -266,7 +266,7 @@ def test_ten_thousand_cases_give_the_figures_to_the_last_digit(
 ) -> None:
     live_month(sqlite_runtime, TEN_THOUSAND)
     check_published_figures(sqlite_runtime, TEN_THOUSAND)
-    total = sqlite_runtime.extras["read_model"].stats(None, MARCH, APRIL)["total"]
+    total = sqlite_runtime.read_model.stats(None, MARCH, APRIL)["total"]
     assert total["handling_rate"]["value"] == 0.9212
     assert total["satisfaction_rate"]["value"] == 0.9746
 

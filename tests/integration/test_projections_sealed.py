@@ -68,7 +68,7 @@ def cmd(ref: str, content: str, address: str = "", at: dt.datetime = T0) -> Inta
 def stored(runtime: Runtime) -> list[str]:
     """Every non-empty value of the sealed columns, as the database holds it."""
     out: list[str] = []
-    with runtime.extras["views_engine"].connect() as conn:
+    with runtime.views_engine.connect() as conn:
         for table, columns in SEALED.items():
             for row in conn.execute(text(f"SELECT {', '.join(columns)} FROM {table}")):
                 out.extend(v for v in row if v)
@@ -103,7 +103,7 @@ def test_operators_and_units_read_the_text_as_written(db: str) -> None:
         assert [r["content"] for r in manual] == [vague]
         followup = client.get("/api/queue/followup", headers=auth(OPERATOR)).json()
         assert [(r["content"], r["address"]) for r in followup] == [(done_text, "海城区茶亭路2号")]
-        summary = rt.extras["read_model"].case_summary(a.case_id)
+        summary = rt.read_model.case_summary(a.case_id)
         assert summary is not None and summary["content"] == lamp
         public = client.get("/open311/v2/requests.json", params={"api_key": OPERATOR}).json()
         described = {r["service_request_id"]: (r["description"], r["address"]) for r in public}
@@ -133,7 +133,7 @@ def test_search_under_a_key_finds_and_pages_like_the_sql_search(db: str) -> None
     texts = {}
     rt = keyed(db)
     try:
-        rm: ReadModel = rt.extras["read_model"]
+        rm: ReadModel = rt.read_model
         for n in range(30):
             if n % 3 == 0:
                 content = f"茶亭路{n}号门口的路灯不亮了（{n}）"
@@ -183,7 +183,7 @@ def test_the_router_warms_its_duplicate_index_from_sealed_views(db: str) -> None
         rt.close()
     rt = keyed(db)
     try:
-        rows = rt.extras["read_model"].open_cases_for_router()
+        rows = rt.read_model.open_cases_for_router()
         assert [(r["content"], r["address"]) for r in rows] == [
             ("茶亭路28号门口的路灯不亮了，晚上很黑", "北海市海城区茶亭路28号")]
         second = rt.app.receive(cmd("DUP2", "茶亭路28号的路灯坏了，晚上一片漆黑",
@@ -206,7 +206,7 @@ def test_a_restarted_projector_carries_on_from_sealed_rows(db: str) -> None:
     rt = keyed(db)
     try:
         rt.app.follow_up(r.case_id, False, Rating.DISSATISFIED, "operator:test")  # 重办
-        summary = rt.extras["read_model"].case_summary(r.case_id)
+        summary = rt.read_model.case_summary(r.case_id)
         assert summary is not None and summary["status"] == "dispatched"
         assert (summary["result"], summary["snippet"], summary["address"]) == (
             "已更换灯泡，恢复照明", "茶亭路6号门口的路灯不亮了", "海城区茶亭路6号")
@@ -225,7 +225,7 @@ def test_a_rebuild_under_the_key_gives_the_same_numbers_and_readable_views(
         app.claim(r.case_id, r.unit, "unit:test")
         app.resolve(r.case_id, r.unit, "已更换灯泡", "unit:test")
         app.follow_up(r.case_id, True, Rating.SATISFIED, "operator:test")
-        rm = rt.extras["read_model"]
+        rm = rt.read_model
         before = view_state(rm)
         sealed_before = stored(rt)
     finally:
@@ -240,7 +240,7 @@ def test_a_rebuild_under_the_key_gives_the_same_numbers_and_readable_views(
     assert "完成" in result.output and "已按 SANSHI_CIPHER_KEY 加密存储" in result.output
     rt = keyed(db)
     try:
-        assert view_state(rt.extras["read_model"]) == before
+        assert view_state(rt.read_model) == before
         after = stored(rt)
         assert len(after) == len(sealed_before) and all(v.startswith(TEXT_MARK) for v in after)
     finally:
@@ -271,7 +271,7 @@ def test_views_written_before_the_key_still_read_and_a_rebuild_seals_them(tmp_pa
         odd = f"{TEXT_MARK}AAAA 这不是密文，是居民自己写的"
         r = app.receive(cmd("MIX1", odd, "海城区茶亭路9号"), route=False)  # projected in clear
         write_log(rt, cases=80)  # not projected yet
-        plain_projector: Projector = rt.extras["projector"]
+        plain_projector: Projector = rt.projector
         plain_projector.catch_up(max_events=plain_projector.lag() // 2)
         sealer = Sealer(KEY)
         engine = make_engine(db)
@@ -317,13 +317,13 @@ def test_views_left_with_the_old_column_widths_are_rebuilt(db: str) -> None:
     rt = keyed(db)
     try:
         rt.app.receive(cmd("W1", "茶亭路7号门口的路灯不亮了" * 8, "海城区茶亭路7号"))
-        position = rt.extras["projector"].position()
+        position = rt.projector.position()
         assert position > 0
     finally:
         rt.close()
     rt = keyed(db)
     try:
-        assert rt.extras["projector"].position() == position  # current layout: kept
+        assert rt.projector.position() == position  # current layout: kept
     finally:
         rt.close()
     if not db.startswith("postgresql"):
@@ -337,9 +337,9 @@ def test_views_left_with_the_old_column_widths_are_rebuilt(db: str) -> None:
     engine.dispose()
     rt = keyed(db)
     try:
-        rows = rt.extras["read_model"].cases()  # recreated and caught up (rows were deleted)
+        rows = rt.read_model.cases()  # recreated and caught up (rows were deleted)
         assert [r["snippet"] for r in rows] == [("茶亭路7号门口的路灯不亮了" * 8)[:120]]
-        with rt.extras["views_engine"].connect() as conn:
+        with rt.views_engine.connect() as conn:
             (snippet,) = conn.execute(text("SELECT snippet FROM view_cases")).one()
         assert snippet.startswith(TEXT_MARK) and len(snippet) > 120
     finally:

@@ -44,7 +44,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 
 def outcome(runtime: Runtime, report: SimulationReport) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:
-    read_model = runtime.extras["read_model"]
+    read_model = runtime.read_model
     total = read_model.stats(None, START.date(), None)["total"]
     by_unit = read_model.stats("unit", START.date(), None)["rows"]
     story = report.to_dict()
@@ -81,10 +81,10 @@ def embedded_and_production(
     production = bootstrap(Settings.from_env({"SANSHI_DB": postgres_url, "SANSHI_KAFKA": kafka_bootstrap}))
     try:
         report = simulate(production, days=days, start=START, seed=SEED, scale=SCALE)
-        assert production.extras["intake_port"].mode == "kafka"
+        assert production.intake_port.mode == "kafka"
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0, log.read_text("utf-8", "replace")[-3000:]
-        production.extras["projector"].catch_up()
+        production.projector.catch_up()
         actual = outcome(production, report)
     finally:
         if worker.poll() is None:

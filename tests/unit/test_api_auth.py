@@ -258,7 +258,7 @@ def test_a_unit_keeps_seeing_a_case_it_returned_but_another_unit_never_does(
 
 def test_an_issued_token_is_stored_as_a_hash_and_works(env: tuple[Any, Runtime]) -> None:
     client, runtime = env
-    store = runtime.extras["api_store"]
+    store = runtime.api_store
     token = store.create_token("leader", None, "测试领导")
     assert client.get("/api/stats", headers=auth(token)).status_code == 200
     assert client.post("/api/cases/x/claim", headers=auth(token)).status_code == 403

@@ -85,7 +85,7 @@ def test_a_broken_schema_is_a_500_not_a_503(tmp_path: Path) -> None:
             headers=auth(OPERATOR),
         )
         assert r.status_code == 201
-        with runtime.extras["views_engine"].begin() as conn:
+        with runtime.views_engine.begin() as conn:
             conn.execute(text("DROP TABLE view_cases"))
         listed = client.get("/api/cases", headers=auth(OPERATOR))
         assert listed.status_code == 500, listed.text

@@ -38,7 +38,7 @@ def rt() -> Any:
 
 
 def _units(rt: Runtime) -> dict[str, dict[str, Any]]:
-    rows = rt.extras["read_model"].stats("unit")["rows"]
+    rows = rt.read_model.stats("unit")["rows"]
     return {row["key"]: row for row in rows}
 
 

@@ -343,7 +343,7 @@ def test_staff_keys_see_every_case_in_full(env: tuple[Any, Runtime], key: str) -
 def test_full_reads_by_key_are_audited(env: tuple[Any, Runtime]) -> None:
     client, runtime = env
     ids = _four_cases(client)
-    store = runtime.extras["api_store"]
+    store = runtime.api_store
     before = len(store.audit_entries(case_id=ids["lamp"]))
     client.get(f"{BASE}/requests/{ids['lamp']}.json")  # public: nothing personal, not audited
     client.get(f"{BASE}/requests/{ids['noise']}.json", params={"api_key": ASSIGNED})  # narrow

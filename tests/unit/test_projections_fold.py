@@ -35,7 +35,7 @@ def rt() -> Any:
 
 
 def _stats(rt: Runtime, by: str | None = None, **kw: Any) -> dict[str, Any]:
-    return rt.extras["read_model"].stats(by, **kw)  # type: ignore[no-any-return]
+    return rt.read_model.stats(by, **kw)  # type: ignore[no-any-return]
 
 
 def test_a_case_resolved_reopened_and_resolved_again_is_one_resolved_case(rt: Runtime) -> None:
@@ -147,7 +147,7 @@ def test_ranking_orders_units_by_their_rates_and_leaves_out_small_ones() -> None
         if n == 0:
             app.resolve(r.case_id, r.unit, "已修复", "u", at=T0 + dt.timedelta(days=20))
     r = app.receive(intake("公司拖欠工资两个月，老板不给", "云南路"))  # 人社: one case only
-    ranking = rt.extras["read_model"].ranking(min_cases=2)
+    ranking = rt.read_model.ranking(min_cases=2)
     assert [(row["rank"], row["key"]) for row in ranking] == [(1, "chengguan"), (2, "chatinglu")]
     assert ranking[0]["score"] == 1.0
     assert 0.0 <= ranking[1]["score"] < 0.5

@@ -193,7 +193,7 @@ def test_live_rebuilt_and_independent_fold_agree(
     rt = make_runtime()
     try:
         drive(rt, plans)
-        live: ReadModel = rt.extras["read_model"]
+        live: ReadModel = rt.read_model
         events = events_of(rt)
         for name in sorted({type(e).__name__ for e in events}):
             event(name)  # coverage of event kinds: pytest --hypothesis-show-statistics
@@ -222,7 +222,7 @@ def test_live_rebuilt_and_independent_fold_agree(
 
         # Every view, row for row (the cache and batch size change nothing).
         for table in (view_cases, view_open_cases, view_counts, view_counts_month):
-            assert table_rows(rt.extras["views_engine"], table) == table_rows(engine, table)
+            assert table_rows(rt.views_engine, table) == table_rows(engine, table)
         now = T0 + dt.timedelta(days=30)
         assert live.due_for_escalation(now) == rebuilt.due_for_escalation(now)
         assert [c["case_id"] for c in live.manual_queue()] == [

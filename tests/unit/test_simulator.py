@@ -62,7 +62,7 @@ def all_events(runtime: Runtime) -> list[Any]:
 
 
 def rates(runtime: Runtime) -> dict[str, Any]:
-    total = runtime.extras["read_model"].stats(None, START.date(), None)["total"]
+    total = runtime.read_model.stats(None, START.date(), None)["total"]
     return {f: (total[f]["numerator"], total[f]["denominator"]) for f in RATE_FIELDS}
 
 
@@ -255,7 +255,7 @@ def test_units_behave_like_units(district: tuple[Runtime, SimulationReport]) -> 
 
 def test_seven_rates_are_plausible(district: tuple[Runtime, SimulationReport]) -> None:
     runtime, _ = district
-    total = runtime.extras["read_model"].stats(None, START.date(), None)["total"]
+    total = runtime.read_model.stats(None, START.date(), None)["total"]
     for field in RATE_FIELDS:
         assert total[field]["denominator"] > 0, field
     value = {f: total[f]["value"] for f in RATE_FIELDS}
@@ -265,7 +265,7 @@ def test_seven_rates_are_plausible(district: tuple[Runtime, SimulationReport]) -
     assert 0.7 < value["response_rate"] < 1.0
     assert 0.01 < value["return_rate"] < 0.2
     assert 0.4 < value["mediation_success_rate"] < 0.95
-    ranking = runtime.extras["read_model"].ranking(START.date(), None, min_cases=5)
+    ranking = runtime.read_model.ranking(START.date(), None, min_cases=5)
     assert ranking[0]["score"] > ranking[-1]["score"]
 
 
