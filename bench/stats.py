@@ -1,4 +1,4 @@
-"""Stats (SPEC §5): a month's rates for the district and per unit, on a database of ~10,000
+"""Stats (docs/rates.md): a month's rates for the district and per unit, on a database of ~10,000
 cases against the same query on one of ~1,000,000 (or the largest the run made). The views
 keep per-day counters, so the answer should not grow with the number of cases: target growth
 <= 2x. A query with two filters (channel + category) is answered from the per-case rows (a scan

@@ -48,7 +48,7 @@ from engine.vocabulary import AppealType as AppealType
 
 # ---- lengths (characters) ------------------------------------------------------------------
 
-MAX_CONTENT: Final = 4000  # SPEC §2: the complaint, up to 4,000 characters
+MAX_CONTENT: Final = 4000  # docs/channels.md: the complaint, up to 4,000 characters
 MAX_RESULT: Final = 4000  # 办理结果, 直办答复
 MAX_SUMMARY: Final = 2000  # 调解情况, 回访记录
 MAX_REASON: Final = 1000  # 退单 / 延期 / 不予受理理由, notes
@@ -75,7 +75,7 @@ MAX_JSON_DEPTH: Final = 64
 
 # ---- enumerations --------------------------------------------------------------------------
 
-# SPEC §1/§2 诉求类型 (engine.vocabulary): enquiry, help, complaint, report, suggestion, praise
+# docs/channels.md 诉求类型 (engine.vocabulary): enquiry, help, complaint, report, suggestion, praise
 # ("" = not given).
 APPEAL_TYPES: Final = APPEAL_TYPE_TERMS.codes
 

@@ -6,7 +6,7 @@ year's schedule, often before the package has a release with it, so the district
 a year (``calendar: {2027: {holidays: [...], workdays: [...]}}``); a year neither knows falls back
 to Monday–Friday and is reported by :meth:`WorkCalendar.known_year`.
 
-Rule used (SPEC §3, as 12345 centres count it): a deadline of N working days ends at the end
+Rule used (docs/lifecycle.md, as 12345 centres count it): a deadline of N working days ends at the end
 (23:59:59 Asia/Shanghai) of the N-th working day after the day of dispatch. Urgent cases run on
 natural time: claim in minutes, handle in hours.
 """

@@ -1,4 +1,4 @@
-"""The Case aggregate (工单): the whole lifecycle of SPEC §3 as events.
+"""The Case aggregate (工单): the whole lifecycle of docs/lifecycle.md as events.
 
 Pure domain code. It imports no infrastructure: deadlines, routing and time are computed by
 the application service and handed in, so that replaying the log never depends on a clock,
@@ -29,7 +29,7 @@ from engine.vocabulary import DeadlineKind as DeadlineKind
 from engine.vocabulary import Rating as Rating
 from engine.vocabulary import Status as Status
 
-# SPEC §2: case id = uuid5(SANSHI_NAMESPACE, f"{channel}:{source_ref}").
+# docs/channels.md: case id = uuid5(SANSHI_NAMESPACE, f"{channel}:{source_ref}").
 SANSHI_NAMESPACE = UUID("5a7d3f1e-2c4b-5e6f-8a9b-0c1d2e3f4a5b")
 
 MAX_RETURNS_BEFORE_MANUAL = 3

@@ -1,4 +1,4 @@
-"""The one intake command every channel adapter produces (SPEC §2).
+"""The one intake command every channel adapter produces (docs/channels.md).
 
 Adapters translate a raw record into an :class:`IntakeCommand` and do nothing else; the
 application service turns it into a ``Case.Received`` event. The command is also the message
@@ -28,7 +28,7 @@ from engine.domain import case_id_for
 from engine.vocabulary import Channel as Channel
 from engine.vocabulary import Concern as Concern
 
-MAX_CONTENT_CHARS = MAX_CONTENT  # SPEC §2: content up to 4,000 characters
+MAX_CONTENT_CHARS = MAX_CONTENT  # docs/channels.md: content up to 4,000 characters
 
 
 def nfc(text: str) -> str:

@@ -1,4 +1,4 @@
-"""SPEC §7: environment variables → settings, and SANSHI_DB → eventsourcing's environment."""
+"""docs/configuration.md: environment variables → settings, and SANSHI_DB → eventsourcing's environment."""
 
 from __future__ import annotations
 

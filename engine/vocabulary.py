@@ -7,7 +7,7 @@ header and error message takes its words from here. The web UI reads the same wo
 ``GET /api/meta`` (:func:`as_json`) instead of keeping copies of its own, so a label changed
 here changes everywhere at once.
 
-Labels follow the product spec (SPEC §1 Words, §2 channels, §5 rates). Pure: standard library
+Labels follow the project's contract (docs/lifecycle.md, docs/channels.md, docs/rates.md). Pure: standard library
 only; the domain (``engine.domain``), the intake command (``engine.intake``) and the district
 file (``engine.config``) import their enumerations from here.
 """
@@ -45,7 +45,7 @@ class Term:
 
 @dataclass(frozen=True)
 class Rate(Term):
-    """One of the seven rates of SPEC §5: numerator counts over a denominator count (codes of
+    """One of the seven rates of docs/rates.md: numerator counts over a denominator count (codes of
     :data:`COUNTS`)."""
 
     numerator: tuple[str, ...] = ()
@@ -114,7 +114,7 @@ def _vocabulary(name: str, title: str, labels: Mapping[_Code, str] | Iterable[Te
     return Vocabulary(name, title, terms)
 
 
-# ---- case statuses (工单状态, SPEC §3) ------------------------------------------------------------
+# ---- case statuses (工单状态, docs/lifecycle.md) ------------------------------------------------------------
 
 
 class Status(StrEnum):
@@ -232,7 +232,7 @@ EVENT_KINDS: Final = _vocabulary(
     },
 )
 
-# ---- channels (受理渠道, SPEC §2) -----------------------------------------------------------------
+# ---- channels (受理渠道, docs/channels.md) -----------------------------------------------------------------
 
 
 class Channel(StrEnum):
@@ -274,7 +274,7 @@ CONCERNS: Final = _vocabulary(
 
 # ---- 诉求类型 (appeal type): the code is the Chinese word itself ---------------------------------
 
-# SPEC §1/§2: enquiry, help, complaint, report, suggestion, praise ("" = not given).
+# docs/channels.md: enquiry, help, complaint, report, suggestion, praise ("" = not given).
 AppealType = Literal["", "咨询", "求助", "投诉", "举报", "建议", "表扬"]
 APPEAL_TYPES: Final = _vocabulary(
     "appeal_types",
@@ -340,7 +340,7 @@ UNIT_KINDS: Final = _vocabulary(
     },
 )
 
-# ---- deadline kinds (时限, SPEC §3): two clocks per dispatch --------------------------------------
+# ---- deadline kinds (时限, docs/lifecycle.md): two clocks per dispatch --------------------------------------
 
 
 class DeadlineKind(StrEnum):
@@ -354,7 +354,7 @@ DEADLINE_KINDS: Final = _vocabulary(
     {DeadlineKind.CLAIM: "签收时限", DeadlineKind.HANDLE: "办理时限"},
 )
 
-# ---- counts and the seven rates (SPEC §5) --------------------------------------------------------
+# ---- counts and the seven rates (docs/rates.md) --------------------------------------------------------
 
 # Every count a stats row carries; ``accepted`` is derived (received − merged − rejected).
 COUNTS: Final = _vocabulary(
@@ -416,7 +416,7 @@ def rates() -> tuple[Rate, ...]:
     return tuple(rate(c) for c in RATES.codes)
 
 
-# ---- stats dimensions (统计维度, SPEC §5/§6: --by) ---------------------------------------------------
+# ---- stats dimensions (统计维度, docs/rates.md, docs/http-api.md: --by) ---------------------------------------------------
 
 STATS_DIMENSIONS: Final = _vocabulary(
     "stats_dimensions",

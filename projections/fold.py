@@ -1,8 +1,8 @@
-"""How each event changes a case's row and the counters of SPEC §5. Pure Python, no database.
+"""How each event changes a case's row and the counters of docs/rates.md. Pure Python, no database.
 
 The rules, stated once (they are also the documentation of what the numbers mean):
 
-Attribution in time. Every count of a case lands on the case's RECEIVED day (SPEC §5: "all over
+Attribution in time. Every count of a case lands on the case's RECEIVED day (docs/rates.md: "all over
 cases received in [from, to)"), whenever the event that caused it happened.
 
 Case-level scopes (district total, channel, category, street). Each case carries its own counter
@@ -68,7 +68,7 @@ TERMINAL = frozenset(status.value for status in TERMINAL_STATUSES)
 UNREAD = {"Classified": "reason"}
 
 # Events of a case that the fold applies without a rule of their own: they change no counter of
-# SPEC §5 and no column of the views (only the row's ``updated_at``), by design. Every other
+# docs/rates.md and no column of the views (only the row's ``updated_at``), by design. Every other
 # event needs a handler (``_on_<name>``): an event whose name the fold does not know is an error
 # (``UnknownEvent``), so that a renamed or new event cannot stop being counted without a sound.
 IGNORED: dict[str, str] = {

@@ -1,4 +1,4 @@
-"""Read queries over the ``view_`` tables: SPEC §5 rates (§6 JSON), inboxes, queues, search.
+"""Read queries over the ``view_`` tables: the rates of docs/rates.md (their JSON: docs/rates.md#where-the-rates-are-read), inboxes, queues, search.
 
 Every query reads the views only; none scans the event log. The rates of a month cost a sum
 over the counter rows of that month (≈ 31 rows per key), at 10k cases as at 10M.
@@ -63,7 +63,7 @@ def rate(numerator: int, denominator: int) -> dict[str, Any]:
 
 
 def with_rates(key: str, name: str, counts: Mapping[str, int]) -> dict[str, Any]:
-    """One §6 row: key, name, every count (accepted derived) and every rate."""
+    """One stats row (docs/rates.md): key, name, every count (accepted derived) and every rate."""
     c = {f: int(counts.get(f, 0) or 0) for f in COUNT_FIELDS}
     c["accepted"] = c["received"] - c["merged"] - c["rejected"]
     row: dict[str, Any] = {"key": key, "name": name}
@@ -136,7 +136,7 @@ class ReadModel:
             return key
         return key
 
-    # ---- SPEC §5 / §6 --------------------------------------------------------------------
+    # ---- docs/rates.md, docs/http-api.md --------------------------------------------------------------------
 
     def stats(
         self,

@@ -7,7 +7,7 @@ queries are aggregates, so plain tables are both faster and easier to read.
 - ``view_tracking``: projection name → id of the last log notification applied. Written in the
   same transaction as the views, so every event is applied exactly once across crashes.
 - ``view_counts``: one row per (scope kind, scope key, received day) with the counters behind
-  the SPEC §5 rates. A month's rates cost a sum over at most ~31 rows per key, whatever the
+  the docs/rates.md rates. A month's rates cost a sum over at most ~31 rows per key, whatever the
   size of the history; ``view_counts_month`` holds the same per month for long ranges.
 - ``view_cases``: one row per case: what the search and Open311 show, plus the case's own
   counter vector and the state the projector needs to place later events.
@@ -50,7 +50,7 @@ from sqlalchemy.pool import StaticPool
 
 from engine.deadlines import SHANGHAI
 
-# The counters of SPEC §5, in a fixed order (also the order of the vector in the fold).
+# The counters of docs/rates.md, in a fixed order (also the order of the vector in the fold).
 COUNT_FIELDS: tuple[str, ...] = (
     "received",
     "merged",
@@ -76,7 +76,7 @@ SNIPPET_CHARS = 120
 # The instants the views can hold, in naive UTC: a day inside ``datetime``'s range at both ends,
 # so that reading one back in Asia/Shanghai (+8) or a day's arithmetic on it cannot overflow.
 # The log keeps what the event said; a view shows a deadline of 9999-12-31T23:59:59-12:00 (after
-# the end of year 9999 in UTC) as the last instant it can (SPEC: the log is the truth).
+# the end of year 9999 in UTC) as the last instant it can (docs/architecture.md: the log is the truth).
 MIN_STAMP = dt.datetime(1, 1, 2)
 MAX_STAMP = dt.datetime(9999, 12, 30)
 

@@ -1,4 +1,4 @@
-"""Channel adapters (SPEC §2): a raw record from one of the four intake platforms becomes an
+"""Channel adapters (docs/channels.md): a raw record from one of the four intake platforms becomes an
 :class:`engine.intake.IntakeCommand`, a :class:`Filtered` count (police business), or a
 :class:`DeadLetter` (unreadable: the reason, where it was, and the bytes). Nothing else: no
 storage, no routing, no network.
@@ -70,7 +70,7 @@ class Parsed:
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """A record that could not be read (SPEC §2: nothing is dropped silently).
+    """A record that could not be read (docs/channels.md: nothing is dropped silently).
 
     ``raw`` is what arrived (its first 256 KiB when larger: ``raw_size`` and ``raw_sha256``
     describe the whole), desensitised (``redacted=True``) for every channel: identifiers must

@@ -1,4 +1,4 @@
-"""解忧超市 APP / 微网格 submissions (SPEC §2): one JSON object per submission."""
+"""解忧超市 APP / 微网格 submissions (docs/channels.md): one JSON object per submission."""
 
 from __future__ import annotations
 

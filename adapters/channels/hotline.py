@@ -1,4 +1,4 @@
-"""12345 热线 (SPEC §2): JSON lines with English keys, or CSV with English or Chinese headers."""
+"""12345 热线 (docs/channels.md): JSON lines with English keys, or CSV with English or Chinese headers."""
 
 from __future__ import annotations
 

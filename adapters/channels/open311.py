@@ -1,4 +1,4 @@
-"""Open311 GeoReport v2 service requests (SPEC §2): a form a GeoReport client posts becomes an
+"""Open311 GeoReport v2 service requests (docs/channels.md): a form a GeoReport client posts becomes an
 :class:`engine.intake.IntakeCommand` of the app channel; the district's categories are the
 services it may name.
 

@@ -1,4 +1,4 @@
-"""110 非警务警情 (警司联动, SPEC §2): only 纠纷 / 求助 / 咨询 leave the police; everything
+"""110 非警务警情 (警司联动, docs/channels.md): only 纠纷 / 求助 / 咨询 leave the police; everything
 that leaves is desensitised here, before it reaches a log, a topic or the event store.
 
 The 警情类别 must be one of :data:`PASSING_CATEGORIES` exactly (after NFKC and trimming), not
@@ -46,16 +46,16 @@ HEADERS = {
     "警情子类": "sub_category",
 }
 PASSING = frozenset({"纠纷", "求助", "咨询"})
-# The 纠纷 kinds police systems use as a category of their own (SPEC §2's sub-categories).
+# The 纠纷 kinds police systems use as a category of their own (docs/channels.md's sub-categories).
 PASSING_CATEGORIES = PASSING | frozenset(
     {"物业纠纷", "邻里纠纷", "劳资纠纷", "消费纠纷", "婚姻家庭纠纷", "家庭纠纷", "土地纠纷",
      "债务纠纷", "经济纠纷", "矛盾纠纷", "民事纠纷", "租赁纠纷"}
 )
 INCIDENT_REF_PREFIX = "jq-h"  # jq: 警情; h: hashed
-DISPUTE_CATEGORY = "dispute"  # 矛盾纠纷 → mediation (SPEC §2: disputes go to mediation)
+DISPUTE_CATEGORY = "dispute"  # 矛盾纠纷 → mediation (docs/channels.md: disputes go to mediation)
 _APPEAL_TYPE = {"求助": "求助", "咨询": "咨询"}
 _SHORT_CJK = re.compile(r"^[\u4e00-\u9fff]{1,8}$")
-# Police categories that may be named in a Filtered reason (SPEC §2's list and its kin).
+# Police categories that may be named in a Filtered reason (docs/channels.md's list and its kin).
 _KNOWN_POLICE = frozenset(
     {"刑事", "治安", "交通", "火灾", "纠纷", "求助", "咨询", "群体性事件", "灾害事故", "举报",
      "投诉", "其他", "自杀", "走失", "噪音扰民", "侵财", "盗窃", "诈骗", "抢劫", "伤害"}

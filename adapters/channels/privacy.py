@@ -1,4 +1,4 @@
-"""Desensitising records (脱敏) before they leave an adapter (SPEC §2).
+"""Desensitising records (脱敏) before they leave an adapter (docs/channels.md).
 
 Phone numbers keep their last four digits (``*******5678``), names keep the surname (张某,
 欧阳某), ID numbers keep only their last four. Identifiers (身份证号 in any spelling, plates,

@@ -4,7 +4,7 @@ Every record keeps where it came from (``file:line``) and its raw bytes, so that
 cannot be read can be stored as a dead letter exactly as it arrived. Nothing here knows a
 channel: header aliases and field rules live in the channel modules.
 
-Encoding (SPEC §2: UTF-8, UTF-8 with BOM, or GB18030 as Excel exports it in China): one
+Encoding (docs/channels.md: UTF-8, UTF-8 with BOM, or GB18030 as Excel exports it in China): one
 decision per file from its first megabyte, line by line, because a UTF-8 file with one broken
 line would otherwise decode as GB18030 from start to end without a single error (GB18030
 accepts most UTF-8 byte pairs) and every record would silently turn into mojibake. Lines that
@@ -133,7 +133,7 @@ def _looks_like_big5(sample: bytes) -> bool:
 
 
 def check_encoding(sample: bytes, name: str = "") -> None:
-    """Refuse a file that is not UTF-8, UTF-8 with BOM or GB18030 (SPEC §2)."""
+    """Refuse a file that is not UTF-8, UTF-8 with BOM or GB18030 (docs/channels.md)."""
     expected = "应为 UTF-8、带 BOM 的 UTF-8 或 GB18030（Excel 另存为“CSV UTF-8”即可）"
     where = f"{name}：" if name else ""
     wide = _wide_encoding(sample)

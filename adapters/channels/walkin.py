@@ -1,4 +1,4 @@
-"""到点反映 at a 解忧超市 counter, 网格员代办 (SPEC §2): JSON or a CSV batch."""
+"""到点反映 at a 解忧超市 counter, 网格员代办 (docs/channels.md): JSON or a CSV batch."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Simulates a few weeks of the configured district (the bundled 海城区 unless SANSHI_CONFIG says
 otherwise) through the channel adapters and the application service, prints what happened and
-the SPEC §5 rates from the read model, and leaves the data in an SQLite file that
+the docs/rates.md rates from the read model, and leaves the data in an SQLite file that
 ``sanshi demo --keep --serve`` (or ``SANSHI_DB=sqlite:///… sanshi serve``) opens in the UI.
 
 The simulation writes to a scratch database in memory-backed storage (/dev/shm when there is
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 DEFAULT_DB = Path("sanshi-data") / "demo.db"
 DEFAULT_PORT = 8311
 
-# The seven rates, in the order of SPEC §5, with their labels (engine.vocabulary).
+# The seven rates, in the order of docs/rates.md, with their labels (engine.vocabulary).
 RATE_FIELDS = tuple((t.code, t.label) for t in RATES)
 # The ranking's rate columns.
 RANKED_RATES = ("handling_rate", "on_time_rate", "response_rate", "return_rate", "satisfaction_rate")
@@ -98,7 +98,7 @@ MATURE_DAYS = 7  # cases received this long before the end have had their handli
 
 
 def read_results(runtime: Runtime, start: dt.date, end: dt.date, min_cases: int) -> dict[str, Any]:
-    """Rates, per-channel rows and the ranking from the read model (SPEC §5); also the rates
+    """Rates, per-channel rows and the ranking from the read model (docs/rates.md); also the rates
     of the cases received at least a week before the end (the last week's cases are mostly
     still within their handling time, which pulls 办结率 down)."""
     read_model = runtime.read_model

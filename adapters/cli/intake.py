@@ -1,4 +1,4 @@
-"""``sanshi ingest``, ``sanshi dlq list``, ``sanshi worker`` (SPEC §2, §6).
+"""``sanshi ingest``, ``sanshi dlq list``, ``sanshi worker`` (docs/channels.md, docs/http-api.md).
 
 Exit status (``adapters.cli.exits``): 0 when every record was taken (accepted, duplicate, or
 filtered as police business); 1 when some or all records were dead-lettered or Kafka did not

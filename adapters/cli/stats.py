@@ -1,4 +1,4 @@
-"""`sanshi stats` (SPEC §5 rates as a table, JSON or CSV) and `sanshi projections …`."""
+"""`sanshi stats` (docs/rates.md rates as a table, JSON or CSV) and `sanshi projections …`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bridge from the HTTP intake routes to the intake port (adapters.transport, SPEC §2).
+"""Bridge from the HTTP intake routes to the intake port (adapters.transport, docs/channels.md).
 
 The channel adapters translate raw records into an ``IntakeCommand`` and own the dead-letter
 store and Kafka publishing (SANSHI_KAFKA); this module only calls them and turns what they

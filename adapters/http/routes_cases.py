@@ -1,4 +1,4 @@
-"""Case routes: intake by an operator, reads, and every lifecycle command of SPEC §6.
+"""Case routes: intake by an operator, reads, and every lifecycle command of docs/http-api.md.
 
 Each route declares one permission (policy.allow) and calls the application service, the only
 write path; domain errors become 403/404/409/422 in errors.py.

@@ -295,7 +295,7 @@ def meta(
     }
 
 
-# ---- app and walk-in intake (SPEC §2) ----------------------------------------------------------
+# ---- app and walk-in intake (docs/channels.md) ----------------------------------------------------------
 
 
 def _intake(request: Request, channel: str, record: dict[str, Any], principal: Principal) -> JSONResponse:

@@ -39,7 +39,7 @@ RecordTime = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 class HotlineRecord(BaseModel):
-    """12345 热线工单 (SPEC §2 hotline keys)."""
+    """12345 热线工单 (docs/channels.md hotline keys)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -108,7 +108,7 @@ class UrgeBody(_Body):
 
 
 class AppRecord(BaseModel):
-    """解忧超市 APP / 微网格 submission (SPEC §2 app)."""
+    """解忧超市 APP / 微网格 submission (docs/channels.md app)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -126,7 +126,7 @@ class AppRecord(BaseModel):
 
 
 class WalkinRecord(BaseModel):
-    """到点反映 / 网格员代办 ticket (SPEC §2 walkin)."""
+    """到点反映 / 网格员代办 ticket (docs/channels.md walkin)."""
 
     model_config = ConfigDict(extra="allow")
 

@@ -1,6 +1,6 @@
 """The intake stream: raw channel records, hour by hour, as the four channels would send them.
 
-Records are built in the formats of SPEC §2 (hotline JSON, police JSON, app JSON, walk-in
+Records are built in the formats of docs/channels.md (hotline JSON, police JSON, app JSON, walk-in
 tickets) so that the real channel adapters read them like any other file. The stream is a pure
 function of (config, seed, start, days, scale): it never looks at the engine, so the same seed
 gives byte-for-byte the same records whatever the engine decides.
@@ -319,7 +319,7 @@ class IntakeStream:
                 hint = self.category_names.get(code, code)
             rec: dict[str, Any] = {
                 "order_no": ref,
-                # Half of the exports carry no zone (SPEC §2: read as Asia/Shanghai).
+                # Half of the exports carry no zone (docs/channels.md: read as Asia/Shanghai).
                 "received_at": at.strftime("%Y-%m-%d %H:%M:%S") if rng.random() < 0.5 else at.isoformat(),
                 "caller_phone": phone_number(rng),
                 "caller_name": person_name(rng) if rng.random() < 0.8 else "",

@@ -45,7 +45,7 @@ NIGHT = ("晚上十一点", "晚上十二点", "凌晨一点", "凌晨两点", "
 
 @dataclass(frozen=True)
 class Problem:
-    """One kind of problem residents report, with its true category (SPEC §4 codes)."""
+    """One kind of problem residents report, with its true category (docs/configuration.md codes)."""
 
     key: str
     category: str
@@ -301,7 +301,7 @@ PROBLEMS: tuple[Problem, ...] = (
       ("",), appeal=("建议", "咨询"), concern=(0.9, 0.1, 0.0)),
 )
 
-# What only the police keep (SPEC §2): counted at the adapter, never a case.
+# What only the police keep (docs/channels.md): counted at the adapter, never a case.
 POLICE_ONLY: tuple[tuple[str, str, str], ...] = (
     ("刑事", "盗窃", "报警人称家中被盗，丢失现金和首饰若干。"),
     ("刑事", "诈骗", "报警人称在网上刷单被骗，损失数千元。"),

@@ -1,4 +1,4 @@
-"""Intake transport (SPEC §2, §7): the port records go through (in-process or Kafka), the
+"""Intake transport (docs/channels.md, docs/configuration.md): the port records go through (in-process or Kafka), the
 Kafka worker, and the dead-letter store."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The intake port: where adapted records go (SPEC §2, §7).
+"""The intake port: where adapted records go (docs/channels.md, docs/configuration.md).
 
 Two transports behind one interface:
 

@@ -1,4 +1,4 @@
-"""One contract, two transports (SPEC §2, §7): whether records go in-process or through Kafka
+"""One contract, two transports (docs/channels.md, docs/configuration.md): whether records go in-process or through Kafka
 and ``sanshi worker``, every record is accounted for once and the event store ends the same.
 
 Each test runs twice: ``in_process`` (no SANSHI_KAFKA) and ``kafka`` (a real broker from the

@@ -1,4 +1,4 @@
-"""Intake through a real Kafka broker and ``sanshi worker`` processes (SPEC §2, §7).
+"""Intake through a real Kafka broker and ``sanshi worker`` processes (docs/channels.md, docs/configuration.md).
 
 The big one: 10,000 mixed records over the four channels (5% repeated source refs, 2%
 broken) published with ``sanshi ingest`` while a ``sanshi worker`` subprocess is SIGKILLed

@@ -1,6 +1,6 @@
 """Production topology gives the embedded numbers: a simulated week whose intake goes through
 Kafka to a `sanshi worker` process and whose log lives in PostgreSQL ends with the same
-SPEC §5 rates, and the same account of what happened, as the same week in-process on SQLite.
+docs/rates.md rates, and the same account of what happened, as the same week in-process on SQLite.
 
 The intake topic has one partition here: with several, records of the same hour may be
 received in another order (each partition is ordered, not the topic), the duplicate detector

@@ -66,7 +66,7 @@ def expected_stats(
     end: dt.date | None = None,
     centre: str = "centre",
 ) -> dict[str, dict[str, int]]:
-    """{scope key: counts} for cases received in [start, end), by SPEC §5 and the documented
+    """{scope key: counts} for cases received in [start, end), by docs/rates.md and the documented
     rules: counts on the received day; category/street = latest classification; a case counts
     as resolved while it stands resolved; unit = the unit responsible now for case-level counts,
     the acting unit for dispatch/claim/return/mediation, the resolving unit for follow-ups."""

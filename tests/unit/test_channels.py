@@ -1,4 +1,4 @@
-"""Channel adapters (SPEC §2): raw records → IntakeCommand, a filtered count, or a dead letter.
+"""Channel adapters (docs/channels.md): raw records → IntakeCommand, a filtered count, or a dead letter.
 
 No storage here: these tests call the adapters and the file reader directly.
 """

@@ -165,11 +165,6 @@ _SCANNED = ("engine", "adapters", "projections", "tests", "bench", "scripts", "d
 _TEXT = {".py", ".md", ".yml", ".yaml", ".toml", ".sh", ".js", ".html", ".css", ".txt", ".cfg"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 15: the code still cites the outside spec by section; the lead replaces the "
-    "citations by the docs (mapping: _prompts/spec_map.tsv) and then removes this mark",
-)
 def test_no_file_cites_the_outside_spec_by_section() -> None:
     files = [ROOT / "README.md", ROOT / "docker-compose.yml", ROOT / "pyproject.toml"]
     for top in _SCANNED:

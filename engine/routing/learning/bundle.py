@@ -41,7 +41,7 @@ from engine.routing.learning.text import simplified
 log = logging.getLogger(__name__)
 
 MODEL_VERSION = "6"  # 6: sentence vectors of the first encoder.MAX_CHARS characters
-# Descriptions for the default categories of SPEC §4, used when a district's config gives none:
+# Descriptions for the default categories of docs/configuration.md, used when a district's config gives none:
 # what the zero-shot reader compares a complaint with before any example is labelled.
 DEFAULT_DESCRIPTIONS: dict[str, str] = {
     "municipal": "路灯不亮、道路破损坑洼、井盖缺失、下水道堵塞、排水管网、人行道、桥梁等市政设施损坏",

@@ -1,4 +1,4 @@
-"""The router's own issue vocabulary for the default categories of SPEC §4 (a 12345 知识库 in
+"""The router's own issue vocabulary for the default categories of docs/configuration.md (a 12345 知识库 in
 miniature), added to whatever keywords the district's config lists for the same codes.
 
 A district with other category codes gets only its config keywords; these words never name a

@@ -1,4 +1,4 @@
-"""Seed descriptions for the default categories of SPEC §4: one short line per typical
+"""Seed descriptions for the default categories of docs/configuration.md: one short line per typical
 sub-topic (the 二级分类 of a 12345 知识库), written for this router from the categories'
 definitions, not from complaints.
 
