@@ -19,6 +19,7 @@ from uuid import UUID
 
 import click
 
+from engine.domain import LEGACY_CENTRE
 from engine.vocabulary import CHANNELS, CONCERNS, DEADLINE_KINDS, EVENT_KINDS, RATINGS, Concern
 
 PLACE_ZH = {"exact": "同一地点", "area": "同一道路/小区", "unknown": "地点不明"}
@@ -186,7 +187,9 @@ def _place(place: dict[str, Any]) -> str:
 
 def _rule(why: dict[str, Any], names: Namer) -> str:
     if why.get("rule") == "climb" or why.get("escalated_from"):
-        return f"由 {names.unit(why.get('escalated_from'))} 退回后逐级上移至 {names.unit(why.get('to')) if why.get('to') != 'centre' else '区中心'}"
+        to = why.get("to")
+        at_centre = to in (names.config.centre.id, LEGACY_CENTRE)
+        return f"由 {names.unit(why.get('escalated_from'))} 退回后逐级上移至 {'区中心' if at_centre else names.unit(to)}"
     if why.get("rule") in ("next_category", "same_category"):
         return (
             f"退单后按分类「{names.category_short(why.get('category', ''))}」"

@@ -78,6 +78,8 @@ function categoryName(code) {
 }
 // The terms of one vocabulary ([{code, label, ...}], in order) and the label of one code (the
 // code itself when the vocabulary does not know it).
+// The district's centre is whichever unit the config gives kind "centre" (its id is the district's).
+function centreId() { return (state.meta?.units || []).find((u) => u.kind === "centre")?.id; }
 function terms(name) { return state.meta?.vocabulary?.[name]?.terms || []; }
 function label(name, code) {
   if (code === null || code === undefined || code === "") return "—";
@@ -245,8 +247,8 @@ function renderCase(container, c, events, onChange) {
       h("dt", {}, "属地"), h("dd", {}, [c.street_name, c.locality_name !== c.street_name ? c.locality_name : null].filter(Boolean).join(" / ") || "—"),
       h("dt", {}, "分类"), h("dd", {}, c.category_name || "—"),
       h("dt", {}, "承办单位"), h("dd", { "data-testid": "assigned-unit" }, c.assigned_unit_name
-        || (c.resolved_unit && c.resolved_unit !== "centre" ? `${unitName(c.resolved_unit)}（已办结）` : null)
-        || (c.resolved_unit === "centre" ? "中心直办" : null)
+        || (c.resolved_unit && c.resolved_unit !== centreId() ? `${unitName(c.resolved_unit)}（已办结）` : null)
+        || (c.resolved_unit && c.resolved_unit === centreId() ? "中心直办" : null)
         || (d ? `（曾派）${d.unit_name}` : "—")),
       h("dt", {}, label("deadline_kinds", "claim")), h("dd", {}, d ? fmtTime(d.claim_deadline) : "—"),
       h("dt", {}, label("deadline_kinds", "handle")), h("dd", {}, d ? fmtTime(d.handle_deadline) : "—"),
