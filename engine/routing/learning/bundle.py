@@ -40,7 +40,7 @@ from engine.routing.learning.text import simplified
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "6"  # 6: sentence vectors of the first encoder.MAX_CHARS characters
+MODEL_VERSION = "7"  # 7: weighted examples (real texts count more)
 # Descriptions for the default categories of docs/configuration.md, used when a district's config gives none:
 # what the zero-shot reader compares a complaint with before any example is labelled.
 DEFAULT_DESCRIPTIONS: dict[str, str] = {
@@ -70,21 +70,38 @@ class Bundle:
     key: str
 
 
+# Weight of a real complaint text (真实诉求) against a generated line in the linear model's fit;
+# chosen by cross-validation on the corpus's train split (bench.routing.real_texts --cv).
+REAL_WEIGHT = 3.0
+REAL_TRAIN = "data/routing_real_train.jsonl"
+
+
 def packaged_examples() -> list[Example]:
-    path = resources.files("engine").joinpath("data/routing_train.jsonl")
+    """The generated examples (``routing_train.jsonl``) and the train split of the real-texts
+    corpus (``routing_real_train.jsonl``, exported by ``bench.routing.real_texts
+    --export-train``: never a held-out text)."""
+    return [*_packaged("data/routing_train.jsonl"), *real_examples()]
+
+
+def real_examples() -> list[Example]:
+    return _packaged(REAL_TRAIN, REAL_WEIGHT)
+
+
+def _packaged(name: str, weight: float = 1.0) -> list[Example]:
+    path = resources.files("engine").joinpath(name)
     if not path.is_file():
         return []
-    return read_examples(path.read_text("utf-8").splitlines())
+    return read_examples(path.read_text("utf-8").splitlines(), weight)
 
 
-def read_examples(lines: Sequence[str]) -> list[Example]:
+def read_examples(lines: Sequence[str], weight: float = 1.0) -> list[Example]:
     out: list[Example] = []
     for line in lines:
         line = line.strip()
         if not line:
             continue
         row = json.loads(line)
-        out.append(Example(str(row["text"]), str(row["category"])))
+        out.append(Example(str(row["text"]), str(row["category"]), weight))
     return out
 
 
@@ -103,7 +120,7 @@ def _key(config: SanshiConfig, examples: Sequence[Example], blend: Blend) -> str
     for c in config.categories:
         h.update(json.dumps([c.code, c.name, c.description, c.keywords]).encode())
     for e in examples:
-        h.update(f"{e.category}\t{e.text}\n".encode())
+        h.update(f"{e.category}\t{e.weight}\t{e.text}\n".encode())
     return h.hexdigest()[:24]
 
 
@@ -134,7 +151,9 @@ def fit_bundle(
 ) -> Bundle:
     blend = blend or Blend()
     classes = config.category_codes()
-    usable = [Example(simplified(e.text), e.category) for e in examples if e.category in classes]
+    usable = [
+        Example(simplified(e.text), e.category, e.weight) for e in examples if e.category in classes
+    ]
     # Descriptions and seed lines are examples too: a category with no labelled case still has
     # its own words.
     taught = [*usable, *seed_examples(config)]

@@ -23,6 +23,7 @@ import numpy as np
 from engine.config import SanshiConfig, UnitKind
 from engine.deadlines import SHANGHAI
 from engine.routing.learning.bundle import Bundle, load_bundle
+from engine.routing.learning.consultation import read_consultation
 from engine.routing.learning.duplicates import ISSUE_OBJECTS, DuplicateIndex, IssueReader, OpenCase
 from engine.routing.learning.encoder import Encoder, Vectors, shared_encoder
 from engine.routing.learning.model import (
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 # the model gives it at least this much; otherwise the centre decides.
 NEXT_CATEGORY_MIN = 0.1
 _RECENT = 2048  # decisions whose vectors are kept for the case_opened that follows
+CONSULTATION_REASON = "咨询类，建议直办或知识库答复"
 
 
 @dataclass(frozen=True)
@@ -341,13 +343,18 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
             ],
         }
         reason["candidates"] = self._candidate_units(reading, loc, frozenset(facts.returned_by))
+        consultation = read_consultation(text) if not hint else None
+        reason["consultation"] = bool(consultation and consultation.consultation)
+        threshold = self.dispatch_threshold
+        reason["dispatch_threshold"] = round(threshold, 3)
         unit: str | None = None
         manual: str | None = None
-        if confidence < self.config.router.confidence_threshold:
-            manual = (
-                f"分类置信度{confidence:.2f}低于阈值"
-                f"{self.config.router.confidence_threshold:.2f}，转人工派单"
-            )
+        if consultation is not None and consultation.consultation:
+            # 咨询: answered by the centre (直办) or from the knowledge base, not dispatched.
+            reason["consultation_words"] = list(consultation.words)
+            manual = CONSULTATION_REASON
+        elif confidence < threshold:
+            manual = f"分类置信度{confidence:.2f}低于阈值{threshold:.2f}，转人工派单"
         else:
             unit, unit_why = unit_by_rules(
                 self.config, category, text, loc, frozenset(facts.returned_by)
@@ -369,6 +376,12 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
             possible_duplicates=possible,
             reason=reason,
         )
+
+    @property
+    def dispatch_threshold(self) -> float:
+        """Calibrated confidence a case needs to go out without an operator: the model's
+        measured one (``Blend.dispatch``), raised by the district's own threshold if higher."""
+        return max(self.config.router.confidence_threshold, self.bundle.blend.dispatch)
 
     def _no_unit_reason(self, category: str, loc: Locality) -> str:
         name = self.config.category(category).name
