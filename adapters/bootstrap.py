@@ -109,7 +109,7 @@ class Runtime(Publisher):
 
     def close(self) -> None:
         if isinstance(self.router, FollowsLessons):
-            # Before the log's connection goes away under the router's reader thread.
+            # Before the views' engine goes away under the router's reader thread.
             self.router.stop_following_lessons()
         for closer in self.closers:
             closer()
@@ -168,9 +168,14 @@ def _warm_router(runtime: Runtime) -> None:
     router = runtime.router
     if isinstance(router, FollowsLessons):
         # From the lessons view, not the log: start-up reads the view's rows, and each decision
-        # the rows after them (projections.lessons).
+        # the rows after them, then the log after the views' position (projections.lessons).
         router.follow_lessons(
-            LessonView(runtime.views_engine, sealer_for(runtime.settings.cipher_key))
+            LessonView(
+                runtime.views_engine,
+                sealer_for(runtime.settings.cipher_key),
+                app=runtime.app,
+                tracking=runtime.projector.position,
+            )
         )
     read_model = runtime.read_model
     if not isinstance(router, WarmsFromOpenCases) or not isinstance(

@@ -23,7 +23,7 @@ database (docs/routing.md).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -120,6 +120,10 @@ class LessonFold:
                 found[cid] = self._open(content) if self._open and content else content
         return found
 
+    def lesson_rows(self, p: Pending) -> list[dict[str, Any]]:
+        """The lessons of one correction whose case text is known (not sealed)."""
+        return self._lessons(p, p.content or "")
+
     def _lessons(self, p: Pending, content: str) -> list[dict[str, Any]]:
         e = p.event
         base = {
@@ -158,26 +162,108 @@ class LessonFold:
                  "note": str((reason or {}).get("note") or "")[:1000]}]
 
 
-class LessonView:
-    """A router's :class:`engine.routing.port.LessonSource` over ``view_lessons``: at start-up
-    every lesson in the view, then before each decision (or batch) the rows after the position
-    read so far. ``reads``: how many queries it made (tests count them)."""
+_TAIL_TOPICS = tuple(f"engine.domain:Case.{name}" for name in sorted(LESSON_EVENTS))
+# Marks in the stored JSON (compact) that a Classified / Dispatched may be a lesson; an
+# encrypted or compressed log is decoded in full.
+_MARKS = {"Classified": b'"override":true', "Dispatched": b'"operator"'}
 
-    def __init__(self, engine: Engine, sealer: TextSealer | None = None, batch: int = 5000) -> None:
+
+class LessonView:
+    """A router's :class:`engine.routing.port.LessonSource`: at start-up every lesson in
+    ``view_lessons``, then before each decision (or batch) the rows after the position read so
+    far; and, with ``app``, the corrections in the log after the views' position (``tracking``),
+    which the views have not applied yet (a worker whose views another process keeps, or
+    that catches them up only between polls), folded the same way. ``reads``: how many queries
+    of the view it made (tests count them)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        sealer: TextSealer | None = None,
+        batch: int = 5000,
+        *,
+        app: Any = None,
+        tracking: Callable[[], int] | None = None,
+    ) -> None:
         self.engine = engine
         self.batch = max(batch, 10)
         self.position = 0
         self.reads = 0
         self._open = opener(sealer) if sealer is not None else None
+        self.app = app
+        self.tracking = tracking
+        config = getattr(app, "config", None)
+        self._fold = LessonFold(config if isinstance(config, SanshiConfig) else None)
 
     def since(self) -> list[Lesson]:
+        if self.app is None or self.tracking is None:
+            return self._from_view(None)
+        # The views' position first: the rows up to it are committed with it, so the view gives
+        # every lesson up to there and the log the ones after.
+        views_at = self.tracking()
+        out = self._from_view(views_at)
+        out.extend(self._from_log(max(self.position, views_at)))
+        return out
+
+    def _from_log(self, after: int) -> list[Lesson]:
+        """The corrections in the log after ``after`` (the views have not applied them)."""
         out: list[Lesson] = []
+        app = self.app
+        while True:
+            notes = app.recorder.select_notifications(
+                after, self.batch, topics=_TAIL_TOPICS, inclusive_of_start=False
+            )
+            for note in notes:
+                after = max(after, int(note.id))
+                name = str(note.topic).rsplit(".", 1)[-1]
+                state = note.state
+                plain = isinstance(state, bytes | bytearray) and state.lstrip()[:1] == b"{"
+                mark = _MARKS.get(name)
+                if plain and mark is not None and mark not in state:
+                    continue
+                event = app.mapper.to_domain_event(note)
+                try:
+                    case = app.repository.get(note.originator_id, version=note.originator_version)
+                except Exception:  # a case the log cannot give back: nothing to learn from it
+                    continue
+                row = {
+                    "category": case.category,
+                    "locality": case.locality,
+                    "address": case.address,
+                    "content": case.content,
+                }
+                pending = self._fold.note(note.id, case.id, name, dict(vars(event)), row)
+                if pending is not None:
+                    out.extend(self._lesson_of(r) for r in self._fold.lesson_rows(pending))
+            self.position = max(self.position, after)
+            if len(notes) < self.batch:
+                return out
+
+    def _lesson_of(self, r: dict[str, Any]) -> Lesson:
+        return Lesson(
+            position=int(r["position"]),
+            kind=str(r["kind"]),
+            category=str(r["category"]),
+            unit=r["unit"],
+            place=r["place"],
+            area=r["area"],
+            text=r["text"] or "",
+            source=str(r["source"]),
+            note=r["note"] or "",
+            case_id=str(r["case_id"]),
+        )
+
+    def _from_view(self, upto: int | None) -> list[Lesson]:
+        out: list[Lesson] = []
+        if upto is not None and upto <= self.position:
+            return out
         with self.engine.connect() as conn:
             while True:
+                query = select(view_lessons).where(view_lessons.c.position > self.position)
+                if upto is not None:
+                    query = query.where(view_lessons.c.position <= upto)
                 rows = conn.execute(
-                    select(view_lessons)
-                    .where(view_lessons.c.position > self.position)
-                    .order_by(view_lessons.c.position, view_lessons.c.kind)
+                    query.order_by(view_lessons.c.position, view_lessons.c.kind)
                     .limit(self.batch)
                 ).all()
                 self.reads += 1

@@ -261,3 +261,28 @@ def test_explain_shows_the_lessons_that_applied(
     assert out.exit_code == 0, out.output
     assert "按此处的纠错经验派给" in out.output
     assert "适用的纠错经验" in out.output and "退单时建议" in out.output
+
+
+def test_a_lesson_the_views_have_not_applied_yet_is_read_from_the_log_after_them(
+    settings: Settings,
+) -> None:
+    """As with Kafka: the API process does not catch the views up, and the worker's views lag
+    (another process keeps them, or it catches up only between polls)."""
+    from projections.wiring import views_left_alone
+
+    with views_left_alone():
+        api = bootstrap(settings)
+        worker = bootstrap(settings)
+    try:
+        first = receive(api, "路灯不亮，晚上很黑", "北海市海城区茶亭路28号")
+        api.app.return_case(
+            first, "chatinglu", "路灯归住建局", "unit:chatinglu", suggested_unit="zhujian"
+        )
+        assert worker.projector.position() == 0  # nothing applied to the views
+        assert unit_of(worker, receive(worker, "井盖缺失", "北海市海城区茶亭路28号")) == "zhujian"
+        # Once the views apply it, it is not learned a second time.
+        worker.projector.catch_up()
+        assert worker.router.catch_up_lessons() == 0  # type: ignore[attr-defined]
+    finally:
+        worker.close()
+        api.close()

@@ -138,9 +138,10 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
     # ---- lessons from the log -------------------------------------------------------------
 
     def follow_lessons(self, feed: LessonSource) -> None:
-        """Learn every operator re-categorisation in the log (``feed.since()`` gives the ones
-        not seen yet): the past ones in a background thread started now (a decision waits for
-        it), new ones before each decision."""
+        """Learn every correction (``feed.since()`` gives the ones not seen yet, from the
+        lessons view): re-categorisations teach the classifier, returns and the centre's
+        choices of unit the place lessons (``corrections``). The past ones in a background
+        thread started now (a decision waits for it), new ones before each decision."""
         self._lessons = feed
         threading.Thread(
             target=self._first_lessons, name="router-lessons", daemon=True
