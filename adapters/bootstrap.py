@@ -25,6 +25,7 @@ from engine.config import SanshiConfig, load_config
 from engine.routing.learning import LearningRouter
 from engine.routing.port import FollowsLessons, OpenCasesForRouter, Router, WarmsFromOpenCases
 from engine.settings import POSTGRES_CONNECT_TIMEOUT, Settings
+from projections.lessons import LessonView
 from projections.projector import Projector
 from projections.queries import ReadModel
 from projections.wiring import attach_projections
@@ -108,7 +109,7 @@ class Runtime(Publisher):
 
     def close(self) -> None:
         if isinstance(self.router, FollowsLessons):
-            # Before the log's connection goes away under the router's reader thread.
+            # Before the views' engine goes away under the router's reader thread.
             self.router.stop_following_lessons()
         for closer in self.closers:
             closer()
@@ -162,12 +163,20 @@ def _bound_postgres_connects(app: SanshiApplication) -> None:
 def _warm_router(runtime: Runtime) -> None:
     """The router's duplicate index starts with the open cases of the read model (if both
     sides support it), so a restart does not forget what is open; and it learns operators'
-    re-categorisations from the log, whichever process made them."""
+    corrections (re-categorisations, returns, the centre's choices of unit) from the lessons
+    view, whichever process made them."""
     router = runtime.router
     if isinstance(router, FollowsLessons):
-        from engine.routing.learning.lessons import LessonFeed
-
-        router.follow_lessons(LessonFeed(runtime.app))
+        # From the lessons view, not the log: start-up reads the view's rows, and each decision
+        # the rows after them, then the log after the views' position (projections.lessons).
+        router.follow_lessons(
+            LessonView(
+                runtime.views_engine,
+                sealer_for(runtime.settings.cipher_key),
+                app=runtime.app,
+                tracking=runtime.projector.position,
+            )
+        )
     read_model = runtime.read_model
     if not isinstance(router, WarmsFromOpenCases) or not isinstance(
         read_model, OpenCasesForRouter

@@ -352,22 +352,51 @@ class SanshiApplication(Application[UUID]):
         reason: str,
         principal: str,
         at: dt.datetime | None = None,
+        suggested_unit: str | None = None,
     ) -> Case:
-        """退单. The router proposes the next unit (never one that returned it) and the case
-        is 转派'd to it; the third return sends it to the centre's manual queue instead."""
+        """退单. The case is 转派'd to the unit the returning unit suggested (建议承办单位), if
+        any and it has not returned the case; else the router proposes the next unit (never
+        one that returned it); the third return sends it to the centre's manual queue
+        instead. The return and its suggestion are lessons for every router (they reach it
+        through the lessons view, ``projections.lessons``)."""
         at = self._now(at)
+        centre = self.config.centre.id
+        if suggested_unit is not None and (
+            not self.config.has_unit(suggested_unit) or suggested_unit in (centre, LEGACY_CENTRE)
+        ):
+            raise InvalidCommand(f"建议承办单位「{suggested_unit}」不存在")
 
         def act(case: Case) -> None:
-            case.return_case(unit=unit, reason=reason, principal=principal, at=at)
+            case.return_case(
+                unit=unit,
+                reason=reason,
+                principal=principal,
+                at=at,
+                suggested_unit=suggested_unit,
+            )
             if case.manual_reason is None:
-                self._redispatch(case, at, prefer=None)
+                why = {
+                    "by": "router",
+                    "after_return": True,
+                    "rule": "suggested",
+                    "suggested_by": unit,
+                    "returned_by": list(case.returned_by),
+                }
+                self._redispatch(case, at, prefer=suggested_unit, prefer_reason=why)
 
         return self._act(case_id, act)
 
-    def _redispatch(self, case: Case, at: dt.datetime, prefer: str | None) -> None:
+    def _redispatch(
+        self,
+        case: Case,
+        at: dt.datetime,
+        prefer: str | None,
+        prefer_reason: dict[str, Any] | None = None,
+    ) -> None:
         centre = self.config.centre.id
         if prefer and prefer not in case.returned_by and prefer not in (centre, LEGACY_CENTRE):
-            self.dispatch_case(case, prefer, {"by": "router", "reopened": True}, SYSTEM, at)
+            reason = prefer_reason or {"by": "router", "reopened": True}
+            self.dispatch_case(case, prefer, reason, SYSTEM, at)
             return
         unit, why = self.router.next_unit(facts_of(case))
         if unit is None or unit == centre:

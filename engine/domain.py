@@ -327,11 +327,29 @@ class Case(Aggregate):
         self.dispatch = _replace(self.dispatch, claimed_at=at)
         self._enter(Status.CLAIMED, at)
 
-    def return_case(self, *, unit: str, reason: str, principal: str, at: datetime) -> None:
+    def return_case(
+        self,
+        *,
+        unit: str,
+        reason: str,
+        principal: str,
+        at: datetime,
+        suggested_unit: str | None = None,
+    ) -> None:
+        """退单 with its reason and, when the unit knows, the unit it belongs to (建议承办单位):
+        both are lessons for the router (engine.routing.learning.corrections)."""
         self._require(Action.RETURN, unit)
         if not reason.strip():
             raise InvalidCommand("退单必须说明理由")
-        self._returned(unit=unit, reason=reason, principal=principal, at=at)
+        if suggested_unit == unit:
+            raise InvalidCommand("建议承办单位不能是退单单位自己")
+        self._returned(
+            unit=unit,
+            reason=reason,
+            principal=principal,
+            at=at,
+            suggested_unit=suggested_unit or None,
+        )
         if self.return_count >= MAX_RETURNS_BEFORE_MANUAL:
             self._sent_to_manual(
                 reason=f"已退单{self.return_count}次，转中心人工派单",
@@ -340,7 +358,16 @@ class Case(Aggregate):
             )
 
     @event("Returned")
-    def _returned(self, *, unit: str, reason: str, principal: str, at: datetime) -> None:
+    def _returned(
+        self,
+        *,
+        unit: str,
+        reason: str,
+        principal: str,
+        at: datetime,
+        suggested_unit: str | None = None,
+    ) -> None:
+        # ``suggested_unit``: events written before it was recorded have none.
         self.returned_by.append(unit)
         self.return_count += 1
         self._enter(Status.RETURNED, at)

@@ -74,6 +74,7 @@ from engine.application import SanshiApplication
 from engine.domain import LEGACY_CENTRE
 from projections.driver_sql import CountsWriter, DriverSQL, RowWriter
 from projections.fold import TERMINAL, UNREAD, CaseFold, CaseRow, Deltas, month_of
+from projections.lessons import LESSON_EVENTS, LessonFold, Pending
 from projections.log_reader import CASE_ID, ID, TOPIC, VERSION, LogReader, Stored
 from projections.sealed import TextSealer
 from projections.tables import (
@@ -84,6 +85,7 @@ from projections.tables import (
     QUARANTINE_ERROR_CHARS,
     create_tables,
     view_cases,
+    view_lessons,
     view_open_cases,
     view_quarantine,
     view_tracking,
@@ -185,6 +187,10 @@ class Projector:
         if centre is None:  # the configured centre of the application's district
             centre = app.config.centre.id if isinstance(app, SanshiApplication) else LEGACY_CENTRE
         self.fold = CaseFold(centre, stamp=self._sql.stamp)
+        # The router's lessons (view_lessons): place keys need the district's place names.
+        self.lessons = LessonFold(
+            app.config if isinstance(app, SanshiApplication) else None, sealer
+        )
         self._reader = LogReader(app.recorder, app.mapper, unread=UNREAD, nul=NUL_IN_VIEWS)
         self._dialect = engine.dialect.name
         # SQLite: take the write lock at BEGIN (see tables.make_engine).
@@ -237,11 +243,16 @@ class Projector:
         """Create the view tables and the tracking row if missing (idempotent). Views left by
         a version with other columns are dropped and recreated empty (position 0): the next
         catch-up rebuilds them from the log."""
+        had_lessons = inspect(self.engine).has_table(view_lessons.name)
         create_tables(self.engine)
         with self._writer.begin() as conn:
             conn.execute(self._insert_tracking)
         if not self._schema_is_current():
             log.warning("view tables are from another version: rebuilding them from the log")
+            self.reset()
+        elif not had_lessons and self.position() > 0:
+            # Views from before the lessons view: its rows would start at today's position.
+            log.warning("no lessons view yet: rebuilding the views from the log")
             self.reset()
 
     def _schema_is_current(self) -> bool:
@@ -526,6 +537,8 @@ class Projector:
         deltas = Deltas()
         apply = self.fold.apply
         decode = self._reader.decoder.decode
+        note = self.lessons.note
+        pending: list[Pending] = []
         # Decoded one at a time and dropped: a batch of decoded events alive at once (~100
         # objects each) made the cyclic GC scan them over and over.
         for e in events:
@@ -534,7 +547,10 @@ class Projector:
             row = apply(rows.get(cid), cid, name, state, deltas)
             if row is not None:
                 rows[cid] = row
+                if name in LESSON_EVENTS and (lesson := note(e[ID], cid, name, state, row)):
+                    pending.append(lesson)
         batch = self._batch(events, rows.values(), cases_before, open_before, deltas)
+        batch.lessons = self.lessons.rows(conn, pending)
         self._remember(rows.values())
         self._cache_position = batch.last
         return batch
@@ -610,6 +626,8 @@ class Projector:
         one pipeline: one round trip instead of one each."""
         self._cases.insert(conn, batch.new_cases)
         self._open.insert(conn, batch.new_open)
+        if batch.lessons:
+            conn.execute(view_lessons.insert(), batch.lessons)
         pipeline: Any = (
             contextlib.nullcontext()
             if self._sql.sqlite
@@ -634,6 +652,7 @@ class _Batch:
     known_open: dict[tuple[int, ...], list[tuple[Any, ...]]] = field(default_factory=dict)
     closed: list[UUID] = field(default_factory=list)
     counts: list[tuple[str, str, dt.date, str, list[int]]] = field(default_factory=list)
+    lessons: list[dict[str, Any]] = field(default_factory=list)  # view_lessons rows
 
 
 def _add_update(

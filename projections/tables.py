@@ -18,6 +18,7 @@ queries are aggregates, so plain tables are both faster and easier to read.
   their position, case and error so the views go on with the rest (``projector``). Owned by the
   projections like the others: a reset empties it, a rebuild lists again what it cannot apply.
   Kept out of ``VIEW_TABLES`` (the numbers): its error text depends on the database.
+- ``view_lessons`` (纠错经验): the router's lessons, one row per correction (``projections.lessons``).
 """
 
 from __future__ import annotations
@@ -218,7 +219,29 @@ view_open_cases = Table(
 Index("ix_view_open_cases_unit", view_open_cases.c.unit)
 Index("ix_view_open_cases_status", view_open_cases.c.status)
 
-VIEW_TABLES = (view_counts, view_counts_month, view_cases, view_open_cases)
+# 纠错经验: every correction of the router, one row per lesson (projections.lessons): an
+# operator's re-categorisation (text → category), a return (place+category → not this unit, and
+# the unit it suggested), the unit the centre chose by hand (place+category → that unit). Routers
+# load it at start-up and follow it by position, instead of scanning the log. ``position``: the
+# log notification the lesson comes from. Text, place keys and the return's reason are sealed
+# with SANSHI_CIPHER_KEY (the routers read every row, never look one up by place).
+view_lessons = Table(
+    "view_lessons",
+    metadata,
+    Column("position", BigInteger, primary_key=True),
+    Column("kind", String(16), primary_key=True),  # category · unit · not_unit
+    Column("case_id", Uuid, nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("unit", String(64)),
+    Column("place", Text),
+    Column("area", Text),
+    Column("text", Text, nullable=False, default=""),
+    Column("source", String(16), nullable=False),  # reclassify · return · suggested · dispatch
+    Column("note", Text, nullable=False, default=""),
+    Column("at", UtcDateTime, nullable=False),
+)
+
+VIEW_TABLES = (view_counts, view_counts_month, view_cases, view_open_cases, view_lessons)
 
 # Every column text, the error cut to ``QUARANTINE_ERROR_CHARS`` by the projector: whatever the
 # event held, setting it aside must not fail in its turn (an odd case id or topic included).

@@ -154,6 +154,7 @@ def classified_lines(e: Any, names: Namer) -> list[str]:
     unit = reason.get("unit")
     if isinstance(unit, dict):
         lines.append(f"派单规则：{_rule(unit, names)}")
+    lines.extend(lesson_lines(reason.get("lessons") or [], names))
     dupes = reason.get("duplicates") or []
     for d in dupes:
         verdict = "合并" if d.get("merge") else "疑似重复（仅提示）"
@@ -185,7 +186,51 @@ def _place(place: dict[str, Any]) -> str:
     return " ".join(parts) or str(place.get("key"))
 
 
+LESSON_SOURCE_ZH = {
+    "return": "退单",
+    "suggested": "退单时建议",
+    "dispatch": "中心人工派单",
+}
+
+
+def _place_key(key: Any, names: Namer) -> str:
+    """A place key of the router's place parser in words: r:茶亭路#28 → 茶亭路28号."""
+    text = str(key or "")
+    kind, _, rest = text.partition(":")
+    name, _, number = rest.partition("#")
+    if kind == "r":
+        return f"{name}{number}号" if number else name
+    if kind == "e":
+        return f"{name}{number}栋" if number else name
+    if kind == "x":
+        return "与".join(rest.split("|")) + "路口"
+    if kind == "l":
+        return names.unit(rest)
+    return text
+
+
+def lesson_lines(lessons: list[dict[str, Any]], names: Namer) -> list[str]:
+    """The lessons that applied (适用的纠错经验): the corrections at this place that chose or
+    ruled out a unit (engine.routing.learning.corrections)."""
+    out = []
+    for x in lessons:
+        where = "同一地点" if x.get("level") == "place" else "同一道路/小区"
+        source = LESSON_SOURCE_ZH.get(str(x.get("source")), str(x.get("source")))
+        effect = "派给" if x.get("effect") == "prefer" else "不派给"
+        note = f"，理由：{x['note']}" if x.get("note") else ""
+        case = f"，工单 {x['case_id']}" if x.get("case_id") else ""
+        out.append(
+            f"适用的纠错经验：{where}（{_place_key(x.get('place'), names)}）的「{names.category_short(str(x.get('category')))}」"
+            f"{effect} {names.unit(x.get('unit'))}（{source}{case}{note}）"
+        )
+    return out
+
+
 def _rule(why: dict[str, Any], names: Namer) -> str:
+    if why.get("rule") == "lesson":
+        return f"按此处的纠错经验派给 {names.unit(why.get('to'))}"
+    if why.get("rule") == "suggested":
+        return f"按退单单位 {names.unit(why.get('suggested_by'))} 的建议改派"
     if why.get("rule") == "climb" or why.get("escalated_from"):
         to = why.get("to")
         at_centre = to in (names.config.centre.id, LEGACY_CENTRE)
@@ -224,13 +269,18 @@ def event_lines(e: Any, names: Namer) -> list[str]:
         ]
         if reason.get("after_return"):
             lines.append(f"退单后转派：{_rule(reason, names)}")
+            lines.extend(lesson_lines(reason.get("lessons") or [], names))
         if reason.get("reopened"):
             lines.append("回访不满意重办，派回原办结单位")
         if reason.get("note"):
             lines.append(f"备注：{reason['note']}")
         return lines
     if kind == "Returned":
-        return [f"{names.unit(e.unit)} 退单，理由：{e.reason}"]
+        suggested = getattr(e, "suggested_unit", None)
+        return [
+            f"{names.unit(e.unit)} 退单，理由：{e.reason}"
+            + (f"；建议承办单位 {names.unit(suggested)}" if suggested else "")
+        ]
     if kind == "Merged":
         reason = dict(getattr(e, "reason", {}) or {})
         detail = DUP_RULE_ZH.get(reason.get("rule", ""), "人工合并" if reason.get("by") == "operator" else "")

@@ -264,7 +264,13 @@ def return_case(
     principal: Annotated[Principal, allow(Permission.UNIT_ACT)],
 ) -> CaseJSON:
     cid = _unit_case(request, case_id, principal)
-    case = runtime_of(request).app.return_case(cid, acting_unit(principal), body.reason, principal.id)
+    case = runtime_of(request).app.return_case(
+        cid,
+        acting_unit(principal),
+        body.reason,
+        principal.id,
+        suggested_unit=body.suggested_unit or None,
+    )
     return view(request, case, principal, "return_case")
 
 

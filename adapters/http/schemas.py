@@ -57,6 +57,9 @@ class HotlineRecord(BaseModel):
 
 class ReturnBody(_Body):
     reason: Reason = Field(description="退单理由")
+    suggested_unit: Code | None = Field(
+        None, description="建议承办单位 id（选填）：工单改派给它，路由也记住此处此类诉求归它"
+    )
 
 
 class ExtendBody(_Body):

@@ -91,18 +91,42 @@ class Router(Protocol):
 # does says so by having these methods, and the bootstrap checks with isinstance.
 
 
-class LessonSource(Protocol):
-    """Operators' re-categorisations (lessons) in the log, as ``(text, category)`` pairs."""
+@dataclass(frozen=True)
+class Lesson:
+    """One correction of the router (纠错经验), as the lessons view keeps it.
 
-    def since(self) -> list[tuple[str, str]]:
+    ``kind``: ``category`` (an operator's re-categorisation: ``text`` → ``category``), ``unit``
+    (at ``place`` for ``category``, ``unit`` is the one: a return's suggested unit, or the unit
+    the centre chose by hand) or ``not_unit`` (at ``place`` for ``category``, ``unit`` returned
+    it: not this one). ``place`` is the router's place key (road+number, estate+building, a
+    crossing, or ``l:<locality>``); ``area`` the road or estate around it, when finer.
+    ``position``: the log notification the lesson comes from (its order)."""
+
+    position: int
+    kind: str
+    category: str
+    unit: str | None = None
+    place: str | None = None
+    area: str | None = None
+    text: str = ""
+    source: str = ""  # reclassify · return · suggested · dispatch
+    note: str = ""  # the return's reason
+    case_id: str = ""
+
+
+class LessonSource(Protocol):
+    """Corrections (lessons) not handed out yet, oldest first: from the lessons view, whichever
+    process made them."""
+
+    def since(self) -> Sequence[Lesson]:
         """The lessons not handed out yet."""
         ...
 
 
 @runtime_checkable
 class FollowsLessons(Protocol):
-    """A router that learns every operator's re-categorisation from the log, whichever process
-    made it."""
+    """A router that learns every correction (re-categorisation, return, the centre's choice of
+    unit) from the lessons view, whichever process made it."""
 
     def follow_lessons(self, feed: LessonSource) -> None:
         """Start reading ``feed``: the past lessons now, new ones before each decision."""

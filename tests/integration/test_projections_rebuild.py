@@ -36,6 +36,7 @@ from projections.tables import (
     view_cases,
     view_counts,
     view_counts_month,
+    view_lessons,
     view_open_cases,
     view_tracking,
 )
@@ -166,7 +167,7 @@ def kill_mid_rebuild(db: str, engine: Any, head: int, *args: str) -> int:
 def snapshot(engine: Any, config: Any) -> dict[str, Any]:
     rm = ReadModel(engine, config)
     out: dict[str, Any] = {str(by): rm.stats(by) for by in BYS}
-    for table in (view_cases, view_open_cases, view_counts, view_counts_month):
+    for table in (view_cases, view_open_cases, view_counts, view_counts_month, view_lessons):
         out[table.name] = table_rows(engine, table)
     return out
 

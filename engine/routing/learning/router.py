@@ -24,6 +24,7 @@ from engine.config import SanshiConfig, UnitKind
 from engine.deadlines import SHANGHAI
 from engine.routing.learning.bundle import Bundle, load_bundle
 from engine.routing.learning.consultation import read_consultation
+from engine.routing.learning.corrections import PlaceLessons, keys_of
 from engine.routing.learning.duplicates import ISSUE_OBJECTS, DuplicateIndex, IssueReader, OpenCase
 from engine.routing.learning.encoder import Encoder, Vectors, shared_encoder
 from engine.routing.learning.model import (
@@ -108,6 +109,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
         self._lessons_lock = threading.Lock()
         self._learned: set[tuple[str, str]] = set()
         self.learned = 0
+        self.place_lessons = PlaceLessons(config)  # returns and the centre's choices, per place
         self._prepared: set[UUID] = set()  # cases of a prepared batch not decided yet
 
     # ---- readiness -----------------------------------------------------------------------
@@ -138,9 +140,10 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
     # ---- lessons from the log -------------------------------------------------------------
 
     def follow_lessons(self, feed: LessonSource) -> None:
-        """Learn every operator re-categorisation in the log (``feed.since()`` gives the ones
-        not seen yet): the past ones in a background thread started now (a decision waits for
-        it), new ones before each decision."""
+        """Learn every correction (``feed.since()`` gives the ones not seen yet, from the
+        lessons view): re-categorisations teach the classifier, returns and the centre's
+        choices of unit the place lessons (``corrections``). The past ones in a background
+        thread started now (a decision waits for it), new ones before each decision."""
         self._lessons = feed
         threading.Thread(
             target=self._first_lessons, name="router-lessons", daemon=True
@@ -167,8 +170,11 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
             if feed is None:
                 return 0
             lessons = feed.since()
-            for text, category in lessons:
-                self.learn(text, category)
+            for lesson in lessons:
+                if lesson.kind == "category":
+                    self.learn(lesson.text, lesson.category)
+                else:
+                    self.place_lessons.add(lesson)
         return len(lessons)
 
     def read(self, content: str, address: str = "", need_vector: bool = True) -> Reading:
@@ -356,12 +362,22 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
         elif confidence < threshold:
             manual = f"分类置信度{confidence:.2f}低于阈值{threshold:.2f}，转人工派单"
         else:
-            unit, unit_why = unit_by_rules(
-                self.config, category, text, loc, frozenset(facts.returned_by)
-            )
+            # The place lessons first (corrections of the centre at this place), then the rules.
+            returned = frozenset(facts.returned_by)
+            advice = self.place_lessons.advise(*keys_of(place, loc.unit), category, returned)
+            if advice.applied:
+                reason["lessons"] = advice.applied
+            if advice.unit is not None:
+                unit, unit_why = advice.unit, {"rule": "lesson", "to": advice.unit}
+            else:
+                unit, unit_why = unit_by_rules(
+                    self.config, category, text, loc, returned | advice.avoid
+                )
             reason["unit"] = unit_why
             if unit is None:
                 manual = self._no_unit_reason(category, loc)
+                if advice.avoid:
+                    manual += f"（此处曾被{'、'.join(sorted(advice.avoid))}退回）"
         if merge is not None:
             reason["merge_into"] = str(merge.case_id)
         return RoutingDecision(
@@ -410,6 +426,19 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
         """
         self.catch_up_lessons()
         exclude = frozenset(facts.returned_by)
+        if facts.category:
+            place = self.places.read(simplified(facts.address), simplified(facts.content))
+            advice = self.place_lessons.advise(
+                *keys_of(place, facts.locality), facts.category, exclude
+            )
+            if advice.unit is not None:
+                return advice.unit, {
+                    "rule": "lesson",
+                    "to": advice.unit,
+                    "returned_by": list(exclude),
+                    "lessons": advice.applied,
+                }
+            exclude |= advice.avoid
         last = facts.last_unit
         if last and self.config.has_unit(last):
             unit = self.config.unit(last)
