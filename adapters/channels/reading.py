@@ -117,8 +117,14 @@ def _wide_encoding(sample: bytes) -> str | None:
 
 
 def _looks_like_big5(sample: bytes) -> bool:
-    """Does a file that decodes as GB18030 read as Big5 decoded as GB18030?"""
-    text = sample.decode("gb18030", errors="ignore")
+    """Does a file that decodes as GB18030 read as Big5 decoded as GB18030?
+
+    Only its lines that are neither ASCII nor UTF-8 are read: a UTF-8 file with one stray line
+    of other bytes is not refused as a whole (that line is dead-lettered on its own)."""
+    foreign = [
+        line for line in sample.split(b"\n") if not line.isascii() and not _decodes(line, "utf-8")
+    ]
+    text = b"\n".join(foreign).decode("gb18030", errors="ignore")
     wide = [ord(ch) for ch in text if not ch.isascii()]
     if not wide:
         return False
@@ -132,14 +138,14 @@ def _looks_like_big5(sample: bytes) -> bool:
     return True
 
 
-def check_encoding(sample: bytes, name: str = "") -> None:
+def check_encoding(sample: bytes, name: str = "", complete: bool = False) -> None:
     """Refuse a file that is not UTF-8, UTF-8 with BOM or GB18030 (docs/channels.md)."""
     expected = "应为 UTF-8、带 BOM 的 UTF-8 或 GB18030（Excel 另存为“CSV UTF-8”即可）"
     where = f"{name}：" if name else ""
     wide = _wide_encoding(sample)
     if wide is not None:
         raise FileRefused(f"{where}文件编码是 {wide}，不支持；{expected}")
-    if sample.startswith(codecs.BOM_UTF8) or detect_encoding(sample) != "gb18030":
+    if sample.startswith(codecs.BOM_UTF8) or detect_encoding(sample, complete) != "gb18030":
         return
     if _looks_like_big5(sample):
         raise FileRefused(f"{where}文件编码看来是 Big5（繁体中文），不支持；{expected}")
@@ -154,12 +160,15 @@ def _decodes(data: bytes, encoding: str) -> bool:
     return True
 
 
-def detect_encoding(sample: bytes) -> str:
-    """``utf-8`` or ``gb18030`` for a file, by majority over its non-ASCII lines."""
+def detect_encoding(sample: bytes, complete: bool = False) -> str:
+    """``utf-8`` or ``gb18030`` for a file, by majority over its non-ASCII lines. The sample's
+    last line may be cut in the middle of a character, so it counts only when the sample is
+    the ``complete`` file."""
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8"
     utf8 = gb = 0
-    for line in sample.split(b"\n")[:-1] if b"\n" in sample else [sample]:
+    lines = sample.split(b"\n")
+    for line in lines if complete or len(lines) == 1 else lines[:-1]:
         if line.isascii():
             continue
         if _decodes(line, "utf-8"):
@@ -423,7 +432,8 @@ def read_stream(
         stream = io.BytesIO(stream.read())
     sample = stream.read(SAMPLE_BYTES)
     stream.seek(0)
-    check_encoding(sample, name)
+    complete = len(sample) < SAMPLE_BYTES
+    check_encoding(sample, name, complete)
     fmt = fmt or guess_format(name, sample)
     if fmt == "json" and sample.lstrip(codecs.BOM_UTF8).lstrip()[:1] == b"[":
         data = stream.read(MAX_ARRAY_FILE_BYTES)
@@ -431,7 +441,7 @@ def read_stream(
             progress(len(data))
         yield from _json_array(name, data)
         return
-    encoding = detect_encoding(sample)
+    encoding = detect_encoding(sample, complete)
     lines = _iter_lines(stream, encoding, progress)
     if fmt == "csv":
         yield from _csv_records(name, lines, encoding, columns)
