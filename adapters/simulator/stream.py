@@ -150,6 +150,7 @@ class IntakeStream:
         self._incidents = 0
         self._ticket: dict[str, int] = {}
         self._order = 0
+        self._taken: dict[tuple[str, ...], dt.datetime] = {}  # spot → last incident there
 
     # ---- time ----------------------------------------------------------------------------
 
@@ -249,9 +250,18 @@ class IntakeStream:
         problem = self._choose_problem(channel, at)
         place = self._choose_place()
         other = self._choose_place()
-        slots = incident_slots(self.rng, place.name, other.name if other != place else "")
-        if not slots["road2"]:
-            slots["road2"] = self.rng.choice(("中山路", "北海大道", "长青路", "新世纪大道"))
+        # Two incidents of one kind at one door, building, lamp or crossing within a month
+        # are one incident to anyone who reads them (the lamp at 外沙51号 is one lamp): the
+        # facts are drawn again until they name a spot no recent incident of the category has.
+        for _ in range(40):
+            slots = incident_slots(self.rng, place.name, other.name if other != place else "")
+            if not slots["road2"]:
+                slots["road2"] = self.rng.choice(("中山路", "北海大道", "长青路", "新世纪大道"))
+            spots = _spots(problem.category, slots)
+            if not any(self._taken.get(k, _NEVER) > at - SPOT_MEMORY for k in spots):
+                break
+        for k in spots:
+            self._taken[k] = at
         slots["spot"] = spot_of(slots, self.rng)
         self._incidents += 1
         urgent = problem.urgent_p > 0 and self.rng.random() < problem.urgent_p
@@ -383,6 +393,21 @@ class IntakeStream:
             if u.kind == UnitKind.COMMUNITY and incident.slots["road"] in u.areas:
                 return f"jy-{u.id}"
         return "jy-centre"
+
+
+SPOT_MEMORY = dt.timedelta(days=30)
+_NEVER = dt.datetime.min.replace(tzinfo=SHANGHAI)
+
+
+def _spots(category: str, slots: dict[str, str]) -> list[tuple[str, ...]]:
+    """The exact spots an incident's facts name: door, building, lamp, crossing."""
+    road = slots["road"]
+    return [
+        (category, "door", road, slots["n"]),
+        (category, "building", road, slots["xiaoqu"], slots["b"]),
+        (category, "lamp", slots["lamp"]),
+        (category, "crossing", *sorted((road, slots["road2"]))),
+    ]
 
 
 def _concern(rng: random.Random, p: Problem, urgent: bool) -> str:
