@@ -199,7 +199,7 @@ def _scan_back(text: str, end: int, known: list[str]) -> str:
         start -= 1
     name = text[start:end]
     # "茶亭路幸福里" is the 小区 幸福里 on 茶亭路: cut after the last road marker.
-    for i in range(len(name) - 2, 0, -1):
+    for i in range(len(name) - 2, -1, -1):  # 口 stops the scan: 港口路滨海 → 路滨海
         if name[i] in "路街巷道":
             return name[i + 1 :]
     return name
