@@ -90,6 +90,9 @@ def facts_of(case: Case) -> CaseFacts:
         category=case.category,
         locality=case.locality,
         street=case.street,
+        caller_phone=case.caller_phone,
+        caller_name=case.caller_name,
+        appeal_type=case.appeal_type,
     )
 
 

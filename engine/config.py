@@ -48,6 +48,26 @@ class Category(_Strict):
     description: str = ""
     keywords: list[str] = []
     mediation: bool = False
+    # 个人事项: the matter is the caller's own (an application, a dispute between named people,
+    # a wage claim), so two callers' cases are never merged, however alike; at most linked.
+    # Unset: the default for the code (PERSONAL_CATEGORIES).
+    personal: bool | None = None
+
+
+# Categories whose cases are the caller's own business unless the district says otherwise:
+# 劳动社保 (wages, insurance), 民政 (低保, 救助, 补贴), 矛盾纠纷, 教育 (入学), 医疗卫生 (医保,
+# one patient's treatment), 公安 (户籍, one victim's fraud), 市场监管 (one buyer's refund).
+PERSONAL_CATEGORIES: frozenset[str] = frozenset(
+    {"labour", "civil_affairs", "dispute", "education", "health", "public_security", "market"}
+)
+# Words that make any case a personal matter, whatever its category: applications and
+# benefits, wages, disputes between people, one person's papers or money.
+PERSONAL_WORDS: tuple[str, ...] = (
+    "低保", "救助", "补贴", "补助", "社保", "医保", "养老金", "退休金", "公积金", "抚恤",
+    "欠薪", "工资", "讨薪", "工钱", "工伤", "劳动合同", "赔偿", "纠纷", "吵架", "矛盾",
+    "离婚", "赡养", "抚养", "继承", "户口", "户籍", "身份证", "退款", "退费", "被骗",
+    "诈骗", "申请",
+)
 
 
 class RoutingRule(_Strict):
@@ -104,6 +124,10 @@ class RouterSettings(_Strict):
     merge_similarity: float = Field(0.8, ge=0, le=1)
     possible_duplicate_similarity: float = Field(0.6, ge=0, le=1)
     urgent_words: list[str] = []
+    # A case whose text has one of these is a personal matter (see Category.personal).
+    personal_words: list[str] = list(PERSONAL_WORDS)
+    # 诉求类型 that are always personal: a question is answered to the one who asked.
+    personal_appeal_types: list[str] = ["咨询"]
 
 
 class Token(_Strict):
@@ -231,6 +255,13 @@ class SanshiConfig(_Strict):
 
     def category_codes(self) -> list[str]:
         return [c.code for c in self.categories]
+
+    def is_personal(self, code: str) -> bool:
+        """个人事项 by category: the flag when the district sets it, else the default."""
+        for c in self.categories:
+            if c.code == code:
+                return c.personal if c.personal is not None else code in PERSONAL_CATEGORIES
+        return code in PERSONAL_CATEGORIES
 
 
 class ConfigError(Exception):

@@ -27,6 +27,13 @@ DUP_RULE_ZH = {
     "retyped": "内容几乎相同（重复录入）",
     "same_issue_same_place": "同一地点、同一问题",
     "similar": "内容相近，待人工判断",
+    "same_caller": "同一来电人、同一问题",
+}
+# Why the same problem was only suggested, not merged (engine.routing.learning.duplicates.merge_held).
+DUP_HELD_ZH = {
+    "personal": "个人事项，来电人不同，不合并",
+    "place_uncertain": "地点不够具体，不合并",
+    "different_issue": "问题不同，不合并",
 }
 HIDDEN = {"caller_name", "caller_phone", "originator_id", "originator_version", "timestamp"}
 
@@ -159,6 +166,8 @@ def classified_lines(e: Any, names: Namer) -> list[str]:
     for d in dupes:
         verdict = "合并" if d.get("merge") else "疑似重复（仅提示）"
         detail = DUP_RULE_ZH.get(d.get("rule", ""), "")
+        if d.get("held") in DUP_HELD_ZH:
+            detail = f"{detail}（{DUP_HELD_ZH[d['held']]}）" if detail else DUP_HELD_ZH[d["held"]]
         extra = []
         if d.get("place"):
             extra.append(PLACE_ZH.get(d["place"], d["place"]))

@@ -150,6 +150,7 @@ class IntakeStream:
         self._incidents = 0
         self._ticket: dict[str, int] = {}
         self._order = 0
+        self._taken: dict[tuple[str, ...], dt.datetime] = {}  # spot → last incident there
 
     # ---- time ----------------------------------------------------------------------------
 
@@ -248,11 +249,21 @@ class IntakeStream:
     def _new_incident(self, channel: str, at: dt.datetime) -> Incident:
         problem = self._choose_problem(channel, at)
         place = self._choose_place()
-        other = self._choose_place()
-        slots = incident_slots(self.rng, place.name, other.name if other != place else "")
-        if not slots["road2"]:
-            slots["road2"] = self.rng.choice(("中山路", "北海大道", "长青路", "新世纪大道"))
-        slots["spot"] = spot_of(slots, self.rng)
+        # Two incidents of one kind at one door, building, lamp or crossing within a month
+        # are one incident to anyone who reads them (the lamp at 外沙51号 is one lamp): the
+        # facts are drawn again until they name a spot no recent incident of the category has.
+        crossing = any("{road2}" in c for c in problem.cores)
+        for _ in range(40):
+            other = self._choose_place()
+            slots = incident_slots(self.rng, place.name, other.name if other != place else "")
+            if not slots["road2"]:
+                slots["road2"] = self.rng.choice(("中山路", "北海大道", "长青路", "新世纪大道"))
+            slots["spot"] = spot_of(slots, self.rng)
+            spots = _spots(problem.category, slots, crossing or "交叉口" in slots["spot"])
+            if not any(self._taken.get(k, _NEVER) > at - SPOT_MEMORY for k in spots):
+                break
+        for k in spots:
+            self._taken[k] = at
         self._incidents += 1
         urgent = problem.urgent_p > 0 and self.rng.random() < problem.urgent_p
         if problem is EMERGENCY:
@@ -383,6 +394,24 @@ class IntakeStream:
             if u.kind == UnitKind.COMMUNITY and incident.slots["road"] in u.areas:
                 return f"jy-{u.id}"
         return "jy-centre"
+
+
+SPOT_MEMORY = dt.timedelta(days=30)
+_NEVER = dt.datetime.min.replace(tzinfo=SHANGHAI)
+
+
+def _spots(category: str, slots: dict[str, str], crossing: bool) -> list[tuple[str, ...]]:
+    """The exact spots an incident's facts name: door, building, lamp, and the crossing when
+    its text names one."""
+    road = slots["road"]
+    spots = [
+        (category, "door", road, slots["n"]),
+        (category, "building", road, slots["xiaoqu"], slots["b"]),
+        (category, "lamp", slots["lamp"]),
+    ]
+    if crossing:
+        spots.append((category, "crossing", *sorted((road, slots["road2"]))))
+    return spots
 
 
 def _concern(rng: random.Random, p: Problem, urgent: bool) -> str:

@@ -416,7 +416,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{size:>7,} open: p50 {s['p50']:.2f} ms  p99 {s['p99']:.2f} ms")
         print(f"p99 growth {lat['growth_p99']:.2f}x")
     report = render(acc, lat, cv, ready_s)
-    Path(args.out).write_text(report, "utf-8")
+    out = Path(args.out)
+    # The merge bench (bench/routing/merges.py) keeps its own section in the same file.
+    if out.exists() and "<!-- merges:begin -->" in (previous := out.read_text("utf-8")):
+        kept = previous[previous.index("<!-- merges:begin -->") :]
+        report = report.rstrip("\n") + "\n\n" + kept
+    out.write_text(report, "utf-8")
     print(report)
     return 0
 

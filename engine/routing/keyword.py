@@ -1,10 +1,11 @@
 """A router that reads only the config: category keywords, locality by address, rules.
 
 It is the fallback when no trained model is wanted (tests, a district on its first day). It
-shares only the port and the rules (:mod:`engine.routing.rules`) with the learning router,
-which reads complaints its own way and keeps its own duplicate index. Duplicates here: same
-category and locality, open, within the window, and text similarity (rapidfuzz) above the
-configured threshold.
+shares the port and the rules (:mod:`engine.routing.rules`) with the learning router, and its
+merge rules (:mod:`engine.routing.learning.duplicates`): duplicates are the same category and
+locality, open, within the window, with text similarity (rapidfuzz) above the configured
+threshold, and merged only for the same caller, or the same exact place for a matter that is
+not personal. The rest is suggested to the operator.
 """
 
 from __future__ import annotations
@@ -12,13 +13,25 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 from rapidfuzz import fuzz, process
 
 from engine.config import SanshiConfig, UnitKind
+from engine.routing.learning.duplicates import (
+    ISSUE_OBJECTS,
+    IssueReader,
+    PersonalReader,
+    caller_key,
+    issues_agree,
+    merge_held,
+    name_key,
+    same_caller,
+)
+from engine.routing.learning.places import Match, Place, PlaceReader, compare
+from engine.routing.learning.text import simplified
 from engine.routing.port import CaseFacts, CategoryGuess, DuplicateCandidate, RoutingDecision
 from engine.routing.rules import Locality, Locator, unit_by_rules
 
@@ -34,12 +47,22 @@ class _OpenCase:
     case_id: UUID
     text: str
     received_at: dt.datetime
+    place: Place = field(default_factory=Place)
+    caller: str = ""
+    caller_name: str = ""
+    personal: bool = False
+    issues: frozenset[str] = frozenset()
 
 
 class KeywordRouter:
     def __init__(self, config: SanshiConfig) -> None:
         self.config = config
         self.locator = Locator(config)
+        self.places = PlaceReader(config)
+        self.personal = PersonalReader(config)
+        self.issues = IssueReader(
+            [*ISSUE_OBJECTS, *(k for c in config.categories for k in c.keywords)]
+        )
         self._open: dict[tuple[str, str | None], dict[UUID, _OpenCase]] = {}
         self._where: dict[UUID, tuple[str, str | None]] = {}
         # The same buckets as id -> normalised text, the form rapidfuzz scores in one call.
@@ -92,10 +115,16 @@ class KeywordRouter:
         }
         dupes = self.find_duplicates(facts, guess.category, loc)
         reason["duplicates"] = [
-            {"case_id": str(d.case_id), "similarity": round(d.similarity, 3)} for d in dupes
+            {"case_id": str(d.case_id), "similarity": round(d.similarity, 3), **d.why}
+            for d in dupes
         ]
         merge = next(
-            (d for d in dupes if d.similarity >= self.config.router.merge_similarity), None
+            (
+                d
+                for d in dupes
+                if d.similarity >= self.config.router.merge_similarity and d.why.get("merge")
+            ),
+            None,
         )
         possible = tuple(d for d in dupes if d is not merge)
         unit: str | None = None
@@ -153,6 +182,10 @@ class KeywordRouter:
         window = dt.timedelta(days=self.config.router.duplicate_window_days)
         threshold = self.config.router.possible_duplicate_similarity
         text = _norm(facts.content)
+        place = self._place(facts)
+        caller, name = caller_key(facts.caller_phone), name_key(facts.caller_name)
+        personal = self._personal(facts, category)
+        issues = self.issues.read(text)
         # Scored in rapidfuzz's C++ loop (a bucket holds thousands of open cases on a peak
         # day); hits come back best first, ties in bucket order, as the Python loop gave them.
         hits = process.extract(
@@ -172,7 +205,23 @@ class KeywordRouter:
                 or abs(facts.received_at - oc.received_at) > window
             ):
                 continue
-            out.append(DuplicateCandidate(oc.case_id, score, {"method": "fuzz.ratio"}))
+            match = compare(place, oc.place)
+            if match == Match.DIFFERENT:
+                continue  # two places: never the same case, not even suggested
+            same = same_caller(caller, name, oc.caller, oc.caller_name)
+            held = merge_held(match, same, personal or oc.personal)
+            if held is None and issues_agree(issues, oc.issues) is False:
+                held = "different_issue"  # 停水 and 停电 at one door: two problems
+            why: dict[str, Any] = {
+                "method": "fuzz.ratio",
+                "place": match.name.lower(),
+                "place_key": oc.place.key,
+                "same_caller": same,
+                "merge": held is None,
+            }
+            if held is not None:
+                why["held"] = held
+            out.append(DuplicateCandidate(oc.case_id, score, why))
             if len(out) == 5:
                 break
         return out
@@ -184,13 +233,26 @@ class KeywordRouter:
         self.case_closed(facts.case_id)
         text = _norm(facts.content)
         self._open.setdefault(key, {})[facts.case_id] = _OpenCase(
-            facts.case_id, text, facts.received_at
+            facts.case_id,
+            text,
+            facts.received_at,
+            self._place(facts),
+            caller_key(facts.caller_phone),
+            name_key(facts.caller_name),
+            self._personal(facts, category),
+            self.issues.read(text),
         )
         self._texts.setdefault(key, {})[facts.case_id] = text
         self._where[facts.case_id] = key
         # Bounded like the learning router's index: the open case filed longest ago goes first.
         while len(self._where) > self.config.router.duplicate_index_size:
             self.case_closed(next(iter(self._where)))
+
+    def _place(self, facts: CaseFacts) -> Place:
+        return self.places.read(simplified(facts.address), simplified(facts.content))
+
+    def _personal(self, facts: CaseFacts, category: str) -> bool:
+        return bool(self.personal.read(category, simplified(facts.content), facts.appeal_type))
 
     def case_closed(self, case_id: UUID) -> None:
         key = self._where.pop(case_id, None)

@@ -33,6 +33,11 @@ class CaseFacts:
     category: str | None = None  # already decided (re-routing after a return)
     locality: str | None = None
     street: str | None = None
+    # Who called (来电人): a personal matter is merged only into the same caller's case, and
+    # the same caller saying the same thing again is a repeat wherever the place is unclear.
+    caller_phone: str = ""
+    caller_name: str = ""
+    appeal_type: str = ""  # 诉求类型: 咨询 求助 投诉 举报 建议 表扬
 
 
 @dataclass(frozen=True)

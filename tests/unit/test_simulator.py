@@ -253,6 +253,14 @@ def test_units_behave_like_units(district: tuple[Runtime, SimulationReport]) -> 
     assert len(office) > 0.8 * len(claims)
 
 
+def test_no_merge_joins_two_incidents(district: tuple[Runtime, SimulationReport]) -> None:
+    # A merged case is never dispatched: a merge into another incident's case loses a
+    # complaint (issue 16). The demo's "误合并不同事件" count is zero; true repeats still merge.
+    _, report = district
+    assert report.merges_false == 0
+    assert report.merges_true > 0
+
+
 def test_seven_rates_are_plausible(district: tuple[Runtime, SimulationReport]) -> None:
     runtime, _ = district
     total = runtime.read_model.stats(None, START.date(), None)["total"]

@@ -1,23 +1,37 @@
 """合并: is a new complaint the same issue, at the same place, as a case that is still open?
 
-Open cases are indexed by (category, locality) — a duplicate is never looked for in another
-community or another category — and inside that by place area (road, 小区, crossing), so a new
-case is compared with the few open cases at its own road or 小区, not with all open cases.
+A merged case is never dispatched: a wrong merge means nobody handles that resident's problem.
+So a merge needs all of: the same category and locality (the index is keyed by them), the
+window, the same problem (similar text or sentence vectors, and no differing issue words), and
+either the same caller or the same exact place. Everything else that looks alike is only
+suggested to the operator (``possible_duplicates``), never merged.
+
+Open cases are indexed by (category, locality) and inside that by place area (road, 小区,
+crossing) and by caller, so a new case is compared with the few open cases at its own road or
+小区 or from its own caller, not with all open cases.
 
 Decision for one candidate (same category and locality, inside the window):
 
-- the places differ (茶亭路28号 vs 茶亭路90号, 3栋 vs 5栋): never merged, not even flagged;
-- re-typed text (rapidfuzz ratio ≥ ``merge_similarity``): merged;
-- the same exact place (door number, building, crossing) and the same issue (a shared issue
-  word such as 路灯, or sentence vectors that agree): merged — the lamp at 茶亭路28号 reported
-  on the hotline and in the app is one case;
+- the places differ (茶亭路28号 vs 茶亭路90号, 3栋 vs 5栋, 咸田107号 vs 咸田75号, two
+  roads): never merged, not even suggested;
+- a personal matter (个人事项: an application, a dispute between named people, a wage claim,
+  a question; see ``SanshiConfig.is_personal``) from another caller, or from a caller not
+  known: suggested, not merged — two residents' 低保 applications are two cases;
+- the same problem from the same caller (the same phone, no other name): merged wherever the
+  place is (the caller rang again);
+- the same problem at the same exact place (door number, 小区 + building, crossing, landmark on
+  the same road, lamp number; nothing the two name differs): merged — the lamp at 茶亭路28号
+  reported on the hotline and in the app is one case;
+- the same problem where the place is not known to the needed level (only the road, 小区 or
+  street, or nothing): suggested, not merged;
 - otherwise similar (ratio ≥ ``possible_duplicate_similarity`` or close sentence vectors):
-  flagged as a possible duplicate for the operator, not merged.
+  suggested.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -29,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
+from engine.config import SanshiConfig
 from engine.routing.learning.places import Match, Place, compare
 
 Vector = npt.NDArray[np.float32]
@@ -50,7 +65,25 @@ ISSUE_OBJECTS: tuple[str, ...] = (
     "狗", "漏水", "渗水", "停水", "停电", "燃气", "煤气", "围墙", "护栏", "公厕", "厕所", "屋顶",
     "外墙", "楼道", "门禁", "监控", "充电", "电动车", "施工", "工地", "鸡", "鸽", "蚊", "老鼠",
     "臭", "水压", "水质", "暖气", "供热", "网络", "信号", "公交", "站牌", "斑马线", "桥",
+    "吵", "音响", "断电", "断水", "摆摊", "滴水", "排水沟", "天然气", "液化气", "漏气",
 )
+# One thing told in several words: a resident's 红绿灯 is another's 信号灯. Each word reads as
+# the first word of its group, so that two reports of one thing share it.
+ISSUE_SYNONYMS: tuple[tuple[str, ...], ...] = (
+    ("信号灯", "红绿灯"),
+    ("灯", "路灯"),
+    ("燃气", "煤气", "天然气", "液化气", "漏气"),
+    ("噪声", "噪音", "吵", "音响"),
+    ("摊贩", "摊", "摆摊"),
+    ("漏水", "渗水", "滴水"),
+    ("排水", "积水", "下水道", "排水沟", "管网"),
+    ("停电", "断电"),
+    ("停水", "断水"),
+    ("井盖", "窨井"),
+)
+# Where the problem is, not what it is (a lamp on the 人行道, litter on the 道路).
+NOT_AN_ISSUE = frozenset({"道路", "人行道", "马路"})
+_CANONICAL = {w: group[0] for group in ISSUE_SYNONYMS for w in group}
 
 
 class IssueReader:
@@ -68,7 +101,19 @@ class IssueReader:
         # Overlapping words (路灯 inside 路灯杆) need a scan per start position; finditer
         # gives the longest at each non-overlapping position, which is what we keep anyway.
         found = {m.group(0) for m in self._pattern.finditer(text)}
-        return _outermost(found)
+        return frozenset(
+            _CANONICAL.get(w, w) for w in _outermost(found) if w not in NOT_AN_ISSUE
+        )
+
+
+def issues_agree(a: frozenset[str], b: frozenset[str]) -> bool | None:
+    """Do two reports name the same issue? None when one of them names none (the words cannot
+    tell). Sharing one word is not enough when most words differ: 摊贩占道 (with 垃圾 scattered
+    about) and 垃圾没人清运 share 垃圾 but are two problems; half the words in common are."""
+    if not a or not b:
+        return None
+    shared = a & b
+    return bool(shared) and len(shared) * 2 >= len(a | b)
 
 
 def issue_words(text: str, vocabulary: Iterable[str]) -> frozenset[str]:
@@ -86,6 +131,52 @@ def _outermost(found: set[str]) -> frozenset[str]:
     return frozenset(kept)
 
 
+class PersonalReader:
+    """个人事项: is this case the caller's own business? By the category's flag, the appeal
+    type (a question, 咨询) and personal words in the text (低保, 欠薪, 纠纷...). Returns the
+    reasons; none: not personal."""
+
+    def __init__(self, config: SanshiConfig) -> None:
+        self._config = config
+        self._categories = {c.code: config.is_personal(c.code) for c in config.categories}
+        words = sorted({w for w in config.router.personal_words if w}, key=len, reverse=True)
+        self._words = re.compile("|".join(re.escape(w) for w in words)) if words else None
+        self._appeals = frozenset(config.router.personal_appeal_types)
+
+    def read(self, category: str, text: str, appeal_type: str = "") -> list[str]:
+        why: list[str] = []
+        if self._categories.get(category, False):
+            why.append(f"category:{category}")
+        if appeal_type and appeal_type in self._appeals:
+            why.append(f"appeal:{appeal_type}")
+        if self._words is not None:
+            why.extend(f"word:{w}" for w in dict.fromkeys(self._words.findall(text)))
+        return why
+
+
+def caller_key(phone: str) -> str:
+    """Who called, as a short hash of the phone number's digits ("" when there is no usable
+    number: none, too short, or masked like 138****5678): the index never holds the number."""
+    if "*" in phone:
+        return ""
+    digits = re.sub(r"\D", "", phone)
+    if len(digits) < 7:
+        return ""
+    return hashlib.blake2b(digits[-11:].encode(), digest_size=8).hexdigest()
+
+
+def name_key(name: str) -> str:
+    name = re.sub(r"\s+", "", name)
+    return hashlib.blake2b(name.encode(), digest_size=8).hexdigest() if name else ""
+
+
+def same_caller(phone_a: str, name_a: str, phone_b: str, name_b: str) -> bool:
+    """The same phone (both known) and no two different names on it (a family's landline)."""
+    if not phone_a or phone_a != phone_b:
+        return False
+    return not (name_a and name_b and name_a != name_b)
+
+
 @dataclass
 class OpenCase:
     case_id: UUID
@@ -96,6 +187,9 @@ class OpenCase:
     channel: str = ""
     vector: npt.NDArray[np.float16] | None = None
     ts: float = 0.0  # received_at as a timestamp: the window test runs for every candidate
+    caller: str = ""  # caller_key of the phone
+    caller_name: str = ""  # name_key of the name
+    personal: bool = False  # 个人事项: merged only into the same caller's case
 
     def __post_init__(self) -> None:
         self.ts = self.received_at.timestamp()
@@ -115,16 +209,23 @@ class _Bucket:
     by_area: dict[str | None, dict[UUID, None]] = field(default_factory=dict)
 
 
-def areas_of(place: Place) -> list[str | None]:
-    """Every area key under which a place is filed (a 小区 on a road is found by both)."""
+def areas_of(place: Place, caller: str = "") -> list[str | None]:
+    """Every area key under which a case is filed (a 小区 on a road is found by both; a case
+    with a known caller also under the caller)."""
     keys: list[str | None] = []
+    if caller:
+        keys.append(f"c:{caller}")
     if place.estate:
         keys.append(f"e:{place.estate}")
     if place.road:
         keys.append(f"r:{place.road}")
     if place.crossing:
         keys.extend(f"r:{r}" for r in place.crossing.split("|"))
-    return list(dict.fromkeys(keys)) or [None]
+    if place.tag:
+        keys.append(f"t:{place.tag}")
+    if not any(k is not None and not k.startswith("c:") for k in keys):
+        keys.append(None)  # no place: filed with the other cases of the locality that have none
+    return list(dict.fromkeys(keys))
 
 
 class DuplicateIndex:
@@ -160,7 +261,7 @@ class DuplicateIndex:
         key = (category, locality)
         bucket = self._buckets.setdefault(key, _Bucket())
         bucket.cases[case.case_id] = case
-        for area in areas_of(case.place):
+        for area in areas_of(case.place, case.caller):
             bucket.by_area.setdefault(area, {})[case.case_id] = None
         self._where[case.case_id] = key
         if case.vector is None:
@@ -177,7 +278,7 @@ class DuplicateIndex:
             return
         bucket = self._buckets[key]
         case = bucket.cases.pop(case_id)
-        for area in areas_of(case.place):
+        for area in areas_of(case.place, case.caller):
             group = bucket.by_area.get(area)
             if group is not None:
                 group.pop(case_id, None)
@@ -201,15 +302,15 @@ class DuplicateIndex:
 
     # ---- search --------------------------------------------------------------------------
 
-    def _candidates(self, bucket: _Bucket, place: Place) -> Iterable[OpenCase]:
-        groups = [bucket.by_area.get(a) for a in areas_of(place)]
+    def _candidates(self, bucket: _Bucket, place: Place, caller: str) -> Iterable[OpenCase]:
+        groups = [bucket.by_area.get(f"c:{caller}")] if caller else []
+        ids: Iterable[UUID] = ()
         if place.empty:
             # No place to narrow by: the most recent cases of the whole locality.
-            ids: Iterable[UUID] = reversed(bucket.cases)
-            groups = []
+            ids = reversed(bucket.cases)
         else:
+            groups.extend(bucket.by_area.get(a) for a in areas_of(place) if a is not None)
             groups.append(bucket.by_area.get(None))
-            ids = ()
         seen: set[UUID] = set()
         for group in groups:
             if not group:
@@ -223,7 +324,8 @@ class DuplicateIndex:
         for n, cid in enumerate(ids):
             if n >= SCAN_LIMIT:
                 break
-            yield bucket.cases[cid]
+            if cid not in seen:
+                yield bucket.cases[cid]
 
     def find(
         self,
@@ -237,37 +339,45 @@ class DuplicateIndex:
         vector: Callable[[], Vector | None] | Vector | None,
         limit: int = 5,
         embed: Callable[[list[str]], npt.NDArray[np.float32]] | None = None,
+        caller: str = "",
+        caller_name: str = "",
+        personal: bool = False,
     ) -> list[Verdict]:
         """Verdicts on open cases that may be the same issue, best first; at most one merge
-        (the first verdict) is meant to be acted on."""
+        (the first verdict) is meant to be acted on. ``caller``/``caller_name`` are
+        :func:`caller_key`/:func:`name_key` of the new case; ``personal``: it is a personal
+        matter."""
         if locality is None:
             return []  # no place, no merge: two different places are never merged
         bucket = self._buckets.get((category, locality))
         if bucket is None:
             return []
-        pool: list[tuple[OpenCase, Match]] = []
+        pool: list[tuple[OpenCase, Match, bool]] = []
         now, window = received_at.timestamp(), self.window.total_seconds()
-        for oc in self._candidates(bucket, place):
+        for oc in self._candidates(bucket, place, caller):
             if abs(now - oc.ts) > window or oc.case_id == case_id:
                 continue
             match = compare(place, oc.place)
             if match != Match.DIFFERENT:
-                pool.append((oc, match))
+                pool.append((oc, match, same_caller(caller, caller_name, oc.caller, oc.caller_name)))
         if not pool:
             return []
         # Score the whole pool at once: rapidfuzz in C over the texts, one matrix product over
         # the sentence vectors; only the few that pass a threshold get a Python verdict.
-        ratios = process.cdist([text], [oc.text for oc, _ in pool], scorer=fuzz.ratio)[0] / 100.0
+        ratios = process.cdist([text], [oc.text for oc, _, _ in pool], scorer=fuzz.ratio)[0] / 100.0
         cosines = np.full(len(pool), np.nan, dtype=np.float32)
         if embed is not None:
-            # Cosine only matters at the same road/小区 or door; an open case there that has
-            # no vector yet (filed moments ago, or warmed at start-up) gets one now, so the
-            # verdict never depends on how far a background thread has got.
-            missing = [oc for oc, m in pool if oc.vector is None and m >= Match.AREA][:EMBED_LIMIT]
+            # Cosine only matters at the same road/小区 or door, or from the same caller; an
+            # open case there that has no vector yet (filed moments ago, or warmed at
+            # start-up) gets one now, so the verdict never depends on how far a background
+            # thread has got.
+            missing = [
+                oc for oc, m, same in pool if oc.vector is None and (m >= Match.AREA or same)
+            ][:EMBED_LIMIT]
             if missing:
                 for oc, v in zip(missing, embed([oc.text for oc in missing]), strict=True):
                     oc.vector = v.astype(np.float16)
-        rows = [i for i, (oc, _) in enumerate(pool) if oc.vector is not None]
+        rows = [i for i, (oc, _, _) in enumerate(pool) if oc.vector is not None]
         if rows and callable(vector):
             vector = vector()  # computed only now that there is something to compare with
         if rows and vector is not None and not callable(vector):
@@ -278,9 +388,9 @@ class DuplicateIndex:
             (ratios >= min(self.possible_similarity, self.merge_similarity))
             | (np.nan_to_num(cosines, nan=-1.0) >= COSINE_SAME_ISSUE)
         ):
-            oc, match = pool[int(i)]
+            oc, match, same = pool[int(i)]
             cosine = None if np.isnan(cosines[i]) else float(cosines[i])
-            verdict = self._judge(float(ratios[i]), cosine, match, issues, oc)
+            verdict = self._judge(float(ratios[i]), cosine, match, issues, oc, same, personal)
             if verdict is not None:
                 verdicts.append(verdict)
         verdicts.sort(key=lambda v: (not v.merge, -v.similarity))
@@ -293,14 +403,23 @@ class DuplicateIndex:
         match: Match,
         issues: frozenset[str],
         oc: OpenCase,
+        same: bool = False,
+        personal: bool = False,
     ) -> Verdict | None:
         shared = sorted(issues & oc.issues)
-        same_issue = bool(shared) or (cosine is not None and cosine >= COSINE_POSSIBLE)
         # Both name their issue and the names differ (路灯 vs 井盖): not the same issue,
         # however alike the sentences are (long boilerplate around a short difference).
-        different_issue = not shared and bool(issues) and bool(oc.issues)
-        if different_issue:
-            same_issue = False
+        agree = issues_agree(issues, oc.issues)
+        different_issue = not shared and agree is False
+        same_issue = bool(agree) or (
+            agree is None and cosine is not None and cosine >= COSINE_POSSIBLE
+        )
+        retyped = ratio >= self.merge_similarity and not different_issue
+        same_problem = retyped or (
+            same_issue
+            and (ratio >= self.possible_similarity or (cosine or 0.0) >= COSINE_SAME_ISSUE)
+        )
+        personal = personal or oc.personal
         why: dict[str, Any] = {
             "place": match.name.lower(),
             "place_key": oc.place.key,
@@ -308,21 +427,40 @@ class DuplicateIndex:
             "cosine": None if cosine is None else round(cosine, 3),
             "shared_issue_words": shared,
             "channel": oc.channel,
+            "same_caller": same,
+            "personal": personal,
         }
         similarity = max(ratio, cosine or 0.0)
-        if ratio >= self.merge_similarity and not different_issue:
-            why["rule"] = "retyped"  # 重复录入: the same words again
-            return Verdict(oc.case_id, ratio, True, why)
-        if (
-            match == Match.EXACT
-            and same_issue
-            and (ratio >= self.possible_similarity or (cosine or 0.0) >= COSINE_SAME_ISSUE)
-        ):
-            why["rule"] = "same_issue_same_place"
-            return Verdict(oc.case_id, similarity, True, why)
+        if same_problem:
+            held = merge_held(match, same, personal)
+            if held is None:
+                if same:
+                    why["rule"] = "same_caller"  # the caller rang again about it
+                elif retyped:
+                    why["rule"] = "retyped"  # 重复录入: the same words again, at the same place
+                else:
+                    why["rule"] = "same_issue_same_place"
+                return Verdict(oc.case_id, ratio if retyped and not same else similarity, True, why)
+            why["rule"] = "similar"
+            why["held"] = held  # why it is only suggested
+            return Verdict(oc.case_id, similarity, False, why)
         if ratio >= self.possible_similarity or (
-            cosine is not None and cosine >= COSINE_POSSIBLE and match != Match.UNKNOWN
+            cosine is not None and cosine >= COSINE_POSSIBLE and (match != Match.UNKNOWN or same)
         ):
             why["rule"] = "similar"
             return Verdict(oc.case_id, similarity, False, why)
         return None
+
+
+def merge_held(match: Match, same: bool, personal: bool) -> str | None:
+    """Why the same problem is not merged (None: it is). A merge needs the same caller, or,
+    for a matter that is not personal, the same exact place."""
+    if match == Match.DIFFERENT:
+        return "different_place"
+    if same:
+        return None
+    if personal:
+        return "personal"  # another caller's (or an unknown caller's) personal matter
+    if match != Match.EXACT:
+        return "place_uncertain"
+    return None

@@ -25,7 +25,15 @@ from engine.deadlines import SHANGHAI
 from engine.routing.learning.bundle import Bundle, load_bundle
 from engine.routing.learning.consultation import read_consultation
 from engine.routing.learning.corrections import PlaceLessons, keys_of
-from engine.routing.learning.duplicates import ISSUE_OBJECTS, DuplicateIndex, IssueReader, OpenCase
+from engine.routing.learning.duplicates import (
+    ISSUE_OBJECTS,
+    DuplicateIndex,
+    IssueReader,
+    OpenCase,
+    PersonalReader,
+    caller_key,
+    name_key,
+)
 from engine.routing.learning.encoder import Encoder, Vectors, shared_encoder
 from engine.routing.learning.model import (
     blend,
@@ -87,6 +95,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
         self.issues = IssueReader(
             [*ISSUE_OBJECTS, *(k for c in config.categories for k in c.keywords)]
         )
+        self.personal = PersonalReader(config)
         self.index = DuplicateIndex(
             window=dt.timedelta(days=config.router.duplicate_window_days),
             merge_similarity=config.router.merge_similarity,
@@ -290,6 +299,8 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
         place = self.places.read(address, text)
         compare_text = for_compare(facts.content)
         issues = self.issues.read(compare_text)
+        personal = self.personal.read(category, text, facts.appeal_type)
+        caller = caller_key(facts.caller_phone)
         computed: list[Vectors] = []
 
         def vector() -> Vectors:
@@ -309,6 +320,9 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
                 facts.received_at,
                 vector,
                 embed=self._embed_texts,
+                caller=caller,
+                caller_name=name_key(facts.caller_name),
+                personal=bool(personal),
             )
         if computed or reading.vector is not None:
             with self._lock:
@@ -338,6 +352,8 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
             "urgent": urgent_why,
             "urgent_words": urgent_why["words"],
             "issue_words": sorted(issues),
+            # 个人事项: merged only into the same caller's case (why it is personal).
+            "personal": personal,
             "duplicates": [
                 {
                     "case_id": str(v.case_id),
@@ -511,6 +527,11 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
             self.issues.read(text),
             channel=facts.channel,
             vector=None if vector is None else vector.astype(np.float16),
+            caller=caller_key(facts.caller_phone),
+            caller_name=name_key(facts.caller_name),
+            personal=bool(
+                self.personal.read(category, simplified(facts.content), facts.appeal_type)
+            ),
         )
         with self._lock:
             self.index.add(category, locality, entry)
@@ -553,6 +574,11 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
                 urgent=False,
                 concern="",
                 received_at=received_at,
+                # A read model that keeps them lets a caller's repeat merge after a restart;
+                # without them the warmed case is only suggested for personal matters.
+                caller_phone=str(get("caller_phone") or ""),
+                caller_name=str(get("caller_name") or ""),
+                appeal_type=str(get("appeal_type") or ""),
             )
             self.case_opened(facts, str(category), str(locality))
             n += 1
