@@ -33,6 +33,7 @@ class CaseFacts:
     category: str | None = None  # already decided (re-routing after a return)
     locality: str | None = None
     street: str | None = None
+    leaf: str | None = None  # the deepest catalogue item of the case's path (e.g. municipal.manhole)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,10 @@ class RoutingDecision:
     merge_into: DuplicateCandidate | None
     possible_duplicates: tuple[DuplicateCandidate, ...]
     reason: dict[str, Any]
+    # The deepest item of the predicted path in the district's category tree (诉求分类目录),
+    # below ``category``; None when the district has no tree or the text supports no item.
+    # ``reason["path"]`` has every level with its confidence.
+    leaf: str | None = None
 
 
 class Router(Protocol):
