@@ -93,6 +93,7 @@ def facts_of(case: Case) -> CaseFacts:
         caller_phone=case.caller_phone,
         caller_name=case.caller_name,
         appeal_type=case.appeal_type,
+        leaf=case.leaf,
     )
 
 
@@ -183,7 +184,8 @@ class SanshiApplication(Application[UUID]):
         """派单 with the category's two clocks (签收 / 办理) on the working-day calendar."""
         if not self.config.has_unit(unit):
             raise InvalidCommand(f"单位「{unit}」不存在")
-        policy = self.config.deadlines.for_category(case.category)
+        # The dispatch catalogue's deadlines for the case's item, else the category's.
+        policy = self.config.deadline_policy(case.category, case.leaf)
         clocks = compute_clocks(policy, case.urgent, at, self.calendar)
         case.dispatch_to(
             unit=unit,
@@ -232,6 +234,8 @@ class SanshiApplication(Application[UUID]):
                 override=True,
                 principal=principal,
                 at=at,
+                # The item found below the old category stays only if it is under the new one.
+                leaf=case.leaf if case.leaf and case.leaf.startswith(category + ".") else None,
             )
 
         case = self._act(case_id, act)
@@ -419,7 +423,7 @@ class SanshiApplication(Application[UUID]):
         at = self._now(at)
 
         def act(case: Case) -> None:
-            policy = self.config.deadlines.for_category(case.category)
+            policy = self.config.deadline_policy(case.category, case.leaf)
             case.request_extension(
                 unit=unit,
                 until=until,

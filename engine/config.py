@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 # Roles and unit kinds, with their Chinese labels, are in the one vocabulary.
 from engine.vocabulary import Role as Role
@@ -106,6 +115,41 @@ class Deadlines(_Strict):
         return self.default
 
 
+class CatalogueItem(_Strict):
+    """An item of the category tree (诉求分类目录) below a top-level category: level 2, or level 3
+    inside a level-2 item (the levels of the 12345 classification standards, e.g. DB44/T
+    2479-2024, DB1501/T 0032-2023). Its code extends its parent's with a dot
+    (``municipal.streetlight``, ``municipal.streetlight.out``), so a code names its own path.
+    The router reads the name, description and keywords to choose the item within the top level
+    it chose first."""
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+){1,2}$")
+    name: str
+    description: str = ""
+    keywords: list[str] = []
+    items: list[CatalogueItem] = []
+
+
+class DispatchItem(_Strict):
+    """One entry of the dispatch catalogue (派单目录): for a catalogue item (a top-level code, a
+    level-2 or level-3 code), the unit or unit kind responsible and, optionally, its own
+    deadlines. Entries are data, adjusted as duties change (Beijing keeps such a 派单目录 and
+    adjusts it with the streets' lists of duties, 履职事项清单)."""
+
+    item: str
+    # "locality" | "judicial_office" | a unit id | a unit kind (community, street, department…)
+    to: str | None = None
+    deadlines: DeadlinePolicy | None = None
+    # The basis of the duty (职责依据: 三定, 履职事项清单, an agreement), for the people who adjust it.
+    basis: str = ""
+
+    @model_validator(mode="after")
+    def _says_something(self) -> DispatchItem:
+        if self.to is None and self.deadlines is None:
+            raise ValueError("a dispatch catalogue entry needs 'to' or 'deadlines'")
+        return self
+
+
 class HolidayNotice(_Strict):
     """One year's State Council holiday notice, for years the calendar package lags on."""
 
@@ -165,6 +209,12 @@ class SanshiConfig(_Strict):
     district: District
     units: list[Unit]
     categories: list[Category] = DEFAULT_CATEGORIES
+    # 诉求分类目录: top-level code → its level-2 items (each with optional level-3 items).
+    # Optional: a district without it routes on the top level alone.
+    catalogue: dict[str, list[CatalogueItem]] = {}
+    # 派单目录: catalogue item → unit (or unit kind) and deadlines; the most specific entry on a
+    # case's path chooses the unit before the routing rules.
+    dispatch_catalogue: list[DispatchItem] = []
     routing: list[RoutingRule] = []
     deadlines: Deadlines = Deadlines()
     calendar: dict[int, HolidayNotice] = {}
@@ -174,6 +224,8 @@ class SanshiConfig(_Strict):
     # police adapter's own list (纠纷/求助/咨询 and the named 纠纷 kinds). A district that takes
     # fewer (or more) kinds lists them here.
     police_categories: list[str] = []
+    _items: dict[str, CatalogueItem] = PrivateAttr(default_factory=dict)
+    _dispatch: dict[str, DispatchItem] = PrivateAttr(default_factory=dict)
 
     @field_validator("units")
     @classmethod
@@ -191,11 +243,13 @@ class SanshiConfig(_Strict):
     def _references_resolve(self) -> SanshiConfig:
         ids = {u.id for u in self.units}
         codes = {c.code for c in self.categories}
+        # A unit may own a catalogue item rather than a whole category (供电局: utilities.power).
+        items = {code for code, _ in _walk(self.catalogue)}
         for u in self.units:
             if u.parent is not None and u.parent not in ids:
                 raise ValueError(f"unit '{u.id}': parent '{u.parent}' is not a unit")
             for c in u.categories:
-                if c not in codes:
+                if c not in codes and c not in items:
                     raise ValueError(f"unit '{u.id}': category '{c}' is not defined")
         for r in self.routing:
             if r.category not in codes:
@@ -210,7 +264,121 @@ class SanshiConfig(_Strict):
                 raise ValueError(f"deadlines: category '{cat}' is not defined")
         return self
 
+    @model_validator(mode="after")
+    def _catalogue_resolves(self) -> SanshiConfig:
+        """The category tree and the dispatch catalogue, each problem at its own place in the
+        file (a ValidationError raised here keeps the locations given)."""
+        problems: list[InitErrorDetails] = []
+
+        def problem(loc: tuple[int | str, ...], message: str, value: Any) -> None:
+            problems.append(
+                InitErrorDetails(
+                    type=PydanticCustomError("catalogue", message), loc=loc, input=value
+                )
+            )
+
+        tops = {c.code for c in self.categories}
+        seen: dict[str, tuple[int | str, ...]] = {}
+
+        def check(items: list[CatalogueItem], parent: str, loc: tuple[int | str, ...]) -> None:
+            for i, item in enumerate(items):
+                here = (*loc, i)
+                if not item.code.startswith(parent + "."):
+                    problem(
+                        (*here, "code"),
+                        f"catalogue item '{item.code}' is under '{parent}': its code must "
+                        f"start with '{parent}.'",
+                        item.code,
+                    )
+                if item.code in seen:
+                    first = ".".join(str(p) for p in seen[item.code])
+                    problem((*here, "code"), f"duplicate catalogue code '{item.code}' (also at {first})", item.code)
+                else:
+                    seen[item.code] = (*here, "code")
+                if item.items and item.code.count(".") >= 2:
+                    problem((*here, "items"), "the catalogue has three levels at most", item.code)
+                check(item.items, item.code, (*here, "items"))
+
+        for top, items in self.catalogue.items():
+            if top not in tops:
+                problem(
+                    ("catalogue", top),
+                    f"top-level category '{top}' is not defined (the tree hangs under one of: "
+                    f"{', '.join(sorted(tops))})",
+                    top,
+                )
+                continue
+            check(items, top, ("catalogue", top))
+
+        ids = {u.id for u in self.units}
+        kinds = {k.value for k in UnitKind}
+        entries: dict[str, int] = {}
+        for i, entry in enumerate(self.dispatch_catalogue):
+            if entry.item not in tops and entry.item not in seen:
+                problem(
+                    ("dispatch_catalogue", i, "item"),
+                    f"dispatch catalogue: '{entry.item}' is neither a category nor a catalogue item",
+                    entry.item,
+                )
+            if entry.item in entries:
+                problem(
+                    ("dispatch_catalogue", i, "item"),
+                    f"dispatch catalogue: '{entry.item}' is listed twice (also entry {entries[entry.item]})",
+                    entry.item,
+                )
+            entries.setdefault(entry.item, i)
+            to = entry.to
+            if to is not None and to not in ("locality", "judicial_office") and to not in ids and to not in kinds:
+                problem(
+                    ("dispatch_catalogue", i, "to"),
+                    f"dispatch catalogue: '{to}' is neither a unit, a unit kind nor "
+                    "locality/judicial_office",
+                    to,
+                )
+        if problems:
+            raise ValidationError.from_exception_data("SanshiConfig", problems)
+        return self
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._items = dict(_walk(self.catalogue))
+        self._dispatch = {e.item: e for e in self.dispatch_catalogue}
+
     # ---- lookups -------------------------------------------------------------------------
+
+    def catalogue_item(self, code: str) -> CatalogueItem:
+        """A level-2 or level-3 item of the category tree by its code."""
+        return self._items[code]
+
+    def has_catalogue(self) -> bool:
+        return bool(self._items)
+
+    def catalogue_path(self, code: str | None) -> list[str]:
+        """The codes from the top level down to ``code``: ``municipal.streetlight.out`` →
+        ``municipal``, ``municipal.streetlight``, ``municipal.streetlight.out`` (a code names its
+        path). Empty for no code."""
+        if not code:
+            return []
+        parts = code.split(".")
+        return [".".join(parts[: n + 1]) for n in range(len(parts))]
+
+    def item_name(self, code: str) -> str:
+        if code in self._items:
+            return self._items[code].name
+        return self.category(code).name
+
+    def dispatch_entry(self, code: str) -> DispatchItem | None:
+        """The dispatch catalogue's entry for exactly this item, if any."""
+        return self._dispatch.get(code)
+
+    def deadline_policy(self, category: str | None, leaf: str | None = None) -> DeadlinePolicy:
+        """The clocks of a case: the most specific dispatch catalogue entry on its path that
+        sets deadlines, else the category's (``deadlines.per_category``), else the default."""
+        path = self.catalogue_path(leaf) if leaf and category and leaf.split(".")[0] == category else [category or ""]
+        for code in reversed(path):
+            entry = self._dispatch.get(code)
+            if entry is not None and entry.deadlines is not None:
+                return entry.deadlines
+        return self.deadlines.for_category(category)
 
     def unit(self, unit_id: str) -> Unit:
         for u in self.units:
@@ -262,6 +430,15 @@ class SanshiConfig(_Strict):
             if c.code == code:
                 return c.personal if c.personal is not None else code in PERSONAL_CATEGORIES
         return code in PERSONAL_CATEGORIES
+
+
+def _walk(catalogue: dict[str, list[CatalogueItem]]) -> Iterable[tuple[str, CatalogueItem]]:
+    """Every item of the tree, parents before their children."""
+    stack = [item for items in catalogue.values() for item in reversed(items)]
+    while stack:
+        item = stack.pop()
+        yield item.code, item
+        stack.extend(reversed(item.items))
 
 
 class ConfigError(Exception):

@@ -187,6 +187,7 @@ class Case(Aggregate):
         self.category: str | None = None
         self.locality: str | None = None
         self.street: str | None = None
+        self.leaf: str | None = None  # the catalogue item below the category (诉求分类目录)
         self.dispatch: Dispatch | None = None
         self.dispatch_count = 0
         self.units_ever: list[str] = []  # every unit this case was dispatched to (who may see it)
@@ -240,9 +241,13 @@ class Case(Aggregate):
         override: bool,
         principal: str,
         at: datetime,
+        leaf: str | None = None,
     ) -> None:
-        """Router decision (分类/定属地) or an operator's re-categorisation."""
+        """Router decision (分类/定属地) or an operator's re-categorisation; ``leaf``: the item of
+        the category tree below ``category`` (a code starting with it), when known."""
         self._require(Action.CLASSIFY)
+        if leaf is not None and not leaf.startswith(category + "."):
+            raise InvalidCommand(f"分类目录事项「{leaf}」不属于分类「{category}」")
         self._classified(
             category=category,
             urgent=urgent,
@@ -252,6 +257,7 @@ class Case(Aggregate):
             override=override,
             principal=principal,
             at=at,
+            leaf=leaf,
         )
 
     @event("Classified")
@@ -266,8 +272,11 @@ class Case(Aggregate):
         override: bool,
         principal: str,
         at: datetime,
+        leaf: str | None = None,
     ) -> None:
+        # ``leaf``: events written before the category tree have none.
         self.category = category
+        self.leaf = leaf
         self.urgent = urgent
         self.locality = locality
         self.street = street

@@ -220,6 +220,7 @@ class IntakeBatch:
             override=False,
             principal=SYSTEM,
             at=case.received_at,
+            leaf=decision.leaf,
         )
         return decision
 

@@ -2,7 +2,8 @@
 
 Reads the case's events through the application (a plain read, nothing is written) and prints
 each decision in Chinese: the category and the evidence behind it (keywords, the model's top
-three, the nearest example), the locality and the exact place, why it is urgent, the candidate
+three, the nearest example), the path in the category tree with the evidence and confidence of
+each level and the dispatch catalogue item (派单目录) that chose the unit, the locality and the exact place, why it is urgent, the candidate
 units, duplicates with their similarity, dispatches with their deadlines, returns, escalations,
 merges and the manual queue. ``--format json`` prints the same events as JSON.
 
@@ -80,6 +81,19 @@ class Namer:
         except KeyError:
             return code
 
+    def item(self, code: str | None) -> str:
+        """A category or catalogue item by its code, with the names of its path:
+        市政设施 › 井盖（municipal.manhole）."""
+        if not code:
+            return "未分类"
+        names = []
+        for part in self.config.catalogue_path(code):
+            try:
+                names.append(self.config.item_name(part))
+            except KeyError:
+                names.append(part)
+        return f"{' › '.join(names)}（{code}）"
+
 
 def _time(value: Any) -> str:
     if isinstance(value, dt.datetime):
@@ -128,6 +142,7 @@ def classified_lines(e: Any, names: Namer) -> list[str]:
             )
     elif reason.get("category"):  # the keyword router's shape
         lines.append(f"依据：{reason['category']}")
+    lines.extend(path_lines(reason.get("path") or [], names))
     loc = reason.get("locality") or {}
     if loc:
         where = names.unit(loc.get("community") or loc.get("street")) if loc.get("matched") else "未能确定"
@@ -184,6 +199,40 @@ def classified_lines(e: Any, names: Namer) -> list[str]:
     return lines
 
 
+LEVEL_ZH = {1: "一级", 2: "二级", 3: "三级"}
+
+
+def path_lines(path: list[dict[str, Any]], names: Namer) -> list[str]:
+    """The path in the category tree (诉求分类目录), a line per level: the item, how sure (given
+    the level above) and the evidence."""
+    if not path:
+        return []
+    out = ["分类路径：" + " › ".join(f"{s['name']} {s['confidence']:.2f}" for s in path)]
+    for step in path:
+        level = LEVEL_ZH.get(int(step["level"]), f"{step['level']}级")
+        why = step.get("why") or {}
+        if int(step["level"]) == 1:
+            by = {"hint": "受理时标注的分类", "keywords": "关键词"}.get(str(why.get("by")), "分类模型（见上）")
+            out.append(f"  {level} {step['name']}（{step['code']}）置信度 {step['confidence']:.2f}，依据{by}")
+            continue
+        evidence = []
+        if why.get("keywords"):
+            evidence.append("关键词「" + "、".join(why["keywords"]) + "」")
+        if why.get("shared"):
+            evidence.append("与事项描述相同的字词「" + "、".join(why["shared"]) + "」")
+        runner = why.get("runner_up")
+        if runner:
+            evidence.append(f"其次为 {names.item(runner['code'])} 得分 {runner['score']:.2f}")
+        detail = f"，依据{'；'.join(evidence)}" if evidence else ""
+        out.append(
+            f"  {level} {step['name']}（{step['code']}）置信度 {step['confidence']:.2f}"
+            f"（得分 {why.get('score', 0):.2f}）{detail}"
+        )
+    if len(path) == 1:
+        out.append("  以下各级：诉求内容不足以确定，止于一级")
+    return out
+
+
 def _place(place: dict[str, Any]) -> str:
     if place.get("crossing"):
         return "与".join(str(place["crossing"]).split("|")) + "路口"
@@ -235,7 +284,22 @@ def lesson_lines(lessons: list[dict[str, Any]], names: Namer) -> list[str]:
     return out
 
 
+def _catalogue_to(to: Any, names: Namer) -> str:
+    kinds = {"community": "属地社区", "street": "属地街道", "department": "负责该事项的部门",
+             "enterprise": "负责该事项的企业", "centre": "区中心"}
+    special = {"locality": "按属地", "judicial_office": "属地司法所"}
+    return special.get(str(to)) or kinds.get(str(to)) or names.unit(str(to))
+
+
 def _rule(why: dict[str, Any], names: Namer) -> str:
+    skipped_items = why.get("catalogue_skipped") or []
+    if why.get("rule") == "catalogue":
+        return f"派单目录事项 {names.item(why.get('item'))}（{_catalogue_to(why.get('to'), names)}）"
+    if skipped_items and why.get("rule") != "catalogue":
+        items = "、".join(names.item(s.get("item")) for s in skipped_items)
+        return f"派单目录事项 {items} 在此处无可派单位，改按派单规则：" + _rule(
+            {k: v for k, v in why.items() if k != "catalogue_skipped"}, names
+        )
     if why.get("rule") == "lesson":
         return f"按此处的纠错经验派给 {names.unit(why.get('to'))}"
     if why.get("rule") == "suggested":

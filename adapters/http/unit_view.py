@@ -204,7 +204,7 @@ EVENT_FIELDS: dict[str, dict[str, Shape]] = {
                  "caller_name": _caller_name, "caller_phone": _caller_phone,
                  "appeal_type": None, "urgent": None, "category_hint": None, "concern": None},
     "Classified": {"category": None, "urgent": None, "locality": None, "street": None,
-                   "override": None},
+                   "override": None, "leaf": None},
     "Dispatched": {"unit": None, "number": None, "claim_deadline": None, "handle_deadline": None},
     "Claimed": {"unit": None},
     "Returned": {"unit": None, "reason": _T},

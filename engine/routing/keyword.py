@@ -20,6 +20,7 @@ from uuid import UUID
 from rapidfuzz import fuzz, process
 
 from engine.config import SanshiConfig, UnitKind
+from engine.routing.catalogue import PathReader, top_step, unit_by_catalogue
 from engine.routing.learning.duplicates import (
     ISSUE_OBJECTS,
     IssueReader,
@@ -63,6 +64,7 @@ class KeywordRouter:
         self.issues = IssueReader(
             [*ISSUE_OBJECTS, *(k for c in config.categories for k in c.keywords)]
         )
+        self.paths = PathReader(config)
         self._open: dict[tuple[str, str | None], dict[UUID, _OpenCase]] = {}
         self._where: dict[UUID, tuple[str, str | None]] = {}
         # The same buckets as id -> normalised text, the form rapidfuzz scores in one call.
@@ -106,10 +108,15 @@ class KeywordRouter:
         guess = self.classify(facts.content, facts.category_hint)
         urgent, urgent_words = self.is_urgent(facts)
         loc = self.locator.locate(facts.address, facts.content)
+        path = [
+            top_step(self.config, guess.category, guess.confidence, {"by": "keywords"}),
+            *self.paths.read(facts.content, guess.category),
+        ]
         reason: dict[str, Any] = {
             "router": "keyword",
             "category": guess.why,
             "confidence": guess.confidence,
+            "path": [step.as_dict() for step in path],
             "locality": {"matched": loc.matched, "community": loc.community, "street": loc.street},
             "urgent_words": urgent_words,
         }
@@ -132,9 +139,15 @@ class KeywordRouter:
         if guess.confidence < self.config.router.confidence_threshold:
             manual = f"分类置信度{guess.confidence:.2f}低于阈值，转人工"
         else:
-            unit, why = unit_by_rules(
-                self.config, guess.category, facts.content, loc, frozenset(facts.returned_by)
-            )
+            returned = frozenset(facts.returned_by)
+            # The most specific dispatch catalogue entry on the path (派单目录), then the rules.
+            unit, by_item = unit_by_catalogue(self.config, [s.code for s in path], loc, returned)
+            if unit is not None and by_item is not None:
+                why = by_item
+            else:
+                unit, why = unit_by_rules(self.config, guess.category, facts.content, loc, returned)
+                if by_item is not None:
+                    why["catalogue_skipped"] = by_item["catalogue_skipped"]
             reason["unit"] = why
             if unit is None:
                 manual = "未找到承办单位，转人工"
@@ -149,6 +162,7 @@ class KeywordRouter:
             merge_into=merge,
             possible_duplicates=possible,
             reason=reason,
+            leaf=path[-1].code if len(path) > 1 else None,
         )
 
     def next_unit(self, facts: CaseFacts) -> tuple[str | None, dict[str, Any]]:

@@ -38,6 +38,7 @@ class CaseFacts:
     caller_phone: str = ""
     caller_name: str = ""
     appeal_type: str = ""  # 诉求类型: 咨询 求助 投诉 举报 建议 表扬
+    leaf: str | None = None  # the deepest catalogue item of the case's path (e.g. municipal.manhole)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,10 @@ class RoutingDecision:
     merge_into: DuplicateCandidate | None
     possible_duplicates: tuple[DuplicateCandidate, ...]
     reason: dict[str, Any]
+    # The deepest item of the predicted path in the district's category tree (诉求分类目录),
+    # below ``category``; None when the district has no tree or the text supports no item.
+    # ``reason["path"]`` has every level with its confidence.
+    leaf: str | None = None
 
 
 class Router(Protocol):

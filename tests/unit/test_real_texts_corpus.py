@@ -26,13 +26,24 @@ def test_every_row_has_the_fields_with_their_types(rows: list[dict]) -> None:
     assert len(rows) >= 300
     for r in rows:
         assert set(FIELDS) <= set(r), r.get("id")
-        assert set(r) <= {*FIELDS, "note"}, r["id"]
+        assert set(r) <= {*FIELDS, "note", "leaf_code"}, r["id"]
         for key in ("id", "text", "category", "leaf", "channel_kind", "source", "source_title"):
             assert isinstance(r[key], str) and r[key].strip(), (r["id"], key)
         assert isinstance(r["is_consultation"], bool) and isinstance(r["personal"], bool)
         assert r["channel_kind"] in CHANNEL_OF, r["id"]
         assert r["split"] in ("train", "heldout")
         assert 8 <= len(r["text"]) <= 200, r["id"]
+
+
+def test_leaf_codes_are_items_of_the_demo_catalogue_under_their_category(rows: list[dict]) -> None:
+    """A row's ``leaf_code`` maps its free-text ``leaf`` to an item of the demo district's category
+    tree, under the row's own top-level category (the leaf accuracy of the routing bench)."""
+    config = load_config(DEMO)
+    coded = [r for r in rows if "leaf_code" in r]
+    assert len(coded) >= 300
+    for r in coded:
+        config.catalogue_item(r["leaf_code"])  # KeyError: not an item
+        assert r["leaf_code"].split(".")[0] == r["category"], r["id"]
 
 
 def test_categories_exist_in_both_district_configs(rows: list[dict]) -> None:

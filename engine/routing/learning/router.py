@@ -22,6 +22,7 @@ import numpy as np
 
 from engine.config import SanshiConfig, UnitKind
 from engine.deadlines import SHANGHAI
+from engine.routing.catalogue import PathReader, PathStep, top_step, unit_by_catalogue
 from engine.routing.learning.bundle import Bundle, load_bundle
 from engine.routing.learning.consultation import read_consultation
 from engine.routing.learning.corrections import PlaceLessons, keys_of
@@ -90,6 +91,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
         self.locator = Locator(config)
         self.places = PlaceReader(config)
         self.urgency = UrgencyReader(config.router.urgent_words)
+        self.paths = PathReader(config)  # the levels below the top one (诉求分类目录)
         self.classes = config.category_codes()
         self._by_name = {c.name: c.code for c in config.categories}
         self.issues = IssueReader(
@@ -294,6 +296,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
         else:
             category, confidence = reading.category, reading.confidence
             category_why = {"by": "model", **reading.why}
+        path = self.read_path(text, category, confidence, "hint" if hint else "model")
         urgent, urgent_why = self.is_urgent(facts)
         loc = self.locator.locate(address, text)
         place = self.places.read(address, text)
@@ -342,6 +345,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
             "router": self.name,
             "category": category_why,
             "confidence": round(confidence, 3),
+            "path": [step.as_dict() for step in path],
             "locality": {
                 "matched": loc.matched,
                 "community": loc.community,
@@ -386,8 +390,8 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
             if advice.unit is not None:
                 unit, unit_why = advice.unit, {"rule": "lesson", "to": advice.unit}
             else:
-                unit, unit_why = unit_by_rules(
-                    self.config, category, text, loc, returned | advice.avoid
+                unit, unit_why = self._unit_of_path(
+                    [s.code for s in path], text, loc, returned | advice.avoid
                 )
             reason["unit"] = unit_why
             if unit is None:
@@ -407,7 +411,31 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
             merge_into=merge,
             possible_duplicates=possible,
             reason=reason,
+            leaf=path[-1].code if len(path) > 1 else None,
         )
+
+    def read_path(
+        self, text: str, category: str, confidence: float, by: str = "model"
+    ) -> list[PathStep]:
+        """The case's path in the category tree, top level first: the classifier's category
+        (its calibrated confidence), then the items below it that the text supports, each with
+        its confidence given the level above (:mod:`engine.routing.catalogue`)."""
+        return [
+            top_step(self.config, category, confidence, {"by": by}),
+            *self.paths.read(text, category),
+        ]
+
+    def _unit_of_path(
+        self, path: list[str], text: str, loc: Locality, exclude: frozenset[str]
+    ) -> tuple[str | None, dict[str, Any]]:
+        """The most specific dispatch catalogue entry on the path (派单目录), then the rules."""
+        unit, why = unit_by_catalogue(self.config, path, loc, exclude)
+        if unit is not None and why is not None:
+            return unit, why
+        unit, rule_why = unit_by_rules(self.config, path[0], text, loc, exclude)
+        if why is not None:
+            rule_why["catalogue_skipped"] = why["catalogue_skipped"]
+        return unit, rule_why
 
     @property
     def dispatch_threshold(self) -> float:
@@ -478,9 +506,13 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
         order += [c for c, p in ranked if c != facts.category and p >= NEXT_CATEGORY_MIN]
         tried: list[dict[str, Any]] = []
         for category in order:
-            unit_id, why = unit_by_rules(
-                self.config, category, simplified(facts.content), loc, exclude
+            # The case's own item of the catalogue for its category; the top level for another.
+            path = (
+                self.config.catalogue_path(facts.leaf)
+                if category == facts.category and facts.leaf
+                else [category]
             )
+            unit_id, why = self._unit_of_path(path, simplified(facts.content), loc, exclude)
             if unit_id is not None and unit_id != self.config.centre.id:
                 return unit_id, {
                     "rule": "next_category" if category != facts.category else "same_category",
