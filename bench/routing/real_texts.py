@@ -22,6 +22,7 @@ README): ``heldout`` rows are never used for training or tuning.
 from __future__ import annotations
 
 import argparse
+import bisect
 import datetime as dt
 import hashlib
 import json
@@ -69,6 +70,10 @@ CHANNEL_OF = {
     "news": "hotline",
 }
 HELDOUT_SLOTS = (1, 4, 7)  # of every ten texts of a category, by hash order: ~30 % held out
+# The corpus grows in releases, appended at the end of the file. The rule runs within each
+# release, so adding texts never moves an earlier text between train and heldout: a text once
+# held out is never trained on later, and one once trained on never becomes a test text.
+RELEASES = (372,)  # the last id number (rt-NNNN) of each earlier release; later ids: the current
 
 
 # ---- corpus ------------------------------------------------------------------------------------
@@ -82,13 +87,19 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def release_of(row_id: str) -> int:
+    """0 for the first release (rt-0001 … rt-0372), 1 for the next, …"""
+    return bisect.bisect_left(RELEASES, int(row_id.rsplit("-", 1)[1]))
+
+
 def split_of(rows: Iterable[dict[str, Any]]) -> dict[str, str]:
-    """id → "train" | "heldout", stratified by category: within a category the texts are ordered
-    by the SHA-256 of their text and every 2nd, 5th and 8th of each ten is held out. Depends only
-    on the texts, so it is the same on every machine and run."""
-    by_category: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    """id → "train" | "heldout", stratified by release and category: within a release and a
+    category the texts are ordered by the SHA-256 of their text and every 2nd, 5th and 8th of each
+    ten is held out. Depends only on the ids' releases and the texts, so it is the same on every
+    machine and run, and appending a release leaves the earlier rows' split as it was."""
+    by_category: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        by_category[r["category"]].append(r)
+        by_category[(release_of(r["id"]), r["category"])].append(r)
     out: dict[str, str] = {}
     for members in by_category.values():
         for rank, r in enumerate(sorted(members, key=lambda r: text_key(r["text"]))):
