@@ -251,6 +251,7 @@ def summarise(outcomes: Sequence[Outcome], threshold: float) -> dict[str, Any]:
 
 # ---- cross-validation on train (where the blend, temperature and threshold were chosen) ---------
 
+TARGET_PRECISION = 0.97  # what goes out without a person is right this often (issue 16)
 CV_FOLDS = 5
 
 
@@ -293,7 +294,23 @@ def cross_validate(config_path: Path, rows: Sequence[dict[str, Any]]) -> dict[st
     for t in (0.5, 0.7, 0.8, 0.9, 0.93, 0.95, 0.97):
         chosen = [k for k in range(n) if confidences[k] >= t]
         levels[t] = (len(chosen) / n, sum(right[k] for k in chosen) / len(chosen) if chosen else 1.0)
-    return {"n": n, "accuracy": sum(right) / n, "ece": ece(confidences, right), "levels": levels}
+    # The auto-dispatch threshold by the rule of issue 16: the lowest confidence from which on
+    # (at that threshold and every higher one, in steps of 0.01) cross-validated precision is at
+    # least TARGET_PRECISION.
+    lowest = 1.0
+    for step in range(99, 49, -1):
+        t = step / 100
+        chosen = [k for k in range(n) if confidences[k] >= t]
+        if chosen and sum(right[k] for k in chosen) / len(chosen) < TARGET_PRECISION:
+            break
+        lowest = t
+    return {
+        "n": n,
+        "accuracy": sum(right) / n,
+        "ece": ece(confidences, right),
+        "levels": levels,
+        "threshold": lowest,
+    }
 
 
 # ---- report ------------------------------------------------------------------------------------
@@ -434,6 +451,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"accuracy {cv['accuracy']:.3f}, ECE {cv['ece']:.3f}")
             for t, (coverage, precision) in cv["levels"].items():
                 print(f"  confidence >= {t}: coverage {coverage:.1%}, precision {precision:.3f}")
+            print(
+                f"auto-dispatch threshold (precision >= {TARGET_PRECISION} from there on): "
+                f"{cv['threshold']:.2f}"
+            )
         return 0
     chosen = [r for r in rows if args.split == "all" or r["split"] == args.split]
     results: dict[str, dict[str, Any]] = {}

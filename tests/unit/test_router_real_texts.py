@@ -15,6 +15,7 @@ from bench.routing.real_texts import (
     DISTRICTS,
     REAL_TRAIN,
     read_corpus,
+    release_of,
     route,
     summarise,
     train_lines,
@@ -30,6 +31,7 @@ DEMO = Path(__file__).parents[2] / "engine" / "data" / "haicheng.yaml"
 # What the held-out texts reached when this test was written (bench/routing/RESULTS_real_texts.md),
 # less a small margin for an honest change elsewhere; the floor only rises.
 HELDOUT_ACCURACY_FLOOR = 0.83
+ALL_HELDOUT_ACCURACY_FLOOR = 0.81  # every release's held-out texts (bench/routing/RESULTS_real_texts.md)
 HELDOUT_ECE_CEILING = 0.12
 
 
@@ -107,8 +109,14 @@ def test_the_router_fits_on_the_train_split_only() -> None:
 
 @pytest.mark.parametrize("district", list(DISTRICTS))
 def test_heldout_accuracy_does_not_fall_back(district: str) -> None:
+    # The floor was set on the first release's held-out texts (rt-0001 … rt-0372); a later
+    # release adds harder texts, so the floor holds there and the whole held-out set has its own.
     rows = [r for r in read_corpus() if r["split"] == "heldout"]
+    first = [r for r in rows if release_of(r["id"]) == 0]
     outcomes, _, _, threshold = route(DISTRICTS[district], rows)
     s = summarise(outcomes, threshold)
-    assert s["accuracy"] >= HELDOUT_ACCURACY_FLOOR, (district, s["accuracy"])
+    first_ids = {r["id"] for r in first}
+    on_first = summarise([o for o, r in zip(outcomes, rows, strict=True) if r["id"] in first_ids], threshold)
+    assert on_first["accuracy"] >= HELDOUT_ACCURACY_FLOOR, (district, on_first["accuracy"])
+    assert s["accuracy"] >= ALL_HELDOUT_ACCURACY_FLOOR, (district, s["accuracy"])
     assert s["ece"] <= HELDOUT_ECE_CEILING, (district, s["ece"])
