@@ -421,6 +421,15 @@ class WholePath(RuleBasedStateMachine):
         super().__init__()
         self.traveller = time_machine.travel(self.start, tick=False)
         self.clock = self.traveller.start()
+        try:
+            self._start_parts()
+        except BaseException:
+            # hypothesis calls teardown only on a machine that was made: the clock must not
+            # stay moved for every test after this one.
+            self.traveller.stop()
+            raise
+
+    def _start_parts(self) -> None:
         self.dbs = type(self).databases()
         self.rt = bootstrap(Settings.from_env({"SANSHI_DB": self.dbs.live}))
         # No 50 ms floor under 404s here: the fuzzer sends thousands of absent ids, and the

@@ -49,6 +49,7 @@ from engine.routing.port import (
     CaseFacts,
     DuplicateCandidate,
     FollowsLessons,
+    Lesson,
     LessonSource,
     RoutingDecision,
     WarmsFromOpenCases,
@@ -118,6 +119,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
         self._embedding = False
         self._lessons: LessonSource | None = None
         self._lessons_lock = threading.Lock()
+        self._pending_lessons: list[Lesson] = []  # read at follow_lessons, not yet learnt
         self._learned: set[tuple[str, str]] = set()
         self.learned = 0
         self.place_lessons = PlaceLessons(config)  # returns and the centre's choices, per place
@@ -153,9 +155,20 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
     def follow_lessons(self, feed: LessonSource) -> None:
         """Learn every correction (``feed.since()`` gives the ones not seen yet, from the
         lessons view): re-categorisations teach the classifier, returns and the centre's
-        choices of unit the place lessons (``corrections``). The past ones in a background
-        thread started now (a decision waits for it), new ones before each decision."""
-        self._lessons = feed
+        choices of unit the place lessons (``corrections``). The past ones are read now, in the
+        caller's thread, and learnt in a background thread once the models are loaded (a
+        decision learns whatever is still pending first); new ones before each decision.
+
+        The feed is only ever read in the threads that call the router, never in the
+        background: on an in-memory store the views share one SQLite connection, and a read
+        from another thread would end (roll back) whatever that connection was doing."""
+        with self._lessons_lock:
+            self._lessons = feed
+            try:
+                self._pending_lessons = list(feed.since())
+            except Exception:  # a view not there yet: the next decision reads again
+                log.debug("operators' lessons not read", exc_info=True)
+                self._pending_lessons = []
         threading.Thread(
             target=self._first_lessons, name="router-lessons", daemon=True
         ).start()
@@ -163,9 +176,11 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
     def _first_lessons(self) -> None:
         try:
             self.wait_ready()
-            self.catch_up_lessons()
+            with self._lessons_lock:
+                if self._lessons is not None:
+                    self._apply_lessons(self._take_pending())
         except Exception:  # e.g. the runtime closed first; the next decision tries again
-            log.debug("operators' lessons not read from the log", exc_info=True)
+            log.debug("operators' lessons not learnt", exc_info=True)
 
     def stop_following_lessons(self) -> None:
         """Detach the log before the runtime closes it: a catch-up in progress finishes first,
@@ -173,6 +188,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
         the process)."""
         with self._lessons_lock:
             self._lessons = None
+            self._pending_lessons = []
 
     def catch_up_lessons(self) -> int:
         # One reader at a time, learning included: a decision never sees half a catch-up.
@@ -180,13 +196,20 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
             feed = self._lessons
             if feed is None:
                 return 0
-            lessons = feed.since()
-            for lesson in lessons:
-                if lesson.kind == "category":
-                    self.learn(lesson.text, lesson.category)
-                else:
-                    self.place_lessons.add(lesson)
+            lessons = [*self._take_pending(), *feed.since()]
+            self._apply_lessons(lessons)
         return len(lessons)
+
+    def _take_pending(self) -> list[Lesson]:
+        pending, self._pending_lessons = self._pending_lessons, []
+        return pending
+
+    def _apply_lessons(self, lessons: list[Lesson]) -> None:
+        for lesson in lessons:
+            if lesson.kind == "category":
+                self.learn(lesson.text, lesson.category)
+            else:
+                self.place_lessons.add(lesson)
 
     def read(self, content: str, address: str = "", need_vector: bool = True) -> Reading:
         """Category probabilities for a complaint, with the evidence of each reader.
