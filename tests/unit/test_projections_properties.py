@@ -107,6 +107,18 @@ class Driver:
             out.append(lambda: app.urge(cid, "请尽快办理", OP, at=now))
             if pending:
                 out.append(lambda: app.decide_extension(cid, pick % 2 == 0, OP, at=now))
+            # 领导批示 and its reply; 挂起 asked, decided, resumed (by the unit or the centre).
+            if case.pending_instruction is None:
+                out.append(lambda: app.instruct(cid, "请核实回复", "leader:l", at=now))
+            else:
+                out.append(lambda: app.answer_instruction(cid, unit, "已落实", "u", at=now))
+            if case.hold_request is not None:
+                out.append(lambda: app.decide_hold(cid, pick % 2 == 0, OP, note="继续办理", at=now))
+            if s == Status.ON_HOLD:
+                by_unit = pick % 2 == 0
+                out.append(
+                    lambda: app.resume(cid, "u" if by_unit else OP, unit=unit if by_unit else None, at=now)
+                )
             if s == Status.DISPATCHED:
                 out.append(lambda: app.claim(cid, unit, "u", at=now))
                 out.append(lambda: app.return_case(cid, unit, "不属于本单位职责", "u", at=now))
@@ -114,6 +126,8 @@ class Driver:
                 out.append(lambda: app.resolve(cid, unit, "已办结", "u", at=now))
                 out.append(lambda: app.start_mediation(cid, unit, "u", at=now))
                 out.append(lambda: app.return_case(cid, unit, "不属于本单位职责", "u", at=now))
+                if case.hold_request is None:
+                    out.append(lambda: app.request_hold(cid, unit, "等待开庭", "u", at=now))
                 if not pending:
                     until = case.dispatch.handle_deadline + dt.timedelta(days=3)
                     out.append(
