@@ -609,7 +609,24 @@ class SanshiApplication(Application[UUID]):
             return []
         return kinds
 
+    def resume_if_due(self, case_id: UUID, now: dt.datetime) -> bool:
+        """恢复办理 by the clock: a suspended case whose expected resume time has come
+        (申请挂起's ``expected_resume``) runs again, its deadline moved by the paused time.
+        False when it is not due (or another writer got there first)."""
+        if not self.get_case(case_id).resume_due(now):
+            return False
+        try:
+            self.resume(case_id, CLOCK, at=now)
+        except ConcurrencyConflict:
+            return False
+        return True
+
     def tick(self, candidates: Iterable[UUID], now: dt.datetime) -> int:
-        """Run the clock over candidate cases (from the open-cases view); returns how many
+        """Run the clock over candidate cases (from the open-cases view): resume suspended
+        cases whose expected time has come, escalate passed deadlines; returns how many
         deadlines were escalated."""
-        return sum(len(self.escalate_overdue(cid, now)) for cid in candidates)
+        escalated = 0
+        for cid in candidates:
+            self.resume_if_due(cid, now)
+            escalated += len(self.escalate_overdue(cid, now))
+        return escalated

@@ -217,6 +217,7 @@ class Case(Aggregate):
         # current suspension, the last refusal's note (for the unit), the paused working days.
         self.hold_request: dict[str, Any] | None = None
         self.held_since: datetime | None = None
+        self.resume_expected: datetime | None = None  # the clock resumes the case then
         self.hold_refusal: str | None = None
         self.paused_workdays = 0
         # 领导批示, in order: number, text, by, at, due, unit, reply, answered_at, on_time.
@@ -230,6 +231,14 @@ class Case(Aggregate):
     def pending_instruction(self) -> dict[str, Any] | None:
         """The 批示 waiting for the unit's reply (one at a time)."""
         return next((i for i in self.instructions if i["answered_at"] is None), None)
+
+    def resume_due(self, now: datetime) -> bool:
+        """Suspended with an expected resume time that has come: the clock resumes it."""
+        return (
+            self.status == Status.ON_HOLD
+            and self.resume_expected is not None
+            and now >= self.resume_expected
+        )
 
     @property
     def is_open(self) -> bool:
@@ -796,16 +805,30 @@ class Case(Aggregate):
         if not granted and not note.strip():
             raise InvalidCommand("不同意挂起须写明意见")
         self._hold_decided(
-            unit=self.dispatch.unit, granted=granted, note=note, principal=principal, at=at
+            unit=self.dispatch.unit,
+            granted=granted,
+            note=note,
+            expected_resume=self.hold_request["expected_resume"] if granted else None,
+            principal=principal,
+            at=at,
         )
 
     @event("HoldDecided")
     def _hold_decided(
-        self, *, unit: str, granted: bool, note: str, principal: str, at: datetime
+        self,
+        *,
+        unit: str,
+        granted: bool,
+        note: str,
+        expected_resume: datetime | None,
+        principal: str,
+        at: datetime,
     ) -> None:
+        # ``expected_resume``: when granted, the time the deadline clock resumes the case.
         self.hold_request = None
         if granted:
             self.held_since = at
+            self.resume_expected = expected_resume
             self.hold_refusal = None
             self._enter(Status.ON_HOLD, at)
         else:
@@ -850,6 +873,7 @@ class Case(Aggregate):
         assert self.dispatch is not None
         self.dispatch = _replace(self.dispatch, handle_deadline=handle_deadline)
         self.held_since = None
+        self.resume_expected = None
         self.paused_workdays += paused_workdays
         self._enter(Status.CLAIMED, at)
 

@@ -211,6 +211,7 @@ class CaseFold:
             "handle_escalated": False,
             "hold_requested_at": None,
             "held_since": None,
+            "resume_expected": None,
             "instructions": 0,
             "instructions_answered": 0,
             "instructions_on_time": 0,
@@ -476,12 +477,15 @@ class CaseFold:
         if e["granted"]:
             row["status"] = "on_hold"
             row["held_since"] = self.stamp(e["at"])
+            expected = e.get("expected_resume")
+            row["resume_expected"] = self.stamp(expected) if expected is not None else None
 
     def _on_Resumed(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
         # The handling deadline moved later by the paused time: a new deadline, escalated
         # again if missed; 按时办结 compares the resolution with it.
         row["status"] = "claimed"
         row["held_since"] = None
+        row["resume_expected"] = None
         row["handle_deadline"] = self.stamp(e["handle_deadline"])
         row["handle_escalated"] = False
 

@@ -448,20 +448,26 @@ class ReadModel:
         return self._open_dicts(stmt, now)
 
     def due_for_escalation(self, now: dt.datetime) -> list[UUID]:
-        """Cases with a passed deadline not yet escalated (督办) — the deadline clock's
-        candidates; ``app.tick`` checks each against the case itself."""
+        """Cases with a passed deadline not yet escalated (督办), and suspended cases whose
+        expected resume time has come (挂起到期) — the deadline clock's candidates;
+        ``app.tick`` checks each against the case itself."""
         self._fresh()
         t = view_open_cases
         stmt = select(t.c.case_id).where(
-            t.c.status.in_(sorted(WITH_UNIT)),
             or_(
                 and_(
-                    t.c.claimed_at.is_(None),
-                    t.c.claim_deadline < now,
-                    t.c.claim_escalated.is_(False),
+                    t.c.status.in_(sorted(WITH_UNIT)),
+                    or_(
+                        and_(
+                            t.c.claimed_at.is_(None),
+                            t.c.claim_deadline < now,
+                            t.c.claim_escalated.is_(False),
+                        ),
+                        and_(t.c.handle_deadline < now, t.c.handle_escalated.is_(False)),
+                    ),
                 ),
-                and_(t.c.handle_deadline < now, t.c.handle_escalated.is_(False)),
-            ),
+                and_(t.c.status == "on_hold", t.c.resume_expected <= now),
+            )
         )
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(stmt)]

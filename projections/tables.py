@@ -173,6 +173,7 @@ def _state_columns() -> list[Column[Any]]:
         # 挂起: a request waiting for the centre, and the start of the current suspension.
         Column("hold_requested_at", UtcDateTime),
         Column("held_since", UtcDateTime),
+        Column("resume_expected", UtcDateTime),  # the deadline clock resumes the case then
         # 领导批示: how many, answered, answered on time; the waiting one's time and deadline.
         Column("instructions", Integer, nullable=False, default=0),
         Column("instructions_answered", Integer, nullable=False, default=0),

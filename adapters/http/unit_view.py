@@ -135,6 +135,7 @@ def _source_ref(value: Any, caller: Caller, channel: Any) -> Any:
 HOLD_FIELDS: dict[str, Shape] = {
     "requested": lambda v, c: _pick(v, HOLD_REQUEST_FIELDS, c) if isinstance(v, Mapping) else None,
     "held_since": None,
+    "resume_expected": None,
     "refusal_note": _text,
     "paused_workdays": None,
 }
@@ -216,7 +217,7 @@ ROW_FIELDS: dict[str, Shape] = {
             "claim_overdue", "handle_overdue", "overdue", "overdue_kind", "next_deadline",
             "next_deadline_kind", "escalation_level",
             "return_count", "merged_into", "resolved_unit", "resolved_at", "resolved_now",
-            "is_open", "counts", "lat", "lng", "hold_requested_at", "held_since",
+            "is_open", "counts", "lat", "lng", "hold_requested_at", "held_since", "resume_expected",
             "instructions", "instructions_answered", "instructions_on_time", "instruction_at",
             "instruction_due", "instruction_overdue",
         )
@@ -258,7 +259,7 @@ EVENT_FIELDS: dict[str, dict[str, Shape]] = {
     "ContactRevealed": {"unit": None},
     "MarkedConfidential": {},
     "HoldRequested": {"unit": None, "reason": _T, "expected_resume": None},
-    "HoldDecided": {"unit": None, "granted": None, "note": _T},
+    "HoldDecided": {"unit": None, "granted": None, "note": _T, "expected_resume": None},
     "Resumed": {"unit": None, "held_since": None, "handle_deadline": None, "paused_workdays": None},
     "Instructed": {"unit": None, "number": None, "text": _T, "due": None},
     "InstructionAnswered": {"unit": None, "number": None, "reply": _T, "on_time": None},

@@ -190,6 +190,9 @@ def _full_case_view(case: Case, principal: Principal, config: SanshiConfig) -> d
         "hold": {
             "requested": jsonable(case.hold_request),
             "held_since": case.held_since.isoformat() if case.held_since else None,
+            "resume_expected": (
+                case.resume_expected.isoformat() if case.resume_expected else None
+            ),
             "refusal_note": case.hold_refusal,
             "paused_workdays": case.paused_workdays,
         },

@@ -453,3 +453,34 @@ def test_an_instruction_is_answered_on_time_or_late(app: SanshiApplication) -> N
     app.instruct(cid, "第三次", LEADER, at=due)
     with pytest.raises(NotAssignedUnit):  # only the unit holding the case answers
         app.answer_instruction(cid, "someone-else", "x", "unit:clerk", at=due)
+
+
+def test_the_clock_resumes_a_suspension_at_its_expected_time(app: SanshiApplication) -> None:
+    from engine.application import CLOCK
+
+    cid = build(app, Status.CLAIMED)
+    unit = _unit_of(app, cid)
+    expected = T0 + dt.timedelta(days=2)  # Wednesday 2026-09-23 10:00
+    app.request_hold(cid, unit, "当事人外出", "unit:clerk", expected_resume=expected, at=T0)
+    case = app.decide_hold(cid, True, OP, at=T0)
+    assert case.resume_expected == expected
+    assert not app.resume_if_due(cid, expected - dt.timedelta(minutes=1))
+    app.tick([cid], expected - dt.timedelta(minutes=1))
+    assert app.get_case(cid).status == Status.ON_HOLD
+    app.tick([cid], expected)
+    case = app.get_case(cid)
+    assert case.status == Status.CLAIMED and case.resume_expected is None
+    assert case.paused_workdays == 2  # Tuesday and Wednesday
+    resumed = [e for e in app.events.get(cid) if type(e).__name__ == "Resumed"]
+    assert resumed[-1].principal == CLOCK  # type: ignore[attr-defined]
+    assert not app.resume_if_due(cid, LATER)  # not suspended any more: nothing to do
+
+
+def test_a_past_expected_resume_time_is_refused(app: SanshiApplication) -> None:
+    cid = build(app, Status.CLAIMED)
+    n = _log_length(app)
+    with pytest.raises(InvalidCommand):
+        app.request_hold(
+            cid, _unit_of(app, cid), "当事人外出", "unit:clerk", expected_resume=T0, at=T0
+        )
+    assert _log_length(app) == n

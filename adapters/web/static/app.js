@@ -319,7 +319,7 @@ function holdBox(c) {
   const hold = c.hold || {};
   const rows = [];
   if (hold.requested) rows.push(`申请挂起：${hold.requested.reason}` + (hold.requested.expected_resume ? `（预计 ${fmtTime(hold.requested.expected_resume)} 恢复）` : "") + "，待中心审批");
-  if (hold.held_since) rows.push(`挂起中（自 ${fmtTime(hold.held_since)}），办理时限暂停计算`);
+  if (hold.held_since) rows.push(`挂起中（自 ${fmtTime(hold.held_since)}），办理时限暂停计算` + (hold.resume_expected ? `，${fmtTime(hold.resume_expected)} 自动恢复办理` : ""));
   if (hold.refusal_note && !hold.requested && !hold.held_since) rows.push(`中心不同意挂起：${hold.refusal_note}`);
   if (!rows.length) return null;
   return h("div", { class: "card", "data-testid": "hold-state" }, rows.map((t) => h("div", {}, t)));
