@@ -269,9 +269,11 @@ def test_suspension_asked_by_the_unit_decided_by_the_centre_and_resumed(
     cid = case_in(runtime, Status.CLAIMED)
     case = client.get(f"/api/cases/{cid}", headers=UNIT).json()
     assert "hold" in case["actions"] and "resume" not in case["actions"]
+    # Two months on (a naive time is Beijing time): long after the deadline checked below.
+    back = (runtime.app.clock() + dt.timedelta(days=60)).astimezone(SHANGHAI).replace(microsecond=0)
     asked = client.post(
         f"/api/cases/{cid}/hold",
-        json={"reason": "等待法院开庭，预计下月", "expected_resume": "2026-12-20T09:00:00"},
+        json={"reason": "等待法院开庭，预计下月", "expected_resume": back.replace(tzinfo=None).isoformat()},
         headers=UNIT,
     )
     assert asked.status_code == 200, asked.text
@@ -292,7 +294,10 @@ def test_suspension_asked_by_the_unit_decided_by_the_centre_and_resumed(
     inbox = client.get(f"/api/units/{ASSIGNED_UNIT}/inbox", headers=UNIT).json()
     row = next(r for r in inbox if r["case_id"] == str(cid))
     assert row["status"] == "on_hold" and row["overdue"] is False
-    assert cid not in runtime.read_model.due_for_escalation(before.handle_deadline + dt.timedelta(days=30))
+    assert granted["hold"]["resume_expected"] == back.isoformat()
+    late = before.handle_deadline + dt.timedelta(days=30)
+    assert late < back and cid not in runtime.read_model.due_for_escalation(late)
+    assert runtime.app.tick([cid], late) == 0 and runtime.app.get_case(cid).status == Status.ON_HOLD
     # A refused action is 409 and writes nothing.
     n = _log_length(runtime)
     refused = client.post(f"/api/cases/{cid}/resolve", json={"result": "已办"}, headers=UNIT)
@@ -318,7 +323,9 @@ def test_a_refused_suspension_shows_the_centres_note_to_the_unit(env: tuple[Any,
     assert seen["status"] == "claimed" and seen["hold"]["refusal_note"] == "可电话联系，继续办理"
     events = client.get(f"/api/cases/{cid}/events", headers=UNIT).json()
     decided = next(e for e in events if e["type"] == "HoldDecided")
-    assert decided["data"] == {"unit": ASSIGNED_UNIT, "granted": False, "note": "可电话联系，继续办理"}
+    assert decided["data"] == {
+        "unit": ASSIGNED_UNIT, "granted": False, "note": "可电话联系，继续办理", "expected_resume": None
+    }
 
 
 def test_a_leaders_instruction_reaches_the_unit_and_is_tracked(env: tuple[Any, Runtime]) -> None:
