@@ -26,7 +26,14 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import EnvType
 
 from engine.config import SanshiConfig
-from engine.deadlines import SHANGHAI, WorkCalendar, compute_clocks
+from engine.deadlines import (
+    SHANGHAI,
+    WorkCalendar,
+    compute_clocks,
+    deadline_after_pause,
+    paused_workdays,
+    workdays_deadline,
+)
 from engine.domain import (
     LEGACY_CENTRE,
     Case,
@@ -484,6 +491,104 @@ class SanshiApplication(Application[UUID]):
         self._save(case)
         return case, phone
 
+    # ---- 挂起 (suspension) and 领导批示 (instructions) -----------------------------------------
+
+    def request_hold(
+        self,
+        case_id: UUID,
+        unit: str,
+        reason: str,
+        principal: str,
+        expected_resume: dt.datetime | None = None,
+        at: dt.datetime | None = None,
+    ) -> Case:
+        at = self._now(at)
+        return self._act(
+            case_id,
+            lambda c: c.request_hold(
+                unit=unit,
+                reason=reason,
+                expected_resume=expected_resume,
+                principal=principal,
+                at=at,
+            ),
+        )
+
+    def decide_hold(
+        self,
+        case_id: UUID,
+        granted: bool,
+        principal: str,
+        note: str = "",
+        at: dt.datetime | None = None,
+    ) -> Case:
+        """审批挂起 (the centre): granted, the handling clock stops until 恢复办理."""
+        at = self._now(at)
+        return self._act(
+            case_id,
+            lambda c: c.decide_hold(granted=granted, note=note, principal=principal, at=at),
+        )
+
+    def resume(
+        self,
+        case_id: UUID,
+        principal: str,
+        unit: str | None = None,
+        at: dt.datetime | None = None,
+    ) -> Case:
+        """恢复办理 by the unit (``unit``) or the centre (None): the handling deadline moves
+        later by the paused time, counted as the deadline is (working days, or natural time
+        for an urgent case)."""
+        at = self._now(at)
+
+        def act(case: Case) -> None:
+            held = case.held_since
+            if held is None or case.dispatch is None:
+                case.resume(
+                    unit=unit, handle_deadline=at, paused_workdays=0, principal=principal, at=at
+                )  # refused by the domain (not suspended)
+                return
+            deadline = deadline_after_pause(
+                case.dispatch.handle_deadline, held, at, case.urgent, self.calendar
+            )
+            paused = 0 if case.urgent else paused_workdays(held, at, self.calendar)
+            case.resume(
+                unit=unit,
+                handle_deadline=deadline,
+                paused_workdays=paused,
+                principal=principal,
+                at=at,
+            )
+
+        return self._act(case_id, act)
+
+    def instruct(
+        self, case_id: UUID, text: str, principal: str, at: dt.datetime | None = None
+    ) -> Case:
+        """领导批示: the reply is due by the end of the configured working day
+        (``deadlines.instruction_reply_workdays``)."""
+        at = self._now(at)
+        due = workdays_deadline(
+            at, self.config.deadlines.instruction_reply_workdays, self.calendar
+        )
+        return self._act(
+            case_id, lambda c: c.instruct(text=text, due=due, principal=principal, at=at)
+        )
+
+    def answer_instruction(
+        self,
+        case_id: UUID,
+        unit: str,
+        reply: str,
+        principal: str,
+        at: dt.datetime | None = None,
+    ) -> Case:
+        at = self._now(at)
+        return self._act(
+            case_id,
+            lambda c: c.answer_instruction(unit=unit, reply=reply, principal=principal, at=at),
+        )
+
     # ---- the deadline clock --------------------------------------------------------------
 
     def escalate_overdue(self, case_id: UUID, now: dt.datetime) -> list[DeadlineKind]:
@@ -504,7 +609,24 @@ class SanshiApplication(Application[UUID]):
             return []
         return kinds
 
+    def resume_if_due(self, case_id: UUID, now: dt.datetime) -> bool:
+        """恢复办理 by the clock: a suspended case whose expected resume time has come
+        (申请挂起's ``expected_resume``) runs again, its deadline moved by the paused time.
+        False when it is not due (or another writer got there first)."""
+        if not self.get_case(case_id).resume_due(now):
+            return False
+        try:
+            self.resume(case_id, CLOCK, at=now)
+        except ConcurrencyConflict:
+            return False
+        return True
+
     def tick(self, candidates: Iterable[UUID], now: dt.datetime) -> int:
-        """Run the clock over candidate cases (from the open-cases view); returns how many
+        """Run the clock over candidate cases (from the open-cases view): resume suspended
+        cases whose expected time has come, escalate passed deadlines; returns how many
         deadlines were escalated."""
-        return sum(len(self.escalate_overdue(cid, now)) for cid in candidates)
+        escalated = 0
+        for cid in candidates:
+            self.resume_if_due(cid, now)
+            escalated += len(self.escalate_overdue(cid, now))
+        return escalated

@@ -108,6 +108,9 @@ class DeadlinePolicy(_Strict):
 class Deadlines(_Strict):
     default: DeadlinePolicy = DeadlinePolicy()
     per_category: dict[str, DeadlinePolicy] = {}
+    # 批示回复时限: a leader's instruction (领导批示) is answered by the end of this working day
+    # after the day it was written.
+    instruction_reply_workdays: int = Field(3, gt=0, le=30)
 
     def for_category(self, category: str | None) -> DeadlinePolicy:
         if category and category in self.per_category:

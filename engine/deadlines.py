@@ -97,3 +97,48 @@ def compute_clocks(
             calendar.add_workdays(local_day, policy.normal.handle_workdays)
         ),
     )
+
+
+def workdays_deadline(at: dt.datetime, workdays: int, calendar: WorkCalendar) -> dt.datetime:
+    """The end of the ``workdays``-th working day after the day of ``at`` (the rule of the
+    handling clock, used for the reply to a leader's instruction, 批示回复时限)."""
+    if at.tzinfo is None:
+        raise ValueError("time must be timezone-aware")
+    return _end_of_day(calendar.add_workdays(at.astimezone(SHANGHAI).date(), workdays))
+
+
+def paused_workdays(held_at: dt.datetime, resumed_at: dt.datetime, calendar: WorkCalendar) -> int:
+    """Working days a suspension (挂起) took from the handling clock: the working days after the
+    day it began, up to and including the day it ended (docs/lifecycle.md). A suspension that
+    begins and ends on one day takes none: the clock counts whole working days."""
+    start = held_at.astimezone(SHANGHAI).date()
+    end = resumed_at.astimezone(SHANGHAI).date()
+    n = 0
+    d = start
+    while d < end:
+        d += dt.timedelta(days=1)
+        if calendar.is_workday(d):
+            n += 1
+    return n
+
+
+def deadline_after_pause(
+    deadline: dt.datetime,
+    held_at: dt.datetime,
+    resumed_at: dt.datetime,
+    urgent: bool,
+    calendar: WorkCalendar,
+) -> dt.datetime:
+    """The handling deadline once a suspension ends, moved later by the paused time as the
+    deadline was counted: natural time for an urgent case (its clock runs in hours), working
+    days on the calendar otherwise (the time of day of the deadline kept)."""
+    if resumed_at <= held_at:
+        return deadline
+    if urgent:
+        return deadline + (resumed_at - held_at)
+    n = paused_workdays(held_at, resumed_at, calendar)
+    if n == 0:
+        return deadline
+    local = deadline.astimezone(SHANGHAI)
+    day = calendar.add_workdays(local.date(), n)
+    return dt.datetime.combine(day, local.timetz())

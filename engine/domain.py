@@ -52,6 +52,7 @@ OPEN_STATUSES = frozenset(
         Status.MEDIATING,
         Status.RETURNED,
         Status.REOPENED,
+        Status.ON_HOLD,
     }
 )
 TERMINAL_STATUSES = frozenset({Status.CLOSED, Status.REJECTED, Status.MERGED})
@@ -59,6 +60,8 @@ TERMINAL_STATUSES = frozenset({Status.CLOSED, Status.REJECTED, Status.MERGED})
 
 _AT_CENTRE = frozenset({Status.RECEIVED, Status.RETURNED, Status.REOPENED})
 _WITH_UNIT = frozenset({Status.DISPATCHED, Status.CLAIMED, Status.MEDIATING})
+# 挂起中: the unit still holds the case, but its clocks do not run (no 督办, no urge).
+_HELD_BY_UNIT = _WITH_UNIT | {Status.ON_HOLD}
 
 # The one table of legal transitions: action -> states it may be taken from.
 ALLOWED: dict[Action, frozenset[Status]] = {
@@ -82,6 +85,13 @@ ALLOWED: dict[Action, frozenset[Status]] = {
     Action.CLOSE: frozenset({Status.RESOLVED, Status.ANSWERED_DIRECTLY}),
     # Only the unit that has claimed the case and is handling it may call the resident.
     Action.REVEAL_CONTACT: frozenset({Status.CLAIMED, Status.MEDIATING}),
+    # 挂起: asked by the unit handling the case, decided by the centre, ended by either.
+    Action.REQUEST_HOLD: frozenset({Status.CLAIMED}),
+    Action.DECIDE_HOLD: frozenset({Status.CLAIMED}),
+    Action.RESUME: frozenset({Status.ON_HOLD}),
+    # 领导批示: on a case a unit holds (suspended too), answered by that unit.
+    Action.INSTRUCT: _HELD_BY_UNIT,
+    Action.ANSWER_INSTRUCTION: _HELD_BY_UNIT,
 }
 
 
@@ -203,10 +213,32 @@ class Case(Aggregate):
         self.rating: Rating | None = None
         self.solved: bool | None = None
         self.mediation_agreement: bool | None = None
+        # 挂起: the pending request (reason, expected resume, who, when), the start of the
+        # current suspension, the last refusal's note (for the unit), the paused working days.
+        self.hold_request: dict[str, Any] | None = None
+        self.held_since: datetime | None = None
+        self.resume_expected: datetime | None = None  # the clock resumes the case then
+        self.hold_refusal: str | None = None
+        self.paused_workdays = 0
+        # 领导批示, in order: number, text, by, at, due, unit, reply, answered_at, on_time.
+        self.instructions: list[dict[str, Any]] = []
         # Netflix Dispatch keeps a timestamp per status; so do we.
         self.status_times: dict[str, datetime] = {Status.RECEIVED.value: at}
 
     # ---- helpers -------------------------------------------------------------------------
+
+    @property
+    def pending_instruction(self) -> dict[str, Any] | None:
+        """The 批示 waiting for the unit's reply (one at a time)."""
+        return next((i for i in self.instructions if i["answered_at"] is None), None)
+
+    def resume_due(self, now: datetime) -> bool:
+        """Suspended with an expected resume time that has come: the clock resumes it."""
+        return (
+            self.status == Status.ON_HOLD
+            and self.resume_expected is not None
+            and now >= self.resume_expected
+        )
 
     @property
     def is_open(self) -> bool:
@@ -214,7 +246,7 @@ class Case(Aggregate):
 
     @property
     def assigned_unit(self) -> str | None:
-        if self.status in _WITH_UNIT and self.dispatch is not None:
+        if self.status in _HELD_BY_UNIT and self.dispatch is not None:
             return self.dispatch.unit
         return None
 
@@ -225,6 +257,9 @@ class Case(Aggregate):
             raise NotAssignedUnit(unit, self.assigned_unit)
 
     def _enter(self, status: Status, at: datetime) -> None:
+        if status not in (Status.CLAIMED, Status.ON_HOLD):
+            # A request to suspend lapses when the case leaves the unit's handling.
+            self.hold_request = None
         self.status = status
         self.status_times[status.value] = at
 
@@ -710,6 +745,203 @@ class Case(Aggregate):
     @event("ContactRevealed")
     def _contact_revealed(self, *, unit: str, principal: str, at: datetime) -> None:
         pass
+
+    # ---- 挂起 (suspension): docs/lifecycle.md ------------------------------------------------
+
+    def request_hold(
+        self,
+        *,
+        unit: str,
+        reason: str,
+        principal: str,
+        at: datetime,
+        expected_resume: datetime | None = None,
+    ) -> None:
+        """申请挂起: the unit handling the case asks the centre to stop the handling clock, for
+        a stated reason (awaiting a court date, the resident away)."""
+        self._require(Action.REQUEST_HOLD, unit)
+        if self.hold_request is not None:
+            raise InvalidCommand("已有待审批的挂起申请")
+        if not reason.strip():
+            raise InvalidCommand("申请挂起必须说明理由")
+        if expected_resume is not None:
+            if expected_resume.tzinfo is None or expected_resume.utcoffset() is None:
+                raise InvalidCommand("预计恢复时间 expected_resume 须带时区")
+            if expected_resume <= at:
+                raise InvalidCommand("预计恢复时间必须晚于申请时间")
+        self._hold_requested(
+            unit=unit,
+            reason=reason,
+            expected_resume=expected_resume,
+            principal=principal,
+            at=at,
+        )
+
+    @event("HoldRequested")
+    def _hold_requested(
+        self,
+        *,
+        unit: str,
+        reason: str,
+        expected_resume: datetime | None,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        self.hold_request = {
+            "unit": unit,
+            "reason": reason,
+            "expected_resume": expected_resume,
+            "principal": principal,
+            "at": at,
+        }
+
+    def decide_hold(self, *, granted: bool, note: str, principal: str, at: datetime) -> None:
+        """审批挂起 by the centre: granted, the case is 挂起中 and its handling clock stops;
+        refused, the unit goes on handling it and sees the centre's note."""
+        self._require(Action.DECIDE_HOLD)
+        assert self.dispatch is not None
+        if self.hold_request is None:
+            raise InvalidCommand("没有待审批的挂起申请")
+        if not granted and not note.strip():
+            raise InvalidCommand("不同意挂起须写明意见")
+        self._hold_decided(
+            unit=self.dispatch.unit,
+            granted=granted,
+            note=note,
+            expected_resume=self.hold_request["expected_resume"] if granted else None,
+            principal=principal,
+            at=at,
+        )
+
+    @event("HoldDecided")
+    def _hold_decided(
+        self,
+        *,
+        unit: str,
+        granted: bool,
+        note: str,
+        expected_resume: datetime | None,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        # ``expected_resume``: when granted, the time the deadline clock resumes the case.
+        self.hold_request = None
+        if granted:
+            self.held_since = at
+            self.resume_expected = expected_resume
+            self.hold_refusal = None
+            self._enter(Status.ON_HOLD, at)
+        else:
+            self.hold_refusal = note
+
+    def resume(
+        self,
+        *,
+        unit: str | None,
+        handle_deadline: datetime,
+        paused_workdays: int,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        """恢复办理, by the unit (``unit``) or the centre (None). ``handle_deadline``: the
+        handling deadline moved later by the paused time, computed by the application service
+        on the working-day calendar (``engine.deadlines.deadline_after_pause``)."""
+        self._require(Action.RESUME, unit)
+        assert self.dispatch is not None and self.held_since is not None
+        if handle_deadline < self.dispatch.handle_deadline:
+            raise InvalidCommand("恢复后的办理时限不能早于原时限")
+        self._resumed(
+            unit=self.dispatch.unit,
+            held_since=self.held_since,
+            handle_deadline=handle_deadline,
+            paused_workdays=paused_workdays,
+            principal=principal,
+            at=at,
+        )
+
+    @event("Resumed")
+    def _resumed(
+        self,
+        *,
+        unit: str,
+        held_since: datetime,
+        handle_deadline: datetime,
+        paused_workdays: int,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        assert self.dispatch is not None
+        self.dispatch = _replace(self.dispatch, handle_deadline=handle_deadline)
+        self.held_since = None
+        self.resume_expected = None
+        self.paused_workdays += paused_workdays
+        self._enter(Status.CLAIMED, at)
+
+    # ---- 领导批示 (a leader's instruction) --------------------------------------------------
+
+    def instruct(self, *, text: str, due: datetime, principal: str, at: datetime) -> None:
+        """领导批示 on a case a unit holds; the unit answers by ``due`` (批示回复时限, computed
+        by the application service). One instruction waits for its reply at a time."""
+        self._require(Action.INSTRUCT)
+        assert self.dispatch is not None
+        if not text.strip():
+            raise InvalidCommand("批示内容不能为空")
+        if self.pending_instruction is not None:
+            raise InvalidCommand("上一条批示尚未回复")
+        if due <= at:
+            raise InvalidCommand("回复时限必须晚于批示时间")
+        self._instructed(
+            unit=self.dispatch.unit,
+            number=len(self.instructions) + 1,
+            text=text,
+            due=due,
+            principal=principal,
+            at=at,
+        )
+
+    @event("Instructed")
+    def _instructed(
+        self, *, unit: str, number: int, text: str, due: datetime, principal: str, at: datetime
+    ) -> None:
+        self.instructions.append(
+            {
+                "number": number,
+                "unit": unit,
+                "text": text,
+                "by": principal,
+                "at": at,
+                "due": due,
+                "reply": None,
+                "answered_by": None,
+                "answered_at": None,
+                "on_time": None,
+            }
+        )
+
+    def answer_instruction(self, *, unit: str, reply: str, principal: str, at: datetime) -> None:
+        """批示回复 by the unit holding the case; on time if at or before the reply deadline."""
+        self._require(Action.ANSWER_INSTRUCTION, unit)
+        pending = self.pending_instruction
+        if pending is None:
+            raise InvalidCommand("没有待回复的批示")
+        if not reply.strip():
+            raise InvalidCommand("批示回复不能为空")
+        self._instruction_answered(
+            unit=unit,
+            number=pending["number"],
+            reply=reply,
+            on_time=at <= pending["due"],
+            principal=principal,
+            at=at,
+        )
+
+    @event("InstructionAnswered")
+    def _instruction_answered(
+        self, *, unit: str, number: int, reply: str, on_time: bool, principal: str, at: datetime
+    ) -> None:
+        for i in self.instructions:
+            if i["number"] == number:
+                i.update(reply=reply, answered_by=unit, answered_at=at, on_time=on_time)
 
 
 def _replace(d: Dispatch, **changes: Any) -> Dispatch:

@@ -129,6 +129,7 @@ class Status(StrEnum):
     ANSWERED_DIRECTLY = "answered_directly"  # 直办: counts as resolved
     REJECTED = "rejected"  # 不予受理 (terminal)
     MERGED = "merged"  # 合并 into another open case (terminal)
+    ON_HOLD = "on_hold"  # 挂起中: the centre stopped the handling clock at the unit's request
 
 
 STATUSES: Final = _vocabulary(
@@ -146,6 +147,7 @@ STATUSES: Final = _vocabulary(
         Status.ANSWERED_DIRECTLY: "直办",
         Status.REJECTED: "不予受理",
         Status.MERGED: "已合并",
+        Status.ON_HOLD: "挂起中",
     },
 )
 
@@ -172,6 +174,11 @@ class Action(StrEnum):
     LINK_DUPLICATE = "link_duplicate"
     CLOSE = "close"
     REVEAL_CONTACT = "reveal_contact"  # 查看联系方式: the claiming unit reads the caller's number
+    REQUEST_HOLD = "request_hold"  # 申请挂起: the unit asks to stop the handling clock
+    DECIDE_HOLD = "decide_hold"  # 审批挂起: the centre approves or refuses
+    RESUME = "resume"  # 恢复办理: the clock runs again, the deadline moved by the paused time
+    INSTRUCT = "instruct"  # 领导批示: a leader's instruction to the unit holding the case
+    ANSWER_INSTRUCTION = "answer_instruction"  # 批示回复: the unit answers the instruction
 
 
 ACTIONS: Final = _vocabulary(
@@ -197,6 +204,11 @@ ACTIONS: Final = _vocabulary(
         Action.LINK_DUPLICATE: "关联重复件",
         Action.CLOSE: "结案",
         Action.REVEAL_CONTACT: "查看联系方式",
+        Action.REQUEST_HOLD: "申请挂起",
+        Action.DECIDE_HOLD: "审批挂起",
+        Action.RESUME: "恢复办理",
+        Action.INSTRUCT: "领导批示",
+        Action.ANSWER_INSTRUCTION: "批示回复",
     },
 )
 
@@ -229,6 +241,11 @@ EVENT_KINDS: Final = _vocabulary(
         "SentToManual": "转人工派单",
         "ContactRevealed": "查看了联系方式",
         "MarkedConfidential": "保密件",
+        "HoldRequested": "申请挂起",
+        "HoldDecided": "挂起审批",
+        "Resumed": "恢复办理",
+        "Instructed": "领导批示",
+        "InstructionAnswered": "批示回复",
     },
 )
 

@@ -209,6 +209,14 @@ class CaseFold:
             "extension_requested_to": None,
             "claim_escalated": False,
             "handle_escalated": False,
+            "hold_requested_at": None,
+            "held_since": None,
+            "resume_expected": None,
+            "instructions": 0,
+            "instructions_answered": 0,
+            "instructions_on_time": 0,
+            "instruction_at": None,
+            "instruction_due": None,
             **ZERO_COUNTS,
         }
         # Without a conversion the datetimes stay as the events have them (an equal instant
@@ -341,6 +349,7 @@ class CaseFold:
     def _on_Dispatched(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
         unit = str(e["unit"])
         row["status"] = "dispatched"
+        row["hold_requested_at"] = None
         row["unit"] = unit
         units = row["units"] or "|"
         if f"|{unit}|" not in units:
@@ -367,6 +376,7 @@ class CaseFold:
 
     def _on_Returned(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
         row["status"] = "returned"
+        row["hold_requested_at"] = None
         row["unit"] = None
         row["return_count"] += 1
         self._bump(row, "returned", 1, deltas, e["unit"])
@@ -383,6 +393,7 @@ class CaseFold:
 
     def _on_MediationStarted(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
         row["status"] = "mediating"
+        row["hold_requested_at"] = None
 
     def _on_MediationConcluded(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
         row["status"] = "claimed"
@@ -392,6 +403,7 @@ class CaseFold:
     def _on_Resolved(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
         unit = str(e["unit"])
         row["status"] = "resolved"
+        row["hold_requested_at"] = None
         row["unit"] = None
         row["resolved_unit"] = unit
         row["resolved_at"] = self.stamp(e["at"])
@@ -454,3 +466,38 @@ class CaseFold:
 
     def _on_SentToManual(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
         row["manual_reason"] = str(e["reason"])
+
+    # ---- 挂起 (docs/lifecycle.md): the handling clock stops; no rate counts the request ---------
+
+    def _on_HoldRequested(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
+        row["hold_requested_at"] = self.stamp(e["at"])
+
+    def _on_HoldDecided(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
+        row["hold_requested_at"] = None
+        if e["granted"]:
+            row["status"] = "on_hold"
+            row["held_since"] = self.stamp(e["at"])
+            expected = e.get("expected_resume")
+            row["resume_expected"] = self.stamp(expected) if expected is not None else None
+
+    def _on_Resumed(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
+        # The handling deadline moved later by the paused time: a new deadline, escalated
+        # again if missed; 按时办结 compares the resolution with it.
+        row["status"] = "claimed"
+        row["held_since"] = None
+        row["resume_expected"] = None
+        row["handle_deadline"] = self.stamp(e["handle_deadline"])
+        row["handle_escalated"] = False
+
+    # ---- 领导批示: tracked on the case's row (批示跟踪) ------------------------------------------
+
+    def _on_Instructed(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
+        row["instructions"] += 1
+        row["instruction_at"] = self.stamp(e["at"])
+        row["instruction_due"] = self.stamp(e["due"])
+
+    def _on_InstructionAnswered(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
+        row["instructions_answered"] += 1
+        row["instructions_on_time"] += int(bool(e["on_time"]))
+        row["instruction_at"] = None
+        row["instruction_due"] = None

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, true
+from sqlalchemy import ColumnElement, Engine, and_, case, func, or_, select, true
 
 from engine.config import SanshiConfig
 from engine.domain import LEGACY_CENTRE
@@ -45,7 +45,11 @@ RATES: dict[str, tuple[str, tuple[str, ...], str]] = {
     r.code: (r.label, r.numerator, r.denominator) for r in rates()
 }
 OUTPUT_COUNTS: tuple[str, ...] = ("received", "accepted", *COUNT_FIELDS[1:])
-OPEN_STATUSES = ("received", "dispatched", "claimed", "mediating", "returned", "reopened")
+OPEN_STATUSES = (
+    "received", "dispatched", "claimed", "mediating", "returned", "reopened", "on_hold"
+)
+# What a unit holds: its inbox lists suspended cases too (挂起中), with no deadline running.
+HELD_BY_UNIT = tuple(sorted({*WITH_UNIT, "on_hold"}))
 AT_CENTRE = ("received", "returned", "reopened")
 FOLLOW_UP_STATUSES = ("resolved", "answered_directly")
 
@@ -346,7 +350,7 @@ class ReadModel:
         """The unit's open cases (dispatched / claimed / mediating), nearest deadline first."""
         self._fresh()
         t = view_open_cases
-        stmt = select(t).where(t.c.unit == unit, t.c.status.in_(sorted(WITH_UNIT)))
+        stmt = select(t).where(t.c.unit == unit, t.c.status.in_(HELD_BY_UNIT))
         rows = self._open_dicts(stmt, now)
         rows.sort(key=lambda r: (r["next_deadline"] is None, r["next_deadline"] or now))
         return rows
@@ -370,6 +374,62 @@ class ReadModel:
         stmt = select(t).where(t.c.status.in_(FOLLOW_UP_STATUSES)).order_by(t.c.received_at)
         return self._open_dicts(stmt)
 
+    def hold_queue(self) -> list[dict[str, Any]]:
+        """待审挂起: requests to suspend waiting for the centre, oldest request first."""
+        self._fresh()
+        t = view_open_cases
+        stmt = (
+            select(t)
+            .where(t.c.hold_requested_at.is_not(None))
+            .order_by(t.c.hold_requested_at, t.c.received_at)
+        )
+        return self._open_dicts(stmt)
+
+    def instruction_tracking(
+        self, now: dt.datetime, limit: int = 200, offset: int = 0
+    ) -> dict[str, Any]:
+        """批示跟踪: every case with a leader's instruction (批示件), those waiting for the
+        unit's reply first (the earliest reply deadline first), then the answered ones, latest
+        case first; with counts over all of them: instructions, answered, answered on time,
+        waiting, waiting past their deadline."""
+        self._fresh()
+        t = view_cases
+        waiting = t.c.instruction_due.is_not(None)
+        with self.engine.connect() as conn:
+            totals = conn.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(t.c.instructions), 0),
+                    func.coalesce(func.sum(t.c.instructions_answered), 0),
+                    func.coalesce(func.sum(t.c.instructions_on_time), 0),
+                    func.count(t.c.instruction_due),
+                    func.count(case((t.c.instruction_due < now, 1))),
+                ).where(t.c.instructions > 0)
+            ).one()
+            stmt = (
+                select(t)
+                .where(t.c.instructions > 0)
+                .order_by(waiting.desc(), t.c.instruction_due, t.c.received_at.desc(), t.c.case_id)
+                .limit(limit)
+                .offset(offset)
+            )
+            rows = [self._case_dict(self._opened(dict(r._mapping))) for r in conn.execute(stmt)]
+        for row in rows:
+            due = row["instruction_due"]
+            row["instruction_overdue"] = bool(due is not None and now > due)
+        cases, total, answered, on_time, pending, overdue = (int(v) for v in totals)
+        return {
+            "counts": {
+                "cases": cases,
+                "instructions": total,
+                "answered": answered,
+                "answered_on_time": on_time,
+                "pending": pending,
+                "pending_overdue": overdue,
+            },
+            "rows": rows,
+        }
+
     def _overdue_condition(self, now: dt.datetime) -> ColumnElement[bool]:
         t = view_open_cases
         return and_(
@@ -388,20 +448,26 @@ class ReadModel:
         return self._open_dicts(stmt, now)
 
     def due_for_escalation(self, now: dt.datetime) -> list[UUID]:
-        """Cases with a passed deadline not yet escalated (督办) — the deadline clock's
-        candidates; ``app.tick`` checks each against the case itself."""
+        """Cases with a passed deadline not yet escalated (督办), and suspended cases whose
+        expected resume time has come (挂起到期) — the deadline clock's candidates;
+        ``app.tick`` checks each against the case itself."""
         self._fresh()
         t = view_open_cases
         stmt = select(t.c.case_id).where(
-            t.c.status.in_(sorted(WITH_UNIT)),
             or_(
                 and_(
-                    t.c.claimed_at.is_(None),
-                    t.c.claim_deadline < now,
-                    t.c.claim_escalated.is_(False),
+                    t.c.status.in_(sorted(WITH_UNIT)),
+                    or_(
+                        and_(
+                            t.c.claimed_at.is_(None),
+                            t.c.claim_deadline < now,
+                            t.c.claim_escalated.is_(False),
+                        ),
+                        and_(t.c.handle_deadline < now, t.c.handle_escalated.is_(False)),
+                    ),
                 ),
-                and_(t.c.handle_deadline < now, t.c.handle_escalated.is_(False)),
-            ),
+                and_(t.c.status == "on_hold", t.c.resume_expected <= now),
+            )
         )
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(stmt)]

@@ -170,6 +170,16 @@ def _state_columns() -> list[Column[Any]]:
         Column("extension_requested_to", UtcDateTime),
         Column("claim_escalated", Boolean, nullable=False, default=False),
         Column("handle_escalated", Boolean, nullable=False, default=False),
+        # 挂起: a request waiting for the centre, and the start of the current suspension.
+        Column("hold_requested_at", UtcDateTime),
+        Column("held_since", UtcDateTime),
+        Column("resume_expected", UtcDateTime),  # the deadline clock resumes the case then
+        # 领导批示: how many, answered, answered on time; the waiting one's time and deadline.
+        Column("instructions", Integer, nullable=False, default=0),
+        Column("instructions_answered", Integer, nullable=False, default=0),
+        Column("instructions_on_time", Integer, nullable=False, default=0),
+        Column("instruction_at", UtcDateTime),
+        Column("instruction_due", UtcDateTime),
     ]
 
 

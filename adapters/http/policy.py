@@ -47,10 +47,12 @@ class Permission(StrEnum):
     CASE_CREATE = "case.create"  # 受理 a hotline record
     CASE_READ = "case.read"  # one case and its events (units: only their own)
     CASE_LIST = "case.list"  # lists without personal data (units: only their own)
-    CENTRE_ACT = "case.centre_act"  # 派单 延期审批 回访 改分类 直办 不予受理 催办
-    UNIT_ACT = "case.unit_act"  # 签收 退单 申请延期 调解 办结
+    CENTRE_ACT = "case.centre_act"  # 派单 延期审批 挂起审批 回访 改分类 直办 不予受理 催办
+    UNIT_ACT = "case.unit_act"  # 签收 退单 申请延期 调解 办结 申请挂起 批示回复
+    RESUME = "case.resume"  # 恢复办理 (挂起的工单): the unit holding it or the centre
+    LEADER_ACT = "case.leader_act"  # 领导批示
     INBOX_READ = "inbox.read"  # a unit's inbox (units: only their own)
-    QUEUE_READ = "queue.read"  # the centre's manual queue
+    QUEUE_READ = "queue.read"  # the centre's queues (待派单 待审挂起) and 批示跟踪
     STATS_READ = "stats.read"  # rates, ranking, overdue list
     ROUTING_SUGGEST = "routing.suggest"  # router preview for the intake form
     INTAKE_SUBMIT = "intake.submit"  # app / walk-in records
@@ -60,7 +62,8 @@ class Permission(StrEnum):
 
 OPERATOR, UNIT, LEADER, ADMIN = Role.OPERATOR, Role.UNIT, Role.LEADER, Role.ADMIN
 
-# The whole role matrix. Leader reads everything and writes nothing; admin reads everything
+# The whole role matrix. Leader reads everything and writes only instructions (领导批示); a
+# unit cannot approve its own request to suspend (挂起审批 is the centre's); admin reads everything
 # and the audit trail but does not act on cases (acting is the operators' and units' job, and
 # the log should say which of them did it).
 ROLES: dict[Permission, frozenset[Role]] = {
@@ -69,6 +72,8 @@ ROLES: dict[Permission, frozenset[Role]] = {
     Permission.CASE_LIST: frozenset({OPERATOR, UNIT, LEADER, ADMIN}),
     Permission.CENTRE_ACT: frozenset({OPERATOR}),
     Permission.UNIT_ACT: frozenset({UNIT}),
+    Permission.RESUME: frozenset({OPERATOR, UNIT}),
+    Permission.LEADER_ACT: frozenset({LEADER}),
     Permission.INBOX_READ: frozenset({OPERATOR, UNIT, LEADER, ADMIN}),
     Permission.QUEUE_READ: frozenset({OPERATOR, LEADER, ADMIN}),
     Permission.STATS_READ: frozenset({OPERATOR, LEADER, ADMIN}),

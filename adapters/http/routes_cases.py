@@ -27,10 +27,14 @@ from adapters.http.schemas import (
     AnswerBody,
     ConcludeMediationBody,
     DecideExtensionBody,
+    DecideHoldBody,
     DispatchBody,
     ExtendBody,
     FollowUpBody,
+    HoldBody,
     HotlineRecord,
+    InstructBody,
+    InstructionReplyBody,
     ReclassifyBody,
     RejectBody,
     ResolveBody,
@@ -39,8 +43,10 @@ from adapters.http.schemas import (
     record_dict,
 )
 from adapters.http.store import ApiStore
-from adapters.http.views import case_view, event_view
+from adapters.http.unit_view import lens_for
+from adapters.http.views import case_view, event_view, jsonable
 from engine.application import CaseNotFound
+from engine.config import Role
 from engine.domain import Case
 
 router = APIRouter(prefix="/api", tags=["cases 工单"], responses=ERROR_RESPONSES)
@@ -342,3 +348,102 @@ def reveal_contact(
     case, phone = runtime_of(request).app.reveal_contact(cid, acting_unit(principal), principal.id)
     audit(request, principal, case, "contact", masked=False)
     return {"case_id": str(case.id), "caller_phone": phone}
+
+
+# ---- 挂起 (suspension): the unit asks, the centre decides, either resumes ------------------------
+
+
+@router.post("/cases/{case_id}/hold", summary="申请挂起（说明理由，可填预计恢复时间）")
+def request_hold(
+    request: Request,
+    case_id: str,
+    body: HoldBody,
+    principal: Annotated[Principal, allow(Permission.UNIT_ACT)],
+) -> CaseJSON:
+    cid = _unit_case(request, case_id, principal)
+    case = runtime_of(request).app.request_hold(
+        cid,
+        acting_unit(principal),
+        body.reason,
+        principal.id,
+        expected_resume=body.expected_resume,
+    )
+    return view(request, case, principal, "request_hold")
+
+
+@router.post("/cases/{case_id}/hold/decide", summary="审批挂起（中心；不同意须写意见）")
+def decide_hold(
+    request: Request,
+    case_id: str,
+    body: DecideHoldBody,
+    principal: Annotated[Principal, allow(Permission.CENTRE_ACT)],
+) -> CaseJSON:
+    case = runtime_of(request).app.decide_hold(
+        parse_case_id(case_id), body.granted, principal.id, note=body.note
+    )
+    return view(request, case, principal, "decide_hold")
+
+
+@router.post("/cases/{case_id}/resume", summary="恢复办理（承办单位或中心；办理时限顺延挂起的工作日）")
+def resume(
+    request: Request,
+    case_id: str,
+    principal: Annotated[Principal, allow(Permission.RESUME)],
+) -> CaseJSON:
+    cid = _unit_case(request, case_id, principal)
+    unit = acting_unit(principal) if principal.role == Role.UNIT else None
+    case = runtime_of(request).app.resume(cid, principal.id, unit=unit)
+    return view(request, case, principal, "resume")
+
+
+# ---- 领导批示: a leader writes, the unit answers, the leader tracks ------------------------------
+
+
+@router.post("/cases/{case_id}/instruct", summary="领导批示（承办单位须在回复时限内回复）")
+def instruct(
+    request: Request,
+    case_id: str,
+    body: InstructBody,
+    principal: Annotated[Principal, allow(Permission.LEADER_ACT)],
+) -> CaseJSON:
+    case = runtime_of(request).app.instruct(parse_case_id(case_id), body.text, principal.id)
+    return view(request, case, principal, "instruct")
+
+
+@router.post("/cases/{case_id}/instruction/reply", summary="批示回复（承办单位）")
+def answer_instruction(
+    request: Request,
+    case_id: str,
+    body: InstructionReplyBody,
+    principal: Annotated[Principal, allow(Permission.UNIT_ACT)],
+) -> CaseJSON:
+    cid = _unit_case(request, case_id, principal)
+    case = runtime_of(request).app.answer_instruction(
+        cid, acting_unit(principal), body.reply, principal.id
+    )
+    return view(request, case, principal, "answer_instruction")
+
+
+@router.get("/queue/holds", tags=["centre 中心"], summary="待审挂起：承办单位的挂起申请")
+def hold_queue(
+    request: Request,
+    principal: Annotated[Principal, allow(Permission.QUEUE_READ)],
+) -> Any:
+    rt = runtime_of(request)
+    return jsonable(rt.read_model.hold_queue())
+
+
+@router.get("/queue/instructions", tags=["leader 领导"], summary="批示跟踪：已回复/未回复、按时与否")
+def instruction_queue(
+    request: Request,
+    principal: Annotated[Principal, allow(Permission.QUEUE_READ)],
+    limit: int = 200,
+    offset: int = 0,
+) -> Any:
+    rt = runtime_of(request)
+    limit = max(1, min(limit, 1000))
+    result = rt.read_model.instruction_tracking(rt.app.clock(), limit=limit, offset=max(0, offset))
+    lens = lens_for(principal, rt.app, [r["case_id"] for r in result["rows"]])
+    if lens is not None:  # not a unit's queue today (QUEUE_READ), but never unshaped
+        result["rows"] = [lens.row(r) for r in result["rows"]]
+    return jsonable(result)

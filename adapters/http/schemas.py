@@ -88,6 +88,26 @@ class DecideExtensionBody(_Body):
     note: Note = ""
 
 
+class HoldBody(_Body):
+    reason: Reason = Field(description="挂起理由（如：等待法院开庭、当事人外出）")
+    expected_resume: LocalBusinessTime | None = Field(
+        None, description="预计恢复办理时间（可选）；无时区按北京时间"
+    )
+
+
+class DecideHoldBody(_Body):
+    granted: bool = Field(description="是否同意挂起")
+    note: Note = Field("", description="审批意见；不同意时必填，退回承办单位")
+
+
+class InstructBody(_Body):
+    text: Result = Field(description="批示内容")
+
+
+class InstructionReplyBody(_Body):
+    reply: Result = Field(description="批示回复")
+
+
 class FollowUpBody(_Body):
     solved: bool = Field(description="问题是否解决")
     rating: Rating | None = Field(None, description="满意 / 基本满意 / 不满意")

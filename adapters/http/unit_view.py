@@ -131,6 +131,35 @@ def _source_ref(value: Any, caller: Caller, channel: Any) -> Any:
     return None if channel == "police" else value
 
 
+# 挂起 as a unit sees it: its own request (reason masked), the suspension, the centre's note.
+HOLD_FIELDS: dict[str, Shape] = {
+    "requested": lambda v, c: _pick(v, HOLD_REQUEST_FIELDS, c) if isinstance(v, Mapping) else None,
+    "held_since": None,
+    "resume_expected": None,
+    "refusal_note": _text,
+    "paused_workdays": None,
+}
+HOLD_REQUEST_FIELDS: dict[str, Shape] = {
+    "unit": None, "reason": _text, "expected_resume": None, "at": None,
+}
+# 领导批示: shown to the unit at the top of the case (who wrote it is the leader's office, not a
+# resident: shown as the log has it).
+INSTRUCTION_FIELDS: dict[str, Shape] = {
+    "number": None, "unit": None, "unit_name": None, "text": _text, "by": None, "at": None,
+    "due": None, "reply": _text, "answered_by": None, "answered_at": None, "on_time": None,
+}
+
+
+def _hold(value: Any, caller: Caller) -> Any:
+    return _pick(value, HOLD_FIELDS, caller) if isinstance(value, Mapping) else None
+
+
+def _instructions(value: Any, caller: Caller) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        return []
+    return [_pick(i, INSTRUCTION_FIELDS, caller) for i in value if isinstance(i, Mapping)]
+
+
 # The case as ``GET /api/cases/{id}`` shows it to a unit.
 CASE_FIELDS: dict[str, Shape] = {
     "id": None,
@@ -171,6 +200,8 @@ CASE_FIELDS: dict[str, Shape] = {
     "status_times": None,
     "extra": _extra,
     "actions": None,
+    "hold": _hold,
+    "instructions": _instructions,
 }
 
 # A row of the inbox or the case list (read model) as a unit sees it.
@@ -186,7 +217,9 @@ ROW_FIELDS: dict[str, Shape] = {
             "claim_overdue", "handle_overdue", "overdue", "overdue_kind", "next_deadline",
             "next_deadline_kind", "escalation_level",
             "return_count", "merged_into", "resolved_unit", "resolved_at", "resolved_now",
-            "is_open", "counts", "lat", "lng",
+            "is_open", "counts", "lat", "lng", "hold_requested_at", "held_since", "resume_expected",
+            "instructions", "instructions_answered", "instructions_on_time", "instruction_at",
+            "instruction_due", "instruction_overdue",
         )
     },
     "content": _text,
@@ -225,6 +258,11 @@ EVENT_FIELDS: dict[str, dict[str, Shape]] = {
     "SentToManual": {"reason": _T},
     "ContactRevealed": {"unit": None},
     "MarkedConfidential": {},
+    "HoldRequested": {"unit": None, "reason": _T, "expected_resume": None},
+    "HoldDecided": {"unit": None, "granted": None, "note": _T, "expected_resume": None},
+    "Resumed": {"unit": None, "held_since": None, "handle_deadline": None, "paused_workdays": None},
+    "Instructed": {"unit": None, "number": None, "text": _T, "due": None},
+    "InstructionAnswered": {"unit": None, "number": None, "reply": _T, "on_time": None},
 }
 
 

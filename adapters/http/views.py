@@ -23,6 +23,8 @@ CENTRE_ACTIONS: dict[Action, str] = {
     Action.DECIDE_EXTENSION: "extension/decide",
     Action.FOLLOW_UP: "followup",
     Action.URGE: "urge",
+    Action.DECIDE_HOLD: "hold/decide",
+    Action.RESUME: "resume",
 }
 UNIT_ACTIONS: dict[Action, str] = {
     Action.CLAIM: "claim",
@@ -31,7 +33,11 @@ UNIT_ACTIONS: dict[Action, str] = {
     Action.START_MEDIATION: "mediation/start",
     Action.CONCLUDE_MEDIATION: "mediation/conclude",
     Action.RESOLVE: "resolve",
+    Action.REQUEST_HOLD: "hold",
+    Action.RESUME: "resume",
+    Action.ANSWER_INSTRUCTION: "instruction/reply",
 }
+LEADER_ACTIONS: dict[Action, str] = {Action.INSTRUCT: "instruct"}
 
 
 
@@ -71,21 +77,38 @@ def category_name(config: SanshiConfig, code: str | None) -> str | None:
         return code
 
 
+def _waits_for_something_else(action: Action, case: Case) -> bool:
+    """An action the table allows now but that needs something pending (or none pending)."""
+    if action == Action.DECIDE_HOLD:
+        return case.hold_request is None
+    if action == Action.REQUEST_HOLD:
+        return case.hold_request is not None
+    if action == Action.ANSWER_INSTRUCTION:
+        return case.pending_instruction is None
+    if action == Action.INSTRUCT:
+        return case.pending_instruction is not None
+    return False
+
+
 def allowed_actions(principal: Principal, case: Case) -> list[str]:
     """What this caller may do to the case now: the UI shows exactly these buttons."""
     out: list[str] = []
     if principal.role == Role.OPERATOR:
         for action, name in CENTRE_ACTIONS.items():
-            if case.status not in ALLOWED[action]:
+            if case.status not in ALLOWED[action] or _waits_for_something_else(action, case):
                 continue
             if action == Action.DECIDE_EXTENSION and (
                 case.dispatch is None or case.dispatch.extension_requested_to is None
             ):
                 continue
             out.append(name)
+    elif principal.role == Role.LEADER:
+        for action, name in LEADER_ACTIONS.items():
+            if case.status in ALLOWED[action] and not _waits_for_something_else(action, case):
+                out.append(name)
     elif principal.role == Role.UNIT and case.assigned_unit == principal.unit:
         for action, name in UNIT_ACTIONS.items():
-            if case.status not in ALLOWED[action]:
+            if case.status not in ALLOWED[action] or _waits_for_something_else(action, case):
                 continue
             if action == Action.REQUEST_EXTENSION and (
                 case.dispatch is not None and case.dispatch.extension_requested_to is not None
@@ -163,6 +186,21 @@ def _full_case_view(case: Case, principal: Principal, config: SanshiConfig) -> d
         "solved": case.solved,
         "mediation_agreement": case.mediation_agreement,
         "status_times": {k: v.isoformat() for k, v in case.status_times.items()},
+        # 挂起: the request waiting for the centre, the current suspension, the last refusal.
+        "hold": {
+            "requested": jsonable(case.hold_request),
+            "held_since": case.held_since.isoformat() if case.held_since else None,
+            "resume_expected": (
+                case.resume_expected.isoformat() if case.resume_expected else None
+            ),
+            "refusal_note": case.hold_refusal,
+            "paused_workdays": case.paused_workdays,
+        },
+        # 领导批示, the latest first: the unit sees them at the top of the case.
+        "instructions": [
+            {**jsonable(i), "unit_name": unit_name(config, i["unit"])}
+            for i in reversed(case.instructions)
+        ],
         "extra": jsonable(case.extra),
         "actions": allowed_actions(principal, case),
     }

@@ -258,6 +258,111 @@ def test_unit_commands_extension_and_mediation(env: tuple[Any, Runtime]) -> None
     assert done["status"] == "claimed" and done["mediation_agreement"] is True
 
 
+def _log_length(runtime: Runtime) -> int:
+    return runtime.app.recorder.max_notification_id() or 0
+
+
+def test_suspension_asked_by_the_unit_decided_by_the_centre_and_resumed(
+    env: tuple[Any, Runtime],
+) -> None:
+    client, runtime = env
+    cid = case_in(runtime, Status.CLAIMED)
+    case = client.get(f"/api/cases/{cid}", headers=UNIT).json()
+    assert "hold" in case["actions"] and "resume" not in case["actions"]
+    # Two months on (a naive time is Beijing time): long after the deadline checked below.
+    back = (runtime.app.clock() + dt.timedelta(days=60)).astimezone(SHANGHAI).replace(microsecond=0)
+    asked = client.post(
+        f"/api/cases/{cid}/hold",
+        json={"reason": "等待法院开庭，预计下月", "expected_resume": back.replace(tzinfo=None).isoformat()},
+        headers=UNIT,
+    )
+    assert asked.status_code == 200, asked.text
+    assert asked.json()["hold"]["requested"]["reason"] == "等待法院开庭，预计下月"
+    assert "hold" not in asked.json()["actions"]
+    # The unit cannot approve its own request.
+    own = client.post(f"/api/cases/{cid}/hold/decide", json={"granted": True}, headers=UNIT)
+    assert own.status_code == 403
+    queue = client.get("/api/queue/holds", headers=OP).json()
+    assert str(cid) in {r["case_id"] for r in queue}
+    assert "hold/decide" in client.get(f"/api/cases/{cid}", headers=OP).json()["actions"]
+    before = runtime.app.get_case(cid).dispatch
+    assert before is not None
+    granted = client.post(f"/api/cases/{cid}/hold/decide", json={"granted": True}, headers=OP).json()
+    assert granted["status"] == "on_hold" and granted["status_name"] == "挂起中"
+    assert str(cid) not in {r["case_id"] for r in client.get("/api/queue/holds", headers=OP).json()}
+    # The unit still holds it: in its inbox, never overdue, nothing to escalate.
+    inbox = client.get(f"/api/units/{ASSIGNED_UNIT}/inbox", headers=UNIT).json()
+    row = next(r for r in inbox if r["case_id"] == str(cid))
+    assert row["status"] == "on_hold" and row["overdue"] is False
+    assert granted["hold"]["resume_expected"] == back.isoformat()
+    late = before.handle_deadline + dt.timedelta(days=30)
+    assert late < back and cid not in runtime.read_model.due_for_escalation(late)
+    assert runtime.app.tick([cid], late) == 0 and runtime.app.get_case(cid).status == Status.ON_HOLD
+    # A refused action is 409 and writes nothing.
+    n = _log_length(runtime)
+    refused = client.post(f"/api/cases/{cid}/resolve", json={"result": "已办"}, headers=UNIT)
+    assert refused.status_code == 409 and refused.json()["error"] == "illegal_transition"
+    again = client.post(f"/api/cases/{cid}/hold/decide", json={"granted": True}, headers=OP)
+    assert again.status_code == 409 and _log_length(runtime) == n
+    resumed = client.post(f"/api/cases/{cid}/resume", headers=UNIT).json()
+    assert resumed["status"] == "claimed"
+    assert resumed["dispatch"]["handle_deadline"] >= before.handle_deadline.isoformat()
+    assert client.post(f"/api/cases/{cid}/resume", headers=OP).status_code == 409
+
+
+def test_a_refused_suspension_shows_the_centres_note_to_the_unit(env: tuple[Any, Runtime]) -> None:
+    client, runtime = env
+    cid = case_in(runtime, Status.CLAIMED)
+    client.post(f"/api/cases/{cid}/hold", json={"reason": "当事人外出"}, headers=UNIT)
+    no_note = client.post(f"/api/cases/{cid}/hold/decide", json={"granted": False}, headers=OP)
+    assert no_note.status_code == 422
+    client.post(
+        f"/api/cases/{cid}/hold/decide", json={"granted": False, "note": "可电话联系，继续办理"}, headers=OP
+    )
+    seen = client.get(f"/api/cases/{cid}", headers=UNIT).json()
+    assert seen["status"] == "claimed" and seen["hold"]["refusal_note"] == "可电话联系，继续办理"
+    events = client.get(f"/api/cases/{cid}/events", headers=UNIT).json()
+    decided = next(e for e in events if e["type"] == "HoldDecided")
+    assert decided["data"] == {
+        "unit": ASSIGNED_UNIT, "granted": False, "note": "可电话联系，继续办理", "expected_resume": None
+    }
+
+
+def test_a_leaders_instruction_reaches_the_unit_and_is_tracked(env: tuple[Any, Runtime]) -> None:
+    client, runtime = env
+    lead = auth(LEADER)
+    cid = case_in(runtime, Status.CLAIMED)
+    assert "instruct" in client.get(f"/api/cases/{cid}", headers=lead).json()["actions"]
+    r = client.post(f"/api/cases/{cid}/instruct", json={"text": "请核实后三日内回复"}, headers=lead)
+    assert r.status_code == 200, r.text
+    assert "instruct" not in r.json()["actions"]  # one waits at a time
+    seen = client.get(f"/api/cases/{cid}", headers=UNIT).json()
+    top = seen["instructions"][0]
+    assert top["text"] == "请核实后三日内回复" and top["reply"] is None and top["due"]
+    assert "instruction/reply" in seen["actions"]
+    tracking = client.get("/api/queue/instructions", headers=lead).json()
+    assert tracking["counts"]["pending"] >= 1
+    row = next(x for x in tracking["rows"] if x["case_id"] == str(cid))
+    assert row["instructions"] == 1 and row["instructions_answered"] == 0 and row["instruction_due"]
+    n = _log_length(runtime)
+    twice = client.post(f"/api/cases/{cid}/instruct", json={"text": "再批"}, headers=lead)
+    assert twice.status_code == 422 and _log_length(runtime) == n
+    answered = client.post(f"/api/cases/{cid}/instruction/reply", json={"reply": "已核实，正在维修"}, headers=UNIT)
+    assert answered.status_code == 200, answered.text
+    top = answered.json()["instructions"][0]
+    assert top["reply"] == "已核实，正在维修" and top["on_time"] is True
+    after = client.get("/api/queue/instructions", headers=lead).json()
+    row = next(x for x in after["rows"] if x["case_id"] == str(cid))
+    assert row["instructions_answered"] == 1 and row["instructions_on_time"] == 1
+    assert row["instruction_due"] is None
+    assert after["counts"]["answered"] == tracking["counts"]["answered"] + 1
+    # Resolved, the case can take no instruction: 409, nothing written.
+    client.post(f"/api/cases/{cid}/resolve", json={"result": "已修复"}, headers=UNIT)
+    n = _log_length(runtime)
+    late = client.post(f"/api/cases/{cid}/instruct", json={"text": "再批"}, headers=lead)
+    assert late.status_code == 409 and _log_length(runtime) == n
+
+
 def test_health_metrics_and_the_ui_are_served(env: tuple[Any, Runtime]) -> None:
     client, runtime = env
     case_in(runtime, Status.DISPATCHED)

@@ -1,6 +1,6 @@
 """State × action: every allowed transition works, every other one is refused and writes nothing.
 
-Two tables: the pure domain over all eleven statuses and eighteen actions, and the application
+Two tables: the pure domain over every status and every action, and the application
 service (the only write path) over every status it can reach, on the in-memory store, SQLite
 and PostgreSQL.
 """
@@ -37,6 +37,7 @@ from tests.support.lifecycle import OP, REACHABLE, T0, build
 pytestmark = pytest.mark.date_sensitive
 
 LATER = T0 + dt.timedelta(days=60)
+LEADER = "leader:test"
 
 # ---------------------------------------------------------------------------------------------
 # The pure domain
@@ -94,6 +95,10 @@ def domain_case(status: Status) -> Case:
         return c
     c.claim(unit="u1", principal=OP, at=T0)
     if status == Status.CLAIMED:
+        return c
+    if status == Status.ON_HOLD:
+        c.request_hold(unit="u1", reason="等待法院开庭", principal=OP, at=T0)
+        c.decide_hold(granted=True, note="同意", principal=OP, at=T0)
         return c
     if status == Status.MEDIATING:
         c.start_mediation(unit="u1", principal=OP, at=T0)
@@ -153,6 +158,20 @@ def domain_act(case: Case, action: Action) -> None:
         case.close(reason="结案", **kw)
     elif action == Action.REVEAL_CONTACT:
         case.reveal_contact(unit=unit, **kw)
+    elif action == Action.REQUEST_HOLD:
+        case.request_hold(unit=unit, reason="当事人外出", **kw)
+    elif action == Action.DECIDE_HOLD:
+        if case.status in ALLOWED[Action.DECIDE_HOLD]:
+            case.request_hold(unit=unit, reason="当事人外出", **kw)
+        case.decide_hold(granted=True, note="同意", **kw)
+    elif action == Action.RESUME:
+        case.resume(unit=unit, handle_deadline=LATER, paused_workdays=3, **kw)
+    elif action == Action.INSTRUCT:
+        case.instruct(text="请尽快办理并回复", due=LATER, principal="leader:l", at=T0)
+    elif action == Action.ANSWER_INSTRUCTION:
+        if case.status in ALLOWED[Action.ANSWER_INSTRUCTION]:
+            case.instruct(text="请尽快办理并回复", due=LATER, principal="leader:l", at=T0)
+        case.answer_instruction(unit=unit, reply="已落实", **kw)
     else:  # pragma: no cover - the table below covers every action
         raise AssertionError(action)
 
@@ -268,6 +287,21 @@ SERVICE_ACTIONS: dict[Action, Callable[[SanshiApplication, UUID], object]] = {
     Action.REJECT: lambda a, c: a.reject(c, "不属于受理范围", OP, at=T0),
     Action.URGE: lambda a, c: a.urge(c, "请加快办理", OP, at=T0),
     Action.CLOSE: lambda a, c: a.close_case(c, "结案", OP, at=T0),
+    Action.REQUEST_HOLD: lambda a, c: a.request_hold(
+        c, _unit_of(a, c), "等待法院开庭", "unit:clerk", at=T0
+    ),
+    Action.DECIDE_HOLD: lambda a, c: a.decide_hold(c, True, OP, at=T0),
+    Action.RESUME: lambda a, c: a.resume(c, "unit:clerk", unit=_unit_of(a, c), at=T0 + dt.timedelta(days=2)),
+    Action.INSTRUCT: lambda a, c: a.instruct(c, "请尽快办理并回复", LEADER, at=T0),
+    Action.ANSWER_INSTRUCTION: lambda a, c: a.answer_instruction(
+        c, _unit_of(a, c), "已落实", "unit:clerk", at=T0
+    ),
+}
+# What must be pending before an action the status allows can be taken.
+PRECONDITION: dict[Action, Action] = {
+    Action.DECIDE_EXTENSION: Action.REQUEST_EXTENSION,
+    Action.DECIDE_HOLD: Action.REQUEST_HOLD,
+    Action.ANSWER_INSTRUCTION: Action.INSTRUCT,
 }
 
 
@@ -282,8 +316,8 @@ def test_service_transition_table(app: SanshiApplication, status: Status) -> Non
         cid = build(app, status)
         assert app.get_case(cid).status == status
         allowed = status in ALLOWED[action]
-        if action == Action.DECIDE_EXTENSION and allowed:
-            SERVICE_ACTIONS[Action.REQUEST_EXTENSION](app, cid)
+        if action in PRECONDITION and allowed:
+            SERVICE_ACTIONS[PRECONDITION[action]](app, cid)
         before = _log_length(app)
         if action == Action.ESCALATE:
             kinds = app.escalate_overdue(cid, LATER)
@@ -343,3 +377,110 @@ def test_third_return_goes_to_manual_queue(app: SanshiApplication) -> None:
     case = app.get_case(cid)
     assert case.status == Status.RETURNED and case.manual_reason
     assert seen[0] == "chatinglu" and seen[1] == "zhongjie"  # community → street
+
+
+# ---------------------------------------------------------------------------------------------
+# 挂起 (suspension) and 领导批示 (instructions) through the service
+# ---------------------------------------------------------------------------------------------
+
+
+def test_suspension_stops_the_clock_and_moves_the_deadline_by_the_paused_working_days(
+    app: SanshiApplication,
+) -> None:
+    cid = build(app, Status.CLAIMED)
+    unit = _unit_of(app, cid)
+    before = app.get_case(cid).dispatch
+    assert before is not None
+    app.request_hold(cid, unit, "等待法院开庭", "unit:clerk", at=T0)
+    # T0 is Monday 2026-09-21; held from Tuesday to the next Monday.
+    held_at = T0 + dt.timedelta(days=1)
+    case = app.decide_hold(cid, True, OP, at=held_at)
+    assert case.status == Status.ON_HOLD and case.assigned_unit == unit
+    # Long past the handling deadline: nothing is overdue and the clock escalates nothing.
+    assert app.escalate_overdue(cid, LATER) == []
+    assert app.tick([cid], LATER) == 0
+    resumed_at = T0 + dt.timedelta(days=7)  # Monday 2026-09-28
+    case = app.resume(cid, OP, at=resumed_at)
+    assert case.status == Status.CLAIMED
+    # Working days after Tuesday up to and including Monday: Wed, Thu, Mon = 3 (Friday
+    # 2026-09-25 is 中秋节, a holiday: never working time, so it moves nothing).
+    assert case.paused_workdays == 3
+    assert case.dispatch is not None
+    moved = case.dispatch.handle_deadline
+    assert moved.date() == app.calendar.add_workdays(before.handle_deadline.date(), 3) and moved.date() > (
+        before.handle_deadline.date()
+    )
+    assert moved.time() == before.handle_deadline.time()
+    # Resolved after the old deadline but before the moved one: on time.
+    late_for_old = before.handle_deadline + dt.timedelta(hours=1)
+    assert late_for_old < moved
+    app.resolve(cid, unit, "已处理", "unit:clerk", at=late_for_old)
+    resolved = [e for e in app.events.get(cid) if type(e).__name__ == "Resolved"]
+    assert resolved[-1].on_time is True  # type: ignore[attr-defined]
+
+
+def test_a_refused_suspension_goes_back_to_the_unit_with_the_note(app: SanshiApplication) -> None:
+    cid = build(app, Status.CLAIMED)
+    unit = _unit_of(app, cid)
+    app.request_hold(cid, unit, "当事人外出", "unit:clerk", at=T0)
+    with pytest.raises(InvalidCommand):  # a second request while one waits
+        app.request_hold(cid, unit, "当事人外出", "unit:clerk", at=T0)
+    with pytest.raises(InvalidCommand):  # a refusal says why
+        app.decide_hold(cid, False, OP, at=T0)
+    case = app.decide_hold(cid, False, OP, note="理由不充分，请继续办理", at=T0)
+    assert case.status == Status.CLAIMED and case.hold_request is None
+    assert case.hold_refusal == "理由不充分，请继续办理"
+    with pytest.raises(InvalidCommand):  # nothing to decide any more
+        app.decide_hold(cid, True, OP, at=T0)
+
+
+def test_an_instruction_is_answered_on_time_or_late(app: SanshiApplication) -> None:
+    cid = build(app, Status.CLAIMED)
+    unit = _unit_of(app, cid)
+    case = app.instruct(cid, "请三日内回复办理情况", LEADER, at=T0)
+    due = case.instructions[0]["due"]
+    # Three working days after Monday 2026-09-21: Thursday 2026-09-24, end of the day.
+    assert due == dt.datetime(2026, 9, 24, 23, 59, 59, tzinfo=due.tzinfo)
+    with pytest.raises(InvalidCommand):  # one instruction waits at a time
+        app.instruct(cid, "再次批示", LEADER, at=T0)
+    case = app.answer_instruction(cid, unit, "已联系当事人", "unit:clerk", at=due)
+    assert case.instructions[0]["on_time"] is True and case.pending_instruction is None
+    with pytest.raises(InvalidCommand):  # nothing waiting
+        app.answer_instruction(cid, unit, "已联系当事人", "unit:clerk", at=due)
+    app.instruct(cid, "请加快", LEADER, at=due)
+    case = app.answer_instruction(cid, unit, "已办", "unit:clerk", at=due + dt.timedelta(days=10))
+    assert [i["on_time"] for i in case.instructions] == [True, False]
+    app.instruct(cid, "第三次", LEADER, at=due)
+    with pytest.raises(NotAssignedUnit):  # only the unit holding the case answers
+        app.answer_instruction(cid, "someone-else", "x", "unit:clerk", at=due)
+
+
+def test_the_clock_resumes_a_suspension_at_its_expected_time(app: SanshiApplication) -> None:
+    from engine.application import CLOCK
+
+    cid = build(app, Status.CLAIMED)
+    unit = _unit_of(app, cid)
+    expected = T0 + dt.timedelta(days=2)  # Wednesday 2026-09-23 10:00
+    app.request_hold(cid, unit, "当事人外出", "unit:clerk", expected_resume=expected, at=T0)
+    case = app.decide_hold(cid, True, OP, at=T0)
+    assert case.resume_expected == expected
+    assert not app.resume_if_due(cid, expected - dt.timedelta(minutes=1))
+    app.tick([cid], expected - dt.timedelta(minutes=1))
+    assert app.get_case(cid).status == Status.ON_HOLD
+    app.tick([cid], expected)
+    case = app.get_case(cid)
+    assert case.status == Status.CLAIMED and case.resume_expected is None
+    assert case.paused_workdays == 2  # Tuesday and Wednesday
+    resumed = [e for e in app.events.get(cid) if type(e).__name__ == "Resumed"]
+    assert resumed[-1].principal == CLOCK  # type: ignore[attr-defined]
+    assert not app.resume_if_due(cid, LATER)  # not suspended any more: nothing to do
+
+
+def test_a_past_expected_resume_time_is_refused(app: SanshiApplication) -> None:
+    cid = build(app, Status.CLAIMED)
+    n = _log_length(app)
+    with pytest.raises(InvalidCommand):
+        app.request_hold(
+            cid, _unit_of(app, cid), "当事人外出", "unit:clerk", expected_resume=T0, at=T0
+        )
+    assert _log_length(app) == n

@@ -88,6 +88,10 @@ def case_in(runtime: Runtime, status: Status) -> UUID:
     if status == Status.RESOLVED:
         app.resolve(cid, ASSIGNED_UNIT, "已更换灯泡", "unit:test")
         return cid
+    if status == Status.ON_HOLD:
+        app.request_hold(cid, ASSIGNED_UNIT, "等待供电部门停电检修", "unit:test")
+        app.decide_hold(cid, True, "operator:test")
+        return cid
     raise ValueError(status)
 
 
@@ -97,4 +101,18 @@ def case_with_extension_request(runtime: Runtime) -> UUID:
     assert case.dispatch is not None
     until = case.dispatch.handle_deadline + dt.timedelta(days=5)
     runtime.app.request_extension(cid, ASSIGNED_UNIT, until, "需要协调供电部门", "unit:test")
+    return cid
+
+
+def case_with_hold_request(runtime: Runtime) -> UUID:
+    """A claimed case whose unit asked to suspend it (申请挂起), waiting for the centre."""
+    cid = case_in(runtime, Status.CLAIMED)
+    runtime.app.request_hold(cid, ASSIGNED_UNIT, "当事人外出务工，下月返回", "unit:test")
+    return cid
+
+
+def case_with_instruction(runtime: Runtime) -> UUID:
+    """A claimed case with a leader's instruction (领导批示) waiting for the unit's reply."""
+    cid = case_in(runtime, Status.CLAIMED)
+    runtime.app.instruct(cid, "请核实情况，三日内回复", "leader:test")
     return cid

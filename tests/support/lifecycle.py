@@ -67,6 +67,11 @@ def build(app: SanshiApplication, status: Status) -> UUID:
         cid = _claimed(app)
         app.start_mediation(cid, _unit(app, cid), "unit:clerk", at=T0)
         return cid
+    if status == Status.ON_HOLD:
+        cid = _claimed(app)
+        app.request_hold(cid, _unit(app, cid), "等待法院开庭", "unit:clerk", at=T0)
+        app.decide_hold(cid, True, OP, at=T0)
+        return cid
     if status == Status.RESOLVED:
         cid = _claimed(app)
         app.resolve(cid, _unit(app, cid), "已更换灯泡", "unit:clerk", at=T0)

@@ -28,6 +28,8 @@ from tests.support.api import (
     auth,
     case_in,
     case_with_extension_request,
+    case_with_hold_request,
+    case_with_instruction,
 )
 
 CALLERS: dict[str, str | None] = {
@@ -85,6 +87,8 @@ ROUTES: list[Route] = [
     Route("GET", "/api/units/{unit}/inbox", CASE_READERS),
     Route("GET", "/api/queue/manual", STATS_READERS),
     Route("GET", "/api/queue/followup", STATS_READERS),
+    Route("GET", "/api/queue/holds", STATS_READERS),
+    Route("GET", "/api/queue/instructions", STATS_READERS),
     Route("GET", "/api/stats?by=unit", STATS_READERS),
     Route("GET", "/api/ranking", STATS_READERS),
     Route("GET", "/api/overdue", STATS_READERS),
@@ -119,6 +123,14 @@ ROUTES: list[Route] = [
     Route("POST", "/api/cases/{id}/resolve", ASSIGNED_ONLY, Status.CLAIMED, {"result": "已修复"}),
     # 查看联系方式: the unit that has claimed the case, audited
     Route("POST", "/api/cases/{id}/contact", ASSIGNED_ONLY, Status.CLAIMED),
+    # 挂起: the unit asks; the centre decides (the unit cannot approve its own request: 403);
+    # the unit holding it or the centre resumes
+    Route("POST", "/api/cases/{id}/hold", ASSIGNED_ONLY, Status.CLAIMED, {"reason": "等待法院开庭"}),
+    Route("POST", "/api/cases/{id}/hold/decide", only("operator"), "hold_request", {"granted": True}),
+    Route("POST", "/api/cases/{id}/resume", only({"operator", "assigned_unit"}) | UNSEEN, Status.ON_HOLD),
+    # 领导批示: a leader writes it, the unit holding the case answers it
+    Route("POST", "/api/cases/{id}/instruct", only("leader"), Status.CLAIMED, {"text": "请尽快办理"}),
+    Route("POST", "/api/cases/{id}/instruction/reply", ASSIGNED_ONLY, "instruction", {"reply": "已落实"}),
     # operations and documents: no token needed
     Route("GET", "/healthz", PUBLIC),  # the public answer is ok / unavailable, nothing more
     # Prometheus metrics count police hand-overs: leaders and admins (or the metrics token).
@@ -157,6 +169,10 @@ def _prepare(runtime: Runtime, route: Route) -> tuple[str, UUID | None]:
     if "{id}" in path:
         if route.state == "extension":
             cid = case_with_extension_request(runtime)
+        elif route.state == "hold_request":
+            cid = case_with_hold_request(runtime)
+        elif route.state == "instruction":
+            cid = case_with_instruction(runtime)
         else:
             assert isinstance(route.state, Status)
             cid = case_in(runtime, route.state)

@@ -8,7 +8,14 @@ import pytest
 
 from engine.application import SanshiApplication
 from engine.config import DeadlinePolicy, HolidayNotice, load_config
-from engine.deadlines import SHANGHAI, WorkCalendar, compute_clocks
+from engine.deadlines import (
+    SHANGHAI,
+    WorkCalendar,
+    compute_clocks,
+    deadline_after_pause,
+    paused_workdays,
+    workdays_deadline,
+)
 from engine.intake import IntakeCommand
 from engine.routing.keyword import KeywordRouter
 
@@ -121,3 +128,36 @@ def test_missed_deadline_escalates_once_and_climbs_to_the_supervisor() -> None:
     # Later the handling deadline passes too: one more escalation, level 2.
     assert [k.value for k in app.escalate_overdue(cid, at(2025, 10, 13))] == ["handle"]
     assert app.get_case(cid).escalation_level == 2
+
+
+# ---- 挂起: the paused time, counted as the deadline is (docs/lifecycle.md) ------------------------
+
+
+def _sh(y: int, m: int, d: int, h: int = 10) -> dt.datetime:
+    return dt.datetime(y, m, d, h, tzinfo=SHANGHAI)
+
+
+def test_paused_working_days_are_the_working_days_after_the_first_day_up_to_the_last() -> None:
+    cal = WorkCalendar()
+    # Tuesday 2026-09-22 → Monday 2026-09-28: Wed, Thu (Fri 25 is 中秋节; a weekend) and Mon.
+    assert paused_workdays(_sh(2026, 9, 22), _sh(2026, 9, 28), cal) == 3
+    assert paused_workdays(_sh(2026, 9, 22, 9), _sh(2026, 9, 22, 17), cal) == 0  # one day
+    # Friday → Monday over an ordinary weekend: one working day (Monday).
+    assert paused_workdays(_sh(2026, 11, 6), _sh(2026, 11, 9), cal) == 1
+
+
+def test_the_deadline_moves_on_the_calendar_and_urgent_cases_in_natural_time() -> None:
+    cal = WorkCalendar()
+    deadline = dt.datetime(2026, 11, 13, 23, 59, 59, tzinfo=SHANGHAI)  # a Friday
+    moved = deadline_after_pause(deadline, _sh(2026, 11, 9), _sh(2026, 11, 11), False, cal)
+    # Two working days (Tue, Wed) later than Friday: Tuesday 2026-11-17, same time of day.
+    assert moved == dt.datetime(2026, 11, 17, 23, 59, 59, tzinfo=SHANGHAI)
+    assert deadline_after_pause(deadline, _sh(2026, 11, 9, 9), _sh(2026, 11, 9, 17), False, cal) == deadline
+    urgent = deadline_after_pause(deadline, _sh(2026, 11, 9, 9), _sh(2026, 11, 9, 17), True, cal)
+    assert urgent == deadline + dt.timedelta(hours=8)
+
+
+def test_an_instructions_reply_is_due_at_the_end_of_the_third_working_day() -> None:
+    due = workdays_deadline(_sh(2026, 9, 30), 3, WorkCalendar())
+    # After Wednesday 2026-09-30: the National Day holiday, then Thu 8, Fri 9, Sat 10 (调休).
+    assert due == dt.datetime(2026, 10, 10, 23, 59, 59, tzinfo=SHANGHAI)

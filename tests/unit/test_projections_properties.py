@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -103,10 +103,22 @@ class Driver:
         elif unit is not None:
             assert case.dispatch is not None
             pending = case.dispatch.extension_requested_to is not None
-            out.append(lambda: app.escalate_overdue(cid, now))
+            out.append(lambda: app.tick([cid], now))
             out.append(lambda: app.urge(cid, "请尽快办理", OP, at=now))
             if pending:
                 out.append(lambda: app.decide_extension(cid, pick % 2 == 0, OP, at=now))
+            # 领导批示 and its reply; 挂起 asked, decided, resumed (by the unit or the centre).
+            if case.pending_instruction is None:
+                out.append(lambda: app.instruct(cid, "请核实回复", "leader:l", at=now))
+            else:
+                out.append(lambda: app.answer_instruction(cid, unit, "已落实", "u", at=now))
+            if case.hold_request is not None:  # offered thrice: otherwise rarely drawn
+                out += [lambda: app.decide_hold(cid, pick % 2 == 0, OP, note="继续办理", at=now)] * 3
+            if s == Status.ON_HOLD:
+                by_unit = pick % 2 == 0
+                out.append(
+                    lambda: app.resume(cid, "u" if by_unit else OP, unit=unit if by_unit else None, at=now)
+                )
             if s == Status.DISPATCHED:
                 out.append(lambda: app.claim(cid, unit, "u", at=now))
                 out.append(lambda: app.return_case(cid, unit, "不属于本单位职责", "u", at=now))
@@ -114,6 +126,13 @@ class Driver:
                 out.append(lambda: app.resolve(cid, unit, "已办结", "u", at=now))
                 out.append(lambda: app.start_mediation(cid, unit, "u", at=now))
                 out.append(lambda: app.return_case(cid, unit, "不属于本单位职责", "u", at=now))
+                if case.hold_request is None:
+                    back = now + dt.timedelta(hours=[24, 72, 200][pick % 3]) if pick % 2 else None
+                    out.append(
+                        lambda: app.request_hold(
+                            cid, unit, "等待开庭", "u", expected_resume=back, at=now
+                        )
+                    )
                 if not pending:
                     until = case.dispatch.handle_deadline + dt.timedelta(days=3)
                     out.append(
@@ -187,6 +206,15 @@ WINDOWS = [  # whole months (monthly rows), partial months (daily rows), and bot
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(st.lists(case_plan, min_size=1, max_size=8), st.integers(1, 7))
+# Always: a history with 批示 answered, 挂起 granted and resumed (the draws reach them rarely).
+@example(
+    [
+        (0, 27, 0, [(46, 44, 200), (32, 8, 30), (48, 32, 30), (53, 52, 200), (1, 52, 80),
+                    (37, 51, 80), (43, 44, 80), (14, 5, 0), (2, 8, 80), (23, 6, 10),
+                    (53, 28, 30), (3, 40, 0), (40, 34, 80), (15, 31, 3)]),
+    ],
+    2,
+)
 def test_live_rebuilt_and_independent_fold_agree(
     plans: list[Plan], rebuild_batch: int
 ) -> None:

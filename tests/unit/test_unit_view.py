@@ -24,6 +24,7 @@ from tests.support.api import (
     ADMIN,
     ASSIGNED,
     ASSIGNED_UNIT,
+    LEADER,
     OPERATOR,
     OTHER_UNIT,
     api_client,
@@ -90,6 +91,14 @@ def _create(client: Any, confidential: bool = False) -> UUID:
     r = client.post("/api/cases", headers=auth(OPERATOR), json=_record(confidential))
     assert r.status_code == 201, r.text
     body = r.json()
+    if body["assigned_unit"] is None:
+        # The router's auto-dispatch threshold may leave the case in the manual queue: the
+        # operator dispatches it (what these tests need is a case with the unit).
+        r = client.post(
+            f"/api/cases/{body['id']}/dispatch", headers=auth(OPERATOR), json={"unit": ASSIGNED_UNIT}
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
     assert body["assigned_unit"] == ASSIGNED_UNIT, body
     return UUID(body["id"])
 
@@ -302,3 +311,28 @@ def test_a_units_token_on_every_other_units_things(env: tuple[Any, Runtime]) -> 
         o311 = client.get(f"/open311/v2/requests/{cid}.json", params={"api_key": t.token})
         assert "路灯不亮" not in o311.text and not _leaks(o311.content)
     assert runtime.app.get_case(cid).version == before
+
+
+def test_a_unit_sees_the_leaders_instruction_and_its_suspension_the_caller_masked_in_them(
+    env: tuple[Any, Runtime],
+) -> None:
+    client, _ = env
+    cid = _create(client)
+    assert client.post(f"/api/cases/{cid}/claim", headers=auth(ASSIGNED)).status_code == 200
+    text = f"请尽快联系{NAME}（{PHONE}）核实并回复"
+    r = client.post(f"/api/cases/{cid}/instruct", headers=auth(LEADER), json={"text": text})
+    assert r.status_code == 200, r.text
+    r = client.post(
+        f"/api/cases/{cid}/hold", headers=auth(ASSIGNED), json={"reason": f"{NAME}外出，电话{PHONE}无人接"}
+    )
+    assert r.status_code == 200, r.text
+    seen = client.get(f"/api/cases/{cid}", headers=auth(ASSIGNED))
+    body = seen.json()
+    top = body["instructions"][0]
+    assert top["text"].startswith("请尽快联系") and top["due"] and top["reply"] is None
+    assert body["hold"]["requested"]["reason"].endswith("无人接")
+    events = client.get(f"/api/cases/{cid}/events", headers=auth(ASSIGNED))
+    kinds = {e["type"]: e["data"] for e in events.json()}
+    assert kinds["Instructed"]["text"] and kinds["HoldRequested"]["reason"]
+    for answer in (seen, events):
+        assert _leaks(answer.content) == [], answer.text[:300]

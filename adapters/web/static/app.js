@@ -144,9 +144,9 @@ function rowsOf(data) {
 // ---- login and tabs ---------------------------------------------------------------------------
 
 const TABS = {
-  operator: [["intake", "受理台"], ["queue", "待派单"], ["followup", "回访"], ["search", "工单查询"]],
+  operator: [["intake", "受理台"], ["queue", "待派单"], ["holds", "待审挂起"], ["followup", "回访"], ["search", "工单查询"]],
   unit: [["inbox", "工单箱"], ["search", "本单位工单"]],
-  leader: [["dashboard", "领导驾驶舱"], ["search", "工单查询"]],
+  leader: [["dashboard", "领导驾驶舱"], ["instructions", "批示跟踪"], ["search", "工单查询"]],
   admin: [["dashboard", "领导驾驶舱"], ["search", "工单查询"], ["audit", "查阅审计"], ["quarantine", "隔离事件"]],
 };
 
@@ -195,14 +195,14 @@ function show(tab) {
   history.replaceState(null, "", "#" + tab);
   for (const b of $("tabs").querySelectorAll("button")) b.classList.toggle("active", b.dataset.tab === tab);
   const view = clear($("view"));
-  const screens = { intake: intakeScreen, queue: queueScreen, followup: followupScreen, search: searchScreen, inbox: inboxScreen, dashboard: dashboardScreen, audit: auditScreen, quarantine: quarantineScreen };
+  const screens = { intake: intakeScreen, queue: queueScreen, followup: followupScreen, search: searchScreen, inbox: inboxScreen, dashboard: dashboardScreen, holds: holdsScreen, instructions: instructionsScreen, audit: auditScreen, quarantine: quarantineScreen };
   screens[tab](view);
 }
 
 // ---- case detail (shared) ---------------------------------------------------------------------
 
 function statusBadge(status, name) {
-  const cls = { dispatched: "blue", claimed: "blue", mediating: "amber", returned: "amber", reopened: "red", resolved: "green", closed: "green", answered_directly: "green", rejected: "", merged: "" }[status] || "";
+  const cls = { dispatched: "blue", claimed: "blue", mediating: "amber", returned: "amber", reopened: "red", resolved: "green", closed: "green", answered_directly: "green", rejected: "", merged: "", on_hold: "amber" }[status] || "";
   return h("span", { class: "badge " + cls, "data-testid": "status" }, name || statusName(status));
 }
 
@@ -236,6 +236,8 @@ function renderCase(container, c, events, onChange) {
       c.masked ? h("span", { class: "badge" }, "来电人信息已脱敏") : null,
       c.confidential ? h("span", { class: "badge amber", "data-testid": "confidential" }, "保密件") : null,
       h("span", { class: "muted small right" }, c.id)),
+    instructionsBox(c),
+    holdBox(c),
     h("div", { class: "content", "data-testid": "case-content" }, c.content),
     h("dl", {},
       h("dt", {}, "渠道"), h("dd", {}, label("channels", c.channel)),
@@ -282,6 +284,11 @@ function renderCase(container, c, events, onChange) {
     if (e.type === "Merged") extra.push(`并入 ${e.data.target}`);
     if (e.type === "Urged") extra.push(e.data.note || "");
     if (e.type === "ContactRevealed") extra.push(e.principal || "");
+    if (e.type === "HoldRequested") extra.push(e.data.reason || "");
+    if (e.type === "HoldDecided") extra.push(e.data.granted ? "同意挂起" : `不同意：${e.data.note || ""}`);
+    if (e.type === "Resumed") extra.push(`办理时限顺延至 ${fmtTime(e.data.handle_deadline)}`);
+    if (e.type === "Instructed") extra.push(e.data.text || "");
+    if (e.type === "InstructionAnswered") extra.push((e.data.reply || "") + (e.data.on_time === false ? "（逾期回复）" : ""));
     tl.appendChild(h("li", {},
       h("span", { class: "when" }, fmtTime(e.at)),
       h("strong", {}, e.type_name),
@@ -290,6 +297,32 @@ function renderCase(container, c, events, onChange) {
   }
   card.appendChild(tl);
   container.appendChild(card);
+}
+
+// 领导批示: shown at the top of the case, the latest first, with the unit's reply.
+function instructionsBox(c) {
+  const list = c.instructions || [];
+  if (!list.length) return null;
+  return h("div", { class: "card instructions", "data-testid": "instructions" },
+    h("h3", {}, "领导批示"),
+    list.map((i) => h("div", { class: "instruction", "data-testid": "instruction" },
+      h("div", {}, h("strong", {}, i.text)),
+      h("div", { class: "muted small" }, `${fmtTime(i.at)} 批示 · 回复时限 ${fmtTime(i.due)}`),
+      i.answered_at
+        ? h("div", { "data-testid": "instruction-reply" }, "回复：", i.reply, " ",
+          h("span", { class: "badge " + (i.on_time ? "green" : "red") }, i.on_time ? "按时回复" : "逾期回复"))
+        : h("span", { class: "badge amber" }, "待回复"))));
+}
+
+// 挂起: the request waiting for the centre, the suspension, or the centre's last refusal.
+function holdBox(c) {
+  const hold = c.hold || {};
+  const rows = [];
+  if (hold.requested) rows.push(`申请挂起：${hold.requested.reason}` + (hold.requested.expected_resume ? `（预计 ${fmtTime(hold.requested.expected_resume)} 恢复）` : "") + "，待中心审批");
+  if (hold.held_since) rows.push(`挂起中（自 ${fmtTime(hold.held_since)}），办理时限暂停计算` + (hold.resume_expected ? `，${fmtTime(hold.resume_expected)} 自动恢复办理` : ""));
+  if (hold.refusal_note && !hold.requested && !hold.held_since) rows.push(`中心不同意挂起：${hold.refusal_note}`);
+  if (!rows.length) return null;
+  return h("div", { class: "card", "data-testid": "hold-state" }, rows.map((t) => h("div", {}, t)));
 }
 
 function unitSelect(exclude) {
@@ -424,6 +457,41 @@ function actionForm(action, c, done) {
           toast(e.message, true);
         }
       });
+      return f;
+    }
+    case "hold": {
+      const reason = h("input", { required: true, placeholder: "挂起理由（如：等待法院开庭）", size: 30, "data-testid": "hold-reason" });
+      const until = h("input", { type: "date" });
+      const f = box(act("request_hold"), h("div", { class: "row" }, reason, h("label", {}, "预计恢复 ", until),
+        h("button", { type: "submit", "data-testid": "do-hold" }, "提交申请")));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("hold"), { reason: reason.value, expected_resume: until.value ? until.value + "T09:00:00+08:00" : null })));
+      return f;
+    }
+    case "hold/decide": {
+      const note = h("input", { placeholder: "审批意见（不同意时必填）", size: 30, "data-testid": "hold-note" });
+      const r = c.hold?.requested || {};
+      const f = box(`${act("decide_hold")}（${r.reason || ""}）`, h("div", { class: "row" }, note,
+        h("button", { type: "submit", class: "primary", value: "yes", "data-testid": "do-hold-approve" }, "同意挂起"),
+        h("button", { type: "submit", value: "no", "data-testid": "do-hold-refuse" }, "不同意")));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("hold/decide"), { granted: ev.submitter?.value === "yes", note: note.value })));
+      return f;
+    }
+    case "resume": {
+      const f = box(act("resume"), h("div", { class: "row" }, h("button", { type: "submit", class: "primary", "data-testid": "do-resume" }, act("resume"))),
+        h("p", { class: "muted small" }, "办理时限按挂起的工作日顺延。"));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("resume"))));
+      return f;
+    }
+    case "instruct": {
+      const t = h("textarea", { rows: 2, required: true, placeholder: "批示内容", "data-testid": "instruct-text" });
+      const f = box(act("instruct"), t, h("div", { class: "row" }, h("button", { type: "submit", class: "primary", "data-testid": "do-instruct" }, "发出批示")));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("instruct"), { text: t.value })));
+      return f;
+    }
+    case "instruction/reply": {
+      const t = h("textarea", { rows: 2, required: true, placeholder: "批示回复（办理情况）", "data-testid": "instruction-reply-text" });
+      const f = box(act("answer_instruction"), t, h("div", { class: "row" }, h("button", { type: "submit", class: "primary", "data-testid": "do-instruction-reply" }, act("answer_instruction"))));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("instruction/reply"), { reply: t.value })));
       return f;
     }
     case "resolve": {
@@ -618,6 +686,40 @@ async function listScreen(view, title, load, columns, testid, refreshSeconds) {
 function queueScreen(view) {
   listScreen(view, "待派单（中心人工队列）", async () => rowsOf(await get("/api/queue/manual")),
     [COL.received, COL.text, COL.status, COL.reason], "queue-table");
+}
+
+function holdsScreen(view) {
+  listScreen(view, "待审挂起（承办单位申请）", async () => rowsOf(await get("/api/queue/holds")),
+    [COL.received, COL.text, COL.unit, COL.status], "holds-table", 60);
+}
+
+// ---- 批示跟踪 (leader) --------------------------------------------------------------------------
+
+function instructionsScreen(view) {
+  const counts = h("div", { class: "card", "data-testid": "instruction-counts" }, "正在加载…");
+  view.appendChild(counts);
+  const box = h("div", {});
+  view.appendChild(box);
+  const columns = [
+    { label: "批示状态", render: (r) => r.instruction_due
+      ? h("span", { class: "badge " + (r.instruction_overdue ? "red" : "amber") }, r.instruction_overdue ? "逾期未回复" : "待回复")
+      : h("span", { class: "badge green" }, "已回复") },
+    { label: "回复时限", render: (r) => r.instruction_due ? fmtTime(r.instruction_due) : "—" },
+    { label: "批示/回复/按时", num: true, render: (r) => `${r.instructions}/${r.instructions_answered}/${r.instructions_on_time}` },
+    COL.text, COL.unit, COL.status,
+  ];
+  let data = { counts: {} };
+  listScreen(box, "批示件", async () => {
+    data = await get("/api/queue/instructions");
+    const k = data.counts;
+    clear(counts).append(
+      h("h2", {}, "批示跟踪"),
+      h("div", { class: "row" },
+        h("span", {}, `批示件 ${k.cases} 件`), h("span", {}, `批示 ${k.instructions} 条`),
+        h("span", {}, `已回复 ${k.answered}`), h("span", {}, `按时回复 ${k.answered_on_time}`),
+        h("span", {}, `待回复 ${k.pending}`), h("span", { class: k.pending_overdue ? "badge red" : "" }, `逾期未回复 ${k.pending_overdue}`)));
+    return data.rows;
+  }, columns, "instructions-table");
 }
 
 function followupScreen(view) {
