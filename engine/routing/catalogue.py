@@ -151,6 +151,12 @@ def _all(nodes: list[_Node]) -> list[_Node]:
     return out
 
 
+def leaf_of(path: list[PathStep]) -> str | None:
+    """The deepest catalogue item of a path, or None when it stops at the top level (the
+    14 codes are categories, not catalogue items)."""
+    return path[-1].code if len(path) > 1 else None
+
+
 def top_step(config: SanshiConfig, category: str, confidence: float, why: dict[str, Any]) -> PathStep:
     """Level 1 of the path: the classifier's category, with its (calibrated) confidence."""
     return PathStep(1, category, config.category(category).name, confidence, why)

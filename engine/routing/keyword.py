@@ -20,7 +20,7 @@ from uuid import UUID
 from rapidfuzz import fuzz, process
 
 from engine.config import SanshiConfig, UnitKind
-from engine.routing.catalogue import PathReader, top_step, unit_by_catalogue
+from engine.routing.catalogue import PathReader, leaf_of, top_step, unit_by_catalogue
 from engine.routing.learning.duplicates import (
     ISSUE_OBJECTS,
     IssueReader,
@@ -162,7 +162,7 @@ class KeywordRouter:
             merge_into=merge,
             possible_duplicates=possible,
             reason=reason,
-            leaf=path[-1].code if len(path) > 1 else None,
+            leaf=leaf_of(path),
         )
 
     def next_unit(self, facts: CaseFacts) -> tuple[str | None, dict[str, Any]]:

@@ -22,7 +22,7 @@ import numpy as np
 
 from engine.config import SanshiConfig, UnitKind
 from engine.deadlines import SHANGHAI
-from engine.routing.catalogue import PathReader, PathStep, top_step, unit_by_catalogue
+from engine.routing.catalogue import PathReader, PathStep, leaf_of, top_step, unit_by_catalogue
 from engine.routing.learning.bundle import Bundle, load_bundle
 from engine.routing.learning.consultation import read_consultation
 from engine.routing.learning.corrections import PlaceLessons, keys_of
@@ -434,7 +434,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
             merge_into=merge,
             possible_duplicates=possible,
             reason=reason,
-            leaf=path[-1].code if len(path) > 1 else None,
+            leaf=leaf_of(path),
         )
 
     def read_path(
