@@ -250,6 +250,23 @@ class Case(Aggregate):
             return self.dispatch.unit
         return None
 
+    def offers(self, action: Action) -> bool:
+        """Whether the action can be taken now: the table allows it from this status and what
+        it answers is there (a request to decide, an instruction to reply to) or what it starts
+        is not pending already. The commands refuse the rest; the UI offers exactly these."""
+        if self.status not in ALLOWED[action]:
+            return False
+        extension_asked = self.dispatch is not None and self.dispatch.extension_requested_to is not None
+        pending = {
+            Action.DECIDE_HOLD: self.hold_request is None,
+            Action.REQUEST_HOLD: self.hold_request is not None,
+            Action.ANSWER_INSTRUCTION: self.pending_instruction is None,
+            Action.INSTRUCT: self.pending_instruction is not None,
+            Action.DECIDE_EXTENSION: not extension_asked,
+            Action.REQUEST_EXTENSION: extension_asked,
+        }
+        return not pending.get(action, False)
+
     def _require(self, action: Action, unit: str | None = None) -> None:
         if self.status not in ALLOWED[action]:
             raise IllegalTransition(self.status, action)

@@ -11,7 +11,7 @@ from uuid import UUID
 from adapters.http.policy import Principal
 from adapters.http.unit_view import lens_for_case
 from engine.config import Role, SanshiConfig
-from engine.domain import ALLOWED, Action, Case, Status
+from engine.domain import Action, Case, Status
 from engine.vocabulary import EVENT_KINDS, STATUSES
 
 # Action → the API route name the UI calls (POST /api/cases/{id}/<name>).
@@ -77,47 +77,21 @@ def category_name(config: SanshiConfig, code: str | None) -> str | None:
         return code
 
 
-def _waits_for_something_else(action: Action, case: Case) -> bool:
-    """An action the table allows now but that needs something pending (or none pending)."""
-    if action == Action.DECIDE_HOLD:
-        return case.hold_request is None
-    if action == Action.REQUEST_HOLD:
-        return case.hold_request is not None
-    if action == Action.ANSWER_INSTRUCTION:
-        return case.pending_instruction is None
-    if action == Action.INSTRUCT:
-        return case.pending_instruction is not None
-    return False
-
-
 def allowed_actions(principal: Principal, case: Case) -> list[str]:
     """What this caller may do to the case now: the UI shows exactly these buttons."""
-    out: list[str] = []
+    actions: dict[Action, str]
     if principal.role == Role.OPERATOR:
-        for action, name in CENTRE_ACTIONS.items():
-            if case.status not in ALLOWED[action] or _waits_for_something_else(action, case):
-                continue
-            if action == Action.DECIDE_EXTENSION and (
-                case.dispatch is None or case.dispatch.extension_requested_to is None
-            ):
-                continue
-            out.append(name)
+        actions = CENTRE_ACTIONS
     elif principal.role == Role.LEADER:
-        for action, name in LEADER_ACTIONS.items():
-            if case.status in ALLOWED[action] and not _waits_for_something_else(action, case):
-                out.append(name)
+        actions = LEADER_ACTIONS
     elif principal.role == Role.UNIT and case.assigned_unit == principal.unit:
-        for action, name in UNIT_ACTIONS.items():
-            if case.status not in ALLOWED[action] or _waits_for_something_else(action, case):
-                continue
-            if action == Action.REQUEST_EXTENSION and (
-                case.dispatch is not None and case.dispatch.extension_requested_to is not None
-            ):
-                continue
-            out.append(name)
-        # 查看联系方式: not offered on a 保密件 (the UI says the centre relays instead).
-        if case.status in ALLOWED[Action.REVEAL_CONTACT] and not case.confidential:
-            out.append("contact")
+        actions = UNIT_ACTIONS
+    else:
+        actions = {}
+    out = [name for action, name in actions.items() if case.offers(action)]
+    # 查看联系方式: the holding unit's, and not offered on a 保密件 (the UI says the centre relays).
+    if actions is UNIT_ACTIONS and case.offers(Action.REVEAL_CONTACT) and not case.confidential:
+        out.append("contact")
     return out
 
 
