@@ -140,6 +140,13 @@ class InvalidCommand(DomainError):
     code = "invalid_command"
 
 
+class PartConflict(DomainError):
+    """主办/协办: the action conflicts with the state of the parts (a part not yet in when the
+    lead resolves, a part already signed for, already in, a unit already assisting): HTTP 409."""
+
+    code = "part_conflict"
+
+
 class ConfidentialCase(DomainError):
     """保密件: the caller asked that no unit learn who they are; the centre relays."""
 
@@ -1036,14 +1043,14 @@ class Case(Aggregate):
         waiting = self.outstanding_parts
         if waiting:
             names = "、".join(p.unit for p in waiting)
-            raise InvalidCommand(f"协办单位尚未全部反馈（{names}），主办单位暂不能办结")
+            raise PartConflict(f"协办单位尚未全部反馈（{names}），主办单位暂不能办结")
 
     def _check_new_part(self, unit: str, claim_deadline: datetime, at: datetime) -> None:
         assert self.dispatch is not None
         if unit == self.dispatch.unit:
             raise InvalidCommand(f"单位「{unit}」是主办单位，不能同时协办")
         if self.part_of(unit) is not None:
-            raise InvalidCommand(f"单位「{unit}」已有未完成的协办任务")
+            raise PartConflict(f"单位「{unit}」已有未完成的协办任务")
         if claim_deadline <= at:
             raise InvalidCommand("时限必须晚于派单时间")
 
@@ -1161,7 +1168,7 @@ class Case(Aggregate):
         if part is None:
             raise NotAssignedUnit(unit, self.assigned_unit)
         if part.state not in states:
-            raise InvalidCommand(
+            raise PartConflict(
                 f"协办任务当前为「{PART_STATUSES.label(part.state)}」，"
                 f"不能执行「{ACTIONS.label(action)}」({action.value})"
             )
@@ -1223,7 +1230,7 @@ class Case(Aggregate):
         if part is None:
             raise InvalidCommand(f"没有第 {number} 项协办任务")
         if part.state in PART_IN:
-            raise InvalidCommand("该协办任务已完成")
+            raise PartConflict("该协办任务已完成")
         if not note.strip():
             raise InvalidCommand("关闭协办须写明意见")
         self._part_closed(unit=part.unit, number=number, note=note, principal=principal, at=at)
