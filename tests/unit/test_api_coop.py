@@ -56,7 +56,7 @@ def test_a_case_co_handled_from_dispatch_to_resolution() -> None:
         assert _post(client, f"/api/cases/{cid}/part/claim", OTHER_UNIT).status_code == 200
         r = _post(client, f"/api/cases/{cid}/part/report", OTHER_UNIT, {"feedback": "线路正常，13812345678已告知"})
         assert r.status_code == 200
-        shown = [p for p in r.json()["parts"] if p["unit"] == "chengguan"][0]
+        shown = next(p for p in r.json()["parts"] if p["unit"] == "chengguan")
         assert shown["state"] == "reported" and "13812345678" not in shown["feedback"]
         assert client.get("/api/units/chengguan/assists", headers=auth(OTHER_UNIT)).json() == []
         r = _post(client, f"/api/cases/{cid}/part/return", ZHUJIAN, {"reason": "不属住建"})

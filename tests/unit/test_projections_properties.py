@@ -41,8 +41,8 @@ from tests.support.fold_oracle import (
     T0,
     assert_stats_match,
     coop_as_counts,
-    expected_coop,
     events_of,
+    expected_coop,
     expected_stats,
     intake,
     make_runtime,
@@ -175,11 +175,11 @@ class Driver:
         for p in case.parts:
             unit = p.unit
             if case.offers_part(Action.CLAIM_PART, unit):
-                out += [lambda: app.claim_part(cid, unit, "u", at=now)] * 2
+                out += [lambda u=unit: app.claim_part(cid, u, "u", at=now)] * 2
             if case.offers_part(Action.REPORT_PART, unit):
-                out += [lambda: app.report_part(cid, unit, "已反馈", "u", at=now)] * 2
+                out += [lambda u=unit: app.report_part(cid, u, "已反馈", "u", at=now)] * 2
             if case.offers_part(Action.RETURN_PART, unit):
-                out.append(lambda: app.return_part(cid, unit, "不属本单位", "u", at=now))
+                out.append(lambda u=unit: app.return_part(cid, u, "不属本单位", "u", at=now))
         if case.offers(Action.CLOSE_PART):
             number = case.outstanding_parts[0].number
             out.append(lambda: app.close_part(cid, number, "中心协调", OP, at=now))
@@ -253,15 +253,15 @@ WINDOWS = [  # whole months (monthly rows), partial months (daily rows), and bot
     2,
     False,
 )
-# Always: co-handled histories with a whistle, parts added, signed for, reported, returned and
-# closed, and an overdue part escalated by the clock (found by a search over drawn steps).
+# Always: co-handled histories with a whistle, parts added, signed for, reported and returned,
+# an overdue part escalated by the clock, and a resolution (found by a search over drawn steps).
 @example(
     [
-        (0, 3, 0, [(58, 3, 30), (51, 22, 3), (18, 53, 80), (55, 31, 0), (0, 26, 200),
-                   (30, 8, 200), (42, 17, 1), (11, 36, 200), (23, 2, 1), (44, 23, 30),
-                   (38, 54, 0), (22, 33, 10), (33, 4, 0), (22, 45, 1)]),
-        (1, 4, 1, [(52, 53, 200), (58, 20, 200), (45, 55, 10), (36, 48, 0), (18, 55, 0),
-                   (46, 31, 10), (32, 1, 30), (51, 34, 1), (1, 15, 0), (14, 39, 1)]),
+        (0, 3, 0, [(52, 31, 1), (59, 31, 1), (0, 51, 80), (19, 52, 80), (49, 9, 30),
+                   (15, 20, 200), (20, 29, 3), (50, 50, 30), (5, 32, 1), (25, 48, 1),
+                   (15, 26, 0), (41, 2, 10), (35, 34, 3), (10, 27, 0)]),
+        (1, 4, 1, [(4, 16, 30), (5, 13, 0), (26, 31, 80), (28, 11, 1), (8, 26, 10),
+                   (39, 57, 80), (15, 47, 30), (54, 49, 80), (48, 7, 200), (53, 18, 3)]),
     ],
     3,
     True,
