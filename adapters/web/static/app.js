@@ -536,7 +536,7 @@ function partsBox(c) {
         h("td", {}, p.unit_name, p.whistle ? h("span", { class: "badge" }, "吹哨") : null),
         h("td", {}, h("span", { class: "badge " + ({ reported: "green", closed: "green", returned: "red", claimed: "blue" }[p.state] || "amber") }, p.state_name),
           p.escalations ? h("span", { class: "badge red" }, "已督办") : null),
-        h("td", {}, p.claimed_at ? `${fmtTime(p.claimed_at)} 已${p.whistle ? "报到" : "签收"}` : fmtTime(p.claim_deadline)),
+        h("td", {}, fmtTime(p.claim_deadline), (p.state === "claimed" || p.state === "reported") ? ` · 已${p.whistle ? "报到" : "签收"}` : ""),
         h("td", {}, fmtTime(p.handle_deadline)),
         h("td", { class: "text" }, p.feedback || (p.note ? `（${p.note}）` : "—")))))));
 }
