@@ -45,6 +45,7 @@ from engine.domain import (
 )
 from engine.intake import IntakeCommand
 from engine.routing.port import CaseFacts, Router
+from engine.vocabulary import UnitKind
 
 if TYPE_CHECKING:
     from engine.intake_batch import IntakeBatch
@@ -589,6 +590,153 @@ class SanshiApplication(Application[UUID]):
             lambda c: c.answer_instruction(unit=unit, reply=reply, principal=principal, at=at),
         )
 
+    # ---- 主办/协办 and 吹哨报到 (docs/lifecycle.md) ---------------------------------------------
+
+    def _part_clocks(self, case: Case, at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+        """A part's two clocks, as a dispatch's: the case's deadline policy from ``at``."""
+        policy = self.config.deadline_policy(case.category, case.leaf)
+        clocks = compute_clocks(policy, case.urgent, at, self.calendar)
+        return clocks.claim_deadline, clocks.handle_deadline
+
+    def _check_assisting(self, units: Sequence[str]) -> None:
+        centre = self.config.centre.id
+        for u in units:
+            if not self.config.has_unit(u) or u in (centre, LEGACY_CENTRE):
+                raise InvalidCommand(f"协办单位「{u}」不存在")
+
+    def add_assists(self, case: Case, units: Sequence[str], note: str, principal: str, at: dt.datetime) -> None:
+        """Parts for ``units`` on a case a lead holds (in the caller's transaction)."""
+        self._check_assisting(units)
+        if len(set(units)) != len(units):
+            raise InvalidCommand("同一协办单位不能重复")
+        claim, handle = self._part_clocks(case, at)
+        for u in units:
+            case.add_assist(
+                unit=u, claim_deadline=claim, handle_deadline=handle, note=note,
+                principal=principal, at=at,
+            )
+
+    def dispatch_with_assist(
+        self,
+        case_id: UUID,
+        unit: str,
+        assisting: Sequence[str],
+        principal: str,
+        at: dt.datetime | None = None,
+        note: str = "",
+    ) -> Case:
+        """派单 to a lead (主办) and assisting units (协办) in one transaction."""
+        at = self._now(at)
+
+        def act(case: Case) -> None:
+            self.dispatch_case(case, unit, {"by": "operator", "note": note}, principal, at)
+            self.add_assists(case, assisting, note, principal, at)
+
+        return self._act(case_id, act)
+
+    def add_assist(
+        self,
+        case_id: UUID,
+        units: Sequence[str],
+        principal: str,
+        note: str = "",
+        at: dt.datetime | None = None,
+    ) -> Case:
+        """增派协办 (the centre), while a lead holds the case."""
+        at = self._now(at)
+        return self._act(case_id, lambda c: self.add_assists(c, units, note, principal, at))
+
+    def whistle(
+        self,
+        case_id: UUID,
+        unit: str,
+        departments: Sequence[str],
+        reason: str,
+        principal: str,
+        at: dt.datetime | None = None,
+    ) -> Case:
+        """吹哨报到: the street or community leading the case calls departments in. Each must
+        report in (报到) within ``deadlines.whistle_report_minutes_urgent`` natural minutes
+        (urgent case) or by the end of ``whistle_report_workdays`` working days; its part's
+        handling deadline is the case's policy's from now."""
+        at = self._now(at)
+        if not self.config.has_unit(unit) or self.config.unit(unit).kind not in (
+            UnitKind.STREET,
+            UnitKind.COMMUNITY,
+        ):
+            raise InvalidCommand("只有街道、社区作为主办单位才能吹哨")
+        self._check_assisting(departments)
+        d = self.config.deadlines
+
+        def act(case: Case) -> None:
+            if case.urgent:
+                due = at + dt.timedelta(minutes=d.whistle_report_minutes_urgent)
+            else:
+                due = workdays_deadline(at, d.whistle_report_workdays, self.calendar)
+            _, handle = self._part_clocks(case, at)
+            case.whistle(
+                unit=unit,
+                departments=list(departments),
+                due=due,
+                handle_deadline=max(handle, due),
+                reason=reason,
+                principal=principal,
+                at=at,
+            )
+
+        return self._act(case_id, act)
+
+    def claim_part(
+        self, case_id: UUID, unit: str, principal: str, at: dt.datetime | None = None
+    ) -> Case:
+        at = self._now(at)
+        return self._act(case_id, lambda c: c.claim_part(unit=unit, principal=principal, at=at))
+
+    def report_part(
+        self, case_id: UUID, unit: str, feedback: str, principal: str, at: dt.datetime | None = None
+    ) -> Case:
+        at = self._now(at)
+        return self._act(
+            case_id, lambda c: c.report_part(unit=unit, feedback=feedback, principal=principal, at=at)
+        )
+
+    def return_part(
+        self, case_id: UUID, unit: str, reason: str, principal: str, at: dt.datetime | None = None
+    ) -> Case:
+        at = self._now(at)
+        return self._act(
+            case_id, lambda c: c.return_part(unit=unit, reason=reason, principal=principal, at=at)
+        )
+
+    def close_part(
+        self, case_id: UUID, number: int, note: str, principal: str, at: dt.datetime | None = None
+    ) -> Case:
+        at = self._now(at)
+        return self._act(
+            case_id, lambda c: c.close_part(number=number, note=note, principal=principal, at=at)
+        )
+
+    def escalate_overdue_parts(
+        self, case_id: UUID, now: dt.datetime
+    ) -> list[tuple[int, DeadlineKind]]:
+        """协办督办: every passed deadline of the case's open parts, once per deadline, to
+        the assisting unit's supervisor. Safe to repeat, like ``escalate_overdue``."""
+        case = self.get_case(case_id)
+        due = case.overdue_parts(now)
+        if not due:
+            return []
+        units = {p.number: p.unit for p in case.parts}
+        for number, kind in due:
+            supervisor = self.config.supervisor_of(units[number])
+            case.escalate_part(
+                number=number, kind=kind, supervisor=supervisor, principal=CLOCK, at=now
+            )
+        try:
+            self._save(case)
+        except ConcurrencyConflict:
+            return []
+        return due
+
     # ---- the deadline clock --------------------------------------------------------------
 
     def escalate_overdue(self, case_id: UUID, now: dt.datetime) -> list[DeadlineKind]:
@@ -629,4 +777,5 @@ class SanshiApplication(Application[UUID]):
         for cid in candidates:
             self.resume_if_due(cid, now)
             escalated += len(self.escalate_overdue(cid, now))
+            escalated += len(self.escalate_overdue_parts(cid, now))
         return escalated

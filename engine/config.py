@@ -111,6 +111,10 @@ class Deadlines(_Strict):
     # 批示回复时限: a leader's instruction (领导批示) is answered by the end of this working day
     # after the day it was written.
     instruction_reply_workdays: int = Field(3, gt=0, le=30)
+    # 吹哨报到: a department called in by a street or community reports in (报到) within these
+    # natural minutes on an urgent case, else by the end of this working day after the whistle.
+    whistle_report_minutes_urgent: int = Field(30, gt=0, le=24 * 60)
+    whistle_report_workdays: int = Field(1, gt=0, le=30)
 
     def for_category(self, category: str | None) -> DeadlinePolicy:
         if category and category in self.per_category:

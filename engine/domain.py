@@ -23,9 +23,10 @@ from eventsourcing.domain import Aggregate, event
 
 # The codes (and their Chinese labels) live in the one vocabulary; re-exported here because
 # they are the domain's words.
-from engine.vocabulary import ACTIONS, STATUSES
+from engine.vocabulary import ACTIONS, PART_STATUSES, STATUSES
 from engine.vocabulary import Action as Action
 from engine.vocabulary import DeadlineKind as DeadlineKind
+from engine.vocabulary import PartStatus as PartStatus
 from engine.vocabulary import Rating as Rating
 from engine.vocabulary import Status as Status
 
@@ -92,6 +93,15 @@ ALLOWED: dict[Action, frozenset[Status]] = {
     # 领导批示: on a case a unit holds (suspended too), answered by that unit.
     Action.INSTRUCT: _HELD_BY_UNIT,
     Action.ANSWER_INSTRUCTION: _HELD_BY_UNIT,
+    # 主办/协办: parts live while a lead unit holds the case; the lead whistles once it has
+    # signed for the case; the clock escalates a part only while the lead's clocks run too.
+    Action.ADD_ASSIST: _HELD_BY_UNIT,
+    Action.WHISTLE: frozenset({Status.CLAIMED, Status.MEDIATING}),
+    Action.CLAIM_PART: _HELD_BY_UNIT,
+    Action.REPORT_PART: _HELD_BY_UNIT,
+    Action.RETURN_PART: _HELD_BY_UNIT,
+    Action.CLOSE_PART: _HELD_BY_UNIT,
+    Action.ESCALATE_PART: _WITH_UNIT,
 }
 
 
@@ -130,6 +140,13 @@ class InvalidCommand(DomainError):
     code = "invalid_command"
 
 
+class PartConflict(DomainError):
+    """主办/协办: the action conflicts with the state of the parts (a part not yet in when the
+    lead resolves, a part already signed for, already in, a unit already assisting): HTTP 409."""
+
+    code = "part_conflict"
+
+
 class ConfidentialCase(DomainError):
     """保密件: the caller asked that no unit learn who they are; the centre relays."""
 
@@ -150,6 +167,30 @@ class Dispatch:
     handle_deadline: datetime
     claimed_at: datetime | None = None
     extension_requested_to: datetime | None = None
+
+
+# A part of a co-handled case is "in" (the lead may resolve) when reported or closed.
+PART_OPEN = frozenset({PartStatus.ASSIGNED, PartStatus.CLAIMED})
+PART_IN = frozenset({PartStatus.REPORTED, PartStatus.CLOSED})
+
+
+@dataclass(frozen=True)
+class Part:
+    """协办: one assisting unit's part of a case, with its own two clocks (签收 / 办理); for a
+    whistled department (吹哨报到) the claim deadline is the deadline to report in (报到)."""
+
+    number: int
+    unit: str
+    at: datetime
+    claim_deadline: datetime
+    handle_deadline: datetime
+    whistle: int | None = None  # the number of the whistle that called it in, if any
+    state: PartStatus = PartStatus.ASSIGNED
+    claimed_at: datetime | None = None
+    reported_at: datetime | None = None
+    feedback: str | None = None
+    note: str | None = None  # the reason it was returned, or the centre's note closing it
+    escalated: tuple[str, ...] = ()
 
 
 class Case(Aggregate):
@@ -222,6 +263,9 @@ class Case(Aggregate):
         self.paused_workdays = 0
         # 领导批示, in order: number, text, by, at, due, unit, reply, answered_at, on_time.
         self.instructions: list[dict[str, Any]] = []
+        # 主办/协办: the assisting units' parts, in order; 吹哨报到: each whistle blown.
+        self.parts: list[Part] = []
+        self.whistles: list[dict[str, Any]] = []
         # Netflix Dispatch keeps a timestamp per status; so do we.
         self.status_times: dict[str, datetime] = {Status.RECEIVED.value: at}
 
@@ -264,6 +308,12 @@ class Case(Aggregate):
             Action.INSTRUCT: self.pending_instruction is not None,
             Action.DECIDE_EXTENSION: not extension_asked,
             Action.REQUEST_EXTENSION: extension_asked,
+            # 主办/协办: the lead resolves when every part is in; a part action needs a part.
+            Action.RESOLVE: bool(self.outstanding_parts),
+            Action.CLAIM_PART: not self._parts_in(PartStatus.ASSIGNED),
+            Action.REPORT_PART: not self._parts_in(PartStatus.CLAIMED),
+            Action.RETURN_PART: not self._parts_in(*PART_OPEN),
+            Action.CLOSE_PART: not self.outstanding_parts,
         }
         return not pending.get(action, False)
 
@@ -527,6 +577,7 @@ class Case(Aggregate):
         self._require(Action.RESOLVE, unit)
         if not result.strip():
             raise InvalidCommand("办结必须填写办理结果")
+        self._require_parts_in()
         assert self.dispatch is not None
         self._resolved(
             unit=unit,
@@ -959,6 +1010,293 @@ class Case(Aggregate):
         for i in self.instructions:
             if i["number"] == number:
                 i.update(reply=reply, answered_by=unit, answered_at=at, on_time=on_time)
+
+
+    # ---- 主办/协办 and 吹哨报到 (docs/lifecycle.md) ---------------------------------------------
+
+    @property
+    def outstanding_parts(self) -> list[Part]:
+        """Parts not yet in (waiting, being handled, or returned and not yet closed)."""
+        return [p for p in self.parts if p.state not in PART_IN]
+
+    def _parts_in(self, *states: PartStatus) -> list[Part]:
+        return [p for p in self.parts if p.state in states]
+
+    def part_of(self, unit: str) -> Part | None:
+        """The unit's open part (one at a time), or None."""
+        return next((p for p in self.parts if p.unit == unit and p.state in PART_OPEN), None)
+
+    def offers_part(self, action: Action, unit: str) -> bool:
+        """Whether ``unit`` can take this part action now (the UI's buttons for a co-unit)."""
+        if self.status not in ALLOWED[action]:
+            return False
+        part = self.part_of(unit)
+        if part is None:
+            return False
+        if action == Action.CLAIM_PART:
+            return part.state == PartStatus.ASSIGNED
+        if action == Action.REPORT_PART:
+            return part.state == PartStatus.CLAIMED
+        return action == Action.RETURN_PART
+
+    def _require_parts_in(self) -> None:
+        waiting = self.outstanding_parts
+        if waiting:
+            names = "、".join(p.unit for p in waiting)
+            raise PartConflict(f"协办单位尚未全部反馈（{names}），主办单位暂不能办结")
+
+    def _check_new_part(self, unit: str, claim_deadline: datetime, at: datetime) -> None:
+        assert self.dispatch is not None
+        if unit == self.dispatch.unit:
+            raise InvalidCommand(f"单位「{unit}」是主办单位，不能同时协办")
+        if self.part_of(unit) is not None:
+            raise PartConflict(f"单位「{unit}」已有未完成的协办任务")
+        if claim_deadline <= at:
+            raise InvalidCommand("时限必须晚于派单时间")
+
+    def add_assist(
+        self,
+        *,
+        unit: str,
+        claim_deadline: datetime,
+        handle_deadline: datetime,
+        note: str,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        """增派协办 by the centre (at dispatch, or later while a lead holds the case): the unit
+        gets a part with its own claim and handling clocks."""
+        self._require(Action.ADD_ASSIST)
+        self._check_new_part(unit, claim_deadline, at)
+        if handle_deadline <= at:
+            raise InvalidCommand("时限必须晚于派单时间")
+        self._assist_added(
+            unit=unit,
+            number=len(self.parts) + 1,
+            claim_deadline=claim_deadline,
+            handle_deadline=handle_deadline,
+            whistle=None,
+            note=note,
+            principal=principal,
+            at=at,
+        )
+
+    @event("AssistAdded")
+    def _assist_added(
+        self,
+        *,
+        unit: str,
+        number: int,
+        claim_deadline: datetime,
+        handle_deadline: datetime,
+        whistle: int | None,
+        note: str,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        self.parts.append(Part(number, unit, at, claim_deadline, handle_deadline, whistle))
+        if unit not in self.units_ever:
+            self.units_ever.append(unit)  # an assisting unit reads the case
+
+    def whistle(
+        self,
+        *,
+        unit: str,
+        departments: list[str],
+        due: datetime,
+        handle_deadline: datetime,
+        reason: str,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        """吹哨: the street or community leading the case (``unit``; the application service
+        checks its kind) calls departments in; each must report in (报到) by ``due`` and gets
+        a part (协办) with ``handle_deadline`` for its feedback."""
+        self._require(Action.WHISTLE, unit)
+        if not reason.strip():
+            raise InvalidCommand("吹哨须说明事由")
+        if not departments:
+            raise InvalidCommand("吹哨须至少点名一个部门")
+        if len(set(departments)) != len(departments):
+            raise InvalidCommand("同一部门不能重复点名")
+        for d in departments:
+            self._check_new_part(d, due, at)
+        if handle_deadline < due:
+            raise InvalidCommand("办理时限不能早于报到时限")
+        number = len(self.whistles) + 1
+        self._whistled(
+            unit=unit,
+            number=number,
+            departments=list(departments),
+            due=due,
+            reason=reason,
+            principal=principal,
+            at=at,
+        )
+        for d in departments:
+            self._assist_added(
+                unit=d,
+                number=len(self.parts) + 1,
+                claim_deadline=due,
+                handle_deadline=handle_deadline,
+                whistle=number,
+                note=reason,
+                principal=principal,
+                at=at,
+            )
+
+    @event("Whistled")
+    def _whistled(
+        self,
+        *,
+        unit: str,
+        number: int,
+        departments: list[str],
+        due: datetime,
+        reason: str,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        self.whistles.append(
+            {"number": number, "unit": unit, "departments": list(departments), "due": due,
+             "reason": reason, "by": principal, "at": at}
+        )
+
+    def _part_for(self, action: Action, unit: str, *states: PartStatus) -> Part:
+        self._require(action)
+        part = self.part_of(unit)
+        if part is None:
+            raise NotAssignedUnit(unit, self.assigned_unit)
+        if part.state not in states:
+            raise PartConflict(
+                f"协办任务当前为「{PART_STATUSES.label(part.state)}」，"
+                f"不能执行「{ACTIONS.label(action)}」({action.value})"
+            )
+        return part
+
+    def _set_part(self, number: int, **changes: Any) -> None:
+        from dataclasses import replace
+
+        self.parts = [replace(p, **changes) if p.number == number else p for p in self.parts]
+
+    def claim_part(self, *, unit: str, principal: str, at: datetime) -> None:
+        """协办签收 (a whistled department: 报到)."""
+        part = self._part_for(Action.CLAIM_PART, unit, PartStatus.ASSIGNED)
+        self._part_claimed(
+            unit=unit, number=part.number, on_time=at <= part.claim_deadline,
+            principal=principal, at=at,
+        )
+
+    @event("PartClaimed")
+    def _part_claimed(
+        self, *, unit: str, number: int, on_time: bool, principal: str, at: datetime
+    ) -> None:
+        self._set_part(number, state=PartStatus.CLAIMED, claimed_at=at)
+
+    def report_part(self, *, unit: str, feedback: str, principal: str, at: datetime) -> None:
+        """协办反馈: the assisting unit reports its part done, with what it did."""
+        part = self._part_for(Action.REPORT_PART, unit, PartStatus.CLAIMED)
+        if not feedback.strip():
+            raise InvalidCommand("协办反馈不能为空")
+        self._part_reported(
+            unit=unit, number=part.number, feedback=feedback,
+            on_time=at <= part.handle_deadline, principal=principal, at=at,
+        )
+
+    @event("PartReported")
+    def _part_reported(
+        self, *, unit: str, number: int, feedback: str, on_time: bool, principal: str, at: datetime
+    ) -> None:
+        self._set_part(number, state=PartStatus.REPORTED, reported_at=at, feedback=feedback)
+
+    def return_part(self, *, unit: str, reason: str, principal: str, at: datetime) -> None:
+        """协办退回: the assisting unit gives its part back, saying why; the centre closes it
+        (or names another unit) before the lead can resolve."""
+        part = self._part_for(Action.RETURN_PART, unit, *PART_OPEN)
+        if not reason.strip():
+            raise InvalidCommand("协办退回必须说明理由")
+        self._part_returned(unit=unit, number=part.number, reason=reason, principal=principal, at=at)
+
+    @event("PartReturned")
+    def _part_returned(
+        self, *, unit: str, number: int, reason: str, principal: str, at: datetime
+    ) -> None:
+        self._set_part(number, state=PartStatus.RETURNED, note=reason)
+
+    def close_part(self, *, number: int, note: str, principal: str, at: datetime) -> None:
+        """关闭协办 by the centre: the part counts as in (not as reported)."""
+        self._require(Action.CLOSE_PART)
+        part = next((p for p in self.parts if p.number == number), None)
+        if part is None:
+            raise InvalidCommand(f"没有第 {number} 项协办任务")
+        if part.state in PART_IN:
+            raise PartConflict("该协办任务已完成")
+        if not note.strip():
+            raise InvalidCommand("关闭协办须写明意见")
+        self._part_closed(unit=part.unit, number=number, note=note, principal=principal, at=at)
+
+    @event("PartClosed")
+    def _part_closed(self, *, unit: str, number: int, note: str, principal: str, at: datetime) -> None:
+        self._set_part(number, state=PartStatus.CLOSED, note=note)
+
+    def _part_key(self, part: Part, kind: DeadlineKind) -> str:
+        deadline = part.claim_deadline if kind == DeadlineKind.CLAIM else part.handle_deadline
+        return f"part{part.number}:{kind.value}:{deadline.isoformat()}"
+
+    def overdue_parts(self, now: datetime) -> list[tuple[int, DeadlineKind]]:
+        """Open parts' passed deadlines not yet escalated (a part waiting for its claim or
+        report-in, a part not yet reported). None while the lead's clocks stop (挂起)."""
+        if self.status not in _WITH_UNIT:
+            return []
+        out: list[tuple[int, DeadlineKind]] = []
+        for p in self.parts:
+            if p.state not in PART_OPEN:
+                continue
+            kinds = []
+            if p.claimed_at is None and now > p.claim_deadline:
+                kinds.append(DeadlineKind.CLAIM)
+            if now > p.handle_deadline:
+                kinds.append(DeadlineKind.HANDLE)
+            out += [(p.number, k) for k in kinds if self._part_key(p, k) not in p.escalated]
+        return out
+
+    def escalate_part(
+        self,
+        *,
+        number: int,
+        kind: DeadlineKind,
+        supervisor: str | None,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        """协办督办: a part's deadline passed; exactly once per deadline. The lead's
+        escalation level is the lead's own and does not move."""
+        self._require(Action.ESCALATE_PART)
+        part = next((p for p in self.parts if p.number == number), None)
+        if part is None or part.state not in PART_OPEN:
+            raise InvalidCommand(f"没有未完成的第 {number} 项协办任务")
+        key = self._part_key(part, kind)
+        if key in part.escalated:
+            raise InvalidCommand("该时限已督办")
+        self._part_escalated(
+            unit=part.unit, number=number, kind=kind.value, key=key, supervisor=supervisor,
+            principal=principal, at=at,
+        )
+
+    @event("PartEscalated")
+    def _part_escalated(
+        self,
+        *,
+        unit: str,
+        number: int,
+        kind: str,
+        key: str,
+        supervisor: str | None,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        part = next(p for p in self.parts if p.number == number)
+        self._set_part(number, escalated=(*part.escalated, key))
 
 
 def _replace(d: Dispatch, **changes: Any) -> Dispatch:

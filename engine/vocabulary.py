@@ -179,6 +179,14 @@ class Action(StrEnum):
     RESUME = "resume"  # 恢复办理: the clock runs again, the deadline moved by the paused time
     INSTRUCT = "instruct"  # 领导批示: a leader's instruction to the unit holding the case
     ANSWER_INSTRUCTION = "answer_instruction"  # 批示回复: the unit answers the instruction
+    # 主办/协办 and 吹哨报到 (docs/lifecycle.md): parts of a case held by assisting units.
+    ADD_ASSIST = "add_assist"  # 增派协办: the centre names an assisting unit
+    WHISTLE = "whistle"  # 吹哨: the street/community leading the case calls departments in
+    CLAIM_PART = "claim_part"  # 协办签收 / 报到: an assisting unit takes up its part
+    REPORT_PART = "report_part"  # 协办反馈: an assisting unit reports its part done
+    RETURN_PART = "return_part"  # 协办退回: an assisting unit gives its part back, with reason
+    CLOSE_PART = "close_part"  # 关闭协办: the centre closes a part
+    ESCALATE_PART = "escalate_part"  # 协办督办: the clock escalates a part's missed deadline
 
 
 ACTIONS: Final = _vocabulary(
@@ -209,6 +217,13 @@ ACTIONS: Final = _vocabulary(
         Action.RESUME: "恢复办理",
         Action.INSTRUCT: "领导批示",
         Action.ANSWER_INSTRUCTION: "批示回复",
+        Action.ADD_ASSIST: "增派协办",
+        Action.WHISTLE: "吹哨报到",
+        Action.CLAIM_PART: "协办签收",
+        Action.REPORT_PART: "协办反馈",
+        Action.RETURN_PART: "协办退回",
+        Action.CLOSE_PART: "关闭协办",
+        Action.ESCALATE_PART: "协办督办",
     },
 )
 
@@ -246,6 +261,61 @@ EVENT_KINDS: Final = _vocabulary(
         "Resumed": "恢复办理",
         "Instructed": "领导批示",
         "InstructionAnswered": "批示回复",
+        "AssistAdded": "增派协办",
+        "Whistled": "吹哨",
+        "PartClaimed": "协办签收",
+        "PartReported": "协办反馈",
+        "PartReturned": "协办退回",
+        "PartClosed": "关闭协办",
+        "PartEscalated": "协办督办",
+    },
+)
+
+# ---- parts of a co-handled case (协办, docs/lifecycle.md) ----------------------------------------------
+
+
+class PartStatus(StrEnum):
+    ASSIGNED = "assigned"  # 待签收 (a whistled department: 待报到)
+    CLAIMED = "claimed"  # 办理中 (signed for / reported in)
+    REPORTED = "reported"  # 已反馈: the part is in
+    RETURNED = "returned"  # 已退回: waits for the centre to close it
+    CLOSED = "closed"  # 中心关闭: the part is in
+
+
+PART_STATUSES: Final = _vocabulary(
+    "part_statuses",
+    "协办状态",
+    {
+        PartStatus.ASSIGNED: "待签收",
+        PartStatus.CLAIMED: "办理中",
+        PartStatus.REPORTED: "已反馈",
+        PartStatus.RETURNED: "已退回",
+        PartStatus.CLOSED: "中心关闭",
+    },
+)
+
+# The figures of co-handled parts and whistles (docs/rates.md, 协办与吹哨); per assisting unit.
+COOP_FIGURES: Final = _vocabulary(
+    "coop_figures",
+    "协办与吹哨统计",
+    {
+        "parts": "协办件",
+        "claimed": "已签收",
+        "claimed_on_time": "按时签收",
+        "reported": "已反馈",
+        "reported_on_time": "按时反馈",
+        "returned": "退回",
+        "closed": "中心关闭",
+        "outstanding": "未完成",
+        "response_rate": "协办响应率",
+        "on_time_rate": "协办按时反馈率",
+        "whistles": "吹哨次数",
+        "called": "吹哨部门数",
+        "whistled": "被吹哨",
+        "reported_in": "已报到",
+        "reported_in_on_time": "按时报到",
+        "report_rate": "报到率",
+        "mean_minutes_to_report": "平均报到用时（分钟）",
     },
 )
 
@@ -465,6 +535,8 @@ VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
     COUNTS,
     RATES,
     STATS_DIMENSIONS,
+    PART_STATUSES,
+    COOP_FIGURES,
 )
 
 
@@ -479,9 +551,11 @@ __all__ = [
     "APPEAL_TYPES",
     "CHANNELS",
     "CONCERNS",
+    "COOP_FIGURES",
     "COUNTS",
     "DEADLINE_KINDS",
     "EVENT_KINDS",
+    "PART_STATUSES",
     "RATES",
     "RATINGS",
     "ROLES",
@@ -495,6 +569,7 @@ __all__ = [
     "Channel",
     "Concern",
     "DeadlineKind",
+    "PartStatus",
     "Rate",
     "Rating",
     "Role",

@@ -41,6 +41,7 @@ from uuid import UUID
 
 from engine.deadlines import SHANGHAI
 from engine.domain import LEGACY_CENTRE, TERMINAL_STATUSES
+from projections.coop import CoopCaseRules
 from projections.memo import Memo
 from projections.tables import COUNT_FIELDS, SNIPPET_CHARS, utc_naive
 
@@ -168,7 +169,7 @@ def _iso_stamp(value: dt.datetime) -> Any:
     return value
 
 
-class CaseFold:
+class CaseFold(CoopCaseRules):
     """Applies one decoded event to a case row (a dict of view_cases columns) and records the
     counter changes in ``deltas``. A case received in this batch also carries ``content`` (its
     full text, for the open-cases row). ``stamp`` turns the events' aware datetimes into the

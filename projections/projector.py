@@ -72,6 +72,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.application import SanshiApplication
 from engine.domain import LEGACY_CENTRE
+from projections.coop import COOP_EVENTS, CoopFold, CoopPending, CoopWrites
 from projections.driver_sql import CountsWriter, DriverSQL, RowWriter
 from projections.fold import TERMINAL, UNREAD, CaseFold, CaseRow, Deltas, month_of
 from projections.lessons import LESSON_EVENTS, LessonFold, Pending
@@ -191,6 +192,7 @@ class Projector:
         self.lessons = LessonFold(
             app.config if isinstance(app, SanshiApplication) else None, sealer
         )
+        self.coop = CoopFold()  # 主办/协办: the part rows (projections.coop)
         self._reader = LogReader(app.recorder, app.mapper, unread=UNREAD, nul=NUL_IN_VIEWS)
         self._dialect = engine.dialect.name
         # SQLite: take the write lock at BEGIN (see tables.make_engine).
@@ -539,6 +541,7 @@ class Projector:
         decode = self._reader.decoder.decode
         note = self.lessons.note
         pending: list[Pending] = []
+        coop: list[CoopPending] = []
         # Decoded one at a time and dropped: a batch of decoded events alive at once (~100
         # objects each) made the cyclic GC scan them over and over.
         for e in events:
@@ -549,8 +552,11 @@ class Projector:
                 rows[cid] = row
                 if name in LESSON_EVENTS and (lesson := note(e[ID], cid, name, state, row)):
                     pending.append(lesson)
+                if name in COOP_EVENTS:
+                    coop.append(CoopPending(cid, name, state, row["received_day"], row["unit"]))
         batch = self._batch(events, rows.values(), cases_before, open_before, deltas)
         batch.lessons = self.lessons.rows(conn, pending)
+        batch.coop = self.coop.prepare(conn, coop)
         self._remember(rows.values())
         self._cache_position = batch.last
         return batch
@@ -628,6 +634,8 @@ class Projector:
         self._open.insert(conn, batch.new_open)
         if batch.lessons:
             conn.execute(view_lessons.insert(), batch.lessons)
+        if batch.coop is not None:
+            self.coop.write(conn, batch.coop)
         pipeline: Any = (
             contextlib.nullcontext()
             if self._sql.sqlite
@@ -653,6 +661,7 @@ class _Batch:
     closed: list[UUID] = field(default_factory=list)
     counts: list[tuple[str, str, dt.date, str, list[int]]] = field(default_factory=list)
     lessons: list[dict[str, Any]] = field(default_factory=list)  # view_lessons rows
+    coop: CoopWrites | None = None  # view_parts / view_whistles (projections.coop)
 
 
 def _add_update(

@@ -470,7 +470,11 @@ class ReadModel:
             )
         )
         with self.engine.connect() as conn:
-            return [r[0] for r in conn.execute(stmt)]
+            due = [r[0] for r in conn.execute(stmt)]
+        # 协办: cases whose assisting parts missed a deadline (projections.coop_queries).
+        from projections.coop_queries import CoopViews
+
+        return list(dict.fromkeys([*due, *CoopViews(self).due_parts(now)]))
 
     def open_cases_for_router(self) -> list[dict[str, Any]]:
         """Open, classified cases for the router's duplicate index at start-up: case_id,

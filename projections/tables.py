@@ -251,7 +251,54 @@ view_lessons = Table(
     Column("at", UtcDateTime, nullable=False),
 )
 
-VIEW_TABLES = (view_counts, view_counts_month, view_cases, view_open_cases, view_lessons)
+# 主办/协办 (projections.coop): one row per part of a co-handled case, with its own clocks and
+# what became of it; the figures of docs/rates.md (协办与吹哨) are sums over these rows. No text.
+view_parts = Table(
+    "view_parts",
+    metadata,
+    Column("case_id", Uuid, primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("unit", String(64), nullable=False),  # the assisting unit
+    Column("lead_unit", String(64)),  # the lead holding the case when the part was added
+    Column("whistle", Integer),  # the whistle (吹哨) that called it in, if any
+    Column("received_day", Date, nullable=False),  # the case's: figures count on that day
+    Column("state", String(16), nullable=False),
+    Column("added_at", UtcDateTime, nullable=False),
+    Column("claim_deadline", UtcDateTime, nullable=False),
+    Column("handle_deadline", UtcDateTime, nullable=False),
+    Column("claimed_at", UtcDateTime),
+    Column("claimed_on_time", Boolean),
+    Column("reported_at", UtcDateTime),
+    Column("reported_on_time", Boolean),
+    Column("returned_at", UtcDateTime),
+    Column("closed_at", UtcDateTime),
+    Column("claim_escalated", Boolean, nullable=False, default=False),
+    Column("handle_escalated", Boolean, nullable=False, default=False),
+)
+Index("ix_view_parts_unit_state", view_parts.c.unit, view_parts.c.state)
+
+# 吹哨报到: one row per whistle blown (the departments it called are parts above).
+view_whistles = Table(
+    "view_whistles",
+    metadata,
+    Column("case_id", Uuid, primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("unit", String(64), nullable=False),  # the street or community that whistled
+    Column("received_day", Date, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("due", UtcDateTime, nullable=False),
+    Column("departments", Integer, nullable=False),
+)
+
+VIEW_TABLES = (
+    view_counts,
+    view_counts_month,
+    view_cases,
+    view_open_cases,
+    view_lessons,
+    view_parts,
+    view_whistles,
+)
 
 # Every column text, the error cut to ``QUARANTINE_ERROR_CHARS`` by the projector: whatever the
 # event held, setting it aside must not fail in its turn (an odd case id or topic included).

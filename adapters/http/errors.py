@@ -33,6 +33,7 @@ from engine.domain import (
     IllegalTransition,
     InvalidCommand,
     NotAssignedUnit,
+    PartConflict,
 )
 from projections.queries import StatsQueryError
 
@@ -60,6 +61,7 @@ DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
     (ConcurrencyConflict, 409),
     (IllegalTransition, 409),
     (ConfidentialCase, 409),  # 保密件: the centre relays, not a wrong request
+    (PartConflict, 409),  # 主办/协办: a part not yet in, already signed for, already in
     (NotAssignedUnit, 403),
     (InvalidCommand, 422),
     (DomainError, 422),

@@ -168,6 +168,11 @@ def dispatch(
     principal: Annotated[Principal, allow(Permission.CENTRE_ACT)],
 ) -> CaseJSON:
     rt = runtime_of(request)
+    if body.assisting:  # 主办 + 协办 in one transaction (adapters/http/routes_coop.py)
+        case = rt.app.dispatch_with_assist(
+            parse_case_id(case_id), body.unit, body.assisting, principal.id, note=body.note
+        )
+        return view(request, case, principal, "dispatch")
     case = rt.app.dispatch(parse_case_id(case_id), body.unit, principal.id, note=body.note)
     return view(request, case, principal, "dispatch")
 

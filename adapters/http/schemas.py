@@ -81,6 +81,9 @@ class ResolveBody(_Body):
 class DispatchBody(_Body):
     unit: RequiredCode = Field(description="承办单位 id")
     note: Note = Field("", description="派单说明")
+    assisting: list[RequiredCode] = Field(
+        [], max_length=20, description="协办单位 id（选填）：主办之外同时派给的协办单位"
+    )
 
 
 class DecideExtensionBody(_Body):
@@ -106,6 +109,33 @@ class InstructBody(_Body):
 
 class InstructionReplyBody(_Body):
     reply: Result = Field(description="批示回复")
+
+
+# ---- 主办/协办 and 吹哨报到 ----------------------------------------------------------------------
+
+
+class AssistBody(_Body):
+    units: list[RequiredCode] = Field(min_length=1, max_length=20, description="协办单位 id")
+    note: Note = Field("", description="派单说明")
+
+
+class WhistleBody(_Body):
+    departments: list[RequiredCode] = Field(
+        min_length=1, max_length=20, description="点名报到的部门 id"
+    )
+    reason: Reason = Field(description="吹哨事由")
+
+
+class PartReportBody(_Body):
+    feedback: Result = Field(description="协办反馈：本单位办理情况")
+
+
+class PartReturnBody(_Body):
+    reason: Reason = Field(description="协办退回理由")
+
+
+class ClosePartBody(_Body):
+    note: Note = Field(description="关闭协办的意见")
 
 
 class FollowUpBody(_Body):

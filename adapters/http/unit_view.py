@@ -150,6 +150,41 @@ INSTRUCTION_FIELDS: dict[str, Shape] = {
 }
 
 
+# 主办/协办: every part of the case (the co-units' parts too: a unit must see them), and the
+# whistles blown; the free text (feedback, a return's reason, a whistle's reason) masked.
+PART_FIELDS: dict[str, Shape] = {
+    "number": None, "unit": None, "unit_name": None, "whistle": None, "state": None,
+    "state_name": None, "at": None, "claim_deadline": None, "handle_deadline": None,
+    "claimed_at": None, "reported_at": None, "feedback": _text, "note": _text,
+    "escalations": None,
+}
+WHISTLE_FIELDS: dict[str, Shape] = {
+    "number": None, "unit": None, "unit_name": None, "departments": None,
+    "department_names": None, "due": None, "reason": _text, "at": None,
+}
+# A 协办待反馈 row's part (projections.coop_queries): times, states and flags, no text.
+ROW_PART_KEYS = (
+    "number", "unit", "unit_name", "lead_unit", "lead_unit_name", "whistle", "state",
+    "state_name", "added_at", "claim_deadline", "handle_deadline", "claimed_at",
+    "claimed_on_time", "reported_at", "reported_on_time", "returned_at", "closed_at",
+    "claim_escalated", "handle_escalated", "claim_overdue", "handle_overdue", "overdue",
+    "next_deadline",
+)
+
+
+def _list_of(fields: Mapping[str, Shape]) -> Callable[[Any, Caller], list[dict[str, Any]]]:
+    def shape(value: Any, caller: Caller) -> list[dict[str, Any]]:
+        if not isinstance(value, list):
+            return []
+        return [_pick(x, fields, caller) for x in value if isinstance(x, Mapping)]
+
+    return shape
+
+
+def _row_part(value: Any, caller: Caller) -> Any:
+    return {k: value[k] for k in ROW_PART_KEYS if k in value} if isinstance(value, Mapping) else None
+
+
 def _hold(value: Any, caller: Caller) -> Any:
     return _pick(value, HOLD_FIELDS, caller) if isinstance(value, Mapping) else None
 
@@ -202,6 +237,8 @@ CASE_FIELDS: dict[str, Shape] = {
     "actions": None,
     "hold": _hold,
     "instructions": _instructions,
+    "parts": _list_of(PART_FIELDS),
+    "whistles": _list_of(WHISTLE_FIELDS),
 }
 
 # A row of the inbox or the case list (read model) as a unit sees it.
@@ -227,6 +264,7 @@ ROW_FIELDS: dict[str, Shape] = {
     "address": _text,
     "result": _text,
     "manual_reason": _text,
+    "part": _row_part,
 }
 
 # Per event type, the data a unit sees in a case's history (办理过程); free text masked. An
@@ -263,6 +301,14 @@ EVENT_FIELDS: dict[str, dict[str, Shape]] = {
     "Resumed": {"unit": None, "held_since": None, "handle_deadline": None, "paused_workdays": None},
     "Instructed": {"unit": None, "number": None, "text": _T, "due": None},
     "InstructionAnswered": {"unit": None, "number": None, "reply": _T, "on_time": None},
+    "AssistAdded": {"unit": None, "number": None, "claim_deadline": None,
+                    "handle_deadline": None, "whistle": None, "note": _T},
+    "Whistled": {"unit": None, "number": None, "departments": None, "due": None, "reason": _T},
+    "PartClaimed": {"unit": None, "number": None, "on_time": None},
+    "PartReported": {"unit": None, "number": None, "feedback": _T, "on_time": None},
+    "PartReturned": {"unit": None, "number": None, "reason": _T},
+    "PartClosed": {"unit": None, "number": None, "note": _T},
+    "PartEscalated": {"unit": None, "number": None, "kind": None, "supervisor": None},
 }
 
 

@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
+from adapters.http.coop_view import coop_actions, parts_view, whistles_view
 from adapters.http.policy import Principal
 from adapters.http.unit_view import lens_for_case
 from engine.config import Role, SanshiConfig
@@ -176,7 +177,10 @@ def _full_case_view(case: Case, principal: Principal, config: SanshiConfig) -> d
             for i in reversed(case.instructions)
         ],
         "extra": jsonable(case.extra),
-        "actions": allowed_actions(principal, case),
+        # 主办/协办 and 吹哨报到 (adapters/http/coop_view.py)
+        "parts": parts_view(case, config),
+        "whistles": whistles_view(case, config),
+        "actions": allowed_actions(principal, case) + coop_actions(principal, case, config),
     }
 
 

@@ -31,7 +31,15 @@ from engine.domain import (
 )
 from engine.routing.keyword import KeywordRouter
 from engine.settings import Settings
-from tests.support.lifecycle import OP, REACHABLE, T0, build
+from tests.support.lifecycle import (
+    ASSISTING,
+    OP,
+    REACHABLE,
+    T0,
+    build,
+    with_assist,
+    with_claimed_part,
+)
 
 # Reads today's date: CI runs it again on moved clocks (tests/support/moved_clock.py).
 pytestmark = pytest.mark.date_sensitive
@@ -172,8 +180,68 @@ def domain_act(case: Case, action: Action) -> None:
         if case.status in ALLOWED[Action.ANSWER_INSTRUCTION]:
             case.instruct(text="请尽快办理并回复", due=LATER, principal="leader:l", at=T0)
         case.answer_instruction(unit=unit, reply="已落实", **kw)
+    elif action in COOP_DOMAIN_ACTIONS:
+        _domain_coop(case, action)
     else:  # pragma: no cover - the table below covers every action
         raise AssertionError(action)
+
+
+COOP_DOMAIN_ACTIONS = frozenset(
+    {
+        Action.ADD_ASSIST,
+        Action.WHISTLE,
+        Action.CLAIM_PART,
+        Action.REPORT_PART,
+        Action.RETURN_PART,
+        Action.CLOSE_PART,
+        Action.ESCALATE_PART,
+    }
+)
+
+
+def _add_part(case: Case, unit: str = "a1") -> None:
+    case.add_assist(
+        unit=unit,
+        claim_deadline=T0 + dt.timedelta(days=1),
+        handle_deadline=T0 + dt.timedelta(days=5),
+        note="",
+        principal=OP,
+        at=T0,
+    )
+
+
+def _domain_coop(case: Case, action: Action) -> None:
+    """主办/协办: a part action from a status the table allows first gets the part it acts on
+    (added while the status allows adding one), so that only the status can refuse it."""
+    unit = case.assigned_unit or "u1"
+    kw: dict[str, Any] = {"principal": OP, "at": T0}
+    allowed = case.status in ALLOWED[action]
+    if action == Action.ADD_ASSIST:
+        _add_part(case)
+    elif action == Action.WHISTLE:
+        case.whistle(
+            unit=unit, departments=["d1", "d2"], due=T0 + dt.timedelta(hours=1),
+            handle_deadline=T0 + dt.timedelta(days=5), reason="多部门到场", **kw,
+        )
+    elif action == Action.ESCALATE_PART:
+        if allowed:
+            _add_part(case)
+        case.escalate_part(
+            number=1, kind=DeadlineKind.CLAIM, supervisor="s", principal=OP, at=LATER
+        )
+    else:
+        if allowed:
+            _add_part(case)
+            if action == Action.REPORT_PART:
+                case.claim_part(unit="a1", **kw)
+        if action == Action.CLAIM_PART:
+            case.claim_part(unit="a1", **kw)
+        elif action == Action.REPORT_PART:
+            case.report_part(unit="a1", feedback="已排查", **kw)
+        elif action == Action.RETURN_PART:
+            case.return_part(unit="a1", reason="不属本部门", **kw)
+        else:
+            case.close_part(number=1, note="中心协调解决", **kw)
 
 
 def test_every_action_names_its_allowed_states() -> None:
@@ -296,13 +364,34 @@ SERVICE_ACTIONS: dict[Action, Callable[[SanshiApplication, UUID], object]] = {
     Action.ANSWER_INSTRUCTION: lambda a, c: a.answer_instruction(
         c, _unit_of(a, c), "已落实", "unit:clerk", at=T0
     ),
+    # 主办/协办 and 吹哨报到 (the lamp's lead is 茶亭路社区, a community: it may whistle)
+    Action.ADD_ASSIST: lambda a, c: with_assist(a, c),
+    Action.WHISTLE: lambda a, c: a.whistle(
+        c, _unit_of(a, c), ["zhujian", "huanjing"], "施工噪音，多部门到场", "unit:clerk", at=T0
+    ),
+    Action.CLAIM_PART: lambda a, c: a.claim_part(c, ASSISTING, "unit:assist", at=T0),
+    Action.REPORT_PART: lambda a, c: a.report_part(c, ASSISTING, "已排查线路", "unit:assist", at=T0),
+    Action.RETURN_PART: lambda a, c: a.return_part(c, ASSISTING, "不属本部门", "unit:assist", at=T0),
+    Action.CLOSE_PART: lambda a, c: a.close_part(c, 1, "中心协调解决", OP, at=T0),
 }
 # What must be pending before an action the status allows can be taken.
 PRECONDITION: dict[Action, Action] = {
     Action.DECIDE_EXTENSION: Action.REQUEST_EXTENSION,
     Action.DECIDE_HOLD: Action.REQUEST_HOLD,
     Action.ANSWER_INSTRUCTION: Action.INSTRUCT,
+    Action.CLAIM_PART: Action.ADD_ASSIST,
+    Action.RETURN_PART: Action.ADD_ASSIST,
+    Action.CLOSE_PART: Action.ADD_ASSIST,
+    Action.REPORT_PART: Action.CLAIM_PART,
 }
+
+
+def _take_precondition(app: SanshiApplication, cid: UUID, action: Action) -> None:
+    """What must be pending before ``action`` (and before that, recursively)."""
+    pre = PRECONDITION.get(action)
+    if pre is not None:
+        _take_precondition(app, cid, pre)
+        SERVICE_ACTIONS[pre](app, cid)
 
 
 def _log_length(app: SanshiApplication) -> int:
@@ -312,16 +401,26 @@ def _log_length(app: SanshiApplication) -> int:
 @pytest.mark.parametrize("status", REACHABLE, ids=lambda s: s.value)
 def test_service_transition_table(app: SanshiApplication, status: Status) -> None:
     target = _merge_target(app)
-    for action, act in [*SERVICE_ACTIONS.items(), (Action.MERGE, None), (Action.ESCALATE, None)]:
+    for action, act in [
+        *SERVICE_ACTIONS.items(),
+        (Action.MERGE, None),
+        (Action.ESCALATE, None),
+        (Action.ESCALATE_PART, None),
+    ]:
         cid = build(app, status)
         assert app.get_case(cid).status == status
         allowed = status in ALLOWED[action]
-        if action in PRECONDITION and allowed:
-            SERVICE_ACTIONS[PRECONDITION[action]](app, cid)
+        if allowed:
+            _take_precondition(app, cid, action)
+        if action == Action.ESCALATE_PART and status in ALLOWED[Action.ADD_ASSIST]:
+            with_assist(app, cid)  # a part whose clock the status may or may not let run
         before = _log_length(app)
         if action == Action.ESCALATE:
             kinds = app.escalate_overdue(cid, LATER)
             assert bool(kinds) == allowed, (status, action)
+        elif action == Action.ESCALATE_PART:
+            due = app.escalate_overdue_parts(cid, LATER)
+            assert bool(due) == allowed, (status, action)
         elif action == Action.MERGE:
             if allowed:
                 assert app.merge(cid, target, OP, at=T0).status == Status.MERGED
@@ -484,3 +583,156 @@ def test_a_past_expected_resume_time_is_refused(app: SanshiApplication) -> None:
             cid, _unit_of(app, cid), "当事人外出", "unit:clerk", expected_resume=T0, at=T0
         )
     assert _log_length(app) == n
+
+
+# ---------------------------------------------------------------------------------------------
+# 主办/协办 and 吹哨报到 through the service
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_lead_resolves_only_when_every_part_is_in(app: SanshiApplication) -> None:
+    from engine.domain import PartConflict, PartStatus
+
+    cid = build(app, Status.CLAIMED)
+    lead = _unit_of(app, cid)
+    with_claimed_part(app, cid)  # 城管 signs for its part
+    with_assist(app, cid, "zhujian")  # 住建 has not yet
+    case = app.get_case(cid)
+    assert not case.offers(Action.RESOLVE)
+    n = _log_length(app)
+    with pytest.raises(PartConflict):
+        app.resolve(cid, lead, "已处理", "unit:clerk", at=T0)
+    assert _log_length(app) == n
+    # An assisting unit reads the case but is not its lead: it cannot resolve it.
+    with pytest.raises(NotAssignedUnit):
+        app.resolve(cid, ASSISTING, "已处理", "unit:assist", at=T0)
+    assert ASSISTING in case.units_ever
+    app.report_part(cid, ASSISTING, "线路已排查，无故障", "unit:assist", at=T0)
+    # 住建 returns its part; a returned part is not in until the centre closes it.
+    app.return_part(cid, "zhujian", "路灯不属住建管理", "unit:assist", at=T0)
+    with pytest.raises(PartConflict):
+        app.resolve(cid, lead, "已处理", "unit:clerk", at=T0)
+    with pytest.raises(InvalidCommand):  # closing says why
+        app.close_part(cid, 2, "", OP, at=T0)
+    case = app.close_part(cid, 2, "退回理由成立，不需住建协办", OP, at=T0)
+    assert [p.state for p in case.parts] == [PartStatus.REPORTED, PartStatus.CLOSED]
+    with pytest.raises(PartConflict):  # already in
+        app.close_part(cid, 1, "重复关闭", OP, at=T0)
+    case = app.resolve(cid, lead, "已更换灯泡", "unit:clerk", at=T0)
+    assert case.status == Status.RESOLVED
+
+
+def test_part_refusals_write_nothing(app: SanshiApplication) -> None:
+    from engine.domain import PartConflict
+
+    cid = build(app, Status.CLAIMED)
+    lead = _unit_of(app, cid)
+    with_assist(app, cid)
+    n = _log_length(app)
+    with pytest.raises(PartConflict):  # report before signing for the part
+        app.report_part(cid, ASSISTING, "已办", "unit:assist", at=T0)
+    with pytest.raises(NotAssignedUnit):  # a unit without a part
+        app.claim_part(cid, "zhujian", "unit:x", at=T0)
+    with pytest.raises(PartConflict):  # one open part per unit
+        app.add_assist(cid, [ASSISTING], OP, at=T0)
+    with pytest.raises(InvalidCommand):  # the lead is not its own assistant
+        app.add_assist(cid, [lead], OP, at=T0)
+    with pytest.raises(InvalidCommand):  # an unknown unit
+        app.add_assist(cid, ["no-such-unit"], OP, at=T0)
+    with pytest.raises(InvalidCommand):  # a return says why
+        app.return_part(cid, ASSISTING, "  ", "unit:assist", at=T0)
+    app.claim_part(cid, ASSISTING, "unit:assist", at=T0)
+    m = _log_length(app)
+    with pytest.raises(PartConflict):
+        app.claim_part(cid, ASSISTING, "unit:assist", at=T0)
+    with pytest.raises(InvalidCommand):
+        app.report_part(cid, ASSISTING, "", "unit:assist", at=T0)
+    assert (_log_length(app), n + 1) == (m, m)
+
+
+def test_a_part_has_its_own_clocks_from_the_case_policy(app: SanshiApplication) -> None:
+    cid = build(app, Status.CLAIMED)
+    later = T0 + dt.timedelta(days=1)  # Tuesday 2026-09-22 10:00
+    case = app.add_assist(cid, [ASSISTING], OP, at=later)
+    part = case.parts[0]
+    # The municipal policy: claim by the end of the next working day, handle in 5 working days.
+    assert part.claim_deadline == dt.datetime(2026, 9, 23, 23, 59, 59, tzinfo=part.at.tzinfo)
+    assert part.handle_deadline.date() == app.calendar.add_workdays(later.date(), 5)
+    assert case.dispatch is not None and part.handle_deadline != case.dispatch.handle_deadline
+
+
+def test_dispatch_names_a_lead_and_assisting_units_at_once(app: SanshiApplication) -> None:
+    cid = build(app, Status.RECEIVED)
+    case = app.dispatch_with_assist(cid, "chatinglu", [ASSISTING, "zhujian"], OP, at=T0)
+    assert case.status == Status.DISPATCHED and case.assigned_unit == "chatinglu"
+    assert [p.unit for p in case.parts] == [ASSISTING, "zhujian"]
+    assert set(case.units_ever) == {"chatinglu", ASSISTING, "zhujian"}
+    other = build(app, Status.RECEIVED)
+    n = _log_length(app)
+    with pytest.raises(InvalidCommand):  # one bad assisting unit: nothing dispatched
+        app.dispatch_with_assist(other, "chatinglu", ["no-such-unit"], OP, at=T0)
+    assert _log_length(app) == n and app.get_case(other).status == Status.RECEIVED
+
+
+def test_a_whistle_calls_departments_in_by_the_configured_deadline(app: SanshiApplication) -> None:
+    cid = build(app, Status.CLAIMED)
+    lead = _unit_of(app, cid)
+    assert app.config.deadlines.whistle_report_workdays == 1
+    case = app.whistle(cid, lead, ["zhujian", "huanjing"], "施工噪音扰民", "unit:clerk", at=T0)
+    assert case.whistles[0]["departments"] == ["zhujian", "huanjing"]
+    # Normal case: report in by the end of the next working day (Tuesday 2026-09-22).
+    due = dt.datetime(2026, 9, 22, 23, 59, 59, tzinfo=case.parts[0].claim_deadline.tzinfo)
+    assert [(p.unit, p.whistle, p.claim_deadline) for p in case.parts] == [
+        ("zhujian", 1, due),
+        ("huanjing", 1, due),
+    ]
+    n = _log_length(app)
+    with pytest.raises(InvalidCommand):  # a department, not a unit that does not exist
+        app.whistle(cid, lead, ["nobody"], "再次吹哨", "unit:clerk", at=T0)
+    with pytest.raises(InvalidCommand):  # says why
+        app.whistle(cid, lead, ["chengguan"], " ", "unit:clerk", at=T0)
+    with pytest.raises(NotAssignedUnit):  # only the lead whistles
+        app.whistle(cid, "zhuhailu", ["chengguan"], "吹哨", "unit:x", at=T0)
+    assert _log_length(app) == n
+
+
+def test_an_urgent_whistle_gives_the_configured_minutes(app: SanshiApplication) -> None:
+    cid = build(app, Status.RECEIVED)
+    case = app.get_case(cid)
+    # 揪心事: classified urgent at the centre (as the router does for urgent words).
+    case.classify(category="municipal", urgent=True, locality="chatinglu", street="zhongjie",
+                  reason={}, override=False, principal=OP, at=T0)
+    app._save(case)
+    app.dispatch(cid, "chatinglu", OP, at=T0)
+    app.claim(cid, "chatinglu", "unit:clerk", at=T0)
+    assert app.config.deadlines.whistle_report_minutes_urgent == 30
+    case = app.whistle(cid, "chatinglu", ["zhujian"], "燃气泄漏，多部门到场", "unit:clerk", at=T0)
+    assert case.parts[0].claim_deadline == T0 + dt.timedelta(minutes=30)
+
+
+def test_only_a_street_or_community_whistles(app: SanshiApplication) -> None:
+    cid = build(app, Status.RECEIVED)
+    app.dispatch(cid, "chengguan", OP, at=T0)
+    app.claim(cid, "chengguan", "unit:cg", at=T0)
+    n = _log_length(app)
+    with pytest.raises(InvalidCommand):
+        app.whistle(cid, "chengguan", ["zhujian"], "多部门", "unit:cg", at=T0)
+    assert _log_length(app) == n
+
+
+def test_the_clock_escalates_a_department_that_does_not_report_in(app: SanshiApplication) -> None:
+    cid = build(app, Status.CLAIMED)
+    lead = _unit_of(app, cid)
+    case = app.whistle(cid, lead, ["zhujian", "huanjing"], "施工噪音扰民", "unit:clerk", at=T0)
+    due = case.parts[0].claim_deadline
+    app.claim_part(cid, "zhujian", "unit:zj", at=T0 + dt.timedelta(minutes=40))
+    assert app.escalate_overdue_parts(cid, due) == []  # not yet past
+    after = due + dt.timedelta(minutes=1)
+    app.tick([cid], after)
+    case = app.get_case(cid)
+    escalated = [e for e in app.events.get(cid) if type(e).__name__ == "PartEscalated"]
+    assert [(e.unit, e.kind) for e in escalated] == [("huanjing", "claim")]  # type: ignore[attr-defined]
+    assert escalated[0].supervisor == app.config.supervisor_of("huanjing")  # type: ignore[attr-defined]
+    assert case.escalation_level == 0  # the lead's own level does not move
+    app.tick([cid], after + dt.timedelta(minutes=5))  # once per deadline
+    assert len([e for e in app.events.get(cid) if type(e).__name__ == "PartEscalated"]) == 1

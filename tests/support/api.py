@@ -116,3 +116,20 @@ def case_with_instruction(runtime: Runtime) -> UUID:
     cid = case_in(runtime, Status.CLAIMED)
     runtime.app.instruct(cid, "请核实情况，三日内回复", "leader:test")
     return cid
+
+
+# 主办/协办: 城管 (the "other unit" of the matrix) assists on the lamp case 茶亭路社区 leads.
+ASSISTING_UNIT = "chengguan"
+
+
+def case_with_part(runtime: Runtime, stage: str = "added") -> UUID:
+    """A claimed lamp case with 城管 as its assisting unit (协办): its part ``added``,
+    ``claimed`` (signed for) or ``reported`` (协办反馈: every part in)."""
+    cid = case_in(runtime, Status.CLAIMED)
+    app = runtime.app
+    app.add_assist(cid, [ASSISTING_UNIT], "operator:test", note="请排查线路")
+    if stage in ("claimed", "reported"):
+        app.claim_part(cid, ASSISTING_UNIT, "unit:assist")
+    if stage == "reported":
+        app.report_part(cid, ASSISTING_UNIT, "线路已排查", "unit:assist")
+    return cid

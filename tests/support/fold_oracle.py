@@ -118,6 +118,10 @@ def expected_stats(
             c.update(status="reopened", resolved=0, on_time=0)
         elif name in ("Rejected", "Merged", "Closed"):
             c["status"] = name.lower()
+        elif name in COOP_EVENTS:
+            # 主办/协办: a part changes no count of the seven rates (docs/rates.md: the district
+            # counts each case once; the lead's rates count it); see expected_coop.
+            pass
         elif name == "FollowedUp":
             unit = centre if e.unit == "centre" else e.unit
             acts.append((cid, unit, "followups"))
@@ -161,6 +165,81 @@ def expected_stats(
         if included(c):
             out[unit if by == "unit" else key(c)][count] += 1
     return {k: v for k, v in out.items() if any(v.values())}
+
+
+COOP_EVENTS = (
+    "AssistAdded", "Whistled", "PartClaimed", "PartReported", "PartReturned", "PartClosed",
+    "PartEscalated",
+)
+PART_COUNTS = (
+    "parts", "claimed", "claimed_on_time", "reported", "reported_on_time", "returned", "closed",
+    "outstanding",
+)
+
+
+def expected_coop(events: Iterable[Any]) -> dict[str, dict[str, dict[str, int]]]:
+    """The figures of co-handled parts and whistles (docs/rates.md, 协办与吹哨) over the whole
+    log, folded independently of the views: per assisting unit its parts' counts (on time
+    judged here from the deadlines the part was given, not from the event's own flag), per
+    street/community its whistles and the departments called, per department called in its
+    report-ins (报到: the part signed for) and those on time."""
+    parts: dict[tuple[UUID, int], dict[str, Any]] = {}
+    blown: dict[str, dict[str, int]] = defaultdict(lambda: {"whistles": 0, "called": 0})
+    for e in events:
+        name = type(e).__name__
+        if name == "Whistled":
+            blown[e.unit]["whistles"] += 1
+            blown[e.unit]["called"] += len(e.departments)
+        elif name == "AssistAdded":
+            parts[(e.originator_id, e.number)] = {
+                "unit": e.unit, "state": "assigned", "whistle": e.whistle,
+                "claim_deadline": e.claim_deadline, "handle_deadline": e.handle_deadline,
+                "claimed": False, "claimed_on_time": False, "reported_on_time": False,
+                "returned": False,
+            }
+        elif name in ("PartClaimed", "PartReported", "PartReturned", "PartClosed"):
+            p = parts[(e.originator_id, e.number)]
+            if name == "PartClaimed":
+                p.update(state="claimed", claimed=True, claimed_on_time=e.at <= p["claim_deadline"])
+            elif name == "PartReported":
+                p.update(state="reported", reported_on_time=e.at <= p["handle_deadline"])
+            elif name == "PartReturned":
+                p.update(state="returned", returned=True)
+            else:
+                p["state"] = "closed"
+    units: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(PART_COUNTS, 0))
+    reports: dict[str, dict[str, int]] = defaultdict(
+        lambda: {"whistled": 0, "reported_in": 0, "reported_in_on_time": 0}
+    )
+    for p in parts.values():
+        u = units[p["unit"]]
+        u["parts"] += 1
+        u["claimed"] += p["claimed"]
+        u["claimed_on_time"] += p["claimed_on_time"]
+        u["reported"] += p["state"] == "reported"
+        u["reported_on_time"] += p["reported_on_time"]
+        u["returned"] += p["returned"]
+        u["closed"] += p["state"] == "closed"
+        u["outstanding"] += p["state"] in ("assigned", "claimed", "returned")
+        if p["whistle"] is not None:
+            r = reports[p["unit"]]
+            r["whistled"] += 1
+            r["reported_in"] += p["claimed"]
+            r["reported_in_on_time"] += p["claimed_on_time"]
+    return {"parts": dict(units), "whistles": dict(blown), "reports": dict(reports)}
+
+
+def coop_as_counts(figures: dict[str, Any]) -> dict[str, dict[str, dict[str, int]]]:
+    """``CoopViews.figures()`` reduced to what ``expected_coop`` folds."""
+    return {
+        "parts": {r["key"]: {f: r[f] for f in PART_COUNTS} for r in figures["parts"]},
+        "whistles": {r["key"]: {"whistles": r["whistles"], "called": r["called"]}
+                     for r in figures["whistles"]},
+        "reports": {
+            r["key"]: {f: r[f] for f in ("whistled", "reported_in", "reported_in_on_time")}
+            for r in figures["reports"]
+        },
+    }
 
 
 def expected_rates(counts: dict[str, int]) -> dict[str, tuple[int, int]]:

@@ -111,6 +111,23 @@ def build(app: SanshiApplication, status: Status) -> UUID:
     raise ValueError(f"{status} is not reachable through the service alone")
 
 
+# 主办/协办: the unit that assists on the lamp cases (a department), and another one to whistle.
+ASSISTING = "chengguan"
+WHISTLED = "zhujian"
+
+
+def with_assist(app: SanshiApplication, cid: UUID, unit: str = ASSISTING) -> UUID:
+    """The centre adds ``unit`` as an assisting unit (协办) to a case a lead holds."""
+    app.add_assist(cid, [unit], OP, note="请配合排查线路", at=T0)
+    return cid
+
+
+def with_claimed_part(app: SanshiApplication, cid: UUID, unit: str = ASSISTING) -> UUID:
+    with_assist(app, cid, unit)
+    app.claim_part(cid, unit, "unit:assist", at=T0)
+    return cid
+
+
 REACHABLE = [s for s in Status if s != Status.REOPENED]  # reopened is re-dispatched at once
 
 ServiceAction = Callable[[SanshiApplication, UUID], object]

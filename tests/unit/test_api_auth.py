@@ -30,6 +30,7 @@ from tests.support.api import (
     case_with_extension_request,
     case_with_hold_request,
     case_with_instruction,
+    case_with_part,
 )
 
 CALLERS: dict[str, str | None] = {
@@ -131,6 +132,22 @@ ROUTES: list[Route] = [
     # 领导批示: a leader writes it, the unit holding the case answers it
     Route("POST", "/api/cases/{id}/instruct", only("leader"), Status.CLAIMED, {"text": "请尽快办理"}),
     Route("POST", "/api/cases/{id}/instruction/reply", ASSIGNED_ONLY, "instruction", {"reply": "已落实"}),
+    # 主办/协办 (the other unit, 城管, assists): the centre adds and closes parts; the assisting
+    # unit reads the case and acts on its own part only; it cannot resolve the case (403), and
+    # the lead resolves once the part is in. 吹哨: the lead (a community) calls departments in.
+    Route("POST", "/api/cases/{id}/assist", only("operator"), Status.CLAIMED, {"units": ["zhujian"]}),
+    Route("POST", "/api/cases/{id}/parts/{number}/close", only("operator"), "part", {"note": "中心协调"}),
+    Route("POST", "/api/cases/{id}/whistle", ASSIGNED_ONLY, Status.CLAIMED,
+          {"departments": ["zhujian"], "reason": "多部门到场"}),
+    Route("POST", "/api/cases/{id}/part/claim", only("other_unit"), "part"),
+    Route("POST", "/api/cases/{id}/part/report", only("other_unit"), "part_claimed", {"feedback": "已排查"}),
+    Route("POST", "/api/cases/{id}/part/return", only("other_unit"), "part", {"reason": "不属本部门"}),
+    Route("GET", "/api/cases/{id}", CASE_READERS | {"other_unit": 200}, "part"),
+    Route("GET", "/api/cases/{id}/events", CASE_READERS | {"other_unit": 200}, "part"),
+    Route("POST", "/api/cases/{id}/resolve", ASSIGNED_ONLY | {"other_unit": 403}, "part_reported",
+          {"result": "已修复"}),
+    Route("GET", "/api/units/{unit}/assists", CASE_READERS),
+    Route("GET", "/api/stats/coop", STATS_READERS),
     # operations and documents: no token needed
     Route("GET", "/healthz", PUBLIC),  # the public answer is ok / unavailable, nothing more
     # Prometheus metrics count police hand-overs: leaders and admins (or the metrics token).
@@ -173,10 +190,13 @@ def _prepare(runtime: Runtime, route: Route) -> tuple[str, UUID | None]:
             cid = case_with_hold_request(runtime)
         elif route.state == "instruction":
             cid = case_with_instruction(runtime)
+        elif route.state in ("part", "part_claimed", "part_reported"):
+            stage = {"part": "added", "part_claimed": "claimed", "part_reported": "reported"}
+            cid = case_with_part(runtime, stage[route.state])
         else:
             assert isinstance(route.state, Status)
             cid = case_in(runtime, route.state)
-        path = path.replace("{id}", str(cid))
+        path = path.replace("{id}", str(cid)).replace("{number}", "1")
     return path, cid
 
 

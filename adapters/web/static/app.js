@@ -144,9 +144,9 @@ function rowsOf(data) {
 // ---- login and tabs ---------------------------------------------------------------------------
 
 const TABS = {
-  operator: [["intake", "受理台"], ["queue", "待派单"], ["holds", "待审挂起"], ["followup", "回访"], ["search", "工单查询"]],
-  unit: [["inbox", "工单箱"], ["search", "本单位工单"]],
-  leader: [["dashboard", "领导驾驶舱"], ["instructions", "批示跟踪"], ["search", "工单查询"]],
+  operator: [["intake", "受理台"], ["queue", "待派单"], ["holds", "待审挂起"], ["followup", "回访"], ["coop", "协办与吹哨"], ["search", "工单查询"]],
+  unit: [["inbox", "工单箱"], ["assists", "协办待反馈"], ["search", "本单位工单"]],
+  leader: [["dashboard", "领导驾驶舱"], ["instructions", "批示跟踪"], ["coop", "协办与吹哨"], ["search", "工单查询"]],
   admin: [["dashboard", "领导驾驶舱"], ["search", "工单查询"], ["audit", "查阅审计"], ["quarantine", "隔离事件"]],
 };
 
@@ -195,7 +195,7 @@ function show(tab) {
   history.replaceState(null, "", "#" + tab);
   for (const b of $("tabs").querySelectorAll("button")) b.classList.toggle("active", b.dataset.tab === tab);
   const view = clear($("view"));
-  const screens = { intake: intakeScreen, queue: queueScreen, followup: followupScreen, search: searchScreen, inbox: inboxScreen, dashboard: dashboardScreen, holds: holdsScreen, instructions: instructionsScreen, audit: auditScreen, quarantine: quarantineScreen };
+  const screens = { intake: intakeScreen, queue: queueScreen, followup: followupScreen, search: searchScreen, inbox: inboxScreen, dashboard: dashboardScreen, holds: holdsScreen, instructions: instructionsScreen, assists: assistsScreen, coop: coopScreen, audit: auditScreen, quarantine: quarantineScreen };
   screens[tab](view);
 }
 
@@ -238,6 +238,7 @@ function renderCase(container, c, events, onChange) {
       h("span", { class: "muted small right" }, c.id)),
     instructionsBox(c),
     holdBox(c),
+    partsBox(c),
     h("div", { class: "content", "data-testid": "case-content" }, c.content),
     h("dl", {},
       h("dt", {}, "渠道"), h("dd", {}, label("channels", c.channel)),
@@ -289,6 +290,8 @@ function renderCase(container, c, events, onChange) {
     if (e.type === "Resumed") extra.push(`办理时限顺延至 ${fmtTime(e.data.handle_deadline)}`);
     if (e.type === "Instructed") extra.push(e.data.text || "");
     if (e.type === "InstructionAnswered") extra.push((e.data.reply || "") + (e.data.on_time === false ? "（逾期回复）" : ""));
+    const coop = coopEventText(e);
+    if (coop) extra.push(coop);
     tl.appendChild(h("li", {},
       h("span", { class: "when" }, fmtTime(e.at)),
       h("strong", {}, e.type_name),
@@ -355,7 +358,9 @@ function actionForm(action, c, done) {
       const sel = unitSelect(c.returned_by);
       const note = h("input", { name: "note", placeholder: "派单说明（可选）", size: 30 });
       const advice = h("span", { class: "muted small", "data-testid": "dispatch-advice" });
-      const f = box(c.status === "received" ? act("dispatch") : "转派", h("div", { class: "row" }, sel, note, h("button", { class: "primary", type: "submit", "data-testid": "do-dispatch" }, act("dispatch"))), advice);
+      const assisting = unitChecks("assist", (u) => !(c.returned_by || []).includes(u.id));  // 协办单位（可选）
+      const f = box(c.status === "received" ? act("dispatch") : "转派", h("div", { class: "row" }, sel, note, h("button", { class: "primary", type: "submit", "data-testid": "do-dispatch" }, act("dispatch"))), advice,
+        h("details", {}, h("summary", {}, "同时派给协办单位（可选）"), assisting.el));
       // The router's proposal for this text (never a unit that returned it) preselected.
       get("/api/routing/suggest" + qs({ text: c.content, address: c.address, category: c.category || "" }))
         .then((sg) => {
@@ -365,7 +370,7 @@ function actionForm(action, c, done) {
           }
         })
         .catch(() => {});
-      f.addEventListener("submit", (ev) => run(ev, () => post(path("dispatch"), { unit: sel.value, note: note.value })));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("dispatch"), { unit: sel.value, note: note.value, assisting: assisting.values().filter((u) => u !== sel.value) })));
       return f;
     }
     case "reclassify": {
@@ -501,8 +506,143 @@ function actionForm(action, c, done) {
       return f;
     }
     default:
+      return coopActionForm(action, c, { run, path, act, box });
+  }
+}
+
+// ---- 主办/协办 and 吹哨报到 ---------------------------------------------------------------------
+
+// Checkboxes of units (not the centre), for 协办 at dispatch, 增派协办 and 吹哨.
+function unitChecks(prefix, keep) {
+  const el = h("div", { class: "row checks", "data-testid": `${prefix}-units` });
+  for (const u of state.meta.units) {
+    if (u.kind === "centre" || (keep && !keep(u))) continue;
+    el.appendChild(h("label", { class: "small" }, h("input", { type: "checkbox", value: u.id, "data-testid": `${prefix}-unit-${u.id}` }), " ", u.name));
+  }
+  return { el, values: () => [...el.querySelectorAll("input:checked")].map((i) => i.value) };
+}
+
+// The parts of a co-handled case: who assists, its state and clocks, its feedback; the whistles.
+function partsBox(c) {
+  const parts = c.parts || [];
+  if (!parts.length && !(c.whistles || []).length) return null;
+  return h("div", { class: "card parts", "data-testid": "parts" },
+    h("h3", {}, "主办 / 协办"),
+    h("div", { class: "muted small" }, `主办单位：${c.assigned_unit_name || unitName(c.resolved_unit) || "—"}`),
+    (c.whistles || []).map((w) => h("div", { class: "small", "data-testid": "whistle" },
+      h("span", { class: "badge amber" }, "吹哨"), ` ${w.unit_name} ${fmtTime(w.at)} 点名 ${w.department_names.join("、")} 于 ${fmtTime(w.due)} 前报到：${w.reason}`)),
+    h("table", {}, h("thead", {}, h("tr", {}, ["协办单位", "状态", "签收/报到时限", "办理时限", "反馈"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, parts.map((p) => h("tr", { "data-testid": "part", "data-unit": p.unit, "data-state": p.state },
+        h("td", {}, p.unit_name, p.whistle ? h("span", { class: "badge" }, "吹哨") : null),
+        h("td", {}, h("span", { class: "badge " + ({ reported: "green", closed: "green", returned: "red", claimed: "blue" }[p.state] || "amber") }, p.state_name),
+          p.escalations ? h("span", { class: "badge red" }, "已督办") : null),
+        h("td", {}, fmtTime(p.claim_deadline), (p.state === "claimed" || p.state === "reported") ? ` · 已${p.whistle ? "报到" : "签收"}` : ""),
+        h("td", {}, fmtTime(p.handle_deadline)),
+        h("td", { class: "text" }, p.feedback || (p.note ? `（${p.note}）` : "—")))))));
+}
+
+function coopEventText(e) {
+  const d = e.data || {};
+  switch (e.type) {
+    case "AssistAdded": return `协办：${unitName(d.unit)}` + (d.whistle ? "（吹哨）" : "");
+    case "Whistled": return `点名 ${(d.departments || []).map(unitName).join("、")}，${fmtTime(d.due)} 前报到：${d.reason || ""}`;
+    case "PartClaimed": return d.on_time === false ? "（超时）" : "";
+    case "PartReported": return (d.feedback || "") + (d.on_time === false ? "（逾期反馈）" : "");
+    case "PartReturned": return "理由：" + (d.reason || "");
+    case "PartClosed": return `${unitName(d.unit)}：${d.note || ""}`;
+    case "PartEscalated": return "超过" + label("deadline_kinds", d.kind);
+    default: return "";
+  }
+}
+
+function coopActionForm(action, c, { run, path, act, box }) {
+  const me = state.meta.me || {};
+  const mine = (c.parts || []).find((p) => p.unit === me.unit && (p.state === "assigned" || p.state === "claimed"));
+  switch (action) {
+    case "assist": {
+      const taken = new Set([c.assigned_unit, ...(c.parts || []).filter((p) => p.state === "assigned" || p.state === "claimed").map((p) => p.unit)]);
+      const pick = unitChecks("add-assist", (u) => !taken.has(u.id));
+      const note = h("input", { placeholder: "派单说明（可选）", size: 30 });
+      const f = box(act("add_assist"), h("details", {}, h("summary", {}, "选择协办单位"), pick.el),
+        h("div", { class: "row" }, note, h("button", { type: "submit", "data-testid": "do-assist" }, act("add_assist"))));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("assist"), { units: pick.values(), note: note.value })));
+      return f;
+    }
+    case "parts/close": {
+      const sel = h("select", { "data-testid": "close-part" });
+      for (const p of c.parts || []) if (p.state !== "reported" && p.state !== "closed") sel.appendChild(h("option", { value: p.number }, `${p.unit_name}（${p.state_name}）`));
+      const note = h("input", { required: true, placeholder: "关闭意见（必填）", size: 26, "data-testid": "close-part-note" });
+      const f = box(act("close_part"), h("div", { class: "row" }, sel, note, h("button", { type: "submit", "data-testid": "do-close-part" }, act("close_part"))));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path(`parts/${sel.value}/close`), { note: note.value })));
+      return f;
+    }
+    case "whistle": {
+      const taken = new Set([c.assigned_unit, ...(c.parts || []).filter((p) => p.state === "assigned" || p.state === "claimed").map((p) => p.unit)]);
+      const pick = unitChecks("whistle", (u) => !taken.has(u.id) && u.kind !== "community" && u.kind !== "street");
+      const reason = h("input", { required: true, placeholder: "吹哨事由（必填）", size: 36, "data-testid": "whistle-reason" });
+      const f = box(`${act("whistle")}（街乡吹哨、部门报到）`, h("div", { class: "muted small" }, "点名部门限时报到，逾期由系统督办"), pick.el,
+        h("div", { class: "row" }, reason, h("button", { type: "submit", class: "primary", "data-testid": "do-whistle" }, "吹哨")));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("whistle"), { departments: pick.values(), reason: reason.value })));
+      return f;
+    }
+    case "part/claim": {
+      const word = mine && mine.whistle ? "报到" : act("claim_part");
+      const f = box(`${word}（${mine ? "时限 " + fmtTime(mine.claim_deadline) : ""}）`, h("div", { class: "row" }, h("button", { type: "submit", class: "primary", "data-testid": "do-claim-part" }, word)));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("part/claim"))));
+      return f;
+    }
+    case "part/report": {
+      const t = h("textarea", { rows: 2, required: true, placeholder: "本单位办理情况（必填）", "data-testid": "part-feedback" });
+      const f = box(act("report_part"), t, h("div", { class: "row" }, h("button", { type: "submit", class: "primary", "data-testid": "do-report-part" }, act("report_part"))));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("part/report"), { feedback: t.value })));
+      return f;
+    }
+    case "part/return": {
+      const t = h("input", { required: true, placeholder: "退回理由（必填）", size: 30, "data-testid": "part-return-reason" });
+      const f = box(act("return_part"), h("div", { class: "row" }, t, h("button", { type: "submit", "data-testid": "do-return-part" }, act("return_part"))));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("part/return"), { reason: t.value })));
+      return f;
+    }
+    default:
       return null;
   }
+}
+
+// 协办待反馈 (unit): its open parts, the oldest first.
+function assistsScreen(view) {
+  const me = state.meta.me;
+  listScreen(view, `协办待反馈 · ${me.unit_name}`, async () => rowsOf(await get(`/api/units/${encodeURIComponent(me.unit)}/assists`)), [
+    { label: "协办时限", render: (r) => h("span", {}, fmtTime(r.part.next_deadline), r.part.overdue ? h("span", { class: "badge red" }, "已超期") : "") },
+    COL.text,
+    { label: "协办状态", render: (r) => h("span", { class: "badge" }, r.part.whistle ? (r.part.state === "assigned" ? "待报到" : "已报到") : r.part.state_name) },
+    { label: "主办单位", render: (r) => r.unit_name || unitName(r.unit) },
+  ], "assists-table", 60);
+}
+
+// 协办与吹哨 (centre, leader): docs/rates.md — each part's own figures, whistles and report-ins.
+async function coopScreen(view) {
+  const card = h("div", { class: "card", "data-testid": "coop-figures" }, h("h2", {}, "协办与吹哨统计"), "正在加载…");
+  view.appendChild(card);
+  let f;
+  try { f = await get("/api/stats/coop"); } catch (e) { clear(card).appendChild(h("div", { class: "error" }, e.message)); return; }
+  const t = (cols, rows, testid) => rows.length
+    ? h("div", { class: "table-wrap" }, h("table", { "data-testid": testid }, h("thead", {}, h("tr", {}, cols.map((c) => h("th", {}, c[0])))),
+      h("tbody", {}, rows.map((r) => h("tr", {}, cols.map((c) => h("td", {}, c[1](r))))))))
+    : h("div", { class: "empty" }, "暂无");
+  const T = f.total;
+  clear(card).append(
+    h("h2", {}, "协办与吹哨统计"),
+    h("div", { class: "muted small" }, "全区每件工单只计一次（主办单位的七率含协办件）；协办单位的协办任务另计响应与按时反馈。"),
+    h("div", { class: "row" }, h("span", {}, `协办任务 ${T.parts} 项`), h("span", {}, `吹哨 ${T.whistles} 次`), h("span", {}, `点名部门 ${T.called} 个次`),
+      h("span", {}, `报到率 ${fmtRate(T.report.report_rate.value)}`)),
+    h("h3", {}, "吹哨（街道、社区）"),
+    t([["单位", (r) => r.name], ["吹哨次数", (r) => String(r.whistles)], ["点名部门", (r) => String(r.called)]], f.whistles, "coop-whistles"),
+    h("h3", {}, "部门报到"),
+    t([["部门", (r) => r.name], ["被吹哨", (r) => String(r.whistled)], ["已报到", (r) => String(r.reported_in)], ["按时报到", (r) => String(r.reported_in_on_time)],
+      ["报到率", (r) => fmtRate(r.report_rate.value)], ["平均报到用时（分钟）", (r) => r.mean_minutes_to_report === null ? "—" : String(r.mean_minutes_to_report)]], f.reports, "coop-reports"),
+    h("h3", {}, "协办单位"),
+    t([["单位", (r) => r.name], ["协办任务", (r) => String(r.parts)], ["协办响应率", (r) => fmtRate(r.response_rate.value)], ["已反馈", (r) => String(r.reported)],
+      ["按时反馈率", (r) => fmtRate(r.on_time_rate.value)], ["退回", (r) => String(r.returned)], ["中心关闭", (r) => String(r.closed)], ["未完成", (r) => String(r.outstanding)]], f.parts, "coop-parts"));
 }
 
 // ---- case tables (shared) ---------------------------------------------------------------------
