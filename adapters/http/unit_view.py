@@ -263,6 +263,11 @@ EVENT_FIELDS: dict[str, dict[str, Shape]] = {
     "Resumed": {"unit": None, "held_since": None, "handle_deadline": None, "paused_workdays": None},
     "Instructed": {"unit": None, "number": None, "text": _T, "due": None},
     "InstructionAnswered": {"unit": None, "number": None, "reply": _T, "on_time": None},
+    "Unmerged": {"original": None, "note": _T},
+    "DuplicateUnlinked": {"duplicate": None},
+    "OriginalResolved": {"original": None, "unit": None, "result": _T},
+    "MergeDeclined": {"target": None},
+    "LinkedToForm": {"form_id": None, "item": None, "kind": None, "title": _T},
 }
 
 
