@@ -15,6 +15,7 @@ this class; it uses only eventsourcing's public API.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -620,9 +621,19 @@ class SanshiApplication(Application[UUID]):
     def _own_case(self, case: Case, original_id: UUID, principal: str, at: dt.datetime) -> Case:
         """An unmerged case: routed as its own (the router's unit, else the manual queue) and
         unlinked from its original, in one transaction."""
-        decision = self.router.decide(facts_of(case))
-        why = {"by": "router", "after_unmerge": True, "original": str(original_id)}
-        self._redispatch(case, at, prefer=decision.unit, prefer_reason=why)
+        # As the router saw it at intake (its own classification aside), so that an unmerged
+        # case is placed as a case received alone would have been.
+        facts = dataclasses.replace(
+            facts_of(case), category=None, locality=None, street=None, leaf=None
+        )
+        decision = self.router.decide(facts)
+        if decision.unit is None or decision.unit in case.returned_by or decision.manual_reason:
+            # As at intake: what the router cannot place waits for the centre's hand.
+            reason = decision.manual_reason or "撤销合并，待人工派单"
+            case.send_to_manual(reason=reason, principal=SYSTEM, at=at)
+        else:
+            why = {"by": "router", "after_unmerge": True, "original": str(original_id)}
+            self._redispatch(case, at, prefer=decision.unit, prefer_reason=why)
         original = self.get_cases([original_id]).get(original_id)
         if original is not None:
             original.unlink_duplicate(duplicate=case.id, principal=principal, at=at)
