@@ -25,6 +25,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import EnvType
+from pydantic import ValidationError
 
 from engine.config import SanshiConfig
 from engine.deadlines import (
@@ -724,18 +725,10 @@ class SanshiApplication(Application[UUID]):
             if not isinstance(form, Form):
                 raise InvalidCommand(f"一表通编号「{ref}」已被占用")
             return form, True
-        cmds = [
-            IntakeCommand(
-                channel=Channel.WALKIN,
-                source_ref=form_item_ref(ref, n),
-                received_at=at,
-                content=item["content"],
-                address=item.get("address", ""),
-                keep_separate=True,
-                extra={"form_ref": ref},
-            )
-            for n, item in enumerate(items, start=1)
-        ]
+        try:
+            cmds = self._form_items(ref, items, at)
+        except ValidationError as e:  # an item the input contract refuses: nothing written
+            raise InvalidCommand(f"一表通事项不符合输入约定：{e.errors()[0]['msg']}") from None
         form = new_form(
             ref=ref,
             kind=kind,
@@ -753,6 +746,23 @@ class SanshiApplication(Application[UUID]):
                 )
         self._save_any(form, *cases.values())
         return form, False
+
+    @staticmethod
+    def _form_items(
+        ref: str, items: Sequence[dict[str, str]], at: dt.datetime
+    ) -> list[IntakeCommand]:
+        return [
+            IntakeCommand(
+                channel=Channel.WALKIN,
+                source_ref=form_item_ref(ref, n),
+                received_at=at,
+                content=item["content"],
+                address=item.get("address", ""),
+                keep_separate=True,
+                extra={"form_ref": ref},
+            )
+            for n, item in enumerate(items, start=1)
+        ]
 
     def get_form(self, form_id: UUID) -> tuple[Form, list[Case]]:
         """The form and its items' cases, in the form's order."""

@@ -50,7 +50,10 @@ class FormItem(_Body):
 
 
 class FormBody(_Body):
-    ref: SourceRef = Field(description="一表通编号（同一编号再次提交不重复立案）")
+    # Shorter than a source reference: each item's is ``ref#n``.
+    ref: Annotated[SourceRef, Field(max_length=100)] = Field(
+        description="一表通编号（同一编号再次提交不重复立案）"
+    )
     kind: FormKind = Field(description="类型：inspection 网格巡查 / visit 入户走访 / meeting 会议议定")
     title: Note = Field(description="标题，如：茶亭路网格 11 月第 2 次巡查")
     items: list[FormItem] = Field(min_length=1, max_length=MAX_FORM_ITEMS, description="事项")

@@ -169,6 +169,10 @@ def test_a_form_with_three_items_to_three_units() -> None:
         bad = {**body, "ref": "WG-bad", "items": []}
         assert _post(client, "/api/forms", bad).status_code == 422
         assert _post(client, "/api/forms", {**body, "ref": "WG-bad2", "kind": "party"}).status_code == 422
+        before = _log(rt)  # a reference too long for its items' references (ref#n): 422
+        assert _post(client, "/api/forms", {**body, "ref": "W" * 101}).status_code == 422
+        assert _post(client, "/api/forms", {**body, "ref": "WG-bad3", "title": ""}).status_code == 422
+        assert _log(rt) == before
 
 
 def test_censures_count_in_the_units_monthly_figures() -> None:
