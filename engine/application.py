@@ -15,6 +15,7 @@ this class; it uses only eventsourcing's public API.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import EnvType
+from pydantic import ValidationError
 
 from engine.config import SanshiConfig
 from engine.deadlines import (
@@ -42,10 +44,12 @@ from engine.domain import (
     InvalidCommand,
     Rating,
     Status,
+    check_hand_merge,
 )
+from engine.forms import Censure, Form, form_id_for, form_item_ref, new_censure, new_form
 from engine.intake import IntakeCommand
 from engine.routing.port import CaseFacts, Router
-from engine.vocabulary import UnitKind
+from engine.vocabulary import Channel, UnitKind
 
 if TYPE_CHECKING:
     from engine.intake_batch import IntakeBatch
@@ -142,7 +146,8 @@ class SanshiApplication(Application[UUID]):
             case: Any = self.repository.get(case_id)
         except AggregateNotFoundError:
             raise CaseNotFound(case_id) from None
-        assert isinstance(case, Case)
+        if not isinstance(case, Case):  # a 一表通 form or a censure: not a case
+            raise CaseNotFound(case_id)
         return case
 
     def get_cases(self, ids: Collection[UUID]) -> dict[UUID, Case]:
@@ -175,7 +180,7 @@ class SanshiApplication(Application[UUID]):
     def _act(self, case_id: UUID, action: Callable[[Case], Any]) -> Case:
         case = self.get_case(case_id)
         action(case)
-        self._save(case)
+        self._save(case, *self._merged_callers_told(case))
         self._after_change(case)
         return case
 
@@ -314,6 +319,8 @@ class SanshiApplication(Application[UUID]):
         """回访. Dissatisfied or unsolved → 重办: dispatched again, to the unit that
         resolved it unless that unit returned it before."""
         at = self._now(at)
+        if self.get_case(case_id).status == Status.MERGED:
+            return self._follow_up_merged(case_id, solved, rating, principal, comment, at)
 
         def act(case: Case) -> None:
             reopened = case.follow_up(
@@ -336,16 +343,26 @@ class SanshiApplication(Application[UUID]):
         return self._act(case_id, lambda c: c.close(reason=reason, principal=principal, at=at))
 
     def merge(
-        self, case_id: UUID, into: UUID, principal: str, at: dt.datetime | None = None
+        self,
+        case_id: UUID,
+        into: UUID,
+        principal: str,
+        at: dt.datetime | None = None,
+        note: str = "",
     ) -> Case:
-        """An operator merges a case into an open one (合并/关联)."""
+        """An operator merges a case into an open original (合并, with a note); refused (409,
+        nothing written) into itself, a closed or merged case, or for a case that others are
+        merged into (``engine.domain.check_hand_merge``)."""
         at = self._now(at)
         case = self.get_case(case_id)
         target = self.get_case(into)
-        if not target.is_open:
-            raise InvalidCommand("只能合并到未办结的工单")
+        check_hand_merge(case, target)
         case.merge_into(
-            target=into, similarity=1.0, reason={"by": "operator"}, principal=principal, at=at
+            target=into,
+            similarity=1.0,
+            reason={"by": "operator", "note": note},
+            principal=principal,
+            at=at,
         )
         target.link_duplicate(duplicate=case.id, principal=principal, at=at)
         self._save(case, target)
@@ -736,6 +753,208 @@ class SanshiApplication(Application[UUID]):
         except ConcurrencyConflict:
             return []
         return due
+    # ---- merges under the centre's hand (docs/lifecycle.md, Merges) ---------------------------
+
+    def unmerge(
+        self, case_id: UUID, principal: str, note: str = "", at: dt.datetime | None = None
+    ) -> Case:
+        """撤销合并: the merged case becomes its own case, routed and dispatched as one; its
+        original forgets it. 409 (nothing written) for a case that is not merged."""
+        at = self._now(at)
+        case = self.get_case(case_id)
+        original_id = case.unmerge(note=note, principal=principal, at=at)
+        return self._own_case(case, original_id, principal, at)
+
+    def _own_case(self, case: Case, original_id: UUID, principal: str, at: dt.datetime) -> Case:
+        """An unmerged case: routed as its own (the router's unit, else the manual queue) and
+        unlinked from its original, in one transaction."""
+        # As the router saw it at intake (its own classification aside), so that an unmerged
+        # case is placed as a case received alone would have been.
+        facts = dataclasses.replace(
+            facts_of(case), category=None, locality=None, street=None, leaf=None
+        )
+        decision = self.router.decide(facts)
+        if decision.unit is None or decision.unit in case.returned_by or decision.manual_reason:
+            # As at intake: what the router cannot place waits for the centre's hand.
+            reason = decision.manual_reason or "撤销合并，待人工派单"
+            case.send_to_manual(reason=reason, principal=SYSTEM, at=at)
+        else:
+            why = {"by": "router", "after_unmerge": True, "original": str(original_id)}
+            self._redispatch(case, at, prefer=decision.unit, prefer_reason=why)
+        original = self.get_cases([original_id]).get(original_id)
+        if original is not None:
+            original.unlink_duplicate(duplicate=case.id, principal=principal, at=at)
+        self._save(case, *([original] if original is not None else []))
+        self._after_change(case)
+        return case
+
+    def _follow_up_merged(
+        self,
+        case_id: UUID,
+        solved: bool,
+        rating: Rating | None,
+        principal: str,
+        comment: str,
+        at: dt.datetime,
+    ) -> Case:
+        """回访 of a merged caller (once the original is resolved): satisfied, closed;
+        unsolved or dissatisfied, unmerged and routed as its own case."""
+        case = self.get_case(case_id)
+        original_id = case.merged_into
+        unmerged = case.follow_up(
+            solved=solved,
+            rating=rating,
+            comment=comment,
+            centre=self.config.centre.id,
+            principal=principal,
+            at=at,
+        )
+        if unmerged and original_id is not None:
+            return self._own_case(case, original_id, principal, at)
+        self._save(case)
+        self._after_change(case)
+        return case
+
+    def _merged_callers_told(self, case: Case) -> list[Case]:
+        """When this command resolved the case (办结 or 直办), every caller merged into it is
+        due a callback (OriginalResolved on their case, saved with the original): they are
+        told the result and their rating counts for the unit that resolved it."""
+        resolution = next(
+            (
+                e
+                for e in case.pending_events
+                if type(e).__name__ in ("Resolved", "AnsweredDirectly")
+            ),
+            None,
+        )
+        if resolution is None or not case.duplicates:
+            return []
+        result = str(getattr(resolution, "result", getattr(resolution, "answer", "")))
+        unit = case.resolved_unit or self.config.centre.id
+        told: list[Case] = []
+        for dup in self.get_cases(case.duplicates).values():
+            if dup.status == Status.MERGED and dup.merged_into == case.id:
+                dup.original_resolved(
+                    original=case.id,
+                    unit=unit,
+                    result=result,
+                    principal=SYSTEM,
+                    at=case.resolved_at or self.clock(),
+                )
+                told.append(dup)
+        return told
+
+    def merged_callers(self, case: Case) -> list[Case]:
+        """The cases merged into this one (N 人反映 = 1 + these), in the order they came."""
+        found = self.get_cases(case.duplicates)
+        return [found[d] for d in case.duplicates if d in found]
+
+    # ---- 一表通 and 通报/追责 (engine.forms) ---------------------------------------------------
+
+    def submit_form(
+        self,
+        ref: str,
+        kind: str,
+        title: str,
+        items: Sequence[dict[str, str]],
+        principal: str,
+        at: dt.datetime | None = None,
+    ) -> tuple[Form, bool]:
+        """一表通: each item (``content``, ``address``) is received as a case of its own (walk-in
+        channel, never merged: the form's items are distinct matters) and routed on its own;
+        then the form records them and each case its form, in one transaction. Returns the
+        form and whether it was sent before (then nothing is written)."""
+        at = self._now(at)
+        form_id = form_id_for(ref)
+        if self.exists(form_id):
+            form: Any = self.repository.get(form_id)
+            if not isinstance(form, Form):
+                raise InvalidCommand(f"一表通编号「{ref}」已被占用")
+            return form, True
+        try:
+            cmds = self._form_items(ref, items, at)
+        except ValidationError as e:  # an item the input contract refuses: nothing written
+            raise InvalidCommand(f"一表通事项不符合输入约定：{e.errors()[0]['msg']}") from None
+        form = new_form(
+            ref=ref,
+            kind=kind,
+            title=title,
+            case_ids=[c.case_id for c in cmds],
+            principal=principal,
+            at=at,
+        )  # checked before any item is received
+        self.receive_batch(cmds, principal=principal)
+        cases = self.get_cases(form.case_ids)
+        for n, cid in enumerate(form.case_ids, start=1):
+            if cid in cases and cases[cid].form is None:
+                cases[cid].link_to_form(
+                    form_id=form.id, item=n, kind=kind, title=title, principal=principal, at=at
+                )
+        self._save_any(form, *cases.values())
+        return form, False
+
+    @staticmethod
+    def _form_items(
+        ref: str, items: Sequence[dict[str, str]], at: dt.datetime
+    ) -> list[IntakeCommand]:
+        return [
+            IntakeCommand(
+                channel=Channel.WALKIN,
+                source_ref=form_item_ref(ref, n),
+                received_at=at,
+                content=item["content"],
+                address=item.get("address", ""),
+                keep_separate=True,
+                extra={"form_ref": ref},
+            )
+            for n, item in enumerate(items, start=1)
+        ]
+
+    def get_form(self, form_id: UUID) -> tuple[Form, list[Case]]:
+        """The form and its items' cases, in the form's order."""
+        try:
+            form: Any = self.repository.get(form_id)
+        except AggregateNotFoundError:
+            raise CaseNotFound(form_id) from None
+        if not isinstance(form, Form):
+            raise CaseNotFound(form_id)
+        cases = self.get_cases(form.case_ids)
+        return form, [cases[c] for c in form.case_ids if c in cases]
+
+    def censure(
+        self,
+        kind: str,
+        unit: str,
+        reason: str,
+        principal: str,
+        case_id: UUID | None = None,
+        at: dt.datetime | None = None,
+    ) -> Censure:
+        """通报 / 追责 of a unit by the centre, about a case or not; counted in the unit's
+        monthly figures (docs/rates.md)."""
+        if not self.config.has_unit(unit) or unit in (self.config.centre.id, LEGACY_CENTRE):
+            raise InvalidCommand(f"单位「{unit}」不存在")
+        if case_id is not None:
+            self.get_case(case_id)  # 404 for a case that is not there
+        record = new_censure(
+            kind=kind,
+            unit=unit,
+            reason=reason,
+            case_id=case_id,
+            principal=principal,
+            at=self._now(at),
+        )
+        self._save_any(record)
+        return record
+
+    def _save_any(self, *aggregates: Any) -> None:
+        """Save aggregates that are not all cases (a form with its items, a censure)."""
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            raise ConcurrencyConflict(aggregates[0].id) from None
+        if self.on_saved is not None:
+            self.on_saved()
 
     # ---- the deadline clock --------------------------------------------------------------
 

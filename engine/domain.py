@@ -56,7 +56,9 @@ OPEN_STATUSES = frozenset(
         Status.ON_HOLD,
     }
 )
-TERMINAL_STATUSES = frozenset({Status.CLOSED, Status.REJECTED, Status.MERGED})
+# ``merged`` is not terminal: the centre may unmerge the case (it becomes its own case again),
+# and a merged caller is called back when the original is resolved, then closed.
+TERMINAL_STATUSES = frozenset({Status.CLOSED, Status.REJECTED})
 
 
 _AT_CENTRE = frozenset({Status.RECEIVED, Status.RETURNED, Status.REOPENED})
@@ -75,7 +77,8 @@ ALLOWED: dict[Action, frozenset[Status]] = {
     Action.START_MEDIATION: frozenset({Status.CLAIMED}),
     Action.CONCLUDE_MEDIATION: frozenset({Status.MEDIATING}),
     Action.RESOLVE: frozenset({Status.CLAIMED}),
-    Action.FOLLOW_UP: frozenset({Status.RESOLVED, Status.ANSWERED_DIRECTLY}),
+    # A merged caller is called back too, once the original is resolved (OriginalResolved).
+    Action.FOLLOW_UP: frozenset({Status.RESOLVED, Status.ANSWERED_DIRECTLY, Status.MERGED}),
     Action.ANSWER_DIRECTLY: frozenset({Status.RECEIVED}),
     Action.REJECT: frozenset({Status.RECEIVED}),
     Action.MERGE: _AT_CENTRE,
@@ -102,6 +105,10 @@ ALLOWED: dict[Action, frozenset[Status]] = {
     Action.RETURN_PART: _HELD_BY_UNIT,
     Action.CLOSE_PART: _HELD_BY_UNIT,
     Action.ESCALATE_PART: _WITH_UNIT,
+    # Merges under the centre's hand: a merged case is taken out again (then routed as its own
+    # case), and is told when its original is resolved (a callback is then due).
+    Action.UNMERGE: frozenset({Status.MERGED}),
+    Action.ORIGINAL_RESOLVED: frozenset({Status.MERGED}),
 }
 
 
@@ -145,6 +152,16 @@ class PartConflict(DomainError):
     lead resolves, a part already signed for, already in, a unit already assisting): HTTP 409."""
 
     code = "part_conflict"
+class MergeRefused(IllegalTransition):
+    """A merge the centre may not make (into itself, into a case that is closed or itself
+    merged, a case that others are merged into): 409 like every illegal transition."""
+
+    code = "merge_refused"
+
+    def __init__(self, status: Status, message: str) -> None:
+        DomainError.__init__(self, message)
+        self.status = status
+        self.action = Action.MERGE
 
 
 class ConfidentialCase(DomainError):
@@ -266,6 +283,11 @@ class Case(Aggregate):
         # 主办/协办: the assisting units' parts, in order; 吹哨报到: each whistle blown.
         self.parts: list[Part] = []
         self.whistles: list[dict[str, Any]] = []
+        # Merges under the centre's hand: a callback is due once the original is resolved
+        # (with the original's result, told to the merged caller). 一表通: the parent form.
+        self.callback_due = False
+        self.original_result: str | None = None
+        self.form: dict[str, Any] | None = None
         # Netflix Dispatch keeps a timestamp per status; so do we.
         self.status_times: dict[str, datetime] = {Status.RECEIVED.value: at}
 
@@ -314,6 +336,8 @@ class Case(Aggregate):
             Action.REPORT_PART: not self._parts_in(PartStatus.CLAIMED),
             Action.RETURN_PART: not self._parts_in(*PART_OPEN),
             Action.CLOSE_PART: not self.outstanding_parts,
+            # A merged caller is called back once the original is resolved, not before.
+            Action.FOLLOW_UP: self.status == Status.MERGED and not self.callback_due,
         }
         return not pending.get(action, False)
 
@@ -632,6 +656,11 @@ class Case(Aggregate):
         """回访 of the unit that resolved the case, or of the centre (``centre``: its configured
         id) for 直办. Returns True when the answer reopens the case (重办)."""
         self._require(Action.FOLLOW_UP)
+        if self.status == Status.MERGED:
+            return self._follow_up_merged(
+                solved=solved, rating=rating, comment=comment, centre=centre,
+                principal=principal, at=at,
+            )
         resolved = self.resolved_unit
         unit = centre if resolved is None or resolved == LEGACY_CENTRE else resolved
         self._followed_up(
@@ -1011,6 +1040,119 @@ class Case(Aggregate):
             if i["number"] == number:
                 i.update(reply=reply, answered_by=unit, answered_at=at, on_time=on_time)
 
+    # ---- merges under the centre's hand (docs/lifecycle.md, Merges) -------------------------
+
+    def unmerge(self, *, note: str, principal: str, at: datetime) -> UUID:
+        """撤销合并: the centre takes a merged case out of its original; it is at the centre
+        again (``received``) and the application service routes it as its own case. Returns
+        the original it was merged into (which unlinks it)."""
+        self._require(Action.UNMERGE)
+        assert self.merged_into is not None
+        original = self.merged_into
+        self._unmerged(original=original, note=note, principal=principal, at=at)
+        return original
+
+    @event("Unmerged")
+    def _unmerged(self, *, original: UUID, note: str, principal: str, at: datetime) -> None:
+        self.merged_into = None
+        self.callback_due = False
+        self.original_result = None
+        self.resolved_unit = None
+        self._enter(Status.RECEIVED, at)
+
+    def unlink_duplicate(self, *, duplicate: UUID, principal: str, at: datetime) -> None:
+        """The original forgets a merged case that was unmerged (any status: the original may
+        be resolved or closed by then). Not in the table: it changes no status."""
+        if duplicate in self.duplicates:
+            self._duplicate_unlinked(duplicate=duplicate, principal=principal, at=at)
+
+    @event("DuplicateUnlinked")
+    def _duplicate_unlinked(self, *, duplicate: UUID, principal: str, at: datetime) -> None:
+        self.duplicates.remove(duplicate)
+
+    def original_resolved(
+        self, *, original: UUID, unit: str, result: str, principal: str, at: datetime
+    ) -> None:
+        """原件办结: the case this one is merged into was resolved by ``unit``; the merged caller
+        is now due a callback (待回访), told ``result``, and their rating counts for ``unit``."""
+        self._require(Action.ORIGINAL_RESOLVED)
+        if original != self.merged_into:
+            raise InvalidCommand("该工单未并入此原件")
+        self._original_resolved(
+            original=original, unit=unit, result=result, principal=principal, at=at
+        )
+
+    @event("OriginalResolved")
+    def _original_resolved(
+        self, *, original: UUID, unit: str, result: str, principal: str, at: datetime
+    ) -> None:
+        self.callback_due = True
+        self.original_result = result
+        self.resolved_unit = unit
+
+    def _follow_up_merged(
+        self,
+        *,
+        solved: bool,
+        rating: Rating | None,
+        comment: str,
+        centre: str,
+        principal: str,
+        at: datetime,
+    ) -> bool:
+        """回访 of a merged caller: counted for the unit that resolved the original. Satisfied,
+        the merged case is closed; unsolved or dissatisfied, it is unmerged and (by the
+        application service) routed as its own case. Returns True when it was unmerged."""
+        if not self.callback_due:
+            raise InvalidCommand("原件尚未办结，合并件暂不回访")
+        assert self.merged_into is not None
+        unit = self.resolved_unit or centre
+        self._followed_up(
+            unit=unit,
+            solved=solved,
+            rating=rating.value if rating else None,
+            comment=comment,
+            principal=principal,
+            at=at,
+        )
+        if not solved or rating == Rating.DISSATISFIED:
+            note = "回访不满意，单独立案" if rating == Rating.DISSATISFIED else "回访未解决，单独立案"
+            self._unmerged(original=self.merged_into, note=note, principal=principal, at=at)
+            return True
+        self._closed(reason="回访完成（合并件）", principal=principal, at=at)
+        return False
+
+    def decline_merge(
+        self, *, target: UUID, similarity: float, principal: str, at: datetime
+    ) -> None:
+        """不合并: at intake the operator kept the case separate from the open case the router
+        would have merged it into; recorded, the case is routed as its own."""
+        self._merge_declined(target=target, similarity=similarity, principal=principal, at=at)
+
+    @event("MergeDeclined")
+    def _merge_declined(
+        self, *, target: UUID, similarity: float, principal: str, at: datetime
+    ) -> None:
+        pass
+
+    # ---- 一表通 (one form, several cases) ---------------------------------------------------
+
+    def link_to_form(
+        self, *, form_id: UUID, item: int, kind: str, title: str, principal: str, at: datetime
+    ) -> None:
+        """This case is item ``item`` of a 一表通 form (recorded once, at the form's intake)."""
+        if self.form is not None:
+            raise InvalidCommand("该工单已属于一表通")
+        self._linked_to_form(
+            form_id=form_id, item=item, kind=kind, title=title, principal=principal, at=at
+        )
+
+    @event("LinkedToForm")
+    def _linked_to_form(
+        self, *, form_id: UUID, item: int, kind: str, title: str, principal: str, at: datetime
+    ) -> None:
+        self.form = {"form_id": form_id, "item": item, "kind": kind, "title": title}
+
 
     # ---- 主办/协办 and 吹哨报到 (docs/lifecycle.md) ---------------------------------------------
 
@@ -1297,6 +1439,29 @@ class Case(Aggregate):
     ) -> None:
         part = next(p for p in self.parts if p.number == number)
         self._set_part(number, escalated=(*part.escalated, key))
+
+
+def check_hand_merge(case: Case, target: Case) -> None:
+    """What a merge by hand must not do; each refusal is 409 and writes nothing: into itself,
+    from a status the table does not allow, into a case that is not open (closed, resolved,
+    rejected), into a case that is itself merged (no chains A → B → C), and a case that others
+    are merged into (their callers would be left on a merged case)."""
+    if case.id == target.id:
+        raise MergeRefused(case.status, "不能与自身合并")
+    if case.status not in ALLOWED[Action.MERGE]:
+        raise IllegalTransition(case.status, Action.MERGE)
+    if target.status == Status.MERGED:
+        raise MergeRefused(
+            case.status, f"目标工单已并入工单 {target.merged_into}，请并入其原件"
+        )
+    if not target.is_open:
+        raise MergeRefused(
+            case.status, f"目标工单状态为「{STATUSES.label(target.status)}」，只能并入未办结的工单"
+        )
+    if case.duplicates:
+        raise MergeRefused(
+            case.status, f"该工单已有 {len(case.duplicates)} 件合并件，请先撤销其合并"
+        )
 
 
 def _replace(d: Dispatch, **changes: Any) -> Dispatch:

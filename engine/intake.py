@@ -53,6 +53,9 @@ class IntakeCommand(BaseModel):
     concern: Concern = Concern.WORRY
     # 保密件: the caller asked for confidentiality; no unit sees their name or number.
     confidential: bool = False
+    # 不合并: the operator saw the router's proposed merge and kept the case separate; it is
+    # routed as its own case and the proposal is recorded (MergeDeclined).
+    keep_separate: bool = False
     # Channel-specific fields kept as given (photos, lat/lng, station, police category...),
     # bounded in size and depth, every string under the text rule.
     extra: Extra = {}

@@ -163,9 +163,17 @@ class IntakeBatch:
         router = self.app.router
         received = [facts_of(case) for case in fresh.values()]  # as decide sees them too
         router.prepare(received)
+        separate = {cid for cmd, cid in zip(cmds, ids, strict=True) if cmd.keep_separate}
         for case, facts in zip(fresh.values(), received, strict=True):
             decision = self._classify(case, facts)
             merge = decision.merge_into
+            if merge is not None and case.id in separate:
+                # 不合并: the operator kept it separate; the proposal stays on record.
+                case.decline_merge(
+                    target=merge.case_id, similarity=merge.similarity, principal=principal,
+                    at=case.received_at,
+                )
+                merge = None
             if merge is not None and merge.case_id not in refused:
                 inside = fresh.get(merge.case_id)
                 if inside is None:

@@ -187,6 +187,10 @@ class Action(StrEnum):
     RETURN_PART = "return_part"  # 协办退回: an assisting unit gives its part back, with reason
     CLOSE_PART = "close_part"  # 关闭协办: the centre closes a part
     ESCALATE_PART = "escalate_part"  # 协办督办: the clock escalates a part's missed deadline
+    # Merges under the centre's hand (docs/lifecycle.md, Merges): the operator takes a merged
+    # case out again; the merged callers are told when their original is resolved.
+    UNMERGE = "unmerge"  # 撤销合并: the merged case becomes its own case and is routed
+    ORIGINAL_RESOLVED = "original_resolved"  # 原件办结: the merged caller waits for a callback
 
 
 ACTIONS: Final = _vocabulary(
@@ -224,6 +228,8 @@ ACTIONS: Final = _vocabulary(
         Action.RETURN_PART: "协办退回",
         Action.CLOSE_PART: "关闭协办",
         Action.ESCALATE_PART: "协办督办",
+        Action.UNMERGE: "撤销合并",
+        Action.ORIGINAL_RESOLVED: "原件办结",
     },
 )
 
@@ -268,6 +274,14 @@ EVENT_KINDS: Final = _vocabulary(
         "PartReturned": "协办退回",
         "PartClosed": "关闭协办",
         "PartEscalated": "协办督办",
+        # Merges under the centre's hand, 一表通, 通报/追责
+        "Unmerged": "撤销合并",
+        "DuplicateUnlinked": "取消关联合并件",
+        "OriginalResolved": "原件已办结",
+        "MergeDeclined": "不合并，单独立案",
+        "LinkedToForm": "一表通事项",
+        "FormSubmitted": "一表通",
+        "UnitCensured": "通报/追责",
     },
 )
 
@@ -465,6 +479,8 @@ COUNTS: Final = _vocabulary(
         "satisfied": "满意",
         "basically_satisfied": "基本满意",
         "dissatisfied": "不满意",
+        "notices": "通报",
+        "accountabilities": "追责",
     },
 )
 
@@ -519,6 +535,33 @@ STATS_DIMENSIONS: Final = _vocabulary(
 # The scope without a breakdown: the whole district.
 WHOLE_DISTRICT: Final = "全区"
 
+# ---- 一表通 and 通报/追责 (docs/lifecycle.md) ------------------------------------------------------
+
+
+class FormKind(StrEnum):
+    INSPECTION = "inspection"  # 网格巡查: a grid worker's round
+    VISIT = "visit"  # 走访: a visit to residents
+    MEETING = "meeting"  # 会议: a meeting's list of matters
+
+
+FORM_KINDS: Final = _vocabulary(
+    "form_kinds",
+    "一表通类型",
+    {FormKind.INSPECTION: "网格巡查", FormKind.VISIT: "入户走访", FormKind.MEETING: "会议议定"},
+)
+
+
+class CensureKind(StrEnum):
+    NOTICE = "notice"  # 通报: the centre names a unit's failing in a notice
+    ACCOUNTABILITY = "accountability"  # 追责: the centre holds a unit to account
+
+
+CENSURE_KINDS: Final = _vocabulary(
+    "censure_kinds",
+    "通报追责",
+    {CensureKind.NOTICE: "通报", CensureKind.ACCOUNTABILITY: "追责"},
+)
+
 # ---- all of it -----------------------------------------------------------------------------------
 
 VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
@@ -537,6 +580,8 @@ VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
     STATS_DIMENSIONS,
     PART_STATUSES,
     COOP_FIGURES,
+    FORM_KINDS,
+    CENSURE_KINDS,
 )
 
 

@@ -81,7 +81,22 @@ IGNORED: dict[str, str] = {
     "who may see them is decided from the aggregate",
     "ContactRevealed": "查看联系方式 is an audit record in the case's history; it changes nothing "
     "about the case",
+    "DuplicateUnlinked": "the original's list of merged callers lives on the aggregate (the case "
+    "page reads it there); the views record the unmerge on the merged case (Unmerged)",
+    "MergeDeclined": "不合并 at intake records the router's proposal the operator set aside; the "
+    "case is routed as its own (its Dispatched or SentToManual follows)",
+    "LinkedToForm": "一表通: the form's page reads the form and its items' cases from the log; "
+    "each item is a case counted as any other",
 }
+
+# Events of the log's aggregates other than cases (engine.forms): they have no case row.
+OTHER_EVENTS: dict[str, str] = {
+    "FormSubmitted": "the 一表通 parent is an aggregate of its own, not a case: no row and no "
+    "count (its items are cases, counted as any other)",
+    "UnitCensured": "通报 / 追责 of a unit: counted for the unit and the district total on the "
+    "day it was made (notices, accountabilities)",
+}
+CENSURE_FIELDS = {"notice": "notices", "accountability": "accountabilities"}
 
 CaseRow = dict[str, Any]
 CounterKey = tuple[str, str, dt.date]
@@ -218,6 +233,7 @@ class CaseFold(CoopCaseRules):
             "instructions_on_time": 0,
             "instruction_at": None,
             "instruction_due": None,
+            "callback_due": False,
             **ZERO_COUNTS,
         }
         # Without a conversion the datetimes stay as the events have them (an equal instant
@@ -304,6 +320,10 @@ class CaseFold(CoopCaseRules):
             if row is not None:  # cannot happen (version 1), but never count a case twice
                 return row
             return self._received(case_id, e, deltas)
+        if name in OTHER_EVENTS:
+            if name == "UnitCensured":
+                self._censured(e, deltas)
+            return row
         handler = self._handlers.get(name)
         if handler is None and name not in IGNORED:
             raise UnknownEvent(name)
@@ -450,6 +470,7 @@ class CaseFold(CoopCaseRules):
     def _on_Closed(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
         row["status"] = "closed"
         row["unit"] = None
+        row["callback_due"] = False
 
     def _on_Escalated(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
         row["escalation_level"] = e["level"]
@@ -502,3 +523,30 @@ class CaseFold(CoopCaseRules):
         row["instructions_on_time"] += int(bool(e["on_time"]))
         row["instruction_at"] = None
         row["instruction_due"] = None
+
+    # ---- merges under the centre's hand (docs/lifecycle.md, Merges) ---------------------------
+
+    def _on_Unmerged(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
+        # The case is its own again: no longer counted as merged (so it is accepted), at the
+        # centre until the router's Dispatched (or SentToManual) that follows.
+        row["status"] = "received"
+        row["merged_into"] = None
+        row["resolved_unit"] = None
+        row["callback_due"] = False
+        self._bump(row, "merged", -row["merged"], deltas)
+
+    def _on_OriginalResolved(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
+        # The merged caller waits for a callback (待回访); its rating counts for this unit.
+        row["callback_due"] = True
+        row["resolved_unit"] = self._unit(e["unit"])
+        row["result"] = str(e["result"])[:500]
+
+    # ---- 通报 / 追责: counted for the unit and the district on the day they were made ----------
+
+    def _censured(self, e: dict[str, Any], deltas: Deltas) -> None:
+        field = CENSURE_FIELDS.get(str(e["kind"]))
+        if field is None:
+            raise ValueError(f"unknown censure kind {e['kind']!r}")
+        day = self._days[e["at"]]
+        deltas.add("total", "", day, field, 1)
+        deltas.add("unit", self._unit(e["unit"]), day, field, 1)

@@ -52,6 +52,9 @@ OPEN_STATUSES = (
 HELD_BY_UNIT = tuple(sorted({*WITH_UNIT, "on_hold"}))
 AT_CENTRE = ("received", "returned", "reopened")
 FOLLOW_UP_STATUSES = ("resolved", "answered_directly")
+# Rows that are nobody's work: the terminal statuses, and a merged case (not terminal, since
+# the centre may unmerge it, but its matter is handled on its original).
+ENDED = TERMINAL | {"merged"}
 
 
 class StatsQueryError(ValueError):
@@ -371,7 +374,9 @@ class ReadModel:
         """Resolved or answered cases waiting for the follow-up call (待回访), oldest first."""
         self._fresh()
         t = view_open_cases
-        stmt = select(t).where(t.c.status.in_(FOLLOW_UP_STATUSES)).order_by(t.c.received_at)
+        # A merged caller is due a callback once the original is resolved (合并件回访).
+        due = or_(t.c.status.in_(FOLLOW_UP_STATUSES), and_(t.c.status == "merged", t.c.callback_due))
+        stmt = select(t).where(due).order_by(t.c.received_at)
         return self._open_dicts(stmt)
 
     def hold_queue(self) -> list[dict[str, Any]]:
@@ -513,7 +518,7 @@ class ReadModel:
                 values = v if isinstance(v, list | tuple | set) else str(v).split(",")
                 cond.append(t.c.status.in_([s.strip() for s in values]))
             elif k == "open":
-                terminal = sorted(TERMINAL | {"resolved", "answered_directly"})
+                terminal = sorted(ENDED | {"resolved", "answered_directly"})
                 cond.append(t.c.status.notin_(terminal) if v else t.c.status.in_(terminal))
             elif k in ("unit", "channel", "category", "street", "locality", "resolved_unit"):
                 cond.append(t.c[k] == str(v))
@@ -644,7 +649,7 @@ class ReadModel:
         row["unit_name"] = self.name_of("unit", row["unit"]) if row["unit"] else None
         row["channel_name"] = CHANNELS.label(row["channel"])
         row["units"] = [u for u in (row["units"] or "").split("|") if u]
-        row["is_open"] = row["status"] not in TERMINAL
+        row["is_open"] = row["status"] not in ENDED
         row["month"] = row.pop("received_month")
         return row
 

@@ -69,6 +69,10 @@ COUNT_FIELDS: tuple[str, ...] = (
     "satisfied",
     "basically_satisfied",
     "dissatisfied",
+    # 通报 / 追责 of a unit by the centre (engine.forms.Censure): on the day it was made, for the
+    # unit and the district total only (no case scope: a censure need not be about a case).
+    "notices",
+    "accountabilities",
 )
 
 SNIPPET_CHARS = 120
@@ -180,6 +184,8 @@ def _state_columns() -> list[Column[Any]]:
         Column("instructions_on_time", Integer, nullable=False, default=0),
         Column("instruction_at", UtcDateTime),
         Column("instruction_due", UtcDateTime),
+        # A merged caller due a callback: the original was resolved (待回访).
+        Column("callback_due", Boolean, nullable=False, default=False),
     ]
 
 

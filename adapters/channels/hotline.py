@@ -33,6 +33,7 @@ HEADERS = {
     "诉求分类": "category",
     "保密件": "confidential",
     "是否保密": "confidential",
+    "不合并": "keep_separate",
 }
 KNOWN = frozenset(HEADERS.values())
 
@@ -68,5 +69,6 @@ def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand:
         urgent=urgency(record),
         category_hint=ctx.category(text_field(record, "category", label="诉求分类")),
         confidential=flag(record, "confidential", "保密件"),
+        keep_separate=flag(record, "keep_separate", "不合并"),
         extra=redact_value(extra),
     )

@@ -45,6 +45,7 @@ from adapters.http.schemas import (
 from adapters.http.store import ApiStore
 from adapters.http.unit_view import lens_for
 from adapters.http.views import case_view, event_view, jsonable
+from adapters.http.views_hand import merge_fields
 from engine.application import CaseNotFound
 from engine.config import Role
 from engine.domain import Case
@@ -95,7 +96,8 @@ def view(request: Request, case: Case, principal: Principal, what: str) -> CaseJ
     """The case as this caller may see it; the answer carries personal data, so it is audited
     like a read (``what`` names the route that showed it)."""
     audit(request, principal, case, what)
-    return case_view(case, principal, runtime_of(request).config)
+    rt = runtime_of(request)
+    return {**case_view(case, principal, rt.config), **merge_fields(rt.app, case, principal, rt.config)}
 
 
 # ---- intake ------------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ class HotlineRecord(BaseModel):
     urgency: Code = Field("", description="紧急程度：一般 / 紧急")
     category: Code = Field("", description="诉求分类（话务员预判），分类代码或中文名")
     confidential: bool = Field(False, description="保密件：承办单位看不到来电人姓名和号码，由中心转达")
+    keep_separate: bool = Field(False, description="不合并：智能分拨提示重复时，话务员决定单独立案")
 
 
 class ReturnBody(_Body):

@@ -309,6 +309,11 @@ EVENT_FIELDS: dict[str, dict[str, Shape]] = {
     "PartReturned": {"unit": None, "number": None, "reason": _T},
     "PartClosed": {"unit": None, "number": None, "note": _T},
     "PartEscalated": {"unit": None, "number": None, "kind": None, "supervisor": None},
+    "Unmerged": {"original": None, "note": _T},
+    "DuplicateUnlinked": {"duplicate": None},
+    "OriginalResolved": {"original": None, "unit": None, "result": _T},
+    "MergeDeclined": {"target": None},
+    "LinkedToForm": {"form_id": None, "item": None, "kind": None, "title": _T},
 }
 
 

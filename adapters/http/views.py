@@ -26,6 +26,8 @@ CENTRE_ACTIONS: dict[Action, str] = {
     Action.URGE: "urge",
     Action.DECIDE_HOLD: "hold/decide",
     Action.RESUME: "resume",
+    Action.MERGE: "merge",  # 合并 by hand (adapters.http.routes_hand)
+    Action.UNMERGE: "unmerge",
 }
 UNIT_ACTIONS: dict[Action, str] = {
     Action.CLAIM: "claim",

@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from adapters.bootstrap import bootstrap
-from engine.application import SanshiApplication
+from engine.application import CaseNotFound, SanshiApplication
 from engine.config import load_config
 from engine.domain import (
     ALLOWED,
@@ -147,6 +147,9 @@ def domain_act(case: Case, action: Action) -> None:
     elif action == Action.RESOLVE:
         case.resolve(unit=unit, result="已处理", **kw)
     elif action == Action.FOLLOW_UP:
+        if case.status == Status.MERGED:  # a merged caller: once the original is resolved
+            assert case.merged_into is not None
+            case.original_resolved(original=case.merged_into, unit="u1", result="已处理", **kw)
         case.follow_up(solved=True, rating=Rating.SATISFIED, comment="", centre="centre", **kw)
     elif action == Action.ANSWER_DIRECTLY:
         case.answer_directly(answer="已解答", centre="centre", **kw)
@@ -182,6 +185,10 @@ def domain_act(case: Case, action: Action) -> None:
         case.answer_instruction(unit=unit, reply="已落实", **kw)
     elif action in COOP_DOMAIN_ACTIONS:
         _domain_coop(case, action)
+    elif action == Action.UNMERGE:
+        case.unmerge(note="不是同一件事", **kw)
+    elif action == Action.ORIGINAL_RESOLVED:
+        case.original_resolved(original=case.merged_into or uuid4(), unit="u1", result="已处理", **kw)
     else:  # pragma: no cover - the table below covers every action
         raise AssertionError(action)
 
@@ -373,7 +380,18 @@ SERVICE_ACTIONS: dict[Action, Callable[[SanshiApplication, UUID], object]] = {
     Action.REPORT_PART: lambda a, c: a.report_part(c, ASSISTING, "已排查线路", "unit:assist", at=T0),
     Action.RETURN_PART: lambda a, c: a.return_part(c, ASSISTING, "不属本部门", "unit:assist", at=T0),
     Action.CLOSE_PART: lambda a, c: a.close_part(c, 1, "中心协调解决", OP, at=T0),
+    Action.UNMERGE: lambda a, c: a.unmerge(c, OP, note="不是同一件事", at=T0),
 }
+
+
+def _resolve_original(app: SanshiApplication, cid: UUID) -> None:
+    """A merged case's callback is due once its original is resolved (OriginalResolved)."""
+    original = app.get_case(cid).merged_into
+    assert original is not None
+    unit = _unit_of(app, original)
+    app.claim(original, unit, "unit:clerk", at=T0)
+    app.resolve(original, unit, "已更换灯泡", "unit:clerk", at=T0)
+    assert app.get_case(cid).callback_due
 # What must be pending before an action the status allows can be taken.
 PRECONDITION: dict[Action, Action] = {
     Action.DECIDE_EXTENSION: Action.REQUEST_EXTENSION,
@@ -414,6 +432,8 @@ def test_service_transition_table(app: SanshiApplication, status: Status) -> Non
             _take_precondition(app, cid, action)
         if action == Action.ESCALATE_PART and status in ALLOWED[Action.ADD_ASSIST]:
             with_assist(app, cid)  # a part whose clock the status may or may not let run
+        if action == Action.FOLLOW_UP and status == Status.MERGED:
+            _resolve_original(app, cid)
         before = _log_length(app)
         if action == Action.ESCALATE:
             kinds = app.escalate_overdue(cid, LATER)
@@ -736,3 +756,106 @@ def test_the_clock_escalates_a_department_that_does_not_report_in(app: SanshiApp
     assert case.escalation_level == 0  # the lead's own level does not move
     app.tick([cid], after + dt.timedelta(minutes=5))  # once per deadline
     assert len([e for e in app.events.get(cid) if type(e).__name__ == "PartEscalated"]) == 1
+
+
+# Merges under the centre's hand and 一表通 through the service
+# ---------------------------------------------------------------------------------------------
+
+
+def test_hand_merge_refusals_write_nothing(app: SanshiApplication) -> None:
+    from engine.domain import MergeRefused
+
+    original = build(app, Status.DISPATCHED)
+    merged = build(app, Status.MERGED)  # merged into an original of its own
+    case = build(app, Status.RECEIVED)
+    closed = build(app, Status.CLOSED)
+    hub = build(app, Status.RECEIVED)
+    app.merge(build(app, Status.RECEIVED), hub, OP, at=T0)  # hub has a merged caller now
+    for cid, into in [(case, case), (case, merged), (case, closed), (hub, original)]:
+        n = _log_length(app)
+        with pytest.raises(MergeRefused):
+            app.merge(cid, into, OP, note="重复", at=T0)
+        assert _log_length(app) == n
+    n = _log_length(app)
+    with pytest.raises(IllegalTransition):  # with a unit: not the centre's to merge
+        app.merge(original, case, OP, at=T0)
+    with pytest.raises(IllegalTransition):  # unmerge a case that is not merged
+        app.unmerge(case, OP, at=T0)
+    assert _log_length(app) == n
+    done = app.merge(case, original, OP, note="同一盏路灯", at=T0)
+    assert done.status == Status.MERGED and app.get_case(original).duplicates == [case]
+
+
+def test_unmerge_routes_the_case_as_its_own_and_the_original_forgets_it(
+    app: SanshiApplication,
+) -> None:
+    cid = build(app, Status.MERGED)
+    original = app.get_case(cid).merged_into
+    assert original is not None and cid in app.get_case(original).duplicates
+    case = app.unmerge(cid, OP, note="不是同一件事", at=T0)
+    # The lamp text routes to a unit again; not merged into its original again.
+    assert case.status == Status.DISPATCHED and case.merged_into is None
+    assert cid not in app.get_case(original).duplicates
+    names = [type(e).__name__ for e in app.events.get(cid)]
+    assert names[-2:] == ["Unmerged", "Dispatched"]
+
+
+def test_merged_callers_are_called_back_when_the_original_is_resolved(
+    app: SanshiApplication,
+) -> None:
+    cid = build(app, Status.MERGED)
+    original = app.get_case(cid).merged_into
+    assert original is not None
+    with pytest.raises(InvalidCommand):  # not before the original is resolved
+        app.follow_up(cid, True, Rating.SATISFIED, OP, at=T0)
+    _resolve_original(app, cid)
+    told = app.get_case(cid)
+    assert told.original_result == "已更换灯泡" and told.callback_due
+    assert told.resolved_unit == app.get_case(original).resolved_unit
+    case = app.follow_up(cid, True, Rating.SATISFIED, OP, at=T0)
+    assert case.status == Status.CLOSED
+    followed = [e for e in app.events.get(cid) if type(e).__name__ == "FollowedUp"]
+    assert followed[-1].unit == app.get_case(original).resolved_unit  # type: ignore[attr-defined]
+
+
+def test_a_dissatisfied_merged_caller_becomes_its_own_case(app: SanshiApplication) -> None:
+    cid = build(app, Status.MERGED)
+    _resolve_original(app, cid)
+    case = app.follow_up(cid, False, Rating.DISSATISFIED, OP, at=T0)
+    assert case.merged_into is None and case.status == Status.DISPATCHED
+
+
+def test_kept_separate_at_intake_is_routed_and_records_the_proposal(
+    app: SanshiApplication,
+) -> None:
+    from engine.domain import Status as S
+    from tests.support.lifecycle import intake
+
+    original = app.get_case(build(app, Status.DISPATCHED))
+    cmd = intake(original.content, original.address).model_copy(update={"keep_separate": True})
+    r = app.receive(cmd)
+    assert r.status == S.DISPATCHED.value and r.merged_into is None
+    declined = [e for e in app.events.get(r.case_id) if type(e).__name__ == "MergeDeclined"]
+    assert declined and declined[0].target == original.id  # type: ignore[attr-defined]
+
+
+def test_a_form_links_its_items_and_is_complete_when_they_all_are(app: SanshiApplication) -> None:
+    items = [
+        {"content": "茶亭路12号门口的路灯不亮了，晚上很黑", "address": "海城区茶亭路12号"},
+        {"content": "东一巷菜场门口占道经营，堵住了路", "address": "海城区东一巷"},
+    ]
+    form, dup = app.submit_form("WG-1", "inspection", "网格巡查", items, OP, at=T0)
+    assert not dup and len(form.case_ids) == 2
+    again, dup = app.submit_form("WG-1", "inspection", "网格巡查", items, OP, at=T0)
+    assert dup and again.id == form.id
+    _, cases = app.get_form(form.id)
+    assert [c.form["item"] for c in cases if c.form] == [1, 2]
+    assert all(c.status == Status.DISPATCHED for c in cases)
+    n = _log_length(app)
+    with pytest.raises(InvalidCommand):
+        app.submit_form("WG-2", "party", "x", items, OP, at=T0)
+    with pytest.raises(InvalidCommand):
+        app.submit_form("WG-3", "visit", "x", [], OP, at=T0)
+    assert _log_length(app) == n
+    with pytest.raises(CaseNotFound):  # a form is not a case
+        app.get_case(form.id)

@@ -38,7 +38,10 @@ COUNTS = (
     "satisfied",
     "basically_satisfied",
     "dissatisfied",
+    "notices",
+    "accountabilities",
 )
+CENSURES = {"notice": "notices", "accountability": "accountabilities"}
 RATE_PARTS = {
     "handling_rate": (("resolved",), "accepted"),
     "on_time_rate": (("resolved_on_time",), "resolved"),
@@ -72,10 +75,16 @@ def expected_stats(
     the acting unit for dispatch/claim/return/mediation, the resolving unit for follow-ups."""
     cases: dict[UUID, dict[str, Any]] = {}
     acts: list[tuple[UUID, str, str]] = []  # (case, unit, count name)
+    censures: list[tuple[dt.date, str, str]] = []  # (day made, unit, count name)
 
     for e in events:
         name = type(e).__name__
         cid = e.originator_id
+        if name == "UnitCensured":  # 通报/追责: the unit and the district, on the day made
+            censures.append((e.at.astimezone(SHANGHAI).date(), e.unit, CENSURES[e.kind]))
+            continue
+        if cid not in cases and name != "Received":
+            continue  # a 一表通 form: not a case
         if name == "Received":
             cases[cid] = {
                 "channel": e.channel,
@@ -88,6 +97,7 @@ def expected_stats(
                 "unit": None,
                 "resolved_unit": None,
                 "claim_deadline": None,
+                "merged": 0,
             }
             continue
         c = cases[cid]
@@ -118,10 +128,14 @@ def expected_stats(
             c.update(status="reopened", resolved=0, on_time=0)
         elif name in ("Rejected", "Merged", "Closed"):
             c["status"] = name.lower()
+            if name == "Merged":
+                c["merged"] = 1  # stays merged when the merged caller's case is closed
         elif name in COOP_EVENTS:
             # 主办/协办: a part changes no count of the seven rates (docs/rates.md: the district
             # counts each case once; the lead's rates count it); see expected_coop.
             pass
+        elif name == "Unmerged":
+            c.update(status="received", merged=0)
         elif name == "FollowedUp":
             unit = centre if e.unit == "centre" else e.unit
             acts.append((cid, unit, "followups"))
@@ -132,6 +146,8 @@ def expected_stats(
                 acts.append((cid, unit, e.rating))
 
     def responsible(c: dict[str, Any]) -> str:
+        if c["merged"]:
+            return centre
         if c["status"] in WITH_UNIT:
             return str(c["unit"])
         if c["status"] in RESOLVED_STATES:
@@ -156,7 +172,7 @@ def expected_stats(
             continue
         row = out[key(c)]
         row["received"] += 1
-        row["merged"] += c["status"] == "merged"
+        row["merged"] += c["merged"]
         row["rejected"] += c["status"] == "rejected"
         row["resolved"] += c["resolved"]
         row["resolved_on_time"] += c["on_time"]
@@ -164,6 +180,10 @@ def expected_stats(
         c = cases[cid]
         if included(c):
             out[unit if by == "unit" else key(c)][count] += 1
+    for day, unit, count in censures:
+        if by in (None, "unit", "month") and included({"day": day}):
+            k = unit if by == "unit" else f"{day:%Y-%m}" if by == "month" else ""
+            out[k][count] += 1
     return {k: v for k, v in out.items() if any(v.values())}
 
 

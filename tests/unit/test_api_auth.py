@@ -148,6 +148,19 @@ ROUTES: list[Route] = [
           {"result": "已修复"}),
     Route("GET", "/api/units/{unit}/assists", CASE_READERS),
     Route("GET", "/api/stats/coop", STATS_READERS),
+    # Merges under the centre's hand: the operator merges (into an open original) and unmerges
+    Route("POST", "/api/cases/{id}/merge", only("operator"), Status.RECEIVED,
+          {"into": "{target}", "note": "同一件事"}),
+    Route("POST", "/api/cases/{id}/unmerge", only("operator"), "merged", {"note": "不是同一件事"}),
+    # 一表通: the operator submits; a unit reads the form of an item it holds (another: 404)
+    Route("POST", "/api/forms", only("operator", 201), body={
+        "ref": "AUTH-FORM-{n}", "kind": "inspection", "title": "网格巡查",
+        "items": [{"content": "茶亭路{n}号路灯不亮", "address": "海城区茶亭路{n}号"}],
+    }),
+    Route("GET", "/api/forms/{form_id}", CASE_READERS_BY_ID),
+    # 通报 / 追责: the centre's
+    Route("POST", "/api/censures", only("operator", 201),
+          body={"kind": "notice", "unit": ASSIGNED_UNIT, "reason": "超期未签收"}),
     # operations and documents: no token needed
     Route("GET", "/healthz", PUBLIC),  # the public answer is ok / unavailable, nothing more
     # Prometheus metrics count police hand-overs: leaders and admins (or the metrics token).
@@ -193,10 +206,18 @@ def _prepare(runtime: Runtime, route: Route) -> tuple[str, UUID | None]:
         elif route.state in ("part", "part_claimed", "part_reported"):
             stage = {"part": "added", "part_claimed": "claimed", "part_reported": "reported"}
             cid = case_with_part(runtime, stage[route.state])
+        elif route.state == "merged":
+            cid = case_in(runtime, Status.RECEIVED)
+            runtime.app.merge(cid, case_in(runtime, Status.DISPATCHED), "operator:test")
         else:
             assert isinstance(route.state, Status)
             cid = case_in(runtime, route.state)
         path = path.replace("{id}", str(cid)).replace("{number}", "1")
+    if "{form_id}" in path:  # a form whose one item is with the assigned unit (a lamp)
+        n = next(_counter)
+        item = {"content": f"茶亭路{n}号门口的路灯不亮了", "address": f"海城区茶亭路{n}号"}
+        form, _ = runtime.app.submit_form(f"AUTH-F-{n}", "inspection", "巡查", [item], "operator:t")
+        path = path.replace("{form_id}", str(form.id))
     return path, cid
 
 
@@ -228,6 +249,8 @@ def test_route_answers_each_caller_as_the_policy_says(
             dispatch = runtime.app.get_case(cid).dispatch
             assert dispatch is not None
             payload["until"] = (dispatch.handle_deadline + dt.timedelta(days=5)).isoformat()
+        if isinstance(payload, dict) and payload.get("into") == "{target}":
+            payload["into"] = str(case_in(runtime, Status.DISPATCHED))
         resp = client.request(route.method, path, headers=auth(token), json=payload)
     expected = route.expect[caller]
     assert resp.status_code == expected, (caller, route.path, resp.status_code, resp.text[:300])

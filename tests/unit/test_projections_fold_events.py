@@ -13,7 +13,8 @@ import pytest
 
 from engine.deadlines import SHANGHAI
 from engine.domain import Case
-from projections.fold import IGNORED, CaseFold, CaseRow, Deltas, UnknownEvent
+from engine.forms import Censure, Form
+from projections.fold import IGNORED, OTHER_EVENTS, CaseFold, CaseRow, Deltas, UnknownEvent
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=SHANGHAI)
 
@@ -60,6 +61,26 @@ def test_every_event_of_a_case_has_a_rule_or_is_listed_as_changing_no_view() -> 
     assert sorted((handled | IGNORED.keys()) - names) == []  # no rule for an event gone
     assert sorted(handled & IGNORED.keys()) == []  # a rule or ignored, not both
     assert all(why.strip() for why in IGNORED.values())
+
+
+def test_the_events_of_the_other_aggregates_are_known_and_need_no_case_row() -> None:
+    """一表通 forms and 通报/追责 share the log with the cases: the fold knows their events
+    (no case row: a censure counts for its unit, a form not at all)."""
+    names = {
+        name
+        for cls in (Form, Censure)
+        for name, value in vars(cls).items()
+        if isinstance(value, type) and issubclass(value, cls.Event)
+        and value not in (cls.Event, cls.Created)
+    }
+    assert names == set(OTHER_EVENTS) and not names & case_event_names()
+    fold, deltas = CaseFold(), Deltas()
+    assert fold.apply(None, uuid4(), "FormSubmitted", {"at": T0}, deltas) is None
+    assert deltas.rows == {}
+    censure = {"kind": "notice", "unit": "chatinglu", "reason": "超期", "at": T0}
+    assert fold.apply(None, uuid4(), "UnitCensured", censure, deltas) is None
+    counted = {k: v for k, v in deltas.rows.items()}
+    assert set(counted) == {("total", "", T0.date()), ("unit", "chatinglu", T0.date())}
 
 
 @pytest.mark.parametrize("with_row", [True, False], ids=["known case", "unknown case"])

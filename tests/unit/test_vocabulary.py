@@ -12,6 +12,7 @@ from eventsourcing.domain import Aggregate
 
 from adapters.http.routes_read import StatsBy
 from engine.domain import Case
+from engine.forms import Censure, Form
 from engine.vocabulary import (
     APPEAL_TYPES,
     CHANNELS,
@@ -22,9 +23,11 @@ from engine.vocabulary import (
     VOCABULARIES,
     Action,
     AppealType,
+    CensureKind,
     Channel,
     Concern,
     DeadlineKind,
+    FormKind,
     Rating,
     Role,
     Status,
@@ -65,12 +68,16 @@ def test_every_enumeration_has_exactly_one_label_per_code() -> None:
     ):
         assert by_name[name].codes == tuple(e.value for e in enum), name
     # Every event of a case's history has its name (not the library's own base classes).
+    # And every event of the log's other aggregates (一表通 forms, 通报/追责).
     events = {
         n
-        for n, v in vars(Case).items()
+        for cls in (Case, Form, Censure)
+        for n, v in vars(cls).items()
         if isinstance(v, type) and issubclass(v, Aggregate.Event) and not hasattr(Aggregate, n)
     }
     assert events and events == set(by_name["event_kinds"].codes)
+    assert by_name["form_kinds"].codes == tuple(k.value for k in FormKind)
+    assert by_name["censure_kinds"].codes == tuple(k.value for k in CensureKind)
     assert APPEAL_TYPES.codes == tuple(t for t in typing.get_args(AppealType) if t)
     # The counts are the views' counters plus the derived "accepted"; every rate is made of them.
     assert set(COUNTS.codes) == {*COUNT_FIELDS, "accepted"}

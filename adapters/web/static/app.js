@@ -144,7 +144,7 @@ function rowsOf(data) {
 // ---- login and tabs ---------------------------------------------------------------------------
 
 const TABS = {
-  operator: [["intake", "受理台"], ["queue", "待派单"], ["holds", "待审挂起"], ["followup", "回访"], ["coop", "协办与吹哨"], ["search", "工单查询"]],
+  operator: [["intake", "受理台"], ["forms", "一表通"], ["queue", "待派单"], ["holds", "待审挂起"], ["followup", "回访"], ["coop", "协办与吹哨"], ["censures", "通报追责"], ["search", "工单查询"]],
   unit: [["inbox", "工单箱"], ["assists", "协办待反馈"], ["search", "本单位工单"]],
   leader: [["dashboard", "领导驾驶舱"], ["instructions", "批示跟踪"], ["coop", "协办与吹哨"], ["search", "工单查询"]],
   admin: [["dashboard", "领导驾驶舱"], ["search", "工单查询"], ["audit", "查阅审计"], ["quarantine", "隔离事件"]],
@@ -195,7 +195,7 @@ function show(tab) {
   history.replaceState(null, "", "#" + tab);
   for (const b of $("tabs").querySelectorAll("button")) b.classList.toggle("active", b.dataset.tab === tab);
   const view = clear($("view"));
-  const screens = { intake: intakeScreen, queue: queueScreen, followup: followupScreen, search: searchScreen, inbox: inboxScreen, dashboard: dashboardScreen, holds: holdsScreen, instructions: instructionsScreen, assists: assistsScreen, coop: coopScreen, audit: auditScreen, quarantine: quarantineScreen };
+  const screens = { intake: intakeScreen, queue: queueScreen, followup: followupScreen, search: searchScreen, inbox: inboxScreen, dashboard: dashboardScreen, holds: holdsScreen, instructions: instructionsScreen, assists: assistsScreen, coop: coopScreen, forms: formsScreen, censures: censureScreen, audit: auditScreen, quarantine: quarantineScreen };
   screens[tab](view);
 }
 
@@ -233,12 +233,14 @@ function renderCase(container, c, events, onChange) {
       statusBadge(c.status, c.status_name),
       c.urgent ? h("span", { class: "badge red" }, "紧急") : null,
       c.escalation_level > 0 ? h("span", { class: "badge red" }, `督办 ${c.escalation_level} 级`) : null,
+      c.reported_by > 1 ? h("span", { class: "badge amber", "data-testid": "reported-by" }, `${c.reported_by} 人反映`) : null,
       c.masked ? h("span", { class: "badge" }, "来电人信息已脱敏") : null,
       c.confidential ? h("span", { class: "badge amber", "data-testid": "confidential" }, "保密件") : null,
       h("span", { class: "muted small right" }, c.id)),
     instructionsBox(c),
     holdBox(c),
     partsBox(c),
+    mergeBox(c),
     h("div", { class: "content", "data-testid": "case-content" }, c.content),
     h("dl", {},
       h("dt", {}, "渠道"), h("dd", {}, label("channels", c.channel)),
@@ -282,7 +284,11 @@ function renderCase(container, c, events, onChange) {
     if (e.type === "ExtensionDecided") extra.push(e.data.granted ? `同意，延至 ${fmtTime(e.data.until)}` : "不同意");
     if (e.type === "MediationConcluded") extra.push((e.data.agreement ? "达成协议" : "未达成协议") + (e.data.summary ? `：${e.data.summary}` : ""));
     if (e.type === "AnsweredDirectly") extra.push(e.data.answer || "");
-    if (e.type === "Merged") extra.push(`并入 ${e.data.target}`);
+    if (e.type === "Merged") extra.push(`并入 ${e.data.target}` + (e.data.reason?.note ? `：${e.data.reason.note}` : ""));
+    if (e.type === "Unmerged") extra.push(e.data.note || "");
+    if (e.type === "OriginalResolved") extra.push(`原件办理结果：${e.data.result || ""}`);
+    if (e.type === "MergeDeclined") extra.push(`未并入 ${e.data.target}`);
+    if (e.type === "LinkedToForm") extra.push(`第 ${e.data.item} 项 · ${e.data.title || ""}`);
     if (e.type === "Urged") extra.push(e.data.note || "");
     if (e.type === "ContactRevealed") extra.push(e.principal || "");
     if (e.type === "HoldRequested") extra.push(e.data.reason || "");
@@ -409,6 +415,20 @@ function actionForm(action, c, done) {
         h("button", { type: "submit", class: "primary", "data-testid": "do-followup" }, "提交回访")),
         h("p", { class: "muted small" }, "不满意或未解决将自动重办，重新派单。"));
       f.addEventListener("submit", (ev) => run(ev, () => post(path("followup"), { solved: solved.value === "true", rating: rating.value || null, comment: comment.value })));
+      return f;
+    }
+    case "merge": {
+      const into = h("input", { required: true, placeholder: "原件工单 id", size: 38, "data-testid": "merge-into" });
+      const note = h("input", { placeholder: "合并说明", size: 24, "data-testid": "merge-note" });
+      const f = box(act("merge"), h("div", { class: "row" }, into, note, h("button", { type: "submit", "data-testid": "do-merge" }, "并入原件")),
+        h("p", { class: "muted small" }, "并入后不再单独派单；原件办结时回访本来电人。"));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("merge"), { into: into.value.trim(), note: note.value })));
+      return f;
+    }
+    case "unmerge": {
+      const note = h("input", { placeholder: "撤销理由", size: 30, "data-testid": "unmerge-note" });
+      const f = box(act("unmerge"), h("div", { class: "row" }, note, h("button", { type: "submit", class: "danger", "data-testid": "do-unmerge" }, "撤销合并，单独立案")));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("unmerge"), { note: note.value })));
       return f;
     }
     case "urge": {
@@ -705,10 +725,13 @@ function intakeScreen(view) {
     appeal: h("select", { name: "appeal_type" }, h("option", { value: "" }, "（未选择）"), terms("appeal_types").map((t) => h("option", { value: t.code }, t.label))),
     urgent: h("input", { type: "checkbox", name: "urgent" }),
     confidential: h("input", { type: "checkbox", name: "confidential", "data-testid": "intake-confidential" }),
+    keepSeparate: h("input", { type: "checkbox", name: "keep_separate", "data-testid": "intake-keep-separate" }),
     category: h("select", { name: "category", "data-testid": "category" }, h("option", { value: "" }, "由系统智能分类")),
   };
   for (const c of state.meta.categories) f.category.appendChild(h("option", { value: c.code }, c.name));
   const counter = h("span", { class: "muted small" }, "0 / 4000");
+  // 不合并: offered when the router proposes to merge the case into an open one.
+  const keepBox = h("label", { class: "check full", hidden: true, "data-testid": "keep-separate-box" }, f.keepSeparate, "不合并，单独立案（智能分拨提示将自动合并）");
   const suggestBox = h("div", { class: "card suggest", "data-testid": "suggestion" }, h("h2", {}, "智能分拨建议"), h("p", { class: "muted" }, "输入诉求内容后，这里显示建议的分类、承办单位和疑似重复工单。"));
   const result = h("div", { "data-testid": "intake-result" });
   const form = h("form", { class: "card", "data-testid": "intake-form" },
@@ -722,6 +745,7 @@ function intakeScreen(view) {
       h("label", {}, "分类预判", f.category),
       h("label", { class: "check" }, f.urgent, "紧急（揪心事，30分钟内签收）"),
       h("label", { class: "check" }, f.confidential, "保密件（来电人要求保密：承办单位看不到姓名和电话，由中心转达）"),
+      keepBox,
     ),
     h("div", { class: "row", style: null }, h("button", { type: "submit", class: "primary", "data-testid": "submit-case" }, "提交受理"), h("button", { type: "reset" }, "清空")));
 
@@ -736,7 +760,10 @@ function intakeScreen(view) {
       const mine = ++seq;
       try {
         const sg = await get("/api/routing/suggest" + qs({ text, address: f.address.value, category: f.category.value, urgent: f.urgent.checked ? "true" : "" }));
-        if (mine === seq) renderSuggestion(suggestBox, sg);
+        if (mine === seq) {
+          renderSuggestion(suggestBox, sg);
+          keepBox.hidden = !(sg.duplicates || []).some((d) => d.would_merge);
+        }
       } catch (e) {
         if (mine === seq) toast(e.message, true);
       }
@@ -744,7 +771,7 @@ function intakeScreen(view) {
   };
   for (const el of [f.content, f.address, f.category, f.urgent]) el.addEventListener("input", suggest);
   f.category.addEventListener("change", suggest);
-  form.addEventListener("reset", () => { setTimeout(() => { counter.textContent = "0 / 4000"; }, 0); });
+  form.addEventListener("reset", () => { setTimeout(() => { counter.textContent = "0 / 4000"; keepBox.hidden = true; }, 0); });
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const btn = form.querySelector("button[type=submit]");
@@ -761,6 +788,7 @@ function intakeScreen(view) {
         urgency: f.urgent.checked ? "紧急" : "一般",
         category: f.category.value,
         confidential: f.confidential.checked,
+        keep_separate: !keepBox.hidden && f.keepSeparate.checked,
       });
       toast(c.duplicate ? "该工单已受理过（重复提交）" : `已受理：${c.status_name}${c.assigned_unit_name ? "，派往 " + c.assigned_unit_name : ""}`);
       orderNo = newOrderNo();
@@ -863,11 +891,9 @@ function instructionsScreen(view) {
 }
 
 function followupScreen(view) {
-  listScreen(view, "待回访（已办结、直办）", async () => {
-    const a = rowsOf(await get("/api/cases" + qs({ status: "resolved", limit: 200 })));
-    const b = rowsOf(await get("/api/cases" + qs({ status: "answered_directly", limit: 200 })));
-    return a.concat(b);
-  }, [COL.received, COL.text, COL.unit, COL.status], "followup-table");
+  // The centre's queue: resolved and answered cases, and merged callers whose original is resolved.
+  listScreen(view, "待回访（已办结、直办、合并件）", async () => rowsOf(await get("/api/queue/followup")),
+    [COL.received, COL.text, COL.unit, COL.status], "followup-table");
 }
 
 function searchScreen(view) {
@@ -1139,6 +1165,117 @@ async function quarantineScreen(view) {
   } catch (e) {
     card.appendChild(h("div", { class: "error" }, e.message));
   }
+}
+
+// ---- merges under the centre's hand, 一表通, 通报/追责 ----------------------------------------------
+
+// N 人反映: the original's merged callers; a merged caller's told result; the item's 一表通 form.
+function mergeBox(c) {
+  const rows = [];
+  if ((c.merged_callers || []).length) {
+    rows.push(h("h3", {}, `合并件（${c.reported_by} 人反映）`));
+    rows.push(h("ul", { class: "merged", "data-testid": "merged-callers" }, c.merged_callers.map((m) => h("li", { "data-testid": "merged-caller" },
+      h("a", { href: "#", on: { click: (ev) => { ev.preventDefault(); showCase(ev.target.closest(".detail").parentNode, m.id); } } }, m.caller_name || "（未留姓名）"),
+      ` · ${label("channels", m.channel)} · ${fmtTime(m.received_at)} · `, statusBadge(m.status, m.status_name),
+      m.callback_due && m.status === "merged" ? h("span", { class: "badge amber" }, "待回访") : null))));
+  }
+  if (c.merged_into) rows.push(h("div", { "data-testid": "merged-into" }, "已并入原件 ", h("code", {}, c.merged_into)));
+  if (c.callback_due && c.status === "merged") rows.push(h("div", { "data-testid": "original-result" }, `原件已办结，回访时告知：${c.original_result || ""}`));
+  if (c.form) {
+    rows.push(h("div", { "data-testid": "case-form" }, `一表通（${c.form.kind_name}）第 ${c.form.item} 项：`,
+      h("a", { href: "#", on: { click: (ev) => { ev.preventDefault(); const root = ev.target.closest(".detail").parentNode; formPage(root, c.form.form_id); } } }, c.form.title)));
+  }
+  if (!rows.length) return null;
+  return h("div", { class: "card", "data-testid": "merge-state" }, rows);
+}
+
+function formsScreen(view) {
+  const kind = h("select", { "data-testid": "form-kind" }, terms("form_kinds").map((t) => h("option", { value: t.code }, t.label)));
+  const title = h("input", { required: true, placeholder: "如：茶亭路网格 11 月第 2 次巡查", size: 40, "data-testid": "form-title" });
+  const items = h("div", { class: "stack", "data-testid": "form-items" });
+  const addItem = () => {
+    const n = items.children.length + 1;
+    const row = h("div", { class: "row form-item", "data-testid": "form-item" },
+      h("strong", {}, `事项 ${n}`),
+      h("input", { required: true, placeholder: "事项内容", size: 44, "data-testid": "item-content" }),
+      h("input", { placeholder: "地址", size: 22, "data-testid": "item-address" }),
+      h("button", { type: "button", on: { click: () => { row.remove(); } } }, "删除"));
+    items.appendChild(row);
+  };
+  addItem();
+  const result = h("div", { "data-testid": "form-result" });
+  const form = h("form", { class: "card", "data-testid": "form-form" },
+    h("h2", {}, "一表通：一张表，多个事项各自立案分拨"),
+    h("div", { class: "row" }, h("label", {}, "类型 ", kind), h("label", {}, "标题 ", title)),
+    items,
+    h("div", { class: "row" },
+      h("button", { type: "button", "data-testid": "add-item", on: { click: addItem } }, "＋ 添加事项"),
+      h("button", { type: "submit", class: "primary", "data-testid": "submit-form" }, "提交一表通")));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const list = [...items.querySelectorAll("[data-testid=form-item]")].map((r) => ({
+      content: r.querySelector("[data-testid=item-content]").value,
+      address: r.querySelector("[data-testid=item-address]").value,
+    }));
+    try {
+      const f = await post("/api/forms", { ref: newOrderNo().replace("WEB", "YBT"), kind: kind.value, title: title.value, items: list });
+      toast(`已受理 ${f.items.length} 个事项，各自分拨`);
+      renderForm(result, f);
+    } catch (e) {
+      toast(e.message, true);
+    }
+  });
+  view.appendChild(h("div", { class: "stack" }, form, result));
+}
+
+async function formPage(container, formId) {
+  clear(container).appendChild(h("div", { class: "empty" }, "正在加载…"));
+  try {
+    renderForm(container, await get(`/api/forms/${formId}`));
+  } catch (e) {
+    clear(container).appendChild(h("div", { class: "error" }, e.message));
+  }
+}
+
+// The parent: every item with its unit and status; complete when every item has ended.
+function renderForm(container, f) {
+  clear(container);
+  const detail = h("div", {});
+  const table = h("table", { "data-testid": "form-items-table" },
+    h("thead", {}, h("tr", {}, ["事项", "内容", "承办单位", "状态"].map((t) => h("th", {}, t)))),
+    h("tbody", {}, f.items.map((i) => h("tr", { "data-testid": "form-item-row", "data-case-id": i.case_id, class: i.visible ? "clickable" : "",
+      on: { click: () => { if (i.visible) showCase(detail, i.case_id, () => formPage(container, f.id)); } } },
+      h("td", {}, String(i.item)), h("td", {}, i.content ? i.content.slice(0, 60) : "（其他单位事项）"),
+      h("td", { "data-testid": "form-item-unit" }, i.unit_name || "中心人工派单"), h("td", {}, statusBadge(i.status, i.status_name))))));
+  container.appendChild(h("div", { class: "card", "data-testid": "form-page", "data-form-id": f.id },
+    h("div", { class: "row" }, h("h2", {}, f.title), h("span", { class: "badge" }, f.kind_name),
+      h("span", { class: "badge " + (f.complete ? "green" : "amber"), "data-testid": "form-complete" }, f.complete ? "全部办结" : `已办结 ${f.items_done} / ${f.items.length}`),
+      h("span", { class: "muted small right" }, fmtTime(f.submitted_at))),
+    table));
+  container.appendChild(detail);
+}
+
+function censureScreen(view) {
+  const kind = h("select", { "data-testid": "censure-kind" }, terms("censure_kinds").map((t) => h("option", { value: t.code }, t.label)));
+  const unit = unitSelect([]);
+  unit.setAttribute("data-testid", "censure-unit");
+  const reason = h("input", { required: true, placeholder: "理由（必填）", size: 40, "data-testid": "censure-reason" });
+  const caseId = h("input", { placeholder: "相关工单 id（可选）", size: 38 });
+  const done = h("div", { "data-testid": "censure-result" });
+  const form = h("form", { class: "card" }, h("h2", {}, "通报 / 追责（计入承办单位月度考核）"),
+    h("div", { class: "row" }, kind, unit, reason, caseId, h("button", { type: "submit", class: "danger", "data-testid": "do-censure" }, "记录")), done);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const r = await post("/api/censures", { kind: kind.value, unit: unit.value, reason: reason.value, case_id: caseId.value.trim() || null });
+      toast("已记录");
+      done.textContent = `${r.kind_name}：${r.unit_name}，${r.reason}（${fmtTime(r.at)}）`;
+      form.reset();
+    } catch (e) {
+      toast(e.message, true);
+    }
+  });
+  view.appendChild(form);
 }
 
 // ---- start ------------------------------------------------------------------------------------
