@@ -502,5 +502,8 @@ def test_accuracy_on_the_held_out_set(haicheng_router: LearningRouter) -> None:
     # Generated texts share the simulator's assumptions (issue 16): the router is tuned on real
     # complaints (tests/data/real_texts, floor in tests/unit/test_router_real_texts.py), where
     # some conventions differ from the simulator's (违停 → the traffic police, public_security).
-    # This floor only guards against a collapse on the simulator's own phrasing.
-    assert accuracy >= 0.88, f"accuracy {accuracy:.3f} on {len(rows)} held-out complaints"
+    # This floor only guards against a collapse on the simulator's own phrasing; it leaves room
+    # below the measured figure because each real-text release shifts a few of the simulator's
+    # boundary texts to the corpus's conventions (圈占公共绿地 → city management, not a dispute;
+    # an animal loose in a compound → the police).
+    assert accuracy >= 0.87, f"accuracy {accuracy:.3f} on {len(rows)} held-out complaints"
