@@ -164,8 +164,30 @@ class HolidayNotice(_Strict):
     workdays: list[dt.date] = []  # 调休上班 (make-up working days on weekends)
 
 
+class DispatchRule(_Strict):
+    """自动派单规则: when a case goes out to a unit without an operator looking. The defaults
+    were chosen on 5-fold cross-validation of the real-texts corpus's train split
+    (``python -m bench.routing.real_texts --cv``, the "dispatch rule" table of
+    bench/routing/RESULTS_real_texts.md): the lowest confidence at which the one-sided 95 %
+    Clopper–Pearson upper bound of the error of what goes out is at most 3 %, the stricter of
+    the demo and second districts. Every check that fails is named in the decision's
+    ``manual_reason`` (置信度低于阈值 / 读法不一致 / 该类别需人工)."""
+
+    # Calibrated confidence of the top-level category needed to dispatch without a person.
+    confidence: float = Field(0.97, ge=0, le=1)
+    # The readers consulted (the linear text model, the keywords found, the sentence model when
+    # it was read) must all name the category (读法一致). Off by default: at the confidence above
+    # it bought no measurable precision on cross-validation and cost coverage.
+    readers_agree: bool = False
+    # Categories that never go out alone (该类别需人工), e.g. one whose measured precision is weak.
+    manual_categories: list[str] = []
+
+
 class RouterSettings(_Strict):
+    # The keyword router's threshold; the learning router applies the stricter of it and
+    # ``dispatch.confidence``.
     confidence_threshold: float = Field(0.35, ge=0, le=1)
+    dispatch: DispatchRule = DispatchRule()
     duplicate_window_days: int = Field(30, gt=0)
     # Open cases the duplicate check keeps in memory, the most recently received (older open
     # cases are no longer merge targets). Bounds a worker's memory: ~2 KB a case with its
@@ -269,6 +291,9 @@ class SanshiConfig(_Strict):
         for cat in self.deadlines.per_category:
             if cat not in codes:
                 raise ValueError(f"deadlines: category '{cat}' is not defined")
+        for cat in self.router.dispatch.manual_categories:
+            if cat not in codes:
+                raise ValueError(f"router.dispatch.manual_categories: '{cat}' is not defined")
         return self
 
     @model_validator(mode="after")

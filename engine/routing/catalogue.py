@@ -128,6 +128,19 @@ class PathReader:
             level += 1
         return steps
 
+    def best_top(self, text: str) -> tuple[str | None, float]:
+        """The top level whose level-2 items the text supports most (its best item's score), or
+        ``(None, 0.0)`` when no item of any top level has evidence: a second reading of the
+        category, from the catalogue's own words, independent of the classifier."""
+        pairs = _pairs(text)
+        best: tuple[str | None, float] = (None, 0.0)
+        for top, items in self._tops.items():
+            for node in items:
+                score = self._score(node, text, pairs)[0]
+                if score > best[1]:
+                    best = (top, score)
+        return best
+
     @staticmethod
     def _score(node: _Node, text: str, pairs: set[str]) -> tuple[float, list[str], list[str]]:
         hits = [w for w in node.words if w in text]

@@ -120,3 +120,61 @@ def test_heldout_accuracy_does_not_fall_back(district: str) -> None:
     assert on_first["accuracy"] >= HELDOUT_ACCURACY_FLOOR, (district, on_first["accuracy"])
     assert s["accuracy"] >= ALL_HELDOUT_ACCURACY_FLOOR, (district, s["accuracy"])
     assert s["ece"] <= HELDOUT_ECE_CEILING, (district, s["ece"])
+
+
+# ---- the dispatch rule (自动派单规则): why a case waits for the operator --------------------
+
+
+def _router_with(**dispatch: object) -> LearningRouter:
+    config = load_config(DEMO)
+    rule = config.router.dispatch.model_copy(update=dispatch)
+    config = config.model_copy(update={"router": config.router.model_copy(update={"dispatch": rule})})
+    return LearningRouter(config).wait_ready()
+
+
+def test_a_vague_call_says_it_is_vague_even_when_the_threshold_would_let_it_go() -> None:
+    d = decide(_router_with(confidence=0.0), "我想反映个情况，说不太清楚，你们看着办吧", "北海市海城区云南路8号")
+    assert d.unit is None
+    assert d.manual_reason and "诉求表述不清" in d.manual_reason
+    assert "诉求表述不清" in d.reason["dispatch_rule"]["failed"]
+
+
+def test_a_category_that_needs_a_person_never_goes_alone() -> None:
+    text = "我们这栋楼从昨晚开始停电，冰箱里的东西都坏了"
+    alone = decide(_router_with(confidence=0.5), text, "北海市海城区云南路8号")
+    assert alone.category == "utilities" and alone.unit == "gongdian"
+    held = decide(_router_with(confidence=0.5, manual_categories=["utilities"]), text, "北海市海城区云南路8号")
+    assert held.unit is None
+    assert held.manual_reason and "该类别需人工" in held.manual_reason
+    assert held.reason["candidates"][0]["category"] == "utilities"  # the first suggestion
+
+
+def test_readers_that_disagree_send_the_case_to_the_operator_and_say_who_read_what() -> None:
+    from engine.routing.learning.gate import judge
+
+    config = _router_with(readers_agree=True).config
+    readers = {"linear": ("housing",), "keywords": ("utilities",), "prototypes": None}
+    verdict = judge(config, "housing", 0.99, 0.97, readers)
+    assert not verdict.dispatch and verdict.checks == ["读法不一致"]
+    assert "关键词读作公共服务" in verdict.manual_reason()
+    # A keyword tie that includes the category agrees; a reader not consulted has no say.
+    tie = {"linear": ("housing",), "keywords": ("housing", "utilities"), "prototypes": None}
+    assert judge(config, "housing", 0.99, 0.97, tie).dispatch
+    # The switch off (the default): the same readings go out.
+    assert judge(load_config(DEMO), "housing", 0.99, 0.97, readers).dispatch
+
+
+def test_the_threshold_comes_from_the_district_config() -> None:
+    router = _router_with(confidence=0.99)
+    assert router.dispatch_threshold == pytest.approx(0.99)
+    d = decide(router, "我们这栋楼从昨晚开始停电，冰箱里的东西都坏了", "北海市海城区云南路8号")
+    assert d.unit is None and d.manual_reason and "置信度低于阈值" in d.manual_reason
+
+
+def test_manual_categories_must_be_categories_of_the_district() -> None:
+    from pydantic import ValidationError
+
+    raw = load_config(DEMO).model_dump()
+    raw["router"]["dispatch"] = {"manual_categories": ["no_such_code"]}
+    with pytest.raises(ValidationError, match="no_such_code"):
+        SanshiConfig.model_validate(raw)

@@ -44,3 +44,20 @@ def read_consultation(text: str) -> ConsultationReading:
     if asking and not _GRIEVANCE.search(text):
         return ConsultationReading(True, tuple(asking))
     return ConsultationReading(False, ())
+
+
+# The caller says they cannot say what it is about (说不太清楚 / 不知道怎么说), or only that they
+# have something to report: a reading of such a call has nothing to be right about.
+_VAGUE = re.compile(
+    r"说不(太|大)?清(楚)?|讲不(太|大)?清(楚)?|不知道(怎么|该怎么)说|怎么说呢|说不上来"
+    r"|反映(一|个|一个)?(个)?(情况|事情?)[，,。！!]*(麻烦|你们|请)?(你们)?(记|看着办|帮忙)"
+)
+
+
+def read_vague(text: str, has_issue_words: bool) -> tuple[str, ...]:
+    """The phrases by which a (simplified) call says it cannot say what it is about, when the
+    call names no issue of any category (``has_issue_words``: a keyword of some category was
+    found): "物业说不清楚维修基金花在哪" names one and is not vague."""
+    if has_issue_words:
+        return ()
+    return tuple(m.group(0) for m in _VAGUE.finditer(text))

@@ -290,9 +290,10 @@ def keyword_hits(text: str, categories: Sequence[Category]) -> KeywordHits:
 
 @dataclass(frozen=True)
 class Blend:
-    """Weights of the log-space blend, the calibration temperature and the confidence needed to
-    dispatch without a person; all chosen by cross-validation on the real-texts corpus's train
-    split (``python -m bench.routing.real_texts --cv``), never on its held-out rows. Real
+    """Weights of the log-space blend and the calibration temperature, chosen by
+    cross-validation on the real-texts corpus's train split (``python -m bench.routing.real_texts
+    --cv``), never on its held-out rows. (The confidence needed to dispatch without a person is
+    the district's ``router.dispatch``.) Real
     residents name many things beside the problem (the 物业 they already called, the school
     next to the noise), so the district's keywords count less than the fitted model."""
 
@@ -303,11 +304,6 @@ class Blend:
     temperature: float = 1.2
     # Keywords + linear model this sure: the sentence model is not consulted (see read()).
     sure: float = 0.8
-    # Calibrated confidence at or above which a case goes out without an operator: the lowest
-    # from which on cross-validated precision on the real texts' train split stays at least 0.97
-    # (`python -m bench.routing.real_texts --cv` prints it; the stricter of the two districts).
-    # The district's router.confidence_threshold may only raise it.
-    dispatch: float = 0.86
 
 
 def blend(

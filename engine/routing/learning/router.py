@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -24,7 +24,7 @@ from engine.config import SanshiConfig, UnitKind
 from engine.deadlines import SHANGHAI
 from engine.routing.catalogue import PathReader, PathStep, leaf_of, top_step, unit_by_catalogue
 from engine.routing.learning.bundle import Bundle, load_bundle
-from engine.routing.learning.consultation import read_consultation
+from engine.routing.learning.consultation import read_consultation, read_vague
 from engine.routing.learning.corrections import PlaceLessons, keys_of
 from engine.routing.learning.duplicates import (
     ISSUE_OBJECTS,
@@ -36,7 +36,9 @@ from engine.routing.learning.duplicates import (
     name_key,
 )
 from engine.routing.learning.encoder import Encoder, Vectors, shared_encoder
+from engine.routing.learning.gate import judge, rule_reason
 from engine.routing.learning.model import (
+    Floats,
     blend,
     describe_top,
     keyword_hits,
@@ -74,6 +76,10 @@ class Reading:
     probabilities: dict[str, float]
     why: dict[str, Any]
     vector: Vectors | None  # None: the sentence model was not needed
+    # Each reader's own first choice (读法): the linear model's, the keywords' (None: no keyword
+    # found; a tie gives every tied code), the sentence model's (None: not consulted).
+    readers: dict[str, tuple[str, ...] | None] = field(default_factory=dict)
+    margin: float = 1.0  # the blend's first probability minus its second
 
 
 class LearningRouter(FollowsLessons, WarmsFromOpenCases):
@@ -229,6 +235,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
         n_classes = len(self.classes)
         p = blend(p_linear, np.zeros(n_classes, np.float32), keywords, bundle.blend)
         vector: Vectors | None = None
+        p_proto: Floats | None = None
         why_proto: dict[str, Any] = {"skipped": "文本模型与关键词已足够确定"}
         if need_vector or float(p.max()) < bundle.blend.sure:
             vector = self.encoder.encode_one(text or simplified(address) or "空")
@@ -244,6 +251,18 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
                     "learned": bool(nearest >= bundle.trained_examples),
                 }
         best = int(np.argmax(p))
+        second = float(np.partition(p, -2)[-2]) if n_classes > 1 else 0.0
+        readers: dict[str, tuple[str, ...] | None] = {
+            "linear": (self.classes[int(np.argmax(p_linear))],),
+            "keywords": (
+                tuple(self.classes[i] for i in np.flatnonzero(keywords == keywords.max()))
+                if float(keywords.max()) > 0
+                else None
+            ),
+            "prototypes": (
+                (self.classes[int(np.argmax(p_proto))],) if p_proto is not None else None
+            ),
+        }
         with self._lock:
             grams = bundle.linear.top_grams(text, best, features=features)
         why: dict[str, Any] = {
@@ -261,6 +280,8 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
             probabilities={c: float(p[i]) for i, c in enumerate(self.classes)},
             why=why,
             vector=vector,
+            readers=readers,
+            margin=float(p[best]) - second,
         )
 
     def vector_of(self, reading: Reading, content: str, address: str = "") -> Vectors:
@@ -396,14 +417,20 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
         reason["consultation"] = bool(consultation and consultation.consultation)
         threshold = self.dispatch_threshold
         reason["dispatch_threshold"] = round(threshold, 3)
+        vague = read_vague(text, bool(reading.why["keywords"])) if not hint else ()
+        verdict = judge(
+            self.config, category, confidence, threshold, reading.readers, vague, bool(hint)
+        )
+        reason["dispatch_rule"] = rule_reason(self.config, threshold, reading.readers, verdict)
         unit: str | None = None
         manual: str | None = None
         if consultation is not None and consultation.consultation:
             # 咨询: answered by the centre (直办) or from the knowledge base, not dispatched.
             reason["consultation_words"] = list(consultation.words)
             manual = CONSULTATION_REASON
-        elif confidence < threshold:
-            manual = f"分类置信度{confidence:.2f}低于阈值{threshold:.2f}，转人工派单"
+        elif not verdict.dispatch:
+            # The dispatch rule (自动派单规则): every check that failed, for the operator.
+            manual = verdict.manual_reason()
         else:
             # The place lessons first (corrections of the centre at this place), then the rules.
             returned = frozenset(facts.returned_by)
@@ -462,9 +489,11 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
 
     @property
     def dispatch_threshold(self) -> float:
-        """Calibrated confidence a case needs to go out without an operator: the model's
-        measured one (``Blend.dispatch``), raised by the district's own threshold if higher."""
-        return max(self.config.router.confidence_threshold, self.bundle.blend.dispatch)
+        """Calibrated confidence a case needs to go out without an operator: the district's
+        ``router.dispatch.confidence`` (chosen on cross-validation, see engine/config.py), or
+        its older ``router.confidence_threshold`` if that is stricter."""
+        router = self.config.router
+        return max(router.confidence_threshold, router.dispatch.confidence)
 
     def _no_unit_reason(self, category: str, loc: Locality) -> str:
         name = self.config.category(category).name
