@@ -25,7 +25,7 @@ from engine.deadlines import SHANGHAI
 from engine.routing.catalogue import PathReader, PathStep, leaf_of, top_step, unit_by_catalogue
 from engine.routing.learning.bundle import Bundle, load_bundle
 from engine.routing.learning.consultation import read_consultation, read_vague
-from engine.routing.learning.corrections import PlaceLessons, keys_of
+from engine.routing.learning.corrections import Advice, PlaceLessons, keys_of
 from engine.routing.learning.duplicates import (
     ISSUE_OBJECTS,
     DuplicateIndex,
@@ -44,7 +44,7 @@ from engine.routing.learning.model import (
     keyword_hits,
     softmax,
 )
-from engine.routing.learning.places import PlaceReader
+from engine.routing.learning.places import Place, PlaceReader
 from engine.routing.learning.text import for_compare, simplified
 from engine.routing.learning.urgency import UrgencyReader
 from engine.routing.port import (
@@ -412,7 +412,6 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
                 for v in verdicts
             ],
         }
-        reason["candidates"] = self._candidate_units(reading, loc, frozenset(facts.returned_by))
         consultation = read_consultation(text) if not hint else None
         reason["consultation"] = bool(consultation and consultation.consultation)
         threshold = self.dispatch_threshold
@@ -424,6 +423,20 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
         reason["dispatch_rule"] = rule_reason(self.config, threshold, reading.readers, verdict)
         unit: str | None = None
         manual: str | None = None
+        returned = frozenset(facts.returned_by)
+        # What the operator may pick (the top three categories), each with the unit a dispatch
+        # would choose for it: the place's lessons, the catalogue, the rules (with the text).
+        reason["candidates"] = [
+            {
+                "category": item["category"],
+                "score": item["score"],
+                "unit": self._unit_for(
+                    [s.code for s in path] if item["category"] == category else [item["category"]],
+                    text, loc, place, returned,
+                )[0],
+            }
+            for item in reading.why["top"]
+        ]
         if consultation is not None and consultation.consultation:
             # 咨询: answered by the centre (直办) or from the knowledge base, not dispatched.
             reason["consultation_words"] = list(consultation.words)
@@ -432,17 +445,11 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
             # The dispatch rule (自动派单规则): every check that failed, for the operator.
             manual = verdict.manual_reason()
         else:
-            # The place lessons first (corrections of the centre at this place), then the rules.
-            returned = frozenset(facts.returned_by)
-            advice = self.place_lessons.advise(*keys_of(place, loc.unit), category, returned)
+            unit, unit_why, advice = self._unit_for(
+                [s.code for s in path], text, loc, place, returned
+            )
             if advice.applied:
                 reason["lessons"] = advice.applied
-            if advice.unit is not None:
-                unit, unit_why = advice.unit, {"rule": "lesson", "to": advice.unit}
-            else:
-                unit, unit_why = self._unit_of_path(
-                    [s.code for s in path], text, loc, returned | advice.avoid
-                )
             reason["unit"] = unit_why
             if unit is None:
                 manual = self._no_unit_reason(category, loc)
@@ -502,15 +509,21 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
             return f"「{name}」按属地派单，但未能从地址和内容中确定属地，转人工派单"
         return f"「{name}」没有可派的承办单位，转人工派单"
 
-    def _candidate_units(
-        self, reading: Reading, loc: Locality, exclude: frozenset[str]
-    ) -> list[dict[str, Any]]:
-        """The unit each of the top-3 categories would go to: what the operator may pick."""
-        out: list[dict[str, Any]] = []
-        for item in reading.why["top"]:
-            unit, _ = unit_by_rules(self.config, item["category"], "", loc, exclude)
-            out.append({"category": item["category"], "score": item["score"], "unit": unit})
-        return out
+    def _unit_for(
+        self,
+        path: list[str],
+        text: str,
+        loc: Locality,
+        place: Place,
+        returned: frozenset[str],
+    ) -> tuple[str | None, dict[str, Any], Advice]:
+        """The unit a case on ``path`` goes to: the place lessons first (corrections of the
+        centre at this place), then the catalogue and the rules; with the lessons' advice."""
+        advice = self.place_lessons.advise(*keys_of(place, loc.unit), path[0], returned)
+        if advice.unit is not None:
+            return advice.unit, {"rule": "lesson", "to": advice.unit}, advice
+        unit, why = self._unit_of_path(path, text, loc, returned | advice.avoid)
+        return unit, why, advice
 
     def next_unit(self, facts: CaseFacts) -> tuple[str | None, dict[str, Any]]:
         """After a return (退单): never a unit that returned the case.
