@@ -179,6 +179,10 @@ class Action(StrEnum):
     RESUME = "resume"  # 恢复办理: the clock runs again, the deadline moved by the paused time
     INSTRUCT = "instruct"  # 领导批示: a leader's instruction to the unit holding the case
     ANSWER_INSTRUCTION = "answer_instruction"  # 批示回复: the unit answers the instruction
+    REVIEW_RETURN = "review_return"  # 退单审核: the centre approves (转派) or refuses a return
+    TRANSFER = "transfer"  # 转办: the centre moves a case a unit holds to another unit
+    CALLBACK_UNANSWERED = "callback_unanswered"  # 回访未接通: a follow-up call nobody answered
+    CLOSE_UNREACHABLE = "close_unreachable"  # 未接通结案: closed after the configured attempts
 
 
 ACTIONS: Final = _vocabulary(
@@ -209,6 +213,10 @@ ACTIONS: Final = _vocabulary(
         Action.RESUME: "恢复办理",
         Action.INSTRUCT: "领导批示",
         Action.ANSWER_INSTRUCTION: "批示回复",
+        Action.REVIEW_RETURN: "退单审核",
+        Action.TRANSFER: "转办",
+        Action.CALLBACK_UNANSWERED: "回访未接通",
+        Action.CLOSE_UNREACHABLE: "未接通结案",
     },
 )
 
@@ -246,6 +254,10 @@ EVENT_KINDS: Final = _vocabulary(
         "Resumed": "恢复办理",
         "Instructed": "领导批示",
         "InstructionAnswered": "批示回复",
+        "ReturnReviewed": "退单审核",
+        "Transferred": "转办",
+        "CallbackUnanswered": "回访未接通",
+        "ClosedUnreachable": "未接通结案",
     },
 )
 
@@ -395,6 +407,7 @@ COUNTS: Final = _vocabulary(
         "satisfied": "满意",
         "basically_satisfied": "基本满意",
         "dissatisfied": "不满意",
+        "closed_unreachable": "未接通结案",
     },
 )
 
@@ -433,6 +446,20 @@ def rates() -> tuple[Rate, ...]:
     return tuple(rate(c) for c in RATES.codes)
 
 
+# ---- 退单审核 (return review): what became of a return (docs/lifecycle.md, Returns) ------------
+
+RETURN_DECISIONS: Final = _vocabulary(
+    "return_decisions",
+    "退单审核结果",
+    {
+        "pending": "待审核",
+        "approved": "同意退单",
+        "refused": "不同意退单",
+        "auto": "自动转派",
+        "lapsed": "未审核（工单已合并）",
+    },
+)
+
 # ---- stats dimensions (统计维度, docs/rates.md, docs/http-api.md: --by) ---------------------------------------------------
 
 STATS_DIMENSIONS: Final = _vocabulary(
@@ -465,6 +492,7 @@ VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
     COUNTS,
     RATES,
     STATS_DIMENSIONS,
+    RETURN_DECISIONS,
 )
 
 
@@ -484,6 +512,7 @@ __all__ = [
     "EVENT_KINDS",
     "RATES",
     "RATINGS",
+    "RETURN_DECISIONS",
     "ROLES",
     "STATS_DIMENSIONS",
     "STATUSES",

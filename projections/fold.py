@@ -18,12 +18,15 @@ vector; the scopes add up the vectors of their cases.
 - mediations_concluded / _succeeded: one per MediationConcluded (with agreement).
 - followups / solved / rated / satisfied / basically_satisfied / dissatisfied: one per
   follow-up call (回访), so a case followed up twice counts twice.
+- closed_unreachable: one per 未接通结案 (closed after the district's number of unanswered
+  follow-up calls); such a case stays resolved and is in no follow-up count.
 - category and street are the case's LATEST classification: a re-categorisation moves the whole
   vector of the case from the old category to the new one. Unclassified cases sit under "".
 
 Unit scope. "Per-unit rates count what that unit was given and did":
 - dispatched / claimed_on_time / returned / mediations_* go to the unit named by the event;
-  follow-ups go to the unit that resolved the case (FollowedUp.unit; 直办 → the centre).
+  follow-ups and 未接通结案 go to the unit that resolved the case (FollowedUp.unit,
+  ClosedUnreachable.unit; 直办 → the centre).
 - received / merged / rejected / resolved / resolved_on_time go to the unit RESPONSIBLE for the
   case now: the unit it is dispatched to, the unit that resolved it, or the centre while it waits
   there (intake, manual queue, after a return or reopen, 直办, merged, rejected). A unit that
@@ -80,6 +83,8 @@ IGNORED: dict[str, str] = {
     "who may see them is decided from the aggregate",
     "ContactRevealed": "查看联系方式 is an audit record in the case's history; it changes nothing "
     "about the case",
+    "Transferred": "转办 is followed by the Dispatched that moves the case to the new unit (its "
+    "counts and deadlines); the transfer itself changes no counter",
 }
 
 CaseRow = dict[str, Any]
@@ -217,6 +222,13 @@ class CaseFold:
             "instructions_on_time": 0,
             "instruction_at": None,
             "instruction_due": None,
+            "return_pending_at": None,
+            "return_from": None,
+            "return_suggested": None,
+            "return_reason": None,
+            "callback_since": None,
+            "callbacks_unanswered": 0,
+            "callback_closable": False,
             **ZERO_COUNTS,
         }
         # Without a conversion the datetimes stay as the events have them (an equal instant
@@ -379,6 +391,11 @@ class CaseFold:
         row["hold_requested_at"] = None
         row["unit"] = None
         row["return_count"] += 1
+        if e.get("review"):  # 待审退单 (events before review existed have none)
+            row["return_pending_at"] = self.stamp(e["at"])
+            row["return_from"] = str(e["unit"])
+            row["return_suggested"] = e.get("suggested_unit") or None
+            row["return_reason"] = str(e["reason"])[:500]
         self._bump(row, "returned", 1, deltas, e["unit"])
         self._move_responsible(row, self.centre, deltas)
 
@@ -408,6 +425,7 @@ class CaseFold:
         row["resolved_unit"] = unit
         row["resolved_at"] = self.stamp(e["at"])
         row["result"] = str(e["result"])[:500]
+        self._waits_for_callback(row, e)
         self._move_responsible(row, unit, deltas)
         self._bump(row, "resolved", 1, deltas)
         self._bump(row, "resolved_on_time", int(bool(e["on_time"])), deltas)
@@ -419,6 +437,7 @@ class CaseFold:
         row["resolved_unit"] = centre
         row["resolved_at"] = self.stamp(e["at"])
         row["result"] = str(e["answer"])[:500]
+        self._waits_for_callback(row, e)
         self._move_responsible(row, centre, deltas)
         self._bump(row, "resolved", 1, deltas)
         self._bump(row, "resolved_on_time", 1, deltas)
@@ -501,3 +520,34 @@ class CaseFold:
         row["instructions_on_time"] += int(bool(e["on_time"]))
         row["instruction_at"] = None
         row["instruction_due"] = None
+
+    # ---- 退单审核 and 回访未接通 (docs/lifecycle.md, docs/rates.md) -----------------------------------
+
+    def _on_ReturnReviewed(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
+        row["return_pending_at"] = None
+        row["return_from"] = None
+        row["return_suggested"] = None
+        row["return_reason"] = None
+        if e["approved"]:
+            return  # the Dispatched that follows moves the case
+        # Refused: back to the unit that returned it, in the status it left; the deadlines of
+        # that dispatch stand (the row kept them). The return still counts (退单率).
+        unit = str(e["unit"])
+        row["status"] = str(e["restored"] or "dispatched")
+        row["unit"] = unit
+        row["manual_reason"] = None
+        self._move_responsible(row, unit, deltas)
+
+    def _waits_for_callback(self, row: CaseRow, e: dict[str, Any]) -> None:
+        row["callback_since"] = self.stamp(e["at"])
+        row["callbacks_unanswered"] = 0
+        row["callback_closable"] = False
+
+    def _on_CallbackUnanswered(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
+        row["callbacks_unanswered"] = int(e["attempt"])
+        row["callback_closable"] = int(e["attempt"]) >= int(e["max_unanswered"])
+
+    def _on_ClosedUnreachable(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
+        row["status"] = "closed"
+        row["unit"] = None
+        self._bump(row, "closed_unreachable", 1, deltas, self._unit(e["unit"]))

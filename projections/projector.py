@@ -76,6 +76,7 @@ from projections.driver_sql import CountsWriter, DriverSQL, RowWriter
 from projections.fold import TERMINAL, UNREAD, CaseFold, CaseRow, Deltas, month_of
 from projections.lessons import LESSON_EVENTS, LessonFold, Pending
 from projections.log_reader import CASE_ID, ID, TOPIC, VERSION, LogReader, Stored
+from projections.returns import RETURN_EVENTS, ReturnFold, ReturnWrites
 from projections.sealed import TextSealer
 from projections.tables import (
     CASE_COLUMNS,
@@ -191,6 +192,8 @@ class Projector:
         self.lessons = LessonFold(
             app.config if isinstance(app, SanshiApplication) else None, sealer
         )
+        # 退单 and what became of each (view_returns).
+        self.returns = ReturnFold()
         self._reader = LogReader(app.recorder, app.mapper, unread=UNREAD, nul=NUL_IN_VIEWS)
         self._dialect = engine.dialect.name
         # SQLite: take the write lock at BEGIN (see tables.make_engine).
@@ -539,6 +542,7 @@ class Projector:
         decode = self._reader.decoder.decode
         note = self.lessons.note
         pending: list[Pending] = []
+        returns = ReturnWrites()
         # Decoded one at a time and dropped: a batch of decoded events alive at once (~100
         # objects each) made the cyclic GC scan them over and over.
         for e in events:
@@ -549,8 +553,11 @@ class Projector:
                 rows[cid] = row
                 if name in LESSON_EVENTS and (lesson := note(e[ID], cid, name, state, row)):
                     pending.append(lesson)
+                if name in RETURN_EVENTS:
+                    self.returns.note(returns, cid, name, state, row)
         batch = self._batch(events, rows.values(), cases_before, open_before, deltas)
         batch.lessons = self.lessons.rows(conn, pending)
+        batch.returns = returns
         self._remember(rows.values())
         self._cache_position = batch.last
         return batch
@@ -628,6 +635,8 @@ class Projector:
         self._open.insert(conn, batch.new_open)
         if batch.lessons:
             conn.execute(view_lessons.insert(), batch.lessons)
+        if batch.returns:
+            ReturnFold.write(conn, batch.returns)
         pipeline: Any = (
             contextlib.nullcontext()
             if self._sql.sqlite
@@ -653,6 +662,7 @@ class _Batch:
     closed: list[UUID] = field(default_factory=list)
     counts: list[tuple[str, str, dt.date, str, list[int]]] = field(default_factory=list)
     lessons: list[dict[str, Any]] = field(default_factory=list)  # view_lessons rows
+    returns: ReturnWrites = field(default_factory=ReturnWrites)  # view_returns writes
 
 
 def _add_update(
