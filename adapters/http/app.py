@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from adapters.bootstrap import Runtime
-from adapters.http import open311, ops, routes_cases, routes_read
+from adapters.http import open311, ops, routes_cases, routes_read, routes_review
 from adapters.http.database import install_postgres_gate
 from adapters.http.errors import install_error_handlers
 from adapters.http.limits import BodyLimits
@@ -66,6 +66,7 @@ def create_app(
     app.add_middleware(BodyLimits)
     app.include_router(routes_cases.router)
     app.include_router(routes_read.router)
+    app.include_router(routes_review.router)
     open311.mount(app)  # with GeoReport's error shape
     app.include_router(ops.router)
 

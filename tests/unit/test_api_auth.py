@@ -27,9 +27,11 @@ from tests.support.api import (
     api_client,
     auth,
     case_in,
+    case_unreachable,
     case_with_extension_request,
     case_with_hold_request,
     case_with_instruction,
+    case_with_return_review,
 )
 
 CALLERS: dict[str, str | None] = {
@@ -131,6 +133,15 @@ ROUTES: list[Route] = [
     # 领导批示: a leader writes it, the unit holding the case answers it
     Route("POST", "/api/cases/{id}/instruct", only("leader"), Status.CLAIMED, {"text": "请尽快办理"}),
     Route("POST", "/api/cases/{id}/instruction/reply", ASSIGNED_ONLY, "instruction", {"reply": "已落实"}),
+    # 退单审核 and 转办 are the centre's: the unit that returned a case cannot approve its own
+    # return (403); 回访未接通 and 未接通结案 are the operator's
+    Route("POST", "/api/cases/{id}/return/review", only("operator"), "return_review", {"approved": True}),
+    Route("POST", "/api/cases/{id}/transfer", only("operator"), Status.CLAIMED,
+          {"unit": "zhongjie", "note": "属街道职责"}),
+    Route("POST", "/api/cases/{id}/callback/unanswered", only("operator"), Status.RESOLVED, {"note": "无人接听"}),
+    Route("POST", "/api/cases/{id}/close/unreachable", only("operator"), "unreachable", {}),
+    Route("GET", "/api/queue/returns", STATS_READERS),
+    Route("GET", "/api/stats/returns", STATS_READERS),
     # operations and documents: no token needed
     Route("GET", "/healthz", PUBLIC),  # the public answer is ok / unavailable, nothing more
     # Prometheus metrics count police hand-overs: leaders and admins (or the metrics token).
@@ -173,6 +184,10 @@ def _prepare(runtime: Runtime, route: Route) -> tuple[str, UUID | None]:
             cid = case_with_hold_request(runtime)
         elif route.state == "instruction":
             cid = case_with_instruction(runtime)
+        elif route.state == "return_review":
+            cid = case_with_return_review(runtime)
+        elif route.state == "unreachable":
+            cid = case_unreachable(runtime)
         else:
             assert isinstance(route.state, Status)
             cid = case_in(runtime, route.state)
