@@ -386,17 +386,17 @@ class SanshiApplication(Application[UUID]):
         at: dt.datetime | None = None,
         suggested_unit: str | None = None,
     ) -> Case:
-        """退单. The case is 转派'd to the unit the returning unit suggested (建议承办单位), if
-        any and it has not returned the case; else the router proposes the next unit (never
-        one that returned it); the third return sends it to the centre's manual queue
-        instead. The return and its suggestion are lessons for every router (they reach it
-        through the lessons view, ``projections.lessons``)."""
+        """退单. By default (``returns.auto_reroute: false``) the case waits in the centre's
+        待审退单 queue for 退单审核 (:meth:`review_return`). Where the district turns automatic
+        re-routing on, the case is 转派'd at once to the unit the returning unit suggested
+        (建议承办单位), if any and it has not returned the case; else the router proposes the
+        next unit (never one that returned it); the third return sends it to the centre's
+        manual queue instead. The return and its suggestion are lessons for every router
+        (through the lessons view, ``projections.lessons``): at once when re-routed
+        automatically, when the centre approves it under review."""
         at = self._now(at)
-        centre = self.config.centre.id
-        if suggested_unit is not None and (
-            not self.config.has_unit(suggested_unit) or suggested_unit in (centre, LEGACY_CENTRE)
-        ):
-            raise InvalidCommand(f"建议承办单位「{suggested_unit}」不存在")
+        self._check_unit_named(suggested_unit, "建议承办单位")
+        review = not self.config.returns.auto_reroute
 
         def act(case: Case) -> None:
             case.return_case(
@@ -405,8 +405,9 @@ class SanshiApplication(Application[UUID]):
                 principal=principal,
                 at=at,
                 suggested_unit=suggested_unit,
+                review=review,
             )
-            if case.manual_reason is None:
+            if not review and case.manual_reason is None:
                 why = {
                     "by": "router",
                     "after_return": True,
@@ -605,6 +606,109 @@ class SanshiApplication(Application[UUID]):
         return self._act(
             case_id,
             lambda c: c.answer_instruction(unit=unit, reply=reply, principal=principal, at=at),
+        )
+
+    # ---- 退单审核, 转办, 回访未接通, 未接通结案 (docs/lifecycle.md) ----------------------------------
+
+    def _check_unit_named(self, unit: str | None, what: str) -> None:
+        centre = self.config.centre.id
+        if unit is not None and (
+            not self.config.has_unit(unit) or unit in (centre, LEGACY_CENTRE)
+        ):
+            raise InvalidCommand(f"{what}「{unit}」不存在")
+
+    def _clocks_for(self, case: Case, at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+        """The two clocks of a new dispatch of this case (as :meth:`dispatch_case` sets)."""
+        policy = self.config.deadline_policy(case.category, case.leaf)
+        clocks = compute_clocks(policy, case.urgent, at, self.calendar)
+        return clocks.claim_deadline, clocks.handle_deadline
+
+    def review_return(
+        self,
+        case_id: UUID,
+        approved: bool,
+        principal: str,
+        note: str = "",
+        unit: str | None = None,
+        at: dt.datetime | None = None,
+    ) -> Case:
+        """退单审核 by the centre. Approved: dispatched (转派) to ``unit``, else to the unit the
+        return suggested; refused: back to the returning unit with ``note``."""
+        at = self._now(at)
+        self._check_unit_named(unit, "承办单位")
+
+        def act(case: Case) -> None:
+            if not approved:
+                case.refuse_return(note=note, principal=principal, at=at)
+                return
+            review = case.return_review
+            target = unit or (review or {}).get("suggested_unit")
+            if review is not None and not target:
+                raise InvalidCommand("退单未建议承办单位：同意退单须选择转派单位")
+            claim, handle = self._clocks_for(case, at)
+            case.approve_return(
+                to_unit=str(target or ""),
+                note=note,
+                claim_deadline=claim,
+                handle_deadline=handle,
+                principal=principal,
+                at=at,
+            )
+
+        return self._act(case_id, act)
+
+    def transfer(
+        self,
+        case_id: UUID,
+        unit: str,
+        note: str,
+        principal: str,
+        at: dt.datetime | None = None,
+    ) -> Case:
+        """转办: the centre moves a case a unit holds to another unit, with a note."""
+        at = self._now(at)
+        self._check_unit_named(unit, "承办单位")
+
+        def act(case: Case) -> None:
+            claim, handle = self._clocks_for(case, at)
+            case.transfer(
+                to_unit=unit,
+                note=note,
+                claim_deadline=claim,
+                handle_deadline=handle,
+                principal=principal,
+                at=at,
+            )
+
+        return self._act(case_id, act)
+
+    def callback_unanswered(
+        self, case_id: UUID, principal: str, note: str = "", at: dt.datetime | None = None
+    ) -> Case:
+        """回访未接通: one follow-up call nobody answered (``callback.max_unanswered`` of them
+        allow 未接通结案)."""
+        at = self._now(at)
+        return self._act(
+            case_id,
+            lambda c: c.callback_unanswered(
+                max_unanswered=self.config.callback.max_unanswered,
+                centre=self.config.centre.id,
+                note=note,
+                principal=principal,
+                at=at,
+            ),
+        )
+
+    def close_unreachable(
+        self, case_id: UUID, principal: str, note: str = "", at: dt.datetime | None = None
+    ) -> Case:
+        """未接通结案: after the configured number of unanswered follow-up calls."""
+        at = self._now(at)
+        return self._act(
+            case_id,
+            lambda c: c.close_unreachable(
+                centre=self.config.centre.id, note=note, principal=principal, at=at
+            ),
         )
 
     # ---- 主办/协办 and 吹哨报到 (docs/lifecycle.md) ---------------------------------------------

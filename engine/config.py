@@ -203,6 +203,20 @@ class RouterSettings(_Strict):
     personal_appeal_types: list[str] = ["咨询"]
 
 
+class Returns(_Strict):
+    """退单 (docs/lifecycle.md, Returns): whether a unit's return waits for the centre's review
+    (退单审核, the default) or the router dispatches the case again by itself."""
+
+    auto_reroute: bool = False
+
+
+class Callback(_Strict):
+    """回访: after this many unanswered follow-up calls the operator may close the case as
+    未接通结案 (counted apart, docs/rates.md)."""
+
+    max_unanswered: int = Field(3, gt=0, le=20)
+
+
 class Token(_Strict):
     token: str = Field(min_length=8)
     role: Role
@@ -248,6 +262,8 @@ class SanshiConfig(_Strict):
     deadlines: Deadlines = Deadlines()
     calendar: dict[int, HolidayNotice] = {}
     router: RouterSettings = RouterSettings()
+    returns: Returns = Returns()
+    callback: Callback = Callback()
     tokens: list[Token] = []
     # 警情类别 that leave the police for the centre (110 警司联动), each an exact item; empty: the
     # police adapter's own list (纠纷/求助/咨询 and the named 纠纷 kinds). A district that takes

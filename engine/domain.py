@@ -109,6 +109,12 @@ ALLOWED: dict[Action, frozenset[Status]] = {
     # case), and is told when its original is resolved (a callback is then due).
     Action.UNMERGE: frozenset({Status.MERGED}),
     Action.ORIGINAL_RESOLVED: frozenset({Status.MERGED}),
+    # 退单审核: a return waiting at the centre; 转办: the centre moves a case a unit holds.
+    Action.REVIEW_RETURN: frozenset({Status.RETURNED}),
+    Action.TRANSFER: _WITH_UNIT,
+    # 回访未接通 / 未接通结案: the follow-up call nobody answers.
+    Action.CALLBACK_UNANSWERED: frozenset({Status.RESOLVED, Status.ANSWERED_DIRECTLY}),
+    Action.CLOSE_UNREACHABLE: frozenset({Status.RESOLVED, Status.ANSWERED_DIRECTLY}),
 }
 
 
@@ -152,6 +158,8 @@ class PartConflict(DomainError):
     lead resolves, a part already signed for, already in, a unit already assisting): HTTP 409."""
 
     code = "part_conflict"
+
+
 class MergeRefused(IllegalTransition):
     """A merge the centre may not make (into itself, into a case that is closed or itself
     merged, a case that others are merged into): 409 like every illegal transition."""
@@ -162,6 +170,17 @@ class MergeRefused(IllegalTransition):
         DomainError.__init__(self, message)
         self.status = status
         self.action = Action.MERGE
+
+
+class NothingPending(IllegalTransition):
+    """The status allows the action but what it answers is not there (no return waiting for
+    review, fewer unanswered calls than the district requires): refused as an illegal
+    transition (HTTP 409), with a message that says what is missing."""
+
+    def __init__(self, status: Status, action: Action, message: str) -> None:
+        super().__init__(status, action)
+        self.message = message
+        self.args = (message,)
 
 
 class ConfidentialCase(DomainError):
@@ -184,6 +203,7 @@ class Dispatch:
     handle_deadline: datetime
     claimed_at: datetime | None = None
     extension_requested_to: datetime | None = None
+    note: str = ""  # the centre's dispatch note (派单说明), shown to the unit
 
 
 # A part of a co-handled case is "in" (the lead may resolve) when reported or closed.
@@ -288,6 +308,18 @@ class Case(Aggregate):
         self.callback_due = False
         self.original_result: str | None = None
         self.form: dict[str, Any] | None = None
+        # 退单审核: the return waiting for the centre (unit, reason, suggested unit, the status
+        # it left), and the centre's note when it refused the last one (the unit sees it).
+        self.return_review: dict[str, Any] | None = None
+        self.return_refusal: str | None = None
+        # What the centre wrote to the unit (dispatch and transfer notes, 催办, the decisions on
+        # its requests and returns), in order: kind (an Action code), text, by, at, unit.
+        self.centre_notes: list[dict[str, Any]] = []
+        # 回访: every call answered (solved, rating, the resident's comment), and the calls
+        # nobody answered since the case was last resolved, with the district's limit then.
+        self.callbacks: list[dict[str, Any]] = []
+        self.callbacks_unanswered = 0
+        self.max_unanswered: int | None = None
         # Netflix Dispatch keeps a timestamp per status; so do we.
         self.status_times: dict[str, datetime] = {Status.RECEIVED.value: at}
 
@@ -338,8 +370,22 @@ class Case(Aggregate):
             Action.CLOSE_PART: not self.outstanding_parts,
             # A merged caller is called back once the original is resolved, not before.
             Action.FOLLOW_UP: self.status == Status.MERGED and not self.callback_due,
+            Action.REVIEW_RETURN: self.return_review is None,
+            Action.CLOSE_UNREACHABLE: not self.unreachable,
         }
         return not pending.get(action, False)
+
+    @property
+    def unreachable(self) -> bool:
+        """回访 unanswered as often as the district requires before 未接通结案."""
+        return self.max_unanswered is not None and self.callbacks_unanswered >= self.max_unanswered
+
+    def _note(self, kind: Action, text: str, principal: str, at: datetime, unit: str | None) -> None:
+        """A note of the centre to the unit (kept only when there is text)."""
+        if text and text.strip():
+            self.centre_notes.append(
+                {"kind": kind.value, "text": text, "by": principal, "at": at, "unit": unit}
+            )
 
     def _require(self, action: Action, unit: str | None = None) -> None:
         if self.status not in ALLOWED[action]:
@@ -351,6 +397,9 @@ class Case(Aggregate):
         if status not in (Status.CLAIMED, Status.ON_HOLD):
             # A request to suspend lapses when the case leaves the unit's handling.
             self.hold_request = None
+        if status != Status.RETURNED:
+            # A return waits for review only while the case is back at the centre.
+            self.return_review = None
         self.status = status
         self.status_times[status.value] = at
 
@@ -423,6 +472,10 @@ class Case(Aggregate):
             raise InvalidCommand(f"单位「{unit}」已退回过此工单，不能再次派给它")
         if not (claim_deadline > at and handle_deadline > at):
             raise InvalidCommand("时限必须晚于派单时间")
+        if self.return_review is not None:
+            # The centre dispatching a case whose return waits for review approves the return.
+            note = reason.get("note") if isinstance(reason, dict) else ""
+            self._approve_pending_return(unit, str(note or ""), principal, at)
         self._dispatched(
             unit=unit,
             number=self.dispatch_count + 1,
@@ -446,7 +499,17 @@ class Case(Aggregate):
         at: datetime,
     ) -> None:
         self.dispatch_count = number
-        self.dispatch = Dispatch(number, unit, at, claim_deadline, handle_deadline)
+        why = reason if isinstance(reason, dict) else {}
+        note = str(why.get("note") or "")
+        self.dispatch = Dispatch(number, unit, at, claim_deadline, handle_deadline, note=note)
+        kind = (
+            Action.TRANSFER
+            if why.get("transfer")
+            else Action.REVIEW_RETURN
+            if why.get("review")
+            else Action.DISPATCH
+        )
+        self._note(kind, note, principal, at, unit)
         if unit not in self.units_ever:
             self.units_ever.append(unit)
         self.manual_reason = None
@@ -470,9 +533,11 @@ class Case(Aggregate):
         principal: str,
         at: datetime,
         suggested_unit: str | None = None,
+        review: bool = False,
     ) -> None:
         """退单 with its reason and, when the unit knows, the unit it belongs to (建议承办单位):
-        both are lessons for the router (engine.routing.learning.corrections)."""
+        both are lessons for the router (engine.routing.learning.corrections). ``review``: the
+        return waits for the centre's review (退单审核) instead of being re-routed at once."""
         self._require(Action.RETURN, unit)
         if not reason.strip():
             raise InvalidCommand("退单必须说明理由")
@@ -484,6 +549,7 @@ class Case(Aggregate):
             principal=principal,
             at=at,
             suggested_unit=suggested_unit or None,
+            review=review,
         )
         if self.return_count >= MAX_RETURNS_BEFORE_MANUAL:
             self._sent_to_manual(
@@ -501,10 +567,22 @@ class Case(Aggregate):
         principal: str,
         at: datetime,
         suggested_unit: str | None = None,
+        review: bool = False,
     ) -> None:
-        # ``suggested_unit``: events written before it was recorded have none.
+        # ``suggested_unit``, ``review``: events written before they were recorded have none
+        # (those returns were re-routed at once).
         self.returned_by.append(unit)
         self.return_count += 1
+        if review:
+            self.return_review = {
+                "number": self.return_count,
+                "unit": unit,
+                "reason": reason,
+                "suggested_unit": suggested_unit,
+                "status_before": self.status.value,
+                "principal": principal,
+                "at": at,
+            }
         self._enter(Status.RETURNED, at)
 
     def request_extension(
@@ -567,6 +645,7 @@ class Case(Aggregate):
         at: datetime,
     ) -> None:
         assert self.dispatch is not None
+        self._note(Action.DECIDE_EXTENSION, note, principal, at, unit)
         deadline = until if granted else self.dispatch.handle_deadline
         self.dispatch = _replace(
             self.dispatch, handle_deadline=deadline, extension_requested_to=None
@@ -617,6 +696,7 @@ class Case(Aggregate):
     ) -> None:
         self.resolved_at = at
         self.resolved_unit = unit
+        self.callbacks_unanswered = 0  # a new resolution waits for its own follow-up calls
         self._enter(Status.RESOLVED, at)
 
     def answer_directly(self, *, answer: str, centre: str, principal: str, at: datetime) -> None:
@@ -631,6 +711,7 @@ class Case(Aggregate):
         # ``unit``: the centre that answered; events written before it was recorded have none.
         self.resolved_at = at
         self.resolved_unit = unit
+        self.callbacks_unanswered = 0
         self._enter(Status.ANSWERED_DIRECTLY, at)
 
     def reject(self, *, reason: str, principal: str, at: datetime) -> None:
@@ -695,6 +776,9 @@ class Case(Aggregate):
     ) -> None:
         self.solved = solved
         self.rating = Rating(rating) if rating else None
+        self.callbacks.append(
+            {"at": at, "unit": unit, "solved": solved, "rating": rating, "comment": comment}
+        )
 
     @event("Reopened")
     def _reopened(self, *, unit: str, reason: str, principal: str, at: datetime) -> None:
@@ -777,7 +861,7 @@ class Case(Aggregate):
 
     @event("Urged")
     def _urged(self, *, unit: str, note: str, principal: str, at: datetime) -> None:
-        pass
+        self._note(Action.URGE, note, principal, at, unit)
 
     def merge_into(
         self, *, target: UUID, similarity: float, reason: dict[str, Any], principal: str, at: datetime
@@ -923,6 +1007,7 @@ class Case(Aggregate):
     ) -> None:
         # ``expected_resume``: when granted, the time the deadline clock resumes the case.
         self.hold_request = None
+        self._note(Action.DECIDE_HOLD, note, principal, at, unit)
         if granted:
             self.held_since = at
             self.resume_expected = expected_resume
@@ -1039,6 +1124,205 @@ class Case(Aggregate):
         for i in self.instructions:
             if i["number"] == number:
                 i.update(reply=reply, answered_by=unit, answered_at=at, on_time=on_time)
+
+    # ---- 退单审核 and 转办 (return review, transfer): docs/lifecycle.md, Returns -------------------
+
+    def approve_return(
+        self,
+        *,
+        to_unit: str,
+        note: str,
+        claim_deadline: datetime,
+        handle_deadline: datetime,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        """退单审核 通过: the centre agrees the case is not the returning unit's and dispatches it
+        to the unit the return named or another one (转派), with fresh deadlines."""
+        self._require_review()
+        self.dispatch_to(
+            unit=to_unit,
+            claim_deadline=claim_deadline,
+            handle_deadline=handle_deadline,
+            reason={"by": "operator", "review": "approved", "note": note},
+            principal=principal,
+            at=at,
+        )
+
+    def refuse_return(self, *, note: str, principal: str, at: datetime) -> None:
+        """退单审核 不通过: the case goes back to the unit that returned it, in the status it
+        left (dispatched or claimed) with its deadlines as they were, and the unit sees the
+        centre's note. The return still counts as a return (退单率), refused."""
+        review = self._require_review()
+        if not note.strip():
+            raise InvalidCommand("不同意退单须写明意见")
+        self._return_reviewed(
+            unit=review["unit"],
+            number=review["number"],
+            approved=False,
+            to_unit=review["unit"],
+            suggested_unit=review["suggested_unit"],
+            restored=review["status_before"],
+            reason=review["reason"],
+            note=note,
+            principal=principal,
+            at=at,
+        )
+
+    def _require_review(self) -> dict[str, Any]:
+        self._require(Action.REVIEW_RETURN)
+        if self.return_review is None:
+            raise NothingPending(self.status, Action.REVIEW_RETURN, "没有待审核的退单")
+        return self.return_review
+
+    def _approve_pending_return(self, to_unit: str, note: str, principal: str, at: datetime) -> None:
+        review = self.return_review
+        assert review is not None
+        self._return_reviewed(
+            unit=review["unit"],
+            number=review["number"],
+            approved=True,
+            to_unit=to_unit,
+            suggested_unit=review["suggested_unit"],
+            restored=None,
+            reason=review["reason"],
+            note=note,
+            principal=principal,
+            at=at,
+        )
+
+    @event("ReturnReviewed")
+    def _return_reviewed(
+        self,
+        *,
+        unit: str,
+        number: int,
+        approved: bool,
+        to_unit: str,
+        suggested_unit: str | None,
+        restored: str | None,
+        reason: str,
+        note: str,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        # ``reason``: the return's (a lesson for the router when approved). ``unit``: the unit
+        # that returned the case; ``to_unit``: where it goes (approved: the
+        # Dispatched that follows; refused: back to ``unit``, in status ``restored``).
+        self.return_review = None
+        if approved:
+            self.return_refusal = None
+            return
+        self.return_refusal = note
+        self._note(Action.REVIEW_RETURN, note, principal, at, unit)
+        if unit in self.returned_by:
+            self.returned_by.remove(unit)
+        self.manual_reason = None
+        self._enter(Status(restored or Status.DISPATCHED.value), at)
+
+    def transfer(
+        self,
+        *,
+        to_unit: str,
+        note: str,
+        claim_deadline: datetime,
+        handle_deadline: datetime,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        """转办: the centre moves a case a unit holds (dispatched, claimed, mediating) to another
+        unit, with a note the new unit reads; fresh deadlines start. Never to the unit holding
+        it, nor to one that returned it."""
+        self._require(Action.TRANSFER)
+        assert self.dispatch is not None
+        if not note.strip():
+            raise InvalidCommand("转办须写明说明")
+        if to_unit == self.dispatch.unit:
+            raise InvalidCommand("转办的单位不能是当前承办单位")
+        if to_unit in self.returned_by:
+            raise InvalidCommand(f"单位「{to_unit}」已退回过此工单，不能再次派给它")
+        if not (claim_deadline > at and handle_deadline > at):
+            raise InvalidCommand("时限必须晚于派单时间")
+        self._transferred(unit=self.dispatch.unit, to_unit=to_unit, note=note, principal=principal, at=at)
+        self._dispatched(
+            unit=to_unit,
+            number=self.dispatch_count + 1,
+            claim_deadline=claim_deadline,
+            handle_deadline=handle_deadline,
+            reason={"by": "operator", "transfer": True, "from": self.dispatch.unit, "note": note},
+            principal=principal,
+            at=at,
+        )
+
+    @event("Transferred")
+    def _transferred(
+        self, *, unit: str, to_unit: str, note: str, principal: str, at: datetime
+    ) -> None:
+        # The Dispatched that follows carries the note to the new unit (centre_notes).
+        pass
+
+    # ---- 回访未接通 and 未接通结案 (follow-up calls nobody answers) ---------------------------------
+
+    def _callback_unit(self, centre: str) -> str:
+        resolved = self.resolved_unit
+        return centre if resolved is None or resolved == LEGACY_CENTRE else resolved
+
+    def callback_unanswered(
+        self, *, max_unanswered: int, centre: str, note: str, principal: str, at: datetime
+    ) -> None:
+        """回访未接通: one follow-up call nobody answered. ``max_unanswered``: the district's
+        number of such calls after which the case may be closed (recorded with the call)."""
+        self._require(Action.CALLBACK_UNANSWERED)
+        if max_unanswered < 1:
+            raise InvalidCommand("未接通次数上限须为正数")
+        self._callback_unanswered(
+            unit=self._callback_unit(centre),
+            attempt=self.callbacks_unanswered + 1,
+            max_unanswered=max_unanswered,
+            note=note,
+            principal=principal,
+            at=at,
+        )
+
+    @event("CallbackUnanswered")
+    def _callback_unanswered(
+        self,
+        *,
+        unit: str,
+        attempt: int,
+        max_unanswered: int,
+        note: str,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        self.callbacks_unanswered = attempt
+        self.max_unanswered = max_unanswered
+
+    def close_unreachable(self, *, centre: str, note: str, principal: str, at: datetime) -> None:
+        """未接通结案: the resident could not be reached after the district's number of calls;
+        the case is closed without a rating (docs/rates.md counts it apart)."""
+        self._require(Action.CLOSE_UNREACHABLE)
+        if not self.unreachable:
+            need = self.max_unanswered
+            raise NothingPending(
+                self.status,
+                Action.CLOSE_UNREACHABLE,
+                f"回访未接通 {self.callbacks_unanswered} 次"
+                + (f"，满 {need} 次方可未接通结案" if need else "，须先记录未接通的回访"),
+            )
+        self._closed_unreachable(
+            unit=self._callback_unit(centre),
+            attempts=self.callbacks_unanswered,
+            note=note,
+            principal=principal,
+            at=at,
+        )
+
+    @event("ClosedUnreachable")
+    def _closed_unreachable(
+        self, *, unit: str, attempts: int, note: str, principal: str, at: datetime
+    ) -> None:
+        self._enter(Status.CLOSED, at)
 
     # ---- merges under the centre's hand (docs/lifecycle.md, Merges) -------------------------
 

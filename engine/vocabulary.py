@@ -191,6 +191,10 @@ class Action(StrEnum):
     # case out again; the merged callers are told when their original is resolved.
     UNMERGE = "unmerge"  # 撤销合并: the merged case becomes its own case and is routed
     ORIGINAL_RESOLVED = "original_resolved"  # 原件办结: the merged caller waits for a callback
+    REVIEW_RETURN = "review_return"  # 退单审核: the centre approves (转派) or refuses a return
+    TRANSFER = "transfer"  # 转办: the centre moves a case a unit holds to another unit
+    CALLBACK_UNANSWERED = "callback_unanswered"  # 回访未接通: a follow-up call nobody answered
+    CLOSE_UNREACHABLE = "close_unreachable"  # 未接通结案: closed after the configured attempts
 
 
 ACTIONS: Final = _vocabulary(
@@ -230,6 +234,10 @@ ACTIONS: Final = _vocabulary(
         Action.ESCALATE_PART: "协办督办",
         Action.UNMERGE: "撤销合并",
         Action.ORIGINAL_RESOLVED: "原件办结",
+        Action.REVIEW_RETURN: "退单审核",
+        Action.TRANSFER: "转办",
+        Action.CALLBACK_UNANSWERED: "回访未接通",
+        Action.CLOSE_UNREACHABLE: "未接通结案",
     },
 )
 
@@ -282,6 +290,10 @@ EVENT_KINDS: Final = _vocabulary(
         "LinkedToForm": "一表通事项",
         "FormSubmitted": "一表通",
         "UnitCensured": "通报/追责",
+        "ReturnReviewed": "退单审核",
+        "Transferred": "转办",
+        "CallbackUnanswered": "回访未接通",
+        "ClosedUnreachable": "未接通结案",
     },
 )
 
@@ -481,6 +493,7 @@ COUNTS: Final = _vocabulary(
         "dissatisfied": "不满意",
         "notices": "通报",
         "accountabilities": "追责",
+        "closed_unreachable": "未接通结案",
     },
 )
 
@@ -518,6 +531,20 @@ def rate(code: str) -> Rate:
 def rates() -> tuple[Rate, ...]:
     return tuple(rate(c) for c in RATES.codes)
 
+
+# ---- 退单审核 (return review): what became of a return (docs/lifecycle.md, Returns) ------------
+
+RETURN_DECISIONS: Final = _vocabulary(
+    "return_decisions",
+    "退单审核结果",
+    {
+        "pending": "待审核",
+        "approved": "同意退单",
+        "refused": "不同意退单",
+        "auto": "自动转派",
+        "lapsed": "未审核（工单已合并）",
+    },
+)
 
 # ---- stats dimensions (统计维度, docs/rates.md, docs/http-api.md: --by) ---------------------------------------------------
 
@@ -582,6 +609,7 @@ VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
     COOP_FIGURES,
     FORM_KINDS,
     CENSURE_KINDS,
+    RETURN_DECISIONS,
 )
 
 
@@ -603,6 +631,7 @@ __all__ = [
     "PART_STATUSES",
     "RATES",
     "RATINGS",
+    "RETURN_DECISIONS",
     "ROLES",
     "STATS_DIMENSIONS",
     "STATUSES",

@@ -18,12 +18,15 @@ vector; the scopes add up the vectors of their cases.
 - mediations_concluded / _succeeded: one per MediationConcluded (with agreement).
 - followups / solved / rated / satisfied / basically_satisfied / dissatisfied: one per
   follow-up call (回访), so a case followed up twice counts twice.
+- closed_unreachable: one per 未接通结案 (closed after the district's number of unanswered
+  follow-up calls); such a case stays resolved and is in no follow-up count.
 - category and street are the case's LATEST classification: a re-categorisation moves the whole
   vector of the case from the old category to the new one. Unclassified cases sit under "".
 
 Unit scope. "Per-unit rates count what that unit was given and did":
 - dispatched / claimed_on_time / returned / mediations_* go to the unit named by the event;
-  follow-ups go to the unit that resolved the case (FollowedUp.unit; 直办 → the centre).
+  follow-ups and 未接通结案 go to the unit that resolved the case (FollowedUp.unit,
+  ClosedUnreachable.unit; 直办 → the centre).
 - received / merged / rejected / resolved / resolved_on_time go to the unit RESPONSIBLE for the
   case now: the unit it is dispatched to, the unit that resolved it, or the centre while it waits
   there (intake, manual queue, after a return or reopen, 直办, merged, rejected). A unit that
@@ -87,6 +90,8 @@ IGNORED: dict[str, str] = {
     "case is routed as its own (its Dispatched or SentToManual follows)",
     "LinkedToForm": "一表通: the form's page reads the form and its items' cases from the log; "
     "each item is a case counted as any other",
+    "Transferred": "转办 is followed by the Dispatched that moves the case to the new unit (its "
+    "counts and deadlines); the transfer itself changes no counter",
 }
 
 # Events of the log's aggregates other than cases (engine.forms): they have no case row.
@@ -234,6 +239,13 @@ class CaseFold(CoopCaseRules):
             "instruction_at": None,
             "instruction_due": None,
             "callback_due": False,
+            "return_pending_at": None,
+            "return_from": None,
+            "return_suggested": None,
+            "return_reason": None,
+            "callback_since": None,
+            "callbacks_unanswered": 0,
+            "callback_closable": False,
             **ZERO_COUNTS,
         }
         # Without a conversion the datetimes stay as the events have them (an equal instant
@@ -400,6 +412,11 @@ class CaseFold(CoopCaseRules):
         row["hold_requested_at"] = None
         row["unit"] = None
         row["return_count"] += 1
+        if e.get("review"):  # 待审退单 (events before review existed have none)
+            row["return_pending_at"] = self.stamp(e["at"])
+            row["return_from"] = str(e["unit"])
+            row["return_suggested"] = e.get("suggested_unit") or None
+            row["return_reason"] = str(e["reason"])[:500]
         self._bump(row, "returned", 1, deltas, e["unit"])
         self._move_responsible(row, self.centre, deltas)
 
@@ -429,6 +446,7 @@ class CaseFold(CoopCaseRules):
         row["resolved_unit"] = unit
         row["resolved_at"] = self.stamp(e["at"])
         row["result"] = str(e["result"])[:500]
+        self._waits_for_callback(row, e)
         self._move_responsible(row, unit, deltas)
         self._bump(row, "resolved", 1, deltas)
         self._bump(row, "resolved_on_time", int(bool(e["on_time"])), deltas)
@@ -440,6 +458,7 @@ class CaseFold(CoopCaseRules):
         row["resolved_unit"] = centre
         row["resolved_at"] = self.stamp(e["at"])
         row["result"] = str(e["answer"])[:500]
+        self._waits_for_callback(row, e)
         self._move_responsible(row, centre, deltas)
         self._bump(row, "resolved", 1, deltas)
         self._bump(row, "resolved_on_time", 1, deltas)
@@ -533,11 +552,15 @@ class CaseFold(CoopCaseRules):
         row["merged_into"] = None
         row["resolved_unit"] = None
         row["callback_due"] = False
+        # A return that waited when the case was merged lapsed with the merge (view_returns
+        # counts it so); the merged row kept its fields until now, the 待审退单 queue skips it.
+        self._return_settled(row)
         self._bump(row, "merged", -row["merged"], deltas)
 
     def _on_OriginalResolved(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
         # The merged caller waits for a callback (待回访); its rating counts for this unit.
         row["callback_due"] = True
+        self._waits_for_callback(row, e)
         row["resolved_unit"] = self._unit(e["unit"])
         row["result"] = str(e["result"])[:500]
 
@@ -550,3 +573,39 @@ class CaseFold(CoopCaseRules):
         day = self._days[e["at"]]
         deltas.add("total", "", day, field, 1)
         deltas.add("unit", self._unit(e["unit"]), day, field, 1)
+
+    # ---- 退单审核 and 回访未接通 (docs/lifecycle.md, docs/rates.md) -----------------------------------
+
+    @staticmethod
+    def _return_settled(row: CaseRow) -> None:
+        """No return waits for review any more (decided, or lapsed as the case left)."""
+        row["return_pending_at"] = None
+        row["return_from"] = None
+        row["return_suggested"] = None
+        row["return_reason"] = None
+
+    def _on_ReturnReviewed(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
+        self._return_settled(row)
+        if e["approved"]:
+            return  # the Dispatched that follows moves the case
+        # Refused: back to the unit that returned it, in the status it left; the deadlines of
+        # that dispatch stand (the row kept them). The return still counts (退单率).
+        unit = str(e["unit"])
+        row["status"] = str(e["restored"] or "dispatched")
+        row["unit"] = unit
+        row["manual_reason"] = None
+        self._move_responsible(row, unit, deltas)
+
+    def _waits_for_callback(self, row: CaseRow, e: dict[str, Any]) -> None:
+        row["callback_since"] = self.stamp(e["at"])
+        row["callbacks_unanswered"] = 0
+        row["callback_closable"] = False
+
+    def _on_CallbackUnanswered(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
+        row["callbacks_unanswered"] = int(e["attempt"])
+        row["callback_closable"] = int(e["attempt"]) >= int(e["max_unanswered"])
+
+    def _on_ClosedUnreachable(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
+        row["status"] = "closed"
+        row["unit"] = None
+        self._bump(row, "closed_unreachable", 1, deltas, self._unit(e["unit"]))

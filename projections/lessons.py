@@ -6,9 +6,14 @@ exactly once, rebuilt with the other views and tracked by the same position):
 
 - ``Classified`` with ``override``: an operator's re-categorisation, ``text → category``
   (``kind = category``, ``source = reclassify``);
-- ``Returned``: ``place + category → not this unit`` (``not_unit``, ``source = return``, the
+- ``Returned`` re-routed at once (``returns.auto_reroute``, and returns written before review
+  existed): ``place + category → not this unit`` (``not_unit``, ``source = return``, the
   reason in ``note``) and, with the unit the returning unit suggested (建议承办单位),
-  ``place + category → that unit`` (``unit``, ``source = suggested``);
+  ``place + category → that unit`` (``unit``, ``source = suggested``). A return that waits for
+  the centre's review (退单审核) teaches nothing until the centre decides:
+- ``ReturnReviewed`` approved: the same two lessons (the suggested one only when the centre
+  sent the case to the suggested unit); refused: ``place + category → the returning unit``
+  (``unit``, ``source = review``, the centre's note in ``note``): the centre said it is theirs;
 - ``Dispatched`` by an operator (``reason.by == "operator"``: from the manual queue, after a
   return, a 转派): ``place + category → that unit`` (``unit``, ``source = dispatch``).
 
@@ -38,7 +43,7 @@ from projections.sealed import TextSealer, opener
 from projections.tables import view_lessons, view_open_cases
 
 # The events that may carry a lesson (the projector asks only about these).
-LESSON_EVENTS = frozenset({"Classified", "Returned", "Dispatched"})
+LESSON_EVENTS = frozenset({"Classified", "Returned", "Dispatched", "ReturnReviewed"})
 _SEALED = ("text", "place", "area", "note")
 _LOAD_CHUNK = 500
 
@@ -77,7 +82,10 @@ class LessonFold:
             reason = e.get("reason")
             if not (isinstance(reason, dict) and reason.get("by") == "operator"):
                 return None
-        elif name != "Returned":
+        elif name == "Returned":
+            if e.get("review"):
+                return None  # the centre's review decides what it teaches (ReturnReviewed)
+        elif name != "ReturnReviewed":
             return None
         return Pending(
             position=int(position),
@@ -157,9 +165,26 @@ class LessonFold:
                 out.append({**base, "kind": "unit", "unit": str(suggested),
                             "source": "suggested", "note": note})
             return out
+        if p.name == "ReturnReviewed":
+            return _reviewed_lessons(base, e)
         reason = e.get("reason") if isinstance(e.get("reason"), dict) else {}
         return [{**base, "kind": "unit", "unit": str(e["unit"]), "source": "dispatch",
                  "note": str((reason or {}).get("note") or "")[:1000]}]
+
+
+def _reviewed_lessons(base: dict[str, Any], e: dict[str, Any]) -> list[dict[str, Any]]:
+    """退单审核: approved, the return's lessons (as a return re-routed at once teaches);
+    refused, the returning unit is the one (the centre's note as the lesson's note)."""
+    if not e.get("approved"):
+        return [{**base, "kind": "unit", "unit": str(e["unit"]), "source": "review",
+                 "note": str(e.get("note") or "")[:1000]}]
+    note = str(e.get("reason") or "")[:1000]
+    out = [{**base, "kind": "not_unit", "unit": str(e["unit"]), "source": "return", "note": note}]
+    suggested = e.get("suggested_unit")
+    if suggested and suggested == e.get("to_unit"):
+        out.append({**base, "kind": "unit", "unit": str(suggested), "source": "suggested",
+                    "note": note})
+    return out
 
 
 _TAIL_TOPICS = tuple(f"engine.domain:Case.{name}" for name in sorted(LESSON_EVENTS))

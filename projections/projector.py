@@ -77,6 +77,7 @@ from projections.driver_sql import CountsWriter, DriverSQL, RowWriter
 from projections.fold import TERMINAL, UNREAD, CaseFold, CaseRow, Deltas, month_of
 from projections.lessons import LESSON_EVENTS, LessonFold, Pending
 from projections.log_reader import CASE_ID, ID, TOPIC, VERSION, LogReader, Stored
+from projections.returns import RETURN_EVENTS, ReturnFold, ReturnWrites
 from projections.sealed import TextSealer
 from projections.tables import (
     CASE_COLUMNS,
@@ -193,6 +194,8 @@ class Projector:
             app.config if isinstance(app, SanshiApplication) else None, sealer
         )
         self.coop = CoopFold()  # 主办/协办: the part rows (projections.coop)
+        # 退单 and what became of each (view_returns).
+        self.returns = ReturnFold()
         self._reader = LogReader(app.recorder, app.mapper, unread=UNREAD, nul=NUL_IN_VIEWS)
         self._dialect = engine.dialect.name
         # SQLite: take the write lock at BEGIN (see tables.make_engine).
@@ -542,6 +545,7 @@ class Projector:
         note = self.lessons.note
         pending: list[Pending] = []
         coop: list[CoopPending] = []
+        returns = ReturnWrites()
         # Decoded one at a time and dropped: a batch of decoded events alive at once (~100
         # objects each) made the cyclic GC scan them over and over.
         for e in events:
@@ -554,9 +558,12 @@ class Projector:
                     pending.append(lesson)
                 if name in COOP_EVENTS:
                     coop.append(CoopPending(cid, name, state, row["received_day"], row["unit"]))
+                if name in RETURN_EVENTS:
+                    self.returns.note(returns, cid, name, state, row)
         batch = self._batch(events, rows.values(), cases_before, open_before, deltas)
         batch.lessons = self.lessons.rows(conn, pending)
         batch.coop = self.coop.prepare(conn, coop)
+        batch.returns = returns
         self._remember(rows.values())
         self._cache_position = batch.last
         return batch
@@ -636,6 +643,8 @@ class Projector:
             conn.execute(view_lessons.insert(), batch.lessons)
         if batch.coop is not None:
             self.coop.write(conn, batch.coop)
+        if batch.returns:
+            ReturnFold.write(conn, batch.returns)
         pipeline: Any = (
             contextlib.nullcontext()
             if self._sql.sqlite
@@ -662,6 +671,7 @@ class _Batch:
     counts: list[tuple[str, str, dt.date, str, list[int]]] = field(default_factory=list)
     lessons: list[dict[str, Any]] = field(default_factory=list)  # view_lessons rows
     coop: CoopWrites | None = None  # view_parts / view_whistles (projections.coop)
+    returns: ReturnWrites = field(default_factory=ReturnWrites)  # view_returns writes
 
 
 def _add_update(

@@ -20,6 +20,7 @@ from engine.config import SanshiConfig
 from engine.domain import LEGACY_CENTRE
 from engine.vocabulary import (
     CHANNELS,
+    RETURN_DECISIONS,
     STATS_DIMENSIONS,
     STATUSES,
     WHOLE_DISTRICT,
@@ -34,6 +35,7 @@ from projections.tables import (
     view_counts,
     view_counts_month,
     view_open_cases,
+    view_returns,
 )
 
 # The words (labels, the rates' numerators and denominators) are engine.vocabulary's.
@@ -376,7 +378,11 @@ class ReadModel:
         t = view_open_cases
         # A merged caller is due a callback once the original is resolved (合并件回访).
         due = or_(t.c.status.in_(FOLLOW_UP_STATUSES), and_(t.c.status == "merged", t.c.callback_due))
-        stmt = select(t).where(due).order_by(t.c.received_at)
+        stmt = (
+            select(t)
+            .where(due)
+            .order_by(t.c.callback_since, t.c.received_at, t.c.case_id)
+        )
         return self._open_dicts(stmt)
 
     def hold_queue(self) -> list[dict[str, Any]]:
@@ -434,6 +440,125 @@ class ReadModel:
             },
             "rows": rows,
         }
+
+    # ---- 待审退单, 待回访 (paged work queues) and disputed returns per unit pair --------------------
+
+    def _paged(
+        self, where: ColumnElement[bool], order: Sequence[Any], limit: int, offset: int
+    ) -> dict[str, Any]:
+        """A work queue: how many in all, and one page of them in the given order."""
+        t = view_open_cases
+        with self.engine.connect() as conn:
+            total = int(conn.execute(select(func.count()).select_from(t).where(where)).scalar() or 0)
+        rows = self._open_dicts(select(t).where(where).order_by(*order).limit(limit).offset(offset))
+        return {"total": total, "limit": limit, "offset": offset, "rows": rows}
+
+    def return_review_queue(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """待审退单: returns waiting for the centre's review, the oldest return first, with the
+        returning unit, the unit it named and its reason."""
+        self._fresh()
+        t = view_open_cases
+        page = self._paged(
+            # A merged case stays among the open rows (its caller is called back later); a
+            # return that waited when it was merged lapsed.
+            and_(t.c.return_pending_at.is_not(None), t.c.status != "merged"),
+            (t.c.return_pending_at, t.c.received_at, t.c.case_id),
+            limit,
+            offset,
+        )
+        for row in page["rows"]:
+            row["return_from_name"] = self.name_of("unit", row["return_from"] or "")
+            suggested = row["return_suggested"]
+            row["return_suggested_name"] = self.name_of("unit", suggested) if suggested else None
+        return page
+
+    def callback_queue(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """待回访: every resolved or directly answered case waiting for its follow-up call (and
+        every merged caller whose original is resolved), the
+        longest waiting first, with the calls nobody answered and whether that allows
+        未接通结案; ``closable``: how many of them may be closed so."""
+        self._fresh()
+        t = view_open_cases
+        # A merged caller is due a callback once the original is resolved (合并件回访).
+        due = or_(
+            t.c.status.in_(FOLLOW_UP_STATUSES), and_(t.c.status == "merged", t.c.callback_due)
+        )
+        page = self._paged(due, (t.c.callback_since, t.c.received_at, t.c.case_id), limit, offset)
+        with self.engine.connect() as conn:
+            page["closable"] = int(
+                conn.execute(
+                    select(func.count()).select_from(t).where(due, t.c.callback_closable)
+                ).scalar()
+                or 0
+            )
+        for row in page["rows"]:
+            resolved = row.get("resp_unit")
+            row["resolved_unit_name"] = self.name_of("unit", resolved) if resolved else None
+        return page
+
+    def return_pairs(
+        self,
+        start: dt.date | str | None = None,
+        end: dt.date | str | None = None,
+        unit: str | None = None,
+    ) -> dict[str, Any]:
+        """Disputed returns per unit pair (退单争议): for returns made in [start, end) (Beijing
+        days), per returning unit and the unit it named (建议承办单位, "" when none), how many
+        returns, and what the centre decided (approved, of those to the named unit, refused,
+        pending; auto and lapsed as docs/lifecycle.md says); ``reverse``: the returns of the
+        opposite pair (units pushing a case back and forth). ``unit``: pairs with that unit on
+        either side."""
+        self._fresh()
+        t = view_returns
+        cond: list[ColumnElement[bool]] = []
+        start_d, end_d = _as_date(start), _as_date(end)
+        if start_d is not None:
+            cond.append(t.c.returned_day >= start_d)
+        if end_d is not None:
+            cond.append(t.c.returned_day < end_d)
+
+        def n(decision: str) -> Any:
+            return func.coalesce(func.sum(case((t.c.decision == decision, 1), else_=0)), 0)
+
+        to_named = func.coalesce(
+            func.sum(
+                case(
+                    (and_(t.c.decision == "approved", t.c.to_unit == t.c.suggested_unit), 1),
+                    else_=0,
+                )
+            ),
+            0,
+        )
+        stmt = (
+            select(
+                t.c.unit,
+                t.c.suggested_unit,
+                func.count().label("returns"),
+                *(n(d).label(d) for d in RETURN_DECISIONS.codes),
+                to_named.label("approved_to_suggested"),
+            )
+            .where(and_(true(), *cond))
+            .group_by(t.c.unit, t.c.suggested_unit)
+        )
+        with self.engine.connect() as conn:
+            found = [dict(r._mapping) for r in conn.execute(stmt)]
+        by_pair = {(r["unit"], r["suggested_unit"]): r for r in found}
+        rows = []
+        for r in found:
+            if unit is not None and unit not in (r["unit"], r["suggested_unit"]):
+                continue
+            row = {k: (int(v) if k not in ("unit", "suggested_unit") else v) for k, v in r.items()}
+            row["unit_name"] = self.name_of("unit", r["unit"])
+            named = r["suggested_unit"]
+            row["suggested_unit_name"] = self.name_of("unit", named) if named else None
+            reverse = by_pair.get((named, r["unit"])) if named else None
+            row["reverse"] = int(reverse["returns"]) if reverse else 0
+            row["decided"] = row["approved"] + row["refused"]
+            row["refusal_rate"] = rate(row["refused"], row["decided"])
+            rows.append(row)
+        rows.sort(key=lambda r: (-r["refused"], -r["returns"], r["unit"], r["suggested_unit"]))
+        totals = {k: sum(r[k] for r in rows) for k in ("returns", *RETURN_DECISIONS.codes)}
+        return {"from": start_d, "to": end_d, "rows": rows, "total": totals}
 
     def _overdue_condition(self, now: dt.datetime) -> ColumnElement[bool]:
         t = view_open_cases

@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-# view_cases.address / snippet / result, view_open_cases.content / address. Nothing else in
+# view_cases.address / snippet / result, view_open_cases.content / address, and the reason of
+# a return waiting for review (return_reason, both tables). Nothing else in
 # the views is free text: the rest are ids, codes, times and counters (and manual_reason, which
 # is the router's or the centre's own wording, never the resident's).
-SEALED_COLUMNS = frozenset({"address", "snippet", "result", "content"})
+SEALED_COLUMNS = frozenset({"address", "snippet", "result", "content", "return_reason"})
 
 
 class TextSealer(Protocol):

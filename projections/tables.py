@@ -73,6 +73,7 @@ COUNT_FIELDS: tuple[str, ...] = (
     # unit and the district total only (no case scope: a censure need not be about a case).
     "notices",
     "accountabilities",
+    "closed_unreachable",  # 未接通结案: closed after unanswered follow-up calls (docs/rates.md)
 )
 
 SNIPPET_CHARS = 120
@@ -186,6 +187,17 @@ def _state_columns() -> list[Column[Any]]:
         Column("instruction_due", UtcDateTime),
         # A merged caller due a callback: the original was resolved (待回访).
         Column("callback_due", Boolean, nullable=False, default=False),
+        # 退单审核: the return waiting for the centre (when, by which unit, the unit it named,
+        # its reason: sealed with SANSHI_CIPHER_KEY, a unit may quote the resident).
+        Column("return_pending_at", UtcDateTime),
+        Column("return_from", String(64)),
+        Column("return_suggested", String(64)),
+        Column("return_reason", Text),
+        # 待回访: since when the case waits for its follow-up call, the calls nobody answered,
+        # and whether that is enough for 未接通结案.
+        Column("callback_since", UtcDateTime),
+        Column("callbacks_unanswered", Integer, nullable=False, default=0),
+        Column("callback_closable", Boolean, nullable=False, default=False),
     ]
 
 
@@ -295,6 +307,23 @@ view_whistles = Table(
     Column("due", UtcDateTime, nullable=False),
     Column("departments", Integer, nullable=False),
 )
+# 退单 (docs/lifecycle.md, Returns): one row per return, what became of it (pending, approved,
+# refused, auto, lapsed) and where the case went; the disputed returns per unit pair
+# (``ReadModel.return_pairs``) and the 待审退单 counts are sums over it (``projections.returns``).
+view_returns = Table(
+    "view_returns",
+    metadata,
+    Column("case_id", Uuid, primary_key=True),
+    Column("number", Integer, primary_key=True),  # the case's return count at this return
+    Column("unit", String(64), nullable=False),  # the unit that returned it
+    Column("suggested_unit", String(64), nullable=False, default=""),  # "" when none named
+    Column("returned_at", UtcDateTime, nullable=False),
+    Column("returned_day", Date, nullable=False),
+    Column("decision", String(16), nullable=False),  # engine.vocabulary.RETURN_DECISIONS
+    Column("decided_at", UtcDateTime),
+    Column("to_unit", String(64)),  # approved: where the centre sent it; refused: the unit
+)
+Index("ix_view_returns_day", view_returns.c.returned_day)
 
 VIEW_TABLES = (
     view_counts,
@@ -304,6 +333,7 @@ VIEW_TABLES = (
     view_lessons,
     view_parts,
     view_whistles,
+    view_returns,
 )
 
 # Every column text, the error cut to ``QUARANTINE_ERROR_CHARS`` by the projector: whatever the

@@ -177,7 +177,10 @@ def render(console: Any, report: Any, results: dict[str, Any], db: Path, seconds
         f"中心：人工派单 {o['dispatched_by_hand']} 次（其中改分类 {o['reclassified']} 次），"
         f"直办 {o['answered_directly']} 件，不予受理 {o['rejected']} 件，"
         f"督办（超时自动） {report.escalations} 次",
-        f"回访：{a['follow_up']} 次，不满意或未解决重办 {o['reopened']} 件，未接通结案 {o['follow_up_unreachable']} 件",
+        f"退单审核：{a['review_return']} 次（同意转派 {o['return_approved']}，其中转给退单建议的单位 "
+        f"{o['return_to_suggested']}；不同意、退回原单位 {o['return_refused']}）",
+        f"回访：{a['follow_up']} 次（其中未接通 {o['callback_unanswered']} 次），"
+        f"不满意或未解决重办 {o['reopened']} 件，未接通结案 {o['follow_up_unreachable']} 件",
     ]
     if report.surge:
         lines.append(f"台风日 {report.surge}：当天记录 {report.surge_records} 条（停电、积水、树倒集中反映）")

@@ -248,6 +248,7 @@ LESSON_SOURCE_ZH = {
     "return": "退单",
     "suggested": "退单时建议",
     "dispatch": "中心人工派单",
+    "review": "中心审核不同意退单",
 }
 
 
@@ -353,7 +354,10 @@ def event_lines(e: Any, names: Namer) -> list[str]:
         return [
             f"{names.unit(e.unit)} 退单，理由：{e.reason}"
             + (f"；建议承办单位 {names.unit(suggested)}" if suggested else "")
+            + ("（待中心审核）" if getattr(e, "review", False) else "")
         ]
+    if kind in REVIEW_EVENTS:
+        return review_lines(e, names)
     if kind == "Merged":
         reason = dict(getattr(e, "reason", {}) or {})
         detail = DUP_RULE_ZH.get(reason.get("rule", ""), "人工合并" if reason.get("by") == "operator" else "")
@@ -376,6 +380,24 @@ def event_lines(e: Any, names: Namer) -> list[str]:
             value = names.unit(value)
         out.append(f"{key}：{_time(value)}")
     return ["，".join(out)] if out else []
+
+
+REVIEW_EVENTS = frozenset({"ReturnReviewed", "Transferred", "CallbackUnanswered", "ClosedUnreachable"})
+
+
+def review_lines(e: Any, names: Namer) -> list[str]:
+    """退单审核, 转办, 回访未接通, 未接通结案 in words."""
+    kind = type(e).__name__
+    note = f"，意见：{e.note}" if getattr(e, "note", "") else ""
+    if kind == "ReturnReviewed":
+        if e.approved:
+            return [f"退单审核：同意 {names.unit(e.unit)} 退单，转派 {names.unit(e.to_unit)}{note}"]
+        return [f"退单审核：不同意 {names.unit(e.unit)} 退单，退回原单位继续办理{note}"]
+    if kind == "Transferred":
+        return [f"转办：{names.unit(e.unit)} → {names.unit(e.to_unit)}{note}"]
+    if kind == "CallbackUnanswered":
+        return [f"回访未接通（第{e.attempt}次，满{e.max_unanswered}次可未接通结案）{note}"]
+    return [f"未接通结案：回访{e.attempts}次均未接通{note}"]
 
 
 def event_json(e: Any) -> dict[str, Any]:

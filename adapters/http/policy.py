@@ -47,12 +47,12 @@ class Permission(StrEnum):
     CASE_CREATE = "case.create"  # 受理 a hotline record
     CASE_READ = "case.read"  # one case and its events (units: only their own)
     CASE_LIST = "case.list"  # lists without personal data (units: only their own)
-    CENTRE_ACT = "case.centre_act"  # 派单 延期审批 挂起审批 回访 改分类 直办 不予受理 催办
+    CENTRE_ACT = "case.centre_act"  # 派单 延期审批 挂起审批 退单审核 转办 回访 回访未接通 未接通结案 改分类 直办 不予受理 催办
     UNIT_ACT = "case.unit_act"  # 签收 退单 申请延期 调解 办结 申请挂起 批示回复
     RESUME = "case.resume"  # 恢复办理 (挂起的工单): the unit holding it or the centre
     LEADER_ACT = "case.leader_act"  # 领导批示
     INBOX_READ = "inbox.read"  # a unit's inbox (units: only their own)
-    QUEUE_READ = "queue.read"  # the centre's queues (待派单 待审挂起) and 批示跟踪
+    QUEUE_READ = "queue.read"  # the centre's queues (待派单 待审挂起 待审退单 待回访) and 批示跟踪
     STATS_READ = "stats.read"  # rates, ranking, overdue list
     ROUTING_SUGGEST = "routing.suggest"  # router preview for the intake form
     INTAKE_SUBMIT = "intake.submit"  # app / walk-in records

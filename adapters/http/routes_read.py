@@ -104,12 +104,7 @@ def manual_queue(
     return jsonable(read_model(request).manual_queue())
 
 
-@router.get("/queue/followup", tags=["centre 中心"], summary="待回访：已办结、直办")
-def follow_up_queue(
-    request: Request,
-    principal: Annotated[Principal, allow(Permission.QUEUE_READ)],
-) -> Any:
-    return jsonable(read_model(request).follow_up_queue())
+# 待回访 (GET /api/queue/followup, paged) is in routes_review with the other callback routes.
 
 
 @router.get("/cases", tags=["cases 工单"], summary="工单列表（不含来电人信息）")

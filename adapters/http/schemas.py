@@ -59,7 +59,9 @@ class HotlineRecord(BaseModel):
 class ReturnBody(_Body):
     reason: Reason = Field(description="退单理由")
     suggested_unit: Code | None = Field(
-        None, description="建议承办单位 id（选填）：工单改派给它，路由也记住此处此类诉求归它"
+        None,
+        description="建议承办单位 id（选填）：中心审核同意后默认转派给它（开启自动改派时立即改派），"
+        "路由也记住此处此类诉求归它",
     )
 
 
@@ -159,6 +161,26 @@ class RejectBody(_Body):
 
 class UrgeBody(_Body):
     note: Note = Field("", description="催办说明")
+
+
+# ---- 退单审核, 转办, 回访未接通, 未接通结案 (docs/lifecycle.md) ----------------------------------
+
+
+class ReviewReturnBody(_Body):
+    approved: bool = Field(description="是否同意退单")
+    unit: Code | None = Field(
+        None, description="同意时转派的承办单位 id；不填则转派给退单建议的单位"
+    )
+    note: Note = Field("", description="审核意见；不同意时必填，退回原承办单位")
+
+
+class TransferBody(_Body):
+    unit: RequiredCode = Field(description="转办给的承办单位 id")
+    note: Note = Field(description="转办说明（必填，新承办单位可见）")
+
+
+class CallbackNoteBody(_Body):
+    note: Note = Field("", description="回访记录（如：三次拨打均无人接听）")
 
 
 class AppRecord(BaseModel):

@@ -181,8 +181,46 @@ def _list_of(fields: Mapping[str, Shape]) -> Callable[[Any, Caller], list[dict[s
     return shape
 
 
+# 派单: the clocks, and the centre's dispatch note (派单说明), its text masked.
+DISPATCH_FIELDS: dict[str, Shape] = {
+    "number": None, "unit": None, "unit_name": None, "at": None, "claim_deadline": None,
+    "handle_deadline": None, "claimed_at": None, "extension_requested_to": None, "note": _text,
+}
+# The unit's own return while it waits for the centre's review (退单审核).
+RETURN_REVIEW_FIELDS: dict[str, Shape] = {
+    "number": None, "unit": None, "unit_name": None, "reason": _text, "suggested_unit": None,
+    "suggested_unit_name": None, "at": None,
+}
+# What the centre wrote to the unit (dispatch and transfer notes, 催办, decisions on its
+# requests and returns): the centre's words, a resident's name in them masked.
+CENTRE_NOTE_FIELDS: dict[str, Shape] = {
+    "kind": None, "kind_name": None, "text": _text, "by": None, "at": None, "unit": None,
+    "unit_name": None,
+}
+# 回访: what the resident said of the handling (the comment masked: it may name the caller).
+CALLBACK_FIELDS: dict[str, Shape] = {
+    "at": None, "unit": None, "solved": None, "rating": None, "comment": _text,
+}
+
+
+def _picked(fields: dict[str, Shape]) -> Callable[[Any, Caller], Any]:
+    def shape(value: Any, caller: Caller) -> Any:
+        return _pick(value, fields, caller) if isinstance(value, Mapping) else None
+
+    return shape
+
+
 def _row_part(value: Any, caller: Caller) -> Any:
     return {k: value[k] for k in ROW_PART_KEYS if k in value} if isinstance(value, Mapping) else None
+
+
+def _picked_list(fields: dict[str, Shape]) -> Callable[[Any, Caller], Any]:
+    def shape(value: Any, caller: Caller) -> Any:
+        if not isinstance(value, list):
+            return []
+        return [_pick(v, fields, caller) for v in value if isinstance(v, Mapping)]
+
+    return shape
 
 
 def _hold(value: Any, caller: Caller) -> Any:
@@ -219,7 +257,7 @@ CASE_FIELDS: dict[str, Shape] = {
     "street_name": None,
     "assigned_unit": None,
     "assigned_unit_name": None,
-    "dispatch": None,
+    "dispatch": _picked(DISPATCH_FIELDS),
     "units_ever": None,
     "returned_by": None,
     "return_count": None,
@@ -239,6 +277,10 @@ CASE_FIELDS: dict[str, Shape] = {
     "instructions": _instructions,
     "parts": _list_of(PART_FIELDS),
     "whistles": _list_of(WHISTLE_FIELDS),
+    "return_review": _picked(RETURN_REVIEW_FIELDS),
+    "return_refusal": _text,
+    "centre_notes": _picked_list(CENTRE_NOTE_FIELDS),
+    "callbacks": _picked_list(CALLBACK_FIELDS),
 }
 
 # A row of the inbox or the case list (read model) as a unit sees it.
@@ -278,7 +320,7 @@ EVENT_FIELDS: dict[str, dict[str, Shape]] = {
                    "override": None, "leaf": None},
     "Dispatched": {"unit": None, "number": None, "claim_deadline": None, "handle_deadline": None},
     "Claimed": {"unit": None},
-    "Returned": {"unit": None, "reason": _T},
+    "Returned": {"unit": None, "reason": _T, "suggested_unit": None, "review": None},
     "ExtensionRequested": {"unit": None, "until": None, "reason": _T},
     "ExtensionDecided": {"unit": None, "granted": None, "until": None, "note": _T},
     "MediationStarted": {"unit": None},
@@ -314,6 +356,11 @@ EVENT_FIELDS: dict[str, dict[str, Shape]] = {
     "OriginalResolved": {"original": None, "unit": None, "result": _T},
     "MergeDeclined": {"target": None},
     "LinkedToForm": {"form_id": None, "item": None, "kind": None, "title": _T},
+    "ReturnReviewed": {"unit": None, "number": None, "approved": None, "to_unit": None,
+                       "suggested_unit": None, "reason": _T, "note": _T},
+    "Transferred": {"unit": None, "to_unit": None, "note": _T},
+    "CallbackUnanswered": {"unit": None, "attempt": None, "max_unanswered": None, "note": _T},
+    "ClosedUnreachable": {"unit": None, "attempts": None, "note": _T},
 }
 
 

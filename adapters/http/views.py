@@ -13,7 +13,7 @@ from adapters.http.policy import Principal
 from adapters.http.unit_view import lens_for_case
 from engine.config import Role, SanshiConfig
 from engine.domain import Action, Case, Status
-from engine.vocabulary import EVENT_KINDS, STATUSES
+from engine.vocabulary import ACTIONS, EVENT_KINDS, STATUSES
 
 # Action → the API route name the UI calls (POST /api/cases/{id}/<name>).
 CENTRE_ACTIONS: dict[Action, str] = {
@@ -28,6 +28,10 @@ CENTRE_ACTIONS: dict[Action, str] = {
     Action.RESUME: "resume",
     Action.MERGE: "merge",  # 合并 by hand (adapters.http.routes_hand)
     Action.UNMERGE: "unmerge",
+    Action.REVIEW_RETURN: "return/review",
+    Action.TRANSFER: "transfer",
+    Action.CALLBACK_UNANSWERED: "callback/unanswered",
+    Action.CLOSE_UNREACHABLE: "close/unreachable",
 }
 UNIT_ACTIONS: dict[Action, str] = {
     Action.CLAIM: "claim",
@@ -121,6 +125,7 @@ def _full_case_view(case: Case, principal: Principal, config: SanshiConfig) -> d
             "extension_requested_to": (
                 d.extension_requested_to.isoformat() if d.extension_requested_to else None
             ),
+            "note": d.note,
         }
     status = Status(case.status)
     return {
@@ -182,7 +187,35 @@ def _full_case_view(case: Case, principal: Principal, config: SanshiConfig) -> d
         # 主办/协办 and 吹哨报到 (adapters/http/coop_view.py)
         "parts": parts_view(case, config),
         "whistles": whistles_view(case, config),
+        **_notes_and_reviews(case, config),
         "actions": allowed_actions(principal, case) + coop_actions(principal, case, config),
+    }
+
+
+def _notes_and_reviews(case: Case, config: SanshiConfig) -> dict[str, Any]:
+    """退单审核, the centre's notes to the unit, and the follow-up calls (回访) with the
+    resident's comments (docs/lifecycle.md)."""
+    review = case.return_review
+    return {
+        # The return waiting for the centre's review (待审退单), with the unit it named.
+        "return_review": (
+            None
+            if review is None
+            else {
+                **jsonable(review),
+                "unit_name": unit_name(config, review["unit"]),
+                "suggested_unit_name": unit_name(config, review["suggested_unit"]),
+            }
+        ),
+        "return_refusal": case.return_refusal,
+        # What the centre wrote to the unit: dispatch and transfer notes, 催办, its decisions.
+        "centre_notes": [
+            {**jsonable(n), "kind_name": ACTIONS.label(n["kind"]), "unit_name": unit_name(config, n["unit"])}
+            for n in case.centre_notes
+        ],
+        "callbacks": jsonable(case.callbacks),
+        "callbacks_unanswered": case.callbacks_unanswered,
+        "max_unanswered": case.max_unanswered or config.callback.max_unanswered,
     }
 
 

@@ -86,6 +86,9 @@ class CaseBook:
     mediation_failed: bool = False
     follow_ups: int = 0
     right_units: list[str] | None = None  # who should handle it (from the true category)
+    # 回访: None until the first call; True: nobody ever answers (未接通结案 after the district's
+    # number of calls); False: answered (perhaps after an unanswered first call).
+    unreachable: bool | None = None
 
 
 @dataclass
@@ -374,6 +377,10 @@ class Simulation:
         elif status in (Status.RESOLVED, Status.ANSWERED_DIRECTLY):
             t = shift_time_after(now + dt.timedelta(hours=self.rng.uniform(18, 60)), self.rng.uniform(0, 6))
             self._schedule(t, "follow_up", case.id)
+        elif status == Status.RETURNED and case.return_review is not None and not after_refusal:
+            # 待审退单: the centre reviews the return within a few office hours.
+            t = office_time_after(now, self.rng.uniform(0.2, 4), self.calendar)
+            self._schedule(t, "review_return", case.id)
         elif status in (Status.RECEIVED, Status.RETURNED, Status.REOPENED):
             if after_refusal and status == Status.RECEIVED and case.manual_reason is None:
                 return
@@ -571,7 +578,45 @@ class Simulation:
 
     def _do_return(self, item: _Item, book: CaseBook) -> Case:
         unit = item.args["unit"]
-        return self.app.return_case(item.case_id, unit, item.args["reason"], unit_principal(unit), at=item.at)
+        reason = item.args["reason"]
+        case = self._latest.get(item.case_id) or self.app.get_case(item.case_id)
+        # A unit that knows whose it is names that unit (建议承办单位), most of the time.
+        suggested = None
+        if reason not in SPURIOUS_REASONS and self.rng.random() < 0.7:
+            suggested = next(
+                (u for u in self._right_units(case) if u != unit and u not in case.returned_by
+                 and u != self.config.centre.id),
+                None,
+            )
+        return self.app.return_case(
+            item.case_id, unit, reason, unit_principal(unit), at=item.at, suggested_unit=suggested
+        )
+
+    def _do_review_return(self, item: _Item, book: CaseBook) -> Case | None:
+        """退单审核: the centre checks the return. A unit that returned its own case gets it
+        back with a note; otherwise the case goes to the unit named (if right) or to the right
+        unit the centre finds; when it finds none, the manual queue decides (派单 approves)."""
+        case = self.app.get_case(item.case_id)
+        review = case.return_review
+        if review is None:
+            return case
+        unit, named = review["unit"], review["suggested_unit"]
+        if self._is_theirs(case, unit) and self.rng.random() < 0.9:
+            self.report.outcomes_of_actions["return_refused"] += 1
+            return self.app.review_return(
+                case.id, False, OPERATOR, note="经核实属你单位职责，请继续办理", at=item.at
+            )
+        right = [u for u in self._right_units(case) if u not in case.returned_by]
+        target = named if named and (named in right or not right) else (right[0] if right else None)
+        if target is None or target == self.config.centre.id:
+            self._schedule(item.at + dt.timedelta(minutes=5), "manual", case.id)
+            return None
+        self.report.outcomes_of_actions["return_approved"] += 1
+        if target == named:
+            self.report.outcomes_of_actions["return_to_suggested"] += 1
+        return self.app.review_return(
+            case.id, True, OPERATOR, unit=target, note="同意退单，转派", at=item.at
+        )
 
     def _do_request_extension(self, item: _Item, book: CaseBook) -> Case | None:
         unit = item.args["unit"]
@@ -623,10 +668,30 @@ class Simulation:
     def _do_follow_up(self, item: _Item, book: CaseBook) -> Case | None:
         case = self._latest.get(item.case_id) or self.app.get_case(item.case_id)
         book.follow_ups += 1
-        if self.rng.random() < 0.06:
-            # Nobody answers the follow-up call three times: closed as is (回访未接通).
+        if book.unreachable is None:
+            book.unreachable = self.rng.random() < 0.06
+            if not book.unreachable and self.rng.random() < 0.08:
+                # Not answered the first time, answered the next day.
+                self.report.outcomes_of_actions["follow_up_unanswered_once"] += 1
+                book.follow_ups -= 1  # not a conversation with the resident
+                self.report.outcomes_of_actions["callback_unanswered"] += 1
+                self.app.callback_unanswered(item.case_id, FOLLOW_UP_DESK, note="无人接听", at=item.at)
+                self._schedule(shift_time_after(item.at + dt.timedelta(hours=20), 2), "follow_up", item.case_id)
+                return None
+        if book.unreachable:
+            # Nobody answers: each call is recorded (回访未接通); after the district's number of
+            # them the desk closes the case (未接通结案), counted apart in the figures.
+            book.follow_ups -= 1
+            self.report.outcomes_of_actions["callback_unanswered"] += 1
+            case = self.app.callback_unanswered(item.case_id, FOLLOW_UP_DESK, note="无人接听", at=item.at)
+            if not case.unreachable:
+                t = shift_time_after(item.at + dt.timedelta(hours=self.rng.uniform(4, 28)), 1)
+                self._schedule(t, "follow_up", item.case_id)
+                return None
             self.report.outcomes_of_actions["follow_up_unreachable"] += 1
-            return self.app.close_case(item.case_id, "回访三次未接通，按规定结案", FOLLOW_UP_DESK, at=item.at)
+            return self.app.close_unreachable(
+                item.case_id, FOLLOW_UP_DESK, note="多次回访均未接通，按规定结案", at=item.at
+            )
         solved, rating = self._resident_verdict(case, book)
         comment = {
             Rating.DISSATISFIED: "群众表示不满意",

@@ -405,3 +405,81 @@ def test_a_leaders_instruction_answered_and_a_suspension_approved(browser: Any, 
     assert "恢复办理" in unit.get_by_test_id("timeline").inner_text()
     for page in (leader, unit, op):
         assert not page.errors, page.errors
+
+
+def _claimed_lamp(server: str, tag: str, door: int) -> str:
+    case = _api(server, OPERATOR, "POST", "/api/cases", {
+        "order_no": f"UI-{tag}-{time.time_ns()}", "received_at": "2026-11-02 09:30:00",
+        "content": f"茶亭路{door}号门口主干道的路灯不亮了，晚上漆黑一片",
+        "address": f"北海市海城区茶亭路{door}号", "caller_name": "庞女士", "caller_phone": "13877912345",
+    })
+    cid = str(case["id"])
+    if case["status"] == "received" or case.get("assigned_unit") != "chatinglu":
+        _api(server, OPERATOR, "POST", f"/api/cases/{cid}/dispatch", {"unit": "chatinglu"})
+    _api(server, UNIT, "POST", f"/api/cases/{cid}/claim")
+    return cid
+
+
+def test_a_disputed_return_reviewed_by_the_centre(browser: Any, server: str) -> None:
+    """退单审核 in the browser: the community returns a case naming the street; it is not
+    re-routed but waits in the centre's 待审退单 tab (the unit cannot approve it), the operator
+    approves it to the unit named, and the street sees the centre's note. A second return is
+    refused: it goes back to the community with the centre's note, which the unit reads."""
+    approved = _claimed_lamp(server, "RETURN-A", 61)
+    refused = _claimed_lamp(server, "RETURN-R", 63)
+
+    # ---- the unit returns, naming the street ------------------------------------------------
+    unit = _page(browser, server, UNIT)
+    for cid, reason in ((approved, "该路段路灯由中街街道统一管理，非社区职责"), (refused, "不归社区管")):
+        unit.get_by_test_id("tab-inbox").click()
+        unit.locator(f"[data-testid=inbox-table] tr[data-case-id='{cid}']").click()
+        unit.get_by_test_id("return-reason").fill(reason)
+        unit.get_by_test_id("return-suggested").select_option("zhongjie")
+        unit.get_by_test_id("do-return").click()
+        unit.get_by_test_id("return-state").filter(has_text="待中心审核").wait_for()
+        assert unit.get_by_test_id("do-review-approve").count() == 0  # never its own review
+    _shot(unit, "8-退单-unit-returned-waiting.png")
+
+    # ---- the centre's 待审退单 ----------------------------------------------------------------
+    op = _page(browser, server, OPERATOR)
+    op.get_by_test_id("tab-returns").click()
+    row = op.locator(f"[data-testid=returns-table] tr[data-case-id='{approved}']")
+    row.wait_for()
+    assert "茶亭路社区" in row.inner_text() and "中街街道" in row.inner_text()
+    assert "中街街道" in op.get_by_test_id("return-pairs-table").inner_text()
+    row.click()
+    assert op.get_by_test_id("review-unit").input_value() == "zhongjie"  # the unit named
+    op.get_by_test_id("review-note").fill("同意，请中街街道统筹维修")
+    _shot(op, "9-待审退单-operator-review.png")
+    op.get_by_test_id("do-review-approve").click()
+    detail = op.get_by_test_id("case-detail")
+    detail.get_by_test_id("assigned-unit").filter(has_text="中街街道").wait_for()
+    assert "退单审核" in detail.get_by_test_id("timeline").inner_text()
+
+    op.locator(f"[data-testid=returns-table] tr[data-case-id='{refused}']").click()
+    op.get_by_test_id("review-note").fill("经核实该路灯属茶亭路社区维护，请继续办理")
+    op.get_by_test_id("do-review-refuse").click()
+    op.get_by_test_id("case-detail").get_by_test_id("assigned-unit").filter(has_text="茶亭路社区").wait_for()
+    op.get_by_test_id("tab-returns").click()
+    pairs = op.get_by_test_id("return-pairs-table")
+    pairs.wait_for()
+    cells = pairs.locator("tr", has_text="茶亭路社区").first.inner_text()
+    assert "中街街道" in cells
+    _shot(op, "10-退单争议-operator-pairs.png")
+
+    # ---- the street reads the centre's note; the community gets its case back ----------------
+    street = _page(browser, server, "demo-unit-zhongjie")
+    street.locator(f"[data-testid=inbox-table] tr[data-case-id='{approved}']").click()
+    sdetail = street.get_by_test_id("case-detail")
+    sdetail.get_by_test_id("dispatch-note").filter(has_text="同意，请中街街道统筹维修").wait_for()
+    assert "庞女士" not in sdetail.inner_text() and "13877912345" not in sdetail.inner_text()
+
+    unit.get_by_test_id("tab-inbox").click()
+    unit.locator(f"[data-testid=inbox-table] tr[data-case-id='{refused}']").click()
+    udetail = unit.get_by_test_id("case-detail")
+    udetail.get_by_test_id("return-refusal").filter(has_text="经核实该路灯属茶亭路社区维护").wait_for()
+    udetail.get_by_test_id("status").filter(has_text="已签收").wait_for()
+    assert "13877912345" not in udetail.inner_text()
+    _shot(unit, "11-退单被驳回-unit-sees-note.png")
+    for page in (unit, op, street):
+        assert not page.errors, page.errors

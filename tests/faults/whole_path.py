@@ -796,7 +796,9 @@ class WholePath(RuleBasedStateMachine):
 
     @rule(data=st.data(), case_id=cases,
           action=st.sampled_from(["dispatch", "extension/decide", "extension/decide", "followup",
-                                  "followup", "followup", "reclassify", "answer", "reject", "urge"]))
+                                  "followup", "followup", "reclassify", "answer", "reject", "urge",
+                                  "return/review", "return/review", "transfer",
+                                  "callback/unanswered", "close/unreachable"]))
     def centre_command(self, data: Any, case_id: str, action: str) -> None:
         self.step(f"centre_{action.replace('/', '_')}")
         d = data.draw
@@ -814,6 +816,12 @@ class WholePath(RuleBasedStateMachine):
             body = {"answer": d(texts())}
         elif action == "reject":
             body = {"reason": d(texts())}
+        elif action == "return/review":
+            body = {"approved": d(st.sampled_from(BOOLS)), "note": d(texts())}
+            if d(st.booleans()):
+                body["unit"] = d(st.sampled_from(UNIT_IDS))
+        elif action == "transfer":
+            body = {"unit": d(st.sampled_from(UNIT_IDS)), "note": d(texts())}
         else:
             body = {"note": d(texts())}
         token = d(st.sampled_from([OPERATOR] * 8 + [LEADER, ASSIGNED_TOKEN]))
@@ -867,7 +875,8 @@ class WholePath(RuleBasedStateMachine):
                 if d(st.integers(0, 2)) == 0:
                     params[name] = d(st.sampled_from(pool))
         else:
-            path = d(st.sampled_from(["/api/queue/manual", "/api/queue/followup", "/api/meta",
+            path = d(st.sampled_from(["/api/queue/manual", "/api/queue/followup", "/api/queue/returns",
+                                      "/api/stats/returns", "/api/meta",
                                       "/api/audit", "/healthz", "/metrics"]))
         self.send(f"read_{what}", "GET", path, token, params={k: v for k, v in params.items() if isinstance(v, str | int)})
 

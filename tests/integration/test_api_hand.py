@@ -111,7 +111,7 @@ def test_every_merged_caller_is_called_back_when_the_original_is_resolved() -> N
         rt.app.claim(original, ASSIGNED_UNIT, "unit:test")
         r = _post(client, f"/api/cases/{original}/resolve", {"result": "已更换灯泡"}, auth(ASSIGNED))
         assert r.status_code == 200, r.text
-        queue = {c["case_id"] for c in client.get("/api/queue/followup", headers=OP).json()}
+        queue = {c["case_id"] for c in client.get("/api/queue/followup", headers=OP).json()["rows"]}
         assert {str(original), str(dup), str(dup2)} <= queue
         told = client.get(f"/api/cases/{dup}", headers=OP).json()
         assert told["callback_due"] and told["original_result"] == "已更换灯泡"
@@ -137,7 +137,7 @@ def test_a_form_with_three_items_to_three_units() -> None:
     with api_client() as (client, rt):
         items = [
             {"content": "茶亭路12号门口的路灯不亮了，晚上很黑", "address": "海城区茶亭路12号"},
-            {"content": "东一巷菜场门口占道经营，堵住了路", "address": "海城区东一巷"},
+            {"content": "东一巷菜场门口小商贩占道摆摊经营，把人行道都堵住了", "address": "海城区东一巷"},
             {"content": "小区楼下餐馆油烟扰民，噪音很大，半夜还在营业", "address": "海城区和平路8号"},
         ]
         body = {"ref": f"WG-{uuid4().hex[:8]}", "kind": "inspection", "title": "网格巡查", "items": items}

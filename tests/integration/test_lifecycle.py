@@ -99,7 +99,8 @@ def domain_case(status: Status) -> Case:
     if status == Status.DISPATCHED:
         return c
     if status == Status.RETURNED:
-        c.return_case(unit="u1", reason="非本单位", principal=OP, at=T0)
+        # Waiting for the centre's review (退单审核), as returns do unless re-routed at once.
+        c.return_case(unit="u1", reason="非本单位", principal=OP, at=T0, suggested_unit="u2", review=True)
         return c
     c.claim(unit="u1", principal=OP, at=T0)
     if status == Status.CLAIMED:
@@ -189,6 +190,22 @@ def domain_act(case: Case, action: Action) -> None:
         case.unmerge(note="不是同一件事", **kw)
     elif action == Action.ORIGINAL_RESOLVED:
         case.original_resolved(original=case.merged_into or uuid4(), unit="u1", result="已处理", **kw)
+    elif action == Action.REVIEW_RETURN:
+        case.refuse_return(note="经核实属你单位", **kw)
+    elif action == Action.TRANSFER:
+        case.transfer(
+            to_unit="u2",
+            note="属城管职责，转办",
+            claim_deadline=T0 + dt.timedelta(days=1),
+            handle_deadline=T0 + dt.timedelta(days=5),
+            **kw,
+        )
+    elif action == Action.CALLBACK_UNANSWERED:
+        case.callback_unanswered(max_unanswered=3, centre="centre", note="无人接听", **kw)
+    elif action == Action.CLOSE_UNREACHABLE:
+        if case.status in ALLOWED[Action.CLOSE_UNREACHABLE]:
+            case.callback_unanswered(max_unanswered=1, centre="centre", note="无人接听", **kw)
+        case.close_unreachable(centre="centre", note="多次未接通", **kw)
     else:  # pragma: no cover - the table below covers every action
         raise AssertionError(action)
 
@@ -381,6 +398,10 @@ SERVICE_ACTIONS: dict[Action, Callable[[SanshiApplication, UUID], object]] = {
     Action.RETURN_PART: lambda a, c: a.return_part(c, ASSISTING, "不属本部门", "unit:assist", at=T0),
     Action.CLOSE_PART: lambda a, c: a.close_part(c, 1, "中心协调解决", OP, at=T0),
     Action.UNMERGE: lambda a, c: a.unmerge(c, OP, note="不是同一件事", at=T0),
+    Action.REVIEW_RETURN: lambda a, c: a.review_return(c, False, OP, note="经核实属你单位", at=T0),
+    Action.TRANSFER: lambda a, c: a.transfer(c, "chengguan", "属城管职责，转办", OP, at=T0),
+    Action.CALLBACK_UNANSWERED: lambda a, c: a.callback_unanswered(c, OP, note="无人接听", at=T0),
+    Action.CLOSE_UNREACHABLE: lambda a, c: a.close_unreachable(c, OP, note="三次未接通", at=T0),
 }
 
 
@@ -392,7 +413,8 @@ def _resolve_original(app: SanshiApplication, cid: UUID) -> None:
     app.claim(original, unit, "unit:clerk", at=T0)
     app.resolve(original, unit, "已更换灯泡", "unit:clerk", at=T0)
     assert app.get_case(cid).callback_due
-# What must be pending before an action the status allows can be taken.
+# What must be pending before an action the status allows can be taken (and how many times:
+# 未接通结案 needs the district's three unanswered calls).
 PRECONDITION: dict[Action, Action] = {
     Action.DECIDE_EXTENSION: Action.REQUEST_EXTENSION,
     Action.DECIDE_HOLD: Action.REQUEST_HOLD,
@@ -401,7 +423,9 @@ PRECONDITION: dict[Action, Action] = {
     Action.RETURN_PART: Action.ADD_ASSIST,
     Action.CLOSE_PART: Action.ADD_ASSIST,
     Action.REPORT_PART: Action.CLAIM_PART,
+    Action.CLOSE_UNREACHABLE: Action.CALLBACK_UNANSWERED,
 }
+PRECONDITION_TIMES = {Action.CLOSE_UNREACHABLE: 3}
 
 
 def _take_precondition(app: SanshiApplication, cid: UUID, action: Action) -> None:
@@ -409,7 +433,8 @@ def _take_precondition(app: SanshiApplication, cid: UUID, action: Action) -> Non
     pre = PRECONDITION.get(action)
     if pre is not None:
         _take_precondition(app, cid, pre)
-        SERVICE_ACTIONS[pre](app, cid)
+        for _ in range(PRECONDITION_TIMES.get(action, 1)):
+            SERVICE_ACTIONS[pre](app, cid)
 
 
 def _log_length(app: SanshiApplication) -> int:
@@ -485,7 +510,16 @@ def test_follow_up_dissatisfied_reopens_and_dispatches_again(app: SanshiApplicat
     assert Status.REOPENED.value in case.status_times
 
 
+def _auto_rerouting(app: SanshiApplication) -> None:
+    """The district re-routes returns by itself (returns.auto_reroute: true)."""
+    app.config = app.config.model_copy(
+        update={"returns": app.config.returns.model_copy(update={"auto_reroute": True})}
+    )
+
+
 def test_third_return_goes_to_manual_queue(app: SanshiApplication) -> None:
+    # Automatic re-routing only: under review (the default) the centre decides every return.
+    _auto_rerouting(app)
     cid = build(app, Status.DISPATCHED)
     seen = []
     for _ in range(3):
@@ -842,7 +876,7 @@ def test_kept_separate_at_intake_is_routed_and_records_the_proposal(
 def test_a_form_links_its_items_and_is_complete_when_they_all_are(app: SanshiApplication) -> None:
     items = [
         {"content": "茶亭路12号门口的路灯不亮了，晚上很黑", "address": "海城区茶亭路12号"},
-        {"content": "东一巷菜场门口占道经营，堵住了路", "address": "海城区东一巷"},
+        {"content": "东一巷菜场门口小商贩占道摆摊经营，把人行道都堵住了", "address": "海城区东一巷"},
     ]
     form, dup = app.submit_form("WG-1", "inspection", "网格巡查", items, OP, at=T0)
     assert not dup and len(form.case_ids) == 2
@@ -859,3 +893,154 @@ def test_a_form_links_its_items_and_is_complete_when_they_all_are(app: SanshiApp
     assert _log_length(app) == n
     with pytest.raises(CaseNotFound):  # a form is not a case
         app.get_case(form.id)
+# 退单审核 and 转办, 回访未接通 and 未接通结案 through the service
+# ---------------------------------------------------------------------------------------------
+
+
+def _events(app: SanshiApplication, cid: UUID) -> list[str]:
+    return [type(e).__name__ for e in app.events.get(cid)]
+
+
+def test_a_return_waits_for_review_and_approved_goes_to_the_suggested_unit(
+    app: SanshiApplication,
+) -> None:
+    cid = build(app, Status.DISPATCHED)
+    unit = _unit_of(app, cid)
+    case = app.return_case(
+        cid, unit, "属中街街道管辖的主干道路灯", "unit:clerk", at=T0, suggested_unit="zhongjie"
+    )
+    # Not re-routed: at the centre, waiting for its review, with what the unit said.
+    assert case.status == Status.RETURNED and case.assigned_unit is None
+    assert case.return_review is not None and case.return_review["suggested_unit"] == "zhongjie"
+    assert case.offers(Action.REVIEW_RETURN) and _events(app, cid)[-1] == "Returned"
+    # Approved without naming a unit: the unit the return suggested.
+    case = app.review_return(cid, True, OP, note="同意，转中街街道", at=T0 + dt.timedelta(hours=1))
+    assert case.status == Status.DISPATCHED and case.assigned_unit == "zhongjie"
+    assert case.dispatch is not None and case.dispatch.note == "同意，转中街街道"
+    assert case.return_review is None and not case.offers(Action.REVIEW_RETURN)
+    assert _events(app, cid)[-2:] == ["ReturnReviewed", "Dispatched"]
+    # Fresh clocks from the approval, never back to the unit that returned it.
+    assert case.dispatch.at == T0 + dt.timedelta(hours=1)
+    assert unit in case.returned_by
+
+
+def test_approved_to_another_unit_than_suggested(app: SanshiApplication) -> None:
+    cid = build(app, Status.CLAIMED)
+    unit = _unit_of(app, cid)
+    app.return_case(cid, unit, "不归社区管", "unit:clerk", at=T0, suggested_unit="zhongjie")
+    with pytest.raises(InvalidCommand):  # not back to the unit that returned it
+        app.review_return(cid, True, OP, unit=unit, at=T0)
+    case = app.review_return(cid, True, OP, unit="chengguan", note="属城管", at=T0)
+    assert case.assigned_unit == "chengguan"
+    reviewed = [e for e in app.events.get(cid) if type(e).__name__ == "ReturnReviewed"][-1]
+    assert reviewed.to_unit == "chengguan" and reviewed.suggested_unit == "zhongjie"  # type: ignore[attr-defined]
+
+
+def test_a_return_without_a_suggestion_needs_the_centre_to_name_a_unit(app: SanshiApplication) -> None:
+    cid = build(app, Status.DISPATCHED)
+    app.return_case(cid, _unit_of(app, cid), "不归社区管", "unit:clerk", at=T0)
+    n = _log_length(app)
+    with pytest.raises(InvalidCommand):
+        app.review_return(cid, True, OP, at=T0)
+    assert _log_length(app) == n
+
+
+def test_a_refused_return_goes_back_to_the_unit_with_the_note(app: SanshiApplication) -> None:
+    cid = build(app, Status.CLAIMED)
+    unit = _unit_of(app, cid)
+    before = app.get_case(cid).dispatch
+    app.return_case(cid, unit, "不归社区管", "unit:clerk", at=T0, suggested_unit="zhongjie")
+    n = _log_length(app)
+    with pytest.raises(InvalidCommand):  # a refusal says why
+        app.review_return(cid, False, OP, at=T0)
+    assert _log_length(app) == n
+    case = app.review_return(cid, False, OP, note="经核实属茶亭路社区，请继续办理", at=T0)
+    # Back in the status it left, with the same dispatch and deadlines, and the note.
+    assert case.status == Status.CLAIMED and case.assigned_unit == unit
+    assert case.dispatch == before and unit not in case.returned_by
+    assert case.return_refusal == "经核实属茶亭路社区，请继续办理"
+    assert case.centre_notes[-1]["kind"] == "review_return"
+    # Nothing to review any more: refused, 409, nothing written.
+    n = _log_length(app)
+    with pytest.raises(IllegalTransition):
+        app.review_return(cid, False, OP, note="x", at=T0)
+    assert _log_length(app) == n
+    # The unit holds it again and may return it once more (a new review).
+    again = app.return_case(cid, unit, "确实不归社区", "unit:clerk", at=T0)
+    assert again.return_review is not None and again.return_count == 2
+
+
+def test_dispatching_a_returned_case_by_hand_approves_its_return(app: SanshiApplication) -> None:
+    cid = build(app, Status.RETURNED)
+    case = app.dispatch(cid, "chengguan", OP, at=T0, note="人工派单")
+    assert case.assigned_unit == "chengguan" and case.return_review is None
+    assert _events(app, cid)[-2:] == ["ReturnReviewed", "Dispatched"]
+
+
+def test_with_auto_reroute_a_return_is_dispatched_at_once_and_not_reviewed(
+    app: SanshiApplication,
+) -> None:
+    _auto_rerouting(app)
+    cid = build(app, Status.DISPATCHED)
+    case = app.return_case(cid, "chatinglu", "不归社区", "unit:clerk", at=T0, suggested_unit="zhongjie")
+    assert case.status == Status.DISPATCHED and case.assigned_unit == "zhongjie"
+    assert case.return_review is None
+    for _ in range(2):
+        unit = _unit_of(app, cid)
+        app.return_case(cid, unit, "不归本单位", "unit:clerk", at=T0)
+    case = app.get_case(cid)
+    assert case.status == Status.RETURNED and case.manual_reason  # the third: manual queue
+    n = _log_length(app)
+    with pytest.raises(IllegalTransition):  # returned, but no return waits for review
+        app.review_return(cid, True, OP, unit="chengguan", at=T0)
+    assert _log_length(app) == n
+
+
+def test_transfer_moves_a_held_case_with_its_note_and_fresh_deadlines(app: SanshiApplication) -> None:
+    cid = build(app, Status.MEDIATING)
+    unit = _unit_of(app, cid)
+    n = _log_length(app)
+    for to, note in ((unit, "转办"), ("chengguan", "  ")):
+        with pytest.raises(InvalidCommand):  # not to itself; a note is required
+            app.transfer(cid, to, note, OP, at=T0)
+    with pytest.raises(InvalidCommand):
+        app.transfer(cid, "nowhere", "转办", OP, at=T0)
+    assert _log_length(app) == n
+    later = T0 + dt.timedelta(days=1)
+    case = app.transfer(cid, "chengguan", "属占道经营，转城管办理", OP, at=later)
+    assert case.status == Status.DISPATCHED and case.assigned_unit == "chengguan"
+    assert case.dispatch is not None and case.dispatch.at == later
+    assert case.dispatch.note == "属占道经营，转城管办理" and case.dispatch_count == 2
+    assert unit not in case.returned_by  # a transfer is not a return
+    assert _events(app, cid)[-2:] == ["Transferred", "Dispatched"]
+    with pytest.raises(NotAssignedUnit):  # the old unit acts on it no more
+        app.claim(cid, unit, "unit:clerk", at=later)
+
+
+def test_closing_without_contact_after_the_configured_unanswered_calls(app: SanshiApplication) -> None:
+    cid = build(app, Status.RESOLVED)
+    assert app.config.callback.max_unanswered == 3
+    for attempt in (1, 2):
+        case = app.callback_unanswered(cid, OP, note="无人接听", at=T0)
+        assert case.callbacks_unanswered == attempt and not case.offers(Action.CLOSE_UNREACHABLE)
+        n = _log_length(app)
+        with pytest.raises(IllegalTransition):  # too early: 409, nothing written
+            app.close_unreachable(cid, OP, at=T0)
+        assert _log_length(app) == n
+    case = app.callback_unanswered(cid, OP, note="第三次无人接听", at=T0)
+    assert case.unreachable and case.offers(Action.CLOSE_UNREACHABLE)
+    case = app.close_unreachable(cid, OP, note="三次回访未接通", at=T0)
+    assert case.status == Status.CLOSED and case.rating is None and case.solved is None
+    assert _events(app, cid)[-1] == "ClosedUnreachable"
+
+
+def test_an_answered_call_after_unanswered_ones_is_a_normal_follow_up(app: SanshiApplication) -> None:
+    cid = build(app, Status.RESOLVED)
+    app.callback_unanswered(cid, OP, at=T0)
+    case = app.follow_up(cid, False, Rating.DISSATISFIED, OP, comment="路灯还是不亮", at=T0)
+    assert case.status == Status.DISPATCHED  # 重办
+    unit = _unit_of(app, cid)
+    app.claim(cid, unit, "unit:clerk", at=T0)
+    case = app.resolve(cid, unit, "已更换灯具", "unit:clerk", at=T0)
+    assert case.callbacks_unanswered == 0  # a new resolution waits for its own calls
+    assert case.callbacks[-1]["comment"] == "路灯还是不亮"

@@ -101,7 +101,8 @@ def test_operators_and_units_read_the_text_as_written(db: str) -> None:
         assert [(r["content"], r["address"]) for r in inbox] == [(lamp, "海城区茶亭路1号幸福里")]
         manual = client.get("/api/queue/manual", headers=auth(OPERATOR)).json()
         assert [r["content"] for r in manual] == [vague]
-        followup = client.get("/api/queue/followup", headers=auth(OPERATOR)).json()
+        # 待回访 is counted and paged ({"total", "rows"}): the rows' text opened as before.
+        followup = client.get("/api/queue/followup", headers=auth(OPERATOR)).json()["rows"]
         assert [(r["content"], r["address"]) for r in followup] == [(done_text, "海城区茶亭路2号")]
         summary = rt.read_model.case_summary(a.case_id)
         assert summary is not None and summary["content"] == lamp

@@ -133,3 +133,20 @@ def case_with_part(runtime: Runtime, stage: str = "added") -> UUID:
     if stage == "reported":
         app.report_part(cid, ASSISTING_UNIT, "线路已排查", "unit:assist")
     return cid
+
+
+def case_with_return_review(runtime: Runtime, suggested: str | None = "zhongjie") -> UUID:
+    """A claimed case its unit returned (退单), naming ``suggested``, waiting for 退单审核."""
+    cid = case_in(runtime, Status.CLAIMED)
+    runtime.app.return_case(
+        cid, ASSIGNED_UNIT, "路灯属街道管理的主干道", "unit:test", suggested_unit=suggested
+    )
+    return cid
+
+
+def case_unreachable(runtime: Runtime) -> UUID:
+    """A resolved case whose follow-up calls went unanswered the district's number of times."""
+    cid = case_in(runtime, Status.RESOLVED)
+    for _ in range(runtime.config.callback.max_unanswered):
+        runtime.app.callback_unanswered(cid, "operator:test", note="无人接听")
+    return cid

@@ -40,6 +40,7 @@ COUNTS = (
     "dissatisfied",
     "notices",
     "accountabilities",
+    "closed_unreachable",
 )
 CENSURES = {"notice": "notices", "accountability": "accountabilities"}
 RATE_PARTS = {
@@ -136,6 +137,12 @@ def expected_stats(
             pass
         elif name == "Unmerged":
             c.update(status="received", merged=0)
+        elif name == "ReturnReviewed" and not e.approved:
+            # 退单审核 refused: back with the unit that returned it, in the status it left.
+            c.update(status=e.restored, unit=e.unit)
+        elif name == "ClosedUnreachable":
+            c["status"] = "closed"
+            acts.append((cid, centre if e.unit == "centre" else e.unit, "closed_unreachable"))
         elif name == "FollowedUp":
             unit = centre if e.unit == "centre" else e.unit
             acts.append((cid, unit, "followups"))
@@ -260,6 +267,52 @@ def coop_as_counts(figures: dict[str, Any]) -> dict[str, dict[str, dict[str, int
             for r in figures["reports"]
         },
     }
+
+
+def expected_return_pairs(
+    events: Iterable[Any], start: dt.date | None = None, end: dt.date | None = None
+) -> dict[tuple[str, str], dict[str, int]]:
+    """{(returning unit, unit it named or ""): counts} for returns made in [start, end)
+    (Beijing days): returns, and what became of each (docs/lifecycle.md, Returns)."""
+    returns: dict[tuple[UUID, int], dict[str, Any]] = {}
+    count: dict[UUID, int] = defaultdict(int)
+    pending: dict[UUID, tuple[UUID, int] | None] = {}
+    for e in events:
+        name, cid = type(e).__name__, e.originator_id
+        if name == "Returned":
+            count[cid] += 1
+            key = (cid, count[cid])
+            review = bool(getattr(e, "review", False))
+            returns[key] = {
+                "pair": (e.unit, e.suggested_unit or ""),
+                "day": e.at.astimezone(SHANGHAI).date(),
+                "decision": "pending" if review else "auto",
+                "to": None,
+            }
+            pending[cid] = key if review else None
+        elif name == "ReturnReviewed":
+            r = returns[(cid, e.number)]
+            r["decision"] = "approved" if e.approved else "refused"
+            r["to"] = e.to_unit
+            pending[cid] = None
+        elif name == "Merged" and pending.get(cid) is not None:
+            returns[pending[cid]]["decision"] = "lapsed"  # type: ignore[index]
+            pending[cid] = None
+    out: dict[tuple[str, str], dict[str, int]] = {}
+    for r in returns.values():
+        if (start is not None and r["day"] < start) or (end is not None and r["day"] >= end):
+            continue
+        row = out.setdefault(
+            r["pair"],
+            dict.fromkeys(
+                ("returns", "pending", "approved", "refused", "auto", "lapsed", "approved_to_suggested"), 0
+            ),
+        )
+        row["returns"] += 1
+        row[r["decision"]] += 1
+        if r["decision"] == "approved" and r["to"] == r["pair"][1]:
+            row["approved_to_suggested"] += 1
+    return out
 
 
 def expected_rates(counts: dict[str, int]) -> dict[str, tuple[int, int]]:

@@ -81,10 +81,11 @@ def build(app: SanshiApplication, status: Status) -> UUID:
         app.follow_up(cid, True, Rating.SATISFIED, OP, at=T0)
         return cid
     if status == Status.RETURNED:
-        # Three returns send it to the centre's manual queue, where it stays "returned".
+        # A return waits at the centre for its review (退单审核; returns.auto_reroute is off).
         cid = _dispatched(app)
-        for _ in range(3):
-            app.return_case(cid, _unit(app, cid), "不属于本单位职责", "unit:clerk", at=T0)
+        app.return_case(
+            cid, _unit(app, cid), "不属于本单位职责", "unit:clerk", at=T0, suggested_unit="zhongjie"
+        )
         return cid
     if status == Status.ANSWERED_DIRECTLY:
         cid = build(app, Status.RECEIVED)

@@ -27,10 +27,12 @@ from tests.support.api import (
     api_client,
     auth,
     case_in,
+    case_unreachable,
     case_with_extension_request,
     case_with_hold_request,
     case_with_instruction,
     case_with_part,
+    case_with_return_review,
 )
 
 CALLERS: dict[str, str | None] = {
@@ -161,6 +163,15 @@ ROUTES: list[Route] = [
     # 通报 / 追责: the centre's
     Route("POST", "/api/censures", only("operator", 201),
           body={"kind": "notice", "unit": ASSIGNED_UNIT, "reason": "超期未签收"}),
+    # 退单审核 and 转办 are the centre's: the unit that returned a case cannot approve its own
+    # return (403); 回访未接通 and 未接通结案 are the operator's
+    Route("POST", "/api/cases/{id}/return/review", only("operator"), "return_review", {"approved": True}),
+    Route("POST", "/api/cases/{id}/transfer", only("operator"), Status.CLAIMED,
+          {"unit": "zhongjie", "note": "属街道职责"}),
+    Route("POST", "/api/cases/{id}/callback/unanswered", only("operator"), Status.RESOLVED, {"note": "无人接听"}),
+    Route("POST", "/api/cases/{id}/close/unreachable", only("operator"), "unreachable", {}),
+    Route("GET", "/api/queue/returns", STATS_READERS),
+    Route("GET", "/api/stats/returns", STATS_READERS),
     # operations and documents: no token needed
     Route("GET", "/healthz", PUBLIC),  # the public answer is ok / unavailable, nothing more
     # Prometheus metrics count police hand-overs: leaders and admins (or the metrics token).
@@ -209,6 +220,10 @@ def _prepare(runtime: Runtime, route: Route) -> tuple[str, UUID | None]:
         elif route.state == "merged":
             cid = case_in(runtime, Status.RECEIVED)
             runtime.app.merge(cid, case_in(runtime, Status.DISPATCHED), "operator:test")
+        elif route.state == "return_review":
+            cid = case_with_return_review(runtime)
+        elif route.state == "unreachable":
+            cid = case_unreachable(runtime)
         else:
             assert isinstance(route.state, Status)
             cid = case_in(runtime, route.state)

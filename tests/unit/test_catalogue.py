@@ -184,8 +184,12 @@ def test_the_catalogue_items_deadlines_set_the_clocks(demo: SanshiApplication) -
 
 def test_a_returned_case_goes_by_the_next_catalogue_item_then_the_rule() -> None:
     base = BASE.replace("kind: department}", "kind: department, categories: [municipal.streetlight]}")
+    # What the router proposes after a return: a district that re-routes returns by itself.
     config = parse_config(
-        base + TREE + "dispatch_catalogue:\n- {item: municipal.streetlight, to: department}\n"
+        base
+        + TREE
+        + "dispatch_catalogue:\n- {item: municipal.streetlight, to: department}\n"
+        + "returns: {auto_reroute: true}\n"
     )
     app = SanshiApplication(config, KeywordRouter(config), env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     r = _receive(app, "一路3号门口路灯坏了，晚上很黑", "一路3号")

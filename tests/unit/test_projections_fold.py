@@ -77,8 +77,11 @@ def test_a_returned_case_leaves_the_units_workload_but_counts_in_its_return_rate
 ) -> None:
     app = rt.app
     r = app.receive(intake(LAMP.format(n=5), "茶亭路5号"))
-    first = r.unit  # 茶亭路社区; after its return the router hands up to 中街街道
+    first = r.unit  # 茶亭路社区; after its return the centre sends it up to 中街街道
     app.return_case(r.case_id, first, "不属于本单位", "u", at=T0 + dt.timedelta(hours=2))
+    units = {row["key"]: row for row in _stats(rt, "unit")["rows"]}
+    assert units[first]["received"] == 0  # waiting for review: with the centre already
+    app.review_return(r.case_id, True, OP, unit="zhongjie", at=T0 + dt.timedelta(hours=3))
     second = app.get_case(r.case_id).assigned_unit
     assert second is not None and second != first
     units = {row["key"]: row for row in _stats(rt, "unit")["rows"]}

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from adapters.bootstrap import Runtime
-from engine.domain import Action, DomainError, Rating, Status
+from engine.application import CaseNotFound
+from engine.domain import Action, Case, DomainError, Rating, Status
 from engine.intake import Channel
 from projections.coop_queries import CoopViews
 from projections.projector import Projector
@@ -35,6 +36,7 @@ from projections.tables import (
     view_counts_month,
     view_open_cases,
     view_parts,
+    view_returns,
     view_whistles,
 )
 from tests.support.fold_oracle import (
@@ -44,6 +46,7 @@ from tests.support.fold_oracle import (
     coop_as_counts,
     events_of,
     expected_coop,
+    expected_return_pairs,
     expected_stats,
     intake,
     make_runtime,
@@ -98,6 +101,16 @@ class Driver:
         unit = case.assigned_unit
         s = case.status
         out: list[Command] = []
+        if case.return_review is not None:
+            # 退单审核: approved to the unit named or another, or refused back to the unit.
+            free = [u for u in UNITS if u not in case.returned_by]
+            out.append(lambda: app.review_return(cid, False, OP, note="经核实属你单位", at=now))
+            if free:
+                out.append(
+                    lambda: app.review_return(cid, True, OP, unit=free[pick % len(free)], at=now)
+                )
+            if case.return_review["suggested_unit"]:
+                out.append(lambda: app.review_return(cid, True, OP, note="同意", at=now))
         if s in (Status.RECEIVED, Status.RETURNED, Status.REOPENED):
             free = [u for u in UNITS if u not in case.returned_by]
             if free:
@@ -117,6 +130,11 @@ class Driver:
             kind = ("notice", "accountability")[pick % 2]  # 通报/追责, about this case or not
             about = cid if pick % 3 else None
             out.append(lambda: app.censure(kind, unit, "推诿扯皮", OP, case_id=about, at=now))
+            if s != Status.ON_HOLD:  # 转办 to another unit that has not returned it
+                others_free = [u for u in UNITS if u != unit and u not in case.returned_by]
+                if others_free:
+                    to = others_free[pick % len(others_free)]
+                    out.append(lambda: app.transfer(cid, to, "转办", OP, at=now))
             if pending:
                 out.append(lambda: app.decide_extension(cid, pick % 2 == 0, OP, at=now))
             # 领导批示 and its reply; 挂起 asked, decided, resumed (by the unit or the centre).
@@ -136,6 +154,13 @@ class Driver:
             if s == Status.DISPATCHED:
                 out.append(lambda: app.claim(cid, unit, "u", at=now))
                 out.append(lambda: app.return_case(cid, unit, "不属于本单位职责", "u", at=now))
+                suggest = UNITS[pick % len(UNITS)]
+                if suggest != unit:
+                    out.append(
+                        lambda: app.return_case(
+                            cid, unit, "属其他单位", "u", suggested_unit=suggest, at=now
+                        )
+                    )
             elif s == Status.CLAIMED:
                 out.append(lambda: app.resolve(cid, unit, "已办结", "u", at=now))
                 out.append(lambda: app.start_mediation(cid, unit, "u", at=now))
@@ -166,6 +191,11 @@ class Driver:
             solved, rating = FOLLOW_UPS[pick % len(FOLLOW_UPS)]
             follow_up: Command = lambda: app.follow_up(cid, solved, rating, OP, at=now)  # noqa: E731
             out += [follow_up, follow_up, lambda: app.close_case(cid, "已结案", OP, at=now)]
+            # 回访未接通, and 未接通结案 once the district's number of calls went unanswered.
+            unanswered: Command = lambda: app.callback_unanswered(cid, OP, at=now)  # noqa: E731
+            out += [unanswered, unanswered]
+            if case.unreachable:
+                out += [lambda: app.close_unreachable(cid, OP, at=now)] * 3
         return out
 
     def coop_commands(self, cid: UUID, pick: int) -> list[Command]:
@@ -249,6 +279,8 @@ def table_rows(engine: Any, table: Any) -> list[tuple[Any, ...]]:
     return rows
 
 
+PAIR_COUNTS = ("returns", "pending", "approved", "refused", "auto", "lapsed", "approved_to_suggested")
+
 WINDOWS = [  # whole months (monthly rows), partial months (daily rows), and both
     (None, None),
     (dt.date(2026, 3, 10), dt.date(2026, 4, 1)),
@@ -301,6 +333,18 @@ def test_live_rebuilt_and_independent_fold_agree(
         rt.close()
 
 
+def _case_or_none(rt: Runtime) -> Callable[[UUID], Case | None]:
+    """A case of the log, or None for the other aggregates (一表通 forms, 通报/追责)."""
+
+    def get(cid: UUID) -> Case | None:
+        try:
+            return rt.app.get_case(cid)
+        except CaseNotFound:
+            return None
+
+    return get
+
+
 def assert_views_agree(rt: Runtime, rebuild_batch: int) -> None:
     """Live views = views rebuilt from the log in small batches = the independent fold."""
     live: ReadModel = rt.read_model
@@ -336,8 +380,33 @@ def assert_views_agree(rt: Runtime, rebuild_batch: int) -> None:
     # Every view, row for row (the cache and batch size change nothing).
     for table in (
         view_cases, view_open_cases, view_counts, view_counts_month, view_parts, view_whistles,
+        view_returns,
     ):
         assert table_rows(rt.views_engine, table) == table_rows(engine, table)
+    # Disputed returns per unit pair (退单审核), against the independent statement.
+    for start, end in WINDOWS:
+        pairs = live.return_pairs(start, end)
+        got = {
+            (r["unit"], r["suggested_unit"]): {k: r[k] for k in PAIR_COUNTS} for r in pairs["rows"]
+        }
+        assert got == expected_return_pairs(events, start, end)
+        assert rebuilt.return_pairs(start, end) == pairs
+    # The work queues hold exactly the cases the aggregates say, oldest first.
+    cases = [c for c in map(_case_or_none(rt), dict.fromkeys(e.originator_id for e in events)) if c]
+    queue = live.return_review_queue(limit=500)
+    waiting = {c.id for c in cases if c.return_review is not None}
+    assert queue["total"] == len(waiting) and {r["case_id"] for r in queue["rows"]} == waiting
+    times = [r["return_pending_at"] for r in queue["rows"]]
+    assert times == sorted(times)
+    calls = live.callback_queue(limit=500)
+    due = {
+        c.id
+        for c in cases
+        if c.status in (Status.RESOLVED, Status.ANSWERED_DIRECTLY)
+        or (c.status == Status.MERGED and c.callback_due)  # 合并件回访
+    }
+    assert calls["total"] == len(due) and {r["case_id"] for r in calls["rows"]} == due
+    assert calls["closable"] == sum(1 for c in cases if c.id in due and c.unreachable)
     now = T0 + dt.timedelta(days=30)
     assert live.due_for_escalation(now) == rebuilt.due_for_escalation(now)
     assert [c["case_id"] for c in live.manual_queue()] == [

@@ -51,6 +51,10 @@ def _cases(db: str) -> tuple[str, str]:
             )
         )
         runtime.app.return_case(first.case_id, "chatinglu", "不属于本社区", "unit:chatinglu", at=T0)
+        # 退单审核 (the default): the centre approves and sends it up to the street.
+        runtime.app.review_return(
+            first.case_id, True, "operator:test", unit="zhongjie", note="属街道", at=T0
+        )
     finally:
         runtime.close()
     return str(first.case_id), str(second.case_id)
@@ -68,8 +72,8 @@ def test_explain_prints_the_decisions_in_chinese(db: str) -> None:
 
     out = runner.invoke(main, ["explain", "hotline:BH001"])  # channel:source_ref works too
     assert out.exit_code == 0, out.output
-    assert "退单，理由：不属于本社区" in out.output
-    assert "逐级上移至 中街街道" in out.output
+    assert "退单，理由：不属于本社区（待中心审核）" in out.output
+    assert "退单审核：同意 茶亭路社区（chatinglu） 退单，转派 中街街道（zhongjie），意见：属街道" in out.output
     assert "13877912345" not in out.output and "庞女士" not in out.output
 
 

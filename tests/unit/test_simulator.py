@@ -214,6 +214,20 @@ def test_every_event_went_through_the_application_service(district: tuple[Runtim
     assert kinds["Resolved"] == report.actions["resolve"]
     assert kinds["FollowedUp"] == report.outcomes_of_actions["reopened"] + report.outcomes_of_actions["closed"]
     assert kinds["Escalated"] == report.escalations
+    # Returns wait for the centre's review (the demo district's returns.auto_reroute is off):
+    # refused ones go back with a note; approved ones by review or by a dispatch by hand.
+    o = report.outcomes_of_actions
+    reviewed = [e for e in events if type(e).__name__ == "ReturnReviewed"]
+    assert sum(not e.approved for e in reviewed) == o["return_refused"] > 0
+    assert sum(e.approved for e in reviewed) >= o["return_approved"] > 0
+    assert all(e.note.strip() for e in reviewed if not e.approved)
+    assert all(e.principal.startswith("operator:") for e in reviewed)
+    # 未接通: every unanswered call is recorded, and the cases nobody answered are closed as
+    # 未接通结案 after the district's three calls, never by a plain close.
+    assert kinds["CallbackUnanswered"] == o["callback_unanswered"] > 0
+    assert kinds["ClosedUnreachable"] == o["follow_up_unreachable"] > 0
+    assert all(e.attempts >= 3 for e in events if type(e).__name__ == "ClosedUnreachable")
+    assert not [e for e in events if type(e).__name__ == "Closed" and "未接通" in e.reason]
     # Units act as themselves, on cases dispatched to them; the clock escalates.
     for e in events:
         name = type(e).__name__

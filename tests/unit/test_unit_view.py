@@ -336,3 +336,48 @@ def test_a_unit_sees_the_leaders_instruction_and_its_suspension_the_caller_maske
     assert kinds["Instructed"]["text"] and kinds["HoldRequested"]["reason"]
     for answer in (seen, events):
         assert _leaks(answer.content) == [], answer.text[:300]
+
+
+def test_a_unit_sees_the_centres_notes_and_the_residents_comment_the_caller_masked(
+    env: tuple[Any, Runtime],
+) -> None:
+    """What a unit must see on its case (issue 17): the dispatch note, the centre's notes (催办,
+    a refused return), the leader's instruction, and the resident's comment from the follow-up
+    call; the caller masked in every one of them."""
+    client, _ = env
+    cid = _create(client)
+    op = auth(OPERATOR)
+    if client.get(f"/api/cases/{cid}", headers=op).json()["assigned_unit"] != ASSIGNED_UNIT:
+        client.post(f"/api/cases/{cid}/dispatch", headers=op, json={"unit": ASSIGNED_UNIT})
+    unit = auth(ASSIGNED)
+    assert client.post(f"/api/cases/{cid}/claim", headers=unit).status_code == 200
+    client.post(f"/api/cases/{cid}/return", headers=unit, json={"reason": "不归社区", "suggested_unit": "zhongjie"})
+    note = f"经核实属社区维护，请联系{NAME}（{PHONE}）"
+    r = client.post(f"/api/cases/{cid}/return/review", headers=op, json={"approved": False, "note": note})
+    assert r.status_code == 200, r.text
+    client.post(f"/api/cases/{cid}/urge", headers=op, json={"note": f"{NAME}再次来电催促"})
+    client.post(f"/api/cases/{cid}/instruct", headers=auth(LEADER), json={"text": "请本周内办结"})
+    client.post(f"/api/cases/{cid}/instruction/reply", headers=unit, json={"reply": "已安排"})
+    client.post(f"/api/cases/{cid}/resolve", headers=unit, json={"result": "已更换灯泡"})
+    r = client.post(
+        f"/api/cases/{cid}/followup",
+        headers=op,
+        json={"solved": False, "rating": "dissatisfied", "comment": f"{NAME}说灯还是不亮，电话{PHONE}"},
+    )
+    assert r.status_code == 200, r.text  # 重办: dispatched back to the community
+    seen = client.get(f"/api/cases/{cid}", headers=unit)
+    body = seen.json()
+    assert body["assigned_unit"] == ASSIGNED_UNIT
+    kinds = [n["kind"] for n in body["centre_notes"]]
+    assert kinds[:2] == ["review_return", "urge"]
+    assert body["centre_notes"][0]["text"].startswith("经核实属社区维护")
+    assert body["return_refusal"].startswith("经核实属社区维护")
+    assert body["instructions"][0]["text"] == "请本周内办结"
+    assert body["callbacks"][0]["rating"] == "dissatisfied"
+    assert body["callbacks"][0]["comment"].startswith("李某说灯还是不亮")
+    assert "callbacks_unanswered" not in body and "max_unanswered" not in body
+    events = client.get(f"/api/cases/{cid}/events", headers=unit)
+    for answer in (seen, events):
+        assert _leaks(answer.content) == [], answer.text[:300]
+    full = client.get(f"/api/cases/{cid}", headers=op).json()
+    assert NAME in full["callbacks"][0]["comment"]  # the centre reads it as said

@@ -144,7 +144,7 @@ function rowsOf(data) {
 // ---- login and tabs ---------------------------------------------------------------------------
 
 const TABS = {
-  operator: [["intake", "受理台"], ["forms", "一表通"], ["queue", "待派单"], ["holds", "待审挂起"], ["followup", "回访"], ["coop", "协办与吹哨"], ["censures", "通报追责"], ["search", "工单查询"]],
+  operator: [["intake", "受理台"], ["forms", "一表通"], ["queue", "待派单"], ["returns", "待审退单"], ["holds", "待审挂起"], ["followup", "回访"], ["coop", "协办与吹哨"], ["censures", "通报追责"], ["search", "工单查询"]],
   unit: [["inbox", "工单箱"], ["assists", "协办待反馈"], ["search", "本单位工单"]],
   leader: [["dashboard", "领导驾驶舱"], ["instructions", "批示跟踪"], ["coop", "协办与吹哨"], ["search", "工单查询"]],
   admin: [["dashboard", "领导驾驶舱"], ["search", "工单查询"], ["audit", "查阅审计"], ["quarantine", "隔离事件"]],
@@ -195,7 +195,7 @@ function show(tab) {
   history.replaceState(null, "", "#" + tab);
   for (const b of $("tabs").querySelectorAll("button")) b.classList.toggle("active", b.dataset.tab === tab);
   const view = clear($("view"));
-  const screens = { intake: intakeScreen, queue: queueScreen, followup: followupScreen, search: searchScreen, inbox: inboxScreen, dashboard: dashboardScreen, holds: holdsScreen, instructions: instructionsScreen, assists: assistsScreen, coop: coopScreen, forms: formsScreen, censures: censureScreen, audit: auditScreen, quarantine: quarantineScreen };
+  const screens = { intake: intakeScreen, queue: queueScreen, followup: followupScreen, search: searchScreen, inbox: inboxScreen, dashboard: dashboardScreen, holds: holdsScreen, instructions: instructionsScreen, assists: assistsScreen, coop: coopScreen, forms: formsScreen, censures: censureScreen, audit: auditScreen, quarantine: quarantineScreen, returns: returnsScreen };
   screens[tab](view);
 }
 
@@ -238,9 +238,11 @@ function renderCase(container, c, events, onChange) {
       c.confidential ? h("span", { class: "badge amber", "data-testid": "confidential" }, "保密件") : null,
       h("span", { class: "muted small right" }, c.id)),
     instructionsBox(c),
+    returnBox(c),
     holdBox(c),
     partsBox(c),
     mergeBox(c),
+    notesBox(c),
     h("div", { class: "content", "data-testid": "case-content" }, c.content),
     h("dl", {},
       h("dt", {}, "渠道"), h("dd", {}, label("channels", c.channel)),
@@ -260,10 +262,14 @@ function renderCase(container, c, events, onChange) {
       c.manual_reason ? [h("dt", {}, "转人工原因"), h("dd", {}, c.manual_reason)] : null,
       d && d.extension_requested_to ? [h("dt", {}, "申请延期至"), h("dd", {}, fmtTime(d.extension_requested_to))] : null,
       c.rating ? [h("dt", {}, "回访评价"), h("dd", {}, label("ratings", c.rating))] : null,
-      c.return_count ? [h("dt", {}, "退单次数"), h("dd", {}, String(c.return_count))] : null),
+      c.return_count ? [h("dt", {}, "退单次数"), h("dd", {}, String(c.return_count))] : null,
+      d && d.note ? [h("dt", {}, "派单说明"), h("dd", { "data-testid": "dispatch-note" }, d.note)] : null),
+    callbacksBox(c),
   );
   const actions = h("div", { class: "actions" });
   for (const a of c.actions || []) {
+    // A return waiting for review is decided in its own form (派单 there approves it too).
+    if (a === "dispatch" && c.return_review) continue;
     const form = actionForm(a, c, refresh);
     if (form) actions.appendChild(form);
   }
@@ -298,6 +304,7 @@ function renderCase(container, c, events, onChange) {
     if (e.type === "InstructionAnswered") extra.push((e.data.reply || "") + (e.data.on_time === false ? "（逾期回复）" : ""));
     const coop = coopEventText(e);
     if (coop) extra.push(coop);
+    extra.push(...reviewEventText(e));
     tl.appendChild(h("li", {},
       h("span", { class: "when" }, fmtTime(e.at)),
       h("strong", {}, e.type_name),
@@ -444,8 +451,14 @@ function actionForm(action, c, done) {
     }
     case "return": {
       const t = h("input", { required: true, placeholder: "退单理由（必填）", size: 40, "data-testid": "return-reason" });
-      const f = box(act("return"), h("div", { class: "row" }, t, h("button", { type: "submit", class: "danger", "data-testid": "do-return" }, act("return"))));
-      f.addEventListener("submit", (ev) => run(ev, () => post(path("return"), { reason: t.value })));
+      // 建议承办单位 (optional): the centre's review sends the case there unless it chooses another.
+      const sel = unitSelect([c.assigned_unit]);
+      sel.required = false;
+      sel.setAttribute("data-testid", "return-suggested");
+      sel.firstChild.textContent = "建议承办单位（选填）";
+      const f = box(act("return"), h("div", { class: "row" }, t, sel, h("button", { type: "submit", class: "danger", "data-testid": "do-return" }, act("return"))),
+        h("p", { class: "muted small" }, "退单须经中心审核；中心不同意时工单退回本单位。"));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("return"), { reason: t.value, suggested_unit: sel.value || null })));
       return f;
     }
     case "extend": {
@@ -526,7 +539,7 @@ function actionForm(action, c, done) {
       return f;
     }
     default:
-      return coopActionForm(action, c, { run, path, act, box });
+      return reviewForm(action, c, run, path, box, act) || coopActionForm(action, c, { run, path, act, box });
   }
 }
 
@@ -628,6 +641,57 @@ function coopActionForm(action, c, { run, path, act, box }) {
   }
 }
 
+
+// ---- 退单审核, 转办, 回访未接通, 未接通结案 (the centre) and what a unit reads of them ------------------
+
+function reviewForm(action, c, run, path, box, act) {
+  switch (action) {
+    case "return/review": {
+      const r = c.return_review || {};
+      const sel = unitSelect(c.returned_by);
+      sel.required = false;
+      sel.setAttribute("data-testid", "review-unit");
+      if (r.suggested_unit) sel.value = r.suggested_unit;
+      const note = h("input", { placeholder: "审核意见（不同意时必填，退回原单位）", size: 34, "data-testid": "review-note" });
+      const f = box(`${act("review_return")}（${r.unit_name || ""}：${r.reason || ""}）`,
+        r.suggested_unit ? h("p", { class: "small" }, `退单单位建议转：${r.suggested_unit_name}`) : null,
+        h("div", { class: "row" }, h("label", {}, "转派给 ", sel), note),
+        h("div", { class: "row" },
+          h("button", { type: "submit", class: "primary", value: "yes", "data-testid": "do-review-approve" }, "同意退单并转派"),
+          h("button", { type: "submit", value: "no", "data-testid": "do-review-refuse" }, "不同意，退回原单位")));
+      f.addEventListener("submit", (ev) => run(ev, () => {
+        const approved = ev.submitter?.value === "yes";
+        return post(path("return/review"), approved ? { approved, unit: sel.value || null, note: note.value } : { approved, note: note.value });
+      }));
+      return f;
+    }
+    case "transfer": {
+      const sel = unitSelect([...(c.returned_by || []), c.assigned_unit]);
+      sel.setAttribute("data-testid", "transfer-unit");
+      const note = h("input", { required: true, placeholder: "转办说明（必填，新承办单位可见）", size: 30, "data-testid": "transfer-note" });
+      const f = box(act("transfer"), h("div", { class: "row" }, sel, note, h("button", { type: "submit", "data-testid": "do-transfer" }, act("transfer"))));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("transfer"), { unit: sel.value, note: note.value })));
+      return f;
+    }
+    case "callback/unanswered": {
+      const note = h("input", { placeholder: "回访记录（如：无人接听）", size: 26 });
+      const f = box(`${act("callback_unanswered")}（已 ${c.callbacks_unanswered || 0} 次，满 ${c.max_unanswered} 次可未接通结案）`,
+        h("div", { class: "row" }, note, h("button", { type: "submit", "data-testid": "do-unanswered" }, "记一次未接通")));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("callback/unanswered"), { note: note.value })));
+      return f;
+    }
+    case "close/unreachable": {
+      const f = box(act("close_unreachable"), h("div", { class: "row" },
+        h("button", { type: "submit", class: "danger", "data-testid": "do-close-unreachable" }, act("close_unreachable"))),
+        h("p", { class: "muted small" }, "未接通结案单独统计，不计入解决率、满意率。"));
+      f.addEventListener("submit", (ev) => run(ev, () => post(path("close/unreachable"), { note: `回访 ${c.callbacks_unanswered} 次均未接通` })));
+      return f;
+    }
+    default:
+      return null;
+  }
+}
+
 // 协办待反馈 (unit): its open parts, the oldest first.
 function assistsScreen(view) {
   const me = state.meta.me;
@@ -663,6 +727,52 @@ async function coopScreen(view) {
     h("h3", {}, "协办单位"),
     t([["单位", (r) => r.name], ["协办任务", (r) => String(r.parts)], ["协办响应率", (r) => fmtRate(r.response_rate.value)], ["已反馈", (r) => String(r.reported)],
       ["按时反馈率", (r) => fmtRate(r.on_time_rate.value)], ["退回", (r) => String(r.returned)], ["中心关闭", (r) => String(r.closed)], ["未完成", (r) => String(r.outstanding)]], f.parts, "coop-parts"));
+}
+
+// The return waiting for the centre, or the centre's refusal of the last one (the unit sees it).
+function returnBox(c) {
+  const r = c.return_review;
+  if (r) {
+    return h("div", { class: "card", "data-testid": "return-state" },
+      h("div", {}, `${r.unit_name || unitName(r.unit)} 退单：${r.reason}`),
+      r.suggested_unit ? h("div", {}, `建议转：${r.suggested_unit_name || unitName(r.suggested_unit)}`) : null,
+      h("div", { class: "muted small" }, `${fmtTime(r.at)} 退单，待中心审核`));
+  }
+  if (c.return_refusal && c.assigned_unit) {
+    return h("div", { class: "card instructions", "data-testid": "return-refusal" },
+      h("strong", {}, "中心不同意退单："), c.return_refusal);
+  }
+  return null;
+}
+
+// What the centre wrote to the unit: dispatch and transfer notes, 催办, its decisions.
+function notesBox(c) {
+  const notes = c.centre_notes || [];
+  if (!notes.length) return null;
+  return h("div", { class: "card", "data-testid": "centre-notes" }, h("h3", {}, "中心意见"),
+    h("ul", {}, notes.slice().reverse().map((n) => h("li", { "data-testid": "centre-note" },
+      h("span", { class: "muted small" }, `${fmtTime(n.at)} ${n.kind_name}${n.unit_name ? " · " + n.unit_name : ""}：`), n.text))));
+}
+
+// 回访: what the resident said (the unit reads it too).
+function callbacksBox(c) {
+  const calls = c.callbacks || [];
+  if (!calls.length) return null;
+  return h("div", { "data-testid": "callbacks" }, h("h3", {}, "回访记录"),
+    h("ul", {}, calls.map((x) => h("li", { "data-testid": "callback" },
+      `${fmtTime(x.at)} ${x.solved ? "已解决" : "未解决"}，${x.rating ? label("ratings", x.rating) : "未评价"}`,
+      x.comment ? `：群众意见「${x.comment}」` : ""))));
+}
+
+function reviewEventText(e) {
+  const d = e.data || {};
+  if (e.type === "Returned" && d.suggested_unit) return [`建议转 ${unitName(d.suggested_unit)}`];
+  if (e.type === "ReturnReviewed") return [d.approved ? `同意，转派 ${unitName(d.to_unit)}` : `不同意，退回原单位`, d.note ? `意见：${d.note}` : ""];
+  if (e.type === "Transferred") return [`转 ${unitName(d.to_unit)}`, d.note || ""];
+  if (e.type === "CallbackUnanswered") return [`第 ${d.attempt} 次未接通`];
+  if (e.type === "ClosedUnreachable") return [`回访 ${d.attempts} 次均未接通`];
+  if (e.type === "Urged" || e.type === "HoldDecided" || e.type === "ExtensionDecided") return [];
+  return [];
 }
 
 // ---- case tables (shared) ---------------------------------------------------------------------
@@ -856,6 +966,51 @@ function queueScreen(view) {
     [COL.received, COL.text, COL.status, COL.reason], "queue-table");
 }
 
+// A work queue the server counts and pages (oldest first): 待审退单, 待回访.
+function pagedScreen(view, title, url, columns, testid, below) {
+  const size = 50;
+  let offset = 0;
+  const pager = h("div", { class: "row", "data-testid": `${testid}-pager` });
+  const box = h("div", {});
+  view.appendChild(h("div", { class: "card" }, pager));
+  view.appendChild(box);
+  if (below) view.appendChild(below);
+  const draw = () => {
+    clear(box);
+    listScreen(box, title, async () => {
+      const page = await get(url + qs({ limit: size, offset }));
+      append(clear(pager), [
+        h("span", { "data-testid": `${testid}-total` }, `共 ${page.total} 件`),
+        page.total ? h("span", { class: "muted" }, `第 ${offset + 1}–${offset + page.rows.length} 件`) : null,
+        page.closable ? h("span", { class: "badge amber" }, `可未接通结案 ${page.closable} 件`) : null,
+        h("button", { type: "button", disabled: offset === 0, on: { click: () => { offset = Math.max(0, offset - size); draw(); } } }, "上一页"),
+        h("button", { type: "button", disabled: offset + size >= page.total, on: { click: () => { offset += size; draw(); } } }, "下一页")]);
+      return page.rows;
+    }, columns, testid, 60);
+  };
+  draw();
+}
+
+function returnsScreen(view) {
+  const pairs = h("div", { class: "card", "data-testid": "return-pairs" }, "正在加载…");
+  pagedScreen(view, "待审退单（退单时间早者在前）", "/api/queue/returns", [
+    { label: "退单时间", render: (r) => fmtTime(r.return_pending_at) },
+    COL.text,
+    { label: "退单单位", render: (r) => r.return_from_name || unitName(r.return_from) },
+    { label: "建议转", render: (r) => r.return_suggested_name || "—" },
+    { label: "退单理由", text: true, render: (r) => r.return_reason || "—" },
+  ], "returns-table", pairs);
+  get("/api/stats/returns").then((data) => {
+    clear(pairs).append(h("h2", {}, "退单争议（按退单单位与建议单位）"));
+    if (!data.rows.length) { pairs.appendChild(h("div", { class: "empty" }, "暂无退单")); return; }
+    const head = h("tr", {}, ["退单单位", "建议单位", "退单", "同意", "转建议单位", "不同意", "待审", "反向退单"].map((t) => h("th", {}, t)));
+    const body = h("tbody", {}, data.rows.map((r) => h("tr", {},
+      h("td", {}, r.unit_name), h("td", {}, r.suggested_unit_name || "（未建议）"),
+      [r.returns, r.approved, r.approved_to_suggested, r.refused, r.pending, r.reverse].map((n) => h("td", { class: "num" }, String(n))))));
+    pairs.appendChild(h("div", { class: "table-wrap" }, h("table", { "data-testid": "return-pairs-table" }, h("thead", {}, head), body)));
+  }).catch((e) => { clear(pairs).appendChild(h("div", { class: "error" }, e.message)); });
+}
+
 function holdsScreen(view) {
   listScreen(view, "待审挂起（承办单位申请）", async () => rowsOf(await get("/api/queue/holds")),
     [COL.received, COL.text, COL.unit, COL.status], "holds-table", 60);
@@ -891,9 +1046,13 @@ function instructionsScreen(view) {
 }
 
 function followupScreen(view) {
-  // The centre's queue: resolved and answered cases, and merged callers whose original is resolved.
-  listScreen(view, "待回访（已办结、直办、合并件）", async () => rowsOf(await get("/api/queue/followup")),
-    [COL.received, COL.text, COL.unit, COL.status], "followup-table");
+  pagedScreen(view, "待回访（已办结、直办、合并件；等待最久者在前）", "/api/queue/followup", [
+    { label: "待回访自", render: (r) => fmtTime(r.callback_since) },
+    COL.text,
+    { label: "承办单位", render: (r) => r.resolved_unit_name || unitName(r.resp_unit) },
+    COL.status,
+    { label: "未接通", num: true, render: (r) => r.callbacks_unanswered ? h("span", { class: "badge " + (r.callback_closable ? "red" : "amber") }, `${r.callbacks_unanswered} 次`) : "—" },
+  ], "followup-table");
 }
 
 function searchScreen(view) {
