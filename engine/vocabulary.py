@@ -282,6 +282,9 @@ EVENT_KINDS: Final = _vocabulary(
         "LinkedToForm": "一表通事项",
         "FormSubmitted": "一表通",
         "UnitCensured": "通报/追责",
+        # 附件 (engine/attachments.py)
+        "AttachmentAdded": "添加附件",
+        "AttachmentPublicity": "附件公开设置",
     },
 )
 

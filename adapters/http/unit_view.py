@@ -314,6 +314,9 @@ EVENT_FIELDS: dict[str, dict[str, Shape]] = {
     "OriginalResolved": {"original": None, "unit": None, "result": _T},
     "MergeDeclined": {"target": None},
     "LinkedToForm": {"form_id": None, "item": None, "kind": None, "title": _T},
+    "AttachmentAdded": {"digest": None, "kind": None, "mime": None, "size": None, "name": _T,
+                        "stage": None, "public": None, "unit": None},
+    "AttachmentPublicity": {"digest": None, "public": None},
 }
 
 
