@@ -321,11 +321,10 @@ class PlaceFinder:
                     shapes[street.id] = unary_union(parts)
         self.areas: list[Area] = []
         for unit_id, geometry in shapes.items():
-            unit = config.unit(unit_id)
-            street = unit.id if unit.kind == UnitKind.STREET else (
-                s.id if (s := config.street_of(unit.id)) is not None else None
-            )
-            self.areas.append(Area(unit_id, unit.kind, street, geometry))
+            kind = config.unit(unit_id).kind
+            parent = config.street_of(unit_id)
+            street_id = unit_id if kind == UnitKind.STREET else (parent.id if parent else None)
+            self.areas.append(Area(unit_id, kind, street_id, geometry))
         # Communities first (the finer answer), in the file's order.
         self.areas.sort(key=lambda a: 0 if a.kind == UnitKind.COMMUNITY else 1)
         self._prepared = [(a, prep(a.geometry)) for a in self.areas]

@@ -8,16 +8,18 @@ from typing import Any
 
 from sqlalchemy import and_, func, select, true
 
-from projections.fold import TERMINAL
+from engine.domain import OPEN_STATUSES
 from projections.queries import ReadModel
 from projections.tables import view_cases
+
+_OPEN = frozenset(s.value for s in OPEN_STATUSES)
 
 
 def counts_by_area(
     read_model: ReadModel, start: dt.date | None = None, end: dt.date | None = None
 ) -> dict[str, Any]:
     """Cases received in [start, end): per community (``locality`` when it is a community),
-    per street, and how many have no place. ``open``: not yet in a terminal status."""
+    per street, and how many have no place. ``open``: not yet resolved (in an open status: at the centre or with a unit)."""
     read_model._fresh()
     conditions = []
     if start is not None:
@@ -34,7 +36,7 @@ def counts_by_area(
     unplaced = {"received": 0, "open": 0}
     with read_model.engine.connect() as conn:
         for locality, street, status, n in conn.execute(stmt):
-            still_open = 0 if status in TERMINAL else int(n)
+            still_open = int(n) if status in _OPEN else 0
             if not locality and not street:
                 unplaced["received"] += int(n)
                 unplaced["open"] += still_open

@@ -81,8 +81,8 @@ def test_coordinates_that_do_not_read_are_refused(bad) -> None:
 
 def test_the_router_uses_the_polygons_only_when_the_address_names_no_known_place() -> None:
     from adapters.bootstrap import bootstrap
-    from engine.intake import Channel, IntakeCommand
     from engine.application import now_shanghai
+    from engine.intake import Channel, IntakeCommand
     from engine.settings import Settings
 
     rt = bootstrap(Settings.from_env({"SANSHI_DB": "memory://"}))
@@ -115,3 +115,16 @@ def test_a_bad_geojson_is_a_bad_district_file(tmp_path: Path) -> None:
     (tmp_path / "areas.geojson").write_text("{not json", "utf-8")
     with pytest.raises(ConfigError, match="JSON"):
         load_config(tmp_path / "d.yaml")
+
+
+def test_the_leaders_counts_by_area_count_received_and_still_open_cases() -> None:
+    from engine.domain import Status
+    from tests.support.api import ASSIGNED, LEADER, api_client, auth, case_in
+
+    with api_client() as (client, rt):
+        case_in(rt, Status.DISPATCHED)
+        case_in(rt, Status.RESOLVED)
+        counts = client.get("/api/places/counts", headers=auth(LEADER)).json()
+        assert counts["communities"]["chatinglu"] == {"received": 2, "open": 1}
+        assert counts["streets"]["zhongjie"] == {"received": 2, "open": 1}
+        assert client.get("/api/places/counts", headers=auth(ASSIGNED)).status_code == 403
