@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from adapters.http.store import ApiStore
+    from engine.attachments import AttachmentService
 
 
 @dataclass(kw_only=True)
@@ -106,6 +107,14 @@ class Runtime(Publisher):
     def dead_letter_store(self) -> DeadLetterStore:
         """In the views' database (for memory:// the same one)."""
         return DeadLetterStore(self.views_engine, sealer_for(self.settings.cipher_key))
+
+    @cached_property
+    def attachments(self) -> AttachmentService:
+        """附件: the content-addressed store this runtime's settings choose
+        (``adapters.attachments.wiring``)."""
+        from adapters.attachments.wiring import attachment_service
+
+        return attachment_service(self)
 
     def close(self) -> None:
         if isinstance(self.router, FollowsLessons):

@@ -48,6 +48,7 @@ from engine.domain import (
 )
 from engine.forms import Censure, Form, form_id_for, form_item_ref, new_censure, new_form
 from engine.intake import IntakeCommand
+from engine.places import point_of
 from engine.routing.port import CaseFacts, Router
 from engine.vocabulary import Channel, UnitKind
 
@@ -106,6 +107,7 @@ def facts_of(case: Case) -> CaseFacts:
         caller_name=case.caller_name,
         appeal_type=case.appeal_type,
         leaf=case.leaf,
+        point=point_of(case.extra or {}, case.channel),
     )
 
 

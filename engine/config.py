@@ -26,6 +26,9 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from engine.attachments import AttachmentSettings
+from engine.places import PlacesSettings
+
 # Roles and unit kinds, with their Chinese labels, are in the one vocabulary.
 from engine.vocabulary import Role as Role
 from engine.vocabulary import UnitKind as UnitKind
@@ -269,8 +272,17 @@ class SanshiConfig(_Strict):
     # police adapter's own list (纠纷/求助/咨询 and the named 纠纷 kinds). A district that takes
     # fewer (or more) kinds lists them here.
     police_categories: list[str] = []
+    # 附件 (engine/attachments.py) and 属地 by coordinates (engine/places.py).
+    attachments: AttachmentSettings = AttachmentSettings()
+    places: PlacesSettings | None = None
     _items: dict[str, CatalogueItem] = PrivateAttr(default_factory=dict)
     _dispatch: dict[str, DispatchItem] = PrivateAttr(default_factory=dict)
+    # Where files the config names (places.geojson) are read from: the config file's folder.
+    _source_dir: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source_dir(self) -> Path | None:
+        return self._source_dir
 
     @field_validator("units")
     @classmethod
@@ -546,11 +558,27 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SanshiConfig:
     if path is None:
         path = os.environ.get("SANSHI_CONFIG") or None
     if path is None:
-        text = resources.files("engine").joinpath("data/haicheng.yaml").read_text("utf-8")
-        return parse_config(text, "engine/data/haicheng.yaml")
+        bundled = resources.files("engine").joinpath("data/haicheng.yaml")
+        config = parse_config(bundled.read_text("utf-8"), "engine/data/haicheng.yaml")
+        config._source_dir = Path(str(bundled)).parent
+        return _with_places_checked(config, "engine/data/haicheng.yaml")
     p = Path(path)
     try:
         text = p.read_text("utf-8")
     except OSError as exc:
         raise ConfigError(str(p), [f"{p}: 无法读取: {exc.strerror}"]) from None
-    return parse_config(text, str(p))
+    config = parse_config(text, str(p))
+    config._source_dir = p.resolve().parent
+    return _with_places_checked(config, str(p))
+
+
+def _with_places_checked(config: SanshiConfig, source: str) -> SanshiConfig:
+    """The polygons a config names are read and checked at load, like every other part of it:
+    a bad GeoJSON is a bad district file (exit 2), not a surprise at the first coordinates."""
+    from engine.places import PlaceFinder, PlacesError
+
+    try:
+        PlaceFinder.from_config(config)
+    except PlacesError as exc:
+        raise ConfigError(source, [f"{source}: {exc}"]) from None
+    return config

@@ -183,6 +183,19 @@ class NothingPending(IllegalTransition):
         self.args = (message,)
 
 
+class AttachmentRefused(IllegalTransition):
+    """An attachment the case does not take now (a unit that does not hold the case, a closed
+    case, one attachment too many, a publicity change for an attachment it does not have):
+    409 like every illegal transition, nothing written."""
+
+    code = "attachment_refused"
+
+    def __init__(self, status: Status, message: str, action: Action = Action.RESOLVE) -> None:
+        DomainError.__init__(self, message)
+        self.status = status
+        self.action = action
+
+
 class ConfidentialCase(DomainError):
     """保密件: the caller asked that no unit learn who they are; the centre relays."""
 
@@ -320,6 +333,9 @@ class Case(Aggregate):
         self.callbacks: list[dict[str, Any]] = []
         self.callbacks_unanswered = 0
         self.max_unanswered: int | None = None
+        # 附件 (engine.attachments): what AttachmentAdded recorded (digest, kind, mime, size,
+        # name, stage, public, preview, source_url, unit, by, at), in order.
+        self.attachments: list[dict[str, Any]] = []
         # Netflix Dispatch keeps a timestamp per status; so do we.
         self.status_times: dict[str, datetime] = {Status.RECEIVED.value: at}
 
@@ -926,6 +942,86 @@ class Case(Aggregate):
     @event("ContactRevealed")
     def _contact_revealed(self, *, unit: str, principal: str, at: datetime) -> None:
         pass
+
+    # ---- 附件 (attachments): engine/attachments.py, docs/attachments.md -------------------------
+
+    def attachment(self, digest: str) -> dict[str, Any] | None:
+        return next((a for a in self.attachments if a["digest"] == digest), None)
+
+    def add_attachment(
+        self,
+        *,
+        digest: str,
+        kind: str,
+        mime: str,
+        size: int,
+        name: str,
+        stage: str,
+        public: bool,
+        preview: str | None,
+        source_url: str | None,
+        unit: str | None,
+        max_per_case: int,
+        principal: str,
+        at: datetime,
+    ) -> bool:
+        """A photo, recording or document on the case: the centre's at any time before the case
+        is closed, a unit's (办结凭证) only while it holds the case. The same bytes twice are
+        recorded once (False: nothing written)."""
+        if self.status in TERMINAL_STATUSES:
+            raise AttachmentRefused(self.status, "工单已结案，不能再添加附件")
+        if unit is not None and (self.assigned_unit != unit or self.status not in _HELD_BY_UNIT):
+            raise AttachmentRefused(self.status, "只有正在承办该工单的单位可以上传办理凭证")
+        if self.attachment(digest) is not None:
+            return False
+        if len(self.attachments) >= max_per_case:
+            raise AttachmentRefused(self.status, f"每件工单最多 {max_per_case} 个附件")
+        self._attachment_added(
+            digest=digest, kind=kind, mime=mime, size=size, name=name, stage=stage,
+            public=public, preview=preview, source_url=source_url, unit=unit,
+            principal=principal, at=at,
+        )
+        return True
+
+    @event("AttachmentAdded")
+    def _attachment_added(
+        self,
+        *,
+        digest: str,
+        kind: str,
+        mime: str,
+        size: int,
+        name: str,
+        stage: str,
+        public: bool,
+        preview: str | None,
+        source_url: str | None,
+        unit: str | None,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        self.attachments.append(
+            {"digest": digest, "kind": kind, "mime": mime, "size": size, "name": name,
+             "stage": stage, "public": public, "preview": preview, "source_url": source_url,
+             "unit": unit, "by": principal, "at": at}
+        )
+
+    def set_attachment_public(
+        self, *, digest: str, public: bool, principal: str, at: datetime
+    ) -> None:
+        """公开 / 取消公开 (the centre's choice): a public image shows through Open311's
+        ``media_url`` when the case's category is about public space."""
+        found = self.attachment(digest)
+        if found is None:
+            raise AttachmentRefused(self.status, "该工单没有这个附件")
+        if found["public"] != public:
+            self._attachment_publicity(digest=digest, public=public, principal=principal, at=at)
+
+    @event("AttachmentPublicity")
+    def _attachment_publicity(self, *, digest: str, public: bool, principal: str, at: datetime) -> None:
+        for a in self.attachments:
+            if a["digest"] == digest:
+                a["public"] = public
 
     # ---- 挂起 (suspension): docs/lifecycle.md ------------------------------------------------
 

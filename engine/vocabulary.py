@@ -294,6 +294,9 @@ EVENT_KINDS: Final = _vocabulary(
         "Transferred": "转办",
         "CallbackUnanswered": "回访未接通",
         "ClosedUnreachable": "未接通结案",
+        # 附件 (engine/attachments.py)
+        "AttachmentAdded": "添加附件",
+        "AttachmentPublicity": "附件公开设置",
     },
 )
 

@@ -88,6 +88,10 @@ IGNORED: dict[str, str] = {
     "page reads it there); the views record the unmerge on the merged case (Unmerged)",
     "MergeDeclined": "不合并 at intake records the router's proposal the operator set aside; the "
     "case is routed as its own (its Dispatched or SentToManual follows)",
+    "AttachmentAdded": "附件 live on the aggregate (the case page reads them there) and their bytes "
+    "in the attachment store; no rate counts them",
+    "AttachmentPublicity": "公开 / 取消公开 of an attachment changes what Open311 shows, read from "
+    "the aggregate; no view column",
     "LinkedToForm": "一表通: the form's page reads the form and its items' cases from the log; "
     "each item is a case counted as any other",
     "Transferred": "转办 is followed by the Dispatched that moves the case to the new unit (its "

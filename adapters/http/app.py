@@ -13,6 +13,7 @@ from adapters.bootstrap import Runtime
 from adapters.http import (
     open311,
     ops,
+    routes_attachments,
     routes_cases,
     routes_coop,
     routes_hand,
@@ -71,12 +72,18 @@ def create_app(
 
     install_error_handlers(app)
     # Body size and JSON depth before anything parses the body (the input contract).
-    app.add_middleware(BodyLimits)
+    # An attachment upload may be larger: up to the configured limit (+ multipart framing).
+    app.add_middleware(
+        BodyLimits,
+        uploads=(routes_attachments.UPLOAD_PATH, runtime.config.attachments.max_bytes + 64 * 1024),
+    )
     app.include_router(routes_cases.router)
     app.include_router(routes_read.router)
     app.include_router(routes_coop.router)
     app.include_router(routes_hand.router)
     app.include_router(routes_review.router)
+    app.include_router(routes_attachments.router)
+    app.include_router(routes_attachments.public_router)
     open311.mount(app)  # with GeoReport's error shape
     app.include_router(ops.router)
 

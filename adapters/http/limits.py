@@ -66,19 +66,36 @@ def _declared_length(scope: Scope) -> int | None:
 
 class BodyLimits:
     def __init__(
-        self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_JSON_DEPTH
+        self,
+        app: ASGIApp,
+        max_bytes: int = MAX_BODY_BYTES,
+        max_depth: int = MAX_JSON_DEPTH,
+        uploads: tuple[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_depth = max_depth
+        # (path pattern, limit): a POST there (an attachment upload) may carry a larger body,
+        # the configured attachment limit; every other request keeps the contract's 1 MiB.
+        self.uploads = (re.compile(uploads[0]), uploads[1]) if uploads else None
+
+    def _limit(self, scope: Scope) -> int:
+        if (
+            self.uploads is not None
+            and scope.get("method") == "POST"
+            and self.uploads[0].match(scope.get("path", ""))
+        ):
+            return max(self.max_bytes, self.uploads[1])
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope)
         declared = _declared_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self._refuse(scope, receive, send, 413, "too_large", self._too_large())
+        if declared is not None and declared > limit:
+            await self._refuse(scope, receive, send, 413, "too_large", self._too_large(limit))
             return
         chunks: list[bytes] = []
         size = 0
@@ -89,8 +106,8 @@ class BodyLimits:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(scope, receive, send, 413, "too_large", self._too_large())
+            if size > limit:
+                await self._refuse(scope, receive, send, 413, "too_large", self._too_large(limit))
                 return
             chunks.append(chunk)
             more = bool(message.get("more_body", False))
@@ -113,8 +130,8 @@ class BodyLimits:
 
         await self.app(scope, replay, send)
 
-    def _too_large(self) -> str:
-        return f"请求体过大（最多 {self.max_bytes // 1024} KiB）"
+    def _too_large(self, limit: int | None = None) -> str:
+        return f"请求体过大（最多 {(limit or self.max_bytes) // 1024} KiB）"
 
     async def _refuse(
         self, scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str

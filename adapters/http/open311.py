@@ -45,6 +45,7 @@ from adapters.http.policy import (
     open311_view,
     principal_from_token,
 )
+from adapters.http.routes_attachments import public_media_url
 from adapters.http.routes_cases import audit, runtime_of
 from adapters.http.unit_view import UnitLens, lens_for, lens_for_case
 from adapters.http.views import unit_name
@@ -226,6 +227,9 @@ class _Facts:
     lat: Any
     lng: Any
     media: str | None
+    # An image the centre marked public (adapters.http.routes_attachments): the only media an
+    # anonymous reader sees, and only for a case of a public-space category.
+    public_media: str | None = None
 
 
 def _case_facts(case: Case) -> _Facts:
@@ -250,7 +254,8 @@ def _case_facts(case: Case) -> _Facts:
         address=case.address,
         lat=extra.get("lat", open311_extra.get("lat")),
         lng=extra.get("lng", open311_extra.get("long")),
-        media=media,
+        media=media or public_media_url(case),
+        public_media=public_media_url(case),
     )
 
 
@@ -318,7 +323,7 @@ def request_item(facts: _Facts, config: SanshiConfig, view: Open311View) -> dict
         "zipcode": None,
         "lat": facts.lat if full else None,
         "long": facts.lng if full else None,
-        "media_url": facts.media if full else None,
+        "media_url": facts.media if full else facts.public_media,
     }
 
 

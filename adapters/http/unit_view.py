@@ -361,6 +361,9 @@ EVENT_FIELDS: dict[str, dict[str, Shape]] = {
     "Transferred": {"unit": None, "to_unit": None, "note": _T},
     "CallbackUnanswered": {"unit": None, "attempt": None, "max_unanswered": None, "note": _T},
     "ClosedUnreachable": {"unit": None, "attempts": None, "note": _T},
+    "AttachmentAdded": {"digest": None, "kind": None, "mime": None, "size": None, "name": _T,
+                        "stage": None, "public": None, "unit": None},
+    "AttachmentPublicity": {"digest": None, "public": None},
 }
 
 

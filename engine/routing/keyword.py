@@ -107,7 +107,7 @@ class KeywordRouter:
     def decide(self, facts: CaseFacts) -> RoutingDecision:
         guess = self.classify(facts.content, facts.category_hint)
         urgent, urgent_words = self.is_urgent(facts)
-        loc = self.locator.locate(facts.address, facts.content)
+        loc = self.locator.locate(facts.address, facts.content, facts.point)
         path = [
             top_step(self.config, guess.category, guess.confidence, {"by": "keywords"}),
             *self.paths.read(facts.content, guess.category),

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
+from engine.places import GeoPoint
+
 
 @dataclass(frozen=True)
 class CaseFacts:
@@ -39,6 +41,8 @@ class CaseFacts:
     caller_name: str = ""
     appeal_type: str = ""  # 诉求类型: 咨询 求助 投诉 举报 建议 表扬
     leaf: str | None = None  # the deepest catalogue item of the case's path (e.g. municipal.manhole)
+    # The coordinates the channel sent (engine.places): the place when the address names none.
+    point: GeoPoint | None = None
 
 
 @dataclass(frozen=True)

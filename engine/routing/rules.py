@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.config import SanshiConfig, UnitKind
+from engine.places import GeoPoint, PlaceFinder
 
 # The two place-bound targets of a rule's ``to``; anything else is a unit id.
 TO_LOCALITY = "locality"
@@ -50,6 +51,7 @@ class Locator:
 
     def __init__(self, config: SanshiConfig) -> None:
         self._config = config
+        self._finder: PlaceFinder | None = None  # built on the first point (engine.places)
         # (area, unit, rank): on equal length a community beats its street.
         pairs: list[tuple[str, str, int]] = []
         self._ranged: list[tuple[str, int, int, str, int]] = []
@@ -76,7 +78,25 @@ class Locator:
         names = sorted(self._unit_of, key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(a) for a in names)) if names else None
 
-    def locate(self, address: str, text: str = "") -> Locality:
+    def locate(self, address: str, text: str = "", point: GeoPoint | None = None) -> Locality:
+        found = self._located(address, text)
+        if found is None and point is not None:
+            # No known place in the words: the coordinates the channel sent, on the config's
+            # area polygons (engine.places), if the district drew any.
+            found = self._by_point(point)
+        return found or Locality(None, None, None)
+
+    def _by_point(self, point: GeoPoint) -> Locality | None:
+        if self._finder is None:
+            if self._config.places is None:
+                return None
+            self._finder = PlaceFinder.from_config(self._config)
+        hit = self._finder.locate(point) if self._finder is not None else None
+        if hit is None:
+            return None
+        return Locality(hit.community, hit.street, f"坐标 {point.lat:.5f},{point.lng:.5f}")
+
+    def _located(self, address: str, text: str) -> Locality | None:
         found = self._in(address) if address else None
         if found is not None and found.community is None and text:
             # The address named the street only: the text may name one of its communities.
@@ -85,7 +105,7 @@ class Locator:
                 return refined
         if found is None and text:
             found = self._in(text)
-        return found or Locality(None, None, None)
+        return found
 
     def _in(self, source: str) -> Locality | None:
         hits: list[tuple[int, int, str, str]] = []  # (-length, position, area, unit)

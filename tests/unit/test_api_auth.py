@@ -73,6 +73,7 @@ class Route:
     state: Status | str | None = None
     body: dict[str, Any] | None = None
     form: dict[str, str] | None = None
+    files: dict[str, Any] | None = None  # multipart upload (附件)
 
     @property
     def writes_case(self) -> bool:
@@ -184,7 +185,31 @@ ROUTES: list[Route] = [
     # Open311 POST authenticates with api_key (an operator token); GeoReport says 403.
     Route("POST", "/open311/v2/requests.json", {**only("operator", 201), "no_token": 403, "bad_token": 403},
           form={"service_code": "municipal", "description": "茶亭路{n}号井盖缺失", "address_string": "茶亭路{n}号"}),
+    # 附件 and 属地 (adapters/http/routes_attachments.py): {digest} is a photo on the case.
+    Route("POST", "/api/cases/{id}/attachments", {**CASE_READERS_BY_ID, "operator": 201, "assigned_unit": 201,
+          "leader": 403, "admin": 403}, Status.CLAIMED, files={"file": ("现场.png", "PNG")}),
+    Route("GET", "/api/cases/{id}/attachments", CASE_READERS_BY_ID, Status.DISPATCHED),
+    Route("GET", "/api/cases/{id}/attachments/{digest}", CASE_READERS_BY_ID, Status.DISPATCHED),
+    Route("GET", "/api/cases/{id}/attachments/{digest}/preview", CASE_READERS_BY_ID, Status.DISPATCHED),
+    Route("POST", "/api/cases/{id}/attachments/{digest}/public", only("operator"), Status.DISPATCHED, {"public": True}),
+    Route("POST", "/api/cases/{id}/attachments/fetch", only("operator"), Status.DISPATCHED),
+    Route("GET", "/api/cases/{id}/place", CASE_READERS_BY_ID, Status.DISPATCHED),
+    Route("GET", "/api/places/areas", EVERYONE),
+    Route("GET", "/api/places/counts", STATS_READERS),
+    # Not public until the centre marks it: 404 for everyone, key or none.
+    Route("GET", "/open311/v2/media/{id}/{digest}.jpg", {c: 404 for c in CALLERS}, Status.DISPATCHED),
 ]
+
+
+def _png(seed: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    img = Image.new("RGB", (16, 16), (seed % 256, (seed * 7) % 256, 90))
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -228,6 +253,9 @@ def _prepare(runtime: Runtime, route: Route) -> tuple[str, UUID | None]:
             assert isinstance(route.state, Status)
             cid = case_in(runtime, route.state)
         path = path.replace("{id}", str(cid)).replace("{number}", "1")
+        if "{digest}" in path:
+            _, found = runtime.attachments.add(cid, _png(next(_counter)), "现场.png", "operator:test")
+            path = path.replace("{digest}", str(found["digest"]))
     if "{form_id}" in path:  # a form whose one item is with the assigned unit (a lamp)
         n = next(_counter)
         item = {"content": f"茶亭路{n}号门口的路灯不亮了", "address": f"海城区茶亭路{n}号"}
@@ -252,7 +280,10 @@ def test_route_answers_each_caller_as_the_policy_says(
     before = runtime.app.get_case(cid).version if cid else None
     n = next(_counter)
     token = CALLERS[caller]
-    if route.form is not None:
+    if route.files is not None:
+        files = {k: (name, _png(n)) for k, (name, _) in route.files.items()}
+        resp = client.post(path, files=files, headers=auth(token))
+    elif route.form is not None:
         form = _fill(route.form, n)
         if token:
             form["api_key"] = token
@@ -287,6 +318,7 @@ def test_every_api_route_is_in_the_matrix(env: tuple[Any, Runtime]) -> None:
             path.replace("{case_id}", "{id}")
             .replace("{service_request_id}", "{id}")
             .replace(".{fmt}", ".json")
+            .replace("/media/{id}/{name}", "/media/{id}/{digest}.jpg")
         )
         for method in ops:
             key = (method.upper(), norm)

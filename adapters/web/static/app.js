@@ -195,7 +195,7 @@ function show(tab) {
   history.replaceState(null, "", "#" + tab);
   for (const b of $("tabs").querySelectorAll("button")) b.classList.toggle("active", b.dataset.tab === tab);
   const view = clear($("view"));
-  const screens = { intake: intakeScreen, queue: queueScreen, followup: followupScreen, search: searchScreen, inbox: inboxScreen, dashboard: dashboardScreen, holds: holdsScreen, instructions: instructionsScreen, assists: assistsScreen, coop: coopScreen, forms: formsScreen, censures: censureScreen, audit: auditScreen, quarantine: quarantineScreen, returns: returnsScreen };
+  const screens = { ...(window.sanshiScreens || {}), intake: intakeScreen, queue: queueScreen, followup: followupScreen, search: searchScreen, inbox: inboxScreen, dashboard: dashboardScreen, holds: holdsScreen, instructions: instructionsScreen, assists: assistsScreen, coop: coopScreen, forms: formsScreen, censures: censureScreen, audit: auditScreen, quarantine: quarantineScreen, returns: returnsScreen };
   screens[tab](view);
 }
 
@@ -244,6 +244,7 @@ function renderCase(container, c, events, onChange) {
     mergeBox(c),
     notesBox(c),
     h("div", { class: "content", "data-testid": "case-content" }, c.content),
+    (window.sanshiCasePanels || []).map((panel) => panel(c)),  // places.js: attachments, place
     h("dl", {},
       h("dt", {}, "渠道"), h("dd", {}, label("channels", c.channel)),
       h("dt", {}, "受理时间"), h("dd", {}, fmtTime(c.received_at)),
@@ -305,6 +306,8 @@ function renderCase(container, c, events, onChange) {
     const coop = coopEventText(e);
     if (coop) extra.push(coop);
     extra.push(...reviewEventText(e));
+    const more = window.sanshiEventText ? window.sanshiEventText(e) : null;  // places.js
+    if (more) extra.push(more);
     tl.appendChild(h("li", {},
       h("span", { class: "when" }, fmtTime(e.at)),
       h("strong", {}, e.type_name),
@@ -534,8 +537,9 @@ function actionForm(action, c, done) {
     }
     case "resolve": {
       const t = h("textarea", { rows: 2, required: true, placeholder: "办理结果（必填）", "data-testid": "resolve-result" });
-      const f = box(act("resolve"), t, h("div", { class: "row" }, h("button", { type: "submit", class: "primary", "data-testid": "do-resolve" }, act("resolve"))));
-      f.addEventListener("submit", (ev) => run(ev, () => post(path("resolve"), { result: t.value })));
+      const files = window.sanshiEvidence ? window.sanshiEvidence(c) : null;  // places.js: 办结凭证
+      const f = box(act("resolve"), t, files ? files.el : null, h("div", { class: "row" }, h("button", { type: "submit", class: "primary", "data-testid": "do-resolve" }, act("resolve"))));
+      f.addEventListener("submit", (ev) => run(ev, async () => { if (files) await files.upload(); return post(path("resolve"), { result: t.value }); }));
       return f;
     }
     default:
@@ -839,6 +843,7 @@ function intakeScreen(view) {
     category: h("select", { name: "category", "data-testid": "category" }, h("option", { value: "" }, "由系统智能分类")),
   };
   for (const c of state.meta.categories) f.category.appendChild(h("option", { value: c.code }, c.name));
+  const files = window.sanshiIntakeFiles ? window.sanshiIntakeFiles() : null;  // places.js: 受理附件
   const counter = h("span", { class: "muted small" }, "0 / 4000");
   // 不合并: offered when the router proposes to merge the case into an open one.
   const keepBox = h("label", { class: "check full", hidden: true, "data-testid": "keep-separate-box" }, f.keepSeparate, "不合并，单独立案（智能分拨提示将自动合并）");
@@ -856,6 +861,7 @@ function intakeScreen(view) {
       h("label", { class: "check" }, f.urgent, "紧急（揪心事，30分钟内签收）"),
       h("label", { class: "check" }, f.confidential, "保密件（来电人要求保密：承办单位看不到姓名和电话，由中心转达）"),
       keepBox,
+      files ? files.el : null,
     ),
     h("div", { class: "row", style: null }, h("button", { type: "submit", class: "primary", "data-testid": "submit-case" }, "提交受理"), h("button", { type: "reset" }, "清空")));
 
@@ -900,6 +906,7 @@ function intakeScreen(view) {
         confidential: f.confidential.checked,
         keep_separate: !keepBox.hidden && f.keepSeparate.checked,
       });
+      if (files && c.id) await files.upload(c.id);
       toast(c.duplicate ? "该工单已受理过（重复提交）" : `已受理：${c.status_name}${c.assigned_unit_name ? "，派往 " + c.assigned_unit_name : ""}`);
       orderNo = newOrderNo();
       form.querySelector("[data-testid=order-no]").textContent = orderNo;

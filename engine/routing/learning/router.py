@@ -342,7 +342,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
             category_why = {"by": "model", **reading.why}
         path = self.read_path(text, category, confidence, "hint" if hint else "model")
         urgent, urgent_why = self.is_urgent(facts)
-        loc = self.locator.locate(address, text)
+        loc = self.locator.locate(address, text, facts.point)
         place = self.places.read(address, text)
         compare_text = for_compare(facts.content)
         issues = self.issues.read(compare_text)
