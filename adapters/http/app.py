@@ -11,6 +11,8 @@ from fastapi.staticfiles import StaticFiles
 
 from adapters.bootstrap import Runtime
 from adapters.http import open311, ops, routes_cases, routes_coop, routes_hand, routes_read
+from adapters.http import routes_accounts
+from adapters.http.people import People
 from adapters.http.database import install_postgres_gate
 from adapters.http.errors import install_error_handlers
 from adapters.http.limits import BodyLimits
@@ -58,7 +60,9 @@ def create_app(
 
     app.state.runtime = runtime
     app.state.store = store
-    app.state.tokens = TokenRegistry(runtime.config, store)
+    # Named people (人员账号): their log and view in the API's database (adapters.http.people).
+    app.state.people = People(store.engine, runtime.config)
+    app.state.tokens = TokenRegistry(runtime.config, store, app.state.people)
     app.state.metrics = registry
 
     install_error_handlers(app)
@@ -68,6 +72,7 @@ def create_app(
     app.include_router(routes_read.router)
     app.include_router(routes_coop.router)
     app.include_router(routes_hand.router)
+    app.include_router(routes_accounts.router)
     open311.mount(app)  # with GeoReport's error shape
     app.include_router(ops.router)
 

@@ -44,6 +44,7 @@ from adapters.http.schemas import (
 )
 from adapters.http.store import ApiStore
 from adapters.http.unit_view import lens_for
+from adapters.http.actors import name_actors
 from adapters.http.views import case_view, event_view, jsonable
 from adapters.http.views_hand import merge_fields
 from engine.application import CaseNotFound
@@ -156,7 +157,8 @@ def get_case_events(
     case = load_case(request, case_id, principal)
     audit(request, principal, case, "events")
     rt = runtime_of(request)
-    return [event_view(e, principal, rt.config, case) for e in rt.app.events.get(case.id)]
+    events = [event_view(e, principal, rt.config, case) for e in rt.app.events.get(case.id)]
+    return name_actors(request, principal, events)
 
 
 # ---- centre (operator) commands ----------------------------------------------------------------
