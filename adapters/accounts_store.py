@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import secrets
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 import orjson
@@ -169,12 +170,12 @@ class SqlAccountLog:
             return int(conn.execute(select(func.max(account_events.c.seq))).scalar() or 0)
 
     @staticmethod
-    def _event(r: object) -> AccountEvent:
+    def _event(r: Any) -> AccountEvent:
         return AccountEvent(
-            account_id=UUID(getattr(r, "account_id")),
-            version=int(getattr(r, "version")),
-            type=str(getattr(r, "type")),
-            at=_utc(getattr(r, "at")),
-            by=str(getattr(r, "by")),
-            data=dict(getattr(r, "data")),
+            account_id=UUID(r.account_id),
+            version=int(r.version),
+            type=str(r.type),
+            at=_utc(r.at),
+            by=str(r.by),
+            data=dict(r.data),
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
@@ -32,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 
 from engine.accounts import Account, AccountEvent, apply
+from engine.config import Role
 
 metadata = MetaData()
 
@@ -164,8 +166,6 @@ class AccountsView:
         row = conn.execute(select(view_accounts).where(view_accounts.c.account_id == str(account_id))).first()
         if row is None:
             return None
-        from engine.config import Role
-
         tokens = {
             t.token_id: (t.token_hash, bool(t.revoked))
             for t in conn.execute(
@@ -235,14 +235,14 @@ class AccountsView:
         return [(r.token_id, bool(r.revoked)) for r in rows]
 
 
-def _row(r: object) -> AccountRow:
+def _row(r: Any) -> AccountRow:
     return AccountRow(
-        id=UUID(getattr(r, "account_id")),
-        login=getattr(r, "login"),
-        name=getattr(r, "name"),
-        role=getattr(r, "role"),
-        unit=getattr(r, "unit"),
-        disabled=bool(getattr(r, "disabled")),
-        password_hash=getattr(r, "password_hash"),
-        version=int(getattr(r, "version")),
+        id=UUID(r.account_id),
+        login=r.login,
+        name=r.name,
+        role=r.role,
+        unit=r.unit,
+        disabled=bool(r.disabled),
+        password_hash=r.password_hash,
+        version=int(r.version),
     )

@@ -11,13 +11,13 @@ from fastapi.staticfiles import StaticFiles
 
 from adapters.bootstrap import Runtime
 from adapters.http import open311, ops, routes_cases, routes_coop, routes_hand, routes_read
-from adapters.http import routes_accounts
-from adapters.http.people import People
 from adapters.http.database import install_postgres_gate
 from adapters.http.errors import install_error_handlers
 from adapters.http.limits import BodyLimits
 from adapters.http.metrics import TimedRouter, build_metrics
+from adapters.http.people import People
 from adapters.http.policy import TokenRegistry
+from adapters.http.routes_accounts import router as accounts_router
 from adapters.http.store import ApiStore
 from adapters.http.timing import UniformNotFound, floor_from_env
 from adapters.web import static_dir
@@ -72,7 +72,7 @@ def create_app(
     app.include_router(routes_read.router)
     app.include_router(routes_coop.router)
     app.include_router(routes_hand.router)
-    app.include_router(routes_accounts.router)
+    app.include_router(accounts_router)
     open311.mount(app)  # with GeoReport's error shape
     app.include_router(ops.router)
 

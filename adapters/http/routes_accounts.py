@@ -21,7 +21,6 @@ from adapters.http.policy import (
     Permission,
     Principal,
     allow,
-    authenticate,
 )
 from engine.accounts import EVENT_LABELS, AccountError, parse_person
 from engine.config import Role
@@ -296,4 +295,4 @@ def revoke_token(request: Request, account_id: str, token_id: str, principal: Ad
     return _change(request, account_id, lambda a: people.service.revoke_token(a, token_id[:16], principal.id))
 
 
-__all__ = ["router", "authenticate"]
+__all__ = ["authenticate", "router"]

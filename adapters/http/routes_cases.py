@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from adapters.bootstrap import Runtime
+from adapters.http.actors import name_actors
 from adapters.http.errors import ERROR_RESPONSES, ApiError
 from adapters.http.intake import submit_record
 from adapters.http.policy import (
@@ -44,7 +45,6 @@ from adapters.http.schemas import (
 )
 from adapters.http.store import ApiStore
 from adapters.http.unit_view import lens_for
-from adapters.http.actors import name_actors
 from adapters.http.views import case_view, event_view, jsonable
 from adapters.http.views_hand import merge_fields
 from engine.application import CaseNotFound

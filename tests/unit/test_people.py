@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 import time
-from importlib import resources
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def login(client: Any, login: str, password: str = PASSWORD) -> Any:
 
 
 def test_login_sets_a_strict_http_only_session_that_expires_and_logout_ends_it(env: Any) -> None:
-    client, runtime, clock = env
+    client, _, clock = env
     new_person(client, "wang.clerk", name="王小明")
     r = login(client, "wang.clerk")
     assert r.status_code == 200, r.text
@@ -162,7 +162,7 @@ def test_the_case_history_names_the_person_and_units_see_only_their_own_people(e
     assert unit["Dispatched"] == ("centre:operator", "中心话务员")  # the centre, not its staff
     assert "张话务" not in str(client.get(f"/api/cases/{cid}/events", headers=auth(colleague)).json())
     # The log itself records the person's identity, role and unit.
-    claimed = [e for e in runtime.app.events.get(cid) if type(e).__name__ == "Claimed"][0]
+    claimed = next(e for e in runtime.app.events.get(cid) if type(e).__name__ == "Claimed")
     assert claimed.principal.endswith(f";role=unit;unit={ASSIGNED_UNIT}")
 
 
