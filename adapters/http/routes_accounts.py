@@ -295,4 +295,3 @@ def revoke_token(request: Request, account_id: str, token_id: str, principal: Ad
     return _change(request, account_id, lambda a: people.service.revoke_token(a, token_id[:16], principal.id))
 
 
-__all__ = ["authenticate", "router"]
