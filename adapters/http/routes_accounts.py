@@ -177,9 +177,19 @@ def logout(request: Request, response: Response) -> dict[str, Any]:
     return {"ok": True}
 
 
-@router.get("/auth/options", summary="登录方式（是否仍接受共享令牌）")
+@router.get("/auth/options", summary="登录方式（是否仍接受共享令牌；本浏览器是否有有效会话）")
 def auth_options(request: Request) -> dict[str, Any]:
-    return {"shared_tokens": bool(request.app.state.runtime.config.auth.shared_tokens)}
+    """Public: the login page asks before showing the token form, and whether its own cookie
+    still holds a session (a reload), without a 401 in the console when it does not."""
+    secret = request.cookies.get(COOKIE)
+    session = False
+    if secret:
+        try:
+            people_of(request).session(secret)
+            session = True
+        except Refused:
+            session = False
+    return {"shared_tokens": bool(request.app.state.runtime.config.auth.shared_tokens), "session": session}
 
 
 # ---- the admin's people screen ------------------------------------------------------------------

@@ -42,7 +42,7 @@ async function enterAsPerson(csrf) {
 }
 
 async function restoreSession() {
-  // A page reload: the cookie may still hold a session (GET needs no CSRF token).
+  // A page reload while the cookie still holds a session (GET needs no CSRF token).
   const res = await fetch("/api/session", { credentials: "same-origin" });
   if (!res.ok) return false;
   const me = await res.json();
@@ -57,11 +57,12 @@ document.addEventListener("DOMContentLoaded", async () => {
   section.insertBefore(personLoginForm(), tokenForm);
   const divider = h("p", { class: "muted small", "data-testid": "token-login-hint" }, "或使用访问令牌登录（演示用共享令牌）：");
   section.insertBefore(divider, tokenForm);
+  let opts = { shared_tokens: true, session: false };
   try {
-    const opts = await (await fetch("/api/auth/options")).json();
-    if (!opts.shared_tokens) { tokenForm.hidden = true; divider.hidden = true; }
-  } catch { /* keep both */ }
-  if (!sessionStorage.getItem("sanshi-token")) restoreSession().catch(() => {});
+    opts = await (await fetch("/api/auth/options", { credentials: "same-origin" })).json();
+  } catch { /* keep both forms */ }
+  if (!opts.shared_tokens) { tokenForm.hidden = true; divider.hidden = true; }
+  if (opts.session && !sessionStorage.getItem("sanshi-token")) restoreSession().catch(() => {});
 });
 
 // ---- 人员管理 (admin) -----------------------------------------------------------------------------
