@@ -841,7 +841,7 @@ function intakeText(c) {
 function doneText(action, c, title, choice) {
   const unit = c && c.assigned_unit_name;
   switch (action) {
-    case "dispatch": return unit ? `已派单至 ${unit}` : "已派单";
+    case "dispatch": return unit ? `已派单至 ${unit}` : "已" + label("actions", "dispatch");
     case "return": return unit ? `已退单，已转派 ${unit}` : "已退单，退回中心待派单";
     case "reclassify": return `已改分类为 ${c.category_name || ""}`;
     case "extension/decide": case "hold/decide":
