@@ -233,6 +233,19 @@ class Token(_Strict):
         return self
 
 
+class Auth(_Strict):
+    """``auth:`` how people log in (adapters/http/people.py)."""
+
+    # The config's ``tokens:`` and ``sanshi token create`` tokens (one per unit or role,
+    # shared by everyone holding it). false: only named accounts (人员账号) work.
+    shared_tokens: bool = True
+    # A login session lasts this long from login (then log in again).
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
+    # Secure cookie even over plain http (behind a TLS proxy that does not say so). Without
+    # it, the cookie is Secure when the request came over https.
+    secure_cookie: bool = False
+
+
 DEFAULT_CATEGORIES: list[Category] = [
     Category(code="municipal", name="市政设施", keywords=["路灯", "道路", "井盖", "下水道", "排水", "管网", "人行道", "窨井"]),
     Category(code="city_management", name="城市管理", keywords=["占道", "违建", "违章搭建", "乱堆", "环卫", "垃圾", "摊贩", "广告牌"]),
@@ -268,6 +281,7 @@ class SanshiConfig(_Strict):
     returns: Returns = Returns()
     callback: Callback = Callback()
     tokens: list[Token] = []
+    auth: Auth = Auth()
     # 警情类别 that leave the police for the centre (110 警司联动), each an exact item; empty: the
     # police adapter's own list (纠纷/求助/咨询 and the named 纠纷 kinds). A district that takes
     # fewer (or more) kinds lists them here.

@@ -24,7 +24,9 @@ from adapters.http.database import install_postgres_gate
 from adapters.http.errors import install_error_handlers
 from adapters.http.limits import BodyLimits
 from adapters.http.metrics import TimedRouter, build_metrics
+from adapters.http.people import People
 from adapters.http.policy import TokenRegistry
+from adapters.http.routes_accounts import router as accounts_router
 from adapters.http.store import ApiStore
 from adapters.http.timing import UniformNotFound, floor_from_env
 from adapters.web import static_dir
@@ -67,7 +69,9 @@ def create_app(
 
     app.state.runtime = runtime
     app.state.store = store
-    app.state.tokens = TokenRegistry(runtime.config, store)
+    # Named people (人员账号): their log and view in the API's database (adapters.http.people).
+    app.state.people = People(store.engine, runtime.config)
+    app.state.tokens = TokenRegistry(runtime.config, store, app.state.people)
     app.state.metrics = registry
 
     install_error_handlers(app)
@@ -84,6 +88,7 @@ def create_app(
     app.include_router(routes_review.router)
     app.include_router(routes_attachments.router)
     app.include_router(routes_attachments.public_router)
+    app.include_router(accounts_router)
     open311.mount(app)  # with GeoReport's error shape
     app.include_router(ops.router)
 

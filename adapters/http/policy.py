@@ -6,9 +6,12 @@ Routes never check roles by hand. Each declares one :class:`Permission` through
 sees the caller masked) are the functions at the bottom, used by the case views, and so is
 what Open311 readers see of a case (:func:`open311_view`).
 
-Tokens come from the district config (``tokens:``) and from ``sanshi token create`` (stored as
-sha256 hashes). They are compared with :func:`hmac.compare_digest` and never logged; a caller
-is identified in events and logs by role, unit/name and an 8-character fingerprint.
+Shared tokens come from the district config (``tokens:``) and from ``sanshi token create``
+(stored as sha256 hashes); ``auth.shared_tokens: false`` turns both off. They are compared with
+:func:`hmac.compare_digest` and never logged; such a caller is identified in events and logs by
+role, unit/name and an 8-character fingerprint. A named person (人员账号, ``adapters.http.people``)
+logs in with a password (a cookie session) or a personal token and is identified as
+``person:<account id>;role=…;unit=…`` (``engine.accounts.person_principal``).
 """
 
 from __future__ import annotations
@@ -17,15 +20,20 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
+from uuid import UUID
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from adapters.http.errors import ApiError
 from adapters.http.store import ApiStore
+from engine.accounts import person_principal
 from engine.config import Role, SanshiConfig
 from engine.vocabulary import ROLES as ROLE_TERMS
+
+if TYPE_CHECKING:
+    from adapters.http.people import People
 
 
 @dataclass(frozen=True)
@@ -34,10 +42,13 @@ class Principal:
     unit: str | None
     name: str
     fingerprint: str  # first 8 hex of sha256(token): tells callers apart, reveals nothing
+    person: UUID | None = None  # a named account's id (None: a shared token)
 
     @property
     def id(self) -> str:
         """What events record as ``principal``."""
+        if self.person is not None:
+            return person_principal(self.person, self.role, self.unit)
         if self.role == Role.UNIT:
             return f"unit:{self.unit}#{self.fingerprint}"
         return f"{self.role.value}:{self.name or 'anonymous'}#{self.fingerprint}"
@@ -58,6 +69,7 @@ class Permission(StrEnum):
     INTAKE_SUBMIT = "intake.submit"  # app / walk-in records
     AUDIT_READ = "audit.read"  # who read whose personal data
     QUARANTINE_READ = "views.quarantine"  # events the views could not apply (隔离事件)
+    PEOPLE_ADMIN = "people.admin"  # 人员管理: create, disable, reset password, issue tokens
 
 
 OPERATOR, UNIT, LEADER, ADMIN = Role.OPERATOR, Role.UNIT, Role.LEADER, Role.ADMIN
@@ -81,6 +93,7 @@ ROLES: dict[Permission, frozenset[Role]] = {
     Permission.INTAKE_SUBMIT: frozenset({OPERATOR}),
     Permission.AUDIT_READ: frozenset({ADMIN}),
     Permission.QUARANTINE_READ: frozenset({ADMIN}),
+    Permission.PEOPLE_ADMIN: frozenset({ADMIN}),
 }
 
 ROLE_ZH = ROLE_TERMS.labels()  # engine.vocabulary
@@ -93,13 +106,30 @@ def _fingerprint(token: str) -> str:
 class TokenRegistry:
     """Resolves a presented token to a principal, or None."""
 
-    def __init__(self, config: SanshiConfig, store: ApiStore | None) -> None:
-        self._config_tokens = [
-            (t.token.encode("utf-8"), t.role, t.unit, t.name) for t in config.tokens
-        ]
-        self._store = store
+    def __init__(
+        self, config: SanshiConfig, store: ApiStore | None, people: People | None = None
+    ) -> None:
+        # auth.shared_tokens: false — only named people (no config or issued shared tokens).
+        self.shared = config.auth.shared_tokens
+        self._config_tokens = (
+            [(t.token.encode("utf-8"), t.role, t.unit, t.name) for t in config.tokens]
+            if self.shared
+            else []
+        )
+        self._store = store if self.shared else None
+        self.people = people
 
     def resolve(self, token: str) -> Principal | None:
+        """Raises ``ApiError`` 403 for a disabled person's token."""
+        if self.people is not None:
+            from adapters.http.people import Refused
+
+            try:
+                account = self.people.by_token(token)
+            except Refused as refused:
+                raise ApiError(refused.status, refused.code, refused.message) from None
+            if account is not None:
+                return person_of(account.id, account.role, account.unit, account.name)
         presented = token.encode("utf-8")
         found: Principal | None = None
         # Compare against every configured token, without stopping early.
@@ -118,6 +148,32 @@ class TokenRegistry:
 bearer = HTTPBearer(auto_error=False, description="Bearer 令牌（配置文件 tokens 或 sanshi token create）")
 
 
+def person_of(account_id: UUID, role: str, unit: str | None, name: str) -> Principal:
+    r = Role(role)
+    # A centre person's unit is the centre; the policy's unit is only a unit role's.
+    return Principal(r, unit if r == Role.UNIT else None, name, account_id.hex[:8], account_id)
+
+
+def principal_from_session(request: Request) -> Principal | None:
+    """The person of the session cookie (None: no cookie); a request that changes something
+    must carry the session's CSRF token (``adapters.http.people``)."""
+    from adapters.http.people import COOKIE, CSRF_HEADER, SAFE_METHODS, Refused, csrf_for
+
+    secret = request.cookies.get(COOKIE)
+    people: People | None = getattr(request.app.state, "people", None)
+    if not secret or people is None:
+        return None
+    try:
+        account, _ = people.session(secret)
+    except Refused as refused:
+        raise ApiError(refused.status, refused.code, refused.message) from None
+    if request.method not in SAFE_METHODS and not hmac.compare_digest(
+        request.headers.get(CSRF_HEADER, "").encode("utf-8"), csrf_for(secret).encode("utf-8")
+    ):
+        raise ApiError(403, "csrf", "缺少或错误的 X-CSRF-Token：请刷新页面后重试")
+    return person_of(account.id, account.role, account.unit, account.name)
+
+
 def principal_from_token(request: Request, token: str | None) -> Principal:
     if not token:
         raise ApiError(401, "unauthorized", "缺少令牌：请在 Authorization 头中提供 Bearer 令牌")
@@ -132,6 +188,10 @@ def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
+    if credentials is None:
+        person = principal_from_session(request)
+        if person is not None:
+            return person
     return principal_from_token(request, credentials.credentials if credentials else None)
 
 

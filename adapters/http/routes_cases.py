@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from adapters.bootstrap import Runtime
+from adapters.http.actors import name_actors
 from adapters.http.errors import ERROR_RESPONSES, ApiError
 from adapters.http.intake import submit_record
 from adapters.http.policy import (
@@ -156,7 +157,8 @@ def get_case_events(
     case = load_case(request, case_id, principal)
     audit(request, principal, case, "events")
     rt = runtime_of(request)
-    return [event_view(e, principal, rt.config, case) for e in rt.app.events.get(case.id)]
+    events = [event_view(e, principal, rt.config, case) for e in rt.app.events.get(case.id)]
+    return name_actors(request, principal, events)
 
 
 # ---- centre (operator) commands ----------------------------------------------------------------

@@ -85,7 +85,7 @@ def test_a_hand_merge_then_unmerge(browser: Any, server: str) -> None:  # noqa: 
     card.get_by_test_id("unmerge-note").fill("不是同一件事")
     card.get_by_test_id("do-unmerge").click()
     # Its own case: the router could not place the vague text at intake, nor now (manual queue).
-    card.get_by_test_id("status").filter(has_text="已受理").wait_for()
+    card.get_by_test_id("status").filter(has_text="待派单").wait_for()
     timeline = op.get_by_test_id("timeline").inner_text()
     assert "撤销合并" in timeline and sum("转人工派单" in line for line in timeline.splitlines()) == 2
     _shot(op, "10-撤销合并-own-case.png")

@@ -2,6 +2,10 @@
 
 Callers: operator, leader, admin, the unit the case is dispatched to, ANOTHER unit, no token,
 a bad token. A refused write must leave the case exactly as it was.
+
+Each caller with a role is tried twice: with the shared token of its role or unit, and as a
+named person (人员账号) of the same role and unit with a personal token: the matrix is one
+table, the caller's kind a second dimension (``KINDS``).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from tests.support.api import (
     case_with_part,
     case_with_return_review,
 )
+from tests.support.people import new_person, person_version, person_with_token
 
 CALLERS: dict[str, str | None] = {
     "operator": OPERATOR,
@@ -45,6 +50,15 @@ CALLERS: dict[str, str | None] = {
     "bad_token": BAD,
 }
 _ANON = {"no_token": 401, "bad_token": 401}
+# Who a named caller is: role and unit (tests.support.people makes them through the API).
+PEOPLE_OF_CALLERS: dict[str, tuple[str, str | None]] = {
+    "operator": ("operator", None),
+    "leader": ("leader", None),
+    "admin": ("admin", None),
+    "assigned_unit": ("unit", ASSIGNED_UNIT),
+    "other_unit": ("unit", "chengguan"),
+}
+KINDS = ("shared", "person")
 
 
 def only(ok_role: str | set[str], ok: int = 200) -> dict[str, int]:
@@ -78,6 +92,10 @@ class Route:
     @property
     def writes_case(self) -> bool:
         return self.method == "POST" and "{id}" in self.path
+
+    @property
+    def writes_person(self) -> bool:
+        return self.method == "POST" and "{account_id}" in self.path
 
 
 ROUTES: list[Route] = [
@@ -173,6 +191,23 @@ ROUTES: list[Route] = [
     Route("POST", "/api/cases/{id}/close/unreachable", only("operator"), "unreachable", {}),
     Route("GET", "/api/queue/returns", STATS_READERS),
     Route("GET", "/api/stats/returns", STATS_READERS),
+    # 人员账号: login answers on the credentials alone (a wrong password is 401 whoever asks);
+    # the people screen is the admin's; a refused change writes nothing to the account.
+    Route("POST", "/api/session", {c: 401 for c in CALLERS}, body={"login": "nobody-{n}", "password": "wrong password"}),
+    Route("GET", "/api/session", EVERYONE),
+    Route("DELETE", "/api/session", PUBLIC),
+    Route("GET", "/api/auth/options", PUBLIC),
+    Route("GET", "/api/people", only("admin")),
+    Route("POST", "/api/people", only("admin", 201), body={
+        "login": "auth-{n}", "name": "测试人员", "role": "unit", "unit": ASSIGNED_UNIT,
+    }),
+    Route("GET", "/api/people/{account_id}", only("admin"), "person"),
+    Route("POST", "/api/people/{account_id}/role", only("admin"), "person", {"role": "operator"}),
+    Route("POST", "/api/people/{account_id}/password", only("admin"), "person", {}),
+    Route("POST", "/api/people/{account_id}/disable", only("admin"), "person"),
+    Route("POST", "/api/people/{account_id}/enable", only("admin"), "person_disabled"),
+    Route("POST", "/api/people/{account_id}/tokens", only("admin", 201), "person"),
+    Route("POST", "/api/people/{account_id}/tokens/{token_id}/revoke", only("admin"), "person_token"),
     # operations and documents: no token needed
     Route("GET", "/healthz", PUBLIC),  # the public answer is ok / unavailable, nothing more
     # Prometheus metrics count police hand-overs: leaders and admins (or the metrics token).
@@ -218,6 +253,17 @@ def env() -> Iterator[tuple[Any, Runtime]]:
         yield pair
 
 
+@pytest.fixture(scope="module")
+def named(env: tuple[Any, Runtime]) -> dict[str, str]:
+    """A named person per caller with a role, each with a personal token (made by the admin
+    through the API, as an admin would)."""
+    client, _ = env
+    return {
+        caller: person_with_token(client, f"matrix-{caller.replace('_', '-')}", role, unit)[1]
+        for caller, (role, unit) in PEOPLE_OF_CALLERS.items()
+    }
+
+
 _counter = iter(range(1, 1_000_000))
 
 
@@ -229,9 +275,14 @@ def _fill(value: Any, n: int) -> Any:
     return value
 
 
-def _prepare(runtime: Runtime, route: Route) -> tuple[str, UUID | None]:
+def _prepare(client: Any, runtime: Runtime, route: Route) -> tuple[str, UUID | None]:
     cid: UUID | None = None
     path = route.path.replace("{unit}", ASSIGNED_UNIT)
+    if "{account_id}" in path:
+        n = next(_counter)
+        account, token_id = new_person(client, f"subject-{n}", disabled=route.state == "person_disabled",
+                                       with_token=route.state == "person_token")
+        path = path.replace("{account_id}", account).replace("{token_id}", token_id or "")
     if "{id}" in path:
         if route.state == "extension":
             cid = case_with_extension_request(runtime)
@@ -265,21 +316,25 @@ def _prepare(runtime: Runtime, route: Route) -> tuple[str, UUID | None]:
 
 
 CASES = [
-    pytest.param(route, caller, id=f"{route.method} {route.path} as {caller}")
+    pytest.param(route, caller, kind, id=f"{route.method} {route.path} as {caller} ({kind})")
     for route in ROUTES
     for caller in CALLERS
+    for kind in KINDS
+    # no token and a bad token are nobody, named or not
+    if kind == "shared" or caller in PEOPLE_OF_CALLERS
 ]
 
 
-@pytest.mark.parametrize(("route", "caller"), CASES)
+@pytest.mark.parametrize(("route", "caller", "kind"), CASES)
 def test_route_answers_each_caller_as_the_policy_says(
-    env: tuple[Any, Runtime], route: Route, caller: str
+    env: tuple[Any, Runtime], named: dict[str, str], route: Route, caller: str, kind: str
 ) -> None:
     client, runtime = env
-    path, cid = _prepare(runtime, route)
+    path, cid = _prepare(client, runtime, route)
     before = runtime.app.get_case(cid).version if cid else None
+    person_before = person_version(client, path) if route.writes_person else None
     n = next(_counter)
-    token = CALLERS[caller]
+    token = named[caller] if kind == "person" else CALLERS[caller]
     if route.files is not None:
         files = {k: (name, _png(n)) for k, (name, _) in route.files.items()}
         resp = client.post(path, files=files, headers=auth(token))
@@ -305,6 +360,8 @@ def test_route_answers_each_caller_as_the_policy_says(
         assert set(body) == {"error", "message"} and body["message"], body
     if cid is not None and route.writes_case and resp.status_code >= 400:
         assert runtime.app.get_case(cid).version == before, "a refused command wrote something"
+    if route.writes_person and resp.status_code >= 400:
+        assert person_version(client, path) == person_before, "a refused change wrote something"
 
 
 def test_every_api_route_is_in_the_matrix(env: tuple[Any, Runtime]) -> None:

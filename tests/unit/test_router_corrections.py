@@ -38,6 +38,9 @@ def rerouting_district(tmp_path: Path) -> Path:
     assert "returns: {auto_reroute: false}" in text
     path = tmp_path / "rerouting.yaml"
     path.write_text(text.replace("returns: {auto_reroute: false}", "returns: {auto_reroute: true}"), encoding="utf-8")
+    # The district file names its area polygons by a path beside it.
+    areas = DEMO_DISTRICT.with_name("haicheng-areas.geojson")
+    (tmp_path / areas.name).write_bytes(areas.read_bytes())
     return path
 
 

@@ -9,7 +9,9 @@
  * file keeps no copy of them, nor of the overdue rule: rows carry `overdue` and the deadline
  * they concern, computed by the server. */
 
-const state = { token: null, meta: null, tab: null };
+// token: a shared or personal Bearer token; csrf: set instead when a person logged in with a
+// password (the session is an HttpOnly cookie the page never sees; people.js).
+const state = { token: null, csrf: null, meta: null, tab: null };
 
 // ---- DOM helpers ------------------------------------------------------------------------------
 
@@ -111,8 +113,9 @@ class ApiError extends Error {
 }
 
 async function api(method, path, body) {
-  const headers = { Authorization: `Bearer ${state.token}` };
-  const init = { method, headers };
+  const headers = state.token ? { Authorization: `Bearer ${state.token}` } : {};
+  if (!state.token && state.csrf && method !== "GET") headers["X-CSRF-Token"] = state.csrf;
+  const init = { method, headers, credentials: "same-origin" };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -147,7 +150,7 @@ const TABS = {
   operator: [["intake", "受理台"], ["forms", "一表通"], ["queue", "待派单"], ["returns", "待审退单"], ["holds", "待审挂起"], ["followup", "回访"], ["coop", "协办与吹哨"], ["censures", "通报追责"], ["search", "工单查询"]],
   unit: [["inbox", "工单箱"], ["assists", "协办待反馈"], ["search", "本单位工单"]],
   leader: [["dashboard", "领导驾驶舱"], ["instructions", "批示跟踪"], ["coop", "协办与吹哨"], ["search", "工单查询"]],
-  admin: [["dashboard", "领导驾驶舱"], ["search", "工单查询"], ["audit", "查阅审计"], ["quarantine", "隔离事件"]],
+  admin: [["dashboard", "领导驾驶舱"], ["search", "工单查询"], ["people", "人员管理"], ["audit", "查阅审计"], ["quarantine", "隔离事件"]],
 };
 
 async function login(token) {
@@ -158,12 +161,14 @@ async function login(token) {
     state.token = null;
     throw e;
   }
-  sessionStorage.setItem("sanshi-token", token);
+  if (token) sessionStorage.setItem("sanshi-token", token);
   const me = state.meta.me;
   $("district-name").textContent = `${state.meta.district.name} · 三事通解`;
   const role = label("roles", me.role);
   const display = me.role === "unit" ? me.unit_name : me.name || role;
-  $("who").textContent = display === role ? display : `${display}（${role}）`;
+  // A named person of a unit: their name and the unit (a shared unit token's name is the unit's).
+  const person = me.role === "unit" && me.name && me.name !== me.unit_name;
+  $("who").textContent = person ? `${me.name}（${me.unit_name}）` : display === role ? display : `${display}（${role}）`;
   $("logout").hidden = false;
   $("login").hidden = true;
   renderTabs();
@@ -173,6 +178,8 @@ async function login(token) {
 }
 
 function logout() {
+  if (state.csrf) fetch("/api/session", { method: "DELETE", credentials: "same-origin" }).catch(() => {});
+  state.csrf = null;
   state.token = null;
   state.meta = null;
   sessionStorage.removeItem("sanshi-token");
@@ -195,13 +202,15 @@ function show(tab) {
   history.replaceState(null, "", "#" + tab);
   for (const b of $("tabs").querySelectorAll("button")) b.classList.toggle("active", b.dataset.tab === tab);
   const view = clear($("view"));
-  const screens = { ...(window.sanshiScreens || {}), intake: intakeScreen, queue: queueScreen, followup: followupScreen, search: searchScreen, inbox: inboxScreen, dashboard: dashboardScreen, holds: holdsScreen, instructions: instructionsScreen, assists: assistsScreen, coop: coopScreen, forms: formsScreen, censures: censureScreen, audit: auditScreen, quarantine: quarantineScreen, returns: returnsScreen };
+  const screens = { ...(window.sanshiScreens || {}), intake: intakeScreen, queue: queueScreen, followup: followupScreen, search: searchScreen, inbox: inboxScreen, dashboard: dashboardScreen, holds: holdsScreen, instructions: instructionsScreen, assists: assistsScreen, coop: coopScreen, forms: formsScreen, censures: censureScreen, audit: auditScreen, quarantine: quarantineScreen, returns: returnsScreen, people: peopleScreen };
   screens[tab](view);
 }
 
 // ---- case detail (shared) ---------------------------------------------------------------------
 
 function statusBadge(status, name) {
+  // A case received and not dispatched waits in the centre's 待派单 queue: say so.
+  if (status === "received") name = "待派单";
   const cls = { dispatched: "blue", claimed: "blue", mediating: "amber", returned: "amber", reopened: "red", resolved: "green", closed: "green", answered_directly: "green", rejected: "", merged: "", on_hold: "amber" }[status] || "";
   return h("span", { class: "badge " + cls, "data-testid": "status" }, name || statusName(status));
 }
@@ -222,8 +231,8 @@ async function showCase(container, caseId, onChange) {
 function renderCase(container, c, events, onChange) {
   clear(container);
   const d = c.dispatch;
-  const refresh = async (updated) => {
-    toast("操作成功");
+  const refresh = async (updated, message) => {
+    toast(message || "已保存");
     if (onChange) onChange(updated);
     await showCase(container, c.id, onChange);
   };
@@ -312,7 +321,8 @@ function renderCase(container, c, events, onChange) {
       h("span", { class: "when" }, fmtTime(e.at)),
       h("strong", {}, e.type_name),
       e.unit_name ? " · " + e.unit_name : "",
-      extra.length ? " · " + extra.join(" ") : ""));
+      extra.length ? " · " + extra.join(" ") : "",
+      e.actor ? h("span", { class: "muted small", "data-testid": "actor" }, " · " + e.actor) : null));
   }
   card.appendChild(tl);
   container.appendChild(card);
@@ -360,7 +370,7 @@ function actionForm(action, c, done) {
     btns.forEach((b) => { b.disabled = true; });
     try {
       const updated = await fn();
-      await done(updated);
+      await done(updated, doneText(action, updated, ev.target.querySelector?.("h4")?.textContent, ev.submitter?.value));
     } catch (e) {
       toast(e.message, true);
       btns.forEach((b) => { b.disabled = false; });
@@ -907,10 +917,13 @@ function intakeScreen(view) {
         keep_separate: !keepBox.hidden && f.keepSeparate.checked,
       });
       if (files && c.id) await files.upload(c.id);
-      toast(c.duplicate ? "该工单已受理过（重复提交）" : `已受理：${c.status_name}${c.assigned_unit_name ? "，派往 " + c.assigned_unit_name : ""}`);
+      toast(c.duplicate ? "该工单已受理过（重复提交）" : intakeText(c));
       orderNo = newOrderNo();
       form.querySelector("[data-testid=order-no]").textContent = orderNo;
       form.reset();
+      seq++;  // a suggestion still on its way belongs to the case just submitted
+      clearSuggestion(suggestBox);
+      f.content.focus();
       await showCase(result, c.id);
     } catch (e) {
       toast(e.message, true);
@@ -918,7 +931,40 @@ function intakeScreen(view) {
       btn.disabled = false;
     }
   });
+  // Ctrl+Enter (⌘+Enter) submits from any field of the form.
+  form.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); form.requestSubmit(); }
+  });
   view.appendChild(h("div", { class: "grid2" }, h("div", { class: "stack" }, form, result), suggestBox));
+  f.phone.focus();
+}
+
+function clearSuggestion(box) {
+  clear(box);
+  box.appendChild(h("h2", {}, "智能分拨建议"));
+  box.appendChild(h("p", { class: "muted" }, "输入诉求内容后，这里显示建议的分类、承办单位和疑似重复工单。"));
+}
+
+// What the toast says after an intake: where the case went, not its status twice.
+function intakeText(c) {
+  const unit = c.assigned_unit_name;
+  if (c.status === "dispatched" && unit) return `已受理，已派单至 ${unit}`;
+  if (c.status === "merged") return "已受理，已并入在办原件";
+  if (c.status === "received") return "已受理，待派单" + (c.manual_reason ? `（${c.manual_reason}）` : "");
+  return `已受理（${c.status_name}）`;
+}
+
+// What the toast says after an action on a case: the action and its outcome.
+function doneText(action, c, title, choice) {
+  const unit = c && c.assigned_unit_name;
+  switch (action) {
+    case "dispatch": return unit ? `已派单至 ${unit}` : "已" + label("actions", "dispatch");
+    case "return": return unit ? `已退单，已转派 ${unit}` : "已退单，退回中心待派单";
+    case "reclassify": return `已改分类为 ${c.category_name || ""}`;
+    case "extension/decide": case "hold/decide":
+      return choice === "no" ? "已驳回申请" : `已批准${action === "hold/decide" ? "挂起" : "延期"}`;
+    default: return title ? `已${title.replace(/[（(].*$/, "")}` : "已保存";
+  }
 }
 
 function renderSuggestion(box, sg) {
@@ -1345,7 +1391,8 @@ function mergeBox(c) {
       ` · ${label("channels", m.channel)} · ${fmtTime(m.received_at)} · `, statusBadge(m.status, m.status_name),
       m.callback_due && m.status === "merged" ? h("span", { class: "badge amber" }, "待回访") : null))));
   }
-  if (c.merged_into) rows.push(h("div", { "data-testid": "merged-into" }, "已并入原件 ", h("code", {}, c.merged_into)));
+  if (c.merged_into) rows.push(h("div", { "data-testid": "merged-into" }, "已并入原件 ",
+    h("a", { href: "#", "data-testid": "open-original", on: { click: (ev) => { ev.preventDefault(); showCase(ev.target.closest(".detail").parentNode, c.merged_into); } } }, c.merged_into)));
   if (c.callback_due && c.status === "merged") rows.push(h("div", { "data-testid": "original-result" }, `原件已办结，回访时告知：${c.original_result || ""}`));
   if (c.form) {
     rows.push(h("div", { "data-testid": "case-form" }, `一表通（${c.form.kind_name}）第 ${c.form.item} 项：`,

@@ -1,0 +1,91 @@
+"""The web UI in Chromium for named people (issue 18): the admin creates a clerk of 茶亭路社区
+in 人员管理, the clerk logs in with the password (a cookie session), claims a case from the
+inbox, and the case's history names the clerk. Screenshots in /tmp/sanshi-people-*.png."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_ui_flow import OPERATOR, VIEWPORT, _api, _page, browser, server  # noqa: F401
+
+pytestmark = pytest.mark.date_sensitive
+
+ADMIN = "demo-admin-token"
+SHOTS = Path("/tmp")
+
+
+def _shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"sanshi-people-{name}.png"), full_page=True)
+
+
+def test_admin_creates_a_clerk_who_logs_in_and_claims(browser: Any, server: str) -> None:  # noqa: F811
+    stamp = time.time_ns() % 10**9
+    login, password = f"liu.{stamp}", "Liu-password-2026"
+    admin = _page(browser, server, ADMIN)
+    admin.get_by_test_id("tab-people").click()
+    admin.get_by_test_id("person-login-new").fill(login)
+    admin.get_by_test_id("person-name").fill("刘社工")
+    admin.get_by_test_id("person-role").select_option("unit")
+    admin.get_by_test_id("person-unit").select_option("chatinglu")
+    admin.get_by_test_id("person-password").fill(password)
+    admin.get_by_test_id("create-person").click()
+    admin.locator(f"[data-testid=people-table] tr[data-person='{login}']").wait_for()
+    assert "已新建账号 刘社工（承办单位，茶亭路社区）" in admin.locator("#toast").inner_text()
+    _shot(admin, "1-admin-people")
+
+    case = _api(server, OPERATOR, "POST", "/api/cases", {
+        "order_no": f"UI-PEOPLE-{stamp}", "received_at": "2026-11-02 09:30:00",
+        "content": f"茶亭路幸福里小区{stamp % 97}栋门口的路灯不亮了，晚上很黑", "address": "北海市海城区茶亭路幸福里小区",
+    })
+    if case["status"] == "received":
+        _api(server, OPERATOR, "POST", f"/api/cases/{case['id']}/dispatch", {"unit": "chatinglu"})
+
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
+    clerk = context.new_page()
+    errors: list[str] = []
+    clerk.on("pageerror", lambda e: errors.append(str(e)))
+    clerk.goto(server + "/")
+    clerk.get_by_test_id("login-name").fill(login)
+    clerk.get_by_test_id("login-password").fill("wrong password")
+    clerk.get_by_test_id("person-login").click()
+    clerk.get_by_test_id("person-login-error").filter(has_text="登录名或密码错误").wait_for()
+    clerk.get_by_test_id("login-password").fill(password)
+    clerk.get_by_test_id("person-login").click()
+    clerk.get_by_test_id("who").filter(has_text="刘社工（茶亭路社区）").wait_for()
+    cookie = next(c for c in context.cookies() if c["name"] == "sanshi_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert clerk.evaluate("document.cookie") == ""  # the page cannot read the session
+
+    row = clerk.locator(f"[data-testid=inbox-table] tr[data-case-id='{case['id']}']")
+    row.wait_for()
+    row.click()
+    clerk.get_by_test_id("do-claim").click()
+    card = clerk.get_by_test_id("case-detail")
+    card.get_by_test_id("status").filter(has_text="已签收").wait_for()
+    assert "已签收" in clerk.locator("#toast").inner_text()
+    timeline = clerk.get_by_test_id("timeline")
+    claimed = timeline.locator("li", has_text="签收")
+    claimed.get_by_test_id("actor").filter(has_text="刘社工（茶亭路社区）").wait_for()
+    _shot(clerk, "2-clerk-claimed")
+
+    # The centre sees the same name in the history.
+    op = _page(browser, server, OPERATOR)
+    op.get_by_test_id("tab-search").click()
+    op.get_by_placeholder("工单编号（UUID）").fill(case["id"])
+    op.get_by_role("button", name="打开").click()
+    op.get_by_test_id("timeline").get_by_test_id("actor").filter(has_text=re.compile("刘社工")).wait_for()
+    _shot(op, "3-operator-history")
+
+    # A reload keeps the session; logging out ends it.
+    clerk.reload()
+    clerk.get_by_test_id("who").filter(has_text="刘社工").wait_for()
+    clerk.locator("#logout").click()
+    clerk.get_by_test_id("person-login-form").wait_for()
+    assert not any(c["name"] == "sanshi_session" for c in context.cookies())
+    assert not errors and not admin.errors, (errors, admin.errors)
+    context.close()
