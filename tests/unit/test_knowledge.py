@@ -275,15 +275,16 @@ def test_an_entry_outside_its_validity_is_never_offered_on_a_fixed_clock(
 
 
 def test_an_entry_past_its_validity_is_not_offered_once_the_real_clock_moves_on() -> None:
-    with time_machine.travel(dt.datetime(2026, 11, 30, 12, 0, tzinfo=SHANGHAI), tick=True) as travel:
-        with api_client() as (client, runtime):
-            assert runtime.app.clock().date() == dt.date(2026, 11, 30)  # the default clock
-            eid = create(client, {**RESIDENCE, "valid_until": "2026-11-30"})["id"]
-            q = {"q": "办理居住证需要什么材料"}
-            assert [i["id"] for i in client.get("/api/knowledge/suggest", params=q, headers=OP).json()["items"]] == [eid]
-            travel.move_to(dt.datetime(2026, 12, 1, 0, 5, tzinfo=SHANGHAI))
-            assert client.get("/api/knowledge/suggest", params=q, headers=OP).json()["items"] == []
-            assert client.get(f"/api/knowledge/{eid}", headers=OP).json()["offered"] is False
+    moment = dt.datetime(2026, 11, 30, 12, 0, tzinfo=SHANGHAI)
+    with time_machine.travel(moment, tick=True) as travel, api_client() as (client, runtime):
+        assert runtime.app.clock().date() == dt.date(2026, 11, 30)  # the default clock
+        eid = create(client, {**RESIDENCE, "valid_until": "2026-11-30"})["id"]
+        q = {"q": "办理居住证需要什么材料"}
+        items = client.get("/api/knowledge/suggest", params=q, headers=OP).json()["items"]
+        assert [i["id"] for i in items] == [eid]
+        travel.move_to(dt.datetime(2026, 12, 1, 0, 5, tzinfo=SHANGHAI))
+        assert client.get("/api/knowledge/suggest", params=q, headers=OP).json()["items"] == []
+        assert client.get(f"/api/knowledge/{eid}", headers=OP).json()["offered"] is False
 
 
 # ---- a 咨询 answered from an entry ---------------------------------------------------------------
@@ -361,16 +362,15 @@ def test_answering_from_a_retired_or_unknown_entry_is_refused(env: tuple[Any, Ru
 
 
 def test_the_knowledge_view_is_rebuilt_from_the_log_to_the_same_rows(env: tuple[Any, Runtime]) -> None:
-    from tests.unit.test_projections_properties import table_rows
-
     from projections.tables import view_knowledge, view_knowledge_proposals
+    from tests.unit.test_projections_properties import table_rows
 
     client, runtime = env
     seed_demo(runtime.app, runtime.config, at=NOW - dt.timedelta(days=3))
     service = KnowledgeService(runtime.app, runtime.config)
     eid = entry_id_for("demo-juzhuzheng-cailiao")
     service.edit(eid, {"source": "派出所窗口"}, "operator:t", at=NOW)
-    entry, number = service.propose(eid, "chatinglu", {"answer": "另带户口簿"}, "", "unit:t", at=NOW)
+    _, number = service.propose(eid, "chatinglu", {"answer": "另带户口簿"}, "", "unit:t", at=NOW)
     service.decide(eid, number, True, "", "operator:t", at=NOW)
     cid = runtime.app.receive(_consultation("（重建）")).case_id
     runtime.app.answer_directly(cid, "", "operator:t", at=NOW, entry=eid)
