@@ -150,6 +150,9 @@ const TABS = {
   admin: [["dashboard", "领导驾驶舱"], ["search", "工单查询"], ["audit", "查阅审计"], ["quarantine", "隔离事件"]],
 };
 
+// Screens other script files add (knowledge.js: 知识库), by tab id; their tabs they add to TABS.
+const EXTRA_SCREENS = {};
+
 async function login(token) {
   state.token = token;
   try {
@@ -195,7 +198,7 @@ function show(tab) {
   history.replaceState(null, "", "#" + tab);
   for (const b of $("tabs").querySelectorAll("button")) b.classList.toggle("active", b.dataset.tab === tab);
   const view = clear($("view"));
-  const screens = { intake: intakeScreen, queue: queueScreen, followup: followupScreen, search: searchScreen, inbox: inboxScreen, dashboard: dashboardScreen, holds: holdsScreen, instructions: instructionsScreen, assists: assistsScreen, coop: coopScreen, forms: formsScreen, censures: censureScreen, audit: auditScreen, quarantine: quarantineScreen };
+  const screens = { intake: intakeScreen, queue: queueScreen, followup: followupScreen, search: searchScreen, inbox: inboxScreen, dashboard: dashboardScreen, holds: holdsScreen, instructions: instructionsScreen, assists: assistsScreen, coop: coopScreen, forms: formsScreen, censures: censureScreen, audit: auditScreen, quarantine: quarantineScreen, ...EXTRA_SCREENS };
   screens[tab](view);
 }
 
@@ -262,6 +265,8 @@ function renderCase(container, c, events, onChange) {
       c.rating ? [h("dt", {}, "回访评价"), h("dd", {}, label("ratings", c.rating))] : null,
       c.return_count ? [h("dt", {}, "退单次数"), h("dd", {}, String(c.return_count))] : null),
   );
+  // 知识库: the entries that may answer a case waiting at the centre (knowledge.js).
+  if (typeof knowledgeForCase === "function") append(card, [knowledgeForCase(c, refresh)]);
   const actions = h("div", { class: "actions" });
   for (const a of c.actions || []) {
     const form = actionForm(a, c, refresh);
@@ -283,7 +288,7 @@ function renderCase(container, c, events, onChange) {
     if (e.type === "ExtensionRequested") extra.push(`申请延至 ${fmtTime(e.data.until)}` + (e.data.reason ? `，${e.data.reason}` : ""));
     if (e.type === "ExtensionDecided") extra.push(e.data.granted ? `同意，延至 ${fmtTime(e.data.until)}` : "不同意");
     if (e.type === "MediationConcluded") extra.push((e.data.agreement ? "达成协议" : "未达成协议") + (e.data.summary ? `：${e.data.summary}` : ""));
-    if (e.type === "AnsweredDirectly") extra.push(e.data.answer || "");
+    if (e.type === "AnsweredDirectly") extra.push((e.data.entry ? "（知识库答复口径）" : "") + (e.data.answer || ""));
     if (e.type === "Merged") extra.push(`并入 ${e.data.target}` + (e.data.reason?.note ? `：${e.data.reason.note}` : ""));
     if (e.type === "Unmerged") extra.push(e.data.note || "");
     if (e.type === "OriginalResolved") extra.push(`原件办理结果：${e.data.result || ""}`);
@@ -801,7 +806,10 @@ function intakeScreen(view) {
       btn.disabled = false;
     }
   });
-  view.appendChild(h("div", { class: "grid2" }, h("div", { class: "stack" }, form, result), suggestBox));
+  const side = h("div", { class: "stack" }, suggestBox);
+  // 知识库: the best entries beside the router's suggestion as the operator types (knowledge.js).
+  if (typeof knowledgeBeside === "function") knowledgeBeside(side, f.content, form);
+  view.appendChild(h("div", { class: "grid2" }, h("div", { class: "stack" }, form, result), side));
 }
 
 function renderSuggestion(box, sg) {
