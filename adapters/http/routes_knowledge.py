@@ -23,7 +23,7 @@ from adapters.http.routes_cases import CaseJSON, parse_case_id, runtime_of, view
 from adapters.http.schemas import _Body
 from adapters.http.views import jsonable
 from engine.config import Role
-from engine.contract import Code, Content, Note, Result, SearchText
+from engine.contract import Code, Content, Note, Result
 from engine.deadlines import SHANGHAI
 from engine.knowledge import EntryNotFound, KnowledgeEntry, KnowledgeService
 from projections.knowledge import KnowledgeViews
@@ -146,7 +146,7 @@ def list_entries(
 def suggest(
     request: Request,
     principal: Annotated[Principal, allow(Permission.KNOWLEDGE_READ)],
-    q: Annotated[SearchText, Query(description="来电内容")] = "",
+    q: Annotated[Note, Query(description="来电内容（前 1000 字）")] = "",
     limit: Annotated[int, Query(ge=1, le=20)] = 5,
 ) -> Any:
     """Ranked by TF-IDF over character 1–3-grams (scikit-learn) of question and answer; entries

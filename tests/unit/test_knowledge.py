@@ -383,3 +383,13 @@ def test_the_knowledge_view_is_rebuilt_from_the_log_to_the_same_rows(env: tuple[
     assert client.get(f"/api/knowledge/{eid}", headers=OP).json()["answers"] == 1
     # Loading the demo entries again adds none (they are loaded by their ref).
     assert seed_demo(runtime.app, runtime.config) == 0
+
+
+def test_a_long_call_text_is_read_and_an_overlong_one_refused(env: tuple[Any, Runtime]) -> None:
+    client, _ = env
+    eid = create(client)["id"]
+    long = "请问办理居住证需要带什么材料？" + "我刚来海城工作，" * 50  # a long call, ~400 characters
+    r = client.get("/api/knowledge/suggest", params={"q": long}, headers=OP)
+    assert r.status_code == 200 and r.json()["items"][0]["id"] == eid
+    r = client.get("/api/knowledge/suggest", params={"q": "问" * 1001}, headers=OP)
+    assert r.status_code == 422

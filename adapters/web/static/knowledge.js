@@ -51,7 +51,7 @@ function knowledgeBeside(side, contentEl, form) {
       if (!q) return;
       const mine = ++seq;
       try {
-        const res = await get("/api/knowledge/suggest" + qs({ q: q.slice(0, 1000) }));
+        const res = await get("/api/knowledge/suggest" + qs({ q: q.slice(0, 300) }));
         if (mine === seq) render(res.items || []);
       } catch (e) {
         if (mine === seq) toast(e.message, true);
@@ -73,7 +73,7 @@ function knowledgeForCase(c, refresh) {
   const box = h("div", { class: "card suggest", "data-testid": "kb-case" },
     h("div", { class: "row" }, h("h3", {}, "知识库答复口径"), consult ? h("span", { class: "badge amber", "data-testid": "kb-consultation" }, "咨询") : null),
     h("p", { class: "muted small" }, "正在查找…"));
-  get("/api/knowledge/suggest" + qs({ q: (c.content || "").slice(0, 1000), limit: 3 }))
+  get("/api/knowledge/suggest" + qs({ q: (c.content || "").slice(0, 300), limit: 3 }))
     .then((res) => {
       const items = res.items || [];
       box.removeChild(box.lastChild);
