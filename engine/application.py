@@ -48,6 +48,7 @@ from engine.domain import (
 )
 from engine.forms import Censure, Form, form_id_for, form_item_ref, new_censure, new_form
 from engine.intake import IntakeCommand
+from engine.knowledge import KnowledgeService
 from engine.places import point_of
 from engine.routing.port import CaseFacts, Router
 from engine.vocabulary import Channel, UnitKind
@@ -287,13 +288,29 @@ class SanshiApplication(Application[UUID]):
         )
 
     def answer_directly(
-        self, case_id: UUID, answer: str, principal: str, at: dt.datetime | None = None
+        self,
+        case_id: UUID,
+        answer: str,
+        principal: str,
+        at: dt.datetime | None = None,
+        entry: UUID | None = None,
     ) -> Case:
+        """直办. With ``entry``: answered from that knowledge-base entry (答复口径), which must
+        be offered at ``at`` (not retired, within its validity: else 409, nothing written);
+        the event records the entry, and a blank ``answer`` is the entry's own."""
         at = self._now(at)
+        if entry is not None:
+            found = KnowledgeService(self, self.config).get(entry)
+            found.check_answerable(at)
+            answer = answer if answer.strip() else found.answer
         return self._act(
             case_id,
             lambda c: c.answer_directly(
-                answer=answer, centre=self.config.centre.id, principal=principal, at=at
+                answer=answer,
+                centre=self.config.centre.id,
+                principal=principal,
+                at=at,
+                entry=str(entry) if entry is not None else None,
             ),
         )
 

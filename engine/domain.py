@@ -715,16 +715,36 @@ class Case(Aggregate):
         self.callbacks_unanswered = 0  # a new resolution waits for its own follow-up calls
         self._enter(Status.RESOLVED, at)
 
-    def answer_directly(self, *, answer: str, centre: str, principal: str, at: datetime) -> None:
-        """直办: the centre (its configured id) answers the case itself."""
+    def answer_directly(
+        self,
+        *,
+        answer: str,
+        centre: str,
+        principal: str,
+        at: datetime,
+        entry: str | None = None,
+    ) -> None:
+        """直办: the centre (its configured id) answers the case itself; ``entry``: the
+        knowledge-base entry (答复口径, ``engine.knowledge``) it answered from, if any."""
         self._require(Action.ANSWER_DIRECTLY)
-        self._answered_directly(answer=answer, unit=centre, principal=principal, at=at)
+        self._answered_directly(
+            answer=answer, unit=centre, principal=principal, at=at, entry=entry or None
+        )
 
     @event("AnsweredDirectly")
     def _answered_directly(
-        self, *, answer: str, principal: str, at: datetime, unit: str = LEGACY_CENTRE
+        self,
+        *,
+        answer: str,
+        principal: str,
+        at: datetime,
+        unit: str = LEGACY_CENTRE,
+        entry: str | None = None,
     ) -> None:
         # ``unit``: the centre that answered; events written before it was recorded have none.
+        # ``entry``: the knowledge-base entry answered from (None: the operator's own words);
+        # events written before it was recorded have none.
+        self.answered_from = entry
         self.resolved_at = at
         self.resolved_unit = unit
         self.callbacks_unanswered = 0

@@ -44,6 +44,7 @@ from uuid import UUID
 
 from engine.deadlines import SHANGHAI
 from engine.domain import LEGACY_CENTRE, TERMINAL_STATUSES
+from engine.knowledge import KNOWLEDGE_EVENTS
 from projections.coop import CoopCaseRules
 from projections.memo import Memo
 from projections.tables import COUNT_FIELDS, SNIPPET_CHARS, utc_naive
@@ -104,6 +105,12 @@ OTHER_EVENTS: dict[str, str] = {
     "count (its items are cases, counted as any other)",
     "UnitCensured": "通报 / 追责 of a unit: counted for the unit and the district total on the "
     "day it was made (notices, accountabilities)",
+    # 知识库 (engine.knowledge): the knowledge view keeps them (projections.knowledge).
+    **{
+        name: "a knowledge-base entry (知识库) is an aggregate of its own: no case row and no "
+        "count; view_knowledge keeps it (projections.knowledge)"
+        for name in sorted(KNOWLEDGE_EVENTS)
+    },
 }
 CENSURE_FIELDS = {"notice": "notices", "accountability": "accountabilities"}
 

@@ -75,6 +75,8 @@ from engine.domain import LEGACY_CENTRE
 from projections.coop import COOP_EVENTS, CoopFold, CoopPending, CoopWrites
 from projections.driver_sql import CountsWriter, DriverSQL, RowWriter
 from projections.fold import TERMINAL, UNREAD, CaseFold, CaseRow, Deltas, month_of
+from projections.knowledge import KnowledgeFold, KnowledgePending
+from projections.knowledge import wanted as knowledge_wanted
 from projections.lessons import LESSON_EVENTS, LessonFold, Pending
 from projections.log_reader import CASE_ID, ID, TOPIC, VERSION, LogReader, Stored
 from projections.returns import RETURN_EVENTS, ReturnFold, ReturnWrites
@@ -87,6 +89,7 @@ from projections.tables import (
     QUARANTINE_ERROR_CHARS,
     create_tables,
     view_cases,
+    view_knowledge,
     view_lessons,
     view_open_cases,
     view_quarantine,
@@ -196,6 +199,7 @@ class Projector:
         self.coop = CoopFold()  # 主办/协办: the part rows (projections.coop)
         # 退单 and what became of each (view_returns).
         self.returns = ReturnFold()
+        self.knowledge = KnowledgeFold()  # 知识库: the entries (projections.knowledge)
         self._reader = LogReader(app.recorder, app.mapper, unread=UNREAD, nul=NUL_IN_VIEWS)
         self._dialect = engine.dialect.name
         # SQLite: take the write lock at BEGIN (see tables.make_engine).
@@ -249,13 +253,14 @@ class Projector:
         a version with other columns are dropped and recreated empty (position 0): the next
         catch-up rebuilds them from the log."""
         had_lessons = inspect(self.engine).has_table(view_lessons.name)
+        had_knowledge = inspect(self.engine).has_table(view_knowledge.name)
         create_tables(self.engine)
         with self._writer.begin() as conn:
             conn.execute(self._insert_tracking)
         if not self._schema_is_current():
             log.warning("view tables are from another version: rebuilding them from the log")
             self.reset()
-        elif not had_lessons and self.position() > 0:
+        elif not (had_lessons and had_knowledge) and self.position() > 0:
             # Views from before the lessons view: its rows would start at today's position.
             log.warning("no lessons view yet: rebuilding the views from the log")
             self.reset()
@@ -546,12 +551,15 @@ class Projector:
         pending: list[Pending] = []
         coop: list[CoopPending] = []
         returns = ReturnWrites()
+        knowledge: list[KnowledgePending] = []
         # Decoded one at a time and dropped: a batch of decoded events alive at once (~100
         # objects each) made the cyclic GC scan them over and over.
         for e in events:
             cid = e[CASE_ID]
             name, state = decode(e)
             row = apply(rows.get(cid), cid, name, state, deltas)
+            if knowledge_wanted(name, state):
+                knowledge.append(KnowledgePending(int(e[ID]), cid, name, state))
             if row is not None:
                 rows[cid] = row
                 if name in LESSON_EVENTS and (lesson := note(e[ID], cid, name, state, row)):
@@ -564,6 +572,7 @@ class Projector:
         batch.lessons = self.lessons.rows(conn, pending)
         batch.coop = self.coop.prepare(conn, coop)
         batch.returns = returns
+        batch.knowledge = knowledge
         self._remember(rows.values())
         self._cache_position = batch.last
         return batch
@@ -645,6 +654,8 @@ class Projector:
             self.coop.write(conn, batch.coop)
         if batch.returns:
             ReturnFold.write(conn, batch.returns)
+        if batch.knowledge:
+            self.knowledge.write(conn, batch.knowledge)
         pipeline: Any = (
             contextlib.nullcontext()
             if self._sql.sqlite
@@ -672,6 +683,7 @@ class _Batch:
     lessons: list[dict[str, Any]] = field(default_factory=list)  # view_lessons rows
     coop: CoopWrites | None = None  # view_parts / view_whistles (projections.coop)
     returns: ReturnWrites = field(default_factory=ReturnWrites)  # view_returns writes
+    knowledge: list[KnowledgePending] = field(default_factory=list)  # projections.knowledge
 
 
 def _add_update(

@@ -325,6 +325,50 @@ view_returns = Table(
 )
 Index("ix_view_returns_day", view_returns.c.returned_day)
 
+# 知识库 (projections.knowledge): one row per entry as it stands, with how many 咨询 were
+# answered from it (直办 naming the entry); and one row per proposed change (建议修改). The
+# entries are the centre's public answers, not residents' words: nothing here is sealed.
+view_knowledge = Table(
+    "view_knowledge",
+    metadata,
+    Column("entry_id", Uuid, primary_key=True),
+    Column("ref", String(100), nullable=False),
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("category", String(64), nullable=False, default=""),
+    Column("unit", String(64), nullable=False, default=""),
+    Column("source", Text, nullable=False, default=""),
+    Column("valid_from", Date),
+    Column("valid_until", Date),
+    Column("retired", Boolean, nullable=False, default=False),
+    Column("retired_reason", Text, nullable=False, default=""),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_by", String(200), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("changes", Integer, nullable=False, default=0),  # events after the creation
+    Column("answers", Integer, nullable=False, default=0),  # 直办 from this entry
+    Column("last_answered_at", UtcDateTime),
+    Column("position", BigInteger, nullable=False),  # the last event applied (the ranker's key)
+)
+
+view_knowledge_proposals = Table(
+    "view_knowledge_proposals",
+    metadata,
+    Column("entry_id", Uuid, primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("unit", String(64), nullable=False),
+    Column("changes", Text, nullable=False),  # JSON: field → [before, after]
+    Column("note", Text, nullable=False, default=""),
+    Column("state", String(16), nullable=False),  # pending · accepted · rejected
+    Column("proposed_by", String(200), nullable=False),
+    Column("proposed_at", UtcDateTime, nullable=False),
+    Column("decided_by", String(200)),
+    Column("decided_at", UtcDateTime),
+    Column("decision_note", Text, nullable=False, default=""),
+)
+Index("ix_view_knowledge_proposals_state", view_knowledge_proposals.c.state)
+
 VIEW_TABLES = (
     view_counts,
     view_counts_month,
@@ -334,6 +378,8 @@ VIEW_TABLES = (
     view_parts,
     view_whistles,
     view_returns,
+    view_knowledge,
+    view_knowledge_proposals,
 )
 
 # Every column text, the error cut to ``QUARANTINE_ERROR_CHARS`` by the projector: whatever the

@@ -309,6 +309,10 @@ def demo(days: int, scale: float, seed: int, start_day: dt.datetime | None, db_p
     try:
         runtime = bootstrap(_settings(work))
         try:
+            # 知识库: the demo district's answers (demo content, marked so in their source).
+            from engine.knowledge import seed_demo
+
+            seed_demo(runtime.app, runtime.config, at=start)
             report = _simulate(runtime, days, start, seed, scale, err if fmt == "table" else None, simulate)
             min_cases = 10 if days >= 7 else 3
             results = read_results(runtime, first, first + dt.timedelta(days=days), min_cases)

@@ -17,6 +17,7 @@ from adapters.http import (
     routes_cases,
     routes_coop,
     routes_hand,
+    routes_knowledge,
     routes_read,
     routes_review,
 )
@@ -89,6 +90,7 @@ def create_app(
     app.include_router(routes_attachments.router)
     app.include_router(routes_attachments.public_router)
     app.include_router(accounts_router)
+    app.include_router(routes_knowledge.router)
     open311.mount(app)  # with GeoReport's error shape
     app.include_router(ops.router)
 

@@ -70,6 +70,9 @@ class Permission(StrEnum):
     AUDIT_READ = "audit.read"  # who read whose personal data
     QUARANTINE_READ = "views.quarantine"  # events the views could not apply (隔离事件)
     PEOPLE_ADMIN = "people.admin"  # 人员管理: create, disable, reset password, issue tokens
+    KNOWLEDGE_READ = "knowledge.read"  # 知识库: entries, suggestions, proposals
+    KNOWLEDGE_EDIT = "knowledge.edit"  # 新增/修改/停用条目, 审核修改建议 (the centre)
+    KNOWLEDGE_PROPOSE = "knowledge.propose"  # 建议修改 (a unit)
 
 
 OPERATOR, UNIT, LEADER, ADMIN = Role.OPERATOR, Role.UNIT, Role.LEADER, Role.ADMIN
@@ -94,6 +97,10 @@ ROLES: dict[Permission, frozenset[Role]] = {
     Permission.AUDIT_READ: frozenset({ADMIN}),
     Permission.QUARANTINE_READ: frozenset({ADMIN}),
     Permission.PEOPLE_ADMIN: frozenset({ADMIN}),
+    # 知识库: the centre (operators, admins) edits; a unit proposes; everyone reads.
+    Permission.KNOWLEDGE_READ: frozenset({OPERATOR, UNIT, LEADER, ADMIN}),
+    Permission.KNOWLEDGE_EDIT: frozenset({OPERATOR, ADMIN}),
+    Permission.KNOWLEDGE_PROPOSE: frozenset({UNIT}),
 }
 
 ROLE_ZH = ROLE_TERMS.labels()  # engine.vocabulary

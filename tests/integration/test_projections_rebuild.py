@@ -29,6 +29,7 @@ from sqlalchemy import select
 from adapters.bootstrap import Runtime
 from adapters.cli import main
 from engine.domain import Case, Rating
+from engine.knowledge import KnowledgeEntry
 from projections.projector import Projector
 from projections.queries import ReadModel
 from projections.tables import (
@@ -36,6 +37,8 @@ from projections.tables import (
     view_cases,
     view_counts,
     view_counts_month,
+    view_knowledge,
+    view_knowledge_proposals,
     view_lessons,
     view_open_cases,
     view_tracking,
@@ -99,6 +102,22 @@ def write_log(rt: Runtime, cases: int, seed: int = 5) -> None:
                 del live[cid]
             else:
                 live[cid] = (case, step + 1, unit)
+        if hour % 25 == 1 and made < cases:
+            # 知识库 events between the cases': an entry, edited, a 咨询 answered from it.
+            entry = KnowledgeEntry(
+                ref=f"R{hour}", question=f"第{hour}问", answer="答复", category="", unit="",
+                source="", valid_from=None, valid_until=None, principal="o", at=at,
+            )
+            entry.edit(values={"answer": f"答复{hour}"}, principal="o", at=at)
+            asked = Case(
+                channel="hotline", source_ref=f"Q{hour}", received_at=at, content=f"第{hour}问",
+                address="", caller_name="", caller_phone="", appeal_type="", urgent=False,
+                category_hint="", concern="worry", extra={}, principal="p", at=at,
+            )
+            asked.answer_directly(
+                answer="答复", centre="centre", principal="o", at=at, entry=str(entry.id)
+            )
+            touched.extend([entry, asked])
         for _ in range(min(15, cases - made)):
             unit, category = UNITS[made % len(UNITS)]
             case = Case(
@@ -167,7 +186,10 @@ def kill_mid_rebuild(db: str, engine: Any, head: int, *args: str) -> int:
 def snapshot(engine: Any, config: Any) -> dict[str, Any]:
     rm = ReadModel(engine, config)
     out: dict[str, Any] = {str(by): rm.stats(by) for by in BYS}
-    for table in (view_cases, view_open_cases, view_counts, view_counts_month, view_lessons):
+    for table in (
+        view_cases, view_open_cases, view_counts, view_counts_month, view_lessons,
+        view_knowledge, view_knowledge_proposals,
+    ):
         out[table.name] = table_rows(engine, table)
     return out
 

@@ -20,6 +20,7 @@ import pytest
 
 from adapters.bootstrap import Runtime
 from engine.domain import Status
+from engine.knowledge import KnowledgeService
 from tests.support.api import (
     ADMIN,
     ASSIGNED,
@@ -130,6 +131,23 @@ ROUTES: list[Route] = [
     Route("POST", "/api/cases/{id}/reclassify", only("operator"), Status.RECEIVED, {"category": "housing"}),
     Route("POST", "/api/cases/{id}/answer", only("operator"), Status.RECEIVED, {"answer": "已当场解答"}),
     Route("POST", "/api/cases/{id}/reject", only("operator"), Status.RECEIVED, {"reason": "属110警情"}),
+    # 知识库: the centre edits and decides, a unit proposes, everyone reads.
+    Route("POST", "/api/cases/{id}/answer-from-knowledge", only("operator"), Status.RECEIVED,
+          {"entry_id": "{entry}"}),
+    Route("GET", "/api/knowledge", EVERYONE),
+    Route("GET", "/api/knowledge/suggest?q=办理居住证需要什么材料", EVERYONE),
+    Route("GET", "/api/knowledge/proposals", EVERYONE),
+    Route("GET", "/api/knowledge/{entry_id}", EVERYONE),
+    Route("POST", "/api/knowledge", only({"operator", "admin"}, 201),
+          body={"question": "问题{n}", "answer": "答复{n}"}),
+    Route("POST", "/api/knowledge/{entry_id}/edit", only({"operator", "admin"}),
+          body={"answer": "新的答复{n}"}),
+    Route("POST", "/api/knowledge/{entry_id}/retire", only({"operator", "admin"}),
+          body={"reason": "政策调整"}),
+    Route("POST", "/api/knowledge/{entry_id}/propose", only({"assigned_unit", "other_unit"}, 201),
+          body={"source": "单位提供{n}", "note": "补充来源"}),
+    Route("POST", "/api/knowledge/{entry_id}/proposals/{number}/decide", only({"operator", "admin"}),
+          body={"accept": True}),
     Route("POST", "/api/cases/{id}/extension/decide", only("operator"), "extension", {"granted": True}),
     Route("POST", "/api/cases/{id}/followup", only("operator"), Status.RESOLVED,
           {"solved": True, "rating": "satisfied"}),
@@ -267,6 +285,14 @@ def named(env: tuple[Any, Runtime]) -> dict[str, str]:
 _counter = iter(range(1, 1_000_000))
 
 
+def knowledge_entry(runtime: Runtime) -> UUID:
+    entry, _ = KnowledgeService(runtime.app, runtime.config).create(
+        {"question": f"办理居住证需要什么材料？（{next(_counter)}）", "answer": "带身份证和居住证明"},
+        "operator:test",
+    )
+    return entry.id
+
+
 def _fill(value: Any, n: int) -> Any:
     if isinstance(value, str):
         return value.replace("{n}", str(n))
@@ -307,6 +333,12 @@ def _prepare(client: Any, runtime: Runtime, route: Route) -> tuple[str, UUID | N
         if "{digest}" in path:
             _, found = runtime.attachments.add(cid, _png(next(_counter)), "现场.png", "operator:test")
             path = path.replace("{digest}", str(found["digest"]))
+    if "{entry_id}" in path:  # a fresh entry, with a unit's proposal (number 1) pending
+        entry = knowledge_entry(runtime)
+        KnowledgeService(runtime.app, runtime.config).propose(
+            entry, ASSIGNED_UNIT, {"source": "单位建议"}, "", "unit:test"
+        )
+        path = path.replace("{entry_id}", str(entry)).replace("{number}", "1")
     if "{form_id}" in path:  # a form whose one item is with the assigned unit (a lamp)
         n = next(_counter)
         item = {"content": f"茶亭路{n}号门口的路灯不亮了", "address": f"海城区茶亭路{n}号"}
@@ -350,6 +382,8 @@ def test_route_answers_each_caller_as_the_policy_says(
             dispatch = runtime.app.get_case(cid).dispatch
             assert dispatch is not None
             payload["until"] = (dispatch.handle_deadline + dt.timedelta(days=5)).isoformat()
+        if isinstance(payload, dict) and payload.get("entry_id") == "{entry}":
+            payload["entry_id"] = str(knowledge_entry(runtime))
         if isinstance(payload, dict) and payload.get("into") == "{target}":
             payload["into"] = str(case_in(runtime, Status.DISPATCHED))
         resp = client.request(route.method, path, headers=auth(token), json=payload)

@@ -47,6 +47,13 @@ def test_demo_prints_what_happened_the_seven_rates_and_how_to_open_the_ui(in_tmp
         assert words in out, words
     db = in_tmp / "sanshi-data" / "demo.db"
     assert db.exists() and stored_events(db) > 100
+    # 知识库: the demo entries are loaded, each marked as demo content by its source.
+    con = sqlite3.connect(db)
+    try:
+        sources = [r[0] for r in con.execute("SELECT source FROM view_knowledge WHERE NOT retired")]
+    finally:
+        con.close()
+    assert len(sources) >= 20 and all("演示内容" in s for s in sources)
     # The scratch copy is gone; only the demo file (no half-written .partial) remains.
     assert sorted(p.name for p in db.parent.iterdir()) == ["demo.db"]
 

@@ -14,6 +14,7 @@ import pytest
 from engine.deadlines import SHANGHAI
 from engine.domain import Case
 from engine.forms import Censure, Form
+from engine.knowledge import KnowledgeEntry
 from projections.fold import IGNORED, OTHER_EVENTS, CaseFold, CaseRow, Deltas, UnknownEvent
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=SHANGHAI)
@@ -64,11 +65,12 @@ def test_every_event_of_a_case_has_a_rule_or_is_listed_as_changing_no_view() -> 
 
 
 def test_the_events_of_the_other_aggregates_are_known_and_need_no_case_row() -> None:
-    """一表通 forms and 通报/追责 share the log with the cases: the fold knows their events
-    (no case row: a censure counts for its unit, a form not at all)."""
+    """一表通 forms, 通报/追责 and knowledge-base entries share the log with the cases: the fold
+    knows their events (no case row: a censure counts for its unit, a form and an entry not
+    at all; the knowledge view keeps the entries, projections.knowledge)."""
     names = {
         name
-        for cls in (Form, Censure)
+        for cls in (Form, Censure, KnowledgeEntry)
         for name, value in vars(cls).items()
         if isinstance(value, type) and issubclass(value, cls.Event)
         and value not in (cls.Event, cls.Created)
@@ -79,6 +81,7 @@ def test_the_events_of_the_other_aggregates_are_known_and_need_no_case_row() -> 
     assert deltas.rows == {}
     censure = {"kind": "notice", "unit": "chatinglu", "reason": "超期", "at": T0}
     assert fold.apply(None, uuid4(), "UnitCensured", censure, deltas) is None
+    assert fold.apply(None, uuid4(), "KnowledgeEntryEdited", {"at": T0}, deltas) is None
     counted = {k: v for k, v in deltas.rows.items()}
     assert set(counted) == {("total", "", T0.date()), ("unit", "chatinglu", T0.date())}
 

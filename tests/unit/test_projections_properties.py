@@ -34,6 +34,8 @@ from projections.tables import (
     view_cases,
     view_counts,
     view_counts_month,
+    view_knowledge,
+    view_knowledge_proposals,
     view_open_cases,
     view_parts,
     view_returns,
@@ -381,6 +383,8 @@ def assert_views_agree(rt: Runtime, rebuild_batch: int) -> None:
     for table in (
         view_cases, view_open_cases, view_counts, view_counts_month, view_parts, view_whistles,
         view_returns,
+        view_knowledge,
+        view_knowledge_proposals,
     ):
         assert table_rows(rt.views_engine, table) == table_rows(engine, table)
     # Disputed returns per unit pair (退单审核), against the independent statement.
@@ -459,5 +463,63 @@ def test_hand_merges_callbacks_forms_and_censures_agree() -> None:
         row = next(r for r in followups if r["key"] == unit)
         assert (row["rated"], row["satisfied"], row["dissatisfied"]) == (2, 1, 1)
         assert (row["notices"], row["accountabilities"]) == (1, 1)
+    finally:
+        rt.close()
+
+
+def test_knowledge_entries_proposals_and_answers_agree() -> None:
+    """知识库 events between the cases' (entries created, edited, proposed, accepted, rejected,
+    retired; 咨询 answered from an entry, or not): live = rebuilt in small batches = fold, and
+    the answers per entry are the AnsweredDirectly events that name it."""
+    from engine.knowledge import KnowledgeService
+
+    rt = make_runtime()
+    try:
+        app = rt.app
+        kb = KnowledgeService(app, rt.config)
+        d = Driver(rt)
+        entries = []
+        for i in range(3):
+            entry, _ = kb.create(
+                {"question": f"办理居住证需要什么材料？（{i}）", "answer": f"带身份证（{i}）",
+                 "category": "public_security", "valid_from": "2026-01-01"},
+                OP, at=T0 + dt.timedelta(hours=i),
+            )
+            entries.append(entry.id)
+            d.receive(i, i % len(TEMPLATES), 3 + i, 0)
+        at = T0 + dt.timedelta(days=1)
+        kb.edit(entries[0], {"source": "派出所窗口"}, OP, at=at)
+        _, n1 = kb.propose(entries[1], "chatinglu", {"answer": "另带户口簿"}, "新要求", "unit:t", at=at)
+        _, n2 = kb.propose(entries[1], "chatinglu", {"unit": "gongan"}, "", "unit:t", at=at)
+        kb.decide(entries[1], n1, True, "", OP, at=at)
+        kb.decide(entries[1], n2, False, "不属于", OP, at=at)
+        answered = []
+        for k in range(4):
+            cid = app.receive(intake(f"请问办理居住证需要带什么材料？{k}", "", at=at)).case_id
+            if app.get_case(cid).status == Status.RECEIVED:
+                entry = entries[k % 2] if k < 3 else None
+                app.answer_directly(cid, "", OP, at=at, entry=entry)
+                answered.append(entry)
+        kb.retire(entries[2], "作废", OP, at=at + dt.timedelta(days=1))
+        assert {type(e).__name__ for e in events_of(rt)} >= {
+            "KnowledgeEntryCreated", "KnowledgeEntryEdited", "KnowledgeChangeProposed",
+            "KnowledgeProposalAccepted", "KnowledgeProposalRejected", "KnowledgeEntryRetired",
+            "AnsweredDirectly",
+        }
+        assert_views_agree(rt, 2)
+        with rt.views_engine.connect() as conn:
+            counted = dict(
+                conn.execute(select(view_knowledge.c.entry_id, view_knowledge.c.answers)).all()
+            )
+        expected = {
+            e: sum(
+                1
+                for ev in events_of(rt)
+                if type(ev).__name__ == "AnsweredDirectly" and getattr(ev, "entry", None) == str(e)
+            )
+            for e in entries
+        }
+        assert counted == expected and sum(expected.values()) == len([a for a in answered if a])
+        assert sum(expected.values()) >= 2
     finally:
         rt.close()

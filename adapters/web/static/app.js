@@ -153,6 +153,9 @@ const TABS = {
   admin: [["dashboard", "领导驾驶舱"], ["search", "工单查询"], ["people", "人员管理"], ["audit", "查阅审计"], ["quarantine", "隔离事件"]],
 };
 
+// Screens other script files add (knowledge.js: 知识库), by tab id; their tabs they add to TABS.
+const EXTRA_SCREENS = {};
+
 async function login(token) {
   state.token = token;
   try {
@@ -202,7 +205,7 @@ function show(tab) {
   history.replaceState(null, "", "#" + tab);
   for (const b of $("tabs").querySelectorAll("button")) b.classList.toggle("active", b.dataset.tab === tab);
   const view = clear($("view"));
-  const screens = { ...(window.sanshiScreens || {}), intake: intakeScreen, queue: queueScreen, followup: followupScreen, search: searchScreen, inbox: inboxScreen, dashboard: dashboardScreen, holds: holdsScreen, instructions: instructionsScreen, assists: assistsScreen, coop: coopScreen, forms: formsScreen, censures: censureScreen, audit: auditScreen, quarantine: quarantineScreen, returns: returnsScreen, people: peopleScreen };
+  const screens = { ...(window.sanshiScreens || {}), intake: intakeScreen, queue: queueScreen, followup: followupScreen, search: searchScreen, inbox: inboxScreen, dashboard: dashboardScreen, holds: holdsScreen, instructions: instructionsScreen, assists: assistsScreen, coop: coopScreen, forms: formsScreen, censures: censureScreen, audit: auditScreen, quarantine: quarantineScreen, returns: returnsScreen, people: peopleScreen, ...EXTRA_SCREENS };
   screens[tab](view);
 }
 
@@ -276,6 +279,8 @@ function renderCase(container, c, events, onChange) {
       d && d.note ? [h("dt", {}, "派单说明"), h("dd", { "data-testid": "dispatch-note" }, d.note)] : null),
     callbacksBox(c),
   );
+  // 知识库: the entries that may answer a case waiting at the centre (knowledge.js).
+  if (typeof knowledgeForCase === "function") append(card, [knowledgeForCase(c, refresh)]);
   const actions = h("div", { class: "actions" });
   for (const a of c.actions || []) {
     // A return waiting for review is decided in its own form (派单 there approves it too).
@@ -299,7 +304,7 @@ function renderCase(container, c, events, onChange) {
     if (e.type === "ExtensionRequested") extra.push(`申请延至 ${fmtTime(e.data.until)}` + (e.data.reason ? `，${e.data.reason}` : ""));
     if (e.type === "ExtensionDecided") extra.push(e.data.granted ? `同意，延至 ${fmtTime(e.data.until)}` : "不同意");
     if (e.type === "MediationConcluded") extra.push((e.data.agreement ? "达成协议" : "未达成协议") + (e.data.summary ? `：${e.data.summary}` : ""));
-    if (e.type === "AnsweredDirectly") extra.push(e.data.answer || "");
+    if (e.type === "AnsweredDirectly") extra.push((e.data.entry ? "（知识库答复口径）" : "") + (e.data.answer || ""));
     if (e.type === "Merged") extra.push(`并入 ${e.data.target}` + (e.data.reason?.note ? `：${e.data.reason.note}` : ""));
     if (e.type === "Unmerged") extra.push(e.data.note || "");
     if (e.type === "OriginalResolved") extra.push(`原件办理结果：${e.data.result || ""}`);
@@ -935,7 +940,10 @@ function intakeScreen(view) {
   form.addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); form.requestSubmit(); }
   });
-  view.appendChild(h("div", { class: "grid2" }, h("div", { class: "stack" }, form, result), suggestBox));
+  const side = h("div", { class: "stack" }, suggestBox);
+  // 知识库: the best entries beside the router's suggestion as the operator types (knowledge.js).
+  if (typeof knowledgeBeside === "function") knowledgeBeside(side, f.content, form);
+  view.appendChild(h("div", { class: "grid2" }, h("div", { class: "stack" }, form, result), side));
   f.phone.focus();
 }
 
