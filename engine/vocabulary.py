@@ -282,6 +282,8 @@ EVENT_KINDS: Final = _vocabulary(
         "LinkedToForm": "一表通事项",
         "FormSubmitted": "一表通",
         "UnitCensured": "通报/追责",
+        # 工单编号 (engine.order_numbers)
+        "Numbered": "工单编号",
     },
 )
 
@@ -530,6 +532,7 @@ STATS_DIMENSIONS: Final = _vocabulary(
         "category": "诉求分类",
         "street": "街道",
         "month": "月份",
+        "appeal_type": "诉求类型",
     },
 )
 # The scope without a breakdown: the whole district.

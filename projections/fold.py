@@ -85,6 +85,8 @@ IGNORED: dict[str, str] = {
     "page reads it there); the views record the unmerge on the merged case (Unmerged)",
     "MergeDeclined": "不合并 at intake records the router's proposal the operator set aside; the "
     "case is routed as its own (its Dispatched or SentToManual follows)",
+    "Numbered": "工单编号 and the predicted 诉求类型: the search view keeps them "
+    "(projections.search), beside the case rows",
     "LinkedToForm": "一表通: the form's page reads the form and its items' cases from the log; "
     "each item is a case counted as any other",
 }
@@ -93,6 +95,9 @@ IGNORED: dict[str, str] = {
 OTHER_EVENTS: dict[str, str] = {
     "FormSubmitted": "the 一表通 parent is an aggregate of its own, not a case: no row and no "
     "count (its items are cases, counted as any other)",
+    "OrderBookOpened": "a day's order book (engine.order_numbers): numbers cases, is none",
+    "OrderNumbersIssued": "a day's order book gave out numbers; each case records its own "
+    "(Numbered)",
     "UnitCensured": "通报 / 追责 of a unit: counted for the unit and the district total on the "
     "day it was made (notices, accountabilities)",
 }

@@ -78,6 +78,7 @@ from projections.fold import TERMINAL, UNREAD, CaseFold, CaseRow, Deltas, month_
 from projections.lessons import LESSON_EVENTS, LessonFold, Pending
 from projections.log_reader import CASE_ID, ID, TOPIC, VERSION, LogReader, Stored
 from projections.sealed import TextSealer
+from projections.search import SEARCH_EVENTS, SEARCH_TABLES, SearchFold, SearchKeys, SearchWrites
 from projections.tables import (
     CASE_COLUMNS,
     INTAKE_COLUMNS,
@@ -174,6 +175,7 @@ class Projector:
         backlog_batch_size: int | None = None,
         cache_size: int = 20_000,
         sealer: TextSealer | None = None,
+        search_keys: SearchKeys | None = None,
     ) -> None:
         self.app = app
         self.engine = engine
@@ -193,6 +195,11 @@ class Projector:
             app.config if isinstance(app, SanshiApplication) else None, sealer
         )
         self.coop = CoopFold()  # 主办/协办: the part rows (projections.coop)
+        # 查找 and 来电弹屏 (projections.search): keyed numbers and names, the words of the text
+        # (keyed too with the cipher key: a sealer means the key is set).
+        if search_keys is None:
+            search_keys = SearchKeys.default(hashed=sealer is not None)
+        self.search = SearchFold(engine.dialect.name, search_keys)
         self._reader = LogReader(app.recorder, app.mapper, unread=UNREAD, nul=NUL_IN_VIEWS)
         self._dialect = engine.dialect.name
         # SQLite: take the write lock at BEGIN (see tables.make_engine).
@@ -261,7 +268,9 @@ class Projector:
         """Our columns, and our length for every string column: a ``varchar(500)`` left by an
         older version where a Text column now stands would refuse sealed text on PostgreSQL."""
         found = inspect(self.engine)
-        for table in PROJECTION_TABLES:
+        for table in (*PROJECTION_TABLES, *SEARCH_TABLES):
+            if not found.has_table(table.name):
+                return False
             columns = {c["name"]: c["type"] for c in found.get_columns(table.name)}
             if set(columns) != {c.name for c in table.columns}:
                 return False
@@ -355,9 +364,9 @@ class Projector:
                 .where(view_tracking.c.name == self.name)
                 .values(position=0)
             )
-            for table in reversed(PROJECTION_TABLES):
+            for table in reversed((*PROJECTION_TABLES, *SEARCH_TABLES)):
                 table.drop(conn, checkfirst=True)
-            for table in PROJECTION_TABLES:
+            for table in (*PROJECTION_TABLES, *SEARCH_TABLES):
                 table.create(conn)
 
     def rebuild(self, progress: Progress | None = None) -> int:
@@ -542,12 +551,16 @@ class Projector:
         note = self.lessons.note
         pending: list[Pending] = []
         coop: list[CoopPending] = []
+        search = SearchWrites()
+        note_search = self.search.note
         # Decoded one at a time and dropped: a batch of decoded events alive at once (~100
         # objects each) made the cyclic GC scan them over and over.
         for e in events:
             cid = e[CASE_ID]
             name, state = decode(e)
             row = apply(rows.get(cid), cid, name, state, deltas)
+            if name in SEARCH_EVENTS and (row is not None or name == "Received"):
+                note_search(search, e[ID], cid, name, state)
             if row is not None:
                 rows[cid] = row
                 if name in LESSON_EVENTS and (lesson := note(e[ID], cid, name, state, row)):
@@ -557,6 +570,7 @@ class Projector:
         batch = self._batch(events, rows.values(), cases_before, open_before, deltas)
         batch.lessons = self.lessons.rows(conn, pending)
         batch.coop = self.coop.prepare(conn, coop)
+        batch.search = search
         self._remember(rows.values())
         self._cache_position = batch.last
         return batch
@@ -636,6 +650,8 @@ class Projector:
             conn.execute(view_lessons.insert(), batch.lessons)
         if batch.coop is not None:
             self.coop.write(conn, batch.coop)
+        if batch.search:
+            self.search.write(conn, batch.search)
         pipeline: Any = (
             contextlib.nullcontext()
             if self._sql.sqlite
@@ -662,6 +678,7 @@ class _Batch:
     counts: list[tuple[str, str, dt.date, str, list[int]]] = field(default_factory=list)
     lessons: list[dict[str, Any]] = field(default_factory=list)  # view_lessons rows
     coop: CoopWrites | None = None  # view_parts / view_whistles (projections.coop)
+    search: SearchWrites = field(default_factory=SearchWrites)  # view_search
 
 
 def _add_update(

@@ -10,7 +10,15 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from adapters.bootstrap import Runtime
-from adapters.http import open311, ops, routes_cases, routes_coop, routes_hand, routes_read
+from adapters.http import (
+    open311,
+    ops,
+    routes_cases,
+    routes_coop,
+    routes_hand,
+    routes_read,
+    routes_search,
+)
 from adapters.http.database import install_postgres_gate
 from adapters.http.errors import install_error_handlers
 from adapters.http.limits import BodyLimits
@@ -68,6 +76,7 @@ def create_app(
     app.include_router(routes_read.router)
     app.include_router(routes_coop.router)
     app.include_router(routes_hand.router)
+    routes_search.install(app, runtime)  # 查找, 来电弹屏, order numbers in case paths
     open311.mount(app)  # with GeoReport's error shape
     app.include_router(ops.router)
 

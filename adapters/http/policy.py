@@ -58,6 +58,7 @@ class Permission(StrEnum):
     INTAKE_SUBMIT = "intake.submit"  # app / walk-in records
     AUDIT_READ = "audit.read"  # who read whose personal data
     QUARANTINE_READ = "views.quarantine"  # events the views could not apply (隔离事件)
+    CALLER_HISTORY = "caller.history"  # 来电弹屏: a number's cases, for the intake form
 
 
 OPERATOR, UNIT, LEADER, ADMIN = Role.OPERATOR, Role.UNIT, Role.LEADER, Role.ADMIN
@@ -81,6 +82,7 @@ ROLES: dict[Permission, frozenset[Role]] = {
     Permission.INTAKE_SUBMIT: frozenset({OPERATOR}),
     Permission.AUDIT_READ: frozenset({ADMIN}),
     Permission.QUARANTINE_READ: frozenset({ADMIN}),
+    Permission.CALLER_HISTORY: frozenset({OPERATOR}),
 }
 
 ROLE_ZH = ROLE_TERMS.labels()  # engine.vocabulary

@@ -94,6 +94,9 @@ ROUTES: list[Route] = [
     Route("GET", "/api/ranking", STATS_READERS),
     Route("GET", "/api/overdue", STATS_READERS),
     Route("GET", "/api/routing/suggest?text=茶亭路路灯坏了", only("operator")),
+    # 查找: units only by order number or text, and only their cases; 来电弹屏: operators
+    Route("GET", "/api/search?q=路灯", EVERYONE),
+    Route("GET", "/api/callers/history?phone=13812345678", only("operator")),
     Route("GET", "/api/meta", EVERYONE),
     Route("GET", "/api/audit", only("admin")),
     Route("GET", "/api/admin/quarantine", only("admin")),

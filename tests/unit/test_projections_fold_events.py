@@ -14,6 +14,7 @@ import pytest
 from engine.deadlines import SHANGHAI
 from engine.domain import Case
 from engine.forms import Censure, Form
+from engine.order_numbers import OrderBook
 from projections.fold import IGNORED, OTHER_EVENTS, CaseFold, CaseRow, Deltas, UnknownEvent
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=SHANGHAI)
@@ -64,11 +65,11 @@ def test_every_event_of_a_case_has_a_rule_or_is_listed_as_changing_no_view() -> 
 
 
 def test_the_events_of_the_other_aggregates_are_known_and_need_no_case_row() -> None:
-    """一表通 forms and 通报/追责 share the log with the cases: the fold knows their events
+    """一表通 forms, 通报/追责 and the days' order books (工单编号) share the log with the cases: the fold knows their events
     (no case row: a censure counts for its unit, a form not at all)."""
     names = {
         name
-        for cls in (Form, Censure)
+        for cls in (Form, Censure, OrderBook)
         for name, value in vars(cls).items()
         if isinstance(value, type) and issubclass(value, cls.Event)
         and value not in (cls.Event, cls.Created)
