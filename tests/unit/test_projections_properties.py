@@ -27,6 +27,7 @@ from engine.intake import Channel
 from projections.coop_queries import CoopViews
 from projections.projector import Projector
 from projections.queries import ReadModel
+from projections.search import view_search
 from projections.tables import (
     COUNT_FIELDS,
     make_engine,
@@ -301,6 +302,19 @@ def test_live_rebuilt_and_independent_fold_agree(
         rt.close()
 
 
+def fts_rows(engine: Any) -> list[tuple[Any, ...]]:
+    """The search words per case as FTS5 holds them (its vocabulary table: word, row)."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_vocab USING fts5vocab(main, view_search_fts, instance)"
+        )
+        rows = conn.exec_driver_sql(
+            "SELECT v.term, s.case_id FROM temp.search_vocab v JOIN view_search s ON s.seq = v.doc "
+            "ORDER BY 1, 2"
+        ).fetchall()
+    return [tuple(r) for r in rows]
+
+
 def assert_views_agree(rt: Runtime, rebuild_batch: int) -> None:
     """Live views = views rebuilt from the log in small batches = the independent fold."""
     live: ReadModel = rt.read_model
@@ -336,8 +350,14 @@ def assert_views_agree(rt: Runtime, rebuild_batch: int) -> None:
     # Every view, row for row (the cache and batch size change nothing).
     for table in (
         view_cases, view_open_cases, view_counts, view_counts_month, view_parts, view_whistles,
+        view_search,
     ):
         assert table_rows(rt.views_engine, table) == table_rows(engine, table)
+    # The search view's words (SQLite FTS5) and 诉求类型 figures: live = rebuilt.
+    live_words = fts_rows(rt.views_engine)
+    assert live_words and live_words == fts_rows(engine)
+    for start, end in WINDOWS:
+        assert rebuilt.stats("appeal_type", start, end) == live.stats("appeal_type", start, end)
     now = T0 + dt.timedelta(days=30)
     assert live.due_for_escalation(now) == rebuilt.due_for_escalation(now)
     assert [c["case_id"] for c in live.manual_queue()] == [
