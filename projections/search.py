@@ -66,7 +66,7 @@ SEARCH_EVENTS = frozenset({"Received", "Numbered", "FollowedUp"})
 KEY_HEX = 32  # 128 bits of the HMAC: names and numbers
 TERM_HEX = 16  # 64 bits: a word (collisions only widen a search a little)
 MAX_TERMS = 10_000  # words of one case indexed (a 4,000-character complaint has fewer)
-TEXT_COUNT_CAP = 10_000  # a text search counts its matches up to this ("10000+")
+TEXT_COUNT_CAP = 10_000  # a search counts its matches up to this ("10000+")
 
 view_search = Table(
     "view_search",
@@ -362,15 +362,15 @@ class SearchIndex:
             return self._text(q, scope, limit, offset)
         stmt = base.where(and_(true(), *cond, *scope))
         with self.engine.connect() as conn:
-            total = int(
-                conn.execute(select(func.count()).select_from(stmt.subquery())).scalar() or 0
-            )
+            # Counted up to the cap, as a text search: a common name (李女士) matches thousands.
+            counted = select(func.count()).select_from(stmt.limit(TEXT_COUNT_CAP + 1).subquery())
+            total = int(conn.execute(counted).scalar() or 0)
             ids = [
                 r[0]
                 for r in conn.execute(stmt.order_by(s.c.seq.desc()).limit(limit).offset(offset))
             ]
             facts = self._facts(conn, ids)
-        return SearchPage(kind, total, False, ids, facts)
+        return SearchPage(kind, min(total, TEXT_COUNT_CAP), total > TEXT_COUNT_CAP, ids, facts)
 
     def _text(self, q: str, scope: list[Any], limit: int, offset: int) -> SearchPage:
         terms = self.keys.terms(q, for_index=False)[:32]

@@ -44,7 +44,7 @@ def _search(client: Any, token: str, **params: Any) -> Any:
 
 
 def test_every_case_has_an_order_number_of_the_district_and_day(desk: Any) -> None:
-    client, _, cases = desk
+    _client, _, cases = desk
     numbers = [c["order_no"] for c in cases.values()]
     assert all(re.fullmatch(r"HC20261201\d{6}", n) for n in numbers), numbers
     assert sorted(numbers) == [f"HC20261201{i:06d}" for i in (1, 2, 3)]  # one per case, in order
