@@ -66,7 +66,7 @@ SEARCH_EVENTS = frozenset({"Received", "Numbered", "FollowedUp"})
 KEY_HEX = 32  # 128 bits of the HMAC: names and numbers
 TERM_HEX = 16  # 64 bits: a word (collisions only widen a search a little)
 MAX_TERMS = 10_000  # words of one case indexed (a 4,000-character complaint has fewer)
-TEXT_COUNT_CAP = 10_000  # a search counts its matches up to this ("10000+")
+TEXT_COUNT_CAP = 1_000  # a search counts its matches up to this ("1000+": an operator pages no further)
 
 view_search = Table(
     "view_search",
@@ -362,7 +362,7 @@ class SearchIndex:
             return self._text(q, scope, limit, offset)
         stmt = base.where(and_(true(), *cond, *scope))
         with self.engine.connect() as conn:
-            # Counted up to the cap, as a text search: a common name (李女士) matches thousands.
+            # Counted up to the cap, for every kind: a common name (李女士) or word matches thousands.
             counted = select(func.count()).select_from(stmt.limit(TEXT_COUNT_CAP + 1).subquery())
             total = int(conn.execute(counted).scalar() or 0)
             ids = [
