@@ -42,6 +42,8 @@ class District(_Strict):
     id: str
     name: str
     city: str = ""
+    # 工单编号的前缀 (HC20261201002444): letters; empty: the first two letters of ``id``.
+    order_prefix: str = Field("", pattern=r"^[A-Za-z]{0,8}$")
 
 
 class Unit(_Strict):

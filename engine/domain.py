@@ -949,6 +949,23 @@ class Case(Aggregate):
     def _marked_confidential(self, *, principal: str, at: datetime) -> None:
         self.confidential = True
 
+    # 工单编号 and the predicted 诉求类型 (engine.order_numbers): recorded by their own event at
+    # intake; a case from before it has neither.
+    order_no: str | None = None
+    appeal_type_predicted: str = ""
+
+    @property
+    def appeal(self) -> str:
+        """The appeal type the figures use: the operator's, else the predicted one."""
+        return self.appeal_type or self.appeal_type_predicted
+
+    @event("Numbered")
+    def numbered(
+        self, *, order_no: str, appeal_type_predicted: str, principal: str, at: datetime
+    ) -> None:
+        self.order_no = order_no
+        self.appeal_type_predicted = appeal_type_predicted
+
     def reveal_contact(self, *, unit: str, principal: str, at: datetime) -> str:
         """查看联系方式: the unit holding the case reads the caller's number, and the log says
         who did and when. Refused (nothing written) for another unit, an unclaimed case and a

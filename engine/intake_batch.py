@@ -13,8 +13,10 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from engine.application import (
@@ -26,7 +28,17 @@ from engine.application import (
 )
 from engine.domain import Case
 from engine.intake import IntakeCommand
+from engine.order_numbers import (
+    OrderBook,
+    book_id,
+    format_order_no,
+    order_day,
+    order_prefix,
+    predict_appeal_type,
+)
 from engine.routing.port import CaseFacts, DuplicateCandidate, RoutingDecision
+
+ATTEMPTS = 20
 
 
 class IntakeBatch:
@@ -50,12 +62,15 @@ class IntakeBatch:
         ids = [c.case_id for c in cmds]  # uuid5 each: computed once
         recent = self.recent_ids
         known: set[UUID] = {cid for cid in ids if cid in recent}
-        for _ in range(5):
+        # More tries than a re-send needs: two writers numbering the same day's cases collide
+        # on that day's order book, and the loser only has to read it again.
+        for _ in range(ATTEMPTS):
             fresh, touched = self._prepare(cmds, ids, known, principal, route)
             if not fresh:
                 return self._results(ids, known, fresh)
+            books = self._number(fresh.values(), principal)
             try:
-                app.save(*fresh.values(), *touched.values())
+                app.save(*fresh.values(), *touched.values(), *books)
             except IntegrityError:
                 known = app.existing(ids)
                 # Take back from the router only what was not saved: a record that exists
@@ -186,6 +201,34 @@ class IntakeBatch:
             if case.is_open and case.category:
                 router.case_opened(facts_of(case), case.category, case.locality)
         return fresh, intents
+
+    def _number(self, cases: Iterable[Case], principal: str) -> list[OrderBook]:
+        """工单编号 for the new cases, in the batch's order, from each day's order book (read
+        now: a book another writer moved since makes the save fail and the batch try again),
+        and the predicted 诉求类型 of those without the operator's."""
+        app = self.app
+        prefix = order_prefix(app.config)
+        by_day: dict[str, list[Case]] = {}
+        for case in cases:
+            by_day.setdefault(order_day(case.received_at), []).append(case)
+        books: list[OrderBook] = []
+        for day, numbered in by_day.items():
+            try:
+                book: Any = app.repository.get(book_id(prefix, day))
+            except AggregateNotFoundError:
+                book = OrderBook(prefix=prefix, day=day)
+            first = book.last + 1
+            book.issue(count=len(numbered))  # one event for the batch's cases of that day
+            books.append(book)
+            for seq, case in enumerate(numbered, start=first):
+                predicted = "" if case.appeal_type else predict_appeal_type(case.content)
+                case.numbered(
+                    order_no=format_order_no(prefix, day, seq),
+                    appeal_type_predicted=predicted,
+                    principal=principal,
+                    at=case.received_at,
+                )
+        return books
 
     # ---- one record ----------------------------------------------------------------------
 

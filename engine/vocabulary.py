@@ -297,6 +297,8 @@ EVENT_KINDS: Final = _vocabulary(
         # 附件 (engine/attachments.py)
         "AttachmentAdded": "添加附件",
         "AttachmentPublicity": "附件公开设置",
+        # 工单编号 (engine.order_numbers)
+        "Numbered": "工单编号",
     },
 )
 
@@ -560,6 +562,7 @@ STATS_DIMENSIONS: Final = _vocabulary(
         "category": "诉求分类",
         "street": "街道",
         "month": "月份",
+        "appeal_type": "诉求类型",
     },
 )
 # The scope without a breakdown: the whole district.

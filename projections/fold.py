@@ -93,6 +93,8 @@ IGNORED: dict[str, str] = {
     "in the attachment store; no rate counts them",
     "AttachmentPublicity": "公开 / 取消公开 of an attachment changes what Open311 shows, read from "
     "the aggregate; no view column",
+    "Numbered": "工单编号 and the predicted 诉求类型: the search view keeps them "
+    "(projections.search), beside the case rows",
     "LinkedToForm": "一表通: the form's page reads the form and its items' cases from the log; "
     "each item is a case counted as any other",
     "Transferred": "转办 is followed by the Dispatched that moves the case to the new unit (its "
@@ -103,6 +105,9 @@ IGNORED: dict[str, str] = {
 OTHER_EVENTS: dict[str, str] = {
     "FormSubmitted": "the 一表通 parent is an aggregate of its own, not a case: no row and no "
     "count (its items are cases, counted as any other)",
+    "OrderBookOpened": "a day's order book (engine.order_numbers): numbers cases, is none",
+    "OrderNumbersIssued": "a day's order book gave out numbers; each case records its own "
+    "(Numbered)",
     "UnitCensured": "通报 / 追责 of a unit: counted for the unit and the district total on the "
     "day it was made (notices, accountabilities)",
     # 知识库 (engine.knowledge): the knowledge view keeps them (projections.knowledge).

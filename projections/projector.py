@@ -81,6 +81,7 @@ from projections.lessons import LESSON_EVENTS, LessonFold, Pending
 from projections.log_reader import CASE_ID, ID, TOPIC, VERSION, LogReader, Stored
 from projections.returns import RETURN_EVENTS, ReturnFold, ReturnWrites
 from projections.sealed import TextSealer
+from projections.search import SEARCH_EVENTS, SEARCH_TABLES, SearchFold, SearchKeys, SearchWrites
 from projections.tables import (
     CASE_COLUMNS,
     INTAKE_COLUMNS,
@@ -178,6 +179,7 @@ class Projector:
         backlog_batch_size: int | None = None,
         cache_size: int = 20_000,
         sealer: TextSealer | None = None,
+        search_keys: SearchKeys | None = None,
     ) -> None:
         self.app = app
         self.engine = engine
@@ -200,6 +202,11 @@ class Projector:
         # 退单 and what became of each (view_returns).
         self.returns = ReturnFold()
         self.knowledge = KnowledgeFold()  # 知识库: the entries (projections.knowledge)
+        # 查找 and 来电弹屏 (projections.search): keyed numbers and names, the words of the text
+        # (keyed too with the cipher key: a sealer means the key is set).
+        if search_keys is None:
+            search_keys = SearchKeys.default(hashed=sealer is not None)
+        self.search = SearchFold(engine.dialect.name, search_keys)
         self._reader = LogReader(app.recorder, app.mapper, unread=UNREAD, nul=NUL_IN_VIEWS)
         self._dialect = engine.dialect.name
         # SQLite: take the write lock at BEGIN (see tables.make_engine).
@@ -269,7 +276,9 @@ class Projector:
         """Our columns, and our length for every string column: a ``varchar(500)`` left by an
         older version where a Text column now stands would refuse sealed text on PostgreSQL."""
         found = inspect(self.engine)
-        for table in PROJECTION_TABLES:
+        for table in (*PROJECTION_TABLES, *SEARCH_TABLES):
+            if not found.has_table(table.name):
+                return False
             columns = {c["name"]: c["type"] for c in found.get_columns(table.name)}
             if set(columns) != {c.name for c in table.columns}:
                 return False
@@ -363,9 +372,9 @@ class Projector:
                 .where(view_tracking.c.name == self.name)
                 .values(position=0)
             )
-            for table in reversed(PROJECTION_TABLES):
+            for table in reversed((*PROJECTION_TABLES, *SEARCH_TABLES)):
                 table.drop(conn, checkfirst=True)
-            for table in PROJECTION_TABLES:
+            for table in (*PROJECTION_TABLES, *SEARCH_TABLES):
                 table.create(conn)
 
     def rebuild(self, progress: Progress | None = None) -> int:
@@ -552,6 +561,8 @@ class Projector:
         coop: list[CoopPending] = []
         returns = ReturnWrites()
         knowledge: list[KnowledgePending] = []
+        search = SearchWrites()
+        note_search = self.search.note
         # Decoded one at a time and dropped: a batch of decoded events alive at once (~100
         # objects each) made the cyclic GC scan them over and over.
         for e in events:
@@ -560,6 +571,8 @@ class Projector:
             row = apply(rows.get(cid), cid, name, state, deltas)
             if knowledge_wanted(name, state):
                 knowledge.append(KnowledgePending(int(e[ID]), cid, name, state))
+            if name in SEARCH_EVENTS and (row is not None or name == "Received"):
+                note_search(search, e[ID], cid, name, state)
             if row is not None:
                 rows[cid] = row
                 if name in LESSON_EVENTS and (lesson := note(e[ID], cid, name, state, row)):
@@ -573,6 +586,7 @@ class Projector:
         batch.coop = self.coop.prepare(conn, coop)
         batch.returns = returns
         batch.knowledge = knowledge
+        batch.search = search
         self._remember(rows.values())
         self._cache_position = batch.last
         return batch
@@ -656,6 +670,8 @@ class Projector:
             ReturnFold.write(conn, batch.returns)
         if batch.knowledge:
             self.knowledge.write(conn, batch.knowledge)
+        if batch.search:
+            self.search.write(conn, batch.search)
         pipeline: Any = (
             contextlib.nullcontext()
             if self._sql.sqlite
@@ -684,6 +700,7 @@ class _Batch:
     coop: CoopWrites | None = None  # view_parts / view_whistles (projections.coop)
     returns: ReturnWrites = field(default_factory=ReturnWrites)  # view_returns writes
     knowledge: list[KnowledgePending] = field(default_factory=list)  # projections.knowledge
+    search: SearchWrites = field(default_factory=SearchWrites)  # view_search
 
 
 def _add_update(

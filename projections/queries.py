@@ -29,6 +29,7 @@ from engine.vocabulary import (
 )
 from projections.fold import TERMINAL, WITH_UNIT, month_of
 from projections.sealed import TextSealer, open_row, opener
+from projections.search import stats_by_appeal_type
 from projections.tables import (
     COUNT_FIELDS,
     view_cases,
@@ -124,6 +125,8 @@ class ReadModel:
         cfg = self.config
         if kind is None or kind == "total":
             return cfg.district.name if cfg else WHOLE_DISTRICT
+        if kind == "appeal_type":
+            return key or "未分类"
         if kind == "month":
             return f"{key[:4]}年{key[5:7]}月" if len(key) == 7 else key
         if kind == "channel":
@@ -172,7 +175,12 @@ class ReadModel:
             if k not in FILTER_KEYS:
                 raise StatsQueryError(f"不支持按 {k!r} 筛选（可用：{'/'.join(FILTER_KEYS)}）")
         self._fresh()
-        if not active:
+        if by == "appeal_type":  # 诉求类型: from the search view's rows (projections.search)
+            if "unit" in active:
+                raise StatsQueryError("按诉求类型统计时不能再按单位筛选")
+            grouped = stats_by_appeal_type(self.engine, start, end, active)
+            total = self._sum_cases(active, start, end, None)
+        elif not active:
             kind = "total" if by in (None, "month") else by
             assert kind is not None
             grouped = self._sum_counts(kind, None, start, end, by)

@@ -22,6 +22,7 @@ from engine.settings import Settings
 from projections.projector import Projector
 from projections.queries import ReadModel
 from projections.sealed import TextSealer
+from projections.search import SearchKeys
 from projections.tables import make_engine
 
 _follow_log = ContextVar("sanshi_projections_follow_log", default=True)
@@ -59,7 +60,8 @@ def attach_projections(
     if settings.cipher_key and sealer is None:
         raise ValueError("已设置 SANSHI_CIPHER_KEY，统计视图却没有加密器 (views need the sealer)")
     engine = make_engine(settings.sqlalchemy_url())
-    projector = Projector(app, engine, centre=config.centre.id, sealer=sealer)
+    keys = SearchKeys(settings.district_key, hashed=bool(settings.cipher_key))
+    projector = Projector(app, engine, centre=config.centre.id, sealer=sealer, search_keys=keys)
     projector.ensure_schema()
     read_model = ReadModel(engine, config, sealer=sealer)
     if not settings.kafka and _follow_log.get():

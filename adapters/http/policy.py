@@ -73,6 +73,7 @@ class Permission(StrEnum):
     KNOWLEDGE_READ = "knowledge.read"  # 知识库: entries, suggestions, proposals
     KNOWLEDGE_EDIT = "knowledge.edit"  # 新增/修改/停用条目, 审核修改建议 (the centre)
     KNOWLEDGE_PROPOSE = "knowledge.propose"  # 建议修改 (a unit)
+    CALLER_HISTORY = "caller.history"  # 来电弹屏: a number's cases, for the intake form
 
 
 OPERATOR, UNIT, LEADER, ADMIN = Role.OPERATOR, Role.UNIT, Role.LEADER, Role.ADMIN
@@ -101,6 +102,7 @@ ROLES: dict[Permission, frozenset[Role]] = {
     Permission.KNOWLEDGE_READ: frozenset({OPERATOR, UNIT, LEADER, ADMIN}),
     Permission.KNOWLEDGE_EDIT: frozenset({OPERATOR, ADMIN}),
     Permission.KNOWLEDGE_PROPOSE: frozenset({UNIT}),
+    Permission.CALLER_HISTORY: frozenset({OPERATOR}),
 }
 
 ROLE_ZH = ROLE_TERMS.labels()  # engine.vocabulary

@@ -36,7 +36,7 @@ from projections.queries import ReadModel
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
-StatsBy = Literal["unit", "channel", "category", "street", "month"]
+StatsBy = Literal["unit", "channel", "category", "street", "month", "appeal_type"]
 # `2026-09-01` or an ISO 8601 time; parse_day applies the contract's query range.
 QueryDate = Annotated[str, StringConstraints(max_length=64)]
 

@@ -133,6 +133,7 @@ def _full_case_view(case: Case, principal: Principal, config: SanshiConfig) -> d
         "version": case.version,
         "channel": case.channel,
         "source_ref": case.source_ref,
+        "order_no": case.order_no,  # 工单编号 (engine.order_numbers); None before numbering
         "status": status.value,
         "status_name": STATUSES.label(status),
         "received_at": case.received_at.isoformat(),
@@ -143,6 +144,8 @@ def _full_case_view(case: Case, principal: Principal, config: SanshiConfig) -> d
         "masked": False,
         "confidential": case.confidential,
         "appeal_type": case.appeal_type,
+        "appeal_type_predicted": case.appeal_type_predicted,
+        "appeal": case.appeal,  # 诉求类型: the operator's, else the predicted one
         "urgent": case.urgent,
         "concern": case.concern,
         "category": case.category,

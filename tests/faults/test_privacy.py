@@ -471,3 +471,48 @@ def _expand(paths: list[str], case_ids: list[UUID], units: list[str]) -> Iterato
                 yield from (f"/api/stats?by={by}" for by in ("unit", "channel", "category"))
             if url.startswith("/open311/v2/requests.") and "{" not in url:
                 yield url + "?service_request_id=" + ",".join(str(c) for c in case_ids)
+
+
+# ---- the search view (issue 18) -----------------------------------------------------------
+
+_SEARCHED = [
+    ("茶亭路18号门口的路灯不亮了，晚上黑乎乎的", "海城区茶亭路18号", "李秀英", "13977900001"),
+    ("楼上装修噪音扰民，每天早上七点就开始电钻", "海城区四川路56号", "王建国", "18677123456"),
+    ("办理居住证需要带什么材料？", "", "陈女士", "0779-3201234"),
+]
+
+
+def test_with_the_cipher_key_the_search_index_holds_no_number_and_no_word(tmp_path: Path) -> None:
+    """查找 works by number, name and word, yet the SQLite file, free pages and WAL included,
+    holds none of the numbers (in any spelling the caller gave) and no word of the text: the
+    index keeps keyed hashes only."""
+    from projections.search import words
+
+    runtime = bootstrap(Settings(db=f"sqlite:///{tmp_path / 'sanshi.db'}", kafka=None,
+                                 config_path=None, cipher_key=KEY))
+    try:
+        with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
+            op = _auth("demo-operator-token")
+            for i, (content, address, name, phone) in enumerate(_SEARCHED):
+                r = client.post("/api/cases", headers=op, json={
+                    "order_no": f"PRIV-S-{i}", "received_at": "2026-12-01 09:30:00",
+                    "content": content, "address": address, "caller_name": name,
+                    "caller_phone": phone,
+                })
+                assert r.status_code == 201, r.text
+            found = client.get("/api/search", headers=op, params={"q": "＋86 139-7790-0001"}).json()
+            assert found["total"] == 1
+            assert client.get("/api/search", headers=op, params={"q": "电钻"}).json()["total"] == 1
+            by_name = client.get("/api/search", headers=op, params={"q": "陈女士", "kind": "name"})
+            assert by_name.json()["total"] == 1
+    finally:
+        runtime.close()
+    blob = b"".join(p.read_bytes() for p in tmp_path.glob("sanshi.db*"))
+    for content, address, name, phone in _SEARCHED:
+        digits = "".join(ch for ch in phone if ch.isdigit())
+        for secret in (phone, digits, digits[-8:], name):
+            assert secret.encode() not in blob, f"{secret} readable in the database"
+        tokens = [w for w in words(f"{content} {address}") if len(w) >= 2 and not w.isdigit()]
+        assert tokens
+        readable = [w for w in tokens if w.encode() in blob]
+        assert not readable, f"words of the complaint readable in the database: {readable}"

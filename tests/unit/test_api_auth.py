@@ -116,6 +116,9 @@ ROUTES: list[Route] = [
     Route("GET", "/api/ranking", STATS_READERS),
     Route("GET", "/api/overdue", STATS_READERS),
     Route("GET", "/api/routing/suggest?text=茶亭路路灯坏了", only("operator")),
+    # 查找: units only by order number or text, and only their cases; 来电弹屏: operators
+    Route("GET", "/api/search?q=路灯", EVERYONE),
+    Route("GET", "/api/callers/history?phone=13812345678", only("operator")),
     Route("GET", "/api/meta", EVERYONE),
     Route("GET", "/api/audit", only("admin")),
     Route("GET", "/api/admin/quarantine", only("admin")),
@@ -194,7 +197,7 @@ ROUTES: list[Route] = [
     # 一表通: the operator submits; a unit reads the form of an item it holds (another: 404)
     Route("POST", "/api/forms", only("operator", 201), body={
         "ref": "AUTH-FORM-{n}", "kind": "inspection", "title": "网格巡查",
-        "items": [{"content": "茶亭路{n}号路灯不亮", "address": "海城区茶亭路{n}号"}],
+        "items": [{"content": "茶亭路{n}号路灯不亮（网格巡查，灯杆编号 F{n}）", "address": "海城区茶亭路{n}号"}],
     }),
     Route("GET", "/api/forms/{form_id}", CASE_READERS_BY_ID),
     # 通报 / 追责: the centre's
@@ -341,7 +344,7 @@ def _prepare(client: Any, runtime: Runtime, route: Route) -> tuple[str, UUID | N
         path = path.replace("{entry_id}", str(entry)).replace("{number}", "1")
     if "{form_id}" in path:  # a form whose one item is with the assigned unit (a lamp)
         n = next(_counter)
-        item = {"content": f"茶亭路{n}号门口的路灯不亮了", "address": f"海城区茶亭路{n}号"}
+        item = {"content": f"茶亭路{n}号门口的路灯不亮了（灯杆编号 F{n}）", "address": f"海城区茶亭路{n}号"}
         form, _ = runtime.app.submit_form(f"AUTH-F-{n}", "inspection", "巡查", [item], "operator:t")
         path = path.replace("{form_id}", str(form.id))
     return path, cid

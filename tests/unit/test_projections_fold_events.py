@@ -15,6 +15,7 @@ from engine.deadlines import SHANGHAI
 from engine.domain import Case
 from engine.forms import Censure, Form
 from engine.knowledge import KnowledgeEntry
+from engine.order_numbers import OrderBook
 from projections.fold import IGNORED, OTHER_EVENTS, CaseFold, CaseRow, Deltas, UnknownEvent
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=SHANGHAI)
@@ -65,12 +66,13 @@ def test_every_event_of_a_case_has_a_rule_or_is_listed_as_changing_no_view() -> 
 
 
 def test_the_events_of_the_other_aggregates_are_known_and_need_no_case_row() -> None:
-    """一表通 forms, 通报/追责 and knowledge-base entries share the log with the cases: the fold
-    knows their events (no case row: a censure counts for its unit, a form and an entry not
-    at all; the knowledge view keeps the entries, projections.knowledge)."""
+    """一表通 forms, 通报/追责, knowledge-base entries and the days' order books (工单编号) share the log
+    with the cases: the fold knows their events (no case row: a censure counts for its unit, a
+    form, an entry and an order book not at all; the knowledge view keeps the entries,
+    projections.knowledge; the search view the order numbers)."""
     names = {
         name
-        for cls in (Form, Censure, KnowledgeEntry)
+        for cls in (Form, Censure, KnowledgeEntry, OrderBook)
         for name, value in vars(cls).items()
         if isinstance(value, type) and issubclass(value, cls.Event)
         and value not in (cls.Event, cls.Created)

@@ -28,6 +28,7 @@ from engine.intake import Channel
 from projections.coop_queries import CoopViews
 from projections.projector import Projector
 from projections.queries import ReadModel
+from projections.search import view_search
 from projections.tables import (
     COUNT_FIELDS,
     make_engine,
@@ -347,6 +348,19 @@ def _case_or_none(rt: Runtime) -> Callable[[UUID], Case | None]:
     return get
 
 
+def fts_rows(engine: Any) -> list[tuple[Any, ...]]:
+    """The search words per case as FTS5 holds them (its vocabulary table: word, row)."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_vocab USING fts5vocab(main, view_search_fts, instance)"
+        )
+        rows = conn.exec_driver_sql(
+            "SELECT v.term, s.case_id FROM temp.search_vocab v JOIN view_search s ON s.seq = v.doc "
+            "ORDER BY 1, 2"
+        ).fetchall()
+    return [tuple(r) for r in rows]
+
+
 def assert_views_agree(rt: Runtime, rebuild_batch: int) -> None:
     """Live views = views rebuilt from the log in small batches = the independent fold."""
     live: ReadModel = rt.read_model
@@ -385,6 +399,7 @@ def assert_views_agree(rt: Runtime, rebuild_batch: int) -> None:
         view_returns,
         view_knowledge,
         view_knowledge_proposals,
+        view_search,
     ):
         assert table_rows(rt.views_engine, table) == table_rows(engine, table)
     # Disputed returns per unit pair (退单审核), against the independent statement.
@@ -411,6 +426,11 @@ def assert_views_agree(rt: Runtime, rebuild_batch: int) -> None:
     }
     assert calls["total"] == len(due) and {r["case_id"] for r in calls["rows"]} == due
     assert calls["closable"] == sum(1 for c in cases if c.id in due and c.unreachable)
+    # The search view's words (SQLite FTS5) and 诉求类型 figures: live = rebuilt.
+    live_words = fts_rows(rt.views_engine)
+    assert live_words and live_words == fts_rows(engine)
+    for start, end in WINDOWS:
+        assert rebuilt.stats("appeal_type", start, end) == live.stats("appeal_type", start, end)
     now = T0 + dt.timedelta(days=30)
     assert live.due_for_escalation(now) == rebuilt.due_for_escalation(now)
     assert [c["case_id"] for c in live.manual_queue()] == [

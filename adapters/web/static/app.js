@@ -248,7 +248,8 @@ function renderCase(container, c, events, onChange) {
       c.reported_by > 1 ? h("span", { class: "badge amber", "data-testid": "reported-by" }, `${c.reported_by} 人反映`) : null,
       c.masked ? h("span", { class: "badge" }, "来电人信息已脱敏") : null,
       c.confidential ? h("span", { class: "badge amber", "data-testid": "confidential" }, "保密件") : null,
-      h("span", { class: "muted small right" }, c.id)),
+      c.appeal ? h("span", { class: "badge", "data-testid": "case-appeal" }, c.appeal + (c.appeal_type ? "" : "（预判）")) : null,
+      h("span", { class: "muted small right", title: c.id, "data-testid": "case-order-no" }, c.order_no ? `工单编号 ${c.order_no}` : c.id)),
     instructionsBox(c),
     returnBox(c),
     holdBox(c),
@@ -865,10 +866,11 @@ function intakeScreen(view) {
   const suggestBox = h("div", { class: "card suggest", "data-testid": "suggestion" }, h("h2", {}, "智能分拨建议"), h("p", { class: "muted" }, "输入诉求内容后，这里显示建议的分类、承办单位和疑似重复工单。"));
   const result = h("div", { "data-testid": "intake-result" });
   const form = h("form", { class: "card", "data-testid": "intake-form" },
-    h("div", { class: "row" }, h("h2", {}, "来电受理"), h("span", { class: "muted small right" }, "工单编号 ", h("span", { "data-testid": "order-no" }, orderNo))),
+    h("div", { class: "row" }, h("h2", {}, "来电受理"), h("span", { class: "muted small right" }, "来电流水号 ", h("span", { "data-testid": "order-no" }, orderNo))),
     h("div", { class: "form-grid" },
       h("label", {}, "来电号码", f.phone),
       h("label", {}, "来电人", f.name),
+      callerHistoryBox(f.phone),
       h("label", { class: "full" }, "诉求地址", f.address),
       h("label", { class: "full" }, h("span", { class: "row" }, "诉求内容", counter), f.content),
       h("label", {}, "诉求类型", f.appeal),
@@ -956,10 +958,11 @@ function clearSuggestion(box) {
 // What the toast says after an intake: where the case went, not its status twice.
 function intakeText(c) {
   const unit = c.assigned_unit_name;
-  if (c.status === "dispatched" && unit) return `已受理，已派单至 ${unit}`;
-  if (c.status === "merged") return "已受理，已并入在办原件";
-  if (c.status === "received") return "已受理，待派单" + (c.manual_reason ? `（${c.manual_reason}）` : "");
-  return `已受理（${c.status_name}）`;
+  const took = `受理成功${c.order_no ? "，工单编号 " + c.order_no : ""}`;
+  if (c.status === "dispatched" && unit) return `${took}，已派单至 ${unit}`;
+  if (c.status === "merged") return `${took}，已并入在办原件`;
+  if (c.status === "received") return `${took}，待派单` + (c.manual_reason ? `（${c.manual_reason}）` : "");
+  return `${took}（${c.status_name}）`;
 }
 
 // What the toast says after an action on a case: the action and its outcome.
@@ -1120,7 +1123,7 @@ function searchScreen(view) {
   const status = h("select", {}, h("option", { value: "" }, "全部状态"));
   for (const t of terms("statuses")) status.appendChild(h("option", { value: t.code }, t.label));
   const category = h("select", {}, h("option", { value: "" }, "全部分类"), state.meta.categories.map((c) => h("option", { value: c.code }, c.name)));
-  const idBox = h("input", { placeholder: "工单编号（UUID）", size: 38 });
+  const idBox = h("input", { placeholder: "工单编号（如 HC20261201000001）", size: 30, "data-testid": "open-id" });
   const q = h("input", { placeholder: "诉求内容关键词", size: 18, "data-testid": "search-q" });
   const listCard = h("div", { class: "card" });
   const detail = h("div", {}, hint("点击左侧工单查看详情"));
@@ -1136,7 +1139,7 @@ function searchScreen(view) {
     }
   };
   bar.addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
-  view.appendChild(h("div", { class: "stack" }, bar, h("div", { class: "grid2" }, listCard, detail)));
+  view.appendChild(h("div", { class: "stack" }, findBar(listCard, detail), bar, h("div", { class: "grid2" }, listCard, detail)));
   load();
 }
 
@@ -1516,3 +1519,75 @@ document.addEventListener("DOMContentLoaded", () => {
   if (saved) login(saved).catch(() => logout());
   else logout();
 });
+
+// ---- 查找与来电弹屏 (issue 18: search, caller history, order numbers) ---------------------------
+
+COL.orderNo = { label: "工单编号", render: (r) => r.order_no || "—" };
+COL.appeal = { label: "诉求类型", render: (r) => r.appeal_type || "—" };
+
+// 来电弹屏: as the operator types the number, that number's open and past cases (debounced).
+function callerHistoryBox(phoneInput) {
+  const box = h("div", { class: "full caller-history", "data-testid": "caller-history", hidden: true });
+  let timer = null;
+  let seq = 0;
+  const render = (data) => {
+    clear(box);
+    box.hidden = false;
+    if (!data.cases.length) {
+      box.appendChild(h("p", { class: "muted small" }, "该号码没有历史工单（首次来电）"));
+      return;
+    }
+    const open = data.cases.filter((c) => c.open).length;
+    box.appendChild(h("p", { class: "small" }, h("strong", {}, `该号码来电 ${data.cases.length} 件`), `，在办 ${open} 件`));
+    box.appendChild(h("table", { class: "small" },
+      h("thead", {}, h("tr", {}, ["工单编号", "受理时间", "状态", "承办单位", "诉求类型", "最近评价", "诉求内容"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, data.cases.map((c) => h("tr", { "data-testid": "history-row" },
+        h("td", {}, c.order_no || "—"), h("td", {}, fmtTime(c.received_at)),
+        h("td", {}, statusBadge(c.status, c.status_name)), h("td", {}, c.unit_name || "—"),
+        h("td", {}, c.appeal_type || "—"), h("td", {}, c.last_rating_name || "—"),
+        h("td", {}, (c.snippet || "").slice(0, 40)))))));
+  };
+  const look = () => {
+    clearTimeout(timer);
+    const digits = phoneInput.value.replace(/[^0-9０-９]/g, "");
+    if (digits.length < 7) { box.hidden = true; return; }
+    timer = setTimeout(async () => {
+      const mine = ++seq;
+      try {
+        const data = await get("/api/callers/history" + qs({ phone: phoneInput.value }));
+        if (mine === seq) render(data);
+      } catch (e) {
+        if (mine === seq) toast(e.message, true);
+      }
+    }, 250);
+  };
+  phoneInput.addEventListener("input", look);
+  phoneInput.form?.addEventListener("reset", () => { box.hidden = true; });
+  return box;
+}
+
+// 查找: one box for a number, an order number, a name or a word of the text.
+function findBar(listCard, detail) {
+  const q = h("input", { placeholder: "来电号码 / 工单编号 / 来电人 / 诉求内容", size: 36, "data-testid": "find-q" });
+  const kind = h("select", { "data-testid": "find-kind" },
+    [["auto", "自动识别"], ["phone", "来电号码"], ["order_no", "工单编号"], ["name", "来电人"], ["text", "诉求内容"]].map(([v, t]) => h("option", { value: v }, t)));
+  const KIND_ZH = { phone: "来电号码", order_no: "工单编号", name: "来电人", text: "诉求内容" };
+  let offset = 0;
+  const run = async () => {
+    clear(listCard).appendChild(h("div", { class: "empty" }, "正在查找…"));
+    try {
+      const r = await get("/api/search" + qs({ q: q.value.trim(), kind: kind.value, limit: 50, offset }));
+      const head = h("p", { class: "small", "data-testid": "find-summary" }, `按${KIND_ZH[r.kind]}查找「${r.q}」：共 ${r.total}${r.capped ? "+" : ""} 件`);
+      const more = r.offset + r.rows.length < r.total
+        ? h("button", { type: "button", on: { click: () => { offset += 50; run(); } } }, "下一页") : null;
+      clear(listCard).append(head, caseTable(r.rows, [COL.orderNo, COL.received, COL.text, COL.status, COL.appeal, COL.unit], (id) => showCase(detail, id), "find-table"));
+      if (more) listCard.appendChild(more);
+    } catch (e) {
+      clear(listCard).appendChild(h("div", { class: "error" }, e.message));
+    }
+  };
+  const bar = h("form", { class: "card filters", "data-testid": "find-form" }, h("label", {}, "查找", q), h("label", {}, "按", kind),
+    h("button", { type: "submit", class: "primary", "data-testid": "find-submit" }, "查找"));
+  bar.addEventListener("submit", (ev) => { ev.preventDefault(); if (q.value.trim()) { offset = 0; run(); } });
+  return bar;
+}

@@ -1,0 +1,503 @@
+"""The search view (查找): a case by its caller's number, its order number (工单编号), its
+caller's name or a word of its text, and a number's history of cases (来电弹屏).
+
+The views hold no phone number and no name, and with SANSHI_CIPHER_KEY no word of a complaint
+in clear. So what is indexed is:
+
+- the caller's number, normalised (NFKC: full-width digits; +86 / 0086 and spaces, dashes and
+  brackets dropped) and hashed with HMAC-SHA256 under the district secret
+  (``Settings.district_key``, the key of the police incident numbers); a search hashes the
+  number typed the same way, so ``＋86 138-0000-0000`` finds ``13800000000``;
+- the caller's name, NFKC, spaces dropped, the same way keyed;
+- the complaint and its address cut into words by jieba (``lcut_for_search``), and every pair
+  of adjacent Chinese characters (``words``: jieba's cut alone can split a word a resident
+  searches for); with the cipher key each word is replaced by its keyed hash, so the index
+  answers "which cases hold this word" without holding the word;
+- the order number itself (it names no one) and the 诉求类型.
+
+Full text: on SQLite an FTS5 table (contentless: the index only, its rowid the log position of
+the case's ``Received``); on PostgreSQL a GIN index over ``array_to_tsvector`` of the words,
+which takes each word as a lexeme as it is (no text-search parser, which might cut Chinese or
+hex differently from jieba).
+
+Like every view it follows the log (the projector calls ``SearchFold``), owns its tables and is
+rebuilt from the log (``sanshi projections rebuild``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    DDL,
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Index,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    event,
+    func,
+    literal_column,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.types import Uuid
+
+from engine.settings import district_key
+from projections.tables import COUNT_FIELDS, metadata, view_cases
+
+SEARCH_EVENTS = frozenset({"Received", "Numbered", "FollowedUp"})
+KEY_HEX = 32  # 128 bits of the HMAC: names and numbers
+TERM_HEX = 16  # 64 bits: a word (collisions only widen a search a little)
+MAX_TERMS = 10_000  # words of one case indexed (a 4,000-character complaint has fewer)
+TEXT_COUNT_CAP = 1_000  # a search counts its matches up to this ("1000+": an operator pages no further)
+
+view_search = Table(
+    "view_search",
+    metadata,
+    Column("case_id", Uuid, primary_key=True),
+    # The log position of the case's Received: newest first, and the FTS5 rowid on SQLite.
+    Column("seq", BigInteger, nullable=False, unique=True),
+    Column("order_no", String(32)),
+    Column("phone_key", String(KEY_HEX)),
+    Column("name_key", String(KEY_HEX)),
+    Column("appeal_type", String(8), nullable=False, default=""),
+    Column("appeal_chosen", Boolean, nullable=False, default=False),  # the operator's, not read
+    Column("last_rating", String(32)),  # the latest 回访 rating
+    # The words, space-joined (PostgreSQL's GIN index reads them); "" on SQLite, whose FTS5
+    # table holds the index.
+    Column("terms", Text, nullable=False, default=""),
+)
+Index("ix_view_search_order_no", view_search.c.order_no)
+Index("ix_view_search_phone", view_search.c.phone_key, view_search.c.seq)
+Index("ix_view_search_name", view_search.c.name_key, view_search.c.seq)
+Index(
+    "ix_view_search_terms",
+    func.array_to_tsvector(func.string_to_array(view_search.c.terms, " ")),
+    postgresql_using="gin",
+).ddl_if(dialect="postgresql")
+
+FTS_TABLE = "view_search_fts"
+event.listen(
+    view_search,
+    "after_create",
+    DDL(  # type: ignore[no-untyped-call]
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(terms, content='', "
+        "tokenize='unicode61 remove_diacritics 0')"
+    ).execute_if(dialect="sqlite"),
+)
+event.listen(
+    view_search,
+    "before_drop",
+    DDL(f"DROP TABLE IF EXISTS {FTS_TABLE}").execute_if(  # type: ignore[no-untyped-call]
+        dialect="sqlite"
+    ),
+)
+
+SEARCH_TABLES = (view_search,)
+
+# ---- keys -----------------------------------------------------------------------------------
+
+_NOT_DIGITS = re.compile(r"[^0-9]")
+_NUMERALS = str.maketrans("〇零一二三四五六七八九幺", "001234567891")
+
+
+def phone_digits(number: str) -> str:
+    """The number as digits: NFKC (full-width ``１３８`` → 138, as the channels' identifier
+    normaliser reads numbers), Chinese numerals as digits, every separator dropped, and the
+    country code (+86, 0086, 86 before a mobile number) taken off."""
+    d = _NOT_DIGITS.sub("", unicodedata.normalize("NFKC", number).translate(_NUMERALS))
+    if d.startswith("0086"):
+        d = d[4:]
+    elif d.startswith("86") and len(d) == 13 and d[2] == "1":
+        d = d[2:]
+    return d
+
+
+def name_form(name: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", name).split()).casefold()
+
+
+def _word_ok(w: str) -> bool:
+    return bool(w) and all(ch.isalnum() for ch in w)
+
+
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}")
+
+
+def _bigrams(run: str) -> list[str]:
+    return [run[i : i + 2] for i in range(len(run) - 1)]
+
+
+def words(text_: str, for_index: bool = True) -> list[str]:
+    """The words a text is indexed (``for_index``) or looked up by, each once: NFKC, lower
+    case, letters and digits only.
+
+    Indexed: jieba's words (``lcut_for_search``) and every pair of adjacent Chinese
+    characters. jieba alone cuts 门口的路灯不亮了 into 路 / 灯不亮, so a search for 路灯 would
+    miss it; the pairs make a Chinese word of the query match wherever its characters stand
+    together. Looked up: the query's jieba words, a Chinese one as its pairs (all of them)."""
+    import jieba
+
+    normal = unicodedata.normalize("NFKC", text_).casefold()
+    seen: dict[str, None] = {}
+    if for_index:
+        for w in jieba.lcut_for_search(normal):
+            w = w.strip()
+            if _word_ok(w):
+                seen[w] = None
+        for run in _CJK_RUN.findall(normal):
+            seen.update(dict.fromkeys(_bigrams(run)))
+        return list(seen)
+    for w in jieba.lcut(normal):
+        w = w.strip()
+        if not _word_ok(w):
+            continue
+        if _CJK_RUN.fullmatch(w):
+            seen.update(dict.fromkeys(_bigrams(w)))
+        else:
+            seen[w] = None
+    return list(seen)
+
+
+@dataclass(frozen=True)
+class SearchKeys:
+    """How numbers, names and words are written into the index and looked up. ``hashed``:
+    words as keyed hashes (with the cipher key); numbers and names are always keyed."""
+
+    key: bytes
+    hashed: bool = False
+
+    @classmethod
+    def default(cls, hashed: bool = False) -> SearchKeys:
+        return cls(district_key(None, None), hashed)
+
+    def _mac(self, purpose: bytes, value: str, size: int) -> str:
+        mac = hmac.new(self.key, purpose + b"\0" + value.encode("utf-8", "surrogatepass"), hashlib.sha256)
+        return mac.hexdigest()[:size]
+
+    def phone(self, number: str) -> str | None:
+        d = phone_digits(number)
+        return self._mac(b"phone", d, KEY_HEX) if len(d) >= 5 else None
+
+    def name(self, name: str) -> str | None:
+        n = name_form(name)
+        return self._mac(b"name", n, KEY_HEX) if n else None
+
+    def term(self, word: str) -> str:
+        return self._mac(b"term", word, TERM_HEX) if self.hashed else word
+
+    def terms(self, text_: str, for_index: bool = True) -> list[str]:
+        return [self.term(w) for w in words(text_, for_index)][:MAX_TERMS]
+
+
+# ---- following the log ----------------------------------------------------------------------
+
+
+@dataclass
+class SearchWrites:
+    new: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+    numbered: list[dict[str, Any]] = field(default_factory=list)
+    rated: list[dict[str, Any]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.new or self.numbered or self.rated)
+
+
+class SearchFold:
+    """What the search view takes from a batch of events, and its writes (one transaction
+    with the other views and the position)."""
+
+    def __init__(self, dialect: str, keys: SearchKeys) -> None:
+        self.sqlite = dialect == "sqlite"
+        self.keys = keys
+
+    def note(
+        self, writes: SearchWrites, position: int, case_id: UUID, name: str, e: Mapping[str, Any]
+    ) -> None:
+        if name == "Received":
+            keys = self.keys
+            body = f"{e.get('content') or ''} {e.get('address') or ''}"
+            writes.new[case_id] = {
+                "case_id": case_id,
+                "seq": position,
+                "order_no": None,
+                "phone_key": keys.phone(str(e.get("caller_phone") or "")),
+                "name_key": keys.name(str(e.get("caller_name") or "")),
+                "appeal_type": str(e.get("appeal_type") or ""),
+                "appeal_chosen": bool(e.get("appeal_type")),
+                "last_rating": None,
+                "terms": " ".join(keys.terms(body)),
+            }
+            return
+        row = writes.new.get(case_id)
+        if name == "Numbered":
+            values = {"order_no": str(e["order_no"])}
+            predicted = str(e.get("appeal_type_predicted") or "")
+            if row is not None:
+                row.update(values)
+                if not row["appeal_chosen"] and predicted:
+                    row["appeal_type"] = predicted
+            else:
+                writes.numbered.append({"k": case_id, "o": values["order_no"], "p": predicted})
+        elif name == "FollowedUp" and e.get("rating") is not None:
+            rating = str(getattr(e["rating"], "value", e["rating"]))
+            if row is not None:
+                row["last_rating"] = rating
+            else:
+                writes.rated.append({"k": case_id, "r": rating})
+
+    def write(self, conn: Connection, writes: SearchWrites) -> None:
+        t = view_search
+        if writes.new:
+            rows = list(writes.new.values())
+            if self.sqlite:
+                conn.execute(
+                    text(f"INSERT INTO {FTS_TABLE} (rowid, terms) VALUES (:seq, :terms)"),
+                    [{"seq": r["seq"], "terms": r["terms"]} for r in rows],
+                )
+                rows = [{**r, "terms": ""} for r in rows]
+            conn.execute(t.insert(), rows)
+        if writes.numbered:
+            conn.execute(
+                update(t)
+                .where(t.c.case_id == bindparam("k"))
+                .values(order_no=bindparam("o")),
+                writes.numbered,
+            )
+            predicted = [w for w in writes.numbered if w["p"]]
+            if predicted:
+                conn.execute(
+                    update(t)
+                    .where(and_(t.c.case_id == bindparam("k"), t.c.appeal_chosen.is_(False)))
+                    .values(appeal_type=bindparam("p")),
+                    predicted,
+                )
+        if writes.rated:
+            conn.execute(
+                update(t).where(t.c.case_id == bindparam("k")).values(last_rating=bindparam("r")),
+                writes.rated,
+            )
+
+
+# ---- reading --------------------------------------------------------------------------------
+
+SEARCH_KINDS = ("auto", "phone", "order_no", "name", "text")
+_ORDER_SHAPE = re.compile(r"^[A-Za-z]{1,8}\d{14,}$")
+
+
+def order_no_shaped(value: str) -> bool:
+    return bool(_ORDER_SHAPE.match(value.strip()))
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    kind: str  # the kind the query was read as
+    total: int
+    capped: bool  # total is a lower bound (a text search counts up to TEXT_COUNT_CAP)
+    ids: list[UUID]
+    facts: dict[UUID, dict[str, Any]]  # order_no, appeal_type, last_rating per id
+
+
+class SearchIndex:
+    """Queries of the search view. ``unit``: only cases ever dispatched to that unit (the
+    same rule as the case list, ``view_cases.units``)."""
+
+    def __init__(self, engine: Engine, keys: SearchKeys) -> None:
+        self.engine = engine
+        self.keys = keys
+        self.sqlite = engine.dialect.name == "sqlite"
+
+    @staticmethod
+    def read_kind(q: str) -> str:
+        s = q.strip()
+        if order_no_shaped(s):
+            return "order_no"
+        if len(phone_digits(s)) >= 5 and not re.search(r"[^\d\s+\-()（）＋－０-９]", s):
+            return "phone"
+        return "text"
+
+    def _scope(self, unit: str | None) -> list[Any]:
+        if unit is None:
+            return []
+        return [view_cases.c.units.like(f"%|{unit}|%")]
+
+    def search(
+        self, q: str, kind: str = "auto", unit: str | None = None, limit: int = 20, offset: int = 0
+    ) -> SearchPage:
+        if kind == "auto":
+            kind = self.read_kind(q)
+        s, c = view_search, view_cases
+        base = select(s.c.case_id).select_from(s.join(c, c.c.case_id == s.c.case_id))
+        scope = self._scope(unit)
+        if kind == "order_no":
+            cond: list[Any] = [s.c.order_no == q.strip().upper()]
+        elif kind == "phone":
+            key = self.keys.phone(q)
+            if key is None:
+                return SearchPage(kind, 0, False, [], {})
+            cond = [s.c.phone_key == key]
+        elif kind == "name":
+            key = self.keys.name(q)
+            if key is None:
+                return SearchPage(kind, 0, False, [], {})
+            cond = [s.c.name_key == key]
+        else:
+            return self._text(q, scope, limit, offset)
+        stmt = base.where(and_(true(), *cond, *scope))
+        with self.engine.connect() as conn:
+            # Counted up to the cap, for every kind: a common name (李女士) or word matches thousands.
+            counted = select(func.count()).select_from(stmt.limit(TEXT_COUNT_CAP + 1).subquery())
+            total = int(conn.execute(counted).scalar() or 0)
+            ids = [
+                r[0]
+                for r in conn.execute(stmt.order_by(s.c.seq.desc()).limit(limit).offset(offset))
+            ]
+            facts = self._facts(conn, ids)
+        return SearchPage(kind, min(total, TEXT_COUNT_CAP), total > TEXT_COUNT_CAP, ids, facts)
+
+    def _text(self, q: str, scope: list[Any], limit: int, offset: int) -> SearchPage:
+        terms = self.keys.terms(q, for_index=False)[:32]
+        if not terms:
+            return SearchPage("text", 0, False, [], {})
+        s, c = view_search, view_cases
+        if self.sqlite:
+            match = " ".join(f'"{t}"' for t in terms)
+            hits = (
+                select(literal_column("rowid").label("seq"))
+                .select_from(text(FTS_TABLE))
+                .where(text(f"{FTS_TABLE} MATCH :m"))
+                .subquery("hits")
+            )
+            joined: Any = s.join(hits, hits.c.seq == s.c.seq)
+            params: dict[str, Any] = {"m": match}
+        else:
+            # A literal cast to tsquery: the planner matches it with the GIN index's expression.
+            joined = s
+            params = {"m": " & ".join(f"'{t}'" for t in terms)}
+        if scope:
+            joined = joined.join(c, c.c.case_id == s.c.case_id)
+        stmt = select(s.c.case_id, s.c.seq).select_from(joined)
+        if not self.sqlite:
+            stmt = stmt.where(
+                text(
+                    "array_to_tsvector(string_to_array(view_search.terms, ' ')) "
+                    "@@ CAST(:m AS tsquery)"
+                )
+            )
+        if scope:
+            stmt = stmt.where(and_(*scope))
+        with self.engine.connect() as conn:
+            counted = select(func.count()).select_from(
+                stmt.limit(TEXT_COUNT_CAP + 1).subquery()
+            )
+            total = int(conn.execute(counted, params).scalar() or 0)
+            page = conn.execute(
+                stmt.order_by(s.c.seq.desc()).limit(limit).offset(offset), params
+            )
+            ids = [r[0] for r in page]
+            facts = self._facts(conn, ids)
+        capped = total > TEXT_COUNT_CAP
+        return SearchPage("text", min(total, TEXT_COUNT_CAP), capped, ids, facts)
+
+    @staticmethod
+    def _facts(conn: Connection, ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:
+        if not ids:
+            return {}
+        s = view_search
+        stmt = select(s.c.case_id, s.c.order_no, s.c.appeal_type, s.c.last_rating).where(
+            s.c.case_id.in_(list(ids))
+        )
+        return {
+            r.case_id: {
+                "order_no": r.order_no,
+                "appeal_type": r.appeal_type,
+                "last_rating": r.last_rating,
+            }
+            for r in conn.execute(stmt)
+        }
+
+    def case_for_order_no(self, order_no: str) -> UUID | None:
+        s = view_search
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(s.c.case_id).where(s.c.order_no == order_no.strip().upper()).limit(1)
+            ).scalar()
+        return found if isinstance(found, UUID) else (UUID(str(found)) if found else None)
+
+    def history(self, number: str, limit: int = 50) -> list[dict[str, Any]]:
+        """来电弹屏: the cases of this caller's number, open ones first, newest first."""
+        key = self.keys.phone(number)
+        if key is None:
+            return []
+        s, c = view_search, view_cases
+        stmt = (
+            select(
+                s.c.case_id,
+                s.c.order_no,
+                s.c.appeal_type,
+                s.c.last_rating,
+                c.c.status,
+                c.c.unit,
+                c.c.resolved_unit,
+                c.c.category,
+                c.c.received_at,
+                c.c.snippet,
+            )
+            .select_from(s.join(c, c.c.case_id == s.c.case_id))
+            .where(s.c.phone_key == key)
+            .order_by(s.c.seq.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def appeal_type_name(code: str) -> str:
+    return code or "未分类"
+
+
+def stats_by_appeal_type(
+    engine: Engine,
+    start: dt.date | None,
+    end: dt.date | None,
+    filters: Mapping[str, str],
+) -> dict[str, dict[str, int]]:
+    """The counters of the cases received in [start, end), summed per 诉求类型 (each case's
+    own vector, as the channel, category and street rows are made)."""
+    s, c = view_search, view_cases
+    cond: list[Any] = [c.c[k] == v for k, v in filters.items()]
+    if start is not None:
+        cond.append(c.c.received_day >= start)
+    if end is not None:
+        cond.append(c.c.received_day < end)
+    stmt = (
+        select(s.c.appeal_type.label("g"), *[func.sum(c.c[f]).label(f) for f in COUNT_FIELDS])
+        .select_from(c.join(s, s.c.case_id == c.c.case_id, isouter=True))
+        .where(and_(true(), *cond))
+        .group_by(s.c.appeal_type)
+    )
+    out: dict[str, dict[str, int]] = {}
+    with engine.connect() as conn:
+        for r in conn.execute(stmt):
+            m = r._mapping
+            counts = out.setdefault(str(m["g"] or ""), dict.fromkeys(COUNT_FIELDS, 0))
+            for f in COUNT_FIELDS:
+                counts[f] += int(m[f] or 0)
+    return {k: v for k, v in out.items() if any(v.values())}

@@ -1,0 +1,55 @@
+"""查找 and 来电弹屏 in a real browser (tests/e2e/test_ui_flow.py's server and Chromium, 1366×768):
+the operator types a number that has called before and sees its cases under the form; then
+finds a case by its order number and by a word of its text in 工单查询, and opens it: the page
+shows the order number. Screenshots to test-artifacts/ and /tmp/sanshi-search-*.png."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_ui_flow import OPERATOR, _api, _page, _shot, browser, server
+
+pytestmark = pytest.mark.date_sensitive
+__all__ = ["browser", "server"]
+
+
+def test_the_operator_sees_a_callers_history_and_finds_cases(browser: Any, server: str) -> None:
+    n = time.time_ns()
+    phone = f"139{n % 100_000_000:08d}"  # a number only this run has used
+    word = f"榕树{n % 10_000}"  # a made-up word of the text, only in this run's case
+    first = _api(server, OPERATOR, "POST", "/api/cases", {
+        "order_no": f"UI-SEARCH-{n}-1", "received_at": "2026-11-02 09:30:00",
+        "content": f"茶亭路22号门前{word}的树枝压着电线，刮风时很危险",
+        "address": "北海市海城区茶亭路22号", "caller_phone": phone, "caller_name": "李女士",
+    })
+    _api(server, OPERATOR, "POST", "/api/cases", {
+        "order_no": f"UI-SEARCH-{n}-2", "received_at": "2026-11-03 10:00:00",
+        "content": "小区门口垃圾桶满了没人清运，臭气很大", "address": "北海市海城区茶亭路22号",
+        "caller_phone": phone, "caller_name": "李女士",
+    })
+    order_no = first["order_no"]
+    assert order_no
+
+    page = _page(browser, server, OPERATOR)
+    spaced = f"+86 {phone[:3]}-{phone[3:7]}-{phone[7:]}"
+    page.get_by_test_id("caller_phone").press_sequentially(spaced, delay=15)
+    history = page.get_by_test_id("caller-history")
+    history.get_by_test_id("history-row").nth(1).wait_for(timeout=5000)
+    assert history.get_by_test_id("history-row").count() == 2
+    assert order_no in history.inner_text()
+    shutil.copy(_shot(page, "11-来电弹屏-caller-history.png"), "/tmp/sanshi-search-1-history.png")
+
+    page.get_by_test_id("tab-search").click()
+    for q in (order_no, word):
+        page.get_by_test_id("find-q").fill(q)
+        page.get_by_test_id("find-submit").click()
+        row = page.locator(f"[data-testid=find-table] tr[data-case-id='{first['id']}']")
+        row.wait_for(timeout=5000)
+        assert page.locator("[data-testid=find-table] tbody tr").count() == 1
+    row.click()
+    page.get_by_test_id("case-order-no").filter(has_text=order_no).wait_for(timeout=5000)
+    shutil.copy(_shot(page, "12-查找-found-by-word.png"), "/tmp/sanshi-search-2-found.png")
