@@ -33,9 +33,6 @@ from engine.routing.keyword import KeywordRouter
 from engine.settings import Settings
 from tests.support.lifecycle import OP, REACHABLE, T0, build
 
-# Reads today's date: CI runs it again on moved clocks (tests/support/moved_clock.py).
-pytestmark = pytest.mark.date_sensitive
-
 LATER = T0 + dt.timedelta(days=60)
 LEADER = "leader:test"
 
