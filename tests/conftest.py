@@ -51,8 +51,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
     config.addinivalue_line(
         "markers",
-        "date_sensitive: reads today's date (deadlines, duplicate windows, stats periods, the demo, "
-        "the clock); CI runs these again under moved clocks (tests/support/moved_clock.py)",
+        "date_sensitive: its outcome can depend on today's date (intake and read routes that take "
+        "'now', the browser's clock); CI runs these again under moved clocks "
+        "(tests/support/moved_clock.py). A test acting at fixed instants does not need it; "
+        "tests/support/clock_probe.py lists the tests that read the clock",
     )
     # kafka-python 3.0.x loads its protocol schemas with importlib.resources'
     # legacy API: ~100 DeprecationWarnings per session, not ours to fix.

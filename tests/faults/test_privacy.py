@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import sqlite3
 import uuid
 import warnings
@@ -44,6 +45,7 @@ from tests.faults.support import (
     received_counts,
     topic_bytes,
 )
+from tests.support.services import PostgresServer, ServiceError
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -190,14 +192,20 @@ def postgres_dump_table(url: str, table: str) -> bytes:
 Stored = tuple[Corpus, dict[str, bytes], dict[str, set[str]]]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def encrypted_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stored]:
+# Once per module and store: the tests below only read what it yields (bytes, a corpus and sets),
+# and building it is most of their time.
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def encrypted_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stored]:
     """A district's intake stored with a cipher key, some of it resolved; yields the corpus,
     the raw rows of every table of the database and the markers of addresses and results."""
+    tmp_path = tmp_path_factory.mktemp("encrypted_store")
+    pg: PostgresServer | None = None
     if request.param == "sqlite":
         db = f"sqlite:///{tmp_path / 'sanshi.db'}"
     else:
-        db = request.getfixturevalue("fresh_postgres_url")
+        pg = request.getfixturevalue("pg_server")
+        pg_name = f"t_{uuid.uuid4().hex}"
+        db = pg.create_database(pg_name)
     corpus = _corpus(tmp_path, 400, seed=8100, district_key=_KEYED.district_key)
     runtime = bootstrap(Settings(db=db, kafka=None, config_path=None, cipher_key=KEY))
     try:
@@ -220,6 +228,9 @@ def encrypted_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
         tables = postgres_tables(db)
     assert token.encode() not in b"".join(tables.values()), "an API token stored in clear"
     yield corpus, tables, acted
+    if pg is not None and pg.running:
+        with contextlib.suppress(ServiceError):  # the server goes at session end anyway
+            pg.drop_database(pg_name)
 
 
 def test_cipher_key_keeps_the_log_and_the_dead_letters_unreadable(

@@ -41,9 +41,6 @@ from tests.support.lifecycle import (
     with_claimed_part,
 )
 
-# Reads today's date: CI runs it again on moved clocks (tests/support/moved_clock.py).
-pytestmark = pytest.mark.date_sensitive
-
 LATER = T0 + dt.timedelta(days=60)
 LEADER = "leader:test"
 

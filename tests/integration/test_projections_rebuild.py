@@ -53,9 +53,6 @@ from tests.support.fold_oracle import (
 )
 from tests.unit.test_projections_properties import table_rows
 
-# Reads today's date: CI runs it again on moved clocks (tests/support/moved_clock.py).
-pytestmark = pytest.mark.date_sensitive
-
 REPO = Path(__file__).resolve().parents[2]
 BYS = (None, "unit", "channel", "category", "street", "month")
 UNITS = [

@@ -40,9 +40,6 @@ from tests.support.fold_oracle import (
     make_runtime,
 )
 
-# Reads today's date: CI runs it again on moved clocks (tests/support/moved_clock.py).
-pytestmark = pytest.mark.date_sensitive
-
 MARCH, APRIL = dt.date(2026, 3, 1), dt.date(2026, 4, 1)
 DEPARTMENT_CASES = [  # no known address: routed by category to a department
     ("city_management", "人民路口有人占道经营第{n}处，摊贩把路都堵了"),

@@ -67,6 +67,13 @@ def stop() -> None:
 
 start()
 
+# While tests.support.clock_probe looks for the tests that read the clock, it watches the CLI
+# processes they start too.
+if os.environ.get("TEST_CLOCK_PROBE"):
+    from tests.support import clock_probe
+
+    clock_probe.install()
+
 
 # How the tests start the `sanshi` CLI in a process of its own: on the moved clock when there is one.
 CLI_CODE = "import tests.support.moved_clock; from adapters.cli import main; main()"

@@ -20,8 +20,6 @@ from engine.intake import IntakeCommand
 from engine.routing.keyword import KeywordRouter
 from engine.routing.learning import LearningRouter
 
-pytestmark = pytest.mark.date_sensitive
-
 DATA = Path(__file__).parent.parent / "data"
 T0 = dt.datetime(2026, 9, 21, 10, 0, tzinfo=SHANGHAI)  # a Monday
 _refs = itertools.count(1)

@@ -19,9 +19,6 @@ from engine.deadlines import (
 from engine.intake import IntakeCommand
 from engine.routing.keyword import KeywordRouter
 
-# Reads today's date: CI runs it again on moved clocks (tests/support/moved_clock.py).
-pytestmark = pytest.mark.date_sensitive
-
 NORMAL = DeadlinePolicy()  # claim 1 working day, handle 5 working days; urgent 30 min / 24 h
 
 

@@ -12,9 +12,6 @@ from click.testing import CliRunner
 
 from adapters.cli import main
 
-# Reads today's date: CI runs it again on moved clocks (tests/support/moved_clock.py).
-pytestmark = pytest.mark.date_sensitive
-
 RATE_NAMES = ("办结率", "按时办结率", "响应率", "退单率", "调解成功率", "解决率", "满意率")
 RATE_FIELDS = ("handling_rate", "on_time_rate", "response_rate", "return_rate",
                "mediation_success_rate", "solved_rate", "satisfaction_rate")

@@ -115,7 +115,12 @@ def test_ingest_cannot_run_without_a_file_or_with_an_unknown_channel(db_env: Pat
     assert code == 2
 
 
-def test_dead_letters_are_exit_one_and_listed_with_raw_bytes(db_env: Path, tmp_path: Path) -> None:
+def test_dead_letters_are_exit_one_and_listed_with_raw_bytes(
+    db_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Wide enough that the table never wraps the positions, however long tmp_path is (a
+    # pytest-xdist worker's is longer): whether they are listed is what is checked here.
+    monkeypatch.setenv("COLUMNS", "240")
     path = tmp_path / "bad.jsonl"
     path.write_bytes(b"not json\n" + "{\"order_no\": \"X\", \"content\": \"路灯\"}".encode("gb18030") + b"\n")
     code, out = cli("ingest", "hotline", str(path))

@@ -20,9 +20,6 @@ from engine.intake import Channel, Concern, IntakeCommand
 from engine.routing.learning import LearningRouter
 from engine.routing.port import CaseFacts
 
-# Reads today's date: CI runs it again on moved clocks (tests/support/moved_clock.py).
-pytestmark = pytest.mark.date_sensitive
-
 DATA = Path(__file__).parent.parent / "data"
 T0 = dt.datetime(2026, 9, 21, 10, 0, tzinfo=SHANGHAI)  # a Monday
 OP = "operator:test"
