@@ -66,6 +66,7 @@ ISSUE_OBJECTS: tuple[str, ...] = (
     "外墙", "楼道", "门禁", "监控", "充电", "电动车", "施工", "工地", "鸡", "鸽", "蚊", "老鼠",
     "臭", "水压", "水质", "暖气", "供热", "网络", "信号", "公交", "站牌", "斑马线", "桥",
     "吵", "音响", "断电", "断水", "摆摊", "滴水", "排水沟", "天然气", "液化气", "漏气",
+    "收费", "涨价", "保安", "楼道灯", "养老服务", "维修基金", "绿化",
 )
 # One thing told in several words: a resident's 红绿灯 is another's 信号灯. Each word reads as
 # the first word of its group, so that two reports of one thing share it.
@@ -81,8 +82,10 @@ ISSUE_SYNONYMS: tuple[tuple[str, ...], ...] = (
     ("停水", "断水"),
     ("井盖", "窨井"),
 )
-# Where the problem is, not what it is (a lamp on the 人行道, litter on the 道路).
-NOT_AN_ISSUE = frozenset({"道路", "人行道", "马路"})
+# Where the problem is, not what it is (a lamp on the 人行道, litter on the 道路); and who is
+# expected to act, not what is wrong: 物业 is named in "物业乱收费", "物业服务太差" and
+# "违建，物业管不了" alike, three problems.
+NOT_AN_ISSUE = frozenset({"道路", "人行道", "马路", "物业"})
 _CANONICAL = {w: group[0] for group in ISSUE_SYNONYMS for w in group}
 
 
