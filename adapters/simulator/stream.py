@@ -151,6 +151,9 @@ class IntakeStream:
         self._ticket: dict[str, int] = {}
         self._order = 0
         self._taken: dict[tuple[str, ...], dt.datetime] = {}  # spot → last incident there
+        # (problem, spot) → when the last incident of that problem there began, and which
+        self._held: dict[tuple[str, ...], tuple[dt.datetime, Incident]] = {}
+        self.saturated = 0  # first reports told as another report of the incident at a taken spot
 
     # ---- time ----------------------------------------------------------------------------
 
@@ -262,8 +265,17 @@ class IntakeStream:
             spots = _spots(problem.category, slots, crossing or "交叉口" in slots["spot"])
             if not any(self._taken.get(k, _NEVER) > at - SPOT_MEMORY for k in spots):
                 break
-        for k in spots:
-            self._taken[k] = at
+        else:
+            # A crowded district (a rate far above its own): every draw names a spot where an
+            # incident of the category began within the month. Where one of the same problem
+            # began, a resident now reporting that problem there reports that incident:
+            # "港口路91号门前的井盖坏了" twice in a week is one manhole to anyone, so it is
+            # told and counted as another report of it, not as a second incident.
+            for k in spots:
+                held = self._held.get((problem.key, *k))
+                if held is not None and held[0] > at - SPOT_MEMORY:
+                    self.saturated += 1
+                    return held[1]
         self._incidents += 1
         urgent = problem.urgent_p > 0 and self.rng.random() < problem.urgent_p
         if problem is EMERGENCY:
@@ -276,6 +288,9 @@ class IntakeStream:
             core=self.rng.randrange(len(problem.cores)),
             urgent=urgent,
         )
+        for k in spots:
+            self._taken[k] = at
+            self._held[(problem.key, *k)] = (at, incident)
         # Someone else reports the same thing: on a storm day, half the street calls.
         p2 = problem.second_report_p * (2.0 if self.is_surge(at.date()) else 1.0)
         extra_reports = 0
