@@ -309,6 +309,11 @@ def test_place_names_read_without_the_words_run_into_them(haicheng: SanshiConfig
     assert (place.road, place.number, place.estate) == ("广东路", None, "南珠广场")
     # The text names the road only: the location field's door completes it.
     assert read("茶亭路28号", "茶亭路的路灯坏了").number == "28"
+    # A 停车场 in 高德 is one of several: not a named landmark like 中山公园.
+    assert compare(read("高德52号", "高德停车场门口摆摊的占了人行道"),
+                   read("高德110号", "高德停车场旁边每天有小摊贩占道经营")) != Match.EXACT
+    assert compare(read("北部湾中路", "中山公园门口的路灯坏了"),
+                   read("北部湾中路", "中山公园门口的路灯不亮")) == Match.EXACT
     # A crossing and a door on one of its roads are not one spot.
     assert compare(read("湛江路78号", "湛江路和驿马路交叉口的井盖坏了"), read("湛江路78号")) != Match.EXACT
 

@@ -447,8 +447,10 @@ class PlaceReader:
             if not text.startswith(_WHERE, m.end()):
                 continue
             prefix = _scan_back(text, m.start(), [])[-4:]
-            if prefix.endswith(_ROAD_SUFFIX):
-                prefix = ""  # 茶亭路菜市场: the road is read on its own
+            if prefix.endswith(_ROAD_SUFFIX) or any(prefix.endswith(a) for a in self._named):
+                # 茶亭路菜市场: the road is read on its own; 高德停车场 is a 停车场 somewhere
+                # in 高德, not a name (高德 has several), as 中山公园 or 北海二中 are.
+                prefix = ""
             return prefix + m.group(0)
         # A 小区's 门口 is not a spot of its own: a 小区 has several gates, and "the lamp at
         # the gate" from two callers may be two lamps.
