@@ -262,7 +262,12 @@ class IntakeStream:
             if not slots["road2"]:
                 slots["road2"] = self.rng.choice(("中山路", "北海大道", "长青路", "新世纪大道"))
             slots["spot"] = spot_of(slots, self.rng)
-            spots = _spots(problem.category, slots, crossing or "交叉口" in slots["spot"])
+            spots = _spots(
+                problem.category,
+                slots,
+                crossing or "交叉口" in slots["spot"],
+                estate=problem.key in ESTATE_WIDE,
+            )
             if not any(self._taken.get(k, _NEVER) > at - SPOT_MEMORY for k in spots):
                 break
         else:
@@ -415,9 +420,16 @@ SPOT_MEMORY = dt.timedelta(days=30)
 _NEVER = dt.datetime.min.replace(tzinfo=SHANGHAI)
 
 
-def _spots(category: str, slots: dict[str, str], crossing: bool) -> list[tuple[str, ...]]:
-    """The exact spots an incident's facts name: door, building, lamp, and the crossing when
-    its text names one."""
+# Problems of a whole 小区 (its water, power, gas): the 小区 is the spot, and two outages of one
+# kind in one 小区 within a month are one outage to anyone who reads them.
+ESTATE_WIDE = frozenset({"water_outage", "power_outage", "gas"})
+
+
+def _spots(
+    category: str, slots: dict[str, str], crossing: bool, estate: bool = False
+) -> list[tuple[str, ...]]:
+    """The exact spots an incident's facts name: door, building, lamp, the crossing when its
+    text names one, the 小区 for a problem of the whole 小区."""
     road = slots["road"]
     spots = [
         (category, "door", road, slots["n"]),
@@ -426,6 +438,8 @@ def _spots(category: str, slots: dict[str, str], crossing: bool) -> list[tuple[s
     ]
     if crossing:
         spots.append((category, "crossing", *sorted((road, slots["road2"]))))
+    if estate:
+        spots.append((category, "estate", road, slots["xiaoqu"]))
     return spots
 
 

@@ -324,7 +324,7 @@ def test_a_crowded_stream_never_starts_two_incidents_of_one_problem_at_one_spot(
     # At ~12 times the district's rate every door of a busy road has had a lamp out this month;
     # a resident reporting a lamp out there reports that lamp (one incident), which is how the
     # merge bench must count it.
-    from adapters.simulator.stream import SPOT_MEMORY, IntakeStream, _spots
+    from adapters.simulator.stream import ESTATE_WIDE, SPOT_MEMORY, IntakeStream, _spots
 
     start = dt.datetime(2026, 9, 7, tzinfo=SHANGHAI)
     stream = IntakeStream(haicheng, 16, start, 12, scale=12.0, surge=None)
@@ -337,8 +337,29 @@ def test_a_crowded_stream_never_starts_two_incidents_of_one_problem_at_one_spot(
                 continue
             seen.add(inc.number)
             crossing = any("{road2}" in c for c in inc.problem.cores) or "交叉口" in inc.slots["spot"]
-            for spot in _spots(inc.problem.key, inc.slots, crossing):
+            for spot in _spots(inc.problem.key, inc.slots, crossing, inc.problem.key in ESTATE_WIDE):
                 for at, other in began.get(spot, []):
                     assert rec.received_at - at > SPOT_MEMORY, (inc.number, other, spot)
                 began.setdefault(spot, []).append((rec.received_at, inc.number))
     assert stream.saturated > 0
+
+
+def test_an_outage_of_one_xiaoqu_is_one_case_a_lamp_at_its_gate_is_not(app: SanshiApplication) -> None:
+    # For the water, power or gas of a whole 小区 the 小区 is the place the problem is about;
+    # "the lamp at the 小区's gate" from two callers may be two lamps at two gates.
+    a = receive(app, "幸福里小区从昨天开始停水，没有任何通知，做饭洗澡都成问题", "北海市海城区茶亭路幸福里小区",
+                phone="13907790080", name="李建国")
+    b = receive(app, "住户称幸福里小区从昨天开始停水，也不知道什么时候来水", "北海市海城区茶亭路28号",
+                phone="13907790081", name="王秀英", hours=2)
+    assert b.merged_into == a.case_id
+    c = receive(app, "幸福里小区停电好几个小时了，冰箱里的东西都坏了", "北海市海城区茶亭路幸福里小区",
+                phone="13907790082", name="张伟", hours=3)
+    assert c.merged_into is None  # the same 小区, another outage
+    d = receive(app, "金海湾小区从昨天开始停水，没有任何通知", "北海市海城区贵州路金海湾小区",
+                phone="13907790083", name="刘芳", hours=3)
+    assert d.merged_into is None  # another 小区
+    e = receive(app, "幸福里小区门口的路灯坏了好几天了", "北海市海城区茶亭路幸福里小区", phone="13907790084",
+                hours=4)
+    f = receive(app, "幸福里小区门口的路灯坏了好几天了，晚上很黑", "北海市海城区茶亭路幸福里小区",
+                phone="13907790085", hours=5)
+    assert f.merged_into is None and e.case_id != f.merged_into
