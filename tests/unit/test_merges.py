@@ -358,6 +358,11 @@ def test_an_outage_of_one_xiaoqu_is_one_case_a_lamp_at_its_gate_is_not(app: Sans
     d = receive(app, "金海湾小区从昨天开始停水，没有任何通知", "北海市海城区贵州路金海湾小区",
                 phone="13907790083", name="刘芳", hours=3)
     assert d.merged_into is None  # another 小区
+    # One name, no road to tell which 小区 of that name: suggested, not merged.
+    g = receive(app, "住户称幸福里小区从昨天开始停水，没有任何通知", "北海市海城区茶亭路社区",
+                phone="13907790086", name="刘芳", hours=3)
+    assert g.merged_into is None
+    assert str(a.case_id) in [d["case_id"] for d in classified_reason(app, g.case_id)["possible_duplicates"]]
     e = receive(app, "幸福里小区门口的路灯坏了好几天了", "北海市海城区茶亭路幸福里小区", phone="13907790084",
                 hours=4)
     f = receive(app, "幸福里小区门口的路灯坏了好几天了，晚上很黑", "北海市海城区茶亭路幸福里小区",

@@ -464,8 +464,12 @@ class DuplicateIndex:
 
 
 def estate_wide(a: Place, b: Place, issues_a: frozenset[str], issues_b: frozenset[str]) -> bool:
-    """Both tell of an outage of the whole 小区 and name that one 小区 and nothing finer."""
+    """Both tell of an outage of the whole 小区 and name that one 小区, on one road, and nothing
+    finer. The road too: 小区 names repeat across a city (a 翠湖居 on 地角路 and another in
+    地角), so a name without its road is not yet one 小区."""
     if not (a.estate and a.estate == b.estate) or a.doubt or b.doubt:
+        return False
+    if not (a.road and a.road == b.road):
         return False
     finer = ("number", "building", "unit", "room", "crossing", "landmark", "tag")
     if any(getattr(p, f) is not None for p in (a, b) for f in finer):
