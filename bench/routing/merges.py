@@ -298,8 +298,8 @@ def render(pairs: dict[str, Any], streams: dict[str, dict[str, Any]], seed: int)
         " problem began within the month (\"港口路91号门前的井盖坏了\" twice in a week) is one manhole to"
         " anyone, so the simulator tells and counts it as another report of that incident; two problems of one"
         " category at one door (a lamp and a manhole) stay two incidents, and the router must keep them apart."
-        " At the demo district's own rate it should never run out of spots (the count per stream is above), and every"
-        " wrong merge there is the router's.",
+        " At the demo district's own rate that is rare (the count per stream is above)."
+        " Every wrong merge counted is one the router made between two incidents a reader can tell apart.",
         "",
         "How to read this: the stream's true repeats include reports the router cannot merge by rule —"
         " a personal matter from a second caller, a place known only to the road or 小区 (\"小区门口的路灯\"),"
