@@ -213,12 +213,14 @@ class IntakeBatch:
             by_day.setdefault(order_day(case.received_at), []).append(case)
         books: list[OrderBook] = []
         for day, numbered in by_day.items():
+            at = max(case.received_at for case in numbered)
             try:
                 book: Any = app.repository.get(book_id(prefix, day))
             except AggregateNotFoundError:
-                book = OrderBook(prefix=prefix, day=day)
+                book = OrderBook(prefix=prefix, day=day, principal=principal, at=at)
             first = book.last + 1
-            book.issue(count=len(numbered))  # one event for the batch's cases of that day
+            # One event for the batch's cases of that day.
+            book.issue(count=len(numbered), principal=principal, at=at)
             books.append(book)
             for seq, case in enumerate(numbered, start=first):
                 predicted = "" if case.appeal_type else predict_appeal_type(case.content)

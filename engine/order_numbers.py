@@ -36,14 +36,16 @@ class OrderBook(Aggregate):
     def create_id(prefix: str, day: str) -> UUID:
         return book_id(prefix, day)
 
+    # Like every event of the log, the book's say who acted and when (business time: the
+    # received time of the cases numbered), so an audit of the log reads them as the others.
     @event("OrderBookOpened")
-    def __init__(self, *, prefix: str, day: str) -> None:
+    def __init__(self, *, prefix: str, day: str, principal: str, at: dt.datetime) -> None:
         self.prefix = prefix
         self.day = day
         self.last = 0
 
     @event("OrderNumbersIssued")
-    def issue(self, *, count: int) -> None:
+    def issue(self, *, count: int, principal: str, at: dt.datetime) -> None:
         self.last += count
 
 

@@ -151,6 +151,9 @@ class IntakeStream:
         self._ticket: dict[str, int] = {}
         self._order = 0
         self._taken: dict[tuple[str, ...], dt.datetime] = {}  # spot → last incident there
+        # (problem, spot) → when the last incident of that problem there began, and which
+        self._held: dict[tuple[str, ...], tuple[dt.datetime, Incident]] = {}
+        self.saturated = 0  # first reports told as another report of the incident at a taken spot
 
     # ---- time ----------------------------------------------------------------------------
 
@@ -259,11 +262,25 @@ class IntakeStream:
             if not slots["road2"]:
                 slots["road2"] = self.rng.choice(("中山路", "北海大道", "长青路", "新世纪大道"))
             slots["spot"] = spot_of(slots, self.rng)
-            spots = _spots(problem.category, slots, crossing or "交叉口" in slots["spot"])
+            spots = _spots(
+                problem.category,
+                slots,
+                crossing or "交叉口" in slots["spot"],
+                estate=problem.key in ESTATE_WIDE,
+            )
             if not any(self._taken.get(k, _NEVER) > at - SPOT_MEMORY for k in spots):
                 break
-        for k in spots:
-            self._taken[k] = at
+        else:
+            # A crowded district (a rate far above its own): every draw names a spot where an
+            # incident of the category began within the month. Where one of the same problem
+            # began, a resident now reporting that problem there reports that incident:
+            # "港口路91号门前的井盖坏了" twice in a week is one manhole to anyone, so it is
+            # told and counted as another report of it, not as a second incident.
+            for k in spots:
+                held = self._held.get((problem.key, *k))
+                if held is not None and held[0] > at - SPOT_MEMORY:
+                    self.saturated += 1
+                    return held[1]
         self._incidents += 1
         urgent = problem.urgent_p > 0 and self.rng.random() < problem.urgent_p
         if problem is EMERGENCY:
@@ -276,6 +293,9 @@ class IntakeStream:
             core=self.rng.randrange(len(problem.cores)),
             urgent=urgent,
         )
+        for k in spots:
+            self._taken[k] = at
+            self._held[(problem.key, *k)] = (at, incident)
         # Someone else reports the same thing: on a storm day, half the street calls.
         p2 = problem.second_report_p * (2.0 if self.is_surge(at.date()) else 1.0)
         extra_reports = 0
@@ -400,9 +420,16 @@ SPOT_MEMORY = dt.timedelta(days=30)
 _NEVER = dt.datetime.min.replace(tzinfo=SHANGHAI)
 
 
-def _spots(category: str, slots: dict[str, str], crossing: bool) -> list[tuple[str, ...]]:
-    """The exact spots an incident's facts name: door, building, lamp, and the crossing when
-    its text names one."""
+# Problems of a whole 小区 (its water, power, gas): the 小区 is the spot, and two outages of one
+# kind in one 小区 within a month are one outage to anyone who reads them.
+ESTATE_WIDE = frozenset({"water_outage", "power_outage", "gas"})
+
+
+def _spots(
+    category: str, slots: dict[str, str], crossing: bool, estate: bool = False
+) -> list[tuple[str, ...]]:
+    """The exact spots an incident's facts name: door, building, lamp, the crossing when its
+    text names one, the 小区 for a problem of the whole 小区."""
     road = slots["road"]
     spots = [
         (category, "door", road, slots["n"]),
@@ -411,6 +438,8 @@ def _spots(category: str, slots: dict[str, str], crossing: bool) -> list[tuple[s
     ]
     if crossing:
         spots.append((category, "crossing", *sorted((road, slots["road2"]))))
+    if estate:
+        spots.append((category, "estate", road, slots["xiaoqu"]))
     return spots
 
 

@@ -26,6 +26,7 @@ from engine.routing.learning.duplicates import (
     IssueReader,
     PersonalReader,
     caller_key,
+    estate_wide,
     issues_agree,
     merge_held,
     name_key,
@@ -222,6 +223,8 @@ class KeywordRouter:
             match = compare(place, oc.place)
             if match == Match.DIFFERENT:
                 continue  # two places: never the same case, not even suggested
+            if match == Match.AREA and estate_wide(place, oc.place, issues, oc.issues):
+                match = Match.EXACT  # an outage of the whole 小区: the 小区 is the place
             same = same_caller(caller, name, oc.caller, oc.caller_name)
             held = merge_held(match, same, personal or oc.personal)
             if held is None and issues_agree(issues, oc.issues) is False:

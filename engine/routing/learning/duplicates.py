@@ -21,7 +21,8 @@ Decision for one candidate (same category and locality, inside the window):
   place is (the caller rang again);
 - the same problem at the same exact place (door number, 小区 + building, crossing, landmark on
   the same road, lamp number; nothing the two name differs): merged — the lamp at 茶亭路28号
-  reported on the hotline and in the app is one case;
+  reported on the hotline and in the app is one case; for an outage of a whole 小区 (停水,
+  停电, 燃气) the 小区 is that place;
 - the same problem where the place is not known to the needed level (only the road, 小区 or
   street, or nothing): suggested, not merged;
 - otherwise similar (ratio ≥ ``possible_duplicate_similarity`` or close sentence vectors):
@@ -66,6 +67,8 @@ ISSUE_OBJECTS: tuple[str, ...] = (
     "外墙", "楼道", "门禁", "监控", "充电", "电动车", "施工", "工地", "鸡", "鸽", "蚊", "老鼠",
     "臭", "水压", "水质", "暖气", "供热", "网络", "信号", "公交", "站牌", "斑马线", "桥",
     "吵", "音响", "断电", "断水", "摆摊", "滴水", "排水沟", "天然气", "液化气", "漏气",
+    "收费", "涨价", "保安", "楼道灯", "养老服务", "维修基金", "绿化",
+    "黑灯瞎火",  # a way to say it is dark (停电), not a lamp
 )
 # One thing told in several words: a resident's 红绿灯 is another's 信号灯. Each word reads as
 # the first word of its group, so that two reports of one thing share it.
@@ -81,8 +84,14 @@ ISSUE_SYNONYMS: tuple[tuple[str, ...], ...] = (
     ("停水", "断水"),
     ("井盖", "窨井"),
 )
-# Where the problem is, not what it is (a lamp on the 人行道, litter on the 道路).
-NOT_AN_ISSUE = frozenset({"道路", "人行道", "马路"})
+# Problems of a whole 小区 (its water, power or gas supply): for these the 小区 is the place at
+# the level the problem is about, so "幸福里小区停水了" from two callers is one outage, while
+# "幸福里小区门口的路灯" from two callers may be two lamps at two gates.
+ESTATE_WIDE = frozenset({"停水", "停电", "燃气", "供水", "供电", "水压"})
+# Where the problem is, not what it is (a lamp on the 人行道, litter on the 道路); and who is
+# expected to act, not what is wrong: 物业 is named in "物业乱收费", "物业服务太差" and
+# "违建，物业管不了" alike, three problems.
+NOT_AN_ISSUE = frozenset({"道路", "人行道", "马路", "物业", "黑灯瞎火"})
 _CANONICAL = {w: group[0] for group in ISSUE_SYNONYMS for w in group}
 
 
@@ -358,6 +367,8 @@ class DuplicateIndex:
             if abs(now - oc.ts) > window or oc.case_id == case_id:
                 continue
             match = compare(place, oc.place)
+            if match == Match.AREA and estate_wide(place, oc.place, issues, oc.issues):
+                match = Match.EXACT
             if match != Match.DIFFERENT:
                 pool.append((oc, match, same_caller(caller, caller_name, oc.caller, oc.caller_name)))
         if not pool:
@@ -450,6 +461,25 @@ class DuplicateIndex:
             why["rule"] = "similar"
             return Verdict(oc.case_id, similarity, False, why)
         return None
+
+
+def estate_wide(a: Place, b: Place, issues_a: frozenset[str], issues_b: frozenset[str]) -> bool:
+    """Both tell of an outage of the whole 小区 and name that one 小区, on one road, and nothing
+    finer. The road too: 小区 names repeat across a city (a 翠湖居 on 地角路 and another in
+    地角), so a name without its road is not yet one 小区."""
+    if not (a.estate and a.estate == b.estate) or a.doubt or b.doubt:
+        return False
+    if not (a.road and a.road == b.road):
+        return False
+    finer = ("number", "building", "unit", "room", "crossing", "landmark", "tag")
+    if any(getattr(p, f) is not None for p in (a, b) for f in finer):
+        return False
+    return (
+        bool(issues_a and issues_b)
+        and issues_a <= ESTATE_WIDE
+        and issues_b <= ESTATE_WIDE
+        and bool(issues_agree(issues_a, issues_b))
+    )
 
 
 def merge_held(match: Match, same: bool, personal: bool) -> str | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields, replace
 from enum import IntEnum
+from typing import Any
 
 from engine.config import SanshiConfig, UnitKind
 from engine.routing.learning.text import chinese_number, simplified
@@ -52,6 +53,13 @@ _NOT_A_DOOR_NAME = ("月", "编", "第", "期", "年", "日", "天", "周", "星
 # Characters that end a place name when scanning backwards from its marker.
 _STOP = set("在住于的和与及近靠到从往对是有了我家门口旁边附近前后市县镇乡区、，。,.;；：:！!？? ")
 _MAX_NAME = 7
+# What callers say before a place name runs into it when no punctuation separates them
+# ("住户称海珠新村小区", "昨天晚上幸福里小区门口"): a name starts after the last of these.
+_LEAD = (
+    "称", "反映", "发现", "开始", "晚上", "早上", "中午", "下午", "最近", "这几天", "这段时间",
+    "现在", "就是", "就在", "位于",
+)
+_LEAD_RE = re.compile("|".join(sorted(_LEAD, key=len, reverse=True)))
 # Words before 路/街 that make no road name: 过马路, 这条路, 走路, 公路, 上下班路上.
 _NOT_A_ROAD_END = ("马", "条", "走", "公", "铁", "道", "过", "班", "出")
 _NOT_A_ROAD_NEXT = set("上灯面过费")
@@ -77,6 +85,9 @@ class Place:
     room: int | None = None  # 室
     landmark: str | None = None  # 菜市场, 中山公园
     tag: str | None = None  # 编号 of a lamp, a pole, a manhole
+    # The address names another spot than the text (another door, 小区 or road): the case
+    # may be about either, so it is never the same exact place as another case.
+    doubt: bool = False
 
     @property
     def key(self) -> str | None:
@@ -102,6 +113,19 @@ class Place:
         return None
 
     @property
+    def spot(self) -> bool:
+        """Names something finer than a road: a door, a 小区 (and building), a crossing, a
+        landmark or a lamp number."""
+        return bool(
+            self.number is not None
+            or self.estate
+            or self.building is not None
+            or self.crossing
+            or self.landmark
+            or self.tag
+        )
+
+    @property
     def empty(self) -> bool:
         return not (self.road or self.estate or self.crossing or self.tag)
 
@@ -109,7 +133,7 @@ class Place:
         out: dict[str, str | int] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is not None:
+            if value is not None and value is not False:
                 out[f.name] = value
         return out
 
@@ -177,9 +201,9 @@ def compare(a: Place, b: Place) -> Match:
             # The same named landmark (中山公园, 北海二中) on the same road or at the same 小区;
             # a road has several 公交站, 菜市场 and 加油站, so those only tell places apart.
             fine = True
-    if fine:
+    if fine and not (a.doubt or b.doubt):
         return Match.EXACT
-    return Match.AREA if area else Match.UNKNOWN
+    return Match.AREA if area or fine else Match.UNKNOWN
 
 
 def _scan_back(text: str, end: int, known: list[str]) -> str:
@@ -198,11 +222,41 @@ def _scan_back(text: str, end: int, known: list[str]) -> str:
             break
         start -= 1
     name = text[start:end]
+    leads = [m.end() for m in _LEAD_RE.finditer(name)]
+    if leads and leads[-1] < len(name):
+        name = name[leads[-1] :]
     # "茶亭路幸福里" is the 小区 幸福里 on 茶亭路: cut after the last road marker.
     for i in range(len(name) - 2, -1, -1):  # 口 stops the scan: 港口路滨海 → 路滨海
         if name[i] in "路街巷道":
             return name[i + 1 :]
     return name
+
+
+def _complete(found: Place, said: Place) -> Place:
+    merged = {f.name: getattr(found, f.name) for f in fields(found)}
+    for name, value in merged.items():
+        if value is None:
+            merged[name] = getattr(said, name)
+    return replace(found, **merged)
+
+
+def _conflict(found: Place, said: Place) -> bool:
+    """The address and the text name two spots of one kind: two roads, two doors on a road,
+    two 小区, two crossings, two lamp numbers."""
+    pairs = (
+        (found.road, said.road),
+        (found.estate, said.estate),
+        (found.crossing, said.crossing),
+        (found.tag, said.tag),
+    )
+    if any(a is not None and b is not None and a != b for a, b in pairs):
+        return True
+    return (
+        found.road == said.road
+        and found.number is not None
+        and said.number is not None
+        and found.number != said.number
+    )
 
 
 def _normal(raw: str) -> str:
@@ -227,6 +281,9 @@ class PlaceReader:
         self._roads = sorted(
             (a for a in areas if a.endswith(_ROAD_SUFFIX)), key=len, reverse=True
         )
+        # Every configured name a door number may follow (驿马96号, 咸田107号): the name is
+        # the configured one, not the words run into it ("昨天晚上驿马96号").
+        self._named = sorted(areas, key=len, reverse=True)
         # Coarse area names (高德, 外沙岛) are localities, not places; only named estates count.
         self._estates = sorted(
             (a for a in areas if a.endswith(_ESTATE_SUFFIX)), key=len, reverse=True
@@ -238,23 +295,38 @@ class PlaceReader:
         return _ADMIN.sub("，", text)
 
     def read(self, address: str, text: str = "") -> Place:
+        """The place a case is about. When the text names a spot of its own (a door, a 小区
+        or building, a crossing, a landmark, a lamp number), that spot is the place: the
+        address field often holds the caller's or the operator's door ("广东路146号") while
+        the text says "南珠广场小区物业…" or "湛江路和驿马路交叉口的井盖…". The address then
+        only adds the road, and the building of the same 小区; it completes the text with its
+        door number only when the text names no more than the road."""
         found = self._read_one(address, is_address=True)
-        from_text = self._read_one(text)
+        said = self._read_one(text)
+        if said.empty and not said.landmark:
+            return found
         if found.empty and not found.landmark:
-            return from_text
-        if from_text.empty and not from_text.landmark:
-            return found
-        if compare(found, from_text) == Match.DIFFERENT:
-            # The text talks about somewhere else too (where the caller lives, a road passed
-            # on the way): the address is what the case is about.
-            return found
-        # The address named the road or 小区 only: the door, building or landmark the text
-        # gives completes it.
-        merged = {f.name: getattr(found, f.name) for f in fields(found)}
-        for name, value in merged.items():
-            if value is None:
-                merged[name] = getattr(from_text, name)
-        return replace(found, **merged)
+            return said
+        if not said.spot:
+            if compare(found, said) == Match.DIFFERENT:
+                # The text names another road in passing (where the caller lives, a road
+                # passed on the way): the address is what the case is about.
+                return found
+            # The text names the road only: the address's door or 小区 completes it.
+            return _complete(found, said)
+        extra: dict[str, Any] = {}
+        if said.road is None and said.crossing is None and found.road is not None:
+            extra["road"] = found.road
+        if said.estate is not None and said.estate == found.estate:
+            for name in ("building", "unit", "room"):
+                if getattr(said, name) is None and getattr(found, name) is not None:
+                    extra[name] = getattr(found, name)
+        place = replace(said, **extra) if extra else said
+        if _conflict(found, said):
+            # The address names another spot of the same kind (another door on the road,
+            # another 小区, another road): which one the case is about is uncertain.
+            place = replace(place, doubt=True)
+        return place
 
     def _read_one(self, raw: str, is_address: bool = False) -> Place:
         if not raw:
@@ -314,7 +386,7 @@ class PlaceReader:
         number: str | None = None
         estate_doors: dict[str, int] = {}
         for m in _DOOR.finditer(text):
-            known = next((r for r in self._roads if text.endswith(r, 0, m.start())), None)
+            known = next((r for r in self._named if text.endswith(r, 0, m.start())), None)
             name = known or _scan_back(text, m.start(), [])
             if len(name) < 2 or name.endswith(_NOT_A_DOOR_NAME):
                 continue
@@ -352,8 +424,12 @@ class PlaceReader:
                 return name + m.group(0) if m else name
         for m in _ESTATE_MARK.finditer(text):
             name = _scan_back(text, m.start(), [])
-            if _LANDMARK.fullmatch(name + m.group(0)):
-                continue  # 农贸市场 is a landmark, not a 小区
+            if any((name + m.group(0)).endswith(w) for w in _LANDMARKS):
+                continue  # 农贸市场, 驿马菜市场: a landmark, not a 小区
+            # "驿马东方丽景小区" is 东方丽景小区 in 驿马: the locality is not part of the name.
+            prefix = next((a for a in self._named if name.startswith(a)), "")
+            if prefix and len(name) - len(prefix) >= 2:
+                name = name[len(prefix) :]
             if (
                 len(name) >= 2
                 and not name.endswith(_ROAD_SUFFIX)
@@ -371,8 +447,10 @@ class PlaceReader:
             if not text.startswith(_WHERE, m.end()):
                 continue
             prefix = _scan_back(text, m.start(), [])[-4:]
-            if prefix.endswith(_ROAD_SUFFIX):
-                prefix = ""  # 茶亭路菜市场: the road is read on its own
+            if prefix.endswith(_ROAD_SUFFIX) or any(prefix.endswith(a) for a in self._named):
+                # 茶亭路菜市场: the road is read on its own; 高德停车场 is a 停车场 somewhere
+                # in 高德, not a name (高德 has several), as 中山公园 or 北海二中 are.
+                prefix = ""
             return prefix + m.group(0)
         # A 小区's 门口 is not a spot of its own: a 小区 has several gates, and "the lamp at
         # the gate" from two callers may be two lamps.
