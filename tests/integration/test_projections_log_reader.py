@@ -137,26 +137,59 @@ EVERY_KIND = {
     "Urged",
     "Merged",
     "DuplicateLinked",
+    # 挂起, 批示, 退单审核, 转办, 回访未接通, merges under the centre's hand, 通报/追责
+    "HoldRequested",
+    "HoldDecided",
+    "Resumed",
+    "Instructed",
+    "InstructionAnswered",
+    "ReturnReviewed",
+    "Transferred",
+    "CallbackUnanswered",
+    "ClosedUnreachable",
+    "Unmerged",
+    "DuplicateUnlinked",
+    "OriginalResolved",
+    "SentToManual",
+    "UnitCensured",
+    # 工单编号: the case's number and the day's order book, saved with each intake batch
+    "Numbered",
+    "OrderBookOpened",
+    "OrderNumbersIssued",
 }
+
+# Seeds whose histories together have every kind of event. The draws reach a kind or not as
+# the Driver's commands change (each merged feature adds commands), so two seeds, not one.
+SEEDS = (5, 6)
 
 
 def test_every_kind_of_event_decodes_as_the_mapper_decodes_it() -> None:
-    rt = make_runtime()
-    try:
-        drive(rt, varied_plans(seed=2))  # a seed whose histories have every kind of event
-        names = assert_decodes_like_the_mapper(rt)
-        assert names >= EVERY_KIND, EVERY_KIND - names
-    finally:
-        rt.close()
+    names: set[str] = set()
+    for seed in SEEDS:
+        rt = make_runtime()
+        try:
+            drive(rt, varied_plans(seed=seed))
+            names |= assert_decodes_like_the_mapper(rt)
+        finally:
+            rt.close()
+    assert names >= EVERY_KIND, EVERY_KIND - names
 
 
 def test_the_projectors_decoder_leaves_the_router_explanation_unparsed() -> None:
     """The projector's decoder cuts ``reason`` out of Classified before parsing: every other
     attribute of every event is still the mapper's."""
+    names: set[str] = set()
+    for seed in SEEDS[1:]:
+        rt = make_runtime()
+        try:
+            drive(rt, varied_plans(seed=seed))
+            names |= assert_decodes_like_the_mapper(rt, UNREAD)
+        finally:
+            rt.close()
     rt = make_runtime()
     try:
-        drive(rt, varied_plans(seed=2))
-        names = assert_decodes_like_the_mapper(rt, UNREAD)
+        drive(rt, varied_plans(seed=SEEDS[0]))
+        names |= assert_decodes_like_the_mapper(rt, UNREAD)
         assert names >= EVERY_KIND, EVERY_KIND - names
         reader = LogReader(rt.app.recorder, rt.app.mapper, UNREAD)
         rows = reader.read(0, 10**9)
