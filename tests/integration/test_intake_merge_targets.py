@@ -14,6 +14,7 @@ from adapters.bootstrap import Runtime, bootstrap
 from engine.application import SanshiApplication
 from engine.config import load_config
 from engine.domain import Rating, Status
+from engine.order_numbers import book_id, order_day, order_prefix
 from engine.routing.keyword import KeywordRouter
 from engine.settings import Settings
 from tests.support.lifecycle import LAMP, LAMP_ADDRESS, OP, T0, intake
@@ -133,7 +134,7 @@ def test_a_resent_record_in_a_batch_with_merges_lands_once(runtime: Runtime) -> 
 @pytest.mark.parametrize("cipher_key", [None, "sealed"])
 def test_postgres_batch_insert_keeps_the_log_order(fresh_postgres_url: str, cipher_key: str | None) -> None:
     """The columnar insert (four plain arrays) stores what eventsourcing's composite insert
-    stored: every event of a batch, in save order, under consecutive notification ids, readable
+    stored: every event of a batch (the cases', then the order book's), in save order, under consecutive notification ids, readable
     back (sealed too, when SANSHI_CIPHER_KEY is set)."""
     from adapters.eventstore import SanshiPostgresRecorder
 
@@ -157,6 +158,11 @@ def test_postgres_batch_insert_keeps_the_log_order(fresh_postgres_url: str, ciph
         expected = [
             (r.case_id, v) for r in results for v in range(1, app.get_case(r.case_id).version + 1)
         ]
+        # 工单编号: the day's order book is saved in the same batch, after the cases it numbered.
+        days = dict.fromkeys(order_day(app.get_case(r.case_id).received_at) for r in results)
+        books = [book_id(order_prefix(config), day) for day in days]
+        assert books
+        expected += [(b, v) for b in books for v in range(1, app.repository.get(b).version + 1)]
         notes = app.recorder.select_notifications(1, 100)
         assert [(n.originator_id, n.originator_version) for n in notes] == expected
         ids = [n.id for n in notes]
