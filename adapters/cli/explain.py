@@ -364,6 +364,9 @@ def event_lines(e: Any, names: Namer) -> list[str]:
         return [f"并入工单 {e.target}，相似度 {e.similarity:.2f}" + (f"（{detail}）" if detail else "")]
     if kind == "DuplicateLinked":
         return [f"重复件 {e.duplicate} 已并入本工单"]
+    if kind == "Numbered":
+        predicted = getattr(e, "appeal_type_predicted", "")
+        return [f"工单编号 {e.order_no}" + (f"，诉求类型（系统预测）：{predicted}" if predicted else "")]
     if kind == "SentToManual":
         return [f"原因：{e.reason}"]
     if kind == "Escalated":

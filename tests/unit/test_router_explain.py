@@ -69,6 +69,8 @@ def test_explain_prints_the_decisions_in_chinese(db: str) -> None:
     assert "命中关键词" in out.output and "路灯" in out.output
     assert "茶亭路社区" in out.output
     assert f"并入工单 {first}" in out.output
+    assert "工单编号 HC20260921000002，诉求类型（系统预测）：求助" in out.output
+    assert "order_no" not in out.output  # not the raw field names
 
     out = runner.invoke(main, ["explain", "hotline:BH001"])  # channel:source_ref works too
     assert out.exit_code == 0, out.output
@@ -83,7 +85,10 @@ def test_explain_json_and_unknown_case(db: str) -> None:
     out = runner.invoke(main, ["explain", second, "--format", "json"])
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
-    assert [e["type"] for e in data["events"]] == ["Received", "Classified", "Merged"]
+    # 工单编号 is given once the batch's cases are decided (a case the pass refuses gets none),
+    # so Numbered follows the merge.
+    assert [e["type"] for e in data["events"]] == ["Received", "Classified", "Merged", "Numbered"]
+    assert data["events"][3]["order_no"] == "HC20260921000002"  # the day's second case
     assert data["events"][1]["reason"]["category"]["top"][0]["category"] == "municipal"
     missing = runner.invoke(main, ["explain", "hotline:NOPE"])
     assert missing.exit_code != 0 and "不存在" in missing.output
