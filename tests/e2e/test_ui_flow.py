@@ -360,7 +360,7 @@ def test_a_leaders_instruction_answered_and_a_suspension_approved(browser: Any, 
     # ---- the leader writes a 批示 -----------------------------------------------------------
     leader = _page(browser, server, LEADER)
     leader.get_by_test_id("tab-search").click()
-    leader.get_by_placeholder("工单编号（UUID）").fill(cid)
+    leader.get_by_test_id("open-id").fill(cid)
     leader.get_by_role("button", name="打开").click()
     leader.get_by_test_id("instruct-text").fill("请三日内核实路灯故障并回复处理情况")
     leader.get_by_test_id("do-instruct").click()

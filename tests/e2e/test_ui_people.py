@@ -76,7 +76,7 @@ def test_admin_creates_a_clerk_who_logs_in_and_claims(browser: Any, server: str)
     # The centre sees the same name in the history.
     op = _page(browser, server, OPERATOR)
     op.get_by_test_id("tab-search").click()
-    op.get_by_placeholder("工单编号（UUID）").fill(case["id"])
+    op.get_by_test_id("open-id").fill(case["id"])
     op.get_by_role("button", name="打开").click()
     op.get_by_test_id("timeline").get_by_test_id("actor").filter(has_text=re.compile("刘社工")).wait_for()
     _shot(op, "3-operator-history")

@@ -1547,14 +1547,18 @@ function callerHistoryBox(phoneInput) {
         h("td", {}, c.appeal_type || "—"), h("td", {}, c.last_rating_name || "—"),
         h("td", {}, (c.snippet || "").slice(0, 40)))))));
   };
+  const digitsOf = () => phoneInput.value.replace(/[^0-9０-９]/g, "").length;
   const look = () => {
     clearTimeout(timer);
-    const digits = phoneInput.value.replace(/[^0-9０-９]/g, "");
-    if (digits.length < 7) { box.hidden = true; return; }
+    if (digitsOf() < 7) { box.hidden = true; return; }
     timer = setTimeout(async () => {
+      // Read the number again when the timer fires: a submit within the debounce resets the
+      // form, and an empty phone is a request the server refuses (422).
+      const phone = phoneInput.value;
+      if (digitsOf() < 7) return;
       const mine = ++seq;
       try {
-        const data = await get("/api/callers/history" + qs({ phone: phoneInput.value }));
+        const data = await get("/api/callers/history" + qs({ phone }));
         if (mine === seq) render(data);
       } catch (e) {
         if (mine === seq) toast(e.message, true);
@@ -1562,7 +1566,13 @@ function callerHistoryBox(phoneInput) {
     }, 250);
   };
   phoneInput.addEventListener("input", look);
-  phoneInput.form?.addEventListener("reset", () => { box.hidden = true; });
+  // The input is not in its form yet when the form is being built: hook the reset on first input.
+  let hooked = false;
+  phoneInput.addEventListener("input", () => {
+    if (hooked || !phoneInput.form) return;
+    hooked = true;
+    phoneInput.form.addEventListener("reset", () => { clearTimeout(timer); seq++; box.hidden = true; });
+  });
   return box;
 }
 
