@@ -281,6 +281,15 @@ class DuplicateIndex:
             self.remove(next(iter(self._where)))
             self.evicted += 1
 
+    def move(self, case_id: UUID, category: str) -> bool:
+        """File an open case under another category at the same locality (an operator's 改类
+        read from the log); False when it is not filed or already there."""
+        key = self._where.get(case_id)
+        if key is None or key[0] == category:
+            return False
+        self.add(category, key[1], self._buckets[key].cases[case_id])
+        return True
+
     def remove(self, case_id: UUID) -> None:
         key = self._where.pop(case_id, None)
         if key is None:

@@ -214,6 +214,12 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
         for lesson in lessons:
             if lesson.kind == "category":
                 self.learn(lesson.text, lesson.category)
+                # Another process's 改类 re-files its case, as the service does in-process
+                # (SanshiApplication._after_change): later reports of the same matter are
+                # compared with it under its new category, whichever process receives them.
+                if lesson.case_id:
+                    with self._lock:
+                        self.index.move(UUID(lesson.case_id), lesson.category)
             else:
                 self.place_lessons.add(lesson)
 
