@@ -180,8 +180,10 @@ async function login(token) {
   show(tabs.includes(wanted) ? wanted : tabs[0]);
 }
 
-function logout() {
-  if (state.csrf) fetch("/api/session", { method: "DELETE", credentials: "same-origin" }).catch(() => {});
+async function logout() {
+  // The login form shows once the server has ended the session (a tab closed right after 退出
+  // must not leave it alive).
+  const ending = state.csrf ? fetch("/api/session", { method: "DELETE", credentials: "same-origin" }).catch(() => {}) : null;
   state.csrf = null;
   state.token = null;
   state.meta = null;
@@ -190,6 +192,7 @@ function logout() {
   clear($("view"));
   $("who").textContent = "";
   $("logout").hidden = true;
+  if (ending) await ending;
   $("login").hidden = false;
 }
 
