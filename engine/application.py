@@ -200,17 +200,30 @@ class SanshiApplication(Application[UUID]):
         """派单 with the category's two clocks (签收 / 办理) on the working-day calendar."""
         if not self.config.has_unit(unit):
             raise InvalidCommand(f"单位「{unit}」不存在")
-        # The dispatch catalogue's deadlines for the case's item, else the category's.
-        policy = self.config.deadline_policy(case.category, case.leaf)
-        clocks = compute_clocks(policy, case.urgent, at, self.calendar)
+        claim, handle = self._clocks_for(case, at)
         case.dispatch_to(
             unit=unit,
-            claim_deadline=clocks.claim_deadline,
-            handle_deadline=clocks.handle_deadline,
+            claim_deadline=claim,
+            handle_deadline=handle,
             reason=reason,
             principal=principal,
             at=at,
         )
+
+    def _clocks_for(self, case: Case, at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+        """The two clocks (签收 / 办理) of a new dispatch, transfer or 协办 part of this case from
+        ``at``: the dispatch catalogue's deadlines for the case's item, else the category's."""
+        policy = self.config.deadline_policy(case.category, case.leaf)
+        clocks = compute_clocks(policy, case.urgent, at, self.calendar)
+        return clocks.claim_deadline, clocks.handle_deadline
+
+    def _check_unit_named(self, unit: str | None, what: str) -> None:
+        """A unit the centre names (转派, 协办, 通报): configured, and not the centre itself."""
+        centre = self.config.centre.id
+        if unit is not None and (
+            not self.config.has_unit(unit) or unit in (centre, LEGACY_CENTRE)
+        ):
+            raise InvalidCommand(f"{what}「{unit}」不存在")
 
     # ---- intake --------------------------------------------------------------------------
 
@@ -629,19 +642,6 @@ class SanshiApplication(Application[UUID]):
 
     # ---- 退单审核, 转办, 回访未接通, 未接通结案 (docs/lifecycle.md) ----------------------------------
 
-    def _check_unit_named(self, unit: str | None, what: str) -> None:
-        centre = self.config.centre.id
-        if unit is not None and (
-            not self.config.has_unit(unit) or unit in (centre, LEGACY_CENTRE)
-        ):
-            raise InvalidCommand(f"{what}「{unit}」不存在")
-
-    def _clocks_for(self, case: Case, at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-        """The two clocks of a new dispatch of this case (as :meth:`dispatch_case` sets)."""
-        policy = self.config.deadline_policy(case.category, case.leaf)
-        clocks = compute_clocks(policy, case.urgent, at, self.calendar)
-        return clocks.claim_deadline, clocks.handle_deadline
-
     def review_return(
         self,
         case_id: UUID,
@@ -732,24 +732,16 @@ class SanshiApplication(Application[UUID]):
 
     # ---- 主办/协办 and 吹哨报到 (docs/lifecycle.md) ---------------------------------------------
 
-    def _part_clocks(self, case: Case, at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-        """A part's two clocks, as a dispatch's: the case's deadline policy from ``at``."""
-        policy = self.config.deadline_policy(case.category, case.leaf)
-        clocks = compute_clocks(policy, case.urgent, at, self.calendar)
-        return clocks.claim_deadline, clocks.handle_deadline
-
     def _check_assisting(self, units: Sequence[str]) -> None:
-        centre = self.config.centre.id
         for u in units:
-            if not self.config.has_unit(u) or u in (centre, LEGACY_CENTRE):
-                raise InvalidCommand(f"协办单位「{u}」不存在")
+            self._check_unit_named(u, "协办单位")
 
     def add_assists(self, case: Case, units: Sequence[str], note: str, principal: str, at: dt.datetime) -> None:
         """Parts for ``units`` on a case a lead holds (in the caller's transaction)."""
         self._check_assisting(units)
         if len(set(units)) != len(units):
             raise InvalidCommand("同一协办单位不能重复")
-        claim, handle = self._part_clocks(case, at)
+        claim, handle = self._clocks_for(case, at)
         for u in units:
             case.add_assist(
                 unit=u, claim_deadline=claim, handle_deadline=handle, note=note,
@@ -813,7 +805,7 @@ class SanshiApplication(Application[UUID]):
                 due = at + dt.timedelta(minutes=d.whistle_report_minutes_urgent)
             else:
                 due = workdays_deadline(at, d.whistle_report_workdays, self.calendar)
-            _, handle = self._part_clocks(case, at)
+            _, handle = self._clocks_for(case, at)
             case.whistle(
                 unit=unit,
                 departments=list(departments),
@@ -1055,8 +1047,7 @@ class SanshiApplication(Application[UUID]):
     ) -> Censure:
         """通报 / 追责 of a unit by the centre, about a case or not; counted in the unit's
         monthly figures (docs/rates.md)."""
-        if not self.config.has_unit(unit) or unit in (self.config.centre.id, LEGACY_CENTRE):
-            raise InvalidCommand(f"单位「{unit}」不存在")
+        self._check_unit_named(unit, "单位")
         if case_id is not None:
             self.get_case(case_id)  # 404 for a case that is not there
         record = new_censure(
