@@ -452,13 +452,20 @@ class ReadModel:
     # ---- 待审退单, 待回访 (paged work queues) and disputed returns per unit pair --------------------
 
     def _paged(
-        self, where: ColumnElement[bool], order: Sequence[Any], limit: int, offset: int
+        self,
+        where: ColumnElement[bool],
+        order: Sequence[Any],
+        limit: int,
+        offset: int,
+        now: dt.datetime | None = None,
     ) -> dict[str, Any]:
-        """A work queue: how many in all, and one page of them in the given order."""
+        """A work queue: how many in all, and one page of them in the given order (with ``now``,
+        each row carries its deadline state, as the inbox)."""
         t = view_open_cases
         with self.engine.connect() as conn:
             total = int(conn.execute(select(func.count()).select_from(t).where(where)).scalar() or 0)
-        rows = self._open_dicts(select(t).where(where).order_by(*order).limit(limit).offset(offset))
+        stmt = select(t).where(where).order_by(*order).limit(limit).offset(offset)
+        rows = self._open_dicts(stmt, now)
         return {"total": total, "limit": limit, "offset": offset, "rows": rows}
 
     def return_review_queue(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
