@@ -148,7 +148,7 @@ function rowsOf(data) {
 
 const TABS = {
   operator: [["intake", "受理台"], ["forms", "一表通"], ["queue", "待派单"], ["returns", "待审退单"], ["holds", "待审挂起"], ["followup", "回访"], ["coop", "协办与吹哨"], ["censures", "通报追责"], ["search", "工单查询"]],
-  unit: [["inbox", "工单箱"], ["assists", "协办待反馈"], ["search", "本单位工单"]],
+  unit: [["inbox", "工单箱"], ["assists", () => label("unit_queues", "assists")], ["search", "本单位工单"]],
   leader: [["dashboard", "领导驾驶舱"], ["instructions", "批示跟踪"], ["coop", "协办与吹哨"], ["search", "工单查询"]],
   admin: [["dashboard", "领导驾驶舱"], ["search", "工单查询"], ["people", "人员管理"], ["audit", "查阅审计"], ["quarantine", "隔离事件"]],
 };
@@ -199,7 +199,7 @@ async function logout() {
 function renderTabs() {
   const nav = clear($("tabs"));
   for (const [id, title] of TABS[state.meta.me.role]) {
-    nav.appendChild(h("button", { type: "button", "data-tab": id, "data-testid": `tab-${id}`, on: { click: () => show(id) } }, title));
+    nav.appendChild(h("button", { type: "button", "data-tab": id, "data-testid": `tab-${id}`, on: { click: () => show(id) } }, typeof title === "function" ? title() : title));
   }
 }
 
@@ -719,7 +719,7 @@ function reviewForm(action, c, run, path, box, act) {
 function assistsScreen(view) {
   const me = state.meta.me;
   listScreen(view, `协办待反馈 · ${me.unit_name}`, async () => rowsOf(await get(`/api/units/${encodeURIComponent(me.unit)}/assists`)), [
-    { label: "协办时限", render: (r) => h("span", {}, fmtTime(r.part.next_deadline), r.part.overdue ? h("span", { class: "badge red" }, "已超期") : "") },
+    { label: "协办时限", render: (r) => h("span", {}, fmtTime(r.part.next_deadline), r.part.overdue ? h("span", { class: "badge red" }, label("unit_queues", "overdue")) : "") },
     COL.text,
     { label: "协办状态", render: (r) => h("span", { class: "badge" }, r.part.whistle ? (r.part.state === "assigned" ? "待报到" : "已报到") : r.part.state_name) },
     { label: "主办单位", render: (r) => r.unit_name || unitName(r.unit) },
@@ -1150,10 +1150,12 @@ function searchScreen(view) {
 
 function inboxScreen(view) {
   const me = state.meta.me;
-  listScreen(view, `工单箱 · ${me.unit_name}`, async () => {
+  // Above the list, the unit's work queues with their counts (unitQueueBar); picking one shows
+  // that queue, counted and paged by the server; 全部 is the whole inbox.
+  unitQueueBar(view, (box) => listScreen(box, `工单箱 · ${me.unit_name}`, async () => {
     // The server orders by the next deadline (签收 before claiming, 办理 after).
     return rowsOf(await get(`/api/units/${encodeURIComponent(me.unit)}/inbox`));
-  }, [COL.next, COL.text, COL.status, COL.category], "inbox-table", 60);
+  }, [COL.next, COL.text, COL.status, COL.category], "inbox-table", 60));
 }
 
 // ---- 领导驾驶舱 (leader) -----------------------------------------------------------------------
@@ -1175,7 +1177,8 @@ function dashboardScreen(view) {
   const trend = h("div", { class: "card chart" }, h("h2", {}, "月度趋势"));
   const ranking = h("div", { class: "card" }, h("h2", {}, "承办单位排名"));
   const overdue = h("div", { class: "card" }, h("h2", {}, "超期工单"));
-  view.appendChild(h("div", { class: "stack" }, bar, kpis, rates, h("div", { class: "dash" }, trend, ranking), overdue));
+  const censures = censureCard();
+  view.appendChild(h("div", { class: "stack" }, bar, kpis, rates, h("div", { class: "dash" }, trend, ranking), censures, overdue));
 
   const load = async () => {
     const p = params();
@@ -1603,4 +1606,80 @@ function findBar(listCard, detail) {
     h("button", { type: "submit", class: "primary", "data-testid": "find-submit" }, "查找"));
   bar.addEventListener("submit", (ev) => { ev.preventDefault(); if (q.value.trim()) { offset = 0; run(); } });
   return bar;
+}
+
+// ---- 承办单位工作队列 (unit): 待签收, 办理中, 今日到期, 已超期, 协办待反馈, 批示 --------------------------
+
+// Counts and pages are the server's (GET /api/units/{unit}/queues[/{queue}]): "today" is the
+// service's day in Beijing time, and which case is due or late the server decides (issue 17).
+const QUEUE_BADGE = { overdue: "red", due_today: "amber", instructions: "amber" };
+
+function unitQueueBar(view, drawAll) {
+  const me = state.meta.me;
+  const base = `/api/units/${encodeURIComponent(me.unit)}`;
+  const bar = h("div", { class: "card row queue-bar", "data-testid": "unit-queues" }, h("span", { class: "muted" }, "正在加载…"));
+  const box = h("div", {});
+  view.append(bar, box);
+  let current = "";
+  const drawBar = async () => {
+    let data;
+    try { data = await get(base + "/queues"); } catch (e) { clear(bar).appendChild(h("div", { class: "error" }, e.message)); return; }
+    const button = (code, text, total) => h("button", {
+      type: "button", class: current === code ? "primary" : "", "data-testid": `queue-${code || "all"}`,
+      title: code ? terms("unit_queues").find((t) => t.code === code)?.hint || "" : "",
+      on: { click: () => pick(code) },
+    }, text, total === null ? null : h("span", { class: "badge " + (total ? QUEUE_BADGE[code] || "" : ""), "data-testid": `queue-${code}-count` }, String(total)));
+    clear(bar).append(button("", "全部", null), ...data.queues.map((q) => button(q.queue, label("unit_queues", q.queue), q.total)));
+  };
+  const pick = (code) => {
+    // 协办待反馈 has its own tab (its rows are parts of other units' cases).
+    if (code === "assists") { show("assists"); return; }
+    current = code;
+    drawBar();
+    clear(box);
+    if (!code) { drawAll(box); return; }
+    const columns = code === "instructions"
+      ? [{ label: "批示回复时限", render: (r) => fmtTime(r.instruction_due) }, COL.text, COL.status, COL.category]
+      : [code === "to_claim" ? COL.claim : COL.handle, COL.text, COL.status, COL.category];
+    pagedScreen(box, `${label("unit_queues", code)} · ${me.unit_name}`, `${base}/queues/${code}`, columns, "queue-table");
+  };
+  pick("");
+  // New dispatches and deadlines passing move the counts without a reload.
+  const timer = setInterval(() => { if (!document.body.contains(bar)) { clearInterval(timer); return; } drawBar(); }, 60 * 1000);
+}
+
+// ---- 通报 / 追责 on the dashboard (leader): per unit, for one month ------------------------------
+
+// The numbers are the stats API's (GET /api/stats?by=unit over the month: counts notices and
+// accountabilities), the words the vocabulary's (counts, censure_kinds).
+function censureCard() {
+  const today = new Date();
+  const month = h("input", { type: "month", "data-testid": "censure-month", value: dateStr(today).slice(0, 7) });
+  const title = state.meta.vocabulary?.censure_kinds?.title || "";
+  const card = h("div", { class: "card", "data-testid": "censure-figures" });
+  const body = h("div", {});
+  card.append(h("div", { class: "row" }, h("h2", {}, `${title}（按单位，月度）`), h("label", { class: "right" }, "月份 ", month)), body);
+  const load = async () => {
+    if (!month.value) return;
+    const [y, m] = month.value.split("-").map(Number);
+    const from = `${month.value}-01`;
+    const to = dateStr(new Date(y, m, 1));
+    let data;
+    try { data = await get("/api/stats" + qs({ by: "unit", from, to })); } catch (e) { clear(body).appendChild(h("div", { class: "error" }, e.message)); return; }
+    const fields = ["notices", "accountabilities"];
+    const rows = rowsOf(data).filter((r) => fields.some((f) => r[f]));
+    rows.sort((a, b) => (b.accountabilities - a.accountabilities) || (b.notices - a.notices) || String(a.key).localeCompare(String(b.key)));
+    const total = data.total || {};
+    clear(body).append(h("div", { class: "kpis", "data-testid": "censure-totals" },
+      fields.map((f) => h("span", {}, label("counts", f), h("strong", { "data-testid": `censure-total-${f}` }, String(total[f] ?? 0))))));
+    if (!rows.length) { body.appendChild(h("div", { class: "empty", "data-testid": "censure-table" }, "本月无记录")); return; }
+    body.appendChild(h("div", { class: "table-wrap" }, h("table", { "data-testid": "censure-table" },
+      h("thead", {}, h("tr", {}, h("th", {}, "单位"), fields.map((f) => h("th", { class: "num" }, label("counts", f))))),
+      h("tbody", {}, rows.map((r) => h("tr", { "data-unit": r.key }, h("td", {}, r.name || unitName(r.key)),
+        fields.map((f) => h("td", { class: "num", "data-field": f }, String(r[f] ?? 0)))))))));
+    card.dataset.generation = String(Number(card.dataset.generation || 0) + 1);
+  };
+  month.addEventListener("change", load);
+  load();
+  return card;
 }
