@@ -487,6 +487,22 @@ class ReadModel:
             row["return_suggested_name"] = self.name_of("unit", suggested) if suggested else None
         return page
 
+    def extension_review_queue(
+        self, now: dt.datetime, limit: int = 50, offset: int = 0
+    ) -> dict[str, Any]:
+        """待审延期: requests for more time waiting for the centre's decision, the handling
+        deadline they would move nearest first (the view keeps the requested date, not when it
+        was asked: the request about to lapse is the one to decide first), with the unit."""
+        self._fresh()
+        t = view_open_cases
+        return self._paged(
+            and_(t.c.extension_requested_to.is_not(None), t.c.status.in_(sorted(WITH_UNIT))),
+            (t.c.handle_deadline, t.c.received_at, t.c.case_id),
+            limit,
+            offset,
+            now,
+        )
+
     def callback_queue(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
         """待回访: every resolved or directly answered case waiting for its follow-up call (and
         every merged caller whose original is resolved), the

@@ -111,6 +111,17 @@ def return_queue(
     return jsonable(read_model(request).return_review_queue(limit=limit, offset=offset))
 
 
+@router.get("/queue/extensions", tags=["centre 中心"], summary="待审延期：承办单位的延期申请，办理时限近者在前，分页")
+def extension_queue(
+    request: Request,
+    principal: Annotated[Principal, allow(Permission.QUEUE_READ)],
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Any:
+    rt = runtime_of(request)
+    return jsonable(rt.read_model.extension_review_queue(rt.app.clock(), limit=limit, offset=offset))
+
+
 @router.get("/queue/followup", tags=["centre 中心"], summary="待回访：已办结、直办，等待最久者在前，分页")
 def follow_up_queue(
     request: Request,

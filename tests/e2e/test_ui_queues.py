@@ -124,3 +124,24 @@ def test_the_dashboard_shows_notices_and_accountabilities(browser: Any, server: 
     card.scroll_into_view_if_needed()
     _shot(page, "13-通报追责-leader-dashboard.png")
     assert not page.errors, page.errors
+
+
+def test_the_centres_extension_requests(browser: Any, server: str) -> None:  # noqa: F811
+    """待审延期: the unit asks for more time, the operator finds the request in its queue and
+    approves it from the case; the queue no longer holds it."""
+    case = _lamp(server, dt.datetime.now(SHANGHAI) - dt.timedelta(hours=1))
+    until = dt.datetime.fromisoformat(case["dispatch"]["handle_deadline"]) + dt.timedelta(days=3)
+    _api(server, UNIT, "POST", f"/api/cases/{case['id']}/extend",
+         {"until": until.isoformat(), "reason": "需要协调供电部门更换电缆"})
+    total = _api(server, OPERATOR, "GET", "/api/queue/extensions")["total"]
+
+    op = _page(browser, server, OPERATOR)
+    op.get_by_test_id("tab-extensions").click()
+    op.get_by_test_id("extensions-table-total").filter(has_text=f"共 {total} 件").wait_for()
+    row = op.locator(f"[data-testid=extensions-table] tr[data-case-id='{case['id']}']")
+    row.click()
+    _shot(op, "14-待审延期-operator-queue.png")
+    op.get_by_test_id("case-detail").get_by_role("button", name="同意", exact=True).click()
+    op.get_by_test_id("extensions-table-total").filter(has_text=f"共 {total - 1} 件").wait_for()
+    assert op.locator(f"[data-testid=extensions-table] tr[data-case-id='{case['id']}']").count() == 0
+    assert not op.errors, op.errors

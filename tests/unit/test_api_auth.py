@@ -111,6 +111,7 @@ ROUTES: list[Route] = [
     Route("GET", "/api/queue/manual", STATS_READERS),
     Route("GET", "/api/queue/followup", STATS_READERS),
     Route("GET", "/api/queue/holds", STATS_READERS),
+    Route("GET", "/api/queue/extensions", STATS_READERS),
     Route("GET", "/api/queue/instructions", STATS_READERS),
     Route("GET", "/api/stats?by=unit", STATS_READERS),
     Route("GET", "/api/ranking", STATS_READERS),

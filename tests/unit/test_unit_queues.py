@@ -190,3 +190,24 @@ def test_due_today_on_the_clock_as_it_runs(env: tuple[TestClient, Runtime]) -> N
         assert today_ids == [str(due)] and str(due) not in late
     else:
         assert today_ids == []
+
+
+def test_the_centres_extension_requests_counted_and_paged(env: tuple[TestClient, Runtime]) -> None:
+    """待审延期: every request for more time waiting for the centre, the deadline it would move
+    nearest first; a decided request leaves the queue."""
+    client, runtime = env
+    runtime.app.clock = Clock(MONDAY + dt.timedelta(days=2))
+    later = lamp_case(runtime, MONDAY + dt.timedelta(days=1))
+    sooner = lamp_case(runtime, MONDAY)
+    for cid in (later, sooner):
+        until = deadlines(runtime, cid)[1] + dt.timedelta(days=3)
+        runtime.app.request_extension(cid, ASSIGNED_UNIT, until, "需要协调供电部门", "unit:test")
+    page = client.get("/api/queue/extensions", headers=auth(OPERATOR)).json()
+    assert page["total"] == 2 and [r["case_id"] for r in page["rows"]] == [str(sooner), str(later)]
+    assert all(r["extension_requested_to"] and r["unit_name"] for r in page["rows"])
+    one = client.get("/api/queue/extensions?limit=1&offset=1", headers=auth(OPERATOR)).json()
+    assert (one["total"], [r["case_id"] for r in one["rows"]]) == (2, [str(later)])
+    runtime.app.decide_extension(sooner, False, "operator:test", note="请按原时限办结")
+    page = client.get("/api/queue/extensions", headers=auth(OPERATOR)).json()
+    assert page["total"] == 1 and page["rows"][0]["case_id"] == str(later)
+    assert client.get("/api/queue/extensions", headers=auth(ASSIGNED)).status_code == 403

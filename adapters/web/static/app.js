@@ -147,7 +147,7 @@ function rowsOf(data) {
 // ---- login and tabs ---------------------------------------------------------------------------
 
 const TABS = {
-  operator: [["intake", "受理台"], ["forms", "一表通"], ["queue", "待派单"], ["returns", "待审退单"], ["holds", "待审挂起"], ["followup", "回访"], ["coop", "协办与吹哨"], ["censures", "通报追责"], ["search", "工单查询"]],
+  operator: [["intake", "受理台"], ["forms", "一表通"], ["queue", "待派单"], ["returns", "待审退单"], ["extensions", "待审延期"], ["holds", "待审挂起"], ["followup", "回访"], ["coop", "协办与吹哨"], ["censures", "通报追责"], ["search", "工单查询"]],
   unit: [["inbox", "工单箱"], ["assists", () => label("unit_queues", "assists")], ["search", "本单位工单"]],
   leader: [["dashboard", "领导驾驶舱"], ["instructions", "批示跟踪"], ["coop", "协办与吹哨"], ["search", "工单查询"]],
   admin: [["dashboard", "领导驾驶舱"], ["search", "工单查询"], ["people", "人员管理"], ["audit", "查阅审计"], ["quarantine", "隔离事件"]],
@@ -1683,3 +1683,12 @@ function censureCard() {
   load();
   return card;
 }
+
+// ---- 待审延期 (operator): requests for more time, counted and paged by the server ----------------
+
+EXTRA_SCREENS.extensions = (view) => pagedScreen(view, "待审延期（办理时限近者在前）", "/api/queue/extensions", [
+  COL.handle,
+  { label: "申请延至", render: (r) => fmtTime(r.extension_requested_to) },
+  COL.text,
+  COL.unit,
+], "extensions-table");
