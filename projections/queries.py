@@ -380,6 +380,17 @@ class ReadModel:
         )
         return self._open_dicts(stmt)
 
+    def manual_queue_page(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """待派单 counted and paged, in :meth:`manual_queue`'s order."""
+        self._fresh()
+        t = view_open_cases
+        return self._paged(
+            t.c.status.in_(AT_CENTRE),
+            (t.c.manual_reason.is_(None), t.c.received_at, t.c.case_id),
+            limit,
+            offset,
+        )
+
     def follow_up_queue(self) -> list[dict[str, Any]]:
         """Resolved or answered cases waiting for the follow-up call (待回访), oldest first."""
         self._fresh()
@@ -403,6 +414,17 @@ class ReadModel:
             .order_by(t.c.hold_requested_at, t.c.received_at)
         )
         return self._open_dicts(stmt)
+
+    def hold_queue_page(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """待审挂起 counted and paged, in :meth:`hold_queue`'s order."""
+        self._fresh()
+        t = view_open_cases
+        return self._paged(
+            t.c.hold_requested_at.is_not(None),
+            (t.c.hold_requested_at, t.c.received_at, t.c.case_id),
+            limit,
+            offset,
+        )
 
     def instruction_tracking(
         self, now: dt.datetime, limit: int = 200, offset: int = 0

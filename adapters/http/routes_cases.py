@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from adapters.bootstrap import Runtime
@@ -437,8 +437,13 @@ def answer_instruction(
 def hold_queue(
     request: Request,
     principal: Annotated[Principal, allow(Permission.QUEUE_READ)],
+    limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+    offset: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
 ) -> Any:
     rt = runtime_of(request)
+    # With limit or offset: counted and paged, as the other work queues; without, the list.
+    if limit is not None or offset is not None:
+        return jsonable(rt.read_model.hold_queue_page(limit or 50, offset or 0))
     return jsonable(rt.read_model.hold_queue())
 
 

@@ -63,22 +63,22 @@ def test_a_units_due_today_and_overdue_queues(browser: Any, server: str) -> None
     assert "今日到期" in bar.inner_text() and "已超期" in bar.inner_text()
 
     bar.get_by_test_id("queue-due_today").click()
-    page.get_by_test_id("queue-table-total").filter(has_text=f"共 {counts['due_today']} 件").wait_for()
+    page.get_by_test_id("unit-queue-table-total").filter(has_text=f"共 {counts['due_today']} 件").wait_for()
     if due is not None:
-        row = page.locator(f"[data-testid=queue-table] tr[data-case-id='{due['id']}']")
+        row = page.locator(f"[data-testid=unit-queue-table] tr[data-case-id='{due['id']}']")
         row.wait_for()
         assert "overdue" not in (row.get_attribute("class") or "")
     else:
-        assert page.get_by_test_id("queue-table").inner_text() == "暂无工单"
+        assert page.get_by_test_id("unit-queue-table").inner_text() == "暂无工单"
     _shot(page, "11-今日到期-unit-queue.png")
 
     bar.get_by_test_id("queue-overdue").click()
-    page.get_by_test_id("queue-table-total").filter(has_text=f"共 {counts['overdue']} 件").wait_for()
-    row = page.locator(f"[data-testid=queue-table] tr[data-case-id='{late['id']}']")
+    page.get_by_test_id("unit-queue-table-total").filter(has_text=f"共 {counts['overdue']} 件").wait_for()
+    row = page.locator(f"[data-testid=unit-queue-table] tr[data-case-id='{late['id']}']")
     row.wait_for()
     assert "overdue" in (row.get_attribute("class") or "") and "超期" in row.inner_text()
     if due is not None:
-        assert page.locator(f"[data-testid=queue-table] tr[data-case-id='{due['id']}']").count() == 0
+        assert page.locator(f"[data-testid=unit-queue-table] tr[data-case-id='{due['id']}']").count() == 0
     _shot(page, "12-已超期-unit-queue.png")
     # 全部 is the inbox as before.
     bar.get_by_test_id("queue-all").click()

@@ -211,3 +211,29 @@ def test_the_centres_extension_requests_counted_and_paged(env: tuple[TestClient,
     page = client.get("/api/queue/extensions", headers=auth(OPERATOR)).json()
     assert page["total"] == 1 and page["rows"][0]["case_id"] == str(later)
     assert client.get("/api/queue/extensions", headers=auth(ASSIGNED)).status_code == 403
+
+
+def test_the_manual_and_hold_queues_are_counted_and_paged(env: tuple[TestClient, Runtime]) -> None:
+    """待派单 and 待审挂起 with ``limit``/``offset``: the count over all of them and one page,
+    oldest first; without, the whole list as before."""
+    client, runtime = env
+    runtime.app.clock = Clock(MONDAY + dt.timedelta(days=1))
+    vague = [
+        runtime.app.receive(
+            intake(f"我想反映一个情况，麻烦你们记一下（{uuid4().hex[:8]}）", at=MONDAY + dt.timedelta(minutes=m)),
+            route=False,
+        ).case_id
+        for m in (30, 0, 10)
+    ]
+    whole = client.get("/api/queue/manual", headers=auth(OPERATOR)).json()
+    assert isinstance(whole, list) and [r["case_id"] for r in whole] == [str(vague[i]) for i in (1, 2, 0)]
+    pages = [client.get(f"/api/queue/manual?limit=2&offset={o}", headers=auth(OPERATOR)).json() for o in (0, 2)]
+    assert [p["total"] for p in pages] == [3, 3]
+    assert [r["case_id"] for p in pages for r in p["rows"]] == [r["case_id"] for r in whole]
+
+    held = [lamp_case(runtime, MONDAY + dt.timedelta(minutes=m)) for m in (0, 5)]
+    for i, cid in enumerate(reversed(held)):
+        runtime.app.request_hold(cid, ASSIGNED_UNIT, "等待鉴定结果", "unit:test", at=MONDAY + dt.timedelta(hours=1 + i))
+    page = client.get("/api/queue/holds?limit=1", headers=auth(OPERATOR)).json()
+    assert page["total"] == 2 and [r["case_id"] for r in page["rows"]] == [str(held[1])]
+    assert len(client.get("/api/queue/holds", headers=auth(OPERATOR)).json()) == 2

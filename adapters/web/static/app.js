@@ -1029,11 +1029,11 @@ async function listScreen(view, title, load, columns, testid, refreshSeconds) {
 }
 
 function queueScreen(view) {
-  listScreen(view, "待派单（中心人工队列）", async () => rowsOf(await get("/api/queue/manual")),
+  pagedScreen(view, "待派单（中心人工队列）", "/api/queue/manual",
     [COL.received, COL.text, COL.status, COL.reason], "queue-table");
 }
 
-// A work queue the server counts and pages (oldest first): 待审退单, 待回访.
+// A work queue the server counts and pages (oldest first): 待派单, 待审退单, 待审延期, 待审挂起, 待回访.
 function pagedScreen(view, title, url, columns, testid, below) {
   const size = 50;
   let offset = 0;
@@ -1079,8 +1079,8 @@ function returnsScreen(view) {
 }
 
 function holdsScreen(view) {
-  listScreen(view, "待审挂起（承办单位申请）", async () => rowsOf(await get("/api/queue/holds")),
-    [COL.received, COL.text, COL.unit, COL.status], "holds-table", 60);
+  pagedScreen(view, "待审挂起（承办单位申请）", "/api/queue/holds",
+    [COL.received, COL.text, COL.unit, COL.status], "holds-table");
 }
 
 // ---- 批示跟踪 (leader) --------------------------------------------------------------------------
@@ -1641,7 +1641,7 @@ function unitQueueBar(view, drawAll) {
     const columns = code === "instructions"
       ? [{ label: "批示回复时限", render: (r) => fmtTime(r.instruction_due) }, COL.text, COL.status, COL.category]
       : [code === "to_claim" ? COL.claim : COL.handle, COL.text, COL.status, COL.category];
-    pagedScreen(box, `${label("unit_queues", code)} · ${me.unit_name}`, `${base}/queues/${code}`, columns, "queue-table");
+    pagedScreen(box, `${label("unit_queues", code)} · ${me.unit_name}`, `${base}/queues/${code}`, columns, "unit-queue-table");
   };
   pick("");
   // New dispatches and deadlines passing move the counts without a reload.
