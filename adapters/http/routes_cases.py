@@ -457,6 +457,8 @@ def instruction_queue(
     rt = runtime_of(request)
     limit = max(1, min(limit, 1000))
     result = rt.read_model.instruction_tracking(rt.app.clock(), limit=limit, offset=max(0, offset))
+    # As the other work queues: how many in all and which page (the UI's pager reads these).
+    result.update(total=result["counts"]["cases"], limit=limit, offset=max(0, offset))
     lens = lens_for(principal, rt.app, [r["case_id"] for r in result["rows"]])
     if lens is not None:  # not a unit's queue today (QUEUE_READ), but never unshaped
         result["rows"] = [lens.row(r) for r in result["rows"]]

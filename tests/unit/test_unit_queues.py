@@ -159,6 +159,9 @@ def test_a_waiting_instruction_and_the_queue_to_claim(env: tuple[TestClient, Run
     assert ids(page) == [str(instructed)] and page["rows"][0]["instruction_due"]
     # What a unit reads passes its lens: no caller's phone.
     assert "13812345678" not in str(page)
+    # The leader's 批示跟踪 counts every 批示件 and pages them.
+    tracking = client.get("/api/queue/instructions?limit=1", headers=auth(OPERATOR)).json()
+    assert (tracking["total"], tracking["counts"]["pending"], len(tracking["rows"])) == (1, 1, 1)
 
 
 @pytest.mark.date_sensitive

@@ -1098,9 +1098,9 @@ function instructionsScreen(view) {
     { label: "批示/回复/按时", num: true, render: (r) => `${r.instructions}/${r.instructions_answered}/${r.instructions_on_time}` },
     COL.text, COL.unit, COL.status,
   ];
-  let data = { counts: {} };
-  listScreen(box, "批示件", async () => {
-    data = await get("/api/queue/instructions");
+  // Counted and paged by the server (pagedScreen), the counts over every 批示件.
+  pagedScreen(box, "批示件", "/api/queue/instructions", columns, "instructions-table");
+  get("/api/queue/instructions" + qs({ limit: 1 })).then((data) => {
     const k = data.counts;
     clear(counts).append(
       h("h2", {}, "批示跟踪"),
@@ -1108,8 +1108,7 @@ function instructionsScreen(view) {
         h("span", {}, `批示件 ${k.cases} 件`), h("span", {}, `批示 ${k.instructions} 条`),
         h("span", {}, `已回复 ${k.answered}`), h("span", {}, `按时回复 ${k.answered_on_time}`),
         h("span", {}, `待回复 ${k.pending}`), h("span", { class: k.pending_overdue ? "badge red" : "" }, `逾期未回复 ${k.pending_overdue}`)));
-    return data.rows;
-  }, columns, "instructions-table");
+  }).catch((e) => { clear(counts).appendChild(h("div", { class: "error" }, e.message)); });
 }
 
 function followupScreen(view) {
