@@ -415,12 +415,14 @@ class ReadModel:
         )
         return self._open_dicts(stmt)
 
-    def hold_queue_page(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
-        """待审挂起 counted and paged, in :meth:`hold_queue`'s order."""
+    def hold_queue_page(
+        self, limit: int = 50, offset: int = 0, unit: str | None = None
+    ) -> dict[str, Any]:
+        """待审挂起 counted and paged, in :meth:`hold_queue`'s order; ``unit``: that unit's."""
         self._fresh()
         t = view_open_cases
         return self._paged(
-            t.c.hold_requested_at.is_not(None),
+            and_(t.c.hold_requested_at.is_not(None), _of_unit(t.c.unit, unit)),
             (t.c.hold_requested_at, t.c.received_at, t.c.case_id),
             limit,
             offset,
@@ -490,15 +492,21 @@ class ReadModel:
         rows = self._open_dicts(stmt, now)
         return {"total": total, "limit": limit, "offset": offset, "rows": rows}
 
-    def return_review_queue(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    def return_review_queue(
+        self, limit: int = 50, offset: int = 0, unit: str | None = None
+    ) -> dict[str, Any]:
         """待审退单: returns waiting for the centre's review, the oldest return first, with the
-        returning unit, the unit it named and its reason."""
+        returning unit, the unit it named and its reason; ``unit``: the returns of that unit."""
         self._fresh()
         t = view_open_cases
         page = self._paged(
             # A merged case stays among the open rows (its caller is called back later); a
             # return that waited when it was merged lapsed.
-            and_(t.c.return_pending_at.is_not(None), t.c.status != "merged"),
+            and_(
+                t.c.return_pending_at.is_not(None),
+                t.c.status != "merged",
+                _of_unit(t.c.return_from, unit),
+            ),
             (t.c.return_pending_at, t.c.received_at, t.c.case_id),
             limit,
             offset,
@@ -510,7 +518,7 @@ class ReadModel:
         return page
 
     def extension_review_queue(
-        self, now: dt.datetime, limit: int = 50, offset: int = 0
+        self, now: dt.datetime, limit: int = 50, offset: int = 0, unit: str | None = None
     ) -> dict[str, Any]:
         """待审延期: requests for more time waiting for the centre's decision, the handling
         deadline they would move nearest first (the view keeps the requested date, not when it
@@ -518,14 +526,20 @@ class ReadModel:
         self._fresh()
         t = view_open_cases
         return self._paged(
-            and_(t.c.extension_requested_to.is_not(None), t.c.status.in_(sorted(WITH_UNIT))),
+            and_(
+                t.c.extension_requested_to.is_not(None),
+                t.c.status.in_(sorted(WITH_UNIT)),
+                _of_unit(t.c.unit, unit),
+            ),
             (t.c.handle_deadline, t.c.received_at, t.c.case_id),
             limit,
             offset,
             now,
         )
 
-    def callback_queue(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    def callback_queue(
+        self, limit: int = 50, offset: int = 0, unit: str | None = None
+    ) -> dict[str, Any]:
         """待回访: every resolved or directly answered case waiting for its follow-up call (and
         every merged caller whose original is resolved), the
         longest waiting first, with the calls nobody answered and whether that allows
@@ -533,8 +547,10 @@ class ReadModel:
         self._fresh()
         t = view_open_cases
         # A merged caller is due a callback once the original is resolved (合并件回访).
-        due = or_(
-            t.c.status.in_(FOLLOW_UP_STATUSES), and_(t.c.status == "merged", t.c.callback_due)
+        due = and_(
+            or_(t.c.status.in_(FOLLOW_UP_STATUSES), and_(t.c.status == "merged", t.c.callback_due)),
+            # ``unit``: the cases that unit resolved (resp_unit: who answers for the result).
+            _of_unit(t.c.resp_unit, unit),
         )
         page = self._paged(due, (t.c.callback_since, t.c.received_at, t.c.case_id), limit, offset)
         with self.engine.connect() as conn:
@@ -830,6 +846,11 @@ class ReadModel:
         row["is_open"] = row["status"] not in ENDED
         row["month"] = row.pop("received_month")
         return row
+
+
+def _of_unit(column: Any, unit: str | None) -> ColumnElement[bool]:
+    """A work queue's unit filter: no condition without one."""
+    return true() if not unit else column == unit
 
 
 def _next_month(day: dt.date) -> dt.date:

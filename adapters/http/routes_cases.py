@@ -49,6 +49,7 @@ from adapters.http.views import case_view, event_view, jsonable
 from adapters.http.views_hand import merge_fields
 from engine.application import CaseNotFound
 from engine.config import Role
+from engine.contract import Code
 from engine.domain import Case
 
 router = APIRouter(prefix="/api", tags=["cases 工单"], responses=ERROR_RESPONSES)
@@ -439,11 +440,12 @@ def hold_queue(
     principal: Annotated[Principal, allow(Permission.QUEUE_READ)],
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
     offset: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
+    unit: Annotated[Code | None, Query(description="只看这个单位的申请（分页）")] = None,
 ) -> Any:
     rt = runtime_of(request)
-    # With limit or offset: counted and paged, as the other work queues; without, the list.
-    if limit is not None or offset is not None:
-        return jsonable(rt.read_model.hold_queue_page(limit or 50, offset or 0))
+    # With limit, offset or unit: counted and paged, as the other work queues; else the list.
+    if limit is not None or offset is not None or unit:
+        return jsonable(rt.read_model.hold_queue_page(limit or 50, offset or 0, unit))
     return jsonable(rt.read_model.hold_queue())
 
 

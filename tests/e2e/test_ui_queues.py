@@ -138,6 +138,10 @@ def test_the_centres_extension_requests(browser: Any, server: str) -> None:  # n
     op = _page(browser, server, OPERATOR)
     op.get_by_test_id("tab-extensions").click()
     op.get_by_test_id("extensions-table-total").filter(has_text=f"共 {total} 件").wait_for()
+    # Narrowed to another unit: not there; to this one: there.
+    op.get_by_test_id("extensions-table-unit").select_option("chengguan")
+    op.get_by_test_id("extensions-table-total").filter(has_text="共 0 件").wait_for()
+    op.get_by_test_id("extensions-table-unit").select_option(UNIT_ID)
     row = op.locator(f"[data-testid=extensions-table] tr[data-case-id='{case['id']}']")
     row.click()
     _shot(op, "14-待审延期-operator-queue.png")

@@ -210,6 +210,12 @@ def test_the_centres_extension_requests_counted_and_paged(env: tuple[TestClient,
     assert all(r["extension_requested_to"] and r["unit_name"] for r in page["rows"])
     one = client.get("/api/queue/extensions?limit=1&offset=1", headers=auth(OPERATOR)).json()
     assert (one["total"], [r["case_id"] for r in one["rows"]]) == (2, [str(later)])
+    # Filtered to a unit: its requests only (another unit has none).
+    mine = client.get(f"/api/queue/extensions?unit={ASSIGNED_UNIT}", headers=auth(OPERATOR)).json()
+    assert mine["total"] == 2
+    assert client.get("/api/queue/extensions?unit=chengguan", headers=auth(OPERATOR)).json()["total"] == 0
+    for path in ("/api/queue/holds", "/api/queue/returns", "/api/queue/followup"):
+        assert client.get(f"{path}?unit=chengguan", headers=auth(OPERATOR)).json()["total"] == 0, path
     runtime.app.decide_extension(sooner, False, "operator:test", note="请按原时限办结")
     page = client.get("/api/queue/extensions", headers=auth(OPERATOR)).json()
     assert page["total"] == 1 and page["rows"][0]["case_id"] == str(later)
@@ -240,3 +246,6 @@ def test_the_manual_and_hold_queues_are_counted_and_paged(env: tuple[TestClient,
     page = client.get("/api/queue/holds?limit=1", headers=auth(OPERATOR)).json()
     assert page["total"] == 2 and [r["case_id"] for r in page["rows"]] == [str(held[1])]
     assert len(client.get("/api/queue/holds", headers=auth(OPERATOR)).json()) == 2
+    mine = client.get(f"/api/queue/holds?unit={ASSIGNED_UNIT}", headers=auth(OPERATOR)).json()
+    assert mine["total"] == 2
+    assert client.get("/api/queue/holds?unit=chengguan", headers=auth(OPERATOR)).json()["total"] == 0

@@ -1034,9 +1034,16 @@ function queueScreen(view) {
 }
 
 // A work queue the server counts and pages (oldest first): 待派单, 待审退单, 待审延期, 待审挂起, 待回访.
-function pagedScreen(view, title, url, columns, testid, below) {
+function pagedScreen(view, title, url, columns, testid, below, byUnit) {
   const size = 50;
   let offset = 0;
+  // byUnit: the queue can be narrowed to one unit (?unit=), the filter kept across pages.
+  let unitFilter = null;
+  if (byUnit) {
+    unitFilter = h("select", { "data-testid": `${testid}-unit` }, h("option", { value: "" }, "全部单位"),
+      state.meta.units.filter((u) => u.kind !== "centre").map((u) => h("option", { value: u.id }, u.name)));
+    unitFilter.addEventListener("change", () => { offset = 0; draw(); });
+  }
   const pager = h("div", { class: "row", "data-testid": `${testid}-pager` });
   const box = h("div", {});
   view.appendChild(h("div", { class: "card" }, pager));
@@ -1045,8 +1052,9 @@ function pagedScreen(view, title, url, columns, testid, below) {
   const draw = () => {
     clear(box);
     listScreen(box, title, async () => {
-      const page = await get(url + qs({ limit: size, offset }));
+      const page = await get(url + qs({ limit: size, offset, unit: unitFilter ? unitFilter.value : "" }));
       append(clear(pager), [
+        unitFilter ? h("label", {}, "单位 ", unitFilter) : null,
         h("span", { "data-testid": `${testid}-total` }, `共 ${page.total} 件`),
         page.total ? h("span", { class: "muted" }, `第 ${offset + 1}–${offset + page.rows.length} 件`) : null,
         page.closable ? h("span", { class: "badge amber" }, `可未接通结案 ${page.closable} 件`) : null,
@@ -1066,7 +1074,7 @@ function returnsScreen(view) {
     { label: "退单单位", render: (r) => r.return_from_name || unitName(r.return_from) },
     { label: "建议转", render: (r) => r.return_suggested_name || "—" },
     { label: "退单理由", text: true, render: (r) => r.return_reason || "—" },
-  ], "returns-table", pairs);
+  ], "returns-table", pairs, true);
   get("/api/stats/returns").then((data) => {
     clear(pairs).append(h("h2", {}, "退单争议（按退单单位与建议单位）"));
     if (!data.rows.length) { pairs.appendChild(h("div", { class: "empty" }, "暂无退单")); return; }
@@ -1080,7 +1088,7 @@ function returnsScreen(view) {
 
 function holdsScreen(view) {
   pagedScreen(view, "待审挂起（承办单位申请）", "/api/queue/holds",
-    [COL.received, COL.text, COL.unit, COL.status], "holds-table");
+    [COL.received, COL.text, COL.unit, COL.status], "holds-table", null, true);
 }
 
 // ---- 批示跟踪 (leader) --------------------------------------------------------------------------
@@ -1118,7 +1126,7 @@ function followupScreen(view) {
     { label: "承办单位", render: (r) => r.resolved_unit_name || unitName(r.resp_unit) },
     COL.status,
     { label: "未接通", num: true, render: (r) => r.callbacks_unanswered ? h("span", { class: "badge " + (r.callback_closable ? "red" : "amber") }, `${r.callbacks_unanswered} 次`) : "—" },
-  ], "followup-table");
+  ], "followup-table", null, true);
 }
 
 function searchScreen(view) {
@@ -1690,4 +1698,4 @@ EXTRA_SCREENS.extensions = (view) => pagedScreen(view, "待审延期（办理时
   { label: "申请延至", render: (r) => fmtTime(r.extension_requested_to) },
   COL.text,
   COL.unit,
-], "extensions-table");
+], "extensions-table", null, true);
