@@ -45,9 +45,11 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def env() -> Iterator[tuple[TestClient, Runtime]]:
-    with api_client() as pair:
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def env(request: pytest.FixtureRequest) -> Iterator[tuple[TestClient, Runtime]]:
+    # The queues' SQL (the day's bounds, the missed deadline's order) on both databases.
+    db = "memory://" if request.param == "sqlite" else request.getfixturevalue("fresh_postgres_url")
+    with api_client(db) as pair:
         yield pair
 
 
