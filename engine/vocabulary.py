@@ -595,6 +595,21 @@ CENSURE_KINDS: Final = _vocabulary(
     {CensureKind.NOTICE: "通报", CensureKind.ACCOUNTABILITY: "追责"},
 )
 
+# A unit's work queues (承办单位工作队列, GET /api/units/{unit}/queues): each a filter of its
+# cases, counted and paged by the server (projections.unit_queues), its tab named from here.
+UNIT_QUEUES: Final = _vocabulary(
+    "unit_queues",
+    "单位工作队列",
+    (
+        Term("to_claim", "待签收", "已派单、本单位尚未签收"),
+        Term("handling", "办理中", "已签收（含调解中、挂起中），尚未办结"),
+        Term("due_today", "今日到期", "办理时限在今天（北京时间）内、尚未超期"),
+        Term("overdue", "已超期", "签收或办理时限已过；挂起中的工单时限暂停，不计"),
+        Term("assists", "协办待反馈", "本单位尚未完成的协办任务"),
+        Term("instructions", "批示", "领导批示待本单位回复"),
+    ),
+)
+
 # ---- all of it -----------------------------------------------------------------------------------
 
 VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
@@ -616,6 +631,7 @@ VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
     FORM_KINDS,
     CENSURE_KINDS,
     RETURN_DECISIONS,
+    UNIT_QUEUES,
 )
 
 
@@ -642,6 +658,7 @@ __all__ = [
     "STATS_DIMENSIONS",
     "STATUSES",
     "UNIT_KINDS",
+    "UNIT_QUEUES",
     "VOCABULARIES",
     "WHOLE_DISTRICT",
     "Action",

@@ -380,6 +380,17 @@ class ReadModel:
         )
         return self._open_dicts(stmt)
 
+    def manual_queue_page(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """待派单 counted and paged, in :meth:`manual_queue`'s order."""
+        self._fresh()
+        t = view_open_cases
+        return self._paged(
+            t.c.status.in_(AT_CENTRE),
+            (t.c.manual_reason.is_(None), t.c.received_at, t.c.case_id),
+            limit,
+            offset,
+        )
+
     def follow_up_queue(self) -> list[dict[str, Any]]:
         """Resolved or answered cases waiting for the follow-up call (待回访), oldest first."""
         self._fresh()
@@ -403,6 +414,19 @@ class ReadModel:
             .order_by(t.c.hold_requested_at, t.c.received_at)
         )
         return self._open_dicts(stmt)
+
+    def hold_queue_page(
+        self, limit: int = 50, offset: int = 0, unit: str | None = None
+    ) -> dict[str, Any]:
+        """待审挂起 counted and paged, in :meth:`hold_queue`'s order; ``unit``: that unit's."""
+        self._fresh()
+        t = view_open_cases
+        return self._paged(
+            and_(t.c.hold_requested_at.is_not(None), _of_unit(t.c.unit, unit)),
+            (t.c.hold_requested_at, t.c.received_at, t.c.case_id),
+            limit,
+            offset,
+        )
 
     def instruction_tracking(
         self, now: dt.datetime, limit: int = 200, offset: int = 0
@@ -452,24 +476,37 @@ class ReadModel:
     # ---- 待审退单, 待回访 (paged work queues) and disputed returns per unit pair --------------------
 
     def _paged(
-        self, where: ColumnElement[bool], order: Sequence[Any], limit: int, offset: int
+        self,
+        where: ColumnElement[bool],
+        order: Sequence[Any],
+        limit: int,
+        offset: int,
+        now: dt.datetime | None = None,
     ) -> dict[str, Any]:
-        """A work queue: how many in all, and one page of them in the given order."""
+        """A work queue: how many in all, and one page of them in the given order (with ``now``,
+        each row carries its deadline state, as the inbox)."""
         t = view_open_cases
         with self.engine.connect() as conn:
             total = int(conn.execute(select(func.count()).select_from(t).where(where)).scalar() or 0)
-        rows = self._open_dicts(select(t).where(where).order_by(*order).limit(limit).offset(offset))
+        stmt = select(t).where(where).order_by(*order).limit(limit).offset(offset)
+        rows = self._open_dicts(stmt, now)
         return {"total": total, "limit": limit, "offset": offset, "rows": rows}
 
-    def return_review_queue(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    def return_review_queue(
+        self, limit: int = 50, offset: int = 0, unit: str | None = None
+    ) -> dict[str, Any]:
         """待审退单: returns waiting for the centre's review, the oldest return first, with the
-        returning unit, the unit it named and its reason."""
+        returning unit, the unit it named and its reason; ``unit``: the returns of that unit."""
         self._fresh()
         t = view_open_cases
         page = self._paged(
             # A merged case stays among the open rows (its caller is called back later); a
             # return that waited when it was merged lapsed.
-            and_(t.c.return_pending_at.is_not(None), t.c.status != "merged"),
+            and_(
+                t.c.return_pending_at.is_not(None),
+                t.c.status != "merged",
+                _of_unit(t.c.return_from, unit),
+            ),
             (t.c.return_pending_at, t.c.received_at, t.c.case_id),
             limit,
             offset,
@@ -480,7 +517,29 @@ class ReadModel:
             row["return_suggested_name"] = self.name_of("unit", suggested) if suggested else None
         return page
 
-    def callback_queue(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    def extension_review_queue(
+        self, now: dt.datetime, limit: int = 50, offset: int = 0, unit: str | None = None
+    ) -> dict[str, Any]:
+        """待审延期: requests for more time waiting for the centre's decision, the handling
+        deadline they would move nearest first (the view keeps the requested date, not when it
+        was asked: the request about to lapse is the one to decide first), with the unit."""
+        self._fresh()
+        t = view_open_cases
+        return self._paged(
+            and_(
+                t.c.extension_requested_to.is_not(None),
+                t.c.status.in_(sorted(WITH_UNIT)),
+                _of_unit(t.c.unit, unit),
+            ),
+            (t.c.handle_deadline, t.c.received_at, t.c.case_id),
+            limit,
+            offset,
+            now,
+        )
+
+    def callback_queue(
+        self, limit: int = 50, offset: int = 0, unit: str | None = None
+    ) -> dict[str, Any]:
         """待回访: every resolved or directly answered case waiting for its follow-up call (and
         every merged caller whose original is resolved), the
         longest waiting first, with the calls nobody answered and whether that allows
@@ -488,8 +547,10 @@ class ReadModel:
         self._fresh()
         t = view_open_cases
         # A merged caller is due a callback once the original is resolved (合并件回访).
-        due = or_(
-            t.c.status.in_(FOLLOW_UP_STATUSES), and_(t.c.status == "merged", t.c.callback_due)
+        due = and_(
+            or_(t.c.status.in_(FOLLOW_UP_STATUSES), and_(t.c.status == "merged", t.c.callback_due)),
+            # ``unit``: the cases that unit resolved (resp_unit: who answers for the result).
+            _of_unit(t.c.resp_unit, unit),
         )
         page = self._paged(due, (t.c.callback_since, t.c.received_at, t.c.case_id), limit, offset)
         with self.engine.connect() as conn:
@@ -785,6 +846,11 @@ class ReadModel:
         row["is_open"] = row["status"] not in ENDED
         row["month"] = row.pop("received_month")
         return row
+
+
+def _of_unit(column: Any, unit: str | None) -> ColumnElement[bool]:
+    """A work queue's unit filter: no condition without one."""
+    return true() if not unit else column == unit
 
 
 def _next_month(day: dt.date) -> dt.date:

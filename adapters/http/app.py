@@ -21,6 +21,7 @@ from adapters.http import (
     routes_read,
     routes_review,
     routes_search,
+    routes_unit_queues,
 )
 from adapters.http.database import install_postgres_gate
 from adapters.http.errors import install_error_handlers
@@ -92,6 +93,7 @@ def create_app(
     app.include_router(routes_attachments.public_router)
     app.include_router(accounts_router)
     app.include_router(routes_knowledge.router)
+    app.include_router(routes_unit_queues.router)
     routes_search.install(app, runtime)  # 查找, 来电弹屏, order numbers in case paths
     open311.mount(app)  # with GeoReport's error shape
     app.include_router(ops.router)

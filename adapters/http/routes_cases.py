@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from adapters.bootstrap import Runtime
@@ -49,6 +49,7 @@ from adapters.http.views import case_view, event_view, jsonable
 from adapters.http.views_hand import merge_fields
 from engine.application import CaseNotFound
 from engine.config import Role
+from engine.contract import Code
 from engine.domain import Case
 
 router = APIRouter(prefix="/api", tags=["cases 工单"], responses=ERROR_RESPONSES)
@@ -437,8 +438,14 @@ def answer_instruction(
 def hold_queue(
     request: Request,
     principal: Annotated[Principal, allow(Permission.QUEUE_READ)],
+    limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+    offset: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
+    unit: Annotated[Code | None, Query(description="只看这个单位的申请（分页）")] = None,
 ) -> Any:
     rt = runtime_of(request)
+    # With limit, offset or unit: counted and paged, as the other work queues; else the list.
+    if limit is not None or offset is not None or unit:
+        return jsonable(rt.read_model.hold_queue_page(limit or 50, offset or 0, unit))
     return jsonable(rt.read_model.hold_queue())
 
 
@@ -452,6 +459,8 @@ def instruction_queue(
     rt = runtime_of(request)
     limit = max(1, min(limit, 1000))
     result = rt.read_model.instruction_tracking(rt.app.clock(), limit=limit, offset=max(0, offset))
+    # As the other work queues: how many in all and which page (the UI's pager reads these).
+    result.update(total=result["counts"]["cases"], limit=limit, offset=max(0, offset))
     lens = lens_for(principal, rt.app, [r["case_id"] for r in result["rows"]])
     if lens is not None:  # not a unit's queue today (QUEUE_READ), but never unshaped
         result["rows"] = [lens.row(r) for r in result["rows"]]

@@ -100,7 +100,13 @@ def _for_reader(
 def manual_queue(
     request: Request,
     principal: Annotated[Principal, allow(Permission.QUEUE_READ)],
+    limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+    offset: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
 ) -> Any:
+    # With limit or offset: counted and paged ({"total", "limit", "offset", "rows"}), as the
+    # other work queues; without, the whole list (the shape older clients read).
+    if limit is not None or offset is not None:
+        return jsonable(read_model(request).manual_queue_page(limit or 50, offset or 0))
     return jsonable(read_model(request).manual_queue())
 
 

@@ -107,8 +107,22 @@ def return_queue(
     principal: Annotated[Principal, allow(Permission.QUEUE_READ)],
     limit: Limit = 50,
     offset: Offset = 0,
+    unit: Annotated[Code | None, Query(description="只看这个单位的退单")] = None,
 ) -> Any:
-    return jsonable(read_model(request).return_review_queue(limit=limit, offset=offset))
+    return jsonable(read_model(request).return_review_queue(limit=limit, offset=offset, unit=unit))
+
+
+@router.get("/queue/extensions", tags=["centre 中心"], summary="待审延期：承办单位的延期申请，办理时限近者在前，分页")
+def extension_queue(
+    request: Request,
+    principal: Annotated[Principal, allow(Permission.QUEUE_READ)],
+    limit: Limit = 50,
+    offset: Offset = 0,
+    unit: Annotated[Code | None, Query(description="只看这个单位的申请")] = None,
+) -> Any:
+    rt = runtime_of(request)
+    page = rt.read_model.extension_review_queue(rt.app.clock(), limit=limit, offset=offset, unit=unit)
+    return jsonable(page)
 
 
 @router.get("/queue/followup", tags=["centre 中心"], summary="待回访：已办结、直办，等待最久者在前，分页")
@@ -117,9 +131,10 @@ def follow_up_queue(
     principal: Annotated[Principal, allow(Permission.QUEUE_READ)],
     limit: Limit = 50,
     offset: Offset = 0,
+    unit: Annotated[Code | None, Query(description="只看这个单位办结的工单")] = None,
 ) -> Any:
     rt = runtime_of(request)
-    page = read_model(request).callback_queue(limit=limit, offset=offset)
+    page = read_model(request).callback_queue(limit=limit, offset=offset, unit=unit)
     page["max_unanswered"] = rt.config.callback.max_unanswered
     return jsonable(page)
 

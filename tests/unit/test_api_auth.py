@@ -111,6 +111,7 @@ ROUTES: list[Route] = [
     Route("GET", "/api/queue/manual", STATS_READERS),
     Route("GET", "/api/queue/followup", STATS_READERS),
     Route("GET", "/api/queue/holds", STATS_READERS),
+    Route("GET", "/api/queue/extensions", STATS_READERS),
     Route("GET", "/api/queue/instructions", STATS_READERS),
     Route("GET", "/api/stats?by=unit", STATS_READERS),
     Route("GET", "/api/ranking", STATS_READERS),
@@ -189,6 +190,10 @@ ROUTES: list[Route] = [
     Route("POST", "/api/cases/{id}/resolve", ASSIGNED_ONLY | {"other_unit": 403}, "part_reported",
           {"result": "已修复"}),
     Route("GET", "/api/units/{unit}/assists", CASE_READERS),
+    # 承办单位工作队列 (counts, and one page of a queue): a unit only its own
+    Route("GET", "/api/units/{unit}/queues", CASE_READERS),
+    Route("GET", "/api/units/{unit}/queues/due_today", CASE_READERS),
+    Route("GET", "/api/units/{unit}/queues/overdue", CASE_READERS),
     Route("GET", "/api/stats/coop", STATS_READERS),
     # Merges under the centre's hand: the operator merges (into an open original) and unmerges
     Route("POST", "/api/cases/{id}/merge", only("operator"), Status.RECEIVED,
@@ -413,6 +418,7 @@ def test_every_api_route_is_in_the_matrix(env: tuple[Any, Runtime]) -> None:
             .replace("{service_request_id}", "{id}")
             .replace(".{fmt}", ".json")
             .replace("/media/{id}/{name}", "/media/{id}/{digest}.jpg")
+            .replace("/queues/{queue}", "/queues/overdue")
         )
         for method in ops:
             key = (method.upper(), norm)

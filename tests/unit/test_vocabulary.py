@@ -15,11 +15,13 @@ from engine.domain import Case
 from engine.forms import Censure, Form
 from engine.vocabulary import (
     APPEAL_TYPES,
+    CENSURE_KINDS,
     CHANNELS,
     COUNTS,
     RATES,
     STATS_DIMENSIONS,
     STATUSES,
+    UNIT_QUEUES,
     VOCABULARIES,
     Action,
     AppealType,
@@ -118,11 +120,14 @@ def test_the_web_ui_keeps_no_copy_of_the_labels() -> None:
     source = APP_JS.read_text(encoding="utf-8")
     literals = set(_js_string_literals(source))
     assert "工单详情" in literals  # the scan sees the UI's own (screen) words
-    for vocabulary in (STATUSES, CHANNELS, RATES):
+    # The unit's work queues and the dashboard's 通报/追责 figures (issue 17) name theirs so too.
+    for vocabulary in (STATUSES, CHANNELS, RATES, UNIT_QUEUES, CENSURE_KINDS):
         for term in vocabulary:
             assert _has_chinese(term.label)
             assert term.label not in literals, (vocabulary.name, term.code, term.label)
     # Nor the names it used to carry before there was one vocabulary.
+    for code in ("notices", "accountabilities"):
+        assert COUNTS.label(code) not in literals, code
     for old in ("110警务联动", "到点反映", "按时率"):
         assert not any(old in s for s in literals), old
 

@@ -147,8 +147,8 @@ function rowsOf(data) {
 // ---- login and tabs ---------------------------------------------------------------------------
 
 const TABS = {
-  operator: [["intake", "受理台"], ["forms", "一表通"], ["queue", "待派单"], ["returns", "待审退单"], ["holds", "待审挂起"], ["followup", "回访"], ["coop", "协办与吹哨"], ["censures", "通报追责"], ["search", "工单查询"]],
-  unit: [["inbox", "工单箱"], ["assists", "协办待反馈"], ["search", "本单位工单"]],
+  operator: [["intake", "受理台"], ["forms", "一表通"], ["queue", "待派单"], ["returns", "待审退单"], ["extensions", "待审延期"], ["holds", "待审挂起"], ["followup", "回访"], ["coop", "协办与吹哨"], ["censures", "通报追责"], ["search", "工单查询"]],
+  unit: [["inbox", "工单箱"], ["assists", () => label("unit_queues", "assists")], ["search", "本单位工单"]],
   leader: [["dashboard", "领导驾驶舱"], ["instructions", "批示跟踪"], ["coop", "协办与吹哨"], ["search", "工单查询"]],
   admin: [["dashboard", "领导驾驶舱"], ["search", "工单查询"], ["people", "人员管理"], ["audit", "查阅审计"], ["quarantine", "隔离事件"]],
 };
@@ -199,7 +199,7 @@ async function logout() {
 function renderTabs() {
   const nav = clear($("tabs"));
   for (const [id, title] of TABS[state.meta.me.role]) {
-    nav.appendChild(h("button", { type: "button", "data-tab": id, "data-testid": `tab-${id}`, on: { click: () => show(id) } }, title));
+    nav.appendChild(h("button", { type: "button", "data-tab": id, "data-testid": `tab-${id}`, on: { click: () => show(id) } }, typeof title === "function" ? title() : title));
   }
 }
 
@@ -719,7 +719,7 @@ function reviewForm(action, c, run, path, box, act) {
 function assistsScreen(view) {
   const me = state.meta.me;
   listScreen(view, `协办待反馈 · ${me.unit_name}`, async () => rowsOf(await get(`/api/units/${encodeURIComponent(me.unit)}/assists`)), [
-    { label: "协办时限", render: (r) => h("span", {}, fmtTime(r.part.next_deadline), r.part.overdue ? h("span", { class: "badge red" }, "已超期") : "") },
+    { label: "协办时限", render: (r) => h("span", {}, fmtTime(r.part.next_deadline), r.part.overdue ? h("span", { class: "badge red" }, label("unit_queues", "overdue")) : "") },
     COL.text,
     { label: "协办状态", render: (r) => h("span", { class: "badge" }, r.part.whistle ? (r.part.state === "assigned" ? "待报到" : "已报到") : r.part.state_name) },
     { label: "主办单位", render: (r) => r.unit_name || unitName(r.unit) },
@@ -1029,14 +1029,21 @@ async function listScreen(view, title, load, columns, testid, refreshSeconds) {
 }
 
 function queueScreen(view) {
-  listScreen(view, "待派单（中心人工队列）", async () => rowsOf(await get("/api/queue/manual")),
+  pagedScreen(view, "待派单（中心人工队列）", "/api/queue/manual",
     [COL.received, COL.text, COL.status, COL.reason], "queue-table");
 }
 
-// A work queue the server counts and pages (oldest first): 待审退单, 待回访.
-function pagedScreen(view, title, url, columns, testid, below) {
+// A work queue the server counts and pages (oldest first): 待派单, 待审退单, 待审延期, 待审挂起, 待回访.
+function pagedScreen(view, title, url, columns, testid, below, byUnit) {
   const size = 50;
   let offset = 0;
+  // byUnit: the queue can be narrowed to one unit (?unit=), the filter kept across pages.
+  let unitFilter = null;
+  if (byUnit) {
+    unitFilter = h("select", { "data-testid": `${testid}-unit` }, h("option", { value: "" }, "全部单位"),
+      state.meta.units.filter((u) => u.kind !== "centre").map((u) => h("option", { value: u.id }, u.name)));
+    unitFilter.addEventListener("change", () => { offset = 0; draw(); });
+  }
   const pager = h("div", { class: "row", "data-testid": `${testid}-pager` });
   const box = h("div", {});
   view.appendChild(h("div", { class: "card" }, pager));
@@ -1045,8 +1052,9 @@ function pagedScreen(view, title, url, columns, testid, below) {
   const draw = () => {
     clear(box);
     listScreen(box, title, async () => {
-      const page = await get(url + qs({ limit: size, offset }));
+      const page = await get(url + qs({ limit: size, offset, unit: unitFilter ? unitFilter.value : "" }));
       append(clear(pager), [
+        unitFilter ? h("label", {}, "单位 ", unitFilter) : null,
         h("span", { "data-testid": `${testid}-total` }, `共 ${page.total} 件`),
         page.total ? h("span", { class: "muted" }, `第 ${offset + 1}–${offset + page.rows.length} 件`) : null,
         page.closable ? h("span", { class: "badge amber" }, `可未接通结案 ${page.closable} 件`) : null,
@@ -1066,7 +1074,7 @@ function returnsScreen(view) {
     { label: "退单单位", render: (r) => r.return_from_name || unitName(r.return_from) },
     { label: "建议转", render: (r) => r.return_suggested_name || "—" },
     { label: "退单理由", text: true, render: (r) => r.return_reason || "—" },
-  ], "returns-table", pairs);
+  ], "returns-table", pairs, true);
   get("/api/stats/returns").then((data) => {
     clear(pairs).append(h("h2", {}, "退单争议（按退单单位与建议单位）"));
     if (!data.rows.length) { pairs.appendChild(h("div", { class: "empty" }, "暂无退单")); return; }
@@ -1079,8 +1087,8 @@ function returnsScreen(view) {
 }
 
 function holdsScreen(view) {
-  listScreen(view, "待审挂起（承办单位申请）", async () => rowsOf(await get("/api/queue/holds")),
-    [COL.received, COL.text, COL.unit, COL.status], "holds-table", 60);
+  pagedScreen(view, "待审挂起（承办单位申请）", "/api/queue/holds",
+    [COL.received, COL.text, COL.unit, COL.status], "holds-table", null, true);
 }
 
 // ---- 批示跟踪 (leader) --------------------------------------------------------------------------
@@ -1098,9 +1106,9 @@ function instructionsScreen(view) {
     { label: "批示/回复/按时", num: true, render: (r) => `${r.instructions}/${r.instructions_answered}/${r.instructions_on_time}` },
     COL.text, COL.unit, COL.status,
   ];
-  let data = { counts: {} };
-  listScreen(box, "批示件", async () => {
-    data = await get("/api/queue/instructions");
+  // Counted and paged by the server (pagedScreen), the counts over every 批示件.
+  pagedScreen(box, "批示件", "/api/queue/instructions", columns, "instructions-table");
+  get("/api/queue/instructions" + qs({ limit: 1 })).then((data) => {
     const k = data.counts;
     clear(counts).append(
       h("h2", {}, "批示跟踪"),
@@ -1108,8 +1116,7 @@ function instructionsScreen(view) {
         h("span", {}, `批示件 ${k.cases} 件`), h("span", {}, `批示 ${k.instructions} 条`),
         h("span", {}, `已回复 ${k.answered}`), h("span", {}, `按时回复 ${k.answered_on_time}`),
         h("span", {}, `待回复 ${k.pending}`), h("span", { class: k.pending_overdue ? "badge red" : "" }, `逾期未回复 ${k.pending_overdue}`)));
-    return data.rows;
-  }, columns, "instructions-table");
+  }).catch((e) => { clear(counts).appendChild(h("div", { class: "error" }, e.message)); });
 }
 
 function followupScreen(view) {
@@ -1119,7 +1126,7 @@ function followupScreen(view) {
     { label: "承办单位", render: (r) => r.resolved_unit_name || unitName(r.resp_unit) },
     COL.status,
     { label: "未接通", num: true, render: (r) => r.callbacks_unanswered ? h("span", { class: "badge " + (r.callback_closable ? "red" : "amber") }, `${r.callbacks_unanswered} 次`) : "—" },
-  ], "followup-table");
+  ], "followup-table", null, true);
 }
 
 function searchScreen(view) {
@@ -1150,10 +1157,12 @@ function searchScreen(view) {
 
 function inboxScreen(view) {
   const me = state.meta.me;
-  listScreen(view, `工单箱 · ${me.unit_name}`, async () => {
+  // Above the list, the unit's work queues with their counts (unitQueueBar); picking one shows
+  // that queue, counted and paged by the server; 全部 is the whole inbox.
+  unitQueueBar(view, (box) => listScreen(box, `工单箱 · ${me.unit_name}`, async () => {
     // The server orders by the next deadline (签收 before claiming, 办理 after).
     return rowsOf(await get(`/api/units/${encodeURIComponent(me.unit)}/inbox`));
-  }, [COL.next, COL.text, COL.status, COL.category], "inbox-table", 60);
+  }, [COL.next, COL.text, COL.status, COL.category], "inbox-table", 60));
 }
 
 // ---- 领导驾驶舱 (leader) -----------------------------------------------------------------------
@@ -1175,7 +1184,8 @@ function dashboardScreen(view) {
   const trend = h("div", { class: "card chart" }, h("h2", {}, "月度趋势"));
   const ranking = h("div", { class: "card" }, h("h2", {}, "承办单位排名"));
   const overdue = h("div", { class: "card" }, h("h2", {}, "超期工单"));
-  view.appendChild(h("div", { class: "stack" }, bar, kpis, rates, h("div", { class: "dash" }, trend, ranking), overdue));
+  const censures = censureCard();
+  view.appendChild(h("div", { class: "stack" }, bar, kpis, rates, h("div", { class: "dash" }, trend, ranking), censures, overdue));
 
   const load = async () => {
     const p = params();
@@ -1604,3 +1614,88 @@ function findBar(listCard, detail) {
   bar.addEventListener("submit", (ev) => { ev.preventDefault(); if (q.value.trim()) { offset = 0; run(); } });
   return bar;
 }
+
+// ---- 承办单位工作队列 (unit): 待签收, 办理中, 今日到期, 已超期, 协办待反馈, 批示 --------------------------
+
+// Counts and pages are the server's (GET /api/units/{unit}/queues[/{queue}]): "today" is the
+// service's day in Beijing time, and which case is due or late the server decides (issue 17).
+const QUEUE_BADGE = { overdue: "red", due_today: "amber", instructions: "amber" };
+
+function unitQueueBar(view, drawAll) {
+  const me = state.meta.me;
+  const base = `/api/units/${encodeURIComponent(me.unit)}`;
+  const bar = h("div", { class: "card row queue-bar", "data-testid": "unit-queues" }, h("span", { class: "muted" }, "正在加载…"));
+  const box = h("div", {});
+  view.append(bar, box);
+  let current = "";
+  const drawBar = async () => {
+    let data;
+    try { data = await get(base + "/queues"); } catch (e) { clear(bar).appendChild(h("div", { class: "error" }, e.message)); return; }
+    const button = (code, text, total) => h("button", {
+      type: "button", class: current === code ? "primary" : "", "data-testid": `queue-${code || "all"}`,
+      title: code ? terms("unit_queues").find((t) => t.code === code)?.hint || "" : "",
+      on: { click: () => pick(code) },
+    }, text, total === null ? null : h("span", { class: "badge " + (total ? QUEUE_BADGE[code] || "" : ""), "data-testid": `queue-${code}-count` }, String(total)));
+    clear(bar).append(button("", "全部", null), ...data.queues.map((q) => button(q.queue, label("unit_queues", q.queue), q.total)));
+  };
+  const pick = (code) => {
+    // 协办待反馈 has its own tab (its rows are parts of other units' cases).
+    if (code === "assists") { show("assists"); return; }
+    current = code;
+    drawBar();
+    clear(box);
+    if (!code) { drawAll(box); return; }
+    const columns = code === "instructions"
+      ? [{ label: "批示回复时限", render: (r) => fmtTime(r.instruction_due) }, COL.text, COL.status, COL.category]
+      : [code === "to_claim" ? COL.claim : COL.handle, COL.text, COL.status, COL.category];
+    pagedScreen(box, `${label("unit_queues", code)} · ${me.unit_name}`, `${base}/queues/${code}`, columns, "unit-queue-table");
+  };
+  pick("");
+  // New dispatches and deadlines passing move the counts without a reload.
+  const timer = setInterval(() => { if (!document.body.contains(bar)) { clearInterval(timer); return; } drawBar(); }, 60 * 1000);
+}
+
+// ---- 通报 / 追责 on the dashboard (leader): per unit, for one month ------------------------------
+
+// The numbers are the stats API's (GET /api/stats?by=unit over the month: counts notices and
+// accountabilities), the words the vocabulary's (counts, censure_kinds).
+function censureCard() {
+  const today = new Date();
+  const month = h("input", { type: "month", "data-testid": "censure-month", value: dateStr(today).slice(0, 7) });
+  const title = state.meta.vocabulary?.censure_kinds?.title || "";
+  const card = h("div", { class: "card", "data-testid": "censure-figures" });
+  const body = h("div", {});
+  card.append(h("div", { class: "row" }, h("h2", {}, `${title}（按单位，月度）`), h("label", { class: "right" }, "月份 ", month)), body);
+  const load = async () => {
+    if (!month.value) return;
+    const [y, m] = month.value.split("-").map(Number);
+    const from = `${month.value}-01`;
+    const to = dateStr(new Date(y, m, 1));
+    let data;
+    try { data = await get("/api/stats" + qs({ by: "unit", from, to })); } catch (e) { clear(body).appendChild(h("div", { class: "error" }, e.message)); return; }
+    const fields = ["notices", "accountabilities"];
+    const rows = rowsOf(data).filter((r) => fields.some((f) => r[f]));
+    rows.sort((a, b) => (b.accountabilities - a.accountabilities) || (b.notices - a.notices) || String(a.key).localeCompare(String(b.key)));
+    const total = data.total || {};
+    clear(body).append(h("div", { class: "kpis", "data-testid": "censure-totals" },
+      fields.map((f) => h("span", {}, label("counts", f), h("strong", { "data-testid": `censure-total-${f}` }, String(total[f] ?? 0))))));
+    if (!rows.length) { body.appendChild(h("div", { class: "empty", "data-testid": "censure-table" }, "本月无记录")); return; }
+    body.appendChild(h("div", { class: "table-wrap" }, h("table", { "data-testid": "censure-table" },
+      h("thead", {}, h("tr", {}, h("th", {}, "单位"), fields.map((f) => h("th", { class: "num" }, label("counts", f))))),
+      h("tbody", {}, rows.map((r) => h("tr", { "data-unit": r.key }, h("td", {}, r.name || unitName(r.key)),
+        fields.map((f) => h("td", { class: "num", "data-field": f }, String(r[f] ?? 0)))))))));
+    card.dataset.generation = String(Number(card.dataset.generation || 0) + 1);
+  };
+  month.addEventListener("change", load);
+  load();
+  return card;
+}
+
+// ---- 待审延期 (operator): requests for more time, counted and paged by the server ----------------
+
+EXTRA_SCREENS.extensions = (view) => pagedScreen(view, "待审延期（办理时限近者在前）", "/api/queue/extensions", [
+  COL.handle,
+  { label: "申请延至", render: (r) => fmtTime(r.extension_requested_to) },
+  COL.text,
+  COL.unit,
+], "extensions-table", null, true);
