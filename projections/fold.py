@@ -244,6 +244,7 @@ class CaseFold(CoopCaseRules):
             "handle_deadline": None,
             "claimed_at": None,
             "extension_requested_to": None,
+            "extension_requested_at": None,
             "claim_escalated": False,
             "handle_escalated": False,
             "hold_requested_at": None,
@@ -409,6 +410,7 @@ class CaseFold(CoopCaseRules):
         row["handle_deadline"] = self.stamp(e["handle_deadline"])
         row["claimed_at"] = None
         row["extension_requested_to"] = None
+        row["extension_requested_at"] = None
         row["claim_escalated"] = False
         row["handle_escalated"] = False
         row["manual_reason"] = None
@@ -438,9 +440,11 @@ class CaseFold(CoopCaseRules):
 
     def _on_ExtensionRequested(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
         row["extension_requested_to"] = self.stamp(e["until"])
+        row["extension_requested_at"] = self.stamp(e["at"])
 
     def _on_ExtensionDecided(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
         row["extension_requested_to"] = None
+        row["extension_requested_at"] = None
         if e["granted"]:
             row["handle_deadline"] = self.stamp(e["until"])
             row["handle_escalated"] = False  # a new deadline, escalated again if missed

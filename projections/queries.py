@@ -520,9 +520,8 @@ class ReadModel:
     def extension_review_queue(
         self, now: dt.datetime, limit: int = 50, offset: int = 0, unit: str | None = None
     ) -> dict[str, Any]:
-        """待审延期: requests for more time waiting for the centre's decision, the handling
-        deadline they would move nearest first (the view keeps the requested date, not when it
-        was asked: the request about to lapse is the one to decide first), with the unit."""
+        """待审延期: requests for more time waiting for the centre's decision, oldest request
+        first, with the unit."""
         self._fresh()
         t = view_open_cases
         return self._paged(
@@ -531,7 +530,7 @@ class ReadModel:
                 t.c.status.in_(sorted(WITH_UNIT)),
                 _of_unit(t.c.unit, unit),
             ),
-            (t.c.handle_deadline, t.c.received_at, t.c.case_id),
+            (t.c.extension_requested_at, t.c.received_at, t.c.case_id),
             limit,
             offset,
             now,

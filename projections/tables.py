@@ -173,6 +173,8 @@ def _state_columns() -> list[Column[Any]]:
         Column("handle_deadline", UtcDateTime),
         Column("claimed_at", UtcDateTime),
         Column("extension_requested_to", UtcDateTime),
+        # 待审延期 oldest first: when the unit asked.
+        Column("extension_requested_at", UtcDateTime),
         Column("claim_escalated", Boolean, nullable=False, default=False),
         Column("handle_escalated", Boolean, nullable=False, default=False),
         # 挂起: a request waiting for the centre, and the start of the current suspension.

@@ -198,29 +198,33 @@ def test_due_today_on_the_clock_as_it_runs(env: tuple[TestClient, Runtime]) -> N
 
 
 def test_the_centres_extension_requests_counted_and_paged(env: tuple[TestClient, Runtime]) -> None:
-    """待审延期: every request for more time waiting for the centre, the deadline it would move
-    nearest first; a decided request leaves the queue."""
+    """待审延期: every request for more time waiting for the centre, the oldest request first
+    (not the case received first, nor the nearest deadline); a decided request leaves the queue."""
     client, runtime = env
     runtime.app.clock = Clock(MONDAY + dt.timedelta(days=2))
     later = lamp_case(runtime, MONDAY + dt.timedelta(days=1))
     sooner = lamp_case(runtime, MONDAY)
-    for cid in (later, sooner):
+    # ``later`` (received last, deadline last) asked first, an hour before ``sooner``.
+    for hours, cid in ((1, later), (2, sooner)):
         until = deadlines(runtime, cid)[1] + dt.timedelta(days=3)
-        runtime.app.request_extension(cid, ASSIGNED_UNIT, until, "需要协调供电部门", "unit:test")
+        runtime.app.request_extension(
+            cid, ASSIGNED_UNIT, until, "需要协调供电部门", "unit:test",
+            at=MONDAY + dt.timedelta(days=1, hours=hours),
+        )
     page = client.get("/api/queue/extensions", headers=auth(OPERATOR)).json()
-    assert page["total"] == 2 and [r["case_id"] for r in page["rows"]] == [str(sooner), str(later)]
+    assert page["total"] == 2 and [r["case_id"] for r in page["rows"]] == [str(later), str(sooner)]
     assert all(r["extension_requested_to"] and r["unit_name"] for r in page["rows"])
     one = client.get("/api/queue/extensions?limit=1&offset=1", headers=auth(OPERATOR)).json()
-    assert (one["total"], [r["case_id"] for r in one["rows"]]) == (2, [str(later)])
+    assert (one["total"], [r["case_id"] for r in one["rows"]]) == (2, [str(sooner)])
     # Filtered to a unit: its requests only (another unit has none).
     mine = client.get(f"/api/queue/extensions?unit={ASSIGNED_UNIT}", headers=auth(OPERATOR)).json()
     assert mine["total"] == 2
     assert client.get("/api/queue/extensions?unit=chengguan", headers=auth(OPERATOR)).json()["total"] == 0
     for path in ("/api/queue/holds", "/api/queue/returns", "/api/queue/followup"):
         assert client.get(f"{path}?unit=chengguan", headers=auth(OPERATOR)).json()["total"] == 0, path
-    runtime.app.decide_extension(sooner, False, "operator:test", note="请按原时限办结")
+    runtime.app.decide_extension(later, False, "operator:test", note="请按原时限办结")
     page = client.get("/api/queue/extensions", headers=auth(OPERATOR)).json()
-    assert page["total"] == 1 and page["rows"][0]["case_id"] == str(later)
+    assert page["total"] == 1 and page["rows"][0]["case_id"] == str(sooner)
     assert client.get("/api/queue/extensions", headers=auth(ASSIGNED)).status_code == 403
 
 
