@@ -50,6 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
 
 from adapters.attachments.fetch import Fetched, PhotoFetcher, photo_urls
 
@@ -221,7 +222,13 @@ class PhotoQueue:
     # ---- the in-process background step ----------------------------------------------------
 
     def kick(self) -> None:
-        """After an in-process intake: fetch in the background, never in the request."""
+        """After an in-process intake: fetch in the background, never in the request.
+
+        Not for ``memory://``: its one shared connection (``projections.tables.make_engine``)
+        must not be used by a second thread during a request; there the queue waits for an
+        explicit :meth:`run_due` (tests) or the centre's fetch by hand."""
+        if isinstance(self.engine.pool, StaticPool):
+            return
         if self._thread is None or not self._thread.is_alive():
             with self._starting:
                 if self._thread is None or not self._thread.is_alive():
