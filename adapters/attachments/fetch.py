@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 from uuid import UUID
 
 from engine.application import CaseNotFound
@@ -61,7 +61,10 @@ class PhotoFetcher:
 
     def fetch(self, url: str) -> bytes:
         limit = self.service.settings.max_bytes
-        request = urllib.request.Request(url, headers={"User-Agent": "sanshi-photo-fetcher"})
+        # An app may send a path in Chinese as it is (…/现场.png): percent-encoded for the
+        # request line, what is already encoded left alone.
+        wire = quote(url, safe=":/?#[]@!$&'()*+,;=%~")
+        request = urllib.request.Request(wire, headers={"User-Agent": "sanshi-photo-fetcher"})
         with self._opener.open(request, timeout=self.timeout) as response:
             if response.status != 200:
                 raise OSError(f"HTTP {response.status}")
