@@ -33,6 +33,7 @@ from projections.wiring import attach_projections
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from adapters.attachments.queue import PhotoQueue
     from adapters.http.store import ApiStore
     from engine.attachments import AttachmentService
 
@@ -115,6 +116,17 @@ class Runtime(Publisher):
         from adapters.attachments.wiring import attachment_service
 
         return attachment_service(self)
+
+    @cached_property
+    def photo_queue(self) -> PhotoQueue:
+        """The app's photo URLs fetched after intake (``adapters.attachments.queue``), in the
+        views' database."""
+        from adapters.attachments.queue import PhotoQueue
+
+        queue = PhotoQueue(self.views_engine, self.attachments)
+        # First: its thread must not outlive the engine it writes with.
+        self.closers.insert(0, queue.stop)
+        return queue
 
     def close(self) -> None:
         if isinstance(self.router, FollowsLessons):

@@ -8,13 +8,15 @@ limit and no further, and every fetched file passes the same checks as an upload
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 from uuid import UUID
 
+from engine.application import CaseNotFound
 from engine.attachments import AttachmentService, AttachmentTooLarge, clean_name
 from engine.domain import DomainError
 
@@ -32,6 +34,9 @@ class Fetched:
     outcome: str  # stored | duplicate | kept (not an allowed host) | failed
     detail: str = ""
     digest: str | None = None
+    # A failure trying again cannot mend (the content or its size refused, the case gone); a
+    # network failure (timeout, 404, 5xx, refused connection) may pass later and is retried.
+    final: bool = False
 
 
 class PhotoFetcher:
@@ -56,7 +61,10 @@ class PhotoFetcher:
 
     def fetch(self, url: str) -> bytes:
         limit = self.service.settings.max_bytes
-        request = urllib.request.Request(url, headers={"User-Agent": "sanshi-photo-fetcher"})
+        # An app may send a path in Chinese as it is (…/现场.png): percent-encoded for the
+        # request line, what is already encoded left alone.
+        wire = quote(url, safe=":/?#[]@!$&'()*+,;=%~")
+        request = urllib.request.Request(wire, headers={"User-Agent": "sanshi-photo-fetcher"})
         with self._opener.open(request, timeout=self.timeout) as response:
             if response.status != 200:
                 raise OSError(f"HTTP {response.status}")
@@ -67,27 +75,54 @@ class PhotoFetcher:
 
     def import_case(self, case_id: UUID) -> list[Fetched]:
         case = self.service.app.get_case(case_id)
-        photos = (case.extra or {}).get("photos") or []
         done = {a.get("source_url") for a in case.attachments}
-        out: list[Fetched] = []
-        for url in photos if isinstance(photos, list) else []:
-            if not isinstance(url, str):
-                continue
-            if url in done:
-                out.append(Fetched(url, "duplicate"))
-                continue
-            if not self.allowed(url):
-                out.append(Fetched(url, "kept", "不在允许抓取的主机列表中，按原样保存"))
-                continue
+        return [self.import_url(case_id, url, done) for url in photo_urls(case.extra)]
+
+    def import_url(self, case_id: UUID, url: str, done: set[Any] | None = None) -> Fetched:
+        """One photo URL of the case: stored on it, or why not. ``done``: the source URLs the
+        case already holds (read from the case when not given)."""
+        if done is None:
             try:
-                data = self.fetch(url)
-                name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-                try:
-                    name = clean_name(name)
-                except DomainError:
-                    name = "照片"
-                _, found = self.service.add(case_id, data, name, PRINCIPAL, source_url=url)
-                out.append(Fetched(url, "stored", digest=str(found["digest"])))
-            except (OSError, urllib.error.URLError, DomainError, ValueError) as exc:
-                out.append(Fetched(url, "failed", str(getattr(exc, "message", exc))[:200]))
-        return out
+                done = {a.get("source_url") for a in self.service.app.get_case(case_id).attachments}
+            except CaseNotFound:
+                return Fetched(url, "failed", "工单不存在", final=True)
+        if url in done:
+            return Fetched(url, "duplicate")
+        if not self.allowed(url):
+            return Fetched(url, "kept", "不在允许抓取的主机列表中，按原样保存")
+        try:
+            data = self.fetch(url)
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            # URLError and HTTPError (404, 5xx, a redirect not followed) are OSErrors, and so is
+            # a timeout; an oversize body is an AttachmentTooLarge (below).
+            return Fetched(url, "failed", _reason(exc))
+        except DomainError as exc:
+            return Fetched(url, "failed", _reason(exc), final=True)
+        name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+        try:
+            name = clean_name(name)
+        except DomainError:
+            name = "照片"
+        try:
+            _, found = self.service.add(case_id, data, name, PRINCIPAL, source_url=url)
+        except (DomainError, CaseNotFound) as exc:
+            # Not a photo we take (type by content, size, an unreadable image), or no case.
+            return Fetched(url, "failed", _reason(exc), final=True)
+        return Fetched(url, "stored", digest=str(found["digest"]))
+
+
+def photo_urls(extra: Any) -> list[str]:
+    """The app record's photo URLs (``extra.photos``), as given."""
+    photos = (extra or {}).get("photos") if isinstance(extra, dict) else None
+    return [u for u in photos if isinstance(u, str)] if isinstance(photos, list) else []
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code}"
+    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException):
+        exc = exc.reason
+    if isinstance(exc, TimeoutError):
+        return "超时（timeout）"
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return str(message)[:200]

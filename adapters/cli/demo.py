@@ -236,6 +236,8 @@ def render(console: Any, report: Any, results: dict[str, Any], db: Path, seconds
     console.print(f"  · 打开界面：[bold]sanshi demo --keep --serve[/bold]（直接用这份数据）"
                   f"或 [bold]sanshi demo --serve[/bold]（重新模拟后启动），浏览器访问 http://{host}:{port}/")
     console.print(f"  · 也可以：SANSHI_DB=sqlite:///{db} sanshi serve / sanshi stats --by unit")
+    console.print("  · 演示账号：以 --serve 启动时，登录页为每个角色（话务员、街道、职能部门、社区、司法所、领导、管理员）"
+                  "各有一个按钮，点击即以该人员身份登录，所有操作记在其名下")
     hints = _token_hints(config)
     if hints:
         console.print("  · 登录令牌：" + "；".join(f"{who} {tok}" for who, tok in hints))
@@ -254,9 +256,10 @@ def _serve(db: Path, host: str, port: int) -> None:
     from adapters.http import create_app
 
     runtime = bootstrap(_settings(db))
-    click.echo(f"sanshi 演示界面：http://{host}:{port}/  （数据 {db}；Ctrl+C 退出）")
+    click.echo(f"sanshi 演示界面：http://{host}:{port}/  （数据 {db}；登录页每个角色一个演示账号按钮；Ctrl+C 退出）")
     try:
-        uvicorn.run(create_app(runtime), host=host, port=port, log_level="info", access_log=False)
+        # Demo mode: the login screen's one button per role (adapters/http/demo_login.py).
+        uvicorn.run(create_app(runtime, demo=True), host=host, port=port, log_level="info", access_log=False)
     finally:
         runtime.close()
 
@@ -313,6 +316,11 @@ def demo(days: int, scale: float, seed: int, start_day: dt.datetime | None, db_p
             from engine.knowledge import seed_demo
 
             seed_demo(runtime.app, runtime.config, at=start)
+            # 演示账号: one named person per role, for the login screen's buttons in demo mode.
+            from adapters.http.demo_login import seed_demo_people
+            from adapters.http.people import People
+
+            seed_demo_people(People(runtime.views_engine, runtime.config), runtime.config)
             report = _simulate(runtime, days, start, seed, scale, err if fmt == "table" else None, simulate)
             min_cases = 10 if days >= 7 else 3
             results = read_results(runtime, first, first + dt.timedelta(days=days), min_cases)

@@ -54,6 +54,11 @@ def run_clock(runtime: Runtime, interval: float, stop: threading.Event) -> None:
 @click.option(
     "--metrics-host", default="127.0.0.1", show_default=True, help="--metrics-port 的监听地址（内网）"
 )
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="演示模式：登录页为每个角色显示一个演示账号按钮（切勿用于生产）",
+)
 def serve(
     host: str,
     port: int,
@@ -61,6 +66,7 @@ def serve(
     log_level: str,
     metrics_port: int | None,
     metrics_host: str,
+    demo: bool,
 ) -> None:
     """启动 HTTP 接口与网页界面（受理台、工单箱、领导驾驶舱）。"""
     import uvicorn
@@ -69,12 +75,15 @@ def serve(
     from adapters.http import create_app
 
     runtime = bootstrap()
-    app = create_app(runtime)
+    app = create_app(runtime, demo=demo)
     stop = threading.Event()
     if clock_interval > 0 and not runtime.settings.kafka:
         threading.Thread(
             target=run_clock, args=(runtime, clock_interval, stop), name="deadline-clock", daemon=True
         ).start()
+    if not runtime.settings.kafka and runtime.config.attachments.fetch_hosts:
+        # The app's photos still queued from before a restart (adapters/attachments/queue.py).
+        runtime.photo_queue.kick()
     metrics_at = "指标 /metrics（需令牌）"
     if metrics_port is not None:
         # The registry is the app's (same collectors, same routing histogram): an internal
@@ -86,6 +95,7 @@ def serve(
     click.echo(
         f"sanshi 服务已启动：http://{host}:{port}/  "
         f"（接口说明 /openapi.json，Open311 /open311/v2/discovery.json，{metrics_at}）"
+        + ("\n演示模式：登录页显示各角色的演示账号按钮，不得用于生产" if demo else "")
     )
     try:
         # Access logs are off: they would print query strings (complaint text, api_key).

@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from adapters.bootstrap import Runtime
 from adapters.http import (
+    demo_login,
     open311,
     ops,
     routes_attachments,
@@ -45,8 +46,13 @@ Open311 GeoReport v2 见 `/open311/v2/discovery.json`。
 
 
 def create_app(
-    runtime: Runtime, store: ApiStore | None = None, not_found_floor: float | None = None
+    runtime: Runtime,
+    store: ApiStore | None = None,
+    not_found_floor: float | None = None,
+    demo: bool = False,
 ) -> FastAPI:
+    """``demo``: the demo's one-click login per role (``adapters.http.demo_login``); only
+    ``sanshi demo --serve`` and ``sanshi serve --demo`` set it."""
     app = FastAPI(
         title="sanshi 三事",
         version="0.1.0",
@@ -94,6 +100,10 @@ def create_app(
     app.include_router(accounts_router)
     app.include_router(routes_knowledge.router)
     app.include_router(routes_unit_queues.router)
+    app.state.demo = demo
+    if demo:
+        demo_login.seed_demo_people(app.state.people, runtime.config)
+        app.include_router(demo_login.router)
     routes_search.install(app, runtime)  # 查找, 来电弹屏, order numbers in case paths
     open311.mount(app)  # with GeoReport's error shape
     app.include_router(ops.router)

@@ -189,7 +189,12 @@ def auth_options(request: Request) -> dict[str, Any]:
             session = True
         except Refused:
             session = False
-    return {"shared_tokens": bool(request.app.state.runtime.config.auth.shared_tokens), "session": session}
+    return {
+        "shared_tokens": bool(request.app.state.runtime.config.auth.shared_tokens),
+        "session": session,
+        # The demo's one-click login per role (adapters.http.demo_login): never in production.
+        "demo": bool(getattr(request.app.state, "demo", False)),
+    }
 
 
 # ---- the admin's people screen ------------------------------------------------------------------

@@ -208,6 +208,37 @@ def fetch_photos(
     return {"results": [r.__dict__ for r in results]}
 
 
+@router.get("/cases/{case_id}/photo-fetches", summary="APP 照片抓取情况（待抓取、已保存、失败原因、未抓取的主机）")
+def photo_fetches(
+    request: Request,
+    case_id: str,
+    principal: Annotated[Principal, allow(Permission.CENTRE_ACT)],
+) -> dict[str, Any]:
+    """Each photo URL of the app record: ``stored``, ``pending`` (with the next try), ``failed``
+    (with the reason, after the bounded retries) or ``kept`` (a host not listed: never
+    requested, kept as given). adapters/attachments/queue.py."""
+    from adapters.attachments.fetch import photo_urls
+
+    case = load_case(request, case_id, principal)
+    rt = runtime_of(request)
+    queued = {f.url: f for f in rt.photo_queue.of_case(case.id)}
+    held = {a.get("source_url") for a in case.attachments}
+    fetcher = rt.photo_queue.fetcher
+    out = []
+    for url in photo_urls(case.extra):
+        if url in held:
+            out.append({"url": url, "status": "stored", "attempts": queued[url].attempts if url in queued else None,
+                        "reason": "", "next_at": None})
+        elif url in queued:
+            out.append(queued[url].to_dict())
+        elif not fetcher.allowed(url):
+            out.append({"url": url, "status": "kept", "attempts": 0,
+                        "reason": "不在允许抓取的主机列表中，按原样保存", "next_at": None})
+        else:
+            out.append({"url": url, "status": "not_queued", "attempts": 0, "reason": "", "next_at": None})
+    return {"photos": out}
+
+
 # ---- 属地: polygons, a case's place, counts by area --------------------------------------------
 
 

@@ -149,8 +149,30 @@ def apply_commands(
                 )
                 continue
             outcomes.append(_outcome(result, item.position))
+        queue_photos(runtime, items, outcomes)
         return outcomes, letters
-    return [_outcome(r, p.position) for r, p in zip(results, items, strict=True)], []
+    outcomes = [_outcome(r, p.position) for r, p in zip(results, items, strict=True)]
+    queue_photos(runtime, items, outcomes)
+    return outcomes, []
+
+
+def queue_photos(runtime: Runtime, items: Sequence[Parsed], outcomes: Sequence[IntakeOutcome]) -> None:
+    """After the cases are saved: the app records' photo URLs on an allowed host go to the
+    photo queue (``adapters.attachments.queue``), fetched by a later step, never here. A
+    duplicate queues too (a redelivered poll whose first delivery died before queueing); the
+    queue ignores what it holds. Queueing that fails loses a photo, never the case."""
+    cases = [
+        (o.case_id, p.command.extra)
+        for p, o in zip(items, outcomes, strict=True)
+        if p.command.channel is Channel.APP and o.case_id is not None
+        and o.status in ("accepted", "duplicate") and p.command.extra.get("photos")
+    ]
+    if not cases or not runtime.config.attachments.fetch_hosts:
+        return
+    try:
+        runtime.photo_queue.enqueue_cases(cases)
+    except Exception as e:
+        log.warning("app photos not queued for fetching (%s); the cases are recorded", type(e).__name__)
 
 
 def command_dead_letter(item: Parsed, reason: str, source: str) -> DeadLetter:
@@ -191,6 +213,10 @@ class InProcessIntake:
         outcomes, letters = apply_commands(self.runtime, items, principal, source="ingest")
         if letters:
             self.dead_letter(letters)
+        if any(p.command.channel is Channel.APP and p.command.extra.get("photos") for p in items) \
+                and self.runtime.config.attachments.fetch_hosts:
+            # The photos are fetched by this process's background step, after this returns.
+            self.runtime.photo_queue.kick()
         return outcomes
 
     def dead_letter(self, letters: Sequence[DeadLetter]) -> None:

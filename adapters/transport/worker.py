@@ -15,8 +15,9 @@ Killed before 4, the poll is delivered again: case ids are deterministic, so eac
 reported as a duplicate instead of becoming a second case, and each dead letter is stored
 once. Nothing is lost because nothing is committed before it is saved.
 
-Between polls the run loop also calls two steps of their own: :class:`CatchUpProjections`
-(``runtime.projector``) and :class:`DeadlineClock` every ``clock_interval`` seconds
+Between polls the run loop also calls steps of their own: :class:`CatchUpProjections`
+(``runtime.projector``), :class:`FetchPhotos` (the app's photo URLs queued in step 3, fetched
+after the commit) and :class:`DeadlineClock` every ``clock_interval`` seconds
 (``read_model.due_for_escalation`` → ``app.tick``).
 """
 
@@ -279,6 +280,31 @@ class DeadlineClock:
             log.exception("deadline clock failed; will retry")
 
 
+class FetchPhotos:
+    """The app's photo URLs queued by :class:`ApplyCommands` (``adapters.attachments.queue``),
+    fetched after the poll that recorded their cases is committed: a photo host that is slow or
+    down delays the next poll by at most ``limit`` fetch timeouts and loses no record. Checks the
+    queue at most every ``interval`` seconds (retries come due while the worker is idle)."""
+
+    def __init__(self, runtime: Runtime, stats: WorkerStats, interval: float = 2.0, limit: int = 10) -> None:
+        self.runtime = runtime
+        self.stats = stats
+        self.interval = interval
+        self.limit = limit
+        self._last = 0.0
+
+    def __call__(self, busy: bool) -> None:
+        if not self.runtime.config.attachments.fetch_hosts:
+            return
+        if not busy and time.monotonic() - self._last < self.interval:
+            return
+        self._last = time.monotonic()
+        try:
+            self.stats.counts["photo_fetches"] += self.runtime.photo_queue.run_due(self.limit)
+        except Exception:  # the database away: the rows stay pending, the next turn retries
+            log.exception("photo fetch step failed; will retry")
+
+
 # ---- the worker ----------------------------------------------------------------------------
 
 
@@ -301,6 +327,7 @@ class Worker:
         self.apply = ApplyCommands(runtime, settings, self.stats)
         self.catch_up = CatchUpProjections(runtime.projector if self.options.projections else None)
         self.clock = DeadlineClock(runtime, self.options.clock_interval, self.stats)
+        self.photos = FetchPhotos(runtime, self.stats)
 
     # ---- Kafka clients -------------------------------------------------------------------
 
@@ -359,6 +386,7 @@ class Worker:
                     self.stats.polls += 1
                     idle_since = time.monotonic()
                 self.catch_up(busy=bool(batch))
+                self.photos(busy=bool(batch))  # after the commit: never holds a record back
                 self.clock()
                 if (
                     idle_exit is not None

@@ -254,6 +254,7 @@ ROUTES: list[Route] = [
     Route("GET", "/api/cases/{id}/attachments/{digest}/preview", CASE_READERS_BY_ID, Status.DISPATCHED),
     Route("POST", "/api/cases/{id}/attachments/{digest}/public", only("operator"), Status.DISPATCHED, {"public": True}),
     Route("POST", "/api/cases/{id}/attachments/fetch", only("operator"), Status.DISPATCHED),
+    Route("GET", "/api/cases/{id}/photo-fetches", only("operator"), Status.DISPATCHED),
     Route("GET", "/api/cases/{id}/place", CASE_READERS_BY_ID, Status.DISPATCHED),
     Route("GET", "/api/places/areas", EVERYONE),
     Route("GET", "/api/places/counts", STATS_READERS),

@@ -51,6 +51,21 @@ def test_demo_prints_what_happened_the_seven_rates_and_how_to_open_the_ui(in_tmp
     finally:
         con.close()
     assert len(sources) >= 20 and all("演示内容" in s for s in sources)
+    # 演示账号: one named person per role, for the login screen's buttons in demo mode.
+    assert "演示账号" in out
+    from sqlalchemy import create_engine
+
+    from adapters.http.demo_login import DEMO_PEOPLE
+    from adapters.http.people import People
+    from engine.config import load_config
+
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        people = People(engine, load_config(None))
+        made = {p.login: p.role for p in DEMO_PEOPLE if people.view.by_login(p.login) is not None}
+    finally:
+        engine.dispose()
+    assert made == {p.login: p.role for p in DEMO_PEOPLE}
     # The scratch copy is gone; only the demo file (no half-written .partial) remains.
     assert sorted(p.name for p in db.parent.iterdir()) == ["demo.db"]
 

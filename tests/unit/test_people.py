@@ -271,7 +271,7 @@ def test_with_shared_tokens_off_only_named_people_get_in(tmp_path: Path) -> None
     runtime = _runtime(db, False, tmp_path)
     try:
         with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
-            assert client.get("/api/auth/options").json() == {"shared_tokens": False, "session": False}
+            assert client.get("/api/auth/options").json() == {"shared_tokens": False, "session": False, "demo": False}
             for token in (OPERATOR, ADMIN, ASSIGNED):
                 assert client.get("/api/session", headers=auth(token)).status_code == 401
             issued = runtime.api_store.create_token("leader", None, "领导")  # sanshi token create

@@ -62,8 +62,41 @@ document.addEventListener("DOMContentLoaded", async () => {
     opts = await (await fetch("/api/auth/options", { credentials: "same-origin" })).json();
   } catch { /* keep both forms */ }
   if (!opts.shared_tokens) { tokenForm.hidden = true; divider.hidden = true; }
+  if (opts.demo) demoButtons(section).catch(() => {});
   if (opts.session && !sessionStorage.getItem("sanshi-token")) restoreSession().catch(() => {});
 });
+
+// 演示登录: only when the server says it runs in demo mode (never in production), one button per
+// role that opens a real session of that named person (adapters/http/demo_login.py).
+async function demoButtons(section) {
+  const res = await fetch("/api/demo/accounts", { credentials: "same-origin" });
+  if (!res.ok) return;
+  const people = await res.json();
+  if (!people.length) return;
+  const error = h("p", { class: "error", role: "alert" });
+  const buttons = people.map((p) => {
+    const b = h("button", { type: "button", "data-testid": `demo-login-${p.login}`, "data-role": p.role, title: `以${p.name}（${p.label}）的身份登录` },
+      h("strong", {}, p.label), h("span", { class: "muted small" }, ` ${p.name}`));
+    b.addEventListener("click", async () => {
+      error.textContent = "";
+      try {
+        const r = await fetch("/api/demo/session", {
+          method: "POST", credentials: "same-origin",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ login: p.login }),
+        });
+        const data = await r.json().catch(() => null);
+        if (!r.ok) throw new ApiError(r.status, data);
+        await enterAsPerson(data.csrf_token);
+      } catch (e) { error.textContent = e.message; }
+    });
+    return b;
+  });
+  const box = h("div", { class: "demo-login", "data-testid": "demo-login" },
+    h("p", { class: "small" }, h("strong", {}, "演示模式"), "：点击一个角色，即以该演示人员的身份登录（操作记在其名下）。"),
+    h("div", { class: "demo-buttons" }, buttons), error);
+  section.insertBefore(box, section.querySelector("form"));
+}
 
 // ---- 人员管理 (admin) -----------------------------------------------------------------------------
 

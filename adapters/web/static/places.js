@@ -74,8 +74,15 @@
   // The files need the Bearer token, so they are fetched, not linked. A preview becomes a data:
   // URL (the page's CSP allows img-src 'self' data:, not blob:); the original opens as a blob
   // in a tab of its own.
+  // A shared or personal token as Bearer; a person's cookie session (password or demo login)
+  // with its CSRF token instead, as api() does.
+  function authInit(method = "GET") {
+    const headers = state.token ? { Authorization: `Bearer ${state.token}` } : {};
+    if (!state.token && state.csrf && method !== "GET") headers["X-CSRF-Token"] = state.csrf;
+    return { method, headers, credentials: "same-origin" };
+  }
   async function fetchBlob(url) {
-    const res = await fetch(url, { headers: { Authorization: `Bearer ${state.token}` } });
+    const res = await fetch(url, authInit());
     if (!res.ok) throw new Error(`附件读取失败（${res.status}）`);
     return res.blob();
   }
@@ -122,9 +129,23 @@
         grid.appendChild(item);
       }
       box.appendChild(grid);
-      if (photos.length) box.appendChild(h("p", { class: "muted small" }, "APP 照片链接（未抓取，按原样保存）：", ...photos.map((p) => h("code", {}, " " + p))));
+      if (photos.length && state.meta?.me?.role === "operator") photoFetches(c, box);
+      else if (photos.length) box.appendChild(h("p", { class: "muted small" }, "APP 照片链接（按原样保存）：", ...photos.map((p) => h("code", {}, " " + p))));
     }).catch(() => {});
     return box;
+  }
+
+  // The app's photo URLs and what became of each (adapters/attachments/queue.py): fetched after
+  // intake from the allowed hosts only, failures with their reason.
+  const FETCH_STATUS = { stored: "已保存为附件", pending: "待抓取", failed: "抓取失败", kept: "未抓取（主机不在允许列表，按原样保存）", not_queued: "未抓取" };
+  function photoFetches(c, box) {
+    get(`/api/cases/${c.id}/photo-fetches`).then((r) => {
+      const rows = r.photos.map((p) => h("li", { "data-testid": "photo-fetch", "data-status": p.status },
+        h("span", { class: "badge" + (p.status === "stored" ? " green" : p.status === "failed" ? " red" : p.status === "pending" ? " amber" : "") }, FETCH_STATUS[p.status] || p.status),
+        " ", h("code", {}, p.url),
+        p.reason && p.status !== "kept" ? h("span", { class: "muted small" }, `（${p.reason}${p.attempts ? `，已尝试 ${p.attempts} 次` : ""}）`) : null));
+      box.appendChild(h("div", { class: "small" }, h("strong", {}, "APP 照片链接"), h("ul", {}, rows)));
+    }).catch(() => {});
   }
 
   async function uploadFiles(caseId, input) {
@@ -132,7 +153,7 @@
     for (const file of input.files || []) {
       const body = new FormData();
       body.append("file", file, file.name);
-      const res = await fetch(`/api/cases/${caseId}/attachments`, { method: "POST", headers: { Authorization: `Bearer ${state.token}` }, body });
+      const res = await fetch(`/api/cases/${caseId}/attachments`, { ...authInit("POST"), body });
       let data = null;
       try { data = await res.json(); } catch { data = null; }
       if (!res.ok) throw new Error(`${file.name}：${(data && data.message) || "上传失败（" + res.status + "）"}`);
