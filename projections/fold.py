@@ -44,6 +44,7 @@ from uuid import UUID
 
 from engine.deadlines import SHANGHAI
 from engine.domain import LEGACY_CENTRE, TERMINAL_STATUSES
+from engine.admin import ADMIN_EVENTS
 from engine.knowledge import KNOWLEDGE_EVENTS
 from projections.coop import CoopCaseRules
 from projections.memo import Memo
@@ -115,6 +116,12 @@ OTHER_EVENTS: dict[str, str] = {
         name: "a knowledge-base entry (知识库) is an aggregate of its own: no case row and no "
         "count; view_knowledge keeps it (projections.knowledge)"
         for name in sorted(KNOWLEDGE_EVENTS)
+    },
+    # 管理设置 (engine.admin): the district's own changes, read from the log by the overlay.
+    **{
+        name: "an admin change to units, categories or routing rules (管理设置): the overlay "
+        "reads it from the log (engine.admin); no case row and no count"
+        for name in sorted(ADMIN_EVENTS)
     },
 }
 CENSURE_FIELDS = {"notice": "notices", "accountability": "accountabilities"}

@@ -13,6 +13,7 @@ from adapters.bootstrap import Runtime
 from adapters.http import (
     open311,
     ops,
+    routes_admin,
     routes_attachments,
     routes_cases,
     routes_coop,
@@ -92,6 +93,7 @@ def create_app(
     app.include_router(routes_attachments.public_router)
     app.include_router(accounts_router)
     app.include_router(routes_knowledge.router)
+    app.include_router(routes_admin.router)  # 管理设置
     routes_search.install(app, runtime)  # 查找, 来电弹屏, order numbers in case paths
     open311.mount(app)  # with GeoReport's error shape
     app.include_router(ops.router)

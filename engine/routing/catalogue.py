@@ -184,6 +184,7 @@ def unit_by_catalogue(
     """The unit of the most specific dispatch catalogue entry on ``path`` (codes, top level
     first) that has one at this place, skipping units in ``exclude``. ``(None, None)``: no entry
     on the path names a unit; ``(None, why)``: entries did, none could take the case here."""
+    exclude = exclude | config.inactive_units()  # 停用 units get no new cases
     tried: list[dict[str, Any]] = []
     for code in reversed(path):
         entry = config.dispatch_entry(code)

@@ -155,6 +155,7 @@ def unit_by_rules(
     exclude: frozenset[str] = frozenset(),
 ) -> tuple[str | None, dict[str, Any]]:
     """Apply the routing rules of the config in order; skip units in ``exclude``."""
+    exclude = exclude | config.inactive_units()  # 停用 units get no new cases
     tried: list[dict[str, Any]] = []
     for index, rule in enumerate(config.routing):
         if rule.category != category:
