@@ -459,9 +459,8 @@ class AdminService:
         tops = set(config.category_codes())
         if parent not in tops and not (config.has_catalogue() and parent in set(_codes(config.catalogue))):
             raise AdminNotFound(f"上级分类「{parent}」不存在")
-        if parent.count(".") >= 1 and parent not in tops:
-            if parent.count(".") >= 2:
-                raise AdminConflict("分类目录最多三级，不能在三级分类下再加分类")
+        if parent.count(".") >= 2:
+            raise AdminConflict("分类目录最多三级，不能在三级分类下再加分类")
         code = str(values.get("code") or "").strip()
         if code.startswith(parent + "."):
             code = code[len(parent) + 1 :]
@@ -477,7 +476,7 @@ class AdminService:
                 raise AdminNotFound(f"单位「{unit}」不存在")
             if not config.unit(unit).active:
                 raise AdminConflict(f"单位「{config.unit(unit).name}」已停用，不能作为责任单位")
-        change = {
+        change: dict[str, list[Any]] = {
             "parent": [None, parent],
             "name": [None, name],
             "description": [None, str(values.get("description") or "").strip()],
@@ -592,7 +591,7 @@ class AdminService:
             out.append(
                 {
                     "version": e.originator_version,
-                    "event": _EVENT_NAMES.get(name, name),
+                    "event": name,  # its Chinese label: the admin_changes vocabulary
                     "target": target,
                     "change": getattr(e, "change", {}),
                     "principal": getattr(e, "principal", ""),
@@ -602,17 +601,6 @@ class AdminService:
         return list(reversed(out))
 
 
-_EVENT_NAMES = {
-    "UnitAdded": "UnitAdded",
-    "UnitRenamed": "UnitRenamed",
-    "UnitDeactivated": "UnitDeactivated",
-    "CategoryAdded": "CategoryAdded",
-    "CategoryRelabelled": "CategoryRelabelled",
-    "CategoryRetired": "CategoryRetired",
-    "RoutingRuleAdded": "RoutingRuleAdded",
-    "RoutingRuleChanged": "RoutingRuleChanged",
-    "RoutingRuleRemoved": "RoutingRuleRemoved",
-}
 
 
 # ---- the overlay in a running process --------------------------------------------------------------

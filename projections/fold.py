@@ -42,9 +42,9 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from uuid import UUID
 
+from engine.admin import ADMIN_EVENTS
 from engine.deadlines import SHANGHAI
 from engine.domain import LEGACY_CENTRE, TERMINAL_STATUSES
-from engine.admin import ADMIN_EVENTS
 from engine.knowledge import KNOWLEDGE_EVENTS
 from projections.coop import CoopCaseRules
 from projections.memo import Memo
