@@ -10,6 +10,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.api import ADMIN, OPERATOR, api_client, auth
 
 SMOKE = "北部湾中路的烧烤店每天晚上油烟扰民严重，熏得没法开窗（第{n}次反映）"
@@ -41,7 +43,15 @@ def _unit(case: dict[str, Any]) -> str | None:
 
 
 def test_an_added_rule_routes_the_next_case_here_and_in_a_second_instance(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'sanshi.db'}"
+    _rule_in_two_instances(f"sqlite:///{tmp_path / 'sanshi.db'}")
+
+
+@pytest.mark.postgres
+def test_the_same_on_postgresql(fresh_postgres_url: str) -> None:
+    _rule_in_two_instances(fresh_postgres_url)
+
+
+def _rule_in_two_instances(db: str) -> None:
     with ExitStack() as stack:
         first, rt1 = stack.enter_context(api_client(db))
         second, rt2 = stack.enter_context(api_client(db))  # started before the change
