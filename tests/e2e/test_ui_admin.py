@@ -71,4 +71,24 @@ def test_an_admin_rule_routes_the_next_intake(browser: Any, server: str) -> None
     _keep(op, "ds-3-受理台-按新规则派单.png")
     other = _intake(op, "北部湾中路工地夜里施工噪音很大，吵得睡不着", "13977900004")
     assert other.get_by_test_id("assigned-unit").inner_text() == "市生态环境局海城分局"
+
+    # A category leaf with its owner unit and days, and a unit deactivated, on the same screen.
+    cats = admin.get_by_test_id("ds-categories")
+    cats.get_by_test_id("ds-cat-parent").select_option("environment")
+    cats.get_by_test_id("ds-cat-code").fill("smoke")
+    cats.get_by_test_id("ds-cat-name").fill("餐饮油烟")
+    cats.get_by_test_id("ds-cat-keywords").fill("油烟 大排档")
+    cats.get_by_test_id("ds-cat-unit").select_option("chengguan")
+    cats.get_by_test_id("ds-cat-days").fill("3")
+    cats.get_by_test_id("ds-cat-add").click()
+    leaf = admin.locator("[data-testid=ds-category][data-code='environment.smoke']")
+    leaf.wait_for()
+    assert "餐饮油烟" in leaf.inner_text() and "3 个工作日" in leaf.inner_text()
+    school = admin.locator("[data-testid=ds-unit][data-unit-id=jiaoyu]")
+    school.get_by_test_id("ds-unit-deactivate").click()
+    admin.locator("[data-testid=ds-unit][data-unit-id=jiaoyu]").filter(has_text="已停用").wait_for()
+    rows = admin.get_by_test_id("ds-history").get_by_test_id("ds-history-row")
+    assert [rows.nth(i).locator("td").nth(2).inner_text() for i in range(3)] == ["停用单位", "新增分类", "新增派单规则"]
+    admin.get_by_test_id("ds-history").scroll_into_view_if_needed()
+    _keep(admin, "ds-4-分类与停用单位.png")
     assert not admin.errors and not op.errors, (admin.errors, op.errors)

@@ -29,7 +29,10 @@ function dsShow(data, field, v) {
   if (v === null || v === undefined || v === "") return dsValue(v);
   if (field === "to" || field === "unit" || field === "parent" && data.units.some((u) => u.id === v)) return dsTarget(data.units, v);
   if (field === "kind") return label("unit_kinds", v);
-  if (field === "category") return categoryName(v);
+  if (field === "category" || field === "parent") {
+    const c = data.categories.find((x) => x.code === v);
+    return c ? c.name : v;
+  }
   return dsValue(v);
 }
 function dsInput(attrs) { return h("input", { type: "text", ...attrs }); }
@@ -177,6 +180,7 @@ function districtScreen(view) {
     for (const e of items) {
       const what = h("td", {});
       for (const [k, [before, after]] of Object.entries(e.change || {})) {
+        if (dsValue(before) === dsValue(after)) continue;  // e.g. no description given
         what.appendChild(h("div", { class: "small" }, `${DS_FIELDS[k] || k}：`, h("span", { class: "muted" }, dsShow(data, k, before)), " → ", h("strong", {}, dsShow(data, k, after))));
       }
       body.appendChild(h("tr", { "data-testid": "ds-history-row" },
