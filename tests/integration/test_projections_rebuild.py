@@ -28,8 +28,8 @@ from sqlalchemy import select
 
 from adapters.bootstrap import Runtime
 from adapters.cli import main
-from engine.domain import Case, Rating
 from engine.admin import DistrictAdmin
+from engine.domain import Case, Rating
 from engine.knowledge import KnowledgeEntry
 from projections.projector import Projector
 from projections.queries import ReadModel

@@ -11,10 +11,10 @@ from uuid import uuid4
 
 import pytest
 
+from engine.admin import DistrictAdmin
 from engine.deadlines import SHANGHAI
 from engine.domain import Case
 from engine.forms import Censure, Form
-from engine.admin import DistrictAdmin
 from engine.knowledge import KnowledgeEntry
 from engine.order_numbers import OrderBook
 from projections.fold import IGNORED, OTHER_EVENTS, CaseFold, CaseRow, Deltas, UnknownEvent
