@@ -375,7 +375,12 @@ class AdminService:
             effective = effective_config(self.overlay.base, admin)
         except ValueError as exc:
             raise AdminConflict(f"修改后配置无效：{exc}") from None
-        self.app._save_any(admin)
+        try:
+            self.app._save_any(admin)
+        except DomainError as exc:
+            if exc.code != "conflict":  # the application's ConcurrencyConflict names a case
+                raise
+            raise AdminConflict("管理设置刚被其他管理员修改，请刷新后重试") from None
         self.overlay.apply(admin, effective)
 
     # -- units

@@ -162,3 +162,26 @@ def test_history_and_the_overlay_are_a_fold_of_the_events(runtime: Runtime) -> N
         assert getattr(fresh.live, name) == getattr(runtime.config, name)
         assert getattr(effective_config(runtime.admin.base, svc.current()), name) == getattr(runtime.config, name)
     assert fresh.refresh() is False  # nothing new
+
+
+def test_two_admins_at_once_the_second_is_refused_and_other_processes_poll(runtime: Runtime) -> None:
+    svc = _service(runtime)
+    svc.add_unit({"id": "wenlv", "name": "区文旅局", "kind": "department"}, WHO, AT)
+    # Both read the same state; the first saves, the second's save is refused (409).
+    stale = svc.current()
+    assert stale is not None
+    svc.rename_unit("wenlv", "区文化和旅游局", WHO, AT)
+    stale.unit_renamed(unit="wenlv", change={"name": ["区文旅局", "别的名字"]}, principal=WHO, at=AT)
+    with pytest.raises(AdminConflict, match="其他管理员"):
+        svc._save(stale)
+    assert runtime.config.unit("wenlv").name == "区文化和旅游局"
+
+    # Another process polls the log at most every ``interval`` seconds (its own clock).
+    now = [100.0]
+    other = AdminOverlay(runtime.app, load_config(), interval=2.0, clock=lambda: now[0])
+    assert other.refresh() is True and other.live.unit("wenlv").name == "区文化和旅游局"
+    svc.rename_unit("wenlv", "区文旅体局", WHO, AT)
+    now[0] += 1.0
+    assert other.refresh() is False  # too soon: the last overlay stands
+    now[0] += 1.5
+    assert other.refresh() is True and other.live.unit("wenlv").name == "区文旅体局"
