@@ -20,6 +20,8 @@ from adapters.eventstore import StoreApplication
 from adapters.transport.dead_letters import DeadLetterStore
 from adapters.transport.port import InProcessIntake, IntakePort
 from adapters.transport.sealing import sealer_for
+from engine.admin import AdminOverlay
+from engine.admin import attach as attach_admin
 from engine.application import SanshiApplication
 from engine.config import SanshiConfig, load_config
 from engine.routing.learning import LearningRouter
@@ -94,6 +96,8 @@ class Runtime(Publisher):
     views_engine: Engine
     # Tokens and audit: given by the HTTP layer (adapters.http.create_app) when it serves.
     api_store: ApiStore | None = None
+    # The overlay of admin changes on the district file (bootstrap attaches it).
+    admin: AdminOverlay | None = None
 
     @cached_property
     def intake_port(self) -> IntakePort:
@@ -170,6 +174,9 @@ def bootstrap(
         closers=[views.engine.dispose],
     )
     _warm_router(runtime)
+    # 管理设置 (engine.admin): the admin changes in the log over the district file, now and
+    # before each later decision (another process's changes too), without a restart.
+    runtime.admin, runtime.router = attach_admin(app, config, router)
     return runtime
 
 

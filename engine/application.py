@@ -27,6 +27,7 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import EnvType
 from pydantic import ValidationError
 
+from engine.admin import AdminConflict
 from engine.config import SanshiConfig
 from engine.deadlines import (
     SHANGHAI,
@@ -200,6 +201,8 @@ class SanshiApplication(Application[UUID]):
         """派单 with the category's two clocks (签收 / 办理) on the working-day calendar."""
         if not self.config.has_unit(unit):
             raise InvalidCommand(f"单位「{unit}」不存在")
+        if not self.config.unit(unit).active:  # 停用 (engine/admin.py): keeps its cases only
+            raise AdminConflict(f"单位「{self.config.unit(unit).name}」已停用，不能派单")
         claim, handle = self._clocks_for(case, at)
         case.dispatch_to(
             unit=unit,

@@ -54,6 +54,8 @@ class Unit(_Strict):
     categories: list[str] = []
     # Place names (roads, 小区, villages) that this community/street covers.
     areas: list[str] = []
+    # 停用: gets no new dispatches (router and operators), keeps its cases (engine/admin.py).
+    active: bool = True
 
 
 class Category(_Strict):
@@ -464,6 +466,10 @@ class SanshiConfig(_Strict):
 
     def has_unit(self, unit_id: str) -> bool:
         return any(u.id == unit_id for u in self.units)
+
+    def inactive_units(self) -> frozenset[str]:
+        """Units deactivated (停用): the routers never choose them."""
+        return frozenset(u.id for u in self.units if not u.active)
 
     @property
     def centre(self) -> Unit:

@@ -610,6 +610,24 @@ UNIT_QUEUES: Final = _vocabulary(
     ),
 )
 
+# ---- admin changes (管理设置, engine/admin.py): the history screen's words ---------------------------
+
+ADMIN_CHANGES: Final = _vocabulary(
+    "admin_changes",
+    "管理修改",
+    {
+        "UnitAdded": "新增单位",
+        "UnitRenamed": "单位改名",
+        "UnitDeactivated": "停用单位",
+        "CategoryAdded": "新增分类",
+        "CategoryRelabelled": "分类改名",
+        "CategoryRetired": "停用分类",
+        "RoutingRuleAdded": "新增派单规则",
+        "RoutingRuleChanged": "修改派单规则",
+        "RoutingRuleRemoved": "删除派单规则",
+    },
+)
+
 # ---- all of it -----------------------------------------------------------------------------------
 
 VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
@@ -632,6 +650,7 @@ VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
     CENSURE_KINDS,
     RETURN_DECISIONS,
     UNIT_QUEUES,
+    ADMIN_CHANGES,
 )
 
 

@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from uuid import UUID
 
+from engine.admin import ADMIN_EVENTS
 from engine.deadlines import SHANGHAI
 from engine.domain import LEGACY_CENTRE, TERMINAL_STATUSES
 from engine.knowledge import KNOWLEDGE_EVENTS
@@ -115,6 +116,12 @@ OTHER_EVENTS: dict[str, str] = {
         name: "a knowledge-base entry (知识库) is an aggregate of its own: no case row and no "
         "count; view_knowledge keeps it (projections.knowledge)"
         for name in sorted(KNOWLEDGE_EVENTS)
+    },
+    # 管理设置 (engine.admin): the district's own changes, read from the log by the overlay.
+    **{
+        name: "an admin change to units, categories or routing rules (管理设置): the overlay "
+        "reads it from the log (engine.admin); no case row and no count"
+        for name in sorted(ADMIN_EVENTS)
     },
 }
 CENSURE_FIELDS = {"notice": "notices", "accountability": "accountabilities"}

@@ -322,6 +322,8 @@ def _rule(why: dict[str, Any], names: Namer) -> str:
     keywords = f"，命中「{'、'.join(why['keywords'])}」" if why.get("keywords") else ""
     skipped = [s for s in why.get("skipped", []) if s.get("skipped") == "returned"]
     skip = f"，跳过已退单位 {'、'.join(names.unit(s['unit']) for s in skipped)}" if skipped else ""
+    off = [s for s in why.get("skipped", []) if s.get("skipped") == "inactive"]  # 管理设置: 停用
+    skip += f"，跳过已停用单位 {'、'.join(names.unit(s['unit']) for s in off)}" if off else ""
     return f"第{int(why['rule']) + 1}条（{to}{keywords}{skip}）"
 
 

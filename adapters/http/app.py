@@ -14,6 +14,7 @@ from adapters.http import (
     demo_login,
     open311,
     ops,
+    routes_admin,
     routes_attachments,
     routes_cases,
     routes_coop,
@@ -104,6 +105,7 @@ def create_app(
     if demo:
         demo_login.seed_demo_people(app.state.people, runtime.config)
         app.include_router(demo_login.router)
+    app.include_router(routes_admin.router)  # 管理设置
     routes_search.install(app, runtime)  # 查找, 来电弹屏, order numbers in case paths
     open311.mount(app)  # with GeoReport's error shape
     app.include_router(ops.router)

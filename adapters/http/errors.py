@@ -26,6 +26,7 @@ from adapters.http.database import (
     UNAVAILABLE_MESSAGE,
     database_unavailable,
 )
+from engine.admin import AdminConflict, AdminNotFound
 from engine.application import CaseNotFound, ConcurrencyConflict
 from engine.domain import (
     ConfidentialCase,
@@ -58,6 +59,8 @@ class ApiError(Exception):
 # Domain errors by class; first match wins (subclasses before DomainError).
 DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
     (CaseNotFound, 404),
+    (AdminNotFound, 404),  # 管理设置: an unknown unit, category or rule
+    (AdminConflict, 409),  # 管理设置: e.g. deactivating the centre
     (ConcurrencyConflict, 409),
     (IllegalTransition, 409),
     (ConfidentialCase, 409),  # 保密件: the centre relays, not a wrong request

@@ -74,6 +74,7 @@ class Permission(StrEnum):
     KNOWLEDGE_EDIT = "knowledge.edit"  # 新增/修改/停用条目, 审核修改建议 (the centre)
     KNOWLEDGE_PROPOSE = "knowledge.propose"  # 建议修改 (a unit)
     CALLER_HISTORY = "caller.history"  # 来电弹屏: a number's cases, for the intake form
+    DISTRICT_ADMIN = "district.admin"  # 管理设置: units, categories, routing rules, their history
 
 
 OPERATOR, UNIT, LEADER, ADMIN = Role.OPERATOR, Role.UNIT, Role.LEADER, Role.ADMIN
@@ -103,6 +104,7 @@ ROLES: dict[Permission, frozenset[Role]] = {
     Permission.KNOWLEDGE_EDIT: frozenset({OPERATOR, ADMIN}),
     Permission.KNOWLEDGE_PROPOSE: frozenset({UNIT}),
     Permission.CALLER_HISTORY: frozenset({OPERATOR}),
+    Permission.DISTRICT_ADMIN: frozenset({ADMIN}),
 }
 
 ROLE_ZH = ROLE_TERMS.labels()  # engine.vocabulary

@@ -285,7 +285,7 @@ def meta(
             "name": principal.name,
         },
         "units": [
-            {"id": u.id, "name": u.name, "kind": u.kind.value, "parent": u.parent}
+            {"id": u.id, "name": u.name, "kind": u.kind.value, "parent": u.parent, "active": u.active}
             for u in cfg.units
         ],
         "categories": [{"code": c.code, "name": c.name} for c in cfg.categories],

@@ -184,6 +184,8 @@ def unit_by_catalogue(
     """The unit of the most specific dispatch catalogue entry on ``path`` (codes, top level
     first) that has one at this place, skipping units in ``exclude``. ``(None, None)``: no entry
     on the path names a unit; ``(None, why)``: entries did, none could take the case here."""
+    inactive = config.inactive_units()  # 停用 units get no new cases
+    exclude = exclude | inactive
     tried: list[dict[str, Any]] = []
     for code in reversed(path):
         entry = config.dispatch_entry(code)
@@ -191,7 +193,7 @@ def unit_by_catalogue(
             continue
         for unit in _candidates(config, entry.to, path, locality):
             if unit in exclude:
-                tried.append({"item": code, "unit": unit, "skipped": "returned"})
+                tried.append({"item": code, "unit": unit, "skipped": "inactive" if unit in inactive else "returned"})
                 continue
             return unit, {"rule": "catalogue", "item": code, "to": entry.to, "skipped": tried}
         tried.append({"item": code, "to": entry.to, "no_candidate": True})

@@ -155,6 +155,8 @@ def unit_by_rules(
     exclude: frozenset[str] = frozenset(),
 ) -> tuple[str | None, dict[str, Any]]:
     """Apply the routing rules of the config in order; skip units in ``exclude``."""
+    inactive = config.inactive_units()  # 停用 units get no new cases
+    exclude = exclude | inactive
     tried: list[dict[str, Any]] = []
     for index, rule in enumerate(config.routing):
         if rule.category != category:
@@ -171,7 +173,7 @@ def unit_by_rules(
             candidates = [rule.to]
         for unit in candidates:
             if unit in exclude:
-                tried.append({"unit": unit, "skipped": "returned"})
+                tried.append({"unit": unit, "skipped": "inactive" if unit in inactive else "returned"})
                 continue
             return unit, {"rule": index, "to": rule.to, "keywords": hit, "skipped": tried}
         tried.append({"rule": index, "to": rule.to, "no_candidate": True})

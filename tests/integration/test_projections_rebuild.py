@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from adapters.bootstrap import Runtime
 from adapters.cli import main
+from engine.admin import DistrictAdmin
 from engine.domain import Case, Rating
 from engine.knowledge import KnowledgeEntry
 from projections.projector import Projector
@@ -101,6 +102,12 @@ def write_log(rt: Runtime, cases: int, seed: int = 5) -> int:
                 del live[cid]
             else:
                 live[cid] = (case, step + 1, unit)
+        if hour == 1:
+            # 管理设置 events between the cases': no case row, no count (engine.admin).
+            admin = DistrictAdmin(principal="a", at=at)
+            change: dict[str, list[Any]] = {"category": [None, "other"], "keywords": [None, ["某词"]], "to": [None, "locality"], "priority": [None, 100]}
+            admin.rule_added(rule="r1", change=change, principal="a", at=at)
+            touched.append(admin)
         if hour % 25 == 1 and made < cases:
             # 知识库 events between the cases': an entry, edited, a 咨询 answered from it.
             entry = KnowledgeEntry(

@@ -19,6 +19,7 @@ from uuid import UUID
 import pytest
 
 from adapters.bootstrap import Runtime
+from engine.admin import AdminService
 from engine.domain import Status
 from engine.knowledge import KnowledgeService
 from tests.support.api import (
@@ -234,6 +235,19 @@ ROUTES: list[Route] = [
     Route("POST", "/api/people/{account_id}/enable", only("admin"), "person_disabled"),
     Route("POST", "/api/people/{account_id}/tokens", only("admin", 201), "person"),
     Route("POST", "/api/people/{account_id}/tokens/{token_id}/revoke", only("admin"), "person_token"),
+    # 管理设置 (adapters/http/routes_admin.py): the admin's alone; a refused change writes nothing
+    # to the admin log. {admin_unit} / {admin_code} / {admin_rule}: fresh ones per call.
+    Route("GET", "/api/admin/settings", only("admin")),
+    Route("GET", "/api/admin/history", only("admin")),
+    Route("POST", "/api/admin/units", only("admin", 201), body={"id": "auth-unit-{n}", "name": "授权测试单位{n}", "kind": "department"}),
+    Route("POST", "/api/admin/units/{admin_unit}/rename", only("admin"), body={"name": "改名单位{n}"}),
+    Route("POST", "/api/admin/units/{admin_unit}/deactivate", only("admin"), body={"reason": "撤并"}),
+    Route("POST", "/api/admin/categories", only("admin", 201), body={"parent": "environment", "code": "auth_{n}", "name": "授权测试分类{n}"}),
+    Route("POST", "/api/admin/categories/{admin_code}/relabel", only("admin"), body={"name": "改名分类{n}"}),
+    Route("POST", "/api/admin/categories/{admin_code}/retire", only("admin"), body={"reason": "合并"}),
+    Route("POST", "/api/admin/rules", only("admin", 201), body={"category": "environment", "keywords": ["授权词{n}"], "to": "huanjing"}),
+    Route("POST", "/api/admin/rules/{admin_rule}", only("admin"), body={"priority": 300}),
+    Route("POST", "/api/admin/rules/{admin_rule}/remove", only("admin")),
     # operations and documents: no token needed
     Route("GET", "/healthz", PUBLIC),  # the public answer is ok / unavailable, nothing more
     # Prometheus metrics count police hand-overs: leaders and admins (or the metrics token).
@@ -348,6 +362,13 @@ def _prepare(client: Any, runtime: Runtime, route: Route) -> tuple[str, UUID | N
             entry, ASSIGNED_UNIT, {"source": "单位建议"}, "", "unit:test"
         )
         path = path.replace("{entry_id}", str(entry)).replace("{number}", "1")
+    if "{admin_" in path:  # 管理设置: a fresh unit, category leaf and rule, made by an admin
+        n = next(_counter)
+        service = AdminService(runtime.app, runtime.admin)
+        unit = service.add_unit({"id": f"auth-subject-{n}", "name": f"授权对象{n}", "kind": "department"}, "admin:test")
+        code = service.add_category({"parent": "environment", "code": f"subject_{n}", "name": f"对象分类{n}"}, "admin:test")
+        rule = service.add_rule({"category": "environment", "keywords": [f"对象词{n}"], "to": "huanjing"}, "admin:test")
+        path = path.replace("{admin_unit}", unit).replace("{admin_code}", code).replace("{admin_rule}", rule)
     if "{form_id}" in path:  # a form whose one item is with the assigned unit (a lamp)
         n = next(_counter)
         item = {"content": f"茶亭路{n}号门口的路灯不亮了（灯杆编号 F{n}）", "address": f"海城区茶亭路{n}号"}
@@ -374,6 +395,7 @@ def test_route_answers_each_caller_as_the_policy_says(
     path, cid = _prepare(client, runtime, route)
     before = runtime.app.get_case(cid).version if cid else None
     person_before = person_version(client, path) if route.writes_person else None
+    admin_before = runtime.admin.version if runtime.admin and "/api/admin/" in path else None
     n = next(_counter)
     token = named[caller] if kind == "person" else CALLERS[caller]
     if route.files is not None:
@@ -403,6 +425,8 @@ def test_route_answers_each_caller_as_the_policy_says(
         assert set(body) == {"error", "message"} and body["message"], body
     if cid is not None and route.writes_case and resp.status_code >= 400:
         assert runtime.app.get_case(cid).version == before, "a refused command wrote something"
+    if admin_before is not None and resp.status_code >= 400:
+        assert runtime.admin is not None and runtime.admin.version == admin_before, "a refused change wrote something"
     if route.writes_person and resp.status_code >= 400:
         assert person_version(client, path) == person_before, "a refused change wrote something"
 

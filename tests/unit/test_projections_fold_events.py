@@ -11,6 +11,7 @@ from uuid import uuid4
 
 import pytest
 
+from engine.admin import DistrictAdmin
 from engine.deadlines import SHANGHAI
 from engine.domain import Case
 from engine.forms import Censure, Form
@@ -72,7 +73,7 @@ def test_the_events_of_the_other_aggregates_are_known_and_need_no_case_row() -> 
     projections.knowledge; the search view the order numbers)."""
     names = {
         name
-        for cls in (Form, Censure, KnowledgeEntry, OrderBook)
+        for cls in (Form, Censure, KnowledgeEntry, OrderBook, DistrictAdmin)
         for name, value in vars(cls).items()
         if isinstance(value, type) and issubclass(value, cls.Event)
         and value not in (cls.Event, cls.Created)

@@ -366,7 +366,7 @@ function holdBox(c) {
 function unitSelect(exclude) {
   const sel = h("select", { name: "unit", required: true, "data-testid": "dispatch-unit" }, h("option", { value: "" }, "选择承办单位"));
   for (const u of state.meta.units) {
-    if (u.kind === "centre" || (exclude || []).includes(u.id)) continue;
+    if (u.kind === "centre" || u.active === false || (exclude || []).includes(u.id)) continue;  // 停用: no new cases
     sel.appendChild(h("option", { value: u.id }, u.name));
   }
   return sel;
