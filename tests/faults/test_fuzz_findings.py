@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from engine.domain import Status
 from tests.support.api import OPERATOR, api_client, auth, case_in
 
@@ -34,3 +36,21 @@ def test_a_refused_list_is_counted_in_items_and_a_lone_surrogate_is_named_in_chi
         r = client.post(f"/api/cases/{case}/merge", json={"into": []}, headers=OP)
         assert r.status_code == 422 and r.json()["message"] == "into：不是合法的编号", r.text
         assert (rt.app.recorder.max_notification_id() or 0) == head
+
+
+def _login_with_nul(db: str) -> None:
+    with api_client(db) as (client, _):
+        r = client.post("/api/session", json={"login": "zhang\x00wei", "password": "correct horse 电池"})
+        assert r.status_code == 422, r.text
+        assert r.json()["message"].startswith("login：含空字符"), r.text
+
+
+def test_a_login_with_nul_is_refused_on_sqlite() -> None:
+    _login_with_nul("memory://")
+
+
+@pytest.mark.postgres
+def test_a_login_with_nul_is_refused_on_postgres_not_a_500(pg_server: object) -> None:
+    """``POST /api/session`` looked the login up in the people view as it came: PostgreSQL
+    refuses a NUL in a query string (DataError), so a login with one was a 500 there."""
+    _login_with_nul(pg_server.create_database("t_fuzz_login_nul"))  # type: ignore[attr-defined]
