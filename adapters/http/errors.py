@@ -142,6 +142,7 @@ _VALIDATION_ZH = {
     "bool_parsing": "须为 true 或 false",
     "bool_type": "须为 true 或 false",
     "enum": "取值无效",
+    "string_pattern_mismatch": "取值无效",
     "literal_error": "取值无效",
     "uuid_parsing": "不是合法的编号",
     "uuid_type": "不是合法的编号",

@@ -35,6 +35,8 @@ def test_a_refused_list_is_counted_in_items_and_a_lone_surrogate_is_named_in_chi
         assert r.json()["message"] == "items.0.address：含无效字符（不成对的代理项），不能保存"
         r = client.post(f"/api/cases/{case}/merge", json={"into": []}, headers=OP)
         assert r.status_code == 422 and r.json()["message"] == "into：不是合法的编号", r.text
+        r = client.get("/api/knowledge/proposals", params={"state": "pending\x00"}, headers=OP)
+        assert r.status_code == 422 and r.json()["message"] == "state：取值无效", r.text
         assert (rt.app.recorder.max_notification_id() or 0) == head
 
 
