@@ -145,8 +145,12 @@ _VALIDATION_ZH = {
     "bool_parsing": "须为 true 或 false",
     "bool_type": "须为 true 或 false",
     "enum": "取值无效",
+    "string_pattern_mismatch": "取值无效",
     "literal_error": "取值无效",
     "uuid_parsing": "不是合法的编号",
+    "uuid_type": "不是合法的编号",
+    # JSON that escapes half of a surrogate pair ("\ud800"): no character at all.
+    "string_unicode": "含无效字符（不成对的代理项），不能保存",
     "int_parsing": "须为整数",
     "float_parsing": "须为数字",
     "greater_than_equal": "太小",
@@ -161,8 +165,13 @@ _VALIDATION_ZH = {
 def _zh(err: dict[str, Any]) -> str:
     kind = str(err.get("type", ""))
     ctx = err.get("ctx") or {}
-    if kind in ("string_too_long", "too_long") and "max_length" in ctx:
+    if kind == "string_too_long" and "max_length" in ctx:
         return f"太长（最多 {ctx['max_length']} 字）"
+    # A list (the items of a 一表通 form, the units of 协办): counted in items, not characters.
+    if kind == "too_long" and "max_length" in ctx:
+        return f"太多（最多 {ctx['max_length']} 项）"
+    if kind == "too_short" and "min_length" in ctx:
+        return f"太少（至少 {ctx['min_length']} 项）"
     if kind in _VALIDATION_ZH:
         return _VALIDATION_ZH[kind]
     if kind.startswith(("datetime", "date", "timezone")):

@@ -36,7 +36,8 @@ from hypothesis.stateful import run_state_machine_as_test
 from engine.deadlines import SHANGHAI
 from tests.faults.whole_path import START, Databases, Failure, Tally, WholePath, quiet_logs
 
-KINDS = ("server_error", "stuck_views", "quarantined", "rebuild_mismatch", "harness_error")
+KINDS = ("server_error", "stuck_views", "quarantined", "rebuild_mismatch", "refused_wrote", "leak",
+         "search_miss", "wrong_status", "wrong_state", "harness_error")
 
 
 def postgres_databases(admin_url: str) -> Callable[[], Databases]:

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import time_machine
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -54,6 +55,7 @@ from hypothesis.stateful import (
     initialize,
     invariant,
     multiple,
+    precondition,
     rule,
 )
 
@@ -61,6 +63,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+from sqlalchemy import func, select
+
+from adapters.accounts_store import account_events
 from adapters.bootstrap import Runtime, bootstrap
 from adapters.channels.reading import read_path
 from adapters.http import create_app
@@ -188,6 +193,36 @@ UNIT_IDS: list[Any] = [*UNITS, "centre", "nobody", "chatinglu\x00", "", "../../e
 NONEXISTENT_IDS = [str(uuid.UUID(int=0)), "not-a-uuid", "../../etc/passwd", "1 OR 1=1",
                    "0" * 10_000, "\x00", "\ud800", "１２３"]
 
+# The spellings the real world uses: phone numbers as callers and exporters write them (the
+# search must find the case whichever was typed), plates of every format, Chinese numerals.
+MOBILE = "13877912345"
+PHONE_SPELLINGS = [
+    "13877912345", "+86 138 7791 2345", "+86-138-7791-2345", "0086 13877912345", "+8613877912345",
+    "(+86) 138-7791-2345", "１３８７７９１２３４５", "＋８６　１３８－７７９１－２３４５", "138 7791 2345",
+    "138-7791-2345", "（+86）13877912345",
+]
+PHONE_HOSTILE = [
+    "一三八七七九一二三四五", "138７７９1２3４5 转 8001", "+86", "0", "+" * 50, "1" * 50, "1" * 51,
+    "13877912345\x00", "tel:13877912345", "13877912345;13877912346", "\ud800", "😀",
+]
+PLATES = [
+    "桂E12345", "桂E·12345", "桂E 12345", "桂ED12345", "桂EF12345", "桂E1234学", "桂E1234警",
+    "粤Z1234港", "使012345", "WJ桂12345", "桂Ｅ１２３４５", "桂e12345", "桂E-12345", "新A·0000挂",
+]
+CHINESE_NUMERALS = ["二〇二六年十一月二日", "第十二号", "壹万贰仟叁佰元", "三十一栋二单元四〇二", "一百零八号"]
+REAL_WORLD_TEXT = [
+    *(f"车牌{p}占用消防通道" for p in PLATES), *(f"来电人电话{p}反映噪音" for p in PHONE_SPELLINGS[:4]),
+    *(f"{n}路灯不亮" for n in CHINESE_NUMERALS), "１２３４５热线", "茶亭路—幸福里｜３栋", "a\u3000b\u00a0c",
+]
+ODD_DAYS: list[Any] = ["0001-01-01", "9999-12-31", "1999-12-31", "2000-01-01", "2099-12-31", "2100-01-01",
+                       "２０２６-１１-０２", "2026-02-30", "2026-11-02T09:00:00+08:00", "", "\x00", 20261102,
+                       None, "2026/11/02", "二〇二六年十一月二日"]
+TOKENS_ANY = [
+    "demo-operator-token", "demo-leader-token", "demo-admin-token", "not-a-real-token-123",
+    "demo-unit-chatinglu", "demo-unit-zhongjie", "demo-unit-chengguan", "demo-unit-huanjing",
+    "demo-unit-zhujian",
+]
+
 
 def realistic_text(d: Any) -> str:
     return str(d(st.sampled_from(PHRASES))) + f"（{d(st.integers(0, 10**6))}号）"
@@ -200,7 +235,15 @@ def texts() -> st.SearchStrategy[str]:
     realistic = st.sampled_from(PHRASES)
     hostile = st.sampled_from(HOSTILE_TEXT)
     spliced = st.tuples(realistic, hostile, realistic).map("".join)
-    return st.one_of(realistic, realistic, realistic, hostile, spliced, st.text(max_size=40))
+    real_world = st.sampled_from(REAL_WORLD_TEXT)
+    return st.one_of(realistic, realistic, realistic, hostile, spliced, real_world, st.text(max_size=40))
+
+
+@functools.cache
+def mostly() -> st.SearchStrategy[str]:
+    """Text for the newer doors' fields: realistic most of the time (a body with four fields
+    of ``texts()`` is nearly always refused, and the doors' valid paths need exploring too)."""
+    return st.one_of(*[st.sampled_from(PHRASES)] * 6, texts())
 
 
 @functools.cache
@@ -248,7 +291,8 @@ def deep_bytes(depth: int, kind: str = "list") -> HugeBytes:
 
 @dataclass
 class Failure:
-    kind: str  # server_error | stuck_views | quarantined | rebuild_mismatch | harness_error
+    kind: str  # server_error | stuck_views | quarantined | rebuild_mismatch | refused_wrote | leak
+    #         | search_miss | wrong_status | wrong_state | harness_error
     door: str
     request: str
     detail: str
@@ -318,6 +362,29 @@ def quarantined(runtime: Runtime) -> list[Any]:
     return list(runtime.projector.quarantined(limit=20))
 
 
+def _search_rows(engine: Any) -> list[tuple[Any, ...]]:
+    from projections.search import view_search
+
+    with engine.connect() as conn:
+        return sorted((tuple(str(v) for v in row) for row in conn.execute(select(*view_search.columns))), key=repr)
+
+
+def accounts_differences(runtime_engine: Any, people: Any) -> list[str]:
+    """The people view (``view_accounts``, ``view_account_tokens``) against a rebuild of it
+    from the accounts log; returns what differs."""
+    from projections.accounts import AccountsView, view_account_tokens, view_accounts
+
+    def rows() -> dict[str, list[tuple[Any, ...]]]:
+        with runtime_engine.connect() as conn:
+            return {t.name: sorted((tuple(str(v) for v in r) for r in conn.execute(select(*t.columns))), key=repr)
+                    for t in (view_accounts, view_account_tokens)}
+
+    live = rows()
+    AccountsView(runtime_engine, people.log.after).rebuild()
+    fresh = rows()
+    return [f"{name}: live {live[name][:1]} != rebuilt {fresh[name][:1]}" for name in live if live[name] != fresh[name]]
+
+
 def lag(runtime: Runtime) -> int:
     projector = runtime.projector
     return int(projector.lag())
@@ -340,6 +407,9 @@ def rebuild_differences(runtime: Runtime, rebuild_url: str) -> list[str]:
         except Exception as exc:  # `sanshi projections rebuild` would fail the same way
             return [f"the rebuild raised {type(exc).__name__}: {str(exc)[:300]}"]
         live, fresh = view_rows(live_engine), view_rows(engine)
+        # The search view (查找) is a view like the others, outside VIEW_TABLES (its FTS5
+        # twin on SQLite is contentless: nothing to read back).
+        live["view_search"], fresh["view_search"] = _search_rows(live_engine), _search_rows(engine)
         out = []
         for name in fresh:
             if live[name] != fresh[name]:
@@ -444,6 +514,12 @@ class WholePath(RuleBasedStateMachine):
         self.tmp = Path(tempfile.mkdtemp(prefix="sanshi-fuzz-"))
         self.stuck_reported = False
         self.last_step = ""
+        self.people_engine = self.client.app.state.people.engine
+        self.forms: list[str] = []
+        self.entries: list[str] = []
+        self.attachments: list[tuple[str, str]] = []
+        self.people: list[dict[str, Any]] = []
+        self.person_tokens: list[tuple[str, str, dict[str, Any]]] = []
         if self.tally is not None:
             self.tally.examples += 1
 
@@ -486,8 +562,11 @@ class WholePath(RuleBasedStateMachine):
         if content is not None:
             headers["Content-Type"] = content_type
         _LAST.last = ""
+        before = self.snapshot() if method != "GET" else None
         try:
             resp = self.client.request(method, url, content=content, headers=headers)
+        except httpx.InvalidURL:  # the client refuses to send it (a query over 64 KiB): no request
+            return None
         except Exception as exc:  # the TestClient must never raise
             self.fail("server_error", door, f"{method} {url} {_show(content)}",
                       f"raised {type(exc).__name__}: {str(exc)[:300]}")
@@ -497,6 +576,11 @@ class WholePath(RuleBasedStateMachine):
         if resp.status_code >= 500:
             self.fail("server_error", door, f"{method} {url} {_show(content)}",
                       f"{resp.status_code} {resp.text[:200]} | logged: {_LAST.last}")
+        elif before is not None and resp.status_code >= 400:
+            after = self.snapshot()
+            if after != before:  # a refused command writes nothing, in either log
+                self.fail("refused_wrote", door, f"{method} {url} {_show(content)}",
+                          f"{resp.status_code} {resp.text[:200]}, yet the logs went {before} -> {after}")
         return resp
 
     def owner(self, case_id: str) -> str | None:
@@ -897,6 +981,510 @@ class WholePath(RuleBasedStateMachine):
                   content_type=d(st.sampled_from(["application/json", "text/plain",
                                                   "application/x-www-form-urlencoded"])))
 
+    # ---- the newer doors: merges, 一表通, 通报, attachments, knowledge, search, people, 协办 ----
+    #
+    # Each rule sends valid values and the real world's spellings mixed with hostile ones, with
+    # the right token, another unit's or none; ``send`` checks that a refused command wrote
+    # nothing, and the rules below check what a reader gets back: a unit never sees a case,
+    # a form item, an attachment or a proposal that is not its own.
+
+    def snapshot(self) -> tuple[int, int]:
+        """How much is written: the case log's head and the accounts log's length."""
+        with self.people_engine.connect() as conn:
+            accounts = conn.execute(select(func.count()).select_from(account_events)).scalar_one()
+        return int(self.rt.projector.head()), int(accounts)
+
+    def case_of(self, case_id: Any) -> Any:
+        try:
+            return self.rt.app.get_case(uuid.UUID(str(case_id)))
+        except Exception:
+            return None
+
+    def may_see(self, token: str, case_id: Any) -> bool:
+        """What the policy promises: the centre's roles see every case, a unit the cases ever
+        dispatched to it (or given to it as a part: ``units_ever``)."""
+        case = self.case_of(case_id)
+        if case is None:
+            return False
+        unit = _token_unit(token)
+        return unit is None or unit in case.units_ever
+
+    def leak(self, door: str, request: str, detail: str) -> None:
+        self.fail("leak", door, request, detail)
+
+    @rule(data=st.data(), case_id=cases, into=cases)
+    def merge(self, data: Any, case_id: str, into: str) -> None:
+        self.step("merge")
+        d = data.draw
+        token = d(st.sampled_from([OPERATOR] * 6 + [LEADER, ASSIGNED_TOKEN, NOBODY]))
+        target = d(st.one_of(st.just(into), st.just(into), st.just(case_id),
+                             st.sampled_from(NONEXISTENT_IDS), st.sampled_from(WRONG_TYPES)))
+        body: Any = {"into": target, "note": d(mostly())}
+        if d(st.integers(0, 9)) == 0:
+            body = d(st.sampled_from([{}, [], {"into": into, "extra": 1}, {"note": "x"}]))
+        resp = self.send("merge", "POST", _case_path(case_id, "merge"), token, body=body)
+        if resp is not None and resp.status_code == 200:
+            case = self.case_of(case_id)
+            if case is None or str(case.merged_into) != str(target):
+                self.fail("wrong_state", "merge", f"merge {case_id} into {target!r}",
+                          f"200 but the case is merged into {getattr(case, 'merged_into', None)}")
+
+    @rule(data=st.data(), case_id=cases)
+    def unmerge(self, data: Any, case_id: str) -> None:
+        self.step("unmerge")
+        d = data.draw
+        token = d(st.sampled_from([OPERATOR] * 6 + [LEADER, ASSIGNED_TOKEN]))
+        cid = d(st.one_of(st.just(case_id), st.just(case_id), st.sampled_from(NONEXISTENT_IDS)))
+        body = d(st.sampled_from([{"note": d(mostly())}, {}, {"note": d(values())}, []]))
+        self.send("unmerge", "POST", _case_path(cid, "unmerge"), token, body=body)
+
+    @rule(target=cases, data=st.data())
+    def form(self, data: Any) -> Any:
+        """一表通: one form, several items, each its own case."""
+        self.step("form")
+        d = data.draw
+        def item() -> Any:
+            shape = d(st.integers(0, 30))
+            if shape == 0:
+                return d(st.sampled_from(WRONG_TYPES))
+            out: dict[str, Any] = {"content": d(st.one_of(mostly(), st.sampled_from(REAL_WORLD_TEXT)))}
+            if shape > 3:
+                out["address"] = d(st.one_of(st.sampled_from(ADDRESSES), texts()))
+            if shape == 1:
+                out["phone"] = MOBILE
+            return out
+        count = d(st.sampled_from([1, 1, 2, 2, 3, 4, 0, 20, 21]))
+        items = [item() for _ in range(min(count, 4))]
+        items += items[:1] * (count - len(items))  # 20 and 21: the same item again
+        body: Any = {"ref": self.ref(d, "F"), "kind": d(st.sampled_from(
+                         ["inspection", "visit", "meeting"] * 3 + ["巡查", "INSPECTION", "", None])),
+                     "title": d(st.one_of(mostly(), st.sampled_from(CHINESE_NUMERALS))), "items": items}
+        if d(st.integers(0, 9)) == 0:
+            body = d(st.sampled_from([{**body, "extra": 1}, {**body, "items": "x"}, {**body, "items": {}},
+                                      {k: v for k, v in body.items() if k != "ref"}, []]))
+        token = d(st.sampled_from([OPERATOR] * 7 + [ASSIGNED_TOKEN, LEADER, NOBODY]))
+        resp = self.send("form", "POST", "/api/forms", token, body=body)
+        if resp is None or resp.status_code not in (200, 201):
+            return multiple()
+        out = resp.json()
+        self.forms.append(out["id"])
+        return multiple(*(i["case_id"] for i in out["items"]))
+
+    @rule(data=st.data())
+    def form_read(self, data: Any) -> None:
+        self.step("form_read")
+        d = data.draw
+        fid = d(st.sampled_from(self.forms)) if self.forms and d(st.integers(0, 4)) else d(st.sampled_from(NONEXISTENT_IDS))
+        token = d(st.sampled_from(TOKENS_ANY))
+        resp = self.send("form_read", "GET", f"/api/forms/{_quoted(fid)}", token)
+        if resp is None or resp.status_code != 200:
+            return
+        items = resp.json()["items"]
+        if not any(self.may_see(token, i["case_id"]) for i in items):
+            self.leak("form_read", f"GET form {fid} as {token}", "200 for a form with no item of this unit")
+        for i in items:
+            if (i["content"] is not None or i["address"] is not None) and not self.may_see(token, i["case_id"]):
+                self.leak("form_read", f"GET form {fid} as {token}", f"item {i['item']} shown: {i}")
+
+    @rule(data=st.data(), case_id=cases)
+    def censure(self, data: Any, case_id: str) -> None:
+        self.step("censure")
+        d = data.draw
+        body: Any = {"kind": d(st.sampled_from(["notice", "accountability", "通报", "", None])),
+                     "unit": d(st.sampled_from(UNIT_IDS)), "reason": d(mostly())}
+        if d(st.booleans()):
+            body["case_id"] = d(st.one_of(st.just(case_id), st.sampled_from(NONEXISTENT_IDS)))
+        token = d(st.sampled_from([OPERATOR] * 5 + [LEADER, ADMIN, ASSIGNED_TOKEN]))
+        self.send("censure", "POST", "/api/censures", token, body=body)
+
+    # ---- attachments ---------------------------------------------------------------------
+
+    @rule(data=st.data(), case_id=cases)
+    def attachment_upload(self, data: Any, case_id: str) -> None:
+        """A file as a phone, a scanner or an attacker sends it: content and name drawn apart
+        (a PDF called photo.jpg), empty, over the limit, a path for a name, a body that is not
+        multipart at all."""
+        self.step("attachment_upload")
+        d = data.draw
+        owner = self.owner(case_id)
+        token = d(st.sampled_from([OPERATOR] * 4 + [f"demo-unit-{owner or 'chatinglu'}"] * 3
+                                  + ["demo-unit-chengguan", LEADER, ADMIN, NOBODY]))
+        content = d(st.sampled_from(list(FILES)))
+        name = d(st.one_of(st.sampled_from(FILE_NAMES), st.sampled_from(FILE_NAMES),
+                           st.sampled_from(list(FILES)).map(lambda k: f"现场{k}"), texts()))
+        fields: list[tuple[str, Any, bytes]] = [("file", name, FILES[content]())]
+        shape = d(st.integers(0, 11))
+        if shape == 0:
+            fields = [("files", name, FILES[content]())]  # the wrong field name
+        elif shape == 1:
+            fields.append(("public", None, d(st.sampled_from([b"true", b"false", b"maybe", b"\xff", b"1"]))))
+        elif shape == 2:
+            fields.append(("file", "second.jpg", FILES["jpeg"]()))
+        path = _case_path(d(st.one_of(st.just(case_id), st.just(case_id), st.just(case_id),
+                                      st.sampled_from(NONEXISTENT_IDS))), "attachments")
+        if shape == 3:  # not multipart at all
+            resp = self.send("attachment_upload", "POST", path, token, body={"file": name, "data": "x"})
+        else:
+            raw, ctype = _multipart(fields)
+            if shape == 4:
+                ctype = d(st.sampled_from(["multipart/form-data", "multipart/form-data; boundary=",
+                                           "application/octet-stream", "image/jpeg"]))
+            resp = self.send("attachment_upload", "POST", path, token, raw=raw, content_type=ctype)
+        if resp is None:
+            return
+        if resp.status_code == 201:
+            digest = resp.json().get("digest")
+            if isinstance(digest, str):
+                self.attachments.append((case_id, digest))
+            if not self.may_see(token, case_id):
+                self.leak("attachment_upload", f"upload to {case_id} as {token}", "201 on a case it may not see")
+        elif content == "oversize" and shape not in (0, 3, 4) and resp.status_code not in (413, 403, 404, 400, 401, 422):
+            self.fail("wrong_status", "attachment_upload", f"{len(FILES[content]())} bytes",
+                      f"{resp.status_code}: {resp.text[:200]}")
+
+    @rule(data=st.data(), case_id=cases)
+    def attachment_read(self, data: Any, case_id: str) -> None:
+        """Readable exactly by those who may read the case: a download answers 200 when the
+        case itself does, and never when it does not."""
+        self.step("attachment_read")
+        d = data.draw
+        if self.attachments and d(st.integers(0, 5)):
+            case_id, digest = d(st.sampled_from(self.attachments))
+        else:
+            digest = d(st.sampled_from(["0" * 64, "../../etc/passwd", "", "A" * 64, "\x00"]))
+        case = self.case_of(case_id)
+        tokens = [*TOKENS_ANY, *(f"demo-unit-{u}" for u in (case.units_ever if case else []))]
+        token = d(st.sampled_from(tokens))
+        what = d(st.sampled_from(["", "", "/preview", "list"]))
+        if what == "list":
+            path = _case_path(case_id, "attachments")
+        else:
+            path = _case_path(case_id, f"attachments/{_quoted(digest)}{what}")
+        resp = self.send("attachment_read", "GET", path, token)
+        if resp is None:
+            return
+        sees = self.may_see(token, case_id) and token != NOBODY
+        if resp.status_code == 200 and not sees:
+            self.leak("attachment_read", f"GET {path} as {token}", f"200 ({len(resp.content)} bytes)")
+        if resp.status_code == 200 and what == "list" and case is not None:
+            shown = {a["digest"] for a in resp.json()}
+            if not shown <= {a["digest"] for a in case.attachments}:
+                self.leak("attachment_read", f"GET {path}", f"lists {shown} not of this case")
+        if (sees and what == "" and case is not None and case.attachment(digest) is not None
+                and resp.status_code != 200):
+            self.fail("wrong_status", "attachment_read", f"GET {path} as {token}",
+                      f"{resp.status_code} for an attachment of a case this reader may see: {resp.text[:200]}")
+
+    @precondition(lambda self: bool(self.attachments))
+    @rule(data=st.data())
+    def attachment_public(self, data: Any) -> None:
+        """The centre marks an attachment public; Open311's media URL shows only those."""
+        self.step("attachment_public")
+        d = data.draw
+        case_id, digest = d(st.sampled_from(self.attachments))
+        token = d(st.sampled_from([OPERATOR, OPERATOR, ASSIGNED_TOKEN, LEADER]))
+        body = {"public": d(st.sampled_from(BOOLS))}
+        self.send("attachment_public", "POST", _case_path(case_id, f"attachments/{digest}/public"), token, body=body)
+        resp = self.send("open311_media", "GET", f"/open311/v2/media/{case_id}/{digest}.jpg")
+        case = self.case_of(case_id)
+        if resp is not None and resp.status_code == 200:
+            found = case.attachment(digest) if case else None
+            if not found or not found.get("public"):
+                self.leak("open311_media", f"GET media {case_id}/{digest}", "200 for an attachment not public")
+
+    # ---- 知识库 ----------------------------------------------------------------------------
+
+    def entry_body(self, d: Any, partial: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        pools: list[tuple[str, st.SearchStrategy[Any]]] = [
+            ("question", st.one_of(mostly(), st.sampled_from(REAL_WORLD_TEXT))),
+            ("answer", st.one_of(mostly(), st.sampled_from(REAL_WORLD_TEXT))),
+            ("category", st.sampled_from(CATEGORIES)), ("unit", st.sampled_from([*UNITS, *UNIT_IDS])),
+            ("source", texts()), ("valid_from", st.sampled_from(["2026-01-01", *ODD_DAYS])),
+            ("valid_until", st.sampled_from(["2099-12-31", *ODD_DAYS])),
+        ]
+        for key, pool in pools:
+            required = key in ("question", "answer") and not partial
+            if required or d(st.integers(0, 2)) == 0:
+                body[key] = d(pool)
+        return body
+
+    def entry_id(self, d: Any) -> str:
+        if self.entries and d(st.integers(0, 5)):
+            return str(d(st.sampled_from(self.entries)))
+        return str(d(st.sampled_from(NONEXISTENT_IDS)))
+
+    @rule(data=st.data())
+    def knowledge_write(self, data: Any) -> None:
+        self.step("knowledge_write")
+        d = data.draw
+        action = d(st.sampled_from(["create", "create", "edit", "retire", "propose", "propose", "decide"]))
+        token = d(st.sampled_from([OPERATOR, OPERATOR, ADMIN, "demo-unit-chengguan", ASSIGNED_TOKEN, LEADER]))
+        if action == "create":
+            resp = self.send("knowledge_create", "POST", "/api/knowledge", token, body=self.entry_body(d, False))
+            if resp is not None and resp.status_code == 201:
+                self.entries.append(resp.json()["id"])
+            return
+        eid = _quoted(self.entry_id(d))
+        if action == "edit":
+            self.send("knowledge_edit", "POST", f"/api/knowledge/{eid}/edit", token, body=self.entry_body(d, True))
+        elif action == "retire":
+            self.send("knowledge_retire", "POST", f"/api/knowledge/{eid}/retire", token, body={"reason": d(mostly())})
+        elif action == "propose":
+            body = {**self.entry_body(d, True), "note": d(mostly())}
+            self.send("knowledge_propose", "POST", f"/api/knowledge/{eid}/propose", token, body=body)
+        else:
+            number = d(st.sampled_from([1, 1, 2, 0, -1, 10_001, 2**63]))
+            body = {"accept": d(st.sampled_from(BOOLS)), "note": d(mostly())}
+            self.send("knowledge_decide", "POST", f"/api/knowledge/{eid}/proposals/{number}/decide", token, body=body)
+
+    @rule(data=st.data())
+    def knowledge_read(self, data: Any) -> None:
+        self.step("knowledge_read")
+        d = data.draw
+        token = d(st.sampled_from(TOKENS_ANY))
+        what = d(st.sampled_from(["list", "suggest", "proposals", "entry"]))
+        params: dict[str, Any] = {}
+        if what == "list":
+            path = "/api/knowledge"
+            for name, pool in (("include_retired", BOOLS), ("offered", BOOLS), ("limit", [1, 500, 501, 0, "x"]),
+                               ("offset", [0, 1_000_001, -1])):
+                if d(st.integers(0, 2)) == 0:
+                    params[name] = d(st.sampled_from(pool))
+        elif what == "suggest":
+            path = "/api/knowledge/suggest"
+            params["q"] = d(st.one_of(texts(), st.sampled_from(REAL_WORLD_TEXT)))
+            if d(st.booleans()):
+                params["limit"] = d(st.sampled_from([1, 20, 21, 0]))
+        elif what == "proposals":
+            path = "/api/knowledge/proposals"
+            if d(st.booleans()):
+                params["state"] = d(st.sampled_from(["pending", "accepted", "rejected", "x", ""]))
+        else:
+            path = f"/api/knowledge/{_quoted(self.entry_id(d))}"
+        resp = self.send(f"knowledge_{what}", "GET", path, token,
+                         params={k: v for k, v in params.items() if isinstance(v, str | int)})
+        unit = _token_unit(token)
+        if resp is None or resp.status_code != 200 or unit is None or what not in ("proposals", "entry"):
+            return
+        found = resp.json()
+        shown = found["items"] if what == "proposals" else found.get("proposals", [])
+        others = [p for p in shown if p.get("unit") != unit]
+        if others:
+            self.leak(f"knowledge_{what}", f"GET {path} as {token}", f"another unit's proposal: {others[:1]}")
+
+    @rule(data=st.data(), case_id=cases)
+    def answer_from_knowledge(self, data: Any, case_id: str) -> None:
+        self.step("answer_from_knowledge")
+        d = data.draw
+        body: dict[str, Any] = {"entry_id": d(st.one_of(st.just(self.entry_id(d)), st.sampled_from(WRONG_TYPES)))}
+        if d(st.booleans()):
+            body["answer"] = d(values())
+        token = d(st.sampled_from([OPERATOR] * 4 + [ASSIGNED_TOKEN, LEADER]))
+        self.send("answer_from_knowledge", "POST", _case_path(case_id, "answer-from-knowledge"), token, body=body)
+
+    # ---- 查找 ------------------------------------------------------------------------------
+
+    @rule(target=cases, data=st.data())
+    def intake_then_search(self, data: Any) -> Any:
+        """A call taken with the number spelled one way is found by its order number and by
+        the number spelled another way, and the caller's history (来电弹屏) lists it."""
+        self.step("intake_then_search")
+        d = data.draw
+        spelled = d(st.sampled_from(PHONE_SPELLINGS))
+        body = {"order_no": f"S{self.seq:07d}", "received_at": (self.now() - dt.timedelta(minutes=d(st.integers(0, 600)))).isoformat(),
+                "content": d(st.one_of(st.sampled_from(PHRASES), st.sampled_from(REAL_WORLD_TEXT))),
+                "caller_phone": spelled, "caller_name": d(st.sampled_from(NAMES))}
+        self.seq += 1
+        resp = self.send("intake_then_search", "POST", "/api/cases", OPERATOR, body=body)
+        if resp is None or resp.status_code != 201:
+            return multiple()
+        found = resp.json()
+        cid, order_no = found["id"], found.get("order_no")
+        typed = d(st.sampled_from(PHONE_SPELLINGS))
+        for q, kind in ((order_no, "auto"), (order_no.lower() if order_no else None, "order_no"),
+                        (typed, "auto"), (typed, "phone")):
+            if not q:
+                continue
+            got = self.send("search", "GET", "/api/search", OPERATOR, params={"q": q, "kind": kind, "limit": 100})
+            ids = [r["case_id"] for r in got.json()["rows"]] if got is not None and got.status_code == 200 else []
+            if cid not in ids:
+                self.fail("search_miss", "search", f"q={q!r} kind={kind} after intake with {spelled!r}",
+                          f"{getattr(got, 'status_code', None)}: case {cid} not among {len(ids)} rows")
+        got = self.send("caller_history", "GET", "/api/callers/history", OPERATOR, params={"phone": typed, "limit": 200})
+        ids = [c["case_id"] for c in got.json()["cases"]] if got is not None and got.status_code == 200 else []
+        if cid not in ids:
+            self.fail("search_miss", "caller_history", f"phone={typed!r} after intake with {spelled!r}",
+                      f"{getattr(got, 'status_code', None)}: case {cid} not among {len(ids)} cases")
+        return multiple(cid)
+
+    @rule(data=st.data())
+    def search(self, data: Any) -> None:
+        self.step("search")
+        d = data.draw
+        token = d(st.sampled_from(TOKENS_ANY))
+        params: dict[str, Any] = {"q": d(st.one_of(
+            texts(), st.sampled_from(PHONE_SPELLINGS + PHONE_HOSTILE + PLATES + CHINESE_NUMERALS),
+            st.sampled_from(["HC20261102000001", "hc20261102000001", "HC2026110200000１", "HC", "%", "_",
+                             "*", '"', "NEAR(a b)", "a OR b", "'", "茶亭", "路灯"])))}
+        if d(st.booleans()):
+            params["kind"] = d(st.sampled_from(["auto", "phone", "order_no", "name", "text", "x"]))
+        for name, pool in (("limit", [1, 100, 101, 0, "x"]), ("offset", [0, 100_000, 100_001, -1])):
+            if d(st.integers(0, 3)) == 0:
+                params[name] = d(st.sampled_from(pool))
+        params["q"] = params["q"][:2000]  # longer is a URL the client itself refuses
+        path = d(st.sampled_from(["/api/search", "/api/search", "/api/callers/history"]))
+        if path == "/api/callers/history":
+            params = {"phone": params["q"], **({"limit": params["limit"]} if "limit" in params else {})}
+        resp = self.send("search" if path == "/api/search" else "caller_history", "GET", path, token,
+                         params={k: v for k, v in params.items() if isinstance(v, str | int)})
+        if resp is None or resp.status_code != 200:
+            return
+        found = resp.json()
+        rows = found["rows"] if path == "/api/search" else found["cases"]
+        hidden = [r["case_id"] for r in rows if not self.may_see(token, r["case_id"])]
+        if hidden:
+            self.leak("search", f"GET {path} {params} as {token}", f"cases it may not see: {hidden[:3]}")
+        if _token_unit(token) is not None and path != "/api/search":
+            self.leak("caller_history", f"GET {path} as {token}", "a unit read a caller's history")
+
+    # ---- people and sessions -----------------------------------------------------------------
+
+    @rule(data=st.data())
+    def person_create(self, data: Any) -> None:
+        self.step("person_create")
+        d = data.draw
+        self.seq += 1
+        login = d(st.one_of(*[st.just(f"p{self.seq}")] * 4, st.sampled_from(
+            ["admin", "Zhang.Wei", "张伟", "a" * 41, "", " p1", "p1\x00", "../p", "p1"]), texts()))
+        role = d(st.sampled_from(["unit"] * 4 + ["operator", "leader", "admin", "centre", "", None]))
+        unit = d(st.one_of(st.sampled_from(UNITS), st.sampled_from(UNIT_IDS)))
+        body: dict[str, Any] = {"login": login, "name": d(st.one_of(st.sampled_from(NAMES[:4]), st.sampled_from(NAMES), texts())), "role": role}
+        if d(st.integers(0, 3)):
+            body["unit"] = unit
+        password = d(st.sampled_from([None, "correct horse 电池", "x", "p" * 257, "\x00", "😀" * 10]))
+        if password is not None:
+            body["password"] = password
+        token = d(st.sampled_from([ADMIN] * 5 + [OPERATOR, ASSIGNED_TOKEN]))
+        resp = self.send("person_create", "POST", "/api/people", token, body=body)
+        if resp is not None and resp.status_code == 201:
+            out = resp.json()
+            self.people.append({"id": out["id"], "login": out["login"], "role": out["role"], "unit": out["unit"],
+                                "password": out.get("password", password)})
+
+    @rule(data=st.data())
+    def person_change(self, data: Any) -> None:
+        self.step("person_change")
+        d = data.draw
+        person = d(st.sampled_from(self.people)) if self.people and d(st.integers(0, 5)) else None
+        aid = person["id"] if person else d(st.sampled_from(NONEXISTENT_IDS))
+        action = d(st.sampled_from(["role", "password", "disable", "enable", "tokens", "revoke", "read"]))
+        token = d(st.sampled_from([ADMIN] * 5 + [OPERATOR, ASSIGNED_TOKEN, NOBODY]))
+        path = f"/api/people/{_quoted(aid)}"
+        if action == "read":
+            self.send("person_read", "GET", path, token)
+            return
+        body: Any = None
+        if action == "role":
+            body = {"role": d(st.sampled_from(["unit", "operator", "leader", "admin", "x"])),
+                    "unit": d(st.sampled_from([*UNIT_IDS, None]))}
+        elif action == "password":
+            body = d(st.sampled_from([{}, {"password": "新密码 2026"}, {"password": ""}, {"password": None}]))
+        elif action == "revoke":
+            path += f"/tokens/{_quoted(d(st.sampled_from(['x', '0' * 16, '0' * 10_000, *(t[1] for t in self.person_tokens)])))}"
+        resp = self.send(f"person_{action}", "POST", f"{path}/{action}" if action != "revoke" else f"{path}/revoke",
+                         token, body=body)
+        if person is None or resp is None or resp.status_code not in (200, 201):
+            return
+        out = resp.json()
+        person.update(role=out["role"], unit=out["unit"])
+        if action == "password":
+            person["password"] = body.get("password") or out.get("password")
+        if action == "tokens":
+            self.person_tokens.append((out["token"], out["token_id"], person))
+
+    @rule(data=st.data(), case_id=cases)
+    def session(self, data: Any, case_id: str) -> None:
+        """A person logs in (right or wrong password), reads with the cookie, logs out; or
+        reads with a personal token. Either way a unit's person sees its unit's cases only."""
+        self.step("session")
+        d = data.draw
+        if self.person_tokens and d(st.booleans()):
+            token, _, person = d(st.sampled_from(self.person_tokens))
+            resp = self.send("person_token_read", "GET", _case_path(case_id, ""), token)
+            if resp is not None and resp.status_code == 200 and person["role"] == "unit" \
+                    and person["unit"] not in self.case_of(case_id).units_ever:
+                self.leak("person_token_read", f"GET case {case_id} as {person}", "200 for another unit's case")
+            return
+        person = d(st.sampled_from(self.people)) if self.people else None
+        login = person["login"] if person else d(st.sampled_from(["admin", "", "x" * 41, "a\x00b", "ａｄｍｉｎ", "\ud800"]))
+        password = d(st.sampled_from([person["password"] if person else "x", "wrong", "", "\x00", "\ud800"]))
+        body: Any = {"login": d(st.sampled_from([login, login, login.upper(), f" {login}", f"{login}\x00"])),
+                     "password": password}
+        if d(st.integers(0, 9)) == 0:
+            body = d(st.sampled_from([{}, [], {"login": login}, {**body, "extra": 1}]))
+        resp = self.send("login", "POST", "/api/session", None, body=body)
+        try:
+            if resp is None or resp.status_code != 200:
+                return
+            me = self.send("session_read", "GET", "/api/session")
+            if me is None or me.status_code != 200:
+                self.fail("wrong_status", "session_read", f"after login as {login!r}",
+                          f"{getattr(me, 'status_code', None)} {getattr(me, 'text', '')[:200]}")
+                return
+            unit = me.json().get("unit")
+            got = self.send("session_case", "GET", _case_path(case_id, ""))
+            case = self.case_of(case_id)
+            if got is not None and got.status_code == 200 and me.json()["role"] == "unit" and case is not None \
+                    and unit not in case.units_ever:
+                self.leak("session_case", f"GET case {case_id} as {unit}", "200 for another unit's case")
+            self.send("logout", "DELETE", "/api/session")
+            after = self.send("session_read", "GET", "/api/session")
+            if after is not None and after.status_code == 200:
+                self.fail("wrong_status", "logout", "GET /api/session after DELETE", "still logged in")
+        finally:
+            self.client.cookies.clear()  # the cookie must not carry into the other rules
+
+    # ---- 主办/协办, 吹哨报到 ----------------------------------------------------------------
+
+    @rule(data=st.data(), case_id=cases)
+    def coop(self, data: Any, case_id: str) -> None:
+        self.step("coop")
+        d = data.draw
+        case = self.case_of(case_id)
+        owner = self.owner(case_id) or "chatinglu"
+        parts = [p.unit for p in case.parts] if case is not None else []
+        action = d(st.sampled_from(["assist", "assist", "whistle", "whistle", "claim", "report", "return",
+                                    "close", "queue", "stats"]))
+        units = st.lists(st.one_of(st.sampled_from(UNITS), st.sampled_from(UNIT_IDS)), max_size=3)
+        if action == "assist":
+            token = d(st.sampled_from([OPERATOR] * 4 + [f"demo-unit-{owner}", LEADER]))
+            body: Any = {"units": d(units), "note": d(mostly())}
+            self.send("coop_assist", "POST", _case_path(case_id, "assist"), token, body=body)
+        elif action == "whistle":
+            token = d(st.sampled_from([f"demo-unit-{owner}"] * 4 + ["demo-unit-zhongjie", "demo-unit-chengguan", OPERATOR]))
+            body = {"departments": d(units), "reason": d(mostly())}
+            self.send("coop_whistle", "POST", _case_path(case_id, "whistle"), token, body=body)
+        elif action in ("claim", "report", "return"):
+            unit = d(st.sampled_from(parts)) if parts and d(st.integers(0, 4)) else d(st.sampled_from(UNITS))
+            body = {"claim": None, "report": {"feedback": d(mostly())}, "return": {"reason": d(mostly())}}[action]
+            self.send(f"coop_{action}", "POST", _case_path(case_id, f"part/{action}"), f"demo-unit-{unit}", body=body)
+        elif action == "close":
+            number = d(st.sampled_from([1, 1, 2, 0, 10_001, -1]))
+            token = d(st.sampled_from([OPERATOR, OPERATOR, ASSIGNED_TOKEN]))
+            self.send("coop_close", "POST", _case_path(case_id, f"parts/{number}/close"), token, body={"note": d(mostly())})
+        elif action == "queue":
+            unit = d(st.sampled_from(parts)) if parts and d(st.booleans()) else d(st.sampled_from(UNITS))
+            token = d(st.sampled_from([f"demo-unit-{unit}"] * 3 + ["demo-unit-chengguan", OPERATOR, LEADER]))
+            resp = self.send("coop_queue", "GET", f"/api/units/{_quoted(unit)}/assists", token)
+            reader = _token_unit(token)
+            if resp is not None and resp.status_code == 200 and reader is not None and reader != unit:
+                self.leak("coop_queue", f"GET {unit}'s assists as {token}", "200 for another unit's queue")
+        else:
+            params = {k: d(st.sampled_from(ODD_DAYS)) for k in ("from", "to") if d(st.booleans())}
+            self.send("coop_stats", "GET", "/api/stats/coop", d(st.sampled_from([LEADER, OPERATOR, ASSIGNED_TOKEN])),
+                      params={k: v for k, v in params.items() if isinstance(v, str | int)})
+
     # ---- the clock -----------------------------------------------------------------------
 
     @rule(hours=st.sampled_from([1, 3, 26, 24 * 8, 24 * 40]))
@@ -934,6 +1522,7 @@ class WholePath(RuleBasedStateMachine):
         try:
             if not self.stuck_reported:
                 diffs = rebuild_differences(self.rt, self.dbs.rebuild)
+                diffs += accounts_differences(self.people_engine, self.client.app.state.people)
                 if self.tally is not None:
                     self.tally.rebuilds += 1
                     self.tally.events += int(self.rt.projector.head())
@@ -962,6 +1551,101 @@ def _later(t: dt.datetime, days: int) -> str:
         return (t + dt.timedelta(days=days)).isoformat()
     except OverflowError:
         return dt.datetime.max.replace(tzinfo=t.tzinfo).isoformat()
+
+
+def _quoted(value: Any) -> str:
+    return urllib.parse.quote(str(value).encode("utf-8", "surrogatepass"), safe="")
+
+
+def _case_path(case_id: Any, tail: str) -> str:
+    return f"/api/cases/{_quoted(case_id)}" + (f"/{tail}" if tail else "")
+
+
+def _token_unit(token: str | None) -> str | None:
+    """The unit of a demo unit token (None: a centre role, or no valid token)."""
+    if token and token.startswith("demo-unit-"):
+        return token.removeprefix("demo-unit-")
+    return None
+
+
+def _multipart(fields: list[tuple[str, Any, bytes]]) -> tuple[bytes, str]:
+    """A multipart body by hand: a file name is sent as the bytes given (control characters,
+    a lone surrogate as invalid UTF-8), as a broken client would."""
+    boundary = "sanshi-fuzz-" + "b" * 16
+    out = b""
+    for name, filename, data in fields:
+        head = f'Content-Disposition: form-data; name="{name}"'.encode()
+        if filename is not None:
+            head += b'; filename="' + str(filename).replace('"', "%22").encode("utf-8", "surrogatepass") + b'"'
+            head += b"\r\nContent-Type: application/octet-stream"
+        out += b"--" + boundary.encode() + b"\r\n" + head + b"\r\n\r\n" + data + b"\r\n"
+    out += b"--" + boundary.encode() + b"--\r\n"
+    return out, f"multipart/form-data; boundary={boundary}"
+
+
+@functools.cache
+def _image(fmt: str, size: tuple[int, int] = (8, 6)) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(out, fmt)
+    return out.getvalue()
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG header that claims a huge picture, then a few bytes of data (a decompression
+    bomb's shape, without the bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+_PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+_WAV = b"RIFF$\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00@\x1f\x00\x00@\x1f\x00\x00\x01\x00\x08\x00data\x00\x00\x00\x00"
+FILES: dict[str, Callable[[], bytes]] = {
+    "jpeg": lambda: _image("JPEG"),
+    "png": lambda: _image("PNG"),
+    "gif": lambda: _image("GIF"),
+    "webp": lambda: _image("WEBP"),
+    "pdf": lambda: _PDF,
+    "wav": lambda: _WAV,
+    "amr": lambda: b"#!AMR\n" + b"\x3c" * 32,
+    "mp3": lambda: b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 64,
+    "empty": lambda: b"",
+    "jpeg_header_only": lambda: b"\xff\xd8\xff\xe0\x00\x10JFIF\x00",
+    "jpeg_truncated": lambda: _image("JPEG")[:40],
+    "png_garbage": lambda: b"\x89PNG\r\n\x1a\n" + b"\x00" * 100,
+    "gif_garbage": lambda: b"GIF89a" + b"\xff" * 50,
+    "png_bomb": lambda: _png_claiming(100_000, 100_000),
+    "png_wide": lambda: _png_claiming(2**31 - 1, 1),
+    "png_zero": lambda: _png_claiming(0, 0),
+    "elf": lambda: b"\x7fELF\x02\x01\x01" + b"\x00" * 64,
+    "exe": lambda: b"MZ\x90\x00" + b"\x00" * 64,
+    "zip": lambda: b"PK\x03\x04" + b"\x00" * 64,
+    "html": lambda: b"<html><script>alert(1)</script></html>",
+    "svg": lambda: b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>',
+    "text": lambda: "茶亭路路灯照片".encode(),
+    "oversize": lambda: _oversize(),
+}
+
+
+@functools.cache
+def _oversize() -> bytes:
+    """A JPEG's magic bytes and then more than the 10 MiB an image may have."""
+    return HugeBytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * (10 * 1024 * 1024), "oversize")
+
+
+FILE_NAMES = [
+    "现场照片.jpg", "photo.JPG", "scan.pdf", "录音.amr", "a.png", "noext", "", ".jpg", "a.jpeg.exe",
+    "../../etc/passwd", "..\\..\\windows\\win.ini", "/etc/shadow", "C:\\photos\\a.jpg", "a/b.jpg",
+    "a\x00.jpg", "a\x1b[31m.jpg", "😀👨‍👩‍👧.jpg", "名" * 300 + ".jpg", "CON.jpg", " a .jpg ",
+    "%2e%2e%2fa.jpg", "a\ud800.jpg", "a\r\nContent-Type: text/html.jpg", "ｐｈｏｔｏ．ｊｐｇ",
+]
 
 
 def _show(content: Any) -> str:

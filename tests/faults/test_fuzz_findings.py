@@ -1,0 +1,58 @@
+"""What the whole-path fuzzer found on the newer doors (一表通, attachments, knowledge, search,
+people, 协办), each pinned by the smallest request that showed it (tests/faults/whole_path.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.domain import Status
+from tests.support.api import OPERATOR, api_client, auth, case_in
+
+OP = auth(OPERATOR)
+
+
+def _form(items: object) -> dict[str, object]:
+    return {"ref": "F-MSG", "kind": "inspection", "title": "茶亭路网格巡查", "items": items}
+
+
+def test_a_refused_list_is_counted_in_items_and_a_lone_surrogate_is_named_in_chinese() -> None:
+    """A form of 21 items said "太长（最多 20 字）" (characters, for a list), an empty one an
+    English sentence; a lone surrogate (``"\\ud800"``, valid JSON) and a UUID field given a
+    list answered in pydantic's English. Each is 422 in Chinese, and writes nothing."""
+    with api_client() as (client, rt):
+        case = case_in(rt, Status.DISPATCHED)
+        head = rt.app.recorder.max_notification_id() or 0
+        item = {"content": "路灯不亮", "address": "茶亭路"}
+        r = client.post("/api/forms", json=_form([item] * 21), headers=OP)
+        assert r.status_code == 422 and "items：太多（最多 20 项）" in r.json()["message"], r.text
+        r = client.post("/api/forms", json=_form([]), headers=OP)
+        assert r.status_code == 422 and "items：太少（至少 1 项）" in r.json()["message"], r.text
+        raw = json.dumps(_form([{"content": "路灯不亮", "address": "灯\udfff坏"}]))
+        r = client.post("/api/forms", content=raw, headers={**OP, "Content-Type": "application/json"})
+        assert r.status_code == 422, r.text
+        assert r.json()["message"] == "items.0.address：含无效字符（不成对的代理项），不能保存"
+        r = client.post(f"/api/cases/{case}/merge", json={"into": []}, headers=OP)
+        assert r.status_code == 422 and r.json()["message"] == "into：不是合法的编号", r.text
+        r = client.get("/api/knowledge/proposals", params={"state": "pending\x00"}, headers=OP)
+        assert r.status_code == 422 and r.json()["message"] == "state：取值无效", r.text
+        assert (rt.app.recorder.max_notification_id() or 0) == head
+
+
+def _login_with_nul(db: str) -> None:
+    with api_client(db) as (client, _):
+        r = client.post("/api/session", json={"login": "zhang\x00wei", "password": "correct horse 电池"})
+        assert r.status_code == 422, r.text
+        assert r.json()["message"].startswith("login：含空字符"), r.text
+
+
+def test_a_login_with_nul_is_refused_on_sqlite() -> None:
+    _login_with_nul("memory://")
+
+
+@pytest.mark.postgres
+def test_a_login_with_nul_is_refused_on_postgres_not_a_500(pg_server: object) -> None:
+    """``POST /api/session`` looked the login up in the people view as it came: PostgreSQL
+    refuses a NUL in a query string (DataError), so a login with one was a 500 there."""
+    _login_with_nul(pg_server.create_database("t_fuzz_login_nul"))  # type: ignore[attr-defined]
