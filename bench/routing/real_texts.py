@@ -686,15 +686,17 @@ on new texts: its figures are optimistic and it was not adopted on them."""
 
 RULES_AFTER = """**Adopted**: confidence ≥ t with t chosen so that the Clopper–Pearson upper bound of the
 CV error is ≤ 3 %, the stricter of the two districts: `router.dispatch.confidence: 0.97`
-(engine/config.py `DispatchRule`; `Blend.dispatch` is gone). It is the simplest rule that holds
-on CV with its bound, nested included. The readers' agreement also holds on CV
-with a slightly lower threshold in the demo district (0.96) but not in the second (0.97 there
-too), and at 0.97 it adds no CV precision that the nested estimate can tell from noise while
-costing 1–2 points of coverage: it is a switch (`router.dispatch.readers_agree`, off), as is a
-list of categories that never go alone (`router.dispatch.manual_categories`, empty: the
-per-category rule's choice changes from fold to fold). A vague call (说不太清楚 and no issue
-word of any category, `engine/routing/learning/consultation.py`) is never dispatched; no train
-text is one."""
+(engine/config.py `DispatchRule`). On the 767 train texts of the fifth release the rule picks
+0.96 in the demo district and 0.97 in the second (0.95 in both on the 663 texts of release 4,
+0.97 on the 456 before it). It is the simplest rule that holds on CV with its bound, nested
+included. The readers' agreement and the per-category exclusion stay switches
+(`router.dispatch.readers_agree`, off; `router.dispatch.manual_categories`, empty): they add no
+CV precision the nested estimate can tell from noise, and the per-category choice changes from
+fold to fold. "All three readers agree" holds its bound at a lower threshold with more
+coverage, but it needs the sentence model read on every case (decide() reads it only when the
+others are unsure), so it was not adopted within the latency budget. A vague call (说不太清楚
+and no issue word of any category, `engine/routing/learning/consultation.py`) is never
+dispatched; no train text is one."""
 
 NOTES = """## How to read this
 
