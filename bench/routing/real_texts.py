@@ -717,7 +717,8 @@ The dispatched-precision floor (0.97) is met in both districts, at about five po
 coverage; the top-level accuracy floor (0.93) is not: +1.3 / +1.4 points on the same rows, four
 texts each. Decision latency could not be measured that day: the shared machine ran at load
 9–18 on 2 cores and `python -m bench.routing --quick` gave p50 / p99 26.9 / 110.5 ms at 100,000
-open cases, the same order as the earlier loaded runs of the unchanged decision path (59–259
+open cases (a second run at load ~5: 15.3 / 53.5 ms, the sentence model's forward pass alone
+6.9 / 14.2 ms against ~3 ms on the idle machine), the same order as the earlier loaded runs of the unchanged decision path (59–259
 ms, bench/routing/RESULTS.md); this change adds training rows only (104 more real texts in the
 fitted model and the example memory), no work per decision. To be re-measured on a quiet machine.
 
