@@ -13,6 +13,7 @@ re-plan the lead's work; they look at the case first and wait while it is back a
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import random
 from collections import Counter
 from typing import TYPE_CHECKING
@@ -23,7 +24,7 @@ from adapters.simulator.principals import GRID_WORKER, LEADER, OPERATOR, unit_pr
 from engine.application import CaseNotFound
 from engine.config import UnitKind
 from engine.deadlines import SHANGHAI
-from engine.domain import Case, DomainError, Status
+from engine.domain import PART_OPEN, Case, DomainError, Status
 from engine.forms import MAX_FORM_ITEMS
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ P_INSTRUCT = 0.12  # a leader writes an instruction on a case the clock escalate
 P_PART_LATE = 0.15  # an assisting or whistled unit signs for (报到) its part late
 P_PART_RETURN = 0.08  # ... or gives its part back (协办退回)
 P_ACCOUNTABLE = 0.5  # a whistled department escalated for not reporting in is held to account
-NOTICE_MIN_ESCALATIONS = 3  # a unit escalated this often in a day is named (通报) next morning
+NOTICE_MIN_ESCALATIONS = 2  # a unit escalated this often in a day is named (通报) next morning
 FORMS_PER_WORKDAY = 1.2
 
 HOLD_REASONS = (
@@ -90,6 +91,7 @@ class CoopActors:
         self._escalated_today: Counter[str] = Counter()
         self._escalated_case: dict[str, UUID] = {}
         self._accountable: set[tuple[UUID, int]] = set()
+        self._noticed: Counter[str] = Counter()
 
     # ---- deciding ------------------------------------------------------------------------
 
@@ -140,7 +142,7 @@ class CoopActors:
         """吹哨: the departments (and public-service companies) of the case's true category,
         else one department drawn for the street to call in."""
         kinds = (UnitKind.DEPARTMENT, UnitKind.ENTERPRISE)
-        taken = {lead, *(p.unit for p in case.parts if p.state in ("assigned", "claimed"))}
+        taken = {lead, *(p.unit for p in case.parts if p.state in PART_OPEN)}
         units = [u for u in self.sim.config.units if u.kind in kinds and u.id not in taken]
         if not units:
             return []
@@ -174,17 +176,10 @@ class CoopActors:
     # ---- the parts of a case (主办/协办, 吹哨报到) -------------------------------------------
 
     def _schedule_part(self, at: dt.datetime, kind: str, case_id: UUID, **args: object) -> None:
-        import heapq
-
-        from adapters.simulator.run import ANY_TOKEN, _Item
-
-        self.sim._seq += 1
-        heapq.heappush(self.sim.agenda, _Item(at, self.sim._seq, kind, case_id, ANY_TOKEN, dict(args)))
+        self.sim._schedule(at, kind, case_id, always=True, **args)
 
     def _parts_added(self, case: Case, before: int, now: dt.datetime, whistled: bool) -> None:
         """Each new part's unit signs for it (报到), on time mostly; the clock watches."""
-        import heapq
-
         for part in case.parts[before:]:
             self.coop["parts"] += 1
             if whistled:
@@ -311,8 +306,6 @@ class CoopActors:
     def clock_parts(self, now: dt.datetime) -> None:
         """协办督办: the parts' passed deadlines, and 追责 of a whistled department that did
         not report in."""
-        import heapq
-
         seen: set[UUID] = set()
         while self._part_deadlines and self._part_deadlines[0][0] < now:
             _, cid = heapq.heappop(self._part_deadlines)
@@ -441,13 +434,18 @@ class CoopActors:
 
     def morning_notices(self, now: dt.datetime) -> None:
         """Each working morning the centre names (通报) the unit escalated most the day before,
-        when it was escalated often enough."""
+        when it was escalated often enough; a unit named before is also held to account (追责)."""
         counts, self._escalated_today = self._escalated_today, Counter()
         if not counts or not self.sim.calendar.is_workday(now.date()):
             return
         unit, n = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        if n >= NOTICE_MIN_ESCALATIONS:
-            self._censure("notice", unit, f"前一日超时被督办 {n} 次，予以通报", self._escalated_case.get(unit), now)
+        if n < NOTICE_MIN_ESCALATIONS:
+            return
+        case = self._escalated_case.get(unit)
+        self._censure("notice", unit, f"前一日超时被督办 {n} 次，予以通报", case, now)
+        self._noticed[unit] += 1
+        if self._noticed[unit] > 1:  # named again: held to account (追责)
+            self._censure("accountability", unit, f"第 {self._noticed[unit]} 次通报后仍超时，予以追责", case, now)
 
     def _censure(self, kind: str, unit: str, reason: str, cid: UUID | None, at: dt.datetime) -> None:
         self.sim.app.censure(kind, unit, reason, OPERATOR, case_id=cid, at=at)
@@ -476,8 +474,8 @@ class CoopActors:
             at = t + dt.timedelta(minutes=rng.randrange(60))
             incidents = [fs._new_incident("walkin", at) for _ in range(min(rng.randint(2, 4), MAX_FORM_ITEMS))]
             incidents = [i for i in incidents if i.problem.category]  # no emergencies on a form
-            if not incidents:
-                continue
+            if len(incidents) < 2:
+                continue  # one matter is a walk-in report, not a form
             kind, word, _ = _pick_kind(rng)
             self.coop["forms"] += 1
             ref = f"YBT{local:%Y%m%d}{self.coop['forms']:04d}"

@@ -327,10 +327,14 @@ class Simulation:
 
     # ---- the agenda ----------------------------------------------------------------------
 
-    def _schedule(self, at: dt.datetime, kind: str, case_id: UUID, **args: Any) -> None:
-        book = self.books[case_id]
+    def _schedule(
+        self, at: dt.datetime, kind: str, case_id: UUID, *, always: bool = False, **args: Any
+    ) -> None:
+        """Put an action on the agenda; it goes stale when the case's actor plans again,
+        unless ``always`` (a part's unit, a leader: they act whatever the lead unit does)."""
+        token = ANY_TOKEN if always else self.books[case_id].token
         self._seq += 1
-        heapq.heappush(self.agenda, _Item(at, self._seq, kind, case_id, book.token, args))
+        heapq.heappush(self.agenda, _Item(at, self._seq, kind, case_id, token, args))
 
     def _carry_out_until(self, until: dt.datetime) -> None:
         while self.agenda and self.agenda[0].at < until:
