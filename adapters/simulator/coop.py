@@ -91,7 +91,9 @@ class CoopActors:
         self._escalated_today: Counter[str] = Counter()
         self._escalated_case: dict[str, UUID] = {}
         self._accountable: set[tuple[UUID, int]] = set()
-        self._noticed: Counter[str] = Counter()
+        self._noticed: dict[str, dt.datetime] = {}  # unit → when it was last named (通报)
+        self._held_to_account: set[str] = set()
+        self._with_parts: set[UUID] = set()  # cases given parts: their lead waits for them
 
     # ---- deciding ------------------------------------------------------------------------
 
@@ -180,6 +182,7 @@ class CoopActors:
 
     def _parts_added(self, case: Case, before: int, now: dt.datetime, whistled: bool) -> None:
         """Each new part's unit signs for it (报到), on time mostly; the clock watches."""
+        self._with_parts.add(case.id)
         for part in case.parts[before:]:
             self.coop["parts"] += 1
             if whistled:
@@ -295,7 +298,7 @@ class CoopActors:
 
     def parts_outstanding(self, item: _Item, book: CaseBook) -> None:
         """The lead cannot resolve before every part is in: it waits a few office hours."""
-        if not book.coop_decided:
+        if item.case_id not in self._with_parts:
             return
         case = self.sim.app.get_case(item.case_id)
         if case.outstanding_parts and case.status == Status.CLAIMED:
@@ -434,7 +437,8 @@ class CoopActors:
 
     def morning_notices(self, now: dt.datetime) -> None:
         """Each working morning the centre names (通报) the unit escalated most the day before,
-        when it was escalated often enough; a unit named before is also held to account (追责)."""
+        when it was escalated often enough; a unit named twice within a week is also held to
+        account (追责), once."""
         counts, self._escalated_today = self._escalated_today, Counter()
         if not counts or not self.sim.calendar.is_workday(now.date()):
             return
@@ -443,9 +447,11 @@ class CoopActors:
             return
         case = self._escalated_case.get(unit)
         self._censure("notice", unit, f"前一日超时被督办 {n} 次，予以通报", case, now)
-        self._noticed[unit] += 1
-        if self._noticed[unit] > 1:  # named again: held to account (追责)
-            self._censure("accountability", unit, f"第 {self._noticed[unit]} 次通报后仍超时，予以追责", case, now)
+        last = self._noticed.get(unit)
+        self._noticed[unit] = now
+        if last is not None and now - last <= dt.timedelta(days=7) and unit not in self._held_to_account:
+            self._held_to_account.add(unit)
+            self._censure("accountability", unit, "一周内再次因超时被通报，予以追责", case, now)
 
     def _censure(self, kind: str, unit: str, reason: str, cid: UUID | None, at: dt.datetime) -> None:
         self.sim.app.censure(kind, unit, reason, OPERATOR, case_id=cid, at=at)
