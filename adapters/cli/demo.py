@@ -182,6 +182,19 @@ def render(console: Any, report: Any, results: dict[str, Any], db: Path, seconds
         f"回访：{a['follow_up']} 次（其中未接通 {o['callback_unanswered']} 次），"
         f"不满意或未解决重办 {o['reopened']} 件，未接通结案 {o['follow_up_unreachable']} 件",
     ]
+    c = report.coop
+    lines += [
+        f"主办/协办：协办件 {c['assist_cases']} 件，协办部分 {c['parts']} 个（签收 {c['parts_claimed']}，"
+        f"反馈 {c['parts_reported']}，退回 {c['parts_returned']}，中心关闭 {c['parts_closed']}；"
+        f"协办超时督办 {c['part_escalations']} 次）",
+        f"吹哨报到：吹哨 {c['whistles']} 次，点名部门 {c['called']} 个，按时报到 {c['reported_in_on_time']} 个，"
+        f"逾期报到 {c['reported_in_late']} 个",
+        f"一表通：表单 {c['forms']} 张，事项 {report.form_items} 个（各自立案分拨）",
+        f"中心：转办 {c['transfers']} 次；挂起申请 {c['holds_requested']} 次（同意 {c['holds_granted']}，"
+        f"不同意 {c['holds_denied']}，恢复办理 {c['resumed']} 次）",
+        f"领导批示 {c['instructions']} 件（已回复 {c['instructions_answered']}，按时 {c['instructions_on_time']}）；"
+        f"通报 {c['notices']} 次，追责 {c['accountabilities']} 次",
+    ]
     if report.surge:
         lines.append(f"台风日 {report.surge}：当天记录 {report.surge_records} 条（停电、积水、树倒集中反映）")
     if d["refused"]:

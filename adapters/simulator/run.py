@@ -34,8 +34,10 @@ from adapters.simulator.clock import (
     office_time_after,
     shift_time_after,
 )
+from adapters.simulator.coop import CoopActors, Deferred
 from adapters.simulator.district import Surge, Temperament, temperaments
 from adapters.simulator.intake import ChannelIntake, IntakePort, Outcome
+from adapters.simulator.principals import FOLLOW_UP_DESK, LEADER, OPERATOR, unit_principal
 from adapters.simulator.stream import IntakeStream, SimRecord
 from adapters.simulator.texts import Incident
 from engine.application import CaseNotFound, ConcurrencyConflict
@@ -46,9 +48,6 @@ from engine.routing.rules import Locator, unit_by_rules
 
 log = logging.getLogger("sanshi.simulator")
 
-OPERATOR = "operator:中心话务员#sim"
-FOLLOW_UP_DESK = "operator:回访员#sim"
-LEADER = "operator:中心值班长#sim"
 
 SPURIOUS_REASONS = (
     "经核实，该地址不在本单位辖区",
@@ -70,10 +69,6 @@ RESULTS = (
 )
 
 
-def unit_principal(unit: str) -> str:
-    return f"unit:{unit}#sim"
-
-
 @dataclass
 class CaseBook:
     """What the simulator remembers about one case it caused."""
@@ -89,6 +84,11 @@ class CaseBook:
     # 回访: None until the first call; True: nobody ever answers (未接通结案 after the district's
     # number of calls); False: answered (perhaps after an unanswered first call).
     unreachable: bool | None = None
+    # adapters.simulator.coop: 吹哨/协办/挂起 considered (once a case), 转办 considered (per
+    # dispatch), a leader's instruction written.
+    coop_decided: bool = False
+    transfer_looked: set[int] = field(default_factory=set)
+    instructed: bool = False
 
 
 @dataclass
@@ -110,12 +110,15 @@ class SimulationReport:
     outcomes_of_actions: Counter[str] = field(default_factory=Counter)  # granted, reopened …
     refused: Counter[str] = field(default_factory=Counter)  # commands the engine refused
     escalations: int = 0
+    # 主办/协办, 吹哨报到, 一表通, 转办, 挂起, 批示, 通报/追责 (adapters.simulator.coop)
+    coop: Counter[str] = field(default_factory=Counter)
+    form_items: int = 0  # cases received as items of 一表通 forms (not channel records)
     wall_seconds: float = 0.0
     hours: int = 0
 
     @property
     def accepted(self) -> int:
-        return sum(n for (_, s), n in self.outcomes.items() if s == "accepted")
+        return sum(n for (_, s), n in self.outcomes.items() if s == "accepted") + self.form_items
 
     def channel_rows(self) -> list[dict[str, Any]]:
         rows = []
@@ -149,6 +152,8 @@ class SimulationReport:
             "merges_other_incident": self.merges_false,
             "repeat_reports": self.repeat_reports,
             "escalations": self.escalations,
+            "coop": dict(sorted(self.coop.items())),
+            "form_items": self.form_items,
             "actions": dict(sorted(self.actions.items())),
             "action_outcomes": dict(sorted(self.outcomes_of_actions.items())),
             "refused": dict(sorted(self.refused.items())),
@@ -170,6 +175,7 @@ class _Item:
 
 
 Progress = Callable[[int, int], None]  # (day done, days)
+ANY_TOKEN = -1  # an agenda item that stays due whatever the case's actor plans meanwhile
 
 
 class Simulation:
@@ -220,6 +226,7 @@ class Simulation:
             self.config.district.name, self.start, self.end, seed, scale,
             self.surge.day if self.surge else None,
         )
+        self.actors = CoopActors(self)
 
     # ---- the loop ------------------------------------------------------------------------
 
@@ -238,6 +245,7 @@ class Simulation:
                 records = self.stream.records_between(t, t + hour)
                 if records:
                     self._intake(records)
+                self.actors.forms(t)
                 self._carry_out_until(t + hour)
                 self._clock(t + hour)
                 self.report.hours += 1
@@ -319,21 +327,25 @@ class Simulation:
 
     # ---- the agenda ----------------------------------------------------------------------
 
-    def _schedule(self, at: dt.datetime, kind: str, case_id: UUID, **args: Any) -> None:
-        book = self.books[case_id]
+    def _schedule(
+        self, at: dt.datetime, kind: str, case_id: UUID, *, always: bool = False, **args: Any
+    ) -> None:
+        """Put an action on the agenda; it goes stale when the case's actor plans again,
+        unless ``always`` (a part's unit, a leader: they act whatever the lead unit does)."""
+        token = ANY_TOKEN if always else self.books[case_id].token
         self._seq += 1
-        heapq.heappush(self.agenda, _Item(at, self._seq, kind, case_id, book.token, args))
+        heapq.heappush(self.agenda, _Item(at, self._seq, kind, case_id, token, args))
 
     def _carry_out_until(self, until: dt.datetime) -> None:
         while self.agenda and self.agenda[0].at < until:
             item = heapq.heappop(self.agenda)
             book = self.books.get(item.case_id)
-            if book is None or item.token != book.token:
+            if book is None or item.token not in (book.token, ANY_TOKEN):
                 continue
             self._carry_out(item, book)
 
     def _carry_out(self, item: _Item, book: CaseBook) -> None:
-        handler = getattr(self, f"_do_{item.kind}")
+        handler = getattr(self, f"_do_{item.kind}", None) or getattr(self.actors, f"do_{item.kind}")
         for attempt in range(3):
             try:
                 case = handler(item, book)
@@ -341,6 +353,8 @@ class Simulation:
                 if attempt == 2:
                     raise
                 continue
+            except Deferred:
+                return  # put back on the agenda (or dropped) by the handler
             except DomainError as exc:
                 # The engine refused (e.g. a deadline or rule the simulator misjudged): note it
                 # and let the actor look at the case again.
@@ -374,6 +388,8 @@ class Simulation:
             assert case.dispatch is not None
             t = office_time_after(now, self.rng.uniform(4, 30), self.calendar)
             self._schedule(t, "conclude_mediation", case.id, unit=case.dispatch.unit)
+        elif status == Status.ON_HOLD:
+            self.actors.plan_resume(case, book, now)
         elif status in (Status.RESOLVED, Status.ANSWERED_DIRECTLY):
             t = shift_time_after(now + dt.timedelta(hours=self.rng.uniform(18, 60)), self.rng.uniform(0, 6))
             self._schedule(t, "follow_up", case.id)
@@ -408,6 +424,8 @@ class Simulation:
             if t > d.claim_deadline:
                 t = d.claim_deadline - dt.timedelta(minutes=5)
         t = max(t, now + dt.timedelta(minutes=1))
+        if self.actors.maybe_transfer(case, book, now):
+            return
         # A unit that sees at once the case is not theirs may return it without claiming.
         if not self._is_theirs(case, d.unit) and self.rng.random() < self._return_p(d.unit, tm) * 0.5:
             self._schedule(t, "return", case.id, unit=d.unit, reason=self._misroute_reason(case, book))
@@ -433,6 +451,9 @@ class Simulation:
                 self._schedule(soon, "return", case.id, unit=unit,
                                reason=self.rng.choice(SPURIOUS_REASONS))
                 return
+        if (not self._mediates(case, unit) and book.extension.get(d.number) is None
+                and self.actors.on_claimed(case, book, now)):
+            return
         # Disputes go to mediation first (调解), once per dispatch; once it is concluded (with
         # an agreement, or with the parties pointed to the courts) the case is written up soon.
         if self._mediates(case, unit):
@@ -570,6 +591,12 @@ class Simulation:
             except (CaseNotFound, DomainError):
                 continue
             self.report.escalations += len(kinds)
+            if kinds:
+                self.actors.note_escalation(cid)
+                self.actors.maybe_instruct(cid, now)
+        self.actors.clock_parts(now)
+        if now.astimezone(SHANGHAI).hour == 9:
+            self.actors.morning_notices(now)
 
     # ---- actions: every one a call on the application service -----------------------------
 
@@ -660,6 +687,7 @@ class Simulation:
 
     def _do_resolve(self, item: _Item, book: CaseBook) -> Case:
         unit = item.args["unit"]
+        self.actors.parts_outstanding(item, book)
         result = self.rng.choice(RESULTS)
         if book.mediation_failed:
             result = "调解未成功，已引导当事人通过诉讼途径解决，并做好解释工作。"
@@ -760,6 +788,9 @@ class Simulation:
         # Nobody left who has not returned it: the centre handles it itself (中心兜底).
         target = target or self.config.centre.id
         self.report.outcomes_of_actions["dispatched_by_hand"] += 1
+        with_assist = self.actors.dispatch_with_assist(case, target, item.at)
+        if with_assist is not None:
+            return with_assist
         return self.app.dispatch(case.id, target, OPERATOR, at=item.at, note="人工派单")
 
 

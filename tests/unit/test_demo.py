@@ -11,6 +11,15 @@ import pytest
 from click.testing import CliRunner
 
 from adapters.cli import main
+from projections.coop_queries import CoopViews
+from tests.support.api import ADMIN, LEADER, api_client, auth
+from tests.support.fold_oracle import (
+    assert_stats_match,
+    coop_as_counts,
+    events_of,
+    expected_coop,
+    expected_stats,
+)
 
 RATE_NAMES = ("办结率", "按时办结率", "响应率", "退单率", "调解成功率", "解决率", "满意率")
 RATE_FIELDS = ("handling_rate", "on_time_rate", "response_rate", "return_rate",
@@ -40,7 +49,8 @@ def test_demo_prints_what_happened_the_seven_rates_and_how_to_open_the_ui(in_tmp
     for name in RATE_NAMES:
         assert name in out, name
     for words in ("12345热线", "解忧超市APP", "窗口到点反映", "110警情", "承办单位排名", "sanshi demo --keep --serve",
-                  "demo-operator-token", "demo-leader-token"):
+                  "demo-operator-token", "demo-leader-token", "协办件", "吹哨", "按时报到", "一表通",
+                  "转办", "挂起", "领导批示", "通报", "追责"):
         assert words in out, words
     db = in_tmp / "sanshi-data" / "demo.db"
     assert db.exists() and stored_events(db) > 100
@@ -108,3 +118,73 @@ def test_demo_rejects_nonsense_options(in_tmp: Path) -> None:
     result = CliRunner().invoke(main, ["demo", "--days", "0"])
     assert result.exit_code == 2
     assert not (in_tmp / "sanshi-data").exists()
+
+
+def test_demo_simulates_coop_whistles_forms_transfers_holds_instructions_and_censures(
+    in_tmp: Path,
+) -> None:
+    """Issue #17: the rarer work happens in the demo too, a few percent of the cases each, and
+    the summary's counts are what the views and the API say (live views = a rebuild = the
+    independent fold)."""
+    args = ["demo", "--days", "7", "--scale", "0.6", "--start", "2026-09-07", "--format", "json",
+            "--db", "coop.db"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    sim = json.loads(result.stdout)["simulation"]  # stderr: the jieba start-up lines
+    c = sim["coop"]
+    for key in ("assist_cases", "parts", "parts_claimed", "parts_reported", "whistles", "called",
+                "reported_in_on_time", "forms", "transfers", "holds_requested", "holds_granted",
+                "instructions", "instructions_answered", "notices", "accountabilities"):
+        assert c.get(key, 0) > 0, key
+    assert sim["form_items"] >= 2 * c["forms"]
+    # Modest rates: a few percent of the cases each, never most of them.
+    assert c["assist_cases"] < 0.1 * sim["accepted"]
+    assert c["forms"] + c["transfers"] + c["holds_requested"] < 0.15 * sim["accepted"]
+
+    with api_client(f"sqlite:///{in_tmp / 'coop.db'}") as (client, runtime):
+        # 协办与吹哨 as the leader's figures show them.
+        coop = client.get("/api/stats/coop", headers=auth(LEADER)).json()
+        total = coop["total"]
+        assert total["whistles"] == c["whistles"]
+        assert total["called"] == c["called"]
+        assert total["report"]["whistled"] == c["called"]
+        assert total["report"]["reported_in_on_time"] == c["reported_in_on_time"]
+        assert total["report"]["reported_in"] == c["reported_in_on_time"] + c.get("reported_in_late", 0)
+        assert total["parts"] == c["parts"]
+        assert total["claimed"] == c["parts_claimed"]
+        assert total["reported"] == c["parts_reported"]
+        assert total["returned"] == c.get("parts_returned", 0)
+        assert total["closed"] == c.get("parts_closed", 0)
+        # 通报/追责 count in the units' figures; 批示跟踪 counts the instructions and replies.
+        stats = client.get("/api/stats", headers=auth(LEADER)).json()["total"]
+        assert stats["notices"] == c["notices"]
+        assert stats["accountabilities"] == c["accountabilities"]
+        assert stats["received"] == sim["accepted"]
+        queue = client.get("/api/queue/instructions", headers=auth(LEADER)).json()["counts"]
+        assert queue["instructions"] == c["instructions"]
+        assert queue["answered"] == c["instructions_answered"]
+        assert queue["answered_on_time"] == c["instructions_on_time"]
+        # 一表通: every form parent opens with its items, each item a case of the form.
+        events = events_of(runtime)
+        forms = [e.originator_id for e in events if type(e).__name__ == "FormSubmitted"]
+        assert len(forms) == c["forms"]
+        items = 0
+        for fid in forms:
+            form = client.get(f"/api/forms/{fid}", headers=auth(ADMIN)).json()
+            assert len(form["items"]) >= 2, form
+            items += len(form["items"])
+        assert items == sim["form_items"]
+        kinds = {name: sum(type(e).__name__ == name for e in events)
+                 for name in ("Transferred", "HoldRequested", "Resumed", "Instructed")}
+        assert kinds["Transferred"] == c["transfers"]
+        assert kinds["HoldRequested"] == c["holds_requested"]
+        assert kinds["Resumed"] == c["resumed"] > 0
+        assert kinds["Instructed"] == c["instructions"]
+        # Live views = the independent fold = a rebuild from the log.
+        live_coop = CoopViews(runtime.read_model).figures()
+        assert coop_as_counts(live_coop) == expected_coop(events)
+        live_stats = runtime.read_model.stats(None, None, None)
+        assert_stats_match(live_stats, expected_stats(events, None))
+        runtime.projector.rebuild()
+        assert CoopViews(runtime.read_model).figures() == live_coop
+        assert runtime.read_model.stats(None, None, None) == live_stats

@@ -236,6 +236,20 @@ def test_every_event_went_through_the_application_service(district: tuple[Runtim
             assert e.principal == f"unit:{e.unit}#sim"
         if name == "Escalated":
             assert e.principal == "system:clock"
+        if name in ("PartClaimed", "PartReported", "PartReturned", "Whistled"):
+            assert e.principal == f"unit:{e.unit}#sim"
+    # The rarer work (issue #17) is in the log as the simulator counts it.
+    c = report.coop
+    assert kinds["Whistled"] == c["whistles"] > 0
+    assert kinds["AssistAdded"] == c["parts"] > c["called"] > 0
+    assert kinds["PartClaimed"] == c["parts_claimed"] > 0
+    assert kinds["PartReported"] == c["parts_reported"] > 0
+    assert kinds["FormSubmitted"] == c["forms"] > 0
+    assert kinds["LinkedToForm"] == report.form_items >= 2 * c["forms"]
+    assert kinds["Transferred"] == c["transfers"] > 0
+    assert kinds["HoldDecided"] == c["holds_granted"] + c["holds_denied"] > 0
+    assert kinds["Instructed"] == c["instructions"]
+    assert kinds["UnitCensured"] == c["notices"] + c["accountabilities"] > 0
 
 
 def test_units_behave_like_units(district: tuple[Runtime, SimulationReport]) -> None:
