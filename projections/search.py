@@ -18,7 +18,11 @@ in clear. So what is indexed is:
 Full text: on SQLite an FTS5 table (contentless: the index only, its rowid the log position of
 the case's ``Received``); on PostgreSQL a GIN index over ``array_to_tsvector`` of the words,
 which takes each word as a lexeme as it is (no text-search parser, which might cut Chinese or
-hex differently from jieba).
+hex differently from jieba). Two kinds of word are added there that no text holds (a word is
+letters and digits only): "~<n>", the case's bucket of log positions (in the index expression),
+and "@<unit>" for every unit the case was sent to (written by the fold from ``Dispatched``).
+A word common to 100,000 cases is then read newest first a bucket window at a time, and a
+unit's search is one more word, both inside the index (bench/RESULTS.md, "Search").
 
 Like every view it follows the log (the projector calls ``SearchFold``), owns its tables and is
 rebuilt from the log (``sanshi projections rebuild``).
