@@ -53,9 +53,11 @@ def _fill(url: str) -> tuple[Any, list[dict[str, Any]]]:
     return engine, newest_first
 
 
-def test_pages_past_the_cap_are_the_newest_first_pages(fresh_postgres_url: str) -> None:
+@pytest.mark.parametrize("first_buckets", [127, 2])  # 2: the whole-index count is asked too
+def test_pages_past_the_cap_are_the_newest_first_pages(fresh_postgres_url: str, first_buckets: int) -> None:
     engine, newest = _fill(fresh_postgres_url)
     index = SearchIndex(engine, KEYS, cap=CAP)
+    index.FIRST_BUCKETS = first_buckets
 
     def pages(q: str, unit: str | None, size: int) -> tuple[list[uuid.UUID], set[tuple[int, bool]]]:
         ids: list[uuid.UUID] = []
