@@ -378,6 +378,7 @@ class SearchPage:
     facts: dict[UUID, dict[str, Any]]  # order_no, appeal_type, last_rating per id
 
 
+_COUNT = text(f"SELECT count(*) FROM view_search WHERE {TSV} @@ CAST(:m AS tsquery)")
 _FACT_COLUMNS = (
     view_search.c.case_id,
     view_search.c.seq,
@@ -516,30 +517,38 @@ class SearchIndex:
             # rare together (噪音 电梯) reads all of it.
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
             top = int(conn.execute(select(func.max(view_search.c.seq))).scalar() or 0)
-            hi, width, read = top >> BUCKET_SHIFT, 1, 0
+            hi, width, read, counted = top >> BUCKET_SHIFT, 1, 0, 0
             found: list[Any] = []
 
-            def walk(until: int, buckets: int | None) -> None:
-                """Newest first, a window of buckets at a time, twice as wide each time."""
-                nonlocal hi, width, read
-                while hi >= 0 and len(found) < until and (buckets is None or read < buckets):
+            def walk(count_to: int, buckets: int | None) -> None:
+                """Newest first, a window of buckets at a time, twice as wide each time: rows
+                until the page is full, then only counts (no rows to build)."""
+                nonlocal hi, width, read, counted
+                while hi >= 0 and (len(found) < want or counted < count_to) and (
+                    buckets is None or read < buckets
+                ):
                     lo = max(0, hi - width + 1)
-                    window = " | ".join(f"'~{b}'" for b in range(lo, hi + 1))
-                    found.extend(self._matching(conn, f"({query}) & ({window})"))
+                    window = f"({query}) & (" + " | ".join(f"'~{b}'" for b in range(lo, hi + 1)) + ")"
+                    if len(found) < want:
+                        rows = self._matching(conn, window)
+                        found.extend(rows)
+                        counted += len(rows)
+                    else:
+                        counted += int(conn.execute(_COUNT, {"m": window}).scalar() or 0)
                     read += hi - lo + 1
                     hi, width = lo - 1, width * 2
 
             # A common word (小区: half the cases) passes the cap within the newest buckets:
             # counting it in the whole index would read a bitmap of 500,000 cases.
-            walk(max(want, cap + 1), self.FIRST_BUCKETS)
-            if len(found) > cap:
+            walk(cap + 1, self.FIRST_BUCKETS)
+            if counted > cap:
                 total = cap + 1
-                walk(want, None)
+                walk(0, None)
             elif hi < 0:
-                total = len(found)
+                total = counted
             else:
-                # Rarer: counted in the whole index (no column read: the bitmap scan skips the
-                # table's all-visible pages), and if within the cap, read whole and sorted.
+                # Rarer: counted in the whole index, and if within the cap, read whole and
+                # sorted.
                 total = int(
                     conn.execute(
                         text(
@@ -553,7 +562,7 @@ class SearchIndex:
                 if total <= cap:
                     found = self._matching(conn, query)
                 else:
-                    walk(want, None)
+                    walk(0, None)
             page = [r.case_id for r in found[offset:want]]
             facts = (
                 conn.execute(select(*_FACT_COLUMNS).where(view_search.c.case_id.in_(page))).all()
