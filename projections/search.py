@@ -18,7 +18,11 @@ in clear. So what is indexed is:
 Full text: on SQLite an FTS5 table (contentless: the index only, its rowid the log position of
 the case's ``Received``); on PostgreSQL a GIN index over ``array_to_tsvector`` of the words,
 which takes each word as a lexeme as it is (no text-search parser, which might cut Chinese or
-hex differently from jieba).
+hex differently from jieba). Two kinds of word are added there that no text holds (a word is
+letters and digits only): "~<n>", the case's bucket of log positions (in the index expression),
+and "@<unit>" for every unit the case was sent to (written by the fold from ``Dispatched``).
+A word common to 100,000 cases is then read newest first a bucket window at a time, and a
+unit's search is one more word, both inside the index (bench/RESULTS.md, "Search").
 
 Like every view it follows the log (the projector calls ``SearchFold``), owns its tables and is
 rebuilt from the log (``sanshi projections rebuild``).
@@ -62,7 +66,11 @@ from sqlalchemy.types import Uuid
 from engine.settings import district_key
 from projections.tables import COUNT_FIELDS, metadata, view_cases
 
-SEARCH_EVENTS = frozenset({"Received", "Numbered", "FollowedUp"})
+SEARCH_EVENTS = frozenset({"Received", "Numbered", "FollowedUp", "Dispatched"})
+# PostgreSQL: every unit a case was sent to is one more word of it, "@<unit code>" (a word is
+# letters and digits only): a unit's search of a word common to the whole district is one
+# lookup in the GIN index, not every match of the word joined to view_cases and thrown away.
+UNIT_MARK = "@"
 KEY_HEX = 32  # 128 bits of the HMAC: names and numbers
 TERM_HEX = 16  # 64 bits: a word (collisions only widen a search a little)
 MAX_TERMS = 10_000  # words of one case indexed (a 4,000-character complaint has fewer)
@@ -87,11 +95,47 @@ view_search = Table(
 Index("ix_view_search_order_no", view_search.c.order_no)
 Index("ix_view_search_phone", view_search.c.phone_key, view_search.c.seq)
 Index("ix_view_search_name", view_search.c.name_key, view_search.c.seq)
-Index(
-    "ix_view_search_terms",
-    func.array_to_tsvector(func.string_to_array(view_search.c.terms, " ")),
-    postgresql_using="gin",
-).ddl_if(dialect="postgresql")
+
+# PostgreSQL: one GIN index over the words and the case's *bucket* (its log position >> 11:
+# 2,048 positions, a few hundred cases), written as one more lexeme "~<n>"
+# (a word is letters and digits only, so it cannot look like one). A query for a word common
+# to 100,000 cases then reads the newest matches a window of buckets at a time
+# (``word & ('~122' | '~121')``) inside the index, instead of fetching every match from the
+# heap to sort them by time. The expression is spelt once (TSV) for the index and the queries:
+# the planner uses the index only for the identical expression.
+BUCKET_SHIFT = 11
+TSV = (
+    "array_to_tsvector(array_append(string_to_array(view_search.terms, ' '), "
+    f"'~' || (view_search.seq >> {BUCKET_SHIFT})::text))"
+)
+_TSV_INDEX = f"CREATE INDEX IF NOT EXISTS ix_view_search_words ON view_search USING gin ({TSV})"
+event.listen(
+    view_search,
+    "after_create",
+    DDL(_TSV_INDEX).execute_if(dialect="postgresql"),  # type: ignore[no-untyped-call]
+)
+# A view made before the buckets: its index (words only) replaced when the tables are checked
+# (``create_tables``); on a large view this builds the new index once, at start-up.
+# A view made before the buckets and the "@unit" words: the words of the units each case was
+# sent to written from view_cases, and the index replaced, once, when the tables are checked
+# (``create_tables``; on a large view this takes a while at that start-up).
+_UPGRADE = f"""
+DO $upgrade$ BEGIN
+IF to_regclass('ix_view_search_words') IS NULL THEN
+  UPDATE view_search s SET terms = concat_ws(' ', NULLIF(s.terms, ''), (
+      SELECT string_agg('{UNIT_MARK}' || u, ' ' ORDER BY n)
+      FROM unnest(string_to_array(trim(both '|' from c.units), '|')) WITH ORDINALITY AS x(u, n)))
+    FROM view_cases c WHERE c.case_id = s.case_id AND c.units <> '';
+  {_TSV_INDEX};
+  DROP INDEX IF EXISTS ix_view_search_terms;
+END IF;
+END $upgrade$
+"""
+event.listen(
+    metadata,
+    "after_create",
+    DDL(_UPGRADE).execute_if(dialect="postgresql"),  # type: ignore[no-untyped-call]
+)
 
 FTS_TABLE = "view_search_fts"
 event.listen(
@@ -215,9 +259,10 @@ class SearchWrites:
     new: dict[UUID, dict[str, Any]] = field(default_factory=dict)
     numbered: list[dict[str, Any]] = field(default_factory=list)
     rated: list[dict[str, Any]] = field(default_factory=list)
+    sent: list[dict[str, Any]] = field(default_factory=list)  # PostgreSQL: "@<unit>" words
 
     def __bool__(self) -> bool:
-        return bool(self.new or self.numbered or self.rated)
+        return bool(self.new or self.numbered or self.rated or self.sent)
 
 
 class SearchFold:
@@ -256,6 +301,15 @@ class SearchFold:
                     row["appeal_type"] = predicted
             else:
                 writes.numbered.append({"k": case_id, "o": values["order_no"], "p": predicted})
+        elif name == "Dispatched":
+            if self.sqlite:
+                return  # FTS5 would cut "@unit"; the unit scope joins view_cases there
+            mark = f"{UNIT_MARK}{e['unit']}"
+            if row is not None:
+                if mark not in row["terms"].split(" "):
+                    row["terms"] = f"{row['terms']} {mark}" if row["terms"] else mark
+            else:
+                writes.sent.append({"k": case_id, "u": mark})
         elif name == "FollowedUp" and e.get("rating") is not None:
             rating = str(getattr(e["rating"], "value", e["rating"]))
             if row is not None:
@@ -294,6 +348,15 @@ class SearchFold:
                 update(t).where(t.c.case_id == bindparam("k")).values(last_rating=bindparam("r")),
                 writes.rated,
             )
+        if writes.sent:
+            conn.execute(
+                text(
+                    "UPDATE view_search SET terms = CASE "
+                    "WHEN position(' ' || :u || ' ' in ' ' || terms || ' ') > 0 THEN terms "
+                    "WHEN terms = '' THEN :u ELSE terms || ' ' || :u END WHERE case_id = :k"
+                ),
+                writes.sent,
+            )
 
 
 # ---- reading --------------------------------------------------------------------------------
@@ -315,13 +378,47 @@ class SearchPage:
     facts: dict[UUID, dict[str, Any]]  # order_no, appeal_type, last_rating per id
 
 
+_COUNT = text(f"SELECT count(*) FROM view_search WHERE {TSV} @@ CAST(:m AS tsquery)")
+_FACT_COLUMNS = (
+    view_search.c.case_id,
+    view_search.c.seq,
+    view_search.c.order_no,
+    view_search.c.appeal_type,
+    view_search.c.last_rating,
+)
+
+
+def _page(kind: str, total: int, capped: bool, rows: Sequence[Any]) -> SearchPage:
+    return SearchPage(
+        kind,
+        total,
+        capped,
+        [r.case_id for r in rows],
+        {
+            r.case_id: {
+                "order_no": r.order_no,
+                "appeal_type": r.appeal_type,
+                "last_rating": r.last_rating,
+            }
+            for r in rows
+        },
+    )
+
+
 class SearchIndex:
     """Queries of the search view. ``unit``: only cases ever dispatched to that unit (the
-    same rule as the case list, ``view_cases.units``)."""
+    same rule as the case list, ``view_cases.units``).
 
-    def __init__(self, engine: Engine, keys: SearchKeys) -> None:
+    Every kind counts its matches up to ``cap`` (``TEXT_COUNT_CAP``: "1000+"), and a page
+    costs about the same whatever the number of matches (bench/RESULTS.md, "Search"): exact
+    keys walk their (key, seq) index newest first; on PostgreSQL a word is looked up in the
+    GIN index once (up to cap + 1 matches: a rare word is then known whole and sorted), and a
+    word with more matches than that is read newest first a window of buckets at a time."""
+
+    def __init__(self, engine: Engine, keys: SearchKeys, cap: int = TEXT_COUNT_CAP) -> None:
         self.engine = engine
         self.keys = keys
+        self.cap = cap
         self.sqlite = engine.dialect.name == "sqlite"
 
     @staticmethod
@@ -344,94 +441,146 @@ class SearchIndex:
         if kind == "auto":
             kind = self.read_kind(q)
         s, c = view_search, view_cases
-        base = select(s.c.case_id).select_from(s.join(c, c.c.case_id == s.c.case_id))
-        scope = self._scope(unit)
         if kind == "order_no":
-            cond: list[Any] = [s.c.order_no == q.strip().upper()]
+            cond: Any = s.c.order_no == q.strip().upper()
         elif kind == "phone":
             key = self.keys.phone(q)
             if key is None:
                 return SearchPage(kind, 0, False, [], {})
-            cond = [s.c.phone_key == key]
+            cond = s.c.phone_key == key
         elif kind == "name":
             key = self.keys.name(q)
             if key is None:
                 return SearchPage(kind, 0, False, [], {})
-            cond = [s.c.name_key == key]
+            cond = s.c.name_key == key
         else:
-            return self._text(q, scope, limit, offset)
-        stmt = base.where(and_(true(), *cond, *scope))
+            return self._text(q, unit, limit, offset)
+        scope = self._scope(unit)
+        # Joined to view_cases only for a unit's scope: unscoped, the count reads the
+        # (key, seq) index alone.
+        source: Any = s.join(c, c.c.case_id == s.c.case_id) if scope else s
+        where = and_(cond, *scope)
         with self.engine.connect() as conn:
-            # Counted up to the cap, for every kind: a common name (李女士) or word matches thousands.
-            counted = select(func.count()).select_from(stmt.limit(TEXT_COUNT_CAP + 1).subquery())
+            counted = select(func.count()).select_from(
+                select(s.c.seq).select_from(source).where(where).limit(self.cap + 1).subquery()
+            )
             total = int(conn.execute(counted).scalar() or 0)
-            ids = [
-                r[0]
-                for r in conn.execute(stmt.order_by(s.c.seq.desc()).limit(limit).offset(offset))
-            ]
-            facts = self._facts(conn, ids)
-        return SearchPage(kind, min(total, TEXT_COUNT_CAP), total > TEXT_COUNT_CAP, ids, facts)
+            page = conn.execute(
+                select(*_FACT_COLUMNS)
+                .select_from(source)
+                .where(where)
+                .order_by(s.c.seq.desc())
+                .limit(limit)
+                .offset(offset)
+            ).all()
+        return _page(kind, min(total, self.cap), total > self.cap, page)
 
-    def _text(self, q: str, scope: list[Any], limit: int, offset: int) -> SearchPage:
+    def _text(self, q: str, unit: str | None, limit: int, offset: int) -> SearchPage:
         terms = self.keys.terms(q, for_index=False)[:32]
         if not terms:
             return SearchPage("text", 0, False, [], {})
+        if not self.sqlite:
+            return self._text_pg(" & ".join(f"'{t}'" for t in terms), unit, limit, offset)
         s, c = view_search, view_cases
-        if self.sqlite:
-            match = " ".join(f'"{t}"' for t in terms)
-            hits = (
-                select(literal_column("rowid").label("seq"))
-                .select_from(text(FTS_TABLE))
-                .where(text(f"{FTS_TABLE} MATCH :m"))
-                .subquery("hits")
-            )
-            joined: Any = s.join(hits, hits.c.seq == s.c.seq)
-            params: dict[str, Any] = {"m": match}
-        else:
-            # A literal cast to tsquery: the planner matches it with the GIN index's expression.
-            joined = s
-            params = {"m": " & ".join(f"'{t}'" for t in terms)}
+        scope = self._scope(unit)
+        hits = (
+            select(literal_column("rowid").label("seq"))
+            .select_from(text(FTS_TABLE))
+            .where(text(f"{FTS_TABLE} MATCH :m"))
+            .subquery("hits")
+        )
+        joined: Any = s.join(hits, hits.c.seq == s.c.seq)
+        params: dict[str, Any] = {"m": " ".join(f'"{t}"' for t in terms)}
         if scope:
             joined = joined.join(c, c.c.case_id == s.c.case_id)
-        stmt = select(s.c.case_id, s.c.seq).select_from(joined)
-        if not self.sqlite:
-            stmt = stmt.where(
-                text(
-                    "array_to_tsvector(string_to_array(view_search.terms, ' ')) "
-                    "@@ CAST(:m AS tsquery)"
-                )
-            )
-        if scope:
-            stmt = stmt.where(and_(*scope))
+        stmt = select(*_FACT_COLUMNS).select_from(joined).where(and_(true(), *scope))
         with self.engine.connect() as conn:
-            counted = select(func.count()).select_from(
-                stmt.limit(TEXT_COUNT_CAP + 1).subquery()
-            )
+            counted = select(func.count()).select_from(stmt.limit(self.cap + 1).subquery())
             total = int(conn.execute(counted, params).scalar() or 0)
             page = conn.execute(
                 stmt.order_by(s.c.seq.desc()).limit(limit).offset(offset), params
+            ).all()
+        return _page("text", min(total, self.cap), total > self.cap, page)
+
+    # The newest buckets read window by window (1, 2, 4, ... 64: 127 buckets, ~25,000 cases at
+    # 5 log positions a case) before the whole index is asked for a count.
+    FIRST_BUCKETS = 127
+
+    def _text_pg(self, query: str, unit: str | None, limit: int, offset: int) -> SearchPage:
+        if unit is not None:
+            query = f"{query} & '{UNIT_MARK}{unit}'"  # the unit's cases: in the index too
+        want = offset + limit
+        cap = self.cap
+        with self.engine.connect() as conn:
+            # The GIN index or nothing: with a LIMIT and a word it thinks common, the planner
+            # would rather scan the table and test every row, which for words common apart but
+            # rare together (噪音 电梯) reads all of it.
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            top = int(conn.execute(select(func.max(view_search.c.seq))).scalar() or 0)
+            hi, width, read, counted = top >> BUCKET_SHIFT, 1, 0, 0
+            found: list[Any] = []
+
+            def walk(count_to: int, buckets: int | None) -> None:
+                """Newest first, a window of buckets at a time, twice as wide each time: rows
+                until the page is full, then only counts (no rows to build)."""
+                nonlocal hi, width, read, counted
+                while hi >= 0 and (len(found) < want or counted < count_to) and (
+                    buckets is None or read < buckets
+                ):
+                    lo = max(0, hi - width + 1)
+                    window = f"({query}) & (" + " | ".join(f"'~{b}'" for b in range(lo, hi + 1)) + ")"
+                    if len(found) < want:
+                        rows = self._matching(conn, window)
+                        found.extend(rows)
+                        counted += len(rows)
+                    else:
+                        counted += int(conn.execute(_COUNT, {"m": window}).scalar() or 0)
+                    read += hi - lo + 1
+                    hi, width = lo - 1, width * 2
+
+            # A common word (小区: half the cases) passes the cap within the newest buckets:
+            # counting it in the whole index would read a bitmap of 500,000 cases.
+            walk(cap + 1, self.FIRST_BUCKETS)
+            if counted > cap:
+                total = cap + 1
+                walk(0, None)
+            elif hi < 0:
+                total = counted
+            else:
+                # Rarer: counted in the whole index, and if within the cap, read whole and
+                # sorted.
+                total = int(
+                    conn.execute(
+                        text(
+                            "SELECT count(*) FROM (SELECT FROM view_search "
+                            f"WHERE {TSV} @@ CAST(:m AS tsquery) LIMIT :n) AS m"
+                        ),
+                        {"m": query, "n": cap + 1},
+                    ).scalar()
+                    or 0
+                )
+                if total <= cap:
+                    found = self._matching(conn, query)
+                else:
+                    walk(0, None)
+            page = [r.case_id for r in found[offset:want]]
+            facts = (
+                conn.execute(select(*_FACT_COLUMNS).where(view_search.c.case_id.in_(page))).all()
+                if page
+                else []
             )
-            ids = [r[0] for r in page]
-            facts = self._facts(conn, ids)
-        capped = total > TEXT_COUNT_CAP
-        return SearchPage("text", min(total, TEXT_COUNT_CAP), capped, ids, facts)
+        by_id = {r.case_id: r for r in facts}
+        return _page("text", min(total, cap), total > cap, [by_id[i] for i in page if i in by_id])
 
     @staticmethod
-    def _facts(conn: Connection, ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:
-        if not ids:
-            return {}
-        s = view_search
-        stmt = select(s.c.case_id, s.c.order_no, s.c.appeal_type, s.c.last_rating).where(
-            s.c.case_id.in_(list(ids))
+    def _matching(conn: Connection, query: str) -> list[Any]:
+        """(seq, case_id) of every match, newest first."""
+        stmt = select(view_search.c.seq, view_search.c.case_id).where(
+            text(f"{TSV} @@ CAST(:m AS tsquery)")
         )
-        return {
-            r.case_id: {
-                "order_no": r.order_no,
-                "appeal_type": r.appeal_type,
-                "last_rating": r.last_rating,
-            }
-            for r in conn.execute(stmt)
-        }
+        rows = list(conn.execute(stmt, {"m": query}).all())
+        rows.sort(key=lambda r: r.seq, reverse=True)
+        return rows
 
     def case_for_order_no(self, order_no: str) -> UUID | None:
         s = view_search
