@@ -86,6 +86,19 @@ def test_a_hand_merge_then_unmerge(browser: Any, server: str) -> None:  # noqa: 
     card.get_by_test_id("do-unmerge").click()
     # Its own case: the router could not place the vague text at intake, nor now (manual queue).
     card.get_by_test_id("status").filter(has_text="待派单").wait_for()
+    # Dispatching it by hand: the unit picker groups the units by kind (职能部门, 街道, 社区, …),
+    # each unit under its own kind, the centre and nothing else left out.
+    groups = card.get_by_test_id("dispatch-unit").evaluate(
+        "s => [...s.querySelectorAll('optgroup')].map(g => [g.label, g.dataset.kind,"
+        " [...g.querySelectorAll('option')].map(o => o.value)])"
+    )
+    meta = _api(server, OPERATOR, "GET", "/api/meta")
+    kind_of = {u["id"]: u["kind"] for u in meta["units"]}
+    assert {"职能部门", "街道", "社区"} <= {label for label, _, _ in groups}
+    assert all(kind_of[unit] == kind for _, kind, units in groups for unit in units)
+    assert sum(len(units) for _, _, units in groups) == sum(
+        1 for u in meta["units"] if u["kind"] != "centre" and u.get("active", True)
+    )
     timeline = op.get_by_test_id("timeline").inner_text()
     assert "撤销合并" in timeline and sum("转人工派单" in line for line in timeline.splitlines()) == 2
     _shot(op, "10-撤销合并-own-case.png")

@@ -365,10 +365,15 @@ function holdBox(c) {
 
 function unitSelect(exclude) {
   const sel = h("select", { name: "unit", required: true, "data-testid": "dispatch-unit" }, h("option", { value: "" }, "选择承办单位"));
+  // Grouped by kind (职能部门, 街道, 社区, 司法所, …) in the vocabulary's order: a list of dozens
+  // of units is found by kind first.
+  const groups = new Map(terms("unit_kinds").map((t) => [t.code, h("optgroup", { label: t.label, "data-kind": t.code })]));
   for (const u of state.meta.units) {
     if (u.kind === "centre" || u.active === false || (exclude || []).includes(u.id)) continue;  // 停用: no new cases
-    sel.appendChild(h("option", { value: u.id }, u.name));
+    if (!groups.has(u.kind)) groups.set(u.kind, h("optgroup", { label: label("unit_kinds", u.kind), "data-kind": u.kind }));
+    groups.get(u.kind).appendChild(h("option", { value: u.id }, u.name));
   }
+  for (const g of groups.values()) if (g.children.length) sel.appendChild(g);
   return sel;
 }
 
