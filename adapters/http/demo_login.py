@@ -119,7 +119,7 @@ def demo_accounts(request: Request) -> list[dict[str, Any]]:
 
 @router.post("/session", summary="以演示账号登录（仅演示模式；与密码登录相同的会话）")
 def demo_login(request: Request, body: DemoLoginBody, response: Response) -> dict[str, Any]:
-    from adapters.http.routes_accounts import _set_cookie, person_json
+    from adapters.http.routes_accounts import session_opened
 
     people = _people(request)
     row = people.view.by_login(body.login) if body.login in DEMO_LOGINS else None
@@ -129,10 +129,4 @@ def demo_login(request: Request, body: DemoLoginBody, response: Response) -> dic
         session = people.open_session(row)
     except Refused as refused:
         raise ApiError(refused.status, refused.code, refused.message) from None
-    max_age = int((session.expires_at - people.now()).total_seconds())
-    _set_cookie(request, response, session.secret, max_age)
-    return {
-        "person": person_json(request, session.account),
-        "csrf_token": session.csrf,
-        "expires_at": session.expires_at.isoformat(),
-    }
+    return session_opened(request, response, people, session)

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from adapters.accounts_store import new_personal_token
 from adapters.http.errors import ERROR_RESPONSES, ApiError
-from adapters.http.people import COOKIE, People, Refused, csrf_for
+from adapters.http.people import COOKIE, People, Refused, Session, csrf_for
 from adapters.http.policy import (
     ROLE_ZH,
     Permission,
@@ -143,6 +143,13 @@ def login(request: Request, body: LoginBody, response: Response) -> dict[str, An
         session = people.login(body.login, body.password)
     except Refused as refused:
         raise _refused(refused) from None
+    return session_opened(request, response, people, session)
+
+
+def session_opened(
+    request: Request, response: Response, people: People, session: Session
+) -> dict[str, Any]:
+    """The cookie and the answer for a session just opened (password login, demo login)."""
     max_age = int((session.expires_at - people.now()).total_seconds())
     _set_cookie(request, response, session.secret, max_age)
     return {
