@@ -40,7 +40,7 @@ from engine.routing.learning.text import simplified
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "7"  # 7: weighted examples (real texts count more)
+MODEL_VERSION = "8"  # 7: weighted examples (real texts count more); 8: lexicon words (L: features) added
 # Descriptions for the default categories of docs/configuration.md, used when a district's config gives none:
 # what the zero-shot reader compares a complaint with before any example is labelled.
 DEFAULT_DESCRIPTIONS: dict[str, str] = {
