@@ -200,7 +200,8 @@ def runtime_for(db_url: str, kafka: str | None = None, router: str = "default") 
 
 
 def router_name(runtime: Runtime) -> str:
-    return type(runtime.router).__name__
+    """The router that decides, under the admin overlay's decorator (engine.admin.AdminRouter)."""
+    return type(getattr(runtime.router, "inner", runtime.router)).__name__
 
 
 def psycopg_dsn(db_url: str) -> str:

@@ -28,6 +28,7 @@ from bench.common import (
     Services,
     lower_is_better,
     print_table,
+    router_name,
     rss_mb,
     runtime_for,
 )
@@ -81,7 +82,7 @@ def worker_main(db: str, bootstrap: str, prefix: str, records: int, router: str,
     emit({"event": "done", "records": worker.seen, "rss_mb": round(rss_mb(), 1),
           "seconds": round(intake_seconds, 2), "final_catch_up_seconds":
           round(time.perf_counter() - t0, 2), "counts": dict(worker.stats.counts),
-          "router": type(runtime.router).__name__})
+          "router": router_name(runtime)})
     runtime.close()
 
 

@@ -684,6 +684,11 @@ class AdminRouter:
         self._inner = inner
         self.admin_overlay = overlay
 
+    @property
+    def inner(self) -> Any:
+        """The router that decides (what benches and explain name)."""
+        return self._inner
+
     def _fresh(self) -> None:
         try:
             self.admin_overlay.refresh()
