@@ -89,3 +89,42 @@ def test_admin_creates_a_clerk_who_logs_in_and_claims(browser: Any, server: str)
     assert not any(c["name"] == "sanshi_session" for c in context.cookies())
     assert not errors and not admin.errors, (errors, admin.errors)
     context.close()
+
+
+def test_a_late_session_restore_does_not_redraw_under_the_clerk(browser: Any, server: str) -> None:  # noqa: F811
+    """On a slow server the page's own session check (GET /api/auth/options, then /api/session)
+    can answer after the clerk has logged in with the form and opened a case. It must not log in a
+    second time: that redrew the whole screen and dropped the open case (a CI flake under load)."""
+    stamp = time.time_ns() % 10**9
+    login, password = f"wang.{stamp}", "Wang-password-2026"
+    _api(server, ADMIN, "POST", "/api/people", {
+        "login": login, "name": "王社工", "role": "unit", "unit": "chatinglu", "password": password})
+    case = _api(server, OPERATOR, "POST", "/api/cases", {
+        "order_no": f"UI-LATE-{stamp}", "received_at": "2026-11-02 10:30:00",
+        "content": f"茶亭路幸福里小区{stamp % 89 + 100}栋后面的路灯坏了一个星期", "address": "北海市海城区茶亭路幸福里小区",
+    })
+    if case["status"] == "received":
+        _api(server, OPERATOR, "POST", f"/api/cases/{case['id']}/dispatch", {"unit": "chatinglu"})
+
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
+    clerk = context.new_page()
+    held: list[Any] = []
+    clerk.route("**/api/auth/options", lambda route: held.append(route))  # answered later, by hand
+    clerk.goto(server + "/")
+    clerk.get_by_test_id("login-name").fill(login)
+    clerk.get_by_test_id("login-password").fill(password)
+    clerk.get_by_test_id("person-login").click()
+    clerk.get_by_test_id("who").filter(has_text="王社工（茶亭路社区）").wait_for()
+    clerk.locator(f"[data-testid=inbox-table] tr[data-case-id='{case['id']}']").click()
+    clerk.get_by_test_id("case-detail").get_by_test_id("do-claim").wait_for()
+
+    assert held, "the page did not ask for the login options"
+    with clerk.expect_response("**/api/session") as restored:
+        held[0].continue_()
+    assert restored.value.ok  # the cookie holds a session by now: the restore finds it
+    clerk.wait_for_timeout(500)  # time for a second login to redraw, if it were going to
+    detail = clerk.get_by_test_id("case-detail")
+    assert detail.count() == 1 and detail.get_attribute("data-case-id") == case["id"]
+    detail.get_by_test_id("do-claim").click()
+    detail.get_by_test_id("status").filter(has_text="已签收").wait_for()
+    context.close()

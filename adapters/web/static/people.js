@@ -47,6 +47,9 @@ async function restoreSession() {
   if (!res.ok) return false;
   const me = await res.json();
   if (!me.csrf_token) return false;
+  // Someone logged in with the form while this answer was on its way (a slow server): entering
+  // again would redraw the screen under their hands and drop the case they opened.
+  if (state.meta || state.csrf) return true;
   await enterAsPerson(me.csrf_token);
   return true;
 }
