@@ -50,9 +50,17 @@ class Rate(Term):
 
     numerator: tuple[str, ...] = ()
     denominator: str = ""
+    # 口径: what the rate divides by what, in the words a leader reads on hover; docs/rates.md
+    # carries the same text verbatim (tests/unit/test_rate_definitions.py).
+    definition: str = ""
 
     def as_json(self) -> dict[str, Any]:
-        return {**super().as_json(), "numerator": list(self.numerator), "denominator": self.denominator}
+        return {
+            **super().as_json(),
+            "numerator": list(self.numerator),
+            "denominator": self.denominator,
+            "definition": self.definition,
+        }
 
 
 @dataclass(frozen=True)
@@ -506,22 +514,70 @@ RATES: Final = _vocabulary(
     "rates",
     "七率",
     (
-        Rate("handling_rate", "办结率", numerator=("resolved",), denominator="accepted"),
-        Rate("on_time_rate", "按时办结率", numerator=("resolved_on_time",), denominator="resolved"),
-        Rate("response_rate", "响应率", numerator=("claimed_on_time",), denominator="dispatched"),
-        Rate("return_rate", "退单率", numerator=("returned",), denominator="dispatched"),
+        Rate(
+            "handling_rate",
+            "办结率",
+            numerator=("resolved",),
+            denominator="accepted",
+            definition=(
+                "办结率 = 办结件数 ÷ 有效受理件数（受理 − 合并 − 不予受理）。按工单计，分母是受理的"
+                "工单，不是派单次数；重办后再办结仍算一件。各项计数都记在工单的受理日："
+                "近期受理的工单多在办理中，当期办结率偏低。"
+            ),
+        ),
+        Rate(
+            "on_time_rate",
+            "按时办结率",
+            numerator=("resolved_on_time",),
+            denominator="resolved",
+            definition=(
+                "按时办结率 = 按时办结件数 ÷ 办结件数。在办理时限当时或之前办结为按时（挂起的"
+                "工作日顺延时限）；直办算按时。"
+            ),
+        ),
+        Rate(
+            "response_rate",
+            "响应率",
+            numerator=("claimed_on_time",),
+            denominator="dispatched",
+            definition=(
+                "响应率 = 按时签收次数 ÷ 派单次数。按派单计，不是按工单：一件工单派了两次，"
+                "就有两次签收机会。"
+            ),
+        ),
+        Rate(
+            "return_rate",
+            "退单率",
+            numerator=("returned",),
+            denominator="dispatched",
+            definition=(
+                "退单率 = 退单次数 ÷ 派单次数。按派单计，不是按工单；中心审核不同意的退单也算。"
+            ),
+        ),
         Rate(
             "mediation_success_rate",
             "调解成功率",
             numerator=("mediations_succeeded",),
             denominator="mediations_concluded",
+            definition="调解成功率 = 达成协议的调解次数 ÷ 调解结束次数。",
         ),
-        Rate("solved_rate", "解决率", numerator=("solved",), denominator="followups"),
+        Rate(
+            "solved_rate",
+            "解决率",
+            numerator=("solved",),
+            denominator="followups",
+            definition=(
+                "解决率 = 回访答“已解决”的次数 ÷ 回访次数。按回访计，未接通结案的工单不计入。"
+            ),
+        ),
         Rate(
             "satisfaction_rate",
             "满意率",
             numerator=("satisfied", "basically_satisfied"),
             denominator="rated",
+            definition=(
+                "满意率 =（满意 + 基本满意）÷ 有评价的回访次数。按回访计，未接通结案的工单不计入。"
+            ),
         ),
     ),
 )
@@ -563,6 +619,7 @@ STATS_DIMENSIONS: Final = _vocabulary(
         "street": "街道",
         "month": "月份",
         "appeal_type": "诉求类型",
+        "community": "社区",
     },
 )
 # The scope without a breakdown: the whole district.

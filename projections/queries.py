@@ -29,7 +29,7 @@ from engine.vocabulary import (
 )
 from projections.fold import TERMINAL, WITH_UNIT, month_of
 from projections.sealed import TextSealer, open_row, opener
-from projections.search import stats_by_appeal_type
+from projections.search import view_search
 from projections.tables import (
     COUNT_FIELDS,
     view_cases,
@@ -41,7 +41,13 @@ from projections.tables import (
 
 # The words (labels, the rates' numerators and denominators) are engine.vocabulary's.
 BY_VALUES = STATS_DIMENSIONS.codes
-FILTER_KEYS = ("unit", "channel", "category", "street")
+FILTER_KEYS = ("unit", "channel", "category", "street", "community", "appeal_type")
+UNIT_MIX_REFUSED = (
+    "按单位统计或筛选时不能再按其他维度分组或筛选：单位的派单、签收、退单、回访等计数随工单"
+    "转办归属不同单位，不是工单本身的属性（可只按单位筛选、按月份分组，或按单位分组不加筛选）"
+)
+# Filters and breakdowns with no counter rows of their own: answered from the per-case rows.
+CASE_ONLY = frozenset({"community", "appeal_type"})
 
 # field → (中文, numerator, denominator parts); satisfaction adds two numerator counts.
 RATES: dict[str, tuple[str, tuple[str, ...], str]] = {
@@ -140,9 +146,9 @@ class ReadModel:
                 except KeyError:
                     return key
             return key
-        if kind in ("unit", "street"):
+        if kind in ("unit", "street", "community"):
             if not key:
-                return "未定属地" if kind == "street" else "未知单位"
+                return "未知单位" if kind == "unit" else "未定属地"
             if cfg is not None and cfg.has_unit(key):
                 return cfg.unit(key).name
             return key
@@ -160,10 +166,11 @@ class ReadModel:
         """``{"from","to","by","rows":[…],"total":{…}}`` over cases received in [from, to).
 
         ``filters``: at most one of unit/channel/category/street from the counters (any
-        ``by`` of month or the same kind); channel/category/street combined, or with another
-        ``by``, are answered from the per-case rows (a scan of the period's cases, still no
-        scan of the log). A unit filter with another breakdown is refused: a case's unit
-        counts are not a property of the case alone.
+        ``by`` of month or the same kind); channel/category/street/community/appeal_type
+        combined, or with another ``by``, and the community and appeal_type breakdowns, are
+        answered from the per-case rows (a scan of the period's cases, still no scan of the
+        log). A unit filter with another breakdown or filter is refused (``UNIT_MIX_REFUSED``):
+        a case's unit counts are not a property of the case alone.
         """
         if by in ("", "total"):
             by = None
@@ -175,10 +182,11 @@ class ReadModel:
             if k not in FILTER_KEYS:
                 raise StatsQueryError(f"不支持按 {k!r} 筛选（可用：{'/'.join(FILTER_KEYS)}）")
         self._fresh()
-        if by == "appeal_type":  # 诉求类型: from the search view's rows (projections.search)
-            if "unit" in active:
-                raise StatsQueryError("按诉求类型统计时不能再按单位筛选")
-            grouped = stats_by_appeal_type(self.engine, start, end, active)
+        if by in CASE_ONLY or CASE_ONLY & set(active):
+            # 社区 (the case's locality) and 诉求类型 (projections.search): per-case rows only.
+            if "unit" in active or by == "unit":
+                raise StatsQueryError(UNIT_MIX_REFUSED)
+            grouped = self._sum_cases(active, start, end, by)
             total = self._sum_cases(active, start, end, None)
         elif not active:
             kind = "total" if by in (None, "month") else by
@@ -190,7 +198,7 @@ class ReadModel:
             grouped = self._sum_counts(kind, key, start, end, by)
             total = self._sum_counts(kind, key, start, end, None)
         elif "unit" in active or by == "unit":
-            raise StatsQueryError("按单位统计时不能再按渠道/分类/街道筛选")
+            raise StatsQueryError(UNIT_MIX_REFUSED)
         else:
             grouped = self._sum_cases(active, start, end, by)
             total = self._sum_cases(active, start, end, None)
@@ -284,14 +292,10 @@ class ReadModel:
         by: str | None,
     ) -> dict[str, dict[str, int]]:
         t = view_cases
-        cond: list[ColumnElement[bool]] = [t.c[k] == v for k, v in filters.items()]
-        if start is not None:
-            cond.append(t.c.received_day >= start)
-        if end is not None:
-            cond.append(t.c.received_day < end)
-        group = t.c.received_month if by == "month" else (t.c[by] if by is not None else None)
+        source, cond = case_scope(filters, start, end, by)
+        group = case_group(by)
         sums = [func.sum(t.c[f]).label(f) for f in COUNT_FIELDS]
-        stmt = select(*([group.label("g")] if group is not None else []), *sums)
+        stmt = select(*([group.label("g")] if group is not None else []), *sums).select_from(source)
         if cond:
             stmt = stmt.where(and_(*cond))
         if group is not None:
@@ -845,6 +849,58 @@ class ReadModel:
         row["is_open"] = row["status"] not in ENDED
         row["month"] = row.pop("received_month")
         return row
+
+
+def _appeal_type() -> ColumnElement[str]:
+    """A case's 诉求类型 ("" when it has none, or no search row)."""
+    return func.coalesce(view_search.c.appeal_type, "")
+
+
+def case_group(by: str | None) -> ColumnElement[Any] | None:
+    """The per-case column a breakdown groups by (``day``: the received day, for trends)."""
+    t = view_cases
+    if by is None:
+        return None
+    if by == "month":
+        return t.c.received_month
+    if by == "day":
+        return t.c.received_day
+    if by == "community":
+        return t.c.locality
+    if by == "appeal_type":
+        return _appeal_type()
+    if by == "unit":  # only the case-level counts sit with one unit (RESPONSIBLE_FIELDS)
+        return t.c.resp_unit
+    return t.c[by]
+
+
+def case_scope(
+    filters: Mapping[str, str],
+    start: dt.date | None,
+    end: dt.date | None,
+    by: str | None = None,
+) -> tuple[Any, list[ColumnElement[bool]]]:
+    """The per-case rows of a selection: what to select from (the search view joined when
+    诉求类型 is asked for) and the conditions (filters, received in [start, end))."""
+    t = view_cases
+    cond: list[ColumnElement[bool]] = []
+    for k, v in filters.items():
+        if k == "community":
+            cond.append(t.c.locality == v)
+        elif k == "appeal_type":
+            cond.append(_appeal_type() == v)
+        elif k == "unit":
+            cond.append(t.c.resp_unit == v)
+        else:
+            cond.append(t.c[k] == v)
+    if start is not None:
+        cond.append(t.c.received_day >= start)
+    if end is not None:
+        cond.append(t.c.received_day < end)
+    source: Any = t
+    if by == "appeal_type" or "appeal_type" in filters:
+        source = t.join(view_search, view_search.c.case_id == t.c.case_id, isouter=True)
+    return source, cond
 
 
 def _of_unit(column: Any, unit: str | None) -> ColumnElement[bool]:

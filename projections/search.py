@@ -30,7 +30,6 @@ rebuilt from the log (``sanshi projections rebuild``).
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import re
@@ -64,7 +63,7 @@ from sqlalchemy import (
 from sqlalchemy.types import Uuid
 
 from engine.settings import district_key
-from projections.tables import COUNT_FIELDS, metadata, view_cases
+from projections.tables import metadata, view_cases
 
 SEARCH_EVENTS = frozenset({"Received", "Numbered", "FollowedUp", "Dispatched"})
 # PostgreSQL: every unit a case was sent to is one more word of it, "@<unit code>" (a word is
@@ -621,32 +620,3 @@ class SearchIndex:
 def appeal_type_name(code: str) -> str:
     return code or "未分类"
 
-
-def stats_by_appeal_type(
-    engine: Engine,
-    start: dt.date | None,
-    end: dt.date | None,
-    filters: Mapping[str, str],
-) -> dict[str, dict[str, int]]:
-    """The counters of the cases received in [start, end), summed per 诉求类型 (each case's
-    own vector, as the channel, category and street rows are made)."""
-    s, c = view_search, view_cases
-    cond: list[Any] = [c.c[k] == v for k, v in filters.items()]
-    if start is not None:
-        cond.append(c.c.received_day >= start)
-    if end is not None:
-        cond.append(c.c.received_day < end)
-    stmt = (
-        select(s.c.appeal_type.label("g"), *[func.sum(c.c[f]).label(f) for f in COUNT_FIELDS])
-        .select_from(c.join(s, s.c.case_id == c.c.case_id, isouter=True))
-        .where(and_(true(), *cond))
-        .group_by(s.c.appeal_type)
-    )
-    out: dict[str, dict[str, int]] = {}
-    with engine.connect() as conn:
-        for r in conn.execute(stmt):
-            m = r._mapping
-            counts = out.setdefault(str(m["g"] or ""), dict.fromkeys(COUNT_FIELDS, 0))
-            for f in COUNT_FIELDS:
-                counts[f] += int(m[f] or 0)
-    return {k: v for k, v in out.items() if any(v.values())}

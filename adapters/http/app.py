@@ -20,6 +20,7 @@ from adapters.http import (
     routes_coop,
     routes_hand,
     routes_knowledge,
+    routes_leader,
     routes_read,
     routes_review,
     routes_search,
@@ -101,6 +102,7 @@ def create_app(
     app.include_router(accounts_router)
     app.include_router(routes_knowledge.router)
     app.include_router(routes_unit_queues.router)
+    app.include_router(routes_leader.router)  # 下钻, 趋势 (issue 19)
     app.state.demo = demo
     if demo:
         demo_login.seed_demo_people(app.state.people, runtime.config)

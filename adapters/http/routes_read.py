@@ -12,7 +12,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from pydantic import StringConstraints
 
 from adapters.http.errors import ERROR_RESPONSES, ApiError
@@ -30,13 +30,13 @@ from engine.deadlines import SHANGHAI
 from engine.domain import Status
 from engine.intake import Channel
 from engine.routing.port import CaseFacts
-from engine.vocabulary import STATUSES
+from engine.vocabulary import STATS_DIMENSIONS, STATUSES
 from engine.vocabulary import as_json as vocabulary_json
 from projections.queries import ReadModel
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
-StatsBy = Literal["unit", "channel", "category", "street", "month", "appeal_type"]
+StatsBy = Literal["unit", "channel", "category", "street", "month", "appeal_type", "community"]
 # `2026-09-01` or an ISO 8601 time; parse_day applies the contract's query range.
 QueryDate = Annotated[str, StringConstraints(max_length=64)]
 
@@ -153,7 +153,7 @@ def list_cases(
 # ---- leadership --------------------------------------------------------------------------------
 
 
-@router.get("/stats", tags=["stats 考核"], summary="七率统计（与 sanshi stats --format json 相同）")
+@router.get("/stats", tags=["stats 考核"], summary="七率统计与对比表（与 sanshi stats --format json 相同）")
 def stats(
     request: Request,
     principal: Annotated[Principal, allow(Permission.STATS_READ)],
@@ -164,26 +164,29 @@ def stats(
     category: Code | None = None,
     channel: Code | None = None,
     unit: Code | None = None,
+    community: Code | None = None,
+    appeal_type: Code | None = None,
+    sort: Annotated[Code | None, Query(description="排序列：key/name/计数/率（按率值）")] = None,
+    order: Literal["desc", "asc"] = "desc",
     format: Literal["json", "csv"] = "json",
 ) -> Any:
+    from adapters.http.routes_leader import csv_download, export_name
+    from projections.leader_queries import LeaderViews
+
     rm = read_model(request)
-    filters = _filters(street=street, category=category, channel=channel, unit=unit)
-    result = jsonable(rm.stats(by, parse_day(from_, "from"), parse_day(to, "to"), filters))
-    if format == "csv":
-        return _csv_response(result, f"sanshi-stats-{by or 'total'}.csv")
-    return result
-
-
-def _csv_response(result: dict[str, Any], filename: str) -> Response:
-    """The same CSV as ``sanshi stats --format csv``, with a BOM so that Excel in China reads
-    the Chinese headers."""
-    from adapters.cli.stats import render_csv
-
-    return Response(
-        "\ufeff" + render_csv(result),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    filters = _filters(
+        street=street, category=category, channel=channel, unit=unit, community=community,
+        appeal_type=appeal_type,
     )
+    start, end = parse_day(from_, "from"), parse_day(to, "to")
+    result = jsonable(LeaderViews(rm).table(by, start, end, filters, sort, order == "desc"))
+    if format == "csv":
+        from adapters.cli.stats import render_csv
+
+        what = f"七率_按{STATS_DIMENSIONS.label(by)}" if by else "七率_全区"
+        ascii_what = f"sanshi-stats-{by or 'total'}"
+        return csv_download(render_csv(result), *export_name(rm, what, ascii_what, start, end, filters))
+    return result
 
 
 @router.get("/ranking", tags=["stats 考核"], summary="承办单位排名")
@@ -198,12 +201,38 @@ def ranking(
     return jsonable(rm.ranking(parse_day(from_, "from"), parse_day(to, "to"), min_cases))
 
 
-@router.get("/overdue", tags=["stats 考核"], summary="超期工单")
+@router.get("/overdue", tags=["stats 考核"], summary="超期工单（可筛选、分页、导出）")
 def overdue(
     request: Request,
     principal: Annotated[Principal, allow(Permission.STATS_READ)],
+    from_: Annotated[QueryDate | None, Query(alias="from")] = None,
+    to: QueryDate | None = None,
+    street: Code | None = None,
+    community: Code | None = None,
+    category: Code | None = None,
+    channel: Code | None = None,
+    unit: Code | None = None,
+    appeal_type: Code | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    format: Literal["json", "csv"] = "json",
 ) -> Any:
-    return jsonable(read_model(request).overdue(now_shanghai()))
+    from adapters.http.routes_leader import csv_download, export_name, overdue_csv
+    from projections.leader_queries import LeaderViews
+
+    rm = read_model(request)
+    filters = _filters(
+        street=street, community=community, category=category, channel=channel, unit=unit,
+        appeal_type=appeal_type,
+    )
+    start, end = parse_day(from_, "from"), parse_day(to, "to")
+    views = LeaderViews(rm)
+    s_day, e_day = (start.date() if start else None), (end.date() if end else None)
+    if format == "csv":  # every row, not a page
+        page = views.overdue_page(now_shanghai(), filters, s_day, e_day, None, 0)
+        names = export_name(rm, "超期工单", "sanshi-overdue", start, end, filters)
+        return csv_download(overdue_csv(page["rows"]), *names)
+    return jsonable(views.overdue_page(now_shanghai(), filters, s_day, e_day, limit, offset))
 
 
 # ---- intake form helpers -----------------------------------------------------------------------
