@@ -184,8 +184,8 @@ def test_inbox_lists_deadlines_first_and_marks_overdue(env: tuple[Any, Runtime])
     assert by_id[str(old.case_id)]["overdue"] is True
     assert by_id[str(fresh)]["overdue"] is False
     assert "caller_phone" not in by_id[str(fresh)] and "caller_name" not in by_id[str(fresh)]
-    overdue = client.get("/api/overdue", headers=auth(LEADER)).json()
-    assert str(old.case_id) in [r["case_id"] for r in overdue]
+    overdue = client.get("/api/overdue", params={"limit": 500}, headers=auth(LEADER)).json()
+    assert str(old.case_id) in [r["case_id"] for r in overdue["rows"]]
 
 
 def test_routing_preview_suggests_category_unit_and_duplicates_without_writing(

@@ -117,6 +117,9 @@ ROUTES: list[Route] = [
     Route("GET", "/api/stats?by=unit", STATS_READERS),
     Route("GET", "/api/ranking", STATS_READERS),
     Route("GET", "/api/overdue", STATS_READERS),
+    # 领导驾驶舱 (issue 19): the cases behind a table's number, trends; as the stats
+    Route("GET", "/api/stats/cases?field=resolved&by=street&key=zhongjie", STATS_READERS),
+    Route("GET", "/api/stats/trend?granularity=week", STATS_READERS),
     Route("GET", "/api/routing/suggest?text=茶亭路路灯坏了", only("operator")),
     # 查找: units only by order number or text, and only their cases; 来电弹屏: operators
     Route("GET", "/api/search?q=路灯", EVERYONE),
