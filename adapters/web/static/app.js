@@ -1177,34 +1177,37 @@ function dashboardScreen(view) {
   const from = h("input", { type: "date", "data-testid": "from", value: dateStr(new Date(today.getFullYear() - 1, today.getMonth() + 1, 1)) });
   const to = h("input", { type: "date", "data-testid": "to", value: dateStr(new Date(today.getFullYear(), today.getMonth(), today.getDate() + 1)) });
   const street = h("select", { "data-testid": "filter-street" }, h("option", { value: "" }, "全部街道"), state.meta.units.filter((u) => u.kind === "street").map((u) => h("option", { value: u.id }, u.name)));
+  const community = h("select", { "data-testid": "filter-community" }, h("option", { value: "" }, "全部社区"), state.meta.units.filter((u) => u.kind === "community").map((u) => h("option", { value: u.id }, u.name)));
   const category = h("select", { "data-testid": "filter-category" }, h("option", { value: "" }, "全部分类"), state.meta.categories.map((c) => h("option", { value: c.code }, c.name)));
   const channel = h("select", { "data-testid": "filter-channel" }, h("option", { value: "" }, "全部渠道"), terms("channels").map((t) => h("option", { value: t.code }, t.label)));
-  const params = () => ({ from: from.value, to: to.value, street: street.value, category: category.value, channel: channel.value });
-  const exportBtn = h("button", { type: "button", "data-testid": "export-csv" }, "导出CSV");
+  const appealType = h("select", { "data-testid": "filter-appeal_type" }, h("option", { value: "" }, "全部类型"), terms("appeal_types").map((t) => h("option", { value: t.code }, t.label)));
+  const params = () => ({ from: from.value, to: to.value, street: street.value, community: community.value, category: category.value, channel: channel.value, appeal_type: appealType.value });
   const bar = h("form", { class: "card filters" },
-    h("label", {}, "起始日期", from), h("label", {}, "截止日期（不含）", to), h("label", {}, "街道", street), h("label", {}, "分类", category), h("label", {}, "渠道", channel),
-    h("button", { type: "submit", class: "primary", "data-testid": "refresh-dashboard" }, "查询"), exportBtn);
+    h("label", {}, "起始日期", from), h("label", {}, "截止日期（不含）", to), h("label", {}, "街道", street), h("label", {}, "社区", community),
+    h("label", {}, "分类", category), h("label", {}, "渠道", channel), h("label", {}, label("stats_dimensions", "appeal_type"), appealType),
+    h("button", { type: "submit", class: "primary", "data-testid": "refresh-dashboard" }, "查询"));
   const rates = h("div", { class: "rates", "data-testid": "rates" });
   const kpis = h("div", { class: "kpis card", "data-testid": "kpis" });
-  const trend = h("div", { class: "card chart" }, h("h2", {}, "月度趋势"));
+  // tables.js: 对比表 (with its export), 趋势, 超期工单.
+  const table = comparisonCard(params);
+  const trend = trendCard();
   const ranking = h("div", { class: "card" }, h("h2", {}, "承办单位排名"));
-  const overdue = h("div", { class: "card" }, h("h2", {}, "超期工单"));
+  const overdue = overdueCard(params);
   const censures = censureCard();
-  view.appendChild(h("div", { class: "stack" }, bar, kpis, rates, h("div", { class: "dash" }, trend, ranking), censures, overdue));
+  view.appendChild(h("div", { class: "stack" }, bar, kpis, rates, table.card, h("div", { class: "dash" }, trend.card, ranking), censures, overdue.card));
 
   const load = async () => {
     const p = params();
+    table.load(p);
+    trend.load(p);
+    overdue.load(p);
     try {
-      const [total, monthly, rank, late] = await Promise.all([
+      const [total, rank] = await Promise.all([
         get("/api/stats" + qs(p)),
-        get("/api/stats" + qs({ ...p, by: "month" })),
         get("/api/ranking" + qs({ from: p.from, to: p.to })),
-        get("/api/overdue"),
       ]);
       renderRates(rates, kpis, total.total || total);
-      renderTrend(trend, rowsOf(monthly), p);
       renderRanking(ranking, rowsOf(rank), false, !!(p.street || p.category || p.channel));
-      renderOverdue(overdue, rowsOf(late));
       // Tells a watcher (and the browser test) that a fresh set of numbers is on screen.
       rates.dataset.generation = String(Number(rates.dataset.generation || 0) + 1);
     } catch (e) {
@@ -1212,23 +1215,6 @@ function dashboardScreen(view) {
     }
   };
   bar.addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
-  exportBtn.addEventListener("click", async () => {
-    try {
-      // Per unit for the whole district; with a street/category/channel filter, per month
-      // (unit counts cannot be cut by those: a case's unit changes as it is handed on).
-      const p = params();
-      const by = p.street || p.category || p.channel ? "month" : "unit";
-      const res = await fetch("/api/stats" + qs({ ...p, by, format: "csv" }), { headers: state.token ? { Authorization: `Bearer ${state.token}` } : {}, credentials: "same-origin" });
-      if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => null));
-      const blob = await res.blob();
-      const a = h("a", { href: URL.createObjectURL(blob), download: `三事考核_${params().from}_${params().to}.csv` });
-      document.body.appendChild(a);
-      a.click();
-      setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
-    } catch (e) {
-      toast(e.message, true);
-    }
-  });
   load();
 }
 
@@ -1246,7 +1232,8 @@ function renderRates(rates, kpis, total) {
   for (const { code: field, label: name } of terms("rates")) {
     const r = rateOf(total || {}, field);
     const low = r.value !== null && (field === "return_rate" ? r.value > 0.2 : r.value < 0.8);
-    rates.appendChild(h("div", { class: "rate" + (low ? " low" : ""), "data-testid": `rate-${field}`, "data-value": r.value ?? "" },
+    // The rate's definition (口径) on hover: the vocabulary's text, as docs/rates.md.
+    rates.appendChild(h("div", { class: "rate" + (low ? " low" : ""), "data-testid": `rate-${field}`, "data-value": r.value ?? "", title: rateDefinition(field) },
       h("div", { class: "label" }, name),
       h("div", { class: "value" }, fmtRate(r.value)),
       h("div", { class: "frac" }, r.num !== undefined && r.den !== undefined ? `${r.num} / ${r.den}` : "")));
@@ -1259,22 +1246,6 @@ function renderRates(rates, kpis, total) {
   }
 }
 
-function monthsBetween(from, to) {
-  // "YYYY-MM" for every month touched by [from, to); at most 36.
-  const out = [];
-  if (!from || !to) return out;
-  let [y, m] = from.split("-").map(Number);
-  const end = new Date(to + "T00:00:00");
-  end.setDate(end.getDate() - 1);
-  const ey = end.getFullYear(), em = end.getMonth() + 1;
-  while ((y < ey || (y === ey && m <= em)) && out.length < 36) {
-    out.push(`${y}-${String(m).padStart(2, "0")}`);
-    m += 1;
-    if (m > 12) { m = 1; y += 1; }
-  }
-  return out;
-}
-
 function niceMax(n) {
   // Four whole-number steps on the axis.
   if (n <= 4) return 4;
@@ -1285,61 +1256,6 @@ function niceMax(n) {
     if (step >= raw && Number.isInteger(step)) return step * 4;
   }
   return 40 * p;
-}
-
-function renderTrend(card, rows, period) {
-  clear(card);
-  card.appendChild(h("h2", {}, "月度趋势"));
-  const byKey = Object.fromEntries(rows.map((r) => [String(r.key), r]));
-  let keys = monthsBetween(period.from, period.to);
-  if (!keys.length) keys = rows.map((r) => String(r.key)).sort();
-  if (!keys.length) { card.appendChild(h("div", { class: "empty" }, "所选期间没有数据")); return; }
-  const W = 640, H = 240, L = 44, R = 44, T = 14, B = 28;
-  const maxN = niceMax(Math.max(0, ...keys.map((k) => byKey[k]?.received || 0)));
-  const step = (W - L - R) / keys.length;
-  const y = (v) => T + (H - T - B) * (1 - v / maxN);
-  const yr = (v) => T + (H - T - B) * (1 - v);
-  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `月度${label("counts", "received")}量与${label("rates", "handling_rate")}、${label("rates", "satisfaction_rate")}`, "data-testid": "trend-chart" });
-  for (let i = 0; i <= 4; i++) {
-    const yy = T + (H - T - B) * i / 4;
-    svg.appendChild(s("line", { x1: L, x2: W - R, y1: yy, y2: yy, stroke: "#eceff3" }));
-    svg.appendChild(s("text", { x: L - 6, y: yy + 4, "text-anchor": "end", "font-size": 10, fill: "#8a94a3" }, String(Math.round(maxN * (1 - i / 4)))));
-    svg.appendChild(s("text", { x: W - R + 6, y: yy + 4, "font-size": 10, fill: "#8a94a3" }, `${100 - i * 25}%`));
-  }
-  const lines = { handling: [], satisfaction: [] };
-  const every = Math.ceil(keys.length / 12);
-  keys.forEach((key, i) => {
-    const r = byKey[key] || {};
-    const x = L + i * step;
-    const bw = Math.min(36, Math.max(4, step * 0.55));
-    const n = r.received || 0;
-    if (n > 0) {
-      const bar = s("rect", { x: x + (step - bw) / 2, y: y(n), width: bw, height: H - B - y(n), fill: "#9ec0e8", rx: 2 });
-      bar.appendChild(s("title", {}, `${key} ${label("counts", "received")} ${n} 件`));
-      svg.appendChild(bar);
-    }
-    if (i % every === 0) svg.appendChild(s("text", { x: x + step / 2, y: H - 10, "text-anchor": "middle", "font-size": 10, fill: "#5b6573" }, key.slice(2).replace("-", "/")));
-    const hr = rateOf(r, "handling_rate").value;
-    const sr = rateOf(r, "satisfaction_rate").value;
-    if (hr !== null && hr !== undefined) lines.handling.push([x + step / 2, yr(hr), key, hr]);
-    if (sr !== null && sr !== undefined) lines.satisfaction.push([x + step / 2, yr(sr), key, sr]);
-  });
-  const colors = { handling: "#1d5fa8", satisfaction: "#e08a00" };
-  const names = { handling: label("rates", "handling_rate"), satisfaction: label("rates", "satisfaction_rate") };
-  for (const [k, pts] of Object.entries(lines)) {
-    if (!pts.length) continue;
-    svg.appendChild(s("polyline", { points: pts.map((p) => `${p[0]},${p[1]}`).join(" "), fill: "none", stroke: colors[k], "stroke-width": 2 }));
-    for (const [px, py, key, v] of pts) {
-      const dot = s("circle", { cx: px, cy: py, r: 3.5, fill: colors[k] });
-      dot.appendChild(s("title", {}, `${key} ${names[k]} ${fmtRate(v)}`));
-      svg.appendChild(dot);
-    }
-  }
-  card.appendChild(svg);
-  card.appendChild(h("div", { class: "legend" },
-    h("span", {}, h("span", { class: "swatch sw-bar" }), `${label("counts", "received")}量（左轴）`),
-    h("span", {}, h("span", { class: "swatch sw-handling" }), `${label("rates", "handling_rate")}（右轴）`),
-    h("span", {}, h("span", { class: "swatch sw-satisfaction" }), `${label("rates", "satisfaction_rate")}（右轴）`)));
 }
 
 function renderRanking(card, rows, showAll, filtered) {
@@ -1364,14 +1280,6 @@ function renderRanking(card, rows, showAll, filtered) {
   card.appendChild(h("div", { class: "table-wrap" }, h("table", { "data-testid": "ranking-table" },
     h("thead", {}, h("tr", {}, h("th", { class: "num" }, "名次"), h("th", {}, "单位"), h("th", { class: "num" }, "综合得分"), ["handling_rate", "on_time_rate", "satisfaction_rate"].map((f) => h("th", { class: "num" }, label("rates", f))), h("th", { class: "num" }, label("counts", "dispatched") + "量"))),
     body)));
-}
-
-function renderOverdue(card, rows) {
-  clear(card);
-  card.appendChild(h("div", { class: "row" }, h("h2", {}, "超期工单"), h("span", { class: "badge red right", "data-testid": "overdue-count" }, `${rows.length} 件`)));
-  const detail = h("div", {});
-  card.appendChild(caseTable(rows.map((r) => ({ ...r, overdue: true })), [COL.handle, COL.unit, COL.text, COL.status], (id) => showCase(detail, id), "overdue-table"));
-  card.appendChild(detail);
 }
 
 // ---- 查阅审计 (admin) --------------------------------------------------------------------------
