@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select, true
+from sqlalchemy import ColumnElement, and_, case, func, literal_column, select, true
 
 from engine.deadlines import SHANGHAI
 from engine.vocabulary import COUNTS, RATES, STATS_DIMENSIONS, rate
@@ -321,7 +321,7 @@ class LeaderViews:
                 cond.append(t.c.locality == v)
             elif k == "appeal_type":
                 source = t.join(view_search, view_search.c.case_id == t.c.case_id, isouter=True)
-                cond.append(func.coalesce(view_search.c.appeal_type, "") == v)
+                cond.append(func.coalesce(view_search.c.appeal_type, literal_column("''")) == v)
             else:
                 cond.append(t.c[k] == v)
         if start is not None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Engine, and_, case, func, or_, select, true
+from sqlalchemy import ColumnElement, Engine, and_, case, func, literal_column, or_, select, true
 
 from engine.config import SanshiConfig
 from engine.domain import LEGACY_CENTRE
@@ -853,7 +853,8 @@ class ReadModel:
 
 def _appeal_type() -> ColumnElement[str]:
     """A case's 诉求类型 ("" when it has none, or no search row)."""
-    return func.coalesce(view_search.c.appeal_type, "")
+    # A literal, not a bound "": PostgreSQL must see the GROUP BY expression as the selected one.
+    return func.coalesce(view_search.c.appeal_type, literal_column("''"))
 
 
 def case_group(by: str | None) -> ColumnElement[Any] | None:

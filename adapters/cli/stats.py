@@ -101,6 +101,8 @@ def render_csv(data: dict[str, Any]) -> str:
 @click.option("--channel", default=None, help=f"只看某渠道（{'/'.join(CHANNELS.codes)}）")
 @click.option("--category", default=None, help="只看某诉求分类（分类编码）")
 @click.option("--street", default=None, help="只看某街道（单位编号）")
+@click.option("--community", default=None, help="只看某社区（单位编号）")
+@click.option("--appeal-type", "appeal_type", default=None, help="只看某诉求类型（咨询 求助 投诉 举报 建议 表扬）")
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
 )
@@ -113,6 +115,8 @@ def stats(
     channel: str | None,
     category: str | None,
     street: str | None,
+    community: str | None,
+    appeal_type: str | None,
     fmt: str,
     output: Path | None,
 ) -> None:
@@ -121,7 +125,14 @@ def stats(
 
     filters = {
         k: v
-        for k, v in {"unit": unit, "channel": channel, "category": category, "street": street}.items()
+        for k, v in {
+            "unit": unit,
+            "channel": channel,
+            "category": category,
+            "street": street,
+            "community": community,
+            "appeal_type": appeal_type,
+        }.items()
         if v
     }
     runtime = _runtime_that_reads()
