@@ -245,7 +245,7 @@ function drawTrend(body, data) {
     h("span", {}, h("span", { class: "swatch sw-bar" }), `${label("counts", "received")}量（左轴）`),
     h("span", { title: rateDefinition("handling_rate") }, h("span", { class: "swatch sw-handling" }), `${label("rates", "handling_rate")}（右轴）`),
     h("span", { title: rateDefinition("satisfaction_rate") }, h("span", { class: "swatch sw-satisfaction" }), `${label("rates", "satisfaction_rate")}（右轴）`),
-    open.length ? h("span", { "data-testid": "trend-open" }, h("span", { class: "swatch sw-open" }), `虚线/*：未结束的时段（${open.map((r) => r.name).join("、")}），工单仍在办理，各率尚未定型`) : null));
+    open.length ? h("span", { class: "open-note", "data-testid": "trend-open" }, h("span", { class: "swatch sw-open" }), `虚线/*：未结束的时段（${open.map((r) => r.name).join("、")}），工单仍在办理，各率尚未定型`) : null));
 }
 
 // ---- 超期工单 -----------------------------------------------------------------------------------
