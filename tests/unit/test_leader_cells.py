@@ -23,7 +23,7 @@ from projections.queries import OUTPUT_COUNTS, StatsQueryError
 from tests.support.fold_oracle import make_runtime
 from tests.unit.test_projections_properties import Plan, case_plan, drive
 
-EXAMPLES = int(os.environ.get("SANSHI_PROPERTY_EXAMPLES", "30")) // 3 or 1
+EXAMPLES = int(os.environ.get("SANSHI_PROPERTY_EXAMPLES", "30")) // 5 or 1
 CELL_COUNTS = [c for c in OUTPUT_COUNTS if c not in NOT_PER_CASE]
 # Filters a leader combines (the history's cases are in March–April 2026, all channels).
 FILTER_SETS: list[dict[str, str]] = [
