@@ -58,6 +58,9 @@ def test_a_street_table_for_a_month_with_a_channel_filter_opens_a_numerators_cas
 
     page = _page(browser, server, LEADER)
     page.get_by_test_id("rates").wait_for()
+    # By default the trend is the last 12 months; the current one is open (dashed, noted).
+    page.get_by_test_id("trend-open").wait_for()
+    assert page.locator("[data-testid=trend-chart] text").filter(has_text="*").count() == 1
     page.get_by_test_id("from").fill(OCTOBER[0])
     page.get_by_test_id("to").fill(OCTOBER[1])
     page.get_by_test_id("filter-channel").select_option("hotline")
