@@ -1372,7 +1372,7 @@ function renderRanking(card, data, showAll, filtered) {
     h("td", {}, r.unit_name || r.name || unitName(r.unit || r.key)),
     h("td", { class: "num", title: (r.unscored || []).length ? `无数据、未计分：${r.unscored.map((f) => label("rates", f)).join("、")}` : null },
       r.score !== undefined && r.score !== null ? (Number(r.score) * 100).toFixed(1) : "—"),
-    ["handling_rate", "on_time_rate", "satisfaction_rate"].map((f) => h("td", { class: "num" }, fmtRate(rateOf(r, f).value))),
+    ...["handling_rate", "on_time_rate", "satisfaction_rate"].map((f) => h("td", { class: "num" }, fmtRate(rateOf(r, f).value))),
     h("td", { class: "num" }, String(r[data.volume || "dispatched"] ?? "—")),
   ];
   const ranked = h("tbody", {}, (showAll ? rows : rows.slice(0, 10)).map((r) =>

@@ -39,11 +39,13 @@ function figuresMonthTable(rows) {
 function figuresScreen(view) {
   const me = state.meta.me;
   const preset = h("select", { "data-testid": "figures-preset" },
-    [["months12", "近12个月"], ["month", "本月"], ["last_month", "上月"], ["year", "今年"]].map(([v, t]) => h("option", { value: v }, t)));
+    [["months12", "近12个月"], ["month", "本月"], ["last_month", "上月"], ["year", "今年"], ["custom", "自定义"]].map(([v, t]) => h("option", { value: v }, t)));
   const [f0, t0] = figuresPeriod("months12");
   const from = h("input", { type: "date", "data-testid": "figures-from", value: f0 });
   const to = h("input", { type: "date", "data-testid": "figures-to", value: t0 });
-  preset.addEventListener("change", () => { [from.value, to.value] = figuresPeriod(preset.value); load(); });
+  preset.addEventListener("change", () => { if (preset.value === "custom") return; [from.value, to.value] = figuresPeriod(preset.value); load(); });
+  // Dates typed by hand are a period of their own.
+  for (const input of [from, to]) input.addEventListener("change", () => { preset.value = "custom"; });
   const bar = h("form", { class: "card filters" }, h("label", {}, "期间", preset), h("label", {}, "起始日期", from), h("label", {}, "截止日期（不含）", to),
     h("button", { type: "submit", class: "primary", "data-testid": "figures-refresh" }, "查询"));
   const head = h("div", { class: "card", "data-testid": "figures-head" }, h("div", { class: "empty" }, "正在加载…"));
