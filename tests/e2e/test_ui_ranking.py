@@ -1,15 +1,22 @@
 """承办单位排名 and 本单位考核 in a real browser (tests/e2e/test_ui_flow.py's server and Chromium).
 
-Two communities of 中街街道 get 20 lamp cases each in November 2026 (the demo district's minimum
-volume): 茶亭路社区 resolves all of them, 珠海路社区 half. The leader's dashboard ranks the
-communities apart from every other kind, 茶亭路社区 first, with the rule written under the table;
-茶亭路社区's clerk opens 本单位考核 and reads 第 1 / 2 名（社区） beside its own rates. Screenshots
-go to test-artifacts/."""
+The server reads the demo district with its ranking weights changed to 办结率 3 : 退单率 1 (the
+other rates weigh nothing: whether a case was claimed on time depends on whether the router or
+an operator dispatched it, which this test does not control). Two communities of 中街街道 get
+20 lamp cases each in November 2026 (the minimum volume): 茶亭路社区 resolves all of them,
+珠海路社区 half, neither returns one: scores 1.0 and .75 × .5 + .25 = .625. The leader's
+dashboard ranks the communities apart from every other kind, 茶亭路社区 first, with the rule
+written from those weights under the table; 茶亭路社区's clerk opens 本单位考核 and reads
+第 1 / 2 名（社区） beside its own rates. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +30,27 @@ FIRST, SECOND = "chatinglu", "zhuhailu"
 ROADS = {FIRST: "茶亭路", SECOND: "珠海路"}
 PROBLEMS = ("门口的路灯不亮了", "路边井盖松动踩上去响", "人行道地砖翘起绊人", "下水道堵了污水漫到路面", "路灯杆歪斜有倒伏危险")
 PER_UNIT = 20  # the demo district's ranking.min_volume
+WEIGHTS = "{handling_rate: 3, return_rate: 1}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def weighted_district(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """SANSHI_CONFIG for the module's server (started after this): the demo district with
+    ``ranking.weights`` set to WEIGHTS, its polygons beside it."""
+    from engine.config import load_config
+
+    folder = Path(tmp_path_factory.mktemp("weighted"))
+    bundled = resources.files("engine").joinpath("data")
+    text, n = re.subn(r"^  weights: .*$", f"  weights: {WEIGHTS}", bundled.joinpath("haicheng.yaml").read_text("utf-8"),
+                      flags=re.MULTILINE)
+    assert n == 1
+    (folder / "district.yaml").write_text(text, "utf-8")
+    places = load_config(None).places
+    if places is not None and isinstance(places.geojson, str):
+        (folder / places.geojson).write_bytes(bundled.joinpath(places.geojson).read_bytes())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SANSHI_CONFIG", str(folder / "district.yaml"))
+        yield
 
 
 def _cases_for(server: str, unit: str, resolve: int) -> None:
@@ -61,9 +89,11 @@ def test_the_leader_sees_communities_ranked_apart_and_a_clerk_its_own_place(brow
     ranked.first.wait_for()
     assert [(r.get_attribute("data-unit"), r.get_attribute("data-rank")) for r in ranked.all()] == [
         (FIRST, "1"), (SECOND, "2")]
-    assert "茶亭路社区" in ranked.first.inner_text() and "100.0%" in ranked.first.inner_text()
+    cells = [c.inner_text() for c in ranked.first.locator("td").all()]
+    assert cells[:4] == ["1", "茶亭路社区", "100.0", "100.0%"]
+    assert ranked.nth(1).locator("td").nth(2).inner_text() == "62.5"
     definition = leader.get_by_test_id("ranking-definition").inner_text()
-    assert definition.startswith("综合得分 = 办结率×25% + 按时办结率×20%")
+    assert definition.startswith("综合得分 = 办结率×75% + （1−退单率）×25%；")
     assert "派单量不足 20 件的单位列为“样本不足”，不参与排名" in definition
     # The other communities had fewer cases: listed apart, never between the ranked two.
     assert table.get_by_test_id("ranking-unranked").inner_text().startswith("样本不足（派单量不足 20 件")
@@ -85,9 +115,10 @@ def test_the_leader_sees_communities_ranked_apart_and_a_clerk_its_own_place(brow
     clerk.get_by_test_id("figures-refresh").click()
     clerk.locator(f"[data-testid=figures-head][data-generation='{generation + 1}']").wait_for()
     assert clerk.get_by_test_id("figures-place").inner_text() == "第 1 / 2 名（社区）"
+    assert clerk.get_by_test_id("figures-score").inner_text() == "综合得分 100.0"
     assert clerk.get_by_test_id("rate-handling_rate").locator(".value").inner_text() == "100.0%"
     assert clerk.get_by_test_id("rate-handling_rate").locator(".frac").inner_text() == f"{PER_UNIT} / {PER_UNIT}"
-    assert clerk.get_by_test_id("figures-definition").inner_text().startswith("名次口径：综合得分 = ")
+    assert clerk.get_by_test_id("figures-definition").inner_text().startswith("名次口径：综合得分 = 办结率×75%")
     months = clerk.get_by_test_id("figures-month")
     assert [m.get_attribute("data-month") for m in months.all()] == ["2026-11"]
     _shot(clerk, "12-本单位考核-unit-figures.png")
