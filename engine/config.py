@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
@@ -30,6 +30,7 @@ from engine.attachments import AttachmentSettings
 from engine.places import PlacesSettings
 
 # Roles and unit kinds, with their Chinese labels, are in the one vocabulary.
+from engine.vocabulary import RATES
 from engine.vocabulary import Role as Role
 from engine.vocabulary import UnitKind as UnitKind
 
@@ -224,6 +225,43 @@ class Callback(_Strict):
     max_unanswered: int = Field(3, gt=0, le=20)
 
 
+# 承办单位排名's weights when the district sets none: the weights the ranking always had
+# (docs/rates.md#the-ranking-承办单位排名). Relative: only their shares matter.
+DEFAULT_RANKING_WEIGHTS: dict[str, float] = {
+    "handling_rate": 25,
+    "on_time_rate": 20,
+    "satisfaction_rate": 20,
+    "response_rate": 15,
+    "solved_rate": 10,
+    "return_rate": 10,
+}
+
+
+class Ranking(_Strict):
+    """``ranking:`` 承办单位排名 (projections/ranking.py): each kind of unit is ranked apart by a
+    weighted sum of its rates, weights published with the table. ``weights``: rate code →
+    weight, any non-negative numbers (their shares are what counts: 25/20/… or .25/.20/…);
+    a rate not named weighs 0. ``min_volume``: a unit dispatched fewer cases than this in the
+    period is listed as 样本不足, not ranked."""
+
+    weights: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
+        default_factory=lambda: dict(DEFAULT_RANKING_WEIGHTS)
+    )
+    min_volume: int = Field(20, ge=1, le=1_000_000)
+
+    @field_validator("weights")
+    @classmethod
+    def _known_rates_weighing_something(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = [code for code in weights if code not in RATES]
+        if unknown:
+            raise ValueError(
+                f"unknown rate code(s) {', '.join(unknown)}; the rates are: {', '.join(RATES.codes)}"
+            )
+        if sum(weights.values()) <= 0:
+            raise ValueError("the weights must add up to more than 0")
+        return weights
+
+
 class Token(_Strict):
     token: str = Field(min_length=8)
     role: Role
@@ -286,6 +324,8 @@ class SanshiConfig(_Strict):
     callback: Callback = Callback()
     tokens: list[Token] = []
     auth: Auth = Auth()
+    # 承办单位排名: weights and the minimum volume (Ranking).
+    ranking: Ranking = Ranking()
     # 警情类别 that leave the police for the centre (110 警司联动), each an exact item; empty: the
     # police adapter's own list (纠纷/求助/咨询 and the named 纠纷 kinds). A district that takes
     # fewer (or more) kinds lists them here.

@@ -17,17 +17,18 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, Engine, and_, case, func, literal_column, or_, select, true
 
 from engine.config import SanshiConfig
-from engine.domain import LEGACY_CENTRE
 from engine.vocabulary import (
     CHANNELS,
     RETURN_DECISIONS,
     STATS_DIMENSIONS,
     STATUSES,
+    UNIT_KINDS,
     WHOLE_DISTRICT,
     DeadlineKind,
     rates,
 )
 from projections.fold import TERMINAL, WITH_UNIT, month_of
+from projections.ranking import RANKED_KINDS, VOLUME, RankingRule, group_by_kind, place_text
 from projections.sealed import TextSealer, open_row, opener
 from projections.search import view_search
 from projections.tables import (
@@ -315,41 +316,85 @@ class ReadModel:
         self,
         from_: dt.date | str | None = None,
         to: dt.date | str | None = None,
-        min_cases: int = 20,
-    ) -> list[dict[str, Any]]:
-        """Handling units ranked by a weighted mean of their rates (best first).
+        kind: str | None = None,
+    ) -> dict[str, Any]:
+        """承办单位排名 over cases received in [from, to): each kind of unit ranked apart by the
+        district's weights (projections/ranking.py, docs/rates.md#the-ranking-承办单位排名).
 
-        Weights: 办结率 .25, 按时办结率 .20, 满意率 .20, 响应率 .15, 解决率 .10, 1−退单率 .10;
-        a rate without data is left out and the other weights renormalised. Only units that
-        were dispatched at least ``min_cases`` times take part; the centre is not ranked."""
-        weights = {
-            "handling_rate": 0.25,
-            "on_time_rate": 0.20,
-            "satisfaction_rate": 0.20,
-            "response_rate": 0.15,
-            "solved_rate": 0.10,
-            "return_rate": 0.10,
-        }
+        ``{"from", "to", "weights", "min_volume", "volume", "definition", "groups": [{"kind",
+        "kind_name", "rows": [ranked, best first], "unranked": [样本不足]}]}``; ``kind``: that
+        kind's group only."""
+        if kind is not None and kind not in RANKED_KINDS:
+            names = "/".join(RANKED_KINDS)
+            raise StatsQueryError(f"kind 只能是 {names}，不能是 {kind!r}")
+        rule = RankingRule.of_config(self.config)
         data = self.stats("unit", from_, to)
-        centre = self.config.centre.id if self.config else LEGACY_CENTRE
-        ranked: list[dict[str, Any]] = []
-        for row in data["rows"]:
-            if row["key"] == centre or row["dispatched"] < min_cases:
-                continue
-            score = weight = 0.0
-            for field, w in weights.items():
-                v = row[field]["value"]
-                if v is None:
-                    continue
-                score += w * ((1.0 - v) if field == "return_rate" else v)
-                weight += w
-            row = dict(row)
-            row["score"] = round(score / weight, 6) if weight else None
-            ranked.append(row)
-        ranked.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0.0), r["key"]))
-        for i, row in enumerate(ranked, start=1):
-            row["rank"] = i
-        return ranked
+        kinds = RANKED_KINDS if kind is None else (kind,)
+        by_kind = group_by_kind(
+            self.config, data["rows"], lambda key, name: with_rates(key, name, {}), kinds
+        )
+        groups = []
+        for k, rows in by_kind.items():
+            ranked, apart = rule.rank(rows)
+            groups.append(
+                {"kind": k, "kind_name": UNIT_KINDS.label(k), "rows": ranked, "unranked": apart}
+            )
+        return {
+            "from": data["from"],
+            "to": data["to"],
+            "weights": rule.weights,
+            "min_volume": rule.min_volume,
+            "volume": VOLUME,
+            "definition": rule.definition(),
+            "groups": groups,
+        }
+
+    def unit_figures(
+        self,
+        unit: str,
+        from_: dt.date | str | None = None,
+        to: dt.date | str | None = None,
+    ) -> dict[str, Any]:
+        """本单位考核: one unit's seven rates over [from, to) (the ``total`` of ``stats`` with a
+        unit filter, the same numbers), its place in its kind's ranking and its rates per month."""
+        own = self.stats(None, from_, to, {"unit": unit})
+        monthly = self.stats("month", from_, to, {"unit": unit})
+        kind = self.config.unit(unit).kind.value if self.config and self.config.has_unit(unit) else ""
+        rule = RankingRule.of_config(self.config)
+        row: dict[str, Any] | None = None
+        group: dict[str, Any] | None = None
+        if kind in RANKED_KINDS:
+            report = self.ranking(from_, to, kind)
+            group = report["groups"][0] if report["groups"] else None
+            for r in [*(group or {}).get("rows", []), *(group or {}).get("unranked", [])]:
+                if r["key"] == unit:
+                    row = r
+        place = {
+            "kind": kind,
+            "kind_name": UNIT_KINDS.label(kind) if kind else "",
+            "ranked": row is not None and row.get("rank") is not None,
+            "rank": row.get("rank") if row else None,
+            "of": len(group["rows"]) if group else 0,
+            "score": row.get("score") if row else None,
+            "unscored": row.get("unscored", []) if row else [],
+            "reason": row.get("reason") if row else None,
+            "text": place_text(row, kind, rule),
+        }
+        return {
+            "unit": unit,
+            "name": self.name_of("unit", unit),
+            "kind": kind,
+            "kind_name": place["kind_name"],
+            "from": own["from"],
+            "to": own["to"],
+            "figures": own["total"],
+            "place": place,
+            "months": monthly["rows"],
+            "weights": rule.weights,
+            "min_volume": rule.min_volume,
+            "volume": VOLUME,
+            "definition": rule.definition(),
+        }
 
     # ---- open cases ----------------------------------------------------------------------
 

@@ -97,7 +97,7 @@ def _percent(r: dict[str, Any]) -> str:
 MATURE_DAYS = 7  # cases received this long before the end have had their handling time
 
 
-def read_results(runtime: Runtime, start: dt.date, end: dt.date, min_cases: int) -> dict[str, Any]:
+def read_results(runtime: Runtime, start: dt.date, end: dt.date) -> dict[str, Any]:
     """Rates, per-channel rows and the ranking from the read model (docs/rates.md); also the rates
     of the cases received at least a week before the end (the last week's cases are mostly
     still within their handling time, which pulls 办结率 down)."""
@@ -106,9 +106,14 @@ def read_results(runtime: Runtime, start: dt.date, end: dt.date, min_cases: int)
     mature_end = end - dt.timedelta(days=MATURE_DAYS)
     mature = read_model.stats(None, start, mature_end)["total"] if mature_end > start else None
     by_channel = read_model.stats("channel", start, end)["rows"]
-    ranking = read_model.ranking(start, end, min_cases=min_cases)
+    ranking = read_model.ranking(start, end)  # per kind of unit, by the district's rule
     return {"total": total, "mature": mature, "mature_to": mature_end.isoformat(),
             "by_channel": by_channel, "ranking": ranking}
+
+
+def _ranking_row(table: Any, row: dict[str, Any], style: str) -> None:
+    table.add_row(str(row["rank"]), str(row["name"]), f"{(row['score'] or 0) * 100:.1f}",
+                  str(row["dispatched"]), *(_percent(row[f]) for f in RANKED_RATES), style=style)
 
 
 def _token_hints(config: Any) -> list[tuple[str, str]]:
@@ -221,28 +226,27 @@ def render(console: Any, report: Any, results: dict[str, Any], db: Path, seconds
         rt.add_row(*cells)
     console.print(rt)
 
-    # ---- ranking
+    # ---- ranking: each kind of unit apart, the district's rule printed under it
     ranking = results["ranking"]
-    if ranking:
-        k = min(5, max(1, len(ranking) // 2))
-        tt = Table(title="三、承办单位排名（前五与后五）", box=box.SIMPLE_HEAD,
-                   caption="得分 = " + "、".join(RATES.label(f) for f in (
-                       "handling_rate", "on_time_rate", "satisfaction_rate", "response_rate", "solved_rate"
-                   )) + f"、(1−{RATES.label('return_rate')}) 加权",
-                   caption_justify="left")
+    console.print("[bold]三、承办单位排名[/bold]（按单位类型分别排名；每类前三与后三）")
+    for group in ranking["groups"]:
+        rows = group["rows"]
+        title = f"{group['kind_name']}（{len(rows)} 个参与排名，{len(group['unranked'])} 个样本不足）"
+        if not rows:
+            console.print(f"  {title}")
+            continue
+        tt = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
         for col in ("名次", "单位", "得分", COUNTS.label("dispatched"), *(RATES.label(f) for f in RANKED_RATES)):
             tt.add_column(col, justify="left" if col == "单位" else "right", no_wrap=True)
-
-        def add(row: dict[str, Any], style: str) -> None:
-            tt.add_row(str(row["rank"]), str(row["name"]), f"{(row['score'] or 0) * 100:.1f}",
-                       str(row["dispatched"]), *(_percent(row[f]) for f in RANKED_RATES), style=style)
-
-        for row in ranking[:k]:
-            add(row, "green")
-        tt.add_section()
-        for row in ranking[-k:]:
-            add(row, "red")
+        top, bottom = (rows, []) if len(rows) <= 6 else (rows[:3], rows[-3:])
+        for row in top:
+            _ranking_row(tt, row, "green" if bottom else "")
+        if bottom:
+            tt.add_section()
+            for row in bottom:
+                _ranking_row(tt, row, "red")
         console.print(tt)
+    console.print(f"[dim]{ranking['definition']}[/dim]")
 
     # ---- next steps
     console.print(f"[bold]四、下一步[/bold]  数据已保存到 {db}")
@@ -335,8 +339,7 @@ def demo(days: int, scale: float, seed: int, start_day: dt.datetime | None, db_p
 
             seed_demo_people(People(runtime.views_engine, runtime.config), runtime.config)
             report = _simulate(runtime, days, start, seed, scale, err if fmt == "table" else None, simulate)
-            min_cases = 10 if days >= 7 else 3
-            results = read_results(runtime, first, first + dt.timedelta(days=days), min_cases)
+            results = read_results(runtime, first, first + dt.timedelta(days=days))
             config = runtime.config
         finally:
             runtime.close()
@@ -346,8 +349,6 @@ def demo(days: int, scale: float, seed: int, start_day: dt.datetime | None, db_p
     seconds = time.perf_counter() - started
 
     if fmt == "json":
-        ranking = results["ranking"]
-        k = min(5, max(1, len(ranking) // 2)) if ranking else 0
         click.echo(json.dumps({
             "db": str(db_path),
             "seconds": round(seconds, 2),
@@ -356,7 +357,7 @@ def demo(days: int, scale: float, seed: int, start_day: dt.datetime | None, db_p
             "total": results["total"],
             "mature": {"to": results["mature_to"], "total": results["mature"]},
             "by_channel": results["by_channel"],
-            "ranking": {"best": ranking[:k], "worst": ranking[-k:] if k else [], "all": ranking},
+            "ranking": results["ranking"],
         }, ensure_ascii=False, indent=2, default=str))
     else:
         render(out, report, results, db_path, seconds, config, host, port)

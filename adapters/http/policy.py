@@ -75,6 +75,7 @@ class Permission(StrEnum):
     KNOWLEDGE_PROPOSE = "knowledge.propose"  # 建议修改 (a unit)
     CALLER_HISTORY = "caller.history"  # 来电弹屏: a number's cases, for the intake form
     DISTRICT_ADMIN = "district.admin"  # 管理设置: units, categories, routing rules, their history
+    UNIT_FIGURES = "unit.figures"  # 本单位考核: a unit's rates and place (units: only their own)
 
 
 OPERATOR, UNIT, LEADER, ADMIN = Role.OPERATOR, Role.UNIT, Role.LEADER, Role.ADMIN
@@ -105,6 +106,7 @@ ROLES: dict[Permission, frozenset[Role]] = {
     Permission.KNOWLEDGE_PROPOSE: frozenset({UNIT}),
     Permission.CALLER_HISTORY: frozenset({OPERATOR}),
     Permission.DISTRICT_ADMIN: frozenset({ADMIN}),
+    Permission.UNIT_FIGURES: frozenset({OPERATOR, UNIT, LEADER, ADMIN}),
 }
 
 ROLE_ZH = ROLE_TERMS.labels()  # engine.vocabulary

@@ -189,16 +189,32 @@ def stats(
     return result
 
 
-@router.get("/ranking", tags=["stats 考核"], summary="承办单位排名")
+@router.get("/ranking", tags=["stats 考核"], summary="承办单位排名：按单位类型分别排名，附权重与口径说明")
 def ranking(
     request: Request,
     principal: Annotated[Principal, allow(Permission.STATS_READ)],
     from_: Annotated[QueryDate | None, Query(alias="from")] = None,
     to: QueryDate | None = None,
-    min_cases: Annotated[int, Query(ge=0, le=100000)] = 1,
+    kind: Code | None = None,
 ) -> Any:
     rm = read_model(request)
-    return jsonable(rm.ranking(parse_day(from_, "from"), parse_day(to, "to"), min_cases))
+    return jsonable(rm.ranking(parse_day(from_, "from"), parse_day(to, "to"), kind or None))
+
+
+@router.get("/units/{unit}/figures", tags=["units 承办单位"], summary="本单位考核：七率、本类单位中的名次、月度趋势")
+def unit_figures(
+    request: Request,
+    unit: str,
+    principal: Annotated[Principal, allow(Permission.UNIT_FIGURES)],
+    from_: Annotated[QueryDate | None, Query(alias="from")] = None,
+    to: QueryDate | None = None,
+) -> Any:
+    if principal.role == Role.UNIT and principal.unit != unit:
+        raise ApiError(403, "forbidden", "只能查看本单位的考核数据")
+    if not runtime_of(request).config.has_unit(unit):
+        raise ApiError(404, "not_found", f"单位「{unit[:64]}」不存在")
+    rm = read_model(request)
+    return jsonable(rm.unit_figures(unit, parse_day(from_, "from"), parse_day(to, "to")))
 
 
 @router.get("/overdue", tags=["stats 考核"], summary="超期工单（可筛选、分页、导出）")

@@ -229,6 +229,7 @@ def test_open311_dates_out_of_range_are_400(env: tuple[Any, Runtime], end: str) 
         "/api/stats?by=month&from=9999-12-31",
         "/api/stats?by=month&to=9999-12-31",
         "/api/ranking?from=9999-12-31",
+        "/api/units/chatinglu/figures?to=9999-12-31",
         "/api/cases?from=0001-01-01T00:00:00%2B14:00",
     ],
 )

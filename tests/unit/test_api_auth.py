@@ -116,6 +116,10 @@ ROUTES: list[Route] = [
     Route("GET", "/api/queue/instructions", STATS_READERS),
     Route("GET", "/api/stats?by=unit", STATS_READERS),
     Route("GET", "/api/ranking", STATS_READERS),
+    Route("GET", "/api/ranking?kind=street&from=2026-11-01&to=2026-12-01", STATS_READERS),
+    # 本单位考核: a unit its own figures and place only (another unit's: 403)
+    Route("GET", "/api/units/{unit}/figures", CASE_READERS),
+    Route("GET", "/api/units/{unit}/figures?from=2026-11-01&to=2026-12-01", CASE_READERS),
     Route("GET", "/api/overdue", STATS_READERS),
     # 领导驾驶舱 (issue 19): the cases behind a table's number, trends; as the stats
     Route("GET", "/api/stats/cases?field=resolved&by=street&key=zhongjie", STATS_READERS),

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from adapters.bootstrap import Runtime
+from engine.config import Ranking
 from engine.deadlines import SHANGHAI
 from engine.domain import Rating
 from tests.support.fold_oracle import (
@@ -134,8 +135,10 @@ def test_stats_json_shape(rt: Runtime) -> None:
     assert set(data["total"]) == set(row)
 
 
-def test_ranking_orders_units_by_their_rates_and_leaves_out_small_ones() -> None:
-    rt = make_runtime(config=demo_config(merge_similarity=1.0))  # similar lamps, not merged
+def test_ranking_orders_units_of_a_kind_by_their_rates_and_leaves_out_small_ones() -> None:
+    base = demo_config(merge_similarity=1.0)  # similar lamps, not merged
+    config = base.model_copy(update={"ranking": Ranking(min_volume=2)})
+    rt = make_runtime(config=config)
     app = rt.app
     at = T0 + dt.timedelta(hours=1)
     for n in range(3):  # 城管: three cases, all claimed at once and resolved on time
@@ -150,9 +153,20 @@ def test_ranking_orders_units_by_their_rates_and_leaves_out_small_ones() -> None
         if n == 0:
             app.resolve(r.case_id, r.unit, "已修复", "u", at=T0 + dt.timedelta(days=20))
     r = app.receive(intake("公司拖欠工资两个月，老板不给", "云南路"))  # 人社: one case only
-    ranking = rt.read_model.ranking(min_cases=2)
-    assert [(row["rank"], row["key"]) for row in ranking] == [(1, "chengguan"), (2, "chatinglu")]
-    assert ranking[0]["score"] == 1.0
-    assert 0.0 <= ranking[1]["score"] < 0.5
-    assert ranking[0]["name"] == "区城市管理局"
+    assert r.unit == "renshe"
+    report = rt.read_model.ranking()
+    groups = {g["kind"]: g for g in report["groups"]}
+    # Each kind apart: 城管 first of the departments, 茶亭路社区 first (and only) of the communities.
+    departments, communities = groups["department"], groups["community"]
+    assert [(row["rank"], row["key"]) for row in departments["rows"]] == [(1, "chengguan")]
+    assert departments["rows"][0]["score"] == 1.0
+    assert departments["rows"][0]["name"] == "区城市管理局"
+    assert [(row["rank"], row["of"], row["key"]) for row in communities["rows"]] == [(1, 1, "chatinglu")]
+    assert 0.0 <= communities["rows"][0]["score"] < 0.5
+    # 人社 had one case (below 2): listed apart, not ranked; so is every department with none.
+    apart = {row["key"]: row for row in departments["unranked"]}
+    assert apart["renshe"]["reason"] == "below_min_volume" and apart["renshe"]["rank"] is None
+    assert {"zhujian", "jiaoyu"} <= set(apart)
+    assert departments["unranked"][0]["key"] == "renshe"  # most cases first
+    assert "centre" not in groups
     rt.close()

@@ -1207,7 +1207,7 @@ function dashboardScreen(view) {
         get("/api/ranking" + qs({ from: p.from, to: p.to })),
       ]);
       renderRates(rates, kpis, total.total || total);
-      renderRanking(ranking, rowsOf(rank), false, !!(p.street || p.category || p.channel));
+      renderRanking(ranking, rank, false, !!(p.street || p.category || p.channel));
       // Tells a watcher (and the browser test) that a fresh set of numbers is on screen.
       rates.dataset.generation = String(Number(rates.dataset.generation || 0) + 1);
     } catch (e) {
@@ -1258,28 +1258,52 @@ function niceMax(n) {
   return 40 * p;
 }
 
-function renderRanking(card, rows, showAll, filtered) {
+// 承办单位排名 (GET /api/ranking): one table per kind of unit, picked by the buttons above it;
+// the units below the district's minimum volume listed apart (样本不足) under the ranked ones;
+// the rule in words under the table, as the server writes it from the district's weights.
+function renderRanking(card, data, showAll, filtered) {
   clear(card);
-  const toggle = rows.length > 10
-    ? h("button", { type: "button", class: "link right", "data-testid": "ranking-toggle", on: { click: () => renderRanking(card, rows, !showAll, filtered) } },
-      showAll ? "只看前 10 名" : `显示全部 ${rows.length} 个单位`)
+  const groups = (data && data.groups) || [];
+  const volume = label("counts", data?.volume || "dispatched") + "量";
+  const picked = groups.find((g) => g.kind === card.dataset.kind)
+    || groups.find((g) => g.rows.length)
+    || groups.find((g) => g.unranked.some((r) => r[data.volume || "dispatched"] > 0))
+    || groups[0];
+  if (picked) card.dataset.kind = picked.kind;
+  const redraw = (all) => renderRanking(card, data, all, filtered);
+  const rows = picked ? picked.rows : [];
+  const apart = picked ? picked.unranked : [];
+  const toggle = rows.length > 10 || apart.length
+    ? h("button", { type: "button", class: "link right", "data-testid": "ranking-toggle", on: { click: () => redraw(!showAll) } },
+      showAll ? "只看前 10 名" : `显示全部 ${rows.length + apart.length} 个单位`)
     : null;
   card.appendChild(h("div", { class: "row" }, h("h2", {}, "承办单位排名"), filtered ? h("span", { class: "muted small" }, "全区口径，不受街道/分类/渠道筛选影响") : null, toggle));
-  if (!rows.length) { card.appendChild(h("div", { class: "empty" }, "所选期间没有数据")); return; }
-  const body = h("tbody", {});
-  (showAll ? rows : rows.slice(0, 10)).forEach((r, i) => {
-    body.appendChild(h("tr", {},
-      h("td", { class: "num" }, String(r.rank ?? i + 1)),
-      h("td", {}, r.unit_name || r.name || unitName(r.unit || r.key)),
-      h("td", { class: "num" }, r.score !== undefined && r.score !== null ? (Number(r.score) * 100).toFixed(1) : "—"),
-      h("td", { class: "num" }, fmtRate(rateOf(r, "handling_rate").value)),
-      h("td", { class: "num" }, fmtRate(rateOf(r, "on_time_rate").value)),
-      h("td", { class: "num" }, fmtRate(rateOf(r, "satisfaction_rate").value)),
-      h("td", { class: "num" }, String(r.dispatched ?? r.received ?? r.cases ?? "—"))));
-  });
-  card.appendChild(h("div", { class: "table-wrap" }, h("table", { "data-testid": "ranking-table" },
-    h("thead", {}, h("tr", {}, h("th", { class: "num" }, "名次"), h("th", {}, "单位"), h("th", { class: "num" }, "综合得分"), ["handling_rate", "on_time_rate", "satisfaction_rate"].map((f) => h("th", { class: "num" }, label("rates", f))), h("th", { class: "num" }, label("counts", "dispatched") + "量"))),
-    body)));
+  card.appendChild(h("div", { class: "row ranking-kinds", "data-testid": "ranking-kinds" }, groups.map((g) => h("button", {
+    type: "button", class: g === picked ? "primary" : "", "data-testid": `ranking-kind-${g.kind}`,
+    on: { click: () => { card.dataset.kind = g.kind; redraw(false); } },
+  }, `${g.kind_name} `, h("span", { class: "badge" }, String(g.rows.length))))));
+  if (!picked) { card.appendChild(h("div", { class: "empty" }, "所选期间没有数据")); return; }
+  const cells = (r, place) => [
+    h("td", { class: "num" }, place),
+    h("td", {}, r.unit_name || r.name || unitName(r.unit || r.key)),
+    h("td", { class: "num", title: (r.unscored || []).length ? `无数据、未计分：${r.unscored.map((f) => label("rates", f)).join("、")}` : null },
+      r.score !== undefined && r.score !== null ? (Number(r.score) * 100).toFixed(1) : "—"),
+    ...["handling_rate", "on_time_rate", "satisfaction_rate"].map((f) => h("td", { class: "num" }, fmtRate(rateOf(r, f).value))),
+    h("td", { class: "num" }, String(r[data.volume || "dispatched"] ?? "—")),
+  ];
+  const ranked = h("tbody", {}, (showAll ? rows : rows.slice(0, 10)).map((r) =>
+    h("tr", { "data-testid": "ranking-row", "data-unit": r.key, "data-rank": r.rank }, cells(r, String(r.rank)))));
+  // 样本不足: all of them with 显示全部, else as many as fill the first ten lines.
+  const room = showAll ? apart.length : Math.max(0, 10 - rows.length);
+  const unranked = apart.length && room ? h("tbody", { class: "unranked", "data-testid": "ranking-unranked" },
+    h("tr", {}, h("td", { colspan: 7, class: "muted small" }, `样本不足（${volume}不足 ${data.min_volume} 件，不参与排名）`)),
+    apart.slice(0, room).map((r) => h("tr", { class: "muted", "data-testid": "ranking-unranked-row", "data-unit": r.key },
+      cells(r, r.reason === "no_data" ? "无数据" : "样本不足")))) : null;
+  if (!rows.length) card.appendChild(h("div", { class: "empty" }, `所选期间没有${picked.kind_name}达到 ${data.min_volume} 件`));
+  card.appendChild(h("div", { class: "table-wrap" }, h("table", { "data-testid": "ranking-table", "data-kind": picked.kind },
+    h("thead", {}, h("tr", {}, h("th", { class: "num" }, "名次"), h("th", {}, picked.kind_name), h("th", { class: "num" }, "综合得分"), ["handling_rate", "on_time_rate", "satisfaction_rate"].map((f) => h("th", { class: "num" }, label("rates", f))), h("th", { class: "num" }, volume))),
+    ranked, unranked)));
+  card.appendChild(h("p", { class: "muted small", "data-testid": "ranking-definition" }, data.definition || ""));
 }
 
 // ---- 查阅审计 (admin) --------------------------------------------------------------------------
