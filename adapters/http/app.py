@@ -21,6 +21,7 @@ from adapters.http import (
     routes_hand,
     routes_knowledge,
     routes_read,
+    routes_reports,
     routes_review,
     routes_search,
     routes_unit_queues,
@@ -101,6 +102,7 @@ def create_app(
     app.include_router(accounts_router)
     app.include_router(routes_knowledge.router)
     app.include_router(routes_unit_queues.router)
+    app.include_router(routes_reports.router)  # 报表, 工单打印
     app.state.demo = demo
     if demo:
         demo_login.seed_demo_people(app.state.people, runtime.config)
