@@ -59,18 +59,22 @@ def _rate_cell(r: Mapping[str, Any]) -> str:
     )
 
 
-def _local(t: Any) -> str:
-    if t is None or t == "":
+def _local(value: Any) -> str:
+    """A time as Beijing wall-clock minutes (the views store UTC)."""
+    if value is None or value == "":
         return "—"
-    if isinstance(t, str):
+    t: dt.datetime
+    if isinstance(value, str):
         try:
-            t = dt.datetime.fromisoformat(t)
+            t = dt.datetime.fromisoformat(value)
         except ValueError:
-            return t
-    if isinstance(t, dt.datetime):
-        t = t if t.tzinfo else t.replace(tzinfo=dt.UTC)
-        return t.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
-    return str(t)
+            return value
+    elif isinstance(value, dt.datetime):
+        t = value
+    else:
+        return str(value)
+    t = t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+    return t.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
 # ---- the report ------------------------------------------------------------------------------------
@@ -124,13 +128,13 @@ def _trend(report: Report) -> str:
     if not rows:
         return ""
     width, height, pad_l, pad_b, pad_t = 680, 170, 34, 22, 10
-    top = max([1] + [max(r["received"], r["resolved"]) for r in rows])
+    top = max([1] + [max(int(r["received"]), int(r["resolved"])) for r in rows])
     n = len(rows)
     step = (width - pad_l - 6) / n
     inner = height - pad_b - pad_t
 
-    def y(v: int) -> float:
-        return pad_t + inner * (1 - v / top)
+    def y(v: Any) -> float:
+        return float(pad_t + inner * (1 - int(v) / top))
 
     bars, points, labels = [], [], []
     every = max(1, -(-n // 12))  # at most a dozen dates under the axis

@@ -252,10 +252,13 @@ def _excel_time(value: Any) -> dt.datetime | None:
     """Excel has no time zones: the Beijing wall-clock time, naive."""
     if value is None or value == "":
         return None
+    t: dt.datetime
     if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return value.astimezone(SHANGHAI).replace(tzinfo=None, microsecond=0)
-    return None
+        t = dt.datetime.fromisoformat(value)
+    elif isinstance(value, dt.datetime):
+        t = value
+    else:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return t.astimezone(SHANGHAI).replace(tzinfo=None, microsecond=0)

@@ -34,8 +34,10 @@ from adapters.bootstrap import Runtime
 from adapters.cli import main
 from adapters.http import create_app
 from engine.deadlines import SHANGHAI
+from engine.domain import Status
 from engine.vocabulary import rates
 from tests.integration.test_projections_scenario import DEFAULT, live_month
+from tests.support.api import ASSIGNED, OPERATOR, api_client, auth, case_in
 from tests.support.cohandled_month import JulyCases, july_month
 from tests.support.fold_oracle import demo_config, make_runtime
 
@@ -294,3 +296,14 @@ def test_the_cli_refuses_a_bad_period_with_exit_code_2(
     assert result.exit_code == 2, result.output
     assert says in result.output
     assert not list(tmp_path.glob("*.xlsx"))
+
+
+def test_a_unit_prints_its_case_with_the_caller_masked() -> None:
+    with api_client() as (client, runtime):
+        cid = case_in(runtime, Status.DISPATCHED)
+        as_unit = client.get(f"/api/cases/{cid}/print", headers=auth(ASSIGNED))
+        assert as_unit.status_code == 200, as_unit.text
+        assert "138****5678" in as_unit.text and "13812345678" not in as_unit.text
+        assert "来电人信息已脱敏" in as_unit.text
+        as_operator = client.get(f"/api/cases/{cid}/print", headers=auth(OPERATOR))
+        assert "13812345678" in as_operator.text

@@ -108,6 +108,7 @@ ROUTES: list[Route] = [
     Route("GET", "/api/cases", EVERYONE),
     Route("GET", "/api/cases/{id}", CASE_READERS_BY_ID, Status.DISPATCHED),
     Route("GET", "/api/cases/{id}/events", CASE_READERS_BY_ID, Status.DISPATCHED),
+    Route("GET", "/api/cases/{id}/print", CASE_READERS_BY_ID, Status.DISPATCHED),  # 工单打印
     Route("GET", "/api/units/{unit}/inbox", CASE_READERS),
     Route("GET", "/api/queue/manual", STATS_READERS),
     Route("GET", "/api/queue/followup", STATS_READERS),
@@ -116,6 +117,7 @@ ROUTES: list[Route] = [
     Route("GET", "/api/queue/instructions", STATS_READERS),
     Route("GET", "/api/stats?by=unit", STATS_READERS),
     Route("GET", "/api/ranking", STATS_READERS),
+    Route("GET", "/api/reports?period=2026-11&format=xlsx", STATS_READERS),  # 报表
     Route("GET", "/api/overdue", STATS_READERS),
     Route("GET", "/api/routing/suggest?text=茶亭路路灯坏了", only("operator")),
     # 查找: units only by order number or text, and only their cases; 来电弹屏: operators
