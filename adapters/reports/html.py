@@ -25,6 +25,10 @@ PRINT_ROWS = 40
 # A case fits one A4 page: its content and history are cut to this much (the system has all).
 CASE_CONTENT_CHARS = 700
 CASE_EVENTS = 14
+EVENT_NOTE_CHARS = 40
+RESULT_CHARS = 200
+# What an event's note says, by the field its type carries.
+NOTE_FIELDS = ("result", "reason", "note", "text", "reply", "comment", "summary")
 
 
 def _e(value: Any) -> str:
@@ -267,6 +271,18 @@ def _instructions(report: Report) -> str:
 # ---- 工单打印: one case on one A4 page ------------------------------------------------------------
 
 
+def _cut(text: Any, n: int) -> str:
+    t = "" if text is None else " ".join(str(text).split())
+    return t if len(t) <= n else t[:n] + "…"
+
+
+def _event_note(e: Mapping[str, Any]) -> str:
+    data = e.get("data")
+    if not isinstance(data, dict):
+        return ""
+    return next((str(data[f]) for f in NOTE_FIELDS if isinstance(data.get(f), str) and data[f]), "")
+
+
 def render_case_html(
     case: Mapping[str, Any],
     events: Iterable[Mapping[str, Any]],
@@ -281,6 +297,8 @@ def render_case_html(
     content = str(case.get("content") or "")
     if len(content) > CASE_CONTENT_CHARS:
         content = content[:CASE_CONTENT_CHARS] + "……（全文见系统）"
+    # A long address would push the page over: the fields keep to one line each.
+    case = {**case, "address": _cut(case.get("address"), 60)}
     phone = case.get("caller_phone") or "—"
     if case.get("masked") and case.get("confidential"):
         phone = "保密件，请联系中心转达"
@@ -300,8 +318,8 @@ def render_case_html(
         ("办结时间", _local(case.get("resolved_at"))),
         ("回访评价", RATINGS.label(case.get("rating")) if case.get("rating") else "—"),
     ]
-    grid = "".join(f"<th>{_e(k)}</th><td>{_e(v)}</td>" + ("</tr><tr>" if i % 2 else "")
-                   for i, (k, v) in enumerate(fields))
+    cells = [f"<th>{_e(k)}</th><td>{_e(v)}</td>" for k, v in fields]
+    grid = "".join(f"<tr>{''.join(cells[i : i + 2])}</tr>" for i in range(0, len(cells), 2))
     flags = [
         label
         for label, on in (("紧急", case.get("urgent")), ("保密件", case.get("confidential")),
@@ -309,17 +327,22 @@ def render_case_html(
         if on
     ]
     instructions = "".join(
-        f"<li>{_local(i.get('at'))} {_e(i.get('text') or i.get('instruction') or '')}"
-        f"{'（已回复：' + _e(i.get('reply')) + '）' if i.get('reply') else ''}</li>"
+        f"<li>{_local(i.get('at'))} {_e(_cut(i.get('text') or '', EVENT_NOTE_CHARS))}"
+        f"{'（已回复：' + _e(_cut(i.get('reply'), EVENT_NOTE_CHARS)) + '）' if i.get('reply') else ''}</li>"
         for i in (case.get("instructions") or [])[:3]
     )
     history = list(events)
     shown = history[-CASE_EVENTS:]
     timeline = "".join(
         f"<tr><td>{_local(e.get('at') or e.get('recorded_at'))}</td><td>{_e(e.get('type_name'))}</td>"
-        f"<td>{_e(e.get('unit_name') or '')}</td></tr>"
+        f"<td>{_e(e.get('unit_name') or '')}</td><td>{_e(_cut(_event_note(e), EVENT_NOTE_CHARS))}</td></tr>"
         for e in shown
     )
+    results = [
+        str(e["data"]["result"]) for e in history
+        if isinstance(e.get("data"), dict) and e["data"].get("result")
+    ]
+    result = _cut(results[-1], RESULT_CHARS) if results else ""
     earlier = (
         f'<p class="note">（此前另有 {len(history) - len(shown)} 条记录，见系统）</p>'
         if len(history) > len(shown)
@@ -329,12 +352,12 @@ def render_case_html(
         f'<header class="sheet-head"><h1>{_e(district)}诉求工单</h1>'
         f'<p class="meta">工单编号 <b data-testid="print-order-no">{_e(number)}</b>'
         f"{' · ' + _e('、'.join(flags)) if flags else ''} · 打印时间 {_local(printed_at)}</p></header>"
-        f'<table class="fields"><tr>{grid}</tr></table>'
+        f'<table class="fields">{grid}</table>'
         f'<h2>诉求内容</h2><div class="content" data-testid="print-content">{_e(content)}</div>'
         + (f"<h2>领导批示</h2><ul class=\"instr\">{instructions}</ul>" if instructions else "")
-        + (f"<h2>办理结果</h2><div class=\"content\">{_e(case.get('result'))}</div>" if case.get("result") else "")
+        + (f"<h2>办理结果</h2><div class=\"result\">{_e(result)}</div>" if result else "")
         + f'<h2>办理过程</h2><table class="grid timeline"><thead><tr><th>时间</th><th>事项</th>'
-        f"<th>单位</th></tr></thead><tbody>{timeline}</tbody></table>{earlier}"
+        f"<th>单位</th><th>说明</th></tr></thead><tbody>{timeline}</tbody></table>{earlier}"
         '<table class="sign"><tr><th>承办人</th><td></td><th>审核人</th><td></td><th>日期</th><td></td></tr></table>'
     )
     return _document(f"工单 {number}", body, inline_css, "case-sheet")
