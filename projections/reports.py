@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.contract import BUSINESS_FROM, BUSINESS_TO
 from engine.deadlines import SHANGHAI
 from engine.vocabulary import REPORT_KINDS, STATS_DIMENSIONS
 from projections.queries import ReadModel, StatsQueryError
@@ -127,6 +128,10 @@ def period_of_dates(kind: str, day: dt.date) -> Period:
 _MONTH = re.compile(r"(\d{4})-(\d{1,2})")
 _WEEK = re.compile(r"(\d{4})-[Ww](\d{1,2})")
 _DAY = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+# The contract's business years (engine.contract: 2000-2099), less a year at the start so that
+# the previous period of any period is inside them too.
+EARLIEST = dt.date(BUSINESS_FROM.year, 12, 31)
+LATEST = BUSINESS_TO.date()
 PERIOD_HELP = "2026-11（月报）、2026-W48（周报，ISO 周）、2026-11-30（日报）"
 
 
@@ -136,7 +141,19 @@ def parse_period(
     to: dt.date | str | None = None,
 ) -> Period:
     """``period``: 2026-11 (月报), 2026-W48 (周报, ISO week), 2026-11-30 (日报); or ``from_`` and
-    ``to`` (a custom range, ``to`` exclusive as in ``sanshi stats``). Beijing days."""
+    ``to`` (a custom range, ``to`` exclusive as in ``sanshi stats``). Beijing days, within the
+    input contract's business years (engine.contract), the previous period too."""
+    p = _parse_period(period, from_, to)
+    if not (p.start > EARLIEST and p.end <= LATEST):
+        raise PeriodError(f"报表周期应在 {EARLIEST.year + 1} 年至 {LATEST.year - 1} 年之间")
+    return p
+
+
+def _parse_period(
+    period: str | None,
+    from_: dt.date | str | None,
+    to: dt.date | str | None,
+) -> Period:
     text = (period or "").strip()
     if text and (from_ or to):
         raise PeriodError("--period 与 --from/--to 只能二选一")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from projections.reports import Period, PeriodError, parse_period
 
-DAYS = st.dates(min_value=dt.date(2000, 1, 3), max_value=dt.date(2099, 12, 28))
+DAYS = st.dates(min_value=dt.date(2001, 1, 8), max_value=dt.date(2098, 6, 1))  # + 400 days stays in 2099
 
 
 def test_a_month_a_week_a_day_and_a_range() -> None:
@@ -59,6 +59,12 @@ def test_a_month_a_week_a_day_and_a_range() -> None:
         (None, "2026-11-1x", "2026-11-15", "开始日期格式应为 YYYY-MM-DD"),
         (None, "2020-01-01", "2026-01-01", "最长"),
         ("2026-11", "2026-11-01", "2026-11-15", "只能二选一"),
+        # Outside the contract's business years (engine.contract), or its previous period is.
+        ("0001-01", None, None, "报表周期应在 2001 年至 2099 年之间"),
+        ("2000-06", None, None, "报表周期应在"),
+        ("2100-01", None, None, "报表周期应在"),
+        ("9999-W01", None, None, "报表周期应在"),
+        (None, "2099-12-01", "2100-01-02", "报表周期应在"),
     ],
 )
 def test_a_bad_period_is_refused_with_what_to_write(
