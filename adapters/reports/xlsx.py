@@ -154,6 +154,9 @@ def _trend(ws: Worksheet, report: Report) -> None:
         chart.y_axis.title = "件"
         chart.x_axis.title = header[0]
         chart.height, chart.width = 8, 18
+        # openpyxl 3.1 leaves the axes' "deleted" flag unset, which recent Excel reads as hidden.
+        chart.x_axis.delete = False
+        chart.y_axis.delete = False
         chart.add_data(Reference(ws, min_col=2, max_col=3, min_row=1, max_row=n + 1), titles_from_data=True)
         chart.set_categories(Reference(ws, min_col=1, min_row=2, max_row=n + 1))
         if report.trend_unit == "day":
