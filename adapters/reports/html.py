@@ -58,7 +58,7 @@ def _percent(r: Mapping[str, Any] | None) -> str:
 
 def _rate_cell(r: Mapping[str, Any]) -> str:
     return (
-        f'<td class="num"><span class="rate">{_percent(r)}</span>'
+        f'<td class="rp-num"><span class="rp-rate">{_percent(r)}</span>'
         f'<small>{r["numerator"]}/{r["denominator"]}</small></td>'
     )
 
@@ -87,8 +87,8 @@ def _local(value: Any) -> str:
 def render_report_html(report: Report, inline_css: bool = False) -> str:
     p = report.period
     parts = [
-        f'<header class="sheet-head"><h1 data-testid="report-title">{_e(report.title)}</h1>',
-        f'<p class="meta">受理日期 {p.start.isoformat()} 至 {p.last_day.isoformat()}（北京时间）'
+        f'<header class="rp-sheet-head"><h1 data-testid="report-title">{_e(report.title)}</h1>',
+        f'<p class="rp-meta">受理日期 {p.start.isoformat()} 至 {p.last_day.isoformat()}（北京时间）'
         f" · 对比上期 {_e(report.previous.label)}"
         f" · 超期与批示截至 {_local(report.generated_at)}</p></header>",
         _overview(report),
@@ -109,19 +109,19 @@ def _overview(report: Report) -> str:
             change = f"{(now['value'] - before['value']) * 100:+.2f}"
         rows.append(
             f'<tr data-rate="{term.code}"><th>{_e(term.label)}</th>'
-            f'<td class="num big">{_percent(now)}</td>'
-            f'<td class="num">{now["numerator"]}/{now["denominator"]}</td>'
-            f'<td class="num">{_percent(before)}</td><td class="num">{change}</td></tr>'
+            f'<td class="rp-num rp-big">{_percent(now)}</td>'
+            f'<td class="rp-num">{now["numerator"]}/{now["denominator"]}</td>'
+            f'<td class="rp-num">{_percent(before)}</td><td class="rp-num">{change}</td></tr>'
         )
     t = report.total
     counts = (
-        f'<p class="counts">受理 <b>{t["received"]}</b> 件（有效受理 {t["accepted"]}，合并 {t["merged"]}，'
+        f'<p class="rp-counts">受理 <b>{t["received"]}</b> 件（有效受理 {t["accepted"]}，合并 {t["merged"]}，'
         f'不予受理 {t["rejected"]}） · 派单 {t["dispatched"]} · 办结 {t["resolved"]} · '
         f'退单 {t["returned"]} · 回访 {t["followups"]} · 上期受理 {report.previous_total["received"]}</p>'
     )
     return (
-        '<section class="overview"><h2>七率概览</h2>' + counts
-        + '<table class="rates" data-testid="report-rates"><thead><tr><th>指标</th><th>本期</th>'
+        '<section class="rp-overview"><h2>七率概览</h2>' + counts
+        + '<table class="rp-rates" data-testid="report-rates"><thead><tr><th>指标</th><th>本期</th>'
         "<th>分子/分母</th><th>上期</th><th>变化（百分点）</th></tr></thead><tbody>"
         + "".join(rows) + "</tbody></table></section>"
     )
@@ -161,13 +161,13 @@ def _trend(report: Report) -> str:
     )
     line = f'<polyline points="{" ".join(points)}" fill="none" stroke="#1d5fa8" stroke-width="2"/>'
     svg = (
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="受理与办结趋势" '
+        f'<svg class="rp-chart" viewBox="0 0 {width} {height}" role="img" aria-label="受理与办结趋势" '
         f'xmlns="http://www.w3.org/2000/svg">{axis}{"".join(bars)}{line}{"".join(labels)}</svg>'
     )
     unit = "按日" if report.trend_unit == "day" else "按月"
     return (
-        f'<section class="trend"><h2>趋势（{unit}）</h2>'
-        '<p class="legend"><span class="key bar"></span>受理 <span class="key line"></span>办结</p>'
+        f'<section class="rp-trend"><h2>趋势（{unit}）</h2>'
+        '<p class="rp-legend"><span class="rp-key rp-bar"></span>受理 <span class="rp-key rp-line"></span>办结</p>'
         f"{svg}</section>"
     )
 
@@ -183,14 +183,14 @@ def _table(
         f"<th>{_e(t.label)}</th>" for t in rates()
     )
     if note:
-        body = f'<tr><td colspan="{3 + len(rates())}" class="note">{_e(note)}</td></tr>'
+        body = f'<tr><td colspan="{3 + len(rates())}" class="rp-note">{_e(note)}</td></tr>'
     else:
         lines = [_row(r, r["name"]) for r in rows]
         if total is not None:
-            lines.append(_row(total, f"合计（{total['name']}）", "total"))
+            lines.append(_row(total, f"合计（{total['name']}）", "rp-total"))
         body = "".join(lines)
     return (
-        f'<section class="breakdown"><h2>{_e(title)}</h2><table class="grid">'
+        f'<section class="rp-breakdown"><h2>{_e(title)}</h2><table class="rp-grid">'
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></section>"
     )
 
@@ -199,25 +199,25 @@ def _row(r: Mapping[str, Any], name: str, cls: str = "") -> str:
     attr = f' class="{cls}"' if cls else ""
     cells = "".join(_rate_cell(r[t.code]) for t in rates())
     return (
-        f'<tr{attr}><th>{_e(name)}</th><td class="num">{r["received"]}</td>'
-        f'<td class="num">{r["resolved"]}</td>{cells}</tr>'
+        f'<tr{attr}><th>{_e(name)}</th><td class="rp-num">{r["received"]}</td>'
+        f'<td class="rp-num">{r["resolved"]}</td>{cells}</tr>'
     )
 
 
 def _rises(report: Report) -> str:
     if not report.rises:
-        body = '<tr><td colspan="7" class="note">已按街道和分类筛选，或本期无受理</td></tr>'
+        body = '<tr><td colspan="7" class="rp-note">已按街道和分类筛选，或本期无受理</td></tr>'
     else:
         body = "".join(
-            f'<tr{" class=candidate" if r.candidate else ""}><td>{_e(STATS_DIMENSIONS.label(r.kind))}</td>'
-            f"<th>{_e(r.name)}</th><td class=num>{r.received}</td><td class=num>{r.previous}</td>"
-            f"<td class=num>{r.change:+d}</td>"
-            f"<td class=num>{'—' if r.change_ratio is None else f'{r.change_ratio * 100:+.1f}%'}</td>"
+            f'<tr{" class=rp-candidate" if r.candidate else ""}><td>{_e(STATS_DIMENSIONS.label(r.kind))}</td>'
+            f"<th>{_e(r.name)}</th><td class=rp-num>{r.received}</td><td class=rp-num>{r.previous}</td>"
+            f"<td class=rp-num>{r.change:+d}</td>"
+            f"<td class=rp-num>{'—' if r.change_ratio is None else f'{r.change_ratio * 100:+.1f}%'}</td>"
             f"<td>{'每月一题候选' if r.candidate else ''}</td></tr>"
             for r in report.rises
         )
     return (
-        '<section class="rises"><h2>高频诉求（较上期增加最多的分类与街道）</h2><table class="grid">'
+        '<section class="rp-rises"><h2>高频诉求（较上期增加最多的分类与街道）</h2><table class="rp-grid">'
         "<thead><tr><th>类型</th><th>名称</th><th>本期</th><th>上期</th><th>增加</th><th>增幅</th><th></th>"
         f"</tr></thead><tbody>{body}</tbody></table></section>"
     )
@@ -225,7 +225,7 @@ def _rises(report: Report) -> str:
 
 def _more(total: int) -> str:
     return (
-        f'<p class="note">共 {total} 件，此处列出前 {PRINT_ROWS} 件，全部见 Excel 报表。</p>'
+        f'<p class="rp-note">共 {total} 件，此处列出前 {PRINT_ROWS} 件，全部见 Excel 报表。</p>'
         if total > PRINT_ROWS
         else ""
     )
@@ -239,9 +239,9 @@ def _overdue(report: Report) -> str:
         f"<td>{_e(DEADLINE_KINDS.label(r.get('overdue_kind')) if r.get('overdue_kind') else '')}</td>"
         f"<td>{_local(r.get('claim_deadline') if r.get('overdue_kind') == 'claim' else r.get('handle_deadline'))}</td></tr>"
         for r in rows[:PRINT_ROWS]
-    ) or '<tr><td colspan="6" class="note">无超期工单</td></tr>'
+    ) or '<tr><td colspan="6" class="rp-note">无超期工单</td></tr>'
     return (
-        f'<section class="overdue"><h2>超期工单（{len(rows)} 件）</h2><table class="grid">'
+        f'<section class="rp-overdue"><h2>超期工单（{len(rows)} 件）</h2><table class="rp-grid">'
         "<thead><tr><th>工单</th><th>受理时间</th><th>承办单位</th><th>分类</th><th>超期环节</th><th>时限</th>"
         f"</tr></thead><tbody>{body}</tbody></table>{_more(len(rows))}</section>"
     )
@@ -253,16 +253,16 @@ def _instructions(report: Report) -> str:
     body = "".join(
         f"<tr><td>{_e(str(r['case_id'])[:8])}</td><td>{_local(r.get('received_at'))}</td>"
         f"<td>{_e(r.get('unit_name') or '')}</td><td>{_e(r.get('status_name'))}</td>"
-        f"<td class=num>{r.get('instructions_answered')}/{r.get('instructions')}</td>"
+        f"<td class=rp-num>{r.get('instructions_answered')}/{r.get('instructions')}</td>"
         f"<td>{_local(r.get('instruction_due')) if r.get('instruction_due') else '已回复'}"
         f"{'（已超期）' if r.get('instruction_overdue') else ''}</td></tr>"
         for r in rows[:PRINT_ROWS]
-    ) or '<tr><td colspan="6" class="note">无批示件</td></tr>'
+    ) or '<tr><td colspan="6" class="rp-note">无批示件</td></tr>'
     return (
-        f'<section class="instructions"><h2>批示件（{c.get("cases", 0)} 件）</h2>'
-        f'<p class="counts">批示 {c.get("instructions", 0)} 次 · 已回复 {c.get("answered", 0)}'
+        f'<section class="rp-instructions"><h2>批示件（{c.get("cases", 0)} 件）</h2>'
+        f'<p class="rp-counts">批示 {c.get("instructions", 0)} 次 · 已回复 {c.get("answered", 0)}'
         f' · 按时回复 {c.get("answered_on_time", 0)} · 待回复 {c.get("pending", 0)}'
-        f' · 待回复已超期 {c.get("pending_overdue", 0)}</p><table class="grid">'
+        f' · 待回复已超期 {c.get("pending_overdue", 0)}</p><table class="rp-grid">'
         "<thead><tr><th>工单</th><th>受理时间</th><th>承办单位</th><th>状态</th><th>回复/批示</th><th>回复期限</th>"
         f"</tr></thead><tbody>{body}</tbody></table>{_more(len(rows))}</section>"
     )
@@ -344,20 +344,20 @@ def render_case_html(
     ]
     result = _cut(results[-1], RESULT_CHARS) if results else ""
     earlier = (
-        f'<p class="note">（此前另有 {len(history) - len(shown)} 条记录，见系统）</p>'
+        f'<p class="rp-note">（此前另有 {len(history) - len(shown)} 条记录，见系统）</p>'
         if len(history) > len(shown)
         else ""
     )
     body = (
-        f'<header class="sheet-head"><h1>{_e(district)}诉求工单</h1>'
-        f'<p class="meta">工单编号 <b data-testid="print-order-no">{_e(number)}</b>'
+        f'<header class="rp-sheet-head"><h1>{_e(district)}诉求工单</h1>'
+        f'<p class="rp-meta">工单编号 <b data-testid="print-order-no">{_e(number)}</b>'
         f"{' · ' + _e('、'.join(flags)) if flags else ''} · 打印时间 {_local(printed_at)}</p></header>"
-        f'<table class="fields">{grid}</table>'
-        f'<h2>诉求内容</h2><div class="content" data-testid="print-content">{_e(content)}</div>'
-        + (f"<h2>领导批示</h2><ul class=\"instr\">{instructions}</ul>" if instructions else "")
-        + (f"<h2>办理结果</h2><div class=\"result\">{_e(result)}</div>" if result else "")
-        + f'<h2>办理过程</h2><table class="grid timeline"><thead><tr><th>时间</th><th>事项</th>'
+        f'<table class="rp-fields">{grid}</table>'
+        f'<h2>诉求内容</h2><div class="rp-content" data-testid="print-content">{_e(content)}</div>'
+        + (f"<h2>领导批示</h2><ul class=\"rp-instr\">{instructions}</ul>" if instructions else "")
+        + (f"<h2>办理结果</h2><div class=\"rp-result\">{_e(result)}</div>" if result else "")
+        + f'<h2>办理过程</h2><table class="rp-grid rp-timeline"><thead><tr><th>时间</th><th>事项</th>'
         f"<th>单位</th><th>说明</th></tr></thead><tbody>{timeline}</tbody></table>{earlier}"
-        '<table class="sign"><tr><th>承办人</th><td></td><th>审核人</th><td></td><th>日期</th><td></td></tr></table>'
+        '<table class="rp-sign"><tr><th>承办人</th><td></td><th>审核人</th><td></td><th>日期</th><td></td></tr></table>'
     )
     return _document(f"工单 {number}", body, inline_css, "case-sheet")

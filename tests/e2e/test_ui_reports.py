@@ -9,6 +9,7 @@ PDFs in test-artifacts/ (looked at).
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
@@ -97,7 +98,7 @@ def test_the_leader_prints_the_monthly_report_and_downloads_it(
     page.get_by_test_id("report-show").click()
     page.get_by_test_id("report-title").filter(has_text="2026年7月").wait_for()
     shown = {
-        code: page.locator(f"[data-rate={code}] td.big").inner_text()
+        code: page.locator(f"[data-rate={code}] td.rp-big").inner_text()
         for code in ("handling_rate", "satisfaction_rate", "mediation_success_rate")
     }
     assert shown == {code: f"{total[code]['value'] * 100:.2f}%" for code in shown}
@@ -121,8 +122,8 @@ def test_the_leader_prints_the_monthly_report_and_downloads_it(
         page.get_by_test_id("report-xlsx").click()
     download = info.value
     assert download.suggested_filename == "三事月报_2026-07.xlsx"
-    path = Path(download.path())
-    overview = load_workbook(path)["概览"]
+    # The browser keeps the download under a name without an extension: read the bytes.
+    overview = load_workbook(io.BytesIO(Path(download.path()).read_bytes()))["概览"]
     assert overview["A5"].value == "办结率" and overview["D5"].number_format == "0.00%"
     assert f"{overview['D5'].value * 100:.2f}%" == "92.31%"
     assert not page.errors, page.errors

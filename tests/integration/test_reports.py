@@ -185,7 +185,7 @@ def test_the_json_and_the_print_page_carry_the_same_figures(july: Any) -> None:
     html = page.text
     assert '<link rel="stylesheet" href="/static/report.css">' in html and "<script" not in html
     assert "海城区三事月报 · 2026年7月" in html
-    assert 'data-rate="handling_rate"><th>办结率</th><td class="num big">92.31%</td><td class="num">12/13</td>' in html
+    assert 'data-rate="handling_rate"><th>办结率</th><td class="rp-num rp-big">92.31%</td><td class="rp-num">12/13</td>' in html
     css = client.get("/static/report.css").text
     assert "@page { size: A4;" in css
 
@@ -268,7 +268,7 @@ def test_the_published_figures_month_reports_92_12_97_46_83_75(
     html = page.read_text(encoding="utf-8")
     assert "@page { size: A4;" in html
     for label, figure in (("办结率", "92.12%"), ("满意率", "97.46%"), ("调解成功率", "83.75%")):
-        assert f"<th>{label}</th><td class=\"num big\">{figure}</td>" in html
+        assert f"<th>{label}</th><td class=\"rp-num rp-big\">{figure}</td>" in html
     # JSON: the figures as the API serves them.
     result = runner.invoke(main, ["report", "--period", "2026-03", "--format", "json", "--out", str(tmp_path / "m.json")])
     assert result.exit_code == 0, result.output
