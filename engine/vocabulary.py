@@ -685,6 +685,19 @@ ADMIN_CHANGES: Final = _vocabulary(
     },
 )
 
+# ---- reports (日报/周报/月报, projections/reports.py, docs/reports.md) ------------------------------
+
+REPORT_KINDS: Final = _vocabulary(
+    "report_kinds",
+    "报表周期",
+    (
+        Term("day", "日报", "一天（北京时间）"),
+        Term("week", "周报", "ISO 周：周一至周日"),
+        Term("month", "月报", "一个自然月"),
+        Term("range", "报表", "自定起止日期"),
+    ),
+)
+
 # ---- all of it -----------------------------------------------------------------------------------
 
 VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
@@ -708,6 +721,7 @@ VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
     RETURN_DECISIONS,
     UNIT_QUEUES,
     ADMIN_CHANGES,
+    REPORT_KINDS,
 )
 
 
@@ -729,6 +743,7 @@ __all__ = [
     "PART_STATUSES",
     "RATES",
     "RATINGS",
+    "REPORT_KINDS",
     "RETURN_DECISIONS",
     "ROLES",
     "STATS_DIMENSIONS",

@@ -108,6 +108,7 @@ ROUTES: list[Route] = [
     Route("GET", "/api/cases", EVERYONE),
     Route("GET", "/api/cases/{id}", CASE_READERS_BY_ID, Status.DISPATCHED),
     Route("GET", "/api/cases/{id}/events", CASE_READERS_BY_ID, Status.DISPATCHED),
+    Route("GET", "/api/cases/{id}/print", CASE_READERS_BY_ID, Status.DISPATCHED),  # 工单打印
     Route("GET", "/api/units/{unit}/inbox", CASE_READERS),
     Route("GET", "/api/queue/manual", STATS_READERS),
     Route("GET", "/api/queue/followup", STATS_READERS),
@@ -120,6 +121,7 @@ ROUTES: list[Route] = [
     # 本单位考核: a unit its own figures and place only (another unit's: 403)
     Route("GET", "/api/units/{unit}/figures", CASE_READERS),
     Route("GET", "/api/units/{unit}/figures?from=2026-11-01&to=2026-12-01", CASE_READERS),
+    Route("GET", "/api/reports?period=2026-11&format=xlsx", STATS_READERS),  # 报表
     Route("GET", "/api/overdue", STATS_READERS),
     # 领导驾驶舱 (issue 19): the cases behind a table's number, trends; as the stats
     Route("GET", "/api/stats/cases?field=resolved&by=street&key=zhongjie", STATS_READERS),

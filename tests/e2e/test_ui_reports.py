@@ -1,0 +1,181 @@
+"""The web UI in Chromium for reports (报表) and 工单打印 (issue 19), against `sanshi serve` on a
+database holding the hand-counted July 2026 month (tests/support/cohandled_month.py).
+
+The leader opens 报表, asks for the July 月报: the sheet shows the API's rates; printed (print
+media) it is the sheet alone on A4; the Excel download is named after the month and holds the
+same rate. A case's 打印 shows its sheet, which prints on exactly one A4 page. Screenshots and
+PDFs in test-artifacts/ (looked at).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+
+from tests.e2e.test_ui_flow import (  # noqa: F401
+    ARTIFACTS,
+    LEADER,
+    OPERATOR,
+    REPO,
+    _api,
+    _free_port,
+    _page,
+    browser,
+)
+from tests.support.cohandled_month import JulyCases, july_month
+from tests.support.fold_oracle import make_runtime
+from tests.support.moved_clock import CLI_CODE
+
+# The server's clock decides the overdue list's "as of" (not asserted): run on moved clocks too.
+pytestmark = pytest.mark.date_sensitive
+
+
+def _pdf_pages(pdf: bytes) -> int:
+    return len(re.findall(rb"/Type\s*/Page(?![s\w])", pdf))
+
+
+@pytest.fixture(scope="module")
+def july_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, JulyCases]]:
+    """July's month written through the application service, then `sanshi serve` over it."""
+    db = tmp_path_factory.mktemp("reports-ui") / "sanshi.db"
+    rt = make_runtime(f"sqlite:///{db}")
+    try:
+        cases = july_month(rt)
+    finally:
+        rt.close()
+    port = _free_port()
+    env = {**os.environ, "SANSHI_DB": f"sqlite:///{db}"}
+    env.pop("SANSHI_KAFKA", None)
+    log = (tmp_path_factory.getbasetemp() / "serve-reports.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLI_CODE, "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("sanshi serve did not start")
+            time.sleep(0.2)
+        yield base, cases
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_the_leader_prints_the_monthly_report_and_downloads_it(
+    browser: Any, july_server: tuple[str, JulyCases]  # noqa: F811
+) -> None:
+    base, _ = july_server
+    total = _api(base, LEADER, "GET", "/api/stats?from=2026-07-01&to=2026-08-01")["total"]
+    page = _page(browser, base, LEADER)
+    page.get_by_test_id("tab-reports").click()
+    page.get_by_test_id("report-kind").select_option("month")
+    page.get_by_test_id("report-month").fill("2026-07")
+    page.get_by_test_id("report-show").click()
+    page.get_by_test_id("report-title").filter(has_text="2026年7月").wait_for()
+    shown = {
+        code: page.locator(f"[data-rate={code}] td.rp-big").inner_text()
+        for code in ("handling_rate", "satisfaction_rate", "mediation_success_rate")
+    }
+    assert shown == {code: f"{total[code]['value'] * 100:.2f}%" for code in shown}
+    assert shown["handling_rate"] == "92.31%"  # 12/13, the hand count
+
+    # Printed: the sheet alone, on A4.
+    page.emulate_media(media="print")
+    assert not page.locator(".topbar").is_visible()
+    assert not page.locator(".report-controls").is_visible()
+    assert page.get_by_test_id("report-title").is_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "报表-月报-print.png"), full_page=True)
+    pdf = page.pdf(format="A4", print_background=True)
+    (ARTIFACTS / "报表-月报.pdf").write_bytes(pdf)
+    assert 1 <= _pdf_pages(pdf) <= 4
+    page.emulate_media(media="screen")
+    page.screenshot(path=str(ARTIFACTS / "报表-月报-screen.png"))
+
+    # 下载 Excel: named after the month, the same rate inside.
+    with page.expect_download() as info:
+        page.get_by_test_id("report-xlsx").click()
+    download = info.value
+    assert download.suggested_filename == "三事月报_2026-07.xlsx"
+    # The browser keeps the download under a name without an extension: read the bytes.
+    overview = load_workbook(io.BytesIO(Path(download.path()).read_bytes()))["概览"]
+    assert overview["A5"].value == "办结率" and overview["D5"].number_format == "0.00%"
+    assert f"{overview['D5'].value * 100:.2f}%" == "92.31%"
+    assert not page.errors, page.errors
+
+
+@pytest.mark.parametrize("name", ["C1", "C6"])  # the longest histories of the month
+def test_a_case_prints_on_one_a4_page(
+    browser: Any, july_server: tuple[str, JulyCases], name: str  # noqa: F811
+) -> None:
+    base, cases = july_server
+    page = _page(browser, base, LEADER)
+    page.get_by_test_id("tab-search").click()
+    page.get_by_test_id("open-id").fill(str(cases.ids[name]))
+    page.get_by_role("button", name="打开").click()
+    page.get_by_test_id("case-detail").wait_for()
+    page.get_by_test_id("print-case").click()
+    sheet = page.get_by_test_id("case-print")
+    sheet.wait_for()
+    assert "诉求工单" in sheet.inner_text()
+    page.emulate_media(media="print")
+    assert not page.get_by_test_id("case-detail").is_visible()
+    pdf = page.pdf(format="A4", print_background=True)
+    (ARTIFACTS / f"工单打印-{name}.pdf").write_bytes(pdf)
+    page.screenshot(path=str(ARTIFACTS / f"工单打印-{name}-print.png"), full_page=True)
+    assert _pdf_pages(pdf) == 1
+    page.emulate_media(media="screen")
+    page.get_by_test_id("case-print-close").click()
+    assert not sheet.is_visible()
+    assert not page.errors, page.errors
+
+
+def test_the_longest_case_still_prints_on_one_page(
+    browser: Any, july_server: tuple[str, JulyCases]  # noqa: F811
+) -> None:
+    """Content near the 4000-character limit and a long address: cut to fit, one page."""
+    base, _ = july_server
+    content = ("楼下烧烤店每天营业到凌晨三点，油烟直排、噪音扰民，多次反映无果，老人孩子无法休息。" * 100)[:3900]
+    created = _api(base, OPERATOR, "POST", "/api/cases", {
+        "order_no": "RPT-LONG-1", "received_at": "2026-07-20 09:30:00", "content": content,
+        "address": "海城区茶亭路" + "幸福里小区东侧临街商铺" * 15, "caller_name": "王先生",
+        "caller_phone": "13812345678",
+    })
+    page = _page(browser, base, LEADER)
+    page.get_by_test_id("tab-search").click()
+    page.get_by_test_id("open-id").fill(created["id"])
+    page.get_by_role("button", name="打开").click()
+    page.get_by_test_id("case-detail").wait_for()
+    page.get_by_test_id("print-case").click()
+    page.get_by_test_id("case-print").wait_for()
+    assert "全文见系统" in page.get_by_test_id("print-content").inner_text()
+    page.emulate_media(media="print")
+    pdf = page.pdf(format="A4", print_background=True)
+    page.screenshot(path=str(ARTIFACTS / "工单打印-long-print.png"), full_page=True)
+    assert _pdf_pages(pdf) == 1
+    assert not page.errors, page.errors
