@@ -11,10 +11,16 @@ from __future__ import annotations
 import smtplib
 import ssl
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from urllib.parse import parse_qs, unquote, urlparse
 
 from .port import DeliveryFailed, OutgoingNotice, Receipt
+
+
+# Lines up to RFC 5322's limit: the 64-character key stays on its header's line (folded, a
+# receiver would read it with a leading space).
+_POLICY = SMTP.clone(max_line_length=998)
 
 
 class SmtpSender:
@@ -35,7 +41,7 @@ class SmtpSender:
         self.timeout = timeout
 
     def message(self, notice: OutgoingNotice) -> EmailMessage:
-        msg = EmailMessage()
+        msg = EmailMessage(policy=_POLICY)
         msg["From"] = self.sender
         msg["To"] = notice.address
         msg["Subject"] = notice.subject or notice.body[:30]
