@@ -17,7 +17,6 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from .port import DeliveryFailed, OutgoingNotice, Receipt
 
-
 # Lines up to RFC 5322's limit: the 64-character key stays on its header's line (folded, a
 # receiver would read it with a leading space).
 _POLICY = SMTP.clone(max_line_length=998)

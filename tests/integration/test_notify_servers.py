@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import json
 import socket
 import sqlite3
 import subprocess
@@ -185,20 +186,21 @@ def contract(request: pytest.FixtureRequest, smtp: tuple[str, Mailbox],
     else:
         r = receivers(kind)
         r.start()
+        sender: NoticeSender
         if kind == "webhook":
-            sender: NoticeSender = WebhookSender(r.url, SECRET)
-            away: Callable[[], NoticeSender] = lambda: WebhookSender(f"http://{closed}/", SECRET)
+            sender = WebhookSender(r.url, SECRET)
 
-            def delivered() -> list[tuple[str, str]]:
-                import json
-                return [(k, json.loads(b)["text"]) for k, (b, _) in r.received().items()]
+            def away() -> NoticeSender:
+                return WebhookSender(f"http://{closed}/", SECRET)
         else:
             sender = SmsGatewaySender(r.url, API_KEY)
-            away = lambda: SmsGatewaySender(f"http://{closed}/", API_KEY)  # noqa: E731
 
-            def delivered() -> list[tuple[str, str]]:
-                import json
-                return [(k, json.loads(b)["text"]) for k, (b, _) in r.received().items()]
+            def away() -> NoticeSender:
+                return SmsGatewaySender(f"http://{closed}/", API_KEY)
+
+        def delivered() -> list[tuple[str, str]]:
+            return [(k, json.loads(b)["text"]) for k, (b, _) in r.received().items()]
+
         yield Contract(sender, delivered, away)
         sender.close()
 
@@ -320,7 +322,6 @@ def test_a_few_hundred_cases_every_notice_delivered_exactly_once(
         texts = gateway.received()
         assert set(texts) == by_channel["sms"] and {n for _, n in texts.values()} == {1}
         # The residents' receipts carry their order numbers; no SMS to a confidential caller.
-        import json
         sms = [json.loads(b) for b, _ in texts.values()]
         by_phone = {m["to"]: m["text"] for m in sms}
         for case in cases:
@@ -352,7 +353,7 @@ def test_the_consumer_killed_mid_stream_and_restarted_loses_nothing_and_counts_e
         def deliver() -> None:
             try:
                 drain(rt)
-            except BaseException as e:  # noqa: BLE001 - reported by the test
+            except BaseException as e:
                 failure.append(e)
             finally:
                 done.set()
