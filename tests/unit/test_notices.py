@@ -269,3 +269,31 @@ def test_contacts_for_a_unit_that_does_not_exist_are_refused() -> None:
         SanshiConfig.model_validate(
             {**demo_config().model_dump(), "notifications": {"units": {"nosuch": {"email": ["a@b.c"]}}}}
         )
+
+
+def test_the_case_timeline_says_who_was_told_by_which_channel(world: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from adapters.http import create_app
+    from tests.support.api import OPERATOR, auth
+
+    rt, notifier, _, _ = world
+    case = receive(rt)
+    notifier.step()
+    rt.__dict__["notifier"] = notifier  # the runtime's own, as SANSHI_SMS_URL etc. would build
+    with TestClient(create_app(rt)) as client:
+        events = client.get(f"/api/cases/{case.id}/events", headers=auth(OPERATOR)).json()
+        unit_view = client.get(f"/api/cases/{case.id}/events", headers=auth("demo-unit-chatinglu")).json()
+    told = [(e["type_name"], e["unit_name"]) for e in events if e["type"] == "NoticeSent"]
+    assert sorted(told) == sorted([
+        ("已通知", "茶亭路社区（邮件）"), ("已通知", "茶亭路社区（短信）"),
+        ("已通知", "茶亭路社区（推送接口）"), ("已通知", "来电人（短信）"),
+    ])
+    # After the dispatch that called for them, in the order they were recorded.
+    names = [e["type"] for e in events]
+    assert names.index("Dispatched") < names.index("NoticeSent")
+    receipt = next(e for e in events if e["unit_name"] == "来电人（短信）")
+    assert case.order_no in receipt["data"]["text"] and "13912345678" not in str(receipt)
+    # A unit sees that the caller was told, not what: the data of a notice is not on its list.
+    seen = [e for e in unit_view if e["type"] == "NoticeSent"]
+    assert len(seen) == 4 and all(e["data"] == {} for e in seen)
