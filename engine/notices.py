@@ -207,6 +207,12 @@ class Intent:
         return AUDIENCE[self.kind]
 
 
+# The events :func:`decide` reads (the others call for no notice, and are not even decoded).
+DECIDING_EVENTS = frozenset(
+    {"Dispatched", "Escalated", "Instructed", "Numbered", "Resolved", "AnsweredDirectly", "OriginalResolved"}
+)
+
+
 def decide(name: str, state: Mapping[str, Any], case_id: UUID, version: int) -> list[Intent]:
     """The notices an event of a case calls for (the others call for none)."""
     source = f"{case_id}:{version}"

@@ -58,6 +58,7 @@ from adapters.channels import DeadLetter
 from engine.application import CaseNotFound, SanshiApplication
 from engine.deadlines import SHANGHAI
 from engine.notices import (
+    DECIDING_EVENTS,
     NOTICE_EVENTS,
     Audience,
     Intent,
@@ -71,7 +72,8 @@ from engine.notices import (
     resident_withheld,
 )
 from engine.vocabulary import DEADLINE_KINDS
-from projections.log_reader import CASE_ID, ID, VERSION, LogReader
+from projections.fold import WITH_UNIT
+from projections.log_reader import CASE_ID, ID, TOPIC, VERSION, LogReader
 from projections.sealed import TextSealer
 from projections.tables import view_cases, view_open_cases
 
@@ -86,9 +88,10 @@ PENDING, SENT, WITHHELD, DEAD = "pending", "sent", "withheld", "dead"
 TRACKING_NAME = "sanshi_notices"
 # Events read per transaction while following the log.
 FOLLOW_BATCH = 1000
-# The statuses of cases a unit holds (projections.fold.WITH_UNIT, without importing the fold's
-# internals here): a deadline warning is for these only.
-HELD = ("dispatched", "claimed", "mediating")
+# The statuses of cases a unit holds: a deadline warning is for these only (a suspended case's
+# clock is stopped).
+HELD = sorted(WITH_UNIT)
+WANTED = DECIDING_EVENTS | NOTICE_EVENTS
 
 metadata = MetaData()
 
@@ -249,6 +252,8 @@ class Notifier:
                 outcomes: list[tuple[str, str, str]] = []
                 now = self.now()
                 for e in events:
+                    if str(e[TOPIC]).rsplit(".", 1)[-1] not in WANTED:
+                        continue  # decoding a Classified (the router's whole explanation) costs
                     name, state = self._reader.decoder.decode(e)
                     if name in NOTICE_EVENTS:
                         status = SENT if name == "NoticeSent" else DEAD
