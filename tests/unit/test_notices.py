@@ -297,3 +297,52 @@ def test_the_case_timeline_says_who_was_told_by_which_channel(world: Any) -> Non
     # A unit sees that the caller was told, not what: the data of a notice is not on its list.
     seen = [e for e in unit_view if e["type"] == "NoticeSent"]
     assert len(seen) == 4 and all(e["data"] == {} for e in seen)
+
+
+def test_the_workers_notify_step_delivers_between_polls(world: Any) -> None:
+    from adapters.transport.worker import Notify, WorkerStats
+
+    rt, notifier, senders, _ = world
+    receive(rt)
+    rt.__dict__["notifier"] = notifier
+    stats = WorkerStats()
+    step = Notify(rt, stats, interval=60.0)
+    step()
+    assert stats.counts["notices_sent"] == 4 and len(senders["sms"].sent) == 2
+    receive(rt)
+    step()  # within its interval: the next turn does it
+    assert stats.counts["notices_sent"] == 4
+
+
+def test_no_channel_configured_means_no_notifier() -> None:
+    rt = make_runtime(config=config_with())
+    try:
+        assert rt.notifier is None
+    finally:
+        rt.close()
+
+
+def test_the_environment_chooses_the_channels() -> None:
+    from adapters.bootstrap import bootstrap
+    from engine.routing.keyword import KeywordRouter
+    from engine.settings import Settings
+
+    config = config_with()
+    env = {
+        "SANSHI_DB": "memory://",
+        "SANSHI_SMTP_URL": "smtp://127.0.0.1:2525?from=notice@haicheng.gov.cn",
+        "SANSHI_WEBHOOK_URL": "http://127.0.0.1:9/hook",
+        "SANSHI_WEBHOOK_SECRET": "whsec",
+    }
+    rt = bootstrap(Settings.from_env(env), config=config, router=KeywordRouter(config))
+    try:
+        assert rt.notifier is not None and set(rt.notifier.senders) == {"email", "webhook"}
+    finally:
+        rt.close()
+    unsigned = Settings.from_env({**env, "SANSHI_WEBHOOK_SECRET": ""})
+    rt = bootstrap(unsigned, config=config, router=KeywordRouter(config))
+    try:
+        with pytest.raises(ValueError, match="SANSHI_WEBHOOK_SECRET 未设置"):
+            _ = rt.notifier
+    finally:
+        rt.close()
