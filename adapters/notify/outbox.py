@@ -539,6 +539,12 @@ class Notifier:
             order_no = case.order_no or str(case.id)[:8]
             fields["order_no"] = order_no
             fields["category"] = _category_name(config, case.category)
+            if row.kind in (NoticeKind.DEADLINE_NEAR.value, NoticeKind.OVERDUE.value) and (
+                case.dispatch is None or case.dispatch.unit != row.target
+                or case.status.value not in WITH_UNIT
+            ):
+                # Decided a while ago (the receiver was away): no longer this unit's to hurry.
+                raise _Withheld("工单已不由该单位办理（已办结、转出或挂起）")
             if row.audience == Audience.RESIDENT.value:
                 why = resident_withheld(
                     channel=case.channel, confidential=case.confidential, phone=case.caller_phone,

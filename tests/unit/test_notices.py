@@ -347,3 +347,19 @@ def test_the_environment_chooses_the_channels() -> None:
             _ = rt.notifier
     finally:
         rt.close()
+
+
+def test_a_warning_decided_before_the_case_was_resolved_is_not_sent(world: Any) -> None:
+    rt, notifier, senders, clock = world
+    case = receive(rt)
+    notifier.step()
+    clock.at = case.dispatch.handle_deadline - dt.timedelta(hours=1)
+    senders["email"].fail_times = senders["email"].tries + 1  # the mail server away for a while
+    notifier.step()
+    rt.app.claim(case.id, "chatinglu", "unit:chatinglu", at=clock.at)
+    rt.app.resolve(case.id, "chatinglu", "已修复", "unit:chatinglu", at=clock.at)
+    clock.at += dt.timedelta(seconds=5)
+    notifier.step()
+    assert bodies(senders["email"], "deadline_near") == []
+    (row,) = [r for r in notifier.rows(case_id=case.id) if r.kind == "deadline_near" and r.channel == "email"]
+    assert row.status == WITHHELD and "已办结" in row.reason
