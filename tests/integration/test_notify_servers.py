@@ -409,3 +409,76 @@ def test_receivers_down_for_good_are_dead_lettered_with_the_reason(
         assert hook.received() == {}
     finally:
         rt.close()
+
+
+@pytest.mark.slow
+@pytest.mark.date_sensitive  # the server's own clock: the case is received now
+def test_sanshi_serve_tells_the_unit_and_the_caller_in_process(
+    tmp_path: Path, receivers: Callable[[str], Receiver]
+) -> None:
+    """The real ``sanshi serve`` (no Kafka) with the channels in its environment: a case posted
+    by an operator reaches the unit through the webhook and the caller's receipt through the
+    gateway, from the server's own thread, with nobody asking."""
+    import httpx
+
+    from tests.faults.support import CLI, REPO, cli_env
+    from tests.support.api import OPERATOR, auth
+
+    hook, gateway = receivers("webhook"), receivers("sms")
+    hook.start()
+    gateway.start()
+    port = free_port()
+    env = cli_env(
+        f"sqlite:///{tmp_path / 'serve.db'}",
+        SANSHI_WEBHOOK_URL=hook.url, SANSHI_WEBHOOK_SECRET=SECRET,
+        SANSHI_SMS_URL=gateway.url, SANSHI_SMS_KEY=API_KEY,
+    )
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port), "--clock-interval", "0", "--log-level", "warning"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                httpx.get(f"{base}/healthz", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+                assert time.monotonic() < deadline, "sanshi serve did not start"
+                time.sleep(0.5)
+        record = {
+            "order_no": "NT000001",
+            "received_at": dt.datetime.now(SHANGHAI).isoformat(),
+            "content": "东一巷菜场门口占道经营，摊位堵住了路",
+            "caller_phone": "13912340000",
+        }
+        answer = httpx.post(f"{base}/api/cases", json=record, headers=auth(OPERATOR), timeout=30)
+        assert answer.status_code == 201, answer.text
+        case = answer.json()
+        # The demo district tells 城管 and 茶亭路社区 through the webhook (engine/data/haicheng.yaml).
+        unit = (case.get("dispatch") or {}).get("unit")
+        assert unit in ("chengguan", "chatinglu"), unit
+        deadline = time.monotonic() + 60
+        while not (hook.received() and gateway.received()):
+            assert time.monotonic() < deadline, "no notice reached the receivers"
+            time.sleep(0.2)
+        ((hook_body, _),) = hook.received().values()
+        posted = json.loads(hook_body)
+        assert posted["kind"] == "case_arrived" and posted["target"] == unit
+        assert posted["order_no"] == case["order_no"] and case["order_no"] in posted["text"]
+        ((sms_body, _),) = gateway.received().values()
+        text = json.loads(sms_body)
+        assert text["to"] == "13912340000" and f"工单编号 {case['order_no']}" in text["text"]
+        # The case's timeline says so.
+        events = httpx.get(f"{base}/api/cases/{case['id']}/events", headers=auth(OPERATOR), timeout=30).json()
+        told = {e["unit_name"] for e in events if e["type"] == "NoticeSent"}
+        assert "来电人（短信）" in told and any("推送接口" in t for t in told)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
