@@ -8,8 +8,8 @@ own that stores notices by their Idempotency-Key in a SQLite file).
 - a few hundred cases end to end: every notice delivered exactly once, the residents' receipts
   carry their order numbers, no SMS to a confidential caller;
 - the webhook consumer killed (SIGKILL) mid-stream, after storing a notice and before answering,
-  then restarted: none lost, each stored once, the one it never answered delivered again and
-  dropped by its key, and the sender retried;
+  then restarted, then killed again from outside and restarted: none lost, each stored once,
+  the one it never answered delivered again and dropped by its key, and the sender retried;
 - a consumer that answers 503 for good and an SMTP server that is not there: each notice given
   up after its tries, dead-lettered with the reason, and recorded so in the log.
 
@@ -366,15 +366,25 @@ def test_the_consumer_killed_mid_stream_and_restarted_loses_nothing_and_counts_e
         assert stored_before == 40 and not done.is_set()
         time.sleep(1.0)  # the sender meets a closed port for a while
         hook.start()  # the same port and file, no crash this time
+        # Killed again from outside, at whatever point the stream has reached past 80.
+        deadline = time.monotonic() + 60
+        while len(hook.received()) < 80:
+            assert time.monotonic() < deadline and not done.is_set()
+            time.sleep(0.005)
+        hook.stop()  # SIGKILL
+        time.sleep(0.5)
+        hook.start()
         thread.join(120)
         assert not failure, failure
         webhook_keys = {r.key for r in notifier.rows() if r.channel == "webhook"}
         assert len(webhook_keys) == 120
         got = hook.received()
         assert set(got) == webhook_keys  # none lost
-        # The notice stored but never answered came again and was recognised by its key; every
-        # other notice arrived once.
-        assert sorted(n for _, n in got.values()) == [1] * 119 + [2]
+        # The notice stored but never answered came again and was recognised by its key (and,
+        # if the outside kill fell between storing and answering, one more); every other
+        # notice arrived once.
+        deliveries = sorted(n for _, n in got.values())
+        assert deliveries.count(2) in (1, 2) and set(deliveries) <= {1, 2}
         assert notifier.counts() == {SENT: 120}
         assert notifier.totals.failed >= 2  # the unanswered post and the closed port: retried
         retried = [r for r in notifier.rows() if r.attempts > 1]
