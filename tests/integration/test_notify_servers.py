@@ -13,7 +13,7 @@ own that stores notices by their Idempotency-Key in a SQLite file).
 - a consumer that answers 503 for good and an SMTP server that is not there: each notice given
   up after its tries, dead-lettered with the reason, and recorded so in the log.
 
-The clock the notifier reads is fixed (2026-03-02) and moves with real elapsed time, so that
+The kill test runs on SQLite and on PostgreSQL. The clock the notifier reads is fixed (2026-03-02) and moves with real elapsed time, so that
 the backoff waits pass; no outcome depends on today's date.
 """
 
@@ -243,7 +243,18 @@ class MovingClock:
         return T0 + dt.timedelta(seconds=time.monotonic() - self.start)
 
 
-def runtime(tmp_path: Path, *, smtp_url: str | None = None, webhook: str | None = None,
+def sqlite_at(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'sanshi.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return sqlite_at(tmp_path)
+    return str(request.getfixturevalue("fresh_postgres_url"))
+
+
+def runtime(db: str, *, smtp_url: str | None = None, webhook: str | None = None,
             sms: str | None = None, **notify: Any) -> Runtime:
     config = demo_config()
     contacts = {
@@ -253,7 +264,7 @@ def runtime(tmp_path: Path, *, smtp_url: str | None = None, webhook: str | None 
     settings = NotificationSettings(units=contacts, **notify)
     config = config.model_copy(update={"notifications": settings})
     rt = bootstrap(
-        Settings(db=f"sqlite:///{tmp_path / 'sanshi.db'}", kafka=None, config_path=None,
+        Settings(db=db, kafka=None, config_path=None,
                  cipher_key=None, smtp_url=smtp_url, webhook_url=webhook,
                  webhook_secret=SECRET if webhook else None, sms_url=sms,
                  sms_key=API_KEY if sms else None),
@@ -299,7 +310,7 @@ def test_a_few_hundred_cases_every_notice_delivered_exactly_once(
     hook, gateway = receivers("webhook"), receivers("sms")
     hook.start()
     gateway.start()
-    rt = runtime(tmp_path, smtp_url=url, webhook=hook.url, sms=gateway.url)
+    rt = runtime(sqlite_at(tmp_path), smtp_url=url, webhook=hook.url, sms=gateway.url)
     try:
         cases = receive_cases(rt, 300, confidential_every=10)
         started = time.monotonic()
@@ -338,11 +349,11 @@ def test_a_few_hundred_cases_every_notice_delivered_exactly_once(
 
 @pytest.mark.slow
 def test_the_consumer_killed_mid_stream_and_restarted_loses_nothing_and_counts_each_once(
-    tmp_path: Path, receivers: Callable[[str], Receiver]
+    db_url: str, receivers: Callable[[str], Receiver]
 ) -> None:
     hook = receivers("webhook")
     hook.start("--crash-after", "40")  # SIGKILLs itself after storing the 40th, before answering
-    rt = runtime(tmp_path, webhook=hook.url, retry_seconds=[0.2, 0.5, 1.0], max_attempts=30)
+    rt = runtime(db_url, webhook=hook.url, retry_seconds=[0.2, 0.5, 1.0], max_attempts=30)
     notifier = rt.notifier
     assert notifier is not None
     try:
@@ -399,7 +410,7 @@ def test_receivers_down_for_good_are_dead_lettered_with_the_reason(
     hook = receivers("webhook")
     hook.start("--status", "503")
     closed = free_port()
-    rt = runtime(tmp_path, smtp_url=f"smtp://127.0.0.1:{closed}", webhook=hook.url,
+    rt = runtime(sqlite_at(tmp_path), smtp_url=f"smtp://127.0.0.1:{closed}", webhook=hook.url,
                  retry_seconds=[0.1], max_attempts=3)
     notifier = rt.notifier
     assert notifier is not None
