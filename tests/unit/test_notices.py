@@ -363,3 +363,33 @@ def test_a_warning_decided_before_the_case_was_resolved_is_not_sent(world: Any) 
     assert bodies(senders["email"], "deadline_near") == []
     (row,) = [r for r in notifier.rows(case_id=case.id) if r.kind == "deadline_near" and r.channel == "email"]
     assert row.status == WITHHELD and "已办结" in row.reason
+
+
+def test_with_the_cipher_key_the_outbox_keeps_no_text_in_clear() -> None:
+    import base64
+
+    from sqlalchemy import text
+
+    from adapters.bootstrap import bootstrap
+    from adapters.transport.sealing import sealer_for
+    from engine.routing.keyword import KeywordRouter
+    from engine.settings import Settings
+
+    key = base64.b64encode(bytes(range(100, 132))).decode()
+    config = config_with()
+    rt = bootstrap(Settings(db="memory://", kafka=None, config_path=None, cipher_key=key),
+                   config=config, router=KeywordRouter(config))
+    try:
+        sms = MemorySender("sms")
+        notifier = Notifier(rt.app, rt.views_engine, {"sms": sms}, sealer=sealer_for(key),
+                            now=Clock(T0), from_start=True)
+        case = receive(rt)
+        rt.app.claim(case.id, "chatinglu", "unit:chatinglu", at=T0)
+        rt.app.resolve(case.id, "chatinglu", "路灯已更换，恢复照明。", "unit:chatinglu", at=T0)
+        notifier.step()
+        assert any("路灯已更换" in n.body for n in sms.sent)
+        with rt.views_engine.connect() as conn:
+            stored = " ".join(r[0] for r in conn.execute(text("SELECT fields FROM notice_outbox")))
+        assert "路灯已更换" not in stored and "13912345678" not in stored
+    finally:
+        rt.close()
