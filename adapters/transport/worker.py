@@ -318,15 +318,16 @@ class Notify:
         self.interval = interval
         self.limit = limit
         self._last = 0.0
+        # Built now: a channel set up wrong (a webhook without its secret) stops the worker at
+        # its start with the reason, not every turn in the log.
+        self.notifier = runtime.notifier
 
     def __call__(self) -> None:
-        if time.monotonic() - self._last < self.interval:
+        notifier = self.notifier
+        if notifier is None or time.monotonic() - self._last < self.interval:
             return
         self._last = time.monotonic()
         try:
-            notifier = self.runtime.notifier
-            if notifier is None:
-                return
             done = notifier.step(self.limit)
             self.stats.counts["notices_sent"] += done.sent
             self.stats.counts["notices_failed"] += done.failed

@@ -8,6 +8,7 @@ tests/integration/test_notify_servers.py."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -393,3 +394,19 @@ def test_with_the_cipher_key_the_outbox_keeps_no_text_in_clear() -> None:
         assert "路灯已更换" not in stored and "13912345678" not in stored
     finally:
         rt.close()
+
+
+def test_sanshi_notices_lists_the_outbox(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from adapters.cli import main
+
+    monkeypatch.setenv("SANSHI_DB", f"sqlite:///{tmp_path / 'cli.db'}")
+    for name in ("SANSHI_SMTP_URL", "SANSHI_WEBHOOK_URL", "SANSHI_SMS_URL", "SANSHI_KAFKA"):
+        monkeypatch.delenv(name, raising=False)
+    quiet = CliRunner().invoke(main, ["notices"])
+    assert quiet.exit_code == 0 and "未配置通知渠道" in quiet.output
+    monkeypatch.setenv("SANSHI_SMS_URL", "http://127.0.0.1:9/sms")
+    listed = CliRunner().invoke(main, ["notices", "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.output) == {"counts": {}, "notices": []}
