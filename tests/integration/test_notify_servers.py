@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from email.message import Message
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -74,12 +74,14 @@ class Mailbox:
     """aiosmtpd's handler: every message the server accepted."""
 
     def __init__(self) -> None:
-        self.messages: list[Message] = []
+        self.messages: list[EmailMessage] = []
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
-            self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+            parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            assert isinstance(parsed, EmailMessage)
+            self.messages.append(parsed)
         return "250 Message accepted for delivery"
 
 
@@ -179,7 +181,7 @@ def contract(request: pytest.FixtureRequest, smtp: tuple[str, Mailbox],
         url, box = smtp
         yield Contract(
             SmtpSender(url),
-            lambda: [(str(m["X-Sanshi-Notice-Key"]), m.get_payload(decode=True).decode("utf-8").strip())
+            lambda: [(str(m["X-Sanshi-Notice-Key"]), str(m.get_content()).strip())
                      for m in box.messages],
             lambda: SmtpSender(f"smtp://{closed}", timeout=2),
         )
@@ -421,7 +423,7 @@ def test_receivers_down_for_good_are_dead_lettered_with_the_reason(
         for row in notifier.rows():
             assert row.attempts == 3
             outcome = rt.app.notice_outcome(row.key)
-            assert type(outcome).__name__ == "AbandonedNotice"
+            assert outcome is not None and type(outcome).__name__ == "AbandonedNotice"
             expected = "HTTP 503" if row.channel == "webhook" else "邮件服务器不可用"
             assert expected in row.reason and expected in outcome.reason
         letters = rt.dead_letter_store.list()
