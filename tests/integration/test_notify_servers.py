@@ -6,7 +6,8 @@ own that stores notices by their Idempotency-Key in a SQLite file).
   deliver a notice with its key and text, and report a receiver that is away as a failure to
   retry (a refusal for good as such);
 - a few hundred cases end to end: every notice delivered exactly once, the residents' receipts
-  carry their order numbers, no SMS to a confidential caller;
+  carry their order numbers, no SMS to a confidential caller; the views and the outbox rebuilt
+  from the log, nothing is sent again;
 - the webhook consumer killed (SIGKILL) mid-stream, after storing a notice and before answering,
   then restarted, then killed again from outside and restarted: none lost, each stored once,
   the one it never answered delivered again and dropped by its key, and the sender retried;
@@ -345,6 +346,15 @@ def test_a_few_hundred_cases_every_notice_delivered_exactly_once(
         # The log says who was told what: one NoticeSent per notice.
         assert all(type(rt.app.notice_outcome(k)).__name__ == "SentNotice" for k in by_channel["webhook"])
         print(f"\n870 notices (300 e-mails, 300 webhook posts, 270 SMS) delivered in {took:.1f} s")
+        # Rebuilt, the views and the outbox (decided again from the log's start) send nothing:
+        # the log's NoticeSent close every row.
+        rt.projector.rebuild()
+        notifier.reset()
+        drain(rt)
+        assert notifier.counts() == {SENT: 870, "withheld": 30}
+        assert len(box.messages) == 300
+        assert {n for _, n in hook.received().values()} == {1} and len(hook.received()) == 300
+        assert {n for _, n in gateway.received().values()} == {1} and len(gateway.received()) == 270
     finally:
         rt.close()
 
