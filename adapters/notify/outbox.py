@@ -428,8 +428,9 @@ class Notifier:
             for row in self.due(limit):
                 try:
                     self._deliver_one(row, stats)
-                except Exception:  # the log or the database away: the row stays pending
+                except Exception as exc:  # the log or the database away: the row stays pending
                     log.exception("notice %s: delivery step failed; will retry", row.key[:12])
+                    self._postpone(row, f"内部错误 ({type(exc).__name__})")
         self.totals += stats
         return stats
 
@@ -492,6 +493,23 @@ class Notifier:
                 .values(attempts=attempts, reason=failure.reason, next_at=_utc(now + wait),
                         updated_at=_utc(now))
             )
+
+    def _postpone(self, row: OutboxRow, reason: str) -> None:
+        """Tried again after the backoff, not at once: a fault that lasts costs a try per wait,
+        not a try per turn."""
+        now = self.now()
+        attempts = row.attempts + 1
+        wait = dt.timedelta(seconds=self.settings.retry_after(attempts))
+        try:
+            with self._writer.begin() as conn:
+                conn.execute(
+                    update(notice_outbox)
+                    .where(and_(notice_outbox.c.key == row.key, notice_outbox.c.status == PENDING))
+                    .values(attempts=attempts, reason=reason, next_at=_utc(now + wait),
+                            updated_at=_utc(now))
+                )
+        except Exception:  # the database itself away: the row is tried on the next turn
+            log.warning("notice %s: could not postpone", row.key[:12])
 
     @staticmethod
     def _letter(row: OutboxRow, notice: OutgoingNotice, reason: str, now: dt.datetime) -> DeadLetter:

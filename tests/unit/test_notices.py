@@ -410,3 +410,20 @@ def test_sanshi_notices_lists_the_outbox(tmp_path: Any, monkeypatch: pytest.Monk
     listed = CliRunner().invoke(main, ["notices", "--format", "json"])
     assert listed.exit_code == 0, listed.output
     assert json.loads(listed.output) == {"counts": {}, "notices": []}
+
+
+def test_a_fault_of_the_notifier_itself_waits_for_the_backoff(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    rt, notifier, _, clock = world
+    receive(rt)
+    notifier.follow()
+
+    def broken(case_id: Any) -> Any:
+        raise RuntimeError("the log is away")
+
+    monkeypatch.setattr(rt.app, "get_case", broken)
+    notifier.deliver()
+    assert {r.reason for r in notifier.rows()} == {"内部错误 (RuntimeError)"}
+    assert notifier.due() == []  # not tried again at once
+    monkeypatch.undo()
+    clock.at += dt.timedelta(seconds=2)
+    assert notifier.deliver().sent == 4
