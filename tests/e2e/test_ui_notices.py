@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_ui_flow import OPERATOR, _api, _free_port, _page, _shot, browser  # noqa: F401
-from tests.integration.test_notify_servers import API_KEY, SECRET, Receiver
 from tests.support.moved_clock import CLI_CODE
+from tests.support.notice_receiver import API_KEY, SECRET, Receiver
 
 pytestmark = pytest.mark.date_sensitive  # the server's clock: the case is received now
 

@@ -25,9 +25,7 @@ import email
 import email.policy
 import json
 import socket
-import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -51,11 +49,9 @@ from engine.notices import Contact, NotificationSettings
 from engine.routing.keyword import KeywordRouter
 from engine.settings import Settings
 from tests.support.fold_oracle import demo_config
+from tests.support.notice_receiver import API_KEY, SECRET, Receiver
 
-ROOT = Path(__file__).resolve().parents[2]
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)  # a Monday
-SECRET = "whsec-test-0123456789"
-API_KEY = "sms-key-test"
 TEXTS = (
     "茶亭路{n}号的路灯不亮，晚上很黑",
     "东一巷菜场门口占道经营第{n}摊，堵住了路",
@@ -96,42 +92,6 @@ def smtp() -> Iterator[tuple[str, Mailbox]]:
         yield f"smtp://127.0.0.1:{port}?from=notice@haicheng.gov.cn", box
     finally:
         controller.stop()
-
-
-@dataclass
-class Receiver:
-    """A notice_receiver process and its SQLite file."""
-
-    mode: str
-    port: int
-    db: Path
-    proc: subprocess.Popen[str] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/notices"
-
-    def start(self, *extra: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.notice_receiver", "--port", str(self.port),
-             "--db", str(self.db), "--mode", self.mode, "--secret", SECRET, "--api-key", API_KEY,
-             *extra],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
-        )
-        assert self.proc.stdout is not None
-        assert self.proc.stdout.readline().strip() == "ready"
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def received(self) -> dict[str, tuple[str, int]]:
-        """key → (body, deliveries)."""
-        if not self.db.exists():
-            return {}
-        with sqlite3.connect(self.db) as conn:
-            return {k: (b, n) for k, b, n in conn.execute("SELECT key, body, deliveries FROM received")}
 
 
 @pytest.fixture

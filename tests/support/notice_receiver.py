@@ -26,8 +26,17 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+# What the tests' senders and receivers share.
+SECRET = "whsec-test-0123456789"
+API_KEY = "sms-key-test"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS received (
@@ -37,6 +46,43 @@ CREATE TABLE IF NOT EXISTS received (
     first_at REAL NOT NULL
 )
 """
+
+
+@dataclass
+class Receiver:
+    """For the tests: a receiver process (this module run as a script) and its SQLite file."""
+
+    mode: str  # webhook | sms
+    port: int
+    db: Path
+    proc: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/notices"
+
+    def start(self, *extra: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.notice_receiver", "--port", str(self.port),
+             "--db", str(self.db), "--mode", self.mode, "--secret", SECRET, "--api-key", API_KEY,
+             *extra],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        )
+        assert self.proc.stdout is not None
+        assert self.proc.stdout.readline().strip() == "ready"
+
+    def stop(self) -> None:
+        """SIGKILL: a consumer killed, not shut down."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def received(self) -> dict[str, tuple[str, int]]:
+        """key → (body, deliveries)."""
+        if not self.db.exists():
+            return {}
+        with sqlite3.connect(self.db) as conn:
+            return {k: (b, n) for k, b, n in conn.execute("SELECT key, body, deliveries FROM received")}
 
 
 def main() -> None:
