@@ -86,6 +86,10 @@ class Receiver:
 
 
 def main() -> None:
+    # On the tests' moved clock when there is one (TEST_NOW): the webhook's signed timestamp
+    # comes from a sender on that clock, and a fresh one must look fresh here.
+    import tests.support.moved_clock  # noqa: F401
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--db", required=True)
