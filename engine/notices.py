@@ -5,7 +5,8 @@ recipients and Chinese templates (:class:`NotificationSettings`, the district fi
 ``notifications:``, checked at load: a template naming a field its notice does not have is an
 error there, not at 3 a.m.), the rule that turns an event of the log into notices
 (:func:`decide`), whether a resident may be told (:func:`resident_withheld`), and the record of
-each outcome in the log (:class:`Notice`: ``NoticeSent`` or ``NoticeAbandoned``).
+each outcome in the log (:class:`SentNotice` with ``NoticeSent``, or :class:`AbandonedNotice` with
+``NoticeAbandoned``).
 
 A notice's identity is its key: a digest of (where it comes from, who, which channel, which
 address). The record of its outcome is an aggregate whose id is derived from the key and which
