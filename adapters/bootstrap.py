@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from adapters.attachments.queue import PhotoQueue
     from adapters.http.store import ApiStore
+    from adapters.notify.outbox import Notifier
     from engine.attachments import AttachmentService
 
 
@@ -131,6 +132,27 @@ class Runtime(Publisher):
         # First: its thread must not outlive the engine it writes with.
         self.closers.insert(0, queue.stop)
         return queue
+
+    @cached_property
+    def notifier(self) -> Notifier | None:
+        """通知 (``adapters.notify.outbox``): the outbox in the views' database and the senders
+        the settings configure; None when no channel is configured or the district turned
+        notices off."""
+        if not self.settings.notifies or not self.config.notifications.enabled:
+            return None
+        from adapters.notify.outbox import Notifier, build_senders
+
+        s = self.settings
+        notifier = Notifier(
+            self.app,
+            self.views_engine,
+            build_senders(s.smtp_url, s.webhook_url, s.webhook_secret, s.sms_url, s.sms_key),
+            dead_letters=self.dead_letter_store,
+            sealer=sealer_for(s.cipher_key),
+        )
+        # First: its thread must not outlive the engine it writes with.
+        self.closers.insert(0, notifier.close)
+        return notifier
 
     def close(self) -> None:
         if isinstance(self.router, FollowsLessons):

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
 SYSTEM = "system:router"
 CLOCK = "system:clock"
+NOTIFIER = "system:notifier"
 
 
 class CaseNotFound(DomainError):
@@ -1115,3 +1116,72 @@ class SanshiApplication(Application[UUID]):
             escalated += len(self.escalate_overdue(cid, now))
             escalated += len(self.escalate_overdue_parts(cid, now))
         return escalated
+
+    # ---- 通知 (engine.notices, docs/notifications.md) ----------------------------------------
+
+    def record_notice_sent(
+        self,
+        *,
+        key: str,
+        kind: str,
+        channel: str,
+        audience: str,
+        target: str,
+        case_id: UUID | None,
+        text: str,
+        receipt: str,
+        attempts: int,
+        principal: str = NOTIFIER,
+        at: dt.datetime | None = None,
+    ) -> bool:
+        """已通知: the log says who was told what, when. False (nothing written) when this
+        notice's outcome is in the log already (another sender, a sender restarted after it
+        delivered): a notice has one outcome."""
+        from engine.notices import SentNotice
+
+        record = SentNotice(
+            key=key, kind=kind, channel=channel, audience=audience, target=target,
+            case_id=case_id, text=text, receipt=receipt, attempts=attempts,
+            principal=principal, at=self._now(at),
+        )
+        return self._save_once(record)
+
+    def record_notice_abandoned(
+        self,
+        *,
+        key: str,
+        kind: str,
+        channel: str,
+        audience: str,
+        target: str,
+        case_id: UUID | None,
+        reason: str,
+        attempts: int,
+        principal: str = NOTIFIER,
+        at: dt.datetime | None = None,
+    ) -> bool:
+        """通知失败: given up after its tries (dead-lettered), with the last reason."""
+        from engine.notices import AbandonedNotice
+
+        record = AbandonedNotice(
+            key=key, kind=kind, channel=channel, audience=audience, target=target,
+            case_id=case_id, reason=reason, attempts=attempts,
+            principal=principal, at=self._now(at),
+        )
+        return self._save_once(record)
+
+    def notice_outcome(self, key: str) -> Any | None:
+        """The recorded outcome of a notice (``SentNotice`` or ``AbandonedNotice``), if any."""
+        from engine.notices import notice_id
+
+        try:
+            return self.repository.get(notice_id(key))
+        except AggregateNotFoundError:
+            return None
+
+    def _save_once(self, record: Any) -> bool:
+        try:
+            self._save_any(record)
+        except ConcurrencyConflict:
+            return False
+        return True

@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from engine.attachments import AttachmentSettings
+from engine.notices import NotificationSettings
 from engine.places import PlacesSettings
 
 # Roles and unit kinds, with their Chinese labels, are in the one vocabulary.
@@ -333,6 +334,8 @@ class SanshiConfig(_Strict):
     # 附件 (engine/attachments.py) and 属地 by coordinates (engine/places.py).
     attachments: AttachmentSettings = AttachmentSettings()
     places: PlacesSettings | None = None
+    # 通知 (engine.notices, docs/notifications.md): recipients and templates.
+    notifications: NotificationSettings = NotificationSettings()
     _items: dict[str, CatalogueItem] = PrivateAttr(default_factory=dict)
     _dispatch: dict[str, DispatchItem] = PrivateAttr(default_factory=dict)
     # Where files the config names (places.geojson) are read from: the config file's folder.
@@ -380,6 +383,9 @@ class SanshiConfig(_Strict):
         for cat in self.router.dispatch.manual_categories:
             if cat not in codes:
                 raise ValueError(f"router.dispatch.manual_categories: '{cat}' is not defined")
+        for unit in self.notifications.units:
+            if unit not in ids:
+                raise ValueError(f"notifications.units: '{unit}' is not a unit")
         return self
 
     @model_validator(mode="after")

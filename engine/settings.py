@@ -35,6 +35,13 @@ class Settings:
     # scraper need not hold a leader's or an admin's token. Unset: only those two roles read them.
     metrics_token: str | None = None
     district_secret: str | None = None
+    # 通知 (docs/notifications.md): where notices go. A channel whose variable is unset has no
+    # sender, and no notice is decided for it; none set: no notices at all.
+    smtp_url: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    sms_url: str | None = None
+    sms_key: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -47,12 +54,22 @@ class Settings:
             cipher_key=env.get("SANSHI_CIPHER_KEY") or None,
             metrics_token=env.get("SANSHI_METRICS_TOKEN") or None,
             district_secret=env.get("SANSHI_DISTRICT_SECRET") or None,
+            smtp_url=env.get("SANSHI_SMTP_URL") or None,
+            webhook_url=env.get("SANSHI_WEBHOOK_URL") or None,
+            webhook_secret=env.get("SANSHI_WEBHOOK_SECRET") or None,
+            sms_url=env.get("SANSHI_SMS_URL") or None,
+            sms_key=env.get("SANSHI_SMS_KEY") or None,
         )
 
     @property
     def district_key(self) -> bytes:
         """The HMAC key for police incident numbers (see DEV_DISTRICT_SECRET)."""
         return district_key(self.district_secret, self.cipher_key)
+
+    @property
+    def notifies(self) -> bool:
+        """Some channel of notices is configured."""
+        return bool(self.smtp_url or self.webhook_url or self.sms_url)
 
     @property
     def is_postgres(self) -> bool:

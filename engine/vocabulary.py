@@ -307,6 +307,9 @@ EVENT_KINDS: Final = _vocabulary(
         "AttachmentPublicity": "附件公开设置",
         # 工单编号 (engine.order_numbers)
         "Numbered": "工单编号",
+        # 通知 (engine.notices)
+        "NoticeSent": "已通知",
+        "NoticeAbandoned": "通知失败",
     },
 )
 
@@ -698,6 +701,28 @@ REPORT_KINDS: Final = _vocabulary(
     ),
 )
 
+# ---- notices (通知, engine/notices.py, docs/notifications.md) ------------------------------------
+
+NOTICE_KINDS: Final = _vocabulary(
+    "notice_kinds",
+    "通知类型",
+    (
+        Term("case_arrived", "新工单", "承办单位：有工单派到本单位"),
+        Term("deadline_near", "即将到期", "承办单位：办理时限将到"),
+        Term("overdue", "已超期", "承办单位：签收或办理时限已过（督办）"),
+        Term("instructed", "领导批示", "承办单位：所办工单有领导批示"),
+        Term("receipt", "受理回执", "来电人：工单编号"),
+        Term("result", "办理结果", "来电人：诉求已办结"),
+        Term("digest", "每日摘要", "领导：前一天的受理、办结与超期"),
+    ),
+)
+
+NOTICE_CHANNELS: Final = _vocabulary(
+    "notice_channels",
+    "通知渠道",
+    {"email": "邮件", "sms": "短信", "webhook": "推送接口"},
+)
+
 # ---- all of it -----------------------------------------------------------------------------------
 
 VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
@@ -722,6 +747,8 @@ VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
     UNIT_QUEUES,
     ADMIN_CHANGES,
     REPORT_KINDS,
+    NOTICE_KINDS,
+    NOTICE_CHANNELS,
 )
 
 
@@ -740,6 +767,8 @@ __all__ = [
     "COUNTS",
     "DEADLINE_KINDS",
     "EVENT_KINDS",
+    "NOTICE_CHANNELS",
+    "NOTICE_KINDS",
     "PART_STATUSES",
     "RATES",
     "RATINGS",

@@ -46,6 +46,7 @@ from engine.admin import ADMIN_EVENTS
 from engine.deadlines import SHANGHAI
 from engine.domain import LEGACY_CENTRE, TERMINAL_STATUSES
 from engine.knowledge import KNOWLEDGE_EVENTS
+from engine.notices import NOTICE_EVENTS
 from projections.coop import CoopCaseRules
 from projections.memo import Memo
 from projections.tables import COUNT_FIELDS, SNIPPET_CHARS, utc_naive
@@ -116,6 +117,12 @@ OTHER_EVENTS: dict[str, str] = {
         name: "a knowledge-base entry (知识库) is an aggregate of its own: no case row and no "
         "count; view_knowledge keeps it (projections.knowledge)"
         for name in sorted(KNOWLEDGE_EVENTS)
+    },
+    # 通知 (engine.notices): one record per notice delivered or given up; the notifier's
+    # outbox follows them (adapters.notify.outbox), the views count none.
+    **{
+        name: "the outcome of a notice (通知) is an aggregate of its own: no case row and no count"
+        for name in sorted(NOTICE_EVENTS)
     },
     # 管理设置 (engine.admin): the district's own changes, read from the log by the overlay.
     **{

@@ -84,6 +84,18 @@ def serve(
     if not runtime.settings.kafka and runtime.config.attachments.fetch_hosts:
         # The app's photos still queued from before a restart (adapters/attachments/queue.py).
         runtime.photo_queue.kick()
+    notifier = runtime.notifier
+    if not runtime.settings.kafka and notifier is not None:
+        # 通知 (adapters/notify/outbox.py): in a thread of this process, woken after each save.
+        saved = runtime.app.on_saved
+
+        def on_saved() -> None:
+            if saved is not None:
+                saved()
+            notifier.kick()
+
+        runtime.app.on_saved = on_saved
+        notifier.kick()
     metrics_at = "指标 /metrics（需令牌）"
     if metrics_port is not None:
         # The registry is the app's (same collectors, same routing histogram): an internal

@@ -44,8 +44,8 @@ from adapters.http.schemas import (
     record_dict,
 )
 from adapters.http.store import ApiStore
-from adapters.http.unit_view import lens_for
-from adapters.http.views import case_view, event_view, jsonable
+from adapters.http.unit_view import lens_for, lens_for_case
+from adapters.http.views import case_view, event_view, jsonable, notice_views
 from adapters.http.views_hand import merge_fields
 from engine.application import CaseNotFound
 from engine.config import Role
@@ -159,6 +159,11 @@ def get_case_events(
     audit(request, principal, case, "events")
     rt = runtime_of(request)
     events = [event_view(e, principal, rt.config, case) for e in rt.app.events.get(case.id)]
+    # 通知 (docs/notifications.md): who was told, among the case's events by when.
+    lens = lens_for_case(principal, case)
+    for notice in notice_views(rt, case):
+        events.append(notice if lens is None else lens.event(case.id, notice))
+    events.sort(key=lambda e: e["recorded_at"])
     return name_actors(request, principal, events)
 
 

@@ -255,3 +255,35 @@ def _full_event_view(event: Any, config: SanshiConfig) -> dict[str, Any]:
         "recorded_at": event.timestamp.isoformat(),
         "data": jsonable(data),
     }
+
+
+def notice_views(runtime: Any, case: Case) -> list[dict[str, Any]]:
+    """通知 about this case (``NoticeSent`` / ``NoticeAbandoned``, docs/notifications.md) in the
+    shape of its events, for the timeline: who was told (the unit's name, 来电人, the leader)
+    and by which channel. The outcomes are aggregates of their own, found through the outbox
+    rows of the case; none when no channel is configured."""
+    from adapters.notify.outbox import DEAD, SENT
+    from engine.notices import notice_id
+    from engine.vocabulary import NOTICE_CHANNELS
+
+    notifier = runtime.notifier
+    if notifier is None:
+        return []
+    config = runtime.config
+    out: list[dict[str, Any]] = []
+    for row in notifier.rows(case_id=case.id):
+        if row.status not in (SENT, DEAD):
+            continue
+        if row.audience == "resident":
+            who = "来电人"
+        elif row.audience == "unit":
+            who = unit_name(config, row.target) or row.target
+        else:
+            who = row.target
+        for event in runtime.app.events.get(notice_id(row.key)):
+            view = _full_event_view(event, config)
+            view["unit"] = row.target if row.audience == "unit" else None
+            view["unit_name"] = f"{who}（{NOTICE_CHANNELS.label(row.channel)}）"
+            view["data"].pop("key", None)
+            out.append(view)
+    return out

@@ -17,8 +17,9 @@ once. Nothing is lost because nothing is committed before it is saved.
 
 Between polls the run loop also calls steps of their own: :class:`CatchUpProjections`
 (``runtime.projector``), :class:`FetchPhotos` (the app's photo URLs queued in step 3, fetched
-after the commit) and :class:`DeadlineClock` every ``clock_interval`` seconds
-(``read_model.due_for_escalation`` → ``app.tick``).
+after the commit), :class:`DeadlineClock` every ``clock_interval`` seconds
+(``read_model.due_for_escalation`` → ``app.tick``) and :class:`Notify` (the notices' outbox,
+``adapters.notify.outbox``).
 """
 
 from __future__ import annotations
@@ -305,6 +306,36 @@ class FetchPhotos:
             log.exception("photo fetch step failed; will retry")
 
 
+class Notify:
+    """通知 (``adapters.notify.outbox``): the notices the log and the clock call for, decided
+    and delivered after the poll is committed, at most every ``interval`` seconds; a receiver
+    that is slow or down delays the next poll by at most ``limit`` send timeouts and loses no
+    notice (it stays in the outbox and is tried again)."""
+
+    def __init__(self, runtime: Runtime, stats: WorkerStats, interval: float = 2.0, limit: int = 20) -> None:
+        self.runtime = runtime
+        self.stats = stats
+        self.interval = interval
+        self.limit = limit
+        self._last = 0.0
+        # Built now: a channel set up wrong (a webhook without its secret) stops the worker at
+        # its start with the reason, not every turn in the log.
+        self.notifier = runtime.notifier
+
+    def __call__(self) -> None:
+        notifier = self.notifier
+        if notifier is None or time.monotonic() - self._last < self.interval:
+            return
+        self._last = time.monotonic()
+        try:
+            done = notifier.step(self.limit)
+            self.stats.counts["notices_sent"] += done.sent
+            self.stats.counts["notices_failed"] += done.failed
+            self.stats.counts["notices_abandoned"] += done.abandoned
+        except Exception:  # the database away: the rows stay pending, the next turn retries
+            log.exception("notify step failed; will retry")
+
+
 # ---- the worker ----------------------------------------------------------------------------
 
 
@@ -328,6 +359,7 @@ class Worker:
         self.catch_up = CatchUpProjections(runtime.projector if self.options.projections else None)
         self.clock = DeadlineClock(runtime, self.options.clock_interval, self.stats)
         self.photos = FetchPhotos(runtime, self.stats)
+        self.notify = Notify(runtime, self.stats)
 
     # ---- Kafka clients -------------------------------------------------------------------
 
@@ -388,6 +420,7 @@ class Worker:
                 self.catch_up(busy=bool(batch))
                 self.photos(busy=bool(batch))  # after the commit: never holds a record back
                 self.clock()
+                self.notify()  # after the clock: its 督办 are told in the same turn
                 if (
                     idle_exit is not None
                     and not batch

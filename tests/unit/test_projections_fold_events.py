@@ -16,6 +16,7 @@ from engine.deadlines import SHANGHAI
 from engine.domain import Case
 from engine.forms import Censure, Form
 from engine.knowledge import KnowledgeEntry
+from engine.notices import AbandonedNotice, SentNotice
 from engine.order_numbers import OrderBook
 from projections.fold import IGNORED, OTHER_EVENTS, CaseFold, CaseRow, Deltas, UnknownEvent
 
@@ -67,13 +68,14 @@ def test_every_event_of_a_case_has_a_rule_or_is_listed_as_changing_no_view() -> 
 
 
 def test_the_events_of_the_other_aggregates_are_known_and_need_no_case_row() -> None:
-    """一表通 forms, 通报/追责, knowledge-base entries and the days' order books (工单编号) share the log
+    """一表通 forms, 通报/追责, knowledge-base entries, the days' order books (工单编号) and the
+    notices' outcomes (通知) share the log
     with the cases: the fold knows their events (no case row: a censure counts for its unit, a
     form, an entry and an order book not at all; the knowledge view keeps the entries,
     projections.knowledge; the search view the order numbers)."""
     names = {
         name
-        for cls in (Form, Censure, KnowledgeEntry, OrderBook, DistrictAdmin)
+        for cls in (Form, Censure, KnowledgeEntry, OrderBook, DistrictAdmin, SentNotice, AbandonedNotice)
         for name, value in vars(cls).items()
         if isinstance(value, type) and issubclass(value, cls.Event)
         and value not in (cls.Event, cls.Created)

@@ -13,6 +13,7 @@ from eventsourcing.domain import Aggregate
 from adapters.http.routes_read import StatsBy
 from engine.domain import Case
 from engine.forms import Censure, Form
+from engine.notices import AbandonedNotice, NoticeChannel, NoticeKind, SentNotice
 from engine.vocabulary import (
     APPEAL_TYPES,
     CENSURE_KINDS,
@@ -70,16 +71,18 @@ def test_every_enumeration_has_exactly_one_label_per_code() -> None:
     ):
         assert by_name[name].codes == tuple(e.value for e in enum), name
     # Every event of a case's history has its name (not the library's own base classes).
-    # And every event of the log's other aggregates (一表通 forms, 通报/追责).
+    # And every event of the log's other aggregates (一表通 forms, 通报/追责, 通知).
     events = {
         n
-        for cls in (Case, Form, Censure)
+        for cls in (Case, Form, Censure, SentNotice, AbandonedNotice)
         for n, v in vars(cls).items()
         if isinstance(v, type) and issubclass(v, Aggregate.Event) and not hasattr(Aggregate, n)
     }
     assert events and events == set(by_name["event_kinds"].codes)
     assert by_name["form_kinds"].codes == tuple(k.value for k in FormKind)
     assert by_name["censure_kinds"].codes == tuple(k.value for k in CensureKind)
+    assert by_name["notice_kinds"].codes == tuple(k.value for k in NoticeKind)
+    assert by_name["notice_channels"].codes == tuple(c.value for c in NoticeChannel)
     assert APPEAL_TYPES.codes == tuple(t for t in typing.get_args(AppealType) if t)
     # The counts are the views' counters plus the derived "accepted"; every rate is made of them.
     assert set(COUNTS.codes) == {*COUNT_FIELDS, "accepted"}
