@@ -119,6 +119,9 @@ def test_the_leader_sees_communities_ranked_apart_and_a_clerk_its_own_place(brow
     assert clerk.get_by_test_id("rate-handling_rate").locator(".value").inner_text() == "100.0%"
     assert clerk.get_by_test_id("rate-handling_rate").locator(".frac").inner_text() == f"{PER_UNIT} / {PER_UNIT}"
     assert clerk.get_by_test_id("figures-definition").inner_text().startswith("名次口径：综合得分 = 办结率×75%")
+    # Nothing that does not apply is printed as the word "null"; the month is drawn in the trend.
+    assert "null" not in clerk.get_by_test_id("figures-head").inner_text()
+    assert clerk.get_by_test_id("trend-chart").locator("rect").count() == 1
     months = clerk.get_by_test_id("figures-month")
     assert [m.get_attribute("data-month") for m in months.all()] == ["2026-11"]
     _shot(clerk, "12-本单位考核-unit-figures.png")

@@ -64,14 +64,15 @@ function figuresScreen(view) {
       return;
     }
     const place = data.place || {};
-    clear(head).append(
+    // append() skips the lines that do not apply (Element.append would print "null").
+    append(clear(head), [
       h("div", { class: "row" },
         h("h2", {}, `本单位考核 · ${data.name}`),
         h("span", { class: "badge " + (place.ranked ? "blue" : "amber"), "data-testid": "figures-place" }, place.text || "—"),
         place.ranked && place.score !== null ? h("span", { "data-testid": "figures-score" }, "综合得分 ", h("strong", {}, (place.score * 100).toFixed(1))) : null,
         h("span", { class: "muted small right" }, `${data.from || "—"} 至 ${data.to || "—"}（不含）`)),
       (place.unscored || []).length ? h("p", { class: "muted small" }, `无数据、未计分：${place.unscored.map((f) => label("rates", f)).join("、")}`) : null,
-      h("p", { class: "muted small", "data-testid": "figures-definition" }, `名次口径：${data.definition}`));
+      h("p", { class: "muted small", "data-testid": "figures-definition" }, `名次口径：${data.definition}`)]);
     renderRates(rates, kpis, data.figures);
     // The dashboard's trend drawing (tables.js), by month over the unit's period.
     const chart = h("div", {});
