@@ -20,7 +20,7 @@ from fastapi.responses import Response
 
 from adapters.http.errors import ERROR_RESPONSES
 from adapters.http.policy import Permission, Principal, allow
-from adapters.http.routes_read import QueryDate, StatsBy, _filters, parse_day, read_model
+from adapters.http.routes_read import FigureFilters, QueryDate, StatsBy, parse_day, read_model
 from adapters.http.views import jsonable
 from engine.application import now_shanghai
 from engine.contract import Code
@@ -42,24 +42,15 @@ FILTER_ORDER = ("street", "community", "unit", "category", "channel", "appeal_ty
 def stats_cases(
     request: Request,
     principal: Annotated[Principal, allow(Permission.STATS_READ)],
+    filters: FigureFilters,
     field: Annotated[Code, Query(description="计数（如 resolved、accepted）或 率.numerator / 率.denominator")],
     by: StatsBy | None = None,
     key: Annotated[Code | None, Query(description="行：by 的取值（月份为 YYYY-MM）；不给 by 即合计行")] = None,
     from_: Annotated[QueryDate | None, Query(alias="from")] = None,
     to: QueryDate | None = None,
-    street: Code | None = None,
-    category: Code | None = None,
-    channel: Code | None = None,
-    unit: Code | None = None,
-    community: Code | None = None,
-    appeal_type: Code | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Any:
-    filters = _filters(
-        street=street, category=category, channel=channel, unit=unit, community=community,
-        appeal_type=appeal_type,
-    )
     start, end = parse_day(from_, "from"), parse_day(to, "to")
     views = LeaderViews(read_model(request))
     return jsonable(
@@ -74,20 +65,11 @@ def stats_cases(
 def stats_trend(
     request: Request,
     principal: Annotated[Principal, allow(Permission.STATS_READ)],
+    filters: FigureFilters,
     granularity: Literal["day", "week", "month"] = "month",
     from_: Annotated[QueryDate | None, Query(alias="from")] = None,
     to: QueryDate | None = None,
-    street: Code | None = None,
-    category: Code | None = None,
-    channel: Code | None = None,
-    unit: Code | None = None,
-    community: Code | None = None,
-    appeal_type: Code | None = None,
 ) -> Any:
-    filters = _filters(
-        street=street, category=category, channel=channel, unit=unit, community=community,
-        appeal_type=appeal_type,
-    )
     start, end = parse_day(from_, "from"), parse_day(to, "to")
     views = LeaderViews(read_model(request))
     return jsonable(

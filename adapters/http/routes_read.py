@@ -11,7 +11,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import StringConstraints
 
@@ -70,6 +70,25 @@ def query_bound(t: dt.datetime, name: str) -> dt.datetime:
 
 def _filters(**kw: str | None) -> dict[str, str]:
     return {k: v for k, v in kw.items() if v}
+
+
+def figure_filters(
+    street: Code | None = None,
+    community: Code | None = None,
+    category: Code | None = None,
+    channel: Code | None = None,
+    unit: Code | None = None,
+    appeal_type: Code | None = None,
+) -> dict[str, str]:
+    """The filters every figure route takes (对比表, 下钻, 趋势, 超期工单), declared once so that
+    they accept the same spellings and refuse the same bad values; the ones given, by name."""
+    return _filters(
+        street=street, community=community, category=category, channel=channel, unit=unit,
+        appeal_type=appeal_type,
+    )
+
+
+FigureFilters = Annotated[dict[str, str], Depends(figure_filters)]
 
 
 # ---- unit inbox and the centre's queues --------------------------------------------------------
@@ -157,15 +176,10 @@ def list_cases(
 def stats(
     request: Request,
     principal: Annotated[Principal, allow(Permission.STATS_READ)],
+    filters: FigureFilters,
     by: StatsBy | None = None,
     from_: Annotated[QueryDate | None, Query(alias="from")] = None,
     to: QueryDate | None = None,
-    street: Code | None = None,
-    category: Code | None = None,
-    channel: Code | None = None,
-    unit: Code | None = None,
-    community: Code | None = None,
-    appeal_type: Code | None = None,
     sort: Annotated[Code | None, Query(description="排序列：key/name/计数/率（按率值）")] = None,
     order: Literal["desc", "asc"] = "desc",
     format: Literal["json", "csv"] = "json",
@@ -174,10 +188,6 @@ def stats(
     from projections.leader_queries import LeaderViews
 
     rm = read_model(request)
-    filters = _filters(
-        street=street, category=category, channel=channel, unit=unit, community=community,
-        appeal_type=appeal_type,
-    )
     start, end = parse_day(from_, "from"), parse_day(to, "to")
     result = jsonable(LeaderViews(rm).table(by, start, end, filters, sort, order == "desc"))
     if format == "csv":
@@ -221,14 +231,9 @@ def unit_figures(
 def overdue(
     request: Request,
     principal: Annotated[Principal, allow(Permission.STATS_READ)],
+    filters: FigureFilters,
     from_: Annotated[QueryDate | None, Query(alias="from")] = None,
     to: QueryDate | None = None,
-    street: Code | None = None,
-    community: Code | None = None,
-    category: Code | None = None,
-    channel: Code | None = None,
-    unit: Code | None = None,
-    appeal_type: Code | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     format: Literal["json", "csv"] = "json",
@@ -237,10 +242,6 @@ def overdue(
     from projections.leader_queries import LeaderViews
 
     rm = read_model(request)
-    filters = _filters(
-        street=street, community=community, category=category, channel=channel, unit=unit,
-        appeal_type=appeal_type,
-    )
     start, end = parse_day(from_, "from"), parse_day(to, "to")
     views = LeaderViews(rm)
     s_day, e_day = (start.date() if start else None), (end.date() if end else None)
