@@ -32,6 +32,12 @@ def content_disposition(kind: str, name: str, ascii_name: str) -> str:
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
+
+def _css_href(request: Request) -> str:
+    """The stylesheet's absolute address: the web UI opens the page as a document of its own
+    (a blob: address, where a path like /static/report.css would not resolve)."""
+    return str(request.url_for("static", path="report.css"))
+
 @router.get(
     "/reports",
     tags=["stats 考核"],
@@ -67,7 +73,7 @@ def report(
         )
     if format == "html":
         return HTMLResponse(
-            render_report_html(built),
+            render_report_html(built, css_href=_css_href(request)),
             headers={
                 "Content-Disposition": content_disposition(
                     "inline", built.file_stem() + ".html", built.ascii_stem() + ".html"
@@ -95,5 +101,7 @@ def print_case(
     shown = case_view(case, principal, rt.config)
     events = [event_view(e, principal, rt.config, case) for e in rt.app.events.get(case.id)]
     return HTMLResponse(
-        render_case_html(shown, events, rt.config.district.name, rt.app.clock())
+        render_case_html(
+            shown, events, rt.config.district.name, rt.app.clock(), css_href=_css_href(request)
+        )
     )

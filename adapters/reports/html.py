@@ -35,12 +35,14 @@ def _e(value: Any) -> str:
     return escape("" if value is None else str(value))
 
 
-def _document(title: str, body: str, inline_css: bool, page_class: str) -> str:
+def _document(
+    title: str, body: str, inline_css: bool, page_class: str, css_href: str = CSS_PATH
+) -> str:
     if inline_css:
         css = (static_dir() / "report.css").read_text(encoding="utf-8")
         head_css = f"<style>\n{css}\n</style>"
     else:
-        head_css = f'<link rel="stylesheet" href="{CSS_PATH}">'
+        head_css = f'<link rel="stylesheet" href="{_e(css_href)}">'
     return (
         "<!doctype html>\n"
         '<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
@@ -84,7 +86,7 @@ def _local(value: Any) -> str:
 # ---- the report ------------------------------------------------------------------------------------
 
 
-def render_report_html(report: Report, inline_css: bool = False) -> str:
+def render_report_html(report: Report, inline_css: bool = False, css_href: str = CSS_PATH) -> str:
     p = report.period
     parts = [
         f'<header class="rp-sheet-head"><h1 data-testid="report-title">{_e(report.title)}</h1>',
@@ -97,7 +99,7 @@ def render_report_html(report: Report, inline_css: bool = False) -> str:
     for table in report.tables:
         parts.append(_table(table.title, STATS_DIMENSIONS.label(table.by), table.rows, table.total, table.note))
     parts += [_rises(report), _overdue(report), _instructions(report)]
-    return _document(report.title, "\n".join(parts), inline_css, "report-sheet")
+    return _document(report.title, "\n".join(parts), inline_css, "report-sheet", css_href)
 
 
 def _overview(report: Report) -> str:
@@ -289,6 +291,7 @@ def render_case_html(
     district: str,
     printed_at: dt.datetime,
     inline_css: bool = False,
+    css_href: str = CSS_PATH,
 ) -> str:
     """``case``: the case as the caller may see it (adapters.http.views.case_view: a unit's
     copy is masked); ``events``: its history as the caller may see it."""
@@ -360,4 +363,4 @@ def render_case_html(
         f"<th>单位</th><th>说明</th></tr></thead><tbody>{timeline}</tbody></table>{earlier}"
         '<table class="rp-sign"><tr><th>承办人</th><td></td><th>审核人</th><td></td><th>日期</th><td></td></tr></table>'
     )
-    return _document(f"工单 {number}", body, inline_css, "case-sheet")
+    return _document(f"工单 {number}", body, inline_css, "case-sheet", css_href)

@@ -95,27 +95,33 @@ def test_the_leader_prints_the_monthly_report_and_downloads_it(
     page.get_by_test_id("tab-reports").click()
     page.get_by_test_id("report-kind").select_option("month")
     page.get_by_test_id("report-month").fill("2026-07")
-    page.get_by_test_id("report-show").click()
-    page.get_by_test_id("report-title").filter(has_text="2026年7月").wait_for()
+    # 生成 opens the server's A4 page in a tab of its own (never parsed into the app's page).
+    with page.expect_popup() as popup:
+        page.get_by_test_id("report-show").click()
+    sheet = popup.value
+    sheet.wait_for_url(re.compile("^blob:"))
+    sheet.get_by_test_id("report-title").filter(has_text="2026年7月").wait_for()
     shown = {
-        code: page.locator(f"[data-rate={code}] td.rp-big").inner_text()
+        code: sheet.locator(f"[data-rate={code}] td.rp-big").inner_text()
         for code in ("handling_rate", "satisfaction_rate", "mediation_success_rate")
     }
     assert shown == {code: f"{total[code]['value'] * 100:.2f}%" for code in shown}
     assert shown["handling_rate"] == "92.31%"  # 12/13, the hand count
+    assert sheet.locator("script").count() == 0
+    # The stylesheet came (A4 layout), although the page lives at a blob: address.
+    assert sheet.evaluate("document.styleSheets.length") >= 1
+    assert sheet.evaluate("document.styleSheets[0].cssRules.length") > 0
 
-    # Printed: the sheet alone, on A4.
-    page.emulate_media(media="print")
-    assert not page.locator(".topbar").is_visible()
-    assert not page.locator(".report-controls").is_visible()
-    assert page.get_by_test_id("report-title").is_visible()
+    # Printed: the sheet, on A4.
+    sheet.emulate_media(media="print")
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "报表-月报-print.png"), full_page=True)
-    pdf = page.pdf(format="A4", print_background=True)
+    sheet.screenshot(path=str(ARTIFACTS / "报表-月报-print.png"), full_page=True)
+    pdf = sheet.pdf(format="A4", print_background=True)
     (ARTIFACTS / "报表-月报.pdf").write_bytes(pdf)
     assert 1 <= _pdf_pages(pdf) <= 4
-    page.emulate_media(media="screen")
-    page.screenshot(path=str(ARTIFACTS / "报表-月报-screen.png"))
+    sheet.emulate_media(media="screen")
+    sheet.screenshot(path=str(ARTIFACTS / "报表-月报-screen.png"))
+    sheet.close()
 
     # 下载 Excel: named after the month, the same rate inside.
     with page.expect_download() as info:
@@ -139,20 +145,25 @@ def test_a_case_prints_on_one_a4_page(
     page.get_by_test_id("open-id").fill(str(cases.ids[name]))
     page.get_by_role("button", name="打开").click()
     page.get_by_test_id("case-detail").wait_for()
-    page.get_by_test_id("print-case").click()
-    sheet = page.get_by_test_id("case-print")
-    sheet.wait_for()
-    assert "诉求工单" in sheet.inner_text()
-    page.emulate_media(media="print")
-    assert not page.get_by_test_id("case-detail").is_visible()
-    pdf = page.pdf(format="A4", print_background=True)
+    sheet = _case_sheet(page)
+    assert "诉求工单" in sheet.inner_text("body")
+    sheet.emulate_media(media="print")
+    pdf = sheet.pdf(format="A4", print_background=True)
     (ARTIFACTS / f"工单打印-{name}.pdf").write_bytes(pdf)
-    page.screenshot(path=str(ARTIFACTS / f"工单打印-{name}-print.png"), full_page=True)
+    sheet.screenshot(path=str(ARTIFACTS / f"工单打印-{name}-print.png"), full_page=True)
     assert _pdf_pages(pdf) == 1
-    page.emulate_media(media="screen")
-    page.get_by_test_id("case-print-close").click()
-    assert not sheet.is_visible()
+    sheet.close()
     assert not page.errors, page.errors
+
+
+def _case_sheet(page: Any) -> Any:
+    """The case's 打印: its A4 page opens in a tab of its own."""
+    with page.expect_popup() as popup:
+        page.get_by_test_id("print-case").click()
+    sheet = popup.value
+    sheet.wait_for_url(re.compile("^blob:"))
+    sheet.wait_for_load_state()
+    return sheet
 
 
 def test_the_longest_case_still_prints_on_one_page(
@@ -171,11 +182,10 @@ def test_the_longest_case_still_prints_on_one_page(
     page.get_by_test_id("open-id").fill(created["id"])
     page.get_by_role("button", name="打开").click()
     page.get_by_test_id("case-detail").wait_for()
-    page.get_by_test_id("print-case").click()
-    page.get_by_test_id("case-print").wait_for()
-    assert "全文见系统" in page.get_by_test_id("print-content").inner_text()
-    page.emulate_media(media="print")
-    pdf = page.pdf(format="A4", print_background=True)
-    page.screenshot(path=str(ARTIFACTS / "工单打印-long-print.png"), full_page=True)
+    sheet = _case_sheet(page)
+    assert "全文见系统" in sheet.get_by_test_id("print-content").inner_text()
+    sheet.emulate_media(media="print")
+    pdf = sheet.pdf(format="A4", print_background=True)
+    sheet.screenshot(path=str(ARTIFACTS / "工单打印-long-print.png"), full_page=True)
     assert _pdf_pages(pdf) == 1
     assert not page.errors, page.errors

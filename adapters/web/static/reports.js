@@ -1,7 +1,7 @@
 /* 报表 (日报/周报/月报, a custom range) and 工单打印 in the web UI. The server draws the A4 sheet
  * (GET /api/reports?format=html, GET /api/cases/{id}/print; adapters/reports/html.py, escaped,
- * no script); this file fetches it with the caller's token and shows the sheet inside the app,
- * where report.css prints the sheet alone. Loaded after app.js and uses its helpers (h, qs,
+ * no script); this file fetches it with the caller's token and opens it in a tab of its own
+ * (never parsed into the app's page). Loaded after app.js and uses its helpers (h, qs,
  * toast, terms, state ...). */
 "use strict";
 
@@ -22,15 +22,28 @@ async function fetchOrThrow(path) {
   return res;
 }
 
-// The server's sheet, taken out of its page (DOMParser runs no script) and marked as shown in
-// the app, so that report.css hides everything else when printing.
-async function fetchSheet(path) {
-  const text = await (await fetchOrThrow(path)).text();
-  const doc = new DOMParser().parseFromString(text, "text/html");
-  const sheet = doc.querySelector(".sheet");
-  if (!sheet) throw new Error("报表页面无内容");
-  sheet.classList.add("in-app");
-  return document.adoptNode(sheet);
+// The server's A4 page opened as a document of its own in a new tab (a blob: address holding
+// what the server sent), never parsed into the app's page. The tab is opened at the click, which
+// popup blockers allow, and pointed at the page once it has come; print: the tab's print dialog.
+async function openSheet(path, print) {
+  const win = window.open("", "_blank");
+  if (!win) { toast("浏览器阻止了新标签页，请允许本站弹出窗口后重试", true); return false; }
+  try {
+    const res = await fetchOrThrow(path);
+    const url = URL.createObjectURL(new Blob([await res.text()], { type: "text/html;charset=utf-8" }));
+    win.location.href = url;
+    if (print) {
+      const ready = setInterval(() => {
+        if (win.closed) { clearInterval(ready); return; }
+        if (win.location.href === url && win.document.readyState === "complete") { clearInterval(ready); win.print(); }
+      }, 200);
+    }
+    return true;
+  } catch (e) {
+    win.close();
+    toast(e.message, true);
+    return false;
+  }
 }
 
 // RFC 5987 filename* first (the Chinese name), else the ASCII one.
@@ -88,19 +101,15 @@ function reportsScreen(view) {
     h("label", {}, "报表", kind), Object.values(pickers),
     h("label", {}, "街道", street), h("label", {}, "分类", category), h("label", {}, "渠道", channel),
     h("button", { type: "submit", class: "primary", "data-testid": "report-show" }, "生成"), download, printBtn);
-  const host = h("div", { class: "print-host", "data-testid": "report-host" });
+  const host = h("div", { class: "card muted", "data-testid": "report-host" }, "选择报表期间和筛选条件，点击“生成”在新标签页打开 A4 报表（可打印或另存为 PDF）。");
   view.append(bar, host);
 
-  const load = async () => {
-    clear(host).appendChild(h("div", { class: "empty" }, "正在生成…"));
-    try {
-      const sheet = await fetchSheet("/api/reports" + qs({ ...params(), format: "html" }));
-      clear(host).appendChild(sheet);
-    } catch (e) {
-      clear(host).appendChild(h("div", { class: "error" }, e.message));
+  const open = async (print) => {
+    if (await openSheet("/api/reports" + qs({ ...params(), format: "html" }), print)) {
+      clear(host).appendChild(document.createTextNode("报表已在新标签页打开；在该页按 Ctrl+P 打印或另存为 PDF。"));
     }
   };
-  bar.addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
+  bar.addEventListener("submit", (ev) => { ev.preventDefault(); open(false); });
   download.addEventListener("click", async () => {
     try {
       const res = await fetchOrThrow("/api/reports" + qs({ ...params(), format: "xlsx" }));
@@ -112,31 +121,12 @@ function reportsScreen(view) {
       toast(e.message, true);
     }
   });
-  printBtn.addEventListener("click", () => {
-    if (!host.querySelector(".sheet")) { toast("请先生成报表", true); return; }
-    window.print();
-  });
-  load();
+  printBtn.addEventListener("click", () => open(true));
 }
 
 // ---- 工单打印 ------------------------------------------------------------------------------------
 
-// The case detail's 打印 button: the case's A4 sheet over the app, with 打印 and 关闭.
+// The case detail's 打印 button: the case's A4 page in a new tab, its print dialog open.
 async function printCase(caseId) {
-  for (const old of document.querySelectorAll(".case-host")) old.remove();
-  let sheet;
-  try {
-    sheet = await fetchSheet(`/api/cases/${encodeURIComponent(caseId)}/print`);
-  } catch (e) {
-    toast(e.message, true);
-    return;
-  }
-  const host = h("div", { class: "print-host case-host", "data-testid": "case-print" });
-  const close = () => host.remove();
-  host.append(
-    h("div", { class: "print-bar" },
-      h("button", { type: "button", class: "primary", "data-testid": "case-print-go", on: { click: () => window.print() } }, "打印"),
-      h("button", { type: "button", "data-testid": "case-print-close", on: { click: close } }, "关闭")),
-    sheet);
-  $("view").appendChild(host);
+  await openSheet(`/api/cases/${encodeURIComponent(caseId)}/print`, true);
 }
