@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.application import AggregateNotFoundError, Repository
 from eventsourcing.persistence import IntegrityError
 
 from engine.application import (
@@ -53,6 +53,12 @@ class IntakeBatch:
         self.app = app
         self.recent_ids: OrderedDict[UUID, None] = OrderedDict()
         self._recent_lock = threading.Lock()  # the HTTP app saves from several threads
+        # The day's order books, kept between batches: a book gets one event per batch (70,000
+        # a day at Beijing's volume), so loading it from the store read every one of them again
+        # for every new case. The library's cache fast-forwards a kept book by the events saved
+        # since (by other processes too), so a number is never issued twice; a save that fails
+        # leaves the kept book as it was (only a copy is changed).
+        self.order_books: Repository[UUID] = Repository(app.events, cache_maxsize=64)
 
     def receive(
         self, cmds: Sequence[IntakeCommand], principal: str, route: bool
@@ -215,7 +221,7 @@ class IntakeBatch:
         for day, numbered in by_day.items():
             at = max(case.received_at for case in numbered)
             try:
-                book: Any = app.repository.get(book_id(prefix, day))
+                book: Any = self.order_books.get(book_id(prefix, day))
             except AggregateNotFoundError:
                 book = OrderBook(prefix=prefix, day=day, principal=principal, at=at)
             first = book.last + 1
