@@ -32,7 +32,7 @@ def _interleave(a: Runtime, b: Runtime, n: int) -> list[str]:
         writer = a if i % 3 else b  # uneven turns: each writer's kept book falls behind
         batch = [_record(i * 10 + k) for k in range(1 + i % 2)]
         for result in writer.app.receive_batch(batch, route=False):
-            numbers.append(writer.app.get_case(result.case_id).order_no)
+            numbers.append(writer.app.get_case(result.case_id).order_no or "")
     return numbers
 
 
@@ -67,7 +67,7 @@ def test_a_kept_book_is_not_changed_by_a_save_that_failed(tmp_path: Path) -> Non
         again = [first, _record(1)]
         results = rt.app.receive_batch(again, route=False)
         later = rt.app.receive(_record(2), route=False)
-        numbers = [rt.app.get_case(r.case_id).order_no for r in [*results, later]]
+        numbers = [rt.app.get_case(r.case_id).order_no or "" for r in [*results, later]]
     finally:
         rt.close()
     assert results[0].duplicate
