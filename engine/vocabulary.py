@@ -773,8 +773,8 @@ SHELF_FIGURES: Final = _vocabulary(
         "accepted": "已同意",
         "refused": "已拒绝",
         "pending": "待审核",
-        "followups": "回访数",
-        "satisfied": "满意",
+        "followups": "有评价的回访",
+        "satisfied": "满意及基本满意",
         "satisfaction_rate": "满意率",
     },
 )
