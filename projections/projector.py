@@ -81,8 +81,8 @@ from projections.lessons import LESSON_EVENTS, LessonFold, Pending
 from projections.log_reader import CASE_ID, ID, TOPIC, VERSION, LogReader, Stored
 from projections.returns import RETURN_EVENTS, ReturnFold, ReturnWrites
 from projections.sealed import TextSealer
-from projections.shelf import SHELF_EVENTS, ShelfFold, ShelfWrites
 from projections.search import SEARCH_EVENTS, SEARCH_TABLES, SearchFold, SearchKeys, SearchWrites
+from projections.shelf import SHELF_EVENTS, ShelfFold, ShelfWrites
 from projections.tables import (
     CASE_COLUMNS,
     INTAKE_COLUMNS,

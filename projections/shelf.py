@@ -80,9 +80,9 @@ class ShelfWrites:
 
     def lapse(self, case_id: UUID, listing: int, at: Any) -> None:
         for (table, cid, _), row in self.inserts.items():
-            if table == "claims" and cid == case_id and row["listing"] == listing:
-                if row["state"] == "pending":
-                    row.update(state="lapsed", decided_at=at)
+            mine = table == "claims" and cid == case_id and row["listing"] == listing
+            if mine and row["state"] == "pending":
+                row.update(state="lapsed", decided_at=at)
         self.lapses.append((case_id, listing, at))
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from engine.vocabulary import CLAIM_STATES, HELPER_KINDS, SHELF_STATES, UNIT_KINDS
 from projections.queries import HELD_BY_UNIT, ReadModel, _as_date, rate
@@ -74,7 +74,8 @@ class ShelfViews:
             item["claims"] = by_listing.get((r["case_id"], r["number"]), [])
             item["pending_claims"] = sum(1 for x in item["claims"] if x["state"] == "pending")
             items.append(item)
-        return {"unit": unit, "services": services, "items": items}
+        menu = [{"code": x.code, "name": x.name} for x in (self.rm.config.services if self.rm.config else [])]
+        return {"unit": unit, "services": services, "menu": menu, "items": items}
 
     def claims_of(self, unit: str, limit: int = 200) -> list[dict[str, Any]]:
         """本单位的认领申请: newest first, with the item's summary and what became of it."""
@@ -149,7 +150,7 @@ class ShelfViews:
         stats = self.rm.stats(by="unit", from_=start, to=end)  # catches the views up
         counts = {str(r["key"]): r for r in stats["rows"]}
         c = view_shelf_claims
-        cond = [c.c.unit.in_([u.id for u in helpers])] if helpers else [c.c.unit == ""]
+        cond: list[ColumnElement[bool]] = [c.c.unit.in_([u.id for u in helpers] or [""])]
         if start is not None:
             cond.append(c.c.applied_day >= start)
         if end is not None:
@@ -158,7 +159,7 @@ class ShelfViews:
             claim_rows = conn.execute(
                 select(c.c.unit, c.c.state, func.count()).where(*cond).group_by(c.c.unit, c.c.state)
             ).all()
-            held = dict(
+            held: dict[str, int] = dict(
                 conn.execute(
                     select(view_open_cases.c.unit, func.count())
                     .where(view_open_cases.c.status.in_(HELD_BY_UNIT))

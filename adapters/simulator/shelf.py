@@ -6,10 +6,11 @@ as the 解忧超市 app's records, not routed: the centre shelves them instead).
 each at once with the service it needs; one or two of the units offering that service apply
 within hours; a few office hours later the centre decides: it accepts one claim per need and,
 once in the run, first refuses a claim with a reason (the item stays on the shelf and the next
-claim is accepted). The accepted helper then works the case as any unit does, through the
-simulation's own actors (签收, 办结, 回访). Its decisions draw from a random generator of their
-own (``{seed}:shelf``), so adding them leaves the intake stream and the units' behaviour as
-they were.
+claim is accepted). The accepted helper then works the case as any unit does, through the same
+commands (签收, 办结; the centre's 回访). Every decision here, the helper's timing included,
+draws from a random generator of its own (``{seed}:shelf``) and the handlers re-plan nothing of
+the simulation's, so adding the shelf leaves the intake stream and the other actors' draws, and
+so the rest of the demo, as they were.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from adapters.simulator.clock import office_time_after
-from adapters.simulator.principals import OPERATOR, unit_principal
+from adapters.simulator.principals import FOLLOW_UP_DESK, OPERATOR, unit_principal
 from adapters.simulator.texts import PROBLEMS, Incident
-from engine.domain import Case, Status
+from engine.domain import Case, Rating, Status
 from engine.intake import Channel, IntakeCommand
 from engine.vocabulary import HELPER_KINDS
 
@@ -65,6 +66,10 @@ CLAIM_NOTES = (
     "可安排专业人员上门，并持续跟进",
 )
 REFUSAL = "该单位本周人手已满，改由其他单位认领"
+RESULTS = (
+    "已安排人员上门服务，服务对象表示满意，将定期回访。",
+    "已上门完成服务，并留下联系方式，后续有需要随时联系。",
+)
 
 
 class ShelfActors:
@@ -140,6 +145,30 @@ class ShelfActors:
         self.counts["claims"] += 1
         return None  # the case waits at the centre: nothing for its actors to plan
 
+    def _next(self, at: dt.datetime, kind: str, item: _Item, hours: tuple[float, float], **args: str) -> None:
+        t = office_time_after(at, self.rng.uniform(*hours), self.sim.calendar)
+        self.sim._schedule(t, kind, item.case_id, always=True, **args)
+
+    def do_shelf_claim(self, item: _Item, book: CaseBook) -> Case | None:
+        """The accepted helper signs for the case (签收), then serves and resolves it."""
+        unit = str(item.args["unit"])
+        self.app.claim(item.case_id, unit, unit_principal(unit), at=item.at)
+        self._next(item.at, "shelf_resolve", item, (2, 16), unit=unit)
+        return None
+
+    def do_shelf_resolve(self, item: _Item, book: CaseBook) -> Case | None:
+        unit = str(item.args["unit"])
+        self.app.resolve(item.case_id, unit, self.rng.choice(RESULTS), unit_principal(unit), at=item.at)
+        self.counts["resolved"] += 1
+        self._next(item.at, "shelf_follow_up", item, (4, 20))
+        return None
+
+    def do_shelf_follow_up(self, item: _Item, book: CaseBook) -> Case | None:
+        """回访: the residents a helper served are mostly satisfied (no reopen here)."""
+        rating = Rating.SATISFIED if self.rng.random() < 0.8 else Rating.BASICALLY_SATISFIED
+        self.app.follow_up(item.case_id, True, rating, FOLLOW_UP_DESK, comment="群众表示满意", at=item.at)
+        return None
+
     def do_shelf_decide(self, item: _Item, book: CaseBook) -> Case | None:
         """The centre accepts the first claim, or (once in the run, where there are two) first
         refuses one, then accepts the next."""
@@ -156,12 +185,13 @@ class ShelfActors:
             pending = pending[1:]
         claim = pending[0]
         unit = str(claim["unit"])
-        book.right_units = [unit]  # the claimant is the right unit: it does not return it
-        case = self.app.decide_claim(
+        self.app.decide_claim(
             item.case_id, int(claim["number"]), True, OPERATOR, note="同意认领", at=item.at
         )
         self.counts["accepted"] += 1
-        return case  # dispatched to the helper: its actors claim, resolve, follow up
+        # Dispatched to the helper, who signs for it within a few office hours.
+        self._next(item.at, "shelf_claim", item, (0.3, 3), unit=unit)
+        return None
 
 
 __all__ = ["NEEDS", "Need", "ShelfActors"]

@@ -383,8 +383,8 @@ def _prepare(client: Any, runtime: Runtime, route: Route) -> tuple[str, UUID | N
         elif route.state == "unreachable":
             cid = case_unreachable(runtime)
         elif route.state in ("shelved", "shelved_legal", "claim_pending"):
-            service = "legal_aid" if route.state == "shelved_legal" else "elderly_care"
-            cid = shelved_case(runtime, service, claimed_by=HELPER_UNIT if route.state == "claim_pending" else None)
+            needed = "legal_aid" if route.state == "shelved_legal" else "elderly_care"
+            cid = shelved_case(runtime, needed, claimed_by=HELPER_UNIT if route.state == "claim_pending" else None)
         else:
             assert isinstance(route.state, Status)
             cid = case_in(runtime, route.state)
