@@ -274,7 +274,7 @@ def render(console: Any, report: Any, results: dict[str, Any], db: Path, seconds
     console.print(f"  · 打开界面：[bold]sanshi demo --keep --serve[/bold]（直接用这份数据）"
                   f"或 [bold]sanshi demo --serve[/bold]（重新模拟后启动），浏览器访问 http://{host}:{port}/")
     console.print(f"  · 也可以：SANSHI_DB=sqlite:///{db} sanshi serve / sanshi stats --by unit")
-    console.print("  · 演示账号：以 --serve 启动时，登录页为每个角色（话务员、街道、职能部门、社区、司法所、领导、管理员）"
+    console.print("  · 演示账号：以 --serve 启动时，登录页为每个角色（话务员、街道、职能部门、社区、司法所、志愿服务队、领导、管理员）"
                   "各有一个按钮，点击即以该人员身份登录，所有操作记在其名下")
     hints = _token_hints(config)
     if hints:

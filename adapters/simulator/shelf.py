@@ -153,6 +153,7 @@ class ShelfActors:
         """The accepted helper signs for the case (签收), then serves and resolves it."""
         unit = str(item.args["unit"])
         self.app.claim(item.case_id, unit, unit_principal(unit), at=item.at)
+        self.sim.report.actions["claim"] += 1  # the summary counts every unit's 签收 alike
         self._next(item.at, "shelf_resolve", item, (2, 16), unit=unit)
         return None
 
@@ -160,13 +161,16 @@ class ShelfActors:
         unit = str(item.args["unit"])
         self.app.resolve(item.case_id, unit, self.rng.choice(RESULTS), unit_principal(unit), at=item.at)
         self.counts["resolved"] += 1
+        self.sim.report.actions["resolve"] += 1
         self._next(item.at, "shelf_follow_up", item, (4, 20))
         return None
 
     def do_shelf_follow_up(self, item: _Item, book: CaseBook) -> Case | None:
         """回访: the residents a helper served are mostly satisfied (no reopen here)."""
         rating = Rating.SATISFIED if self.rng.random() < 0.8 else Rating.BASICALLY_SATISFIED
-        self.app.follow_up(item.case_id, True, rating, FOLLOW_UP_DESK, comment="群众表示满意", at=item.at)
+        after = self.app.follow_up(item.case_id, True, rating, FOLLOW_UP_DESK, comment="群众表示满意", at=item.at)
+        self.sim.report.actions["follow_up"] += 1
+        self.sim.report.outcomes_of_actions["closed" if after.status == Status.CLOSED else "reopened"] += 1
         return None
 
     def do_shelf_decide(self, item: _Item, book: CaseBook) -> Case | None:
