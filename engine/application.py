@@ -1074,6 +1074,87 @@ class SanshiApplication(Application[UUID]):
         if self.on_saved is not None:
             self.on_saved()
 
+    # ---- 认领大厅 (the open shelf, docs/lifecycle.md) ------------------------------------------
+
+    def shelve(
+        self,
+        case_id: UUID,
+        service: str,
+        summary: str,
+        principal: str,
+        at: dt.datetime | None = None,
+    ) -> Case:
+        """上架: the centre puts a case waiting at the centre on the open shelf, needing
+        ``service`` (a code of the district's service menu), described by ``summary``."""
+        if service not in {s.code for s in self.config.services}:
+            raise InvalidCommand(f"服务「{service}」不在服务菜单中")
+        at = self._now(at)
+        return self._act(
+            case_id,
+            lambda c: c.shelve(service=service, summary=summary, principal=principal, at=at),
+        )
+
+    def unshelve(
+        self, case_id: UUID, principal: str, note: str = "", at: dt.datetime | None = None
+    ) -> Case:
+        """下架: off the shelf, back to the centre's 待派单; claims waiting lapse."""
+        at = self._now(at)
+        return self._act(case_id, lambda c: c.unshelve(note=note, principal=principal, at=at))
+
+    def shelf_visible_to(self, case: Case, unit: str) -> bool:
+        """Whether ``unit`` sees the case on the shelf: it is there, and the unit offers its
+        service (a unit that lists no services, a department, sees every item)."""
+        if case.shelf is None or not self.config.has_unit(unit):
+            return False
+        offered = self.config.unit(unit).services
+        return not offered or case.shelf["service"] in offered
+
+    def apply_claim(
+        self,
+        case_id: UUID,
+        unit: str,
+        note: str,
+        principal: str,
+        at: dt.datetime | None = None,
+    ) -> Case:
+        """认领申请 by ``unit`` (an active unit other than the centre)."""
+        self._check_unit_named(unit, "单位")
+        if not self.config.unit(unit).active:
+            raise AdminConflict(f"单位「{self.config.unit(unit).name}」已停用，不能认领")
+        at = self._now(at)
+
+        def act(case: Case) -> None:
+            if case.shelf is not None and not self.shelf_visible_to(case, unit):
+                service = self.config.service_name(str(case.shelf["service"]))
+                raise InvalidCommand(f"本单位的服务清单不含「{service}」，不能认领此项")
+            case.apply_claim(unit=unit, note=note, principal=principal, at=at)
+
+        return self._act(case_id, act)
+
+    def decide_claim(
+        self,
+        case_id: UUID,
+        number: int,
+        accepted: bool,
+        principal: str,
+        note: str = "",
+        at: dt.datetime | None = None,
+    ) -> Case:
+        """认领审核: accepted, the case is dispatched to the claimant with the category's two
+        clocks, and goes on as any dispatched case (签收, 办结, 回访); refused (``note``: the
+        reason the unit reads), it stays on the shelf."""
+        at = self._now(at)
+
+        def act(case: Case) -> None:
+            if not accepted:
+                case.refuse_claim(number=number, reason=note, principal=principal, at=at)
+                return
+            unit = case.accept_claim(number=number, note=note, principal=principal, at=at)
+            reason = {"by": "operator", "shelf": number, "note": note or "认领大厅：中心同意认领"}
+            self.dispatch_case(case, unit, reason, principal, at)
+
+        return self._act(case_id, act)
+
     # ---- the deadline clock --------------------------------------------------------------
 
     def escalate_overdue(self, case_id: UUID, now: dt.datetime) -> list[DeadlineKind]:

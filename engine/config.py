@@ -58,6 +58,17 @@ class Unit(_Strict):
     areas: list[str] = []
     # 停用: gets no new dispatches (router and operators), keeps its cases (engine/admin.py).
     active: bool = True
+    # 服务清单: the services (codes of ``services:``) this unit offers on the open shelf
+    # (认领大厅); it sees the shelf's items of these services. Empty: every item (a department).
+    services: list[str] = []
+
+
+class Service(_Strict):
+    """An entry of the district's service menu (服务菜单, ``services:``): what helpers offer and
+    what an item on the open shelf needs."""
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
 
 
 class Category(_Strict):
@@ -306,6 +317,16 @@ DEFAULT_CATEGORIES: list[Category] = [
     Category(code="other", name="其他", keywords=[]),
 ]
 
+# 服务菜单 of 解忧超市: what the open shelf's items need and the helpers offer.
+DEFAULT_SERVICES: list[Service] = [
+    Service(code="elderly_care", name="助老"),
+    Service(code="repair", name="维修"),
+    Service(code="counselling", name="心理疏导"),
+    Service(code="legal_aid", name="法律咨询"),
+    Service(code="childcare", name="托幼助学"),
+    Service(code="cleaning", name="环境清洁"),
+]
+
 
 class SanshiConfig(_Strict):
     district: District
@@ -327,6 +348,8 @@ class SanshiConfig(_Strict):
     auth: Auth = Auth()
     # 承办单位排名: weights and the minimum volume (Ranking).
     ranking: Ranking = Ranking()
+    # 服务菜单 (认领大厅): the services helpers offer (Unit.services) and shelf items need.
+    services: list[Service] = DEFAULT_SERVICES
     # 警情类别 that leave the police for the centre (110 警司联动), each an exact item; empty: the
     # police adapter's own list (纠纷/求助/咨询 and the named 纠纷 kinds). A district that takes
     # fewer (or more) kinds lists them here.
@@ -369,6 +392,15 @@ class SanshiConfig(_Strict):
             for c in u.categories:
                 if c not in codes and c not in items:
                     raise ValueError(f"unit '{u.id}': category '{c}' is not defined")
+        services = {s.code for s in self.services}
+        if len(services) != len(self.services):
+            raise ValueError("services: a service code is listed twice")
+        for u in self.units:
+            for code in u.services:
+                if code not in services:
+                    raise ValueError(f"unit '{u.id}': service '{code}' is not in services")
+            if u.services and u.kind == UnitKind.CENTRE:
+                raise ValueError(f"unit '{u.id}': the centre offers no services (认领大厅)")
         for r in self.routing:
             if r.category not in codes:
                 raise ValueError(f"routing: category '{r.category}' is not defined")
@@ -520,6 +552,10 @@ class SanshiConfig(_Strict):
     @property
     def centre(self) -> Unit:
         return next(u for u in self.units if u.kind == UnitKind.CENTRE)
+
+    def service_name(self, code: str) -> str:
+        """服务菜单: the name of a service code (the code itself if the menu lost it)."""
+        return next((s.name for s in self.services if s.code == code), code)
 
     def units_of_kind(self, kind: UnitKind) -> list[Unit]:
         return [u for u in self.units if u.kind == kind]

@@ -115,7 +115,27 @@ ALLOWED: dict[Action, frozenset[Status]] = {
     # 回访未接通 / 未接通结案: the follow-up call nobody answers.
     Action.CALLBACK_UNANSWERED: frozenset({Status.RESOLVED, Status.ANSWERED_DIRECTLY}),
     Action.CLOSE_UNREACHABLE: frozenset({Status.RESOLVED, Status.ANSWERED_DIRECTLY}),
+    # 认领大厅 (the open shelf): a case waiting at the centre is put on the shelf instead of
+    # being dispatched; units apply to claim it; the centre accepts one (a dispatch to it) or
+    # refuses, or takes the case off the shelf (下架).
+    Action.SHELVE: _AT_CENTRE,
+    Action.UNSHELVE: _AT_CENTRE,
+    Action.APPLY_CLAIM: _AT_CENTRE,
+    Action.DECIDE_CLAIM: _AT_CENTRE,
 }
+# What the centre does with a case at the centre other than through the shelf: refused while
+# the case is on the shelf (take it off first, or decide a claim), so that a claimant is never
+# overtaken by a dispatch it does not know of.
+_OFF_SHELF_FIRST = frozenset(
+    {
+        Action.DISPATCH,
+        Action.ANSWER_DIRECTLY,
+        Action.REJECT,
+        Action.MERGE,
+        Action.SEND_TO_MANUAL,
+        Action.REVIEW_RETURN,
+    }
+)
 
 
 class DomainError(Exception):
@@ -191,6 +211,18 @@ class AttachmentRefused(IllegalTransition):
     code = "attachment_refused"
 
     def __init__(self, status: Status, message: str, action: Action = Action.RESOLVE) -> None:
+        DomainError.__init__(self, message)
+        self.status = status
+        self.action = action
+
+
+class ShelfConflict(IllegalTransition):
+    """认领大厅: the shelf's state does not allow it (not on the shelf, already there, a claim
+    already made or already decided): HTTP 409 with the reason."""
+
+    code = "shelf_conflict"
+
+    def __init__(self, status: Status, action: Action, message: str) -> None:
         DomainError.__init__(self, message)
         self.status = status
         self.action = action
@@ -336,6 +368,12 @@ class Case(Aggregate):
         # 附件 (engine.attachments): what AttachmentAdded recorded (digest, kind, mime, size,
         # name, stage, public, preview, source_url, unit, by, at), in order.
         self.attachments: list[dict[str, Any]] = []
+        # 认领大厅: the listing while the case is on the shelf (number, service, summary, by, at),
+        # how many times it was listed, and every claim made (number, listing, unit, note, by,
+        # at, state pending/accepted/refused/lapsed, reason, decided_at), in order.
+        self.shelf: dict[str, Any] | None = None
+        self.shelf_listings = 0
+        self.shelf_claims: list[dict[str, Any]] = []
         # Netflix Dispatch keeps a timestamp per status; so do we.
         self.status_times: dict[str, datetime] = {Status.RECEIVED.value: at}
 
@@ -370,6 +408,8 @@ class Case(Aggregate):
         is not pending already. The commands refuse the rest; the UI offers exactly these."""
         if self.status not in ALLOWED[action]:
             return False
+        if self.shelf is not None and action in _OFF_SHELF_FIRST:
+            return False
         extension_asked = self.dispatch is not None and self.dispatch.extension_requested_to is not None
         pending = {
             Action.DECIDE_HOLD: self.hold_request is None,
@@ -388,6 +428,10 @@ class Case(Aggregate):
             Action.FOLLOW_UP: self.status == Status.MERGED and not self.callback_due,
             Action.REVIEW_RETURN: self.return_review is None,
             Action.CLOSE_UNREACHABLE: not self.unreachable,
+            Action.SHELVE: self.shelf is not None or self.return_review is not None,
+            Action.UNSHELVE: self.shelf is None,
+            Action.APPLY_CLAIM: self.shelf is None,
+            Action.DECIDE_CLAIM: not self.pending_claims,
         }
         return not pending.get(action, False)
 
@@ -406,6 +450,10 @@ class Case(Aggregate):
     def _require(self, action: Action, unit: str | None = None) -> None:
         if self.status not in ALLOWED[action]:
             raise IllegalTransition(self.status, action)
+        if self.shelf is not None and action in _OFF_SHELF_FIRST:
+            raise ShelfConflict(
+                self.status, action, "工单在认领大厅中：请先下架，或审核认领申请"
+            )
         if unit is not None and self.assigned_unit != unit:
             raise NotAssignedUnit(unit, self.assigned_unit)
 
@@ -1856,6 +1904,177 @@ class Case(Aggregate):
     ) -> None:
         part = next(p for p in self.parts if p.number == number)
         self._set_part(number, escalated=(*part.escalated, key))
+
+    # ---- 认领大厅 (the open shelf, docs/lifecycle.md) ------------------------------------------
+
+    @property
+    def pending_claims(self) -> list[dict[str, Any]]:
+        """The claims waiting for the centre (认领申请 待审核), in order."""
+        return [c for c in self.shelf_claims if c["state"] == "pending"]
+
+    def claim_of(self, number: int) -> dict[str, Any] | None:
+        return next((c for c in self.shelf_claims if c["number"] == number), None)
+
+    def shelve(self, *, service: str, summary: str, principal: str, at: datetime) -> None:
+        """上架: the centre puts the case on the shelf instead of dispatching it; ``summary``:
+        what the helpers read of it (the centre's words: no caller's name or number)."""
+        self._require(Action.SHELVE)
+        if self.shelf is not None:
+            raise ShelfConflict(self.status, Action.SHELVE, "工单已在认领大厅中")
+        if self.return_review is not None:
+            raise ShelfConflict(self.status, Action.SHELVE, "退单待审核：请先审核退单，再上架认领")
+        if not summary.strip():
+            raise InvalidCommand("上架须写明需求说明")
+        self._shelf_listed(
+            number=self.shelf_listings + 1,
+            service=service,
+            summary=summary.strip(),
+            principal=principal,
+            at=at,
+        )
+
+    @event("ShelfListed")
+    def _shelf_listed(
+        self, *, number: int, service: str, summary: str, principal: str, at: datetime
+    ) -> None:
+        self.shelf_listings = number
+        self.shelf = {
+            "number": number,
+            "service": service,
+            "summary": summary,
+            "by": principal,
+            "at": at,
+        }
+
+    def unshelve(self, *, note: str, principal: str, at: datetime) -> None:
+        """下架: the centre takes the case off the shelf; claims still waiting lapse."""
+        self._require(Action.UNSHELVE)
+        if self.shelf is None:
+            raise ShelfConflict(self.status, Action.UNSHELVE, "工单不在认领大厅中")
+        self._shelf_withdrawn(
+            number=int(self.shelf["number"]), note=note, principal=principal, at=at
+        )
+
+    @event("ShelfWithdrawn")
+    def _shelf_withdrawn(self, *, number: int, note: str, principal: str, at: datetime) -> None:
+        self._lapse_claims(at)
+        self.shelf = None
+
+    def _lapse_claims(self, at: datetime) -> None:
+        for i, claim in enumerate(self.shelf_claims):
+            if claim["state"] == "pending":
+                self.shelf_claims[i] = {**claim, "state": "lapsed", "decided_at": at}
+
+    def apply_claim(self, *, unit: str, note: str, principal: str, at: datetime) -> None:
+        """认领申请: a unit asks to take the case on the shelf, with a note (how it will help)."""
+        self._require(Action.APPLY_CLAIM)
+        if self.shelf is None:
+            raise ShelfConflict(self.status, Action.APPLY_CLAIM, "工单不在认领大厅中，不能认领")
+        if unit in self.returned_by:
+            raise ShelfConflict(
+                self.status, Action.APPLY_CLAIM, "本单位已退回过此工单，不能认领"
+            )
+        listing = int(self.shelf["number"])
+        for claim in self.shelf_claims:
+            if claim["unit"] != unit or claim["listing"] != listing:
+                continue
+            if claim["state"] == "pending":
+                raise ShelfConflict(
+                    self.status, Action.APPLY_CLAIM, "本单位已申请认领，请等待中心审核"
+                )
+            if claim["state"] == "refused":
+                raise ShelfConflict(
+                    self.status,
+                    Action.APPLY_CLAIM,
+                    f"中心已拒绝本单位的认领申请：{claim['reason']}",
+                )
+        if not note.strip():
+            raise InvalidCommand("认领申请须写明说明（如何办理、何时到场）")
+        self._claim_applied(
+            number=len(self.shelf_claims) + 1,
+            listing=listing,
+            unit=unit,
+            note=note.strip(),
+            principal=principal,
+            at=at,
+        )
+
+    @event("ClaimApplied")
+    def _claim_applied(
+        self, *, number: int, listing: int, unit: str, note: str, principal: str, at: datetime
+    ) -> None:
+        self.shelf_claims.append(
+            {
+                "number": number,
+                "listing": listing,
+                "unit": unit,
+                "note": note,
+                "by": principal,
+                "at": at,
+                "state": "pending",
+                "reason": "",
+                "decided_at": None,
+            }
+        )
+
+    def _pending_claim(self, number: int) -> dict[str, Any]:
+        self._require(Action.DECIDE_CLAIM)
+        claim = self.claim_of(number)
+        if claim is None:
+            raise ShelfConflict(self.status, Action.DECIDE_CLAIM, f"没有第 {number} 号认领申请")
+        if claim["state"] != "pending":
+            raise ShelfConflict(
+                self.status, Action.DECIDE_CLAIM, f"第 {number} 号认领申请已处理，不能再审核"
+            )
+        return claim
+
+    def accept_claim(self, *, number: int, note: str, principal: str, at: datetime) -> str:
+        """同意认领: the case leaves the shelf; the other claims lapse. The caller (the
+        application) then dispatches the case to the claimant (a Dispatched with its clocks),
+        so the claimant handles it as any unit handles a dispatched case. Returns the unit."""
+        claim = self._pending_claim(number)
+        self._claim_decided(
+            number=number,
+            unit=str(claim["unit"]),
+            accepted=True,
+            reason=note,
+            principal=principal,
+            at=at,
+        )
+        return str(claim["unit"])
+
+    def refuse_claim(self, *, number: int, reason: str, principal: str, at: datetime) -> None:
+        """拒绝认领: with a reason the unit reads; the case stays on the shelf."""
+        claim = self._pending_claim(number)
+        if not reason.strip():
+            raise InvalidCommand("拒绝认领须写明理由")
+        self._claim_decided(
+            number=number,
+            unit=str(claim["unit"]),
+            accepted=False,
+            reason=reason.strip(),
+            principal=principal,
+            at=at,
+        )
+
+    @event("ClaimDecided")
+    def _claim_decided(
+        self,
+        *,
+        number: int,
+        unit: str,
+        accepted: bool,
+        reason: str,
+        principal: str,
+        at: datetime,
+    ) -> None:
+        for i, claim in enumerate(self.shelf_claims):
+            if claim["number"] == number:
+                state = "accepted" if accepted else "refused"
+                self.shelf_claims[i] = {**claim, "state": state, "reason": reason, "decided_at": at}
+        if accepted:
+            self._lapse_claims(at)
+            self.shelf = None
 
 
 def check_hand_merge(case: Case, target: Case) -> None:

@@ -203,6 +203,12 @@ class Action(StrEnum):
     TRANSFER = "transfer"  # 转办: the centre moves a case a unit holds to another unit
     CALLBACK_UNANSWERED = "callback_unanswered"  # 回访未接通: a follow-up call nobody answered
     CLOSE_UNREACHABLE = "close_unreachable"  # 未接通结案: closed after the configured attempts
+    # 认领大厅 (docs/lifecycle.md, The open shelf): the centre puts a case on the shelf, units
+    # apply to claim it, the centre accepts (the claimant handles it) or refuses, or takes it off.
+    SHELVE = "shelve"  # 上架
+    UNSHELVE = "unshelve"  # 下架
+    APPLY_CLAIM = "apply_claim"  # 认领申请
+    DECIDE_CLAIM = "decide_claim"  # 认领审核
 
 
 ACTIONS: Final = _vocabulary(
@@ -246,6 +252,10 @@ ACTIONS: Final = _vocabulary(
         Action.TRANSFER: "转办",
         Action.CALLBACK_UNANSWERED: "回访未接通",
         Action.CLOSE_UNREACHABLE: "未接通结案",
+        Action.SHELVE: "上架认领",
+        Action.UNSHELVE: "下架",
+        Action.APPLY_CLAIM: "认领申请",
+        Action.DECIDE_CLAIM: "认领审核",
     },
 )
 
@@ -310,6 +320,11 @@ EVENT_KINDS: Final = _vocabulary(
         # 通知 (engine.notices)
         "NoticeSent": "已通知",
         "NoticeAbandoned": "通知失败",
+        # 认领大厅 (docs/lifecycle.md, The open shelf)
+        "ShelfListed": "上架认领",
+        "ShelfWithdrawn": "下架",
+        "ClaimApplied": "认领申请",
+        "ClaimDecided": "认领审核",
     },
 )
 
@@ -454,6 +469,11 @@ class UnitKind(StrEnum):
     COMMUNITY = "community"  # 社区
     JUDICIAL_OFFICE = "judicial_office"  # 司法所
     ENTERPRISE = "enterprise"  # 公共服务企业 (供水 供电 燃气)
+    # Helpers outside government (认领大厅): they claim items the centre puts on the shelf; their
+    # work is counted apart (微服务), never in the 承办单位排名 of government units.
+    SOCIAL_ENTERPRISE = "social_enterprise"  # 社会企业
+    SOCIAL_ORG = "social_org"  # 社会组织
+    VOLUNTEER_TEAM = "volunteer_team"  # 志愿服务队
 
 
 UNIT_KINDS: Final = _vocabulary(
@@ -466,7 +486,14 @@ UNIT_KINDS: Final = _vocabulary(
         UnitKind.COMMUNITY: "社区",
         UnitKind.JUDICIAL_OFFICE: "司法所",
         UnitKind.ENTERPRISE: "公共服务企业",
+        UnitKind.SOCIAL_ENTERPRISE: "社会企业",
+        UnitKind.SOCIAL_ORG: "社会组织",
+        UnitKind.VOLUNTEER_TEAM: "志愿服务队",
     },
+)
+# The helpers' kinds (社会力量): counted apart (微服务, projections.shelf), not ranked.
+HELPER_KINDS: Final = frozenset(
+    {UnitKind.SOCIAL_ENTERPRISE.value, UnitKind.SOCIAL_ORG.value, UnitKind.VOLUNTEER_TEAM.value}
 )
 
 # ---- deadline kinds (时限, docs/lifecycle.md): two clocks per dispatch --------------------------------------
@@ -723,6 +750,35 @@ NOTICE_CHANNELS: Final = _vocabulary(
     {"email": "邮件", "sms": "短信", "webhook": "推送接口"},
 )
 
+# ---- 认领大厅 (the open shelf, docs/lifecycle.md) ------------------------------------------------
+
+SHELF_STATES: Final = _vocabulary(
+    "shelf_states",
+    "认领状态",
+    {"on_shelf": "待认领", "taken": "已认领", "withdrawn": "已下架"},
+)
+CLAIM_STATES: Final = _vocabulary(
+    "claim_states",
+    "认领申请",
+    {"pending": "待审核", "accepted": "已同意", "refused": "已拒绝", "lapsed": "已失效"},
+)
+# The helpers' figures (docs/rates.md, 社会力量与微服务), per helper unit and kind.
+SHELF_FIGURES: Final = _vocabulary(
+    "shelf_figures",
+    "社会力量统计",
+    {
+        "micro_services": "微服务",
+        "handling": "办理中",
+        "claims": "认领申请",
+        "accepted": "已同意",
+        "refused": "已拒绝",
+        "pending": "待审核",
+        "followups": "有评价的回访",
+        "satisfied": "满意及基本满意",
+        "satisfaction_rate": "满意率",
+    },
+)
+
 # ---- all of it -----------------------------------------------------------------------------------
 
 VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
@@ -749,6 +805,9 @@ VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
     REPORT_KINDS,
     NOTICE_KINDS,
     NOTICE_CHANNELS,
+    SHELF_STATES,
+    CLAIM_STATES,
+    SHELF_FIGURES,
 )
 
 
@@ -762,11 +821,13 @@ __all__ = [
     "ACTIONS",
     "APPEAL_TYPES",
     "CHANNELS",
+    "CLAIM_STATES",
     "CONCERNS",
     "COOP_FIGURES",
     "COUNTS",
     "DEADLINE_KINDS",
     "EVENT_KINDS",
+    "HELPER_KINDS",
     "NOTICE_CHANNELS",
     "NOTICE_KINDS",
     "PART_STATUSES",
@@ -775,6 +836,8 @@ __all__ = [
     "REPORT_KINDS",
     "RETURN_DECISIONS",
     "ROLES",
+    "SHELF_FIGURES",
+    "SHELF_STATES",
     "STATS_DIMENSIONS",
     "STATUSES",
     "UNIT_KINDS",

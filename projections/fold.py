@@ -49,6 +49,7 @@ from engine.knowledge import KNOWLEDGE_EVENTS
 from engine.notices import NOTICE_EVENTS
 from projections.coop import CoopCaseRules
 from projections.memo import Memo
+from projections.shelf import ShelfCaseRules
 from projections.tables import COUNT_FIELDS, SNIPPET_CHARS, utc_naive
 
 N_COUNTS = len(COUNT_FIELDS)
@@ -219,7 +220,7 @@ def _iso_stamp(value: dt.datetime) -> Any:
     return value
 
 
-class CaseFold(CoopCaseRules):
+class CaseFold(CoopCaseRules, ShelfCaseRules):
     """Applies one decoded event to a case row (a dict of view_cases columns) and records the
     counter changes in ``deltas``. A case received in this batch also carries ``content`` (its
     full text, for the open-cases row). ``stamp`` turns the events' aware datetimes into the

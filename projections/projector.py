@@ -82,6 +82,7 @@ from projections.log_reader import CASE_ID, ID, TOPIC, VERSION, LogReader, Store
 from projections.returns import RETURN_EVENTS, ReturnFold, ReturnWrites
 from projections.sealed import TextSealer
 from projections.search import SEARCH_EVENTS, SEARCH_TABLES, SearchFold, SearchKeys, SearchWrites
+from projections.shelf import SHELF_EVENTS, ShelfFold, ShelfWrites
 from projections.tables import (
     CASE_COLUMNS,
     INTAKE_COLUMNS,
@@ -201,6 +202,7 @@ class Projector:
         self.coop = CoopFold()  # 主办/协办: the part rows (projections.coop)
         # 退单 and what became of each (view_returns).
         self.returns = ReturnFold()
+        self.shelf = ShelfFold()  # 认领大厅: listings and claims (projections.shelf)
         self.knowledge = KnowledgeFold()  # 知识库: the entries (projections.knowledge)
         # 查找 and 来电弹屏 (projections.search): keyed numbers and names, the words of the text
         # (keyed too with the cipher key: a sealer means the key is set).
@@ -560,6 +562,7 @@ class Projector:
         pending: list[Pending] = []
         coop: list[CoopPending] = []
         returns = ReturnWrites()
+        shelf = ShelfWrites()
         knowledge: list[KnowledgePending] = []
         search = SearchWrites()
         note_search = self.search.note
@@ -581,10 +584,13 @@ class Projector:
                     coop.append(CoopPending(cid, name, state, row["received_day"], row["unit"]))
                 if name in RETURN_EVENTS:
                     self.returns.note(returns, cid, name, state, row)
+                if name in SHELF_EVENTS:
+                    self.shelf.note(shelf, cid, name, state, row)
         batch = self._batch(events, rows.values(), cases_before, open_before, deltas)
         batch.lessons = self.lessons.rows(conn, pending)
         batch.coop = self.coop.prepare(conn, coop)
         batch.returns = returns
+        batch.shelf = shelf
         batch.knowledge = knowledge
         batch.search = search
         self._remember(rows.values())
@@ -668,6 +674,8 @@ class Projector:
             self.coop.write(conn, batch.coop)
         if batch.returns:
             ReturnFold.write(conn, batch.returns)
+        if batch.shelf:
+            ShelfFold.write(conn, batch.shelf)
         if batch.knowledge:
             self.knowledge.write(conn, batch.knowledge)
         if batch.search:
@@ -699,6 +707,7 @@ class _Batch:
     lessons: list[dict[str, Any]] = field(default_factory=list)  # view_lessons rows
     coop: CoopWrites | None = None  # view_parts / view_whistles (projections.coop)
     returns: ReturnWrites = field(default_factory=ReturnWrites)  # view_returns writes
+    shelf: ShelfWrites = field(default_factory=ShelfWrites)  # view_shelf(_claims) writes
     knowledge: list[KnowledgePending] = field(default_factory=list)  # projections.knowledge
     search: SearchWrites = field(default_factory=SearchWrites)  # view_search
 

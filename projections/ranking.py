@@ -30,14 +30,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.config import Ranking, SanshiConfig, UnitKind
-from engine.vocabulary import COUNTS, RATES, UNIT_KINDS
+from engine.vocabulary import COUNTS, HELPER_KINDS, RATES, UNIT_KINDS
 
 # Rates where a lower value is the better one: scored as 1 − rate.
 LOWER_IS_BETTER: frozenset[str] = frozenset({"return_rate"})
 # The count a unit's volume is read from: the cases dispatched to it (派单量).
 VOLUME = "dispatched"
-# The kinds ranked, in the vocabulary's order; the centre hands work out and is not ranked.
-RANKED_KINDS: tuple[str, ...] = tuple(k for k in UNIT_KINDS.codes if k != UnitKind.CENTRE)
+# The kinds ranked, in the vocabulary's order; the centre hands work out and is not ranked, and
+# helpers outside government (社会企业 社会组织 志愿服务队) are not assessed: their work is counted
+# apart (微服务, projections.shelf_queries).
+RANKED_KINDS: tuple[str, ...] = tuple(
+    k for k in UNIT_KINDS.codes if k != UnitKind.CENTRE and k not in HELPER_KINDS
+)
 
 BELOW_MIN_VOLUME = "below_min_volume"  # 样本不足
 NO_DATA = "no_data"  # none of the weighted rates has data

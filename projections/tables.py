@@ -371,6 +371,43 @@ view_knowledge_proposals = Table(
 )
 Index("ix_view_knowledge_proposals_state", view_knowledge_proposals.c.state)
 
+# 认领大厅 (projections.shelf): one row per listing of a case on the open shelf, and one per
+# claim made on it (认领申请) with what the centre decided. ``summary`` is the centre's own
+# description written for the helpers (no caller's words or number), so it is not sealed.
+view_shelf = Table(
+    "view_shelf",
+    metadata,
+    Column("case_id", Uuid, primary_key=True),
+    Column("number", Integer, primary_key=True),  # the case's listing number
+    Column("service", String(64), nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("category", String(64), nullable=False, default=""),
+    Column("street", String(64), nullable=False, default=""),
+    Column("received_day", Date, nullable=False),
+    Column("listed_at", UtcDateTime, nullable=False),
+    Column("listed_day", Date, nullable=False),
+    Column("state", String(16), nullable=False),  # engine.vocabulary.SHELF_STATES
+    Column("unit", String(64)),  # taken: the claimant the centre accepted
+    Column("ended_at", UtcDateTime),
+)
+Index("ix_view_shelf_state", view_shelf.c.state)
+
+view_shelf_claims = Table(
+    "view_shelf_claims",
+    metadata,
+    Column("case_id", Uuid, primary_key=True),
+    Column("number", Integer, primary_key=True),  # the case's claim number
+    Column("listing", Integer, nullable=False),
+    Column("unit", String(64), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+    Column("applied_at", UtcDateTime, nullable=False),
+    Column("applied_day", Date, nullable=False),
+    Column("state", String(16), nullable=False),  # engine.vocabulary.CLAIM_STATES
+    Column("reason", Text, nullable=False, default=""),
+    Column("decided_at", UtcDateTime),
+)
+Index("ix_view_shelf_claims_unit", view_shelf_claims.c.unit, view_shelf_claims.c.applied_day)
+
 VIEW_TABLES = (
     view_counts,
     view_counts_month,
@@ -382,6 +419,8 @@ VIEW_TABLES = (
     view_returns,
     view_knowledge,
     view_knowledge_proposals,
+    view_shelf,
+    view_shelf_claims,
 )
 
 # Every column text, the error cut to ``QUARANTINE_ERROR_CHARS`` by the projector: whatever the

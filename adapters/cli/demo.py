@@ -107,8 +107,28 @@ def read_results(runtime: Runtime, start: dt.date, end: dt.date) -> dict[str, An
     mature = read_model.stats(None, start, mature_end)["total"] if mature_end > start else None
     by_channel = read_model.stats("channel", start, end)["rows"]
     ranking = read_model.ranking(start, end)  # per kind of unit, by the district's rule
+    from projections.shelf_queries import ShelfViews
+
+    helpers = ShelfViews(read_model).figures(start, end)  # 认领大厅: counted apart, not ranked
     return {"total": total, "mature": mature, "mature_to": mature_end.isoformat(),
-            "by_channel": by_channel, "ranking": ranking}
+            "by_channel": by_channel, "ranking": ranking, "helpers": helpers}
+
+
+def shelf_lines(shelf: Any, helpers: dict[str, Any] | None) -> list[str]:
+    """认领大厅 and the helpers' 微服务 (counted apart from government units, never ranked)."""
+    lines = [
+        f"认领大厅：上架需求 {shelf['listed']} 件，认领申请 {shelf['claims']} 次"
+        f"（同意 {shelf['accepted']}，拒绝 {shelf['refused']}）"
+    ]
+    if helpers is not None:
+        total = helpers["total"]
+        kinds = "，".join(f"{k['name']} {k['micro_services']}" for k in helpers["kinds"])
+        rate = total["satisfaction_rate"]
+        lines.append(
+            f"社会力量微服务 {total['micro_services']} 件（{kinds or '无'}；办理中 {total['handling']} 件；"
+            f"满意率 {_percent(rate)}，不计入承办单位排名）"
+        )
+    return lines
 
 
 def _ranking_row(table: Any, row: dict[str, Any], style: str) -> None:
@@ -200,6 +220,7 @@ def render(console: Any, report: Any, results: dict[str, Any], db: Path, seconds
         f"领导批示 {c['instructions']} 件（已回复 {c['instructions_answered']}，按时 {c['instructions_on_time']}）；"
         f"通报 {c['notices']} 次，追责 {c['accountabilities']} 次",
     ]
+    lines += shelf_lines(report.shelf, results.get("helpers"))
     if report.surge:
         lines.append(f"台风日 {report.surge}：当天记录 {report.surge_records} 条（停电、积水、树倒集中反映）")
     if d["refused"]:
@@ -253,7 +274,7 @@ def render(console: Any, report: Any, results: dict[str, Any], db: Path, seconds
     console.print(f"  · 打开界面：[bold]sanshi demo --keep --serve[/bold]（直接用这份数据）"
                   f"或 [bold]sanshi demo --serve[/bold]（重新模拟后启动），浏览器访问 http://{host}:{port}/")
     console.print(f"  · 也可以：SANSHI_DB=sqlite:///{db} sanshi serve / sanshi stats --by unit")
-    console.print("  · 演示账号：以 --serve 启动时，登录页为每个角色（话务员、街道、职能部门、社区、司法所、领导、管理员）"
+    console.print("  · 演示账号：以 --serve 启动时，登录页为每个角色（话务员、街道、职能部门、社区、司法所、志愿服务队、领导、管理员）"
                   "各有一个按钮，点击即以该人员身份登录，所有操作记在其名下")
     hints = _token_hints(config)
     if hints:
@@ -358,6 +379,7 @@ def demo(days: int, scale: float, seed: int, start_day: dt.datetime | None, db_p
             "mature": {"to": results["mature_to"], "total": results["mature"]},
             "by_channel": results["by_channel"],
             "ranking": results["ranking"],
+            "helpers": results["helpers"],
         }, ensure_ascii=False, indent=2, default=str))
     else:
         render(out, report, results, db_path, seconds, config, host, port)

@@ -25,6 +25,7 @@ from adapters.http import (
     routes_reports,
     routes_review,
     routes_search,
+    routes_shelf,
     routes_unit_queues,
 )
 from adapters.http.database import install_postgres_gate
@@ -96,6 +97,7 @@ def create_app(
     app.include_router(routes_cases.router)
     app.include_router(routes_read.router)
     app.include_router(routes_coop.router)
+    app.include_router(routes_shelf.router)  # 认领大厅
     app.include_router(routes_hand.router)
     app.include_router(routes_review.router)
     app.include_router(routes_attachments.router)

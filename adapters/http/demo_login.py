@@ -46,6 +46,7 @@ DEMO_PEOPLE: tuple[DemoPerson, ...] = (
     DemoPerson("demo.department", "黄志强", Role.UNIT, UnitKind.DEPARTMENT),
     DemoPerson("demo.community", "刘芳", Role.UNIT, UnitKind.COMMUNITY),
     DemoPerson("demo.judicial", "周敏", Role.UNIT, UnitKind.JUDICIAL_OFFICE),
+    DemoPerson("demo.volunteer", "何静", Role.UNIT, UnitKind.VOLUNTEER_TEAM),  # 认领大厅
     DemoPerson("demo.leader", "王振华", Role.LEADER),
     DemoPerson("demo.admin", "赵磊", Role.ADMIN),
 )

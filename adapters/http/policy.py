@@ -76,6 +76,9 @@ class Permission(StrEnum):
     CALLER_HISTORY = "caller.history"  # 来电弹屏: a number's cases, for the intake form
     DISTRICT_ADMIN = "district.admin"  # 管理设置: units, categories, routing rules, their history
     UNIT_FIGURES = "unit.figures"  # 本单位考核: a unit's rates and place (units: only their own)
+    # 认领大厅: the items on the open shelf (a unit: those of the services it offers, with its
+    # own claims only); applying is UNIT_ACT, 上架/下架/认领审核 CENTRE_ACT.
+    SHELF_READ = "shelf.read"
 
 
 OPERATOR, UNIT, LEADER, ADMIN = Role.OPERATOR, Role.UNIT, Role.LEADER, Role.ADMIN
@@ -107,6 +110,7 @@ ROLES: dict[Permission, frozenset[Role]] = {
     Permission.CALLER_HISTORY: frozenset({OPERATOR}),
     Permission.DISTRICT_ADMIN: frozenset({ADMIN}),
     Permission.UNIT_FIGURES: frozenset({OPERATOR, UNIT, LEADER, ADMIN}),
+    Permission.SHELF_READ: frozenset({OPERATOR, UNIT, LEADER, ADMIN}),
 }
 
 ROLE_ZH = ROLE_TERMS.labels()  # engine.vocabulary

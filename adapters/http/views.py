@@ -191,7 +191,37 @@ def _full_case_view(case: Case, principal: Principal, config: SanshiConfig) -> d
         "parts": parts_view(case, config),
         "whistles": whistles_view(case, config),
         **_notes_and_reviews(case, config),
+        **_shelf_view(case, principal, config),
         "actions": allowed_actions(principal, case) + coop_actions(principal, case, config),
+    }
+
+
+# 认领大厅: what the centre may do about the shelf (the case page's 上架/下架/认领审核 forms, shelf.js).
+SHELF_ACTIONS: dict[Action, str] = {
+    Action.SHELVE: "shelve",
+    Action.UNSHELVE: "unshelve",
+    Action.DECIDE_CLAIM: "decide_claim",
+}
+
+
+def _shelf_view(case: Case, principal: Principal, config: SanshiConfig) -> dict[str, Any]:
+    """The listing on the shelf and every claim made (the centre's view; a unit's lens lists
+    none of these fields)."""
+    listing = case.shelf
+    return {
+        "shelf": (
+            None
+            if listing is None
+            else {**jsonable(listing), "service_name": config.service_name(str(listing["service"]))}
+        ),
+        "shelf_claims": [
+            {**jsonable(c), "unit_name": unit_name(config, c["unit"])} for c in case.shelf_claims
+        ],
+        "shelf_actions": (
+            [name for action, name in SHELF_ACTIONS.items() if case.offers(action)]
+            if principal.role == Role.OPERATOR
+            else []
+        ),
     }
 
 

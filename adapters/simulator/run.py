@@ -38,6 +38,7 @@ from adapters.simulator.coop import CoopActors, Deferred
 from adapters.simulator.district import Surge, Temperament, temperaments
 from adapters.simulator.intake import ChannelIntake, IntakePort, Outcome
 from adapters.simulator.principals import FOLLOW_UP_DESK, LEADER, OPERATOR, unit_principal
+from adapters.simulator.shelf import ShelfActors
 from adapters.simulator.stream import IntakeStream, SimRecord
 from adapters.simulator.texts import Incident
 from engine.application import CaseNotFound, ConcurrencyConflict
@@ -113,12 +114,16 @@ class SimulationReport:
     # 主办/协办, 吹哨报到, 一表通, 转办, 挂起, 批示, 通报/追责 (adapters.simulator.coop)
     coop: Counter[str] = field(default_factory=Counter)
     form_items: int = 0  # cases received as items of 一表通 forms (not channel records)
+    # 认领大厅: needs listed, claims made, accepted, refused (adapters.simulator.shelf)
+    shelf: Counter[str] = field(default_factory=Counter)
     wall_seconds: float = 0.0
     hours: int = 0
 
     @property
     def accepted(self) -> int:
-        return sum(n for (_, s), n in self.outcomes.items() if s == "accepted") + self.form_items
+        # 认领大厅's needs are received by the application service directly (not a channel record).
+        accepted = sum(n for (_, s), n in self.outcomes.items() if s == "accepted")
+        return accepted + self.form_items + self.shelf["received"]
 
     def channel_rows(self) -> list[dict[str, Any]]:
         rows = []
@@ -154,6 +159,7 @@ class SimulationReport:
             "escalations": self.escalations,
             "coop": dict(sorted(self.coop.items())),
             "form_items": self.form_items,
+            "shelf": dict(sorted(self.shelf.items())),
             "actions": dict(sorted(self.actions.items())),
             "action_outcomes": dict(sorted(self.outcomes_of_actions.items())),
             "refused": dict(sorted(self.refused.items())),
@@ -227,6 +233,7 @@ class Simulation:
             self.surge.day if self.surge else None,
         )
         self.actors = CoopActors(self)
+        self.shelf = ShelfActors(self)  # 认领大厅
 
     # ---- the loop ------------------------------------------------------------------------
 
@@ -246,6 +253,7 @@ class Simulation:
                 if records:
                     self._intake(records)
                 self.actors.forms(t)
+                self.shelf.hour(t)
                 self._carry_out_until(t + hour)
                 self._clock(t + hour)
                 self.report.hours += 1
@@ -345,7 +353,11 @@ class Simulation:
             self._carry_out(item, book)
 
     def _carry_out(self, item: _Item, book: CaseBook) -> None:
-        handler = getattr(self, f"_do_{item.kind}", None) or getattr(self.actors, f"do_{item.kind}")
+        handler = (
+            getattr(self, f"_do_{item.kind}", None)
+            or getattr(self.shelf, f"do_{item.kind}", None)
+            or getattr(self.actors, f"do_{item.kind}")
+        )
         for attempt in range(3):
             try:
                 case = handler(item, book)

@@ -28,6 +28,9 @@ ADMIN = "demo-admin-token"
 ASSIGNED_UNIT = "chatinglu"
 ASSIGNED = f"demo-unit-{ASSIGNED_UNIT}"
 OTHER_UNIT = "demo-unit-chengguan"
+# A helper outside government (认领大厅): 海城红马甲志愿服务队 offers 助老, 维修, 环境清洁.
+HELPER_UNIT = "hongmajia-vt"
+HELPER = f"demo-unit-{HELPER_UNIT}"
 BAD = "not-a-real-token-123"
 
 LAMP = "茶亭路{n}号门口的路灯不亮了，晚上黑乎乎的，老人走路容易摔"
@@ -149,4 +152,14 @@ def case_unreachable(runtime: Runtime) -> UUID:
     cid = case_in(runtime, Status.RESOLVED)
     for _ in range(runtime.config.callback.max_unanswered):
         runtime.app.callback_unanswered(cid, "operator:test", note="无人接听")
+    return cid
+
+
+def shelved_case(runtime: Runtime, service: str = "elderly_care", claimed_by: str | None = None) -> UUID:
+    """A case waiting at the centre put on the open shelf (认领大厅) needing ``service``; with
+    ``claimed_by``, that unit's claim (number 1) waits for the centre."""
+    cid = case_in(runtime, Status.RECEIVED)
+    runtime.app.shelve(cid, service, "独居老人需要每周上门探访", "operator:test")
+    if claimed_by is not None:
+        runtime.app.apply_claim(cid, claimed_by, "周三上午上门", "unit:test")
     return cid

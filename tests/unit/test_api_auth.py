@@ -1,7 +1,7 @@
 """The authorisation matrix: every route × every kind of caller, and the status each gets.
 
-Callers: operator, leader, admin, the unit the case is dispatched to, ANOTHER unit, no token,
-a bad token. A refused write must leave the case exactly as it was.
+Callers: operator, leader, admin, the unit the case is dispatched to, ANOTHER unit, a helper
+outside government (志愿服务队, 认领大厅), no token, a bad token. A refused write must leave the case exactly as it was.
 
 Each caller with a role is tried twice: with the shared token of its role or unit, and as a
 named person (人员账号) of the same role and unit with a personal token: the matrix is one
@@ -27,6 +27,8 @@ from tests.support.api import (
     ASSIGNED,
     ASSIGNED_UNIT,
     BAD,
+    HELPER,
+    HELPER_UNIT,
     LEADER,
     OPERATOR,
     OTHER_UNIT,
@@ -39,6 +41,7 @@ from tests.support.api import (
     case_with_instruction,
     case_with_part,
     case_with_return_review,
+    shelved_case,
 )
 from tests.support.people import new_person, person_version, person_with_token
 
@@ -48,6 +51,7 @@ CALLERS: dict[str, str | None] = {
     "admin": ADMIN,
     "assigned_unit": ASSIGNED,
     "other_unit": OTHER_UNIT,
+    "helper_unit": HELPER,
     "no_token": None,
     "bad_token": BAD,
 }
@@ -59,6 +63,7 @@ PEOPLE_OF_CALLERS: dict[str, tuple[str, str | None]] = {
     "admin": ("admin", None),
     "assigned_unit": ("unit", ASSIGNED_UNIT),
     "other_unit": ("unit", "chengguan"),
+    "helper_unit": ("unit", HELPER_UNIT),
 }
 KINDS = ("shared", "person")
 
@@ -73,7 +78,7 @@ def only(ok_role: str | set[str], ok: int = 200) -> dict[str, int]:
 EVERYONE = {c: 200 for c in CALLERS} | _ANON
 # Another unit's case answers as if it did not exist (404, like an absent id; issue 14):
 # ids derive from channel:source_ref, so a 403 would confirm that the case is in the log.
-UNSEEN = {"other_unit": 404}
+UNSEEN = {"other_unit": 404, "helper_unit": 404}
 CASE_READERS = only({"operator", "leader", "admin", "assigned_unit"})
 CASE_READERS_BY_ID = CASE_READERS | UNSEEN
 ASSIGNED_ONLY = only("assigned_unit") | UNSEEN
@@ -158,7 +163,7 @@ ROUTES: list[Route] = [
           body={"answer": "新的答复{n}"}),
     Route("POST", "/api/knowledge/{entry_id}/retire", only({"operator", "admin"}),
           body={"reason": "政策调整"}),
-    Route("POST", "/api/knowledge/{entry_id}/propose", only({"assigned_unit", "other_unit"}, 201),
+    Route("POST", "/api/knowledge/{entry_id}/propose", only({"assigned_unit", "other_unit", "helper_unit"}, 201),
           body={"source": "单位提供{n}", "note": "补充来源"}),
     Route("POST", "/api/knowledge/{entry_id}/proposals/{number}/decide", only({"operator", "admin"}),
           body={"accept": True}),
@@ -192,11 +197,13 @@ ROUTES: list[Route] = [
     Route("POST", "/api/cases/{id}/parts/{number}/close", only("operator"), "part", {"note": "中心协调"}),
     Route("POST", "/api/cases/{id}/whistle", ASSIGNED_ONLY, Status.CLAIMED,
           {"departments": ["zhujian"], "reason": "多部门到场"}),
-    Route("POST", "/api/cases/{id}/part/claim", only("other_unit"), "part"),
-    Route("POST", "/api/cases/{id}/part/report", only("other_unit"), "part_claimed", {"feedback": "已排查"}),
-    Route("POST", "/api/cases/{id}/part/return", only("other_unit"), "part", {"reason": "不属本部门"}),
-    Route("GET", "/api/cases/{id}", CASE_READERS | {"other_unit": 200}, "part"),
-    Route("GET", "/api/cases/{id}/events", CASE_READERS | {"other_unit": 200}, "part"),
+    Route("POST", "/api/cases/{id}/part/claim", only("other_unit") | {"helper_unit": 404}, "part"),
+    Route("POST", "/api/cases/{id}/part/report", only("other_unit") | {"helper_unit": 404}, "part_claimed",
+          {"feedback": "已排查"}),
+    Route("POST", "/api/cases/{id}/part/return", only("other_unit") | {"helper_unit": 404}, "part",
+          {"reason": "不属本部门"}),
+    Route("GET", "/api/cases/{id}", CASE_READERS_BY_ID | {"other_unit": 200}, "part"),
+    Route("GET", "/api/cases/{id}/events", CASE_READERS_BY_ID | {"other_unit": 200}, "part"),
     Route("POST", "/api/cases/{id}/resolve", ASSIGNED_ONLY | {"other_unit": 403}, "part_reported",
           {"result": "已修复"}),
     Route("GET", "/api/units/{unit}/assists", CASE_READERS),
@@ -226,6 +233,23 @@ ROUTES: list[Route] = [
     Route("POST", "/api/cases/{id}/callback/unanswered", only("operator"), Status.RESOLVED, {"note": "无人接听"}),
     Route("POST", "/api/cases/{id}/close/unreachable", only("operator"), "unreachable", {}),
     Route("GET", "/api/queue/returns", STATS_READERS),
+    # 认领大厅: the centre lists, takes off and decides; a unit applies for an item of the
+    # services it offers (the helper, 志愿服务队, offers 助老; a unit listing no services sees
+    # every item); an item outside its services, or a case not on the shelf and not its own,
+    # is 404 to a unit; the figures are the stats readers'.
+    Route("GET", "/api/shelf", EVERYONE),
+    Route("GET", "/api/units/{unit}/claims", CASE_READERS),
+    Route("GET", "/api/stats/helpers", STATS_READERS),
+    Route("POST", "/api/cases/{id}/shelf", only("operator"), Status.RECEIVED,
+          {"service": "repair", "summary": "独居老人家中水管漏水，需上门维修"}),
+    Route("POST", "/api/cases/{id}/shelf/withdraw", only("operator"), "shelved", {"note": "改为派单"}),
+    Route("POST", "/api/cases/{id}/claims", only({"assigned_unit", "other_unit", "helper_unit"}, 201),
+          "shelved", {"note": "周三上午上门"}),
+    Route("POST", "/api/cases/{id}/claims", only({"assigned_unit", "other_unit"}, 201) | {"helper_unit": 404},
+          "shelved_legal", {"note": "周三上午上门"}),
+    Route("POST", "/api/cases/{id}/claims", only("assigned_unit", 409) | UNSEEN, Status.DISPATCHED,
+          {"note": "周三上午上门"}),
+    Route("POST", "/api/cases/{id}/claims/{number}/decide", only("operator"), "claim_pending", {"accepted": True}),
     Route("GET", "/api/stats/returns", STATS_READERS),
     # 人员账号: login answers on the credentials alone (a wrong password is 401 whoever asks);
     # the people screen is the admin's; a refused change writes nothing to the account.
@@ -358,6 +382,9 @@ def _prepare(client: Any, runtime: Runtime, route: Route) -> tuple[str, UUID | N
             cid = case_with_return_review(runtime)
         elif route.state == "unreachable":
             cid = case_unreachable(runtime)
+        elif route.state in ("shelved", "shelved_legal", "claim_pending"):
+            needed = "legal_aid" if route.state == "shelved_legal" else "elderly_care"
+            cid = shelved_case(runtime, needed, claimed_by=HELPER_UNIT if route.state == "claim_pending" else None)
         else:
             assert isinstance(route.state, Status)
             cid = case_in(runtime, route.state)

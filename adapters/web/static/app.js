@@ -286,6 +286,8 @@ function renderCase(container, c, events, onChange) {
   );
   // 知识库: the entries that may answer a case waiting at the centre (knowledge.js).
   if (typeof knowledgeForCase === "function") append(card, [knowledgeForCase(c, refresh)]);
+  // 认领大厅: 上架 a case waiting at the centre, or its claims (shelf.js).
+  if (typeof shelfForCase === "function") append(card, [shelfForCase(c, refresh)]);
   const actions = h("div", { class: "actions" });
   for (const a of c.actions || []) {
     // A return waiting for review is decided in its own form (派单 there approves it too).
@@ -1195,13 +1197,16 @@ function dashboardScreen(view) {
   const ranking = h("div", { class: "card" }, h("h2", {}, "承办单位排名"));
   const overdue = overdueCard(params);
   const censures = censureCard();
-  view.appendChild(h("div", { class: "stack" }, bar, kpis, rates, table.card, h("div", { class: "dash" }, trend.card, ranking), censures, overdue.card));
+  // shelf.js: 社会力量与微服务, the helpers' figures apart from government units'.
+  const helpers = typeof helpersCard === "function" ? helpersCard() : null;
+  view.appendChild(h("div", { class: "stack" }, bar, kpis, rates, table.card, h("div", { class: "dash" }, trend.card, ranking), censures, helpers && helpers.card, overdue.card));
 
   const load = async () => {
     const p = params();
     table.load(p);
     trend.load(p);
     overdue.load(p);
+    if (helpers) helpers.load(p);
     try {
       const [total, rank] = await Promise.all([
         get("/api/stats" + qs(p)),
