@@ -77,6 +77,8 @@ from projections.driver_sql import CountsWriter, DriverSQL, RowWriter
 from projections.fold import TERMINAL, UNREAD, CaseFold, CaseRow, Deltas, month_of
 from projections.knowledge import KnowledgeFold, KnowledgePending
 from projections.knowledge import wanted as knowledge_wanted
+from projections.projects import ProjectFold, ProjectPending
+from projections.projects import wanted as project_wanted
 from projections.lessons import LESSON_EVENTS, LessonFold, Pending
 from projections.log_reader import CASE_ID, ID, TOPIC, VERSION, LogReader, Stored
 from projections.returns import RETURN_EVENTS, ReturnFold, ReturnWrites
@@ -202,6 +204,7 @@ class Projector:
         # 退单 and what became of each (view_returns).
         self.returns = ReturnFold()
         self.knowledge = KnowledgeFold()  # 知识库: the entries (projections.knowledge)
+        self.projects = ProjectFold()  # 实事项目 (projections.projects)
         # 查找 and 来电弹屏 (projections.search): keyed numbers and names, the words of the text
         # (keyed too with the cipher key: a sealer means the key is set).
         if search_keys is None:
@@ -561,6 +564,7 @@ class Projector:
         coop: list[CoopPending] = []
         returns = ReturnWrites()
         knowledge: list[KnowledgePending] = []
+        projects: list[ProjectPending] = []
         search = SearchWrites()
         note_search = self.search.note
         # Decoded one at a time and dropped: a batch of decoded events alive at once (~100
@@ -571,6 +575,8 @@ class Projector:
             row = apply(rows.get(cid), cid, name, state, deltas)
             if knowledge_wanted(name, state):
                 knowledge.append(KnowledgePending(int(e[ID]), cid, name, state))
+            if project_wanted(name):
+                projects.append(ProjectPending(int(e[ID]), cid, name, state))
             if name in SEARCH_EVENTS and (row is not None or name == "Received"):
                 note_search(search, e[ID], cid, name, state)
             if row is not None:
@@ -586,6 +592,7 @@ class Projector:
         batch.coop = self.coop.prepare(conn, coop)
         batch.returns = returns
         batch.knowledge = knowledge
+        batch.projects = projects
         batch.search = search
         self._remember(rows.values())
         self._cache_position = batch.last
@@ -670,6 +677,8 @@ class Projector:
             ReturnFold.write(conn, batch.returns)
         if batch.knowledge:
             self.knowledge.write(conn, batch.knowledge)
+        if batch.projects:
+            self.projects.write(conn, batch.projects)
         if batch.search:
             self.search.write(conn, batch.search)
         pipeline: Any = (
@@ -700,6 +709,7 @@ class _Batch:
     coop: CoopWrites | None = None  # view_parts / view_whistles (projections.coop)
     returns: ReturnWrites = field(default_factory=ReturnWrites)  # view_returns writes
     knowledge: list[KnowledgePending] = field(default_factory=list)  # projections.knowledge
+    projects: list[ProjectPending] = field(default_factory=list)  # projections.projects
     search: SearchWrites = field(default_factory=SearchWrites)  # view_search
 
 

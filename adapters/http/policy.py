@@ -76,6 +76,10 @@ class Permission(StrEnum):
     CALLER_HISTORY = "caller.history"  # 来电弹屏: a number's cases, for the intake form
     DISTRICT_ADMIN = "district.admin"  # 管理设置: units, categories, routing rules, their history
     UNIT_FIGURES = "unit.figures"  # 本单位考核: a unit's rates and place (units: only their own)
+    PROJECT_READ = "project.read"  # 实事项目: list and detail (units: the ones they carry out)
+    PROJECT_PLAN = "project.plan"  # 实事项目: 立项, 关联工单 (the centre or a leader)
+    PROJECT_PROGRESS = "project.progress"  # 实事项目进度 (the owner unit)
+    PROJECT_COMPLETE = "project.complete"  # 实事项目完成 (the owner unit or the centre)
 
 
 OPERATOR, UNIT, LEADER, ADMIN = Role.OPERATOR, Role.UNIT, Role.LEADER, Role.ADMIN
@@ -107,6 +111,12 @@ ROLES: dict[Permission, frozenset[Role]] = {
     Permission.CALLER_HISTORY: frozenset({OPERATOR}),
     Permission.DISTRICT_ADMIN: frozenset({ADMIN}),
     Permission.UNIT_FIGURES: frozenset({OPERATOR, UNIT, LEADER, ADMIN}),
+    # 实事项目: the centre or a leader turns cases into a project; its owner unit reports
+    # progress and completes it (or the centre does); a unit reads the ones it carries out.
+    Permission.PROJECT_READ: frozenset({OPERATOR, UNIT, LEADER, ADMIN}),
+    Permission.PROJECT_PLAN: frozenset({OPERATOR, LEADER}),
+    Permission.PROJECT_PROGRESS: frozenset({UNIT}),
+    Permission.PROJECT_COMPLETE: frozenset({OPERATOR, UNIT}),
 }
 
 ROLE_ZH = ROLE_TERMS.labels()  # engine.vocabulary
