@@ -150,3 +150,17 @@ def case_unreachable(runtime: Runtime) -> UUID:
     for _ in range(runtime.config.callback.max_unanswered):
         runtime.app.callback_unanswered(cid, "operator:test", note="无人接听")
     return cid
+
+
+def open_project(runtime: Runtime, case_ids: list[UUID] | None = None, title: str = "茶亭路路灯改造") -> UUID:
+    """A fresh 实事项目 carried out by the assigned unit (茶亭路社区), with these cases."""
+    project = runtime.app.open_project(
+        title,
+        ASSIGNED_UNIT,
+        dt.date(2099, 12, 31),
+        "区财政 20 万元",
+        [{"title": "勘察", "due": dt.date(2099, 6, 1)}, {"title": "施工", "due": dt.date(2099, 12, 1)}],
+        "operator:test",
+        case_ids=case_ids or [],
+    )
+    return project.id
