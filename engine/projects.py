@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
@@ -44,8 +44,18 @@ def _day(value: Any) -> date:
     return date.fromisoformat(str(value))
 
 
+# A project's id is uuid5(PROJECT_NAMESPACE, title|owner|opening instant): replaying a
+# simulation gives the same ids (the demo is deterministic), and the same project sent twice at
+# the same instant lands once.
+PROJECT_NAMESPACE = UUID("7c1d2e3f-4a5b-5c6d-8e9f-0a1b2c3d4e5f")
+
+
 class Project(Aggregate):
     """实事项目: a plan, its linked cases, its progress and its result."""
+
+    @staticmethod
+    def create_id(title: str, owner_unit: str, at: datetime, **_: Any) -> UUID:
+        return uuid5(PROJECT_NAMESPACE, f"project:{title}|{owner_unit}|{at.isoformat()}")
 
     @event("ProjectOpened")
     def __init__(

@@ -37,6 +37,7 @@ from adapters.simulator.clock import (
 from adapters.simulator.coop import CoopActors, Deferred
 from adapters.simulator.district import Surge, Temperament, temperaments
 from adapters.simulator.intake import ChannelIntake, IntakePort, Outcome
+from adapters.simulator.projects import ProjectActor
 from adapters.simulator.principals import FOLLOW_UP_DESK, LEADER, OPERATOR, unit_principal
 from adapters.simulator.stream import IntakeStream, SimRecord
 from adapters.simulator.texts import Incident
@@ -113,6 +114,7 @@ class SimulationReport:
     # 主办/协办, 吹哨报到, 一表通, 转办, 挂起, 批示, 通报/追责 (adapters.simulator.coop)
     coop: Counter[str] = field(default_factory=Counter)
     form_items: int = 0  # cases received as items of 一表通 forms (not channel records)
+    project: dict[str, Any] | None = None  # 实事项目 (adapters.simulator.projects)
     wall_seconds: float = 0.0
     hours: int = 0
 
@@ -154,6 +156,7 @@ class SimulationReport:
             "escalations": self.escalations,
             "coop": dict(sorted(self.coop.items())),
             "form_items": self.form_items,
+            "project": self.project,
             "actions": dict(sorted(self.actions.items())),
             "action_outcomes": dict(sorted(self.outcomes_of_actions.items())),
             "refused": dict(sorted(self.refused.items())),
@@ -227,6 +230,7 @@ class Simulation:
             self.surge.day if self.surge else None,
         )
         self.actors = CoopActors(self)
+        self.projects = ProjectActor(self)
 
     # ---- the loop ------------------------------------------------------------------------
 
@@ -246,6 +250,7 @@ class Simulation:
                 if records:
                     self._intake(records)
                 self.actors.forms(t)
+                self.projects.hour(t)
                 self._carry_out_until(t + hour)
                 self._clock(t + hour)
                 self.report.hours += 1
