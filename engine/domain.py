@@ -115,6 +115,10 @@ ALLOWED: dict[Action, frozenset[Status]] = {
     # 回访未接通 / 未接通结案: the follow-up call nobody answers.
     Action.CALLBACK_UNANSWERED: frozenset({Status.RESOLVED, Status.ANSWERED_DIRECTLY}),
     Action.CLOSE_UNREACHABLE: frozenset({Status.RESOLVED, Status.ANSWERED_DIRECTLY}),
+    # 实事项目 (engine/projects.py): an open case is taken into a project; the project's
+    # completion resolves it (as the owner unit) wherever it waits, at the centre or a unit.
+    Action.LINK_PROJECT: OPEN_STATUSES,
+    Action.PROJECT_RESOLVE: OPEN_STATUSES,
 }
 
 
@@ -1884,7 +1888,7 @@ class Case(Aggregate):
             raise ProjectRefused(
                 self.status, f"工单已纳入实事项目「{self.project['title']}」，一件工单只能属于一个项目"
             )
-        if self.status not in OPEN_STATUSES:
+        if self.status not in ALLOWED[Action.LINK_PROJECT]:
             raise ProjectRefused(
                 self.status,
                 f"工单当前状态为「{STATUSES.label(self.status)}」，已结束或已合并的工单不能纳入实事项目",
@@ -1905,7 +1909,7 @@ class Case(Aggregate):
         own resolution: returns False, nothing written."""
         if self.project is None or self.project["id"] != str(project_id):
             raise ProjectRefused(self.status, "工单不属于该实事项目", Action.PROJECT_RESOLVE)
-        if self.status not in OPEN_STATUSES:
+        if self.status not in ALLOWED[Action.PROJECT_RESOLVE]:
             return False
         if not result.strip():
             raise InvalidCommand("项目完成必须填写办理结果")

@@ -23,6 +23,7 @@ from eventsourcing.domain import Aggregate, event
 from engine.domain import DomainError, InvalidCommand, NotAssignedUnit, ProjectRefused, Status
 from engine.vocabulary import Action
 
+
 class NotProjectOwner(NotAssignedUnit):
     """Only the owner unit (牵头单位) reports on its project: 403."""
 

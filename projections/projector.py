@@ -77,10 +77,10 @@ from projections.driver_sql import CountsWriter, DriverSQL, RowWriter
 from projections.fold import TERMINAL, UNREAD, CaseFold, CaseRow, Deltas, month_of
 from projections.knowledge import KnowledgeFold, KnowledgePending
 from projections.knowledge import wanted as knowledge_wanted
-from projections.projects import ProjectFold, ProjectPending
-from projections.projects import wanted as project_wanted
 from projections.lessons import LESSON_EVENTS, LessonFold, Pending
 from projections.log_reader import CASE_ID, ID, TOPIC, VERSION, LogReader, Stored
+from projections.projects import ProjectFold, ProjectPending
+from projections.projects import wanted as project_wanted
 from projections.returns import RETURN_EVENTS, ReturnFold, ReturnWrites
 from projections.sealed import TextSealer
 from projections.search import SEARCH_EVENTS, SEARCH_TABLES, SearchFold, SearchKeys, SearchWrites

@@ -31,7 +31,12 @@ from sqlalchemy import Connection, and_, case, func, select, update
 from engine.projects import PROJECT_EVENTS
 from engine.vocabulary import PROJECT_STATUSES, RATINGS, STATUSES
 from projections.queries import rate
-from projections.tables import view_cases, view_project_cases, view_project_milestones, view_projects
+from projections.tables import (
+    view_cases,
+    view_project_cases,
+    view_project_milestones,
+    view_projects,
+)
 
 FOLLOWED_UP = "FollowedUp"
 SATISFIED = frozenset({"satisfied", "basically_satisfied"})

@@ -22,12 +22,12 @@ from engine.vocabulary import (
     CASE_LISTS,
     CHANNELS,
     DEFAULT_CASE_LIST,
-    CaseList,
     RETURN_DECISIONS,
     STATS_DIMENSIONS,
     STATUSES,
     UNIT_KINDS,
     WHOLE_DISTRICT,
+    CaseList,
     DeadlineKind,
     rates,
 )

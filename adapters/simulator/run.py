@@ -37,8 +37,8 @@ from adapters.simulator.clock import (
 from adapters.simulator.coop import CoopActors, Deferred
 from adapters.simulator.district import Surge, Temperament, temperaments
 from adapters.simulator.intake import ChannelIntake, IntakePort, Outcome
-from adapters.simulator.projects import ProjectActor
 from adapters.simulator.principals import FOLLOW_UP_DESK, LEADER, OPERATOR, unit_principal
+from adapters.simulator.projects import ProjectActor
 from adapters.simulator.stream import IntakeStream, SimRecord
 from adapters.simulator.texts import Incident
 from engine.application import CaseNotFound, ConcurrencyConflict
