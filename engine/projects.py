@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid5
+from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import Aggregate, event
 
@@ -33,8 +34,16 @@ class NotProjectOwner(NotAssignedUnit):
         self.assigned = owner
 
 
+# A due day ends at midnight in the district's time (as engine.deadlines has it); read here
+# without the calendar package, the domain's clocks being handed in.
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_MILESTONES = 20
 MAX_LINK_AT_ONCE = 500  # cases linked in one command (one transaction)
+
+
+def _day_of(at: datetime) -> date:
+    """The Shanghai day of an instant (a due day ends at midnight there)."""
+    return at.astimezone(SHANGHAI).date()
 
 
 def _day(value: Any) -> date:
@@ -133,7 +142,7 @@ class Project(Aggregate):
             raise ProjectRefused(Status.CLAIMED, f"节点「{m['title']}」已完成", Action.LINK_PROJECT)
         self._progress_reported(
             unit=unit, milestone=milestone, note=note, done=done,
-            on_time=(at.date() <= m["due"]) if done else None, principal=principal, at=at,
+            on_time=(_day_of(at) <= m["due"]) if done else None, principal=principal, at=at,
         )
 
     @event("ProjectProgressReported")
@@ -162,7 +171,7 @@ class Project(Aggregate):
             raise NotProjectOwner(unit, self.owner_unit)
         if not result.strip():
             raise InvalidCommand("项目完成必须填写办理结果")
-        self._completed(result=result, on_time=at.date() <= self.deadline, principal=principal, at=at)
+        self._completed(result=result, on_time=_day_of(at) <= self.deadline, principal=principal, at=at)
 
     @event("ProjectCompleted")
     def _completed(self, *, result: str, on_time: bool, principal: str, at: datetime) -> None:
