@@ -150,6 +150,12 @@ def test_thirty_cases_become_one_project_and_every_resident_is_called_back(env: 
     assert {str(c) for c in cases} <= {r["case_id"] for r in waiting["rows"]}
     case = client.get(f"/api/cases/{cases[0]}", headers=auth(OPERATOR)).json()
     assert case["status"] == "resolved" and case["resolved_unit"] == ASSIGNED_UNIT
+    assert case["project"] == {"id": pid, "title": "茶亭路路灯整体改造"}
+    as_unit = client.get(f"/api/cases/{cases[0]}", headers=auth(ASSIGNED)).json()
+    assert as_unit["project"]["title"] == "茶亭路路灯整体改造"
+    history = client.get(f"/api/cases/{cases[0]}/events", headers=auth(ASSIGNED)).json()
+    names = [e["type_name"] for e in (history["events"] if isinstance(history, dict) else history)]
+    assert "纳入实事项目" in names and names[-1] == "办结"
 
     # 回访 through the one flow: 27 satisfied, 2 basically, 1 not (that case is reopened: 重办).
     clock.at = dt.datetime(2026, 4, 29, 10, 0, tzinfo=SHANGHAI)
