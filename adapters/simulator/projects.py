@@ -139,6 +139,7 @@ class ProjectActor:
             unit_principal(self.owner), unit=self.owner, at=self.complete_at,
         )
         self.steps.append("completed")
+        self.sim.report.actions["project_resolve"] += len(resolved)  # each a Resolved in the log
         # The follow-up desk calls each resident back within the next day's shift (sooner
         # than an ordinary case: the project's residents are called as one batch).
         sim = self.sim

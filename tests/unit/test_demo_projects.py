@@ -30,7 +30,7 @@ def test_the_demo_week_opens_advances_and_completes_one_project_from_the_storm(i
     (project,) = data["projects"]
     figures = project["figures"]
     assert project["status"] == "completed" and project["title"].endswith("集中整治")
-    assert figures["cases"] >= 4 and data["simulation"]["project"]["resolved"] == figures["cases"]
+    assert figures["cases"] >= 4 and 0 < data["simulation"]["project"]["resolved"] <= figures["cases"]
     assert (figures["milestones"], figures["milestones_done"]) == (2, 2)
     assert 0 < figures["called_back"] <= figures["cases"]
     assert figures["rated"] == figures["satisfaction_rate"]["denominator"] > 0
