@@ -93,4 +93,10 @@ def test_a_leader_turns_picked_cases_into_a_project_the_unit_completes_it_and_th
     assert leader.locator("[data-testid=linked-case]").filter(has_text="满意").count() == N
     path = _shot(leader, "projects-completed.png")
     assert path.exists()
+
+    # 四张清单 on the leader's dashboard: a filter and a row dimension of the comparison table.
+    leader.get_by_test_id("tab-dashboard").click()
+    options = leader.locator("[data-testid=filter-case_list] option").all_inner_texts()
+    assert options == ["全部清单", "问题清单", "意见清单", "需求清单", "实事项目清单"]
+    assert "清单" in leader.locator("[data-testid=table-by] option").all_inner_texts()
     assert not leader.errors and not unit.errors, (leader.errors, unit.errors)
