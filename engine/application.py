@@ -51,6 +51,7 @@ from engine.forms import Censure, Form, form_id_for, form_item_ref, new_censure,
 from engine.intake import IntakeCommand
 from engine.knowledge import KnowledgeService
 from engine.places import point_of
+from engine.projects import MAX_LINK_AT_ONCE, Project, new_project
 from engine.routing.port import CaseFacts, Router
 from engine.vocabulary import Channel, UnitKind
 
@@ -76,6 +77,12 @@ class ConcurrencyConflict(DomainError):
     def __init__(self, case_id: UUID) -> None:
         super().__init__(f"工单 {case_id} 刚被其他人修改，请刷新后重试")
         self.case_id = case_id
+
+
+class ProjectNotFound(CaseNotFound):
+    def __init__(self, project_id: UUID) -> None:
+        DomainError.__init__(self, f"实事项目 {project_id} 不存在")
+        self.case_id = project_id
 
 
 @dataclass(frozen=True)
@@ -1064,6 +1071,116 @@ class SanshiApplication(Application[UUID]):
         )
         self._save_any(record)
         return record
+
+    # ---- 实事项目 (engine.projects) ---------------------------------------------------------------
+
+    def get_project(self, project_id: UUID) -> Project:
+        try:
+            project: Any = self.repository.get(project_id)
+        except AggregateNotFoundError:
+            raise ProjectNotFound(project_id) from None
+        if not isinstance(project, Project):
+            raise ProjectNotFound(project_id)
+        return project
+
+    def open_project(
+        self,
+        title: str,
+        owner_unit: str,
+        deadline: dt.date,
+        budget: str,
+        milestones: Sequence[dict[str, Any]],
+        principal: str,
+        case_ids: Sequence[UUID] = (),
+        at: dt.datetime | None = None,
+    ) -> Project:
+        """立项: a project with its plan, and (optionally) its first cases, in one transaction."""
+        at = self._now(at)
+        self._check_unit_named(owner_unit, "牵头单位")
+        project = new_project(
+            title=title, owner_unit=owner_unit, deadline=deadline, budget=budget,
+            milestones=list(milestones), opened_on=at.astimezone(SHANGHAI).date(),
+            principal=principal, at=at,
+        )
+        cases = self._take_into(project, case_ids, principal, at)
+        self._save_any(project, *cases)
+        return project
+
+    def link_to_project(
+        self, project_id: UUID, case_ids: Sequence[UUID], principal: str, at: dt.datetime | None = None
+    ) -> Project:
+        """关联工单: many cases at once; all or none (a case not found: 404; a case closed,
+        merged or in another project: 409; nothing written)."""
+        at = self._now(at)
+        project = self.get_project(project_id)
+        cases = self._take_into(project, case_ids, principal, at)
+        self._save_any(project, *cases)
+        return project
+
+    def _take_into(
+        self, project: Project, case_ids: Sequence[UUID], principal: str, at: dt.datetime
+    ) -> list[Case]:
+        ids = list(dict.fromkeys(case_ids))
+        if len(ids) > MAX_LINK_AT_ONCE:
+            raise InvalidCommand(f"一次最多关联 {MAX_LINK_AT_ONCE} 件工单")
+        found = self.get_cases(ids)
+        for cid in ids:
+            if cid not in found:
+                raise CaseNotFound(cid)
+        changed = [
+            found[cid] for cid in ids
+            if found[cid].link_to_project(project_id=project.id, title=project.title, principal=principal, at=at)
+        ]
+        project.link_cases(case_ids=[c.id for c in changed], principal=principal, at=at)
+        return changed
+
+    def report_project_progress(
+        self,
+        project_id: UUID,
+        unit: str,
+        milestone: int,
+        note: str,
+        done: bool,
+        principal: str,
+        at: dt.datetime | None = None,
+    ) -> Project:
+        at = self._now(at)
+        project = self.get_project(project_id)
+        project.report_progress(
+            unit=unit, milestone=milestone, note=note, done=done, principal=principal, at=at
+        )
+        self._save_any(project)
+        return project
+
+    def complete_project(
+        self,
+        project_id: UUID,
+        result: str,
+        principal: str,
+        unit: str | None = None,
+        at: dt.datetime | None = None,
+    ) -> tuple[Project, list[Case]]:
+        """完成: the project records its result, and each linked case still open is resolved
+        with it as the owner unit, in one transaction; then each waits for its 回访 as any
+        resolved case. Returns the project and the cases it resolved."""
+        at = self._now(at)
+        project = self.get_project(project_id)
+        project.complete(result=result, unit=unit, principal=principal, at=at)
+        deadline_end = dt.datetime.combine(
+            project.deadline + dt.timedelta(days=1), dt.time(), tzinfo=SHANGHAI
+        ) - dt.timedelta(microseconds=1)
+        cases = self.get_cases(project.case_ids)
+        resolved = [
+            c for c in (cases[cid] for cid in project.case_ids if cid in cases)
+            if c.resolve_by_project(
+                project_id=project.id, unit=project.owner_unit, result=result,
+                deadline=deadline_end, principal=principal, at=at,
+            )
+        ]
+        self._save_any(project, *resolved)
+        for case in resolved:
+            self._after_change(case)
+        return project, resolved
 
     def _save_any(self, *aggregates: Any) -> None:
         """Save aggregates that are not all cases (a form with its items, a censure)."""

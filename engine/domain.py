@@ -122,6 +122,10 @@ ALLOWED: dict[Action, frozenset[Status]] = {
     Action.UNSHELVE: _AT_CENTRE,
     Action.APPLY_CLAIM: _AT_CENTRE,
     Action.DECIDE_CLAIM: _AT_CENTRE,
+    # 实事项目 (engine/projects.py): an open case is taken into a project; the project's
+    # completion resolves it (as the owner unit) wherever it waits, at the centre or a unit.
+    Action.LINK_PROJECT: OPEN_STATUSES,
+    Action.PROJECT_RESOLVE: OPEN_STATUSES,
 }
 # What the centre does with a case at the centre other than through the shelf: refused while
 # the case is on the shelf (take it off first, or decide a claim), so that a claimant is never
@@ -223,6 +227,19 @@ class ShelfConflict(IllegalTransition):
     code = "shelf_conflict"
 
     def __init__(self, status: Status, action: Action, message: str) -> None:
+        DomainError.__init__(self, message)
+        self.status = status
+        self.action = action
+
+
+class ProjectRefused(IllegalTransition):
+    """实事项目: a case the project may not take (closed, merged, already in a project) or a
+    project command its state refuses (linking to or completing a completed project): 409 like
+    every illegal transition, nothing written."""
+
+    code = "project_refused"
+
+    def __init__(self, status: Status, message: str, action: Action = Action.LINK_PROJECT) -> None:
         DomainError.__init__(self, message)
         self.status = status
         self.action = action
@@ -353,6 +370,8 @@ class Case(Aggregate):
         self.callback_due = False
         self.original_result: str | None = None
         self.form: dict[str, Any] | None = None
+        # 实事项目 (engine/projects.py): the project this case was taken into (id, title).
+        self.project: dict[str, Any] | None = None
         # 退单审核: the return waiting for the centre (unit, reason, suggested unit, the status
         # it left), and the centre's note when it refused the last one (the unit sees it).
         self.return_review: dict[str, Any] | None = None
@@ -2075,6 +2094,48 @@ class Case(Aggregate):
         if accepted:
             self._lapse_claims(at)
             self.shelf = None
+
+    # ---- 实事项目 (engine/projects.py) ----------------------------------------------------------
+
+    def link_to_project(self, *, project_id: UUID, title: str, principal: str, at: datetime) -> bool:
+        """Take the case into a practical project. A case belongs to at most one project; only
+        an open case may be taken (a closed, rejected, merged or already resolved case: 409).
+        Returns False (nothing to write) when it is already in this project."""
+        if self.project is not None:
+            if self.project["id"] == str(project_id):
+                return False
+            raise ProjectRefused(
+                self.status, f"工单已纳入实事项目「{self.project['title']}」，一件工单只能属于一个项目"
+            )
+        if self.status not in ALLOWED[Action.LINK_PROJECT]:
+            raise ProjectRefused(
+                self.status,
+                f"工单当前状态为「{STATUSES.label(self.status)}」，已结束或已合并的工单不能纳入实事项目",
+            )
+        self._linked_to_project(project_id=str(project_id), title=title, principal=principal, at=at)
+        return True
+
+    @event("LinkedToProject")
+    def _linked_to_project(self, *, project_id: str, title: str, principal: str, at: datetime) -> None:
+        self.project = {"id": project_id, "title": title}
+
+    def resolve_by_project(
+        self, *, project_id: UUID, unit: str, result: str, deadline: datetime, principal: str, at: datetime
+    ) -> bool:
+        """项目办结: the project's completion resolves the case with the project's result, as
+        the owner unit (a ``Resolved`` like any other, so 回访 and 满意率 follow as for any
+        resolved case). A linked case no longer open (resolved on its own meanwhile) keeps its
+        own resolution: returns False, nothing written."""
+        if self.project is None or self.project["id"] != str(project_id):
+            raise ProjectRefused(self.status, "工单不属于该实事项目", Action.PROJECT_RESOLVE)
+        if self.status not in ALLOWED[Action.PROJECT_RESOLVE]:
+            return False
+        if not result.strip():
+            raise InvalidCommand("项目完成必须填写办理结果")
+        self._resolved(
+            unit=unit, result=result, on_time=at <= deadline, principal=principal, at=at
+        )
+        return True
 
 
 def check_hand_merge(case: Case, target: Case) -> None:

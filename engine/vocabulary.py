@@ -209,6 +209,9 @@ class Action(StrEnum):
     UNSHELVE = "unshelve"  # 下架
     APPLY_CLAIM = "apply_claim"  # 认领申请
     DECIDE_CLAIM = "decide_claim"  # 认领审核
+    # 实事项目 (engine/projects.py): a case taken into a project, resolved by its completion.
+    LINK_PROJECT = "link_project"  # 纳入实事项目
+    PROJECT_RESOLVE = "project_resolve"  # 项目办结: the project's result resolves the case
 
 
 ACTIONS: Final = _vocabulary(
@@ -256,6 +259,8 @@ ACTIONS: Final = _vocabulary(
         Action.UNSHELVE: "下架",
         Action.APPLY_CLAIM: "认领申请",
         Action.DECIDE_CLAIM: "认领审核",
+        Action.LINK_PROJECT: "纳入实事项目",
+        Action.PROJECT_RESOLVE: "项目办结",
     },
 )
 
@@ -325,6 +330,12 @@ EVENT_KINDS: Final = _vocabulary(
         "ShelfWithdrawn": "下架",
         "ClaimApplied": "认领申请",
         "ClaimDecided": "认领审核",
+        # 实事项目 (engine/projects.py)
+        "LinkedToProject": "纳入实事项目",
+        "ProjectOpened": "实事项目立项",
+        "ProjectCasesLinked": "实事项目关联工单",
+        "ProjectProgressReported": "实事项目进度",
+        "ProjectCompleted": "实事项目完成",
     },
 )
 
@@ -650,6 +661,7 @@ STATS_DIMENSIONS: Final = _vocabulary(
         "month": "月份",
         "appeal_type": "诉求类型",
         "community": "社区",
+        "case_list": "清单",
     },
 )
 # The scope without a breakdown: the whole district.
@@ -779,6 +791,55 @@ SHELF_FIGURES: Final = _vocabulary(
     },
 )
 
+# ---- the four lists (四张清单) and 实事项目 (engine/projects.py, docs/lifecycle.md) ------------------
+
+
+class CaseList(StrEnum):
+    """Which of the district's four lists a case is on. Derived in the read model from the
+    case's 诉求类型 (``case_list_of``) so an old log rebuilds; a case linked to a 实事项目 is on
+    the project list whatever its type."""
+
+    PROBLEM = "problem"  # 问题清单: 投诉 / 举报, and a case with no type
+    OPINION = "opinion"  # 意见清单: 建议 / 表扬
+    NEED = "need"  # 需求清单: 求助 / 咨询
+    PROJECT = "project"  # 实事项目清单: linked to a practical project
+
+
+CASE_LISTS: Final = _vocabulary(
+    "case_lists",
+    "四张清单",
+    (
+        Term(CaseList.PROBLEM.value, "问题清单", "投诉、举报及未分类型的诉求"),
+        Term(CaseList.OPINION.value, "意见清单", "建议、表扬"),
+        Term(CaseList.NEED.value, "需求清单", "求助、咨询"),
+        Term(CaseList.PROJECT.value, "实事项目清单", "已纳入实事项目的诉求"),
+    ),
+)
+# The stated rule: 诉求类型 → list; any other type (and "") goes to DEFAULT_CASE_LIST.
+CASE_LIST_OF_APPEAL: Final[dict[str, str]] = {
+    "投诉": CaseList.PROBLEM.value,
+    "举报": CaseList.PROBLEM.value,
+    "建议": CaseList.OPINION.value,
+    "表扬": CaseList.OPINION.value,
+    "求助": CaseList.NEED.value,
+    "咨询": CaseList.NEED.value,
+}
+DEFAULT_CASE_LIST: Final = CaseList.PROBLEM.value
+
+
+def case_list_of(appeal_type: str | None, in_project: bool = False) -> str:
+    """The list a case is on (the one rule; SQL mirrors it in ``projections.queries``)."""
+    if in_project:
+        return CaseList.PROJECT.value
+    return CASE_LIST_OF_APPEAL.get(appeal_type or "", DEFAULT_CASE_LIST)
+
+
+PROJECT_STATUSES: Final = _vocabulary(
+    "project_statuses",
+    "实事项目状态",
+    {"open": "实施中", "completed": "已完成"},
+)
+
 # ---- all of it -----------------------------------------------------------------------------------
 
 VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
@@ -808,6 +869,8 @@ VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
     SHELF_STATES,
     CLAIM_STATES,
     SHELF_FIGURES,
+    CASE_LISTS,
+    PROJECT_STATUSES,
 )
 
 
@@ -820,17 +883,21 @@ def as_json() -> dict[str, Any]:
 __all__ = [
     "ACTIONS",
     "APPEAL_TYPES",
+    "CASE_LISTS",
+    "CASE_LIST_OF_APPEAL",
     "CHANNELS",
     "CLAIM_STATES",
     "CONCERNS",
     "COOP_FIGURES",
     "COUNTS",
     "DEADLINE_KINDS",
+    "DEFAULT_CASE_LIST",
     "EVENT_KINDS",
     "HELPER_KINDS",
     "NOTICE_CHANNELS",
     "NOTICE_KINDS",
     "PART_STATUSES",
+    "PROJECT_STATUSES",
     "RATES",
     "RATINGS",
     "REPORT_KINDS",
@@ -846,6 +913,7 @@ __all__ = [
     "WHOLE_DISTRICT",
     "Action",
     "AppealType",
+    "CaseList",
     "Channel",
     "Concern",
     "DeadlineKind",
@@ -858,6 +926,7 @@ __all__ = [
     "UnitKind",
     "Vocabulary",
     "as_json",
+    "case_list_of",
     "rate",
     "rates",
 ]

@@ -47,6 +47,7 @@ from engine.deadlines import SHANGHAI
 from engine.domain import LEGACY_CENTRE, TERMINAL_STATUSES
 from engine.knowledge import KNOWLEDGE_EVENTS
 from engine.notices import NOTICE_EVENTS
+from engine.projects import PROJECT_EVENTS
 from projections.coop import CoopCaseRules
 from projections.memo import Memo
 from projections.shelf import ShelfCaseRules
@@ -100,6 +101,8 @@ IGNORED: dict[str, str] = {
     "(projections.search), beside the case rows",
     "LinkedToForm": "一表通: the form's page reads the form and its items' cases from the log; "
     "each item is a case counted as any other",
+    "LinkedToProject": "实事项目: the project view keeps the link (projections.projects, from the "
+    "project's ProjectCasesLinked); the case's list (四张清单) is read from it there",
     "Transferred": "转办 is followed by the Dispatched that moves the case to the new unit (its "
     "counts and deadlines); the transfer itself changes no counter",
 }
@@ -113,6 +116,12 @@ OTHER_EVENTS: dict[str, str] = {
     "(Numbered)",
     "UnitCensured": "通报 / 追责 of a unit: counted for the unit and the district total on the "
     "day it was made (notices, accountabilities)",
+    # 实事项目 (engine.projects): the project view keeps them (projections.projects).
+    **{
+        name: "a practical project (实事项目) is an aggregate of its own: no case row and no "
+        "count; view_projects keeps it (projections.projects)"
+        for name in sorted(PROJECT_EVENTS)
+    },
     # 知识库 (engine.knowledge): the knowledge view keeps them (projections.knowledge).
     **{
         name: "a knowledge-base entry (知识库) is an aggregate of its own: no case row and no "

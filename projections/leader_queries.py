@@ -29,11 +29,18 @@ from projections.queries import (
     StatsQueryError,
     _overdue_flags,
     case_group,
+    case_list_column,
     case_scope,
     with_rates,
 )
 from projections.search import view_search
-from projections.tables import COUNT_FIELDS, view_cases, view_counts, view_open_cases
+from projections.tables import (
+    COUNT_FIELDS,
+    view_cases,
+    view_counts,
+    view_open_cases,
+    view_project_cases,
+)
 
 # Columns a table can be sorted by: the row's key or name, any count, any rate (by its value).
 SORT_KEYS: tuple[str, ...] = ("key", "name", *OUTPUT_COUNTS, *RATES.codes)
@@ -276,7 +283,7 @@ class LeaderViews:
         else:
             if "unit" in active:
                 raise StatsQueryError(UNIT_MIX_REFUSED)
-            source, conds = case_scope(active, start, end, "appeal_type" if "appeal_type" in active else None)
+            source, conds = case_scope(active, start, end)
             c = view_cases
             stmt = (
                 select(c.c.received_day.label("g"), *[func.sum(c.c[f]).label(f) for f in COUNT_FIELDS])
@@ -320,10 +327,15 @@ class LeaderViews:
             if k == "community":
                 cond.append(t.c.locality == v)
             elif k == "appeal_type":
-                source = t.join(view_search, view_search.c.case_id == t.c.case_id, isouter=True)
                 cond.append(func.coalesce(view_search.c.appeal_type, literal_column("''")) == v)
+            elif k == "case_list":  # 四张清单: from 诉求类型 and the project links
+                cond.append(case_list_column() == v)
             else:
                 cond.append(t.c[k] == v)
+        if filters.get("appeal_type") or filters.get("case_list"):
+            source = source.join(view_search, view_search.c.case_id == t.c.case_id, isouter=True)
+        if filters.get("case_list"):
+            source = source.join(view_project_cases, view_project_cases.c.case_id == t.c.case_id, isouter=True)
         if start is not None:
             cond.append(t.c.received_at >= _midnight(start))
         if end is not None:

@@ -79,6 +79,8 @@ from projections.knowledge import KnowledgeFold, KnowledgePending
 from projections.knowledge import wanted as knowledge_wanted
 from projections.lessons import LESSON_EVENTS, LessonFold, Pending
 from projections.log_reader import CASE_ID, ID, TOPIC, VERSION, LogReader, Stored
+from projections.projects import ProjectFold, ProjectPending
+from projections.projects import wanted as project_wanted
 from projections.returns import RETURN_EVENTS, ReturnFold, ReturnWrites
 from projections.sealed import TextSealer
 from projections.search import SEARCH_EVENTS, SEARCH_TABLES, SearchFold, SearchKeys, SearchWrites
@@ -204,6 +206,7 @@ class Projector:
         self.returns = ReturnFold()
         self.shelf = ShelfFold()  # 认领大厅: listings and claims (projections.shelf)
         self.knowledge = KnowledgeFold()  # 知识库: the entries (projections.knowledge)
+        self.projects = ProjectFold()  # 实事项目 (projections.projects)
         # 查找 and 来电弹屏 (projections.search): keyed numbers and names, the words of the text
         # (keyed too with the cipher key: a sealer means the key is set).
         if search_keys is None:
@@ -564,6 +567,7 @@ class Projector:
         returns = ReturnWrites()
         shelf = ShelfWrites()
         knowledge: list[KnowledgePending] = []
+        projects: list[ProjectPending] = []
         search = SearchWrites()
         note_search = self.search.note
         # Decoded one at a time and dropped: a batch of decoded events alive at once (~100
@@ -574,6 +578,8 @@ class Projector:
             row = apply(rows.get(cid), cid, name, state, deltas)
             if knowledge_wanted(name, state):
                 knowledge.append(KnowledgePending(int(e[ID]), cid, name, state))
+            if project_wanted(name):
+                projects.append(ProjectPending(int(e[ID]), cid, name, state))
             if name in SEARCH_EVENTS and (row is not None or name == "Received"):
                 note_search(search, e[ID], cid, name, state)
             if row is not None:
@@ -592,6 +598,7 @@ class Projector:
         batch.returns = returns
         batch.shelf = shelf
         batch.knowledge = knowledge
+        batch.projects = projects
         batch.search = search
         self._remember(rows.values())
         self._cache_position = batch.last
@@ -678,6 +685,8 @@ class Projector:
             ShelfFold.write(conn, batch.shelf)
         if batch.knowledge:
             self.knowledge.write(conn, batch.knowledge)
+        if batch.projects:
+            self.projects.write(conn, batch.projects)
         if batch.search:
             self.search.write(conn, batch.search)
         pipeline: Any = (
@@ -709,6 +718,7 @@ class _Batch:
     returns: ReturnWrites = field(default_factory=ReturnWrites)  # view_returns writes
     shelf: ShelfWrites = field(default_factory=ShelfWrites)  # view_shelf(_claims) writes
     knowledge: list[KnowledgePending] = field(default_factory=list)  # projections.knowledge
+    projects: list[ProjectPending] = field(default_factory=list)  # projections.projects
     search: SearchWrites = field(default_factory=SearchWrites)  # view_search
 
 

@@ -18,12 +18,16 @@ from sqlalchemy import ColumnElement, Engine, and_, case, func, literal_column, 
 
 from engine.config import SanshiConfig
 from engine.vocabulary import (
+    CASE_LIST_OF_APPEAL,
+    CASE_LISTS,
     CHANNELS,
+    DEFAULT_CASE_LIST,
     RETURN_DECISIONS,
     STATS_DIMENSIONS,
     STATUSES,
     UNIT_KINDS,
     WHOLE_DISTRICT,
+    CaseList,
     DeadlineKind,
     rates,
 )
@@ -37,18 +41,19 @@ from projections.tables import (
     view_counts,
     view_counts_month,
     view_open_cases,
+    view_project_cases,
     view_returns,
 )
 
 # The words (labels, the rates' numerators and denominators) are engine.vocabulary's.
 BY_VALUES = STATS_DIMENSIONS.codes
-FILTER_KEYS = ("unit", "channel", "category", "street", "community", "appeal_type")
+FILTER_KEYS = ("unit", "channel", "category", "street", "community", "appeal_type", "case_list")
 UNIT_MIX_REFUSED = (
     "按单位统计或筛选时不能再按其他维度分组或筛选：单位的派单、签收、退单、回访等计数随工单"
     "转办归属不同单位，不是工单本身的属性（可只按单位筛选、按月份分组，或按单位分组不加筛选）"
 )
 # Filters and breakdowns with no counter rows of their own: answered from the per-case rows.
-CASE_ONLY = frozenset({"community", "appeal_type"})
+CASE_ONLY = frozenset({"community", "appeal_type", "case_list"})
 
 # field → (中文, numerator, denominator parts); satisfaction adds two numerator counts.
 RATES: dict[str, tuple[str, tuple[str, ...], str]] = {
@@ -134,6 +139,8 @@ class ReadModel:
             return cfg.district.name if cfg else WHOLE_DISTRICT
         if kind == "appeal_type":
             return key or "未分类"
+        if kind == "case_list":
+            return CASE_LISTS.label(key)
         if kind == "month":
             return f"{key[:4]}年{key[5:7]}月" if len(key) == 7 else key
         if kind == "channel":
@@ -902,6 +909,22 @@ def _appeal_type() -> ColumnElement[str]:
     return func.coalesce(view_search.c.appeal_type, literal_column("''"))
 
 
+def case_list_column() -> ColumnElement[str]:
+    """A case's list (四张清单), the rule of ``engine.vocabulary.case_list_of`` in SQL: a case
+    in a 实事项目 is on the project list; otherwise its 诉求类型 decides (needs the search view
+    and the project links joined: ``case_scope``)."""
+    appeal = _appeal_type()
+    whens: list[tuple[ColumnElement[bool], ColumnElement[str]]] = [
+        (view_project_cases.c.project_id.is_not(None), literal_column(f"'{CaseList.PROJECT.value}'"))
+    ]
+    by_list: dict[str, list[str]] = {}
+    for appeal_type, code in CASE_LIST_OF_APPEAL.items():
+        by_list.setdefault(code, []).append(appeal_type)
+    for code, types in by_list.items():
+        whens.append((appeal.in_(types), literal_column(f"'{code}'")))
+    return case(*whens, else_=literal_column(f"'{DEFAULT_CASE_LIST}'"))
+
+
 def case_group(by: str | None) -> ColumnElement[Any] | None:
     """The per-case column a breakdown groups by (``day``: the received day, for trends)."""
     t = view_cases
@@ -915,6 +938,8 @@ def case_group(by: str | None) -> ColumnElement[Any] | None:
         return t.c.locality
     if by == "appeal_type":
         return _appeal_type()
+    if by == "case_list":
+        return case_list_column()
     if by == "unit":  # only the case-level counts sit with one unit (RESPONSIBLE_FIELDS)
         return t.c.resp_unit
     return t.c[by]
@@ -935,6 +960,8 @@ def case_scope(
             cond.append(t.c.locality == v)
         elif k == "appeal_type":
             cond.append(_appeal_type() == v)
+        elif k == "case_list":
+            cond.append(case_list_column() == v)
         elif k == "unit":
             cond.append(t.c.resp_unit == v)
         else:
@@ -944,8 +971,13 @@ def case_scope(
     if end is not None:
         cond.append(t.c.received_day < end)
     source: Any = t
-    if by == "appeal_type" or "appeal_type" in filters:
+    lists = by == "case_list" or "case_list" in filters
+    if lists or by == "appeal_type" or "appeal_type" in filters:
         source = t.join(view_search, view_search.c.case_id == t.c.case_id, isouter=True)
+    if lists:
+        source = source.join(
+            view_project_cases, view_project_cases.c.case_id == t.c.case_id, isouter=True
+        )
     return source, cond
 
 

@@ -408,6 +408,53 @@ view_shelf_claims = Table(
 )
 Index("ix_view_shelf_claims_unit", view_shelf_claims.c.unit, view_shelf_claims.c.applied_day)
 
+# 实事项目 (projections.projects): each project, its plan's milestones, its linked cases with
+# what their residents said when called back after the project's completion.
+view_projects = Table(
+    "view_projects",
+    metadata,
+    Column("project_id", Uuid, primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("owner_unit", String(64), nullable=False),
+    Column("deadline", Date, nullable=False),
+    Column("budget", Text, nullable=False, default=""),
+    Column("status", String(16), nullable=False),  # open / completed (PROJECT_STATUSES)
+    Column("opened_by", String(200), nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("completed_at", UtcDateTime),
+    Column("result", Text, nullable=False, default=""),
+    Column("on_time", Boolean),  # completed on or before the deadline day; None while open
+    Column("progress_reports", Integer, nullable=False, default=0),
+    Column("last_progress_at", UtcDateTime),
+    Column("position", BigInteger, nullable=False),
+)
+view_project_milestones = Table(
+    "view_project_milestones",
+    metadata,
+    Column("project_id", Uuid, primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("due", Date, nullable=False),
+    Column("done_at", UtcDateTime),
+    Column("on_time", Boolean),  # reached on or before its due day; None until reached
+    Column("reports", Integer, nullable=False, default=0),
+    Column("last_note", Text, nullable=False, default=""),
+)
+view_project_cases = Table(
+    "view_project_cases",
+    metadata,
+    Column("case_id", Uuid, primary_key=True),  # a case is in at most one project
+    Column("project_id", Uuid, nullable=False),
+    Column("linked_at", UtcDateTime, nullable=False),
+    Column("project_done", Boolean, nullable=False, default=False),
+    # 回访 after the project's completion: calls answered, the last one's answer.
+    Column("followups", Integer, nullable=False, default=0),
+    Column("rated", Integer, nullable=False, default=0),
+    Column("satisfied", Integer, nullable=False, default=0),  # 满意 + 基本满意, per call
+    Column("last_rating", String(32), nullable=False, default=""),
+)
+Index("ix_view_project_cases_project", view_project_cases.c.project_id)
+
 VIEW_TABLES = (
     view_counts,
     view_counts_month,
@@ -421,6 +468,9 @@ VIEW_TABLES = (
     view_knowledge_proposals,
     view_shelf,
     view_shelf_claims,
+    view_projects,
+    view_project_milestones,
+    view_project_cases,
 )
 
 # Every column text, the error cut to ``QUARANTINE_ERROR_CHARS`` by the projector: whatever the

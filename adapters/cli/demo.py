@@ -107,11 +107,14 @@ def read_results(runtime: Runtime, start: dt.date, end: dt.date) -> dict[str, An
     mature = read_model.stats(None, start, mature_end)["total"] if mature_end > start else None
     by_channel = read_model.stats("channel", start, end)["rows"]
     ranking = read_model.ranking(start, end)  # per kind of unit, by the district's rule
+    from projections.projects import ProjectViews
     from projections.shelf_queries import ShelfViews
 
     helpers = ShelfViews(read_model).figures(start, end)  # 认领大厅: counted apart, not ranked
+    projects = ProjectViews(read_model).list()  # 实事项目 with their figures
     return {"total": total, "mature": mature, "mature_to": mature_end.isoformat(),
-            "by_channel": by_channel, "ranking": ranking, "helpers": helpers}
+            "by_channel": by_channel, "ranking": ranking, "helpers": helpers,
+            "projects": projects}
 
 
 def shelf_lines(shelf: Any, helpers: dict[str, Any] | None) -> list[str]:
@@ -129,6 +132,21 @@ def shelf_lines(shelf: Any, helpers: dict[str, Any] | None) -> list[str]:
             f"满意率 {_percent(rate)}，不计入承办单位排名）"
         )
     return lines
+
+
+def project_lines(projects: list[dict[str, Any]]) -> list[str]:
+    """实事项目: one line per project, its figures as the project view has them."""
+    out = []
+    for p in projects:
+        f = p["figures"]
+        sat = f["satisfaction_rate"]
+        state = ("按期完成" if f["on_time"] else "逾期完成") if p["status"] == "completed" else "实施中"
+        out.append(
+            f"实事项目「{p['title']}」（牵头 {p['owner_unit_name']}）：关联工单 {f['cases']} 件，"
+            f"节点 {f['milestones']} 个（完成 {f['milestones_done']}，按期 {f['milestones_on_time']}），{state}；"
+            f"回访群众 {f['called_back']}/{f['cases']} 人，满意率 {_percent(sat)}（{sat['numerator']}/{sat['denominator']}）"
+        )
+    return out
 
 
 def _ranking_row(table: Any, row: dict[str, Any], style: str) -> None:
@@ -223,6 +241,7 @@ def render(console: Any, report: Any, results: dict[str, Any], db: Path, seconds
     lines += shelf_lines(report.shelf, results.get("helpers"))
     if report.surge:
         lines.append(f"台风日 {report.surge}：当天记录 {report.surge_records} 条（停电、积水、树倒集中反映）")
+    lines += project_lines(results.get("projects") or [])
     if d["refused"]:
         lines.append(f"引擎拒绝的操作：{d['refused']}")
     for line in lines:
@@ -380,6 +399,7 @@ def demo(days: int, scale: float, seed: int, start_day: dt.datetime | None, db_p
             "by_channel": results["by_channel"],
             "ranking": results["ranking"],
             "helpers": results["helpers"],
+            "projects": results["projects"],
         }, ensure_ascii=False, indent=2, default=str))
     else:
         render(out, report, results, db_path, seconds, config, host, port)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from engine.vocabulary import CHANNELS, COUNTS, STATS_DIMENSIONS, WHOLE_DISTRICT, rates
+from engine.vocabulary import CHANNELS, COUNTS, STATS_DIMENSIONS, WHOLE_DISTRICT, CaseList, rates
 
 if TYPE_CHECKING:
     from adapters.bootstrap import Runtime
@@ -103,6 +103,8 @@ def render_csv(data: dict[str, Any]) -> str:
 @click.option("--street", default=None, help="只看某街道（单位编号）")
 @click.option("--community", default=None, help="只看某社区（单位编号）")
 @click.option("--appeal-type", "appeal_type", default=None, help="只看某诉求类型（咨询 求助 投诉 举报 建议 表扬）")
+@click.option("--case-list", "case_list", type=click.Choice([c.value for c in CaseList]), default=None,
+              help="只看某清单（problem 问题清单 / opinion 意见清单 / need 需求清单 / project 实事项目清单）")
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
 )
@@ -117,6 +119,7 @@ def stats(
     street: str | None,
     community: str | None,
     appeal_type: str | None,
+    case_list: str | None,
     fmt: str,
     output: Path | None,
 ) -> None:
@@ -132,6 +135,7 @@ def stats(
             "street": street,
             "community": community,
             "appeal_type": appeal_type,
+            "case_list": case_list,
         }.items()
         if v
     }

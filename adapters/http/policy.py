@@ -79,6 +79,10 @@ class Permission(StrEnum):
     # 认领大厅: the items on the open shelf (a unit: those of the services it offers, with its
     # own claims only); applying is UNIT_ACT, 上架/下架/认领审核 CENTRE_ACT.
     SHELF_READ = "shelf.read"
+    PROJECT_READ = "project.read"  # 实事项目: list and detail (units: the ones they carry out)
+    PROJECT_PLAN = "project.plan"  # 实事项目: 立项, 关联工单 (the centre or a leader)
+    PROJECT_PROGRESS = "project.progress"  # 实事项目进度 (the owner unit)
+    PROJECT_COMPLETE = "project.complete"  # 实事项目完成 (the owner unit or the centre)
 
 
 OPERATOR, UNIT, LEADER, ADMIN = Role.OPERATOR, Role.UNIT, Role.LEADER, Role.ADMIN
@@ -111,6 +115,12 @@ ROLES: dict[Permission, frozenset[Role]] = {
     Permission.DISTRICT_ADMIN: frozenset({ADMIN}),
     Permission.UNIT_FIGURES: frozenset({OPERATOR, UNIT, LEADER, ADMIN}),
     Permission.SHELF_READ: frozenset({OPERATOR, UNIT, LEADER, ADMIN}),
+    # 实事项目: the centre or a leader turns cases into a project; its owner unit reports
+    # progress and completes it (or the centre does); a unit reads the ones it carries out.
+    Permission.PROJECT_READ: frozenset({OPERATOR, UNIT, LEADER, ADMIN}),
+    Permission.PROJECT_PLAN: frozenset({OPERATOR, LEADER}),
+    Permission.PROJECT_PROGRESS: frozenset({UNIT}),
+    Permission.PROJECT_COMPLETE: frozenset({OPERATOR, UNIT}),
 }
 
 ROLE_ZH = ROLE_TERMS.labels()  # engine.vocabulary

@@ -24,14 +24,14 @@ from adapters.http.routes_read import FigureFilters, QueryDate, StatsBy, parse_d
 from adapters.http.views import jsonable
 from engine.application import now_shanghai
 from engine.contract import Code
-from engine.vocabulary import CHANNELS, DEADLINE_KINDS, STATS_DIMENSIONS
+from engine.vocabulary import CASE_LISTS, CHANNELS, DEADLINE_KINDS, STATS_DIMENSIONS
 from projections.leader_queries import LeaderViews
 from projections.queries import ReadModel
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
 # The filters of a table, in the order a file name lists them.
-FILTER_ORDER = ("street", "community", "unit", "category", "channel", "appeal_type")
+FILTER_ORDER = ("street", "community", "unit", "category", "channel", "appeal_type", "case_list")
 
 
 @router.get(
@@ -86,6 +86,8 @@ def stats_trend(
 def _filter_name(rm: ReadModel, kind: str, key: str) -> str:
     if kind == "channel":
         return CHANNELS.label(key)
+    if kind == "case_list":
+        return CASE_LISTS.label(key)
     return rm.name_of(kind, key)
 
 

@@ -30,13 +30,13 @@ from engine.deadlines import SHANGHAI
 from engine.domain import Status
 from engine.intake import Channel
 from engine.routing.port import CaseFacts
-from engine.vocabulary import STATS_DIMENSIONS, STATUSES
+from engine.vocabulary import STATS_DIMENSIONS, STATUSES, CaseList
 from engine.vocabulary import as_json as vocabulary_json
 from projections.queries import ReadModel
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
-StatsBy = Literal["unit", "channel", "category", "street", "month", "appeal_type", "community"]
+StatsBy = Literal["unit", "channel", "category", "street", "month", "appeal_type", "community", "case_list"]
 # `2026-09-01` or an ISO 8601 time; parse_day applies the contract's query range.
 QueryDate = Annotated[str, StringConstraints(max_length=64)]
 
@@ -79,12 +79,14 @@ def figure_filters(
     channel: Code | None = None,
     unit: Code | None = None,
     appeal_type: Code | None = None,
+    case_list: CaseList | None = None,
 ) -> dict[str, str]:
     """The filters every figure route takes (对比表, 下钻, 趋势, 超期工单), declared once so that
-    they accept the same spellings and refuse the same bad values; the ones given, by name."""
+    they accept the same spellings and refuse the same bad values; the ones given, by name.
+    ``case_list``: one of the four lists (四张清单: problem / opinion / need / project)."""
     return _filters(
         street=street, community=community, category=category, channel=channel, unit=unit,
-        appeal_type=appeal_type,
+        appeal_type=appeal_type, case_list=case_list.value if case_list else None,
     )
 
 

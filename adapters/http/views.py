@@ -146,6 +146,7 @@ def _full_case_view(case: Case, principal: Principal, config: SanshiConfig) -> d
         "appeal_type": case.appeal_type,
         "appeal_type_predicted": case.appeal_type_predicted,
         "appeal": case.appeal,  # 诉求类型: the operator's, else the predicted one
+        "project": case.project,  # 实事项目: {"id", "title"} of the project it is in, or None
         "urgent": case.urgent,
         "concern": case.concern,
         "category": case.category,

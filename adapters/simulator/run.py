@@ -38,6 +38,7 @@ from adapters.simulator.coop import CoopActors, Deferred
 from adapters.simulator.district import Surge, Temperament, temperaments
 from adapters.simulator.intake import ChannelIntake, IntakePort, Outcome
 from adapters.simulator.principals import FOLLOW_UP_DESK, LEADER, OPERATOR, unit_principal
+from adapters.simulator.projects import ProjectActor
 from adapters.simulator.shelf import ShelfActors
 from adapters.simulator.stream import IntakeStream, SimRecord
 from adapters.simulator.texts import Incident
@@ -116,6 +117,7 @@ class SimulationReport:
     form_items: int = 0  # cases received as items of 一表通 forms (not channel records)
     # 认领大厅: needs listed, claims made, accepted, refused (adapters.simulator.shelf)
     shelf: Counter[str] = field(default_factory=Counter)
+    project: dict[str, Any] | None = None  # 实事项目 (adapters.simulator.projects)
     wall_seconds: float = 0.0
     hours: int = 0
 
@@ -160,6 +162,7 @@ class SimulationReport:
             "coop": dict(sorted(self.coop.items())),
             "form_items": self.form_items,
             "shelf": dict(sorted(self.shelf.items())),
+            "project": self.project,
             "actions": dict(sorted(self.actions.items())),
             "action_outcomes": dict(sorted(self.outcomes_of_actions.items())),
             "refused": dict(sorted(self.refused.items())),
@@ -234,6 +237,7 @@ class Simulation:
         )
         self.actors = CoopActors(self)
         self.shelf = ShelfActors(self)  # 认领大厅
+        self.projects = ProjectActor(self)
 
     # ---- the loop ------------------------------------------------------------------------
 
@@ -254,6 +258,7 @@ class Simulation:
                     self._intake(records)
                 self.actors.forms(t)
                 self.shelf.hour(t)
+                self.projects.hour(t)
                 self._carry_out_until(t + hour)
                 self._clock(t + hour)
                 self.report.hours += 1

@@ -163,3 +163,17 @@ def shelved_case(runtime: Runtime, service: str = "elderly_care", claimed_by: st
     if claimed_by is not None:
         runtime.app.apply_claim(cid, claimed_by, "周三上午上门", "unit:test")
     return cid
+
+
+def open_project(runtime: Runtime, case_ids: list[UUID] | None = None, title: str = "茶亭路路灯改造") -> UUID:
+    """A fresh 实事项目 carried out by the assigned unit (茶亭路社区), with these cases."""
+    project = runtime.app.open_project(
+        title,
+        ASSIGNED_UNIT,
+        dt.date(2099, 12, 31),
+        "区财政 20 万元",
+        [{"title": "勘察", "due": dt.date(2099, 6, 1)}, {"title": "施工", "due": dt.date(2099, 12, 1)}],
+        "operator:test",
+        case_ids=case_ids or [],
+    )
+    return project.id

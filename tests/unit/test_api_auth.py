@@ -41,6 +41,7 @@ from tests.support.api import (
     case_with_instruction,
     case_with_part,
     case_with_return_review,
+    open_project,
     shelved_case,
 )
 from tests.support.people import new_person, person_version, person_with_token
@@ -305,6 +306,20 @@ ROUTES: list[Route] = [
     Route("GET", "/api/cases/{id}/place", CASE_READERS_BY_ID, Status.DISPATCHED),
     Route("GET", "/api/places/areas", EVERYONE),
     Route("GET", "/api/places/counts", STATS_READERS),
+    # 实事项目: the centre or a leader opens a project and links cases; its owner unit (the
+    # assigned unit here) reports progress and completes it, or the centre completes it; a unit
+    # reads only the projects it carries out (another's: 404).
+    Route("GET", "/api/projects", EVERYONE),
+    Route("POST", "/api/projects", only({"operator", "leader"}, 201), body={
+        "title": "路灯改造{n}", "owner_unit": ASSIGNED_UNIT, "deadline": "2099-12-31",
+        "milestones": [{"title": "施工", "due": "2099-12-01"}],
+    }),
+    Route("GET", "/api/projects/{project_id}", EVERYONE | UNSEEN),
+    Route("POST", "/api/projects/{project_id}/cases", only({"operator", "leader"}), body={"case_ids": ["{fresh_case}"]}),
+    Route("POST", "/api/projects/{project_id}/progress", only("assigned_unit") | UNSEEN,
+          body={"milestone": 1, "note": "已勘察"}),
+    Route("POST", "/api/projects/{project_id}/complete", only({"operator", "assigned_unit"}) | UNSEEN,
+          body={"result": "路灯已全部更换"}),
     # Not public until the centre marks it: 404 for everyone, key or none.
     Route("GET", "/open311/v2/media/{id}/{digest}.jpg", {c: 404 for c in CALLERS}, Status.DISPATCHED),
 ]
@@ -405,6 +420,9 @@ def _prepare(client: Any, runtime: Runtime, route: Route) -> tuple[str, UUID | N
         code = service.add_category({"parent": "environment", "code": f"subject_{n}", "name": f"对象分类{n}"}, "admin:test")
         rule = service.add_rule({"category": "environment", "keywords": [f"对象词{n}"], "to": "huanjing"}, "admin:test")
         path = path.replace("{admin_unit}", unit).replace("{admin_code}", code).replace("{admin_rule}", rule)
+    if "{project_id}" in path:  # a fresh project of the assigned unit, one dispatched case in it
+        project = open_project(runtime, [case_in(runtime, Status.DISPATCHED)])
+        path = path.replace("{project_id}", str(project))
     if "{form_id}" in path:  # a form whose one item is with the assigned unit (a lamp)
         n = next(_counter)
         item = {"content": f"茶亭路{n}号门口的路灯不亮了（灯杆编号 F{n}）", "address": f"海城区茶亭路{n}号"}
@@ -451,6 +469,8 @@ def test_route_answers_each_caller_as_the_policy_says(
             payload["until"] = (dispatch.handle_deadline + dt.timedelta(days=5)).isoformat()
         if isinstance(payload, dict) and payload.get("entry_id") == "{entry}":
             payload["entry_id"] = str(knowledge_entry(runtime))
+        if isinstance(payload, dict) and payload.get("case_ids") == ["{fresh_case}"]:
+            payload["case_ids"] = [str(case_in(runtime, Status.DISPATCHED))]
         if isinstance(payload, dict) and payload.get("into") == "{target}":
             payload["into"] = str(case_in(runtime, Status.DISPATCHED))
         resp = client.request(route.method, path, headers=auth(token), json=payload)

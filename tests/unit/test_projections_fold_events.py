@@ -18,6 +18,7 @@ from engine.forms import Censure, Form
 from engine.knowledge import KnowledgeEntry
 from engine.notices import AbandonedNotice, SentNotice
 from engine.order_numbers import OrderBook
+from engine.projects import Project
 from projections.fold import IGNORED, OTHER_EVENTS, CaseFold, CaseRow, Deltas, UnknownEvent
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=SHANGHAI)
@@ -75,7 +76,7 @@ def test_the_events_of_the_other_aggregates_are_known_and_need_no_case_row() -> 
     projections.knowledge; the search view the order numbers)."""
     names = {
         name
-        for cls in (Form, Censure, KnowledgeEntry, OrderBook, DistrictAdmin, SentNotice, AbandonedNotice)
+        for cls in (Form, Censure, KnowledgeEntry, OrderBook, DistrictAdmin, SentNotice, AbandonedNotice, Project)
         for name, value in vars(cls).items()
         if isinstance(value, type) and issubclass(value, cls.Event)
         and value not in (cls.Event, cls.Created)

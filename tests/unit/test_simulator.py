@@ -211,7 +211,8 @@ def test_every_event_went_through_the_application_service(district: tuple[Runtim
     # What the simulator says it did is what the log holds.
     assert kinds["Claimed"] == report.actions["claim"]
     assert kinds["Returned"] == report.actions["return"]
-    assert kinds["Resolved"] == report.actions["resolve"]
+    # 实事项目: the project's completion resolves its linked cases (adapters.simulator.projects).
+    assert kinds["Resolved"] == report.actions["resolve"] + report.actions["project_resolve"]
     assert kinds["FollowedUp"] == report.outcomes_of_actions["reopened"] + report.outcomes_of_actions["closed"]
     assert kinds["Escalated"] == report.escalations
     # Returns wait for the centre's review (the demo district's returns.auto_reroute is off):
@@ -250,6 +251,11 @@ def test_every_event_went_through_the_application_service(district: tuple[Runtim
     assert kinds["HoldDecided"] == c["holds_granted"] + c["holds_denied"] > 0
     assert kinds["Instructed"] == c["instructions"]
     assert kinds["UnitCensured"] == c["notices"] + c["accountabilities"] > 0
+    # 实事项目 (adapters.simulator.projects): one project, its cases linked, completed; a linked
+    # case its unit resolved meanwhile keeps its own resolution.
+    assert report.project is not None
+    assert kinds["LinkedToProject"] == report.project["cases"] >= report.project["resolved"] > 0
+    assert kinds["ProjectCompleted"] == kinds["ProjectOpened"] == 1
 
 
 def test_units_behave_like_units(district: tuple[Runtime, SimulationReport]) -> None:

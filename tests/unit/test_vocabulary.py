@@ -14,6 +14,7 @@ from adapters.http.routes_read import StatsBy
 from engine.domain import Case
 from engine.forms import Censure, Form
 from engine.notices import AbandonedNotice, NoticeChannel, NoticeKind, SentNotice
+from engine.projects import Project
 from engine.vocabulary import (
     APPEAL_TYPES,
     CENSURE_KINDS,
@@ -74,7 +75,7 @@ def test_every_enumeration_has_exactly_one_label_per_code() -> None:
     # And every event of the log's other aggregates (一表通 forms, 通报/追责, 通知).
     events = {
         n
-        for cls in (Case, Form, Censure, SentNotice, AbandonedNotice)
+        for cls in (Case, Form, Censure, SentNotice, AbandonedNotice, Project)
         for n, v in vars(cls).items()
         if isinstance(v, type) and issubclass(v, Aggregate.Event) and not hasattr(Aggregate, n)
     }

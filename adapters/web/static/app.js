@@ -1184,10 +1184,12 @@ function dashboardScreen(view) {
   const category = h("select", { "data-testid": "filter-category" }, h("option", { value: "" }, "全部分类"), state.meta.categories.map((c) => h("option", { value: c.code }, c.name)));
   const channel = h("select", { "data-testid": "filter-channel" }, h("option", { value: "" }, "全部渠道"), terms("channels").map((t) => h("option", { value: t.code }, t.label)));
   const appealType = h("select", { "data-testid": "filter-appeal_type" }, h("option", { value: "" }, "全部类型"), terms("appeal_types").map((t) => h("option", { value: t.code }, t.label)));
-  const params = () => ({ from: from.value, to: to.value, street: street.value, community: community.value, category: category.value, channel: channel.value, appeal_type: appealType.value });
+  const caseList = h("select", { "data-testid": "filter-case_list" }, h("option", { value: "" }, "全部清单"), terms("case_lists").map((t) => h("option", { value: t.code }, t.label)));
+  const params = () => ({ from: from.value, to: to.value, street: street.value, community: community.value, category: category.value, channel: channel.value, appeal_type: appealType.value, case_list: caseList.value });
   const bar = h("form", { class: "card filters" },
     h("label", {}, "起始日期", from), h("label", {}, "截止日期（不含）", to), h("label", {}, "街道", street), h("label", {}, "社区", community),
     h("label", {}, "分类", category), h("label", {}, "渠道", channel), h("label", {}, label("stats_dimensions", "appeal_type"), appealType),
+    h("label", {}, label("stats_dimensions", "case_list"), caseList),
     h("button", { type: "submit", class: "primary", "data-testid": "refresh-dashboard" }, "查询"));
   const rates = h("div", { class: "rates", "data-testid": "rates" });
   const kpis = h("div", { class: "kpis card", "data-testid": "kpis" });
