@@ -144,6 +144,8 @@ def render(console: Any, report: Any, results: dict[str, Any], db: Path, seconds
     from rich.panel import Panel
     from rich.table import Table
 
+    from adapters.simulator.partner_channels import summary_lines as partner_summary_lines
+
     d = report.to_dict()
     first_day = report.start.date()
     last_day = (report.end - dt.timedelta(seconds=1)).date()
@@ -156,7 +158,7 @@ def render(console: Any, report: Any, results: dict[str, Any], db: Path, seconds
     ))
 
     # ---- what was simulated
-    t = Table(title="一、模拟了什么（四个渠道的原始记录 → 渠道适配 → 受理）", box=box.SIMPLE_HEAD)
+    t = Table(title="一、模拟了什么（各渠道的原始记录 → 渠道适配 → 受理）", box=box.SIMPLE_HEAD)
     channel_col = STATS_DIMENSIONS.label("channel")
     for col in (channel_col, "原始记录", COUNTS.label("received"), "重复提交", "警务过滤", "死信"):
         t.add_column(col, justify="left" if col == channel_col else "right")
@@ -200,6 +202,7 @@ def render(console: Any, report: Any, results: dict[str, Any], db: Path, seconds
         f"领导批示 {c['instructions']} 件（已回复 {c['instructions_answered']}，按时 {c['instructions_on_time']}）；"
         f"通报 {c['notices']} 次，追责 {c['accountabilities']} 次",
     ]
+    lines += partner_summary_lines(report)  # 网格员上报 / 企呼市应
     if report.surge:
         lines.append(f"台风日 {report.surge}：当天记录 {report.surge_records} 条（停电、积水、树倒集中反映）")
     if d["refused"]:

@@ -93,7 +93,11 @@ def test_demo_json_is_machine_readable_and_deterministic(in_tmp: Path) -> None:
         assert r["value"] == pytest.approx(r["numerator"] / r["denominator"])
     sim = data["simulation"]
     assert sim["accepted"] == data["total"]["received"]
-    assert {row["channel"] for row in sim["channels"]} == {"hotline", "app", "walkin", "police"}
+    assert {row["channel"] for row in sim["channels"]} == {"hotline", "app", "walkin", "police", "grid", "enterprise"}
+    rows = {row["channel"]: row for row in sim["channels"]}
+    # 网格员上报: one record on a resident's behalf without the consent recorded is a dead letter
+    assert rows["grid"]["accepted"] > 0 and rows["grid"]["dead_lettered"] >= 1
+    assert rows["enterprise"]["accepted"] == rows["enterprise"]["records"] > 0
     second = CliRunner().invoke(main, [*args[:-1], "second.db"])
     assert json.loads(second.output)["rates"] == data["rates"]
 
