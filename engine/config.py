@@ -31,8 +31,7 @@ from engine.notices import NotificationSettings
 from engine.places import PlacesSettings
 
 # Roles and unit kinds, with their Chinese labels, are in the one vocabulary.
-from engine.vocabulary import RATES
-from engine.vocabulary import Channel
+from engine.vocabulary import RATES, Channel
 from engine.vocabulary import Role as Role
 from engine.vocabulary import UnitKind as UnitKind
 
@@ -386,11 +385,11 @@ class SanshiConfig(_Strict):
                 raise ValueError(f"routing: category '{r.category}' is not defined")
             if r.to not in ("locality", "judicial_office") and r.to not in ids:
                 raise ValueError(f"routing: '{r.to}' is neither a unit nor locality/judicial_office")
-        for c in self.channel_routing:
-            if c.channel not in {ch.value for ch in Channel}:
-                raise ValueError(f"channel_routing: '{c.channel}' is not a channel")
-            if c.to not in ids:
-                raise ValueError(f"channel_routing: '{c.to}' is not a unit")
+        for lead in self.channel_routing:
+            if lead.channel not in {ch.value for ch in Channel}:
+                raise ValueError(f"channel_routing: '{lead.channel}' is not a channel")
+            if lead.to not in ids:
+                raise ValueError(f"channel_routing: '{lead.to}' is not a unit")
         for t in self.tokens:
             if t.unit is not None and t.unit not in ids:
                 raise ValueError(f"token for unknown unit '{t.unit}'")

@@ -27,8 +27,7 @@ from engine.deadlines import SHANGHAI
 from engine.domain import SANSHI_NAMESPACE
 from engine.intake import Channel, IntakeCommand
 
-from . import app, hotline, police, walkin
-from . import enterprise, grid
+from . import app, enterprise, grid, hotline, police, walkin
 from .common import AdapterContext, Filtered, RecordError
 from .privacy import redact_raw
 from .reading import RawRecord, read_one, read_path, read_stream

@@ -99,7 +99,7 @@ def grid_code(text: str) -> str:
         warnings.simplefilter("ignore")  # cn2an warns about a lone 百/万 it leaves as it is
         try:
             return str(cn2an.transform(code, "cn2an"))
-        except Exception:  # noqa: BLE001 - a spelling it cannot read stays as written
+        except Exception:  # a spelling cn2an cannot read stays as written
             return code
 
 

@@ -116,7 +116,7 @@ def test_explain_says_the_channel_rule_chose_the_office(tmp_path: Path, monkeypa
             "request_no": "QH-E1", "received_at": "2026-03-02 09:00", "enterprise_name": "北海海韵食品有限公司",
             "credit_code": "91450500MA5K2B7C3C", "content": TEXT, "address": ADDRESS,
         })
-        assert done.status == "accepted", done
+        assert done.status == "accepted" and done.case_id is not None, done
         case = runtime.app.get_case(done.case_id)
         assert case.units_ever == ["business_environment"]
     finally:

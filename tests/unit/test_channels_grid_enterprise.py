@@ -13,8 +13,16 @@ from typing import Any
 
 import pytest
 
-from adapters.channels import DeadLetter, Parsed, adapt, context_for, read_one, read_path, read_stream
-from adapters.channels import credit_code
+from adapters.channels import (
+    DeadLetter,
+    Parsed,
+    adapt,
+    context_for,
+    credit_code,
+    read_one,
+    read_path,
+    read_stream,
+)
 from adapters.channels.columns import header_problem
 from adapters.channels.grid import grid_code
 from engine.config import load_config
@@ -142,7 +150,7 @@ def test_grid_consent_may_be_noted_up_to_an_hour_after_the_report() -> None:
 def test_grid_gb18030_csv_sample_with_chinese_headers_and_hostile_spellings() -> None:
     outcomes = [adapt("grid", raw, CTX) for raw in read_path(SAMPLES / "grid_gb18030.csv")]
     assert all(isinstance(o, Parsed) for o in outcomes), outcomes
-    cmds = [o.command for o in outcomes]
+    cmds = [o.command for o in outcomes if isinstance(o, Parsed)]
     assert [c.source_ref for c in cmds] == ["GR2021071600001", "GR2021071600002", "GR2021071600003"]
     # 第三网格, 第３网格 and 第 二 网格 as codes; 2021年7月16日9时30分 as a time
     assert [c.extra["grid_id"] for c in cmds] == ["茶亭路社区第3网格", "茶亭路社区第3网格", "珠海路社区第2网格"]
