@@ -5,6 +5,7 @@ the demo district sends enterprise requests to its 营商环境办公室 first."
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
 import json
@@ -266,3 +267,46 @@ def test_json_lines_of_both_channels_count_each_line_once() -> None:
     outcomes = [adapt("grid", raw, CTX) for raw in read_stream(io.BytesIO(data), "g.jsonl")]
     assert [type(o).__name__ for o in outcomes] == ["Parsed", "DeadLetter", "DeadLetter"]
     assert [o.position for o in outcomes] == ["g.jsonl:1", "g.jsonl:2", "g.jsonl:3"]
+
+
+# ---- through `sanshi ingest` into a database: identifiers never in clear ----------------------
+
+KEY = base64.b64encode(bytes(range(32))).decode()  # a fixed 32-byte AES key for the test
+
+
+def test_ingest_both_channels_with_the_cipher_key_keeps_no_caller_in_clear(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from adapters.cli import main
+
+    db_file = tmp_path / "sanshi.db"
+    monkeypatch.setenv("SANSHI_DB", f"sqlite:///{db_file}")
+    monkeypatch.setenv("SANSHI_CIPHER_KEY", KEY)
+    monkeypatch.delenv("SANSHI_KAFKA", raising=False)
+    monkeypatch.delenv("SANSHI_CONFIG", raising=False)
+    monkeypatch.setenv("COLUMNS", "240")
+    no_consent = tmp_path / "grid_no_consent.jsonl"
+    no_consent.write_text(
+        json.dumps({**GRID, "report_no": "GRX", "resident_name": "诸葛秀兰", "resident_phone": "13977907777",
+                    "consent": None}, ensure_ascii=False) + "\n", encoding="utf-8")
+    runner = CliRunner()
+    done = runner.invoke(main, ["ingest", "grid", str(SAMPLES / "grid_gb18030.csv"), str(SAMPLES / "grid.jsonl"),
+                                str(no_consent), "--format", "json"])
+    assert done.exit_code == 1, done.output  # a record was dead-lettered
+    report = json.loads(done.output[done.output.index("{"):])
+    assert (report["accepted"], report["dead_lettered"]) == (5, 1)
+    done = runner.invoke(main, ["ingest", "enterprise", str(SAMPLES / "enterprise.jsonl"),
+                                str(SAMPLES / "enterprise.csv"), "--format", "json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output[done.output.index("{"):])["accepted"] == 5
+    listed = runner.invoke(main, ["dlq", "list", "--channel", "grid", "--format", "json"])
+    (letter,) = json.loads(listed.output[listed.output.index("{"):])["dead_letters"]
+    assert letter["position"] == f"{no_consent}:1" and "未记录居民是否同意" in letter["reason"]
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("sanshi.db*"))
+    callers = ["梁崇玉", "13977905555", "庞秀英", "0779-3035678", "欧阳秀兰", "13877906666",
+               "覃志刚", "13977911111", "司马晓东", "黄丽", "13977933333", "诸葛秀兰", "13977907777"]
+    for secret in callers:
+        for spelling in {secret.encode(), json.dumps(secret)[1:-1].encode(), secret.encode("gb18030")}:
+            assert spelling not in stored, secret
