@@ -310,3 +310,16 @@ def test_ingest_both_channels_with_the_cipher_key_keeps_no_caller_in_clear(
     for secret in callers:
         for spelling in {secret.encode(), json.dumps(secret)[1:-1].encode(), secret.encode("gb18030")}:
             assert spelling not in stored, secret
+
+
+@pytest.mark.parametrize("channel", ["grid", "enterprise"])
+def test_the_resident_or_contact_of_both_channels_is_told_by_sms_unless_withheld(channel: str) -> None:
+    from engine.notices import NotificationSettings, resident_withheld
+
+    settings = NotificationSettings()
+    told = resident_withheld(channel=channel, confidential=False, phone="13977905555", extra={}, settings=settings)
+    assert told is None
+    assert resident_withheld(channel="police", confidential=False, phone="13977905555", extra={},
+                             settings=settings) is not None
+    assert resident_withheld(channel=channel, confidential=True, phone="13977905555", extra={},
+                             settings=settings) == "保密件，不向来电人发送短信"
