@@ -106,7 +106,8 @@ def grid_code(text: str) -> str:
 def _choice(record: Mapping[str, Any], key: str, label: str, allowed: Mapping[str, str]) -> str:
     value = unicodedata.normalize("NFKC", text_field(record, key, label=label)).strip().lower()
     if value not in allowed:
-        raise RecordError(f"{label} 应为 {'/'.join(dict.fromkeys(allowed.values()))} ({key})")
+        named = "/".join(v for v in dict.fromkeys(allowed.values()) if v)
+        raise RecordError(f"{label} 应为 {named} ({key})")
     return allowed[value]
 
 

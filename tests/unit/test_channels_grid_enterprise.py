@@ -93,7 +93,7 @@ def test_grid_worker_own_finding_needs_no_consent() -> None:
         ({"consent": "否"}, ["网格员代办", "居民未同意"]),
         ({"consent": "不同意"}, ["居民未同意", "did not consent"]),
         ({"consent_method": ""}, ["同意方式", "consent_method"]),
-        ({"consent_method": "微信"}, ["同意方式", "口头/书面/签字"]),
+        ({"consent_method": "微信"}, ["同意方式 应为 口头/书面/签字 (consent_method)"]),
         ({"consent_at": None}, ["同意时间", "consent_at"]),
         ({"consent_at": "上周"}, ["同意时间", "consent_at"]),
         ({"consent_at": "2026-03-02 11:00"}, ["同意时间晚于上报时间"]),
