@@ -31,7 +31,7 @@ from engine.notices import NotificationSettings
 from engine.places import PlacesSettings
 
 # Roles and unit kinds, with their Chinese labels, are in the one vocabulary.
-from engine.vocabulary import RATES
+from engine.vocabulary import RATES, Channel
 from engine.vocabulary import Role as Role
 from engine.vocabulary import UnitKind as UnitKind
 
@@ -104,6 +104,15 @@ class RoutingRule(_Strict):
     # When given, the rule applies only if one of these words is in the text (e.g. 停电 → 供电局).
     keywords: list[str] = []
     # "locality" | "judicial_office" | a unit id
+    to: str
+
+
+class ChannelRule(_Strict):
+    """渠道牵头单位: every case from ``channel`` goes first to the unit ``to`` (the lead unit,
+    主办), whatever its category; the unit the category would give is recorded beside it.
+    E.g. 企呼市应 (enterprise) → 营商环境办公室. A return (退单) from it is routed as usual."""
+
+    channel: str
     to: str
 
 
@@ -339,6 +348,8 @@ class SanshiConfig(_Strict):
     # case's path chooses the unit before the routing rules.
     dispatch_catalogue: list[DispatchItem] = []
     routing: list[RoutingRule] = []
+    # 渠道牵头单位: channel → lead unit, before the catalogue and the rules (ChannelRule).
+    channel_routing: list[ChannelRule] = []
     deadlines: Deadlines = Deadlines()
     calendar: dict[int, HolidayNotice] = {}
     router: RouterSettings = RouterSettings()
@@ -406,6 +417,11 @@ class SanshiConfig(_Strict):
                 raise ValueError(f"routing: category '{r.category}' is not defined")
             if r.to not in ("locality", "judicial_office") and r.to not in ids:
                 raise ValueError(f"routing: '{r.to}' is neither a unit nor locality/judicial_office")
+        for lead in self.channel_routing:
+            if lead.channel not in {ch.value for ch in Channel}:
+                raise ValueError(f"channel_routing: '{lead.channel}' is not a channel")
+            if lead.to not in ids:
+                raise ValueError(f"channel_routing: '{lead.to}' is not a unit")
         for t in self.tokens:
             if t.unit is not None and t.unit not in ids:
                 raise ValueError(f"token for unknown unit '{t.unit}'")

@@ -153,8 +153,9 @@ class NotificationSettings(BaseModel):
     digest_hour: int = Field(8, ge=0, le=23)
     # Residents of these channels get receipts and results by SMS (110 callers are the
     # police's); a confidential case (保密件) or a caller who declined (extra.notify_consent:
-    # false) never does.
-    resident_channels: list[str] = ["hotline", "app", "walkin"]
+    # false) never does. A grid record on a resident's behalf carries the resident's consent,
+    # an enterprise request its contact's number for the reply.
+    resident_channels: list[str] = ["hotline", "app", "walkin", "grid", "enterprise"]
     # Delivery: tries per notice, and the waits between them (the last repeats).
     max_attempts: int = Field(6, ge=1, le=50)
     retry_seconds: list[float] = Field([10.0, 30.0, 120.0, 600.0, 1800.0], min_length=1)

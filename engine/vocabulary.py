@@ -395,6 +395,8 @@ class Channel(StrEnum):
     POLICE = "police"  # 110 非警务警情 (警司联动)
     APP = "app"  # 解忧超市 APP / 微网格
     WALKIN = "walkin"  # 到点反映 / 网格员代办
+    GRID = "grid"  # 网格员上报 / 走访 (issue #20)
+    ENTERPRISE = "enterprise"  # 企呼市应 (issue #20)
 
 
 CHANNELS: Final = _vocabulary(
@@ -405,6 +407,8 @@ CHANNELS: Final = _vocabulary(
         Channel.POLICE: "110警情",
         Channel.APP: "解忧超市APP",
         Channel.WALKIN: "窗口到点反映",
+        Channel.GRID: "网格员上报",
+        Channel.ENTERPRISE: "企呼市应",
     },
 )
 

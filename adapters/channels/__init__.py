@@ -27,7 +27,7 @@ from engine.deadlines import SHANGHAI
 from engine.domain import SANSHI_NAMESPACE
 from engine.intake import Channel, IntakeCommand
 
-from . import app, hotline, police, walkin
+from . import app, enterprise, grid, hotline, police, walkin
 from .common import AdapterContext, Filtered, RecordError
 from .privacy import redact_raw
 from .reading import RawRecord, read_one, read_path, read_stream
@@ -57,6 +57,8 @@ CHANNELS: dict[str, Adapter] = {
     Channel.POLICE.value: police.adapt,
     Channel.APP.value: app.adapt,
     Channel.WALKIN.value: walkin.adapt,
+    Channel.GRID.value: grid.adapt,
+    Channel.ENTERPRISE.value: enterprise.adapt,
 }
 
 _DEAD_LETTER_NS = uuid.uuid5(SANSHI_NAMESPACE, "dead-letter")
@@ -142,7 +144,8 @@ def dead_letter(
     names: list[str] = []
     replace: dict[str, str] = {}
     if raw.fields is not None:
-        for key in ("caller_name", "报警人", "报警人姓名", "resident_name", "居民姓名", "来电人"):
+        for key in ("caller_name", "报警人", "报警人姓名", "resident_name", "居民姓名", "来电人",
+                    "contact_name", "联系人"):
             value = raw.fields.get(key)
             if isinstance(value, str):
                 names.append(value)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping
 
-from . import hotline, police, walkin
+from . import enterprise, grid, hotline, police, walkin
 from .reading import ColumnCheck
 
 # channel → (key, Chinese name) of every column a record cannot do without.
@@ -28,12 +28,28 @@ REQUIRED: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "app": (("submission_id", "提交编号"), ("content", "诉求内容")),
     "walkin": (("station_id", "站点"), ("ticket_no", "票号"), ("content", "反映内容")),
+    "grid": (
+        ("report_no", "事件编号"),
+        ("grid_worker_id", "网格员编号"),
+        ("grid_id", "网格编号"),
+        ("received_at", "上报时间"),
+        ("content", "事项内容"),
+    ),
+    "enterprise": (
+        ("request_no", "诉求编号"),
+        ("received_at", "提交时间"),
+        ("enterprise_name", "企业名称"),
+        ("credit_code", "统一社会信用代码"),
+        ("content", "诉求内容"),
+    ),
 }
 ALIASES: dict[str, Mapping[str, str]] = {
     "hotline": hotline.HEADERS,
     "police": police.HEADERS,
     "app": {},
     "walkin": walkin.HEADERS,
+    "grid": grid.HEADERS,
+    "enterprise": enterprise.HEADERS,
 }
 
 

@@ -134,7 +134,7 @@ def flag(record: Mapping[str, Any], key: str, label: str = "") -> bool:
     raise RecordError(f"{name} 应为 是/否 (expected true/false)")
 
 
-_HAS_CLOCK = re.compile(r"\d{1,2}:\d{2}")
+_HAS_CLOCK = re.compile(r"\d{1,2}:\d{2}|\d{1,2}时\d{1,2}分")
 _FORMATS = (
     "%Y/%m/%d %H:%M:%S",
     "%Y/%m/%d %H:%M",
@@ -144,6 +144,7 @@ _FORMATS = (
     "%Y年%m月%d日 %H:%M:%S",
     "%Y年%m月%d日 %H:%M",
     "%Y年%m月%d日%H:%M:%S",
+    "%Y年%m月%d日%H:%M",
     "%Y年%m月%d日%H时%M分%S秒",
     "%Y年%m月%d日%H时%M分",
 )

@@ -182,6 +182,8 @@ def render(console: Any, report: Any, results: dict[str, Any], db: Path, seconds
     from rich.panel import Panel
     from rich.table import Table
 
+    from adapters.simulator.partner_channels import summary_lines as partner_summary_lines
+
     d = report.to_dict()
     first_day = report.start.date()
     last_day = (report.end - dt.timedelta(seconds=1)).date()
@@ -194,7 +196,7 @@ def render(console: Any, report: Any, results: dict[str, Any], db: Path, seconds
     ))
 
     # ---- what was simulated
-    t = Table(title="一、模拟了什么（四个渠道的原始记录 → 渠道适配 → 受理）", box=box.SIMPLE_HEAD)
+    t = Table(title="一、模拟了什么（各渠道的原始记录 → 渠道适配 → 受理）", box=box.SIMPLE_HEAD)
     channel_col = STATS_DIMENSIONS.label("channel")
     for col in (channel_col, "原始记录", COUNTS.label("received"), "重复提交", "警务过滤", "死信"):
         t.add_column(col, justify="left" if col == channel_col else "right")
@@ -239,6 +241,7 @@ def render(console: Any, report: Any, results: dict[str, Any], db: Path, seconds
         f"通报 {c['notices']} 次，追责 {c['accountabilities']} 次",
     ]
     lines += shelf_lines(report.shelf, results.get("helpers"))
+    lines += partner_summary_lines(report)  # 网格员上报 / 企呼市应
     if report.surge:
         lines.append(f"台风日 {report.surge}：当天记录 {report.surge_records} 条（停电、积水、树倒集中反映）")
     lines += project_lines(results.get("projects") or [])

@@ -293,6 +293,13 @@ def _catalogue_to(to: Any, names: Namer) -> str:
 
 
 def _rule(why: dict[str, Any], names: Namer) -> str:
+    if why.get("rule") == "channel":  # 渠道牵头单位 (channel_routing)
+        departments = "、".join(names.unit(u) for u in why.get("departments", []))
+        return (
+            f"渠道牵头规则第{int(why.get('channel_rule', 0)) + 1}条："
+            f"{CHANNELS.label(str(why.get('channel')))}诉求由 {names.unit(why.get('to'))} 牵头"
+            + (f"；按分类应办单位 {departments}" if departments else "")
+        )
     skipped_items = why.get("catalogue_skipped") or []
     if why.get("rule") == "catalogue":
         return f"派单目录事项 {names.item(why.get('item'))}（{_catalogue_to(why.get('to'), names)}）"

@@ -86,7 +86,7 @@ def _publisher() -> Publisher:
 )
 @click.option("--batch-size", type=click.IntRange(1, 10000), default=500, show_default=True)
 def ingest_command(channel: str, files: tuple[str, ...], fmt: str, input_format: str, batch_size: int) -> None:
-    """导入渠道文件：CHANNEL 为 hotline / police / app / walkin。
+    """导入渠道文件：CHANNEL 为 hotline / police / app / walkin / grid / enterprise。
 
     每条记录计为 已受理、重复、留公安（警情不属受理范围）或 死信 之一；设置 SANSHI_KAFKA
     时“已发布”表示已由 Kafka 确认，由 sanshi worker 受理。文件编码须为 UTF-8、带 BOM 的

@@ -46,7 +46,8 @@ from engine.application import CaseNotFound, ConcurrencyConflict
 from engine.config import UnitKind
 from engine.deadlines import SHANGHAI
 from engine.domain import Case, DomainError, Rating, Status
-from engine.routing.rules import Locator, unit_by_rules
+from engine.routing.rules import Locator, unit_by_channel, unit_by_rules
+from engine.vocabulary import Channel
 
 log = logging.getLogger("sanshi.simulator")
 
@@ -120,6 +121,8 @@ class SimulationReport:
     project: dict[str, Any] | None = None  # 实事项目 (adapters.simulator.projects)
     wall_seconds: float = 0.0
     hours: int = 0
+    # 网格员上报 / 企呼市应 (adapters.simulator.partner_channels): consents, lead-unit dispatches
+    partners: Counter[str] = field(default_factory=Counter)
 
     @property
     def accepted(self) -> int:
@@ -129,7 +132,9 @@ class SimulationReport:
 
     def channel_rows(self) -> list[dict[str, Any]]:
         rows = []
-        for ch in ("hotline", "app", "walkin", "police"):
+        # The four first channels always; the others (grid, enterprise …) when they sent any.
+        first = ("hotline", "app", "walkin", "police")
+        for ch in (*first, *(c.value for c in Channel if c.value not in first and self.records[c.value])):
             rows.append(
                 {
                     "channel": ch,
@@ -270,6 +275,7 @@ class Simulation:
             if saved_hook is not None:
                 projector.catch_up()
         self.report.wall_seconds = time.perf_counter() - t_wall
+        self.report.partners.update(self.stream.partners.counts)
         return self.report
 
     # ---- intake --------------------------------------------------------------------------
@@ -314,7 +320,12 @@ class Simulation:
                 self.report.routed["manual"] += 1
             else:
                 self.report.routed["dispatched"] += 1
+            if case.assigned_unit is not None and case.assigned_unit == self._channel_lead(case.channel):
+                self.report.partners[f"{case.channel}_led"] += 1
             self._plan(case, o.record.received_at)
+
+    def _channel_lead(self, channel: str) -> str | None:
+        return unit_by_channel(self.config, channel)[0]
 
     def _await_cases(self, outcomes: list[Outcome]) -> list[Outcome]:
         """Kafka: the worker writes the cases; wait until every queued one is in the log."""
@@ -554,6 +565,9 @@ class Simulation:
         loc = self.locator.locate(case.address, case.content)
         unit, _ = unit_by_rules(self.config, truth, case.content, loc)
         right = [unit] if unit else []
+        lead, _ = unit_by_channel(self.config, book.channel)  # 营商环境办 leads 企呼市应
+        if lead is not None:
+            right.insert(0, lead)
         for u in (loc.community, loc.street):
             rule = next((r for r in self.config.routing if r.category == truth), None)
             if u and rule is not None and rule.to == "locality" and u not in right:

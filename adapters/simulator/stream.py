@@ -33,6 +33,7 @@ from adapters.simulator.district import (
     hour_weight,
     places_of,
 )
+from adapters.simulator.partner_channels import PartnerChannels
 from adapters.simulator.texts import (
     EMERGENCIES,
     POLICE_ONLY,
@@ -154,6 +155,9 @@ class IntakeStream:
         # (problem, spot) → when the last incident of that problem there began, and which
         self._held: dict[tuple[str, ...], tuple[dt.datetime, Incident]] = {}
         self.saturated = 0  # first reports told as another report of the incident at a taken spot
+        self.seed = seed
+        # 网格员上报 and 企呼市应 (adapters.simulator.partner_channels): an rng of their own.
+        self.partners = PartnerChannels(self)
 
     # ---- time ----------------------------------------------------------------------------
 
@@ -206,10 +210,11 @@ class IntakeStream:
                 out.append(_resend(p.resend_of, p.at))
             else:
                 out.append(self._record(p.channel, p.incident, p.at, first=False))
+        out += self.partners.records_between(t0, t1)
         out.sort(key=lambda r: (r.received_at, r.channel, r.source_ref))
         # A client that retries, an export uploaded twice: the same record again, later.
         for r in list(out):
-            if r.resend:
+            if r.resend or r.channel not in CHANNELS:
                 continue
             p_resend = {"app": 0.02, "hotline": 0.005, "walkin": 0.01, "police": 0.0}[r.channel]
             if self.rng.random() < p_resend:

@@ -35,7 +35,7 @@ from engine.routing.learning.duplicates import (
 from engine.routing.learning.places import Match, Place, PlaceReader, compare
 from engine.routing.learning.text import simplified
 from engine.routing.port import CaseFacts, CategoryGuess, DuplicateCandidate, RoutingDecision
-from engine.routing.rules import Locality, Locator, unit_by_rules
+from engine.routing.rules import Locality, Locator, lead_by_channel, unit_by_rules
 
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 
@@ -152,6 +152,14 @@ class KeywordRouter:
             reason["unit"] = why
             if unit is None:
                 manual = "未找到承办单位，转人工"
+        # 渠道牵头单位 (channel_routing): whatever the category and its confidence.
+        unit, why = lead_by_channel(
+            self.config, facts.channel, unit, reason.get("unit", {}), frozenset(facts.returned_by)
+        )
+        if why.get("rule") == "channel":
+            manual = None
+        if why:
+            reason["unit"] = why
         return RoutingDecision(
             category=guess.category,
             confidence=guess.confidence,

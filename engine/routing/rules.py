@@ -182,3 +182,38 @@ def unit_by_rules(
         if category in u.categories and u.id not in exclude:
             return u.id, {"rule": None, "by_unit_categories": True, "skipped": tried}
     return None, {"rule": None, "skipped": tried}
+
+
+def unit_by_channel(
+    config: SanshiConfig, channel: str, exclude: frozenset[str] = frozenset()
+) -> tuple[str | None, dict[str, Any]]:
+    """渠道牵头单位 (``channel_routing``): the lead unit for every case of ``channel``, before
+    the catalogue and the rules; None when the district names none, or it returned the case
+    or is 停用 (then the case is routed as any other)."""
+    for index, rule in enumerate(config.channel_routing):
+        if rule.channel != channel:
+            continue
+        if rule.to in exclude or rule.to in config.inactive_units():
+            skipped = "returned" if rule.to in exclude else "inactive"
+            return None, {"channel_rule": index, "unit": rule.to, "skipped": skipped}
+        return rule.to, {"rule": "channel", "channel_rule": index, "channel": channel, "to": rule.to}
+    return None, {}
+
+
+def lead_by_channel(
+    config: SanshiConfig,
+    channel: str,
+    unit: str | None,
+    why: dict[str, Any],
+    exclude: frozenset[str] = frozenset(),
+) -> tuple[str | None, dict[str, Any]]:
+    """The unit a router chose (``unit``, ``why``), unless the channel has a lead unit: then
+    the lead, with the unit the category would have given kept as ``departments`` (the units
+    the lead calls in, 协办), so ``sanshi explain`` shows both."""
+    lead, lead_why = unit_by_channel(config, channel, exclude)
+    if lead is None:
+        if lead_why:
+            why = {**why, "channel_skipped": lead_why}
+        return unit, why
+    departments = [unit] if unit is not None and unit != lead else []
+    return lead, {**lead_why, "departments": departments, "by_category": why}

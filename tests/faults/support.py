@@ -70,7 +70,7 @@ GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英�
 # is then a police leak, not a namesake from the hotline.
 POLICE_GIVEN = "峰岚嵩岳川泽澜涵澈渊峥嵘"
 _WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-CHANNELS = ("hotline", "police", "app", "walkin")
+CHANNELS = ("hotline", "police", "app", "walkin", "grid", "enterprise")
 
 
 def id_number(r: random.Random) -> str:
@@ -169,6 +169,21 @@ def make_corpus(
                 "submission_id": ref, "user_id": f"u{i}", "phone": phone, "content": text,
                 "address": r.choice(ADDRESSES), "received_at": when, "lat": 21.48,
                 "lng": 109.12, "photos": [], "concern": r.choice(["worry", "trouble", "anguish"]),
+            }
+        elif channel == "grid":
+            ref = f"GR{seed}{i:08d}"
+            record = {
+                "report_no": ref, "grid_worker_id": "gw017", "grid_id": "茶亭路社区第三网格",
+                "received_at": when, "content": text, "address": r.choice(ADDRESSES),
+                "on_behalf": True, "resident_name": name, "resident_phone": phone,
+                "consent": "同意", "consent_method": r.choice(["口头", "书面", "签字"]), "consent_at": when,
+            }
+        elif channel == "enterprise":
+            ref = f"QH{seed}{i:08d}"
+            record = {
+                "request_no": ref, "received_at": when, "enterprise_name": "北海海韵食品有限公司",
+                "credit_code": "91450500MA5K2B7C3C", "contact_name": name, "contact_phone": phone,
+                "content": text, "address": r.choice(ADDRESSES),
             }
         else:
             ticket = f"{seed}-{i:07d}"

@@ -76,9 +76,22 @@ TEMPLATES: dict[str, dict[str, Any]] = {
         "resident_name": "梁崇玉", "phone": "13977905555", "content": "孙子入学手续缺失",
         "address": "海城区茶亭路社区", "on_behalf": "false", "received_at": "2026-09-21 09:00",
     },
+    "grid": {
+        "report_no": "GR1", "grid_worker_id": "gw017", "grid_id": "茶亭路社区第3网格",
+        "received_at": "2026-09-21 09:30", "content": "独居老人家中水管漏水", "on_behalf": "是",
+        "resident_name": "梁崇玉", "resident_phone": "13977905555", "consent": "是",
+        "consent_method": "签字", "consent_at": "2026-09-21 09:20", "address": "海城区茶亭路社区",
+    },
+    "enterprise": {
+        "request_no": "QH1", "received_at": "2026-09-21 09:00", "enterprise_name": "北海海韵食品有限公司",
+        "credit_code": "91450500MA5K2B7C3C", "contact_name": "覃志刚", "contact_phone": "13977911111",
+        "content": "冷库申请用电增容两个月未接电", "address": "海城区工业园区",
+    },
 }
-REF_KEY = {"hotline": "order_no", "police": "incident_no", "app": "submission_id", "walkin": "ticket_no"}
-TEXT_KEY = {"hotline": "content", "police": "summary", "app": "content", "walkin": "content"}
+REF_KEY = {"hotline": "order_no", "police": "incident_no", "app": "submission_id", "walkin": "ticket_no",
+           "grid": "report_no", "enterprise": "request_no"}
+TEXT_KEY = {"hotline": "content", "police": "summary", "app": "content", "walkin": "content",
+            "grid": "content", "enterprise": "content"}
 
 HOSTILE = [
     "'; DROP TABLE stored_events; --",

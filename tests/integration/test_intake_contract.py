@@ -32,6 +32,10 @@ SAMPLE_FILES = [
     ("police", "police.jsonl"),
     ("app", "app.jsonl"),
     ("walkin", "walkin.csv"),
+    ("grid", "grid_gb18030.csv"),
+    ("grid", "grid.jsonl"),
+    ("enterprise", "enterprise.jsonl"),
+    ("enterprise", "enterprise.csv"),
 ]
 SAMPLE_CASES = {
     *(("hotline", f"BH20210716{n:06d}") for n in range(123, 128)),
@@ -40,6 +44,10 @@ SAMPLE_CASES = {
     *(("app", f"6b0f7f0e-4c1e-4a3b-9a55-2f1c8a1d000{n}") for n in (1, 2, 3)),
     ("walkin", "jy-chatinglu/0001"),
     ("walkin", "jy-chatinglu/0002"),
+    *(("grid", f"GR2021071600{n:03d}") for n in (1, 2, 3)),
+    *(("grid", f"GR2021071700{n:03d}") for n in (11, 12)),
+    *(("enterprise", f"QH2021071600{n:03d}") for n in (101, 102, 103)),
+    *(("enterprise", f"QH2021071700{n:03d}") for n in (201, 202)),
 }
 RECEIVED = "engine.domain:Case.Received"
 
@@ -108,9 +116,9 @@ def test_samples_land_once_each(transport: Transport) -> None:
         for key, value in report.counts.items():
             totals[key] = totals.get(key, 0) + value
     transport.settle()
-    assert totals == {transport.handed: 17, "filtered": 2}
+    assert totals == {transport.handed: len(SAMPLE_CASES), "filtered": 2}
     received = transport.received_ids()
-    assert len(received) == len(set(received)) == 17
+    assert len(received) == len(set(received)) == len(SAMPLE_CASES)
     assert set(received) == ids(SAMPLE_CASES)
 
 
@@ -121,9 +129,9 @@ def test_the_same_files_again_make_no_second_case(transport: Transport) -> None:
             assert report.records == sum(report.counts.values())
         transport.settle()
     received = transport.received_ids()
-    assert len(received) == len(set(received)) == 17
+    assert len(received) == len(set(received)) == len(SAMPLE_CASES)
     if transport.name == "in_process":
-        assert report.counts == {"duplicate": 2}  # walkin.csv, the last file, both known
+        assert report.counts == {"duplicate": report.records}  # the last file: every record known
 
 
 def test_repeats_inside_one_file_are_duplicates(transport: Transport, tmp_path: Path) -> None:
@@ -211,3 +219,65 @@ def test_every_record_is_counted_once(transport: Transport, tmp_path: Path) -> N
     transport.settle()
     assert len(transport.received_ids()) == 4
     assert dead_letter_store(transport.runtime).count() == 1
+
+
+# ---- each channel's own records: once each, and its own dead letters ------------------------
+# channel → a good record, and bad records with a word their dead letter's reason must hold.
+CHANNEL_RECORDS: dict[str, tuple[dict[str, Any], list[tuple[dict[str, Any], str]]]] = {
+    "grid": (
+        {"report_no": "GRC1", "grid_worker_id": "gw017", "grid_id": "茶亭路社区第三网格",
+         "received_at": "2021-07-16 10:40", "content": "独居老人家中水管漏水，请求帮助维修。",
+         "on_behalf": "是", "resident_name": "梁崇玉", "resident_phone": "13977905555",
+         "consent": "是", "consent_method": "签字", "consent_at": "2021-07-16 10:35"},
+        [
+            ({"report_no": "GRC2", "grid_worker_id": "gw017", "grid_id": "3", "received_at": "2021-07-16 11:00",
+              "content": "楼道灯坏了", "on_behalf": "是", "resident_name": "庞秀英",
+              "resident_phone": "13977906666"}, "未记录居民是否同意"),
+            ({"report_no": "GRC3", "grid_worker_id": "gw017", "grid_id": "3", "received_at": "2021-07-16 11:00",
+              "content": "楼道灯坏了", "on_behalf": "是", "resident_name": "庞秀英",
+              "resident_phone": "13977906666", "consent": "否"}, "居民未同意"),
+        ],
+    ),
+    "enterprise": (
+        {"request_no": "QHC1", "received_at": "2021-07-16 09:00", "enterprise_name": "北海海韵食品有限公司",
+         "credit_code": "９１４５０５００ ＭＡ５Ｋ ２Ｂ７Ｃ ３Ｃ", "contact_name": "覃志刚",
+         "contact_phone": "13977911111", "content": "冷库申请用电增容两个月未接电。"},
+        [
+            ({"request_no": "QHC2", "received_at": "2021-07-16 09:00", "enterprise_name": "北海海韵食品有限公司",
+              "credit_code": "91450500MA5K2B7C3D", "contact_name": "覃志刚",
+              "contact_phone": "13977911111", "content": "冷库申请用电增容两个月未接电。"}, "校验位"),
+            ({"request_no": "QHC3", "received_at": "2021-07-16 09:00", "enterprise_name": "",
+              "credit_code": "91450500MA5K2B7C3C", "contact_name": "覃志刚",
+              "contact_phone": "13977911111", "content": "冷库申请用电增容两个月未接电。"}, "企业名称"),
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("channel", list(CHANNEL_RECORDS))
+def test_a_channels_records_land_once_and_its_bad_ones_are_dead_letters_with_reasons(
+    transport: Transport, tmp_path: Path, channel: str
+) -> None:
+    good, bad = CHANNEL_RECORDS[channel]
+    lines = [json.dumps(r, ensure_ascii=False).encode() for r in [good, good, *(b for b, _ in bad)]]
+    path = tmp_path / f"{channel}.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    first = transport.ingest(channel, path)
+    assert first.counts == {transport.handed: 1, "duplicate": 1, "dead_lettered": len(bad)}
+    transport.settle()
+    again = transport.ingest(channel, path)  # the whole file again: nothing new
+    assert again.records == len(lines) == sum(again.counts.values())
+    if transport.name == "in_process":
+        assert again.counts == {"duplicate": 2, "dead_lettered": len(bad)}
+    transport.settle()
+    ref = next(str(v) for k, v in good.items() if k in ("report_no", "request_no"))
+    assert transport.received_ids() == [case_id_for(channel, ref)]
+    rows = {r["position"]: r for r in dead_letter_store(transport.runtime).list()}
+    assert set(rows) == {f"{path}:{n}" for n in range(3, 3 + len(bad))}
+    for n, (_record, word) in enumerate(bad, start=3):
+        letter = rows[f"{path}:{n}"]
+        assert letter["channel"] == channel and word in letter["reason"]
+        # the bytes are kept, the caller's name and number in them masked
+        assert letter["raw"].startswith(b"{") and len(letter["raw"]) > 50
+        for secret in ("庞秀英", "13977906666", "覃志刚", "13977911111"):
+            assert secret.encode() not in letter["raw"]

@@ -1,6 +1,6 @@
 """Intake through a real Kafka broker and ``sanshi worker`` processes (docs/channels.md, docs/configuration.md).
 
-The big one: 10,000 mixed records over the four channels (5% repeated source refs, 2%
+The big one: 10,000 mixed records over the six channels (5% repeated source refs, 2%
 broken) published with ``sanshi ingest`` while a ``sanshi worker`` subprocess is SIGKILLed
 several times mid-run and restarted. Afterwards every record is accounted for exactly once
 (queued + duplicate + filtered + dead-lettered = input), the event store holds each expected
@@ -85,7 +85,8 @@ class Mix:
 
 def make_mix(folder: Path, n: int, seed: int = 7, repeat: float = 0.05, broken: float = 0.02) -> Mix:
     r = random.Random(seed)
-    rows: dict[str, list[Any]] = {"hotline_json": [], "hotline_csv": [], "police": [], "app": [], "walkin": []}
+    rows: dict[str, list[Any]] = {"hotline_json": [], "hotline_csv": [], "police": [], "app": [], "walkin": [],
+                                  "grid": [], "enterprise": []}
     made: dict[str, list[tuple[Any, bool]]] = {k: [] for k in rows}
     mix = Mix(files=[])
     for i in range(n):
@@ -132,6 +133,18 @@ def make_mix(folder: Path, n: int, seed: int = 7, repeat: float = 0.05, broken: 
             record = {"submission_id": ref, "user_id": f"u{i}", "phone": mobile(r), "content": text,
                       "address": r.choice(ADDRESSES), "concern": r.choice(["worry", "trouble", "anguish"]),
                       "received_at": when, "lat": 21.48, "lng": 109.12, "photos": []}
+        elif kind == "grid":
+            ref = f"GR{i:08d}"
+            record = {"report_no": ref, "grid_worker_id": "gw017", "grid_id": "第三网格", "received_at": when,
+                      "content": text, "address": r.choice(ADDRESSES), "on_behalf": True,
+                      "resident_name": "梁崇玉", "resident_phone": mobile(r), "consent": "同意",
+                      "consent_method": r.choice(["口头", "书面", "签字"]), "consent_at": when}
+        elif kind == "enterprise":
+            ref = f"QH{i:08d}"
+            record = {"request_no": ref, "received_at": when, "enterprise_name": "北海海韵食品有限公司",
+                      "credit_code": r.choice(["91450500MA5K2B7C3C", "９１４５０５００ ＭＡ５Ｋ２Ｂ７Ｃ３Ｃ"]),
+                      "contact_name": "覃志刚", "contact_phone": mobile(r), "content": text,
+                      "address": r.choice(ADDRESSES)}
         else:
             ref = f"jy-chatinglu/{i:06d}"
             record = {"station_id": "jy-chatinglu", "ticket_no": f"{i:06d}", "staff_id": "gw017",
@@ -191,6 +204,8 @@ def _write(folder: Path, rows: dict[str, list[Any]]) -> list[tuple[str, Path]]:
         ("police", jsonl(folder / "police.jsonl", rows["police"])),
         ("app", jsonl(folder / "app.jsonl", rows["app"])),
         ("walkin", table(folder / "walkin.csv", rows["walkin"], walkin_keys, walkin_keys, "utf-8-sig")),
+        ("grid", jsonl(folder / "grid.jsonl", rows["grid"])),
+        ("enterprise", jsonl(folder / "enterprise.jsonl", rows["enterprise"])),
     ]
 
 

@@ -22,6 +22,8 @@ SAMPLE_LINES = {
     "hotline": (SAMPLES / "hotline.jsonl").read_bytes().splitlines(),
     "police": (SAMPLES / "police.jsonl").read_bytes().splitlines(),
     "app": (SAMPLES / "app.jsonl").read_bytes().splitlines(),
+    "grid": (SAMPLES / "grid.jsonl").read_bytes().splitlines(),
+    "enterprise": (SAMPLES / "enterprise.jsonl").read_bytes().splitlines(),
     "walkin": [
         json.dumps(
             {"station_id": "s1", "ticket_no": "1", "content": "路灯坏了", "received_at": "2021-05-06 09:00"},

@@ -40,6 +40,13 @@ def valid(channel: str, ref: str, category: str) -> dict[str, Any]:
                 "summary": f"邻里纠纷{ref}", "police_category": category}
     if channel == "app":
         return {"submission_id": ref, "content": f"纱网破了{ref}", "concern": "worry"}
+    if channel == "grid":
+        return {"report_no": ref, "grid_worker_id": "gw1", "grid_id": "第三网格", "received_at": when,
+                "content": f"水管漏水{ref}", "on_behalf": "是", "resident_name": "梁崇玉",
+                "consent": "同意", "consent_method": "签字", "consent_at": when}
+    if channel == "enterprise":
+        return {"request_no": ref, "received_at": when, "enterprise_name": "北海海韵食品有限公司",
+                "credit_code": "91450500MA5K2B7C3C", "content": f"用电增容{ref}"}
     return {"station_id": "s1", "ticket_no": ref, "content": f"入学问题{ref}", "received_at": when}
 
 
@@ -48,7 +55,8 @@ line_kinds = st.lists(
         st.sampled_from(["valid", "valid", "repeat", "broken", "mutated"]),
         st.sampled_from(["纠纷", "求助", "刑事", "交通"]),
         st.binary(max_size=40),
-        st.sampled_from(["content", "received_at", "order_no", "incident_no", "submission_id", "ticket_no", "station_id", "summary"]),
+        st.sampled_from(["content", "received_at", "order_no", "incident_no", "submission_id", "ticket_no", "station_id", "summary",
+                         "report_no", "request_no", "credit_code", "consent"]),
         st.one_of(st.none(), st.integers(), st.text(max_size=10), st.lists(st.integers(), max_size=2)),
     ),
     min_size=1,
@@ -57,7 +65,7 @@ line_kinds = st.lists(
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(channel=st.sampled_from(["hotline", "police", "app", "walkin"]), kinds=line_kinds)
+@given(channel=st.sampled_from(["hotline", "police", "app", "walkin", "grid", "enterprise"]), kinds=line_kinds)
 def test_every_line_is_one_case_duplicate_filtered_or_dead_letter(
     runtime: Runtime, channel: str, kinds: list[tuple[str, str, bytes, str, Any]]
 ) -> None:

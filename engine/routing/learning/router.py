@@ -56,7 +56,7 @@ from engine.routing.port import (
     RoutingDecision,
     WarmsFromOpenCases,
 )
-from engine.routing.rules import BY_PLACE, Locality, Locator, unit_by_rules
+from engine.routing.rules import BY_PLACE, Locality, Locator, lead_by_channel, unit_by_rules
 
 log = logging.getLogger(__name__)
 
@@ -461,6 +461,15 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
                 manual = self._no_unit_reason(category, loc)
                 if advice.avoid:
                     manual += f"（此处曾被{'、'.join(sorted(advice.avoid))}退回）"
+        # 渠道牵头单位 (channel_routing): the lead unit whatever the category, its confidence or
+        # a 咨询 (the business-environment office answers an enterprise's question itself).
+        unit, unit_why = lead_by_channel(
+            self.config, facts.channel, unit, reason.get("unit", {}), returned
+        )
+        if unit_why.get("rule") == "channel":
+            manual = None
+        if unit_why:
+            reason["unit"] = unit_why
         if merge is not None:
             reason["merge_into"] = str(merge.case_id)
         return RoutingDecision(
