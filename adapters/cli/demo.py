@@ -107,8 +107,14 @@ def read_results(runtime: Runtime, start: dt.date, end: dt.date) -> dict[str, An
     mature = read_model.stats(None, start, mature_end)["total"] if mature_end > start else None
     by_channel = read_model.stats("channel", start, end)["rows"]
     ranking = read_model.ranking(start, end)  # per kind of unit, by the district's rule
+    # 主动治理: the surges the detector finds in the views (adapters.simulator.proactive).
+    from adapters.simulator.proactive import detected_surges
+    from engine.deadlines import SHANGHAI
+
+    now = dt.datetime.combine(end, dt.time(0, 0), tzinfo=SHANGHAI)
     return {"total": total, "mature": mature, "mature_to": mature_end.isoformat(),
-            "by_channel": by_channel, "ranking": ranking}
+            "by_channel": by_channel, "ranking": ranking,
+            "surges": detected_surges(runtime, start, end, now)}
 
 
 def _ranking_row(table: Any, row: dict[str, Any], style: str) -> None:
@@ -202,6 +208,10 @@ def render(console: Any, report: Any, results: dict[str, Any], db: Path, seconds
     ]
     if report.surge:
         lines.append(f"台风日 {report.surge}：当天记录 {report.surge_records} 条（停电、积水、树倒集中反映）")
+    if "surges" in results:
+        from adapters.simulator.proactive import surge_lines
+
+        lines += surge_lines(results["surges"])
     if d["refused"]:
         lines.append(f"引擎拒绝的操作：{d['refused']}")
     for line in lines:
@@ -358,6 +368,7 @@ def demo(days: int, scale: float, seed: int, start_day: dt.datetime | None, db_p
             "mature": {"to": results["mature_to"], "total": results["mature"]},
             "by_channel": results["by_channel"],
             "ranking": results["ranking"],
+            "surges": results["surges"],
         }, ensure_ascii=False, indent=2, default=str))
     else:
         render(out, report, results, db_path, seconds, config, host, port)

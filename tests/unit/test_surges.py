@@ -12,10 +12,12 @@ import pytest
 
 from adapters.bootstrap import Runtime, bootstrap
 from adapters.simulator import simulate
+from adapters.simulator.proactive import detected_surges, surge_lines
 from adapters.simulator.texts import PROBLEMS
 from engine.config import Surges
 from engine.deadlines import SHANGHAI
 from engine.settings import Settings
+from engine.vocabulary import SOURCE_COUNTS, SOURCE_RATES, Rate
 from projections.source_governance import SourceGovernance
 from projections.surges import Baseline, SurgeViews, judge, normalised_address, poisson_sf
 
@@ -146,3 +148,21 @@ def test_source_governance_counts_dispute_mediations_per_judicial_office(stormy:
     assert total["dispute_agreements"] <= district["mediations_succeeded"]
     rate = total["dispute_agreement_rate"]
     assert rate["value"] == pytest.approx(total["dispute_agreements"] / total["dispute_mediations"])
+
+
+def test_the_demo_summary_prints_the_surges_the_detector_read_from_the_views(stormy: Runtime) -> None:
+    end = (START + dt.timedelta(days=DAYS)).date()
+    surges = detected_surges(stormy, START.date(), end, NOW)
+    lines = surge_lines(surges, limit=100)
+    assert f"发现 {len(surges['rows'])} 个激增" in lines[0] and surges["rows"]
+    names = {u.id: u.name for u in stormy.config.units}
+    for r, line in zip(surges["rows"], lines[1:], strict=True):
+        assert line.strip().startswith(f"{STORM} {names[r['place']]} · {stormy.config.category(r['category']).name}：{r['count']} 件")
+
+
+@pytest.mark.parametrize("term", list(SOURCE_RATES), ids=lambda t: t.code)
+def test_the_source_governance_rates_are_defined_in_the_rates_doc_verbatim(term: Rate) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "rates.md").read_text("utf-8")
+    assert term.definition.startswith(f"{term.label} =") and "÷" in term.definition
+    assert term.definition in doc
+    assert term.denominator in SOURCE_COUNTS and all(n in SOURCE_COUNTS for n in term.numerator)
