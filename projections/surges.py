@@ -297,9 +297,9 @@ class SurgeViews:
         now: dt.datetime,
         case_ids: bool = True,
     ) -> dict[str, Any]:
-        """Every window of kind ``window`` whose last day is in [start, end) (a day each day;
-        a week each Monday-to-Sunday week that ends or is cut by ``end``), each judged
-        against the ``history_weeks`` before it; the flagged cells, most unlikely first."""
+        """Every window of kind ``window`` that touches [start, end) (a day each day; a week
+        each Monday-to-Sunday week, cut at ``end`` and at today), each judged against the
+        ``history_weeks`` before it; the flagged cells, in time order, most unlikely first."""
         if window not in WINDOWS:
             raise StatsQueryError(f"window 只能是 {'/'.join(WINDOWS)}，不能是 {window[:20]!r}")
         if start >= end:
@@ -312,7 +312,8 @@ class SurgeViews:
         windows: list[list[dt.date]] = []
         day = start
         while day < end and day <= today:
-            days = window_days(window, day, today)
+            # A week is cut at ``end`` (and at today): the days asked for, judged as they are.
+            days = [d for d in window_days(window, day, today) if d < end]
             if not windows or windows[-1] != days:
                 windows.append(days)
             day = days[-1] + dt.timedelta(days=1) if window == "week" else day + dt.timedelta(days=1)

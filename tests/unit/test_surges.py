@@ -166,3 +166,16 @@ def test_the_source_governance_rates_are_defined_in_the_rates_doc_verbatim(term:
     assert term.definition.startswith(f"{term.label} =") and "÷" in term.definition
     assert term.definition in doc
     assert term.denominator in SOURCE_COUNTS and all(n in SOURCE_COUNTS for n in term.numerator)
+
+
+def test_the_district_file_sets_the_method_and_nonsense_is_refused_with_its_line() -> None:
+    from engine.config import ConfigError, parse_config
+
+    base = "district: {id: t, name: 测试区}\nunits:\n  - {id: centre, name: 测试中心, kind: centre}\n"
+    cfg = parse_config(base + "surges: {place: community, alpha: 0.01, min_count: 3}\n")
+    assert (cfg.surges.place, cfg.surges.alpha, cfg.surges.min_count, cfg.surges.history_weeks) == ("community", 0.01, 3, 4)
+    assert parse_config(base).surges == Surges()
+    for bad in ("surges: {alpha: 2}", "surges: {place: village}", "surges: {min_count: 0}", "surges: {alpha_: 0.1}"):
+        with pytest.raises(ConfigError) as exc:
+            parse_config(base + bad + "\n", "district.yaml")
+        assert any(p.startswith("district.yaml:4: surges") for p in exc.value.problems), (bad, exc.value.problems)
