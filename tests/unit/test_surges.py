@@ -179,3 +179,41 @@ def test_the_district_file_sets_the_method_and_nonsense_is_refused_with_its_line
         with pytest.raises(ConfigError) as exc:
             parse_config(base + bad + "\n", "district.yaml")
         assert any(p.startswith("district.yaml:4: surges") for p in exc.value.problems), (bad, exc.value.problems)
+
+
+def test_court_referrals_count_apart_from_disputes_per_judicial_office(tmp_path: Path) -> None:
+    """Rows in the case view as the projector writes them: the 诉前调解 channel (``court``, a
+    literal until the channel's branch is merged) is counted apart from the dispute cases."""
+    import uuid
+
+    from projections.tables import view_cases
+
+    runtime = bootstrap(Settings.from_env({"SANSHI_DB": f"sqlite:///{tmp_path / 'v.db'}"}))
+    try:
+        office = next(u.id for u in runtime.config.units if u.kind == "judicial_office")
+        street = runtime.config.street_of(office)
+        at = dt.datetime(2026, 5, 6, 10, tzinfo=SHANGHAI)
+
+        def row(channel: str, category: str, units: str, concluded: int, agreed: int, month: int = 5) -> dict:
+            when = at.replace(month=month)
+            return {"case_id": uuid.uuid4(), "channel": channel, "source_ref": uuid.uuid4().hex, "received_at": when,
+                    "received_day": when.date(), "received_month": when.strftime("%Y-%m"), "updated_at": when,
+                    "status": "closed", "category": category, "street": street.id if street else "", "resp_unit": office,
+                    "units": units, "received": 1, "mediations_concluded": concluded, "mediations_succeeded": agreed}
+
+        with runtime.read_model.engine.begin() as conn:
+            conn.execute(view_cases.insert(), [
+                row("court", "dispute", f"|{office}|", 1, 1), row("court", "housing", f"|{office}|", 1, 0),
+                row("hotline", "dispute", f"|{office}|", 2, 1), row("hotline", "dispute", "", 0, 0, month=6),
+                row("hotline", "municipal", "|chengguan|", 0, 0),  # not a dispute, not a referral
+            ])
+        out = SourceGovernance(runtime.read_model, runtime.config).figures("judicial_office", dt.date(2026, 5, 1), dt.date(2026, 7, 1))
+        t = out["total"]
+        assert (t["court_cases"], t["court_mediations"], t["court_agreements"]) == (2, 2, 1)
+        assert (t["disputes"], t["dispute_mediations"], t["dispute_agreements"]) == (2, 2, 1)
+        assert t["pre_litigation_success_rate"] == {"value": 0.5, "numerator": 1, "denominator": 2}
+        by_key = {r["key"]: r for r in out["by_key"]}
+        assert by_key[office]["court_cases"] == 2 and by_key[""]["name"] == "未经司法所" and by_key[""]["disputes"] == 1
+        assert [(r["month"], r["disputes"]) for r in out["months"]] == [("2026-05", 1), ("2026-06", 1)]
+    finally:
+        runtime.close()
