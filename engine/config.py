@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -283,6 +283,28 @@ class Ranking(_Strict):
         return weights
 
 
+class Surges(_Strict):
+    """``surges:`` 主动治理 (projections/surges.py, docs/proactive.md): how a place × category
+    cell's count in a day or a week is judged against its usual level (a Poisson baseline from
+    the trailing ``history_weeks``, smoothed toward the category's district-wide rate by
+    ``prior_days`` days of it, never below ``floor_per_day``), flagged when
+    P(X ≥ count | baseline) < ``alpha`` ÷ the number of cells tested and count ≥ ``min_count``;
+    and places (the same normalised address) that ``repeat_min_callers`` distinct callers
+    reported within ``repeat_days``."""
+
+    place: Literal["street", "community"] = "street"
+    history_weeks: int = Field(4, ge=1, le=52)
+    # Fewer days of history than this before a window: no baseline, the window is not tested.
+    min_history_days: int = Field(7, ge=1, le=366)
+    alpha: float = Field(0.001, gt=0, lt=1)  # family-wise, per window (Bonferroni over cells)
+    min_count: int = Field(5, ge=1, le=100_000)
+    floor_per_day: float = Field(0.05, gt=0, le=1000)
+    prior_days: float = Field(14.0, ge=0, le=3650)
+    weekday_adjust: bool = True
+    repeat_days: int = Field(7, ge=1, le=90)
+    repeat_min_callers: int = Field(3, ge=2, le=1000)
+
+
 class Token(_Strict):
     token: str = Field(min_length=8)
     role: Role
@@ -361,6 +383,8 @@ class SanshiConfig(_Strict):
     ranking: Ranking = Ranking()
     # 服务菜单 (认领大厅): the services helpers offer (Unit.services) and shelf items need.
     services: list[Service] = DEFAULT_SERVICES
+    # 主动治理: surge detection and repeated places (Surges).
+    surges: Surges = Surges()
     # 警情类别 that leave the police for the centre (110 警司联动), each an exact item; empty: the
     # police adapter's own list (纠纷/求助/咨询 and the named 纠纷 kinds). A district that takes
     # fewer (or more) kinds lists them here.

@@ -844,6 +844,48 @@ PROJECT_STATUSES: Final = _vocabulary(
     {"open": "实施中", "completed": "已完成"},
 )
 
+# ---- 诉源治理 (docs/rates.md#诉源治理-disputes-resolved-before-court): counts and two rates ---------
+
+SOURCE_COUNTS: Final = _vocabulary(
+    "source_counts",
+    "诉源治理计数",
+    {
+        "disputes": "矛盾纠纷件",
+        "dispute_mediations": "纠纷调解结束",
+        "dispute_agreements": "纠纷调解成功",
+        "court_cases": "诉前调解件",
+        "court_mediations": "诉前调解结束",
+        "court_agreements": "诉前调解成功",
+    },
+)
+
+SOURCE_RATES: Final = _vocabulary(
+    "source_rates",
+    "诉源治理",
+    (
+        Rate(
+            "dispute_agreement_rate",
+            "纠纷调解成功率",
+            numerator=("dispute_agreements",),
+            denominator="dispute_mediations",
+            definition=(
+                "纠纷调解成功率 = 矛盾纠纷件调解达成协议的次数 ÷ 矛盾纠纷件调解结束的次数。矛盾纠纷件："
+                "分类为需调解的分类（如矛盾纠纷）的有效受理工单，按受理月份计。"
+            ),
+        ),
+        Rate(
+            "pre_litigation_success_rate",
+            "诉前调解成功率",
+            numerator=("court_agreements",),
+            denominator="court_mediations",
+            definition=(
+                "诉前调解成功率 = 法院诉前委派案件调解达成协议的次数 ÷ 其调解结束的次数。"
+                "诉前调解件：渠道为诉前调解（court）的有效受理工单，按受理月份计。"
+            ),
+        ),
+    ),
+)
+
 # ---- all of it -----------------------------------------------------------------------------------
 
 VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
@@ -875,6 +917,8 @@ VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
     SHELF_FIGURES,
     CASE_LISTS,
     PROJECT_STATUSES,
+    SOURCE_COUNTS,
+    SOURCE_RATES,
 )
 
 
@@ -909,6 +953,8 @@ __all__ = [
     "ROLES",
     "SHELF_FIGURES",
     "SHELF_STATES",
+    "SOURCE_COUNTS",
+    "SOURCE_RATES",
     "STATS_DIMENSIONS",
     "STATUSES",
     "UNIT_KINDS",

@@ -112,9 +112,14 @@ def read_results(runtime: Runtime, start: dt.date, end: dt.date) -> dict[str, An
 
     helpers = ShelfViews(read_model).figures(start, end)  # 认领大厅: counted apart, not ranked
     projects = ProjectViews(read_model).list()  # 实事项目 with their figures
+    # 主动治理: the surges the detector finds in the views (adapters.simulator.proactive).
+    from adapters.simulator.proactive import detected_surges
+    from engine.deadlines import SHANGHAI
+
+    now = dt.datetime.combine(end, dt.time(0, 0), tzinfo=SHANGHAI)
     return {"total": total, "mature": mature, "mature_to": mature_end.isoformat(),
             "by_channel": by_channel, "ranking": ranking, "helpers": helpers,
-            "projects": projects}
+            "projects": projects, "surges": detected_surges(runtime, start, end, now)}
 
 
 def shelf_lines(shelf: Any, helpers: dict[str, Any] | None) -> list[str]:
@@ -245,6 +250,10 @@ def render(console: Any, report: Any, results: dict[str, Any], db: Path, seconds
     if report.surge:
         lines.append(f"台风日 {report.surge}：当天记录 {report.surge_records} 条（停电、积水、树倒集中反映）")
     lines += project_lines(results.get("projects") or [])
+    if "surges" in results:
+        from adapters.simulator.proactive import surge_lines
+
+        lines += surge_lines(results["surges"])
     if d["refused"]:
         lines.append(f"引擎拒绝的操作：{d['refused']}")
     for line in lines:
@@ -403,6 +412,7 @@ def demo(days: int, scale: float, seed: int, start_day: dt.datetime | None, db_p
             "ranking": results["ranking"],
             "helpers": results["helpers"],
             "projects": results["projects"],
+            "surges": results["surges"],
         }, ensure_ascii=False, indent=2, default=str))
     else:
         render(out, report, results, db_path, seconds, config, host, port)

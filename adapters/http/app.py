@@ -21,6 +21,7 @@ from adapters.http import (
     routes_hand,
     routes_knowledge,
     routes_leader,
+    routes_proactive,
     routes_projects,
     routes_read,
     routes_reports,
@@ -109,6 +110,7 @@ def create_app(
     app.include_router(routes_leader.router)  # 下钻, 趋势 (issue 19)
     app.include_router(routes_reports.router)  # 报表, 工单打印
     app.include_router(routes_projects.router)  # 实事项目
+    app.include_router(routes_proactive.router)  # 主动治理, 诉源治理 (issue 20)
     app.state.demo = demo
     if demo:
         demo_login.seed_demo_people(app.state.people, runtime.config)

@@ -132,6 +132,10 @@ ROUTES: list[Route] = [
     # 领导驾驶舱 (issue 19): the cases behind a table's number, trends; as the stats
     Route("GET", "/api/stats/cases?field=resolved&by=street&key=zhongjie", STATS_READERS),
     Route("GET", "/api/stats/trend?granularity=week", STATS_READERS),
+    # 主动治理 and 诉源治理 (issue 20): as the stats
+    Route("GET", "/api/proactive/surges?window=week", STATS_READERS),
+    Route("GET", "/api/proactive/repeated?day=2026-11-20", STATS_READERS),
+    Route("GET", "/api/stats/source-governance?by=street", STATS_READERS),
     Route("GET", "/api/routing/suggest?text=茶亭路路灯坏了", only("operator")),
     # 查找: units only by order number or text, and only their cases; 来电弹屏: operators
     Route("GET", "/api/search?q=路灯", EVERYONE),

@@ -50,7 +50,7 @@ def test_demo_prints_what_happened_the_seven_rates_and_how_to_open_the_ui(in_tmp
         assert name in out, name
     for words in ("12345热线", "解忧超市APP", "窗口到点反映", "110警情", "承办单位排名", "sanshi demo --keep --serve",
                   "demo-operator-token", "demo-leader-token", "协办件", "吹哨", "按时报到", "一表通",
-                  "转办", "挂起", "领导批示", "通报", "追责"):
+                  "转办", "挂起", "领导批示", "通报", "追责", "主动治理"):
         assert words in out, words
     db = in_tmp / "sanshi-data" / "demo.db"
     assert db.exists() and stored_events(db) > 100
