@@ -369,6 +369,9 @@ class Channel(StrEnum):
     POLICE = "police"  # 110 非警务警情 (警司联动)
     APP = "app"  # 解忧超市 APP / 微网格
     WALKIN = "walkin"  # 到点反映 / 网格员代办
+    MEDIA = "media"  # 媒体监督: a published report as the source
+    COURT = "court"  # 诉前调解: the court's pre-litigation mediation referral
+    TOWN = "town"  # 镇呼市应: a town or street asking a city department
 
 
 CHANNELS: Final = _vocabulary(
@@ -379,6 +382,9 @@ CHANNELS: Final = _vocabulary(
         Channel.POLICE: "110警情",
         Channel.APP: "解忧超市APP",
         Channel.WALKIN: "窗口到点反映",
+        Channel.MEDIA: "媒体监督",
+        Channel.COURT: "诉前调解",
+        Channel.TOWN: "镇呼市应",
     },
 )
 
