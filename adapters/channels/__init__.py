@@ -141,11 +141,17 @@ def context_for(
 
 def source_ref_for(channel: str, ref: str, district_key: bytes | None = None) -> str:
     """The source_ref a channel's own record number is kept as (and the case id derives
-    from): a police incident number only as its keyed hash, the others as they are."""
+    from): a police incident number and a court case number only as their keyed hashes, a media
+    report by a hash of its address, the others as they are."""
     if channel == Channel.POLICE.value:
         return police.incident_ref(ref, district_key)
     if channel == Channel.COURT.value:
         return court.case_ref(ref, district_key)
+    if channel == Channel.MEDIA.value and not ref.startswith(media.REF_PREFIX):
+        try:  # a media report is the case: its address names it
+            return media.report_ref(media.report_url(ref))
+        except RecordError:
+            return ref
     return ref
 
 

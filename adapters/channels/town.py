@@ -68,7 +68,8 @@ def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand:
     received_at = parse_time(record.get("received_at"), "received_at", "提出时间")
     content = content_field(record, "content", "请求事项")
     department = text_field(record, "department", label="请求部门")
-    extra: dict[str, Any] = {"requesting_unit": street, "request_no": request_no}
+    # The request number is in source_ref (street/number), not masked as it would be here.
+    extra: dict[str, Any] = {"requesting_unit": street}
     if department:
         known = (ctx.units or {}).get(department)
         extra["department_asked"] = known or department
