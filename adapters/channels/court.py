@@ -109,7 +109,8 @@ def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand:
     number = text_field(record, "case_no", required=True, label="案号", numbers_ok=True)
     if not valid_case_no(number):
         raise RecordError(
-            "案号格式不对，应如（2026）桂0502民诉前调1234号 (not a court case number)"
+            "案号格式不对，应为（年份）法院代字、类型代字、序号加“号”，如（2026）桂0502民诉前调1号 "
+            "(not a court case number)"
         )
     received_at = parse_time(record.get("received_at"), "received_at", "委派时间")
     summary = content_field(record, "summary", "纠纷简介")
