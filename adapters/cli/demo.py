@@ -156,7 +156,7 @@ def render(console: Any, report: Any, results: dict[str, Any], db: Path, seconds
     ))
 
     # ---- what was simulated
-    t = Table(title="一、模拟了什么（四个渠道的原始记录 → 渠道适配 → 受理）", box=box.SIMPLE_HEAD)
+    t = Table(title="一、模拟了什么（各渠道的原始记录 → 渠道适配 → 受理）", box=box.SIMPLE_HEAD)
     channel_col = STATS_DIMENSIONS.label("channel")
     for col in (channel_col, "原始记录", COUNTS.label("received"), "重复提交", "警务过滤", "死信"):
         t.add_column(col, justify="left" if col == channel_col else "right")

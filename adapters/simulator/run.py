@@ -45,6 +45,7 @@ from engine.config import UnitKind
 from engine.deadlines import SHANGHAI
 from engine.domain import Case, DomainError, Rating, Status
 from engine.routing.rules import Locator, unit_by_rules
+from engine.vocabulary import Channel
 
 log = logging.getLogger("sanshi.simulator")
 
@@ -122,7 +123,9 @@ class SimulationReport:
 
     def channel_rows(self) -> list[dict[str, Any]]:
         rows = []
-        for ch in ("hotline", "app", "walkin", "police"):
+        # The four residents' channels always; any other (媒体监督 诉前调解 镇呼市应 …) that sent.
+        base = ("hotline", "app", "walkin", "police")
+        for ch in (*base, *(c.value for c in Channel if c.value not in base and self.records[c.value])):
             rows.append(
                 {
                     "channel": ch,

@@ -33,6 +33,7 @@ from adapters.simulator.district import (
     hour_weight,
     places_of,
 )
+from adapters.simulator.referrals import ReferralStream
 from adapters.simulator.texts import (
     EMERGENCIES,
     POLICE_ONLY,
@@ -154,6 +155,7 @@ class IntakeStream:
         # (problem, spot) → when the last incident of that problem there began, and which
         self._held: dict[tuple[str, ...], tuple[dt.datetime, Incident]] = {}
         self.saturated = 0  # first reports told as another report of the incident at a taken spot
+        self.referrals = ReferralStream(config, seed, self.calendar, self.problems, self.places, scale)
 
     # ---- time ----------------------------------------------------------------------------
 
@@ -200,6 +202,8 @@ class IntakeStream:
                     continue
                 incident = self._new_incident(channel, at)
                 out.append(self._record(channel, incident, at, first=True))
+        # 媒体监督, 诉前调解, 镇呼市应 (adapters.simulator.referrals): their own generator.
+        out.extend(SimRecord(*made) for made in self.referrals.records_between(t0, t1))
         while self._pending and self._pending[0].at < t1:
             p = heapq.heappop(self._pending)
             if p.resend_of is not None:
@@ -209,7 +213,7 @@ class IntakeStream:
         out.sort(key=lambda r: (r.received_at, r.channel, r.source_ref))
         # A client that retries, an export uploaded twice: the same record again, later.
         for r in list(out):
-            if r.resend:
+            if r.resend or r.channel not in CHANNELS:
                 continue
             p_resend = {"app": 0.02, "hotline": 0.005, "walkin": 0.01, "police": 0.0}[r.channel]
             if self.rng.random() < p_resend:

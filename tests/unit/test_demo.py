@@ -93,7 +93,10 @@ def test_demo_json_is_machine_readable_and_deterministic(in_tmp: Path) -> None:
         assert r["value"] == pytest.approx(r["numerator"] / r["denominator"])
     sim = data["simulation"]
     assert sim["accepted"] == data["total"]["received"]
-    assert {row["channel"] for row in sim["channels"]} == {"hotline", "app", "walkin", "police"}
+    # the residents' four, and (on working days) 媒体监督, 诉前调解, 镇呼市应 (adapters/simulator/referrals.py)
+    rows = {row["channel"]: row for row in sim["channels"]}
+    assert set(rows) == {"hotline", "app", "walkin", "police", "media", "court", "town"}
+    assert all(rows[c]["accepted"] >= 1 for c in ("media", "court", "town"))
     second = CliRunner().invoke(main, [*args[:-1], "second.db"])
     assert json.loads(second.output)["rates"] == data["rates"]
 
