@@ -296,3 +296,26 @@ def test_config_checks_the_channels_a_rule_names() -> None:
         SanshiConfig.model_validate({**raw, "routing": [{"channels": ["fax"], "to": "judicial_office"}]})
     with pytest.raises(ValueError, match="category"):
         SanshiConfig.model_validate({**raw, "routing": [{"to": "judicial_office"}]})
+
+
+# ---- over HTTP: POST /api/intake/media and /api/intake/town ------------------------------------
+
+
+def test_media_and_town_over_http() -> None:
+    from tests.support.api import OPERATOR, api_client, auth
+
+    with api_client() as (client, runtime):
+        first = client.post("/api/intake/media", headers=auth(OPERATOR), json=MEDIA)
+        assert first.status_code == 201, first.text
+        again = client.post("/api/intake/media", headers=auth(OPERATOR), json={**MEDIA, "title": "又一次"})
+        assert again.status_code == 200 and again.json()["duplicate"] is True
+        assert again.json()["case_id"] == first.json()["case_id"]
+        case = runtime.app.get_case(first.json()["case_id"])
+        assert case.channel == "media" and case.extra["outlet"] == "北海日报"
+        bad = client.post("/api/intake/media", headers=auth(OPERATOR), json={**MEDIA, "url": "file:///etc/passwd"})
+        assert bad.status_code == 422 and "原文链接" in bad.json()["message"]
+        town = client.post("/api/intake/town", headers=auth(OPERATOR), json=TOWN)
+        assert town.status_code == 201, town.text
+        not_street = client.post("/api/intake/town", headers=auth(OPERATOR), json={**TOWN, "street": "chatinglu"})
+        assert not_street.status_code == 422 and "街道" in not_street.json()["message"]
+        assert client.post("/api/intake/court", headers=auth(OPERATOR), json=COURT).status_code in (404, 405)
