@@ -3,7 +3,8 @@ official account) that names a problem becomes a case. JSON lines or CSV with En
 headers.
 
 There is no caller: the source is the report. Its outlet, title, address and publication time
-are kept in ``extra`` (flat keys, so the case page and the unit shown the case can read them);
+are kept in ``extra`` (flat ``report_*`` keys, so the case page and the unit given the case can
+read them);
 the quoted passage is the case's text and is routed by it like any other complaint. The case is
 the report: ``source_ref`` is ``mt-`` and a hash of the report's address, so the same report
 sent again (by two monitors, or the same export twice) lands once.
@@ -90,10 +91,10 @@ def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand:
     )
     passage = content_field(record, "passage", "报道摘录")
     extra: dict[str, Any] = {
-        "outlet": outlet,
-        "title": title,
-        "url": url,
-        "published_at": published_at.isoformat(),
+        "report_outlet": outlet,
+        "report_title": title,
+        "report_url": url,
+        "report_published_at": published_at.isoformat(),
         **extras(record, KNOWN),
     }
     return build_command(

@@ -64,15 +64,15 @@ def test_media_sample_keeps_the_report_in_extra_and_has_no_caller() -> None:
     assert first.channel == "media" and first.caller_name == "" and first.caller_phone == ""
     assert first.content.startswith("记者走访发现") and first.address.endswith("幸福里小区")
     assert first.extra == {
-        "outlet": "北海日报",
-        "title": "茶亭路一段路灯熄灭近月 居民夜行摸黑",
-        "url": "https://www.bhrb.example.cn/2026-09/07/content_1001.html",
-        "published_at": "2026-09-07T07:30:00+08:00",
+        "report_outlet": "北海日报",
+        "report_title": "茶亭路一段路灯熄灭近月 居民夜行摸黑",
+        "report_url": "https://www.bhrb.example.cn/2026-09/07/content_1001.html",
+        "report_published_at": "2026-09-07T07:30:00+08:00",
     }
     # received_at: when the centre took the report in; without it, the publication time
     assert first.received_at.isoformat() == "2026-09-07T07:30:00+08:00"
     assert cmds[1].received_at.isoformat() == "2026-09-09T08:40:00+08:00"
-    assert cmds[1].extra["published_at"] == "2026-09-08T19:00:00+08:00"
+    assert cmds[1].extra["report_published_at"] == "2026-09-08T19:00:00+08:00"
     assert cmds[2].urgent and not cmds[0].urgent
 
 
@@ -116,7 +116,7 @@ def test_media_csv_with_chinese_headers(tmp_path: Path) -> None:
         .encode("gb18030")
     )
     (out,) = [adapt("media", raw, CTX) for raw in read_path(path)]
-    assert isinstance(out, Parsed) and out.command.extra["outlet"] == "北海晚报"
+    assert isinstance(out, Parsed) and out.command.extra["report_outlet"] == "北海晚报"
     with pytest.raises(FileRefused, match="原文链接"):
         list(read_path(_csv(tmp_path, "媒体名称,报道标题,发布时间,报道摘录\n"), columns=column_check("media")))
 
@@ -311,7 +311,7 @@ def test_media_and_town_over_http() -> None:
         assert again.status_code == 200 and again.json()["duplicate"] is True
         assert again.json()["case_id"] == first.json()["case_id"]
         case = runtime.app.get_case(first.json()["case_id"])
-        assert case.channel == "media" and case.extra["outlet"] == "北海日报"
+        assert case.channel == "media" and case.extra["report_outlet"] == "北海日报"
         bad = client.post("/api/intake/media", headers=auth(OPERATOR), json={**MEDIA, "url": "file:///etc/passwd"})
         assert bad.status_code == 422 and "原文链接" in bad.json()["message"]
         town = client.post("/api/intake/town", headers=auth(OPERATOR), json=TOWN)
@@ -319,3 +319,21 @@ def test_media_and_town_over_http() -> None:
         not_street = client.post("/api/intake/town", headers=auth(OPERATOR), json={**TOWN, "street": "chatinglu"})
         assert not_street.status_code == 422 and "街道" in not_street.json()["message"]
         assert client.post("/api/intake/court", headers=auth(OPERATOR), json=COURT).status_code in (404, 405)
+
+
+def test_what_the_unit_given_the_case_sees_of_the_new_channels() -> None:
+    from adapters.transport import submit
+    from tests.support.api import api_client, auth
+
+    with api_client() as (client, runtime):
+        court = submit(runtime, "court", COURT)
+        media = submit(runtime, "media", {**MEDIA, "address": "北海市海城区茶亭路幸福里小区"})
+        assert court.unit == "zhongjie-sfs"  # 诉前调解 → the street's judicial office
+        seen = client.get(f"/api/cases/{court.case_id}", headers=auth("demo-unit-zhongjie-sfs")).json()
+        assert seen["extra"]["dispute_type"] == "相邻关系纠纷" and "respondent_name" not in seen["extra"]
+        assert "13977912002" not in json.dumps(seen, ensure_ascii=False)  # the respondent's number
+        assert "陈国强" not in json.dumps(seen, ensure_ascii=False)
+        assert media.unit is not None
+        shown = client.get(f"/api/cases/{media.case_id}", headers=auth(f"demo-unit-{media.unit}")).json()
+        assert shown["extra"]["report_outlet"] == "北海日报"
+        assert shown["extra"]["report_url"] == MEDIA["url"]
