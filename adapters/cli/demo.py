@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from adapters.cli.demo_channels import referral_lines
 from engine.vocabulary import CHANNELS, COUNTS, RATES, ROLES, STATS_DIMENSIONS
 
 if TYPE_CHECKING:
@@ -108,7 +109,8 @@ def read_results(runtime: Runtime, start: dt.date, end: dt.date) -> dict[str, An
     by_channel = read_model.stats("channel", start, end)["rows"]
     ranking = read_model.ranking(start, end)  # per kind of unit, by the district's rule
     return {"total": total, "mature": mature, "mature_to": mature_end.isoformat(),
-            "by_channel": by_channel, "ranking": ranking}
+            "by_channel": by_channel, "ranking": ranking,
+            "referrals": referral_lines(runtime, start, end)}
 
 
 def _ranking_row(table: Any, row: dict[str, Any], style: str) -> None:
@@ -200,6 +202,7 @@ def render(console: Any, report: Any, results: dict[str, Any], db: Path, seconds
         f"领导批示 {c['instructions']} 件（已回复 {c['instructions_answered']}，按时 {c['instructions_on_time']}）；"
         f"通报 {c['notices']} 次，追责 {c['accountabilities']} 次",
     ]
+    lines += results.get("referrals", [])  # 媒体监督 诉前调解 镇呼市应 (adapters/cli/demo_channels.py)
     if report.surge:
         lines.append(f"台风日 {report.surge}：当天记录 {report.surge_records} 条（停电、积水、树倒集中反映）")
     if d["refused"]:
@@ -297,7 +300,7 @@ def _serve(db: Path, host: str, port: int) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def demo(days: int, scale: float, seed: int, start_day: dt.datetime | None, db_path: Path, keep: bool,
          serve: bool, host: str, port: int, fmt: str) -> None:
-    """一条命令看一个区的一个月：模拟四个渠道的诉求与各单位办理，打印七率与单位排名。"""
+    """一条命令看一个区的一个月：模拟各渠道的诉求与各单位办理，打印七率与单位排名。"""
     from rich.console import Console
 
     from engine.deadlines import SHANGHAI
