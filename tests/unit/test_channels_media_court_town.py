@@ -337,3 +337,28 @@ def test_what_the_unit_given_the_case_sees_of_the_new_channels() -> None:
         shown = client.get(f"/api/cases/{media.case_id}", headers=auth(f"demo-unit-{media.unit}")).json()
         assert shown["extra"]["report_outlet"] == "北海日报"
         assert shown["extra"]["report_url"] == MEDIA["url"]
+
+
+def test_sanshi_ingest_reads_the_three_samples_and_lists_dead_letters_without_the_number(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from adapters.cli import main
+
+    monkeypatch.setenv("SANSHI_DB", f"sqlite:///{tmp_path / 'sanshi.db'}")
+    monkeypatch.delenv("SANSHI_KAFKA", raising=False)
+    monkeypatch.delenv("SANSHI_CIPHER_KEY", raising=False)
+    runner = CliRunner()
+    for channel, name in (("media", "media.jsonl"), ("court", "court.csv"), ("town", "town.jsonl")):
+        result = runner.invoke(main, ["ingest", channel, str(SAMPLES / name), "--format", "json"])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.output[result.output.index("{"):])
+        assert (report["accepted"], report["dead_lettered"]) == (3, 0), channel
+    bad = tmp_path / "court-bad.jsonl"
+    bad.write_text(json.dumps({**COURT, "received_at": "下周三"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert runner.invoke(main, ["ingest", "court", str(bad)]).exit_code == 1  # a dead letter
+    listed = runner.invoke(main, ["dlq", "list", "--format", "json"])
+    letter = json.loads(listed.output[listed.output.index("{"):])["dead_letters"][0]
+    assert letter["channel"] == "court" and "received_at" in letter["reason"]
+    assert "1234" not in letter["raw_text"] and case_ref(COURT["case_no"]) in letter["raw_text"]
