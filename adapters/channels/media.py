@@ -105,5 +105,6 @@ def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand:
         address=redact_citizen(text_field(record, "address", label="涉及地点")),
         urgent=urgency(record),
         category_hint=ctx.category(text_field(record, "category", label="诉求分类")),
-        extra=redact_value(extra),
+        # The report's address as published: its long article numbers are no bank cards.
+        extra={**redact_value(extra), "report_url": url},
     )

@@ -362,3 +362,10 @@ def test_sanshi_ingest_reads_the_three_samples_and_lists_dead_letters_without_th
     letter = json.loads(listed.output[listed.output.index("{"):])["dead_letters"][0]
     assert letter["channel"] == "court" and "received_at" in letter["reason"]
     assert "1234" not in letter["raw_text"] and case_ref(COURT["case_no"]) in letter["raw_text"]
+
+
+def test_media_report_address_is_kept_as_published_long_article_numbers_included() -> None:
+    url = "https://www.bhrb.example.cn/2026-11/03/content_1796281447914492371.html"
+    cmd = parsed("media", {**MEDIA, "url": url, "passage": "卡号6222021234567890128的事"})
+    assert cmd.extra["report_url"] == url
+    assert "6222021234567890128" not in cmd.content  # the passage is still masked
