@@ -1,6 +1,6 @@
 """媒体监督, 诉前调解 and 镇呼市应 on the case page in a real browser (tests/e2e/test_ui_flow.py's
-server and Chromium): the operator opens each case and sees where it came from (the report with
-its link, the court's referral without its case number, the street that asked which department).
+server and Chromium): the operator opens each case and sees where it came from (the report and
+its address, the court's referral without its case number, the street that asked which department).
 Screenshots: test-artifacts/ and /tmp/sanshi-sources-*.png."""
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ def test_the_case_page_shows_the_source_of_media_court_and_town_cases(
     media = _open(op, mark["m"])
     source = media.get_by_test_id("case-source")
     assert "媒体报道" in source.inner_text() and "北海日报" in source.inner_text()
-    assert source.get_by_test_id("source-report-link").get_attribute("href") == url
+    assert source.get_by_test_id("source-report-url").inner_text() == url
+    assert source.get_by_test_id("source-title").inner_text() == "茶亭路路灯熄灭近月"
     shutil.copy(_shot(op, "21-来源-media.png"), "/tmp/sanshi-sources-1-media.png")
 
     court = _open(op, mark["c"])

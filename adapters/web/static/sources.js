@@ -9,14 +9,6 @@
   const row = (term, value, testid) =>
     value ? [h("dt", {}, term), h("dd", testid ? { "data-testid": testid } : {}, value)] : null;
 
-  function reportLink(x) {
-    // Only an http(s) address becomes a link (the adapter refuses any other; checked again here).
-    const safe = /^https?:\/\//i.test(x.report_url || "");
-    return safe
-      ? h("a", { href: x.report_url, target: "_blank", rel: "noopener noreferrer", "data-testid": "source-report-link" }, x.report_title || x.report_url)
-      : x.report_title || "";
-  }
-
   function sourcePanel(c) {
     const x = c.extra || {};
     let title = null;
@@ -25,7 +17,9 @@
       title = "媒体报道";
       rows = [
         row("媒体名称", x.report_outlet, "source-outlet"),
-        row("报道标题", x.report_title || x.report_url ? reportLink(x) : null, "source-title"),
+        row("报道标题", x.report_title, "source-title"),
+        // As text, not a link: the UI never sets an address from data (tests/faults/test_api_abuse.py).
+        row("原文链接", x.report_url, "source-report-url"),
         row("发布时间", x.report_published_at ? fmtTime(x.report_published_at) : null),
       ];
     } else if (c.channel === "court") {
