@@ -100,11 +100,16 @@ PERSONAL_WORDS: tuple[str, ...] = (
 
 
 class RoutingRule(_Strict):
-    category: str
+    # "" (only with ``channels``): any category.
+    category: str = ""
     # When given, the rule applies only if one of these words is in the text (e.g. 停电 → 供电局).
     keywords: list[str] = []
     # "locality" | "judicial_office" | a unit id
     to: str
+    # When given, the rule applies only to cases that came in by one of these channels, and
+    # before the place lessons and the dispatch catalogue: the district's standing decision for
+    # the channel (诉前调解 court referrals → the street's judicial office).
+    channels: list[str] = []
 
 
 class ChannelRule(_Strict):
@@ -437,8 +442,11 @@ class SanshiConfig(_Strict):
             if u.services and u.kind == UnitKind.CENTRE:
                 raise ValueError(f"unit '{u.id}': the centre offers no services (认领大厅)")
         for r in self.routing:
-            if r.category not in codes:
+            if r.category not in codes and not (r.category == "" and r.channels):
                 raise ValueError(f"routing: category '{r.category}' is not defined")
+            for channel in r.channels:
+                if channel not in {c.value for c in Channel}:
+                    raise ValueError(f"routing: channel '{channel}' is not a channel")
             if r.to not in ("locality", "judicial_office") and r.to not in ids:
                 raise ValueError(f"routing: '{r.to}' is neither a unit nor locality/judicial_office")
         for lead in self.channel_routing:

@@ -397,6 +397,9 @@ class Channel(StrEnum):
     WALKIN = "walkin"  # 到点反映 / 网格员代办
     GRID = "grid"  # 网格员上报 / 走访 (issue #20)
     ENTERPRISE = "enterprise"  # 企呼市应 (issue #20)
+    MEDIA = "media"  # 媒体监督: a published report as the source
+    COURT = "court"  # 诉前调解: the court's pre-litigation mediation referral
+    TOWN = "town"  # 镇呼市应: a town or street asking a city department
 
 
 CHANNELS: Final = _vocabulary(
@@ -409,6 +412,9 @@ CHANNELS: Final = _vocabulary(
         Channel.WALKIN: "窗口到点反映",
         Channel.GRID: "网格员上报",
         Channel.ENTERPRISE: "企呼市应",
+        Channel.MEDIA: "媒体监督",
+        Channel.COURT: "诉前调解",
+        Channel.TOWN: "镇呼市应",
     },
 )
 

@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.config import SanshiConfig
+from engine.config import SanshiConfig, UnitKind
 from engine.deadlines import SHANGHAI
 from engine.domain import SANSHI_NAMESPACE
 from engine.intake import Channel, IntakeCommand
 
-from . import app, enterprise, grid, hotline, police, walkin
+from . import app, court, enterprise, grid, hotline, media, police, town, walkin
 from .common import AdapterContext, Filtered, RecordError
 from .privacy import redact_raw
 from .reading import RawRecord, read_one, read_path, read_stream
@@ -59,6 +60,9 @@ CHANNELS: dict[str, Adapter] = {
     Channel.WALKIN.value: walkin.adapt,
     Channel.GRID.value: grid.adapt,
     Channel.ENTERPRISE.value: enterprise.adapt,
+    Channel.MEDIA.value: media.adapt,
+    Channel.COURT.value: court.adapt,
+    Channel.TOWN.value: town.adapt,
 }
 
 _DEAD_LETTER_NS = uuid.uuid5(SANSHI_NAMESPACE, "dead-letter")
@@ -119,16 +123,37 @@ def context_for(
         if config.police_categories
         else None
     )
+    units: dict[str, str] = {}
+    streets: dict[str, str] = {}
+    for unit in config.units:
+        units[unit.id] = unit.id
+        units.setdefault(unit.name, unit.id)
+        if unit.kind == UnitKind.STREET:
+            streets[unit.id] = unit.id
+            streets[unit.name] = unit.id
     return AdapterContext(
-        category_codes=codes, now=now, district_key=district_key, police_categories=police_categories
+        category_codes=codes,
+        now=now,
+        district_key=district_key,
+        police_categories=police_categories,
+        street_units=streets,
+        units=units,
     )
 
 
 def source_ref_for(channel: str, ref: str, district_key: bytes | None = None) -> str:
     """The source_ref a channel's own record number is kept as (and the case id derives
-    from): a police incident number only as its keyed hash, the others as they are."""
+    from): a police incident number and a court case number only as their keyed hashes, a media
+    report by a hash of its address, the others as they are."""
     if channel == Channel.POLICE.value:
         return police.incident_ref(ref, district_key)
+    if channel == Channel.COURT.value:
+        return court.case_ref(ref, district_key)
+    if channel == Channel.MEDIA.value and not ref.startswith(media.REF_PREFIX):
+        try:  # a media report is the case: its address names it
+            return media.report_ref(media.report_url(ref))
+        except RecordError:
+            return ref
     return ref
 
 
@@ -154,6 +179,21 @@ def dead_letter(
             if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
                 number = str(value).strip()
                 replace[number] = police.incident_ref(number, ctx.district_key if ctx else None)
+        for key in ("case_no", "案号", "诉前调解案号"):
+            value = raw.fields.get(key)
+            if isinstance(value, str) and value.strip():
+                ref = court.case_ref(value, ctx.district_key if ctx else None)
+                replace[value.strip()] = ref
+                replace[json.dumps(value.strip())[1:-1]] = ref  # as JSON escapes spell it
+    # A court case number written anywhere in the record, in any spelling: its keyed hash.
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            text = raw.raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        for m in court.IN_TEXT.finditer(text):
+            replace.setdefault(m.group(0), court.case_ref(m.group(0), ctx.district_key if ctx else None))
+        break
     return DeadLetter(
         channel=channel,
         reason=reason,

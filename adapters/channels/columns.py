@@ -14,7 +14,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping
 
-from . import enterprise, grid, hotline, police, walkin
+from . import court, enterprise, grid, hotline, media, police, town, walkin
 from .reading import ColumnCheck
 
 # channel → (key, Chinese name) of every column a record cannot do without.
@@ -42,6 +42,25 @@ REQUIRED: dict[str, tuple[tuple[str, str], ...]] = {
         ("credit_code", "统一社会信用代码"),
         ("content", "诉求内容"),
     ),
+    "media": (
+        ("outlet", "媒体名称"),
+        ("title", "报道标题"),
+        ("url", "原文链接"),
+        ("published_at", "发布时间"),
+        ("passage", "报道摘录"),
+    ),
+    "court": (
+        ("case_no", "案号"),
+        ("received_at", "委派时间"),
+        ("dispute_type", "纠纷类型"),
+        ("summary", "纠纷简介"),
+    ),
+    "town": (
+        ("request_no", "请求编号"),
+        ("street", "请求单位"),
+        ("received_at", "提出时间"),
+        ("content", "请求事项"),
+    ),
 }
 ALIASES: dict[str, Mapping[str, str]] = {
     "hotline": hotline.HEADERS,
@@ -50,6 +69,9 @@ ALIASES: dict[str, Mapping[str, str]] = {
     "walkin": walkin.HEADERS,
     "grid": grid.HEADERS,
     "enterprise": enterprise.HEADERS,
+    "media": media.HEADERS,
+    "court": court.HEADERS,
+    "town": town.HEADERS,
 }
 
 

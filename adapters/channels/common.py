@@ -63,6 +63,11 @@ class AdapterContext:
     district_key: bytes | None = None
     # 警情类别 that leave the police (exact items); None: police.PASSING_CATEGORIES.
     police_categories: frozenset[str] | None = None
+    # 镇呼市应 (town): the district's street units, id → id and 中文名 → id; None: no district,
+    # so no requesting unit can be confirmed. ``units`` likewise for every unit (the department
+    # a town asks).
+    street_units: Mapping[str, str] | None = None
+    units: Mapping[str, str] | None = None
 
     def clock(self) -> dt.datetime:
         return self.now or dt.datetime.now(SHANGHAI)

@@ -221,7 +221,12 @@ def redact_raw(
         try:
             text = raw.decode(encoding)
             break
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as e:
+            if encoding == "utf-8" and e.reason == "unexpected end of data":
+                # UTF-8 cut inside its last character (a record kept to its first 256 KiB):
+                # not GB18030, which would re-encode larger; the cut bytes are kept as they are.
+                text = raw.decode("utf-8", errors="surrogateescape")
+                break
             continue
     if text is None:
         text = raw.decode("utf-8", errors="surrogateescape")

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from adapters.cli.demo_channels import referral_lines
 from engine.vocabulary import CHANNELS, COUNTS, RATES, ROLES, STATS_DIMENSIONS
 
 if TYPE_CHECKING:
@@ -119,7 +120,8 @@ def read_results(runtime: Runtime, start: dt.date, end: dt.date) -> dict[str, An
     now = dt.datetime.combine(end, dt.time(0, 0), tzinfo=SHANGHAI)
     return {"total": total, "mature": mature, "mature_to": mature_end.isoformat(),
             "by_channel": by_channel, "ranking": ranking, "helpers": helpers,
-            "projects": projects, "surges": detected_surges(runtime, start, end, now)}
+            "projects": projects, "surges": detected_surges(runtime, start, end, now),
+            "referrals": referral_lines(runtime, start, end)}
 
 
 def shelf_lines(shelf: Any, helpers: dict[str, Any] | None) -> list[str]:
@@ -247,6 +249,7 @@ def render(console: Any, report: Any, results: dict[str, Any], db: Path, seconds
     ]
     lines += shelf_lines(report.shelf, results.get("helpers"))
     lines += partner_summary_lines(report)  # 网格员上报 / 企呼市应
+    lines += results.get("referrals", [])  # 媒体监督 诉前调解 镇呼市应 (adapters/cli/demo_channels.py)
     if report.surge:
         lines.append(f"台风日 {report.surge}：当天记录 {report.surge_records} 条（停电、积水、树倒集中反映）")
     lines += project_lines(results.get("projects") or [])
@@ -349,7 +352,7 @@ def _serve(db: Path, host: str, port: int) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def demo(days: int, scale: float, seed: int, start_day: dt.datetime | None, db_path: Path, keep: bool,
          serve: bool, host: str, port: int, fmt: str) -> None:
-    """一条命令看一个区的一个月：模拟四个渠道的诉求与各单位办理，打印七率与单位排名。"""
+    """一条命令看一个区的一个月：模拟各渠道的诉求与各单位办理，打印七率与单位排名。"""
     from rich.console import Console
 
     from engine.deadlines import SHANGHAI

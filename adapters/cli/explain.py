@@ -331,7 +331,9 @@ def _rule(why: dict[str, Any], names: Namer) -> str:
     skip = f"，跳过已退单位 {'、'.join(names.unit(s['unit']) for s in skipped)}" if skipped else ""
     off = [s for s in why.get("skipped", []) if s.get("skipped") == "inactive"]  # 管理设置: 停用
     skip += f"，跳过已停用单位 {'、'.join(names.unit(s['unit']) for s in off)}" if off else ""
-    return f"第{int(why['rule']) + 1}条（{to}{keywords}{skip}）"
+    # A rule that names channels (docs/configuration.md): which channel it applied to.
+    channel = f"，渠道「{CHANNELS.label(why['channel'])}」" if why.get("channel") else ""
+    return f"第{int(why['rule']) + 1}条（{to}{channel}{keywords}{skip}）"
 
 
 def event_lines(e: Any, names: Namer) -> list[str]:

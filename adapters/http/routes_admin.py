@@ -122,7 +122,7 @@ def settings(request: Request) -> dict[str, Any]:
     ]
     rules += [
         {"id": f"file-{i + 1}", "category": r.category, "keywords": r.keywords, "to": r.to,
-         "priority": None, "source": "file"}
+         "priority": None, "source": "file", "channels": r.channels}
         for i, r in enumerate(overlay.base.routing)
     ]
     retired = sorted((admin.retired if admin else {}).items())

@@ -19,7 +19,7 @@ from adapters.http.errors import ERROR_RESPONSES, ApiError
 from adapters.http.intake import submit_record
 from adapters.http.policy import Permission, Principal, allow, require_own_unit
 from adapters.http.routes_cases import runtime_of
-from adapters.http.schemas import AppRecord, WalkinRecord, record_dict
+from adapters.http.schemas import AppRecord, MediaRecord, TownRecord, WalkinRecord, record_dict
 from adapters.http.store import ApiStore
 from adapters.http.unit_view import lens_for
 from adapters.http.views import category_name, jsonable, unit_name
@@ -375,6 +375,24 @@ def intake_walkin(
     principal: Annotated[Principal, allow(Permission.INTAKE_SUBMIT)],
 ) -> JSONResponse:
     return _intake(request, "walkin", record_dict(record), principal)
+
+
+@router.post("/intake/media", tags=["intake 受理"], status_code=201, summary="媒体监督（已发布的报道）")
+def intake_media(
+    request: Request,
+    record: MediaRecord,
+    principal: Annotated[Principal, allow(Permission.INTAKE_SUBMIT)],
+) -> JSONResponse:
+    return _intake(request, "media", record_dict(record), principal)
+
+
+@router.post("/intake/town", tags=["intake 受理"], status_code=201, summary="镇呼市应（街道请求部门）")
+def intake_town(
+    request: Request,
+    record: TownRecord,
+    principal: Annotated[Principal, allow(Permission.INTAKE_SUBMIT)],
+) -> JSONResponse:
+    return _intake(request, "town", record_dict(record), principal)
 
 
 # ---- audit -------------------------------------------------------------------------------------

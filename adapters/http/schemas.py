@@ -218,6 +218,38 @@ class WalkinRecord(BaseModel):
     confidential: bool = Field(False, description="保密件：承办单位看不到来电人信息")
 
 
+class MediaRecord(BaseModel):
+    """媒体监督: a published report (docs/channels.md media); the adapter checks the URL."""
+
+    model_config = ConfigDict(extra="allow")
+
+    outlet: Annotated[Ref, StringConstraints(min_length=1)]
+    title: Annotated[Note, StringConstraints(min_length=1)]
+    url: Annotated[Url, StringConstraints(min_length=1)]
+    published_at: RecordTime
+    passage: Content
+    received_at: RecordTime | None = None
+    address: Address = ""
+    category: Code = ""
+    urgency: Code = ""
+
+
+class TownRecord(BaseModel):
+    """镇呼市应: a street asking a department (docs/channels.md town); the adapter checks that
+    the street is one of the district's."""
+
+    model_config = ConfigDict(extra="allow")
+
+    street: RequiredCode
+    request_no: Annotated[SourceRef, Field(max_length=100)]
+    received_at: RecordTime
+    content: Content
+    department: Ref = ""
+    address: Address = ""
+    category: Code = ""
+    urgency: Code = ""
+
+
 def record_dict(model: BaseModel) -> dict[str, Any]:
     """The record as the channel adapter reads it (extra keys kept)."""
     return model.model_dump(exclude_none=True)

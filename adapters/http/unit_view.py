@@ -106,7 +106,11 @@ def _caller_phone(value: Any, caller: Caller) -> str:
 # channel keeps (unknown CSV columns, Open311 account and device ids, e-mail) is not shown.
 EXTRA_KEYS: frozenset[str] = frozenset(
     {"lat", "lng", "photos", "station_id", "on_behalf", "police_category", "sub_category",
-     "desensitised", "received_at_assumed"}
+     "desensitised", "received_at_assumed",
+     # 媒体监督 (the report), 诉前调解 (not the parties), 镇呼市应 (who asks whom)
+     "report_outlet", "report_title", "report_url", "report_published_at", "court", "dispute_type",
+     "mediation_deadline",
+     "requesting_unit", "department_asked", "department_configured"}
 )
 
 

@@ -59,7 +59,10 @@ class ChannelIntake:
         slots: list[int] = []
         letters: list[DeadLetter] = []
         for rec in records:
-            raw = read_one(rec.record, position=f"sim:{rec.channel}:{rec.source_ref}")
+            # The position names the record as the case keeps it (a court or police number
+            # only as its keyed hash): a dead letter's position is stored.
+            ref = source_ref_for(rec.channel, rec.source_ref, self.ctx.district_key)
+            raw = read_one(rec.record, position=f"sim:{rec.channel}:{ref}")
             # An app post carries no time: it is received when it arrives (simulated).
             ctx = dataclasses.replace(self.ctx, now=rec.received_at)
             adapted = adapt(rec.channel, raw, ctx, source="sim")

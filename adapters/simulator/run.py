@@ -132,9 +132,9 @@ class SimulationReport:
 
     def channel_rows(self) -> list[dict[str, Any]]:
         rows = []
-        # The four first channels always; the others (grid, enterprise …) when they sent any.
-        first = ("hotline", "app", "walkin", "police")
-        for ch in (*first, *(c.value for c in Channel if c.value not in first and self.records[c.value])):
+        # The four residents' channels always; any other (媒体监督 诉前调解 镇呼市应 …) that sent.
+        base = ("hotline", "app", "walkin", "police")
+        for ch in (*base, *(c.value for c in Channel if c.value not in base and self.records[c.value])):
             rows.append(
                 {
                     "channel": ch,

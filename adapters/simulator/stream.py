@@ -34,6 +34,7 @@ from adapters.simulator.district import (
     places_of,
 )
 from adapters.simulator.partner_channels import PartnerChannels
+from adapters.simulator.referrals import ReferralStream
 from adapters.simulator.texts import (
     EMERGENCIES,
     POLICE_ONLY,
@@ -158,6 +159,7 @@ class IntakeStream:
         self.seed = seed
         # 网格员上报 and 企呼市应 (adapters.simulator.partner_channels): an rng of their own.
         self.partners = PartnerChannels(self)
+        self.referrals = ReferralStream(config, seed, self.calendar, self.problems, self.places, scale)
 
     # ---- time ----------------------------------------------------------------------------
 
@@ -204,6 +206,8 @@ class IntakeStream:
                     continue
                 incident = self._new_incident(channel, at)
                 out.append(self._record(channel, incident, at, first=True))
+        # 媒体监督, 诉前调解, 镇呼市应 (adapters.simulator.referrals): their own generator.
+        out.extend(SimRecord(*made) for made in self.referrals.records_between(t0, t1))
         while self._pending and self._pending[0].at < t1:
             p = heapq.heappop(self._pending)
             if p.resend_of is not None:

@@ -35,7 +35,13 @@ from engine.routing.learning.duplicates import (
 from engine.routing.learning.places import Match, Place, PlaceReader, compare
 from engine.routing.learning.text import simplified
 from engine.routing.port import CaseFacts, CategoryGuess, DuplicateCandidate, RoutingDecision
-from engine.routing.rules import Locality, Locator, lead_by_channel, unit_by_rules
+from engine.routing.rules import (
+    Locality,
+    Locator,
+    lead_by_channel,
+    unit_by_channel_rules,
+    unit_by_rules,
+)
 
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 
@@ -141,12 +147,22 @@ class KeywordRouter:
             manual = f"分类置信度{guess.confidence:.2f}低于阈值，转人工"
         else:
             returned = frozenset(facts.returned_by)
-            # The most specific dispatch catalogue entry on the path (派单目录), then the rules.
-            unit, by_item = unit_by_catalogue(self.config, [s.code for s in path], loc, returned)
-            if unit is not None and by_item is not None:
+            # The rules naming the channel, the most specific dispatch catalogue entry on the
+            # path (派单目录), then the rules.
+            unit, by_channel = unit_by_channel_rules(
+                self.config, facts.channel, guess.category, facts.content, loc, returned
+            )
+            by_item = None
+            if unit is None:
+                unit, by_item = unit_by_catalogue(self.config, [s.code for s in path], loc, returned)
+            if unit is not None and by_channel is not None:
+                why = by_channel
+            elif unit is not None and by_item is not None:
                 why = by_item
             else:
-                unit, why = unit_by_rules(self.config, guess.category, facts.content, loc, returned)
+                unit, why = unit_by_rules(
+                    self.config, guess.category, facts.content, loc, returned, facts.channel
+                )
                 if by_item is not None:
                     why["catalogue_skipped"] = by_item["catalogue_skipped"]
             reason["unit"] = why

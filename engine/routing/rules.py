@@ -6,6 +6,11 @@ category, optional keywords (the rule applies only when one is in the text), and
 goes, ``to``: ``locality`` (the community, else the street, where it happened),
 ``judicial_office`` (the 司法所 of that street) or a unit id. No rule: a department that lists
 the category.
+
+A rule that names ``channels`` applies only to cases from those channels, whatever their
+category when it names none, and comes first (:func:`unit_by_channel_rules`): before the place
+lessons and the dispatch catalogue (a court referral goes to the judicial office of its street
+even where the neighbours' leaks usually go to the community).
 """
 
 from __future__ import annotations
@@ -147,19 +152,45 @@ def judicial_office_of(config: SanshiConfig, street: str | None) -> str | None:
     return None
 
 
+def _applies(rule_channels: list[str], rule_category: str, channel: str, category: str) -> bool:
+    if rule_channels and channel not in rule_channels:
+        return False
+    return rule_category == category or (not rule_category and bool(rule_channels))
+
+
+def unit_by_channel_rules(
+    config: SanshiConfig,
+    channel: str,
+    category: str,
+    text: str,
+    locality: Locality,
+    exclude: frozenset[str] = frozenset(),
+) -> tuple[str | None, dict[str, Any] | None]:
+    """The rules that name the case's channel, in order, before anything else decides;
+    ``(None, None)`` when none names it."""
+    if not channel or not any(channel in r.channels for r in config.routing):
+        return None, None
+    return unit_by_rules(config, category, text, locality, exclude, channel, channel_rules_only=True)
+
+
 def unit_by_rules(
     config: SanshiConfig,
     category: str,
     text: str,
     locality: Locality,
     exclude: frozenset[str] = frozenset(),
+    channel: str = "",
+    channel_rules_only: bool = False,
 ) -> tuple[str | None, dict[str, Any]]:
-    """Apply the routing rules of the config in order; skip units in ``exclude``."""
+    """Apply the routing rules of the config in order; skip units in ``exclude``. A rule that
+    names channels applies only to a case from one of them (``channel``)."""
     inactive = config.inactive_units()  # 停用 units get no new cases
     exclude = exclude | inactive
     tried: list[dict[str, Any]] = []
     for index, rule in enumerate(config.routing):
-        if rule.category != category:
+        if channel_rules_only and not rule.channels:
+            continue
+        if not _applies(rule.channels, rule.category, channel, category):
             continue
         hit = [k for k in rule.keywords if k in text]
         if rule.keywords and not hit:
@@ -175,8 +206,13 @@ def unit_by_rules(
             if unit in exclude:
                 tried.append({"unit": unit, "skipped": "inactive" if unit in inactive else "returned"})
                 continue
-            return unit, {"rule": index, "to": rule.to, "keywords": hit, "skipped": tried}
+            why: dict[str, Any] = {"rule": index, "to": rule.to, "keywords": hit, "skipped": tried}
+            if rule.channels:
+                why["channel"] = channel
+            return unit, why
         tried.append({"rule": index, "to": rule.to, "no_candidate": True})
+    if channel_rules_only:
+        return None, {"rule": None, "skipped": tried}
     # No rule: a department that lists the category.
     for u in config.units:
         if category in u.categories and u.id not in exclude:

@@ -21,6 +21,7 @@ import pytest
 
 from adapters.bootstrap import Runtime, bootstrap
 from adapters.channels import read_path, source_ref_for
+from adapters.channels.court import normal_case_no
 from adapters.transport import IngestReport, dead_letter_store, ingest, submit
 from engine.domain import case_id_for
 from engine.settings import Settings
@@ -36,6 +37,9 @@ SAMPLE_FILES = [
     ("grid", "grid.jsonl"),
     ("enterprise", "enterprise.jsonl"),
     ("enterprise", "enterprise.csv"),
+    ("media", "media.jsonl"),
+    ("court", "court.csv"),
+    ("town", "town.jsonl"),
 ]
 SAMPLE_CASES = {
     *(("hotline", f"BH20210716{n:06d}") for n in range(123, 128)),
@@ -48,6 +52,16 @@ SAMPLE_CASES = {
     *(("grid", f"GR2021071700{n:03d}") for n in (11, 12)),
     *(("enterprise", f"QH2021071600{n:03d}") for n in (101, 102, 103)),
     *(("enterprise", f"QH2021071700{n:03d}") for n in (201, 202)),
+    ("media", "https://www.bhrb.example.cn/2026-09/07/content_1001.html"),
+    ("media", "http://tv.bh.example.cn/msztc/20260908.shtml"),
+    ("media", "https://mp.example.cn/s/hcfb-0910"),
+    # the case numbers as court.csv spells them: one hash for every spelling
+    ("court", "(2026)桂0502民诉前调1234号"),
+    ("court", "（2026）桂0502民诉前调1301号"),
+    ("court", "〔2026〕桂0502民诉前调1322号"),
+    ("town", "zhongjie/ZJ-2026-031"),
+    ("town", "dongjie/DJ-2026-017"),
+    ("town", "xijie/XJ-2026-009"),
 }
 RECEIVED = "engine.domain:Case.Received"
 
@@ -254,6 +268,43 @@ CHANNEL_RECORDS: dict[str, tuple[dict[str, Any], list[tuple[dict[str, Any], str]
 }
 
 
+# ---- the channels 媒体监督, 诉前调解, 镇呼市应 -----------------------------------------------
+
+# channel → (a good record, [(a bad record, a word its reason must hold)])
+NEW_CHANNEL_RECORDS: dict[str, tuple[dict[str, Any], list[tuple[Any, str]]]] = {
+    "media": (
+        {"outlet": "北海日报", "title": "路灯不亮", "url": "https://news.example.cn/1",
+         "published_at": "2026-09-07 08:00", "passage": "茶亭路路灯坏了一个月"},
+        [
+            ({"outlet": "北海日报", "title": "路灯不亮", "url": "ftp://news.example.cn/1",
+              "published_at": "2026-09-07 08:00", "passage": "路灯"}, "url"),
+            ({"outlet": "北海日报", "title": "路灯不亮", "url": "https://news.example.cn/2",
+              "passage": "路灯"}, "published_at"),
+        ],
+    ),
+    "court": (
+        {"case_no": "（2026）桂0502民诉前调7001号", "received_at": "2026-09-07 10:00",
+         "dispute_type": "相邻关系纠纷", "summary": "楼上漏水", "address": "茶亭路26号"},
+        [
+            ({"case_no": "桂0502第7002号", "received_at": "2026-09-07 10:00",
+              "dispute_type": "相邻关系纠纷", "summary": "楼上漏水"}, "案号"),
+            ({"case_no": "（2026）桂0502民诉前调7003号", "received_at": "2026-09-07 10:00",
+              "summary": "楼上漏水"}, "dispute_type"),
+        ],
+    ),
+    "town": (
+        {"request_no": "T1", "street": "zhongjie", "received_at": "2026-09-07 09:00",
+         "content": "珠海路积水，请求住建局改造管网"},
+        [
+            ({"request_no": "T2", "street": "chatinglu", "received_at": "2026-09-07 09:00",
+              "content": "社区不是街道"}, "街道"),
+            ({"request_no": "T3", "street": "月球街道", "received_at": "2026-09-07 09:00",
+              "content": "不存在的街道"}, "街道"),
+        ],
+    ),
+}
+
+
 @pytest.mark.parametrize("channel", list(CHANNEL_RECORDS))
 def test_a_channels_records_land_once_and_its_bad_ones_are_dead_letters_with_reasons(
     transport: Transport, tmp_path: Path, channel: str
@@ -281,3 +332,65 @@ def test_a_channels_records_land_once_and_its_bad_ones_are_dead_letters_with_rea
         assert letter["raw"].startswith(b"{") and len(letter["raw"]) > 50
         for secret in ("庞秀英", "13977906666", "覃志刚", "13977911111"):
             assert secret.encode() not in letter["raw"]
+
+
+@pytest.mark.parametrize("channel", sorted(NEW_CHANNEL_RECORDS))
+def test_new_channels_dead_letters_have_position_reason_and_bytes(
+    transport: Transport, tmp_path: Path, channel: str
+) -> None:
+    good, bad = NEW_CHANNEL_RECORDS[channel]
+    lines = [json.dumps(good, ensure_ascii=False).encode()]
+    lines += [json.dumps(record, ensure_ascii=False).encode() for record, _ in bad]
+    lines.append(b"{not json")
+    path = tmp_path / f"{channel}.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    report = transport.ingest(channel, path)
+    assert report.counts == {transport.handed: 1, "dead_lettered": len(bad) + 1}
+    again = transport.ingest(channel, path)  # the same file again: no second case, no second letter
+    transport.settle()
+    if transport.name == "in_process":
+        assert again.counts == {"duplicate": 1, "dead_lettered": len(bad) + 1}
+    rows = {r["position"]: r for r in dead_letter_store(transport.runtime).list()}
+    assert set(rows) == {f"{path}:{n}" for n in range(2, len(bad) + 3)}
+    for n, (_, word) in enumerate(bad, start=2):
+        row = rows[f"{path}:{n}"]
+        assert word in row["reason"] and row["channel"] == channel
+        if channel != "court":  # a court record's bytes are kept with the case number hashed
+            assert row["raw"] == lines[n - 1]
+    assert "JSON" in rows[f"{path}:{len(bad) + 2}"]["reason"]
+    assert rows[f"{path}:{len(bad) + 2}"]["raw"] == b"{not json"
+    ref = {"media": good.get("url"), "court": good.get("case_no"), "town": f"zhongjie/{good.get('request_no')}"}
+    assert transport.received_ids() == [case_id_for(channel, source_ref_for(channel, str(ref[channel])))]
+
+
+def test_court_case_numbers_are_never_stored(transport: Transport, tmp_path: Path) -> None:
+    """The raw bytes of the database (log, views, dead letters): no court case number in any
+    spelling, whether it came as the record's number, in its text, or in a dead letter. The
+    applicant, kept as a hotline caller is (no cipher key here), is the scan's control."""
+    numbers = ["（2026）桂0502民诉前调8001号", "(2026)桂0502民诉前调8002号", "〔2026〕桂0502民诉前调8003号"]
+    records = [
+        {"case_no": numbers[0], "received_at": "2026-09-07 10:00", "dispute_type": "邻里纠纷",
+         "summary": f"本案（{numbers[0][1:]}）系楼上漏水，另见 {numbers[1]}", "applicant_name": "黄丽华",
+         "applicant_phone": "13977912001", "address": "茶亭路26号"},
+        {"case_no": numbers[1].replace("(", "( ").replace("民", " 民 "), "received_at": "2026-09-07 11:00",
+         "dispute_type": "借贷纠纷", "summary": "借款未还", "身份证号": "450502199001011234"},
+        {"case_no": numbers[2], "received_at": "下周三", "dispute_type": "邻里纠纷",  # a dead letter
+         "summary": f"见{numbers[2]}"},
+    ]
+    path = tmp_path / "court.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8")
+    report = transport.ingest("court", path)
+    assert report.counts == {transport.handed: 2, "dead_lettered": 1}
+    transport.settle()
+    assert len(transport.received_ids()) == 2
+    case = transport.runtime.app.get_case(case_id_for("court", source_ref_for("court", numbers[0])))
+    assert case.assigned_unit == "zhongjie-sfs"  # 诉前调解 → the street's judicial office
+    assert case.source_ref.startswith("ah-h") and case.caller_name == "黄丽华"
+    stored = b"".join(p.read_bytes() for p in sorted(tmp_path.glob("sanshi.db*")))
+    assert case.source_ref.encode() in stored and "黄丽华".encode() in stored  # the scan sees
+    for number in numbers:
+        serial = number[number.index("诉前调") :]  # 诉前调8001号: no other text holds it
+        for spelled in (number, normal_case_no(number), serial, serial.rstrip("号")):
+            for encoded in (spelled.encode(), json.dumps(spelled)[1:-1].encode(), spelled.encode("gb18030")):
+                assert encoded not in stored, spelled
+    assert b"450502199001011234" not in stored

@@ -150,6 +150,14 @@ ROUTES: list[Route] = [
         "station_id": "jy-auth", "ticket_no": "{n}", "content": "低保申请材料不知道怎么准备",
         "received_at": "2026-11-02T09:00:00+08:00",
     }),
+    Route("POST", "/api/intake/media", only("operator", 201), body={
+        "outlet": "北海日报", "title": "路灯不亮", "url": "https://news.example.cn/auth/{n}",
+        "published_at": "2026-11-02T08:00:00+08:00", "passage": "茶亭路幸福里小区路灯坏了一个月",
+    }),
+    Route("POST", "/api/intake/town", only("operator", 201), body={
+        "street": "zhongjie", "request_no": "auth-{n}", "received_at": "2026-11-02T09:00:00+08:00",
+        "content": "珠海路积水严重，请求住建局改造雨水管网", "department": "zhujian",
+    }),
     # centre (operator) commands
     Route("POST", "/api/cases/{id}/dispatch", only("operator"), Status.RECEIVED, {"unit": "zhujian"}),
     Route("POST", "/api/cases/{id}/reclassify", only("operator"), Status.RECEIVED, {"category": "housing"}),

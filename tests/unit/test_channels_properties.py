@@ -13,9 +13,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.channels import CHANNELS, DeadLetter, Filtered, Parsed, adapt, read_one, read_stream
+from adapters.channels import (
+    CHANNELS,
+    DeadLetter,
+    Filtered,
+    Parsed,
+    adapt,
+    context_for,
+    read_one,
+    read_stream,
+)
 from adapters.channels.privacy import COMPOUND_SURNAMES, mask_name
 from adapters.channels.reading import FileRefused, _decodes
+from engine.config import load_config
 
 SAMPLES = Path(__file__).parent.parent / "data" / "intake_samples"
 SAMPLE_LINES = {
@@ -30,7 +40,18 @@ SAMPLE_LINES = {
             ensure_ascii=False,
         ).encode()
     ],
+    "media": (SAMPLES / "media.jsonl").read_bytes().splitlines(),
+    "court": [
+        json.dumps(
+            {"case_no": "（2026）桂0502民诉前调1234号", "received_at": "2026-09-07 10:00",
+             "dispute_type": "相邻关系纠纷", "summary": "楼上漏水", "applicant_name": "黄丽华"},
+            ensure_ascii=False,
+        ).encode()
+    ],
+    "town": (SAMPLES / "town.jsonl").read_bytes().splitlines(),
 }
+# The district the samples name (town records must come from one of its streets).
+CTX = context_for(load_config(None))
 KINDS = (Parsed, Filtered, DeadLetter)
 channels = st.sampled_from(sorted(CHANNELS))
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -117,7 +138,7 @@ def test_mutated_records_end_as_exactly_one_outcome(channel: str, data: Any) -> 
     if data.draw(st.booleans()):
         cut = data.draw(st.integers(0, len(body)))
         body = body[:cut] + data.draw(st.binary(max_size=5)) + body[cut:]
-    outcome = adapt(channel, read_one(body))
+    outcome = adapt(channel, read_one(body), CTX)
     assert isinstance(outcome, KINDS)
     if isinstance(outcome, Parsed):
         assert len(outcome.command.content) <= 4000
@@ -196,4 +217,4 @@ def test_police_output_never_holds_the_raw_name_number_or_id(
 @pytest.mark.parametrize("channel", sorted(CHANNELS))
 def test_every_sample_line_parses(channel: str) -> None:
     for line in SAMPLE_LINES[channel]:
-        assert isinstance(adapt(channel, read_one(line)), Parsed | Filtered)
+        assert isinstance(adapt(channel, read_one(line), CTX), Parsed | Filtered)

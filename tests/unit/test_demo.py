@@ -4,6 +4,7 @@ left where `--keep --serve` and `sanshi serve` find it."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -52,6 +53,11 @@ def test_demo_prints_what_happened_the_seven_rates_and_how_to_open_the_ui(in_tmp
                   "demo-operator-token", "demo-leader-token", "协办件", "吹哨", "按时报到", "一表通",
                   "转办", "挂起", "领导批示", "通报", "追责", "主动治理"):
         assert words in out, words
+    # 媒体监督, 诉前调解, 镇呼市应: their rows, and the referrals sent to the street's judicial office
+    for words in ("媒体监督", "诉前调解", "镇呼市应", "非来电渠道"):
+        assert words in out, words
+    sent = re.search(r"诉前调解 (\d+) 件.*派往属地司法所 (\d+) 件", out)
+    assert sent is not None and int(sent.group(1)) >= 1 and sent.group(1) == sent.group(2)
     db = in_tmp / "sanshi-data" / "demo.db"
     assert db.exists() and stored_events(db) > 100
     # 知识库: the demo entries are loaded, each marked as demo content by its source.
@@ -93,11 +99,14 @@ def test_demo_json_is_machine_readable_and_deterministic(in_tmp: Path) -> None:
         assert r["value"] == pytest.approx(r["numerator"] / r["denominator"])
     sim = data["simulation"]
     assert sim["accepted"] == data["total"]["received"]
-    assert {row["channel"] for row in sim["channels"]} == {"hotline", "app", "walkin", "police", "grid", "enterprise"}
+    # the residents' four, and (on working days) 网格员上报, 企呼市应 (adapters/simulator/
+    # partner_channels.py), 媒体监督, 诉前调解, 镇呼市应 (adapters/simulator/referrals.py)
     rows = {row["channel"]: row for row in sim["channels"]}
+    assert set(rows) == {"hotline", "app", "walkin", "police", "grid", "enterprise", "media", "court", "town"}
     # 网格员上报: one record on a resident's behalf without the consent recorded is a dead letter
     assert rows["grid"]["accepted"] > 0 and rows["grid"]["dead_lettered"] >= 1
     assert rows["enterprise"]["accepted"] == rows["enterprise"]["records"] > 0
+    assert all(rows[c]["accepted"] >= 1 for c in ("media", "court", "town"))
     second = CliRunner().invoke(main, [*args[:-1], "second.db"])
     assert json.loads(second.output)["rates"] == data["rates"]
 

@@ -95,7 +95,7 @@ function districtScreen(view) {
     for (const r of data.rules) {
       const prio = h("td", { class: "num" }, r.priority === null ? "—" : String(r.priority));
       const tr = h("tr", { "data-testid": "ds-rule", "data-rule-id": r.id },
-        h("td", {}, source(r)), prio, h("td", {}, categoryName(r.category)),
+        h("td", {}, source(r)), prio, h("td", {}, r.category ? categoryName(r.category) : (r.channels || []).map((c) => label("channels", c) + "渠道").join("、")),
         h("td", {}, r.keywords.length ? r.keywords.join("、") : h("span", { class: "muted" }, "（任意内容）")),
         h("td", {}, dsTarget(data.units, r.to)));
       const ops = h("td", {});

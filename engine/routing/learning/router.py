@@ -56,7 +56,14 @@ from engine.routing.port import (
     RoutingDecision,
     WarmsFromOpenCases,
 )
-from engine.routing.rules import BY_PLACE, Locality, Locator, lead_by_channel, unit_by_rules
+from engine.routing.rules import (
+    BY_PLACE,
+    Locality,
+    Locator,
+    lead_by_channel,
+    unit_by_channel_rules,
+    unit_by_rules,
+)
 
 log = logging.getLogger(__name__)
 
@@ -438,7 +445,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
                 "score": item["score"],
                 "unit": self._unit_for(
                     [s.code for s in path] if item["category"] == category else [item["category"]],
-                    text, loc, place, returned,
+                    text, loc, place, returned, facts.channel,
                 )[0],
             }
             for item in reading.why["top"]
@@ -452,7 +459,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
             manual = verdict.manual_reason()
         else:
             unit, unit_why, advice = self._unit_for(
-                [s.code for s in path], text, loc, place, returned
+                [s.code for s in path], text, loc, place, returned, facts.channel
             )
             if advice.applied:
                 reason["lessons"] = advice.applied
@@ -531,9 +538,15 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
         loc: Locality,
         place: Place,
         returned: frozenset[str],
+        channel: str = "",
     ) -> tuple[str | None, dict[str, Any], Advice]:
-        """The unit a case on ``path`` goes to: the place lessons first (corrections of the
-        centre at this place), then the catalogue and the rules; with the lessons' advice."""
+        """The unit a case on ``path`` goes to: the rules that name the case's channel first
+        (the district's standing decision for it, engine.routing.rules), then the place lessons
+        (corrections of the centre at this place), then the catalogue and the rules; with the
+        lessons' advice."""
+        by_channel, channel_why = unit_by_channel_rules(self.config, channel, path[0], text, loc, returned)
+        if by_channel is not None and channel_why is not None:
+            return by_channel, channel_why, Advice(None, frozenset(), [])
         advice = self.place_lessons.advise(*keys_of(place, loc.unit), path[0], returned)
         if advice.unit is not None:
             return advice.unit, {"rule": "lesson", "to": advice.unit}, advice
