@@ -19,13 +19,14 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.test_ui_flow import LEADER, REPO, _api, _free_port, _page, _shot, browser  # noqa: F401
+from tests.e2e.test_ui_flow import LEADER, REPO, _api, _free_port, _page, _shot, browser
 from tests.support.moved_clock import CLI_CODE
+
+__all__ = ["browser"]  # the fixture, shared with the other walks
 
 START, DAYS = "2026-09-07", 14
 END = "2026-09-21"  # the day after the last simulated one
