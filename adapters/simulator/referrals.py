@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Sequence
+from typing import Protocol
 
 from adapters.simulator.clock import FastCalendar
 from adapters.simulator.district import Place, address_of
@@ -48,6 +49,16 @@ DISPUTE_TYPES = {
 SPELLINGS = ("（{y}）桂0502民诉前调{n}号", "({y})桂0502民诉前调{n}号", "〔{y}〕桂0502 民诉前调 {n} 号")
 
 
+class SpotBook(Protocol):
+    """Where incidents began lately (adapters.simulator.stream.IntakeStream)."""
+
+    def spot_free(self, problem: Problem, slots: dict[str, str], at: dt.datetime) -> bool: ...
+
+    def held_at(self, problem: Problem, slots: dict[str, str], at: dt.datetime) -> Incident | None: ...
+
+    def take_spot(self, problem: Problem, slots: dict[str, str], at: dt.datetime, incident: Incident) -> None: ...
+
+
 class ReferralStream:
     """Media reports, court referrals and street requests of each simulated hour."""
 
@@ -59,8 +70,14 @@ class ReferralStream:
         problems: Sequence[Problem],
         places: Sequence[Place],
         scale: float = 1.0,
+        spots: SpotBook | None = None,
     ) -> None:
         self.config = config
+        # The residents' stream's book of spots (IntakeStream): a report names a door no recent
+        # incident of its kind began at, as the residents' reports do, or else is another report
+        # of the incident there; so two incidents at one lamp within a month never exist (the
+        # merge bench counts a merge of them as right, and the stream must agree).
+        self.spots = spots
         self.rng = random.Random(f"{seed}:referrals")
         self.calendar = calendar
         self.places = list(places)
@@ -102,11 +119,19 @@ class ReferralStream:
                     out.append(made)
         return out
 
-    def _incident(self, problem: Problem, place: Place) -> Incident:
+    def _incident(self, problem: Problem, place: Place, at: dt.datetime) -> Incident:
+        for _ in range(40):
+            slots = incident_slots(self.rng, place.name, place.name)
+            slots["spot"] = f"{place.name}{slots['n']}号"
+            if self.spots is None or self.spots.spot_free(problem, slots, at):
+                break
+        else:
+            assert self.spots is not None
+            held = self.spots.held_at(problem, slots, at)
+            if held is not None:
+                return held
         self._number += 1
-        slots = incident_slots(self.rng, place.name, place.name)
-        slots["spot"] = f"{place.name}{slots['n']}号"
-        return Incident(
+        incident = Incident(
             number=self._number,
             problem=problem,
             slots=slots,
@@ -114,6 +139,9 @@ class ReferralStream:
             core=self.rng.randrange(len(problem.cores)),
             urgent=False,
         )
+        if self.spots is not None:
+            self.spots.take_spot(problem, slots, at, incident)
+        return incident
 
     def _make(
         self, channel: str, at: dt.datetime
@@ -123,7 +151,7 @@ class ReferralStream:
         self._seq += 1
         if channel == "media" and self.for_media:
             problem = rng.choice(self.for_media)
-            incident = self._incident(problem, place)
+            incident = self._incident(problem, place, at)
             core = problem.cores[incident.core].format(**incident.slots)
             outlet, host = rng.choice(OUTLETS)
             published = at - dt.timedelta(hours=rng.randint(1, 20))
@@ -140,7 +168,7 @@ class ReferralStream:
             return channel, record, url, at, incident
         if channel == "court" and self.disputes:
             problem = rng.choice(self.disputes)
-            incident = self._incident(problem, place)
+            incident = self._incident(problem, place, at)
             core = problem.cores[incident.core].format(**incident.slots)
             number = rng.choice(SPELLINGS).format(y=at.year, n=1000 + self._seq)
             record = {
@@ -160,7 +188,7 @@ class ReferralStream:
             street = self._street_of(place)
             if street is None:
                 return None
-            incident = self._incident(problem, place)
+            incident = self._incident(problem, place, at)
             core = problem.cores[incident.core].format(**incident.slots)
             request_no = f"{street.upper()}-{at:%Y%m%d}-{self._seq:03d}"
             record = {

@@ -159,7 +159,8 @@ class IntakeStream:
         self.seed = seed
         # 网格员上报 and 企呼市应 (adapters.simulator.partner_channels): an rng of their own.
         self.partners = PartnerChannels(self)
-        self.referrals = ReferralStream(config, seed, self.calendar, self.problems, self.places, scale)
+        self.referrals = ReferralStream(config, seed, self.calendar, self.problems, self.places, scale,
+                                        spots=self)
 
     # ---- time ----------------------------------------------------------------------------
 
@@ -193,6 +194,28 @@ class IntakeStream:
         return lam
 
     # ---- records -------------------------------------------------------------------------
+
+    def _spots_of(self, problem: Problem, slots: dict[str, str]) -> list[tuple[str, ...]]:
+        crossing = any("{road2}" in c for c in problem.cores) or "交叉口" in slots["spot"]
+        return _spots(problem.category, slots, crossing, estate=problem.key in ESTATE_WIDE)
+
+    def spot_free(self, problem: Problem, slots: dict[str, str], at: dt.datetime) -> bool:
+        """No incident of the kind began at this spot within SPOT_MEMORY (for the other
+        generators of the stream, adapters.simulator.referrals)."""
+        return not any(self._taken.get(k, _NEVER) > at - SPOT_MEMORY for k in self._spots_of(problem, slots))
+
+    def held_at(self, problem: Problem, slots: dict[str, str], at: dt.datetime) -> Incident | None:
+        """The incident of this problem that began at one of the spot's keys within SPOT_MEMORY."""
+        for k in self._spots_of(problem, slots):
+            held = self._held.get((problem.key, *k))
+            if held is not None and held[0] > at - SPOT_MEMORY:
+                return held[1]
+        return None
+
+    def take_spot(self, problem: Problem, slots: dict[str, str], at: dt.datetime, incident: Incident) -> None:
+        for k in self._spots_of(problem, slots):
+            self._taken[k] = at
+            self._held[(problem.key, *k)] = (at, incident)
 
     def records_between(self, t0: dt.datetime, t1: dt.datetime) -> list[SimRecord]:
         """Every record received in [t0, t1), in time order."""
