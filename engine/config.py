@@ -106,19 +106,12 @@ class RoutingRule(_Strict):
     keywords: list[str] = []
     # "locality" | "judicial_office" | a unit id
     to: str
-    # When given, the rule applies only to cases that came in by one of these channels, and
+    # 渠道规则: when given, the rule applies only to cases that came in by one of these channels,
     # before the place lessons and the dispatch catalogue: the district's standing decision for
-    # the channel (诉前调解 court referrals → the street's judicial office).
+    # the channel, whose unit leads (诉前调解 court referrals → the street's judicial office,
+    # 企呼市应 → 营商环境办公室); the unit the category gives is recorded beside it. Without a
+    # category it applies however unsure the router is of the category, and to a 咨询.
     channels: list[str] = []
-
-
-class ChannelRule(_Strict):
-    """渠道牵头单位: every case from ``channel`` goes first to the unit ``to`` (the lead unit,
-    主办), whatever its category; the unit the category would give is recorded beside it.
-    E.g. 企呼市应 (enterprise) → 营商环境办公室. A return (退单) from it is routed as usual."""
-
-    channel: str
-    to: str
 
 
 class UrgentClock(_Strict):
@@ -375,8 +368,6 @@ class SanshiConfig(_Strict):
     # case's path chooses the unit before the routing rules.
     dispatch_catalogue: list[DispatchItem] = []
     routing: list[RoutingRule] = []
-    # 渠道牵头单位: channel → lead unit, before the catalogue and the rules (ChannelRule).
-    channel_routing: list[ChannelRule] = []
     deadlines: Deadlines = Deadlines()
     calendar: dict[int, HolidayNotice] = {}
     router: RouterSettings = RouterSettings()
@@ -407,6 +398,13 @@ class SanshiConfig(_Strict):
     @property
     def source_dir(self) -> Path | None:
         return self._source_dir
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_retired_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "channel_routing" in data:
+            raise ValueError(retired_channel_routing(data["channel_routing"]))
+        return data
 
     @field_validator("units")
     @classmethod
@@ -449,11 +447,6 @@ class SanshiConfig(_Strict):
                     raise ValueError(f"routing: channel '{channel}' is not a channel")
             if r.to not in ("locality", "judicial_office") and r.to not in ids:
                 raise ValueError(f"routing: '{r.to}' is neither a unit nor locality/judicial_office")
-        for lead in self.channel_routing:
-            if lead.channel not in {ch.value for ch in Channel}:
-                raise ValueError(f"channel_routing: '{lead.channel}' is not a channel")
-            if lead.to not in ids:
-                raise ValueError(f"channel_routing: '{lead.to}' is not a unit")
         for t in self.tokens:
             if t.unit is not None and t.unit not in ids:
                 raise ValueError(f"token for unknown unit '{t.unit}'")
@@ -683,6 +676,20 @@ def _node_at(node: yaml.Node, loc: Iterable[int | str]) -> yaml.Node:
     return node
 
 
+def retired_channel_routing(rules: Any) -> str:
+    """The load error of a config that still has ``channel_routing`` (渠道牵头单位, merged into
+    ``routing``'s channel rules), naming the rules to write instead."""
+    rewritten = [
+        f"{{channels: [{r.get('channel')}], to: {r.get('to')}}}"
+        for r in (rules if isinstance(rules, list) else [])
+        if isinstance(r, dict)
+    ]
+    return (
+        "channel_routing 已并入 routing（渠道规则）：请删除 channel_routing，"
+        "在 routing 中改写为 " + ("、".join(rewritten) or "{channels: [渠道], to: 单位}")
+    )
+
+
 def parse_config(text: str, source: str = "<config>") -> SanshiConfig:
     try:
         root = yaml.compose(text)
@@ -693,6 +700,9 @@ def parse_config(text: str, source: str = "<config>") -> SanshiConfig:
         raise ConfigError(source, [f"{where}: YAML 语法错误: {getattr(exc, 'problem', exc)}"]) from None
     if not isinstance(data, dict) or root is None:
         raise ConfigError(source, [f"{source}:1: 配置文件必须是一个映射 (mapping)"])
+    if "channel_routing" in data:  # at its own line, not the file's first
+        line = next((k.start_mark.line for k, _ in root.value if k.value == "channel_routing"), 0) + 1
+        raise ConfigError(source, [f"{source}:{line}: {retired_channel_routing(data['channel_routing'])}"])
     try:
         return SanshiConfig.model_validate(data)
     except ValidationError as exc:

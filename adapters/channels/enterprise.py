@@ -4,8 +4,8 @@ platform, as JSON lines or a CSV batch with English or Chinese headers.
 The enterprise is named and identified by its 统一社会信用代码, checked by its check digit
 (:mod:`adapters.channels.credit_code`); a code that is not one is a dead letter. The contact
 person and number are the case's caller, kept exactly as the hotline's. Where the case goes
-is the district's business (``channel_routing`` in the config: the demo district sends every
-enterprise request to its 营商环境办公室 as the lead unit).
+is the district's business (a channel rule in the config's ``routing``: the demo district sends
+every enterprise request to its 营商环境办公室 as the lead unit).
 """
 
 from __future__ import annotations

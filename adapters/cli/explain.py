@@ -293,7 +293,31 @@ def _catalogue_to(to: Any, names: Namer) -> str:
 
 
 def _rule(why: dict[str, Any], names: Namer) -> str:
-    if why.get("rule") == "channel":  # 渠道牵头单位 (channel_routing)
+    """The rule that chose the unit in words; a channel rule that applied but gave no unit
+    (``channel_skipped``) after it."""
+    rest = {k: v for k, v in why.items() if k != "channel_skipped"}
+    parts = [_rule_text(rest, names)] if rest else []
+    skipped = why.get("channel_skipped")
+    if isinstance(skipped, dict):
+        parts.append(_channel_skipped(skipped, names))
+    return "；".join(parts)
+
+
+def _channel_skipped(why: dict[str, Any], names: Namer) -> str:
+    if "channel_rule" in why:  # logged before channel_routing became routing's channel rules
+        state = "已退单" if why.get("skipped") == "returned" else "已停用"
+        return f"渠道牵头规则第{int(why['channel_rule']) + 1}条未适用（{names.unit(why.get('unit'))} {state}）"
+    tried = why.get("skipped") or []
+    # A unit skipped says why; a rule with no unit at all (no street for 属地司法所) says that.
+    reasons = [
+        f"{names.unit(s.get('unit'))} {'已退单' if s.get('skipped') == 'returned' else '已停用'}"
+        for s in tried if s.get("unit")
+    ] or [f"第{int(s['rule']) + 1}条在此处无可派单位" for s in tried if s.get("no_candidate")]
+    return f"渠道规则未适用（{'，'.join(reasons)}）"
+
+
+def _rule_text(why: dict[str, Any], names: Namer) -> str:
+    if why.get("rule") == "channel":  # logged by the former channel_routing (渠道牵头单位)
         departments = "、".join(names.unit(u) for u in why.get("departments", []))
         return (
             f"渠道牵头规则第{int(why.get('channel_rule', 0)) + 1}条："
@@ -305,7 +329,7 @@ def _rule(why: dict[str, Any], names: Namer) -> str:
         return f"派单目录事项 {names.item(why.get('item'))}（{_catalogue_to(why.get('to'), names)}）"
     if skipped_items and why.get("rule") != "catalogue":
         items = "、".join(names.item(s.get("item")) for s in skipped_items)
-        return f"派单目录事项 {items} 在此处无可派单位，改按派单规则：" + _rule(
+        return f"派单目录事项 {items} 在此处无可派单位，改按派单规则：" + _rule_text(
             {k: v for k, v in why.items() if k != "catalogue_skipped"}, names
         )
     if why.get("rule") == "lesson":
@@ -331,9 +355,16 @@ def _rule(why: dict[str, Any], names: Namer) -> str:
     skip = f"，跳过已退单位 {'、'.join(names.unit(s['unit']) for s in skipped)}" if skipped else ""
     off = [s for s in why.get("skipped", []) if s.get("skipped") == "inactive"]  # 管理设置: 停用
     skip += f"，跳过已停用单位 {'、'.join(names.unit(s['unit']) for s in off)}" if off else ""
-    # A rule that names channels (docs/configuration.md): which channel it applied to.
-    channel = f"，渠道「{CHANNELS.label(why['channel'])}」" if why.get("channel") else ""
-    return f"第{int(why['rule']) + 1}条（{to}{channel}{keywords}{skip}）"
+    if why.get("channel"):
+        # 渠道规则 (docs/configuration.md): its unit leads; the category's unit is beside it.
+        place = f"，{to}" if why.get("to") in ("locality", "judicial_office") else ""
+        departments = "、".join(names.unit(u) for u in why.get("departments") or [])
+        return (
+            f"第{int(why['rule']) + 1}条（渠道「{CHANNELS.label(why['channel'])}」{place}{keywords}{skip}）："
+            f"{names.unit(why['unit']) if why.get('unit') else to} 牵头"
+            + (f"；按分类应办单位 {departments}，可召集协办" if departments else "")
+        )
+    return f"第{int(why['rule']) + 1}条（{to}{keywords}{skip}）"
 
 
 def event_lines(e: Any, names: Namer) -> list[str]:

@@ -46,7 +46,7 @@ from engine.application import CaseNotFound, ConcurrencyConflict
 from engine.config import UnitKind
 from engine.deadlines import SHANGHAI
 from engine.domain import Case, DomainError, Rating, Status
-from engine.routing.rules import Locator, unit_by_channel, unit_by_rules
+from engine.routing.rules import Locator, unit_by_channel_rules, unit_by_rules
 from engine.vocabulary import Channel
 
 log = logging.getLogger("sanshi.simulator")
@@ -320,12 +320,16 @@ class Simulation:
                 self.report.routed["manual"] += 1
             else:
                 self.report.routed["dispatched"] += 1
-            if case.assigned_unit is not None and case.assigned_unit == self._channel_lead(case.channel):
+            if case.assigned_unit is not None and case.assigned_unit == self._channel_lead(case):
                 self.report.partners[f"{case.channel}_led"] += 1
             self._plan(case, o.record.received_at)
 
-    def _channel_lead(self, channel: str) -> str | None:
-        return unit_by_channel(self.config, channel)[0]
+    def _channel_lead(self, case: Case, category: str | None = None) -> str | None:
+        """The unit a channel rule of the district (渠道规则) gives the case, if one does."""
+        loc = self.locator.locate(case.address, case.content)
+        return unit_by_channel_rules(
+            self.config, case.channel, category or case.category or "", case.content, loc
+        )[0]
 
     def _await_cases(self, outcomes: list[Outcome]) -> list[Outcome]:
         """Kafka: the worker writes the cases; wait until every queued one is in the log."""
@@ -565,7 +569,7 @@ class Simulation:
         loc = self.locator.locate(case.address, case.content)
         unit, _ = unit_by_rules(self.config, truth, case.content, loc)
         right = [unit] if unit else []
-        lead, _ = unit_by_channel(self.config, book.channel)  # 营商环境办 leads 企呼市应
+        lead = self._channel_lead(case, truth)  # 营商环境办 leads 企呼市应
         if lead is not None:
             right.insert(0, lead)
         for u in (loc.community, loc.street):

@@ -38,7 +38,7 @@ from engine.routing.port import CaseFacts, CategoryGuess, DuplicateCandidate, Ro
 from engine.routing.rules import (
     Locality,
     Locator,
-    lead_by_channel,
+    led_by_channel,
     unit_by_channel_rules,
     unit_by_rules,
 )
@@ -143,39 +143,32 @@ class KeywordRouter:
         possible = tuple(d for d in dupes if d is not merge)
         unit: str | None = None
         manual: str | None = None
-        if guess.confidence < self.config.router.confidence_threshold:
+        why: dict[str, Any] = {}
+        returned = frozenset(facts.returned_by)
+        sure = guess.confidence >= self.config.router.confidence_threshold
+        if not sure:
             manual = f"分类置信度{guess.confidence:.2f}低于阈值，转人工"
         else:
-            returned = frozenset(facts.returned_by)
-            # The rules naming the channel, the most specific dispatch catalogue entry on the
-            # path (派单目录), then the rules.
-            unit, by_channel = unit_by_channel_rules(
-                self.config, facts.channel, guess.category, facts.content, loc, returned
-            )
-            by_item = None
-            if unit is None:
-                unit, by_item = unit_by_catalogue(self.config, [s.code for s in path], loc, returned)
-            if unit is not None and by_channel is not None:
-                why = by_channel
-            elif unit is not None and by_item is not None:
+            # The most specific dispatch catalogue entry on the path (派单目录), then the rules.
+            unit, by_item = unit_by_catalogue(self.config, [s.code for s in path], loc, returned)
+            if unit is not None and by_item is not None:
                 why = by_item
             else:
-                unit, why = unit_by_rules(
-                    self.config, guess.category, facts.content, loc, returned, facts.channel
-                )
+                unit, why = unit_by_rules(self.config, guess.category, facts.content, loc, returned)
                 if by_item is not None:
                     why["catalogue_skipped"] = by_item["catalogue_skipped"]
-            reason["unit"] = why
-            if unit is None:
-                manual = "未找到承办单位，转人工"
-        # 渠道牵头单位 (channel_routing): whatever the category and its confidence.
-        unit, why = lead_by_channel(
-            self.config, facts.channel, unit, reason.get("unit", {}), frozenset(facts.returned_by)
+        # 渠道规则: the district's standing decision for the channel leads, the unit above kept
+        # beside it; one naming no category whatever the confidence (engine.routing.rules).
+        lead, lead_why = unit_by_channel_rules(
+            self.config, facts.channel, guess.category, facts.content, loc, returned, sure
         )
-        if why.get("rule") == "channel":
-            manual = None
+        unit, why = led_by_channel(lead, lead_why, unit, why)
         if why:
             reason["unit"] = why
+        if unit is not None:
+            manual = None
+        elif sure:
+            manual = "未找到承办单位，转人工"
         return RoutingDecision(
             category=guess.category,
             confidence=guess.confidence,

@@ -7,10 +7,13 @@ goes, ``to``: ``locality`` (the community, else the street, where it happened),
 ``judicial_office`` (the 司法所 of that street) or a unit id. No rule: a department that lists
 the category.
 
-A rule that names ``channels`` applies only to cases from those channels, whatever their
-category when it names none, and comes first (:func:`unit_by_channel_rules`): before the place
-lessons and the dispatch catalogue (a court referral goes to the judicial office of its street
-even where the neighbours' leaks usually go to the community).
+A rule that names ``channels`` (渠道规则) applies only to cases from those channels, whatever
+their category when it names none, and comes first (:func:`unit_by_channel_rules`): before the
+place lessons and the dispatch catalogue (a court referral goes to the judicial office of its
+street even where the neighbours' leaks usually go to the community; an enterprise's request to
+the business-environment office). Its unit leads (牵头); the unit the category would give is
+kept beside it for the lead to call in (:func:`led_by_channel`). One that names no category
+applies however unsure the router is of the category, and to a 咨询.
 """
 
 from __future__ import annotations
@@ -158,37 +161,23 @@ def _applies(rule_channels: list[str], rule_category: str, channel: str, categor
     return rule_category == category or (not rule_category and bool(rule_channels))
 
 
-def unit_by_channel_rules(
+def _walk(
     config: SanshiConfig,
+    category: str,
+    text: str,
+    locality: Locality,
+    exclude: frozenset[str],
     channel: str,
-    category: str,
-    text: str,
-    locality: Locality,
-    exclude: frozenset[str] = frozenset(),
-) -> tuple[str | None, dict[str, Any] | None]:
-    """The rules that name the case's channel, in order, before anything else decides;
-    ``(None, None)`` when none names it."""
-    if not channel or not any(channel in r.channels for r in config.routing):
-        return None, None
-    return unit_by_rules(config, category, text, locality, exclude, channel, channel_rules_only=True)
-
-
-def unit_by_rules(
-    config: SanshiConfig,
-    category: str,
-    text: str,
-    locality: Locality,
-    exclude: frozenset[str] = frozenset(),
-    channel: str = "",
-    channel_rules_only: bool = False,
-) -> tuple[str | None, dict[str, Any]]:
-    """Apply the routing rules of the config in order; skip units in ``exclude``. A rule that
-    names channels applies only to a case from one of them (``channel``)."""
+    sure: bool = True,
+) -> tuple[str | None, dict[str, Any], list[dict[str, Any]]]:
+    """The first rule that applies and yields a unit not in ``exclude`` (nor 停用), with why and
+    the candidates skipped on the way. ``channel`` "": the rules that name no channel; else
+    only the rules naming ``channel`` (and, unless ``sure``, only those naming no category)."""
     inactive = config.inactive_units()  # 停用 units get no new cases
     exclude = exclude | inactive
     tried: list[dict[str, Any]] = []
     for index, rule in enumerate(config.routing):
-        if channel_rules_only and not rule.channels:
+        if bool(rule.channels) != bool(channel) or (rule.category and not sure):
             continue
         if not _applies(rule.channels, rule.category, channel, category):
             continue
@@ -209,47 +198,69 @@ def unit_by_rules(
             why: dict[str, Any] = {"rule": index, "to": rule.to, "keywords": hit, "skipped": tried}
             if rule.channels:
                 why["channel"] = channel
-            return unit, why
+                why["unit"] = unit
+            return unit, why, tried
         tried.append({"rule": index, "to": rule.to, "no_candidate": True})
-    if channel_rules_only:
-        return None, {"rule": None, "skipped": tried}
-    # No rule: a department that lists the category.
-    for u in config.units:
-        if category in u.categories and u.id not in exclude:
-            return u.id, {"rule": None, "by_unit_categories": True, "skipped": tried}
-    return None, {"rule": None, "skipped": tried}
+    return None, {"rule": None, "skipped": tried}, tried
 
 
-def unit_by_channel(
-    config: SanshiConfig, channel: str, exclude: frozenset[str] = frozenset()
-) -> tuple[str | None, dict[str, Any]]:
-    """渠道牵头单位 (``channel_routing``): the lead unit for every case of ``channel``, before
-    the catalogue and the rules; None when the district names none, or it returned the case
-    or is 停用 (then the case is routed as any other)."""
-    for index, rule in enumerate(config.channel_routing):
-        if rule.channel != channel:
-            continue
-        if rule.to in exclude or rule.to in config.inactive_units():
-            skipped = "returned" if rule.to in exclude else "inactive"
-            return None, {"channel_rule": index, "unit": rule.to, "skipped": skipped}
-        return rule.to, {"rule": "channel", "channel_rule": index, "channel": channel, "to": rule.to}
-    return None, {}
-
-
-def lead_by_channel(
+def unit_by_channel_rules(
     config: SanshiConfig,
     channel: str,
+    category: str,
+    text: str,
+    locality: Locality,
+    exclude: frozenset[str] = frozenset(),
+    sure: bool = True,
+) -> tuple[str | None, dict[str, Any] | None]:
+    """渠道规则: the rules that name the case's channel, in order, before anything else decides
+    (the district's standing decision for the channel: the lead unit, 牵头单位).
+
+    ``sure`` False (the router would not dispatch on its reading: too unsure of the category,
+    or a 咨询): only the rules that name no category, which need no reading. ``(None, None)``
+    when no rule applies; ``(None, why)`` when one applied but its unit returned the case, is
+    停用, or the place gives none (the case is then routed as any other)."""
+    if not channel or not any(channel in r.channels for r in config.routing):
+        return None, None
+    unit, why, tried = _walk(config, category, text, locality, exclude, channel, sure)
+    if unit is None and not tried:
+        return None, None
+    return unit, why
+
+
+def led_by_channel(
+    lead: str | None,
+    lead_why: dict[str, Any] | None,
     unit: str | None,
     why: dict[str, Any],
-    exclude: frozenset[str] = frozenset(),
 ) -> tuple[str | None, dict[str, Any]]:
-    """The unit a router chose (``unit``, ``why``), unless the channel has a lead unit: then
-    the lead, with the unit the category would have given kept as ``departments`` (the units
-    the lead calls in, 协办), so ``sanshi explain`` shows both."""
-    lead, lead_why = unit_by_channel(config, channel, exclude)
-    if lead is None:
-        if lead_why:
-            why = {**why, "channel_skipped": lead_why}
+    """The unit a channel rule chose (``lead``, from :func:`unit_by_channel_rules`) over the one
+    the category gives (``unit``, ``why``), which is kept as ``departments`` (the units the lead
+    calls in, 协办) and ``by_category``; when the channel rule applied but gave no unit, the
+    category's unit, with the skip recorded as ``channel_skipped``."""
+    if lead_why is None:
         return unit, why
+    if lead is None:
+        return unit, {**why, "channel_skipped": lead_why}
     departments = [unit] if unit is not None and unit != lead else []
     return lead, {**lead_why, "departments": departments, "by_category": why}
+
+
+def unit_by_rules(
+    config: SanshiConfig,
+    category: str,
+    text: str,
+    locality: Locality,
+    exclude: frozenset[str] = frozenset(),
+) -> tuple[str | None, dict[str, Any]]:
+    """Apply the routing rules that name no channel in order (those that do come first, in
+    :func:`unit_by_channel_rules`); skip units in ``exclude``."""
+    unit, why, tried = _walk(config, category, text, locality, exclude, "")
+    if unit is not None:
+        return unit, why
+    # No rule: a department that lists the category.
+    inactive = config.inactive_units()
+    for u in config.units:
+        if category in u.categories and u.id not in exclude and u.id not in inactive:
+            return u.id, {"rule": None, "by_unit_categories": True, "skipped": tried}
+    return None, why

@@ -265,13 +265,20 @@ def test_a_channel_rule_comes_first_and_names_its_channel() -> None:
     loc = Locality("chatinglu", "zhongjie", "茶亭路")
     unit, why = unit_by_channel_rules(CONFIG, "court", "housing", "漏水", loc)
     assert unit == "zhongjie-sfs" and why is not None and why["channel"] == "court"
-    assert _rule(why, Namer(CONFIG)).startswith("第1条（属地司法所，渠道「诉前调解」")
+    assert _rule(why, Namer(CONFIG)) == "第1条（渠道「诉前调解」，属地司法所）：中街司法所（zhongjie-sfs） 牵头"
     # not for another channel; and the ordinary rules skip it
     assert unit_by_channel_rules(CONFIG, "hotline", "housing", "漏水", loc) == (None, None)
     assert unit_by_rules(CONFIG, "housing", "漏水", loc)[0] == "zhujian"
-    # no street known: no judicial office, nothing decided by the channel rule
+    # no street known: no judicial office, nothing decided by the channel rule, and it says so
     unit, why = unit_by_channel_rules(CONFIG, "court", "dispute", "x", Locality(None, None, None))
     assert unit is None and why is not None and why["skipped"][0]["no_candidate"]
+    skipped = _rule({"rule": 13, "to": "judicial_office", "keywords": [], "skipped": [],
+                     "channel_skipped": why}, Namer(CONFIG))
+    assert skipped == "第14条（属地司法所）；渠道规则未适用（第1条在此处无可派单位）"
+    # the judicial office returned the case: skipped, the street's community by the category
+    unit, why = unit_by_channel_rules(CONFIG, "court", "housing", "漏水", loc, frozenset({"zhongjie-sfs"}))
+    assert unit is None and why is not None
+    assert _rule({"channel_skipped": why}, Namer(CONFIG)) == "渠道规则未适用（中街司法所（zhongjie-sfs） 已退单）"
 
 
 def test_keyword_router_sends_a_court_referral_to_the_judicial_office_whatever_its_category() -> None:
@@ -286,6 +293,7 @@ def test_keyword_router_sends_a_court_referral_to_the_judicial_office_whatever_i
     decision = router.decide(facts)
     assert decision.category == "housing" and decision.unit == "dongjie-sfs"
     assert decision.reason["unit"]["channel"] == "court"
+    assert decision.reason["unit"]["departments"] == ["zhujian"]  # the category's unit, to call in
     hotline = router.decide(CaseFacts(**{**facts.__dict__, "channel": "hotline"}))
     assert hotline.unit == "zhujian"
 

@@ -74,3 +74,22 @@ def test_unit_token_needs_its_unit() -> None:
         "tokens:\n  - {token: abcdefgh123, role: unit}\n"
     )
     assert any(p.startswith("district.yaml:5: tokens.0") for p in err.problems), err.problems
+
+
+def test_the_former_channel_routing_is_refused_at_its_line_with_the_rule_to_write() -> None:
+    # 渠道牵头单位 became routing's channel rules (docs/configuration.md, "Rules for a channel").
+    err = _error(
+        "district: {id: x, name: 区}\nunits:\n  - {id: centre, name: 中心, kind: centre}\n"
+        "  - {id: yingshang, name: 营商环境办公室, kind: department}\n"
+        "channel_routing:\n  - {channel: enterprise, to: yingshang}\n"
+    )
+    assert err.problems == [
+        "district.yaml:5: channel_routing 已并入 routing（渠道规则）：请删除 channel_routing，"
+        "在 routing 中改写为 {channels: [enterprise], to: yingshang}"
+    ]
+
+
+def test_the_demo_district_routes_two_channels_by_channel_rules() -> None:
+    config = load_config()
+    assert {c for r in config.routing for c in r.channels} == {"court", "enterprise"}
+    assert "channel_routing" not in type(config).model_fields

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -92,3 +93,22 @@ def test_explain_json_and_unknown_case(db: str) -> None:
     assert data["events"][1]["reason"]["category"]["top"][0]["category"] == "municipal"
     missing = runner.invoke(main, ["explain", "hotline:NOPE"])
     assert missing.exit_code != 0 and "不存在" in missing.output
+
+
+def test_explain_reads_the_channel_rules_of_decisions_logged_before_they_merged() -> None:
+    # The log keeps decisions of the former channel_routing (渠道牵头单位); explain still reads them.
+    from adapters.cli.explain import Namer, _rule
+    from engine.config import load_config
+
+    names = Namer(load_config(None))
+    led = {"rule": "channel", "channel_rule": 0, "channel": "enterprise", "to": "business_environment",
+           "departments": ["chatinglu"], "by_category": {"rule": 1, "to": "locality"}}
+    assert _rule(led, names) == (
+        "渠道牵头规则第1条：企呼市应诉求由 营商环境办公室（business_environment） 牵头；"
+        "按分类应办单位 茶亭路社区（chatinglu）"
+    )
+    skipped: dict[str, Any] = {"rule": None, "by_unit_categories": True, "skipped": [],
+               "channel_skipped": {"channel_rule": 0, "unit": "business_environment", "skipped": "returned"}}
+    assert _rule(skipped, names) == (
+        "无匹配规则，派给负责该分类的单位；渠道牵头规则第1条未适用（营商环境办公室（business_environment） 已退单）"
+    )

@@ -60,7 +60,7 @@ from engine.routing.rules import (
     BY_PLACE,
     Locality,
     Locator,
-    lead_by_channel,
+    led_by_channel,
     unit_by_channel_rules,
     unit_by_rules,
 )
@@ -434,7 +434,6 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
             self.config, category, confidence, threshold, reading.readers, vague, bool(hint)
         )
         reason["dispatch_rule"] = rule_reason(self.config, threshold, reading.readers, verdict)
-        unit: str | None = None
         manual: str | None = None
         returned = frozenset(facts.returned_by)
         # What the operator may pick (the top three categories), each with the unit a dispatch
@@ -457,26 +456,23 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
         elif not verdict.dispatch:
             # The dispatch rule (自动派单规则): every check that failed, for the operator.
             manual = verdict.manual_reason()
-        else:
-            unit, unit_why, advice = self._unit_for(
-                [s.code for s in path], text, loc, place, returned, facts.channel
-            )
-            if advice.applied:
-                reason["lessons"] = advice.applied
-            reason["unit"] = unit_why
-            if unit is None:
-                manual = self._no_unit_reason(category, loc)
-                if advice.avoid:
-                    manual += f"（此处曾被{'、'.join(sorted(advice.avoid))}退回）"
-        # 渠道牵头单位 (channel_routing): the lead unit whatever the category, its confidence or
-        # a 咨询 (the business-environment office answers an enterprise's question itself).
-        unit, unit_why = lead_by_channel(
-            self.config, facts.channel, unit, reason.get("unit", {}), returned
+        sure = manual is None
+        # 渠道规则 first (a rule naming no category even for a 咨询 or an unsure reading: the
+        # business-environment office answers an enterprise's question itself), then the place
+        # lessons, the catalogue and the rules.
+        unit, unit_why, advice = self._unit_for(
+            [s.code for s in path], text, loc, place, returned, facts.channel, sure
         )
-        if unit_why.get("rule") == "channel":
-            manual = None
+        if advice.applied:
+            reason["lessons"] = advice.applied
         if unit_why:
             reason["unit"] = unit_why
+        if unit is not None:
+            manual = None
+        elif sure:
+            manual = self._no_unit_reason(category, loc)
+            if advice.avoid:
+                manual += f"（此处曾被{'、'.join(sorted(advice.avoid))}退回）"
         if merge is not None:
             reason["merge_into"] = str(merge.case_id)
         return RoutingDecision(
@@ -539,18 +535,26 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
         place: Place,
         returned: frozenset[str],
         channel: str = "",
+        sure: bool = True,
     ) -> tuple[str | None, dict[str, Any], Advice]:
-        """The unit a case on ``path`` goes to: the rules that name the case's channel first
-        (the district's standing decision for it, engine.routing.rules), then the place lessons
-        (corrections of the centre at this place), then the catalogue and the rules; with the
-        lessons' advice."""
-        by_channel, channel_why = unit_by_channel_rules(self.config, channel, path[0], text, loc, returned)
-        if by_channel is not None and channel_why is not None:
-            return by_channel, channel_why, Advice(None, frozenset(), [])
-        advice = self.place_lessons.advise(*keys_of(place, loc.unit), path[0], returned)
-        if advice.unit is not None:
-            return advice.unit, {"rule": "lesson", "to": advice.unit}, advice
-        unit, why = self._unit_of_path(path, text, loc, returned | advice.avoid)
+        """The unit a case on ``path`` goes to, with the lessons' advice: the rules that name
+        the case's channel lead (渠道规则, the district's standing decision for it,
+        engine.routing.rules), with the unit of the place lessons (corrections of the centre at
+        this place), the catalogue and the rules beside it; without a channel rule that unit.
+        ``sure`` False (no dispatch on the reading): only a channel rule naming no category."""
+        unit: str | None = None
+        why: dict[str, Any] = {}
+        advice = Advice(None, frozenset(), [])
+        if sure:
+            advice = self.place_lessons.advise(*keys_of(place, loc.unit), path[0], returned)
+            if advice.unit is not None:
+                unit, why = advice.unit, {"rule": "lesson", "to": advice.unit}
+            else:
+                unit, why = self._unit_of_path(path, text, loc, returned | advice.avoid)
+        lead, lead_why = unit_by_channel_rules(
+            self.config, channel, path[0], text, loc, returned, sure
+        )
+        unit, why = led_by_channel(lead, lead_why, unit, why)
         return unit, why, advice
 
     def next_unit(self, facts: CaseFacts) -> tuple[str | None, dict[str, Any]]:
