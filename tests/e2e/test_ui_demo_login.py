@@ -8,8 +8,6 @@ import http.server
 import os
 import re
 import shutil
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -23,7 +21,7 @@ import pytest
 
 from adapters.http.demo_login import DEMO_PEOPLE
 from tests.e2e.test_ui_flow import OPERATOR, REPO, VIEWPORT, _api, _free_port, browser, server  # noqa: F401
-from tests.support.moved_clock import CLI_CODE
+from tests.support.served import served
 from tests.unit.test_attachments_api import photo
 
 PHOTO = photo(43)
@@ -68,7 +66,6 @@ def photo_site() -> Iterator[tuple[str, Counter[str]]]:
 def demo_server(tmp_path_factory: pytest.TempPathFactory, photo_site: tuple[str, Counter[str]]) -> Iterator[str]:
     """`sanshi serve --demo` for real, on its own SQLite file, with the demo district's config
     allowing the test's photo host."""
-    port = _free_port()
     where = tmp_path_factory.mktemp("demo-ui")
     db = where / "sanshi.db"
     data = REPO / "engine" / "data"
@@ -79,33 +76,8 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory, photo_site: tuple[str,
         text.replace("  fetch_hosts: []\n", f"  fetch_hosts: ['{photo_site[0]}']\n"), encoding="utf-8")
     env = {**os.environ, "SANSHI_DB": f"sqlite:///{db}", "SANSHI_CONFIG": str(where / "district.yaml")}
     env.pop("SANSHI_KAFKA", None)
-    log = (tmp_path_factory.getbasetemp() / "serve-demo.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CLI_CODE, "serve", "--demo",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("sanshi serve --demo did not start")
-            time.sleep(0.2)
+    with served(env, tmp_path_factory.getbasetemp() / "serve-demo.log", "--demo") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _new_page(browser: Any, base: str) -> Any:  # noqa: F811

@@ -1,6 +1,7 @@
 """Issue #20 on the leader's screen, from `sanshi demo` itself (not from cases the test made up):
-a fortnight of the demo district (fixed dates, September 2026, the typhoon on its tenth day) is
-simulated into a SQLite file and served; the leader sees
+a fortnight of the demo district at half its volume (fixed dates, September 2026, the typhoon on
+its tenth day; at a third of it the storm's reports spread too thin over eight streets to stand
+out in one) is simulated into a SQLite file and served; the leader sees
 
 - the new channels (网格员上报, 企呼市应, 媒体监督, 诉前调解, 镇呼市应) as rows of the comparison
   table by channel, with the counts the API gives;
@@ -16,15 +17,14 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.e2e.test_ui_flow import LEADER, REPO, _api, _free_port, _page, _shot, browser
+from tests.e2e.test_ui_flow import LEADER, REPO, _api, _page, _shot, browser
 from tests.support.moved_clock import CLI_CODE
+from tests.support.served import served
 
 __all__ = ["browser"]  # the fixture, shared with the other walks
 
@@ -43,39 +43,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[s
     env.pop("SANSHI_KAFKA", None)
     env.pop("SANSHI_CONFIG", None)
     run = subprocess.run(
-        [sys.executable, "-c", CLI_CODE, "demo", "--days", str(DAYS), "--scale", "0.3", "--start", START,
+        [sys.executable, "-c", CLI_CODE, "demo", "--days", str(DAYS), "--scale", "0.5", "--start", START,
          "--keep", "--db", str(db), "--format", "json"],
         cwd=REPO, env=env, capture_output=True, timeout=900,
     )
     assert run.returncode == 0, run.stderr.decode()[-3000:]
     summary = json.loads(run.stdout)
-    port = _free_port()
-    log = (where / "serve.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CLI_CODE, "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"sanshi serve did not start: {(where / 'serve.log').read_text()[-2000:]}")
-            time.sleep(0.2)
+    with served(env, where / "serve.log", start_within=90) as base:
         yield base, summary
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _dashboard_over_the_demo(page: Any) -> None:

@@ -13,8 +13,6 @@ import os
 import re
 import shutil
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -23,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.moved_clock import CLI_CODE
+from tests.support.served import served
 
 # Reads today's date: CI runs it again on moved clocks (tests/support/moved_clock.py).
 pytestmark = pytest.mark.date_sensitive
@@ -77,39 +75,12 @@ SERVED: dict[str, Path] = {}  # the served database, for tests that write its lo
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`sanshi serve` for real, on its own SQLite file."""
-    port = _free_port()
     db = tmp_path_factory.mktemp("ui") / "sanshi.db"
     SERVED["db"] = db
     env = {**os.environ, "SANSHI_DB": f"sqlite:///{db}"}
     env.pop("SANSHI_KAFKA", None)
-    log = (tmp_path_factory.getbasetemp() / "serve.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CLI_CODE, "serve",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                raise RuntimeError("sanshi serve did not start")
-            time.sleep(0.2)
+    with served(env, tmp_path_factory.getbasetemp() / "serve.log") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ Screenshot in test-artifacts/."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +15,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_ui_flow import OPERATOR, _api, _free_port, _page, _shot, browser  # noqa: F401
-from tests.support.moved_clock import CLI_CODE
 from tests.support.notice_receiver import API_KEY, SECRET, Receiver
+from tests.support.served import served
 
 pytestmark = pytest.mark.date_sensitive  # the server's clock: the case is received now
 
@@ -33,41 +31,16 @@ def told(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Receiv
     gateway = Receiver("sms", _free_port(), folder / "sms.sqlite")
     hook.start()
     gateway.start()
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SANSHI_")}
     env.update(
         SANSHI_DB=f"sqlite:///{folder / 'sanshi.db'}",
         SANSHI_WEBHOOK_URL=hook.url, SANSHI_WEBHOOK_SECRET=SECRET,
         SANSHI_SMS_URL=gateway.url, SANSHI_SMS_KEY=API_KEY,
     )
-    log = (folder / "serve.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CLI_CODE, "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        import urllib.request
-
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "sanshi serve did not start"
-            time.sleep(0.2)
-        yield base, hook, gateway
+        with served(env, folder / "serve.log") as base:
+            yield base, hook, gateway
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
         hook.stop()
         gateway.stop()
 

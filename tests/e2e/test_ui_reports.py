@@ -12,10 +12,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,7 +31,7 @@ from tests.e2e.test_ui_flow import (  # noqa: F401
 )
 from tests.support.cohandled_month import JulyCases, july_month
 from tests.support.fold_oracle import make_runtime
-from tests.support.moved_clock import CLI_CODE
+from tests.support.served import served
 
 # The server's clock decides the overdue list's "as of" (not asserted): run on moved clocks too.
 pytestmark = pytest.mark.date_sensitive
@@ -54,36 +50,10 @@ def july_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         cases = july_month(rt)
     finally:
         rt.close()
-    port = _free_port()
     env = {**os.environ, "SANSHI_DB": f"sqlite:///{db}"}
     env.pop("SANSHI_KAFKA", None)
-    log = (tmp_path_factory.getbasetemp() / "serve-reports.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CLI_CODE, "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("sanshi serve did not start")
-            time.sleep(0.2)
+    with served(env, tmp_path_factory.getbasetemp() / "serve-reports.log") as base:
         yield base, cases
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def test_the_leader_prints_the_monthly_report_and_downloads_it(
