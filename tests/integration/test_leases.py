@@ -124,3 +124,34 @@ def test_on_sqlite_the_one_process_always_holds_and_opens_nothing(tmp_path: Path
         assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_detailed_health_answer_names_who_holds_each_duty(fresh_postgres_url: str) -> None:
+    import warnings
+
+    from adapters.http import create_app
+    from tests.support.api import LEADER, OPERATOR, auth
+    from tests.support.fold_oracle import make_runtime
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    runtime = make_runtime(fresh_postgres_url)
+    clock = Lease(runtime.views_engine, DEADLINE_CLOCK, runtime.config.district.id, retry=RETRY)
+    try:
+        assert clock.held()
+        with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
+            body = client.get("/healthz", headers=auth(LEADER)).json()
+            assert body["duties"] == {
+                DEADLINE_CLOCK: clock.name,
+                NOTIFY: None,  # nobody delivers notices: worth an operator's look
+                PROJECTIONS_FOLLOW: None,
+            }
+            # The public answer and other roles learn nothing of it.
+            assert client.get("/healthz").json() == {"status": "ok"}
+            assert "duties" not in client.get("/healthz", headers=auth(OPERATOR)).json()
+    finally:
+        clock.release()
+        runtime.close()
