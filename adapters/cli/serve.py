@@ -40,7 +40,7 @@ def _tick_while_held(
     runtime: Runtime, interval: float, stop: threading.Event, lease: Lease, zone: dt.tzinfo
 ) -> None:
     last = time.monotonic()  # the first tick one interval after the start, as always
-    while not stop.wait(min(interval, lease.retry)):
+    while not stop.wait(min(interval, lease.retry / 4)):  # the lease asks every retry seconds
         if not lease.held() or time.monotonic() - last < interval:
             continue
         last = time.monotonic()

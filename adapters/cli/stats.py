@@ -313,7 +313,7 @@ def follow(poll_interval: float, idle_exit: float | None, standby_retry: float) 
                     click.echo("另一个 follow 进程正在更新视图：本进程待命，它停止后接管。")
                     standing_by = True
                 idle_since = time.monotonic()
-                stop.wait(lease.retry)
+                stop.wait(lease.retry / 4)  # the lease asks PostgreSQL every retry seconds
                 continue
             if lease.takeovers > takeovers:
                 takeovers = lease.takeovers

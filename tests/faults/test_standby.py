@@ -37,9 +37,7 @@ from projections.wiring import views_left_alone
 from tests.faults.support import CLI, REPO, assert_views_equal_rebuild, cli_env, wait_for
 from tests.support.fold_oracle import make_runtime
 
-# The workers' clock reads today's date (every case here is long overdue on any day after
-# its fixed intake instant).
-pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.date_sensitive]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 LONG_AGO = dt.datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)  # a Monday: every deadline long past
 TAKEOVER_LIMIT = 5.0  # seconds: the standby asks every second
@@ -190,7 +188,10 @@ def escalated_in(text: str) -> int:
     return sum(int(n) for n in ESCALATED_LINE.findall(text))
 
 
+# The workers' clock reads today's date (every case here is long overdue on any day after its
+# fixed intake instant).
 @pytest.mark.kafka
+@pytest.mark.date_sensitive
 def test_two_workers_run_one_deadline_clock_and_the_standby_takes_over_on_sigkill(
     kafka_bootstrap: str, fresh_postgres_url: str, writer_runtime: Runtime, tmp_path: Path
 ) -> None:
