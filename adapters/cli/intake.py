@@ -276,6 +276,8 @@ def dlq_list(fmt: str, channel: str | None, limit: int, show_raw_text: bool) -> 
               help="静态成员 id（重启后立即接管分区）；默认取 SANSHI_WORKER_ID")
 @click.option("--max-poll-records", type=click.IntRange(1, 10000), default=500, show_default=True)
 @click.option("--no-projections", is_flag=True, help="不在 worker 中更新统计视图")
+@click.option("--standby-retry", type=click.FloatRange(0.1, 60.0), default=1.0, show_default=True,
+              help="督办时钟、通知由一个 worker 值守；其余 worker 待命，每隔这么多秒尝试接管")
 @click.option(
     "--router", type=click.Choice(["learning", "keyword"]), default="learning", show_default=True,
     help="分拨器：learning（含句向量模型）或 keyword（关键词基线，更快、精度较低）",
@@ -286,6 +288,7 @@ def worker_command(
     instance_id: str | None,
     max_poll_records: int,
     no_projections: bool,
+    standby_retry: float,
     router: str,
 ) -> None:
     """消费 Kafka（sanshi.intake / sanshi.dlq）：解析 → 受理（一次事务）→ 提交位移。"""
@@ -311,6 +314,7 @@ def worker_command(
             max_poll_records=max_poll_records,
             instance_id=instance_id,
             projections=not no_projections,
+            standby_retry=standby_retry,
         ),
     )
 

@@ -1,7 +1,9 @@
 """`sanshi serve`: the HTTP API, Open311 and the web UI on one port.
 
 Without SANSHI_KAFKA this is the only long-running process, so it also runs the deadline
-clock (督办 of missed claim / handling deadlines); with Kafka, `sanshi worker` does.
+clock (督办 of missed claim / handling deadlines); with Kafka, `sanshi worker` does. Several
+servers on one PostgreSQL database without Kafka run one clock between them: the one that
+holds the clock's lease (``adapters.leases``).
 """
 
 from __future__ import annotations
@@ -9,22 +11,40 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import click
 
 if TYPE_CHECKING:
     from adapters.bootstrap import Runtime
+    from adapters.leases import Lease
 
 log = logging.getLogger("sanshi.serve")
 
 
 def run_clock(runtime: Runtime, interval: float, stop: threading.Event) -> None:
-    """Every ``interval`` seconds: escalate the deadlines that have passed, once each."""
+    """Every ``interval`` seconds: escalate the deadlines that have passed, once each; only
+    while this server holds the clock's lease (always on SQLite)."""
+    from adapters.leases import DEADLINE_CLOCK, Lease
     from engine.deadlines import SHANGHAI
 
-    while not stop.wait(interval):
-        now = dt.datetime.now(SHANGHAI)
+    lease = Lease(runtime.views_engine, DEADLINE_CLOCK, runtime.config.district.id)
+    try:
+        _tick_while_held(runtime, interval, stop, lease, SHANGHAI)
+    finally:
+        lease.release()
+
+
+def _tick_while_held(
+    runtime: Runtime, interval: float, stop: threading.Event, lease: Lease, zone: dt.tzinfo
+) -> None:
+    last = time.monotonic()  # the first tick one interval after the start, as always
+    while not stop.wait(min(interval, lease.retry / 4)):  # the lease asks every retry seconds
+        if not lease.held() or time.monotonic() - last < interval:
+            continue
+        last = time.monotonic()
+        now = dt.datetime.now(zone)
         try:
             due = runtime.read_model.due_for_escalation(now)
             if due:

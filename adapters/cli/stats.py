@@ -20,6 +20,10 @@ from engine.vocabulary import CHANNELS, COUNTS, STATS_DIMENSIONS, WHOLE_DISTRICT
 if TYPE_CHECKING:
     from adapters.bootstrap import Runtime
 
+# Events at most per catch-up of `projections follow` (a few seconds of a rebuild): the lease
+# is checked between them, so a holder that lost it stops within a step.
+FOLLOW_STEP = 50_000
+
 # Counts shown in the table (the CSV and JSON carry all of them).
 TABLE_COUNTS = ("received", "accepted", "dispatched", "resolved")
 
@@ -263,15 +267,30 @@ def rebuild(resume: bool, batch_size: int) -> None:
     help="追平后隔多少秒再查日志",
 )
 @click.option("--idle-exit", type=float, default=None, help="追平且空闲这么多秒后退出（测试与批处理用）")
-def follow(poll_interval: float, idle_exit: float | None) -> None:
+@click.option(
+    "--standby-retry",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 60.0),
+    help="PostgreSQL 上同时只有一个 follow 进程更新视图，其余待命，每隔这么多秒尝试接管",
+)
+def follow(poll_interval: float, idle_exit: float | None, standby_retry: float) -> None:
     """持续追踪事件日志、更新统计视图（独立进程，Ctrl-C / SIGTERM 停止）。
 
     与 `sanshi worker --no-projections` 搭配，受理和统计各用一个 CPU 核。
-    可以和 worker 内的投影、其他 follow 进程同时运行：每批事件与视图位置在同一事务中提交，
-    同一事件只会计入一次。"""
+    PostgreSQL 上可启动多个 follow 进程：同一时刻只有持有值守锁的一个更新视图，其余待命，
+    持有者退出或被杀后几秒内接管（adapters/leases.py）。即使与 worker 内的投影同时运行，
+    每批事件与视图位置在同一事务中提交，同一事件只会计入一次。"""
+    import os
     import signal
     import threading
 
+    from adapters.leases import PROJECTIONS_FOLLOW, Lease
+
+    logging.basicConfig(
+        level=os.environ.get("SANSHI_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     runtime = _runtime_that_routes_nothing()
     stop = threading.Event()
 
@@ -280,13 +299,29 @@ def follow(poll_interval: float, idle_exit: float | None) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    lease = Lease(
+        runtime.views_engine, PROJECTIONS_FOLLOW, runtime.config.district.id, retry=standby_retry
+    )
     try:
         projector = runtime.projector
         click.echo(f"开始追踪事件日志：视图位置 {projector.position()} / 日志最新 {projector.head()}。")
         t0, applied, idle_since = time.monotonic(), 0, time.monotonic()
+        standing_by, takeovers = False, 0
         while not stop.is_set():
+            if not lease.held():  # a standby: another follow process keeps the views
+                if not standing_by:
+                    click.echo("另一个 follow 进程正在更新视图：本进程待命，它停止后接管。")
+                    standing_by = True
+                idle_since = time.monotonic()
+                stop.wait(lease.retry / 4)  # the lease asks PostgreSQL every retry seconds
+                continue
+            if lease.takeovers > takeovers:
+                takeovers = lease.takeovers
+                click.echo(f"已接管视图更新：视图位置 {projector.position()}。")
+            standing_by = False
             try:
-                n = projector.catch_up()
+                # In steps: a holder that lost its lease notices between them.
+                n = projector.catch_up(max_events=FOLLOW_STEP)
             except Exception:  # a database restart: logged, retried
                 logging.getLogger("sanshi.projections").exception("视图更新失败，稍后重试")
                 n = 0
@@ -302,6 +337,7 @@ def follow(poll_interval: float, idle_exit: float | None) -> None:
             f"已停止：本次应用 {applied} 个事件，用时 {seconds:.1f} 秒，视图位置 {projector.position()}。"
         )
     finally:
+        lease.release()
         runtime.close()
 
 

@@ -6,7 +6,8 @@ The load balancer needs one bit: does this instance answer, with its database? S
 with every event, and ``sanshi_intake_total{channel="police"}`` is the number of police
 hand-overs (警情移交), which is not public.
 
-The details (the log's head, the database state; the Prometheus metrics) are for a leader's or
+The details (the log's head, the database state, on PostgreSQL who holds each duty
+(``adapters.leases``); the Prometheus metrics) are for a leader's or
 an admin's Bearer token, or for ``SANSHI_METRICS_TOKEN`` (a token that reads these two and
 nothing else, for a scraper). ``sanshi serve --metrics-port`` serves ``/metrics`` on a second
 port without a token instead, for a scraper on an internal network (bound to 127.0.0.1
@@ -93,7 +94,25 @@ def healthz(request: Request) -> JSONResponse:
         return JSONResponse(body, 503, headers=headers | {"Retry-After": str(RETRY_AFTER_SECONDS)})
     if not detailed:
         return JSONResponse({"status": "ok"}, headers=headers)
-    return JSONResponse({"status": "ok", "database": "ok", "events": head or 0}, headers=headers)
+    body = {"status": "ok", "database": "ok", "events": head or 0}
+    duties = _duty_holders(runtime)
+    if duties is not None:
+        body["duties"] = duties
+    return JSONResponse(body, headers=headers)
+
+
+def _duty_holders(runtime: Runtime) -> dict[str, str | None] | None:
+    """值守: who holds each duty (``sanshi <duty> <host>:<pid>``, None: nobody, so nobody
+    does it); None on SQLite (one process, no leases) or when it cannot be read."""
+    from adapters.leases import holders
+
+    if runtime.views_engine.dialect.name != "postgresql":
+        return None
+    try:
+        return {h.duty: h.holder for h in holders(runtime.views_engine, runtime.config.district.id)}
+    except Exception:  # e.g. pg_stat_activity not readable: the health answer stands
+        log.warning("could not read who holds the duties", exc_info=True)
+        return None
 
 
 @router.get("/metrics", summary="Prometheus 指标（需领导/管理员/指标令牌）", response_class=Response)

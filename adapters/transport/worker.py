@@ -20,6 +20,11 @@ Between polls the run loop also calls steps of their own: :class:`CatchUpProject
 after the commit), :class:`DeadlineClock` every ``clock_interval`` seconds
 (``read_model.due_for_escalation`` → ``app.tick``) and :class:`Notify` (the notices' outbox,
 ``adapters.notify.outbox``).
+
+The clock and the outbox are duties done once across all workers (``adapters.leases``): each
+runs in the worker that holds its lease, the other workers stand by and take over within
+about ``standby_retry`` seconds of the holder's death. On SQLite there is one process, which
+always holds them.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from pydantic import ValidationError
 
 from adapters.channels import DeadLetter, Parsed
 from adapters.channels.privacy import redact_raw
+from adapters.leases import DEADLINE_CLOCK, DEFAULT_RETRY, NOTIFY, Lease
 from engine.deadlines import SHANGHAI
 from engine.intake import Channel, IntakeCommand
 
@@ -85,6 +91,7 @@ class WorkerOptions:
     instance_id: str | None = None  # static group membership: a restart takes over at once
     session_timeout_ms: int = 10000
     projections: bool = True
+    standby_retry: float = DEFAULT_RETRY  # seconds between a standby's tries for a duty
 
 
 def _header(record: Any, name: str) -> str:
@@ -258,16 +265,22 @@ class CatchUpProjections:
 
 class DeadlineClock:
     """Escalates the deadlines that have passed (督办), at most every ``interval`` seconds;
-    ``interval`` 0 turns it off."""
+    ``interval`` 0 turns it off. Only while this worker holds the clock's lease: one clock
+    across all workers."""
 
-    def __init__(self, runtime: Runtime, interval: float, stats: WorkerStats) -> None:
+    def __init__(
+        self, runtime: Runtime, interval: float, stats: WorkerStats, lease: Lease | None = None
+    ) -> None:
         self.runtime = runtime
         self.interval = interval
         self.stats = stats
+        self.lease = lease
         self._last = 0.0
 
     def __call__(self) -> None:
-        if self.interval <= 0 or time.monotonic() - self._last < self.interval:
+        if self.interval <= 0 or (self.lease is not None and not self.lease.held()):
+            return
+        if time.monotonic() - self._last < self.interval:
             return
         self._last = time.monotonic()
         now = dt.datetime.now(SHANGHAI)
@@ -312,11 +325,19 @@ class Notify:
     that is slow or down delays the next poll by at most ``limit`` send timeouts and loses no
     notice (it stays in the outbox and is tried again)."""
 
-    def __init__(self, runtime: Runtime, stats: WorkerStats, interval: float = 2.0, limit: int = 20) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        stats: WorkerStats,
+        interval: float = 2.0,
+        limit: int = 20,
+        lease: Lease | None = None,
+    ) -> None:
         self.runtime = runtime
         self.stats = stats
         self.interval = interval
         self.limit = limit
+        self.lease = lease  # one sender across all workers
         self._last = 0.0
         # Built now: a channel set up wrong (a webhook without its secret) stops the worker at
         # its start with the reason, not every turn in the log.
@@ -324,7 +345,9 @@ class Notify:
 
     def __call__(self) -> None:
         notifier = self.notifier
-        if notifier is None or time.monotonic() - self._last < self.interval:
+        if notifier is None or (self.lease is not None and not self.lease.held()):
+            return
+        if time.monotonic() - self._last < self.interval:
             return
         self._last = time.monotonic()
         try:
@@ -357,9 +380,16 @@ class Worker:
         self.store_dead_letters = StoreDeadLetters(runtime, settings, self.stats)
         self.apply = ApplyCommands(runtime, settings, self.stats)
         self.catch_up = CatchUpProjections(runtime.projector if self.options.projections else None)
-        self.clock = DeadlineClock(runtime, self.options.clock_interval, self.stats)
+        district, retry = runtime.config.district.id, self.options.standby_retry
+        self.leases = [
+            Lease(runtime.views_engine, DEADLINE_CLOCK, district, retry=retry),
+            Lease(runtime.views_engine, NOTIFY, district, retry=retry),
+        ]
+        self.clock = DeadlineClock(
+            runtime, self.options.clock_interval, self.stats, lease=self.leases[0]
+        )
         self.photos = FetchPhotos(runtime, self.stats)
-        self.notify = Notify(runtime, self.stats)
+        self.notify = Notify(runtime, self.stats, lease=self.leases[1])
 
     # ---- Kafka clients -------------------------------------------------------------------
 
@@ -384,6 +414,8 @@ class Worker:
         self._producer = make_producer(self.settings)
 
     def close(self) -> None:
+        for lease in self.leases:
+            lease.release()
         if self._consumer is not None:
             self._consumer.close(autocommit=False)
             self._consumer = None

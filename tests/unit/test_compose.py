@@ -97,6 +97,10 @@ def test_services_and_their_order(compose: dict[str, Any]) -> None:
     assert services["worker"]["deploy"]["replicas"] == 1
     assert services["worker"]["command"] == ["worker", "--no-projections"]
     assert services["projector"]["command"] == ["projections", "follow"]
+    # Two followers, one of them a standby: the follow lease is a PostgreSQL advisory lock, so
+    # both must be on PostgreSQL (on SQLite each would think itself the only process).
+    assert services["projector"]["deploy"]["replicas"] == 2
+    assert services["projector"]["environment"]["SANSHI_DB"].startswith("postgresql://")
     assert services["projector"]["depends_on"]["init"]["condition"] == "service_completed_successfully"
     assert "SANSHI_WORKER_ID" not in services["worker"]["environment"]
 
