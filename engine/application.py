@@ -38,6 +38,7 @@ from engine.deadlines import (
     workdays_deadline,
 )
 from engine.domain import (
+    ALLOWED,
     LEGACY_CENTRE,
     Case,
     DeadlineKind,
@@ -53,7 +54,7 @@ from engine.knowledge import KnowledgeService
 from engine.places import point_of
 from engine.projects import MAX_LINK_AT_ONCE, Project, new_project
 from engine.routing.port import CaseFacts, Router
-from engine.vocabulary import Channel, UnitKind
+from engine.vocabulary import Action, Channel, UnitKind
 
 if TYPE_CHECKING:
     from engine.intake_batch import IntakeBatch
@@ -1170,9 +1171,10 @@ class SanshiApplication(Application[UUID]):
             project.deadline + dt.timedelta(days=1), dt.time(), tzinfo=SHANGHAI
         ) - dt.timedelta(microseconds=1)
         cases = self.get_cases(project.case_ids)
+        # A linked case no longer open (resolved on its own meanwhile) keeps its own outcome.
         resolved = [
             c for c in (cases[cid] for cid in project.case_ids if cid in cases)
-            if c.resolve_by_project(
+            if c.status in ALLOWED[Action.PROJECT_RESOLVE] and c.resolve_by_project(
                 project_id=project.id, unit=project.owner_unit, result=result,
                 deadline=deadline_end, principal=principal, at=at,
             )

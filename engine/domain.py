@@ -2110,7 +2110,8 @@ class Case(Aggregate):
         if self.status not in ALLOWED[Action.LINK_PROJECT]:
             raise ProjectRefused(
                 self.status,
-                f"工单当前状态为「{STATUSES.label(self.status)}」，已结束或已合并的工单不能纳入实事项目",
+                f"工单当前状态为「{STATUSES.label(self.status)}」({self.status.value})，已结束或已合并的工单"
+                f"不能「{ACTIONS.label(Action.LINK_PROJECT)}」({Action.LINK_PROJECT.value})",
             )
         self._linked_to_project(project_id=str(project_id), title=title, principal=principal, at=at)
         return True
@@ -2124,12 +2125,11 @@ class Case(Aggregate):
     ) -> bool:
         """项目办结: the project's completion resolves the case with the project's result, as
         the owner unit (a ``Resolved`` like any other, so 回访 and 满意率 follow as for any
-        resolved case). A linked case no longer open (resolved on its own meanwhile) keeps its
-        own resolution: returns False, nothing written."""
+        resolved case). A case no longer open (resolved on its own meanwhile) is refused as the
+        transition table says; the application leaves such cases with their own outcome."""
+        self._require(Action.PROJECT_RESOLVE)
         if self.project is None or self.project["id"] != str(project_id):
             raise ProjectRefused(self.status, "工单不属于该实事项目", Action.PROJECT_RESOLVE)
-        if self.status not in ALLOWED[Action.PROJECT_RESOLVE]:
-            return False
         if not result.strip():
             raise InvalidCommand("项目完成必须填写办理结果")
         self._resolved(
