@@ -7,12 +7,15 @@ for a look by hand)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import time
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
+from engine.deadlines import SHANGHAI
 from tests.e2e.test_ui_flow import LEADER, OPERATOR, _api, _page, _shot, browser, server
 
 pytestmark = pytest.mark.date_sensitive
@@ -30,8 +33,12 @@ def _copy(path: Any, name: str) -> None:
 def test_a_need_is_shelved_claimed_refused_accepted_and_counted_as_a_micro_service(
     browser: Any, server: str
 ) -> None:
+    # Everything happens on the server's day (its clock is moved in CI's date-sensitive runs):
+    # the call came in an hour ago, the claims and the resolution are now.
+    now = dt.datetime.fromisoformat(_api(server, LEADER, "GET", "/api/proactive/surges")["now"]).astimezone(SHANGHAI)
+    received = now - dt.timedelta(hours=1)
     case = _api(server, OPERATOR, "POST", "/api/cases", {
-        "order_no": f"UI-SHELF-{time.time_ns()}", "received_at": "2026-11-02 09:30:00",
+        "order_no": f"UI-SHELF-{time.time_ns()}", "received_at": received.isoformat(timespec="seconds"),
         "content": "家中老人独居，子女在外地，希望有人每周上门探望，帮忙买菜",
         "address": "北海市海城区四川路",
     })
@@ -94,12 +101,17 @@ def test_a_need_is_shelved_claimed_refused_accepted_and_counted_as_a_micro_servi
     _api(server, ENTERPRISE, "POST", f"/api/cases/{cid}/resolve", {"result": "已安排每周二、五上门探望并代购"})
     _api(server, OPERATOR, "POST", f"/api/cases/{cid}/followup", {"solved": True, "rating": "satisfied"})
     leader = _page(browser, server, LEADER)
+    # The dashboard over the server's days, not the browser's.
+    leader.get_by_test_id("rates").wait_for()
+    leader.get_by_test_id("from").fill(received.date().isoformat())
+    leader.get_by_test_id("to").fill((now.date() + dt.timedelta(days=1)).isoformat())
+    leader.get_by_test_id("refresh-dashboard").click()
     card = leader.get_by_test_id("helpers-card")
-    card.get_by_test_id("helpers-table").wait_for()
+    # The card first shows the default period, then the server's day: wait for the second.
+    expect(card.locator("tr[data-key='hongmajia-vt']").locator("td").nth(6)).not_to_have_text("0")  # refused
     row = card.locator("tr[data-key='yinling-se']")
     micro = int(row.locator("td").nth(2).inner_text())
     assert micro >= 1
-    assert card.locator("tr[data-key='hongmajia-vt']").locator("td").nth(6).inner_text() != "0"  # refused
     card.scroll_into_view_if_needed()
     _copy(_shot(leader, "shelf-3-leader-micro-services.png"), "3-leader-micro-services")
     # Not in the ranking of government units.

@@ -112,6 +112,10 @@ class ApiError extends Error {
   }
 }
 
+// Requests on their way: 退出 lets them finish first (ending the session under a screen that is
+// still loading answered its requests 401).
+const inflight = new Set();
+
 async function api(method, path, body) {
   const headers = state.token ? { Authorization: `Bearer ${state.token}` } : {};
   if (!state.token && state.csrf && method !== "GET") headers["X-CSRF-Token"] = state.csrf;
@@ -120,7 +124,10 @@ async function api(method, path, body) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const res = await fetch(path, init);
+  const sent = fetch(path, init);
+  inflight.add(sent);
+  let res;
+  try { res = await sent; } finally { inflight.delete(sent); }
   const text = await res.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
@@ -181,6 +188,9 @@ async function login(token) {
 }
 
 async function logout() {
+  if (inflight.size) {
+    await Promise.race([Promise.allSettled([...inflight]), new Promise((done) => setTimeout(done, 3000))]);
+  }
   // The login form shows once the server has ended the session (a tab closed right after 退出
   // must not leave it alive).
   const ending = state.csrf ? fetch("/api/session", { method: "DELETE", credentials: "same-origin" }).catch(() => {}) : null;
