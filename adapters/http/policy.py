@@ -257,6 +257,12 @@ def require_own_unit(principal: Principal, unit: str) -> None:
         raise ApiError(403, "forbidden", "只能查看本单位的工单箱")
 
 
+def require_known_unit(config: SanshiConfig, unit: str) -> None:
+    """A unit path parameter names a unit of the district, else 404."""
+    if not config.has_unit(unit):
+        raise ApiError(404, "not_found", f"单位「{unit[:64]}」不存在")
+
+
 def sees_masked(principal: Principal) -> bool:
     """Units see the caller's phone and name masked (138****5678, 张某); what else they see is
     chosen in ``adapters.http.unit_view``."""

@@ -13,7 +13,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from adapters.http.errors import ERROR_RESPONSES, ApiError
-from adapters.http.policy import Permission, Principal, acting_unit, allow, require_own_unit
+from adapters.http.policy import (
+    Permission,
+    Principal,
+    acting_unit,
+    allow,
+    require_known_unit,
+    require_own_unit,
+)
 from adapters.http.routes_cases import CaseJSON, _unit_case, parse_case_id, runtime_of, view
 from adapters.http.routes_read import QueryDate, _for_reader, parse_day
 from adapters.http.schemas import (
@@ -123,8 +130,7 @@ def assist_queue(
 ) -> Any:
     require_own_unit(principal, unit)
     rt = runtime_of(request)
-    if not rt.config.has_unit(unit):
-        raise ApiError(404, "not_found", f"单位「{unit[:64]}」不存在")
+    require_known_unit(rt.config, unit)
     rows = CoopViews(rt.read_model).assist_queue(unit, rt.app.clock())
     shaped = _for_reader(request, principal, rows)
     return jsonable(shaped)

@@ -17,7 +17,7 @@ from pydantic import StringConstraints
 
 from adapters.http.errors import ERROR_RESPONSES, ApiError
 from adapters.http.intake import submit_record
-from adapters.http.policy import Permission, Principal, allow, require_own_unit
+from adapters.http.policy import Permission, Principal, allow, require_known_unit, require_own_unit
 from adapters.http.routes_cases import runtime_of
 from adapters.http.schemas import AppRecord, MediaRecord, TownRecord, WalkinRecord, record_dict
 from adapters.http.store import ApiStore
@@ -103,8 +103,7 @@ def inbox(
     principal: Annotated[Principal, allow(Permission.INBOX_READ)],
 ) -> Any:
     require_own_unit(principal, unit)
-    if not runtime_of(request).config.has_unit(unit):
-        raise ApiError(404, "not_found", f"单位「{unit[:64]}」不存在")
+    require_known_unit(runtime_of(request).config, unit)
     return jsonable(_for_reader(request, principal, read_model(request).inbox(unit, now_shanghai())))
 
 
@@ -223,8 +222,7 @@ def unit_figures(
 ) -> Any:
     if principal.role == Role.UNIT and principal.unit != unit:
         raise ApiError(403, "forbidden", "只能查看本单位的考核数据")
-    if not runtime_of(request).config.has_unit(unit):
-        raise ApiError(404, "not_found", f"单位「{unit[:64]}」不存在")
+    require_known_unit(runtime_of(request).config, unit)
     rm = read_model(request)
     return jsonable(rm.unit_figures(unit, parse_day(from_, "from"), parse_day(to, "to")))
 

@@ -17,7 +17,14 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from adapters.http.errors import ERROR_RESPONSES, ApiError
-from adapters.http.policy import Permission, Principal, acting_unit, allow, require_own_unit
+from adapters.http.policy import (
+    Permission,
+    Principal,
+    acting_unit,
+    allow,
+    require_known_unit,
+    require_own_unit,
+)
 from adapters.http.routes_cases import CaseJSON, parse_case_id, runtime_of, view
 from adapters.http.routes_read import QueryDate, parse_day
 from adapters.http.schemas import _Body
@@ -69,8 +76,7 @@ def unit_claims(
 ) -> Any:
     require_own_unit(principal, unit)
     rt = runtime_of(request)
-    if not rt.config.has_unit(unit):
-        raise ApiError(404, "not_found", f"单位「{unit[:64]}」不存在")
+    require_known_unit(rt.config, unit)
     return jsonable(ShelfViews(rt.read_model).claims_of(unit))
 
 

@@ -11,8 +11,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from adapters.http.errors import ERROR_RESPONSES, ApiError
-from adapters.http.policy import Permission, Principal, allow, require_own_unit
+from adapters.http.errors import ERROR_RESPONSES
+from adapters.http.policy import Permission, Principal, allow, require_known_unit, require_own_unit
 from adapters.http.routes_cases import runtime_of
 from adapters.http.routes_read import _for_reader
 from adapters.http.views import jsonable
@@ -26,8 +26,7 @@ QueueName = Literal["to_claim", "handling", "due_today", "overdue", "assists", "
 
 def _known_unit(request: Request, principal: Principal, unit: str) -> None:
     require_own_unit(principal, unit)
-    if not runtime_of(request).config.has_unit(unit):
-        raise ApiError(404, "not_found", f"单位「{unit[:64]}」不存在")
+    require_known_unit(runtime_of(request).config, unit)
 
 
 @router.get("/units/{unit}/queues", summary="单位工作队列计数：待签收、办理中、今日到期、已超期、协办待反馈、批示")
