@@ -62,9 +62,9 @@ def test_partition_of_is_the_producers_partitioner(haicheng: SanshiConfig) -> No
     cluster = ClusterMetadata()
     partitioner = DefaultPartitioner()
     for n in (1, 3, 4, 7):
-        cluster.topics = lambda exclude_internal_topics=True: {"t"}  # type: ignore[method-assign]
-        cluster.partitions_for_topic = lambda topic, n=n: set(range(n))  # type: ignore[method-assign]
-        cluster.available_partitions_for_topic = cluster.partitions_for_topic  # type: ignore[method-assign]
+        cluster.topics = lambda exclude_internal_topics=True: {"t"}
+        cluster.partitions_for_topic = lambda topic, n=n: set(range(n))
+        cluster.available_partitions_for_topic = cluster.partitions_for_topic
         for loc in keys.localities:
             key = keys.key_for(loc)
             assert partition_of(key, n) == partitioner.partition("t", key, key, None, None, cluster)
