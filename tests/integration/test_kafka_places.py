@@ -39,7 +39,7 @@ from engine.settings import Settings
 from tests.faults.support import assert_each_once, received_counts
 from tests.support.moved_clock import CLI_CODE
 
-pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", CLI_CODE]
