@@ -74,10 +74,13 @@ class Publisher:
 
     def _kafka_port(self) -> IntakePort:
         from adapters.transport.kafka import KafkaIntake, KafkaSettings
+        from adapters.transport.placement import PlaceKeys
 
         assert self.settings.kafka
         port = KafkaIntake(
-            KafkaSettings.from_env(self.settings.kafka, cipher_key=self.settings.cipher_key)
+            KafkaSettings.from_env(self.settings.kafka, cipher_key=self.settings.cipher_key),
+            # Keyed by 属地: reports of one place reach the worker that holds its open cases.
+            places=PlaceKeys(self.config),
         )
         self.closers.append(port.close)
         return port

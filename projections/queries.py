@@ -10,7 +10,7 @@ every event already written to the log, including by another process on the same
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -730,10 +730,14 @@ class ReadModel:
 
         return list(dict.fromkeys([*due, *CoopViews(self).due_parts(now)]))
 
-    def open_cases_for_router(self) -> list[dict[str, Any]]:
+    def open_cases_for_router(
+        self, localities: Collection[str] | None = None
+    ) -> list[dict[str, Any]]:
         """Open, classified cases for the router's duplicate index at start-up: case_id,
         content, category, locality, received_at (plus channel, address, street, urgent,
-        concern, enough for ``CaseFacts``)."""
+        concern, enough for ``CaseFacts``). With ``localities``: only the open cases at those
+        属地 (a Kafka worker taking over the places of its partitions, or checking a report
+        that reached it from another worker's place: adapters/transport/worker.py)."""
         self._fresh()
         t = view_open_cases
         stmt = select(
@@ -748,6 +752,8 @@ class ReadModel:
             t.c.urgent,
             t.c.concern,
         ).where(t.c.status.in_(OPEN_STATUSES), t.c.category != "")
+        if localities is not None:
+            stmt = stmt.where(t.c.locality.in_(sorted(localities)))
         with self.engine.connect() as conn:
             rows = [self._opened(dict(r._mapping)) for r in conn.execute(stmt)]
         for row in rows:

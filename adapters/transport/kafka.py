@@ -1,9 +1,11 @@
-"""Kafka transport (SANSHI_KAFKA set): intake commands to ``sanshi.intake`` keyed by case id,
+"""Kafka transport (SANSHI_KAFKA set): intake commands to ``sanshi.intake`` keyed by place,
 dead letters to ``sanshi.dlq``; ``sanshi worker`` (worker.py) applies them.
 
 The producer is idempotent with ``acks=all``: a record counts as queued only once the broker
-has acknowledged it. Keying by case id keeps every message about one case on one partition,
-in order. Topic names and the consumer group can be prefixed with SANSHI_KAFKA_PREFIX (tests,
+has acknowledged it. The key is the record's place (属地, ``placement.PlaceKeys``): every report
+about one place, so every message about one case, lands on one partition, in order, and the
+worker that owns the partition holds that place's open cases for the duplicate check. A record
+whose place cannot be told is keyed by its case id. Topic names and the consumer group can be prefixed with SANSHI_KAFKA_PREFIX (tests,
 or several districts on one cluster).
 """
 
@@ -21,6 +23,7 @@ from kafka.errors import KafkaError
 from adapters.channels import DeadLetter, Parsed
 
 from .dead_letters import to_message
+from .placement import PlaceKeys
 from .port import DEFAULT_PRINCIPAL, IntakeOutcome
 from .sealing import sealer_for
 
@@ -127,9 +130,12 @@ class KafkaUnavailable(KafkaError):  # type: ignore[misc]
 class KafkaIntake:
     mode = "kafka"
 
-    def __init__(self, settings: KafkaSettings, producer: Any = None) -> None:
+    def __init__(
+        self, settings: KafkaSettings, producer: Any = None, places: PlaceKeys | None = None
+    ) -> None:
         self.settings = settings
         self._producer = producer
+        self.places = places  # None: keyed by case id (no district config at hand)
         self._topics_checked = False
         self._sealer = sealer_for(settings.cipher_key)
         self._down_until = 0.0
@@ -171,7 +177,7 @@ class KafkaIntake:
             try:
                 future = producer.send(
                     self.settings.intake_topic,
-                    key=str(cmd.case_id).encode("ascii"),
+                    key=self._key(cmd),
                     value=value,
                     headers=_headers(item.position, cmd.channel.value, principal),
                 )
@@ -198,6 +204,11 @@ class KafkaIntake:
                     IntakeOutcome("queued", case_id=item.command.case_id, position=item.position)
                 )
         return outcomes
+
+    def _key(self, cmd: Any) -> bytes:
+        if self.places is None:
+            return str(cmd.case_id).encode("ascii")
+        return self.places.key_of(cmd)
 
     def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
         publish_dead_letters(self.producer, self.settings, letters)

@@ -21,6 +21,15 @@ after the commit), :class:`DeadlineClock` every ``clock_interval`` seconds
 (``read_model.due_for_escalation`` → ``app.tick``) and :class:`Notify` (the notices' outbox,
 ``adapters.notify.outbox``).
 
+Several workers form one consumer group; the records are keyed by place (``placement``), so
+each worker's duplicate index needs only the open cases of its partitions' places:
+:class:`PlaceShards` (a ``ConsumerRebalanceListener``) notes each rebalance, and before the
+next poll is decided the worker drops the places it lost and loads the places it gained from the
+read model, caught up to the log first (so the previous owner's cases are there). A record that
+reached it from a place it does not own (keyed by case id, or by a publisher whose district
+file reads the place otherwise) is checked against the read model's open cases at that place
+before it is decided. See docs/architecture.md, "Several workers".
+
 The clock and the outbox are duties done once across all workers (``adapters.leases``): each
 runs in the worker that holds its lease, the other workers stand by and take over within
 about ``standby_retry`` seconds of the holder's death. On SQLite there is one process, which
@@ -39,6 +48,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kafka import ConsumerRebalanceListener
 from pydantic import ValidationError
 
 from adapters.channels import DeadLetter, Parsed
@@ -46,6 +56,7 @@ from adapters.channels.privacy import redact_raw
 from adapters.leases import DEADLINE_CLOCK, DEFAULT_RETRY, NOTIFY, Lease
 from engine.deadlines import SHANGHAI
 from engine.intake import Channel, IntakeCommand
+from engine.routing.port import HoldsLocalities, OpenCasesForRouter
 
 from .dead_letters import from_message
 from .kafka import (
@@ -57,6 +68,7 @@ from .kafka import (
     make_producer,
     publish_dead_letters,
 )
+from .placement import PlaceKeys
 from .port import DEFAULT_PRINCIPAL, apply_commands
 from .sealing import is_sealed, sealer_for
 
@@ -242,6 +254,105 @@ class ApplyCommands:
                 self.stats.counts[outcome.status] += 1
 
 
+# ---- the places this worker holds ---------------------------------------------------------
+
+
+class PlaceShards(ConsumerRebalanceListener):  # type: ignore[misc]
+    """The duplicate index follows the partitions (按属地分区): kafka-python calls
+    ``on_partitions_revoked`` / ``on_partitions_assigned`` inside ``poll`` on the consumer's IO
+    loop, where blocking work would stall the heartbeats; so they only note the change, and
+    :meth:`settle` (called after each poll, before its records are decided) does the work.
+
+    Taking places over: the projections are caught up to the log first. With the eager
+    protocol every member has finished (applied and committed) its last poll before it rejoins,
+    so every case the previous owner opened is in the log by then; the read model's open cases
+    at the gained places are then filed, and the places no longer owned forgotten."""
+
+    def __init__(self, runtime: Runtime, settings: KafkaSettings, stats: WorkerStats) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.stats = stats
+        self.keys = PlaceKeys(runtime.config)
+        self.owned: set[int] = set()  # partitions of the intake topic
+        self.partitions = 0  # of the intake topic (the producer's modulus)
+        self._changed = False
+        self._held: set[str] = set()  # localities whose open cases the index holds
+
+    # ---- kafka-python's listener: on the consumer's IO loop, so only noted here ------------
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self.owned -= {tp.partition for tp in revoked if tp.topic == self.settings.intake_topic}
+        self._changed = True
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.owned |= {tp.partition for tp in assigned if tp.topic == self.settings.intake_topic}
+        self._changed = True
+
+    def on_partitions_lost(self, lost: Any) -> None:
+        self.on_partitions_revoked(lost)
+
+    # ---- the work, in the worker's own thread --------------------------------------------
+
+    @property
+    def router(self) -> HoldsLocalities | None:
+        router = self.runtime.router
+        read_model = self.runtime.read_model
+        if isinstance(router, HoldsLocalities) and isinstance(read_model, OpenCasesForRouter):
+            return router
+        return None
+
+    def _catch_up(self) -> None:
+        """The views as far as the log goes now (several projectors may run: exactly once)."""
+        self.runtime.projector.catch_up()
+
+    def settle(self, consumer: Any) -> None:
+        if not self._changed:
+            return
+        router = self.router
+        if router is None:
+            self._changed = False
+            return
+        self.partitions = len(consumer.partitions_for_topic(self.settings.intake_topic) or ())
+        if not self.partitions:
+            return  # no metadata yet: settled at the next poll
+        mine = self.keys.localities_in(self.owned, self.partitions)
+        gained = mine - self._held
+        self._catch_up()
+        dropped = router.drop_localities(lambda loc: loc in mine)
+        loaded = 0
+        if gained:
+            rows = self.runtime.read_model.open_cases_for_router(gained)
+            loaded = router.refile_localities(gained, rows)
+        self._held = mine
+        self._changed = False
+        self.stats.counts["places_dropped"] += dropped
+        self.stats.counts["places_loaded"] += loaded
+        log.info(
+            "holding the places of partitions %s of %d: %d localities, %d open cases loaded, "
+            "%d forgotten",
+            sorted(self.owned), self.partitions, len(mine), loaded, dropped,
+        )
+
+    def check_strays(self, commands: list[Parsed]) -> None:
+        """Records about places this worker does not hold: the read model's open cases there
+        (after a catch-up) replace what the index has at those places, just before they are
+        decided. A record whose place nobody can tell needs nothing: it is never merged."""
+        router = self.router
+        if router is None or not self.partitions:
+            return
+        strays: set[str] = set()
+        for item in commands:
+            loc = self.keys.locality_of(item.command)
+            if loc is not None and loc not in self._held:
+                strays.add(loc)
+        if not strays:
+            return
+        self._catch_up()
+        rows = self.runtime.read_model.open_cases_for_router(strays)
+        router.refile_localities(strays, rows)
+        self.stats.counts["stray_checks"] += 1
+
+
 # ---- the steps between polls ---------------------------------------------------------------
 
 
@@ -380,6 +491,7 @@ class Worker:
         self.store_dead_letters = StoreDeadLetters(runtime, settings, self.stats)
         self.apply = ApplyCommands(runtime, settings, self.stats)
         self.catch_up = CatchUpProjections(runtime.projector if self.options.projections else None)
+        self.places = PlaceShards(runtime, settings, self.stats)
         district, retry = runtime.config.district.id, self.options.standby_retry
         self.leases = [
             Lease(runtime.views_engine, DEADLINE_CLOCK, district, retry=retry),
@@ -410,7 +522,9 @@ class Worker:
         if self.options.instance_id:
             config["group_instance_id"] = self.options.instance_id
         self._consumer = KafkaConsumer(**config)
-        self._consumer.subscribe([self.settings.intake_topic, self.settings.dlq_topic])
+        self._consumer.subscribe(
+            [self.settings.intake_topic, self.settings.dlq_topic], listener=self.places
+        )
         self._producer = make_producer(self.settings)
 
     def close(self) -> None:
@@ -444,6 +558,9 @@ class Worker:
                 if deadline is not None and time.monotonic() > deadline:
                     break
                 batch = consumer.poll(timeout_ms=self.options.poll_timeout_ms)
+                # A rebalance inside that poll: the index takes its places over before any
+                # record of the poll is decided.
+                self._settle_places()
                 if batch:
                     self._process_retrying(batch)
                     self._commit()
@@ -463,6 +580,19 @@ class Worker:
         finally:
             self.close()
         return self.stats
+
+    def _settle_places(self, attempts: int = 4) -> None:
+        """A database hiccup retries; still failing → raise (nothing of the poll is committed,
+        it is delivered again after a restart)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self.places.settle(self._consumer)
+                return
+            except Exception:
+                if attempt == attempts or self.stop_event.is_set():
+                    raise
+                log.exception("taking places over failed (attempt %d); retrying", attempt)
+                self.stop_event.wait(min(2.0**attempt, 15.0))
 
     def _process_retrying(self, batch: dict[Any, list[Any]], attempts: int = 4) -> None:
         """A database hiccup (restart, lock timeout) retries the same poll: it is idempotent.
@@ -484,6 +614,7 @@ class Worker:
         caller's, after this returns."""
         poll = self.decode(batch)
         self.store_dead_letters(poll, self._producer)
+        self.places.check_strays(poll.commands)
         self.apply(poll, self._producer)
         if poll.commands or poll.letters:
             log.info(

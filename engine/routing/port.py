@@ -10,7 +10,7 @@ unit by rule) are in :mod:`engine.routing.rules`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
@@ -163,7 +163,27 @@ class WarmsFromOpenCases(Protocol):
 
 
 @runtime_checkable
-class OpenCasesForRouter(Protocol):
-    """What a read model offers a warming router."""
+class HoldsLocalities(Protocol):
+    """A router whose duplicate index can hold only some localities (属地): each Kafka worker
+    holds the open cases of the places its partitions carry (adapters/transport/placement.py)
+    and takes them over from the read model when the group rebalances."""
 
-    def open_cases_for_router(self) -> Sequence[Mapping[str, Any]]: ...
+    def drop_localities(self, keep: Callable[[str], bool]) -> int:
+        """Forget the open cases of every locality ``keep`` refuses; returns how many."""
+        ...
+
+    def refile_localities(
+        self, localities: Collection[str], open_cases: Iterable[Mapping[str, Any]]
+    ) -> int:
+        """Forget the open cases held at ``localities``, then file ``open_cases`` (the read
+        model's at those localities); returns how many were filed."""
+        ...
+
+
+@runtime_checkable
+class OpenCasesForRouter(Protocol):
+    """What a read model offers a warming router (``localities``: only the open cases there)."""
+
+    def open_cases_for_router(
+        self, localities: Collection[str] | None = None
+    ) -> Sequence[Mapping[str, Any]]: ...

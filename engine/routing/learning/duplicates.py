@@ -305,6 +305,17 @@ class DuplicateIndex:
         if not bucket.cases:
             del self._buckets[key]
 
+    def drop_localities(self, keep: Callable[[str], bool]) -> int:
+        """Forget every open case filed at a locality ``keep`` refuses (a Kafka worker gave up
+        the partition that carries that place); returns how many."""
+        gone = [
+            cid for key in list(self._buckets) if not keep(key[1])
+            for cid in self._buckets[key].cases
+        ]
+        for cid in gone:
+            self.remove(cid)
+        return len(gone)
+
     def get(self, case_id: UUID) -> OpenCase | None:
         key = self._where.get(case_id)
         return self._buckets[key].cases.get(case_id) if key else None

@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +51,7 @@ from engine.routing.port import (
     CaseFacts,
     DuplicateCandidate,
     FollowsLessons,
+    HoldsLocalities,
     Lesson,
     LessonSource,
     RoutingDecision,
@@ -89,7 +90,7 @@ class Reading:
     margin: float = 1.0  # the blend's first probability minus its second
 
 
-class LearningRouter(FollowsLessons, WarmsFromOpenCases):
+class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
     """Implements :class:`engine.routing.port.Router` and both optional abilities of the port."""
 
     name = "learning"
@@ -712,6 +713,19 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases):
             self.case_opened(facts, str(category), str(locality))
             n += 1
         return n
+
+    def drop_localities(self, keep: Callable[[str], bool]) -> int:
+        with self._lock:
+            return self.index.drop_localities(keep)
+
+    def refile_localities(
+        self, localities: Collection[str], open_cases: Iterable[Any]
+    ) -> int:
+        """The read model's open cases at ``localities`` replace the ones held there (another
+        worker may have opened, merged or closed cases at those places)."""
+        places = set(localities)
+        self.drop_localities(lambda loc: loc not in places)
+        return self.warm(open_cases)
 
     def _embed_texts(self, texts: list[str]) -> Vectors:
         return self.encoder.encode([t or "空" for t in texts])
