@@ -92,9 +92,15 @@ def test_services_and_their_order(compose: dict[str, Any]) -> None:
     assert services["init"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     for name in ("postgres", "kafka", "api"):
         assert services[name]["healthcheck"]["test"], name
-    # One worker: the duplicate index is in its memory (a second one would miss merges); the
-    # views are followed by their own process on the other core.
-    assert services["worker"]["deploy"]["replicas"] == 1
+    # Three workers in one consumer group, intake keyed by place (each holds the duplicate index
+    # of its partitions' places), no more than the intake topic's partitions (an extra one
+    # would idle); the views are followed by their own processes.
+    from adapters.transport.kafka import KafkaSettings
+
+    workers = services["worker"]["deploy"]["replicas"]
+    assert workers == 3
+    assert workers <= KafkaSettings.from_env({}).partitions
+    assert workers <= int(services["kafka"]["environment"]["KAFKA_NUM_PARTITIONS"])
     assert services["worker"]["command"] == ["worker", "--no-projections"]
     assert services["projector"]["command"] == ["projections", "follow"]
     # Two followers, one of them a standby: the follow lease is a PostgreSQL advisory lock, so
