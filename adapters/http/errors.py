@@ -174,6 +174,12 @@ def _zh(err: dict[str, Any]) -> str:
     ctx = err.get("ctx") or {}
     if kind == "string_too_long" and "max_length" in ctx:
         return f"太长（最多 {ctx['max_length']} 字）"
+    # A text whose length is checked after its own validator (媒体监督 outlet: ``Ref`` plus
+    # min_length=1) fails pydantic's generic length check: characters, not items.
+    if kind in ("too_short", "too_long") and isinstance(err.get("input"), str):
+        if kind == "too_short":
+            return "不能为空或太短"
+        return f"太长（最多 {ctx['max_length']} 字）" if "max_length" in ctx else "太长"
     # A list (the items of a 一表通 form, the units of 协办): counted in items, not characters.
     if kind == "too_long" and "max_length" in ctx:
         return f"太多（最多 {ctx['max_length']} 项）"

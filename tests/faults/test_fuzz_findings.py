@@ -83,3 +83,18 @@ def test_a_count_of_the_wrong_kind_is_refused_in_chinese() -> None:
             r = client.post("/api/admin/rules", json={**rule, "priority": value}, headers=auth(ADMIN))
             assert r.status_code == 422 and r.json()["message"] == f"priority：{said}", r.text
         assert (rt.app.recorder.max_notification_id() or 0) == head
+
+
+def test_an_empty_outlet_is_said_empty_not_counted_in_items() -> None:
+    """媒体监督 with ``"outlet": ""`` answered "outlet：太少（至少 1 项）" (a string counted as a
+    list: its length is checked after its own validator, pydantic's generic too_short). It is
+    "不能为空或太短", and nothing is written."""
+    with api_client() as (client, rt):
+        head = rt.app.recorder.max_notification_id() or 0
+        record = {"outlet": "", "title": "茶亭路路灯熄灭近月", "url": "https://www.bhrb.example.cn/1.html",
+                  "published_at": "2026-11-02T07:30:00+08:00", "passage": "记者走访发现茶亭路路灯已熄灭近一个月。"}
+        r = client.post("/api/intake/media", json=record, headers=OP)
+        assert r.status_code == 422 and r.json()["message"] == "outlet：不能为空或太短", r.text
+        r = client.post("/api/intake/media", json={**record, "outlet": "北海日报", "title": ""}, headers=OP)
+        assert r.status_code == 422 and r.json()["message"] == "title：不能为空或太短", r.text
+        assert (rt.app.recorder.max_notification_id() or 0) == head
