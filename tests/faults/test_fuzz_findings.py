@@ -75,6 +75,7 @@ def test_a_count_of_the_wrong_kind_is_refused_in_chinese() -> None:
         assert r.status_code == 201, r.text
         head = rt.app.recorder.max_notification_id() or 0
         path = f"/api/projects/{r.json()['project_id']}/progress"
+        value: object
         for value in (None, 1.5, [1]):
             r = client.post(path, json={"milestone": value, "note": "已完成设计"}, headers=auth("demo-unit-chatinglu"))
             assert r.status_code == 422 and r.json()["message"] == "milestone：须为整数", r.text

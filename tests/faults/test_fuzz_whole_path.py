@@ -15,6 +15,7 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import time_machine
@@ -213,7 +214,7 @@ def test_hostile_files_through_the_sanshi_ingest_command(tmp_path: object) -> No
 
     folder = Path(str(tmp_path))
     db = f"sqlite:///{folder / 'cli.db'}"
-    files = {"hotline": HOSTILE_HOTLINE, "police": HOSTILE_POLICE, **HOSTILE_NEW}
+    files: dict[str, Any] = {"hotline": HOSTILE_HOTLINE, "police": HOSTILE_POLICE, **HOSTILE_NEW}
     with time_machine.travel(START, tick=False):
         for channel, records in files.items():
             path = folder / f"{channel}.jsonl"

@@ -1634,8 +1634,8 @@ class WholePath(RuleBasedStateMachine):
         """A time as an exporter writes it, within the last week (absurd ones are the records'
         hostile fields)."""
         at = self.now() - dt.timedelta(minutes=d(st.integers(1, 7 * 24 * 60)))
-        return d(st.sampled_from([at.isoformat(), at.strftime("%Y-%m-%d %H:%M"), at.strftime("%Y/%-m/%-d %-H:%M"),
-                                  f"{at.year}年{at.month}月{at.day}日 {at:%H:%M}"]))
+        return str(d(st.sampled_from([at.isoformat(), at.strftime("%Y-%m-%d %H:%M"), at.strftime("%Y/%-m/%-d %-H:%M"),
+                                      f"{at.year}年{at.month}月{at.day}日 {at:%H:%M}"])))
 
     def refused_clearly(self, door: str, request: str, resp: Any) -> None:
         """A refusal is one of the statuses a client can act on, with a message a person reads."""
