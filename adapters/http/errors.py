@@ -152,7 +152,14 @@ _VALIDATION_ZH = {
     # JSON that escapes half of a surrogate pair ("\ud800"): no character at all.
     "string_unicode": "含无效字符（不成对的代理项），不能保存",
     "int_parsing": "须为整数",
+    # A count given as null, a list, 1.5 or a string of 5,000 digits: pydantic's English
+    # reached the user as it was (实事项目 milestone, 派单规则 priority).
+    "int_type": "须为整数",
+    "int_from_float": "须为整数",
+    "int_parsing_size": "须为整数（数字太长）",
     "float_parsing": "须为数字",
+    "float_type": "须为数字",
+    "finite_number": "须为有限的数字",
     "greater_than_equal": "太小",
     "less_than_equal": "太大",
     "model_attributes_type": "须为 JSON 对象",
@@ -167,6 +174,12 @@ def _zh(err: dict[str, Any]) -> str:
     ctx = err.get("ctx") or {}
     if kind == "string_too_long" and "max_length" in ctx:
         return f"太长（最多 {ctx['max_length']} 字）"
+    # A text whose length is checked after its own validator (媒体监督 outlet: ``Ref`` plus
+    # min_length=1) fails pydantic's generic length check: characters, not items.
+    if kind in ("too_short", "too_long") and isinstance(err.get("input"), str):
+        if kind == "too_short":
+            return "不能为空或太短"
+        return f"太长（最多 {ctx['max_length']} 字）" if "max_length" in ctx else "太长"
     # A list (the items of a 一表通 form, the units of 协办): counted in items, not characters.
     if kind == "too_long" and "max_length" in ctx:
         return f"太多（最多 {ctx['max_length']} 项）"

@@ -56,3 +56,46 @@ def test_a_login_with_nul_is_refused_on_postgres_not_a_500(pg_server: object) ->
     """``POST /api/session`` looked the login up in the people view as it came: PostgreSQL
     refuses a NUL in a query string (DataError), so a login with one was a 500 there."""
     _login_with_nul(pg_server.create_database("t_fuzz_login_nul"))  # type: ignore[attr-defined]
+
+
+# ---- the newer doors: 实事项目, 管理设置, 媒体监督 (tests/faults/whole_path.py) -------------------
+
+
+def test_a_count_of_the_wrong_kind_is_refused_in_chinese() -> None:
+    """A milestone number given as null, 1.5 or a list, a rule's priority as 1.5 or 5,000
+    digits: each answered pydantic's English ("Input should be a valid integer, got a number
+    with a fractional part"). Each is 422 in Chinese, and writes nothing."""
+    from tests.support.api import ADMIN, LEADER
+
+    with api_client() as (client, rt):
+        head = rt.app.recorder.max_notification_id() or 0
+        project = {"title": "茶亭路路灯改造", "owner_unit": "chatinglu", "deadline": "2027-06-30",
+                   "milestones": [{"title": "第1阶段", "due": "2027-03-31"}]}
+        r = client.post("/api/projects", json=project, headers=auth(LEADER))
+        assert r.status_code == 201, r.text
+        head = rt.app.recorder.max_notification_id() or 0
+        path = f"/api/projects/{r.json()['project_id']}/progress"
+        value: object
+        for value in (None, 1.5, [1]):
+            r = client.post(path, json={"milestone": value, "note": "已完成设计"}, headers=auth("demo-unit-chatinglu"))
+            assert r.status_code == 422 and r.json()["message"] == "milestone：须为整数", r.text
+        rule = {"category": "municipal", "keywords": ["路灯"], "to": "chengguan"}
+        for value, said in ((1.5, "须为整数"), ("1" * 5000, "须为整数（数字太长）")):
+            r = client.post("/api/admin/rules", json={**rule, "priority": value}, headers=auth(ADMIN))
+            assert r.status_code == 422 and r.json()["message"] == f"priority：{said}", r.text
+        assert (rt.app.recorder.max_notification_id() or 0) == head
+
+
+def test_an_empty_outlet_is_said_empty_not_counted_in_items() -> None:
+    """媒体监督 with ``"outlet": ""`` answered "outlet：太少（至少 1 项）" (a string counted as a
+    list: its length is checked after its own validator, pydantic's generic too_short). It is
+    "不能为空或太短", and nothing is written."""
+    with api_client() as (client, rt):
+        head = rt.app.recorder.max_notification_id() or 0
+        record = {"outlet": "", "title": "茶亭路路灯熄灭近月", "url": "https://www.bhrb.example.cn/1.html",
+                  "published_at": "2026-11-02T07:30:00+08:00", "passage": "记者走访发现茶亭路路灯已熄灭近一个月。"}
+        r = client.post("/api/intake/media", json=record, headers=OP)
+        assert r.status_code == 422 and r.json()["message"] == "outlet：不能为空或太短", r.text
+        r = client.post("/api/intake/media", json={**record, "outlet": "北海日报", "title": ""}, headers=OP)
+        assert r.status_code == 422 and r.json()["message"] == "title：不能为空或太短", r.text
+        assert (rt.app.recorder.max_notification_id() or 0) == head

@@ -15,6 +15,7 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import time_machine
@@ -146,6 +147,44 @@ HOSTILE_POLICE = [
      "police_category": "450502199001011234纠纷", "location": "海城区中街"},
 ]
 
+# The newer channels, as their exporters write them and as they go wrong (docs/channels.md).
+HOSTILE_NEW = {
+    "grid": [
+        {"report_no": "CLI-G1", "grid_worker_id": "gw033", "grid_id": "第３网格", "received_at": "2026年11月2日9时30分",
+         "content": "北部湾中路公交站台顶棚被风刮坏", "resident_phone": "１３８７７９１２３４５", "consent": "拒绝"},
+        {"report_no": "CLI-G2", "grid_worker_id": "gw033", "grid_id": "hc-zj-07", "received_at": "2026-02-30 09:00",
+         "content": "路灯不亮"},
+        {"report_no": "CLI-G3", "grid_worker_id": "\x00", "grid_id": "hc-zj-07", "received_at": "2026-11-02T09:00:00+05:45",
+         "content": "路灯不亮", "consent": True, "consent_method": "书面", "consent_at": "9999-12-31T23:59:59-12:00"},
+    ],
+    "enterprise": [
+        {"request_no": "CLI-E1", "received_at": "2026/11/2 9:10", "enterprise_name": "北海ＢＨ智能装备有限公司",
+         "credit_code": "９１４５０５０２ １９８７ ６５４３ ２Ｘ", "content": "招工难，希望组织专场招聘会"},
+        {"request_no": "CLI-E2", "received_at": "2026-11-02 09:10", "enterprise_name": "北海海韵食品有限公司",
+         "credit_code": "91450500MA5K2B7C3D", "content": "用电增容两个月未接电"},
+        {"request_no": "CLI-E3", "received_at": "0001-01-01T00:00:00+14:00", "enterprise_name": "x",
+         "credit_code": 914505001234567890, "content": ["用电"]},
+    ],
+    "court": [
+        {"case_no": "（２０２６）桂０５０２民诉前调１２３４号", "received_at": "2026-11-02 10:00", "dispute_type": "相邻关系纠纷",
+         "summary": "楼上卫生间漏水至楼下", "mediation_deadline": "2026年2月30日"},
+        {"case_no": "（9999）桂0502民诉前调1号", "received_at": "2026-11-02 10:00", "dispute_type": "民间借贷纠纷",
+         "summary": "借款逾期未还\x00"},
+    ],
+    "media": [
+        {"outlet": "北海日报", "title": "茶亭路路灯熄灭", "url": "javascript:alert(1)", "published_at": "2026-11-01 07:30",
+         "passage": "茶亭路路灯已熄灭近一个月"},
+        {"outlet": "北海日报", "title": "茶亭路路灯熄灭", "url": "HTTPS://WWW.BHRB.EXAMPLE.CN/1.html",
+         "published_at": "2026-11-01 07:30", "received_at": "2000-01-01 00:00", "passage": "茶亭路路灯已熄灭近一个月"},
+    ],
+    "town": [
+        {"request_no": "CLI-T1", "street": "ＺＨＯＮＧＪＩＥ", "received_at": "2026-11-02 09:00", "content": "雨水管网老化"},
+        {"request_no": "CLI-T2", "street": "chatinglu", "received_at": "2026-11-02 09:00", "content": "雨水管网老化",
+         "department": "\x00"},
+        {"request_no": "a/b", "street": "zhongjie", "received_at": "2026-11-02 09:00", "content": "雨水管网老化"},
+    ],
+}
+
 
 def _check_views(db: str, rebuild: str) -> None:
     from adapters.bootstrap import bootstrap
@@ -175,7 +214,7 @@ def test_hostile_files_through_the_sanshi_ingest_command(tmp_path: object) -> No
 
     folder = Path(str(tmp_path))
     db = f"sqlite:///{folder / 'cli.db'}"
-    files = {"hotline": HOSTILE_HOTLINE, "police": HOSTILE_POLICE}
+    files: dict[str, Any] = {"hotline": HOSTILE_HOTLINE, "police": HOSTILE_POLICE, **HOSTILE_NEW}
     with time_machine.travel(START, tick=False):
         for channel, records in files.items():
             path = folder / f"{channel}.jsonl"
@@ -184,6 +223,10 @@ def test_hostile_files_through_the_sanshi_ingest_command(tmp_path: object) -> No
                                         env={"SANSHI_DB": db, "SANSHI_KAFKA": ""})
             assert result.exception is None or isinstance(result.exception, SystemExit), result.output
             assert "Traceback" not in result.output
+            # Every record has an outcome; a dead letter says why.
+            report = json.loads(result.output[result.output.index("{"):])
+            assert report["records"] == len(records), (channel, report)
+            assert all(d["reason"] for d in report["details"]["dead_lettered"]), (channel, report)
         _check_views(db, "sqlite://")
 
 
