@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -37,26 +37,39 @@ def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.fixture
-def city(tmp_path: Path) -> Iterator[City]:
+def _city_file(tmp_path: Path, haicheng_db: str, yinhai_db: str) -> Path:
     file = tmp_path / "city.yaml"
     file.write_text(
         "city: {id: beihai, name: 北海市}\n"
         "districts:\n"
         f"- {{id: haicheng, name: 海城区, config: {REPO / 'engine/data/haicheng.yaml'}, "
-        f"database: 'sqlite:///{tmp_path / 'haicheng.db'}'}}\n"
+        f"database: '{haicheng_db}'}}\n"
         f"- {{id: yinhai, name: 银海区, config: {REPO / 'deploy/city/yinhai.yaml'}, "
-        f"database: 'sqlite:///{tmp_path / 'yinhai.db'}'}}\n"
+        f"database: '{yinhai_db}'}}\n"
         f"tokens:\n- {{token: {CITY_LEADER}, role: leader, name: 市领导}}\n",
         encoding="utf-8",
     )
-    c = bootstrap_city(file, environ={})
+    return file
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def city(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[City]:
+    """Two districts, each its own database: two SQLite files, or two PostgreSQL databases."""
+    if request.param == "postgres":
+        server = request.getfixturevalue("pg_server")
+        names = [f"t_{uuid4().hex}" for _ in range(2)]
+        urls = [server.create_database(n) for n in names]
+    else:
+        names, urls = [], [f"sqlite:///{tmp_path / d}.db" for d in ("haicheng", "yinhai")]
+    c = bootstrap_city(_city_file(tmp_path, *urls), environ={})
     for rt in c.districts.values():
         rt.app.clock = lambda: T0  # commands given no time (the HTTP routes) happen at T0
     try:
         yield c
     finally:
         c.close()
+        for n in names:
+            server.drop_database(n)
 
 
 @pytest.fixture
@@ -78,6 +91,8 @@ def _tokens(city: City) -> dict[str, list[str]]:
     return {d: [t.token for t in rt.config.tokens] for d, rt in city.districts.items()}
 
 
+# The authorisation matrix does not depend on the database: SQLite runs it.
+@pytest.mark.parametrize("city", ["sqlite"], indirect=True)
 def test_no_case_of_one_district_is_visible_to_the_other_districts_tokens(
     city: City, client: TestClient
 ) -> None:
