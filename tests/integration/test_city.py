@@ -227,3 +227,25 @@ def test_each_districts_views_equal_a_rebuild_after_a_transfer(
         rt.projector.rebuild()
         assert rt.read_model.stats("channel") == live, district
         assert rt.read_model.stats(None)["total"] == live_case, district
+
+
+@pytest.mark.parametrize("city", ["sqlite"], indirect=True)
+def test_a_returned_case_transferred_out_leaves_the_return_queue(city: City) -> None:
+    """A unit returns a case as not its district's; the centre hands it over instead of
+    reviewing the return: the return lapses (no longer 待审退单) and the case is 已转出."""
+    hc = city.runtime("haicheng")
+    cid = _receive(city, "haicheng", "HC5", LAMP.format(n=6))
+    unit = hc.app.get_case(cid).assigned_unit
+    assert unit is not None
+    hc.app.return_case(cid, unit, "该地址属银海区", "unit:clerk", at=T0)
+    assert [r["case_id"] for r in hc.read_model.return_review_queue()["rows"]] == [cid]
+    moved = city.transfer("haicheng", cid, "yinhai", "地址属银海区", "operator:test", at=T0)
+    assert moved["status"] == "transferred_out" and moved["duplicate"] is False
+    assert hc.read_model.return_review_queue()["total"] == 0
+    with hc.views_engine.connect() as conn:
+        from projections.tables import view_returns
+
+        decisions = [r.decision for r in conn.execute(view_returns.select())]
+    assert decisions == ["lapsed"]
+    # The return happened (退单率 counts it) and stays 海城区's.
+    assert hc.read_model.stats(None)["total"]["returned"] == 1
