@@ -713,6 +713,30 @@ class SanshiApplication(Application[UUID]):
 
         return self._act(case_id, act)
 
+    def transfer_out(
+        self,
+        case_id: UUID,
+        to_district: str,
+        to_district_name: str,
+        reason: str,
+        principal: str,
+        at: dt.datetime | None = None,
+    ) -> Case:
+        """跨区转办 (docs/city.md): the case leaves this district as 已转出; the city then hands
+        it to ``to_district`` (``adapters.city``, which retries without asking again once the
+        case is 已转出: a second transfer of it is refused like any illegal transition)."""
+        at = self._now(at)
+        return self._act(
+            case_id,
+            lambda c: c.transfer_out(
+                to_district=to_district,
+                to_district_name=to_district_name,
+                reason=reason,
+                principal=principal,
+                at=at,
+            ),
+        )
+
     def callback_unanswered(
         self, case_id: UUID, principal: str, note: str = "", at: dt.datetime | None = None
     ) -> Case:

@@ -58,7 +58,7 @@ OPEN_STATUSES = frozenset(
 )
 # ``merged`` is not terminal: the centre may unmerge the case (it becomes its own case again),
 # and a merged caller is called back when the original is resolved, then closed.
-TERMINAL_STATUSES = frozenset({Status.CLOSED, Status.REJECTED})
+TERMINAL_STATUSES = frozenset({Status.CLOSED, Status.REJECTED, Status.TRANSFERRED_OUT})
 
 
 _AT_CENTRE = frozenset({Status.RECEIVED, Status.RETURNED, Status.REOPENED})
@@ -126,6 +126,9 @@ ALLOWED: dict[Action, frozenset[Status]] = {
     # completion resolves it (as the owner unit) wherever it waits, at the centre or a unit.
     Action.LINK_PROJECT: OPEN_STATUSES,
     Action.PROJECT_RESOLVE: OPEN_STATUSES,
+    # 跨区转办 (docs/city.md): a case waiting at the centre (received, returned, reopened) that
+    # belongs to another district of the city leaves this one as 已转出.
+    Action.TRANSFER_OUT: _AT_CENTRE,
 }
 # What the centre does with a case at the centre other than through the shelf: refused while
 # the case is on the shelf (take it off first, or decide a claim), so that a claimant is never
@@ -138,6 +141,7 @@ _OFF_SHELF_FIRST = frozenset(
         Action.MERGE,
         Action.SEND_TO_MANUAL,
         Action.REVIEW_RETURN,
+        Action.TRANSFER_OUT,
     }
 )
 
@@ -393,6 +397,8 @@ class Case(Aggregate):
         self.shelf: dict[str, Any] | None = None
         self.shelf_listings = 0
         self.shelf_claims: list[dict[str, Any]] = []
+        # 跨区转办 (docs/city.md): the district it was handed to, and why, once transferred out.
+        self.transferred_to: dict[str, Any] | None = None
         # Netflix Dispatch keeps a timestamp per status; so do we.
         self.status_times: dict[str, datetime] = {Status.RECEIVED.value: at}
 
@@ -996,6 +1002,37 @@ class Case(Aggregate):
     @event("DuplicateLinked")
     def _duplicate_linked(self, *, duplicate: UUID, principal: str, at: datetime) -> None:
         self.duplicates.append(duplicate)
+
+    def transfer_out(
+        self, *, to_district: str, to_district_name: str, reason: str, principal: str, at: datetime
+    ) -> None:
+        """跨区转办: the case belongs to another district of the city; it leaves this district
+        as 已转出 (terminal) and the city hands it over (docs/city.md)."""
+        self._require(Action.TRANSFER_OUT)
+        if not reason.strip():
+            raise InvalidCommand("跨区转办必须说明理由")
+        if not to_district.strip():
+            raise InvalidCommand("跨区转办必须指定转入的区")
+        self._transferred_out(
+            to_district=to_district,
+            to_district_name=to_district_name,
+            reason=reason,
+            principal=principal,
+            at=at,
+        )
+
+    @event("TransferredOut")
+    def _transferred_out(
+        self, *, to_district: str, to_district_name: str, reason: str, principal: str, at: datetime
+    ) -> None:
+        self.transferred_to = {
+            "district": to_district,
+            "name": to_district_name,
+            "reason": reason,
+            "by": principal,
+            "at": at,
+        }
+        self._enter(Status.TRANSFERRED_OUT, at)
 
     def send_to_manual(self, *, reason: str, principal: str, at: datetime) -> None:
         """转中心人工派单队列 (low router confidence, three returns, no unit found)."""

@@ -138,6 +138,8 @@ class Status(StrEnum):
     REJECTED = "rejected"  # 不予受理 (terminal)
     MERGED = "merged"  # 合并 into another open case (terminal)
     ON_HOLD = "on_hold"  # 挂起中: the centre stopped the handling clock at the unit's request
+    # 已转出: handed to another district of the city (跨区转办, docs/city.md); terminal here
+    TRANSFERRED_OUT = "transferred_out"
 
 
 STATUSES: Final = _vocabulary(
@@ -156,6 +158,7 @@ STATUSES: Final = _vocabulary(
         Status.REJECTED: "不予受理",
         Status.MERGED: "已合并",
         Status.ON_HOLD: "挂起中",
+        Status.TRANSFERRED_OUT: "已转出",
     },
 )
 
@@ -212,6 +215,9 @@ class Action(StrEnum):
     # 实事项目 (engine/projects.py): a case taken into a project, resolved by its completion.
     LINK_PROJECT = "link_project"  # 纳入实事项目
     PROJECT_RESOLVE = "project_resolve"  # 项目办结: the project's result resolves the case
+    # 跨区转办 (docs/city.md): the centre hands a case that belongs to another district of the
+    # city over to it; closed here as 已转出, received there as a new case.
+    TRANSFER_OUT = "transfer_out"
 
 
 ACTIONS: Final = _vocabulary(
@@ -261,6 +267,7 @@ ACTIONS: Final = _vocabulary(
         Action.DECIDE_CLAIM: "认领审核",
         Action.LINK_PROJECT: "纳入实事项目",
         Action.PROJECT_RESOLVE: "项目办结",
+        Action.TRANSFER_OUT: "跨区转办",
     },
 )
 
@@ -315,6 +322,7 @@ EVENT_KINDS: Final = _vocabulary(
         "UnitCensured": "通报/追责",
         "ReturnReviewed": "退单审核",
         "Transferred": "转办",
+        "TransferredOut": "跨区转出",
         "CallbackUnanswered": "回访未接通",
         "ClosedUnreachable": "未接通结案",
         # 附件 (engine/attachments.py)
@@ -400,6 +408,7 @@ class Channel(StrEnum):
     MEDIA = "media"  # 媒体监督: a published report as the source
     COURT = "court"  # 诉前调解: the court's pre-litigation mediation referral
     TOWN = "town"  # 镇呼市应: a town or street asking a city department
+    TRANSFER = "transfer"  # 跨区转入: handed over by another district of the city (docs/city.md)
 
 
 CHANNELS: Final = _vocabulary(
@@ -415,6 +424,7 @@ CHANNELS: Final = _vocabulary(
         Channel.MEDIA: "媒体监督",
         Channel.COURT: "诉前调解",
         Channel.TOWN: "镇呼市应",
+        Channel.TRANSFER: "跨区转入",
     },
 )
 

@@ -514,6 +514,17 @@ class CaseFold(CoopCaseRules, ShelfCaseRules):
         self._move_responsible(row, self.centre, deltas)
         self._bump(row, "rejected", 1, deltas)
 
+    def _on_TransferredOut(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
+        # 跨区转办 (docs/city.md): this district did not take the case on (不予受理 in the sense
+        # of 有效受理: it is another district's), so it leaves this district's accepted cases and
+        # its 办结率 and is counted in ``rejected``; the status tells it apart (已转出). A return
+        # waiting for review lapses with it (projections.returns), as on a merge.
+        row["status"] = "transferred_out"
+        row["unit"] = None
+        row["result"] = str(e["reason"])[:500]
+        self._move_responsible(row, self.centre, deltas)
+        self._bump(row, "rejected", 1, deltas)
+
     def _on_FollowedUp(self, row: CaseRow, e: dict[str, Any], deltas: Deltas) -> None:
         unit = self._unit(e["unit"])
         self._bump(row, "followups", 1, deltas, unit)

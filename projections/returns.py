@@ -28,7 +28,7 @@ from projections.fold import CaseRow, shanghai_day
 from projections.tables import view_returns
 
 # The events that touch the returns view (the projector asks only about these).
-RETURN_EVENTS = frozenset({"Returned", "ReturnReviewed", "Merged"})
+RETURN_EVENTS = frozenset({"Returned", "ReturnReviewed", "Merged", "TransferredOut"})
 
 
 @dataclass
@@ -79,7 +79,7 @@ class ReturnFold:
                     "to_unit": str(e["to_unit"]),
                 },
             )
-        elif name == "Merged" and row.get("return_pending_at") is not None:
+        elif name in ("Merged", "TransferredOut") and row.get("return_pending_at") is not None:
             writes.change(
                 (case_id, int(row["return_count"])),
                 {"decision": "lapsed", "decided_at": e["at"]},

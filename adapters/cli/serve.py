@@ -79,6 +79,13 @@ def _tick_while_held(
     is_flag=True,
     help="演示模式：登录页为每个角色显示一个演示账号按钮（切勿用于生产）",
 )
+@click.option(
+    "--city",
+    "city_file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="市级部署：按市级配置文件同时服务多个区（各区挂在 /d/<区>/，市级统计 /city/api/stats）",
+)
 def serve(
     host: str,
     port: int,
@@ -87,6 +94,7 @@ def serve(
     metrics_port: int | None,
     metrics_host: str,
     demo: bool,
+    city_file: str | None,
 ) -> None:
     """启动 HTTP 接口与网页界面（受理台、工单箱、领导驾驶舱）。"""
     import uvicorn
@@ -94,6 +102,9 @@ def serve(
     from adapters.bootstrap import bootstrap
     from adapters.http import create_app
 
+    if city_file is not None:
+        serve_city(city_file, host, port, clock_interval, log_level)
+        return
     runtime = bootstrap()
     app = create_app(runtime, demo=demo)
     stop = threading.Event()
@@ -135,6 +146,43 @@ def serve(
     finally:
         stop.set()
         runtime.close()
+
+
+def serve_city(
+    city_file: str, host: str, port: int, clock_interval: float, log_level: str
+) -> None:
+    """docs/city.md: every district of the city file its own runtime, one app, one port; each
+    district's deadline clock in a thread of its own (on its own database's lease)."""
+    import uvicorn
+
+    from adapters.city import bootstrap_city
+    from adapters.http.city import create_city_app
+    from engine.config import ConfigError
+
+    try:
+        city = bootstrap_city(city_file)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    app = create_city_app(city)
+    stop = threading.Event()
+    if clock_interval > 0:
+        for district, runtime in city.districts.items():
+            threading.Thread(
+                target=run_clock,
+                args=(runtime, clock_interval, stop),
+                name=f"deadline-clock-{district}",
+                daemon=True,
+            ).start()
+    mounts = "，".join(f"{rt.config.district.name} /d/{d}/" for d, rt in city.districts.items())
+    click.echo(
+        f"sanshi 市级服务已启动：http://{host}:{port}/  {city.config.city.name}："
+        f"{mounts}；市级统计 /city/api/stats（市级令牌）"
+    )
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    finally:
+        stop.set()
+        city.close()
 
 
 def register(group: click.Group) -> None:

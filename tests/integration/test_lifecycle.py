@@ -92,6 +92,9 @@ def domain_case(status: Status, review: bool = True) -> Case:
     if status == Status.MERGED:
         c.merge_into(target=uuid4(), similarity=0.9, reason={}, principal=OP, at=T0)
         return c
+    if status == Status.TRANSFERRED_OUT:
+        c.transfer_out(to_district="yinhai", to_district_name="银海区", reason="地址属银海区", principal=OP, at=T0)
+        return c
     _dispatch(c)
     if status == Status.DISPATCHED:
         return c
@@ -153,6 +156,8 @@ def domain_act(case: Case, action: Action) -> None:
         case.answer_directly(answer="已解答", centre="centre", **kw)
     elif action == Action.REJECT:
         case.reject(reason="不属于受理范围", **kw)
+    elif action == Action.TRANSFER_OUT:
+        case.transfer_out(to_district="yinhai", to_district_name="银海区", reason="地址属银海区", **kw)
     elif action == Action.MERGE:
         case.merge_into(target=uuid4(), similarity=0.9, reason={}, **kw)
     elif action == Action.ESCALATE:
@@ -408,6 +413,7 @@ SERVICE_ACTIONS: dict[Action, Callable[[SanshiApplication, UUID], object]] = {
     Action.FOLLOW_UP: lambda a, c: a.follow_up(c, True, Rating.SATISFIED, OP, at=T0),
     Action.ANSWER_DIRECTLY: lambda a, c: a.answer_directly(c, "已解答", OP, at=T0),
     Action.REJECT: lambda a, c: a.reject(c, "不属于受理范围", OP, at=T0),
+    Action.TRANSFER_OUT: lambda a, c: a.transfer_out(c, "yinhai", "银海区", "地址属银海区", OP, at=T0),
     Action.URGE: lambda a, c: a.urge(c, "请加快办理", OP, at=T0),
     Action.CLOSE: lambda a, c: a.close_case(c, "结案", OP, at=T0),
     Action.REQUEST_HOLD: lambda a, c: a.request_hold(

@@ -103,6 +103,11 @@ def assert_decodes_like_the_mapper(rt: Runtime, unread: dict[str, str] | None = 
     return names
 
 
+# The channels records come in by (跨区转入 is the city's hand-over, docs/city.md): the same
+# draws, so the seeds below keep giving every kind of event.
+INTAKE_CHANNELS = [c for c in Channel if c != Channel.TRANSFER]
+
+
 def varied_plans(seed: int, cases: int = 40) -> list[Plan]:
     rnd = random.Random(seed)
     hours = [0, 1, 3, 10, 30, 80, 200]
@@ -110,7 +115,7 @@ def varied_plans(seed: int, cases: int = 40) -> list[Plan]:
         (
             rnd.randrange(len(TEMPLATES)),
             rnd.randrange(46),
-            rnd.randrange(len(Channel)),
+            rnd.randrange(len(INTAKE_CHANNELS)),
             [(rnd.randrange(60), rnd.randrange(60), rnd.choice(hours)) for _ in range(14)],
         )
         for _ in range(cases)

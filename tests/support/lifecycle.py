@@ -95,6 +95,10 @@ def build(app: SanshiApplication, status: Status) -> UUID:
         cid = build(app, Status.RECEIVED)
         app.reject(cid, "属于110紧急警情，已转公安", OP, at=T0)
         return cid
+    if status == Status.TRANSFERRED_OUT:
+        cid = build(app, Status.RECEIVED)
+        app.transfer_out(cid, "yinhai", "银海区", "地址属银海区（跨区转办）", OP, at=T0)
+        return cid
     if status == Status.MERGED:
         first = _dispatched(app)
         original = app.get_case(first)
