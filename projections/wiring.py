@@ -83,8 +83,11 @@ class BackgroundCatchUp:
     projector's lock makes the reader wait for a catch-up in progress and apply the rest), so
     a read after a write sees it, in this process and in any other on the same database."""
 
-    def __init__(self, projector: Projector) -> None:
+    def __init__(self, projector: Projector, gather: float = 0.05) -> None:
         self.projector = projector
+        # After a wake-up, the saves of the next ``gather`` seconds join the same catch-up:
+        # fewer, bigger batches (each costs its queries and commit whatever its size).
+        self.gather = gather
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="views-catch-up", daemon=True)
@@ -96,7 +99,7 @@ class BackgroundCatchUp:
     def _run(self) -> None:
         while True:
             self._wake.wait()
-            if self._stop.is_set():
+            if self._stop.is_set() or self._stop.wait(self.gather):
                 return
             self._wake.clear()
             self.projector.catch_up_quietly()
