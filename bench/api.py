@@ -84,6 +84,21 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
 
 
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU of the server and its worker processes (Linux ``/proc``; 0 elsewhere):
+    CPU per request moves less with other load on the machine than requests per second."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 # ---- wrk ------------------------------------------------------------------------------------
 
 WRK_LUA = r"""
@@ -287,12 +302,18 @@ def run(services: Services, seconds: float = 20.0, connections: int = 16,
     try:
         # Each process loads its router and views on its first requests.
         warm_up(base, prefix, 20 * workers)
+        cpu0 = server_cpu_seconds(server.pid)
         if tool == "wrk":
             health = run_wrk(base + "/healthz", HEALTH_LUA, seconds, connections)
+            cpu1 = server_cpu_seconds(server.pid)
             ours = wrk_create_claim(base, seconds, connections, prefix)
         else:
             health = httpx_load(base, seconds, connections, "health", prefix)
+            cpu1 = server_cpu_seconds(server.pid)
             ours = httpx_load(base, seconds, connections, "create_claim", prefix)
+        cpu2 = server_cpu_seconds(server.pid)
+        health["server_cpu_ms_per_request"] = 1000 * (cpu1 - cpu0) / max(1, health["requests"])
+        ours["server_cpu_ms_per_request"] = 1000 * (cpu2 - cpu1) / max(1, ours["requests"])
     finally:
         stop_server(server)
         services.drop(db)
@@ -306,6 +327,10 @@ def run(services: Services, seconds: float = 20.0, connections: int = 16,
                ours["p50_ms"] / health["p50_ms"] if health["p50_ms"] else 0.0, "report", None),
         Result("api", "create + claim p99 / healthz p99", ours["p99_ms"], health["p99_ms"], "ms",
                ours["p99_ms"] / health["p99_ms"] if health["p99_ms"] else 0.0, "report", None),
+        Result("api", "server CPU per request: create + claim / healthz",
+               ours["server_cpu_ms_per_request"], health["server_cpu_ms_per_request"], "ms",
+               ours["server_cpu_ms_per_request"] / health["server_cpu_ms_per_request"]
+               if health["server_cpu_ms_per_request"] else 0.0, "report", None),
     ]
 
 
