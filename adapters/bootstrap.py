@@ -227,7 +227,9 @@ def _warm_router(runtime: Runtime) -> None:
                 runtime.views_engine,
                 sealer_for(runtime.settings.cipher_key),
                 app=runtime.app,
-                tracking=runtime.projector.position,
+                # At most a second old (one query a second, not one a decision): an older
+                # position only means a little more log read after it.
+                tracking=runtime.projector.recent_position,
             )
         )
     read_model = runtime.read_model

@@ -3,11 +3,12 @@ routed in-process, 201 with the case) and the unit it was dispatched to claims i
 (``POST /api/cases/{id}/claim`` with that unit's token), over and over from many connections,
 against the same app's ``GET /healthz`` under the same load (same tool, connections, duration).
 
-The server is ``sanshi serve`` (uvicorn, embedded mode: projections catch up on every save) in
+The server is ``sanshi serve`` (uvicorn, embedded mode: the views catch up in a thread woken by
+each save and before every read; ``--workers N`` processes behind the port) in
 its own process on PostgreSQL. The load tool is ``wrk`` (Debian package) with a Lua script when
 it is installed, else a small httpx asyncio client in its own process.
 
-    python -m bench.api [--seconds 20] [--connections 16]
+    python -m bench.api [--seconds 20] [--connections 16] [--workers N]
 """
 
 from __future__ import annotations
@@ -55,12 +56,12 @@ def hotline_bodies(n: int = BODIES) -> list[dict[str, Any]]:
 # ---- the server -------------------------------------------------------------------------------
 
 
-def start_server(db_url: str, port: int) -> subprocess.Popen[bytes]:
+def start_server(db_url: str, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SANSHI_DB": db_url, "PYTHONPATH": str(REPO)}
     env.pop("SANSHI_KAFKA", None)
     proc = subprocess.Popen(
         [sys.executable, "-c", "from adapters.cli import main; main()", "serve",
-         "--port", str(port), "--log-level", "warning"],
+         "--port", str(port), "--workers", str(workers), "--log-level", "warning"],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 120
@@ -81,6 +82,21 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU of the server and its worker processes (Linux ``/proc``; 0 elsewhere):
+    CPU per request moves less with other load on the machine than requests per second."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 # ---- wrk ------------------------------------------------------------------------------------
@@ -275,26 +291,33 @@ def httpx_load_count(base: str, n: int, prefix: str) -> None:
 
 
 def run(services: Services, seconds: float = 20.0, connections: int = 16,
-        tool: str | None = None) -> list[Result]:
+        tool: str | None = None, workers: int = 1) -> list[Result]:
     tool = tool or ("wrk" if shutil.which("wrk") else "httpx")
     db = services.new_database("api")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     hotline_bodies()  # make the stream outside the clock
-    server = start_server(db, port)
+    server = start_server(db, port, workers)
     prefix = f"B{os.getpid()}{int(time.time())}"
     try:
-        warm_up(base, prefix)
+        # Each process loads its router and views on its first requests.
+        warm_up(base, prefix, 20 * workers)
+        cpu0 = server_cpu_seconds(server.pid)
         if tool == "wrk":
             health = run_wrk(base + "/healthz", HEALTH_LUA, seconds, connections)
+            cpu1 = server_cpu_seconds(server.pid)
             ours = wrk_create_claim(base, seconds, connections, prefix)
         else:
             health = httpx_load(base, seconds, connections, "health", prefix)
+            cpu1 = server_cpu_seconds(server.pid)
             ours = httpx_load(base, seconds, connections, "create_claim", prefix)
+        cpu2 = server_cpu_seconds(server.pid)
+        health["server_cpu_ms_per_request"] = 1000 * (cpu1 - cpu0) / max(1, health["requests"])
+        ours["server_cpu_ms_per_request"] = 1000 * (cpu2 - cpu1) / max(1, ours["requests"])
     finally:
         stop_server(server)
         services.drop(db)
-    detail = {"tool": tool, "connections": connections, "seconds": seconds,
+    detail = {"tool": tool, "connections": connections, "seconds": seconds, "workers": workers,
               "create_claim": ours, "healthz": health}
     return [
         higher_is_better("api", "create + claim vs /healthz, requests/s", ours["rps"],
@@ -304,6 +327,10 @@ def run(services: Services, seconds: float = 20.0, connections: int = 16,
                ours["p50_ms"] / health["p50_ms"] if health["p50_ms"] else 0.0, "report", None),
         Result("api", "create + claim p99 / healthz p99", ours["p99_ms"], health["p99_ms"], "ms",
                ours["p99_ms"] / health["p99_ms"] if health["p99_ms"] else 0.0, "report", None),
+        Result("api", "server CPU per request: create + claim / healthz",
+               ours["server_cpu_ms_per_request"], health["server_cpu_ms_per_request"], "ms",
+               ours["server_cpu_ms_per_request"] / health["server_cpu_ms_per_request"]
+               if health["server_cpu_ms_per_request"] else 0.0, "report", None),
     ]
 
 
@@ -313,10 +340,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--tool", choices=("wrk", "httpx"))
+    ap.add_argument("--workers", type=int, default=1, help="sanshi serve --workers N (PostgreSQL)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     with Services(kafka=False) as services:
-        results = run(services, args.seconds, args.connections, args.tool)
+        results = run(services, args.seconds, args.connections, args.tool, args.workers)
     print_table(results)
     payload = [r.to_dict() for r in results]
     print(json.dumps(payload, ensure_ascii=False, indent=1))

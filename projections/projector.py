@@ -57,8 +57,10 @@ import contextlib
 import datetime as dt
 import gc
 import logging
+import math
 import sqlite3
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -105,6 +107,8 @@ log = logging.getLogger("sanshi.projections")
 DEFAULT_NAME = "sanshi_views"
 LOAD_CHUNK = 500
 BACKLOG_BATCH = 10_000
+# How old recent_position() may be before it asks the database again (seconds).
+RECENT_FOR = 1.0
 # The cyclic GC's youngest-generation threshold while a backlog is applied (CPython's default:
 # 700). A 10,000-event batch keeps tens of thousands of tracked objects alive (fetched rows, case
 # rows, write parameters), so the default ran hundreds of young and a few full collections over
@@ -257,6 +261,10 @@ class Projector:
         self.cache_size = cache_size
         self._cache: OrderedDict[UUID, CaseRow] = OrderedDict()
         self._cache_position: int | None = None
+        # recent_position(): the newest position this process has read or moved to; the
+        # database is asked again only when it is older than RECENT_FOR seconds.
+        self._recent = 0
+        self._recent_at = -math.inf
 
     # ---- schema and position -------------------------------------------------------------
 
@@ -299,7 +307,21 @@ class Projector:
             value = conn.execute(
                 select(view_tracking.c.position).where(view_tracking.c.name == self.name)
             ).scalar()
+        self._saw(int(value or 0), read=True)
         return int(value or 0)
+
+    def recent_position(self) -> int:
+        """The position as of at most RECENT_FOR seconds ago, or newer: for a reader to whom
+        an older position is never wrong, only more work (the router's lessons read the log
+        after it: a query per decision saved). A reset here starts it over."""
+        if time.monotonic() - self._recent_at > RECENT_FOR:
+            return self.position()
+        return self._recent
+
+    def _saw(self, position: int, read: bool = False) -> None:
+        self._recent = max(self._recent, position)
+        if read:
+            self._recent_at = time.monotonic()
 
     def head(self) -> int:
         """Id of the newest notification in the log (0 when empty)."""
@@ -348,6 +370,7 @@ class Projector:
                             pos = moved.position
                             continue
                     pos = events[-1][ID]
+                    self._saw(pos)
                     applied += len(events)
                     if progress is not None:
                         progress(pos, len(events))
@@ -372,6 +395,7 @@ class Projector:
         with self._lock, self._writer.begin() as conn:
             self._cache.clear()
             self._cache_position = None
+            self._recent, self._recent_at = 0, -math.inf
             conn.execute(
                 update(view_tracking)
                 .where(view_tracking.c.name == self.name)

@@ -4,19 +4,31 @@ Without SANSHI_KAFKA this is the only long-running process, so it also runs the 
 clock (督办 of missed claim / handling deadlines); with Kafka, `sanshi worker` does. Several
 servers on one PostgreSQL database without Kafka run one clock between them: the one that
 holds the clock's lease (``adapters.leases``).
+
+``--workers N`` (PostgreSQL): N server processes behind one port (uvicorn's workers share its
+listening socket). Each builds its own runtime (``worker_app``): the log and the database keep
+the guarantees between them (a case's version and its order number are unique in the log, so
+a command raced by another process is refused with 409 as within one), reads catch the views
+up from the shared log, and the deadline clock runs in the one holding its lease.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import os
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from adapters.bootstrap import Runtime
     from adapters.leases import Lease
 
@@ -54,9 +66,76 @@ def _tick_while_held(
             log.exception("deadline clock failed; will retry")
 
 
+def build_server(clock_interval: float, demo: bool) -> tuple[FastAPI, Callable[[], None]]:
+    """One server process's app and the threads beside it (deadline clock, photo queue,
+    notices); the callable stops them and closes the runtime."""
+    from adapters.bootstrap import bootstrap
+    from adapters.http import create_app
+
+    runtime = bootstrap()
+    app = create_app(runtime, demo=demo)
+    stop = threading.Event()
+    if clock_interval > 0 and not runtime.settings.kafka:
+        threading.Thread(
+            target=run_clock, args=(runtime, clock_interval, stop), name="deadline-clock", daemon=True
+        ).start()
+    if not runtime.settings.kafka and runtime.config.attachments.fetch_hosts:
+        # The app's photos still queued from before a restart (adapters/attachments/queue.py).
+        runtime.photo_queue.kick()
+    notifier = runtime.notifier
+    if not runtime.settings.kafka and notifier is not None:
+        # 通知 (adapters/notify/outbox.py): in a thread of this process, woken after each save.
+        saved = runtime.app.on_saved
+
+        def on_saved() -> None:
+            if saved is not None:
+                saved()
+            notifier.kick()
+
+        runtime.app.on_saved = on_saved
+        notifier.kick()
+
+    def close() -> None:
+        stop.set()
+        runtime.close()
+
+    return app, close
+
+
+# How ``serve --workers`` hands its options to the worker processes (they import this module
+# afresh and call ``worker_app``).
+_WORKER_OPTIONS = "SANSHI_SERVE_WORKER_OPTIONS"
+
+
+def worker_app() -> FastAPI:
+    """uvicorn's factory for each process of ``serve --workers N``; the runtime is closed when
+    the process's server shuts down."""
+    options = json.loads(os.environ.get(_WORKER_OPTIONS) or "{}")
+    app, close = build_server(float(options.get("clock_interval", 60.0)), bool(options.get("demo")))
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        try:
+            async with inner(a) as state:
+                yield state
+        finally:
+            close()
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="监听地址")
 @click.option("--port", default=8311, show_default=True, type=int, help="监听端口")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="同一端口上的服务进程数（多于 1 个时需 PostgreSQL）",
+)
 @click.option(
     "--clock-interval",
     default=60.0,
@@ -89,6 +168,7 @@ def _tick_while_held(
 def serve(
     host: str,
     port: int,
+    workers: int,
     clock_interval: float,
     log_level: str,
     metrics_port: int | None,
@@ -99,34 +179,15 @@ def serve(
     """启动 HTTP 接口与网页界面（受理台、工单箱、领导驾驶舱）。"""
     import uvicorn
 
-    from adapters.bootstrap import bootstrap
-    from adapters.http import create_app
-
     if city_file is not None:
+        if workers > 1:
+            raise click.UsageError("--city 暂不支持 --workers 多于 1 个")
         serve_city(city_file, host, port, clock_interval, log_level)
         return
-    runtime = bootstrap()
-    app = create_app(runtime, demo=demo)
-    stop = threading.Event()
-    if clock_interval > 0 and not runtime.settings.kafka:
-        threading.Thread(
-            target=run_clock, args=(runtime, clock_interval, stop), name="deadline-clock", daemon=True
-        ).start()
-    if not runtime.settings.kafka and runtime.config.attachments.fetch_hosts:
-        # The app's photos still queued from before a restart (adapters/attachments/queue.py).
-        runtime.photo_queue.kick()
-    notifier = runtime.notifier
-    if not runtime.settings.kafka and notifier is not None:
-        # 通知 (adapters/notify/outbox.py): in a thread of this process, woken after each save.
-        saved = runtime.app.on_saved
-
-        def on_saved() -> None:
-            if saved is not None:
-                saved()
-            notifier.kick()
-
-        runtime.app.on_saved = on_saved
-        notifier.kick()
+    if workers > 1:
+        _serve_workers(host, port, workers, clock_interval, log_level, metrics_port, demo)
+        return
+    app, close = build_server(clock_interval, demo)
     metrics_at = "指标 /metrics（需令牌）"
     if metrics_port is not None:
         # The registry is the app's (same collectors, same routing histogram): an internal
@@ -135,17 +196,54 @@ def serve(
 
         start_http_server(metrics_port, addr=metrics_host, registry=app.state.metrics)
         metrics_at = f"指标 http://{metrics_host}:{metrics_port}/metrics"
+    _started(host, port, metrics_at, demo)
+    try:
+        # Access logs are off: they would print query strings (complaint text, api_key).
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    finally:
+        close()
+
+
+def _serve_workers(
+    host: str,
+    port: int,
+    workers: int,
+    clock_interval: float,
+    log_level: str,
+    metrics_port: int | None,
+    demo: bool,
+) -> None:
+    import uvicorn
+
+    from engine.settings import Settings
+
+    if not Settings.from_env().is_postgres:
+        # SQLite has one writer at a time (and memory:// one process): more processes would
+        # only wait for each other's locks.
+        raise click.UsageError("--workers 多于 1 个时需使用 PostgreSQL（SANSHI_DB=postgresql://…）")
+    if metrics_port is not None:
+        # Each process has its own counters; one internal port cannot serve them all.
+        raise click.UsageError("--workers 多于 1 个时不支持 --metrics-port；请在主端口用令牌抓取 /metrics")
+    os.environ[_WORKER_OPTIONS] = json.dumps({"clock_interval": clock_interval, "demo": demo})
+    _started(host, port, f"指标 /metrics（需令牌），{workers} 个服务进程", demo)
+    # Access logs are off: they would print query strings (complaint text, api_key).
+    uvicorn.run(
+        "adapters.cli.serve:worker_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+    )
+
+
+def _started(host: str, port: int, metrics_at: str, demo: bool) -> None:
     click.echo(
         f"sanshi 服务已启动：http://{host}:{port}/  "
         f"（接口说明 /openapi.json，Open311 /open311/v2/discovery.json，{metrics_at}）"
         + ("\n演示模式：登录页显示各角色的演示账号按钮，不得用于生产" if demo else "")
     )
-    try:
-        # Access logs are off: they would print query strings (complaint text, api_key).
-        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
-    finally:
-        stop.set()
-        runtime.close()
 
 
 def serve_city(

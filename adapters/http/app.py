@@ -40,6 +40,7 @@ from adapters.http.routes_accounts import router as accounts_router
 from adapters.http.store import ApiStore
 from adapters.http.timing import UniformNotFound, floor_from_env
 from adapters.web import static_dir
+from projections.wiring import catch_up_in_background
 
 DESCRIPTION = """三事 sanshi 工单系统 HTTP 接口。
 
@@ -76,6 +77,12 @@ def create_app(
     runtime.api_store = store
     # PostgreSQL down: 503 within seconds instead of minutes of retries (adapters.http.database).
     install_postgres_gate(runtime)
+    # Embedded mode: a write answers without waiting for the views; they catch up in a thread
+    # woken by each save, and every read still catches them up first (projections.wiring).
+    follower = catch_up_in_background(runtime.app, runtime.projector)
+    if follower is not None:
+        # First: its thread must not outlive the engine it writes with.
+        runtime.closers.insert(0, follower.stop)
     registry, routing_hist = build_metrics(runtime)
     if not isinstance(runtime.app.router, TimedRouter):
         timed = TimedRouter(runtime.app.router, routing_hist)
