@@ -11,6 +11,7 @@ passport numbers) written in it is masked, as in a police record.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,10 +55,19 @@ def _masked(value: Any) -> Any:
     return redact_value(value, ALL_KINDS)
 
 
+def street_unit(streets: Mapping[str, str], given: str) -> str | None:
+    """The street unit a request names, by id or name as the town's system spelled it: an id in
+    full-width letters (ＺＨＯＮＧＪＩＥ), upper case or with spaces is the same id."""
+    if given in streets:
+        return streets[given]
+    plain = "".join(unicodedata.normalize("NFKC", given).split())
+    return streets.get(plain) or streets.get(plain.lower())
+
+
 def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand:
     record = normalise_keys(fields, HEADERS)
     street_given = text_field(record, "street", required=True, label="请求单位", numbers_ok=True)
-    street = (ctx.street_units or {}).get(street_given)
+    street = street_unit(ctx.street_units or {}, street_given)
     if street is None:
         raise RecordError(
             "请求单位不是本区已配置的街道（镇） (the requesting unit is not a configured street)"

@@ -220,6 +220,11 @@ def test_town_requesting_street_by_id_or_name_and_the_department_asked() -> None
     assert "department_asked" not in parsed("town", TOWN).extra
 
 
+@pytest.mark.parametrize("spelled", ["ＺＨＯＮＧＪＩＥ", "ZhongJie", " zhong jie ", "中街街道　"])
+def test_town_a_street_id_in_the_spellings_town_systems_export_is_the_same_street(spelled: str) -> None:
+    assert parsed("town", {**TOWN, "street": spelled}).extra["requesting_unit"] == "zhongjie"
+
+
 @pytest.mark.parametrize("street", ["chatinglu", "zhongjie-sfs", "zhujian", "月球街道", "centre", ""])
 def test_town_a_requesting_unit_that_is_not_a_configured_street_is_a_dead_letter(street: str) -> None:
     out = one("town", {**TOWN, "street": street})
