@@ -108,6 +108,18 @@ def test_media_required_fields(missing: str) -> None:
     assert isinstance(out, DeadLetter) and missing in out.reason
 
 
+@pytest.mark.parametrize(("received", "ok"), [
+    ("2000-01-01 00:00", False), ("2026-09-07 07:49", False), ("2026-09-07 07:51", True),
+    ("2026-09-07 08:00", True), ("2026-09-08 09:00", True),
+])
+def test_media_taken_in_before_it_was_published_is_a_dead_letter(received: str, ok: bool) -> None:
+    out = one("media", {**MEDIA, "received_at": received})
+    if ok:
+        assert not isinstance(out, DeadLetter), out
+    else:
+        assert isinstance(out, DeadLetter) and "收录时间早于发布时间" in out.reason
+
+
 def test_media_csv_with_chinese_headers(tmp_path: Path) -> None:
     path = tmp_path / "media.csv"
     path.write_bytes(
