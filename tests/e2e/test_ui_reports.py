@@ -119,6 +119,7 @@ def test_a_case_prints_on_one_a4_page(
     assert "诉求工单" in sheet.inner_text("body")
     sheet.emulate_media(media="print")
     pdf = sheet.pdf(format="A4", print_background=True)
+    ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / f"工单打印-{name}.pdf").write_bytes(pdf)
     sheet.screenshot(path=str(ARTIFACTS / f"工单打印-{name}-print.png"), full_page=True)
     assert _pdf_pages(pdf) == 1
@@ -127,12 +128,16 @@ def test_a_case_prints_on_one_a4_page(
 
 
 def _case_sheet(page: Any) -> Any:
-    """The case's 打印: its A4 page opens in a tab of its own."""
+    """The case's 打印: its A4 page opens in a tab of its own and asks for the print dialog.
+    The dialog is recorded instead of opened: a real one still printing when the test prints
+    the page to PDF fails it ("Page is already being printed", CI's moved-clock run)."""
+    page.context.add_init_script("window.print = () => { window.__printAsked = true; };")
     with page.expect_popup() as popup:
         page.get_by_test_id("print-case").click()
     sheet = popup.value
     sheet.wait_for_url(re.compile("^blob:"))
     sheet.wait_for_load_state()
+    sheet.wait_for_function("() => window.__printAsked === true")
     return sheet
 
 

@@ -430,6 +430,13 @@ def accounts_differences(runtime_engine: Any, people: Any) -> list[str]:
 
 
 def lag(runtime: Runtime) -> int:
+    """How far the views are behind the log as a reader finds them: on PostgreSQL a server's
+    views catch up in a thread after a save (projections.wiring.BackgroundCatchUp) and every
+    read catches them up first, so that is when they must equal the log; a projector that
+    cannot apply an event stays behind after it too."""
+    read_first = runtime.read_model.before_read
+    if read_first is not None:
+        read_first()
     projector = runtime.projector
     return int(projector.lag())
 
