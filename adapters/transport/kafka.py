@@ -75,8 +75,9 @@ class KafkaSettings:
         return [s.strip() for s in self.bootstrap.split(",") if s.strip()]
 
 
-def ensure_topics(settings: KafkaSettings) -> None:
-    """Create the two topics if missing (a cluster may forbid auto-creation)."""
+def ensure_topics(settings: KafkaSettings, wait_s: float = 15.0) -> None:
+    """Create the two topics if missing (a cluster may forbid auto-creation), and return once
+    the created ones have leaders."""
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
@@ -95,8 +96,34 @@ def ensure_topics(settings: KafkaSettings) -> None:
                 pass
             except KafkaError as e:  # e.g. not allowed to create: rely on what exists
                 log.warning("could not create topics %s: %s", [t.name for t in missing], e)
+                return
+            _wait_until_led(admin, [t.name for t in missing], wait_s)
     finally:
         admin.close()
+
+
+def _wait_until_led(admin: Any, names: list[str], wait_s: float) -> None:
+    """A created topic is not at once in every broker's metadata: a consumer joining its group
+    in that moment is assigned none of its partitions. Wait (bounded) until each partition
+    has a leader; past the bound, the worker's metadata refresh still finds them later."""
+    give_up = time.monotonic() + wait_s
+    while True:
+        try:
+            described = admin.describe_topics(names)
+        except KafkaError:
+            described = []
+        led = {
+            d["name"]
+            for d in described
+            if d.get("error_code") == 0
+            and d.get("partitions")
+            and all(p.get("leader_id", -1) >= 0 for p in d["partitions"])
+        }
+        if led >= set(names) or time.monotonic() >= give_up:
+            if not led >= set(names):
+                log.warning("topics %s have no leader yet", sorted(set(names) - led))
+            return
+        time.sleep(0.2)
 
 
 def make_producer(settings: KafkaSettings, **overrides: Any) -> Any:

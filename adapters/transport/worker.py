@@ -104,6 +104,10 @@ class WorkerOptions:
     session_timeout_ms: int = 10000
     projections: bool = True
     standby_retry: float = DEFAULT_RETRY  # seconds between a standby's tries for a duty
+    # How stale the consumer's view of the topics may get. kafka-python joins the group with
+    # the metadata it has; a topic it has not seen yet is assigned to nobody, and it only
+    # notices the topic (and rejoins) at the next refresh (its default: 5 minutes).
+    metadata_max_age_ms: int = 5000
 
 
 def _header(record: Any, name: str) -> str:
@@ -518,6 +522,7 @@ class Worker:
             "session_timeout_ms": self.options.session_timeout_ms,
             "heartbeat_interval_ms": max(1000, self.options.session_timeout_ms // 3),
             "client_id": "sanshi-worker",
+            "metadata_max_age_ms": self.options.metadata_max_age_ms,
         }
         if self.options.instance_id:
             config["group_instance_id"] = self.options.instance_id
