@@ -35,6 +35,7 @@ from bench.common import (
     print_table,
     stream_items,
 )
+from tests.support.processes import stop_process
 from tests.support.services import free_port, port_open
 
 OPERATOR = "demo-operator-token"
@@ -76,12 +77,7 @@ def start_server(db_url: str, port: int, workers: int = 1) -> subprocess.Popen[b
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+    stop_process(proc, grace=20)
 
 
 def server_cpu_seconds(pid: int) -> float:

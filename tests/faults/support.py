@@ -22,6 +22,7 @@ from uuid import UUID
 from adapters.channels import source_ref_for
 from engine.domain import case_id_for
 from tests.support.moved_clock import CLI_CODE
+from tests.support.processes import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", CLI_CODE]
@@ -323,12 +324,7 @@ class WorkerProcess:
     def stop(self) -> None:
         if self.alive():
             assert self.proc is not None
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
+            stop_process(self.proc)
 
 
 # ---- checks --------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from engine.intake import Channel, IntakeCommand
 from projections.wiring import views_left_alone
 from tests.faults.support import CLI, REPO, assert_views_equal_rebuild, cli_env, wait_for
 from tests.support.fold_oracle import make_runtime
+from tests.support.processes import stop_process
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -80,13 +81,8 @@ class Proc:
         self.proc.wait(timeout=30)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
+        if self.proc is not None:
+            stop_process(self.proc)
 
 
 def holder_pid(rt: Runtime, duty: str) -> int | None:

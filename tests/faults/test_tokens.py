@@ -4,7 +4,6 @@ the very next request (``sanshi token revoke`` by the token or by its fingerprin
 from __future__ import annotations
 
 import hmac
-import signal
 import subprocess
 import warnings
 from pathlib import Path
@@ -17,6 +16,7 @@ from adapters.bootstrap import bootstrap
 from adapters.http import create_app, policy
 from engine.settings import Settings
 from tests.faults.support import CLI, REPO, cli_env, wait_for
+from tests.support.processes import stop_process
 from tests.support.services import free_port
 
 with warnings.catch_warnings():
@@ -91,12 +91,7 @@ def test_no_token_reaches_the_server_log(tmp_path: Path) -> None:
                 client.get(f"/api/meta?token={token}")
             client.get("/api/meta", headers={"Authorization": "Basic " + bad})
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=30)
+        stop_process(server)
     printed = log.read_text(encoding="utf-8", errors="replace")
     assert "Uvicorn running" in printed  # the log was captured
     for token in (OPERATOR, UNIT, issued, bad):

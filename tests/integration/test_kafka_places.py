@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ from engine.intake import Channel, IntakeCommand
 from engine.settings import Settings
 from tests.faults.support import assert_each_once, received_counts
 from tests.support.moved_clock import CLI_CODE
+from tests.support.processes import stop_process
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -182,13 +182,7 @@ class WorkerProc:
         assert self.proc.poll() is None, f"worker exited: {self.text()[-3000:]}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
+        stop_process(self.proc)
 
 
 def wait_for(ok: Callable[[], bool], what: str, workers: list[WorkerProc], timeout: float = 300) -> None:

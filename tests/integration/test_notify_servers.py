@@ -50,6 +50,7 @@ from engine.routing.keyword import KeywordRouter
 from engine.settings import Settings
 from tests.support.fold_oracle import demo_config
 from tests.support.notice_receiver import API_KEY, SECRET, Receiver
+from tests.support.processes import stop_process
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)  # a Monday
 TEXTS = (
@@ -469,9 +470,4 @@ def test_sanshi_serve_tells_the_unit_and_the_caller_in_process(
         told = {e["unit_name"] for e in events if e["type"] == "NoticeSent"}
         assert "来电人（短信）" in told and any("推送接口" in t for t in told)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, grace=20)

@@ -23,6 +23,7 @@ import pytest
 from engine.deadlines import SHANGHAI
 from tests.faults.support import CLI, REPO, cli_env
 from tests.support.api import OPERATOR, auth
+from tests.support.processes import stop_process
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.postgres
@@ -111,12 +112,7 @@ def two_workers(fresh_postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, 
                 time.sleep(1)
         yield base, workers
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc, grace=30)
         log.close()
 
 

@@ -32,6 +32,7 @@ from adapters.simulator import SimulationReport, simulate
 from engine.deadlines import SHANGHAI
 from engine.settings import Settings
 from tests.support.moved_clock import CLI_CODE
+from tests.support.processes import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", CLI_CODE]
@@ -152,10 +153,5 @@ def test_an_operators_lesson_reaches_the_router_that_routes_the_intake(
             time.sleep(0.05)
         assert api.app.get_case(sent.case_id).category == lesson
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop_process(worker)
         api.close()

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.moved_clock import CLI_CODE
+from tests.support.processes import stop_process
 from tests.support.services import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,8 +47,4 @@ def served(env: Mapping[str, str], log_path: Path, *args: str, start_within: flo
                 time.sleep(0.2)
             yield base
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc, grace=10)

@@ -22,6 +22,7 @@ from engine.intake import Channel, IntakeCommand
 from engine.settings import Settings
 from tests.faults.support import CLI, REPO, cli_env
 from tests.support.api import ADMIN, ASSIGNED, LEADER, OPERATOR, TestClient, auth
+from tests.support.processes import stop_process
 
 SCRAPER = "scraper-token-0123456789abcdef"
 
@@ -123,9 +124,4 @@ def test_serve_offers_metrics_on_an_internal_port(tmp_path: Path) -> None:
         scraped = httpx.get(f"http://127.0.0.1:{internal}/metrics", timeout=5)
         assert scraped.status_code == 200 and "sanshi_projection_lag_events" in scraped.text
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, grace=20)
