@@ -137,6 +137,13 @@ def worker_app() -> FastAPI:
     help="同一端口上的服务进程数（多于 1 个时需 PostgreSQL）",
 )
 @click.option(
+    "--worker-healthcheck",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 3600),
+    help="多进程时：服务进程多少秒不应答即判定为卡死并重启",
+)
+@click.option(
     "--clock-interval",
     default=60.0,
     show_default=True,
@@ -169,6 +176,7 @@ def serve(
     host: str,
     port: int,
     workers: int,
+    worker_healthcheck: int,
     clock_interval: float,
     log_level: str,
     metrics_port: int | None,
@@ -185,7 +193,9 @@ def serve(
         serve_city(city_file, host, port, clock_interval, log_level)
         return
     if workers > 1:
-        _serve_workers(host, port, workers, clock_interval, log_level, metrics_port, demo)
+        _serve_workers(
+            host, port, workers, worker_healthcheck, clock_interval, log_level, metrics_port, demo
+        )
         return
     app, close = build_server(clock_interval, demo)
     metrics_at = "指标 /metrics（需令牌）"
@@ -208,6 +218,7 @@ def _serve_workers(
     host: str,
     port: int,
     workers: int,
+    healthcheck: int,
     clock_interval: float,
     log_level: str,
     metrics_port: int | None,
@@ -233,6 +244,10 @@ def _serve_workers(
         host=host,
         port=port,
         workers=workers,
+        # uvicorn's supervisor kills a process that has not answered its ping for this long
+        # (its default, 5 s, is shorter than a first decision loading the sentence model on a
+        # busy machine); the dead one is replaced, its in-flight requests fail.
+        timeout_worker_healthcheck=healthcheck,
         log_level=log_level,
         access_log=False,
     )

@@ -44,7 +44,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +108,9 @@ class WorkerOptions:
     # the metadata it has; a topic it has not seen yet is assigned to nobody, and it only
     # notices the topic (and rejoins) at the next refresh (its default: 5 minutes).
     metadata_max_age_ms: int = 5000
+    # A worker holding no partition rejoins the group when the intake has waited this long
+    # with nobody's committed offsets moving (see UnclaimedIntake).
+    unclaimed_rejoin_s: float = 30.0
 
 
 def _header(record: Any, name: str) -> str:
@@ -360,6 +363,60 @@ class PlaceShards(ConsumerRebalanceListener):  # type: ignore[misc]
 # ---- the steps between polls ---------------------------------------------------------------
 
 
+class UnclaimedIntake:
+    """The group's safety net: records wait on the intake topic, nobody's offsets move, and this
+    worker holds no partition. Seen on a loaded machine with kafka-python 3.0: a group whose
+    only member was assigned nothing at its join ("No partition metadata for topic") and never
+    rejoined. Then the worker subscribes afresh, which makes the group rebalance. A member that
+    is idle only because the group has more workers than partitions sees the others' offsets
+    move, and leaves the group alone."""
+
+    CHECK_EVERY = 5.0  # seconds between looks while holding nothing
+
+    def __init__(self, settings: KafkaSettings, stats: WorkerStats, after_s: float) -> None:
+        self.settings = settings
+        self.stats = stats
+        self.after_s = after_s
+        self._next_look = 0.0
+        self._offsets: dict[Any, int] | None = None
+        self._still_since = 0.0
+
+    def __call__(self, consumer: Any, resubscribe: Callable[[], None]) -> None:
+        now = time.monotonic()
+        if self.after_s <= 0 or consumer.assignment():
+            self._offsets = None
+            return
+        if now < self._next_look:
+            return
+        self._next_look = now + self.CHECK_EVERY
+        from kafka import TopicPartition
+        from kafka.errors import KafkaError
+
+        try:
+            parts = consumer.partitions_for_topic(self.settings.intake_topic) or set()
+            tps = [TopicPartition(self.settings.intake_topic, p) for p in sorted(parts)]
+            ends = consumer.end_offsets(tps) if tps else {}
+            committed = {tp: consumer.committed(tp) or 0 for tp in tps}
+        except KafkaError as e:  # the broker away: nothing to judge by
+            log.debug("unclaimed intake check failed: %s", e)
+            return
+        waiting = any(ends.get(tp, 0) > committed[tp] for tp in tps)
+        if not waiting or committed != self._offsets:
+            self._offsets = committed if waiting else None
+            self._still_since = now
+            return
+        if now - self._still_since < self.after_s:
+            return
+        log.warning(
+            "intake records have waited %.0fs with no worker consuming them and this worker "
+            "holding no partition: rejoining the group",
+            now - self._still_since,
+        )
+        self.stats.counts["unclaimed_rejoins"] += 1
+        self._offsets = None
+        resubscribe()
+
+
 class CatchUpProjections:
     """Keeps the views following the log; while polls keep coming, in bounded steps so that
     the next poll comes before the group session ends."""
@@ -496,6 +553,7 @@ class Worker:
         self.apply = ApplyCommands(runtime, settings, self.stats)
         self.catch_up = CatchUpProjections(runtime.projector if self.options.projections else None)
         self.places = PlaceShards(runtime, settings, self.stats)
+        self.unclaimed = UnclaimedIntake(settings, self.stats, self.options.unclaimed_rejoin_s)
         district, retry = runtime.config.district.id, self.options.standby_retry
         self.leases = [
             Lease(runtime.views_engine, DEADLINE_CLOCK, district, retry=retry),
@@ -511,6 +569,7 @@ class Worker:
 
     def _connect(self) -> None:
         from kafka import KafkaConsumer
+        from kafka.errors import KafkaError
 
         ensure_topics(self.settings)
         config: dict[str, Any] = {
@@ -527,10 +586,20 @@ class Worker:
         if self.options.instance_id:
             config["group_instance_id"] = self.options.instance_id
         self._consumer = KafkaConsumer(**config)
+        # The topics' partitions in this consumer's metadata before it joins: the group's
+        # first assignment is made from the leader's metadata as it stands.
+        for topic in (self.settings.intake_topic, self.settings.dlq_topic):
+            try:
+                self._consumer.partitions_for_topic(topic)
+            except KafkaError as e:
+                log.warning("no metadata for %s yet: %s", topic, e)
+        self._subscribe()
+        self._producer = make_producer(self.settings)
+
+    def _subscribe(self) -> None:
         self._consumer.subscribe(
             [self.settings.intake_topic, self.settings.dlq_topic], listener=self.places
         )
-        self._producer = make_producer(self.settings)
 
     def close(self) -> None:
         for lease in self.leases:
@@ -571,6 +640,8 @@ class Worker:
                     self._commit()
                     self.stats.polls += 1
                     idle_since = time.monotonic()
+                if not batch:
+                    self.unclaimed(consumer, self._resubscribe)
                 self.catch_up(busy=bool(batch))
                 self.photos(busy=bool(batch))  # after the commit: never holds a record back
                 self.clock()
@@ -585,6 +656,10 @@ class Worker:
         finally:
             self.close()
         return self.stats
+
+    def _resubscribe(self) -> None:
+        self._consumer.unsubscribe()
+        self._subscribe()
 
     def _settle_places(self, attempts: int = 4) -> None:
         """A database hiccup retries; still failing → raise (nothing of the poll is committed,

@@ -86,8 +86,9 @@ def two_workers(fresh_postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, 
     port = free_port()
     log = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(
+        # Paused processes answer no ping: the supervisor must not replace them meanwhile.
         [*CLI, "serve", "--workers", "2", "--port", str(port), "--clock-interval", "0",
-         "--log-level", "warning"],
+         "--worker-healthcheck", "600", "--log-level", "warning"],
         cwd=REPO, env=cli_env(fresh_postgres_url), stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
