@@ -109,6 +109,10 @@ def test_services_and_their_order(compose: dict[str, Any]) -> None:
     assert services["projector"]["environment"]["SANSHI_DB"].startswith("postgresql://")
     assert services["projector"]["depends_on"]["init"]["condition"] == "service_completed_successfully"
     assert "SANSHI_WORKER_ID" not in services["worker"]["environment"]
+    # Two API processes on one port, which sanshi allows only on PostgreSQL.
+    api = [str(a) for a in services["api"]["command"]]
+    assert api[api.index("--workers") + 1] == "2"
+    assert services["api"]["environment"]["SANSHI_DB"].startswith("postgresql://")
 
 
 def test_postgres_keeps_its_data_and_matches_the_tested_major(compose: dict[str, Any]) -> None:
