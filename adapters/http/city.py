@@ -9,19 +9,23 @@ other mount and on the city's routes; the city's tokens are unknown on every dis
 from __future__ import annotations
 
 import hmac
+import logging
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.city import City
 from adapters.http import create_app
+from adapters.http.database import RETRY_AFTER_SECONDS, database_unavailable
 from adapters.http.errors import ApiError, install_error_handlers
 from adapters.http.policy import Permission, Principal, authenticate, bearer_token, check_role
 from engine.vocabulary import ROLES as ROLE_TERMS
 
 CITY_PREFIX = "/city/api"
+log = logging.getLogger(__name__)
 
 
 class TransferBody(BaseModel):
@@ -91,6 +95,24 @@ def create_city_app(city: City, not_found_floor: float | None = None) -> FastAPI
         if body.to_district not in city.districts:
             raise ApiError(422, "invalid", f"没有这个区：「{body.to_district}」")
         return city.transfer(district, body.case_id, body.to_district, body.reason, principal.id)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        """200 when every district's database answers, else 503 (a load balancer's check; the
+        details are each district's own /d/{district}/healthz)."""
+        headers = {"Cache-Control": "no-store"}
+        for rt in city.districts.values():
+            try:
+                rt.app.recorder.max_notification_id()
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    log.error("city health check failed", exc_info=exc)
+                return JSONResponse(
+                    {"status": "unavailable"},
+                    503,
+                    headers=headers | {"Retry-After": str(RETRY_AFTER_SECONDS)},
+                )
+        return JSONResponse({"status": "ok"}, headers=headers)
 
     for d, sub in district_apps.items():
         app.mount(f"/d/{d}", sub, name=f"district-{d}")

@@ -132,8 +132,14 @@ def _set_cookie(request: Request, response: Response, secret: str, max_age: int)
         httponly=True,
         samesite="strict",
         secure=config.auth.secure_cookie or request.url.scheme == "https",
-        path="/",
+        path=_cookie_path(request),
     )
+
+
+def _cookie_path(request: Request) -> str:
+    """The district's mount: "/" on its own server, "/d/haicheng" under a city (docs/city.md),
+    so a session in one district is never sent to, nor replaced by, another's."""
+    return str(request.scope.get("root_path") or "") or "/"
 
 
 @router.post("/session", summary="账号密码登录（设置会话 Cookie，返回 CSRF 令牌）")
@@ -182,7 +188,7 @@ def logout(request: Request, response: Response) -> dict[str, Any]:
     secret = request.cookies.get(COOKIE)
     if secret:
         people_of(request).logout(secret)
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    response.delete_cookie(COOKIE, path=_cookie_path(request), httponly=True, samesite="strict")
     return {"ok": True}
 
 

@@ -13,6 +13,17 @@
 // password (the session is an HttpOnly cookie the page never sees; people.js).
 const state = { token: null, csrf: null, meta: null, tab: null };
 
+// Where this district's app is mounted: "" on its own server, "/d/haicheng" when a city serves
+// several districts (docs/city.md). The page is always served at the mount's "/", and every
+// path the scripts ask for ("/api/...") is the district's, so fetch puts the mount before it.
+const MOUNT = location.pathname.replace(/\/[^/]*$/, "");
+const fetchFromServerRoot = window.fetch.bind(window);
+window.fetch = (input, init) =>
+  fetchFromServerRoot(
+    typeof input === "string" && input.startsWith("/") && !input.startsWith("//") ? MOUNT + input : input,
+    init,
+  );
+
 // ---- DOM helpers ------------------------------------------------------------------------------
 
 function h(tag, attrs, ...children) {
