@@ -363,13 +363,30 @@ class PlaceShards(ConsumerRebalanceListener):  # type: ignore[misc]
 # ---- the steps between polls ---------------------------------------------------------------
 
 
+def holds_partition_of(consumer: Any, topic: str) -> bool:
+    return any(tp.topic == topic for tp in consumer.assignment())
+
+
+def intake_backlog(consumer: Any, topic: str) -> tuple[dict[Any, int], bool]:
+    """The group's committed offset on each partition of ``topic``, and whether records wait
+    beyond them (for whichever member holds them). Raises KafkaError when the broker is away."""
+    from kafka import TopicPartition
+
+    parts = consumer.partitions_for_topic(topic) or set()
+    tps = [TopicPartition(topic, p) for p in sorted(parts)]
+    ends = consumer.end_offsets(tps) if tps else {}
+    committed = {tp: consumer.committed(tp) or 0 for tp in tps}
+    return committed, any(ends.get(tp, 0) > committed[tp] for tp in tps)
+
+
 class UnclaimedIntake:
     """The group's safety net: records wait on the intake topic, nobody's offsets move, and this
-    worker holds no partition. Seen on a loaded machine with kafka-python 3.0: a group whose
-    only member was assigned nothing at its join ("No partition metadata for topic") and never
-    rejoined. Then the worker subscribes afresh, which makes the group rebalance. A member that
-    is idle only because the group has more workers than partitions sees the others' offsets
-    move, and leaves the group alone."""
+    worker holds no partition of it. Seen on a loaded machine with kafka-python 3.0: a group
+    whose only member was assigned no intake partition at its join ("No partition metadata for
+    topic <intake>"; it may still hold the dead-letter topic's) and never rejoined. Then the
+    worker subscribes afresh, which makes the group rebalance. A member that is idle only
+    because the group has more workers than partitions sees the others' offsets move, and
+    leaves the group alone."""
 
     CHECK_EVERY = 5.0  # seconds between looks while holding nothing
 
@@ -383,24 +400,19 @@ class UnclaimedIntake:
 
     def __call__(self, consumer: Any, resubscribe: Callable[[], None]) -> None:
         now = time.monotonic()
-        if self.after_s <= 0 or consumer.assignment():
+        if self.after_s <= 0 or holds_partition_of(consumer, self.settings.intake_topic):
             self._offsets = None
             return
         if now < self._next_look:
             return
         self._next_look = now + self.CHECK_EVERY
-        from kafka import TopicPartition
         from kafka.errors import KafkaError
 
         try:
-            parts = consumer.partitions_for_topic(self.settings.intake_topic) or set()
-            tps = [TopicPartition(self.settings.intake_topic, p) for p in sorted(parts)]
-            ends = consumer.end_offsets(tps) if tps else {}
-            committed = {tp: consumer.committed(tp) or 0 for tp in tps}
+            committed, waiting = intake_backlog(consumer, self.settings.intake_topic)
         except KafkaError as e:  # the broker away: nothing to judge by
             log.debug("unclaimed intake check failed: %s", e)
             return
-        waiting = any(ends.get(tp, 0) > committed[tp] for tp in tps)
         if not waiting or committed != self._offsets:
             self._offsets = committed if waiting else None
             self._still_since = now
@@ -725,5 +737,14 @@ class Worker:
         assigned = consumer.assignment()
         if not assigned:
             return False
+        if not holds_partition_of(consumer, self.settings.intake_topic):
+            # Holding only the dead-letter topic's partitions is not "done": the intake may
+            # wait for a member that does not exist (see UnclaimedIntake).
+            from kafka.errors import KafkaError
+
+            try:
+                return not intake_backlog(consumer, self.settings.intake_topic)[1]
+            except KafkaError:
+                return False
         ends = consumer.end_offsets(list(assigned))
         return all(consumer.position(tp) >= ends.get(tp, 0) for tp in assigned)

@@ -33,8 +33,13 @@ BLIND_S = 15.0  # every assignment made in the first seconds is empty
 
 
 def run_with_a_first_empty_assignment(
-    kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rejoin_s: float
+    kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rejoin_s: float,
+    *, keep_dead_letters: bool = False, idle_exit: float | None = None,
 ) -> tuple[int, Worker]:
+    """``keep_dead_letters``: the blind assignments drop only the intake topic's partitions,
+    as "No partition metadata for topic <intake>" at the join does when the dead-letter
+    topic's metadata is there. ``idle_exit``: run as the tests' settle does, which stops once
+    its partitions are consumed to the end."""
     monkeypatch.setenv("SANSHI_KAFKA_PREFIX", f"g{uuid.uuid4().hex[:10]}.")
     runtime = bootstrap(Settings(db=f"sqlite:///{tmp_path / 's.db'}", kafka=kafka_bootstrap,
                                  config_path=None, cipher_key=None))
@@ -45,8 +50,11 @@ def run_with_a_first_empty_assignment(
     def first_empty(cls: Any, cluster: Any, members: Any) -> Any:
         calls.append(time.monotonic())
         assignment = real(cls, cluster, members)
-        if calls[-1] < blind_until:  # every member gets nothing, as when no partition was known
-            return {member: type(a)(a.version, [], a.user_data) for member, a in assignment.items()}
+        if calls[-1] < blind_until:  # as when the intake topic's partitions were not known
+            return {member: type(a)(a.version, [
+                (topic, parts) for topic, parts in a.assignment
+                if keep_dead_letters and not topic.endswith(".intake")
+            ], a.user_data) for member, a in assignment.items()}
         return assignment
 
     monkeypatch.setattr(RangePartitionAssignor, "assign", classmethod(first_empty))
@@ -56,7 +64,7 @@ def run_with_a_first_empty_assignment(
         assert report.counts["queued"] == 3
         worker = Worker(runtime, KafkaSettings.from_env(kafka_bootstrap), WorkerOptions(
             clock_interval=0, poll_timeout_ms=200, unclaimed_rejoin_s=rejoin_s))
-        thread = threading.Thread(target=worker.run, kwargs={"max_seconds": 60})
+        thread = threading.Thread(target=worker.run, kwargs={"max_seconds": 60, "idle_exit": idle_exit})
         thread.start()
         deadline = time.monotonic() + 40
         received = 0
@@ -88,3 +96,15 @@ def test_without_the_safety_net_the_group_stays_stuck(
     received, worker = run_with_a_first_empty_assignment(kafka_bootstrap, tmp_path, monkeypatch, 0)
     assert received == 0
     assert worker.stats.counts["unclaimed_rejoins"] == 0
+
+
+def test_a_worker_holding_only_dead_letter_partitions_does_not_call_itself_done(
+    kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What CI showed twice more: the worker held the dead-letter topic's partitions but none
+    of the intake's, so it counted as consumed to the end and the tests' settle (idle_exit)
+    stopped it at once, with the three records never read."""
+    received, worker = run_with_a_first_empty_assignment(
+        kafka_bootstrap, tmp_path, monkeypatch, 3.0, keep_dead_letters=True, idle_exit=0.3)
+    assert received == 3
+    assert worker.stats.counts["unclaimed_rejoins"] >= 1
