@@ -135,6 +135,20 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=static), name="static")
 
+    install_security_headers(app)
+
+    # Outermost, so that its clock starts first: a hidden case and an absent id answer 404 in
+    # the same time (adapters.http.timing).
+    app.add_middleware(
+        UniformNotFound, floor=floor_from_env() if not_found_floor is None else not_found_floor
+    )
+
+    return app
+
+
+def install_security_headers(app: FastAPI) -> None:
+    """The web pages' headers (a district's, and the city's page: adapters.http.city)."""
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
@@ -147,11 +161,3 @@ def create_app(
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         return response
-
-    # Outermost, so that its clock starts first: a hidden case and an absent id answer 404 in
-    # the same time (adapters.http.timing).
-    app.add_middleware(
-        UniformNotFound, floor=floor_from_env() if not_found_floor is None else not_found_floor
-    )
-
-    return app
