@@ -902,6 +902,18 @@ SOURCE_RATES: Final = _vocabulary(
     ),
 )
 
+# ---- a city's figures (docs/city.md): what a district's row adds for the hand-overs ----------------
+
+CITY_COUNTS: Final = _vocabulary(
+    "city_counts",
+    "跨区转办",
+    {
+        "transferred_in": "跨区转入",  # a district's row: cases other districts handed to it
+        "transferred_out": "跨区转出",  # a district's row: its cases it handed to another
+        "transfers": "跨区转办",  # the city's total: each hand-over once
+    },
+)
+
 # ---- all of it -----------------------------------------------------------------------------------
 
 VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
@@ -935,6 +947,7 @@ VOCABULARIES: Final[tuple[Vocabulary, ...]] = (
     PROJECT_STATUSES,
     SOURCE_COUNTS,
     SOURCE_RATES,
+    CITY_COUNTS,
 )
 
 
@@ -950,6 +963,7 @@ __all__ = [
     "CASE_LISTS",
     "CASE_LIST_OF_APPEAL",
     "CHANNELS",
+    "CITY_COUNTS",
     "CLAIM_STATES",
     "CONCERNS",
     "COOP_FIGURES",
