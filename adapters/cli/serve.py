@@ -289,7 +289,7 @@ def serve_city(
     mounts = "，".join(f"{rt.config.district.name} /d/{d}/" for d, rt in city.districts.items())
     click.echo(
         f"sanshi 市级服务已启动：http://{host}:{port}/  {city.config.city.name}："
-        f"{mounts}；市级统计 /city/api/stats（市级令牌）"
+        f"{mounts}；市级平台 /（市级令牌登录），市级统计 /city/api/stats"
     )
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

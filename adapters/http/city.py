@@ -1,6 +1,7 @@
 """One ASGI app for a city (docs/city.md): each district's own app (``create_app``) mounted at
-``/d/{district}/``, the city's figures at ``/city/api/…`` for the city's own tokens, and the
-跨区转办 of a case at ``/d/{district}/api/city/transfers`` for that district's operators.
+``/d/{district}/``, the city's figures at ``/city/api/…`` for the city's own tokens, the city's
+page (市级平台) at ``/`` and ``/city/``, and the 跨区转办 of a case at
+``/d/{district}/api/city/transfers`` for that district's operators.
 
 A district's tokens and people live in its own file and database, so they are unknown on every
 other mount and on the city's routes; the city's tokens are unknown on every district's mount.
@@ -14,17 +15,28 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.city import City
 from adapters.http import create_app
+from adapters.http.app import install_security_headers
 from adapters.http.database import RETRY_AFTER_SECONDS, database_unavailable
 from adapters.http.errors import ApiError, install_error_handlers
 from adapters.http.policy import Permission, Principal, authenticate, bearer_token, check_role
+from adapters.web import static_dir
 from engine.vocabulary import ROLES as ROLE_TERMS
+from engine.vocabulary import as_json as vocabulary_json
 
 CITY_PREFIX = "/city/api"
+# The city's page (adapters/web/static/city.html) and the only files it loads: it is served at
+# "/" and at "/city/", and asks for "static/…" relative to itself, so both places serve them.
+CITY_PAGE = "city.html"
+CITY_ASSETS = {
+    "app.css": "text/css; charset=utf-8",  # the districts' style sheet
+    "city.css": "text/css; charset=utf-8",
+    "city.js": "text/javascript; charset=utf-8",
+}
 log = logging.getLogger(__name__)
 
 
@@ -70,9 +82,18 @@ def create_city_app(city: City, not_found_floor: float | None = None) -> FastAPI
     def districts(reader: Annotated[str, Depends(city_reader)]) -> dict[str, Any]:
         return {
             "city": {"id": city.config.city.id, "name": city.config.city.name},
-            "districts": [
-                {"id": d, "name": city.name(d), "mount": f"/d/{d}/"} for d in city.districts
-            ],
+            "districts": districts_of(city),
+        }
+
+    @app.get(f"{CITY_PREFIX}/meta")
+    def meta(reader: Annotated[str, Depends(city_reader)]) -> dict[str, Any]:
+        """What the city's page needs once at sign-in: the city, its districts, who is reading,
+        and the words (engine.vocabulary) its figures are named with."""
+        return {
+            "city": {"id": city.config.city.id, "name": city.config.city.name},
+            "districts": districts_of(city),
+            "reader": reader,
+            "vocabulary": vocabulary_json(),
         }
 
     @app.get(f"{CITY_PREFIX}/stats")
@@ -114,9 +135,31 @@ def create_city_app(city: City, not_found_floor: float | None = None) -> FastAPI
                 )
         return JSONResponse({"status": "ok"}, headers=headers)
 
+    # 市级平台: the page holds no data (it asks /city/api/… with the city token it is given).
+    static = static_dir()
+
+    @app.get("/", include_in_schema=False)
+    @app.get("/city/", include_in_schema=False)
+    def city_page() -> FileResponse:
+        return FileResponse(static / CITY_PAGE, media_type="text/html; charset=utf-8")
+
+    @app.get("/static/{name}", include_in_schema=False)
+    @app.get("/city/static/{name}", include_in_schema=False)
+    def city_asset(name: str) -> FileResponse:
+        media_type = CITY_ASSETS.get(name)
+        if media_type is None:
+            raise ApiError(404, "not_found", "没有这个文件")
+        return FileResponse(static / name, media_type=media_type)
+
     for d, sub in district_apps.items():
         app.mount(f"/d/{d}", sub, name=f"district-{d}")
+    install_security_headers(app)
     return app
+
+
+def districts_of(city: City) -> list[dict[str, str]]:
+    """The city's districts in the city file's order, each with where its app is mounted."""
+    return [{"id": d, "name": city.name(d), "mount": f"/d/{d}/"} for d in city.districts]
 
 
 def _from(request: Request) -> str | None:
