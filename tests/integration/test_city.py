@@ -249,3 +249,35 @@ def test_a_returned_case_transferred_out_leaves_the_return_queue(city: City) -> 
     assert decisions == ["lapsed"]
     # The return happened (退单率 counts it) and stays 海城区's.
     assert hc.read_model.stats(None)["total"]["returned"] == 1
+
+
+@pytest.mark.parametrize("city", ["sqlite"], indirect=True)
+def test_the_city_page_is_served_without_a_token_and_its_data_is_not(client: TestClient) -> None:
+    """市级平台: the page at "/" and "/city/" holds no data (it asks /city/api/… with the city
+    token it is given), so it answers anyone; the data routes still answer 401 without one."""
+    for path in ("/", "/city/"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert page.headers["content-type"].startswith("text/html"), path
+        assert "市级平台" in page.text and 'src="static/city.js"' in page.text, path
+        assert "script-src 'self'" in page.headers["content-security-policy"], path
+    # What the page loads, relative to itself, from either place; nothing else of the folder.
+    for prefix in ("/static/", "/city/static/"):
+        for asset in ("city.js", "city.css", "app.css"):
+            assert client.get(prefix + asset).status_code == 200, prefix + asset
+        for other in ("index.html", "app.js", "city.html", "..%2Fcity.py"):
+            assert client.get(prefix + other).status_code == 404, prefix + other
+    for path in ("/city/api/meta", "/city/api/stats", "/city/api/districts"):
+        assert client.get(path).status_code == 401, path
+        assert client.get(path, headers=_auth(HC_OPERATOR)).status_code == 401, path
+        assert client.get(path, headers=_auth("not-a-token-at-all")).status_code == 401, path
+    meta = client.get("/city/api/meta", headers=_auth(CITY_LEADER)).json()
+    assert meta["city"] == {"id": "beihai", "name": "北海市"} and meta["reader"] == "市领导"
+    assert [d["mount"] for d in meta["districts"]] == ["/d/haicheng/", "/d/yinhai/"]
+    # The words of the page's columns are the server's (engine.vocabulary).
+    words = {v: {t["code"]: t["label"] for t in meta["vocabulary"][v]["terms"]}
+             for v in ("counts", "rates", "city_counts")}
+    assert words["city_counts"] == {
+        "transferred_in": "跨区转入", "transferred_out": "跨区转出", "transfers": "跨区转办"
+    }
+    assert words["rates"]["handling_rate"] == "办结率" and words["counts"]["received"] == "受理"
