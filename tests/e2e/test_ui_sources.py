@@ -24,6 +24,10 @@ pytestmark = pytest.mark.date_sensitive
 __all__ = ["browser", "server"]
 
 
+def _letters(n: int, length: int = 8) -> str:
+    return "".join(chr(ord("a") + n // 26**i % 26) for i in range(length))
+
+
 def _open(page: Any, words: str) -> Any:
     """Search for the case and open it. The court case was written by another process (the
     CLI); the server's views read it from the log at the next read, so on a loaded machine the
@@ -52,8 +56,9 @@ def test_the_case_page_shows_the_source_of_media_court_and_town_cases(
     browser: Any, server: str, tmp_path: Path
 ) -> None:
     n = time.time_ns()
-    # one search word each (a long run of digits would be masked as a card number)
-    mark = {k: f"{k}{(n // d) % 10**9:x}" for k, d in (("m", 1), ("c", 7), ("t", 13))}
+    # One search word each, in letters only: digits could be masked as an identifier (a hex
+    # mark with no letter, "m34005747", is a letter and 8 digits: a passport number).
+    mark = {k: k + _letters(n // d) for k, d in (("m", 1), ("c", 7), ("t", 13))}
     url = f"https://www.bhrb.example.cn/2026-11/03/content_{n}.html"
     _api(server, OPERATOR, "POST", "/api/intake/media", {
         "outlet": "北海日报", "title": "茶亭路路灯熄灭近月", "url": url,
