@@ -179,7 +179,13 @@ def bootstrap(
     settings: Settings | None = None,
     config: SanshiConfig | None = None,
     router: Router | None = None,
+    *,
+    warm_index: bool = True,
 ) -> Runtime:
+    """``warm_index=False``: the router's duplicate index starts empty. A Kafka worker passes
+    it: it files the open cases of the places its partitions carry once the group assigns
+    them (adapters.transport.worker.PlaceShards), so loading every open case first, only to
+    forget most of them, made each restart seconds slower (bench/RESULTS.md)."""
     settings = settings or Settings.from_env()
     config = config or load_config(settings.config_path)
     router = router or build_router(config)
@@ -198,7 +204,7 @@ def bootstrap(
         views_engine=views.engine,
         closers=[views.engine.dispose],
     )
-    _warm_router(runtime)
+    _warm_router(runtime, warm_index)
     # 管理设置 (engine.admin): the admin changes in the log over the district file, now and
     # before each later decision (another process's changes too), without a restart.
     runtime.admin, runtime.router = attach_admin(app, config, router)
@@ -213,7 +219,7 @@ def _bound_postgres_connects(app: SanshiApplication) -> None:
         kwargs.setdefault("connect_timeout", POSTGRES_CONNECT_TIMEOUT)
 
 
-def _warm_router(runtime: Runtime) -> None:
+def _warm_router(runtime: Runtime, open_cases: bool = True) -> None:
     """The router's duplicate index starts with the open cases of the read model (if both
     sides support it), so a restart does not forget what is open; and it learns operators'
     corrections (re-categorisations, returns, the centre's choices of unit) from the lessons
@@ -233,7 +239,7 @@ def _warm_router(runtime: Runtime) -> None:
             )
         )
     read_model = runtime.read_model
-    if not isinstance(router, WarmsFromOpenCases) or not isinstance(
+    if not open_cases or not isinstance(router, WarmsFromOpenCases) or not isinstance(
         read_model, OpenCasesForRouter
     ):
         return

@@ -93,6 +93,15 @@ def merges(rt: Runtime, ids: set[UUID]) -> set[tuple[UUID, UUID]]:
     return pairs
 
 
+class Worker(WorkerProcess):
+    """``sanshi worker`` with the bench's own options (the same for both runs)."""
+
+    options: tuple[str, ...] = ()
+
+    def start(self, *extra: str) -> WorkerProcess:
+        return super().start(*self.options, *extra)
+
+
 def one_run(
     services: Services, n: int, workers: int, kill_every: float, partitions: int, folder: Path,
     seed: int,
@@ -105,8 +114,7 @@ def one_run(
         services.kafka_bootstrap,
         {"SANSHI_KAFKA_PREFIX": prefix, "SANSHI_KAFKA_PARTITIONS": str(partitions)},
     )
-    procs = [WorkerProcess(env, folder / f"{prefix}{i}.log", f"{prefix}{i}").start()
-             for i in range(workers)]
+    procs = [Worker(env, folder / f"{prefix}{i}.log", f"{prefix}{i}").start() for i in range(workers)]
     rt = bootstrap(settings_for(db_url))
     rnd = random.Random(seed)
     kills: list[float] = []
@@ -175,8 +183,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kill-every", type=float, default=10.0, help="seconds between kills (±30%%)")
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--seed", type=int, default=21)
+    ap.add_argument("--max-poll-records", type=int, default=500,
+                    help="each worker's --max-poll-records: what a kill throws away is at most one poll")
+    ap.add_argument("--keep-logs", type=Path, default=None, help="write the workers' logs here, and keep them")
     args = ap.parse_args(argv)
+    Worker.options = ("--max-poll-records", str(args.max_poll_records))
     with Services() as services, tempfile.TemporaryDirectory() as tmp:
+        if args.keep_logs is not None:
+            args.keep_logs.mkdir(parents=True, exist_ok=True)
+            tmp = str(args.keep_logs)
         quiet = one_run(services, args.records, 1, 0, args.partitions, Path(tmp), args.seed)
         print(f"1 worker, no kills: {quiet['cases']} cases in {quiet['seconds']:.0f}s, "
               f"{len(quiet['merges'])} merged (load {quiet['load']:.1f})", flush=True)

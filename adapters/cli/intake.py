@@ -51,7 +51,7 @@ LABELS = {
 LARGE_FILE_BYTES = 1024 * 1024
 
 
-def _runtime(router: str = "learning") -> Runtime:
+def _runtime(router: str = "learning", *, warm_index: bool = True) -> Runtime:
     from adapters.bootstrap import bootstrap
 
     if router == "keyword":
@@ -61,8 +61,8 @@ def _runtime(router: str = "learning") -> Runtime:
 
         settings = Settings.from_env()
         config = load_config(settings.config_path)
-        return bootstrap(settings, config, KeywordRouter(config))
-    return bootstrap()
+        return bootstrap(settings, config, KeywordRouter(config), warm_index=warm_index)
+    return bootstrap(warm_index=warm_index)
 
 
 def _publisher() -> Publisher:
@@ -267,6 +267,17 @@ def dlq_list(fmt: str, channel: str | None, limit: int, show_raw_text: bool) -> 
     out.print(table)
 
 
+def _session_timeout(given: float | None, instance_id: str | None) -> float:
+    """A static member (``--instance-id``) keeps its partitions while it restarts, which is
+    what static membership is for: the group rebalances only if it is away longer than this.
+    The learning router's start (models, the places' open cases) takes 5-20 s on a loaded
+    machine, so 10 s turned each restart into two rebalances of the whole group (bench/RESULTS.md
+    "Workers killed every ~10 s"); a dynamic member's partitions should move on sooner."""
+    if given is not None:
+        return given
+    return 45.0 if instance_id else 10.0
+
+
 @click.command("worker", epilog=exits.HELP)
 @click.option("--clock-interval", type=float, default=30.0, show_default=True,
               help="督办时钟间隔（秒），0 关闭")
@@ -275,6 +286,9 @@ def dlq_list(fmt: str, channel: str | None, limit: int, show_raw_text: bool) -> 
 @click.option("--instance-id", default=lambda: os.environ.get("SANSHI_WORKER_ID") or None,
               help="静态成员 id（重启后立即接管分区）；默认取 SANSHI_WORKER_ID")
 @click.option("--max-poll-records", type=click.IntRange(1, 10000), default=500, show_default=True)
+@click.option("--session-timeout", type=click.FloatRange(6.0, 300.0), default=None,
+              help="组会话超时（秒）：超过这么久没有心跳，Kafka 把分区交给其他 worker；"
+                   "默认 10，静态成员（--instance-id）默认 45，重启期间不触发重新分配")
 @click.option("--no-projections", is_flag=True, help="不在 worker 中更新统计视图")
 @click.option("--standby-retry", type=click.FloatRange(0.1, 60.0), default=1.0, show_default=True,
               help="督办时钟、通知由一个 worker 值守；其余 worker 待命，每隔这么多秒尝试接管")
@@ -287,6 +301,7 @@ def worker_command(
     idle_exit: float | None,
     instance_id: str | None,
     max_poll_records: int,
+    session_timeout: float | None,
     no_projections: bool,
     standby_retry: float,
     router: str,
@@ -302,7 +317,7 @@ def worker_command(
     # Its INFO is a line per connection, and an unreachable broker is an ERROR line per retry:
     # the CLI says that once (exits.kafka_message).
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    runtime = _runtime(router)
+    runtime = _runtime(router, warm_index=False)  # its places' open cases come with its partitions
     if not runtime.settings.kafka:
         runtime.close()
         raise click.UsageError("未设置 SANSHI_KAFKA（worker 只在 Kafka 模式下运行）")
@@ -312,6 +327,7 @@ def worker_command(
         WorkerOptions(
             clock_interval=clock_interval,
             max_poll_records=max_poll_records,
+            session_timeout_ms=round(1000 * _session_timeout(session_timeout, instance_id)),
             instance_id=instance_id,
             projections=not no_projections,
             standby_retry=standby_retry,

@@ -283,17 +283,28 @@ class PlaceShards(ConsumerRebalanceListener):  # type: ignore[misc]
         self.owned: set[int] = set()  # partitions of the intake topic
         self.partitions = 0  # of the intake topic (the producer's modulus)
         self._changed = False
+        self._rejoining = False  # revoked, the next assignment not yet come
         self._held: set[str] = set()  # localities whose open cases the index holds
+        self._held_partitions: set[int] = set()
+        self._committed: dict[int, int] = {}  # intake partition → the offset this worker last committed
 
     # ---- kafka-python's listener: on the consumer's IO loop, so only noted here ------------
 
     def on_partitions_revoked(self, revoked: Any) -> None:
         self.owned -= {tp.partition for tp in revoked if tp.topic == self.settings.intake_topic}
+        self._rejoining = True
         self._changed = True
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         self.owned |= {tp.partition for tp in assigned if tp.topic == self.settings.intake_topic}
+        self._rejoining = False
         self._changed = True
+
+    def note_committed(self, consumer: Any) -> None:
+        """After a successful commit: where this worker left each intake partition."""
+        for tp in consumer.assignment():
+            if tp.topic == self.settings.intake_topic:
+                self._committed[tp.partition] = consumer.position(tp)
 
     def on_partitions_lost(self, lost: Any) -> None:
         self.on_partitions_revoked(lost)
@@ -313,7 +324,12 @@ class PlaceShards(ConsumerRebalanceListener):  # type: ignore[misc]
         self.runtime.projector.catch_up()
 
     def settle(self, consumer: Any) -> None:
-        if not self._changed:
+        """Eager rebalancing revokes every partition and assigns them again, often the same
+        ones. The index is settled only once the new assignment has come (a poll can end
+        between the two), and a partition this worker keeps is reloaded only if someone else
+        committed on it meanwhile; before this, every rebalance forgot and reloaded every open
+        case of the worker's places (thousands, seconds each time: bench/RESULTS.md)."""
+        if not self._changed or self._rejoining:
             return
         router = self.router
         if router is None:
@@ -323,7 +339,8 @@ class PlaceShards(ConsumerRebalanceListener):  # type: ignore[misc]
         if not self.partitions:
             return  # no metadata yet: settled at the next poll
         mine = self.keys.localities_in(self.owned, self.partitions)
-        gained = mine - self._held
+        moved = self._moved_meanwhile(consumer, self.owned & self._held_partitions)
+        gained = (mine - self._held) | (self.keys.localities_in(moved, self.partitions) & mine)
         self._catch_up()
         dropped = router.drop_localities(lambda loc: loc in mine)
         loaded = 0
@@ -331,6 +348,7 @@ class PlaceShards(ConsumerRebalanceListener):  # type: ignore[misc]
             rows = self.runtime.read_model.open_cases_for_router(gained)
             loaded = router.refile_localities(gained, rows)
         self._held = mine
+        self._held_partitions = set(self.owned)
         self._changed = False
         self.stats.counts["places_dropped"] += dropped
         self.stats.counts["places_loaded"] += loaded
@@ -339,6 +357,19 @@ class PlaceShards(ConsumerRebalanceListener):  # type: ignore[misc]
             "%d forgotten",
             sorted(self.owned), self.partitions, len(mine), loaded, dropped,
         )
+
+    def _moved_meanwhile(self, consumer: Any, kept: set[int]) -> set[int]:
+        """The kept partitions whose committed offset is not where this worker left it:
+        another member consumed them in between (this worker was out of the group for a
+        while), so the cases it opened at their places are not in this index."""
+        from kafka import TopicPartition
+
+        moved = set()
+        for p in kept:
+            committed = consumer.committed(TopicPartition(self.settings.intake_topic, p))
+            if committed != self._committed.get(p):
+                moved.add(p)
+        return moved
 
     def check_strays(self, commands: list[Parsed]) -> None:
         """Records about places this worker does not hold: the read model's open cases there
@@ -722,6 +753,7 @@ class Worker:
 
         try:
             self._consumer.commit()
+            self.places.note_committed(self._consumer)
         except CommitFailedError:
             # The group rebalanced meanwhile: the new owner gets these messages again and
             # finds them applied (duplicates), which is harmless.
