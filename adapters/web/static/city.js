@@ -8,6 +8,15 @@
 // Where the city is served: the page is at the city's "/" and at "/city/" (behind a path prefix
 // too, e.g. "/beihai/" or "/beihai/city/"); every path asked for is put after ROOT.
 const ROOT = location.pathname.replace(/\/[^/]*$/, "").replace(/\/city$/, "");
+// A district's page is d/{id}/ beside the city's root. The address is written here, relative,
+// from a literal start (never a URL taken from data): from ".../city/" it is one level up.
+const AT_CITY = /\/city\/[^/]*$/.test(location.pathname);
+function districtLink(row) {
+  const attrs = { "data-testid": "district-link", title: `进入${row.name}` };
+  const id = encodeURIComponent(row.key);
+  return AT_CITY ? h("a", { ...attrs, href: "../d/" + id + "/" }, row.name)
+    : h("a", { ...attrs, href: "./d/" + id + "/" }, row.name);
+}
 const TOKEN_KEY = "sanshi.city.token"; // sessionStorage: gone when the browser tab closes
 const WRONG_TOKEN = "口令不正确：请输入市级平台的访问口令（各区的令牌只能在本区使用）。";
 const EXPIRED = "口令已失效，请重新登录。";
@@ -148,7 +157,7 @@ function render(stats) {
     MOVED_COLUMNS.map((f) => h("th", { class: "num" }, label("city_counts", f))))));
   table.appendChild(h("tbody", {}, (stats.rows || []).map((row) => h("tr", { "data-testid": `row-${row.key}`, "data-district": row.key },
     h("td", { "data-testid": "name" },
-      mounts[row.key] ? h("a", { href: ROOT + mounts[row.key], "data-testid": "district-link", title: `进入${row.name}` }, row.name) : row.name),
+      mounts[row.key] ? districtLink(row) : row.name),
     COUNT_COLUMNS.map((f) => countCell(row, f)),
     rates.map((t) => rateCell(row, t)),
     MOVED_COLUMNS.map((f) => countCell(row, f))))));
