@@ -173,7 +173,10 @@ class StoreApplication(SanshiApplication):
         return recordings
 
     def get_cases(self, ids: Collection[UUID]) -> dict[UUID, Case]:
-        """One query on PostgreSQL; the library's reads elsewhere."""
+        """One query on PostgreSQL; the library's reads elsewhere. None for no ids: most cases
+        have no merged callers, and every case view asks for them."""
+        if not ids:
+            return {}
         recorder = self.recorder
         if not isinstance(recorder, SanshiPostgresRecorder) or self.snapshots is not None:
             return super().get_cases(ids)

@@ -33,6 +33,7 @@ from bench.common import (
     Services,
     higher_is_better,
     print_table,
+    runtime_for,
     stream_items,
 )
 from tests.support.processes import stop_process
@@ -57,9 +58,14 @@ def hotline_bodies(n: int = BODIES) -> list[dict[str, Any]]:
 # ---- the server -------------------------------------------------------------------------------
 
 
-def start_server(db_url: str, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
+def start_server(db_url: str, port: int, workers: int = 1,
+                 kafka: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``kafka``: SANSHI_KAFKA and its prefix; creates then answer 202 once the broker has the
+    record (受理), and routing happens in ``sanshi worker`` (:func:`start_intake_worker`)."""
     env = {**os.environ, "SANSHI_DB": db_url, "PYTHONPATH": str(REPO)}
-    env.pop("SANSHI_KAFKA", None)
+    for key in ("SANSHI_KAFKA", "SANSHI_KAFKA_PREFIX"):
+        env.pop(key, None)
+    env.update(kafka or {})
     proc = subprocess.Popen(
         [sys.executable, "-c", "from adapters.cli import main; main()", "serve",
          "--port", str(port), "--workers", str(workers), "--log-level", "warning"],
@@ -78,6 +84,19 @@ def start_server(db_url: str, port: int, workers: int = 1) -> subprocess.Popen[b
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
     stop_process(proc, grace=20)
+
+
+def start_intake_worker(db_url: str, kafka: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``sanshi worker``: routes what the API handed to Kafka (the deadline clock is off, as in
+    the other benches: it is a separate duty)."""
+    env = {**os.environ, "SANSHI_DB": db_url, "PYTHONPATH": str(REPO), **kafka,
+           "SANSHI_LOG_LEVEL": "WARNING"}
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-c", "from adapters.cli import main; main()", "worker",
+             "--clock-interval", "0"],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
 
 
 def server_cpu_seconds(pid: int) -> float:
@@ -169,6 +188,60 @@ end
 """
 
 
+# Kafka mode: a create answers 202 when the broker has the record, before it is routed, so the
+# claim that follows it is of a case created before the load and already dispatched (a clerk
+# claims what is in the inbox, not what the operator typed a millisecond ago).
+KAFKA_LUA = r"""
+local bodies = {%(bodies)s}
+local pool = {%(pool)s}
+local operator = "%(operator)s"
+local nthreads = %(threads)d
+local counter = 0
+local turn = 0
+local taken = 0
+tid = 0
+threads = {}
+
+function setup(thread)
+  tid = tid + 1
+  thread:set("tid", tid)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  created = 0; claimed = 0; errors = 0
+end
+
+function request()
+  turn = turn + 1
+  if turn %% 2 == 0 then
+    local i = tid + taken * nthreads
+    if i <= #pool then
+      taken = taken + 1
+      local p = pool[i]
+      return wrk.format("POST", "/api/cases/" .. p[1] .. "/claim",
+        {["Authorization"] = "Bearer demo-unit-" .. p[2], ["Content-Type"] = "application/json"}, "{}")
+    end
+  end
+  counter = counter + 1
+  local body = bodies[(counter %% #bodies) + 1]
+  body = string.gsub(body, "@@ORDER@@", "%(prefix)s-" .. tid .. "-" .. counter)
+  return wrk.format("POST", "/api/cases",
+    {["Authorization"] = "Bearer " .. operator, ["Content-Type"] = "application/json"}, body)
+end
+
+function response(status, headers, body)
+  if status == 202 then
+    created = created + 1
+  elseif status == 200 then
+    claimed = claimed + 1
+  else
+    errors = errors + 1
+  end
+end
+""" + WRK_LUA[WRK_LUA.index("function done"):]
+
+
 def _lua_string(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
@@ -202,6 +275,20 @@ def wrk_create_claim(base: str, seconds: float, connections: int, prefix: str) -
         b = {**b, "order_no": "@@ORDER@@"}
         bodies.append(_lua_string(json.dumps(b, ensure_ascii=False)))
     script = WRK_LUA % {"bodies": ",\n".join(bodies), "operator": OPERATOR, "prefix": prefix}
+    return run_wrk(base, script, seconds, connections)
+
+
+
+def wrk_create_claim_kafka(base: str, seconds: float, connections: int, prefix: str,
+                           pool: list[tuple[str, str]]) -> dict[str, Any]:
+    bodies = []
+    for b in hotline_bodies():
+        b = {**b, "order_no": "@@ORDER@@"}
+        bodies.append(_lua_string(json.dumps(b, ensure_ascii=False)))
+    script = KAFKA_LUA % {
+        "bodies": ",\n".join(bodies), "operator": OPERATOR, "prefix": prefix, "threads": 2,
+        "pool": ",\n".join(f"{{{_lua_string(i)}, {_lua_string(u)}}}" for i, u in pool),
+    }
     return run_wrk(base, script, seconds, connections)
 
 
@@ -317,18 +404,146 @@ def run(services: Services, seconds: float = 20.0, connections: int = 16,
         services.drop(db)
     detail = {"tool": tool, "connections": connections, "seconds": seconds, "workers": workers,
               "create_claim": ours, "healthz": health}
+    return _results("api", ours, health, detail)
+
+
+def _results(suite: str, ours: dict[str, Any], health: dict[str, Any],
+             detail: dict[str, Any]) -> list[Result]:
     return [
-        higher_is_better("api", "create + claim vs /healthz, requests/s", ours["rps"],
+        higher_is_better(suite, "create + claim vs /healthz, requests/s", ours["rps"],
                          health["rps"], "req/s", None, **detail),
         # p50/p99 as ratios too: how much slower a write is than a liveness check under load
-        Result("api", "create + claim p50 / healthz p50", ours["p50_ms"], health["p50_ms"], "ms",
+        Result(suite, "create + claim p50 / healthz p50", ours["p50_ms"], health["p50_ms"], "ms",
                ours["p50_ms"] / health["p50_ms"] if health["p50_ms"] else 0.0, "report", None),
-        Result("api", "create + claim p99 / healthz p99", ours["p99_ms"], health["p99_ms"], "ms",
+        Result(suite, "create + claim p99 / healthz p99", ours["p99_ms"], health["p99_ms"], "ms",
                ours["p99_ms"] / health["p99_ms"] if health["p99_ms"] else 0.0, "report", None),
-        Result("api", "server CPU per request: create + claim / healthz",
+        Result(suite, "server CPU per request: create + claim / healthz",
                ours["server_cpu_ms_per_request"], health["server_cpu_ms_per_request"], "ms",
                ours["server_cpu_ms_per_request"] / health["server_cpu_ms_per_request"]
                if health["server_cpu_ms_per_request"] else 0.0, "report", None),
+    ]
+
+
+def dispatched_pool(base: str, n: int, prefix: str, timeout: float = 600) -> list[tuple[str, str]]:
+    """At least ``n`` cases created through the API (202 in Kafka mode), from a stream other than
+    the load's, and waited for until the worker has routed them: (id, unit) of each one
+    dispatched, for the load's claims (a report merged into an earlier case is not one)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    operator = {"Authorization": f"Bearer {OPERATOR}"}
+    bodies = hotline_bodies(BODIES + 3 * n)[BODIES:]
+    pool: list[tuple[str, str]] = []
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=base, timeout=120,
+                      limits=httpx.Limits(max_connections=8)) as client:
+
+        def create(i: int) -> str | None:
+            body = {**bodies[i], "order_no": f"{prefix}-{i}"}
+            r = client.post("/api/cases", json=body, headers=operator)
+            return r.json().get("id") if r.status_code in (201, 202) else None
+
+        def state(case_id: str) -> tuple[str, str | None]:
+            r = client.get(f"/api/cases/{case_id}", headers=operator)
+            if r.status_code == 404:
+                return "waiting", None  # not routed yet
+            case = r.json() if r.status_code == 200 else {}
+            return case.get("status", "?"), case.get("assigned_unit")
+
+        with ThreadPoolExecutor(8) as threads:
+            made = 0
+            while len(pool) < n and made < len(bodies) and time.monotonic() < deadline:
+                chunk = range(made, min(len(bodies), made + n - len(pool) + 50))
+                made = chunk.stop
+                waiting = [i for i in threads.map(create, chunk) if i]
+                while waiting and time.monotonic() < deadline:
+                    left = []
+                    for case_id, (status, unit) in zip(waiting, threads.map(state, waiting), strict=True):
+                        if status == "waiting":
+                            left.append(case_id)
+                        elif status == "dispatched" and unit:
+                            pool.append((case_id, unit))
+                    waiting = left
+                    if waiting:
+                        time.sleep(1)
+    return pool[:n]
+
+
+def received_count(db_url: str) -> int:
+    rt = runtime_for(db_url)
+    try:
+        notes = rt.app.recorder.select_notifications(0, 10**7, topics=("engine.domain:Case.Received",))
+        return len(notes)
+    finally:
+        rt.close()
+
+
+def start_profile(pid: int, seconds: float, out: Path | None) -> subprocess.Popen[bytes] | None:
+    """py-spy over the server during the write load: folded stacks (``--format raw``), one line
+    per stack with its sample count, to sum by function (``python -m bench.api_profile``)."""
+    if out is None:
+        return None
+    return subprocess.Popen(
+        ["py-spy", "record", "--pid", str(pid), "--duration", str(max(2, round(seconds))),
+         "--rate", "100", "--format", "raw", "--output", str(out), "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def run_kafka(services: Services, seconds: float = 20.0, connections: int = 16,
+              workers: int = 1, pool_size: int = 3000, profile: Path | None = None) -> list[Result]:
+    """The same load with SANSHI_KAFKA: the create is answered at 受理 (202 once the broker holds
+    it) and one ``sanshi worker`` routes beside the server; each claim is of a case dispatched
+    before the load. Also reported: how long after the load the worker needed to make every
+    accepted record a case (the price of answering at once)."""
+    db = services.new_database("apik")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    kafka = {"SANSHI_KAFKA": services.kafka_bootstrap,
+             "SANSHI_KAFKA_PREFIX": f"api{os.getpid()}{int(time.time())}."}
+    hotline_bodies()
+    log = Path(tempfile.gettempdir()) / f"bench-api-worker-{os.getpid()}.log"
+    server = start_server(db, port, workers, kafka)
+    worker = start_intake_worker(db, kafka, log)
+    prefix = f"K{os.getpid()}{int(time.time())}"
+    try:
+        pool = dispatched_pool(base, pool_size, prefix + "p")
+        if len(pool) < pool_size:
+            raise RuntimeError(f"only {len(pool)} of {pool_size} cases dispatched; worker log {log}")
+        before = received_count(db)
+        cpu0 = server_cpu_seconds(server.pid)
+        health = run_wrk(base + "/healthz", HEALTH_LUA, seconds, connections)
+        cpu1 = server_cpu_seconds(server.pid)
+        spy = start_profile(server.pid, seconds, profile)
+        ours = wrk_create_claim_kafka(base, seconds, connections, prefix, pool)
+        if spy is not None:
+            spy.wait(timeout=seconds + 120)
+        cpu2 = server_cpu_seconds(server.pid)
+        ended = time.monotonic()
+        want = before + ours["created"]
+        lag = None
+        while time.monotonic() - ended < 600:
+            if received_count(db) >= want:
+                lag = time.monotonic() - ended
+                break
+            time.sleep(0.5)
+        health["server_cpu_ms_per_request"] = 1000 * (cpu1 - cpu0) / max(1, health["requests"])
+        ours["server_cpu_ms_per_request"] = 1000 * (cpu2 - cpu1) / max(1, ours["requests"])
+        ours["routed_after_load_s"] = lag
+        ours["pool"] = len(pool)
+    finally:
+        stop_server(server)
+        stop_process(worker, grace=20)
+        services.drop(db)
+    detail = {"tool": "wrk", "connections": connections, "seconds": seconds, "workers": workers,
+              "kafka": True, "create_claim": ours, "healthz": health}
+    suite = "api (Kafka: create answered at 受理)"
+    return [
+        *_results(suite, ours, health, detail),
+        Result(suite, "routed after the load ends (every accepted record a case)",
+               lag if lag is not None else float("nan"), seconds, "s",
+               (lag / seconds) if lag is not None else float("nan"), "report", None),
     ]
 
 
@@ -339,10 +554,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--tool", choices=("wrk", "httpx"))
     ap.add_argument("--workers", type=int, default=1, help="sanshi serve --workers N (PostgreSQL)")
+    ap.add_argument("--kafka", action="store_true",
+                    help="SANSHI_KAFKA: creates answered at 受理 (202), routed by a sanshi worker")
+    ap.add_argument("--pool", type=int, default=3000,
+                    help="with --kafka: cases dispatched before the load, for its claims")
+    ap.add_argument("--profile", type=Path,
+                    help="with --kafka: py-spy folded stacks of the server under the write load")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    with Services(kafka=False) as services:
-        results = run(services, args.seconds, args.connections, args.tool, args.workers)
+    with Services(kafka=args.kafka) as services:
+        if args.kafka:
+            results = run_kafka(services, args.seconds, args.connections, args.workers, args.pool,
+                                args.profile)
+        else:
+            results = run(services, args.seconds, args.connections, args.tool, args.workers)
     print_table(results)
     payload = [r.to_dict() for r in results]
     print(json.dumps(payload, ensure_ascii=False, indent=1))

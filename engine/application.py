@@ -99,6 +99,13 @@ def now_shanghai() -> dt.datetime:
     return dt.datetime.now(SHANGHAI)
 
 
+def _as_filed(case: Case) -> tuple[Any, ...]:
+    """What the duplicate index keeps of a case (engine/routing: text, place, category, caller,
+    open or not); a command that changes none of it need not file the case again."""
+    return (case.is_open, case.category, case.locality, case.content, case.address,
+            case.caller_phone, case.caller_name, case.appeal_type)
+
+
 def facts_of(case: Case) -> CaseFacts:
     return CaseFacts(
         case_id=case.id,
@@ -192,15 +199,20 @@ class SanshiApplication(Application[UUID]):
 
     def _act(self, case_id: UUID, action: Callable[[Case], Any]) -> Case:
         case = self.get_case(case_id)
+        filed_as = _as_filed(case)
         action(case)
         self._save(case, *self._merged_callers_told(case))
-        self._after_change(case)
+        self._after_change(case, filed_as)
         return case
 
-    def _after_change(self, case: Case) -> None:
-        facts = facts_of(case)
+    def _after_change(self, case: Case, filed_as: tuple[Any, ...] | None = None) -> None:
+        """Tell the router's duplicate index what changed. ``filed_as``: the case as the index
+        files it before the command; a command that changed none of it (a claim, a note, a
+        reminder) is not filed again: filing a case the index does not hold (an API process in
+        Kafka mode routes nothing) costs a sentence vector (bench/RESULTS.md, API)."""
         if case.is_open and case.category:
-            self.router.case_opened(facts, case.category, case.locality)
+            if filed_as is None or filed_as != _as_filed(case):
+                self.router.case_opened(facts_of(case), case.category, case.locality)
         elif not case.is_open or case.status == Status.RESOLVED:
             self.router.case_closed(case.id)
 
