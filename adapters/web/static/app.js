@@ -955,15 +955,19 @@ function intakeScreen(view) {
         confidential: f.confidential.checked,
         keep_separate: !keepBox.hidden && f.keepSeparate.checked,
       });
-      if (files && c.id) await files.upload(c.id);
-      toast(c.duplicate ? "该工单已受理过（重复提交）" : intakeText(c));
+      // Kafka mode answers 202 once the record is safe in the queue (受理); the worker routes it
+      // a moment later. The toast says so at once, the case is shown when it is there.
+      const routed = c.status === "queued" && c.id ? await waitForRouting(c.id) : c;
+      if (files && c.id && routed) await files.upload(c.id);
+      toast(c.duplicate ? "该工单已受理过（重复提交）" : intakeText(routed || c));
       orderNo = newOrderNo();
       form.querySelector("[data-testid=order-no]").textContent = orderNo;
       form.reset();
       seq++;  // a suggestion still on its way belongs to the case just submitted
       clearSuggestion(suggestBox);
       f.content.focus();
-      await showCase(result, c.id);
+      if (routed) await showCase(result, c.id);
+      else clear(result);
     } catch (e) {
       toast(e.message, true);
     } finally {
@@ -988,9 +992,24 @@ function clearSuggestion(box) {
 }
 
 // What the toast says after an intake: where the case went, not its status twice.
+// The case a queued record became, once the worker has routed it (null after ~15 s: the toast
+// then says it is queued, and the case is found later in 工单查询).
+async function waitForRouting(caseId) {
+  for (let i = 0; i < 30; i++) {
+    try {
+      return await get(`/api/cases/${caseId}`);
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status !== 404) throw e;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  return null;
+}
+
 function intakeText(c) {
   const unit = c.assigned_unit_name;
   const took = `受理成功${c.order_no ? "，工单编号 " + c.order_no : ""}`;
+  if (c.status === "queued") return `${took}，正在分拨派单，稍后可在工单查询中查看`;
   if (c.status === "dispatched" && unit) return `${took}，已派单至 ${unit}`;
   if (c.status === "merged") return `${took}，已并入在办原件`;
   if (c.status === "received") return `${took}，待派单` + (c.manual_reason ? `（${c.manual_reason}）` : "");
