@@ -78,7 +78,11 @@ class Publisher:
 
         assert self.settings.kafka
         port = KafkaIntake(
-            KafkaSettings.from_env(self.settings.kafka, cipher_key=self.settings.cipher_key),
+            KafkaSettings.from_env(
+                self.settings.kafka,
+                cipher_key=self.settings.cipher_key,
+                prefix=self.settings.kafka_prefix,
+            ),
             # Keyed by 属地: reports of one place reach the worker that holds its open cases.
             places=PlaceKeys(self.config),
         )

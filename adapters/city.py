@@ -142,20 +142,48 @@ def transferred_out(rt: Runtime, start: dt.date | None, end: dt.date | None) -> 
         return int(conn.execute(query).scalar_one())
 
 
+def district_settings(base: Settings, district: str, database: str) -> Settings:
+    """A district's settings in the city: the environment's (cipher key, notices, …) with its
+    own database and, with Kafka, its own topics and consumer group (the prefix plus the
+    district's id: ``sanshi.`` + ``haicheng.`` + ``intake``), as DIGIT partitions by tenant. Each
+    district's ``sanshi worker --city FILE --district ID`` routes its own intake only."""
+    prefix = f"{base.kafka_prefix or ''}{district}." if base.kafka else None
+    return dataclasses.replace(
+        base, db=database, config_path=None, kafka_prefix=prefix
+    )
+
+
 def bootstrap_city(
     path: str | Path, environ: Mapping[str, str] | None = None
 ) -> City:
-    """Every district of the city file as its own runtime: the environment's settings (cipher
-    key, notices, …) with the district's own database and district file."""
+    """Every district of the city file as its own runtime (:func:`district_settings`)."""
     city, configs = load_city(path)
     base = Settings.from_env(dict(environ) if environ is not None else None)
     runtimes: dict[str, Runtime] = {}
     try:
         for d in city.districts:
-            settings = dataclasses.replace(base, db=d.database, config_path=None, kafka=None)
-            runtimes[d.id] = bootstrap(settings, configs[d.id])
+            runtimes[d.id] = bootstrap(district_settings(base, d.id, d.database), configs[d.id])
     except BaseException:
         for rt in runtimes.values():
             rt.close()
         raise
     return City(config=city, districts=runtimes)
+
+
+def district_runtime(
+    path: str | Path,
+    district: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    warm_index: bool = True,
+) -> Runtime:
+    """One district of the city file, as ``sanshi worker --city FILE --district ID`` runs it."""
+    city, configs = load_city(path)
+    found = next((d for d in city.districts if d.id == district), None)
+    if found is None:
+        known = "、".join(d.id for d in city.districts)
+        raise UnknownDistrict(f"市级配置中没有区「{district}」（有：{known}）")
+    base = Settings.from_env(dict(environ) if environ is not None else None)
+    return bootstrap(
+        district_settings(base, found.id, found.database), configs[found.id], warm_index=warm_index
+    )

@@ -42,6 +42,9 @@ class Settings:
     webhook_secret: str | None = None
     sms_url: str | None = None
     sms_key: str | None = None
+    # Topic and group names' prefix (SANSHI_KAFKA_PREFIX). None: the environment's, read where
+    # the Kafka settings are made. A city gives each district its own (adapters.city).
+    kafka_prefix: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -59,6 +62,7 @@ class Settings:
             webhook_secret=env.get("SANSHI_WEBHOOK_SECRET") or None,
             sms_url=env.get("SANSHI_SMS_URL") or None,
             sms_key=env.get("SANSHI_SMS_KEY") or None,
+            kafka_prefix=env.get("SANSHI_KAFKA_PREFIX"),
         )
 
     @property

@@ -296,6 +296,10 @@ def _session_timeout(given: float | None, instance_id: str | None) -> float:
     "--router", type=click.Choice(["learning", "keyword"]), default="learning", show_default=True,
     help="分拨器：learning（含句向量模型）或 keyword（关键词基线，更快、精度较低）",
 )
+@click.option("--city", "city_file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="市级部署：市级配置文件（与 sanshi serve --city 相同），须同时给 --district")
+@click.option("--district", default=None,
+              help="市级部署中本 worker 负责的区（该区自己的数据库和 Kafka 主题）")
 def worker_command(
     clock_interval: float,
     idle_exit: float | None,
@@ -305,6 +309,8 @@ def worker_command(
     no_projections: bool,
     standby_retry: float,
     router: str,
+    city_file: str | None,
+    district: str | None,
 ) -> None:
     """消费 Kafka（sanshi.intake / sanshi.dlq）：解析 → 受理（一次事务）→ 提交位移。"""
     from adapters.transport.kafka import KafkaSettings
@@ -317,13 +323,30 @@ def worker_command(
     # Its INFO is a line per connection, and an unreachable broker is an ERROR line per retry:
     # the CLI says that once (exits.kafka_message).
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    runtime = _runtime(router, warm_index=False)  # its places' open cases come with its partitions
+    if (city_file is None) != (district is None):
+        raise click.UsageError("--city 与 --district 须同时给出")
+    if city_file is not None and district is not None:
+        if router != "learning":
+            raise click.UsageError("市级部署的 worker 使用各区的 learning 分拨器")
+        from adapters.city import UnknownDistrict, district_runtime
+
+        try:
+            runtime = district_runtime(city_file, district, warm_index=False)
+        except UnknownDistrict as e:
+            raise click.UsageError(str(e)) from None
+    else:
+        # Its places' open cases come with its partitions.
+        runtime = _runtime(router, warm_index=False)
     if not runtime.settings.kafka:
         runtime.close()
         raise click.UsageError("未设置 SANSHI_KAFKA（worker 只在 Kafka 模式下运行）")
     worker = Worker(
         runtime,
-        KafkaSettings.from_env(runtime.settings.kafka),
+        KafkaSettings.from_env(
+            runtime.settings.kafka,
+            cipher_key=runtime.settings.cipher_key,
+            prefix=runtime.settings.kafka_prefix,
+        ),
         WorkerOptions(
             clock_interval=clock_interval,
             max_poll_records=max_poll_records,

@@ -56,9 +56,13 @@ class KafkaSettings:
         bootstrap: str,
         environ: Mapping[str, str] | None = None,
         cipher_key: str | None = None,
+        prefix: str | None = None,
     ) -> KafkaSettings:
+        """``prefix``: the topics' and group's prefix (a city's district has its own,
+        ``Settings.kafka_prefix``); None: SANSHI_KAFKA_PREFIX."""
         env = os.environ if environ is None else environ
-        prefix = env.get("SANSHI_KAFKA_PREFIX", "")
+        if prefix is None:
+            prefix = env.get("SANSHI_KAFKA_PREFIX", "")
         return cls(
             bootstrap=bootstrap,
             intake_topic=prefix + INTAKE_TOPIC,
