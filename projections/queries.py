@@ -735,7 +735,8 @@ class ReadModel:
     ) -> list[dict[str, Any]]:
         """Open, classified cases for the router's duplicate index at start-up: case_id,
         content, category, locality, received_at (plus channel, address, street, urgent,
-        concern, enough for ``CaseFacts``). With ``localities``: only the open cases at those
+        concern, appeal_type, enough for ``CaseFacts``; the caller as the keyed hashes
+        caller_key / caller_name_key the index compares, engine.routing.callers). With ``localities``: only the open cases at those
         属地 (a Kafka worker taking over the places of its partitions, or checking a report
         that reached it from another worker's place: adapters/transport/worker.py)."""
         self._fresh()
@@ -751,6 +752,9 @@ class ReadModel:
             t.c.address,
             t.c.urgent,
             t.c.concern,
+            t.c.appeal_type,
+            t.c.caller_key,
+            t.c.caller_name_key,
         ).where(t.c.status.in_(OPEN_STATUSES), t.c.category != "")
         if localities is not None:
             stmt = stmt.where(t.c.locality.in_(sorted(localities)))
