@@ -413,7 +413,14 @@ class DuplicateIndex:
             verdict = self._judge(float(ratios[i]), cosine, match, issues, oc, same, personal)
             if verdict is not None:
                 verdicts.append(verdict)
-        verdicts.sort(key=lambda v: (not v.merge, -v.similarity))
+        # Equal similarities (the same words at several open cases) are ordered by the cases
+        # themselves, newest received first, then by id: not by the order they were filed in,
+        # which differs between a worker that saw them and one that loaded them from the read
+        # model (the merge target and the five suggestions were then another case's).
+        received = {oc.case_id: oc.ts for oc, _, _ in pool}
+        verdicts.sort(
+            key=lambda v: (not v.merge, -v.similarity, -received[v.case_id], v.case_id.int)
+        )
         return verdicts[:limit]
 
     def _judge(
