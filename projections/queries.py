@@ -60,6 +60,8 @@ RATES: dict[str, tuple[str, tuple[str, ...], str]] = {
     r.code: (r.label, r.numerator, r.denominator) for r in rates()
 }
 OUTPUT_COUNTS: tuple[str, ...] = ("received", "accepted", *COUNT_FIELDS[1:])
+# Columns of view_open_cases for the router's duplicate index alone, never in a list.
+ROUTER_ONLY = ("caller_key", "caller_name_key")
 OPEN_STATUSES = (
     "received", "dispatched", "claimed", "mediating", "returned", "reopened", "on_hold"
 )
@@ -409,6 +411,10 @@ class ReadModel:
         with self.engine.connect() as conn:
             rows = [self._opened(dict(r._mapping)) for r in conn.execute(stmt)]
         for row in rows:
+            # The callers' keyed hashes are the router's (open_cases_for_router): a list
+            # handed to a unit or a page must not let anyone link one caller's cases.
+            for column in ROUTER_ONLY:
+                row.pop(column, None)
             row["status_name"] = STATUSES.label(row["status"])
             row["unit_name"] = self.name_of("unit", row["unit"]) if row["unit"] else None
             if now is not None:

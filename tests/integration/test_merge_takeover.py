@@ -102,6 +102,16 @@ def test_a_case_taken_over_from_the_read_model_merges_as_a_case_seen(db: str) ->
             for other in (_repeat("13907790004", "王秀英", 6), _repeat(PHONE, "黄秀英", 7)):
                 assert [r.decide(other).merge_into for r in (a, b)] == [None, None]
 
+            # The lists a unit or the centre reads leave the hashes out (no linking of callers).
+            held = case.dispatch.unit if case.dispatch else None
+            listed = (
+                taken.read_model.inbox(held, T0 + dt.timedelta(hours=8))
+                if held
+                else taken.read_model.manual_queue()
+            )
+            assert [r["case_id"] for r in listed] == [first.case_id]
+            assert not {"caller_key", "caller_name_key"} & set(listed[0])
+
             # The view holds the keyed hashes, never the number or the name.
             with taken.views_engine.connect() as conn:
                 open_rows = [dict(r._mapping) for r in conn.execute(select(view_open_cases))]
