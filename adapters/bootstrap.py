@@ -25,7 +25,13 @@ from engine.admin import attach as attach_admin
 from engine.application import SanshiApplication
 from engine.config import SanshiConfig, load_config
 from engine.routing.learning import LearningRouter
-from engine.routing.port import FollowsLessons, OpenCasesForRouter, Router, WarmsFromOpenCases
+from engine.routing.port import (
+    FollowsLessons,
+    KeysCallers,
+    OpenCasesForRouter,
+    Router,
+    WarmsFromOpenCases,
+)
 from engine.settings import POSTGRES_CONNECT_TIMEOUT, Settings
 from projections.lessons import LessonView
 from projections.projector import Projector
@@ -193,6 +199,10 @@ def bootstrap(
     settings = settings or Settings.from_env()
     config = config or load_config(settings.config_path)
     router = router or build_router(config)
+    if isinstance(router, KeysCallers):
+        # Callers' hashes under the key the open-cases view uses: a case taken over from the
+        # read model compares its caller as one this process saw (engine.routing.callers).
+        router.key_callers(settings.district_key)
     app = StoreApplication(config, router, env=settings.eventsourcing_env())
     _bound_postgres_connects(app)
     # Embedded mode catches up on every save. With SANSHI_CIPHER_KEY the views' text columns

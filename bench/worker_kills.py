@@ -13,9 +13,13 @@ for the killed run:
 - the live views equal a rebuild of the whole log (tests/faults/support.py).
 
 Prints the kills, the times, the checks, and a line for bench/RESULTS.md; exits 1 if a check
-fails.
+fails. ``--keep-pairs DIR``: both runs' merged pairs (``quiet-pairs.tsv``, ``killed-pairs.tsv``:
+case, the case it was merged into), the pairs of one run only (``only-quiet.tsv``,
+``only-killed.tsv``) and each run's duplicate verdicts (``<run>-duplicates.json``: for every case
+the router compared with an open case, what it found and why it merged or held), to diff.
 
     python -m bench.worker_kills [--records 100000] [--workers 3] [--kill-every 10]
+                                 [--keep-pairs DIR]
 """
 
 from __future__ import annotations
@@ -84,6 +88,43 @@ class Received:
             self.last = notes[-1].id
 
 
+def verdicts(rt: Runtime, ids: set[UUID]) -> dict[str, Any]:
+    """The router's duplicate verdicts of every case that had any (from its routing reason in
+    the log), with the case's place and personal reading: why a pair merged in one run and not
+    in the other."""
+    out: dict[str, Any] = {}
+    for cid in sorted(ids):
+        for e in rt.app.repository.event_store.get(cid):
+            reason = getattr(e, "reason", None)
+            if isinstance(reason, dict) and reason.get("duplicates"):
+                out[str(cid)] = {
+                    "event": type(e).__name__,
+                    "place": (reason.get("place") or {}).get("key"),
+                    "personal": reason.get("personal"),
+                    "duplicates": reason["duplicates"],
+                }
+                break
+    return out
+
+
+def write_pairs(folder: Path, quiet: dict[str, Any], killed: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def tsv(name: str, pairs: set[tuple[UUID, UUID]]) -> None:
+        lines = [f"{a}\t{b}\n" for a, b in sorted(pairs, key=lambda p: (str(p[0]), str(p[1])))]
+        (folder / name).write_text("".join(lines), encoding="utf-8")
+
+    tsv("quiet-pairs.tsv", quiet["merges"])
+    tsv("killed-pairs.tsv", killed["merges"])
+    tsv("only-quiet.tsv", quiet["merges"] - killed["merges"])
+    tsv("only-killed.tsv", killed["merges"] - quiet["merges"])
+    for run in (quiet, killed):
+        name = "quiet" if run is quiet else "killed"
+        (folder / f"{name}-duplicates.json").write_text(
+            json.dumps(run.get("verdicts", {}), ensure_ascii=False, indent=1), encoding="utf-8"
+        )
+
+
 def merges(rt: Runtime, ids: set[UUID]) -> set[tuple[UUID, UUID]]:
     pairs: set[tuple[UUID, UUID]] = set()
     ordered = sorted(ids)
@@ -104,7 +145,7 @@ class Worker(WorkerProcess):
 
 def one_run(
     services: Services, n: int, workers: int, kill_every: float, partitions: int, folder: Path,
-    seed: int,
+    seed: int, keep_verdicts: bool = False,
 ) -> dict[str, Any]:
     db_url = services.new_database(f"k{workers}")
     prefix = f"bk{uuid.uuid4().hex[:8]}."
@@ -156,13 +197,14 @@ def one_run(
         rebuilt.mkdir()
         replayed = assert_views_equal_rebuild(rt.app, rt.views_engine, rebuilt)
         pairs = merges(rt, ids)
+        found = verdicts(rt, ids) if keep_verdicts else {}
     finally:
         for p in procs:
             p.stop()
         rt.close()
         services.drop(db_url)
     return {"workers": workers, "cases": len(ids), "seconds": seconds, "published": published,
-            "kills": kills, "merges": pairs, "replayed": replayed,
+            "kills": kills, "merges": pairs, "replayed": replayed, "verdicts": found,
             "load": os.getloadavg()[0]}
 
 
@@ -186,29 +228,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-poll-records", type=int, default=500,
                     help="each worker's --max-poll-records: what a kill throws away is at most one poll")
     ap.add_argument("--keep-logs", type=Path, default=None, help="write the workers' logs here, and keep them")
+    ap.add_argument("--keep-pairs", type=Path, default=None,
+                    help="write both runs' merged pairs, those of one run only and the duplicate "
+                         "verdicts here, to diff")
     args = ap.parse_args(argv)
     Worker.options = ("--max-poll-records", str(args.max_poll_records))
     with Services() as services, tempfile.TemporaryDirectory() as tmp:
         if args.keep_logs is not None:
             args.keep_logs.mkdir(parents=True, exist_ok=True)
             tmp = str(args.keep_logs)
-        quiet = one_run(services, args.records, 1, 0, args.partitions, Path(tmp), args.seed)
+        keep = args.keep_pairs is not None
+        quiet = one_run(services, args.records, 1, 0, args.partitions, Path(tmp), args.seed, keep)
         print(f"1 worker, no kills: {quiet['cases']} cases in {quiet['seconds']:.0f}s, "
               f"{len(quiet['merges'])} merged (load {quiet['load']:.1f})", flush=True)
         killed = one_run(services, args.records, args.workers, args.kill_every, args.partitions,
-                         Path(tmp), args.seed)
+                         Path(tmp), args.seed, keep)
+    if args.keep_pairs is not None:
+        write_pairs(args.keep_pairs, quiet, killed)
+    only_quiet = len(quiet["merges"] - killed["merges"])
+    only_killed = len(killed["merges"] - quiet["merges"])
     same = killed["merges"] == quiet["merges"]
     print(f"{args.workers} workers, {len(killed['kills'])} SIGKILLs: {killed['cases']} cases in "
           f"{killed['seconds']:.0f}s, {len(killed['merges'])} merged (load {killed['load']:.1f})")
     print("each case once, none lost: yes; views = rebuild: yes "
           f"({killed['replayed']} events replayed)")
     print(f"merges equal to the quiet run's: {'yes' if same else 'NO'} "
-          f"(only quiet {len(quiet['merges'] - killed['merges'])}, "
-          f"only killed {len(killed['merges'] - quiet['merges'])})")
+          f"(only quiet {only_quiet}, only killed {only_killed})")
     print(json.dumps({
         "records": args.records, "workers": args.workers, "kills": len(killed["kills"]),
         "quiet_seconds": round(quiet["seconds"], 1), "killed_seconds": round(killed["seconds"], 1),
-        "merges": len(quiet["merges"]), "merges_equal": same,
+        "merges": len(quiet["merges"]), "merges_killed": len(killed["merges"]),
+        "merges_equal": same, "only_quiet": only_quiet, "only_killed": only_killed,
     }))
     return 0 if same else 1
 

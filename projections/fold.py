@@ -48,6 +48,7 @@ from engine.domain import LEGACY_CENTRE, TERMINAL_STATUSES
 from engine.knowledge import KNOWLEDGE_EVENTS
 from engine.notices import NOTICE_EVENTS
 from engine.projects import PROJECT_EVENTS
+from engine.routing.callers import CallerKeys
 from projections.coop import CoopCaseRules
 from projections.memo import Memo
 from projections.shelf import ShelfCaseRules
@@ -236,9 +237,14 @@ class CaseFold(CoopCaseRules, ShelfCaseRules):
     database's representation once (see ``driver_sql``); it must preserve order."""
 
     def __init__(
-        self, centre: str = LEGACY_CENTRE, stamp: Callable[[dt.datetime], Any] = _iso_stamp
+        self,
+        centre: str = LEGACY_CENTRE,
+        stamp: Callable[[dt.datetime], Any] = _iso_stamp,
+        callers: CallerKeys | None = None,
     ) -> None:
         self.centre = centre
+        # The caller as the router's duplicate index keys it (open-cases row only).
+        self.callers = callers or CallerKeys.default()
         # The same instants come again and again (an intake's events share their time, many
         # cases share a deadline): each is converted once (bench/RESULTS.md, "Numbers moved
         # from comments"). A hit is a dict lookup without a Python frame around it
@@ -410,6 +416,10 @@ class CaseFold(CoopCaseRules, ShelfCaseRules):
             row["lng"] = _float_or_none(extra.get("lng"))
         row["urgent"] = bool(e["urgent"])
         row["content"] = content
+        callers = self.callers
+        row["caller_key"] = callers.phone(str(e.get("caller_phone") or ""))
+        row["caller_name_key"] = callers.name(str(e.get("caller_name") or ""))
+        row["appeal_type"] = str(e.get("appeal_type") or "")
         self._bump(row, "received", 1, deltas)
         return row
 

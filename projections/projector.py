@@ -74,6 +74,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.application import SanshiApplication
 from engine.domain import LEGACY_CENTRE
+from engine.routing.callers import CallerKeys
 from projections.coop import COOP_EVENTS, CoopFold, CoopPending, CoopWrites
 from projections.driver_sql import CountsWriter, DriverSQL, RowWriter
 from projections.fold import TERMINAL, UNREAD, CaseFold, CaseRow, Deltas, month_of
@@ -200,7 +201,6 @@ class Projector:
         self._sql = DriverSQL(engine.dialect.name)
         if centre is None:  # the configured centre of the application's district
             centre = app.config.centre.id if isinstance(app, SanshiApplication) else LEGACY_CENTRE
-        self.fold = CaseFold(centre, stamp=self._sql.stamp)
         # The router's lessons (view_lessons): place keys need the district's place names.
         self.lessons = LessonFold(
             app.config if isinstance(app, SanshiApplication) else None, sealer
@@ -216,6 +216,11 @@ class Projector:
         if search_keys is None:
             search_keys = SearchKeys.default(hashed=sealer is not None)
         self.search = SearchFold(engine.dialect.name, search_keys)
+        # The open cases' callers keyed for the router's duplicate index under the same
+        # district secret (engine.routing.callers).
+        self.fold = CaseFold(
+            centre, stamp=self._sql.stamp, callers=CallerKeys(search_keys.key)
+        )
         self._reader = LogReader(app.recorder, app.mapper, unread=UNREAD, nul=NUL_IN_VIEWS)
         self._dialect = engine.dialect.name
         # SQLite: take the write lock at BEGIN (see tables.make_engine).

@@ -60,6 +60,8 @@ RATES: dict[str, tuple[str, tuple[str, ...], str]] = {
     r.code: (r.label, r.numerator, r.denominator) for r in rates()
 }
 OUTPUT_COUNTS: tuple[str, ...] = ("received", "accepted", *COUNT_FIELDS[1:])
+# Columns of view_open_cases for the router's duplicate index alone, never in a list.
+ROUTER_ONLY = ("caller_key", "caller_name_key")
 OPEN_STATUSES = (
     "received", "dispatched", "claimed", "mediating", "returned", "reopened", "on_hold"
 )
@@ -409,6 +411,10 @@ class ReadModel:
         with self.engine.connect() as conn:
             rows = [self._opened(dict(r._mapping)) for r in conn.execute(stmt)]
         for row in rows:
+            # The callers' keyed hashes are the router's (open_cases_for_router): a list
+            # handed to a unit or a page must not let anyone link one caller's cases.
+            for column in ROUTER_ONLY:
+                row.pop(column, None)
             row["status_name"] = STATUSES.label(row["status"])
             row["unit_name"] = self.name_of("unit", row["unit"]) if row["unit"] else None
             if now is not None:
@@ -735,7 +741,8 @@ class ReadModel:
     ) -> list[dict[str, Any]]:
         """Open, classified cases for the router's duplicate index at start-up: case_id,
         content, category, locality, received_at (plus channel, address, street, urgent,
-        concern, enough for ``CaseFacts``). With ``localities``: only the open cases at those
+        concern, appeal_type, enough for ``CaseFacts``; the caller as the keyed hashes
+        caller_key / caller_name_key the index compares, engine.routing.callers). With ``localities``: only the open cases at those
         属地 (a Kafka worker taking over the places of its partitions, or checking a report
         that reached it from another worker's place: adapters/transport/worker.py)."""
         self._fresh()
@@ -751,6 +758,9 @@ class ReadModel:
             t.c.address,
             t.c.urgent,
             t.c.concern,
+            t.c.appeal_type,
+            t.c.caller_key,
+            t.c.caller_name_key,
         ).where(t.c.status.in_(OPEN_STATUSES), t.c.category != "")
         if localities is not None:
             stmt = stmt.where(t.c.locality.in_(sorted(localities)))

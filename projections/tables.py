@@ -244,6 +244,14 @@ view_open_cases = Table(
     Column("content", Text, nullable=False),
     Column("address", Text, nullable=False, default=""),
     Column("concern", String(16), nullable=False, default="worry"),
+    # For the router's duplicate index when it takes open cases over (a restart, a Kafka
+    # worker's new places): who called, as the keyed hashes the index compares
+    # (engine.routing.callers; never the number or the name), and the operator's 诉求类型
+    # (a 咨询 is merged only for the same caller). The index then files a case it loads as it
+    # files one it saw.
+    Column("caller_key", String(16), nullable=False, default=""),
+    Column("caller_name_key", String(16), nullable=False, default=""),
+    Column("appeal_type", String(16), nullable=False, default=""),
     *_state_columns(),
 )
 Index("ix_view_open_cases_unit", view_open_cases.c.unit)
@@ -506,6 +514,9 @@ INTAKE_COLUMNS = frozenset(
         "lat",
         "lng",
         "content",
+        "caller_key",
+        "caller_name_key",
+        "appeal_type",
     }
 )
 OPEN_COLUMNS: tuple[str, ...] = tuple(c.name for c in view_open_cases.columns if c.name != "case_id")

@@ -20,16 +20,15 @@ from uuid import UUID
 from rapidfuzz import fuzz, process
 
 from engine.config import SanshiConfig, UnitKind
+from engine.routing.callers import CallerKeys
 from engine.routing.catalogue import PathReader, leaf_of, top_step, unit_by_catalogue
 from engine.routing.learning.duplicates import (
     ISSUE_OBJECTS,
     IssueReader,
     PersonalReader,
-    caller_key,
     estate_wide,
     issues_agree,
     merge_held,
-    name_key,
     same_caller,
 )
 from engine.routing.learning.places import Match, Place, PlaceReader, compare
@@ -68,6 +67,7 @@ class KeywordRouter:
         self.locator = Locator(config)
         self.places = PlaceReader(config)
         self.personal = PersonalReader(config)
+        self.callers = CallerKeys.default()  # keyed like the open-cases view's (key_callers)
         self.issues = IssueReader(
             [*ISSUE_OBJECTS, *(k for c in config.categories for k in c.keywords)]
         )
@@ -215,7 +215,7 @@ class KeywordRouter:
         threshold = self.config.router.possible_duplicate_similarity
         text = _norm(facts.content)
         place = self._place(facts)
-        caller, name = caller_key(facts.caller_phone), name_key(facts.caller_name)
+        caller, name = self.callers.phone(facts.caller_phone), self.callers.name(facts.caller_name)
         personal = self._personal(facts, category)
         issues = self.issues.read(text)
         # Scored in rapidfuzz's C++ loop (a bucket holds thousands of open cases on a peak
@@ -260,6 +260,9 @@ class KeywordRouter:
                 break
         return out
 
+    def key_callers(self, key: bytes) -> None:
+        self.callers = CallerKeys(key)
+
     def case_opened(self, facts: CaseFacts, category: str, locality: str | None) -> None:
         if locality is None:
             return
@@ -271,8 +274,8 @@ class KeywordRouter:
             text,
             facts.received_at,
             self._place(facts),
-            caller_key(facts.caller_phone),
-            name_key(facts.caller_name),
+            self.callers.phone(facts.caller_phone),
+            self.callers.name(facts.caller_name),
             self._personal(facts, category),
             self.issues.read(text),
         )

@@ -163,6 +163,14 @@ class WarmsFromOpenCases(Protocol):
 
 
 @runtime_checkable
+class KeysCallers(Protocol):
+    """A router whose duplicate index compares callers by keyed hashes (engine.routing.callers):
+    given the district secret the open-cases view keys them with, before any case is filed."""
+
+    def key_callers(self, key: bytes) -> None: ...
+
+
+@runtime_checkable
 class HoldsLocalities(Protocol):
     """A router whose duplicate index can hold only some localities (属地): each Kafka worker
     holds the open cases of the places its partitions carry (adapters/transport/placement.py)

@@ -32,7 +32,6 @@ Decision for one candidate (same category and locality, inside the window):
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -163,22 +162,6 @@ class PersonalReader:
         return why
 
 
-def caller_key(phone: str) -> str:
-    """Who called, as a short hash of the phone number's digits ("" when there is no usable
-    number: none, too short, or masked like 138****5678): the index never holds the number."""
-    if "*" in phone:
-        return ""
-    digits = re.sub(r"\D", "", phone)
-    if len(digits) < 7:
-        return ""
-    return hashlib.blake2b(digits[-11:].encode(), digest_size=8).hexdigest()
-
-
-def name_key(name: str) -> str:
-    name = re.sub(r"\s+", "", name)
-    return hashlib.blake2b(name.encode(), digest_size=8).hexdigest() if name else ""
-
-
 def same_caller(phone_a: str, name_a: str, phone_b: str, name_b: str) -> bool:
     """The same phone (both known) and no two different names on it (a family's landline)."""
     if not phone_a or phone_a != phone_b:
@@ -196,9 +179,14 @@ class OpenCase:
     channel: str = ""
     vector: npt.NDArray[np.float16] | None = None
     ts: float = 0.0  # received_at as a timestamp: the window test runs for every candidate
-    caller: str = ""  # caller_key of the phone
-    caller_name: str = ""  # name_key of the name
+    caller: str = ""  # keyed hash of the phone (engine.routing.callers)
+    caller_name: str = ""  # keyed hash of the name
     personal: bool = False  # 个人事项: merged only into the same caller's case
+    # What its sentence vector is computed from: the decision's own form of the text (the
+    # router's ``sentence_of``), so a vector computed later (a case taken over from the read
+    # model, or one whose decision computed none) is the vector its decision would have had.
+    # Empty: ``text``.
+    gist: str = ""
 
     def __post_init__(self) -> None:
         self.ts = self.received_at.timestamp()
@@ -374,7 +362,7 @@ class DuplicateIndex:
     ) -> list[Verdict]:
         """Verdicts on open cases that may be the same issue, best first; at most one merge
         (the first verdict) is meant to be acted on. ``caller``/``caller_name`` are
-        :func:`caller_key`/:func:`name_key` of the new case; ``personal``: it is a personal
+        keyed hashes of the new case's phone and name (engine.routing.callers); ``personal``: it is a personal
         matter."""
         if locality is None:
             return []  # no place, no merge: two different places are never merged
@@ -406,7 +394,8 @@ class DuplicateIndex:
                 oc for oc, m, same in pool if oc.vector is None and (m >= Match.AREA or same)
             ][:EMBED_LIMIT]
             if missing:
-                for oc, v in zip(missing, embed([oc.text for oc in missing]), strict=True):
+                texts = [oc.gist or oc.text for oc in missing]
+                for oc, v in zip(missing, embed(texts), strict=True):
                     oc.vector = v.astype(np.float16)
         rows = [i for i, (oc, _, _) in enumerate(pool) if oc.vector is not None]
         if rows and callable(vector):
@@ -424,7 +413,14 @@ class DuplicateIndex:
             verdict = self._judge(float(ratios[i]), cosine, match, issues, oc, same, personal)
             if verdict is not None:
                 verdicts.append(verdict)
-        verdicts.sort(key=lambda v: (not v.merge, -v.similarity))
+        # Equal similarities (the same words at several open cases) are ordered by the cases
+        # themselves, newest received first, then by id: not by the order they were filed in,
+        # which differs between a worker that saw them and one that loaded them from the read
+        # model (the merge target and the five suggestions were then another case's).
+        received = {oc.case_id: oc.ts for oc, _, _ in pool}
+        verdicts.sort(
+            key=lambda v: (not v.merge, -v.similarity, -received[v.case_id], v.case_id.int)
+        )
         return verdicts[:limit]
 
     def _judge(

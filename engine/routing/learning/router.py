@@ -22,6 +22,7 @@ import numpy as np
 
 from engine.config import SanshiConfig, UnitKind
 from engine.deadlines import SHANGHAI
+from engine.routing.callers import CallerKeys
 from engine.routing.catalogue import PathReader, PathStep, leaf_of, top_step, unit_by_catalogue
 from engine.routing.learning.bundle import Bundle, load_bundle
 from engine.routing.learning.consultation import read_consultation, read_vague
@@ -32,10 +33,8 @@ from engine.routing.learning.duplicates import (
     IssueReader,
     OpenCase,
     PersonalReader,
-    caller_key,
-    name_key,
 )
-from engine.routing.learning.encoder import Encoder, Vectors, shared_encoder
+from engine.routing.learning.encoder import MAX_CHARS, Encoder, Vectors, shared_encoder
 from engine.routing.learning.gate import judge, rule_reason
 from engine.routing.learning.model import (
     Floats,
@@ -113,6 +112,8 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
             [*ISSUE_OBJECTS, *(k for c in config.categories for k in c.keywords)]
         )
         self.personal = PersonalReader(config)
+        # Callers as keyed hashes, the same as the open-cases view's (``key_callers``).
+        self.callers = CallerKeys.default()
         self.index = DuplicateIndex(
             window=dt.timedelta(days=config.router.duplicate_window_days),
             merge_similarity=config.router.merge_similarity,
@@ -252,7 +253,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
         p_proto: Floats | None = None
         why_proto: dict[str, Any] = {"skipped": "文本模型与关键词已足够确定"}
         if need_vector or float(p.max()) < bundle.blend.sure:
-            vector = self.encoder.encode_one(text or simplified(address) or "空")
+            vector = self.encoder.encode_one(sentence_of(content, address))
             with self._lock:
                 p_proto = bundle.prototypes.scores(vector)
                 nearest, nearest_sim = bundle.prototypes.nearest(vector)
@@ -301,7 +302,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
     def vector_of(self, reading: Reading, content: str, address: str = "") -> Vectors:
         if reading.vector is not None:
             return reading.vector
-        return self.encoder.encode_one(simplified(content) or simplified(address) or "空")
+        return self.encoder.encode_one(sentence_of(content, address))
 
     def classify(self, content: str, hint: str = "", address: str = "") -> tuple[str, float]:
         self.catch_up_lessons()
@@ -335,7 +336,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
             self._prepared = {f.case_id for f in batch}
         if len(batch) > 1:
             self.encoder.remember_many(
-                [simplified(f.content) or simplified(f.address) or "空" for f in batch]
+                [sentence_of(f.content, f.address) for f in batch]
             )
 
     def decide(self, facts: CaseFacts) -> RoutingDecision:
@@ -361,7 +362,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
         compare_text = for_compare(facts.content)
         issues = self.issues.read(compare_text)
         personal = self.personal.read(category, text, facts.appeal_type)
-        caller = caller_key(facts.caller_phone)
+        caller = self.callers.phone(facts.caller_phone)
         computed: list[Vectors] = []
 
         def vector() -> Vectors:
@@ -382,7 +383,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
                 vector,
                 embed=self._embed_texts,
                 caller=caller,
-                caller_name=name_key(facts.caller_name),
+                caller_name=self.callers.name(facts.caller_name),
                 personal=bool(personal),
             )
         if computed or reading.vector is not None:
@@ -631,7 +632,22 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
         while len(self._recent) > _RECENT:
             self._recent.popitem(last=False)
 
+    def key_callers(self, key: bytes) -> None:
+        """The district secret that keys callers' hashes (the projection of the open cases
+        keys them with the same one: ``Settings.district_key``). Before any case is filed."""
+        with self._lock:
+            self.callers = CallerKeys(key)
+
     def case_opened(self, facts: CaseFacts, category: str, locality: str | None) -> None:
+        self._case_opened(facts, category, locality)
+
+    def _case_opened(
+        self,
+        facts: CaseFacts,
+        category: str,
+        locality: str | None,
+        callers: tuple[str, str] | None = None,
+    ) -> None:
         if locality is None:
             self.case_closed(facts.case_id)
             return
@@ -640,15 +656,27 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
                 return  # already filed there: the common case (every action on an open case)
             remembered = self._recent.pop(facts.case_id, None)
         vector = remembered[0] if remembered is not None else None
-        self.file_open_case(facts, category, locality, vector)
+        self.file_open_case(facts, category, locality, vector, callers=callers)
 
     def file_open_case(
-        self, facts: CaseFacts, category: str, locality: str, vector: Vectors | None = None
+        self,
+        facts: CaseFacts,
+        category: str,
+        locality: str,
+        vector: Vectors | None = None,
+        *,
+        callers: tuple[str, str] | None = None,
     ) -> None:
-        """Put an open case in the duplicate index. Without a sentence vector it is compared
-        on text alone until a background thread has embedded it."""
+        """Put an open case in the duplicate index. Without a sentence vector it gets one
+        when a decision needs it, or from a background thread. ``callers``: the keyed hashes
+        of its phone and name as the read model keeps them (instead of the facts' own)."""
         place = self.places.read(simplified(facts.address), simplified(facts.content))
         text = for_compare(facts.content)
+        if callers is None:
+            callers = (
+                self.callers.phone(facts.caller_phone),
+                self.callers.name(facts.caller_name),
+            )
         entry = OpenCase(
             facts.case_id,
             text,
@@ -657,11 +685,12 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
             self.issues.read(text),
             channel=facts.channel,
             vector=None if vector is None else vector.astype(np.float16),
-            caller=caller_key(facts.caller_phone),
-            caller_name=name_key(facts.caller_name),
+            caller=callers[0],
+            caller_name=callers[1],
             personal=bool(
                 self.personal.read(category, simplified(facts.content), facts.appeal_type)
             ),
+            gist=sentence_of(facts.content, facts.address)[:MAX_CHARS],
         )
         with self._lock:
             self.index.add(category, locality, entry)
@@ -675,7 +704,9 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
 
     def warm(self, open_cases: Iterable[Any]) -> int:
         """File the open cases of the read model (at startup): records or mappings with
-        case_id, content, address, category, locality, received_at (channel optional)."""
+        case_id, content, address, category, locality, received_at (channel, appeal_type and
+        the keyed hashes caller_key / caller_name_key optional; without the hashes, from
+        caller_phone / caller_name if given)."""
 
         def getter(row: Any) -> Any:
             if isinstance(row, Mapping):
@@ -704,13 +735,20 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
                 urgent=False,
                 concern="",
                 received_at=received_at,
-                # A read model that keeps them lets a caller's repeat merge after a restart;
-                # without them the warmed case is only suggested for personal matters.
                 caller_phone=str(get("caller_phone") or ""),
                 caller_name=str(get("caller_name") or ""),
                 appeal_type=str(get("appeal_type") or ""),
             )
-            self.case_opened(facts, str(category), str(locality))
+            # The open-cases view keeps the caller as the same keyed hashes the index keeps
+            # (engine.routing.callers): a caller's repeat merges as if this worker had seen
+            # the first call itself.
+            phone_key, name_key = get("caller_key"), get("caller_name_key")
+            callers = (
+                (str(phone_key or ""), str(name_key or ""))
+                if phone_key is not None or name_key is not None
+                else None
+            )
+            self._case_opened(facts, str(category), str(locality), callers)
             n += 1
         return n
 
@@ -750,7 +788,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
                     if not batch:
                         self._embedding = False  # under the lock: a new filing restarts us
                         return
-                vectors = self.encoder.encode([oc.text or "空" for oc in batch])
+                vectors = self.encoder.encode([oc.gist or oc.text or "空" for oc in batch])
                 with self._lock:
                     for oc, v in zip(batch, vectors, strict=True):
                         oc.vector = v.astype(np.float16)
@@ -785,6 +823,11 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
 
 
 _EARLIEST = dt.datetime.min.replace(tzinfo=SHANGHAI)
+
+
+def sentence_of(content: str, address: str = "") -> str:
+    """What a case's sentence vector reads: the decision's and the duplicate index's alike."""
+    return simplified(content) or simplified(address) or "空"
 
 
 def _aware(value: Any) -> dt.datetime | None:
