@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from engine.settings import district_key
@@ -35,14 +36,16 @@ class CallerKeys:
         return hmac.new(self.key, data, hashlib.sha256).hexdigest()[:KEY_HEX]
 
     def phone(self, phone: str) -> str:
-        """"" when there is no usable number: none, too short, or masked like 138****5678."""
+        """"" when there is no usable number: none, too short, or masked like 138****5678. The
+        digits however written (full-width １３８, separators, +86): NFKC, then ASCII digits."""
+        phone = unicodedata.normalize("NFKC", phone)
         if "*" in phone:
             return ""
-        digits = re.sub(r"\D", "", phone)
+        digits = re.sub(r"[^0-9]", "", phone)
         if len(digits) < 7:
             return ""
         return self._mac(b"caller phone", digits[-11:])
 
     def name(self, name: str) -> str:
-        name = re.sub(r"\s+", "", name)
+        name = re.sub(r"\s+", "", unicodedata.normalize("NFKC", name))
         return self._mac(b"caller name", name) if name else ""
