@@ -498,11 +498,12 @@ def positions_behind(consumer: Any, partitions: Any, timeout_ms: int = 5000) -> 
 class StalledPartitions:
     """The safety net's other half: this worker holds partitions, records wait beyond its
     positions, and its polls bring nothing while the positions stay where they are. Seen in CI
-    on a loaded machine (kafka-python 3.0, a 6 s session): the group had expelled the member
-    (its LeaveGroup at close: UnknownMemberIdError), but the member still counted the
-    partitions of its last assignment as its own (kafka-python keeps them until a new join
-    completes) and fetched nothing from them for the rest of the run. Then the worker joins
-    afresh as a new member (:meth:`Worker._rejoin`). Looked at only while polls come back
+    on a loaded machine (kafka-python 3.0.12; the cause, a join round it dropped, is
+    :meth:`Worker._take_up_dropped_join`'s): the group had expelled the member (its LeaveGroup
+    at close: UnknownMemberIdError), but the member still counted the partitions of its last
+    assignment as its own (kafka-python keeps them until a new join completes) and fetched
+    nothing from them for the rest of the run. This check does not depend on knowing the
+    cause: the worker joins afresh as a new member (:meth:`Worker._rejoin`). Looked at only while polls come back
     empty, at most every ``CHECK_EVERY`` seconds (one ListOffsets request; the positions are
     the consumer's own)."""
 
@@ -808,8 +809,8 @@ class Worker:
         partitions of its last assignment marked as being revoked, fetches none of them, sends
         no heartbeat, and the group expels it (its LeaveGroup at close: UnknownMemberIdError).
         Seen in CI on a loaded machine: the settle worker's polls wait 200 ms, and a fresh
-        group's first assignment is always made before the leader's metadata has the topics,
-        so a second round always follows. Here: such a round is noticed after the poll and a
+        group's first assignment is often made before the leader's metadata has the topics,
+        so a second round follows. Here: such a round is noticed after the poll and a
         rejoin requested, so the next poll joins again. Reads kafka-python's private state;
         without it (another version) this does nothing and :class:`StalledPartitions` still
         heals the worker, later."""
