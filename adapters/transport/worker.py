@@ -431,9 +431,9 @@ class UnclaimedIntake:
     worker holds no partition of it. Seen on a loaded machine with kafka-python 3.0: a group
     whose only member was assigned no intake partition at its join ("No partition metadata for
     topic <intake>"; it may still hold the dead-letter topic's) and never rejoined. Then the
-    worker joins afresh (:meth:`Worker._rejoin`), which makes the group rebalance. A member that is idle only
-    because the group has more workers than partitions sees the others' offsets move, and
-    leaves the group alone."""
+    worker joins afresh (:meth:`Worker._rejoin`), which makes the group rebalance. A member
+    that is idle only because the group has more workers than partitions sees the others'
+    offsets move, and leaves the group alone."""
 
     CHECK_EVERY = 5.0  # seconds between looks while holding nothing
 
@@ -476,7 +476,9 @@ class UnclaimedIntake:
         rejoin()
 
 
-def positions_behind(consumer: Any, partitions: Any, timeout_ms: int = 5000) -> dict[Any, int | None]:
+def positions_behind(
+    consumer: Any, partitions: Any, timeout_ms: int = 5000
+) -> dict[Any, int | None]:
     """Of ``partitions`` (assigned to ``consumer``), those whose position is short of the end
     offset (records wait for this member), each with its position (None: not known yet).
     Raises KafkaError when the broker is away."""
@@ -503,9 +505,9 @@ class StalledPartitions:
     at close: UnknownMemberIdError), but the member still counted the partitions of its last
     assignment as its own (kafka-python keeps them until a new join completes) and fetched
     nothing from them for the rest of the run. This check does not depend on knowing the
-    cause: the worker joins afresh as a new member (:meth:`Worker._rejoin`). Looked at only while polls come back
-    empty, at most every ``CHECK_EVERY`` seconds (one ListOffsets request; the positions are
-    the consumer's own)."""
+    cause: the worker joins afresh as a new member (:meth:`Worker._rejoin`). Looked at only
+    while polls come back empty, at most every ``CHECK_EVERY`` seconds (one ListOffsets
+    request; the positions are the consumer's own)."""
 
     CHECK_EVERY = 5.0
 
@@ -830,9 +832,8 @@ class Worker:
     def _rejoin(self) -> None:
         """Join the group again, as a new member with a new consumer. Not unsubscribe and
         subscribe: kafka-python 3.0 keeps its JoinGroup/SyncGroup round (``_join_task``) across
-        that and awaits the same one again, so a member stuck in a round that never ends (seen
-        in CI: joined, assigned as leader, then nothing for 80 s while the group expelled it)
-        stays stuck. The places are told of the loss first (a consumer's close revokes through
+        that and awaits the same one again while it is unfinished, so a member stuck in a round
+        that never ends would stay stuck. The places are told of the loss first (a consumer's close revokes through
         the listener too; this makes it certain), so the next assignment is settled against
         what this worker really holds. Whatever the old consumer had fetched and not returned
         is fetched again from the committed offsets: nothing is lost."""
