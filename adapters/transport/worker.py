@@ -761,7 +761,8 @@ class Worker:
 
     def run(self, idle_exit: float | None = None, max_seconds: float | None = None) -> WorkerStats:
         """Run until :meth:`stop` (or SIGTERM via the CLI); with ``idle_exit``, also stop once
-        every assigned partition is consumed to its end and nothing arrived for that long.
+        nothing arrived for that long, every assigned partition is consumed to its end and the
+        group's committed offsets are at the end of both topics (:meth:`_caught_up`).
 
         Each turn: a poll through its steps and its commit; then, whether or not anything
         came, the projections' catch-up and the deadline clock."""
