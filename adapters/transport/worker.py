@@ -111,6 +111,10 @@ class WorkerOptions:
     # A worker holding no partition rejoins the group when the intake has waited this long
     # with nobody's committed offsets moving (see UnclaimedIntake).
     unclaimed_rejoin_s: float = 30.0
+    # A worker holding partitions rejoins when records have waited beyond its positions this
+    # long with its polls bringing nothing and its positions not moving (see StalledPartitions);
+    # 0 turns it off.
+    stalled_rejoin_s: float = 30.0
 
 
 def _header(record: Any, name: str) -> str:
@@ -398,16 +402,28 @@ def holds_partition_of(consumer: Any, topic: str) -> bool:
     return any(tp.topic == topic for tp in consumer.assignment())
 
 
+def group_backlog(consumer: Any, topics: list[str]) -> tuple[dict[Any, int], dict[Any, int]]:
+    """The group's committed offset (0 if none) and the end offset of every partition of
+    ``topics``, from the broker (not from this member's view of its assignment, which is stale
+    while it rejoins or after the group expelled it). Raises KafkaError when the broker is
+    away."""
+    from kafka import TopicPartition
+
+    tps = [
+        TopicPartition(topic, p)
+        for topic in topics
+        for p in sorted(consumer.partitions_for_topic(topic) or set())
+    ]
+    ends = consumer.end_offsets(tps) if tps else {}
+    committed = {tp: consumer.committed(tp) or 0 for tp in tps}
+    return committed, ends
+
+
 def intake_backlog(consumer: Any, topic: str) -> tuple[dict[Any, int], bool]:
     """The group's committed offset on each partition of ``topic``, and whether records wait
     beyond them (for whichever member holds them). Raises KafkaError when the broker is away."""
-    from kafka import TopicPartition
-
-    parts = consumer.partitions_for_topic(topic) or set()
-    tps = [TopicPartition(topic, p) for p in sorted(parts)]
-    ends = consumer.end_offsets(tps) if tps else {}
-    committed = {tp: consumer.committed(tp) or 0 for tp in tps}
-    return committed, any(ends.get(tp, 0) > committed[tp] for tp in tps)
+    committed, ends = group_backlog(consumer, [topic])
+    return committed, any(ends.get(tp, 0) > committed[tp] for tp in committed)
 
 
 class UnclaimedIntake:
@@ -415,9 +431,9 @@ class UnclaimedIntake:
     worker holds no partition of it. Seen on a loaded machine with kafka-python 3.0: a group
     whose only member was assigned no intake partition at its join ("No partition metadata for
     topic <intake>"; it may still hold the dead-letter topic's) and never rejoined. Then the
-    worker subscribes afresh, which makes the group rebalance. A member that is idle only
-    because the group has more workers than partitions sees the others' offsets move, and
-    leaves the group alone."""
+    worker joins afresh (:meth:`Worker._rejoin`), which makes the group rebalance. A member
+    that is idle only because the group has more workers than partitions sees the others'
+    offsets move, and leaves the group alone."""
 
     CHECK_EVERY = 5.0  # seconds between looks while holding nothing
 
@@ -429,7 +445,7 @@ class UnclaimedIntake:
         self._offsets: dict[Any, int] | None = None
         self._still_since = 0.0
 
-    def __call__(self, consumer: Any, resubscribe: Callable[[], None]) -> None:
+    def __call__(self, consumer: Any, rejoin: Callable[[], None]) -> None:
         now = time.monotonic()
         if self.after_s <= 0 or holds_partition_of(consumer, self.settings.intake_topic):
             self._offsets = None
@@ -457,7 +473,86 @@ class UnclaimedIntake:
         )
         self.stats.counts["unclaimed_rejoins"] += 1
         self._offsets = None
-        resubscribe()
+        rejoin()
+
+
+def positions_behind(
+    consumer: Any, partitions: Any, timeout_ms: int = 5000
+) -> dict[Any, int | None]:
+    """Of ``partitions`` (assigned to ``consumer``), those whose position is short of the end
+    offset (records wait for this member), each with its position (None: not known yet).
+    Raises KafkaError when the broker is away."""
+    from kafka.errors import IllegalStateError
+
+    tps = list(partitions)
+    ends = consumer.end_offsets(tps) if tps else {}
+    behind: dict[Any, int | None] = {}
+    for tp in tps:
+        try:
+            position = consumer.position(tp, timeout_ms=timeout_ms)
+        except IllegalStateError:  # no longer assigned: a rebalance came meanwhile
+            continue
+        if position is None or position < ends.get(tp, 0):
+            behind[tp] = position
+    return behind
+
+
+class StalledPartitions:
+    """The safety net's other half: this worker holds partitions, records wait beyond its
+    positions, and its polls bring nothing while the positions stay where they are. Seen in CI
+    on a loaded machine (kafka-python 3.0.12; the cause, a join round it dropped, is
+    :meth:`Worker._take_up_dropped_join`'s): the group had expelled the member (its LeaveGroup
+    at close: UnknownMemberIdError), but the member still counted the partitions of its last
+    assignment as its own (kafka-python keeps them until a new join completes) and fetched
+    nothing from them for the rest of the run. This check does not depend on knowing the
+    cause: the worker joins afresh as a new member (:meth:`Worker._rejoin`). Looked at only
+    while polls come back empty, at most every ``CHECK_EVERY`` seconds (one ListOffsets
+    request; the positions are the consumer's own)."""
+
+    CHECK_EVERY = 5.0
+
+    def __init__(self, stats: WorkerStats, after_s: float) -> None:
+        self.stats = stats
+        self.after_s = after_s
+        self._next_look = 0.0
+        self._behind: dict[Any, int | None] | None = None
+        self._since = 0.0
+
+    def moving(self) -> None:
+        """A poll brought records: whatever was noted is not a stall."""
+        self._behind = None
+
+    def __call__(self, consumer: Any, rejoin: Callable[[], None]) -> None:
+        now = time.monotonic()
+        if self.after_s <= 0 or now < self._next_look:
+            return
+        self._next_look = now + self.CHECK_EVERY
+        held = consumer.assignment()
+        if not held:
+            self._behind = None  # UnclaimedIntake's case
+            return
+        from kafka.errors import KafkaError
+
+        try:
+            behind = positions_behind(consumer, held)
+        except KafkaError as e:  # the broker away: nothing to judge by
+            log.debug("stalled partitions check failed: %s", e)
+            return
+        if not behind or behind != self._behind:  # nothing waits, or the positions moved
+            self._behind = behind or None
+            self._since = now
+            return
+        if now - self._since < self.after_s:
+            return
+        log.warning(
+            "records have waited %.0fs beyond this worker's positions %s with no poll bringing "
+            "any: rejoining the group",
+            now - self._since,
+            {f"{tp.topic}:{tp.partition}": pos for tp, pos in sorted(behind.items())},
+        )
+        self.stats.counts["stalled_rejoins"] += 1
+        self._behind = None
+        rejoin()
 
 
 class CatchUpProjections:
@@ -597,6 +692,7 @@ class Worker:
         self.catch_up = CatchUpProjections(runtime.projector if self.options.projections else None)
         self.places = PlaceShards(runtime, settings, self.stats)
         self.unclaimed = UnclaimedIntake(settings, self.stats, self.options.unclaimed_rejoin_s)
+        self.stalled = StalledPartitions(self.stats, self.options.stalled_rejoin_s)
         district, retry = runtime.config.district.id, self.options.standby_retry
         self.leases = [
             Lease(runtime.views_engine, DEADLINE_CLOCK, district, retry=retry),
@@ -611,10 +707,15 @@ class Worker:
     # ---- Kafka clients -------------------------------------------------------------------
 
     def _connect(self) -> None:
+        ensure_topics(self.settings)
+        self._consumer = self._new_consumer()
+        self._subscribe()
+        self._producer = make_producer(self.settings)
+
+    def _new_consumer(self) -> Any:
         from kafka import KafkaConsumer
         from kafka.errors import KafkaError
 
-        ensure_topics(self.settings)
         config: dict[str, Any] = {
             "bootstrap_servers": self.settings.servers,
             "group_id": self.settings.group,
@@ -628,16 +729,15 @@ class Worker:
         }
         if self.options.instance_id:
             config["group_instance_id"] = self.options.instance_id
-        self._consumer = KafkaConsumer(**config)
+        consumer = KafkaConsumer(**config)
         # The topics' partitions in this consumer's metadata before it joins: the group's
         # first assignment is made from the leader's metadata as it stands.
         for topic in (self.settings.intake_topic, self.settings.dlq_topic):
             try:
-                self._consumer.partitions_for_topic(topic)
+                consumer.partitions_for_topic(topic)
             except KafkaError as e:
                 log.warning("no metadata for %s yet: %s", topic, e)
-        self._subscribe()
-        self._producer = make_producer(self.settings)
+        return consumer
 
     def _subscribe(self) -> None:
         self._consumer.subscribe(
@@ -661,20 +761,21 @@ class Worker:
 
     def run(self, idle_exit: float | None = None, max_seconds: float | None = None) -> WorkerStats:
         """Run until :meth:`stop` (or SIGTERM via the CLI); with ``idle_exit``, also stop once
-        every assigned partition is consumed to its end and nothing arrived for that long.
+        nothing arrived for that long, every assigned partition is consumed to its end and the
+        group's committed offsets are at the end of both topics (:meth:`_caught_up`).
 
         Each turn: a poll through its steps and its commit; then, whether or not anything
         came, the projections' catch-up and the deadline clock."""
         if self._consumer is None:
             self._connect()
-        consumer = self._consumer
         idle_since = time.monotonic()
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         try:
             while not self.stop_event.is_set():
                 if deadline is not None and time.monotonic() > deadline:
                     break
-                batch = consumer.poll(timeout_ms=self.options.poll_timeout_ms)
+                batch = self._consumer.poll(timeout_ms=self.options.poll_timeout_ms)
+                self._take_up_dropped_join()
                 # A rebalance inside that poll: the index takes its places over before any
                 # record of the poll is decided.
                 self._settle_places()
@@ -683,8 +784,10 @@ class Worker:
                     self._commit()
                     self.stats.polls += 1
                     idle_since = time.monotonic()
+                    self.stalled.moving()
                 if not batch:
-                    self.unclaimed(consumer, self._resubscribe)
+                    self.unclaimed(self._consumer, self._rejoin)
+                    self.stalled(self._consumer, self._rejoin)
                 self.catch_up(busy=bool(batch))
                 self.photos(busy=bool(batch))  # after the commit: never holds a record back
                 self.clock()
@@ -700,8 +803,50 @@ class Worker:
             self.close()
         return self.stats
 
-    def _resubscribe(self) -> None:
-        self._consumer.unsubscribe()
+    def _take_up_dropped_join(self) -> None:
+        """kafka-python 3.0.12 drops a join round that ends after the poll waiting for it gave
+        up, when the round was started because the leader's metadata had changed since its
+        assignment (not by its rejoin flag): the leader's new assignment makes the metadata
+        match again, so the next poll finds no rejoin needed and never takes up the round's
+        result (``_join_task`` done, its SyncGroup answered). The member then keeps the
+        partitions of its last assignment marked as being revoked, fetches none of them, sends
+        no heartbeat, and the group expels it (its LeaveGroup at close: UnknownMemberIdError).
+        Seen in CI on a loaded machine: the settle worker's polls wait 200 ms, and a fresh
+        group's first assignment is often made before the leader's metadata has the topics,
+        so a second round follows. Here: such a round is noticed after the poll and a
+        rejoin requested, so the next poll joins again. Reads kafka-python's private state;
+        without it (another version) this does nothing and :class:`StalledPartitions` still
+        heals the worker, later."""
+        coordinator: Any = getattr(self._consumer, "_coordinator", None)
+        task = getattr(coordinator, "_join_task", None)
+        if coordinator is None or task is None or not getattr(task, "is_done", False):
+            return
+        if coordinator.need_rejoin():
+            return  # the next poll joins anyway
+        log.warning(
+            "a join round of the group ended after the poll waiting for it gave up and was "
+            "dropped (kafka-python): joining again"
+        )
+        self.stats.counts["dropped_joins"] += 1
+        coordinator.request_rejoin()
+
+    def _rejoin(self) -> None:
+        """Join the group again, as a new member with a new consumer. Not unsubscribe and
+        subscribe: kafka-python 3.0 keeps its JoinGroup/SyncGroup round (``_join_task``) across
+        that and awaits the same one again while it is unfinished, so a member stuck in a round
+        that never ends would stay stuck. The places are told of the loss first (a consumer's close revokes through
+        the listener too; this makes it certain), so the next assignment is settled against
+        what this worker really holds. Whatever the old consumer had fetched and not returned
+        is fetched again from the committed offsets: nothing is lost."""
+        from kafka.errors import KafkaError
+
+        old = self._consumer
+        self.places.on_partitions_revoked(old.assignment())
+        try:
+            old.close(autocommit=False)
+        except KafkaError as e:
+            log.warning("closing the stalled consumer failed (%s); replaced anyway", e)
+        self._consumer = self._new_consumer()
         self._subscribe()
 
     def _settle_places(self, attempts: int = 4) -> None:
@@ -765,18 +910,31 @@ class Worker:
             log.warning("offset commit failed (%s); keeps running and commits later", type(e).__name__)
 
     def _caught_up(self) -> bool:
+        """For ``idle_exit``: done once this worker's partitions are consumed to their ends and
+        the group's committed offsets on every partition of both topics are at their ends too.
+        The second half is asked of the broker: this member's assignment and positions are
+        stale while it rejoins, or after the group expelled it (kafka-python keeps the last
+        assignment until a new join completes), and a member holding only some partitions (or
+        only the dead-letter topic's) is not done while others wait for a member that does not
+        exist (see UnclaimedIntake, StalledPartitions)."""
+        from kafka.errors import KafkaError
+
         consumer = self._consumer
         assigned = consumer.assignment()
         if not assigned:
             return False
-        if not holds_partition_of(consumer, self.settings.intake_topic):
-            # Holding only the dead-letter topic's partitions is not "done": the intake may
-            # wait for a member that does not exist (see UnclaimedIntake).
-            from kafka.errors import KafkaError
-
-            try:
-                return not intake_backlog(consumer, self.settings.intake_topic)[1]
-            except KafkaError:
+        try:
+            if positions_behind(consumer, assigned):
                 return False
-        ends = consumer.end_offsets(list(assigned))
-        return all(consumer.position(tp) >= ends.get(tp, 0) for tp in assigned)
+            committed, ends = group_backlog(
+                consumer, [self.settings.intake_topic, self.settings.dlq_topic]
+            )
+        except KafkaError:
+            return False
+        waiting = [tp for tp in ends if ends[tp] > committed.get(tp, 0)]
+        if not waiting:
+            return True
+        if all(tp in assigned for tp in waiting):
+            # Consumed to the end here but the commit did not land (a broker hiccup): again.
+            self._commit()
+        return False

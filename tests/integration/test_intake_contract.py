@@ -106,10 +106,19 @@ def transport(
         from adapters.transport.kafka import KafkaSettings
         from adapters.transport.worker import Worker, WorkerOptions
 
+        # A 12 s session leaves a loaded CI machine more room than 6 s did. A member whose
+        # records wait while it fetches nothing joins again after 10 s (the worker's
+        # StalledPartitions, UnclaimedIntake; 30 s in production), well within the 90 s.
         worker = Worker(
             runtime,
             KafkaSettings.from_env(kafka),
-            WorkerOptions(clock_interval=0, poll_timeout_ms=200, session_timeout_ms=6000),
+            WorkerOptions(
+                clock_interval=0,
+                poll_timeout_ms=200,
+                session_timeout_ms=12000,
+                stalled_rejoin_s=10.0,
+                unclaimed_rejoin_s=10.0,
+            ),
         )
         worker.run(idle_exit=0.3, max_seconds=90)
 
