@@ -76,6 +76,17 @@ if TYPE_CHECKING:
     from adapters.bootstrap import Runtime
     from projections.projector import Projector
 
+# kafka-python internals the worker reads (Worker._take_up_dropped_join), checked against this
+# version; tests/unit/test_kafka_pin.py fails on another one with this list to re-read.
+CHECKED_KAFKA_PYTHON = "3.0.12"
+KAFKA_PYTHON_INTERNALS = (
+    "kafka.consumer.group.KafkaConsumer._coordinator (instance attribute)",
+    "kafka.coordinator.base.BaseCoordinator._join_task (instance attribute: a task with is_done)",
+    "kafka.coordinator.base.BaseCoordinator.join_group_async (leaves a round in flight after its timeout)",
+    "kafka.coordinator.consumer.ConsumerCoordinator.need_rejoin",
+    "kafka.coordinator.base.BaseCoordinator.request_rejoin",
+)
+
 log = logging.getLogger("sanshi.worker")
 
 
