@@ -53,7 +53,7 @@ SCAN_LIMIT = 120
 # Sentence-vector thresholds (cosine of USE embeddings), calibrated on complaint pairs:
 # paraphrases of one issue ≳ 0.75, different issues of one category at one place ≲ 0.6.
 COSINE_SAME_ISSUE = 0.6
-EMBED_LIMIT = 16  # open cases embedded on demand during one decision, at most
+EMBED_LIMIT = 16  # open cases of the same road/小区 (not door) embedded on demand per decision
 COSINE_POSSIBLE = 0.75
 
 
@@ -390,9 +390,16 @@ class DuplicateIndex:
             # open case there that has no vector yet (filed moments ago, or warmed at
             # start-up) gets one now, so the verdict never depends on how far a background
             # thread has got.
-            missing = [
-                oc for oc, m, same in pool if oc.vector is None and (m >= Match.AREA or same)
-            ][:EMBED_LIMIT]
+            # Every one at the same door or from the same caller, whose merge can rest on the
+            # cosine; of the rest of the road/小区 (never merged, only suggested) at most
+            # EMBED_LIMIT. A cap on the first kind made a merge depend on how many cases
+            # elsewhere on the road still lacked a vector after a take-over (bench/RESULTS.md,
+            # workers killed).
+            unembedded = [(oc, m, same) for oc, m, same in pool if oc.vector is None]
+            missing = [oc for oc, m, same in unembedded if m == Match.EXACT or same]
+            missing += [oc for oc, m, same in unembedded if m == Match.AREA and not same][
+                :EMBED_LIMIT
+            ]
             if missing:
                 texts = [oc.gist or oc.text for oc in missing]
                 for oc, v in zip(missing, embed(texts), strict=True):

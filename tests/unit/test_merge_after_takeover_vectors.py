@@ -1,0 +1,57 @@
+"""A merge never depends on how far the background embedder has got. After a take-over the
+index holds the place's open cases without sentence vectors; a decision embeds the ones it
+compares on demand. That was capped at 16 per decision, taken from the newest of the whole
+road, so a report at a door whose earlier case was filed before many road-only cases was not
+merged into it, where a worker that had seen the cases (their vectors kept) merged it: the kill
+bench's last difference (bench/RESULTS.md, workers killed)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from uuid import uuid4
+
+import pytest
+
+from engine.config import load_config
+from engine.deadlines import SHANGHAI
+from engine.routing.learning import LearningRouter
+from engine.routing.port import CaseFacts
+
+T0 = dt.datetime(2026, 9, 21, 10, 0, tzinfo=SHANGHAI)
+
+
+def _facts(content: str, address: str, minutes: float) -> CaseFacts:
+    return CaseFacts(
+        case_id=uuid4(), channel="app", content=content, address=address, category_hint="",
+        urgent=False, concern="worry", received_at=T0 + dt.timedelta(minutes=minutes),
+    )
+
+
+@pytest.fixture(scope="module")
+def routers() -> tuple[LearningRouter, LearningRouter]:
+    config = load_config()
+    return LearningRouter(config).wait_ready(), LearningRouter(config).wait_ready()
+
+
+def test_a_door_case_behind_many_road_cases_is_merged_as_by_a_worker_that_saw_it(
+    routers: tuple[LearningRouter, LearningRouter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen, taken = routers
+    # The background embedder has not reached the taken-over cases yet.
+    monkeypatch.setattr(taken, "_embed_later", lambda: None)
+    door = _facts("地角路79号门口停电，家里没电用", "地角路79号", 0)
+    road = [
+        _facts(f"地角路这一片晚上经常停电，影响生活，希望供电部门处理（{n}）", "地角路", 10 + n)
+        for n in range(30)
+    ]
+    for facts in [door, *road]:
+        decided = seen.decide(facts)  # the seen worker decided it: its vector is kept
+        assert decided.locality is not None and decided.category is not None
+        seen.case_opened(facts, decided.category, decided.locality)
+        taken.case_opened(facts, decided.category, decided.locality)  # loaded: no vector
+    assert taken.index.get(door.case_id) is not None
+    assert taken.index.get(door.case_id).vector is None  # type: ignore[union-attr]
+
+    again = _facts("地角路79号停电半天了，什么时候来电", "地角路79号", 60)
+    merged = [r.decide(again).merge_into for r in (seen, taken)]
+    assert [m and m.case_id for m in merged] == [door.case_id, door.case_id]
