@@ -83,6 +83,11 @@ def create_app(
     if follower is not None:
         # First: its thread must not outlive the engine it writes with.
         runtime.closers.insert(0, follower.stop)
+    if runtime.settings.kafka and runtime.read_model.before_read is None:
+        # Kafka mode: the workers (or `sanshi projections follow`) keep the views up, and a read
+        # here still catches them up first, so a list read after a write (this process's or a
+        # worker's) shows it, as in embedded mode: the unit's inbox right after the routing.
+        runtime.read_model.before_read = runtime.projector.catch_up_quietly
     registry, routing_hist = build_metrics(runtime)
     if not isinstance(runtime.app.router, TimedRouter):
         timed = TimedRouter(runtime.app.router, routing_hist)
