@@ -116,11 +116,12 @@ def server_cpu_seconds(pid: int) -> float:
 
 # ---- wrk ------------------------------------------------------------------------------------
 
-WRK_LUA = r"""
+# The parts both loads share: each thread's number and counters, a create of the next body
+# (its order number made unique), a claim by the unit's token, and the summary line.
+LUA_COMMON = r"""
 local bodies = {%(bodies)s}
 local operator = "%(operator)s"
 local counter = 0
-local pending = nil  -- {id, unit} of the case just created, to be claimed next
 tid = 0  -- global: setup() gives each thread its own number
 threads = {}
 
@@ -134,13 +135,7 @@ function init(args)
   created = 0; claimed = 0; errors = 0
 end
 
-function request()
-  if pending ~= nil then
-    local p = pending
-    pending = nil
-    return wrk.format("POST", "/api/cases/" .. p[1] .. "/claim",
-      {["Authorization"] = "Bearer demo-unit-" .. p[2], ["Content-Type"] = "application/json"}, "{}")
-  end
+function create()
   counter = counter + 1
   local body = bodies[(counter %% #bodies) + 1]
   body = string.gsub(body, "@@ORDER@@", "%(prefix)s-" .. tid .. "-" .. counter)
@@ -148,18 +143,9 @@ function request()
     {["Authorization"] = "Bearer " .. operator, ["Content-Type"] = "application/json"}, body)
 end
 
-function response(status, headers, body)
-  if status == 201 then  -- a create (a claim answers 200)
-    created = created + 1
-    local id = string.match(body, '"id":"([%%w%%-]+)"')
-    local unit = string.match(body, '"assigned_unit":"([%%w%%-_]+)"')
-    local st = string.match(body, '"status":"(%%w+)"')
-    if id ~= nil and unit ~= nil and st == "dispatched" then pending = {id, unit} end
-  elseif status == 200 then
-    claimed = claimed + 1
-  else
-    errors = errors + 1
-  end
+function claim(id, unit)
+  return wrk.format("POST", "/api/cases/" .. id .. "/claim",
+    {["Authorization"] = "Bearer demo-unit-" .. unit, ["Content-Type"] = "application/json"}, "{}")
 end
 
 function done(summary, latency, requests)
@@ -176,41 +162,42 @@ function done(summary, latency, requests)
 end
 """
 
-HEALTH_LUA = r"""
-function done(summary, latency, requests)
-  io.write(string.format(
-    'WRKJSON {"requests": %d, "seconds": %.3f, "p50_ms": %.2f, "p90_ms": %.2f, "p99_ms": %.2f, "errors_socket": %d, "non2xx": %d}\n',
-    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
-    latency:percentile(90) / 1000, latency:percentile(99) / 1000,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.errors.status))
+# Embedded mode: each create is answered with the routed case (201), which is claimed next.
+WRK_LUA = LUA_COMMON + r"""
+local pending = nil  -- {id, unit} of the case just created, to be claimed next
+
+function request()
+  if pending ~= nil then
+    local p = pending
+    pending = nil
+    return claim(p[1], p[2])
+  end
+  return create()
+end
+
+function response(status, headers, body)
+  if status == 201 then  -- a create (a claim answers 200)
+    created = created + 1
+    local id = string.match(body, '"id":"([%%w%%-]+)"')
+    local unit = string.match(body, '"assigned_unit":"([%%w%%-_]+)"')
+    local st = string.match(body, '"status":"(%%w+)"')
+    if id ~= nil and unit ~= nil and st == "dispatched" then pending = {id, unit} end
+  elseif status == 200 then
+    claimed = claimed + 1
+  else
+    errors = errors + 1
+  end
 end
 """
-
 
 # Kafka mode: a create answers 202 when the broker has the record, before it is routed, so the
 # claim that follows it is of a case created before the load and already dispatched (a clerk
 # claims what is in the inbox, not what the operator typed a millisecond ago).
-KAFKA_LUA = r"""
-local bodies = {%(bodies)s}
+KAFKA_LUA = LUA_COMMON + r"""
 local pool = {%(pool)s}
-local operator = "%(operator)s"
 local nthreads = %(threads)d
-local counter = 0
 local turn = 0
 local taken = 0
-tid = 0
-threads = {}
-
-function setup(thread)
-  tid = tid + 1
-  thread:set("tid", tid)
-  table.insert(threads, thread)
-end
-
-function init(args)
-  created = 0; claimed = 0; errors = 0
-end
 
 function request()
   turn = turn + 1
@@ -218,16 +205,10 @@ function request()
     local i = tid + taken * nthreads
     if i <= #pool then
       taken = taken + 1
-      local p = pool[i]
-      return wrk.format("POST", "/api/cases/" .. p[1] .. "/claim",
-        {["Authorization"] = "Bearer demo-unit-" .. p[2], ["Content-Type"] = "application/json"}, "{}")
+      return claim(pool[i][1], pool[i][2])
     end
   end
-  counter = counter + 1
-  local body = bodies[(counter %% #bodies) + 1]
-  body = string.gsub(body, "@@ORDER@@", "%(prefix)s-" .. tid .. "-" .. counter)
-  return wrk.format("POST", "/api/cases",
-    {["Authorization"] = "Bearer " .. operator, ["Content-Type"] = "application/json"}, body)
+  return create()
 end
 
 function response(status, headers, body)
@@ -239,7 +220,18 @@ function response(status, headers, body)
     errors = errors + 1
   end
 end
-""" + WRK_LUA[WRK_LUA.index("function done"):]
+"""
+
+HEALTH_LUA = r"""
+function done(summary, latency, requests)
+  io.write(string.format(
+    'WRKJSON {"requests": %d, "seconds": %.3f, "p50_ms": %.2f, "p90_ms": %.2f, "p99_ms": %.2f, "errors_socket": %d, "non2xx": %d}\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
+    latency:percentile(90) / 1000, latency:percentile(99) / 1000,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status))
+end
+"""
 
 
 def _lua_string(s: str) -> str:
@@ -269,24 +261,23 @@ def run_wrk(url: str, script: str, seconds: float, connections: int) -> dict[str
     return out
 
 
-def wrk_create_claim(base: str, seconds: float, connections: int, prefix: str) -> dict[str, Any]:
-    bodies = []
-    for b in hotline_bodies():
-        b = {**b, "order_no": "@@ORDER@@"}
-        bodies.append(_lua_string(json.dumps(b, ensure_ascii=False)))
-    script = WRK_LUA % {"bodies": ",\n".join(bodies), "operator": OPERATOR, "prefix": prefix}
-    return run_wrk(base, script, seconds, connections)
+def _lua_bodies() -> str:
+    """The load's request bodies as a Lua list, each with an order number to fill in."""
+    return ",\n".join(
+        _lua_string(json.dumps({**b, "order_no": "@@ORDER@@"}, ensure_ascii=False))
+        for b in hotline_bodies()
+    )
 
+
+def wrk_create_claim(base: str, seconds: float, connections: int, prefix: str) -> dict[str, Any]:
+    script = WRK_LUA % {"bodies": _lua_bodies(), "operator": OPERATOR, "prefix": prefix}
+    return run_wrk(base, script, seconds, connections)
 
 
 def wrk_create_claim_kafka(base: str, seconds: float, connections: int, prefix: str,
                            pool: list[tuple[str, str]]) -> dict[str, Any]:
-    bodies = []
-    for b in hotline_bodies():
-        b = {**b, "order_no": "@@ORDER@@"}
-        bodies.append(_lua_string(json.dumps(b, ensure_ascii=False)))
     script = KAFKA_LUA % {
-        "bodies": ",\n".join(bodies), "operator": OPERATOR, "prefix": prefix, "threads": 2,
+        "bodies": _lua_bodies(), "operator": OPERATOR, "prefix": prefix, "threads": 2,
         "pool": ",\n".join(f"{{{_lua_string(i)}, {_lua_string(u)}}}" for i, u in pool),
     }
     return run_wrk(base, script, seconds, connections)
