@@ -43,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 
 from engine.accounts import AccountError, AccountEvent
+from projections.tables import create_schema
 
 metadata = MetaData()
 
@@ -113,7 +114,7 @@ class SqlAccountLog:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        create_schema(metadata, engine)
 
     def append(self, events: Sequence[AccountEvent]) -> None:
         rows = [

@@ -56,6 +56,10 @@ from engine.domain import Case
 from engine.routing.port import Router
 
 CHECKED_AGAINST = "9.5.6"
+
+# The advisory lock's key under which the event store's tables are created: "sanshiES" read as
+# a 64-bit integer, apart from the leases' keys (hashes of duty names, ``adapters.leases``).
+SCHEMA_LOCK_KEY = int.from_bytes(b"sanshiES", "big")
 """The eventsourcing version whose internals this module was last checked against."""
 
 LIBRARY_INTERNALS: tuple[str, ...] = (
@@ -103,6 +107,19 @@ class SanshiPostgresRecorder(PostgresApplicationRecorder):
         self.existing_statement = SQL(
             "SELECT DISTINCT originator_id FROM {} WHERE originator_id = ANY(%s::{}[])"
         ).format(table, id_type)
+
+    def create_table(self) -> None:
+        """The library's, under a PostgreSQL advisory lock held for its length. Its ``CREATE
+        ... IF NOT EXISTS`` statements are not safe against the same statement running at the
+        same moment in another session (a unique violation on ``pg_type``, "tuple concurrently
+        updated"): processes started together on a fresh database (``sanshi serve --workers
+        2``, several Kafka workers) would otherwise fail at start-up."""
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+            try:
+                super().create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
 
     def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -30,10 +30,12 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from engine.accounts import Account, AccountEvent, apply
 from engine.config import Role
+from projections.tables import create_schema
 
 metadata = MetaData()
 
@@ -90,10 +92,15 @@ class AccountsView:
         self._read_after = read_after
         self._batch = batch
         self._lock = threading.Lock()
-        metadata.create_all(engine)
+        create_schema(metadata, engine)
+        # Not check-then-insert: two processes starting together would both insert.
+        ins: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         with engine.begin() as conn:
-            if conn.execute(select(view_accounts_tracking).where(view_accounts_tracking.c.name == NAME)).first() is None:
-                conn.execute(insert(view_accounts_tracking).values(name=NAME, position=0))
+            conn.execute(
+                ins(view_accounts_tracking)
+                .values(name=NAME, position=0)
+                .on_conflict_do_nothing(index_elements=["name"])
+            )
 
     # ---- following the log -----------------------------------------------------------------
 

@@ -24,7 +24,6 @@ queries are aggregates, so plain tables are both faster and easier to read.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import Any
 
 from sqlalchemy import (
@@ -46,6 +45,7 @@ from sqlalchemy import (
     Uuid,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.pool import StaticPool
 
@@ -559,17 +559,31 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True)
 
 
-def create_tables(engine: Engine) -> None:
-    """Idempotent. On SQLite the check-then-create runs under the write lock from its BEGIN:
-    with a plain BEGIN, another process creating its tables at the same moment (a worker and
-    ``sanshi ingest`` starting together) makes the CREATE fail at once with "database is
-    locked" instead of waiting. PostgreSQL may still race two CREATEs: retried."""
+# The advisory lock's key under which tables are created on PostgreSQL: "sanshiRM" read as a
+# 64-bit integer; the event store's tables have their own (``adapters.eventstore``).
+SCHEMA_LOCK_KEY = int.from_bytes(b"sanshiRM", "big")
+
+
+def create_schema(schema: MetaData, engine: Engine, tables: list[Table] | None = None) -> None:
+    """``schema.create_all``, idempotent and safe when several processes start at once on a
+    fresh database. Every store of the house creates its tables through this.
+
+    - PostgreSQL: the check-then-create runs in one transaction under an advisory lock, so
+      a second process waits and then finds the tables (its ``CREATE ... IF NOT EXISTS``
+      racing the first one's would fail on ``pg_type``'s unique index).
+    - SQLite: under the write lock from its BEGIN. With a plain BEGIN, another process
+      creating its tables at the same moment (a worker and ``sanshi ingest`` starting
+      together) makes the CREATE fail at once with "database is locked" instead of waiting.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            schema.create_all(conn, tables=tables, checkfirst=True)
+        return
     bind = engine.execution_options(sqlite_begin="IMMEDIATE")
-    for attempt in range(5):
-        try:
-            metadata.create_all(bind, checkfirst=True)
-            return
-        except Exception:
-            if attempt == 4:
-                raise
-            time.sleep(0.2 * (attempt + 1))
+    schema.create_all(bind, tables=tables, checkfirst=True)
+
+
+def create_tables(engine: Engine) -> None:
+    """The views' tables (:func:`create_schema`)."""
+    create_schema(metadata, engine)

@@ -53,6 +53,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
 from adapters.attachments.fetch import Fetched, PhotoFetcher, photo_urls
+from projections.tables import create_schema
 
 if TYPE_CHECKING:
     from engine.attachments import AttachmentService
@@ -127,7 +128,7 @@ class PhotoQueue:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # one drain at a time in this process
         self._starting = threading.Lock()
-        metadata.create_all(engine)
+        create_schema(metadata, engine)
 
     # ---- queueing --------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from adapters.attachments.local import ADDRESS
+from projections.tables import create_schema
 
 metadata = MetaData()
 
@@ -39,7 +40,7 @@ attachment_blobs = Table(
 class SqlBlobs:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        create_schema(metadata, engine)
 
     def put(self, address: str, data: bytes) -> None:
         if not ADDRESS.match(address):

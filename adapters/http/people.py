@@ -43,6 +43,7 @@ from engine.accounts import AccountService
 from engine.application import now_shanghai
 from engine.config import SanshiConfig
 from projections.accounts import AccountRow, AccountsView
+from projections.tables import create_schema
 
 COOKIE = "sanshi_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -103,7 +104,7 @@ class People:
         self.log = SqlAccountLog(engine)
         self.view = AccountsView(engine, self.log.after)
         self.service = AccountService(self.log, config, self.passwords, lambda: self.now())
-        metadata.create_all(engine)
+        create_schema(metadata, engine)
 
     # ---- password login and sessions ---------------------------------------------------------
 

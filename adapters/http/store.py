@@ -31,6 +31,7 @@ from sqlalchemy.pool import StaticPool
 
 from engine.deadlines import SHANGHAI
 from engine.settings import Settings
+from projections.tables import create_schema
 
 metadata = MetaData()
 
@@ -85,7 +86,7 @@ class IssuedToken:
 class ApiStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        create_schema(metadata, engine)
 
     # ---- tokens --------------------------------------------------------------------------
 

@@ -75,7 +75,7 @@ from engine.vocabulary import DEADLINE_KINDS
 from projections.fold import WITH_UNIT
 from projections.log_reader import CASE_ID, ID, TOPIC, VERSION, LogReader
 from projections.sealed import TextSealer
-from projections.tables import view_cases, view_open_cases
+from projections.tables import create_schema, view_cases, view_open_cases
 
 from .port import DeliveryFailed, NoticeSender, OutgoingNotice
 
@@ -215,7 +215,7 @@ class Notifier:
             if self.engine.dialect.name == "sqlite"
             else self.engine
         )
-        metadata.create_all(self.engine)
+        create_schema(metadata, self.engine)
         head = 0 if self.from_start else int(self.app.recorder.max_notification_id() or 0)
         with self._writer.begin() as conn:
             conn.execute(

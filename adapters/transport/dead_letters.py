@@ -45,6 +45,7 @@ from sqlalchemy.pool import StaticPool
 
 from adapters.channels import DeadLetter
 from adapters.channels.privacy import redact_raw
+from projections.tables import create_schema
 
 from .sealing import Sealer
 
@@ -95,7 +96,7 @@ class DeadLetterStore:
     def __init__(self, engine: Engine, sealer: Sealer | None = None) -> None:
         self.engine = engine
         self.sealer = sealer
-        metadata.create_all(engine, tables=[dead_letters], checkfirst=True)
+        create_schema(metadata, engine, tables=[dead_letters])
 
     @classmethod
     def from_url(cls, url: str, sealer: Sealer | None = None) -> DeadLetterStore:
