@@ -63,6 +63,12 @@ def decide(router: LearningRouter, text: str, address: str = "") -> RoutingDecis
         "请问新生儿上户口怎么办理？",
         "申请低保需要什么手续？",
         "想问一下护照到期了去哪里换",
+        # Short knowledge questions: who is in charge, the rule, how long, how much.
+        "小区里的充电桩归哪个部门管？",
+        "装修噪音几点以后算扰民？",
+        "独生子女奖励金什么时候发放？",
+        "异地医保报销比例是多少？",
+        "身份证补办要多长时间？",
     ],
 )
 def test_consultation_is_offered_to_the_centre_not_dispatched(
@@ -74,8 +80,19 @@ def test_consultation_is_offered_to_the_centre_not_dispatched(
     assert d.manual_reason == CONSULTATION_REASON
 
 
-def test_a_complaint_ending_in_a_question_is_not_a_consultation(router: LearningRouter) -> None:
-    d = decide(router, "请问为什么小区路灯坏了一个月一直没人修？", "北海市海城区云南路8号")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "请问为什么小区路灯坏了一个月一直没人修？",
+        # A grievance told first, then a question of when or who: a complaint.
+        "我们小区门口的下水道堵了半个多月，污水漫到路上，臭得没法走路，到底什么时候能修好？",
+        "楼下烧烤店每天营业到凌晨两点，油烟和噪音让人睡不着，跟物业说了没用，这该哪个部门管？",
+    ],
+)
+def test_a_complaint_ending_in_a_question_is_not_a_consultation(
+    router: LearningRouter, text: str
+) -> None:
+    d = decide(router, text, "北海市海城区云南路8号")
     assert d.reason["consultation"] is False
 
 

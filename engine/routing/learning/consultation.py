@@ -5,6 +5,17 @@ problem for a unit to fix. A 12345 centre answers these itself (直办) or from 
 Read by phrasing, not by topic: "办理那个证需要带什么材料？" is a consultation whatever the 证 is.
 A complaint that merely ends in a question ("请问为什么一直没人修？") is not: the question
 words must come without the words of a grievance.
+
+Three forms, each written from the train split's texts (tests/data/real_texts; the held-out
+texts were read only to measure, bench/routing/RESULTS_real_texts.md):
+
+- a procedure question (需要什么材料, 怎么办理, 去哪里办);
+- an asking word (请问, 想问一下) with no word of a grievance;
+- a short knowledge question: the call is one short question about who is in charge, what
+  the rule or standard is, how long or how much ("工伤向哪个部门申请？", "噪音是几点到几点算
+  扰民？", "低保每月几号发放的？"). Short, because a resident with a grievance first tells it
+  ("…半个多月过去了还是黑洞洞的，什么时候能亮灯？"): a long text ending in such a question
+  is a complaint that asks when it will be fixed.
 """
 
 from __future__ import annotations
@@ -29,6 +40,26 @@ _GRIEVANCE = re.compile(
 )
 
 
+# What a knowledge question asks: who is in charge, what the rule, standard or procedure is,
+# how long, how much, whether something is allowed.
+_KNOWLEDGE = re.compile(
+    r"(哪个|什么|哪些|哪一个)(部门|单位|机构|窗口)"
+    r"|归(哪|谁)|谁(负责|管|来管|承担)"
+    r"|(标准|依据|规定|条件|流程|比例|期限|时限|程序)(文件)?(是|有)?(多少|什么|怎样|怎么样|哪个|哪些|如何)"
+    r"|(有没有|有无|是否有|有)(什么)?(时间)?限制"
+    r"|多久|多长时间|几号|几点"
+    r"|(什么时候|何时|哪天)(发放|补发|发|开始|动工|到账|生效|来水|来电|通气|办|能)"
+    r"|(多少|几)(钱|费用|补贴|补偿)|(交|补偿|赔|领|收|要)多少"
+    r"|是什么[?？]|怎么回事[?？]|是怎样的"
+    r"|算(不算)?(扰民|工伤|违建|违规|违法|合法)|(才|是否|是不是)(合法|违规|违法)"
+    r"|(怎么|如何|怎样)(报销|落户|提取|取|计算|算|赔偿|维护自己的权益|应对|查|举报|投诉|收费|申报)"
+)
+# The call ends as a question (or asks with 请问).
+_QUESTION = re.compile(r"[?？]\s*$|[吗呢]\s*$|请问")
+# Longer than this, the call tells something before it asks (see the module's docstring).
+KNOWLEDGE_QUESTION_MAX_CHARS = 40
+
+
 @dataclass(frozen=True)
 class ConsultationReading:
     consultation: bool
@@ -43,6 +74,10 @@ def read_consultation(text: str) -> ConsultationReading:
     asking = [m.group(0) for m in _ASKING.finditer(text)]
     if asking and not _GRIEVANCE.search(text):
         return ConsultationReading(True, tuple(asking))
+    if len(text.strip()) <= KNOWLEDGE_QUESTION_MAX_CHARS and _QUESTION.search(text.strip()):
+        knowledge = [m.group(0) for m in _KNOWLEDGE.finditer(text)]
+        if knowledge:
+            return ConsultationReading(True, tuple(knowledge))
     return ConsultationReading(False, ())
 
 
