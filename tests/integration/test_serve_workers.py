@@ -109,7 +109,10 @@ def two_workers(fresh_postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, 
                             break
                     except httpx.HTTPError:
                         pass
-                assert proc.poll() is None and time.monotonic() < deadline, "a worker did not start"
+                assert proc.poll() is None and time.monotonic() < deadline, (
+                    f"worker {w} did not answer (children now {_children(proc.pid)}):\n"
+                    + (tmp_path / "serve.log").read_text(errors="replace")[-4000:]
+                )
                 time.sleep(1)
         yield base, workers
     finally:
