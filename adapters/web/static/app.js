@@ -897,12 +897,15 @@ function intakeScreen(view) {
   const keepBox = h("label", { class: "check full", hidden: true, "data-testid": "keep-separate-box" }, f.keepSeparate, "不合并，单独立案（智能分拨提示将自动合并）");
   const suggestBox = h("div", { class: "card suggest", "data-testid": "suggestion" }, h("h2", {}, "智能分拨建议"), h("p", { class: "muted" }, "输入诉求内容后，这里显示建议的分类、承办单位和疑似重复工单。"));
   const result = h("div", { "data-testid": "intake-result" });
+  // 来电弹屏 below the form, not between its fields: the history arrives a moment after the
+  // number is typed, and a box that opened above the checkboxes moved them under the
+  // operator's click (a tick meant for 保密件 landed on another control).
+  const history = callerHistoryBox(f.phone);
   const form = h("form", { class: "card", "data-testid": "intake-form" },
     h("div", { class: "row" }, h("h2", {}, "来电受理"), h("span", { class: "muted small right" }, "来电流水号 ", h("span", { "data-testid": "order-no" }, orderNo))),
     h("div", { class: "form-grid" },
       h("label", {}, "来电号码", f.phone),
       h("label", {}, "来电人", f.name),
-      callerHistoryBox(f.phone),
       h("label", { class: "full" }, "诉求地址", f.address),
       h("label", { class: "full" }, h("span", { class: "row" }, "诉求内容", counter), f.content),
       h("label", {}, "诉求类型", f.appeal),
@@ -981,7 +984,7 @@ function intakeScreen(view) {
   const side = h("div", { class: "stack" }, suggestBox);
   // 知识库: the best entries beside the router's suggestion as the operator types (knowledge.js).
   if (typeof knowledgeBeside === "function") knowledgeBeside(side, f.content, form);
-  view.appendChild(h("div", { class: "grid2" }, h("div", { class: "stack" }, form, result), side));
+  view.appendChild(h("div", { class: "grid2" }, h("div", { class: "stack" }, form, history, result), side));
   f.phone.focus();
 }
 
@@ -1525,12 +1528,13 @@ COL.appeal = { label: "诉求类型", render: (r) => r.appeal_type || "—" };
 
 // 来电弹屏: as the operator types the number, that number's open and past cases (debounced).
 function callerHistoryBox(phoneInput) {
-  const box = h("div", { class: "full caller-history", "data-testid": "caller-history", hidden: true });
+  const box = h("div", { class: "card caller-history", "data-testid": "caller-history", hidden: true });
   let timer = null;
   let seq = 0;
   const render = (data) => {
     clear(box);
     box.hidden = false;
+    box.appendChild(h("h2", {}, "来电历史"));
     if (!data.cases.length) {
       box.appendChild(h("p", { class: "muted small" }, "该号码没有历史工单（首次来电）"));
       return;
