@@ -151,6 +151,20 @@ function claim(id, unit)
     {["Authorization"] = "Bearer demo-unit-" .. unit, ["Content-Type"] = "application/json"}, "{}")
 end
 
+-- Counts one answer: the create's own status (201 embedded, 202 Kafka), a claim's 200, or an
+-- error. True for a create, whose body the embedded load reads for the case to claim next.
+function tally(status, created_status)
+  if status == created_status then
+    created = created + 1
+    return true
+  elseif status == 200 then
+    claimed = claimed + 1
+  else
+    errors = errors + 1
+  end
+  return false
+end
+
 function done(summary, latency, requests)
   local c, k, e = 0, 0, 0
   for _, t in ipairs(threads) do
@@ -179,16 +193,11 @@ function request()
 end
 
 function response(status, headers, body)
-  if status == 201 then  -- a create (a claim answers 200)
-    created = created + 1
+  if tally(status, 201) then
     local id = string.match(body, '"id":"([%%w%%-]+)"')
     local unit = string.match(body, '"assigned_unit":"([%%w%%-_]+)"')
     local st = string.match(body, '"status":"(%%w+)"')
     if id ~= nil and unit ~= nil and st == "dispatched" then pending = {id, unit} end
-  elseif status == 200 then
-    claimed = claimed + 1
-  else
-    errors = errors + 1
   end
 end
 """
@@ -215,13 +224,7 @@ function request()
 end
 
 function response(status, headers, body)
-  if status == 202 then
-    created = created + 1
-  elseif status == 200 then
-    claimed = claimed + 1
-  else
-    errors = errors + 1
-  end
+  tally(status, 202)
 end
 """
 
