@@ -55,3 +55,43 @@ def test_a_door_case_behind_many_road_cases_is_merged_as_by_a_worker_that_saw_it
     again = _facts("地角路79号停电半天了，什么时候来电", "地角路79号", 60)
     merged = [r.decide(again).merge_into for r in (seen, taken)]
     assert [m and m.case_id for m in merged] == [door.case_id, door.case_id]
+
+
+def test_a_take_over_embeds_only_what_a_decision_compares(
+    routers: tuple[LearningRouter, LearningRouter],
+) -> None:
+    """A worker taking places over (every rebalance; every ~10 s when workers keep being
+    killed) does not start a pass over all their open cases; the report that needs one
+    gets it, and merges as before."""
+    seen = routers[0]
+    taken = LearningRouter(load_config(), encoder=seen.encoder, bundle=seen.bundle)
+    door = _facts("茶亭路28号路灯不亮，晚上很黑", "茶亭路28号", 0)
+    others = [
+        _facts(f"茶亭路{100 + n}号门口垃圾没人清运（{n}）", f"茶亭路{100 + n}号", 5 + n)
+        for n in range(40)
+    ]
+    rows = []
+    for facts in [door, *others]:
+        decided = seen.decide(facts)
+        assert decided.locality is not None and decided.category is not None
+        rows.append({
+            "case_id": facts.case_id, "content": facts.content, "address": facts.address,
+            "category": decided.category, "locality": decided.locality,
+            "received_at": facts.received_at, "channel": facts.channel,
+        })
+    localities = {r["locality"] for r in rows}
+    assert taken.refile_localities(localities, rows) == len(rows)
+    # A case this worker files itself still gets its vector in the background ...
+    mine = _facts("茶亭路300号下水道堵了", "茶亭路300号", 50)
+    decided = taken.decide(mine)
+    assert decided.locality is not None and decided.category is not None
+    taken.case_opened(mine, decided.category, decided.locality)
+    taken.wait_embedded(30)
+    # ... but that pass leaves the taken-over ones alone.
+    unembedded = [r for r in rows if taken.index.get(r["case_id"]).vector is None]  # type: ignore[union-attr]
+    assert len(unembedded) == len(rows)
+
+    again = _facts("茶亭路28号的路灯坏了好几天，一直不亮", "茶亭路28号", 60)
+    merged = taken.decide(again).merge_into
+    assert merged is not None and merged.case_id == door.case_id
+    assert taken.index.get(door.case_id).vector is not None  # type: ignore[union-attr]

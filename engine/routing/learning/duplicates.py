@@ -253,7 +253,12 @@ class DuplicateIndex:
 
     # ---- maintenance ---------------------------------------------------------------------
 
-    def add(self, category: str, locality: str, case: OpenCase) -> None:
+    def add(
+        self, category: str, locality: str, case: OpenCase, embed_later: bool = True
+    ) -> None:
+        """File an open case; without a vector it waits for the background pass
+        (``without_vector``) unless not ``embed_later`` (then only a decision that compares it
+        embeds it)."""
         self.remove(case.case_id)
         key = (category, locality)
         bucket = self._buckets.setdefault(key, _Bucket())
@@ -261,7 +266,7 @@ class DuplicateIndex:
         for area in areas_of(case.place, case.caller):
             bucket.by_area.setdefault(area, {})[case.case_id] = None
         self._where[case.case_id] = key
-        if case.vector is None:
+        if case.vector is None and embed_later:
             self._unembedded.append(case.case_id)
         # _where keeps filing order (a re-filed case moved to the end above): the first entry
         # is the open case filed longest ago.

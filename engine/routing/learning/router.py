@@ -647,6 +647,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
         category: str,
         locality: str | None,
         callers: tuple[str, str] | None = None,
+        embed_later: bool = True,
     ) -> None:
         if locality is None:
             self.case_closed(facts.case_id)
@@ -656,7 +657,9 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
                 return  # already filed there: the common case (every action on an open case)
             remembered = self._recent.pop(facts.case_id, None)
         vector = remembered[0] if remembered is not None else None
-        self.file_open_case(facts, category, locality, vector, callers=callers)
+        self.file_open_case(
+            facts, category, locality, vector, callers=callers, embed_later=embed_later
+        )
 
     def file_open_case(
         self,
@@ -666,10 +669,12 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
         vector: Vectors | None = None,
         *,
         callers: tuple[str, str] | None = None,
+        embed_later: bool = True,
     ) -> None:
         """Put an open case in the duplicate index. Without a sentence vector it gets one
-        when a decision needs it, or from a background thread. ``callers``: the keyed hashes
-        of its phone and name as the read model keeps them (instead of the facts' own)."""
+        when a decision needs it, and (``embed_later``) from a background thread before that.
+        ``callers``: the keyed hashes of its phone and name as the read model keeps them
+        (instead of the facts' own)."""
         place = self.places.read(simplified(facts.address), simplified(facts.content))
         text = for_compare(facts.content)
         if callers is None:
@@ -693,8 +698,8 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
             gist=sentence_of(facts.content, facts.address)[:MAX_CHARS],
         )
         with self._lock:
-            self.index.add(category, locality, entry)
-        if vector is None:
+            self.index.add(category, locality, entry, embed_later)
+        if vector is None and embed_later:
             self._embed_later()
 
     def case_closed(self, case_id: UUID) -> None:
@@ -702,11 +707,12 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
             self.index.remove(case_id)
             self._recent.pop(case_id, None)
 
-    def warm(self, open_cases: Iterable[Any]) -> int:
+    def warm(self, open_cases: Iterable[Any], *, embed_later: bool = True) -> int:
         """File the open cases of the read model (at startup): records or mappings with
         case_id, content, address, category, locality, received_at (channel, appeal_type and
         the keyed hashes caller_key / caller_name_key optional; without the hashes, from
-        caller_phone / caller_name if given)."""
+        caller_phone / caller_name if given). ``embed_later``: give them sentence vectors in
+        the background too (else only the ones a decision compares, when it does)."""
 
         def getter(row: Any) -> Any:
             if isinstance(row, Mapping):
@@ -748,7 +754,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
                 if phone_key is not None or name_key is not None
                 else None
             )
-            self._case_opened(facts, str(category), str(locality), callers)
+            self._case_opened(facts, str(category), str(locality), callers, embed_later)
             n += 1
         return n
 
@@ -760,10 +766,16 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
         self, localities: Collection[str], open_cases: Iterable[Any]
     ) -> int:
         """The read model's open cases at ``localities`` replace the ones held there (another
-        worker may have opened, merged or closed cases at those places)."""
+        worker may have opened, merged or closed cases at those places).
+
+        They get sentence vectors only when a decision compares them (``DuplicateIndex.find``
+        embeds those), not from the background pass a start-up gets: a worker takes places
+        over at every rebalance, and a pass over all of them (tens of thousands of open cases
+        at a busy time) was started again at each one: with a worker killed every ~10 s those
+        passes took the CPU the stream needed (bench/RESULTS.md, workers killed)."""
         places = set(localities)
         self.drop_localities(lambda loc: loc not in places)
-        return self.warm(open_cases)
+        return self.warm(open_cases, embed_later=False)
 
     def _embed_texts(self, texts: list[str]) -> Vectors:
         return self.encoder.encode([t or "空" for t in texts])
