@@ -172,11 +172,16 @@ def one_run(
         expected = ids | warm_ids
         next_kill = t0 + kill_every * rnd.uniform(0.7, 1.3)
         seen = Received(rt)
+        next_report = t0 + 60
         while True:
             have = seen.more()
             if expected <= have:
                 break
             now = time.monotonic()
+            if now >= next_report:  # a long run says how far it has got
+                print(f"  {now - t0:6.0f}s: {len(have & expected)}/{len(expected)} in the log, "
+                      f"{len(kills)} kills, load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
+                next_report = now + 60
             if kill_every > 0 and now >= next_kill:
                 victim = rnd.choice(procs)
                 victim.kill()
