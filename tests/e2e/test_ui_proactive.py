@@ -54,6 +54,11 @@ def test_the_leader_sees_the_surge_its_cases_the_repeated_place_and_source_gover
     ], api["rows"]
 
     page = _page(browser, server, LEADER)
+    # The screen's first query (its default dates, no surge) is answered only after the
+    # leader's own: a late answer to an older query must not draw over the newer one (it did,
+    # on a slow machine: "no surge" where the surge had been).
+    held: list[Any] = []
+    page.route("**/api/proactive/surges?*", lambda route: held.append(route) if not held else route.continue_())
     page.get_by_role("button", name="主动治理").click()
     card = page.get_by_test_id("surges")
     card.wait_for()
@@ -62,7 +67,11 @@ def test_the_leader_sees_the_surge_its_cases_the_repeated_place_and_source_gover
     page.get_by_test_id("surge-refresh").click()
     row = page.get_by_test_id("surge-row")
     row.first.wait_for()
-    assert row.count() == 1
+    assert len(held) == 1
+    with page.expect_response("**/api/proactive/surges?*"):
+        held[0].continue_()
+    page.wait_for_timeout(1000)  # the late answer has arrived; give the page time to draw it
+    assert row.count() == 1, "the older query's answer replaced the leader's"
     text = row.inner_text()
     assert "中街街道" in text and "市政设施" in text and "2025-06-16" in text
     assert row.locator('[data-field="count"]').inner_text() == valid

@@ -16,6 +16,21 @@ function proactiveDay(offset) {
   return dateStr(new Date(t.getFullYear(), t.getMonth(), t.getDate() + offset));
 }
 
+// A card draws only the answer to its newest query. The screen loads each card with its default
+// dates when it opens; a leader who changes the dates at once sends a second query, and when the
+// first answer arrives last it must not replace the second (it drew "no surge" over the surge
+// the leader asked for). newestOnly()(promise) rejects with STALE once a newer one was started.
+const STALE = Symbol("stale");
+function newestOnly() {
+  let seq = 0;
+  return (promise) => {
+    const mine = ++seq;
+    return promise.then(
+      (value) => { if (mine !== seq) throw STALE; return value; },
+      (err) => { throw mine !== seq ? STALE : err; });
+  };
+}
+
 function fmtP(p) {
   if (p === null || p === undefined) return "—";
   if (p === 0) return "< 1e-300";
@@ -25,9 +40,10 @@ function fmtP(p) {
 // The cases behind a candidate, below its table: a list to click through to each case.
 async function proactiveCases(box, title, loadRows) {
   const detail = h("div", {});
+  box.newest = box.newest || newestOnly();
   clear(box).appendChild(h("div", { class: "empty" }, "正在加载…"));
   let rows;
-  try { rows = await loadRows(); } catch (e) { clear(box).appendChild(h("div", { class: "error" }, e.message)); return; }
+  try { rows = await box.newest(loadRows()); } catch (e) { if (e !== STALE) clear(box).appendChild(h("div", { class: "error" }, e.message)); return; }
   clear(box).append(
     h("div", { class: "row drill-head" }, h("h3", {}, title), h("span", { class: "badge blue", "data-testid": "proactive-cases-count" }, String(rows.length)),
       h("button", { type: "button", class: "link right", on: { click: () => clear(box) } }, "收起")),
@@ -49,11 +65,12 @@ function surgesCard() {
     h("p", { class: "muted small" }, "某街道某类诉求在一日或一周内的件数明显高于其近几周的平常水平（泊松基线）。点击“查看工单”列出对应工单。"),
     form, method, body, cases);
 
+  const newest = newestOnly();
   const load = async () => {
     let data;
     try {
-      data = await get("/api/proactive/surges" + qs({ window: windowSel.value, from: from.value, to: to.value }));
-    } catch (e) { clear(body).appendChild(h("div", { class: "error", "data-testid": "surge-error" }, e.message)); return; }
+      data = await newest(get("/api/proactive/surges" + qs({ window: windowSel.value, from: from.value, to: to.value })));
+    } catch (e) { if (e !== STALE) clear(body).appendChild(h("div", { class: "error", "data-testid": "surge-error" }, e.message)); return; }
     const m = data.method;
     const tested = data.windows.filter((w) => w.tested).length;
     method.textContent = `方法：近 ${m.history_weeks} 周为基线，按全区同类诉求平滑、每日不低于 ${m.floor_per_day} 件、按星期调整；`
@@ -96,9 +113,10 @@ function repeatedCard() {
   const form = h("form", { class: "row" }, h("label", {}, "截至 ", day), h("button", { type: "submit", class: "primary", "data-testid": "repeat-refresh" }, "查询"));
   const note = h("p", { class: "muted small" });
   const card = h("div", { class: "card", "data-testid": "repeated" }, h("h2", {}, "重复投诉的地点"), note, form, body, cases);
+  const newest = newestOnly();
   const load = async () => {
     let data;
-    try { data = await get("/api/proactive/repeated" + qs({ day: day.value })); } catch (e) { clear(body).appendChild(h("div", { class: "error" }, e.message)); return; }
+    try { data = await newest(get("/api/proactive/repeated" + qs({ day: day.value }))); } catch (e) { if (e !== STALE) clear(body).appendChild(h("div", { class: "error" }, e.message)); return; }
     note.textContent = `同一地址、同一类诉求，${data.days} 天内有 ${data.min_callers} 位及以上不同来电人反映。`;
     clear(cases);
     if (!data.rows.length) {
@@ -127,9 +145,10 @@ function sourceGovernanceCard() {
     h("div", { class: "row" }, h("h2", {}, "诉源治理（化解在诉前）"), h("label", {}, "行 ", by), h("span", { class: "muted small" }, "近12个月，按受理月份；比率悬停看口径")), body);
   const counts = terms("source_counts");
   const rates = terms("source_rates");
+  const newest = newestOnly();
   const load = async () => {
     let data;
-    try { data = await get("/api/stats/source-governance" + qs({ by: by.value })); } catch (e) { clear(body).appendChild(h("div", { class: "error" }, e.message)); return; }
+    try { data = await newest(get("/api/stats/source-governance" + qs({ by: by.value }))); } catch (e) { if (e !== STALE) clear(body).appendChild(h("div", { class: "error" }, e.message)); return; }
     const rowOf = (r, cls) => h("tr", { class: cls || "", "data-testid": "source-row", "data-key": r.key ?? "", "data-month": r.month ?? "" },
       h("td", {}, r.month || "全期"), h("td", {}, r.name),
       counts.map((c) => h("td", { class: "num", "data-field": c.code }, String(r[c.code]))),
