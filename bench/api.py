@@ -93,9 +93,9 @@ def start_intake_worker(db_url: str, kafka: dict[str, str], log: Path,
                         nice: int = 0) -> subprocess.Popen[bytes]:
     """``sanshi worker``: routes what the API handed to Kafka (the deadline clock is off, as in
     the other benches: it is a separate duty). ``nice``: the worker's CPU priority below the
-    server's, as docker-compose.yml gives the workers a smaller CPU weight than the API: on a
-    shared host the operator's click goes first and routing, which nobody waits on at 受理,
-    takes what is left (the lag it builds is the row "routed after the load ends")."""
+    server's, to try on one host whether the operator's click should go first and routing,
+    which nobody waits on at 受理, take what is left (the lag it builds is the row "routed
+    after the load ends"); not adopted in docker-compose.yml (bench/RESULTS.md)."""
     env = {**os.environ, "SANSHI_DB": db_url, "PYTHONPATH": str(REPO), **kafka,
            "SANSHI_LOG_LEVEL": "WARNING"}
     with open(log, "ab") as out:
@@ -624,8 +624,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rounds", type=int, default=3,
                     help="with --kafka: /healthz and the write load alternate this many times")
     ap.add_argument("--worker-nice", type=int, default=0,
-                    help="with --kafka: the routing worker's nice value (10 mirrors the CPU weight "
-                         "docker-compose.yml gives workers against the API)")
+                    help="with --kafka: the routing worker's nice value (0: as deployed)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     with Services(kafka=args.kafka) as services:

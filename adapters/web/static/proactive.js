@@ -16,21 +16,6 @@ function proactiveDay(offset) {
   return dateStr(new Date(t.getFullYear(), t.getMonth(), t.getDate() + offset));
 }
 
-// A card draws only the answer to its newest query. The screen loads each card with its default
-// dates when it opens; a leader who changes the dates at once sends a second query, and when the
-// first answer arrives last it must not replace the second (it drew "no surge" over the surge
-// the leader asked for). newestOnly()(promise) rejects with STALE once a newer one was started.
-const STALE = Symbol("stale");
-function newestOnly() {
-  let seq = 0;
-  return (promise) => {
-    const mine = ++seq;
-    return promise.then(
-      (value) => { if (mine !== seq) throw STALE; return value; },
-      (err) => { throw mine !== seq ? STALE : err; });
-  };
-}
-
 function fmtP(p) {
   if (p === null || p === undefined) return "—";
   if (p === 0) return "< 1e-300";
