@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from engine.deadlines import SHANGHAI
@@ -46,16 +47,66 @@ def _children(pid: int) -> list[int]:
     return sorted(out)
 
 
+def _database_ports(pid: int, server_port: int) -> set[int]:
+    """The local TCP ports of ``pid``'s connections to the database server on ``server_port``:
+    its sockets (``/proc/PID/fd``) matched to the kernel's TCP table by inode."""
+    inodes = set()
+    fds = Path(f"/proc/{pid}/fd")
+    for fd in fds.iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, remote, inode = fields[1], fields[2], fields[9]
+            if inode in inodes and int(remote.rsplit(":", 1)[1], 16) == server_port:
+                ports.add(int(local.rsplit(":", 1)[1], 16))
+    return ports
+
+
+def _in_transaction(database_url: str, pids: list[int]) -> list[str]:
+    """What the sessions of ``pids`` are doing, for those not idle: a transaction open (a
+    view's catch-up holds the views' position row until it commits) or a statement running."""
+    port = int(database_url.rsplit(":", 1)[1].split("/", 1)[0])
+    ports = set().union(*(_database_ports(pid, port) for pid in pids))
+    if not ports:
+        return []
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT client_port, state, left(query, 80) FROM pg_stat_activity "
+            "WHERE client_port = ANY(%s) AND state <> 'idle'", (list(ports),),
+        ).fetchall()
+    return [f"{p} {state}: {query}" for p, state, query in rows]
+
+
 @contextmanager
-def only(worker: int, workers: list[int]) -> Iterator[None]:
-    """Every new connection meanwhile is served by ``worker``: the others are paused."""
+def only(worker: int, workers: list[int], database_url: str) -> Iterator[None]:
+    """Every new connection meanwhile is served by ``worker``: the others are paused, at a
+    moment when none of them is inside a database transaction. Paused inside one (its views'
+    catch-up after its last write, a thread, takes milliseconds idle and seconds on a loaded
+    machine), it would hold the views' position row, and the running process's reads would
+    wait for it past any timeout."""
     paused = [w for w in workers if w != worker]
-    # Their views' catch-up after the last write (a thread, done within milliseconds) first:
-    # paused inside its transaction, it would hold the views' position row, and the running
-    # process's reads would wait for it past the supervisor's patience.
-    time.sleep(1.0)
-    for w in paused:
-        os.kill(w, signal.SIGSTOP)
+    deadline = time.monotonic() + 120
+    while True:
+        for w in paused:
+            os.kill(w, signal.SIGSTOP)
+        busy = _in_transaction(database_url, paused)
+        if not busy:
+            break
+        for w in paused:
+            os.kill(w, signal.SIGCONT)
+        assert time.monotonic() < deadline, f"still in a transaction after 120 s: {busy}"
+        time.sleep(0.2)
     try:
         yield
     finally:
@@ -82,7 +133,7 @@ def record(order_no: str, content: str = "东一巷菜场门口占道经营，�
 
 
 @pytest.fixture
-def two_workers(fresh_postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, list[int]]]:
+def two_workers(fresh_postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, list[int], str]]:
     port = free_port()
     log = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(
@@ -103,7 +154,7 @@ def two_workers(fresh_postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, 
         # Each one started: it answers while the other is paused.
         for w in workers:
             while True:
-                with only(w, workers):
+                with only(w, workers, fresh_postgres_url):
                     try:
                         if call("GET", base + "/healthz", timeout=2).status_code == 200:
                             break
@@ -114,24 +165,24 @@ def two_workers(fresh_postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, 
                     + (tmp_path / "serve.log").read_text(errors="replace")[-4000:]
                 )
                 time.sleep(1)
-        yield base, workers
+        yield base, workers, fresh_postgres_url
     finally:
         stop_process(proc, grace=30)
         log.close()
 
 
 def test_a_case_created_through_one_process_is_claimed_through_the_other(
-    two_workers: tuple[str, list[int]],
+    two_workers: tuple[str, list[int], str],
 ) -> None:
-    base, (first, second) = two_workers
+    base, (first, second), url = two_workers
     # Warm both (the first create loads the sentence model), one at a time, with other matters
     # (the same one would be merged into the first as a repeat report).
     for n, w in enumerate((first, second)):
-        with only(w, [first, second]):
+        with only(w, [first, second], url):
             assert call("POST", base + "/api/cases", json=record(f"WW00000{n}", WARM_UP[n]),
                         headers=auth(OPERATOR)).status_code == 201
 
-    with only(first, [first, second]):
+    with only(first, [first, second], url):
         created = call("POST", base + "/api/cases", json=record("WW100001"), headers=auth(OPERATOR))
         case = created.json()
         if created.status_code == 201 and case["status"] == "received":
@@ -142,7 +193,7 @@ def test_a_case_created_through_one_process_is_claimed_through_the_other(
     assert case["status"] == "dispatched", json.dumps(case, ensure_ascii=False)[:3000]
     unit = case["assigned_unit"]
 
-    with only(second, [first, second]):
+    with only(second, [first, second], url):
         # The same order number through the other process: the same case, not a second one.
         again = call("POST", base + "/api/cases", json=record("WW100001"), headers=auth(OPERATOR))
         # The unit's inbox (a view) there already lists it: read-your-writes across processes.
@@ -156,7 +207,7 @@ def test_a_case_created_through_one_process_is_claimed_through_the_other(
     assert claimed.status_code == 200, claimed.text
     assert claimed.json()["status"] == "claimed"
 
-    with only(first, [first, second]):
+    with only(first, [first, second], url):
         # Back in the first process: it sees the claim, and a second claim is refused.
         seen = call("GET", f"{base}/api/cases/{case['id']}", headers=auth(OPERATOR))
         twice = call("POST", f"{base}/api/cases/{case['id']}/claim", json={},
