@@ -95,3 +95,39 @@ def test_a_take_over_embeds_only_what_a_decision_compares(
     merged = taken.decide(again).merge_into
     assert merged is not None and merged.case_id == door.case_id
     assert taken.index.get(door.case_id).vector is not None  # type: ignore[union-attr]
+
+
+def test_a_batch_is_run_through_the_sentence_model_once(
+    routers: tuple[LearningRouter, LearningRouter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An intake batch (a Kafka poll, an uploaded file) is encoded in one pass when it is read;
+    the cases a decision filed without a vector (the text model and keywords were sure) get
+    theirs in the background from that pass, not from the model again: it was every such
+    case twice, a third of the model's work in a simulated week."""
+    seen = routers[0]
+    router = LearningRouter(load_config(), encoder=seen.encoder, bundle=seen.bundle)
+    router.encoder.forget()
+    encoded: list[str] = []
+    model = router.encoder.encode
+
+    def counting(texts: list[str]) -> object:
+        encoded.extend(texts)
+        return model(texts)
+
+    monkeypatch.setattr(router.encoder, "encode", counting)
+    batch = [
+        _facts(f"地角路{10 + n}号门口路灯坏了{n + 2}天，晚上很黑", f"地角路{10 + n}号", n)
+        for n in range(12)
+    ]
+    router.prepare(batch)
+    assert len(encoded) == len(batch)  # one pass, every text once
+    filed_without = 0
+    for facts in batch:
+        decided = router.decide(facts)
+        assert decided.locality is not None and decided.category is not None
+        router.case_opened(facts, decided.category, decided.locality)
+        filed_without += router.index.get(facts.case_id).vector is None  # type: ignore[union-attr]
+    router.wait_embedded(30)
+    assert filed_without > 0  # the background pass had cases to embed ...
+    assert all(router.index.get(f.case_id).vector is not None for f in batch)  # type: ignore[union-attr]
+    assert len(encoded) == len(batch)  # ... and ran the model on none of them

@@ -76,29 +76,47 @@ class Encoder:
 
     def remember_many(self, texts: list[str]) -> None:
         """Encode the texts not remembered yet in one pass and remember them, so that the
-        ``encode_one`` calls that follow cost nothing. One pass over a batch is cheaper a text
-        than one call each and gives the same vectors (bench/RESULTS.md, "Routing: figures
-        behind the router's design")."""
+        ``encode_one`` and ``encode_many`` calls that follow cost nothing. One pass over a batch
+        is cheaper a text than one call each and gives the same vectors (bench/RESULTS.md,
+        "Routing: figures behind the router's design")."""
+        keys = [t[:MAX_CHARS] for t in texts]
         with self._lock:
-            todo = list(dict.fromkeys(t for t in texts if t not in self._recent))
+            todo = list(dict.fromkeys(k for k in keys if k not in self._recent))
         if not todo:
             return
         rows = self.encode(todo)
         with self._lock:
-            for text, row in zip(todo, rows, strict=True):
-                self._remember(text, row)
+            for key, row in zip(todo, rows, strict=True):
+                self._remember(key, row)
 
     def encode_one(self, text: str) -> Vectors:
         """One text's vector; recent texts are remembered (re-sent records, the simulator's
         templates and a re-read after a return cost nothing). The array is read-only."""
+        key = text[:MAX_CHARS]
         with self._lock:
-            cached = self._recent.get(text)
+            cached = self._recent.get(key)
             if cached is not None:
-                self._recent.move_to_end(text)
+                self._recent.move_to_end(key)
                 return cached
-        row: Vectors = self.encode([text])[0]
+        row: Vectors = self.encode([key])[0]
         with self._lock:
-            return self._remember(text, row)
+            return self._remember(key, row)
+
+    def encode_many(self, texts: list[str]) -> Vectors:
+        """Rows for ``texts`` like ``encode``, the remembered ones from memory and the rest in
+        one pass (not remembered: the open cases' index keeps what it is given). The intake
+        batch's texts were encoded by ``remember_many`` when it was read; the index's pass
+        over the same cases (filed without a vector when the decision needed none) finds them
+        here instead of running the model on them a second time."""
+        keys = [t[:MAX_CHARS] for t in texts]
+        with self._lock:
+            known = {k: self._recent[k] for k in keys if k in self._recent}
+        todo = list(dict.fromkeys(k for k in keys if k not in known))
+        if todo:
+            known.update(zip(todo, self.encode(todo), strict=True))
+        if not keys:
+            return np.zeros((0, DIM), dtype=np.float32)
+        return np.stack([known[k] for k in keys]).astype(np.float32, copy=False)
 
     def _remember(self, text: str, row: Vectors) -> Vectors:
         """Keep a read-only copy of ``row`` as ``text``'s vector (caller holds the lock)."""
@@ -108,6 +126,7 @@ class Encoder:
         while len(self._recent) > 4096:
             self._recent.popitem(last=False)
         return kept
+
 
 def _load_model() -> Any:
     """The USE model, from a local cache of its parsed tokenizer and decompressed weights when

@@ -778,7 +778,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
         return self.warm(open_cases, embed_later=False)
 
     def _embed_texts(self, texts: list[str]) -> Vectors:
-        return self.encoder.encode([t or "空" for t in texts])
+        return self.encoder.encode_many([t or "空" for t in texts])
 
     def _embed_later(self) -> None:
         """Sentence vectors for cases filed without one (warmed from the read model), in a
@@ -800,7 +800,7 @@ class LearningRouter(FollowsLessons, WarmsFromOpenCases, HoldsLocalities):
                     if not batch:
                         self._embedding = False  # under the lock: a new filing restarts us
                         return
-                vectors = self.encoder.encode([oc.gist or oc.text or "空" for oc in batch])
+                vectors = self.encoder.encode_many([oc.gist or oc.text or "空" for oc in batch])
                 with self._lock:
                     for oc, v in zip(batch, vectors, strict=True):
                         oc.vector = v.astype(np.float16)
