@@ -18,4 +18,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return
     for item in items:
         if HERE in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(pytest.mark.timeout(LONG_TIMEOUT))
+            # First, so it is the closest marker over a test's own (its CI room).
+            item.add_marker(pytest.mark.timeout(LONG_TIMEOUT), append=False)
