@@ -110,6 +110,12 @@ LOAD_CHUNK = 500
 BACKLOG_BATCH = 10_000
 # How old recent_position() may be before it asks the database again (seconds).
 RECENT_FOR = 1.0
+# How long a read's catch-up waits for the views' position row that another process holds
+# (PostgreSQL; seconds). A live batch holds it for well under a second, a 10,000-event backlog
+# batch a few seconds on a slow machine; a process stopped inside its batch (paused, frozen,
+# swapped out) holds it until it goes on. Past this, the read answers from the views as they
+# are instead of hanging behind it.
+READ_LOCK_WAIT = 10.0
 # The cyclic GC's youngest-generation threshold while a backlog is applied (CPython's default:
 # 700). A 10,000-event batch keeps tens of thousands of tracked objects alive (fetched rows, case
 # rows, write parameters), so the default ran hundreds of young and a few full collections over
@@ -145,6 +151,14 @@ def _database_fault(exc: BaseException) -> bool:
     return isinstance(exc, transient) or isinstance(
         getattr(exc, "orig", None), transient
     )
+
+
+def _lock_not_available(exc: BaseException) -> bool:
+    """PostgreSQL's lock_timeout (SQLSTATE 55P03), raised by the driver or wrapped by SQLAlchemy."""
+    for e in (exc, getattr(exc, "orig", None), exc.__cause__):
+        if getattr(e, "sqlstate", None) == "55P03":
+            return True
+    return False
 
 
 def describe_error(exc: BaseException) -> str:
@@ -270,6 +284,9 @@ class Projector:
         # database is asked again only when it is older than RECENT_FOR seconds.
         self._recent = 0
         self._recent_at = -math.inf
+        self.read_lock_wait = READ_LOCK_WAIT
+        # Set for the length of a read's catch-up (under self._lock): _move_position's bound.
+        self._lock_wait: float | None = None
 
     # ---- schema and position -------------------------------------------------------------
 
@@ -391,6 +408,33 @@ class Projector:
             self.catch_up()
         except Exception:
             log.exception("projection catch-up failed; will retry on the next event")
+
+    def catch_up_briefly(self) -> None:
+        """As ``catch_up_quietly``, waiting at most ``read_lock_wait`` seconds for the views:
+        for this process's catch-up in another thread, and on PostgreSQL for the position row
+        another process holds. For a read (``ReadModel.before_read``) and the server's
+        catch-up thread after a save: past the wait the read answers from the views as they
+        are, and what the holder applies shows on a later read, instead of every read hanging
+        while a process is stopped inside its batch (paused, frozen, swapped out). The
+        thread's catch-up left undone is done by the next save's or read's."""
+        wait = self.read_lock_wait
+        # SQLite: one writer at a time anyway (its busy timeout), and no catch-up thread here.
+        if not self._lock.acquire(timeout=wait if self._dialect == "postgresql" else -1):
+            log.warning("视图追赶等待超过 %.0f 秒（本进程另一追赶未完成）：本次读取使用现有视图", wait)
+            return
+        try:
+            self._lock_wait = wait
+            self.catch_up()
+        except Exception as exc:
+            if _lock_not_available(exc):
+                log.warning(
+                    "视图追赶等待超过 %.0f 秒（另一进程正占用视图位置）：本次读取使用现有视图", wait
+                )
+            else:
+                log.exception("projection catch-up failed; will retry on the next event")
+        finally:
+            self._lock_wait = None
+            self._lock.release()
 
     # ---- rebuild -------------------------------------------------------------------------
 
@@ -548,6 +592,8 @@ class Projector:
                     # Views and position commit together, so a batch lost in a server crash
                     # is simply applied again: no need to wait for the WAL flush.
                     cur.execute("SET LOCAL synchronous_commit TO OFF")
+                    if self._lock_wait is not None:
+                        cur.execute(f"SET LOCAL lock_timeout = {int(self._lock_wait * 1000)}")
                     cur.execute(self._move_statement, (last, self.name, expected))
                 rowcount = cur.rowcount
         if rowcount != 1:

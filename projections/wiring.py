@@ -69,7 +69,7 @@ def attach_projections(
     read_model = ReadModel(engine, config, sealer=sealer)
     if not settings.kafka and _follow_log.get():
         app.on_saved = projector.catch_up_quietly
-        read_model.before_read = projector.catch_up_quietly
+        read_model.before_read = projector.catch_up_briefly
     return Views(projector, read_model, engine)
 
 
@@ -81,7 +81,10 @@ class BackgroundCatchUp:
 
     Reads keep their guarantee: ``ReadModel.before_read`` still catches up first (the
     projector's lock makes the reader wait for a catch-up in progress and apply the rest), so
-    a read after a write sees it, in this process and in any other on the same database."""
+    a read after a write sees it, in this process and in any other on the same database. The
+    one exception is bounded: a process stopped inside its batch holds the views' position row
+    until it goes on, and a read waits at most ``Projector.read_lock_wait`` seconds for it,
+    then answers from the views as they are (``Projector.catch_up_briefly``)."""
 
     def __init__(self, projector: Projector, gather: float = 0.05) -> None:
         self.projector = projector
@@ -102,7 +105,7 @@ class BackgroundCatchUp:
             if self._stop.is_set() or self._stop.wait(self.gather):
                 return
             self._wake.clear()
-            self.projector.catch_up_quietly()
+            self.projector.catch_up_briefly()
 
     def stop(self) -> None:
         """Before the views' engine is disposed of: a catch-up in progress finishes first."""

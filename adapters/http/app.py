@@ -87,7 +87,7 @@ def create_app(
         # Kafka mode: the workers (or `sanshi projections follow`) keep the views up, and a read
         # here still catches them up first, so a list read after a write (this process's or a
         # worker's) shows it, as in embedded mode: the unit's inbox right after the routing.
-        runtime.read_model.before_read = runtime.projector.catch_up_quietly
+        runtime.read_model.before_read = runtime.projector.catch_up_briefly
     registry, routing_hist = build_metrics(runtime)
     if not isinstance(runtime.app.router, TimedRouter):
         timed = TimedRouter(runtime.app.router, routing_hist)

@@ -5,9 +5,11 @@ every write made before it, and the views equal a rebuild from the log."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -82,3 +84,58 @@ def _rows(body: Any) -> list[dict[str, Any]]:
                 return list(body[key])
     assert isinstance(body, list), body
     return list(body)
+
+
+def test_a_read_does_not_hang_behind_a_process_stopped_inside_its_batch(
+    fresh_postgres_url: str,
+) -> None:
+    """Another process that stopped inside its views' batch (paused, frozen, swapped out)
+    holds the views' position row until it goes on. A read waits a bounded time for it, then
+    answers from the views as they are; once the holder is gone, the next read shows all."""
+    rt = make_runtime(fresh_postgres_url, demo_config(merge_similarity=1.0))
+    rt.projector.read_lock_wait = 1.0
+    try:
+        with TestClient(create_app(rt), raise_server_exceptions=False) as client:
+
+            def create(n: int) -> str:
+                record = {
+                    "order_no": f"ST{n:06d}",
+                    "received_at": dt.datetime.now(SHANGHAI).isoformat(timespec="seconds"),
+                    "content": TEXTS[n],
+                    "caller_phone": "13912340000",
+                }
+                created = client.post("/api/cases", json=record, headers=auth(OPERATOR))
+                assert created.status_code == 201, created.text
+                return str(created.json()["id"])
+
+            def listed() -> set[str]:
+                answer = client.get("/api/cases", params={"limit": 100}, headers=auth(OPERATOR))
+                assert answer.status_code == 200, answer.text
+                return {str(r.get("case_id") or r.get("id")) for r in _rows(answer.json())}
+
+            first = create(0)
+            assert first in listed()
+            holder = psycopg.connect(fresh_postgres_url)
+            try:
+                # The stopped process: inside its batch's transaction, the row taken.
+                holder.execute(
+                    'UPDATE "view_tracking" SET "position" = "position" WHERE "name" = %s',
+                    (rt.projector.name,),
+                )
+                second = create(1)
+                with ThreadPoolExecutor(1) as pool:
+                    started = time.monotonic()
+                    read = pool.submit(listed)
+                    try:
+                        seen = read.result(timeout=20)
+                    finally:
+                        holder.rollback()  # a read still waiting (the old code) ends too
+                    waited = time.monotonic() - started
+                assert first in seen and second not in seen  # the views as they were
+                assert waited < 10, waited
+            finally:
+                holder.close()
+            assert second in listed()  # the holder gone: the next read catches up
+            assert rt.projector.lag() == 0
+    finally:
+        rt.close()
