@@ -72,13 +72,14 @@ def _release(page: Any, route: Any) -> None:
 def test_the_list_shows_the_operators_query_when_the_opening_list_comes_last(browser: Any, server: str) -> None:
     # 工单查询 lists the latest cases when it opens; on a slow machine that list can arrive after
     # the operator's own query (查询 with a word, or 查找): it must not draw over the answer.
+    # Nor may a case clicked first, answered last, replace the one clicked after it.
     n = time.time_ns()
     word = f"凤凰木{n % 10_000}"
     mine = _api(server, OPERATOR, "POST", "/api/cases", {
         "order_no": f"UI-SEARCH-LATE-{n}-1", "received_at": "2026-11-04 09:30:00",
         "content": f"东一巷{word}旁的井盖松动，车一过就响", "address": "北海市海城区东一巷",
     })
-    _api(server, OPERATOR, "POST", "/api/cases", {
+    other = _api(server, OPERATOR, "POST", "/api/cases", {
         "order_no": f"UI-SEARCH-LATE-{n}-2", "received_at": "2026-11-04 10:00:00",
         "content": "东一巷菜场门口积水很深，下雨天过不去", "address": "北海市海城区东一巷",
     })
@@ -109,4 +110,17 @@ def test_the_list_shows_the_operators_query_when_the_opening_list_comes_last(bro
     _release(page, held[0])
     assert page.get_by_test_id("search-table").count() == 0, "the opening list replaced 查找's answer"
     assert page.locator("[data-testid=find-table] tbody tr").count() == 1
+    page.unroute("**/api/cases?*")
+
+    # One case clicked, then at once another: the detail is the one clicked last.
+    page.get_by_test_id("tab-search").click()
+    page.locator(f"[data-testid=search-table] tr[data-case-id='{other['id']}']").wait_for()
+    held = _hold_first(page, f"**/api/cases/{mine['id']}*")
+    page.locator(f"[data-testid=search-table] {mine_row}").click()
+    page.locator(f"[data-testid=search-table] tr[data-case-id='{other['id']}']").click()
+    detail = page.get_by_test_id("case-detail")
+    detail.and_(page.locator(f"[data-case-id='{other['id']}']")).wait_for()
+    assert len(held) == 1
+    _release(page, held[0])
+    assert detail.get_attribute("data-case-id") == other["id"], "the case clicked first replaced the one clicked last"
     assert not page.errors, page.errors

@@ -245,11 +245,13 @@ function statusBadge(status, name) {
 async function showCase(container, caseId, onChange) {
   clear(container);
   container.appendChild(h("div", { class: "empty" }, "正在加载…"));
+  // The case clicked last: a slower answer for the one clicked before must not replace it.
+  container.newest = container.newest || newestOnly();
   let c, events;
   try {
-    [c, events] = await Promise.all([get(`/api/cases/${caseId}`), get(`/api/cases/${caseId}/events`)]);
+    [c, events] = await container.newest(Promise.all([get(`/api/cases/${caseId}`), get(`/api/cases/${caseId}/events`)]));
   } catch (e) {
-    clear(container).appendChild(h("div", { class: "error" }, e.message));
+    if (e !== STALE) clear(container).appendChild(h("div", { class: "error" }, e.message));
     return;
   }
   renderCase(container, c, events, onChange);
