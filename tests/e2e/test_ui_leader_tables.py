@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -33,9 +34,9 @@ pytestmark = pytest.mark.date_sensitive
 OCTOBER = ("2026-10-01", "2026-11-01")
 
 
-def _hotline(server: str, n: int) -> str:  # noqa: F811
+def _hotline(server: str, n: int, month: str = "2026-10") -> str:  # noqa: F811
     case = _api(server, OPERATOR, "POST", "/api/cases", {
-        "order_no": f"UI-TBL-{time.time_ns()}", "received_at": f"2026-10-{3 + n:02d} 09:30:00",
+        "order_no": f"UI-TBL-{time.time_ns()}", "received_at": f"{month}-{3 + n:02d} 09:30:00",
         "content": f"茶亭路幸福里小区{n + 10}栋门口的路灯坏了，晚上漆黑（灯杆编号 T{n}{time.time_ns() % 10000}）",
         "address": f"北海市海城区茶亭路幸福里小区{n + 10}栋", "keep_separate": True,
     })
@@ -118,3 +119,75 @@ def test_a_street_table_for_a_month_with_a_channel_filter_opens_a_numerators_cas
     # The browser logs the refused unit × channel table (422) as a failed load; nothing else.
     assert [e for e in page.errors if "status of 422" not in e] == [], page.errors
     assert len(page.errors) == 1
+
+
+MARCH = ("2025-03-01", "2025-04-01")
+
+
+def _dashboard_kind(url: str) -> str | None:
+    """Which of the dashboard's cards a request is for: the comparison table, the rates, the
+    trend or the overdue list (the 通报/追责 card asks /api/stats?by=unit for its month: None)."""
+    parts = urlsplit(url)
+    if parts.path == "/api/stats" and not parts.query.startswith("by="):
+        return "table" if "by=" in parts.query else "rates"
+    return {"/api/stats/trend": "trend", "/api/overdue": "overdue"}.get(parts.path)
+
+
+def test_the_dashboard_shows_the_leaders_query_when_its_opening_answers_come_last(browser: Any, server: str) -> None:  # noqa: F811
+    # The dashboard loads with its default period (the last 12 months) when it opens; on a slow
+    # machine those answers can come after the leader's own query: they must not draw over it.
+    for n in range(3):
+        _hotline(server, n, "2025-03")
+    march = _api(server, LEADER, "GET", f"/api/stats?by=unit&from={MARCH[0]}&to={MARCH[1]}")
+    march_overdue = _api(server, LEADER, "GET", f"/api/overdue?from={MARCH[0]}&to={MARCH[1]}&limit=1")["total"]
+    assert march["total"]["received"] == 3
+
+    page = _page(browser, server, LEADER)
+    for card in ("rates", "comparison"):
+        page.get_by_test_id(card).and_(page.locator("[data-generation]")).wait_for()
+    held: dict[str, Any] = {}
+
+    def hold(route: Any) -> None:
+        kind = _dashboard_kind(route.request.url)
+        if kind is None or kind in held:
+            route.continue_()
+        else:
+            held[kind] = route
+
+    page.route("**/api/**", hold)
+    page.get_by_test_id("tab-dashboard").click()  # the screen again, its opening queries held
+    deadline = time.monotonic() + 10
+    while len(held) < 4 and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert sorted(held) == ["overdue", "rates", "table", "trend"]
+    shown = {"from": page.get_by_test_id("from").input_value(), "to": page.get_by_test_id("to").input_value()}
+    opening = _api(server, LEADER, "GET", f"/api/stats?by=unit&from={shown['from']}&to={shown['to']}")
+    opening_overdue = _api(server, LEADER, "GET", f"/api/overdue?from={shown['from']}&to={shown['to']}&limit=1")["total"]
+    assert opening["total"]["received"] != march["total"]["received"]  # the two answers differ
+
+    page.get_by_test_id("from").fill(MARCH[0])
+    page.get_by_test_id("to").fill(MARCH[1])
+    page.get_by_test_id("refresh-dashboard").click()
+    page.locator("[data-testid=comparison][data-generation='1']").wait_for()
+    page.locator("[data-testid=rates][data-generation='1']").wait_for()
+    page.get_by_test_id("overdue-total").filter(has_text=f"共 {march_overdue} 件").wait_for()
+    page.get_by_test_id("trend-chart").wait_for()
+    for route in held.values():
+        url = route.request.url
+        with page.expect_response(lambda r, url=url: r.url == url):
+            route.continue_()
+    page.wait_for_timeout(1000)  # the late answers have arrived; give the page time to draw them
+
+    received = str(march["total"]["received"])
+    rows = page.locator("[data-testid=comparison-table] tbody tr:not(.total-row)")
+    assert {r.get_attribute("data-key") for r in rows.all()} == {r["key"] for r in march["rows"]}, (
+        "the opening query's table replaced the leader's")
+    total_row = page.locator("[data-testid=comparison-table] tr.total-row td[data-field=received]")
+    assert total_row.inner_text() == received
+    assert page.get_by_test_id("kpi-received").locator("strong").inner_text() == received
+    assert page.get_by_test_id("overdue-total").inner_text() == f"共 {march_overdue} 件"
+    # One bar, March 2025's: the opening period's twelve months are not drawn.
+    bars = page.locator("[data-testid=trend-chart] rect")
+    assert bars.count() == 1 and (bars.first.locator("title").text_content() or "").endswith(f"{received} 件")
+    assert (opening_overdue, opening["total"]["received"]) != (march_overdue, march["total"]["received"])
+    assert not page.errors, page.errors

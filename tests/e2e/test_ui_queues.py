@@ -149,3 +149,34 @@ def test_the_centres_extension_requests(browser: Any, server: str) -> None:  # n
     op.get_by_test_id("extensions-table-total").filter(has_text=f"共 {total - 1} 件").wait_for()
     assert op.locator(f"[data-testid=extensions-table] tr[data-case-id='{case['id']}']").count() == 0
     assert not op.errors, op.errors
+
+
+def test_a_queue_shows_the_unit_picked_last_when_an_earlier_pick_answers_last(browser: Any, server: str) -> None:  # noqa: F811
+    """A paged queue narrowed to one unit, then at once to another: the first pick's answer,
+    come last (a slow machine), must not redraw the pager with its count."""
+    case = _lamp(server, dt.datetime.now(SHANGHAI) - dt.timedelta(hours=1))
+    until = dt.datetime.fromisoformat(case["dispatch"]["handle_deadline"]) + dt.timedelta(days=3)
+    _api(server, UNIT, "POST", f"/api/cases/{case['id']}/extend", {"until": until.isoformat(), "reason": "等待配件到货"})
+    ours = _api(server, OPERATOR, "GET", f"/api/queue/extensions?unit={UNIT_ID}")["total"]
+    theirs = _api(server, OPERATOR, "GET", "/api/queue/extensions?unit=chengguan")["total"]
+    assert ours >= 1 and theirs != ours
+
+    op = _page(browser, server, OPERATOR)
+    op.get_by_test_id("tab-extensions").click()
+    pick = op.get_by_test_id("extensions-table-unit")
+    pick.wait_for()
+    held: list[Any] = []
+    op.route("**/api/queue/extensions?*", lambda route: held.append(route) if not held else route.continue_())
+    pick.select_option("chengguan")
+    pick.select_option(UNIT_ID)
+    total = op.get_by_test_id("extensions-table-total")
+    total.filter(has_text=f"共 {ours} 件").wait_for()
+    op.locator(f"[data-testid=extensions-table] tr[data-case-id='{case['id']}']").wait_for()
+    assert len(held) == 1 and "unit=chengguan" in held[0].request.url
+    url = held[0].request.url
+    with op.expect_response(lambda r: r.url == url):
+        held[0].continue_()
+    op.wait_for_timeout(1000)  # the late answer has arrived; give the page time to draw it
+    assert total.inner_text() == f"共 {ours} 件", "the earlier pick's answer redrew the pager"
+    assert pick.input_value() == UNIT_ID
+    assert not op.errors, op.errors

@@ -53,3 +53,74 @@ def test_the_operator_sees_a_callers_history_and_finds_cases(browser: Any, serve
     row.click()
     page.get_by_test_id("case-order-no").filter(has_text=order_no).wait_for(timeout=5000)
     shutil.copy(_shot(page, "12-查找-found-by-word.png"), "/tmp/sanshi-search-2-found.png")
+
+
+def _hold_first(page: Any, pattern: str) -> list[Any]:
+    """Holds the first request to ``pattern`` (until the test lets it go); lets the rest through."""
+    held: list[Any] = []
+    page.route(pattern, lambda route: held.append(route) if not held else route.continue_())
+    return held
+
+
+def _release(page: Any, route: Any) -> None:
+    url = route.request.url
+    with page.expect_response(lambda r: r.url == url):
+        route.continue_()
+    page.wait_for_timeout(1000)  # the late answer has arrived; give the page time to draw it
+
+
+def test_the_list_shows_the_operators_query_when_the_opening_list_comes_last(browser: Any, server: str) -> None:
+    # 工单查询 lists the latest cases when it opens; on a slow machine that list can arrive after
+    # the operator's own query (查询 with a word, or 查找): it must not draw over the answer.
+    # Nor may a case clicked first, answered last, replace the one clicked after it.
+    n = time.time_ns()
+    word = f"凤凰木{n % 10_000}"
+    mine = _api(server, OPERATOR, "POST", "/api/cases", {
+        "order_no": f"UI-SEARCH-LATE-{n}-1", "received_at": "2026-11-04 09:30:00",
+        "content": f"东一巷{word}旁的井盖松动，车一过就响", "address": "北海市海城区东一巷",
+    })
+    other = _api(server, OPERATOR, "POST", "/api/cases", {
+        "order_no": f"UI-SEARCH-LATE-{n}-2", "received_at": "2026-11-04 10:00:00",
+        "content": "东一巷菜场门口积水很深，下雨天过不去", "address": "北海市海城区东一巷",
+    })
+    assert len(_api(server, OPERATOR, "GET", "/api/cases?limit=200")) >= 2  # the opening list: more than the answer
+    page = _page(browser, server, OPERATOR)
+    mine_row = f"tr[data-case-id='{mine['id']}']"
+
+    # 查询 with a word.
+    held = _hold_first(page, "**/api/cases?*")
+    page.get_by_test_id("tab-search").click()
+    page.get_by_test_id("search-q").fill(word)
+    page.get_by_test_id("search-q").press("Enter")
+    page.locator(f"[data-testid=search-table] {mine_row}").wait_for()
+    assert len(held) == 1 and "q=" not in held[0].request.url, [r.request.url for r in held]
+    _release(page, held[0])
+    rows = page.locator("[data-testid=search-table] tbody tr")
+    assert rows.count() == 1, "the opening list replaced the operator's query"
+    assert rows.first.get_attribute("data-case-id") == mine["id"]
+    page.unroute("**/api/cases?*")
+
+    # 查找 draws in the same list.
+    held = _hold_first(page, "**/api/cases?*")
+    page.get_by_test_id("tab-search").click()
+    page.get_by_test_id("find-q").fill(word)
+    page.get_by_test_id("find-submit").click()
+    page.locator(f"[data-testid=find-table] {mine_row}").wait_for()
+    assert len(held) == 1
+    _release(page, held[0])
+    assert page.get_by_test_id("search-table").count() == 0, "the opening list replaced 查找's answer"
+    assert page.locator("[data-testid=find-table] tbody tr").count() == 1
+    page.unroute("**/api/cases?*")
+
+    # One case clicked, then at once another: the detail is the one clicked last.
+    page.get_by_test_id("tab-search").click()
+    page.locator(f"[data-testid=search-table] tr[data-case-id='{other['id']}']").wait_for()
+    held = _hold_first(page, f"**/api/cases/{mine['id']}*")
+    page.locator(f"[data-testid=search-table] {mine_row}").click()
+    page.locator(f"[data-testid=search-table] tr[data-case-id='{other['id']}']").click()
+    detail = page.get_by_test_id("case-detail")
+    detail.and_(page.locator(f"[data-case-id='{other['id']}']")).wait_for()
+    assert len(held) == 1
+    _release(page, held[0])
+    assert detail.get_attribute("data-case-id") == other["id"], "the case clicked first replaced the one clicked last"
+    assert not page.errors, page.errors

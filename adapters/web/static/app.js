@@ -245,11 +245,13 @@ function statusBadge(status, name) {
 async function showCase(container, caseId, onChange) {
   clear(container);
   container.appendChild(h("div", { class: "empty" }, "正在加载…"));
+  // The case clicked last: a slower answer for the one clicked before must not replace it.
+  container.newest = container.newest || newestOnly();
   let c, events;
   try {
-    [c, events] = await Promise.all([get(`/api/cases/${caseId}`), get(`/api/cases/${caseId}/events`)]);
+    [c, events] = await container.newest(Promise.all([get(`/api/cases/${caseId}`), get(`/api/cases/${caseId}/events`)]));
   } catch (e) {
-    clear(container).appendChild(h("div", { class: "error" }, e.message));
+    if (e !== STALE) clear(container).appendChild(h("div", { class: "error" }, e.message));
     return;
   }
   renderCase(container, c, events, onChange);
@@ -1061,9 +1063,10 @@ async function listScreen(view, title, load, columns, testid, refreshSeconds) {
   const listCard = h("div", { class: "card" }, h("h2", {}, title), h("div", { class: "empty" }, "正在加载…"));
   view.appendChild(h("div", { class: "grid2" }, listCard, detail));
   let selected = null;
+  const newest = newestOnly();
   const reload = async () => {
     let rows;
-    try { rows = await load(); } catch (e) { clear(listCard).appendChild(h("div", { class: "error" }, e.message)); return; }
+    try { rows = await newest(load()); } catch (e) { if (e !== STALE) clear(listCard).appendChild(h("div", { class: "error" }, e.message)); return; }
     clear(listCard);
     listCard.appendChild(h("div", { class: "row" }, h("h2", {}, title), h("span", { class: "muted right" }, `${rows.length} 件`)));
     listCard.appendChild(caseTable(rows, columns, (id) => { selected = id; showCase(detail, id, () => reload()); }, testid));
@@ -1100,10 +1103,12 @@ function pagedScreen(view, title, url, columns, testid, below, byUnit) {
   view.appendChild(h("div", { class: "card" }, pager));
   view.appendChild(box);
   if (below) view.appendChild(below);
+  // Each page or filter draws a new list, but all of them the one pager: only the newest may.
+  const newest = newestOnly();
   const draw = () => {
     clear(box);
     listScreen(box, title, async () => {
-      const page = await get(url + qs({ limit: size, offset, unit: unitFilter ? unitFilter.value : "" }));
+      const page = await newest(get(url + qs({ limit: size, offset, unit: unitFilter ? unitFilter.value : "" })));
       append(clear(pager), [
         unitFilter ? h("label", {}, "单位 ", unitFilter) : null,
         h("span", { "data-testid": `${testid}-total` }, `共 ${page.total} 件`),
@@ -1190,13 +1195,15 @@ function searchScreen(view) {
   const detail = h("div", {}, hint("点击左侧工单查看详情"));
   const bar = h("form", { class: "card filters" }, h("label", {}, "关键词", q), h("label", {}, "状态", status), h("label", {}, "分类", category),
     h("button", { type: "submit", class: "primary" }, "查询"), h("span", { class: "right row" }, idBox, h("button", { type: "button", on: { click: () => idBox.value.trim() && showCase(detail, idBox.value.trim()) } }, "打开")));
+  // One newest for the list, shared with 查找 (findBar), which draws in the same card.
+  listCard.newest = listCard.newest || newestOnly();
   const load = async () => {
     clear(listCard).appendChild(h("div", { class: "empty" }, "正在加载…"));
     try {
-      const rows = rowsOf(await get("/api/cases" + qs({ q: q.value.trim(), status: status.value, category: category.value, limit: 200 })));
+      const rows = rowsOf(await listCard.newest(get("/api/cases" + qs({ q: q.value.trim(), status: status.value, category: category.value, limit: 200 }))));
       clear(listCard).appendChild(caseTable(rows, [COL.received, COL.text, COL.status, COL.category, COL.unit], (id) => showCase(detail, id, load), "search-table"));
     } catch (e) {
-      clear(listCard).appendChild(h("div", { class: "error" }, e.message));
+      if (e !== STALE) clear(listCard).appendChild(h("div", { class: "error" }, e.message));
     }
   };
   bar.addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
@@ -1246,6 +1253,7 @@ function dashboardScreen(view) {
   const helpers = typeof helpersCard === "function" ? helpersCard() : null;
   view.appendChild(h("div", { class: "stack" }, bar, kpis, rates, table.card, h("div", { class: "dash" }, trend.card, ranking), censures, helpers && helpers.card, overdue.card));
 
+  const newest = newestOnly();
   const load = async () => {
     const p = params();
     table.load(p);
@@ -1253,16 +1261,16 @@ function dashboardScreen(view) {
     overdue.load(p);
     if (helpers) helpers.load(p);
     try {
-      const [total, rank] = await Promise.all([
+      const [total, rank] = await newest(Promise.all([
         get("/api/stats" + qs(p)),
         get("/api/ranking" + qs({ from: p.from, to: p.to })),
-      ]);
+      ]));
       renderRates(rates, kpis, total.total || total);
       renderRanking(ranking, rank, false, !!(p.street || p.category || p.channel));
       // Tells a watcher (and the browser test) that a fresh set of numbers is on screen.
       rates.dataset.generation = String(Number(rates.dataset.generation || 0) + 1);
     } catch (e) {
-      toast(e.message, true);
+      if (e !== STALE) toast(e.message, true);
     }
   };
   bar.addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
@@ -1585,17 +1593,18 @@ function findBar(listCard, detail) {
     [["auto", "自动识别"], ["phone", "来电号码"], ["order_no", "工单编号"], ["name", "来电人"], ["text", "诉求内容"]].map(([v, t]) => h("option", { value: v }, t)));
   const KIND_ZH = { phone: "来电号码", order_no: "工单编号", name: "来电人", text: "诉求内容" };
   let offset = 0;
+  listCard.newest = listCard.newest || newestOnly();
   const run = async () => {
     clear(listCard).appendChild(h("div", { class: "empty" }, "正在查找…"));
     try {
-      const r = await get("/api/search" + qs({ q: q.value.trim(), kind: kind.value, limit: 50, offset }));
+      const r = await listCard.newest(get("/api/search" + qs({ q: q.value.trim(), kind: kind.value, limit: 50, offset })));
       const head = h("p", { class: "small", "data-testid": "find-summary" }, `按${KIND_ZH[r.kind]}查找「${r.q}」：共 ${r.total}${r.capped ? "+" : ""} 件`);
       const more = r.offset + r.rows.length < r.total
         ? h("button", { type: "button", on: { click: () => { offset += 50; run(); } } }, "下一页") : null;
       clear(listCard).append(head, caseTable(r.rows, [COL.orderNo, COL.received, COL.text, COL.status, COL.appeal, COL.unit], (id) => showCase(detail, id), "find-table"));
       if (more) listCard.appendChild(more);
     } catch (e) {
-      clear(listCard).appendChild(h("div", { class: "error" }, e.message));
+      if (e !== STALE) clear(listCard).appendChild(h("div", { class: "error" }, e.message));
     }
   };
   const bar = h("form", { class: "card filters", "data-testid": "find-form" }, h("label", {}, "查找", q), h("label", {}, "按", kind),
@@ -1617,9 +1626,10 @@ function unitQueueBar(view, drawAll) {
   const box = h("div", {});
   view.append(bar, box);
   let current = "";
+  const newest = newestOnly();
   const drawBar = async () => {
     let data;
-    try { data = await get(base + "/queues"); } catch (e) { clear(bar).appendChild(h("div", { class: "error" }, e.message)); return; }
+    try { data = await newest(get(base + "/queues")); } catch (e) { if (e !== STALE) clear(bar).appendChild(h("div", { class: "error" }, e.message)); return; }
     const button = (code, text, total) => h("button", {
       type: "button", class: current === code ? "primary" : "", "data-testid": `queue-${code || "all"}`,
       title: code ? terms("unit_queues").find((t) => t.code === code)?.hint || "" : "",
@@ -1655,13 +1665,14 @@ function censureCard() {
   const card = h("div", { class: "card", "data-testid": "censure-figures" });
   const body = h("div", {});
   card.append(h("div", { class: "row" }, h("h2", {}, `${title}（按单位，月度）`), h("label", { class: "right" }, "月份 ", month)), body);
+  const newest = newestOnly();
   const load = async () => {
     if (!month.value) return;
     const [y, m] = month.value.split("-").map(Number);
     const from = `${month.value}-01`;
     const to = dateStr(new Date(y, m, 1));
     let data;
-    try { data = await get("/api/stats" + qs({ by: "unit", from, to })); } catch (e) { clear(body).appendChild(h("div", { class: "error" }, e.message)); return; }
+    try { data = await newest(get("/api/stats" + qs({ by: "unit", from, to }))); } catch (e) { if (e !== STALE) clear(body).appendChild(h("div", { class: "error" }, e.message)); return; }
     const fields = ["notices", "accountabilities"];
     const rows = rowsOf(data).filter((r) => fields.some((f) => r[f]));
     rows.sort((a, b) => (b.accountabilities - a.accountabilities) || (b.notices - a.notices) || String(a.key).localeCompare(String(b.key)));
@@ -1692,7 +1703,9 @@ EXTRA_SCREENS.extensions = (view) => pagedScreen(view, "待审延期（办理时
 // A view draws only the answer to its newest query: a screen loads with default values when it
 // opens, and when that first answer arrives after the user's own query it must not replace it
 // (主动治理 drew "no surge" over the surge the leader asked for).
-// newestOnly()(promise) rejects with STALE once a newer one was started.
+// newestOnly()(promise) rejects with STALE once a newer one was started. Every screen that
+// loads on opening and again on a query keeps one per view or card (a box that several loaders
+// draw in keeps it on the box, box.newest); a loader returns on STALE without a word.
 const STALE = Symbol("stale");
 function newestOnly() {
   let seq = 0;

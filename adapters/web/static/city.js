@@ -69,6 +69,20 @@ async function get(path, params) {
   return body;
 }
 
+// The board draws only the answer to its newest query: the one asked on sign-in (default dates)
+// must not replace the range asked for after it. As app.js's newestOnly (this page does not
+// load app.js): newestOnly()(promise) rejects with STALE once a newer one was started.
+const STALE = Symbol("stale");
+function newestOnly() {
+  let seq = 0;
+  return (promise) => {
+    const mine = ++seq;
+    return promise.then(
+      (value) => { if (mine !== seq) throw STALE; return value; },
+      (err) => { throw mine !== seq ? STALE : err; });
+  };
+}
+
 // ---- 登录 -------------------------------------------------------------------------------------
 
 function showLogin(message) {
@@ -111,11 +125,13 @@ async function signIn(token) {
 
 // ---- 各区办理情况 -------------------------------------------------------------------------------
 
+const newestStats = newestOnly();
 async function load() {
   let stats;
   try {
-    stats = await get("/city/api/stats", { from: $("from").value, to: $("to").value });
+    stats = await newestStats(get("/city/api/stats", { from: $("from").value, to: $("to").value }));
   } catch (e) {
+    if (e === STALE) return;
     if (e.status === 401) showLogin(EXPIRED);
     else boardError(e.message);
     return;

@@ -55,12 +55,13 @@ function figuresScreen(view) {
   const months = h("div", { class: "card" }, h("h2", {}, "各月七率"));
   view.appendChild(h("div", { class: "stack" }, bar, head, kpis, rates, trend, months));
 
+  const newest = newestOnly();
   const load = async () => {
     let data;
     try {
-      data = await get(`/api/units/${encodeURIComponent(me.unit)}/figures` + qs({ from: from.value, to: to.value }));
+      data = await newest(get(`/api/units/${encodeURIComponent(me.unit)}/figures` + qs({ from: from.value, to: to.value })));
     } catch (e) {
-      clear(head).appendChild(h("div", { class: "error" }, e.message));
+      if (e !== STALE) clear(head).appendChild(h("div", { class: "error" }, e.message));
       return;
     }
     const place = data.place || {};

@@ -106,9 +106,10 @@ function knowledgeScreen(view) {
   view.appendChild(h("div", { class: "grid2" }, h("div", { class: "stack" }, listCard, h("div", { "data-testid": "kb-proposals" })), detail));
   const proposalsBox = view.querySelector("[data-testid=kb-proposals]");
   let showRetired = false;
+  const newest = newestOnly();
   const reload = async (selected) => {
     let data;
-    try { data = await get("/api/knowledge" + qs({ include_retired: showRetired ? "true" : "", limit: 500 })); } catch (e) { clear(listCard).appendChild(h("div", { class: "error" }, e.message)); return; }
+    try { data = await newest(get("/api/knowledge" + qs({ include_retired: showRetired ? "true" : "", limit: 500 }))); } catch (e) { if (e !== STALE) clear(listCard).appendChild(h("div", { class: "error" }, e.message)); return; }
     clear(listCard);
     const retiredBox = h("input", { type: "checkbox", checked: showRetired });
     retiredBox.addEventListener("change", () => { showRetired = retiredBox.checked; reload(); });

@@ -148,9 +148,11 @@ async function peopleScreen(view) {
       await load();
     } catch (e) { toast(e.message, true); }
   });
+  const newest = newestOnly();
   async function load() {
     clear(list).appendChild(h("h2", {}, "人员"));
-    const rows = await get("/api/people");
+    let rows;
+    try { rows = await newest(get("/api/people")); } catch (e) { if (e === STALE) return; throw e; }
     if (!rows.length) { list.appendChild(h("p", { class: "muted" }, "尚无人员账号")); return; }
     list.appendChild(h("div", { class: "table-wrap" }, h("table", { "data-testid": "people-table" },
       h("thead", {}, h("tr", {}, ["登录名", "姓名", "角色", "单位", "状态"].map((t) => h("th", {}, t)))),

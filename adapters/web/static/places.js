@@ -190,10 +190,11 @@
       h("span", { class: "muted small right" }, "边界为示意图（配置文件中的 GeoJSON），非测绘数据")));
     const body = h("div", {});
     card.appendChild(body);
+    const newest = newestOnly();
     const load = async () => {
       clear(body).appendChild(h("div", { class: "empty" }, "正在加载…"));
       try {
-        const [areas, counts] = await Promise.all([areasOnce(), get("/api/places/counts" + qs({ from: f.from.value, to: f.to.value }))]);
+        const [areas, counts] = await newest(Promise.all([areasOnce(), get("/api/places/counts" + qs({ from: f.from.value, to: f.to.value }))]));
         const communities = (areas.features || []).filter((x) => x.properties.kind === "community");
         if (!communities.length) { clear(body).appendChild(hint("本区配置中没有区域边界（places.geojson）。")); return; }
         const W = 900, H = 420;
@@ -217,7 +218,7 @@
           h("tbody", {}, rows.map(([id, n]) => h("tr", {}, h("td", {}, unitName(id)), h("td", {}, String(n.received)), h("td", {}, String(n.open)))),
             h("tr", {}, h("td", {}, "未定属地"), h("td", {}, String(counts.unplaced.received)), h("td", {}, String(counts.unplaced.open)))))));
       } catch (e) {
-        clear(body).appendChild(h("div", { class: "error" }, e.message));
+        if (e !== STALE) clear(body).appendChild(h("div", { class: "error" }, e.message));
       }
     };
     f.from.addEventListener("change", load);

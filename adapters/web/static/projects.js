@@ -22,9 +22,10 @@ function projectsScreen(view) {
   const detail = h("div", { class: "stack", "data-testid": "project-detail" }, hint(projectCanPlan() ? "点击左侧项目查看，或从工单新建实事项目" : "点击左侧项目查看"));
   view.appendChild(h("div", { class: "grid2" }, listCard, detail));
 
+  const newest = newestOnly();
   const reload = async (selected) => {
     let data;
-    try { data = await get("/api/projects"); } catch (e) { clear(listCard).appendChild(h("div", { class: "error" }, e.message)); return; }
+    try { data = await newest(get("/api/projects")); } catch (e) { if (e !== STALE) clear(listCard).appendChild(h("div", { class: "error" }, e.message)); return; }
     clear(listCard);
     listCard.appendChild(h("div", { class: "row" }, h("h2", {}, "实事项目"), h("span", { class: "muted right" }, `${data.rows.length} 个`),
       projectCanPlan() ? h("button", { type: "button", class: "primary", "data-testid": "project-new", on: { click: () => createForm() } }, "从工单新建项目") : null));
@@ -164,9 +165,10 @@ function casePicker(title, button, onPick) {
   const boxes = () => [...body.querySelectorAll("input[type=checkbox]")];
   const recount = () => { count.textContent = `已选 ${boxes().filter((b) => b.checked).length} 件`; };
   all.addEventListener("change", () => { for (const b of boxes()) if (!b.disabled) b.checked = all.checked; recount(); });
+  const newest = newestOnly();
   const load = async () => {
     let rows;
-    try { rows = rowsOf(await get("/api/cases" + qs({ street: street.value, category: category.value, q: words.value.trim(), limit: 200 }))); } catch (e) { toast(e.message, true); return; }
+    try { rows = rowsOf(await newest(get("/api/cases" + qs({ street: street.value, category: category.value, q: words.value.trim(), limit: 200 })))); } catch (e) { if (e !== STALE) toast(e.message, true); return; }
     clear(body);
     for (const c of rows) {
       const ok = PROJECT_LINKABLE.has(c.status);

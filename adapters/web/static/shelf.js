@@ -115,12 +115,13 @@ async function shelfScreen(view) {
   const mine = isCentre ? null : h("div", { class: "card", "data-testid": "shelf-my-claims" }, h("h3", {}, "本单位的认领申请"));
   view.appendChild(h("div", { class: "stack" }, head, items, mine));
 
+  const newest = newestOnly();
   const reload = async () => {
     let data;
     try {
-      data = await get("/api/shelf");
+      data = await newest(get("/api/shelf"));
     } catch (e) {
-      clear(items).appendChild(h("div", { class: "error" }, e.message));
+      if (e !== STALE) clear(items).appendChild(h("div", { class: "error" }, e.message));
       return;
     }
     const served = data.services ? `本单位服务清单：${data.services.map((c) => (data.menu.find((m) => m.code === c) || {}).name || c).join("、")}` : null;
@@ -184,12 +185,13 @@ function helpersCard() {
   const f = (code) => label("shelf_figures", code);
   const cols = ["micro_services", "handling", "claims", "accepted", "refused", "pending", "followups", "satisfaction_rate"];
   const cell = (r, code) => code === "satisfaction_rate" ? fmtRate(r[code].value) : String(r[code]);
+  const newest = newestOnly();
   const load = async (p) => {
     let data;
     try {
-      data = await get("/api/stats/helpers" + qs({ from: p.from, to: p.to }));
+      data = await newest(get("/api/stats/helpers" + qs({ from: p.from, to: p.to })));
     } catch (e) {
-      clear(card).append(h("h2", {}, "社会力量与微服务"), h("div", { class: "error" }, e.message));
+      if (e !== STALE) clear(card).append(h("h2", {}, "社会力量与微服务"), h("div", { class: "error" }, e.message));
       return;
     }
     const T = data.total;

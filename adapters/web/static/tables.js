@@ -124,11 +124,12 @@ function comparisonCard(params) {
   function openDrill(row, field, shown) {
     const size = 20;
     const detail = h("div", {});
+    drill.newest = drill.newest || newestOnly();
     const go = async (offset) => {
       const p = { ...period, field, limit: size, offset };
       if (!row.total) { p.by = data.by; p.key = row.key; }
       let page;
-      try { page = await get("/api/stats/cases" + qs(p)); } catch (e) { clear(drill).appendChild(h("div", { class: "error", "data-testid": "drill-error" }, e.message)); return; }
+      try { page = await drill.newest(get("/api/stats/cases" + qs(p))); } catch (e) { if (e !== STALE) clear(drill).appendChild(h("div", { class: "error", "data-testid": "drill-error" }, e.message)); return; }
       const counted = page.count !== page.total ? h("span", { class: "muted" }, `计 ${page.count}（一件工单可计多次，如派单两次）`) : null;
       clear(drill).append(
         h("div", { class: "row drill-head" },
@@ -144,13 +145,15 @@ function comparisonCard(params) {
     go(0);
   }
 
+  const newest = newestOnly();
   const load = async (p) => {
     period = { ...p };
     clear(drill);
     try {
-      data = await get("/api/stats" + qs({ ...p, by: by.value }));
+      data = await newest(get("/api/stats" + qs({ ...p, by: by.value })));
       draw();
     } catch (e) {
+      if (e === STALE) return;
       // A combination the views cannot answer (a unit's counts cut by a street...): the
       // server's message says why.
       data = null;
@@ -178,10 +181,11 @@ function trendCard() {
   const card = h("div", { class: "card chart", "data-testid": "trend" },
     h("div", { class: "row" }, h("h2", {}, "趋势"), h("label", { class: "right" }, "粒度 ", grain)), body);
   let last = {};
+  const newest = newestOnly();
   const load = async (p) => {
     last = p;
     let data;
-    try { data = await get("/api/stats/trend" + qs({ ...p, granularity: grain.value })); } catch (e) { clear(body).appendChild(h("div", { class: "error" }, e.message)); return; }
+    try { data = await newest(get("/api/stats/trend" + qs({ ...p, granularity: grain.value }))); } catch (e) { if (e !== STALE) clear(body).appendChild(h("div", { class: "error" }, e.message)); return; }
     drawTrend(body, data);
   };
   grain.addEventListener("change", () => load(last));
@@ -259,9 +263,10 @@ function overdueCard(params) {
     h("div", { class: "row" }, h("h2", {}, "超期工单"), count, h("span", { class: "muted small" }, "按上方筛选（受理日期、街道、社区、分类、渠道、诉求类型）"), h("span", { class: "right" }, exportBtn)),
     body);
   let p = {};
+  const newest = newestOnly();
   const go = async (offset) => {
     let page;
-    try { page = await get("/api/overdue" + qs({ ...p, limit: size, offset })); } catch (e) { clear(body).appendChild(h("div", { class: "error" }, e.message)); return; }
+    try { page = await newest(get("/api/overdue" + qs({ ...p, limit: size, offset }))); } catch (e) { if (e !== STALE) clear(body).appendChild(h("div", { class: "error" }, e.message)); return; }
     count.textContent = `${page.total} 件`;
     const detail = h("div", {});
     clear(body).append(pager(page.total, offset, size, go, "overdue"),
