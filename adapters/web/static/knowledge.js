@@ -168,9 +168,11 @@ function knowledgeScreen(view) {
     return box;
   };
 
+  // The entry clicked last, or the form opened after it: an older answer draws nothing.
+  const newestDetail = newestOnly();
   const open = async (id) => {
     let e;
-    try { e = await get(`/api/knowledge/${id}`); } catch (err) { toast(err.message, true); return; }
+    try { e = await newestDetail(get(`/api/knowledge/${id}`)); } catch (err) { if (err !== STALE) toast(err.message, true); return; }
     listCard.querySelectorAll("tr.selected").forEach((x) => x.classList.remove("selected"));
     listCard.querySelector(`tr[data-entry-id="${CSS.escape(id)}"]`)?.classList.add("selected");
     clear(detail);
@@ -244,6 +246,7 @@ function knowledgeScreen(view) {
   };
 
   const editForm = (e) => {
+    newestDetail(Promise.resolve()).catch(() => {});  // an entry still loading must not replace the form
     clear(detail);
     const f = fields(e);
     const form = h("form", { class: "card", "data-testid": "kb-form" }, h("h2", {}, e ? "修改条目" : "新增条目"), fieldsGrid(f),

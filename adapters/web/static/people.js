@@ -168,7 +168,11 @@ async function peopleScreen(view) {
 }
 
 async function personDetail(box, id, reload) {
-  const p = await get(`/api/people/${id}`);
+  // The person clicked last: a slower answer for the one clicked before must not replace it
+  // (its buttons would act on the other account).
+  box.newest = box.newest || newestOnly();
+  let p;
+  try { p = await box.newest(get(`/api/people/${id}`)); } catch (e) { if (e === STALE) return; throw e; }
   clear(box);
   const once = h("div", {});
   const act = async (path, body, message) => {

@@ -46,15 +46,18 @@ function projectsScreen(view) {
       h("thead", {}, h("tr", {}, ["项目名称", "牵头单位", "状态", "关联工单", "节点完成", "已回访", "满意率"].map((t) => h("th", {}, t)))), body)));
   };
 
+  // The project clicked last, or the form opened after it: an older answer draws nothing.
+  const newestDetail = newestOnly();
   const open = async (id) => {
     clear(detail).appendChild(hint("正在加载…"));
     let p;
-    try { p = await get(`/api/projects/${id}`); } catch (e) { clear(detail).appendChild(h("div", { class: "card error" }, e.message)); return; }
+    try { p = await newestDetail(get(`/api/projects/${id}`)); } catch (e) { if (e !== STALE) clear(detail).appendChild(h("div", { class: "card error" }, e.message)); return; }
     for (const tr of listCard.querySelectorAll("tr[data-project-id]")) tr.classList.toggle("selected", tr.dataset.projectId === id);
     clear(detail).append(...projectDetail(p, () => { reload(id); open(id); }));
   };
 
   const createForm = () => {
+    newestDetail(Promise.resolve()).catch(() => {});  // a project still loading must not replace the form
     clear(detail).appendChild(projectCreateForm((created) => { reload(created.project_id); open(created.project_id); }));
   };
 
