@@ -143,8 +143,11 @@ def parse_period(
     """``period``: 2026-11 (月报), 2026-W48 (周报, ISO week), 2026-11-30 (日报); or ``from_`` and
     ``to`` (a custom range, ``to`` exclusive as in ``sanshi stats``). Beijing days, within the
     input contract's business years (engine.contract), the previous period too."""
-    p = _parse_period(period, from_, to)
-    if not (p.start > EARLIEST and p.end <= LATEST):
+    try:
+        p = _parse_period(period, from_, to)
+    except OverflowError:  # the day after 9999-12-31, the week after 9999-W52: not a period
+        p = None
+    if p is None or not (p.start > EARLIEST and p.end <= LATEST):
         raise PeriodError(f"报表周期应在 {EARLIEST.year + 1} 年至 {LATEST.year - 1} 年之间")
     return p
 

@@ -64,6 +64,11 @@ def test_a_month_a_week_a_day_and_a_range() -> None:
         ("2000-06", None, None, "报表周期应在"),
         ("2100-01", None, None, "报表周期应在"),
         ("9999-W01", None, None, "报表周期应在"),
+        # The last day and week a date can hold: their end is past it (was a 500).
+        ("9999-12-31", None, None, "报表周期应在"),
+        ("9999-W52", None, None, "报表周期应在"),
+        ("9999-12", None, None, "没有这个日期或周"),
+        ("0001-01-01", None, None, "报表周期应在"),
         (None, "2099-12-01", "2100-01-02", "报表周期应在"),
     ],
 )
