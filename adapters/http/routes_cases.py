@@ -458,14 +458,14 @@ def hold_queue(
 def instruction_queue(
     request: Request,
     principal: Annotated[Principal, allow(Permission.QUEUE_READ)],
-    limit: int = 200,
-    offset: int = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    # Bounded as every other list's (an offset past SQLite's integer was a 500).
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Any:
     rt = runtime_of(request)
-    limit = max(1, min(limit, 1000))
-    result = rt.read_model.instruction_tracking(rt.app.clock(), limit=limit, offset=max(0, offset))
+    result = rt.read_model.instruction_tracking(rt.app.clock(), limit=limit, offset=offset)
     # As the other work queues: how many in all and which page (the UI's pager reads these).
-    result.update(total=result["counts"]["cases"], limit=limit, offset=max(0, offset))
+    result.update(total=result["counts"]["cases"], limit=limit, offset=offset)
     lens = lens_for(principal, rt.app, [r["case_id"] for r in result["rows"]])
     if lens is not None:  # not a unit's queue today (QUEUE_READ), but never unshaped
         result["rows"] = [lens.row(r) for r in result["rows"]]
