@@ -170,6 +170,16 @@ def shanghai_if_naive(value: Any) -> Any:
 
 
 BusinessTime = Annotated[dt.datetime, AfterValidator(_aware_in_range)]
+
+
+def _day_in_range(value: dt.date) -> dt.date:
+    if not BUSINESS_FROM.date() <= value < BUSINESS_TO.date():
+        raise PydanticCustomError("business_day", "日期须在 2000-01-01 至 2099-12-31 之间")
+    return value
+
+
+# A calendar day (a project's deadline, a milestone, a 知识库 entry's validity): the same years.
+BusinessDay = Annotated[dt.date, AfterValidator(_day_in_range)]
 # Naive → Asia/Shanghai first (the HTTP API's documented default), then the same rule.
 LocalBusinessTime = Annotated[
     dt.datetime, AfterValidator(shanghai_if_naive), AfterValidator(_aware_in_range)

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import Aggregate, event
 
+from engine.contract import BUSINESS_TO
 from engine.domain import DomainError, InvalidCommand, NotAssignedUnit, ProjectRefused, Status
 from engine.vocabulary import Action
 
@@ -202,6 +203,8 @@ def new_project(
         raise InvalidCommand("实事项目须填写名称")
     if deadline < opened_on:
         raise InvalidCommand("项目完成时限不能早于立项日期")
+    if deadline >= BUSINESS_TO.date():  # any door, not only the API's typed body
+        raise InvalidCommand("项目完成时限须在 2099-12-31 之前")
     if not 1 <= len(milestones) <= MAX_MILESTONES:
         raise InvalidCommand(f"实施计划须有 1 至 {MAX_MILESTONES} 个节点")
     plan = []

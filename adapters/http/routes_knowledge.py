@@ -15,7 +15,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
 from adapters.http.errors import ERROR_RESPONSES, ApiError
 from adapters.http.policy import Permission, Principal, acting_unit, allow
@@ -23,7 +23,7 @@ from adapters.http.routes_cases import CaseJSON, parse_case_id, runtime_of, view
 from adapters.http.schemas import _Body
 from adapters.http.views import jsonable
 from engine.config import Role
-from engine.contract import Code, Content, Note, Result
+from engine.contract import BusinessDay, Code, Content, Note, Result
 from engine.deadlines import SHANGHAI
 from engine.knowledge import EntryNotFound, KnowledgeEntry, KnowledgeService
 from projections.knowledge import KnowledgeViews
@@ -31,13 +31,7 @@ from projections.knowledge import KnowledgeViews
 router = APIRouter(prefix="/api", tags=["knowledge 知识库"], responses=ERROR_RESPONSES)
 
 
-def _in_range(value: dt.date) -> dt.date:
-    if not dt.date(2000, 1, 1) <= value <= dt.date(2099, 12, 31):
-        raise ValueError("日期须在 2000-01-01 至 2099-12-31 之间")
-    return value
-
-
-Day = Annotated[dt.date, AfterValidator(_in_range)]
+Day = BusinessDay
 
 
 class EntryBody(_Body):

@@ -10,7 +10,6 @@ permission, the application service as the only write path, domain errors mapped
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -23,7 +22,7 @@ from adapters.http.policy import Permission, Principal, allow
 from adapters.http.routes_cases import runtime_of
 from adapters.http.views import jsonable
 from engine.config import Role
-from engine.contract import Note, Reason, RequiredCode, Result
+from engine.contract import BusinessDay, Note, Reason, RequiredCode, Result
 from engine.projects import MAX_LINK_AT_ONCE, MAX_MILESTONES
 from projections.projects import ProjectViews
 
@@ -36,13 +35,13 @@ class _Body(BaseModel):
 
 class MilestoneBody(_Body):
     title: Annotated[Reason, Field(max_length=200)] = Field(description="节点名称")
-    due: dt.date = Field(description="节点完成日期 YYYY-MM-DD")
+    due: BusinessDay = Field(description="节点完成日期 YYYY-MM-DD")
 
 
 class ProjectBody(_Body):
     title: Annotated[Reason, Field(max_length=200)] = Field(description="项目名称")
     owner_unit: RequiredCode = Field(description="牵头单位 id")
-    deadline: dt.date = Field(description="完成时限 YYYY-MM-DD（当天结束前完成为按期）")
+    deadline: BusinessDay = Field(description="完成时限 YYYY-MM-DD（当天结束前完成为按期）")
     budget: Note = Field("", description="预算（文字，如：区财政 80 万元）")
     milestones: list[MilestoneBody] = Field(
         min_length=1, max_length=MAX_MILESTONES, description="实施计划：节点"

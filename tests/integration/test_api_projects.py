@@ -21,6 +21,7 @@ import pytest
 
 from adapters.bootstrap import Runtime
 from engine.deadlines import SHANGHAI
+from engine.domain import InvalidCommand
 from engine.intake import Channel, IntakeCommand
 from projections.tables import view_project_cases, view_project_milestones, view_projects
 from tests.support.api import ASSIGNED, ASSIGNED_UNIT, LEADER, OPERATOR, api_client, auth
@@ -231,3 +232,27 @@ def test_a_project_and_its_figures_on_postgresql(fresh_postgres_url: str) -> Non
         before = [table_rows(engine, t) for t in tables]
         runtime.projector.rebuild()
         assert [table_rows(engine, t) for t in tables] == before
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "2100-01-01"])
+def test_a_deadline_past_the_business_years_is_refused_at_the_door_and_by_the_domain(day: str) -> None:
+    """A project for 9999-12-31 was accepted (the other doors' dates keep to 2000–2099)."""
+    with api_client() as (client, runtime):
+        resp = client.post("/api/projects", json={
+            "title": "茶亭路路灯改造", "owner_unit": "chengguan", "deadline": day,
+            "milestones": [{"title": "勘察", "due": "2026-12-01"}],
+        }, headers=auth(LEADER))
+        assert resp.status_code == 422, resp.text
+        assert "deadline" in resp.json()["message"] and "2099-12-31" in resp.json()["message"]
+        resp = client.post("/api/projects", json={
+            "title": "茶亭路路灯改造", "owner_unit": "chengguan", "deadline": "2026-12-31",
+            "milestones": [{"title": "勘察", "due": day}],
+        }, headers=auth(LEADER))
+        assert resp.status_code == 422 and "milestones" in resp.json()["message"], resp.text
+        # Any other door (the CLI, an import) goes through the application service.
+        with pytest.raises(InvalidCommand, match="2099-12-31"):
+            runtime.app.open_project(
+                title="茶亭路路灯改造", owner_unit="chengguan", deadline=dt.date.fromisoformat(day),
+                budget="", milestones=[{"title": "勘察", "due": "2026-12-01"}], case_ids=[],
+                principal="leader", at=dt.datetime(2026, 11, 2, 9, 30, tzinfo=SHANGHAI),
+            )
