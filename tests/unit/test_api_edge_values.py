@@ -27,10 +27,14 @@ EDGES = (
 )
 
 
+# Path parameters that are not ids: a route that exists, so its query parameters are read.
+PATH_VALUES = {"fmt": "json", "unit": "chatinglu", "unit_id": "chatinglu", "service_code": "municipal"}
+
+
 def _url(path: str, op: dict[str, Any]) -> str:
     for p in op.get("parameters", []):
         if p["in"] == "path":
-            value = "chatinglu" if "unit" in p["name"] else "00000000-0000-0000-0000-000000000000"
+            value = PATH_VALUES.get(p["name"], "00000000-0000-0000-0000-000000000000")
             path = path.replace("{" + p["name"] + "}", value)
     return path
 
