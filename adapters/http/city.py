@@ -35,6 +35,7 @@ CITY_PAGE = "city.html"
 CITY_ASSETS = {
     "app.css": "text/css; charset=utf-8",  # the districts' style sheet
     "city.css": "text/css; charset=utf-8",
+    "newest.js": "text/javascript; charset=utf-8",  # newestOnly, shared with the districts' page
     "city.js": "text/javascript; charset=utf-8",
 }
 log = logging.getLogger(__name__)

@@ -31,17 +31,14 @@ from projections.knowledge import KnowledgeViews
 router = APIRouter(prefix="/api", tags=["knowledge 知识库"], responses=ERROR_RESPONSES)
 
 
-Day = BusinessDay
-
-
 class EntryBody(_Body):
     question: Note = Field(description="问题（来电人常问的说法）")
     answer: Content = Field(description="答复口径")
     category: Code = Field("", description="分类代码（可空）")
     unit: Code = Field("", description="责任单位（可空：中心）")
     source: Note = Field("", description="来源（文件、办事指南、单位提供）")
-    valid_from: Day | None = Field(None, description="有效期开始（含，YYYY-MM-DD）")
-    valid_until: Day | None = Field(None, description="有效期截止（含，YYYY-MM-DD）")
+    valid_from: BusinessDay | None = Field(None, description="有效期开始（含，YYYY-MM-DD）")
+    valid_until: BusinessDay | None = Field(None, description="有效期截止（含，YYYY-MM-DD）")
 
 
 class EntryChangeBody(_Body):
@@ -52,8 +49,8 @@ class EntryChangeBody(_Body):
     category: Code | None = None
     unit: Code | None = None
     source: Note | None = None
-    valid_from: Day | None = None
-    valid_until: Day | None = None
+    valid_from: BusinessDay | None = None
+    valid_until: BusinessDay | None = None
 
 
 class ProposalBody(EntryChangeBody):

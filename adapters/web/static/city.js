@@ -69,19 +69,8 @@ async function get(path, params) {
   return body;
 }
 
-// The board draws only the answer to its newest query: the one asked on sign-in (default dates)
-// must not replace the range asked for after it. As app.js's newestOnly (this page does not
-// load app.js): newestOnly()(promise) rejects with STALE once a newer one was started.
-const STALE = Symbol("stale");
-function newestOnly() {
-  let seq = 0;
-  return (promise) => {
-    const mine = ++seq;
-    return promise.then(
-      (value) => { if (mine !== seq) throw STALE; return value; },
-      (err) => { throw mine !== seq ? STALE : err; });
-  };
-}
+// The board draws only the answer to its newest query (newest.js): the one asked on sign-in
+// (default dates) must not replace the range asked for after it.
 
 // ---- 登录 -------------------------------------------------------------------------------------
 
