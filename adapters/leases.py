@@ -14,6 +14,12 @@ A holder checks its lease connection every ``retry`` seconds; when it is gone (t
 restarted, the network broke) the process stops doing the duty at once and asks again like a
 standby, since another process may hold it by now.
 
+Who asks: a loop that turns often (the server's clock thread, ``projections follow``) asks in
+its own turns (:meth:`Lease.held`). A loop whose turns can be long (``sanshi worker``: a poll,
+a batch routed, a rebalance, the views' catch-up) would take the duty over only at its next
+turn, seconds after the holder died; it starts :meth:`Lease.keep` instead, a thread that asks
+every ``retry`` seconds whatever the loop is doing, and its turns read the answer.
+
 The lease is not a fence: in the second or so between a holder's connection dying and the
 holder noticing, a standby may already have taken over. Each duty is safe to overlap briefly
 (the clock: one 督办 per deadline, a second writer conflicts; the projector: each batch moves
@@ -33,6 +39,7 @@ import hashlib
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,7 +76,8 @@ def this_process() -> str:
 
 class Lease:
     """The lease on one duty for this process. Call :meth:`held` before each turn of the
-    duty; do the turn only when it says True. Not thread-safe: one loop asks."""
+    duty; do the turn only when it says True. After :meth:`keep`, a thread of the lease asks
+    and :meth:`held` only reads its answer."""
 
     def __init__(
         self,
@@ -94,6 +102,9 @@ class Lease:
         self._checked: float | None = None  # when the lease was last asked for or checked
         self._waiting_since: float | None = None  # a standby since then
         self.takeovers = 0  # times this process took the duty after standing by
+        self._asking = threading.Lock()  # the caller's loop and the keeper never ask at once
+        self._keeper: threading.Thread | None = None
+        self._stop_keeping = threading.Event()
 
     @property
     def name(self) -> str:
@@ -105,9 +116,38 @@ class Lease:
         seconds: a standby tries to take the lock, a holder checks that its connection lives."""
         if not self.shared:
             return True
-        now = self._clock()
-        if self._checked is not None and now - self._checked < self.retry:
+        if self._keeper is not None:
             return self._held
+        with self._asking:
+            now = self._clock()
+            if self._checked is not None and now - self._checked < self.retry:
+                return self._held
+            return self._ask(now)
+
+    def keep(self) -> Lease:
+        """Ask every ``retry`` seconds on a thread of the lease's own, until :meth:`release`:
+        a standby takes the duty over within ``retry`` of the holder's death however long the
+        caller's turns take. Returns the lease."""
+        if not self.shared or self._keeper is not None:
+            return self
+        self._stop_keeping.clear()
+        self._keeper = threading.Thread(
+            target=self._keep_asking, name=f"lease-{self.duty}", daemon=True
+        )
+        self._keeper.start()
+        return self
+
+    def _keep_asking(self) -> None:
+        while True:
+            with self._asking:
+                if self._stop_keeping.is_set():
+                    return
+                self._ask(self._clock())
+            if self._stop_keeping.wait(self.retry):
+                return
+
+    def _ask(self, now: float) -> bool:
+        """Take the lease (a standby) or check the connection that holds it (the holder)."""
         self._checked = now
         if self._held:
             if self._alive():
@@ -144,9 +184,14 @@ class Lease:
 
     def release(self) -> None:
         """Give the duty up (at a clean stop): closing the session releases the lock, and the
-        connection is not handed back to the pool with the lock on it."""
-        self._held = False
-        self._drop()
+        connection is not handed back to the pool with the lock on it. Stops the keeper."""
+        keeper, self._keeper = self._keeper, None
+        self._stop_keeping.set()
+        with self._asking:  # the keeper is between two asks or gone: it asks no more
+            self._held = False
+            self._drop()
+        if keeper is not None and keeper is not threading.current_thread():
+            keeper.join(timeout=5)
 
     # ---- the lease connection ------------------------------------------------------------
 

@@ -779,6 +779,8 @@ class Worker:
         came, the projections' catch-up and the deadline clock."""
         if self._consumer is None:
             self._connect()
+        for lease in self.leases:  # asked on their own threads: a long turn delays no take-over
+            lease.keep()
         idle_since = time.monotonic()
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         try:

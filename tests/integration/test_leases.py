@@ -6,7 +6,7 @@ while holding: tests/faults/test_standby.py.)"""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -79,6 +79,41 @@ def test_one_holder_a_standby_and_the_standby_takes_over_when_the_holder_lets_go
         for lease in (first, second, other_district, other_duty):
             lease.release()
     assert holder(engine, DEADLINE_CLOCK, "haicheng") is None
+
+
+@pytest.mark.postgres
+def test_a_kept_lease_takes_over_while_its_process_is_busy_with_something_else(
+    engine: Engine,
+) -> None:
+    # A worker's turn (a poll, a batch, a rebalance) can last seconds; its leases are kept on
+    # threads of their own, so the standby takes the duty when the holder goes, not when the
+    # standby's loop next asks. Nobody calls held() here between the holder's going and the
+    # take-over.
+    first = Lease(engine, DEADLINE_CLOCK, "haicheng", retry=RETRY).keep()
+    second = Lease(engine, DEADLINE_CLOCK, "haicheng", retry=RETRY)
+    try:
+        _wait(lambda: holder(engine, DEADLINE_CLOCK, "haicheng") == first.name, 5)
+        second.keep()
+        _after_retry()
+        assert first.held() and not second.held()
+        first.release()
+        took = _wait(lambda: holder(engine, DEADLINE_CLOCK, "haicheng") == second.name, 5)
+        assert took < RETRY * 5
+        assert second.held() and second.takeovers == 1
+        assert not first.held()  # released: asks again in its own turns, as a standby
+    finally:
+        first.release()
+        second.release()
+    assert holder(engine, DEADLINE_CLOCK, "haicheng") is None
+
+
+def _wait(condition: Callable[[], bool], limit: float) -> float:
+    """Seconds until ``condition`` holds; fails after ``limit``."""
+    t0 = time.monotonic()
+    while not condition():
+        assert time.monotonic() - t0 < limit, "not within the limit"
+        time.sleep(0.01)
+    return time.monotonic() - t0
 
 
 @pytest.mark.postgres
