@@ -19,6 +19,40 @@ _DIGITS = re.compile(r"\d+")
 # the slow part (bench/RESULTS.md, "Routing: figures behind the router's design").
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
+
+def _triggers() -> tuple[frozenset[str], dict[str, tuple[str, ...]]]:
+    """What can make zhconv change a text, read from its zh-cn table once.
+
+    zhconv replaces, left to right, the longest table key found at each position by its value.
+    A text with no *changing* key (value ≠ key) in it comes out as it went in: every match is a
+    key that maps to itself. A changing key is either a traditional character (or holds one),
+    or a word of simplified characters that the table rewrites (行人路 → 人行道, 么叔 → 幺叔),
+    looked up by its first character. Most residents' texts hold neither, and the conversion
+    was a large part of reading the places of the open cases at a worker's take-over
+    (bench/RESULTS.md, workers killed)."""
+    table = zhconv.zhconv.getdict("zh-cn")
+    changing = [k for k, v in table.items() if k != v]
+    traditional = frozenset(k for k in changing if len(k) == 1)
+    words: dict[str, list[str]] = {}
+    for key in changing:
+        if traditional.isdisjoint(key):  # simplified characters only, so two or more of them
+            words.setdefault(key[0], []).append(key)
+    return traditional, {start: tuple(keys) for start, keys in words.items()}
+
+
+_TRADITIONAL, _WORDS_BY_START = _triggers()
+_WORD_STARTS = frozenset(_WORDS_BY_START)
+
+
+def _may_change(text: str) -> bool:
+    """Whether zhconv's zh-cn conversion could change ``text`` (False: it would not)."""
+    if not _TRADITIONAL.isdisjoint(text):
+        return True
+    return any(
+        word in text for start in _WORD_STARTS.intersection(text) for word in _WORDS_BY_START[start]
+    )
+
+
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
               "六": 6, "七": 7, "八": 8, "九": 9}
 
@@ -27,7 +61,7 @@ _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四":
 def simplified(text: str) -> str:
     """NFKC (full-width → ASCII) and traditional → simplified characters."""
     text = unicodedata.normalize("NFKC", text)
-    if _CJK.search(text):
+    if _CJK.search(text) and _may_change(text):
         text = str(zhconv.convert(text, "zh-cn"))
     return text
 
