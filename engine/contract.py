@@ -37,6 +37,7 @@ import datetime as dt
 import math
 import re
 import unicodedata
+from collections.abc import Mapping
 from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator, StringConstraints
@@ -112,37 +113,111 @@ def _not_blank(value: str) -> str:
 
 _REQUIRED = AfterValidator(_not_blank)
 
+
+def _at_most(limit: int) -> AfterValidator:
+    """The maximum length again after NFC: a decomposing character (U+0958 → two) makes the
+    normalised text longer than what ``max_length`` counted, and the value must be refused at
+    the door it came through, as every other door refuses it, not stored over its limit."""
+
+    def check(value: str) -> str:
+        if len(value) > limit:
+            raise PydanticCustomError(
+                "string_too_long", "太长（最多 {max_length} 字）", {"max_length": limit}
+            )
+        return value
+
+    return AfterValidator(check)
+
 # Each field: its maximum length and the text rule; "required" ones need a character that is
 # not white space. Written out (not built by a function) so that mypy sees plain ``str``.
 CleanText = Annotated[str, AfterValidator(check_text)]  # the rule alone, for any length
 Content = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_CONTENT), AfterValidator(check_text), _REQUIRED
+    str, StringConstraints(min_length=1, max_length=MAX_CONTENT), AfterValidator(check_text), _at_most(MAX_CONTENT), _REQUIRED
 ]
 Result = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_RESULT), AfterValidator(check_text), _REQUIRED
+    str, StringConstraints(min_length=1, max_length=MAX_RESULT), AfterValidator(check_text), _at_most(MAX_RESULT), _REQUIRED
 ]
 Reason = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_REASON), AfterValidator(check_text), _REQUIRED
+    str, StringConstraints(min_length=1, max_length=MAX_REASON), AfterValidator(check_text), _at_most(MAX_REASON), _REQUIRED
 ]
-Note = Annotated[str, StringConstraints(max_length=MAX_REASON), AfterValidator(check_text)]
+Note = Annotated[str, StringConstraints(max_length=MAX_REASON), AfterValidator(check_text), _at_most(MAX_REASON)]
 # The complaint where the door says "missing" itself (Open311 answers 400 缺少 description).
-Description = Annotated[str, StringConstraints(max_length=MAX_CONTENT), AfterValidator(check_text)]
-Summary = Annotated[str, StringConstraints(max_length=MAX_SUMMARY), AfterValidator(check_text)]
-Address = Annotated[str, StringConstraints(max_length=MAX_ADDRESS), AfterValidator(check_text)]
-Name = Annotated[str, StringConstraints(max_length=MAX_NAME), AfterValidator(check_text)]
-Phone = Annotated[str, StringConstraints(max_length=MAX_PHONE), AfterValidator(check_text)]
+Description = Annotated[str, StringConstraints(max_length=MAX_CONTENT), AfterValidator(check_text), _at_most(MAX_CONTENT)]
+Summary = Annotated[str, StringConstraints(max_length=MAX_SUMMARY), AfterValidator(check_text), _at_most(MAX_SUMMARY)]
+Address = Annotated[str, StringConstraints(max_length=MAX_ADDRESS), AfterValidator(check_text), _at_most(MAX_ADDRESS)]
+Name = Annotated[str, StringConstraints(max_length=MAX_NAME), AfterValidator(check_text), _at_most(MAX_NAME)]
+Phone = Annotated[str, StringConstraints(max_length=MAX_PHONE), AfterValidator(check_text), _at_most(MAX_PHONE)]
 SourceRef = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_REF), AfterValidator(check_text), _REQUIRED
+    str, StringConstraints(min_length=1, max_length=MAX_REF), AfterValidator(check_text), _at_most(MAX_REF), _REQUIRED
 ]
-Ref = Annotated[str, StringConstraints(max_length=MAX_REF), AfterValidator(check_text)]
-Code = Annotated[str, StringConstraints(max_length=MAX_CODE), AfterValidator(check_text)]
+Ref = Annotated[str, StringConstraints(max_length=MAX_REF), AfterValidator(check_text), _at_most(MAX_REF)]
+Code = Annotated[str, StringConstraints(max_length=MAX_CODE), AfterValidator(check_text), _at_most(MAX_CODE)]
 RequiredCode = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_CODE), AfterValidator(check_text), _REQUIRED
+    str, StringConstraints(min_length=1, max_length=MAX_CODE), AfterValidator(check_text), _at_most(MAX_CODE), _REQUIRED
 ]
-Url = Annotated[str, StringConstraints(max_length=MAX_URL), AfterValidator(check_text)]
-Email = Annotated[str, StringConstraints(max_length=MAX_EMAIL), AfterValidator(check_text)]
-AttributeValue = Annotated[str, StringConstraints(max_length=MAX_ATTRIBUTE), AfterValidator(check_text)]
-SearchText = Annotated[str, StringConstraints(max_length=MAX_SEARCH), AfterValidator(check_text)]
+Url = Annotated[str, StringConstraints(max_length=MAX_URL), AfterValidator(check_text), _at_most(MAX_URL)]
+Email = Annotated[str, StringConstraints(max_length=MAX_EMAIL), AfterValidator(check_text), _at_most(MAX_EMAIL)]
+AttributeValue = Annotated[str, StringConstraints(max_length=MAX_ATTRIBUTE), AfterValidator(check_text), _at_most(MAX_ATTRIBUTE)]
+SearchText = Annotated[str, StringConstraints(max_length=MAX_SEARCH), AfterValidator(check_text), _at_most(MAX_SEARCH)]
+
+# ---- messages ------------------------------------------------------------------------------
+
+VALIDATION_ZH = {
+    "missing": "必填",
+    "string_too_short": "不能为空或太短",
+    "string_too_long": "太长",
+    "extra_forbidden": "不允许的字段",
+    "bool_parsing": "须为 true 或 false",
+    "bool_type": "须为 true 或 false",
+    "enum": "取值无效",
+    "string_pattern_mismatch": "取值无效",
+    "literal_error": "取值无效",
+    "uuid_parsing": "不是合法的编号",
+    "uuid_type": "不是合法的编号",
+    # JSON that escapes half of a surrogate pair ("\ud800"): no character at all.
+    "string_unicode": "含无效字符（不成对的代理项），不能保存",
+    "int_parsing": "须为整数",
+    # A count given as null, a list, 1.5 or a string of 5,000 digits: pydantic's English
+    # reached the user as it was (实事项目 milestone, 派单规则 priority).
+    "int_type": "须为整数",
+    "int_from_float": "须为整数",
+    "int_parsing_size": "须为整数（数字太长）",
+    "float_parsing": "须为数字",
+    "float_type": "须为数字",
+    "finite_number": "须为有限的数字",
+    "greater_than_equal": "太小",
+    "less_than_equal": "太大",
+    "model_attributes_type": "须为 JSON 对象",
+    "dict_type": "须为 JSON 对象",
+    "string_type": "须为字符串",
+    "list_type": "须为数组",
+}
+
+
+def problem_zh(err: Mapping[str, Any]) -> str:
+    """One of pydantic's errors (``ValidationError.errors()``, with its input and context) in
+    Chinese, without the value: the API's 422 message and a dead letter's reason say the same."""
+    kind = str(err.get("type", ""))
+    ctx = err.get("ctx") or {}
+    if kind == "string_too_long" and "max_length" in ctx:
+        return f"太长（最多 {ctx['max_length']} 字）"
+    # A text whose length is checked after its own validator (媒体监督 outlet: ``Ref`` plus
+    # min_length=1) fails pydantic's generic length check: characters, not items.
+    if kind in ("too_short", "too_long") and isinstance(err.get("input"), str):
+        if kind == "too_short":
+            return "不能为空或太短"
+        return f"太长（最多 {ctx['max_length']} 字）" if "max_length" in ctx else "太长"
+    # A list (the items of a 一表通 form, the units of 协办): counted in items, not characters.
+    if kind == "too_long" and "max_length" in ctx:
+        return f"太多（最多 {ctx['max_length']} 项）"
+    if kind == "too_short" and "min_length" in ctx:
+        return f"太少（至少 {ctx['min_length']} 项）"
+    if kind in VALIDATION_ZH:
+        return VALIDATION_ZH[kind]
+    if kind.startswith(("datetime", "date", "timezone")):
+        return "不是合法的时间（ISO 8601）"
+    return str(err.get("msg", "无效"))
+
 
 # ---- times ---------------------------------------------------------------------------------
 

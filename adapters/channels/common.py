@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
-from engine.contract import check_business_time, text_problem
+from engine.contract import check_business_time, problem_zh, text_problem
 from engine.deadlines import SHANGHAI
 from engine.intake import MAX_CONTENT_CHARS, IntakeCommand
 
@@ -259,8 +259,9 @@ def build_command(**fields: Any) -> IntakeCommand:
     try:
         return IntakeCommand(**fields)
     except ValidationError as e:
+        # In Chinese as the API says it (engine.contract.problem_zh), never quoting the value.
         problems = [
-            f"{'.'.join(str(p) for p in err['loc']) or 'record'}: {err['msg']}"
-            for err in e.errors(include_input=False, include_url=False, include_context=False)
+            f"{'.'.join(str(p) for p in err['loc']) or 'record'}: {problem_zh(err)}"
+            for err in e.errors(include_url=False)
         ]
         raise RecordError("字段校验失败 (invalid fields): " + "; ".join(problems)) from None

@@ -28,6 +28,7 @@ from adapters.http.database import (
 )
 from engine.admin import AdminConflict, AdminNotFound
 from engine.application import CaseNotFound, ConcurrencyConflict
+from engine.contract import problem_zh
 from engine.domain import (
     ConfidentialCase,
     DomainError,
@@ -137,61 +138,6 @@ def error_response(request: Request, status: int, code: str, message: str) -> Re
     return response
 
 
-_VALIDATION_ZH = {
-    "missing": "必填",
-    "string_too_short": "不能为空或太短",
-    "string_too_long": "太长",
-    "extra_forbidden": "不允许的字段",
-    "bool_parsing": "须为 true 或 false",
-    "bool_type": "须为 true 或 false",
-    "enum": "取值无效",
-    "string_pattern_mismatch": "取值无效",
-    "literal_error": "取值无效",
-    "uuid_parsing": "不是合法的编号",
-    "uuid_type": "不是合法的编号",
-    # JSON that escapes half of a surrogate pair ("\ud800"): no character at all.
-    "string_unicode": "含无效字符（不成对的代理项），不能保存",
-    "int_parsing": "须为整数",
-    # A count given as null, a list, 1.5 or a string of 5,000 digits: pydantic's English
-    # reached the user as it was (实事项目 milestone, 派单规则 priority).
-    "int_type": "须为整数",
-    "int_from_float": "须为整数",
-    "int_parsing_size": "须为整数（数字太长）",
-    "float_parsing": "须为数字",
-    "float_type": "须为数字",
-    "finite_number": "须为有限的数字",
-    "greater_than_equal": "太小",
-    "less_than_equal": "太大",
-    "model_attributes_type": "须为 JSON 对象",
-    "dict_type": "须为 JSON 对象",
-    "string_type": "须为字符串",
-    "list_type": "须为数组",
-}
-
-
-def _zh(err: dict[str, Any]) -> str:
-    kind = str(err.get("type", ""))
-    ctx = err.get("ctx") or {}
-    if kind == "string_too_long" and "max_length" in ctx:
-        return f"太长（最多 {ctx['max_length']} 字）"
-    # A text whose length is checked after its own validator (媒体监督 outlet: ``Ref`` plus
-    # min_length=1) fails pydantic's generic length check: characters, not items.
-    if kind in ("too_short", "too_long") and isinstance(err.get("input"), str):
-        if kind == "too_short":
-            return "不能为空或太短"
-        return f"太长（最多 {ctx['max_length']} 字）" if "max_length" in ctx else "太长"
-    # A list (the items of a 一表通 form, the units of 协办): counted in items, not characters.
-    if kind == "too_long" and "max_length" in ctx:
-        return f"太多（最多 {ctx['max_length']} 项）"
-    if kind == "too_short" and "min_length" in ctx:
-        return f"太少（至少 {ctx['min_length']} 项）"
-    if kind in _VALIDATION_ZH:
-        return _VALIDATION_ZH[kind]
-    if kind.startswith(("datetime", "date", "timezone")):
-        return "不是合法的时间（ISO 8601）"
-    return str(err.get("msg", "无效"))
-
-
 def _describe_validation(exc: RequestValidationError) -> tuple[int, str]:
     """A readable message; malformed JSON is a 400, a wrong field a 422."""
     parts: list[str] = []
@@ -203,7 +149,7 @@ def _describe_validation(exc: RequestValidationError) -> tuple[int, str]:
             continue
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
         where = ".".join(loc) or "请求"
-        parts.append(f"{where}：{_zh(err)}")
+        parts.append(f"{where}：{problem_zh(err)}")
     return status, "；".join(parts) or _STATUS_ZH[422]
 
 

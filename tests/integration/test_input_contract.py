@@ -305,6 +305,42 @@ def test_a_hotline_file_line_breaking_the_contract_is_dead_lettered(
     assert not runtime.app.exists(case_id_for("hotline", "C1"))
 
 
+# क़ (U+0958) is one character that NFC decomposes into two: a text at its maximum length before
+# normalising is twice as long after.
+DECOMPOSING = "\u0958"
+
+
+def test_a_text_over_its_limit_after_normalising_is_refused_at_every_door(
+    env: tuple[Any, Runtime], tmp_path: Path
+) -> None:
+    client, runtime = env
+    assert len(unicodedata.normalize("NFC", DECOMPOSING)) == 2
+    # A unit's 办理结果 (4,000 characters as sent, 8,000 once normalised): refused, not stored.
+    cid = case_in(runtime, Status.CLAIMED)
+    version = runtime.app.get_case(cid).version
+    r = client.post(f"/api/cases/{cid}/resolve", json={"result": DECOMPOSING * MAX_CONTENT}, headers=UNIT)
+    assert "4000" in refused(r, 422, "result")
+    assert runtime.app.get_case(cid).version == version
+    # At its limit after normalising it is accepted (the rule counts what is stored).
+    r = client.post(f"/api/cases/{cid}/resolve", json={"result": DECOMPOSING * (MAX_CONTENT // 2)},
+                    headers=UNIT)
+    assert r.status_code == 200, r.text[:300]
+    # The hotline file's 工单编号 pushed over 200 by NFC: dead-lettered with the Chinese reason
+    # the API gives, not pydantic's English.
+    path = tmp_path / "hotline.jsonl"
+    path.write_text(json.dumps({**HOTLINE, "order_no": DECOMPOSING * 150}, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    report = ingest(runtime, "hotline", read_path(path), source=str(path))
+    assert report.counts == {"dead_lettered": 1}
+    (letter,) = dead_letter_store(runtime).list()
+    assert "太长（最多 200 字）" in letter["reason"], letter["reason"]
+    assert "String should" not in letter["reason"]
+    # And the API's operator intake refuses the same content.
+    r = client.post("/api/cases", json={"order_no": "NFC1", "received_at": "2026-11-02 09:30:00",
+                                        "content": DECOMPOSING * MAX_CONTENT}, headers=OP)
+    assert "4000" in refused(r, 422, "content")
+
+
 def test_a_csv_line_with_a_nul_is_dead_lettered_not_cleaned(tmp_path: Path) -> None:
     path = tmp_path / "hotline.csv"
     path.write_text(
