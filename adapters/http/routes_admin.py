@@ -23,7 +23,7 @@ from adapters.http.schemas import _Body
 from adapters.http.views import jsonable
 from engine.admin import AdminOverlay, AdminService
 from engine.config import CatalogueItem
-from engine.contract import Code, Name, Note
+from engine.contract import Code, Name, Note, WholeNumber
 
 router = APIRouter(prefix="/api/admin", tags=["admin 管理设置"], responses=ERROR_RESPONSES)
 Admin = Annotated[Principal, allow(Permission.DISTRICT_ADMIN)]
@@ -52,21 +52,21 @@ class CategoryBody(_Body):
     description: Note = ""
     keywords: Keywords = Field(default_factory=list, description="关键词（路由读取）")
     unit: Code = Field("", description="责任单位（派单目录；可空，也可为 locality）")
-    handle_workdays: int | None = Field(None, description="办理时限（工作日，1–60）")
+    handle_workdays: WholeNumber | None = Field(None, description="办理时限（工作日，1–60）")
 
 
 class RuleBody(_Body):
     category: Code = Field(description="一级分类代码（规则按工单的一级分类匹配）")
     keywords: Keywords = Field(description="关键词：来电内容含其一即适用")
     to: Code = Field(description="承办单位代码，或 locality（属地）/ judicial_office（司法所）")
-    priority: int = Field(100, description="优先级 1–1000，大者先适用")
+    priority: WholeNumber = Field(100, description="优先级 1–1000，大者先适用")
 
 
 class RuleChangeBody(_Body):
     category: Code | None = None
     keywords: Keywords | None = None
     to: Code | None = None
-    priority: int | None = None
+    priority: WholeNumber | None = None
 
 
 def _overlay(request: Request) -> AdminOverlay:

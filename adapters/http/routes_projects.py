@@ -22,7 +22,7 @@ from adapters.http.policy import Permission, Principal, allow
 from adapters.http.routes_cases import runtime_of
 from adapters.http.views import jsonable
 from engine.config import Role
-from engine.contract import BusinessDay, Note, Reason, RequiredCode, Result
+from engine.contract import BusinessDay, Note, Reason, RequiredCode, Result, WholeNumber
 from engine.projects import MAX_LINK_AT_ONCE, MAX_MILESTONES
 from projections.projects import ProjectViews
 
@@ -56,7 +56,7 @@ class LinkBody(_Body):
 
 
 class ProgressBody(_Body):
-    milestone: int = Field(ge=1, le=MAX_MILESTONES, description="节点序号（1 起）")
+    milestone: WholeNumber = Field(ge=1, le=MAX_MILESTONES, description="节点序号（1 起）")
     note: Reason = Field(description="进度说明")
     done: bool = Field(False, description="该节点已完成")
 

@@ -14,6 +14,7 @@ from engine.contract import (
     LocalBusinessTime,
     Name,
     Note,
+    Number,
     Phone,
     Reason,
     Ref,
@@ -193,8 +194,8 @@ class AppRecord(BaseModel):
     user_id: Ref = ""
     phone: Phone = ""
     address: Address = ""
-    lat: float | None = Field(None, ge=-90, le=90)
-    lng: float | None = Field(None, ge=-180, le=180)
+    lat: Number | None = Field(None, ge=-90, le=90)
+    lng: Number | None = Field(None, ge=-180, le=180)
     photos: list[Url] = Field([], max_length=50)
     concern: Literal["worry", "trouble", "anguish"] = "worry"
     received_at: RecordTime | None = None

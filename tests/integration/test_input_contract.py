@@ -31,14 +31,18 @@ from engine.contract import (
     MAX_BODY_BYTES,
     MAX_CONTENT,
     MAX_JSON_DEPTH,
+    MAX_LOGIN,
     BusinessTime,
     Content,
+    Number,
+    WholeNumber,
+    problem_zh,
     text_problem,
 )
 from engine.deadlines import SHANGHAI
 from engine.domain import Status, case_id_for
 from engine.intake import IntakeCommand
-from tests.support.api import ASSIGNED, LEADER, OPERATOR, api_client, auth, case_in
+from tests.support.api import ADMIN, ASSIGNED, LEADER, OPERATOR, api_client, auth, case_in
 
 # Reads today's date: CI runs it again on moved clocks (tests/support/moved_clock.py).
 pytestmark = pytest.mark.date_sensitive
@@ -339,6 +343,43 @@ def test_a_text_over_its_limit_after_normalising_is_refused_at_every_door(
     r = client.post("/api/cases", json={"order_no": "NFC1", "received_at": "2026-11-02 09:30:00",
                                         "content": DECOMPOSING * MAX_CONTENT}, headers=OP)
     assert "4000" in refused(r, 422, "content")
+
+
+def test_a_login_over_its_limit_after_normalising_is_refused(env: tuple[Any, Runtime]) -> None:
+    client, _ = env
+    r = client.post("/api/session", json={"login": DECOMPOSING * MAX_LOGIN, "password": "x"})
+    assert str(MAX_LOGIN) in refused(r, 422, "login")
+    client.cookies.clear()
+
+
+@pytest.mark.parametrize("kind", [WholeNumber, Number])
+def test_true_is_not_a_number_but_a_number_written_as_text_is(kind: Any) -> None:
+    adapter: TypeAdapter[Any] = TypeAdapter(kind)
+    for value in (True, False):
+        with pytest.raises(ValidationError) as caught:
+            adapter.validate_python(value)
+        assert problem_zh(caught.value.errors()[0]) in ("须为整数", "须为数字")
+    with pytest.raises(ValidationError):
+        adapter.validate_json("true")
+    # Open311 forms and CSV files only have strings: "12" stays a number.
+    assert adapter.validate_python("12") == 12
+    assert adapter.validate_json("12") == 12
+
+
+def test_true_where_the_api_expects_a_number_is_422_and_nothing_is_written(env: tuple[Any, Runtime]) -> None:
+    client, runtime = env
+    before = runtime.app.recorder.max_notification_id()
+    r = client.post("/api/intake/app", headers=OP, json={
+        "submission_id": "APP-TRUE", "content": "茶亭路32号井盖缺失", "lat": True, "lng": 109.1})
+    assert "须为数字" in refused(r, 422, "lat")
+    r = client.post("/api/admin/rules", headers=auth(ADMIN), json={
+        "category": "municipal", "keywords": ["井盖"], "to": "chatinglu", "priority": True})
+    assert "须为整数" in refused(r, 422, "priority")
+    assert runtime.app.recorder.max_notification_id() == before
+    # The same values as numbers are taken.
+    r = client.post("/api/intake/app", headers=OP, json={
+        "submission_id": "APP-NUMBER", "content": "茶亭路32号井盖缺失", "lat": "21.48", "lng": 109.1})
+    assert r.status_code < 300, r.text[:300]
 
 
 def test_a_csv_line_with_a_nul_is_dead_lettered_not_cleaned(tmp_path: Path) -> None:

@@ -624,6 +624,8 @@ class Tally:
     sent: int = 0
     accepted: int = 0
     server_errors: list[str] = field(default_factory=list)
+    # A JSON true a number field took as 1 (pydantic's lax mode): a client's mistake, to be 422.
+    truths: list[str] = field(default_factory=list)
     base: dict[str, str] = field(default_factory=dict)  # route → refused base: why
     routes: int = 0
     cases: set[str] = field(default_factory=set)  # the cases accepted requests wrote to
@@ -682,6 +684,8 @@ def _run_route(sender: Sender, targets: Targets, schemas: Schemas, method: str, 
                     f"{route} {'.'.join(map(str, where))}={_show(value)}: {resp.status_code} {resp.text[:120]}"
                 )
             elif resp.status_code < 300:
+                if value is True and resolved.get("type") in ("integer", "number"):
+                    tally.truths.append(f"{route} {'.'.join(map(str, where))}=true: {resp.status_code}")
                 _note_cases(tally, route, subs, resp)
                 subs = targets.make(spec.target)  # it used its target up
 
@@ -756,6 +760,7 @@ def test_no_body_value_at_the_edge_makes_a_server_error_or_stops_a_view() -> Non
           f"{len(tally.cases)} cases read back; {took:.0f}s "
           f"({', '.join(f'{k} {v:.0f}s' for k, v in tally.seconds.items())})")
     assert not tally.server_errors, "\n".join(tally.server_errors)
+    assert not tally.truths, "\n".join(tally.truths)
     assert tally.routes >= 60  # the schema still lists the write routes with their bodies
     assert not tally.stale, f"routes in ROUTES that the API no longer has: {tally.stale}"
     refused = {r: why for r, why in tally.base.items() if tuple(r.split(" ", 1)) not in NOT_ACCEPTED}
