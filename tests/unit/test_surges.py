@@ -1,6 +1,10 @@
 """主动治理: the surge detector finds the storm day the simulator plants (the right day, the
-storm's categories, across the district's streets) and nothing in a quiet simulated month;
-repeated places; the Poisson tail; 诉源治理 figures. Fixed instants: no test reads the clock."""
+storm's categories, across the district's streets) and nothing on the month's other days and
+weeks; repeated places; the Poisson tail; 诉源治理 figures. Fixed instants: no test reads the clock.
+
+The month's ordinary days are the false-alarm check: every tested day but the storm's (20 of
+them) and every week but its own must raise no flag. A second, storm-free simulated month
+checked the same on another seed and cost five minutes of CI's setup; it was dropped."""
 
 from __future__ import annotations
 
@@ -38,13 +42,6 @@ def run(tmp: Path, seed: int, storm: bool) -> Runtime:
 @pytest.fixture(scope="module")
 def stormy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     runtime = run(tmp_path_factory.mktemp("storm"), 7, True)
-    yield runtime
-    runtime.close()
-
-
-@pytest.fixture(scope="module")
-def quiet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    runtime = run(tmp_path_factory.mktemp("quiet"), 11, False)
     yield runtime
     runtime.close()
 
@@ -87,13 +84,6 @@ def test_the_storm_week_stands_out_too(stormy: Runtime) -> None:
     monday = STORM - dt.timedelta(days=STORM.weekday())
     assert rows and {r["from"] for r in rows} == {monday}
     assert {r["category"] for r in rows} <= STORM_CATEGORIES
-
-
-def test_a_quiet_month_raises_no_flag(quiet: Runtime) -> None:
-    for window in ("day", "week"):
-        out = scan(quiet, window)
-        assert [w for w in out["windows"] if w["tested"]], window
-        assert out["rows"] == [], [(r["from"], r["place_name"], r["category_name"], r["count"], r["baseline"]) for r in out["rows"]]
 
 
 def test_repeated_places_are_one_address_and_several_callers(stormy: Runtime) -> None:
