@@ -15,6 +15,7 @@ up from the shared log, and the deadline clock runs in the one holding its lease
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import logging
 import os
@@ -99,7 +100,24 @@ def build_server(clock_interval: float, demo: bool) -> tuple[FastAPI, Callable[[
         stop.set()
         runtime.close()
 
+    _settle_heap()
     return app, close
+
+
+# Python's default: collect the youngest generation every 700 net allocations. A request
+# allocates thousands of objects, so collections ran inside every request, and the older
+# generations' collections walked the whole start-up heap (config, catalogue, routes, the
+# app): that set /healthz's p99 under load (bench/RESULTS.md, "API write path").
+YOUNG_COLLECTION_EVERY = 50_000
+
+
+def _settle_heap() -> None:
+    """After start-up: what was built so far lives as long as the process, so the collector
+    stops walking it (``gc.freeze``), and the youngest generation is collected less often. Reference
+    counting still frees everything that is not in a cycle at once."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
 
 
 # How ``serve --workers`` hands its options to the worker processes (they import this module
