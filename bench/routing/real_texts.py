@@ -76,7 +76,7 @@ HELDOUT_SLOTS = (1, 4, 7)  # of every ten texts of a category, by hash order: ~3
 # The corpus grows in releases, appended at the end of the file. The rule runs within each
 # release, so adding texts never moves an earlier text between train and heldout: a text once
 # held out is never trained on later, and one once trained on never becomes a test text.
-RELEASES = (372, 630, 659, 959)  # the last id number (rt-NNNN) of each earlier release; later ids: the current
+RELEASES = (372, 630, 659, 959, 1110)  # the last id number (rt-NNNN) of each earlier release; later ids: the current
 
 
 # ---- corpus ------------------------------------------------------------------------------------
@@ -686,7 +686,9 @@ on new texts: its figures are optimistic and it was not adopted on them."""
 
 RULES_AFTER = """**Adopted**: confidence ≥ t with t chosen so that the Clopper–Pearson upper bound of the
 CV error is ≤ 3 %, the stricter of the two districts: `router.dispatch.confidence: 0.97`
-(engine/config.py `DispatchRule`). On the 767 train texts of the fifth release the rule picked
+(engine/config.py `DispatchRule`). On the 872 train texts of the sixth release the rule picks
+0.95 in both districts (nested CV precision 0.984 at 57 % coverage; "Before and after the sixth
+release"). On the 767 train texts of the fifth release it picked
 0.96 in the demo district and 0.97 in the second (0.95 in both on the 663 texts of release 4,
 0.97 on the 456 before it); with the lexicon words for the weak categories (issue #16, "What
 was tried") it picks 0.95 in both (nested CV precision 0.987 / 0.989 at 60 % coverage). The
@@ -702,7 +704,54 @@ others are unsure), so it was not adopted within the latency budget. A vague cal
 and no issue word of any category, `engine/routing/learning/consultation.py`) is never
 dispatched; no train text is one."""
 
-NOTES = """## A stronger sentence model beside the readers: bge-small-zh-v1.5 (issue #16; measured, not adopted)
+NOTES = """## Before and after the sixth release (issue #16 floors: top level ≥ 0.93, dispatched precision ≥ 0.97)
+
+The sixth release added 154 texts (rt-1111 … rt-1264: 105 train, 49 held out, split by the
+rule), searched for the categories train-split CV finds weakest (其他, 公安, 住房, 城管, 民政);
+labelled before any router run (tests/data/real_texts/README.md). Before: the router of
+`8b8a839` (fitted on the 767 train texts of releases 1–5). After: the same code fitted on the
+872 train texts (`--export-train`); nothing else changed, the dispatch threshold stays 0.97.
+Both read the 392 held-out texts of all six releases, once each.
+
+| district | held-out texts | top-level accuracy | leaf accuracy | ECE | dispatched without a person: coverage / precision (0.97) |
+|---|---|---|---|---|---|
+| demo (haicheng), before | 392 | 0.878 (344/392): 301/343 of releases 1–5, 43/49 of the sixth | 0.716 | 0.038 | 48.5% / **0.968** |
+| demo (haicheng), after | 392 | **0.888** (348/392): 304/343, 44/49 | 0.712 | 0.029 | 51.3% / **0.975** |
+| second (gulou-xz), before | 392 | 0.880 (345/392): 302/343, 43/49 | 0.719 | 0.040 | 48.0% / 0.968 |
+| second (gulou-xz), after | 392 | **0.885** (347/392): 303/343, 44/49 | 0.709 | 0.031 | 51.0% / 0.975 |
+
+5-fold CV on the train split (`--cv`): 0.904 / 0.908 on the 872 texts (0.897 / 0.898 on the 767
+before), ECE 0.021 in both; the Clopper–Pearson rule picks 0.95 in both districts (nested
+precision 0.984 at 57 % coverage), so 0.97 stays the stricter choice.
+
+What it says: the new held-out rows hold a few texts the old router dispatched wrongly at high
+confidence, so on the wider held-out set the dispatched precision of the router before was
+0.968, under the 0.97 floor (it was 0.982 on the 343 rows of releases 1–5); fitted on the new
+train rows it is 0.975, meeting it at a little more coverage. Top-level accuracy gained four
+texts in the demo district and two in the second, at the rate each release has given (about
+one point per hundred train texts): at that rate the 0.93 floor, 365 of 392, would need several
+hundred more real train texts, and the search tool's pages are nearly used up (77 of the
+release's candidates came from pages already quoted). The five errors dispatched without a
+person (both districts the same): rt-0148 (a training school's refund, labelled market, read
+education), rt-0212 (construction dust: city_management / environment), rt-0276 (cars blocking a fire lane
+outside an estate: public_security / housing), rt-1134
+(rubbish in an estate with no 物业: housing / city_management) and rt-1183 (expired medicine
+from a pharmacy, labelled health, read market; 药品 is 市场监管's as much as 卫健's): labels another
+operator could have chosen, which the held-out rule leaves as they were labelled.
+
+## 咨询 recognised (fourteenth session)
+
+**咨询 (fourteenth session).** 16 of the 31 held-out 咨询 are now recognised (6 before), and
+the non-咨询 texts read as 咨询 stay at 1 of 312. The new form: a call of at most 40 characters
+that ends as a question and asks who is in charge, what the rule or standard is, how long or
+how much ("工伤向哪个部门申请？", "低保每月几号发放的？"); written from the train split's texts
+alone (train: 12 → 54 of 75 recognised, non-咨询 read as 咨询 1 of 692 before and after), the
+held-out texts read once to measure. The length bound is what keeps a complaint that ends by
+asking when it will be fixed out: every train text the form read wrongly was over 48
+characters. Top-level accuracy does not change (the category is still read); the dispatched
+share falls by the texts now kept for 直办 / the knowledge base.
+
+## A stronger sentence model beside the readers: bge-small-zh-v1.5 (issue #16; measured, not adopted)
 
 The question: does BAAI's bge-small-zh-v1.5, a Chinese sentence model, add to today's readers
 where "0.93 needs a stronger text model"? The model: the ONNX files inside langchain4j's jars on
