@@ -6,7 +6,7 @@ against the same app's ``GET /healthz`` under the same load (same tool, connecti
 The server is ``sanshi serve`` (uvicorn, embedded mode: the views catch up in a thread woken by
 each save and before every read; ``--workers N`` processes behind the port) in
 its own process on PostgreSQL. The load tool is ``wrk`` (Debian package) with a Lua script when
-it is installed, else a small httpx asyncio client in its own process.
+it is installed, else a small httpx asyncio client in its own process; ``--kafka`` needs wrk.
 
     python -m bench.api [--seconds 20] [--connections 16] [--workers N]
 """
@@ -627,6 +627,10 @@ def main(argv: list[str] | None = None) -> None:
                     help="with --kafka: the routing worker's nice value (0: as deployed)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
+    if args.kafka and not shutil.which("wrk"):
+        # The Kafka load (creates alternating with claims of a dispatched pool) is a wrk Lua
+        # script only; the httpx client drives the embedded load alone.
+        ap.error("--kafka needs wrk (Debian: apt-get install wrk)")
     with Services(kafka=args.kafka) as services:
         if args.kafka:
             pool = args.pool or 1600 * args.rounds
