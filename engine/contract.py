@@ -171,21 +171,6 @@ Login = Annotated[
 ]
 SearchText = Annotated[str, StringConstraints(max_length=MAX_SEARCH), AfterValidator(check_text), _at_most(MAX_SEARCH)]
 
-# ---- numbers -------------------------------------------------------------------------------
-
-
-def _refuse_truth_value(kind: str, message: str) -> BeforeValidator:
-    def check(value: Any) -> Any:
-        if isinstance(value, bool):  # bool is an int in Python: checked before pydantic's lax int
-            raise PydanticCustomError(kind, message)
-        return value
-
-    return BeforeValidator(check)
-
-
-WholeNumber = Annotated[int, _refuse_truth_value("int_type", "须为整数")]
-Number = Annotated[float, _refuse_truth_value("float_type", "须为数字")]
-
 # ---- messages ------------------------------------------------------------------------------
 
 VALIDATION_ZH = {
@@ -244,6 +229,23 @@ def problem_zh(err: Mapping[str, Any]) -> str:
         return "不是合法的时间（ISO 8601）"
     return str(err.get("msg", "无效"))
 
+
+# ---- numbers -------------------------------------------------------------------------------
+
+
+def _refuse_truth_value(kind: str) -> BeforeValidator:
+    """A truth value refused as pydantic's own wrong-type error ``kind``, in its Chinese label."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, bool):  # bool is an int in Python: checked before pydantic's lax int
+            raise PydanticCustomError(kind, VALIDATION_ZH[kind])
+        return value
+
+    return BeforeValidator(check)
+
+
+WholeNumber = Annotated[int, _refuse_truth_value("int_type")]
+Number = Annotated[float, _refuse_truth_value("float_type")]
 
 # ---- times ---------------------------------------------------------------------------------
 

@@ -33,15 +33,15 @@ NOW = START + dt.timedelta(days=DAYS + 3)
 STORM_CATEGORIES = {p.category for p in PROBLEMS if p.surge_weight > 0}
 
 
-def run(tmp: Path, seed: int, storm: bool) -> Runtime:
-    runtime = bootstrap(Settings.from_env({"SANSHI_DB": f"sqlite:///{tmp / f'sim{seed}.db'}"}))
-    simulate(runtime, days=DAYS, start=START, seed=seed, scale=1.0, surge=storm)
+def run(tmp: Path) -> Runtime:
+    runtime = bootstrap(Settings.from_env({"SANSHI_DB": f"sqlite:///{tmp / 'sim.db'}"}))
+    simulate(runtime, days=DAYS, start=START, seed=7, scale=1.0, surge=True)
     return runtime
 
 
 @pytest.fixture(scope="module")
 def stormy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    runtime = run(tmp_path_factory.mktemp("storm"), 7, True)
+    runtime = run(tmp_path_factory.mktemp("storm"))
     yield runtime
     runtime.close()
 
