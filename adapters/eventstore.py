@@ -32,8 +32,13 @@ in the new version before moving the pin (``LIBRARY_INTERNALS`` lists the same):
 - ``eventsourcing.postgres.PostgresApplicationRecorder._notify_channel``: called by it;
 - ``eventsourcing.postgres.PostgresApplicationRecorder._fetch_ids_after_insert_events``: reads
   the ids the replacement's statement returns (a ``notification_id`` column, in insert order);
-- ``eventsourcing.postgres.PostgresApplicationRecorder.insert_events``: its pipelined path (not
-  the database-function one, which sanshi leaves off) is what calls the replacement.
+- ``eventsourcing.postgres.PostgresApplicationRecorder.insert_events``: replaced by
+  :meth:`SanshiPostgresRecorder.insert_events` for a plain save (lock, notify and insert in one
+  server-side function, called in autocommit); its pipelined path (not its own
+  database-function one, which sanshi leaves off) still serves a save with keyword arguments
+  and is what calls the insert's replacement. The function takes the library's lock timeout
+  and notifies the library's channel (the recorder's ``channel_name``, the datastore's
+  ``lock_timeout``), as ``_lock_table`` and ``_notify_channel`` do.
 """
 
 from __future__ import annotations
@@ -43,9 +48,15 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import ProcessingEvent
-from eventsourcing.persistence import Recording, StoredEvent
+from eventsourcing.persistence import (
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    Recording,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from eventsourcing.utils import EnvType
+from eventsourcing.utils import EnvType, retry
 from psycopg import Cursor
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
@@ -81,13 +92,20 @@ LIBRARY_INTERNALS: tuple[str, ...] = (
 
 
 class SanshiPostgresRecorder(PostgresApplicationRecorder):
-    """eventsourcing's PostgreSQL recorder, with two changes for intake:
+    """eventsourcing's PostgreSQL recorder, with three changes:
 
     - the insert sends four arrays of plain types in binary (``unnest(%b::uuid[],
       %b::bigint[], %b::text[], %b::bytea[])``) instead of one array of composite rows in text,
       which psycopg builds value by value in Python, escaping every byte of the state. Same
       statement otherwise: same table lock, same notify, same ``RETURNING notification_id`` in
       insert order;
+    - a plain save is one call of a server-side function (``<table>_insert``: lock, notify,
+      insert) in autocommit, so the table's exclusive lock is released by the server's commit
+      at the end of that statement. The library's path holds the lock across a round trip
+      and the client's return to send ``COMMIT``; in a process whose threads share the GIL
+      (the API's request pool, the worker's consumer) that return waited for the interpreter,
+      and every other writer queued behind it (bench/RESULTS.md, API write path, twentieth
+      session);
     - reads of several aggregates in one query (merge targets, re-sends of a batch).
     """
 
@@ -107,6 +125,28 @@ class SanshiPostgresRecorder(PostgresApplicationRecorder):
         self.existing_statement = SQL(
             "SELECT DISTINCT originator_id FROM {} WHERE originator_id = ANY(%s::{}[])"
         ).format(table, id_type)
+        function = SQL("{}.{}").format(
+            Identifier(datastore.schema), Identifier(f"{events_table_name}_insert"))
+        # The library's lock statements and notify, in the order _insert_stored_events sends
+        # them, then the same insert; one statement's transaction holds the lock.
+        self.create_insert_function_statement = SQL(
+            "CREATE OR REPLACE FUNCTION {function}("
+            "ids {id_type}[], versions bigint[], topics text[], states bytea[]) "
+            "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ "
+            "BEGIN "
+            "SET LOCAL lock_timeout = '{lock_timeout}s'; "
+            "LOCK TABLE {table} IN EXCLUSIVE MODE; "
+            "NOTIFY {channel}; "
+            "RETURN QUERY INSERT INTO {table} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(ids, versions, topics, states) RETURNING notification_id; "
+            "END; $BODY$"
+        ).format(
+            function=function, id_type=id_type, table=table,
+            lock_timeout=datastore.lock_timeout, channel=Identifier(self.channel_name),
+        )
+        self.call_insert_function_statement = SQL(
+            "SELECT * FROM {}(%b::{}[], %b::bigint[], %b::text[], %b::bytea[])"
+        ).format(function, id_type)
 
     def create_table(self) -> None:
         """The library's, under a PostgreSQL advisory lock held for its length. Its ``CREATE
@@ -118,8 +158,34 @@ class SanshiPostgresRecorder(PostgresApplicationRecorder):
             conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
             try:
                 super().create_table()
+                conn.execute(self.create_insert_function_statement)
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """One statement for a plain save (the same retries as the library's); the library's
+        transaction for nothing to insert or anything passed beside the events (the
+        application's save passes ``tracking=None`` for a plain save)."""
+        if any(v is not None for v in kwargs.values()) or not stored_events:
+            library: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+            return library
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            if not conn.autocommit:  # the library's pool hands out autocommit connections
+                raise ProgrammingError("the event store's connections must be autocommit")
+            curs.execute(
+                self.call_insert_function_statement,
+                (
+                    [e.originator_id for e in stored_events],
+                    [e.originator_version for e in stored_events],
+                    [e.topic for e in stored_events],
+                    [e.state for e in stored_events],
+                ),
+                prepare=True,
+            )
+            return [int(row[0]) for row in curs.fetchall()]
 
     def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
