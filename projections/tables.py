@@ -24,6 +24,7 @@ queries are aggregates, so plain tables are both faster and easier to read.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 from sqlalchemy import (
@@ -47,6 +48,7 @@ from sqlalchemy import (
     event,
     text,
 )
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import StaticPool
 
 from engine.deadlines import SHANGHAI
@@ -556,7 +558,43 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True)
+    return ping_when_idle(create_engine(url, pool_size=5, max_overflow=10))
+
+
+# A connection back in the pool for less than this is taken as alive without asking.
+IDLE_BEFORE_PING_S = 2.0
+
+
+def ping_when_idle(engine: Engine, idle_seconds: float = IDLE_BEFORE_PING_S) -> Engine:
+    """SQLAlchemy's ``pool_pre_ping`` check, made only for a connection that has sat in the
+    pool for ``idle_seconds`` or more (the pool's checkin and checkout events).
+
+    ``pool_pre_ping`` sends ``SELECT 1`` at every checkout: under load that is one round trip
+    more for every statement, and the API's read audit (one insert) paid two (bench/RESULTS.md,
+    API write path, twentieth session). A connection used a moment ago is as alive as the
+    last statement proved it; one that died since fails its statement with a disconnect
+    error, which makes SQLAlchemy discard the pool's older connections, as a failed ping
+    would have. A connection that fails this check is replaced before it is handed out (the
+    checkout event's ``DisconnectionError``)."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["sanshi_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("sanshi_idle_since")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        dialect = engine.dialect
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as e:
+            if dialect.is_disconnect(e, dbapi_connection, None):
+                raise DisconnectionError(str(e)) from e
+            raise
+
+    return engine
 
 
 # The advisory lock's key under which tables are created on PostgreSQL: "sanshiRM" read as a

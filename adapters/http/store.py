@@ -31,7 +31,7 @@ from sqlalchemy.pool import StaticPool
 
 from engine.deadlines import SHANGHAI
 from engine.settings import Settings
-from projections.tables import create_schema
+from projections.tables import create_schema, ping_when_idle
 
 metadata = MetaData()
 
@@ -73,7 +73,7 @@ def sql_engine_for(settings: Settings) -> Engine:
         )
     if url.startswith("sqlite:"):
         return create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-    return create_engine(url, pool_pre_ping=True)
+    return ping_when_idle(create_engine(url))
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from sqlalchemy.pool import StaticPool
 
 from adapters.channels import DeadLetter
 from adapters.channels.privacy import redact_raw
-from projections.tables import create_schema
+from projections.tables import create_schema, ping_when_idle
 
 from .sealing import Sealer
 
@@ -71,7 +71,7 @@ def _engine_for(url: str) -> Engine:
     """Only when the runtime has no views engine to share. SQLite: explicit ``BEGIN`` (and
     ``BEGIN IMMEDIATE`` on request) instead of the driver's implicit transactions."""
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        return ping_when_idle(create_engine(url))
     kwargs: dict[str, Any] = {"connect_args": {"timeout": 30, "check_same_thread": False}}
     if url in ("sqlite://", "sqlite:///:memory:"):
         kwargs["poolclass"] = StaticPool
