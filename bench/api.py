@@ -592,6 +592,29 @@ def run_kafka(services: Services, seconds: float = 20.0, connections: int = 16,
     ]
 
 
+LOCK_WAIT_SETTINGS = {"log_lock_waits": "on", "deadlock_timeout": "'10ms'",
+                      "log_min_duration_statement": "'20ms'"}
+
+
+def log_lock_waits(services: Services) -> Path:
+    """PostgreSQL logs every lock wait over 10 ms and every statement over 20 ms (its own
+    server only); the log's path, to count them after the run."""
+    if services.pg is None:
+        raise SystemExit("--log-lock-waits needs the bench's own PostgreSQL (no SANSHI_BENCH_PG)")
+    with psycopg.connect(services.pg_url, autocommit=True) as conn:
+        for name, value in LOCK_WAIT_SETTINGS.items():
+            conn.execute(f"ALTER SYSTEM SET {name} = {value}")
+        conn.execute("SELECT pg_reload_conf()")
+    return services.pg.logfile
+
+
+def lock_wait_counts(log: Path) -> dict[str, int]:
+    """Waits for a lock past 10 ms, and statements over 20 ms, in PostgreSQL's log."""
+    text = log.read_text(encoding="utf-8", errors="replace")
+    return {"lock_waits_over_10ms": len(re.findall(r"still waiting for \w+Lock", text)),
+            "statements_over_20ms": len(re.findall(r"LOG:\s+duration: ", text))}
+
+
 def _totals(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Several wrk runs as one: requests and CPU summed; p50 and p99 the median of the runs'
     (percentiles of separate runs cannot be merged exactly)."""
@@ -625,6 +648,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="with --kafka: /healthz and the write load alternate this many times")
     ap.add_argument("--worker-nice", type=int, default=0,
                     help="with --kafka: the routing worker's nice value (0: as deployed)")
+    ap.add_argument("--log-lock-waits", action="store_true",
+                    help="PostgreSQL logs lock waits over 10 ms and statements over 20 ms; "
+                         "their counts are printed after the run")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     if args.kafka and not shutil.which("wrk"):
@@ -632,12 +658,15 @@ def main(argv: list[str] | None = None) -> None:
         # script only; the httpx client drives the embedded load alone.
         ap.error("--kafka needs wrk (Debian: apt-get install wrk)")
     with Services(kafka=args.kafka) as services:
+        pg_log = log_lock_waits(services) if args.log_lock_waits else None
         if args.kafka:
             pool = args.pool or 1600 * args.rounds
             results = run_kafka(services, args.seconds, args.connections, args.workers, pool,
                                 args.profile, args.rounds, args.worker_nice)
         else:
             results = run(services, args.seconds, args.connections, args.tool, args.workers)
+        if pg_log is not None:
+            print("PostgreSQL:", json.dumps(lock_wait_counts(pg_log)))
     print_table(results)
     payload = [r.to_dict() for r in results]
     print(json.dumps(payload, ensure_ascii=False, indent=1))

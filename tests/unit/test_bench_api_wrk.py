@@ -1,9 +1,10 @@
 """bench.api's wrk runs: a run in which not one request completed is run again, longer, instead
 of becoming a baseline of 0 (ci18: /healthz completed nothing in 2 s on a busy machine, and the
-smoke test's ratio had nothing to divide by)."""
+smoke test's ratio had nothing to divide by); and the PostgreSQL log counts of `--log-lock-waits`."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,3 +36,17 @@ def test_it_gives_up_after_sixteen_seconds_and_says_nothing_completed(monkeypatc
     monkeypatch.setattr(api, "_run_wrk_once", once)
     assert api.run_wrk("http://127.0.0.1:1/healthz", "", 2.0, 16)["requests"] == 0
     assert asked == [2.0, 4.0, 8.0, 16.0]
+
+
+def test_lock_waits_and_slow_statements_are_counted_from_postgres_log(tmp_path: Path) -> None:
+    log = tmp_path / "postgres.log"
+    log.write_text(
+        "2026-12-05 04:19:59.247 UTC [27044] LOG:  process 27044 still waiting for ExclusiveLock"
+        " on relation 16390 of database 16385 after 10.085 ms\n"
+        "2026-12-05 04:19:59.247 UTC [27044] DETAIL:  Process holding the lock: 28059.\n"
+        "2026-12-05 04:19:59.250 UTC [27044] LOG:  process 27044 acquired ExclusiveLock on"
+        " relation 16390 of database 16385 after 13.2 ms\n"
+        "2026-12-05 04:19:59.251 UTC [27044] LOG:  duration: 31.2 ms  execute <unnamed>: SELECT 1\n",
+        encoding="utf-8",
+    )
+    assert api.lock_wait_counts(log) == {"lock_waits_over_10ms": 1, "statements_over_20ms": 1}
