@@ -91,6 +91,16 @@ LIBRARY_INTERNALS: tuple[str, ...] = (
 """What this module copies, replaces or calls beyond the library's public API."""
 
 
+def _columns(stored_events: Sequence[StoredEvent]) -> tuple[list[Any], list[int], list[str], list[bytes]]:
+    """The insert's four arrays (``unnest``'s columns), sent in binary."""
+    return (
+        [e.originator_id for e in stored_events],
+        [e.originator_version for e in stored_events],
+        [e.topic for e in stored_events],
+        [e.state for e in stored_events],
+    )
+
+
 class SanshiPostgresRecorder(PostgresApplicationRecorder):
     """eventsourcing's PostgreSQL recorder, with three changes:
 
@@ -177,12 +187,7 @@ class SanshiPostgresRecorder(PostgresApplicationRecorder):
                 raise ProgrammingError("the event store's connections must be autocommit")
             curs.execute(
                 self.call_insert_function_statement,
-                (
-                    [e.originator_id for e in stored_events],
-                    [e.originator_version for e in stored_events],
-                    [e.topic for e in stored_events],
-                    [e.state for e in stored_events],
-                ),
+                _columns(stored_events),
                 prepare=True,
             )
             return [int(row[0]) for row in curs.fetchall()]
@@ -190,19 +195,12 @@ class SanshiPostgresRecorder(PostgresApplicationRecorder):
     def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        # The library's version is lock, notify, then its parent's composite insert; super()
-        # cannot be called without that insert, so the first two steps are called here.
+        # The library's path, taken only by a save with tracking (insert_events above). Its
+        # version is lock, notify, then its parent's composite insert; super() cannot be
+        # called without that insert, so the first two steps are called here.
         self._lock_table(curs)
         self._notify_channel(curs)
-        curs.execute(
-            self.insert_columns_statement,
-            (
-                [e.originator_id for e in stored_events],
-                [e.originator_version for e in stored_events],
-                [e.topic for e in stored_events],
-                [e.state for e in stored_events],
-            ),
-        )
+        curs.execute(self.insert_columns_statement, _columns(stored_events))
 
     def select_many(self, ids: Collection[UUID]) -> list[StoredEvent]:
         """Every event of these aggregates, by aggregate then version."""
