@@ -121,12 +121,17 @@ def test_a_batch_is_run_through_the_sentence_model_once(
     ]
     router.prepare(batch)
     assert len(encoded) == len(batch)  # one pass, every text once
+    # The background pass is held until every case is filed: started at once, it could embed
+    # a case before the check below read it (CI saw that), and the count would say nothing.
+    embed_later = router._embed_later
+    monkeypatch.setattr(router, "_embed_later", lambda: None)
     filed_without = 0
     for facts in batch:
         decided = router.decide(facts)
         assert decided.locality is not None and decided.category is not None
         router.case_opened(facts, decided.category, decided.locality)
         filed_without += router.index.get(facts.case_id).vector is None  # type: ignore[union-attr]
+    embed_later()
     router.wait_embedded(30)
     assert filed_without > 0  # the background pass had cases to embed ...
     assert all(router.index.get(f.case_id).vector is not None for f in batch)  # type: ignore[union-attr]
