@@ -496,7 +496,7 @@ def received_count(db_url: str) -> int:
 
 def start_profile(pid: int, seconds: float, out: Path | None) -> subprocess.Popen[bytes] | None:
     """py-spy over the server during the write load: folded stacks (``--format raw``), one line
-    per stack with its sample count, to sum by function (``python -m bench.api_profile``)."""
+    per stack with its sample count, to sum by function or by route."""
     if out is None:
         return None
     return subprocess.Popen(

@@ -1,0 +1,89 @@
+"""The intake producer on librdkafka (adapters/transport/rdkafka.py) against the real broker:
+a record counts as queued only once the broker holds it, each waiting thread is answered for
+its own record, and an unreachable broker is a failed send within the configured time, never a
+hang nor a record reported as queued."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from adapters.transport.kafka import KafkaSettings, ensure_topics
+from adapters.transport.placement import partition_of
+from adapters.transport.rdkafka import RdKafkaProducer
+from tests.support.services import free_port
+
+pytestmark = pytest.mark.kafka
+
+LOCALITIES = ["海城区/中街街道", "海城区/东街街道/茶亭路", "海城区/西街街道/贵州路", "银海区/福成镇"]
+
+
+def _read_all(
+    bootstrap: str, topic: str, partitions: int
+) -> list[tuple[bytes, bytes, dict[str, bytes], int]]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             consumer_timeout_ms=3000)
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        return [(m.key, m.value, dict(m.headers), m.partition) for m in consumer]
+    finally:
+        consumer.close()
+
+
+def test_each_thread_is_answered_for_its_own_record_and_the_broker_holds_every_one(
+    kafka_bootstrap: str,
+) -> None:
+    settings = KafkaSettings.from_env(kafka_bootstrap, environ={},
+                                      prefix=f"rdk{uuid.uuid4().hex[:8]}.")
+    ensure_topics(settings)
+    producer = RdKafkaProducer(settings.servers, "sanshi-test", 10_000)
+    offsets: dict[str, int | None] = {}
+    lock = threading.Lock()
+
+    def sender(n: int) -> None:
+        for k in range(25):
+            key = f"{LOCALITIES[(n + k) % len(LOCALITIES)]}|t{n}-{k}"
+            future = producer.send(settings.intake_topic, key=key.encode(),
+                                   value=f"记录{key}".encode(),
+                                   headers=[("sanshi-position", key.encode())])
+            offset = future.get(timeout=15)
+            assert future.is_done and future.exception is None
+            with lock:
+                offsets[key] = offset
+
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    producer.close(timeout=10)
+    assert len(offsets) == 200 and all(isinstance(o, int) for o in offsets.values())
+    stored = _read_all(kafka_bootstrap, settings.intake_topic, settings.partitions)
+    assert sorted(k.decode() for k, _, _, _ in stored) == sorted(offsets)  # each once, none lost
+    assert all(v == f"记录{k.decode()}".encode() and h["sanshi-position"] == k
+               for k, v, h, _ in stored)
+    # Each key on the partition the workers expect it on (placement.partition_of: murmur2, as
+    # kafka-python and Java's clients place it), not librdkafka's default CRC32 partitioner.
+    assert all(p == partition_of(k, settings.partitions) for k, _, _, p in stored)
+    assert len({p for *_, p in stored}) == settings.partitions
+
+
+def test_an_unreachable_broker_fails_the_send_in_the_configured_time() -> None:
+    producer = RdKafkaProducer([f"127.0.0.1:{free_port()}"], "sanshi-test", 2_000)
+    try:
+        started = time.monotonic()
+        future = producer.send("sanshi.intake", key=b"k", value=b"v")
+        with pytest.raises(KafkaError):
+            future.get(timeout=20)
+        waited = time.monotonic() - started
+        assert future.is_done and future.exception is not None
+        assert 1.0 <= waited < 10.0, waited  # librdkafka's message timeout, not 5 minutes
+    finally:
+        producer.close(timeout=1)
