@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 
 class DeliveryFailed(KafkaError):  # type: ignore[misc]
@@ -69,7 +69,7 @@ class RdKafkaProducer:
 
     def __init__(self, servers: list[str], client_id: str, timeout_ms: int,
                  **overrides: Any) -> None:
-        from confluent_kafka import Producer
+        from confluent_kafka import KafkaException, Producer
 
         config: dict[str, Any] = {
             "bootstrap.servers": ",".join(servers),
@@ -88,6 +88,13 @@ class RdKafkaProducer:
         }
         config.update(overrides)
         self._producer = Producer(config)
+        # Connect now, as kafka-python's producer does on construction: an unreachable broker
+        # is an error here (the intake then answers "Kafka unavailable" at once for a while),
+        # and the first record does not pay for the connection.
+        try:
+            self._producer.list_topics(timeout=timeout_ms / 1000)
+        except KafkaException as e:
+            raise KafkaConnectionError(f"{config['bootstrap.servers']}: {e}") from e
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="rdkafka-delivery", daemon=True)
         self._poller.start()
