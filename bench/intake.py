@@ -177,7 +177,9 @@ def producer_baseline(bootstrap: str, topic: str, n: int, values: list[bytes]) -
         "--topic", topic, "--num-records", str(n), "--throughput", "-1",
         "--payload-file", payloads, "--payload-delimiter", "\n",
         "--producer-props", f"bootstrap.servers={bootstrap}", "acks=all",
-        "enable.idempotence=true", "linger.ms=5", "batch.size=262144",
+        # The intake producer's settings (adapters/transport/rdkafka.py): no linger, and
+        # librdkafka's default batch size.
+        "enable.idempotence=true", "linger.ms=0", "batch.size=1000000",
     ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
