@@ -87,6 +87,7 @@ class RdKafkaProducer:
             "socket.connection.setup.timeout.ms": timeout_ms,
         }
         config.update(overrides)
+        self.linger_ms = int(config["linger.ms"])
         self._producer = Producer(config)
         # Connect now, as kafka-python's producer does on construction: an unreachable broker
         # is an error here (the intake then answers "Kafka unavailable" at once for a while),

@@ -13,9 +13,12 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaConnectionError, KafkaError
 
-from adapters.transport.kafka import KafkaSettings, ensure_topics
-from adapters.transport.placement import partition_of
+from adapters.channels import Parsed
+from adapters.transport.kafka import BATCH_LINGER_MS, KafkaIntake, KafkaSettings, ensure_topics
+from adapters.transport.placement import PlaceKeys, partition_of
 from adapters.transport.rdkafka import RdKafkaProducer
+from engine.config import load_config
+from tests.support import lifecycle
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.kafka
@@ -98,3 +101,27 @@ def test_a_record_the_broker_never_takes_fails_in_the_configured_time(kafka_boot
         assert time.monotonic() - started < 10.0  # librdkafka's message timeout, not 5 minutes
     finally:
         producer.close(timeout=1)
+
+
+def test_a_file_lingers_into_batches_and_a_single_record_is_sent_at_once(
+    kafka_bootstrap: str,
+) -> None:
+    """The API's create (one record) waits for nothing but its acknowledgement; an import's
+    records gather for a few milliseconds into shared requests. Every record lands once."""
+    settings = KafkaSettings.from_env(kafka_bootstrap, environ={},
+                                      prefix=f"rdk{uuid.uuid4().hex[:8]}.")
+    intake = KafkaIntake(settings, places=PlaceKeys(load_config()))
+    try:
+        one = intake.send([Parsed(lifecycle.intake(lifecycle.LAMP, lifecycle.LAMP_ADDRESS),
+                                  "http:1")])
+        many = intake.send([Parsed(lifecycle.intake(f"{lifecycle.LAMP}（{n}号灯杆）",
+                                                    lifecycle.LAMP_ADDRESS), f"file:{n}")
+                            for n in range(40)])
+        assert [o.status for o in one + many] == ["queued"] * 41
+        single, batch = intake._producer_for(1), intake._producer_for(40)
+        assert (single.linger_ms, batch.linger_ms) == (0, BATCH_LINGER_MS)
+    finally:
+        intake.close()
+    stored = _read_all(kafka_bootstrap, settings.intake_topic, settings.partitions)
+    positions = sorted(h["sanshi-position"].decode() for _, _, h, _ in stored)
+    assert positions == sorted(["http:1", *(f"file:{n}" for n in range(40))])
