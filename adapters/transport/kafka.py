@@ -300,5 +300,7 @@ def publish_dead_letters(producer: Any, settings: KafkaSettings, letters: Sequen
         for letter in letters
     ]
     producer.flush()
+    # Not get(timeout=0): librdkafka's flush can return while the polling thread is still
+    # running the last delivery callback, and the record would be reported as not stored.
     for future in futures:
-        future.get(timeout=0)
+        future.get(timeout=settings.max_block_ms / 1000 + 5.0)

@@ -48,10 +48,6 @@ class DeliveryFuture:
             self.offset = message.offset()
         self._settled.set()
 
-    def fail(self, error: KafkaError) -> None:
-        self.exception = error
-        self._settled.set()
-
     def get(self, timeout: float | None = None) -> int | None:
         """The record's offset once acknowledged; raises the delivery's error, or
         ``KafkaTimeoutError`` when no report came within ``timeout`` seconds."""
