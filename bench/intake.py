@@ -29,7 +29,7 @@ from typing import Any
 
 import psycopg
 
-from adapters.transport.kafka import KafkaIntake, KafkaSettings
+from adapters.transport.kafka import BATCH_LINGER_MS, KafkaIntake, KafkaSettings
 from adapters.transport.worker import Worker, WorkerOptions
 from bench.common import (
     Result,
@@ -177,9 +177,9 @@ def producer_baseline(bootstrap: str, topic: str, n: int, values: list[bytes]) -
         "--topic", topic, "--num-records", str(n), "--throughput", "-1",
         "--payload-file", payloads, "--payload-delimiter", "\n",
         "--producer-props", f"bootstrap.servers={bootstrap}", "acks=all",
-        # The intake producer's settings (adapters/transport/rdkafka.py): no linger, and
-        # librdkafka's default batch size.
-        "enable.idempotence=true", "linger.ms=0", "batch.size=1000000",
+        # The settings of the intake's batch producer, which publishes a file
+        # (adapters/transport/kafka.py, rdkafka.py), and librdkafka's default batch size.
+        "enable.idempotence=true", f"linger.ms={BATCH_LINGER_MS}", "batch.size=1000000",
     ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)

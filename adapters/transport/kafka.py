@@ -299,8 +299,7 @@ def publish_dead_letters(producer: Any, settings: KafkaSettings, letters: Sequen
         )
         for letter in letters
     ]
-    producer.flush()
-    # Not get(timeout=0): librdkafka's flush can return while the polling thread is still
-    # running the last delivery callback, and the record would be reported as not stored.
+    # Each record's own report, as KafkaIntake.send waits (not a flush and get(timeout=0):
+    # librdkafka's flush can return while the polling thread still runs the last callback).
     for future in futures:
         future.get(timeout=settings.max_block_ms / 1000 + 5.0)

@@ -10,7 +10,7 @@ step left is the delivery callback, run here by one polling thread, which wakes 
 that waits for that record.
 
 The interface is the subset of kafka-python's ``KafkaProducer`` the transport uses (``send``
-returning a future with ``get``/``exception``/``is_done``, ``flush``, ``close``), so
+returning a future with ``get``/``exception``/``is_done``, ``close``), so
 ``KafkaIntake`` and ``publish_dead_letters`` take either. Errors are kafka-python's
 ``KafkaError`` subclasses, the one family the transport catches.
 """
@@ -113,12 +113,6 @@ class RdKafkaProducer:
         except KafkaException as e:
             raise KafkaError(str(e)) from e
         return future
-
-    def flush(self, timeout: float | None = None) -> None:
-        """Wait until every record sent so far has its delivery report."""
-        left = self._producer.flush(-1 if timeout is None else timeout)
-        if left:
-            raise KafkaTimeoutError(f"{left} records not acknowledged within {timeout} s")
 
     def close(self, timeout: float | None = None) -> None:
         try:
