@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -189,26 +190,29 @@ class KafkaIntake:
         self._topics_checked = False
         self._sealer = sealer_for(settings.cipher_key)
         self._down_until = 0.0
+        # The API's first requests arrive together: one of them makes each producer and checks
+        # the topics, the others wait for it (unlocked, each made its own producer and left
+        # it running, and sent before the topics it checked had leaders).
+        self._making = threading.Lock()
 
     @property
     def producer(self) -> Any:
-        if self._producer is None:
-            self._producer = make_intake_producer(self.settings)
-        self._check_topics()
-        return self._producer
+        return self._producer_for(1)
 
     def _producer_for(self, records: int) -> Any:
-        if records <= 1:
-            return self.producer
-        if self._batch_producer is None:
-            self._batch_producer = make_intake_producer(self.settings, BATCH_LINGER_MS)
-        self._check_topics()
-        return self._batch_producer
-
-    def _check_topics(self) -> None:
-        if not self._topics_checked:
-            ensure_topics(self.settings)
-            self._topics_checked = True
+        single = records <= 1
+        made = self._producer if single else self._batch_producer
+        if made is not None and self._topics_checked:
+            return made
+        with self._making:
+            if single and self._producer is None:
+                self._producer = make_intake_producer(self.settings)
+            elif not single and self._batch_producer is None:
+                self._batch_producer = make_intake_producer(self.settings, BATCH_LINGER_MS)
+            if not self._topics_checked:
+                ensure_topics(self.settings)
+                self._topics_checked = True
+            return self._producer if single else self._batch_producer
 
     def send(self, items: Sequence[Parsed], principal: str = DEFAULT_PRINCIPAL) -> list[IntakeOutcome]:
         try:

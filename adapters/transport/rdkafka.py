@@ -17,10 +17,13 @@ returning a future with ``get``/``exception``/``is_done``, ``close``), so
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
 from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+
+log = logging.getLogger(__name__)
 
 
 class DeliveryFailed(KafkaError):  # type: ignore[misc]
@@ -42,10 +45,16 @@ class DeliveryFuture:
         return self._settled.is_set()
 
     def settle(self, error: Any, message: Any) -> None:
+        offset = message.offset()
         if error is not None:
             self.exception = DeliveryFailed(str(error))
+        elif offset is None or offset < 0:
+            # With acks=all the broker's answer carries the record's offset. A report without
+            # one is a record nobody can show was stored (the idempotent producer's implicit
+            # acknowledgement did this): answered as not published, the sender tries again.
+            self.exception = DeliveryFailed("delivery reported without an offset")
         else:
-            self.offset = message.offset()
+            self.offset = offset
         self._settled.set()
 
     def get(self, timeout: float | None = None) -> int | None:
@@ -59,7 +68,8 @@ class DeliveryFuture:
 
 
 class RdKafkaProducer:
-    """An idempotent, ``acks=all`` producer whose futures are settled by a polling thread."""
+    """An ``acks=all`` producer, one request in flight per broker, whose futures are settled by
+    a polling thread."""
 
     POLL_S = 0.1  # the polling thread's wait when nothing is delivered; a report wakes it at once
 
@@ -70,8 +80,16 @@ class RdKafkaProducer:
         config: dict[str, Any] = {
             "bootstrap.servers": ",".join(servers),
             "client.id": client_id,
-            "enable.idempotence": True,  # implies acks=all and ordered retries
+            # Not librdkafka's idempotence: a new producer's first request to a partition that
+            # was refused (a topic just created, a leader moving) while a later request to it
+            # succeeded had its records reported delivered ("implicitly acked") though the
+            # broker never stored them (tests/integration/test_rdkafka_producer.py; the same
+            # report: confluent-kafka-go#921). Instead: every record acknowledged by all
+            # replicas, one request in flight per broker so a retry cannot be overtaken, and a
+            # record sent twice by a retry lands once anyway (its case id is deterministic).
+            "enable.idempotence": False,
             "acks": "all",
+            "max.in.flight.requests.per.connection": 1,
             # A record is sent at once: the API sends one per request and waits for it.
             "linger.ms": 0,
             # A key lands on the partition Java's clients and kafka-python choose (murmur2),
@@ -81,6 +99,9 @@ class RdKafkaProducer:
             # An unreachable broker: the record's delivery fails after this, not after 5 min.
             "message.timeout.ms": timeout_ms,
             "socket.connection.setup.timeout.ms": timeout_ms,
+            # librdkafka's own lines ("Connect to … failed") through Python's logging, with the
+            # service's other messages, not printed on stderr beside a CLI's Chinese output.
+            "logger": log,
         }
         config.update(overrides)
         self.linger_ms = int(config["linger.ms"])
