@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from adapters.channels import DeadLetter, Parsed
 
@@ -171,6 +171,13 @@ def _headers(position: str, channel: str, principal: str | None = None) -> list[
     return headers
 
 
+def _broker_unreachable(error: Exception | None) -> bool:
+    from .rdkafka import DeliveryFailed
+
+    return isinstance(error, KafkaTimeoutError) or (
+        isinstance(error, DeliveryFailed) and error.unreachable)
+
+
 class KafkaUnavailable(KafkaError):  # type: ignore[misc]
     """The broker did not answer a moment ago: do not wait for it again yet."""
 
@@ -261,6 +268,11 @@ class KafkaIntake:
                     future.get(timeout=wait_s)
                 except KafkaError as e:
                     error = e
+            if _broker_unreachable(error):
+                # The broker went away after the producer was made: each request would wait
+                # the whole timeout for its 503 while holding a server thread; for a few
+                # seconds the next ones are answered at once, as when it was never reached.
+                self._down_until = time.monotonic() + 5.0
             if error is not None:
                 outcomes.append(
                     IntakeOutcome(

@@ -27,7 +27,19 @@ log = logging.getLogger(__name__)
 
 
 class DeliveryFailed(KafkaError):  # type: ignore[misc]
-    """The broker did not take the record (librdkafka's delivery report carried an error)."""
+    """The broker did not take the record (librdkafka's delivery report carried an error).
+    ``unreachable``: no broker answered in time, as opposed to a broker refusing this record."""
+
+    def __init__(self, message: str, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+def _unreachable(error: Any) -> bool:
+    from confluent_kafka import KafkaError as RdError
+
+    return error.code() in (RdError._MSG_TIMED_OUT, RdError._TIMED_OUT, RdError._TRANSPORT,
+                            RdError._ALL_BROKERS_DOWN)
 
 
 class DeliveryFuture:
@@ -47,7 +59,7 @@ class DeliveryFuture:
     def settle(self, error: Any, message: Any) -> None:
         offset = message.offset()
         if error is not None:
-            self.exception = DeliveryFailed(str(error))
+            self.exception = DeliveryFailed(str(error), unreachable=_unreachable(error))
         elif offset is None or offset < 0:
             # With acks=all the broker's answer carries the record's offset. A report without
             # one is a record nobody can show was stored (the idempotent producer's implicit

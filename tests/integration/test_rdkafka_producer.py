@@ -233,3 +233,51 @@ def test_the_first_requests_together_make_one_producer(kafka_bootstrap: str) -> 
     stored = _read_all(kafka_bootstrap, settings.intake_topic, settings.partitions)
     assert sorted(h["sanshi-position"].decode() for _, _, h, _ in stored) == sorted(
         f"http:{n}" for n in range(16))
+
+
+def test_a_broker_gone_away_is_waited_for_once_then_answered_at_once() -> None:
+    """The broker dies after the API's producer was made. The first create waits the timeout
+    and is answered failed (503); for the next few seconds creates are answered failed at once
+    instead of each holding a server thread for the whole timeout; once the broker is back and
+    the pause is over, a create is queued again. Nothing is reported queued while it is down."""
+    from tests.support.services import KafkaBroker, ServiceError
+
+    broker = KafkaBroker()
+    try:
+        broker.start()
+    except (ServiceError, OSError) as e:
+        from tests.conftest import _unavailable
+
+        _unavailable("KafkaBroker", e)
+    try:
+        settings = KafkaSettings.from_env(broker.bootstrap, environ={"SANSHI_KAFKA_TIMEOUT_MS": "3000"},
+                                          prefix=f"rdk{uuid.uuid4().hex[:8]}.")
+        assert settings.max_block_ms == 3000
+        intake = KafkaIntake(settings, places=PlaceKeys(load_config()))
+
+        def create(n: int) -> tuple[str, float]:
+            started = time.monotonic()
+            [outcome] = intake.send([Parsed(lifecycle.intake(f"{lifecycle.LAMP}（{n}号灯杆）",
+                                                             lifecycle.LAMP_ADDRESS), f"http:{n}")])
+            return outcome.status, time.monotonic() - started
+
+        try:
+            assert create(0)[0] == "queued"
+            broker.kill()
+            status, waited = create(1)
+            assert status == "failed" and waited < 3.0 + 5.0
+            later = [create(n) for n in range(2, 6)]
+            assert [s for s, _ in later] == ["failed"] * 4
+            assert max(w for _, w in later) < 0.5  # not the timeout again
+            broker.start()
+            deadline = time.monotonic() + 60
+            n, status = 6, "failed"
+            while status != "queued" and time.monotonic() < deadline:
+                status, _ = create(n)
+                n += 1
+                time.sleep(0.5)
+            assert status == "queued"
+        finally:
+            intake.close()
+    finally:
+        broker.stop()
