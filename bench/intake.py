@@ -179,7 +179,8 @@ def producer_baseline(bootstrap: str, topic: str, n: int, values: list[bytes]) -
         "--producer-props", f"bootstrap.servers={bootstrap}", "acks=all",
         # The settings of the intake's batch producer, which publishes a file
         # (adapters/transport/kafka.py, rdkafka.py), and librdkafka's default batch size.
-        "enable.idempotence=true", f"linger.ms={BATCH_LINGER_MS}", "batch.size=1000000",
+        "enable.idempotence=false", "max.in.flight.requests.per.connection=1",
+        f"linger.ms={BATCH_LINGER_MS}", "batch.size=1000000",
     ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)

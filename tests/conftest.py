@@ -30,6 +30,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn, TypeVar
 
 import pytest
 
@@ -70,11 +71,24 @@ def services_required() -> bool:
     )
 
 
-def _unavailable(what: str, err: BaseException) -> None:
+def _unavailable(what: str, err: BaseException) -> NoReturn:
     msg = f"{what} unavailable: {err}"
     if services_required():
         pytest.fail(msg, pytrace=False)
     pytest.skip(msg)
+
+
+OwnServer = TypeVar("OwnServer", PostgresServer, KafkaBroker)
+
+
+def own_server(server: OwnServer) -> OwnServer:
+    """A server of the test's own, to stop, kill or restart, started; one that cannot start
+    fails the test in CI and skips it elsewhere, as the shared fixtures do."""
+    try:
+        return server.start()
+    except (ServiceError, OSError) as e:
+        server.stop()
+        _unavailable(type(server).__name__, e)
 
 
 _startup: dict[str, float] = {}

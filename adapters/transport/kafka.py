@@ -26,6 +26,7 @@ from adapters.channels import DeadLetter, Parsed
 from .dead_letters import to_message
 from .placement import PlaceKeys
 from .port import DEFAULT_PRINCIPAL, IntakeOutcome
+from .rdkafka import DeliveryFailed, RdKafkaProducer
 from .sealing import sealer_for
 
 log = logging.getLogger("sanshi.intake.kafka")
@@ -137,12 +138,14 @@ def _wait_until_led(admin: Any, names: list[str], wait_s: float) -> None:
 # "Twenty-first session"). A single record (the API's create) is sent at once.
 BATCH_LINGER_MS = 5
 
+# After the broker could not be reached (at start-up, or a delivery no broker answered), every
+# record is answered "failed" at once for this long instead of each waiting the timeout again.
+PAUSE_WHEN_UNREACHABLE_S = 5.0
+
 
 def make_intake_producer(settings: KafkaSettings, linger_ms: int = 0) -> Any:
     """The producer intake records are sent with (the API, the importers): librdkafka's, whose
     network work does not wait for the interpreter (rdkafka.py says why)."""
-    from .rdkafka import RdKafkaProducer
-
     return RdKafkaProducer(settings.servers, "sanshi-intake", settings.max_block_ms,
                            **{"linger.ms": linger_ms})
 
@@ -171,9 +174,13 @@ def _headers(position: str, channel: str, principal: str | None = None) -> list[
     return headers
 
 
-def _broker_unreachable(error: Exception | None) -> bool:
-    from .rdkafka import DeliveryFailed
+def _report_wait_s(settings: KafkaSettings) -> float:
+    """How long to wait for a record's delivery report. The producer gives up on a record after
+    max_block_ms and reports it; the margin lets that report, not this wait, decide."""
+    return settings.max_block_ms / 1000 + 5.0
 
+
+def _broker_unreachable(error: Exception | None) -> bool:
     return isinstance(error, KafkaTimeoutError) or (
         isinstance(error, DeliveryFailed) and error.unreachable)
 
@@ -230,7 +237,7 @@ class KafkaIntake:
             if not isinstance(e, KafkaUnavailable):
                 log.warning("Kafka unavailable: %s", type(e).__name__)
                 # Later batches of the same import fail at once instead of waiting again.
-                self._down_until = time.monotonic() + 5.0
+                self._down_until = time.monotonic() + PAUSE_WHEN_UNREACHABLE_S
             return [
                 IntakeOutcome(
                     "failed",
@@ -257,9 +264,8 @@ class KafkaIntake:
                 future = e
             futures.append(future)
         # Each record's own acknowledgement, not a flush: a flush also waits for the records
-        # other request threads sent after this one. The producer gives up on a record after
-        # max_block_ms and reports it; the margin lets that report, not this wait, decide.
-        wait_s = self.settings.max_block_ms / 1000 + 5.0
+        # other request threads sent after this one.
+        wait_s = _report_wait_s(self.settings)
         outcomes = []
         for item, future in zip(items, futures, strict=True):
             error: Exception | None = future if isinstance(future, Exception) else None
@@ -272,7 +278,7 @@ class KafkaIntake:
                 # The broker went away after the producer was made: each request would wait
                 # the whole timeout for its 503 while holding a server thread; for a few
                 # seconds the next ones are answered at once, as when it was never reached.
-                self._down_until = time.monotonic() + 5.0
+                self._down_until = time.monotonic() + PAUSE_WHEN_UNREACHABLE_S
             if error is not None:
                 outcomes.append(
                     IntakeOutcome(
@@ -318,4 +324,4 @@ def publish_dead_letters(producer: Any, settings: KafkaSettings, letters: Sequen
     # Each record's own report, as KafkaIntake.send waits (not a flush and get(timeout=0):
     # librdkafka's flush can return while the polling thread still runs the last callback).
     for future in futures:
-        future.get(timeout=settings.max_block_ms / 1000 + 5.0)
+        future.get(timeout=_report_wait_s(settings))

@@ -24,7 +24,7 @@ from adapters.bootstrap import bootstrap
 from adapters.http import create_app
 from engine.settings import Settings
 from tests.faults.support import assert_each_once, received_counts, size
-from tests.support.services import PostgresServer, ServiceError
+from tests.support.services import PostgresServer
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -75,14 +75,9 @@ def _assert_unavailable(r: Any, took: float, what: str) -> None:
 
 @pytest.fixture
 def pg() -> Any:
-    server = PostgresServer()
-    try:
-        server.start()
-    except (ServiceError, OSError) as e:
-        server.stop()
-        from tests.conftest import _unavailable
+    from tests.conftest import own_server
 
-        _unavailable("PostgreSQL", e)
+    server = own_server(PostgresServer())
     try:
         yield server
     finally:

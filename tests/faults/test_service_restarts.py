@@ -29,6 +29,7 @@ from adapters.bootstrap import bootstrap
 from adapters.channels import read_path
 from adapters.transport import IngestReport, ingest
 from engine.settings import Settings
+from tests.conftest import own_server
 from tests.faults.support import (
     CLI,
     REPO,
@@ -44,7 +45,7 @@ from tests.faults.support import (
     size,
     wait_for,
 )
-from tests.support.services import KafkaBroker, PostgresServer, ServiceError, free_port
+from tests.support.services import KafkaBroker, PostgresServer, free_port
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -63,21 +64,12 @@ def _merge(corpora: list[Corpus]) -> tuple[set[uuid.UUID], int]:
     return expected, sum(c.broken for c in corpora)
 
 
-def _own(server: Any) -> Any:
-    try:
-        return server.start()
-    except (ServiceError, OSError) as e:
-        from tests.conftest import _unavailable
-
-        _unavailable(type(server).__name__, e)
-
-
 @pytest.mark.kafka
 @pytest.mark.postgres
 def test_kafka_killed_and_restarted_mid_stream(
     fresh_postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    broker = _own(KafkaBroker())
+    broker = own_server(KafkaBroker())
     try:
         prefix = f"fr{uuid.uuid4().hex[:8]}."
         monkeypatch.setenv("SANSHI_KAFKA_PREFIX", prefix)
@@ -160,7 +152,7 @@ def test_ingest_without_a_broker_says_so(tmp_path: Path) -> None:
 @pytest.mark.kafka
 @pytest.mark.postgres
 def test_postgres_crash_under_the_worker(kafka_bootstrap: str, tmp_path: Path) -> None:
-    pg = _own(PostgresServer())
+    pg = own_server(PostgresServer())
     try:
         url = pg.create_database("faults")
         _durable_commits(pg, "faults")
@@ -208,7 +200,7 @@ def test_postgres_crash_under_the_worker(kafka_bootstrap: str, tmp_path: Path) -
 
 @pytest.mark.postgres
 def test_postgres_crash_under_the_api(tmp_path: Path) -> None:
-    pg = _own(PostgresServer())
+    pg = own_server(PostgresServer())
     try:
         url = pg.create_database("faults_api")
         _durable_commits(pg, "faults_api")

@@ -10,7 +10,6 @@ import time
 import uuid
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaConnectionError, KafkaError
 
 from adapters.channels import Parsed
@@ -29,20 +28,8 @@ LOCALITIES = ["海城区/中街街道", "海城区/东街街道/茶亭路", "海
 def _read_all(
     bootstrap: str, topic: str, partitions: int
 ) -> list[tuple[bytes, bytes, dict[str, bytes], int]]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             consumer_timeout_ms=3000)
-    try:
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        return [(m.key, m.value, dict(m.headers), m.partition) for m in consumer]
-    finally:
-        consumer.close()
-
-
-def _positions_to_the_end(bootstrap: str, topic: str, partitions: int) -> set[str]:
-    """Every record's position header, read up to each partition's end as the broker has it
-    now (not until a quiet timeout)."""
+    """Every record (key, value, headers, partition), read up to each partition's end as the
+    broker has it now, not until a quiet timeout."""
     from confluent_kafka import Consumer
     from confluent_kafka import TopicPartition as Partition
 
@@ -53,18 +40,20 @@ def _positions_to_the_end(bootstrap: str, topic: str, partitions: int) -> set[st
                 for p in range(partitions)}
         consumer.assign([Partition(topic, p, 0) for p in range(partitions) if ends[p] > 0])
         read: dict[int, int] = dict.fromkeys(ends, 0)
-        positions: set[str] = set()
+        records = []
         give_up = time.monotonic() + 30
         while any(read[p] < ends[p] for p in ends) and time.monotonic() < give_up:
             message = consumer.poll(1.0)
             if message is None or message.error():
                 continue
             partition, offset = message.partition(), message.offset()
-            position = dict(message.headers() or [])["sanshi-position"]
-            assert partition is not None and offset is not None and isinstance(position, bytes)
+            key, value = message.key(), message.value()
+            assert partition is not None and offset is not None
+            assert isinstance(key, bytes) and isinstance(value, bytes)
             read[partition] = offset + 1
-            positions.add(position.decode())
-        return positions
+            headers = {h[0]: h[1] for h in message.headers() or [] if isinstance(h[1], bytes)}
+            records.append((key, value, headers, partition))
+        return records
     finally:
         consumer.close()
 
@@ -194,7 +183,8 @@ def test_records_sent_as_the_topic_is_created_are_all_acknowledged_and_stored(
                     acknowledged = [k for k in threads.map(send, range(16))]
             finally:
                 producer.close(timeout=10)
-            stored = _positions_to_the_end(kafka_bootstrap, topic, 4)
+            stored = {h["sanshi-position"].decode()
+                      for _, _, h, _ in _read_all(kafka_bootstrap, topic, 4)}
             if "" in acknowledged:
                 unanswered[topic] = [str(n) for n, k in enumerate(acknowledged) if not k]
             if missing := sorted(k for k in acknowledged if k and k not in stored):
@@ -240,15 +230,10 @@ def test_a_broker_gone_away_is_waited_for_once_then_answered_at_once() -> None:
     and is answered failed (503); for the next few seconds creates are answered failed at once
     instead of each holding a server thread for the whole timeout; once the broker is back and
     the pause is over, a create is queued again. Nothing is reported queued while it is down."""
-    from tests.support.services import KafkaBroker, ServiceError
+    from tests.conftest import own_server
+    from tests.support.services import KafkaBroker
 
-    broker = KafkaBroker()
-    try:
-        broker.start()
-    except (ServiceError, OSError) as e:
-        from tests.conftest import _unavailable
-
-        _unavailable("KafkaBroker", e)
+    broker = own_server(KafkaBroker())
     try:
         settings = KafkaSettings.from_env(broker.bootstrap, environ={"SANSHI_KAFKA_TIMEOUT_MS": "3000"},
                                           prefix=f"rdk{uuid.uuid4().hex[:8]}.")
