@@ -324,4 +324,9 @@ def publish_dead_letters(producer: Any, settings: KafkaSettings, letters: Sequen
     # Each record's own report, as KafkaIntake.send waits (not a flush and get(timeout=0):
     # librdkafka's flush can return while the polling thread still runs the last callback).
     for future in futures:
-        future.get(timeout=_report_wait_s(settings))
+        stored = future.get(timeout=_report_wait_s(settings))
+        # An acknowledgement without an offset is not a stored record (librdkafka reported
+        # such for records it never stored, docs/channels.md); kafka-python gives an offset.
+        offset = getattr(stored, "offset", stored)
+        if not isinstance(offset, int) or offset < 0:
+            raise KafkaError(f"dead letter acknowledged without an offset: {offset!r}")

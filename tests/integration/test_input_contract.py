@@ -417,15 +417,41 @@ class _Producer:
 
     def send(self, topic: str, **kw: Any) -> Any:
         self.sent.append({"topic": topic, **kw})
+        offset = len(self.sent) - 1
 
         class _Done:
-            def get(self, timeout: float = 0) -> None:
-                return None
+            def get(self, timeout: float = 0) -> int:
+                return offset  # as librdkafka's future answers: the record's offset
 
         return _Done()
 
     def flush(self) -> None:
         return None
+
+
+def test_a_dead_letter_acknowledged_without_an_offset_is_not_taken_as_stored() -> None:
+    """librdkafka once reported records delivered that the broker never stored, with no offset
+    (docs/channels.md): a dead letter acknowledged so must raise, so the worker does not commit
+    past the record it stands for."""
+    from kafka.errors import KafkaError
+
+    from adapters.transport.kafka import KafkaSettings, publish_dead_letters
+
+    class _NoOffset(_Producer):
+        def send(self, topic: str, **kw: Any) -> Any:
+            super().send(topic, **kw)
+
+            class _Acknowledged:
+                def get(self, timeout: float = 0) -> None:
+                    return None
+
+            return _Acknowledged()
+
+    letter = DeadLetter("hotline", "无法读取", "topic:0:1", b"{", 1, "0" * 64)
+    settings = KafkaSettings.from_env("127.0.0.1:9", environ={})
+    with pytest.raises(KafkaError, match="without an offset"):
+        publish_dead_letters(_NoOffset(), settings, [letter])
+    publish_dead_letters(_Producer(), settings, [letter])  # with its offset: stored
 
 
 def _message(**changes: Any) -> bytes:

@@ -266,3 +266,57 @@ def test_a_broker_gone_away_is_waited_for_once_then_answered_at_once() -> None:
             intake.close()
     finally:
         broker.stop()
+
+
+def test_the_workers_producer_acknowledges_only_what_the_broker_holds(
+    kafka_bootstrap: str,
+) -> None:
+    """The worker's own producer (kafka-python, idempotent: it publishes dead letters) under
+    the round that lost records with librdkafka's idempotent producer: concurrent first sends
+    into a topic created that moment. kafka-python completes each batch from its own response
+    (a refused batch is retried or failed, never acknowledged by a later one), so every record
+    acknowledged with an offset is in the topic, and publish_dead_letters may trust the
+    acknowledgement."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    from adapters.transport.kafka import make_producer
+
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="the-worker")
+    lost: dict[str, list[str]] = {}
+    unanswered: dict[str, int] = {}
+    try:
+        for _ in range(10):
+            prefix = f"kp{uuid.uuid4().hex[:8]}."
+            settings = KafkaSettings.from_env(kafka_bootstrap, environ={}, prefix=prefix)
+            producer = make_producer(settings)
+            topic = prefix + "sanshi.dlq-check"
+            admin.create_topics([NewTopic(topic, 4, -1)])
+
+            def send(n: int, producer: object = producer, topic: str = topic) -> str:
+                key = f"{LOCALITIES[n % len(LOCALITIES)]}|{n}"
+                future = producer.send(topic, key=key.encode(), value=b"v",  # type: ignore[attr-defined]
+                                       headers=[("sanshi-position", key.encode())])
+                try:
+                    metadata = future.get(timeout=20)
+                except KafkaError:
+                    return ""
+                assert metadata.offset >= 0
+                return key
+
+            try:
+                with ThreadPoolExecutor(8) as threads:
+                    acknowledged = list(threads.map(send, range(16)))
+            finally:
+                producer.close(timeout=10)
+            stored = {h["sanshi-position"].decode()
+                      for _, _, h, _ in _read_all(kafka_bootstrap, topic, 4)}
+            if "" in acknowledged:
+                unanswered[topic] = acknowledged.count("")
+            if missing := sorted(k for k in acknowledged if k and k not in stored):
+                lost[topic] = missing
+    finally:
+        admin.close()
+    assert lost == {}
+    assert unanswered == {}
