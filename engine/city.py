@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from engine.config import ConfigError, SanshiConfig, load_config
+from engine.config import ConfigError, SanshiConfig, load_config, read_yaml
 from engine.domain import Case
 from engine.intake import IntakeCommand
 from engine.vocabulary import Channel, Role
@@ -80,7 +80,7 @@ def load_city(path: str | Path) -> tuple[CityConfig, dict[str, SanshiConfig]]:
     ``district.id`` of its file, and no token is given twice in the whole city."""
     p = Path(path)
     try:
-        data: Any = yaml.safe_load(p.read_text("utf-8"))
+        data: Any = read_yaml(p.read_text("utf-8"))
     except OSError as exc:
         raise ConfigError(str(p), [f"{p}: 无法读取: {exc.strerror}"]) from None
     except yaml.YAMLError as exc:

@@ -690,22 +690,41 @@ def retired_channel_routing(rules: Any) -> str:
     )
 
 
+# libyaml's parser where PyYAML was built with it (the wheels are), else the pure-Python one
+# (same documents, same errors with their lines): a district file is read at every start, and
+# the Python parser was most of the time a config load took (bench/RESULTS.md, "CI time").
+YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_yaml(text: str) -> Any:
+    """A YAML document as plain data (safe: no Python objects), with libyaml's parser."""
+    return yaml.load(text, Loader=YAML_LOADER)  # a safe loader: plain data only
+
+
+def _tree(text: str) -> yaml.Node:
+    """The document's node tree, whose nodes know their lines (a mapping: parse_config checked)."""
+    root = yaml.compose(text, Loader=YAML_LOADER)
+    assert root is not None
+    return root
+
+
 def parse_config(text: str, source: str = "<config>") -> SanshiConfig:
     try:
-        root = yaml.compose(text)
-        data: Any = yaml.safe_load(text)
+        data: Any = read_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         raise ConfigError(source, [f"{where}: YAML 语法错误: {getattr(exc, 'problem', exc)}"]) from None
-    if not isinstance(data, dict) or root is None:
+    if not isinstance(data, dict):
         raise ConfigError(source, [f"{source}:1: 配置文件必须是一个映射 (mapping)"])
     if "channel_routing" in data:  # at its own line, not the file's first
-        line = next((k.start_mark.line for k, _ in root.value if k.value == "channel_routing"), 0) + 1
+        line = next((k.start_mark.line for k, _ in _tree(text).value if k.value == "channel_routing"), 0) + 1
         raise ConfigError(source, [f"{source}:{line}: {retired_channel_routing(data['channel_routing'])}"])
     try:
         return SanshiConfig.model_validate(data)
     except ValidationError as exc:
+        # The node tree (for each problem's line) only when there is a problem to place.
+        root = _tree(text)
         problems = []
         for err in exc.errors():
             loc = [p for p in err["loc"] if not isinstance(p, str) or not p.startswith("function-")]

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID, uuid4, uuid5
 
-import yaml
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, event
 
+from engine.config import read_yaml
 from engine.deadlines import SHANGHAI
 from engine.domain import DomainError, IllegalTransition, InvalidCommand
 
@@ -515,7 +515,7 @@ DEMO_PRINCIPAL = "system:demo"
 def demo_entries(path: Path = DEMO_ENTRIES) -> list[dict[str, Any]]:
     """The demo entries (``engine/data/knowledge_demo.yaml``), each with its source (the file's
     own ``source`` where an entry names none: they are demo content)."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = read_yaml(path.read_text(encoding="utf-8")) or {}
     default_source = str(data.get("source") or "演示内容")
     out = []
     for row in data.get("entries") or []:
