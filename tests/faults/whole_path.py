@@ -479,8 +479,11 @@ def rebuild_differences(runtime: Runtime, rebuild_url: str) -> list[str]:
 
 
 class _Future:
-    def get(self, timeout: float | None = None) -> None:
-        return None
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+    def get(self, timeout: float | None = None) -> int:
+        return self.offset  # the stored record's offset, as librdkafka's future answers
 
 
 class _Producer:
@@ -491,7 +494,7 @@ class _Producer:
 
     def send(self, *args: Any, **kwargs: Any) -> _Future:
         self.sent += 1
-        return _Future()
+        return _Future(self.sent - 1)
 
     def flush(self) -> None:
         pass
