@@ -204,6 +204,7 @@ class KafkaIntake:
         self._topics_checked = False
         self._sealer = sealer_for(settings.cipher_key)
         self._down_until = 0.0
+        self._last_acknowledged = 0.0  # monotonic time of the latest record the broker took
         # The API's first requests arrive together: one of them makes each producer and checks
         # the topics, the others wait for it (unlocked, each made its own producer and left
         # it running, and sent before the topics it checked had leaders).
@@ -247,6 +248,7 @@ class KafkaIntake:
                 )
                 for item in items
             ]
+        sent_at = time.monotonic()
         futures = []
         for item in items:
             cmd = item.command
@@ -267,6 +269,7 @@ class KafkaIntake:
         # other request threads sent after this one.
         wait_s = _report_wait_s(self.settings)
         outcomes = []
+        unreachable = acknowledged = False
         for item, future in zip(items, futures, strict=True):
             error: Exception | None = future if isinstance(future, Exception) else None
             if error is None:
@@ -274,11 +277,8 @@ class KafkaIntake:
                     future.get(timeout=wait_s)
                 except KafkaError as e:
                     error = e
-            if _broker_unreachable(error):
-                # The broker went away after the producer was made: each request would wait
-                # the whole timeout for its 503 while holding a server thread; for a few
-                # seconds the next ones are answered at once, as when it was never reached.
-                self._down_until = time.monotonic() + PAUSE_WHEN_UNREACHABLE_S
+            unreachable = unreachable or _broker_unreachable(error)
+            acknowledged = acknowledged or error is None
             if error is not None:
                 outcomes.append(
                     IntakeOutcome(
@@ -292,6 +292,17 @@ class KafkaIntake:
                 outcomes.append(
                     IntakeOutcome("queued", case_id=item.command.case_id, position=item.position)
                 )
+        if acknowledged:
+            # The broker takes records: whatever failed before it came back, the door is open.
+            self._last_acknowledged = time.monotonic()
+            self._down_until = 0.0
+        elif unreachable and self._last_acknowledged < sent_at:
+            # No broker answered, and none has taken a record (from any request) since these
+            # were sent: each request would wait the whole timeout for its 503 while holding a
+            # server thread; for a few seconds the next ones are answered at once, as when it
+            # was never reached. A record that timed out while the broker was already back
+            # (it was queued during the outage) does not close the door again.
+            self._down_until = time.monotonic() + PAUSE_WHEN_UNREACHABLE_S
         return outcomes
 
     def _key(self, cmd: Any) -> bytes:

@@ -28,6 +28,7 @@ import pytest
 from adapters.bootstrap import bootstrap
 from adapters.channels import read_path
 from adapters.transport import IngestReport, ingest
+from adapters.transport.kafka import PAUSE_WHEN_UNREACHABLE_S
 from engine.settings import Settings
 from tests.conftest import own_server
 from tests.faults.support import (
@@ -109,7 +110,9 @@ def test_kafka_killed_and_restarted_mid_stream(
             retried = 0
             if during[0].counts["failed"]:
                 # What the producer could not get acknowledged it reports as failed; sending
-                # the same files again is the documented remedy (duplicates are recognised).
+                # the same files again is the documented remedy (duplicates are recognised),
+                # a moment later: a door that no broker answered stays shut for a few seconds.
+                time.sleep(PAUSE_WHEN_UNREACHABLE_S)
                 again = publish(corpora[1])
                 retried = during[0].counts["failed"]
                 assert again.counts["failed"] == 0
