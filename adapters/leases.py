@@ -188,6 +188,15 @@ class Lease:
         keeper, self._keeper = self._keeper, None
         self._stop_keeping.set()
         with self._asking:  # the keeper is between two asks or gone: it asks no more
+            if self._held and self._conn is not None:
+                # Unlocked here, not only by closing the session: the server ends a closed
+                # session's backend (and frees its locks) a moment after the client goes, and
+                # under load a standby or `holder()` still saw the lock held after release()
+                # had returned (a CI run of test_leases).
+                try:
+                    self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
+                except Exception:  # the connection is gone: so is the lock
+                    log.debug("unlocking %s failed", self.duty, exc_info=True)
             self._held = False
             self._drop()
         if keeper is not None and keeper is not threading.current_thread():

@@ -190,3 +190,20 @@ def test_the_detailed_health_answer_names_who_holds_each_duty(fresh_postgres_url
     finally:
         clock.release()
         runtime.close()
+
+
+@pytest.mark.postgres
+def test_a_released_lease_is_free_the_moment_release_returns(engine: Engine) -> None:
+    """A clean stop hands the duty over at once: when release() returns, another session can
+    take the lock. Closing the session alone freed it a moment later, when the server had ended
+    the backend (a CI run saw the lock still held right after release)."""
+    other = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        for _ in range(30):
+            lease = Lease(engine, DEADLINE_CLOCK, "haicheng", retry=RETRY)
+            assert lease.held()
+            lease.release()
+            assert other.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": lease.key}).scalar()
+            other.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lease.key})
+    finally:
+        other.close()
