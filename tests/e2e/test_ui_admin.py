@@ -12,7 +12,6 @@ from tests.e2e.test_ui_flow import (  # noqa: F401
     OPERATOR,
     _page,
     _shot,
-    browser,
     server,
 )
 

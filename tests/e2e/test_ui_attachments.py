@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.e2e.test_ui_flow import LEADER, OPERATOR, UNIT, _api, _page, _shot, browser, server
+from tests.e2e.test_ui_flow import LEADER, OPERATOR, UNIT, _api, _page, _shot, server
 
 pytestmark = pytest.mark.date_sensitive
-__all__ = ["browser", "server"]
+__all__ = ["server"]
 
 
 def _photo(path: Path) -> Path:

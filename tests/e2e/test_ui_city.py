@@ -26,11 +26,9 @@ from typing import Any
 import pytest
 
 from engine.deadlines import SHANGHAI
-from tests.e2e.test_ui_flow import VIEWPORT, _shot, browser
+from tests.e2e.test_ui_flow import VIEWPORT, _shot
 from tests.integration.test_city import CITY_LEADER, LAMP, VAGUE, _city_file
 from tests.support.served import served
-
-__all__ = ["browser"]
 
 DISTRICTS = {  # mount → (its name, its admin's token)
     "haicheng": ("海城区", "demo-admin-token"),

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_ui_flow import OPERATOR, UNIT, _api, _page, _shot, browser, server
+from tests.e2e.test_ui_flow import OPERATOR, UNIT, _api, _page, _shot, server
 
 pytestmark = pytest.mark.date_sensitive
-__all__ = ["browser", "server"]  # the fixtures, shared with the other walk
+__all__ = ["server"]  # the fixtures, shared with the other walk
 
 DEPARTMENTS = {"chengguan": "demo-unit-chengguan", "zhujian": "demo-unit-zhujian"}
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from adapters.http.demo_login import DEMO_PEOPLE
-from tests.e2e.test_ui_flow import OPERATOR, REPO, VIEWPORT, _api, _free_port, browser, server  # noqa: F401
+from tests.e2e.test_ui_flow import OPERATOR, REPO, VIEWPORT, _api, _free_port, server  # noqa: F401
 from tests.support.served import served
 from tests.unit.test_attachments_api import photo
 
@@ -80,7 +80,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory, photo_site: tuple[str,
         yield base
 
 
-def _new_page(browser: Any, base: str) -> Any:  # noqa: F811
+def _new_page(browser: Any, base: str) -> Any:
     context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
     page = context.new_page()
     errors: list[str] = []
@@ -91,7 +91,7 @@ def _new_page(browser: Any, base: str) -> Any:  # noqa: F811
     return page
 
 
-def test_each_role_button_logs_in_as_that_person_and_lands_on_its_screen(browser: Any, demo_server: str) -> None:  # noqa: F811
+def test_each_role_button_logs_in_as_that_person_and_lands_on_its_screen(browser: Any, demo_server: str) -> None:
     page = _new_page(browser, demo_server)
     box = page.get_by_test_id("demo-login")
     box.wait_for()
@@ -135,7 +135,7 @@ def test_a_server_not_in_demo_mode_shows_no_demo_buttons(browser: Any, server: s
 
 
 def test_the_demo_operator_sees_the_app_photo_fetched_after_intake(
-    browser: Any, demo_server: str, photo_site: tuple[str, Counter[str]]  # noqa: F811
+    browser: Any, demo_server: str, photo_site: tuple[str, Counter[str]]
 ) -> None:
     """An app record with two photo URLs: the allowed host's is fetched after intake and shown
     on the case (its preview read with the demo person's cookie session); the other host's is

@@ -22,11 +22,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_ui_flow import LEADER, REPO, _api, _page, _shot, browser
+from tests.e2e.test_ui_flow import LEADER, REPO, _api, _page, _shot
 from tests.support.moved_clock import CLI_CODE
 from tests.support.served import served
-
-__all__ = ["browser"]  # the fixture, shared with the other walks
 
 START, DAYS = "2026-09-07", 14
 END = "2026-09-21"  # the day after the last simulated one

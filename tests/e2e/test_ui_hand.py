@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_ui_flow import OPERATOR, _api, _page, _shot, browser, server  # noqa: F401
+from tests.e2e.test_ui_flow import OPERATOR, _api, _page, _shot, server  # noqa: F401
 
 pytestmark = pytest.mark.date_sensitive
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_ui_flow import ADDRESS, OPERATOR, UNIT, _page, browser  # noqa: F401
+from tests.e2e.test_ui_flow import ADDRESS, OPERATOR, UNIT, _page
 from tests.support.moved_clock import CLI_CODE
 from tests.support.processes import stop_process
 from tests.support.served import served
@@ -44,7 +44,7 @@ def kafka_server(
             stop_process(worker, grace=20)
 
 
-def test_a_queued_call_is_shown_where_the_worker_sent_it(browser: Any, kafka_server: str) -> None:  # noqa: F811
+def test_a_queued_call_is_shown_where_the_worker_sent_it(browser: Any, kafka_server: str) -> None:
     op = _page(browser, kafka_server, OPERATOR)
     op.get_by_test_id("caller_phone").fill("13877900021")
     op.get_by_test_id("address").fill(ADDRESS)

@@ -24,7 +24,6 @@ from tests.e2e.test_ui_flow import (  # noqa: F401
     _api,
     _page,
     _shot,
-    browser,
     server,
 )
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_ui_flow import OPERATOR, _api, _free_port, _page, _shot, browser  # noqa: F401
+from tests.e2e.test_ui_flow import OPERATOR, _api, _free_port, _page, _shot
 from tests.support.notice_receiver import API_KEY, SECRET, Receiver
 from tests.support.served import served
 
@@ -45,7 +45,7 @@ def told(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Receiv
         gateway.stop()
 
 
-def test_the_timeline_says_who_was_told(browser: Any, told: tuple[str, Receiver, Receiver]) -> None:  # noqa: F811
+def test_the_timeline_says_who_was_told(browser: Any, told: tuple[str, Receiver, Receiver]) -> None:
     import datetime as dt
 
     from engine.deadlines import SHANGHAI

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_ui_flow import OPERATOR, VIEWPORT, _api, _page, browser, server  # noqa: F401
+from tests.e2e.test_ui_flow import OPERATOR, VIEWPORT, _api, _page, server  # noqa: F401
 
 pytestmark = pytest.mark.date_sensitive
 

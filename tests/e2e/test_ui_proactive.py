@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_ui_flow import LEADER, OPERATOR, _api, _page, _shot, browser, server
+from tests.e2e.test_ui_flow import LEADER, OPERATOR, _api, _page, _shot, server
 
 pytestmark = pytest.mark.date_sensitive  # the server stamps "now"; the data's dates are fixed
-__all__ = ["browser", "server"]
+__all__ = ["server"]
 
 FIRST = dt.date(2025, 6, 2)
 SURGE = dt.date(2025, 6, 16)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from engine.deadlines import SHANGHAI
-from tests.e2e.test_ui_flow import LEADER, OPERATOR, UNIT, _api, _page, _shot, browser, server  # noqa: F401
+from tests.e2e.test_ui_flow import LEADER, OPERATOR, UNIT, _api, _page, _shot, server  # noqa: F401
 
 pytestmark = pytest.mark.date_sensitive
 

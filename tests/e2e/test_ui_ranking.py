@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_ui_flow import LEADER, OPERATOR, UNIT, _api, _page, _shot, browser, server
+from tests.e2e.test_ui_flow import LEADER, OPERATOR, UNIT, _api, _page, _shot, server
 
 pytestmark = pytest.mark.date_sensitive
-__all__ = ["browser", "server"]  # the fixtures, shared with the other walks
+__all__ = ["server"]  # the fixtures, shared with the other walks
 
 FIRST, SECOND = "chatinglu", "zhuhailu"
 ROADS = {FIRST: "茶亭路", SECOND: "珠海路"}

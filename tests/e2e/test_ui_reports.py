@@ -27,7 +27,6 @@ from tests.e2e.test_ui_flow import (  # noqa: F401
     _api,
     _free_port,
     _page,
-    browser,
 )
 from tests.support.cohandled_month import JulyCases, july_month
 from tests.support.fold_oracle import make_runtime
@@ -57,7 +56,7 @@ def july_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
 
 
 def test_the_leader_prints_the_monthly_report_and_downloads_it(
-    browser: Any, july_server: tuple[str, JulyCases]  # noqa: F811
+    browser: Any, july_server: tuple[str, JulyCases]
 ) -> None:
     base, _ = july_server
     total = _api(base, LEADER, "GET", "/api/stats?from=2026-07-01&to=2026-08-01")["total"]
@@ -107,7 +106,7 @@ def test_the_leader_prints_the_monthly_report_and_downloads_it(
 
 @pytest.mark.parametrize("name", ["C1", "C6"])  # the longest histories of the month
 def test_a_case_prints_on_one_a4_page(
-    browser: Any, july_server: tuple[str, JulyCases], name: str  # noqa: F811
+    browser: Any, july_server: tuple[str, JulyCases], name: str
 ) -> None:
     base, cases = july_server
     page = _page(browser, base, LEADER)
@@ -142,7 +141,7 @@ def _case_sheet(page: Any) -> Any:
 
 
 def test_the_longest_case_still_prints_on_one_page(
-    browser: Any, july_server: tuple[str, JulyCases]  # noqa: F811
+    browser: Any, july_server: tuple[str, JulyCases]
 ) -> None:
     """Content near the 4000-character limit and a long address: cut to fit, one page."""
     base, _ = july_server

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_ui_flow import OPERATOR, _api, _page, _shot, browser, server
+from tests.e2e.test_ui_flow import OPERATOR, _api, _page, _shot, server
 
 pytestmark = pytest.mark.date_sensitive
-__all__ = ["browser", "server"]
+__all__ = ["server"]
 
 
 def test_the_operator_sees_a_callers_history_and_finds_cases(browser: Any, server: str) -> None:

@@ -16,10 +16,10 @@ import pytest
 from playwright.sync_api import expect
 
 from engine.deadlines import SHANGHAI
-from tests.e2e.test_ui_flow import LEADER, OPERATOR, _api, _page, _shot, browser, server
+from tests.e2e.test_ui_flow import LEADER, OPERATOR, _api, _page, _shot, server
 
 pytestmark = pytest.mark.date_sensitive
-__all__ = ["browser", "server"]  # the fixtures, shared with the other walks
+__all__ = ["server"]  # the fixtures, shared with the other walks
 
 VOLUNTEERS = "demo-unit-hongmajia-vt"  # 海城红马甲志愿服务队
 ENTERPRISE = "demo-unit-yinling-se"  # 北海银铃助老服务中心

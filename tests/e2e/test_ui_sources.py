@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.e2e.test_ui_flow import OPERATOR, REPO, SERVED, _api, _page, _shot, browser, server
+from tests.e2e.test_ui_flow import OPERATOR, REPO, SERVED, _api, _page, _shot, server
 from tests.support.moved_clock import CLI_CODE
 
 pytestmark = pytest.mark.date_sensitive
-__all__ = ["browser", "server"]
+__all__ = ["server"]
 
 
 def _letters(n: int, length: int = 8) -> str:
