@@ -8,6 +8,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from kafka.errors import KafkaConnectionError, KafkaError
@@ -146,6 +148,54 @@ def test_a_file_lingers_into_batches_and_a_single_record_is_sent_at_once(
 
 
 
+def _first_sends_into_new_topics(
+    bootstrap: str, new_producer: Callable[[], Any], rounds: int
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """``rounds`` times: a producer made, a 4-partition topic created the moment after (as the
+    worker starting beside the API makes it), and 16 records sent from 8 threads at once.
+    Returns, per topic, the records acknowledged that the broker does not hold, and those
+    never acknowledged."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="the-worker")
+    unanswered: dict[str, list[str]] = {}
+    lost: dict[str, list[str]] = {}
+    try:
+        for _ in range(rounds):
+            topic = f"rdk{uuid.uuid4().hex[:8]}.sanshi.intake"
+            producer = new_producer()
+            admin.create_topics([NewTopic(topic, 4, -1)])
+
+            def send(n: int, producer: Any = producer, topic: str = topic) -> str:
+                key = f"{LOCALITIES[n % len(LOCALITIES)]}|{n}"
+                future = producer.send(topic, key=key.encode(), value=b"v",
+                                       headers=[("sanshi-position", key.encode())])
+                try:
+                    stored = future.get(timeout=20)
+                except KafkaError:
+                    return ""
+                # librdkafka's future answers the offset, kafka-python's a RecordMetadata.
+                assert getattr(stored, "offset", stored) >= 0
+                return key
+
+            try:
+                with ThreadPoolExecutor(8) as threads:
+                    acknowledged = list(threads.map(send, range(16)))
+            finally:
+                producer.close(timeout=10)
+            stored = {h["sanshi-position"].decode()
+                      for _, _, h, _ in _read_all(bootstrap, topic, 4)}
+            if "" in acknowledged:
+                unanswered[topic] = [str(n) for n, k in enumerate(acknowledged) if not k]
+            if missing := sorted(k for k in acknowledged if k and k not in stored):
+                lost[topic] = missing
+    finally:
+        admin.close()
+    return lost, unanswered
+
+
 def test_records_sent_as_the_topic_is_created_are_all_acknowledged_and_stored(
     kafka_bootstrap: str,
 ) -> None:
@@ -155,42 +205,8 @@ def test_records_sent_as_the_topic_is_created_are_all_acknowledged_and_stored(
     partition's first request refused and a later one accepted had the refused records
     reported delivered though never stored (docs/channels.md): in about 2 of 10 such rounds, 1
     to 3 of 16 records; with the offset check alone they were answered failed instead."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from kafka.admin import KafkaAdminClient, NewTopic
-
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="the-worker")
-    unanswered: dict[str, list[str]] = {}
-    lost: dict[str, list[str]] = {}
-    try:
-        for _ in range(20):
-            topic = f"rdk{uuid.uuid4().hex[:8]}.sanshi.intake"
-            producer = RdKafkaProducer([kafka_bootstrap], "sanshi-test", 10_000)
-            admin.create_topics([NewTopic(topic, 4, -1)])  # the worker's, the moment before
-
-            def send(n: int, producer: RdKafkaProducer = producer, topic: str = topic) -> str:
-                key = f"{LOCALITIES[n % len(LOCALITIES)]}|{n}"
-                future = producer.send(topic, key=key.encode(), value=b"v",
-                                       headers=[("sanshi-position", key.encode())])
-                try:
-                    future.get(timeout=20)
-                except KafkaError:
-                    return ""
-                return key
-
-            try:
-                with ThreadPoolExecutor(8) as threads:
-                    acknowledged = [k for k in threads.map(send, range(16))]
-            finally:
-                producer.close(timeout=10)
-            stored = {h["sanshi-position"].decode()
-                      for _, _, h, _ in _read_all(kafka_bootstrap, topic, 4)}
-            if "" in acknowledged:
-                unanswered[topic] = [str(n) for n, k in enumerate(acknowledged) if not k]
-            if missing := sorted(k for k in acknowledged if k and k not in stored):
-                lost[topic] = missing
-    finally:
-        admin.close()
+    lost, unanswered = _first_sends_into_new_topics(
+        kafka_bootstrap, lambda: RdKafkaProducer([kafka_bootstrap], "sanshi-test", 10_000), 20)
     assert lost == {}  # a record answered as queued that the broker does not hold
     assert unanswered == {}  # the broker was up: every record is delivered, after retries
 
@@ -277,46 +293,10 @@ def test_the_workers_producer_acknowledges_only_what_the_broker_holds(
     (a refused batch is retried or failed, never acknowledged by a later one), so every record
     acknowledged with an offset is in the topic, and publish_dead_letters may trust the
     acknowledgement."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from kafka.admin import KafkaAdminClient, NewTopic
-
     from adapters.transport.kafka import make_producer
 
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="the-worker")
-    lost: dict[str, list[str]] = {}
-    unanswered: dict[str, int] = {}
-    try:
-        for _ in range(10):
-            prefix = f"kp{uuid.uuid4().hex[:8]}."
-            settings = KafkaSettings.from_env(kafka_bootstrap, environ={}, prefix=prefix)
-            producer = make_producer(settings)
-            topic = prefix + "sanshi.dlq-check"
-            admin.create_topics([NewTopic(topic, 4, -1)])
-
-            def send(n: int, producer: object = producer, topic: str = topic) -> str:
-                key = f"{LOCALITIES[n % len(LOCALITIES)]}|{n}"
-                future = producer.send(topic, key=key.encode(), value=b"v",  # type: ignore[attr-defined]
-                                       headers=[("sanshi-position", key.encode())])
-                try:
-                    metadata = future.get(timeout=20)
-                except KafkaError:
-                    return ""
-                assert metadata.offset >= 0
-                return key
-
-            try:
-                with ThreadPoolExecutor(8) as threads:
-                    acknowledged = list(threads.map(send, range(16)))
-            finally:
-                producer.close(timeout=10)
-            stored = {h["sanshi-position"].decode()
-                      for _, _, h, _ in _read_all(kafka_bootstrap, topic, 4)}
-            if "" in acknowledged:
-                unanswered[topic] = acknowledged.count("")
-            if missing := sorted(k for k in acknowledged if k and k not in stored):
-                lost[topic] = missing
-    finally:
-        admin.close()
+    settings = KafkaSettings.from_env(kafka_bootstrap, environ={})
+    lost, unanswered = _first_sends_into_new_topics(
+        kafka_bootstrap, lambda: make_producer(settings), 10)
     assert lost == {}
     assert unanswered == {}
