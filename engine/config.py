@@ -701,10 +701,12 @@ def read_yaml(text: str) -> Any:
     return yaml.load(text, Loader=YAML_LOADER)  # a safe loader: plain data only
 
 
-def _tree(text: str) -> yaml.Node:
-    """The document's node tree, whose nodes know their lines (a mapping: parse_config checked)."""
+def _tree(text: str, source: str) -> yaml.Node:
+    """The document's node tree, whose nodes know their lines. Only called on a text that
+    parse_config has read as a mapping; an empty document is still a clear error, not a crash."""
     root = yaml.compose(text, Loader=YAML_LOADER)
-    assert root is not None
+    if root is None:
+        raise ConfigError(source, [f"{source}:1: 配置文件必须是一个映射 (mapping)"])
     return root
 
 
@@ -718,13 +720,13 @@ def parse_config(text: str, source: str = "<config>") -> SanshiConfig:
     if not isinstance(data, dict):
         raise ConfigError(source, [f"{source}:1: 配置文件必须是一个映射 (mapping)"])
     if "channel_routing" in data:  # at its own line, not the file's first
-        line = next((k.start_mark.line for k, _ in _tree(text).value if k.value == "channel_routing"), 0) + 1
+        line = next((k.start_mark.line for k, _ in _tree(text, source).value if k.value == "channel_routing"), 0) + 1
         raise ConfigError(source, [f"{source}:{line}: {retired_channel_routing(data['channel_routing'])}"])
     try:
         return SanshiConfig.model_validate(data)
     except ValidationError as exc:
         # The node tree (for each problem's line) only when there is a problem to place.
-        root = _tree(text)
+        root = _tree(text, source)
         problems = []
         for err in exc.errors():
             loc = [p for p in err["loc"] if not isinstance(p, str) or not p.startswith("function-")]
