@@ -501,6 +501,34 @@ def test_second_district_category_without_examples(gulou_app: SanshiApplication)
     assert r.unit in (None, "tuiyi")
 
 
+def test_a_category_the_district_added_takes_its_words_from_the_catch_all(
+    haicheng: SanshiConfig, gulou: SanshiConfig
+) -> None:
+    """The packaged examples, seed lines and lexicon were written for the default codes, where a
+    veteran's matter is 其他. The second district adds 退役军人事务 (keywords 退役军人, 优待证 …):
+    there, a 其他 example naming its words (or their head, 退役 of 退役军人) is a veterans
+    example, a text filed under a default category stays where it was, the 其他 lexicon loses
+    those words, and the demo district, which adds nothing, reads its examples unchanged."""
+    from engine.routing.learning.bundle import carved_out, seed_examples
+    from engine.routing.learning.lexicon import claimed_words
+    from engine.routing.learning.model import Example, category_words
+
+    claimed = claimed_words(gulou.categories)
+    assert claimed["退役军人"] == claimed["退役"] == claimed["优待"] == "veterans"
+    assert claimed_words(haicheng.categories) == {}
+    examples = [
+        Example("退役士兵失业补助金怎样申请？", "other", 3.0),
+        Example("有人冒充军人订餐骗走了定金", "public_security", 3.0),
+        Example("景区门票太贵了", "other", 3.0),
+    ]
+    assert [e.category for e in carved_out(examples, gulou)] == ["veterans", "public_security", "other"]
+    assert carved_out(examples, haicheng) == examples
+    words = dict(category_words(gulou.categories))
+    assert "退役军人" in words["veterans"] and "退役军人" not in words["other"]
+    assert "退役" not in words["other"] and "退役" in dict(category_words(haicheng.categories))["other"]
+    assert not any("退役军人" in e.text for e in seed_examples(gulou) if e.category == "other")
+
+
 def test_second_district_urgent_clock(gulou_app: SanshiApplication) -> None:
     _, case = receive(gulou_app, "下淀路上窨井盖缺失，已经有电动车掉进去了", "徐州市鼓楼区下淀路5号")
     assert case.urgent

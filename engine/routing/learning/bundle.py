@@ -26,6 +26,7 @@ import numpy as np
 
 from engine.config import SanshiConfig
 from engine.routing.learning.encoder import Encoder
+from engine.routing.learning.lexicon import claimed_words
 from engine.routing.learning.model import (
     Blend,
     Example,
@@ -40,7 +41,9 @@ from engine.routing.learning.text import simplified
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "8"  # 7: weighted examples (real texts count more); 8: lexicon words (L: features) added
+CATCH_ALL = "other"  # the default codes' 其他: what no other category takes
+
+MODEL_VERSION = "9"  # 7: weighted examples (real texts count more); 8: lexicon words (L: features) added; 9: the key holds the keywords (a lexicon change refits)
 # Descriptions for the default categories of docs/configuration.md, used when a district's config gives none:
 # what the zero-shot reader compares a complaint with before any example is labelled.
 DEFAULT_DESCRIPTIONS: dict[str, str] = {
@@ -119,6 +122,8 @@ def _key(config: SanshiConfig, examples: Sequence[Example], blend: Blend) -> str
     h.update(repr(blend).encode())
     for c in config.categories:
         h.update(json.dumps([c.code, c.name, c.description, c.keywords]).encode())
+    # The linear reader's keyword features: the lexicon's words as the district's config leaves them.
+    h.update(json.dumps(all_keywords(config.categories), ensure_ascii=False).encode())
     for e in examples:
         h.update(f"{e.category}\t{e.weight}\t{e.text}\n".encode())
     return h.hexdigest()[:24]
@@ -138,8 +143,34 @@ def seed_examples(config: SanshiConfig) -> list[Example]:
     """The config's description of each category plus the router's seed lines for default
     codes: labelled examples that exist before any case is labelled."""
     out = [Example(d, c.code) for d, c in zip(descriptions(config), config.categories, strict=True)]
+    claimed = claimed_words(config.categories)
     for c in config.categories:
-        out.extend(Example(line, c.code) for line in SEEDS.get(c.code, ()))
+        # A seed line in a word the district gave its own added category is not this code's.
+        out.extend(
+            Example(line, c.code)
+            for line in SEEDS.get(c.code, ())
+            if not any(w in line for w in claimed)
+        )
+    return out
+
+
+def carved_out(examples: Sequence[Example], config: SanshiConfig) -> list[Example]:
+    """The examples as this district's categories read them. The packaged examples are labelled
+    with the default codes, where a veteran's allowance or a 优待证 is 其他; a district that adds
+    a category for such matters (claimed_words) takes every 其他 example that names one of its
+    keywords. Only the catch-all is relabelled: a text filed under a default category stays there
+    (冒充军人诈骗 is still fraud, whatever the word 军人 says)."""
+    claimed = claimed_words(config.categories)
+    if not claimed or CATCH_ALL not in config.category_codes():
+        return list(examples)
+    words = sorted(claimed, key=lambda w: (-len(w), w))
+    out = []
+    for e in examples:
+        if e.category == CATCH_ALL:
+            word = next((w for w in words if w in e.text), None)
+            if word is not None:
+                e = Example(e.text, claimed[word], e.weight)
+        out.append(e)
     return out
 
 
@@ -152,7 +183,9 @@ def fit_bundle(
     blend = blend or Blend()
     classes = config.category_codes()
     usable = [
-        Example(simplified(e.text), e.category, e.weight) for e in examples if e.category in classes
+        Example(simplified(e.text), e.category, e.weight)
+        for e in carved_out(examples, config)
+        if e.category in classes
     ]
     # Descriptions and seed lines are examples too: a category with no labelled case still has
     # its own words.

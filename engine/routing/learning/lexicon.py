@@ -8,6 +8,12 @@ words that point everywhere (小区, 问题, 反映) are left out on purpose.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.config import Category
+
 LEXICON: dict[str, tuple[str, ...]] = {
     "municipal": (
         "路灯", "灯杆", "路面", "坑洼", "大坑", "井盖", "窨井", "沙井", "下水道", "排水", "雨水",
@@ -130,7 +136,28 @@ LEXICON: dict[str, tuple[str, ...]] = {
 STRONG: dict[str, int] = {"表扬": 3, "感谢": 2, "致谢": 3, "锦旗": 3, "打错": 3, "调解": 2}
 
 
-def words_for(code: str, config_keywords: list[str]) -> list[str]:
-    """Config keywords first (the district's own), then the lexicon's for a default code."""
-    words = list(dict.fromkeys([*config_keywords, *LEXICON.get(code, ())]))
+def words_for(
+    code: str, config_keywords: list[str], claimed: frozenset[str] = frozenset()
+) -> list[str]:
+    """Config keywords first (the district's own), then the lexicon's for a default code, less
+    the words a category the district added claims (:func:`claimed_words`)."""
+    defaults = [w for w in LEXICON.get(code, ()) if w not in claimed]
+    words = list(dict.fromkeys([*config_keywords, *defaults]))
     return [w for w in words if w]
+
+
+def claimed_words(categories: Sequence[Category]) -> dict[str, str]:
+    """keyword → code, for the keywords of the categories a district added beside the default
+    codes (a second district's 退役军人事务 with 退役军人, 退伍, 优待证 …), each with the head
+    word of a longer keyword (its first two characters: 退役 of 退役军人, 优待 of 优待证 — a
+    resident writes 退役士兵 and 优待金 too). The lexicon, the seed lines and the real texts were
+    written for the default codes, where such matters are 其他; the district's own words for its
+    own category win over them."""
+    out: dict[str, str] = {}
+    for c in categories:
+        if c.code not in LEXICON:
+            for w in c.keywords:
+                for word in (w, w[:2] if len(w) >= 3 else ""):
+                    if word:
+                        out.setdefault(word, c.code)
+    return out

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.config import Category
-from engine.routing.learning.lexicon import STRONG, words_for
+from engine.routing.learning.lexicon import STRONG, claimed_words, words_for
 from engine.routing.learning.text import char_ngrams, for_model
 
 Floats = npt.NDArray[np.float32]
@@ -260,9 +260,16 @@ class KeywordHits:
         )
 
 
+def category_words(categories: Sequence[Category]) -> list[tuple[str, list[str]]]:
+    """Each category's keywords: the config's, then the lexicon's for a default code, less the
+    lexicon words a category the district added claims as its own."""
+    claimed = frozenset(claimed_words(categories))
+    return [(c.code, words_for(c.code, c.keywords, claimed)) for c in categories]
+
+
 def all_keywords(categories: Sequence[Category]) -> list[str]:
     """Every keyword of every category (config's and the lexicon's), longest first."""
-    words = {w for c in categories for w in words_for(c.code, c.keywords)}
+    words = {w for _, ws in category_words(categories) for w in ws}
     return sorted(words, key=lambda w: (-len(w), w))
 
 
@@ -272,7 +279,7 @@ def keyword_hits(text: str, categories: Sequence[Category]) -> KeywordHits:
     is city management, and its 人行道 does not also vote for municipal facilities."""
     plain = text.lower()
     found = sorted(
-        {(k, c.code) for c in categories for k in words_for(c.code, c.keywords) if k in plain},
+        {(k, code) for code, words in category_words(categories) for k in words if k in plain},
         key=lambda kc: (-len(kc[0]), kc[0]),
     )
     kept: list[str] = []
