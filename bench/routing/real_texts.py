@@ -699,8 +699,11 @@ nested error. (*) The catalogue's item keywords were written from the train text
 on new texts: its figures are optimistic and it was not adopted on them."""
 
 RULES_AFTER = """**Adopted**: confidence ≥ t with t chosen so that the Clopper–Pearson upper bound of the
-CV error is ≤ 3 %, the stricter of the two districts: `router.dispatch.confidence: 0.97`
-(engine/config.py `DispatchRule`). On the 872 train texts of the sixth release the rule picks
+CV error is ≤ 3 %, the stricter of the two districts: `router.dispatch.confidence: 0.98`
+(engine/config.py `DispatchRule`). On the 1,632 train texts of the eighth release the rule
+picks 0.98 in both districts (nested CV precision 0.983 / 0.981 at 45.6 % / 45.7 % coverage;
+"Before and after the seventh and eighth releases"), so the default moved from 0.97 to 0.98
+with that release. On the 872 train texts of the sixth release the rule picked
 0.95 in both districts (nested CV precision 0.984 at 57 % coverage; "Before and after the sixth
 release"). On the 767 train texts of the fifth release it picked
 0.96 in the demo district and 0.97 in the second (0.95 in both on the 663 texts of release 4,
@@ -718,7 +721,52 @@ others are unsure), so it was not adopted within the latency budget. A vague cal
 and no issue word of any category, `engine/routing/learning/consultation.py`) is never
 dispatched; no train text is one."""
 
-NOTES = """## Before and after the sixth release (issue #16 floors: top level ≥ 0.93, dispatched precision ≥ 0.97)
+NOTES = """## Before and after the seventh and eighth releases (issue #16 floors: top level ≥ 0.93, dispatched precision ≥ 0.97)
+
+The seventh release added 679 texts (rt-1265 … rt-1943: 472 train, 207 held out), searched for
+the weak categories and the boundaries operators find hard; the eighth 417 (rt-1944 … rt-2360:
+288 train, 129 held out), searched for the ordinary calls of a centre's day
+(tests/data/real_texts/README.md). Both were labelled before any router run. Before: the router
+of `16bbb5a` (fitted on the 872 train texts of releases 1–6, dispatching at 0.97). After: fitted
+on the 1,632 train texts of releases 1–8 (`--export-train`), with the second district's added
+category taking its keywords from 其他 (`f8df3c7`; the demo district fits as before), at 0.97
+and at 0.98, the threshold the dispatch rule now picks on CV. All read the 728 held-out texts
+of the eight releases, once each. (The second district's "before" row counts the three held-out
+rows its added 退役军人事务 now claims — 退役 allowances filed under 其他 — against the old label
+其他, which the old router also gave them; its "after" rows count them as veterans rows.)
+
+| district | held-out texts | top-level accuracy: all; releases 1–6 / 7 / 8 | leaf accuracy | ECE | dispatched without a person: coverage / precision |
+|---|---|---|---|---|---|
+| demo (haicheng), before (0.97) | 728 | 0.846 (616/728); 348/392, 156/207, 112/129 | 0.651 | 0.045 | 44.6% / 0.972 |
+| demo (haicheng), after, 0.97 | 728 | **0.886** (645/728); 355/392, 174/207, 116/129 | 0.670 | 0.033 | 48.2% / 0.974 |
+| demo (haicheng), after, 0.98 (adopted) | 728 | **0.886** (645/728) | 0.670 | 0.033 | 46.2% / **0.973** (327/336) |
+| second (gulou-xz), before (0.97) | 728 | 0.846 (616/728); 347/392, 157/207, 112/129 | 0.650 | 0.040 | 44.2% / 0.975 |
+| second (gulou-xz), after, 0.97 | 728 | **0.878** (639/728); 351/392, 173/207, 115/129 | 0.665 | 0.032 | 48.5% / 0.972 |
+| second (gulou-xz), after, 0.98 (adopted) | 728 | **0.878** (639/728) | 0.665 | 0.032 | 45.6% / **0.976** (324/332) |
+
+5-fold CV on the train split (`--cv`): 0.884 / 0.882 on the 1,632 texts (0.904 / 0.908 on the
+872 before: the new train rows are harder; in the CV of releases 1–7, 0.797 of release 7's train
+rows were read right out of fold against 0.906 of those of releases 1–6), ECE 0.023 / 0.022; the Clopper–Pearson rule picks 0.98 in both
+districts (it picked 0.97 on the 1,344 train texts of releases 1–7 and 0.95 on the 872).
+
+What it says:
+- **The new train texts help on every part of the held-out set**: +7 texts on releases 1–6
+  (0.888 → 0.906), +18 on release 7, +4 on release 8 in the demo district; 0.846 → 0.886 in all.
+  That is more than the "one point per hundred" of earlier releases on the old rows (760 train
+  texts bought 1.8 points there), and the new held-out rows were read far better than before.
+- **Release 7's held-out rows are the hardest** (0.841): the boundaries it was searched for
+  (a roof shed that blocks a fire lane: 违建 or 物业; rubbish beside an estate's bins: 物业 or 城管;
+  a bus driver praised: 表扬 or 交通; a railway station's waiting room: 其他 because no district
+  unit takes it, read 交通). Release 8's ordinary calls are read at 0.899, releases 1–6 at 0.906.
+- **The 0.93 floor is not met** (0.886 / 0.878). On the ordinary calls of release 8 and the
+  first six releases the router is at 0.90–0.91; what remains is mostly texts a second unit
+  could take, and a model of this kind (character n-grams, a small sentence model, keywords)
+  fitted on 1,632 real texts.
+- **Dispatched precision holds at 0.973 / 0.976** with the threshold the rule picks on CV (0.98):
+  nine and eight errors of 336 and 332; at 0.97 it would have been 0.974 / 0.972, within a text
+  of the floor.
+
+## Before and after the sixth release (issue #16 floors: top level ≥ 0.93, dispatched precision ≥ 0.97)
 
 The sixth release added 154 texts (rt-1111 … rt-1264: 105 train, 49 held out, split by the
 rule), searched for the categories train-split CV finds weakest (其他, 公安, 住房, 城管, 民政);
@@ -944,6 +992,8 @@ a set this size.
 | bge-small-zh-v1.5 (int8 ONNX) as a fourth reader (a logistic regression on its vectors) or in the prototype reader instead of USE, blend weights on a grid with it (767; "A stronger sentence model") | 0.900–0.907 (0.902 on the same grid without it) | no: held-out 0.866–0.892 for the blends chosen on CV (0.878 today), and always read it adds a forward pass to every decision (6.2 ms p50 / 14.6 ms p99 at load 4–9, USE's 4.3 / 8.9) |
 | threshold: measured precision ≥ 0.97 from there on | 0.86 (67 % CV coverage, precision 0.971; held-out 0.932 / 0.940 at 57 %) | was adopted, replaced: see "Dispatch rule" |
 | threshold: 90 % lower bound (Wilson) of that precision ≥ 0.97 | 0.97 (44 % CV coverage, precision 0.995) | superseded by the Clopper–Pearson rule of the "Dispatch rule" table (same threshold) |
+| the linear reader fitted on the catalogue's items instead of the 14 codes (83 level-2 items, or 110 leaves; a text without a leaf keeps its code) and its probabilities summed to the top level, as a classifier of many-sided classes (城管 = 违建 + 摊贩 + …) can read better than one of the classes themselves; the real train texts alone, scikit-learn's TF-IDF 1–2-grams and logistic regression, C 5 / 20 / 50 (872; twenty-third session, a one-off probe outside the repo) | level 2: 0.719 / 0.802 / 0.820; leaves: 0.680 / 0.783 / 0.800; the same reader on the 14 codes 0.822 / 0.845 / 0.845 | no: 872 texts are 8–10 per item, too few; worse at every C |
+| seventh and eighth releases: 1,096 more real texts (760 train, 336 held out), the weak categories and boundaries, then ordinary calls (1,632) | 0.884 on the 1,632, ECE 0.023 (0.904 on the 872 before: a larger, harder set) | yes |
 
 Train-split error analysis on the fifth release (5-fold CV, demo district, 767 texts, 0.890):
 the weakest categories are `other` 0.58 (28/48: 表扬, 景区, 征地 read as the category the praise

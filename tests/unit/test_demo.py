@@ -139,10 +139,11 @@ def test_demo_simulates_coop_whistles_forms_transfers_holds_instructions_and_cen
     """Issue #17: the rarer work happens in the demo too, a few percent of the cases each, and
     the summary's counts are what the views and the API say (live views = a rebuild = the
     independent fold)."""
-    # A seed whose short week shows every kind of rarer work, 恢复办理 included (the default
-    # seed's one granted hold was not resumed within the week once 网格员上报 / 企呼市应 cases
-    # joined the stream: any new case reshuffles the actors' draws).
-    args = ["demo", "--days", "7", "--scale", "0.6", "--start", "2026-09-07", "--seed", "9",
+    # A seed whose short week shows every kind of rarer work, 恢复办理 included. Any change to
+    # the stream or to the router's decisions reshuffles the actors' draws (seed 9 lost its one
+    # resumed hold when the router was fitted on the seventh and eighth releases of real texts),
+    # so the seed is one with several resumed holds (3 of 3 granted), not the bare minimum.
+    args = ["demo", "--days", "7", "--scale", "0.6", "--start", "2026-09-07", "--seed", "2",
             "--format", "json", "--db", "coop.db"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
