@@ -201,7 +201,7 @@ class DispatchRule(_Strict):
     ``manual_reason`` (置信度低于阈值 / 读法不一致 / 该类别需人工)."""
 
     # Calibrated confidence of the top-level category needed to dispatch without a person.
-    confidence: float = Field(0.98, ge=0, le=1)
+    confidence: float = Field(0.96, ge=0, le=1)
     # The readers consulted (the linear text model, the keywords found, the sentence model when
     # it was read) must all name the category (读法一致). Off by default: at the confidence above
     # it bought no measurable precision on cross-validation and cost coverage.

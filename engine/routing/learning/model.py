@@ -307,8 +307,9 @@ class Blend:
     linear: float = 2.0  # per unit of log-probability
     prototypes: float = 6.0  # per unit of cosine similarity
     keywords: float = 1.0  # per keyword hit
-    # Temperature scaling (calibration): the one that minimises the log-loss on cross-validation.
-    temperature: float = 1.2
+    # Temperature scaling (calibration): the one that minimises the log-loss on cross-validation
+    # (1.2 on 767 real train texts; 1.4 on the 1,819 of the ninth release).
+    temperature: float = 1.4
     # Keywords + linear model this sure: the sentence model is not consulted (see read()).
     sure: float = 0.8
 
