@@ -701,12 +701,16 @@ def read_yaml(text: str) -> Any:
     return yaml.load(text, Loader=YAML_LOADER)  # a safe loader: plain data only
 
 
+def _not_a_mapping(source: str) -> ConfigError:
+    return ConfigError(source, [f"{source}:1: 配置文件必须是一个映射 (mapping)"])
+
+
 def _tree(text: str, source: str) -> yaml.Node:
     """The document's node tree, whose nodes know their lines. Only called on a text that
     parse_config has read as a mapping; an empty document is still a clear error, not a crash."""
     root = yaml.compose(text, Loader=YAML_LOADER)
     if root is None:
-        raise ConfigError(source, [f"{source}:1: 配置文件必须是一个映射 (mapping)"])
+        raise _not_a_mapping(source)
     return root
 
 
@@ -718,7 +722,7 @@ def parse_config(text: str, source: str = "<config>") -> SanshiConfig:
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         raise ConfigError(source, [f"{where}: YAML 语法错误: {getattr(exc, 'problem', exc)}"]) from None
     if not isinstance(data, dict):
-        raise ConfigError(source, [f"{source}:1: 配置文件必须是一个映射 (mapping)"])
+        raise _not_a_mapping(source)
     if "channel_routing" in data:  # at its own line, not the file's first
         line = next((k.start_mark.line for k, _ in _tree(text, source).value if k.value == "channel_routing"), 0) + 1
         raise ConfigError(source, [f"{source}:{line}: {retired_channel_routing(data['channel_routing'])}"])

@@ -8,11 +8,18 @@ words that point everywhere (小区, 问题, 反映) are left out on purpose.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from engine.config import Category
+
+class Keyworded(Protocol):
+    """A category as the lexicon reads it (engine.config.Category, or the model's cache key)."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def keywords(self) -> Sequence[str]: ...
 
 LEXICON: dict[str, tuple[str, ...]] = {
     "municipal": (
@@ -137,7 +144,7 @@ STRONG: dict[str, int] = {"表扬": 3, "感谢": 2, "致谢": 3, "锦旗": 3, "�
 
 
 def words_for(
-    code: str, config_keywords: list[str], claimed: frozenset[str] = frozenset()
+    code: str, config_keywords: Sequence[str], claimed: frozenset[str] = frozenset()
 ) -> list[str]:
     """Config keywords first (the district's own), then the lexicon's for a default code, less
     the words a category the district added claims (:func:`claimed_words`)."""
@@ -146,7 +153,7 @@ def words_for(
     return [w for w in words if w]
 
 
-def claimed_words(categories: Sequence[Category]) -> dict[str, str]:
+def claimed_words(categories: Iterable[Keyworded]) -> dict[str, str]:
     """keyword → code, for the keywords of the categories a district added beside the default
     codes (a second district's 退役军人事务 with 退役军人, 退伍, 优待证 …), each with the head
     word of a longer keyword (its first two characters: 退役 of 退役军人, 优待 of 优待证 — a

@@ -14,11 +14,12 @@ on the training set, see bench/routing) and a softmax gives the confidence.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -260,11 +261,22 @@ class KeywordHits:
         )
 
 
-def category_words(categories: Sequence[Category]) -> list[tuple[str, list[str]]]:
+class _Keywords(NamedTuple):
+    code: str
+    keywords: tuple[str, ...]
+
+
+def category_words(categories: Sequence[Category]) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """Each category's keywords: the config's, then the lexicon's for a default code, less the
-    lexicon words a category the district added claims as its own."""
-    claimed = frozenset(claimed_words(categories))
-    return [(c.code, words_for(c.code, c.keywords, claimed)) for c in categories]
+    lexicon words a category the district added claims as its own. Read on every decision
+    (keyword_hits), so built once per set of categories, not each time."""
+    return _category_words(tuple(_Keywords(c.code, tuple(c.keywords)) for c in categories))
+
+
+@functools.lru_cache(maxsize=32)
+def _category_words(spec: tuple[_Keywords, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    claimed = frozenset(claimed_words(spec))
+    return tuple((c.code, tuple(words_for(c.code, c.keywords, claimed))) for c in spec)
 
 
 def all_keywords(categories: Sequence[Category]) -> list[str]:
