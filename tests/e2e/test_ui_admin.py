@@ -8,6 +8,8 @@ from __future__ import annotations
 import shutil
 from typing import Any
 
+from playwright.sync_api import expect
+
 from tests.e2e.test_ui_flow import (  # noqa: F401
     OPERATOR,
     _page,
@@ -47,7 +49,8 @@ def test_an_admin_rule_routes_the_next_intake(browser: Any, server: str) -> None
     rules = admin.get_by_test_id("ds-rules")
     rules.get_by_test_id("ds-rule").first.wait_for()
     # The district file's rules are listed, read-only, with Chinese names.
-    assert "生态环境" in rules.inner_text() and "配置文件" in rules.inner_text()
+    expect(rules).to_contain_text("生态环境")
+    expect(rules).to_contain_text("配置文件")
     rules.get_by_test_id("ds-rule-category").select_option("environment")
     rules.get_by_test_id("ds-rule-keywords").fill("油烟，烧烤")
     rules.get_by_test_id("ds-rule-to").select_option("chengguan")
@@ -56,10 +59,12 @@ def test_an_admin_rule_routes_the_next_intake(browser: Any, server: str) -> None
     admin.locator("#toast").filter(has_text="已新增派单规则").wait_for()
     first = admin.get_by_test_id("ds-rules").get_by_test_id("ds-rule").first
     first.filter(has_text="油烟、烧烤").wait_for()
-    assert "区城市管理局" in first.inner_text() and "管理设置" in first.inner_text()
+    expect(first).to_contain_text("区城市管理局")
+    expect(first).to_contain_text("管理设置")
     history = admin.get_by_test_id("ds-history")
     row = history.get_by_test_id("ds-history-row").first
-    assert "新增派单规则" in row.inner_text() and "区城市管理局" in row.inner_text()
+    expect(row).to_contain_text("新增派单规则")
+    expect(row).to_contain_text("区城市管理局")
     _keep(admin, "ds-1-管理设置-新增规则.png")
     history.scroll_into_view_if_needed()
     _keep(admin, "ds-2-修改记录.png")
@@ -82,7 +87,8 @@ def test_an_admin_rule_routes_the_next_intake(browser: Any, server: str) -> None
     cats.get_by_test_id("ds-cat-add").click()
     leaf = admin.locator("[data-testid=ds-category][data-code='environment.smoke']")
     leaf.wait_for()
-    assert "餐饮油烟" in leaf.inner_text() and "3 个工作日" in leaf.inner_text()
+    expect(leaf).to_contain_text("餐饮油烟")
+    expect(leaf).to_contain_text("3 个工作日")
     school = admin.locator("[data-testid=ds-unit][data-unit-id=jiaoyu]")
     school.get_by_test_id("ds-unit-deactivate").click()
     admin.locator("[data-testid=ds-unit][data-unit-id=jiaoyu]").filter(has_text="已停用").wait_for()

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 
 from tests.e2e.test_ui_flow import LEADER, OPERATOR, UNIT, _api, _page, _shot, server
 
@@ -66,8 +67,8 @@ def test_a_unit_resolves_with_a_photo_the_operator_sees_and_the_leader_maps_coun
     shown = detail.locator("[data-testid=attachment][data-stage=evidence] img[data-testid=attachment-preview]")
     shown.wait_for()
     op.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=shown.element_handle())
-    assert "现场照片.jpg" in detail.get_by_test_id("attachments").inner_text()
-    assert "办结凭证" in detail.get_by_test_id("attachments").inner_text()
+    expect(detail.get_by_test_id("attachments")).to_contain_text("现场照片.jpg")
+    expect(detail.get_by_test_id("attachments")).to_contain_text("办结凭证")
     detail.locator("[data-testid=case-place] path.mine").wait_for()
     detail.get_by_test_id("attachments").scroll_into_view_if_needed()
     shutil.copy(_shot(op, "12-附件-operator-sees-photo.png"), "/tmp/sanshi-attach-2-operator.png")

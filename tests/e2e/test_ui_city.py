@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from engine.deadlines import SHANGHAI
 from tests.e2e.test_ui_flow import VIEWPORT, _shot
@@ -195,7 +196,7 @@ def test_the_city_leader_reads_every_districts_figures_and_the_transfer_once(
         page, asked, errors = _open(context, f"{city_server}/city")
         _sign_in(page, CITY_LEADER)
         page.get_by_test_id("row-haicheng").wait_for()
-        assert "北海市" in page.get_by_test_id("city-name").inner_text()
+        expect(page.get_by_test_id("city-name")).to_contain_text("北海市")
         assert page.get_by_test_id("who").inner_text() == "市领导"
         _query(page, start, end)
         stats = _get(

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.test_ui_flow import OPERATOR, UNIT, _api, _page, _shot, server
 
@@ -80,7 +81,7 @@ def test_a_community_whistles_two_departments_in_and_resolves(browser: Any, serv
     op.get_by_test_id("tab-coop").click()
     whistles = op.get_by_test_id("coop-whistles")
     whistles.wait_for()
-    assert "茶亭路社区" in whistles.inner_text()
+    expect(whistles).to_contain_text("茶亭路社区")
     reports = op.get_by_test_id("coop-reports").inner_text()
     assert "区城市管理局" in reports and "区住房和城乡建设局" in reports
     _copy(_shot(op, "11-协办与吹哨-figures.png"), "4-figures")

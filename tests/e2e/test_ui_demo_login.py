@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from adapters.http.demo_login import DEMO_PEOPLE
 from tests.e2e.test_ui_flow import OPERATOR, REPO, VIEWPORT, _api, _free_port, server  # noqa: F401
@@ -170,7 +171,8 @@ def test_the_demo_operator_sees_the_app_photo_fetched_after_intake(
     page.wait_for_function("() => (document.querySelector('[data-testid=attachment-preview]')?.src || '').startsWith('data:image/')")
     page.locator("[data-testid=photo-fetch][data-status=stored]").wait_for()
     kept = page.locator("[data-testid=photo-fetch][data-status=kept]")
-    assert "未抓取" in kept.inner_text() and "internal.png" in kept.inner_text()
+    expect(kept).to_contain_text("未抓取")
+    expect(kept).to_contain_text("internal.png")
     assert re.search("已保存为附件", page.get_by_test_id("attachments").inner_text())
     page.get_by_test_id("attachments").scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "sanshi-demo-login-photos.png"))

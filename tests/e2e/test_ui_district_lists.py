@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.test_ui_flow import LEADER, REPO, _api, _page, _shot
 from tests.support.moved_clock import CLI_CODE
@@ -77,7 +78,7 @@ def test_the_leader_sees_the_new_channels_a_project_a_surge_and_the_helpers_clai
         assert received.get(code, 0) > 0, (code, received)
         row = table.locator("tr", has_text=name)
         row.first.wait_for()
-        assert str(received[code]) in row.first.inner_text()
+        expect(row.first).to_contain_text(str(received[code]))
     _shot(leader, "district-lists-1-channels.png")
 
     # ---- 社会力量与微服务: the volunteers' and social enterprises' claims ------------------------------
@@ -86,7 +87,7 @@ def test_the_leader_sees_the_new_channels_a_project_a_surge_and_the_helpers_clai
     assert total["claims"] >= 1 and total["accepted"] >= 1, total
     card = leader.get_by_test_id("helpers-card")
     card.scroll_into_view_if_needed()
-    assert f"微服务 {total['micro_services']} 件" in leader.get_by_test_id("helpers-micro").inner_text()
+    expect(leader.get_by_test_id("helpers-micro")).to_contain_text(f"微服务 {total['micro_services']} 件")
     assert leader.get_by_test_id("helpers-table").locator("tr", has_text="社会力量合计").inner_text().split()[1:4] == [
         str(total["micro_services"]), str(total["handling"]), str(total["claims"])]
     _shot(leader, "district-lists-2-helpers.png")
@@ -99,14 +100,14 @@ def test_the_leader_sees_the_new_channels_a_project_a_surge_and_the_helpers_clai
     leader.get_by_test_id("tab-projects").click()
     row = leader.get_by_test_id("project-row").filter(has_text=project["title"])
     row.wait_for()
-    assert "已完成" in row.inner_text()
+    expect(row).to_contain_text("已完成")
     row.click()
     detail = leader.get_by_test_id("project-detail")
     detail.wait_for()
     linked = leader.get_by_test_id("linked-case")
     linked.nth(project["figures"]["cases"] - 1).wait_for()
     assert linked.count() == project["figures"]["cases"]
-    assert f"{project['figures']['called_back']}/{project['figures']['cases']}" in leader.get_by_test_id("project-figures").inner_text()
+    expect(leader.get_by_test_id("project-figures")).to_contain_text(f"{project['figures']['called_back']}/{project['figures']['cases']}")
     _shot(leader, "district-lists-3-project.png")
 
     # ---- 主动治理: the typhoon day found from the views, nothing on the quiet days ------------------

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.served import served
 
@@ -137,7 +138,7 @@ def test_call_to_reopen_through_the_three_screens(browser: Any, server: str) -> 
     op.get_by_test_id("content").fill(COMPLAINT)
     # The router's suggestion appears while typing.
     op.get_by_test_id("suggest-category").filter(has_text="市政设施").wait_for()
-    assert "茶亭路社区" in op.get_by_test_id("suggest-unit").inner_text()
+    expect(op.get_by_test_id("suggest-unit")).to_contain_text("茶亭路社区")
     _shot(op, "1-受理台-operator-intake.png")
     op.get_by_test_id("submit-case").click()
     detail = op.get_by_test_id("intake-result").get_by_test_id("case-detail")
@@ -147,7 +148,7 @@ def test_call_to_reopen_through_the_three_screens(browser: Any, server: str) -> 
     case_id = detail.get_attribute("data-case-id")
     assert case_id
     # The markup is shown as text and never ran.
-    assert "<script>window.__xss=2</script>" in detail.get_by_test_id("case-content").inner_text()
+    expect(detail.get_by_test_id("case-content")).to_contain_text("<script>window.__xss=2</script>")
     assert op.evaluate("window.__xss") is None
     _shot(op, "1b-受理台-after-submit.png")
 
@@ -171,7 +172,7 @@ def test_call_to_reopen_through_the_three_screens(browser: Any, server: str) -> 
     _shot(unit, "2b-工单箱-claimed.png")
     unit.get_by_test_id("do-resolve").click()
     unit.get_by_test_id("case-detail").get_by_test_id("status").filter(has_text="已办结").wait_for()
-    assert "查看了联系方式" in unit.get_by_test_id("case-detail").get_by_test_id("timeline").inner_text()
+    expect(unit.get_by_test_id("case-detail").get_by_test_id("timeline")).to_contain_text("查看了联系方式")
 
     resolved = _dashboard_numbers(leader)
     assert _count(resolved["kpi-received"]) == _count(before["kpi-received"]) + 1
@@ -287,7 +288,8 @@ def test_the_admin_sees_the_events_the_views_set_aside(browser: Any, server: str
     admin.get_by_test_id("tab-quarantine").click()
     row = admin.get_by_test_id("quarantine-table").locator("tr", has_text=str(case.id))
     row.wait_for()
-    assert "ExtensionRequested" in row.inner_text() and "AttributeError" in row.inner_text()
+    expect(row).to_contain_text("ExtensionRequested")
+    expect(row).to_contain_text("AttributeError")
     assert admin.get_by_test_id("quarantine-count").inner_text() == "1 个"
     _shot(admin, "4-隔离事件-admin-quarantine.png")
     assert not admin.errors, admin.errors
@@ -363,8 +365,9 @@ def test_a_leaders_instruction_answered_and_a_suspension_approved(browser: Any, 
     leader.get_by_test_id("tab-instructions").click()
     row = leader.locator(f"[data-testid=instructions-table] tr[data-case-id='{cid}']")
     row.wait_for()
-    assert "已回复" in row.inner_text() and "1/1/1" in row.inner_text()
-    assert "已回复" in leader.get_by_test_id("instruction-counts").inner_text()
+    expect(row).to_contain_text("已回复")
+    expect(row).to_contain_text("1/1/1")
+    expect(leader.get_by_test_id("instruction-counts")).to_contain_text("已回复")
     _shot(leader, "6-批示跟踪-leader-tracking.png")
 
     # ---- 挂起: the unit asks, the centre approves, the unit resumes ------------------------------
@@ -382,7 +385,7 @@ def test_a_leaders_instruction_answered_and_a_suspension_approved(browser: Any, 
     unit.get_by_test_id("case-detail").get_by_test_id("status").filter(has_text="挂起中").wait_for()
     unit.get_by_test_id("do-resume").click()
     unit.get_by_test_id("case-detail").get_by_test_id("status").filter(has_text="已签收").wait_for()
-    assert "恢复办理" in unit.get_by_test_id("timeline").inner_text()
+    expect(unit.get_by_test_id("timeline")).to_contain_text("恢复办理")
     for page in (leader, unit, op):
         assert not page.errors, page.errors
 
@@ -425,8 +428,9 @@ def test_a_disputed_return_reviewed_by_the_centre(browser: Any, server: str) -> 
     op.get_by_test_id("tab-returns").click()
     row = op.locator(f"[data-testid=returns-table] tr[data-case-id='{approved}']")
     row.wait_for()
-    assert "茶亭路社区" in row.inner_text() and "中街街道" in row.inner_text()
-    assert "中街街道" in op.get_by_test_id("return-pairs-table").inner_text()
+    expect(row).to_contain_text("茶亭路社区")
+    expect(row).to_contain_text("中街街道")
+    expect(op.get_by_test_id("return-pairs-table")).to_contain_text("中街街道")
     row.click()
     assert op.get_by_test_id("review-unit").input_value() == "zhongjie"  # the unit named
     op.get_by_test_id("review-note").fill("同意，请中街街道统筹维修")
@@ -434,7 +438,7 @@ def test_a_disputed_return_reviewed_by_the_centre(browser: Any, server: str) -> 
     op.get_by_test_id("do-review-approve").click()
     detail = op.get_by_test_id("case-detail")
     detail.get_by_test_id("assigned-unit").filter(has_text="中街街道").wait_for()
-    assert "退单审核" in detail.get_by_test_id("timeline").inner_text()
+    expect(detail.get_by_test_id("timeline")).to_contain_text("退单审核")
 
     op.locator(f"[data-testid=returns-table] tr[data-case-id='{refused}']").click()
     op.get_by_test_id("review-note").fill("经核实该路灯属茶亭路社区维护，请继续办理")

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.test_ui_flow import OPERATOR, _api, _page, _shot, server  # noqa: F401
 
@@ -38,12 +39,12 @@ def test_a_form_with_three_items_to_three_units(browser: Any, server: str) -> No
     assert items.count() == 3
     units = [items.nth(i).get_by_test_id("form-item-unit").inner_text() for i in range(3)]
     assert len(set(units)) == 3 and "中心人工派单" not in units, units
-    assert "已办结 0 / 3" in page.get_by_test_id("form-complete").inner_text()
+    expect(page.get_by_test_id("form-complete")).to_contain_text("已办结 0 / 3")
     _shot(op, "8-一表通-three-items.png")
     # An item's case names its form and leads back to it.
     items.nth(0).click()
     op.get_by_test_id("case-form").wait_for()
-    assert "第 1 项" in op.get_by_test_id("case-form").inner_text()
+    expect(op.get_by_test_id("case-form")).to_contain_text("第 1 项")
     assert not op.errors, op.errors
 
 

@@ -9,6 +9,7 @@ import shutil
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from engine.knowledge import demo_entries
 from tests.e2e.test_ui_flow import (  # noqa: F401
@@ -54,7 +55,7 @@ def test_the_operator_answers_a_consultation_from_the_knowledge_base(
     first = beside.get_by_test_id("kb-item").first
     first.wait_for()
     assert first.get_attribute("data-entry-id") == entry
-    assert "居住证" in first.get_by_test_id("kb-question").inner_text()
+    expect(first.get_by_test_id("kb-question")).to_contain_text("居住证")
     op.get_by_test_id("suggest-category").wait_for()  # the router's suggestion beside it
     _keep(op, "kb-1-受理台-知识库口径.png")
 
@@ -71,7 +72,7 @@ def test_the_operator_answers_a_consultation_from_the_knowledge_base(
     _keep(op, "kb-2-待直办-咨询.png")
     offered.get_by_test_id("kb-answer").click()
     result.get_by_test_id("status").filter(has_text="直办").wait_for()
-    assert "知识库答复口径" in result.get_by_test_id("timeline").inner_text()
+    expect(result.get_by_test_id("timeline")).to_contain_text("知识库答复口径")
     op.locator("#toast").filter(has_text="按知识库口径").filter(has_text="居住证").wait_for()
     result.get_by_test_id("timeline").scroll_into_view_if_needed()
     _keep(op, "kb-3-已直办.png")

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 from engine.vocabulary import rate
 from tests.e2e.test_ui_flow import (  # noqa: F401
@@ -79,7 +80,7 @@ def test_a_street_table_for_a_month_with_a_channel_filter_opens_a_numerators_cas
     page.get_by_test_id("refresh-dashboard").click()
     page.locator(f"[data-testid=comparison][data-generation='{generation + 1}']").wait_for()
     # Unit rows cannot be cut by a channel: the table says why instead of showing numbers.
-    assert "不是工单本身的属性" in page.get_by_test_id("comparison-error").inner_text()
+    expect(page.get_by_test_id("comparison-error")).to_contain_text("不是工单本身的属性")
     page.get_by_test_id("table-by").select_option("street")
     page.locator(f"[data-testid=comparison][data-generation='{generation + 2}']").wait_for()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.test_ui_flow import OPERATOR, VIEWPORT, _api, _page, server  # noqa: F401
 
@@ -35,7 +36,7 @@ def test_admin_creates_a_clerk_who_logs_in_and_claims(browser: Any, server: str)
     admin.get_by_test_id("person-password").fill(password)
     admin.get_by_test_id("create-person").click()
     admin.locator(f"[data-testid=people-table] tr[data-person='{login}']").wait_for()
-    assert "已新建账号 刘社工（承办单位，茶亭路社区）" in admin.locator("#toast").inner_text()
+    expect(admin.locator("#toast")).to_contain_text("已新建账号 刘社工（承办单位，茶亭路社区）")
     _shot(admin, "1-admin-people")
 
     case = _api(server, OPERATOR, "POST", "/api/cases", {
@@ -67,7 +68,7 @@ def test_admin_creates_a_clerk_who_logs_in_and_claims(browser: Any, server: str)
     clerk.get_by_test_id("do-claim").click()
     card = clerk.get_by_test_id("case-detail")
     card.get_by_test_id("status").filter(has_text="已签收").wait_for()
-    assert "已签收" in clerk.locator("#toast").inner_text()
+    expect(clerk.locator("#toast")).to_contain_text("已签收")
     timeline = clerk.get_by_test_id("timeline")
     claimed = timeline.locator("li", has_text="签收")
     claimed.get_by_test_id("actor").filter(has_text="刘社工（茶亭路社区）").wait_for()

@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.test_ui_flow import LEADER, OPERATOR, _api, _page, _shot, server
 
@@ -76,7 +77,7 @@ def test_the_leader_sees_the_surge_its_cases_the_repeated_place_and_source_gover
     assert "中街街道" in text and "市政设施" in text and "2025-06-16" in text
     assert row.locator('[data-field="count"]').inner_text() == valid
     assert float(row.locator('[data-field="baseline"]').inner_text()) < 2
-    assert "每月一题" in card.inner_text()
+    expect(card).to_contain_text("每月一题")
     row.get_by_test_id("surge-cases").click()
     cases = page.get_by_test_id("proactive-cases")
     cases.wait_for()
@@ -88,7 +89,7 @@ def test_the_leader_sees_the_surge_its_cases_the_repeated_place_and_source_gover
     page.get_by_test_id("repeat-refresh").click()
     repeat = page.locator('[data-testid="repeat-row"][data-address="茶亭路8号"]')
     repeat.wait_for()
-    assert "4" in repeat.locator("td").nth(4).inner_text()
+    expect(repeat.locator("td").nth(4)).to_contain_text("4")
     repeat.get_by_test_id("repeat-cases").click()
     page.get_by_test_id("repeat-drill").get_by_test_id("proactive-cases").wait_for()
     assert page.get_by_test_id("repeat-drill").locator("tbody tr").count() == 4

@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from playwright.sync_api import expect
+
 from tests.e2e.test_ui_flow import (  # noqa: F401
     LEADER,
     OPERATOR,
@@ -87,7 +89,7 @@ def test_a_leader_turns_picked_cases_into_a_project_the_unit_completes_it_and_th
     leader.get_by_test_id("tab-projects").click()
     leader.locator(f"tr[data-project-id='{pid}']").click()
     leader.get_by_test_id("project-called-back").filter(has_text=f"{N}/{N} 人").wait_for()
-    assert "100.0%" in leader.get_by_test_id("project-satisfaction").inner_text()
+    expect(leader.get_by_test_id("project-satisfaction")).to_contain_text("100.0%")
     assert leader.get_by_test_id("project-milestones").inner_text().endswith("1/1")
     assert leader.locator("[data-testid=linked-case]").filter(has_text="满意").count() == N
     path = _shot(leader, "projects-completed.png")

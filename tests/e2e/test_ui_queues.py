@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from engine.deadlines import SHANGHAI
 from tests.e2e.test_ui_flow import LEADER, OPERATOR, UNIT, _api, _page, _shot, server  # noqa: F401
@@ -60,7 +61,8 @@ def test_a_units_due_today_and_overdue_queues(browser: Any, server: str) -> None
     bar.get_by_test_id("queue-overdue-count").wait_for()
     for code in ("to_claim", "handling", "due_today", "overdue", "instructions"):
         assert bar.get_by_test_id(f"queue-{code}-count").inner_text() == str(counts[code]), code
-    assert "今日到期" in bar.inner_text() and "已超期" in bar.inner_text()
+    expect(bar).to_contain_text("今日到期")
+    expect(bar).to_contain_text("已超期")
 
     bar.get_by_test_id("queue-due_today").click()
     page.get_by_test_id("unit-queue-table-total").filter(has_text=f"共 {counts['due_today']} 件").wait_for()

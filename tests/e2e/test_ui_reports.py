@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
+from playwright.sync_api import expect
 
 from tests.e2e.test_ui_flow import (  # noqa: F401
     ARTIFACTS,
@@ -157,7 +158,7 @@ def test_the_longest_case_still_prints_on_one_page(
     page.get_by_role("button", name="打开").click()
     page.get_by_test_id("case-detail").wait_for()
     sheet = _case_sheet(page)
-    assert "全文见系统" in sheet.get_by_test_id("print-content").inner_text()
+    expect(sheet.get_by_test_id("print-content")).to_contain_text("全文见系统")
     sheet.emulate_media(media="print")
     pdf = sheet.pdf(format="A4", print_background=True)
     sheet.screenshot(path=str(ARTIFACTS / "工单打印-long-print.png"), full_page=True)

@@ -92,7 +92,7 @@ def test_a_need_is_shelved_claimed_refused_accepted_and_counted_as_a_micro_servi
     volunteers.get_by_test_id("tab-shelf").click()
     mine = volunteers.get_by_test_id("shelf-my-claims")
     mine.locator("[data-testid=shelf-claim][data-state=refused]").wait_for()
-    assert "队员本周已排满" in mine.inner_text()
+    expect(mine).to_contain_text("队员本周已排满")
 
     # ---- the enterprise handles it as any unit; the leader sees it as 微服务 ---------------------
     enterprise = _page(browser, server, ENTERPRISE)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 
 from tests.e2e.test_ui_flow import OPERATOR, REPO, SERVED, _api, _page, _shot, server
 from tests.support.moved_clock import CLI_CODE
@@ -87,7 +88,8 @@ def test_the_case_page_shows_the_source_of_media_court_and_town_cases(
     op = _page(browser, server, OPERATOR)
     media = _open(op, mark["m"])
     source = media.get_by_test_id("case-source")
-    assert "媒体报道" in source.inner_text() and "北海日报" in source.inner_text()
+    expect(source).to_contain_text("媒体报道")
+    expect(source).to_contain_text("北海日报")
     assert source.get_by_test_id("source-report-url").inner_text() == url
     assert source.get_by_test_id("source-title").inner_text() == "茶亭路路灯熄灭近月"
     shutil.copy(_shot(op, "21-来源-media.png"), "/tmp/sanshi-sources-1-media.png")
@@ -96,11 +98,11 @@ def test_the_case_page_shows_the_source_of_media_court_and_town_cases(
     text = court.get_by_test_id("case-source").inner_text()
     assert "诉前调解委派" in text and "相邻关系纠纷" in text and "北海市海城区人民法院" in text
     assert "民诉前调" not in court.inner_text()  # the number is not on the page, only its hash was kept
-    assert "中街司法所" in court.get_by_test_id("assigned-unit").inner_text()
+    expect(court.get_by_test_id("assigned-unit")).to_contain_text("中街司法所")
     shutil.copy(_shot(op, "22-来源-court.png"), "/tmp/sanshi-sources-2-court.png")
 
     town = _open(op, mark["t"])
-    assert "中街街道" in town.get_by_test_id("source-requesting-unit").inner_text()
-    assert "住房和城乡建设局" in town.get_by_test_id("source-department").inner_text()
+    expect(town.get_by_test_id("source-requesting-unit")).to_contain_text("中街街道")
+    expect(town.get_by_test_id("source-department")).to_contain_text("住房和城乡建设局")
     shutil.copy(_shot(op, "23-来源-town.png"), "/tmp/sanshi-sources-3-town.png")
     assert not op.errors, op.errors
