@@ -48,6 +48,7 @@ from pydantic import AfterValidator, BeforeValidator, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from engine.deadlines import SHANGHAI
+from engine.identifiers import CITIZEN_KINDS, redact
 from engine.vocabulary import APPEAL_TYPES as APPEAL_TYPE_TERMS
 from engine.vocabulary import AppealType as AppealType
 
@@ -133,23 +134,33 @@ def _at_most(limit: int) -> AfterValidator:
 
     return AfterValidator(check)
 
+def _no_id_numbers(value: str) -> str:
+    """ID-card, bank-card and passport numbers are never stored in clear, whichever door or
+    command wrote the text (boundary.md §2): the channels mask them too, but a door that forgot
+    (Open311 and 一表通 did) or a clerk's 办结 note must not be where one leaks. Masked text
+    does not match again, so a value masked at its door passes unchanged."""
+    return redact(value, CITIZEN_KINDS) if value else value
+
+
+_MASKED = AfterValidator(_no_id_numbers)
+
 # Each field: its maximum length and the text rule; "required" ones need a character that is
 # not white space. Written out (not built by a function) so that mypy sees plain ``str``.
 CleanText = Annotated[str, AfterValidator(check_text)]  # the rule alone, for any length
 Content = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_CONTENT), AfterValidator(check_text), _at_most(MAX_CONTENT), _REQUIRED
+    str, StringConstraints(min_length=1, max_length=MAX_CONTENT), AfterValidator(check_text), _at_most(MAX_CONTENT), _REQUIRED, _MASKED
 ]
 Result = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_RESULT), AfterValidator(check_text), _at_most(MAX_RESULT), _REQUIRED
+    str, StringConstraints(min_length=1, max_length=MAX_RESULT), AfterValidator(check_text), _at_most(MAX_RESULT), _REQUIRED, _MASKED
 ]
 Reason = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_REASON), AfterValidator(check_text), _at_most(MAX_REASON), _REQUIRED
+    str, StringConstraints(min_length=1, max_length=MAX_REASON), AfterValidator(check_text), _at_most(MAX_REASON), _REQUIRED, _MASKED
 ]
-Note = Annotated[str, StringConstraints(max_length=MAX_REASON), AfterValidator(check_text), _at_most(MAX_REASON)]
+Note = Annotated[str, StringConstraints(max_length=MAX_REASON), AfterValidator(check_text), _at_most(MAX_REASON), _MASKED]
 # The complaint where the door says "missing" itself (Open311 answers 400 缺少 description).
-Description = Annotated[str, StringConstraints(max_length=MAX_CONTENT), AfterValidator(check_text), _at_most(MAX_CONTENT)]
-Summary = Annotated[str, StringConstraints(max_length=MAX_SUMMARY), AfterValidator(check_text), _at_most(MAX_SUMMARY)]
-Address = Annotated[str, StringConstraints(max_length=MAX_ADDRESS), AfterValidator(check_text), _at_most(MAX_ADDRESS)]
+Description = Annotated[str, StringConstraints(max_length=MAX_CONTENT), AfterValidator(check_text), _at_most(MAX_CONTENT), _MASKED]
+Summary = Annotated[str, StringConstraints(max_length=MAX_SUMMARY), AfterValidator(check_text), _at_most(MAX_SUMMARY), _MASKED]
+Address = Annotated[str, StringConstraints(max_length=MAX_ADDRESS), AfterValidator(check_text), _at_most(MAX_ADDRESS), _MASKED]
 Name = Annotated[str, StringConstraints(max_length=MAX_NAME), AfterValidator(check_text), _at_most(MAX_NAME)]
 Phone = Annotated[str, StringConstraints(max_length=MAX_PHONE), AfterValidator(check_text), _at_most(MAX_PHONE)]
 SourceRef = Annotated[
@@ -356,6 +367,19 @@ def check_extra(value: dict[str, Any]) -> dict[str, Any]:
     problem = extra_problem(value)
     if problem is not None:
         raise PydanticCustomError("extra_invalid", problem)
+    masked: dict[str, Any] = _masked_value(value)
+    return masked
+
+
+def _masked_value(value: Any) -> Any:
+    """Every string of an extra, names included, with ID-card, bank-card and passport numbers
+    masked (already checked for depth by :func:`extra_problem`)."""
+    if isinstance(value, str):
+        return _no_id_numbers(value)
+    if isinstance(value, list):
+        return [_masked_value(v) for v in value]
+    if isinstance(value, dict):
+        return {_no_id_numbers(k): _masked_value(v) for k, v in value.items()}
     return value
 
 

@@ -119,8 +119,9 @@ def text_field(
     return text
 
 
-_TRUE = {"true", "1", "yes", "y", "是", "对", "代办", "t"}
-_FALSE = {"false", "0", "no", "n", "否", "", "f", "不是"}
+# "on" / "off": what an HTML checkbox sends (an Open311 form's 保密件 box).
+_TRUE = {"true", "1", "yes", "y", "是", "对", "代办", "t", "on"}
+_FALSE = {"false", "0", "no", "n", "否", "", "f", "不是", "off"}
 
 
 def flag(record: Mapping[str, Any], key: str, label: str = "") -> bool:

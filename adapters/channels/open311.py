@@ -40,6 +40,8 @@ from engine.intake import Channel, Concern, IntakeCommand
 from engine.vocabulary import APPEAL_TYPES as APPEAL_TYPE_TERMS
 from engine.vocabulary import CONCERNS
 
+from .common import RecordError, flag
+
 APPEAL_TYPES = list(CONTRACT_APPEAL_TYPES)
 
 
@@ -211,6 +213,13 @@ def service_request(
     if post.appeal_type not in ("", *APPEAL_TYPES):
         raise RequestRefused(f"attribute[appeal_type] 只能是 {' / '.join(APPEAL_TYPES)}")
 
+    # 保密件 read as every door reads a yes/no; a value that is neither is refused, never taken
+    # as "no" (a resident who ticked the box must not become an ordinary case).
+    try:
+        confidential = flag(fields, "attribute[confidential]", "保密件")
+    except RecordError as exc:
+        raise RequestRefused(str(exc)) from None
+
     # The same client + service + text + place is the same request (a retry): one case.
     who = fields.get("device_id") or fields.get("account_id") or fields.get("email") or ""
     digest = hashlib.sha256(
@@ -243,8 +252,7 @@ def service_request(
             urgent=concern == Concern.ANGUISH.value,
             category_hint=code,
             concern=Concern(concern),
-            confidential=fields.get("attribute[confidential]", "").strip().lower()
-            in ("true", "1", "yes", "是"),
+            confidential=confidential,
             extra=extra,
         )
     except ValidationError as exc:

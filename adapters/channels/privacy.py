@@ -2,7 +2,7 @@
 
 Phone numbers keep their last four digits (``*******5678``), names keep the surname (张某,
 欧阳某), ID numbers keep only their last four. Identifiers (身份证号 in any spelling, plates,
-警号, bank cards, passports, phones) are found by :mod:`adapters.channels.identifiers`, the one
+警号, bank cards, passports, phones) are found by :mod:`engine.identifiers`, the one
 detector every channel and the dead-letter store use; its docstring says what the helan
 library misses and why our own patterns are needed. helan still runs after it as a second
 net (names after cue words, checksum-valid IDs, plates, mobiles from known segments), and our
@@ -23,8 +23,8 @@ from typing import Any
 import helan
 from helan.data import SURNAMES
 
-from . import identifiers
-from .identifiers import ALL_KINDS, CITIZEN_KINDS, Kind
+from engine import identifiers
+from engine.identifiers import ALL_KINDS, CITIZEN_KINDS, Kind
 
 COMPOUND_SURNAMES = frozenset(
     ["欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "司空", "夏侯", "轩辕", "令狐", "钟离", "端木", "南宫", "西门", "百里", "呼延", "独孤", "万俟", "闻人", "澹台", "公冶", "太史", "申屠", "赫连", "拓跋", "第五", "左丘", "东郭", "南门", "羊舌", "微生", "梁丘", "乐正", "濮阳", "淳于", "单于", "仲孙", "叔孙", "轩辕", "亓官", "司寇", "巫马", "公西", "漆雕", "壤驷", "谷梁", "宰父", "段干", "呼延", "归海", "东门", "羊角", "公良", "鲜于"]

@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
+from engine.identifiers import ALL_KINDS
 from engine.intake import Channel, IntakeCommand
 
 from .common import (
@@ -28,7 +29,6 @@ from .common import (
     text_field,
 )
 from .hotline import urgency
-from .identifiers import ALL_KINDS
 from .privacy import redact_value
 
 HEADERS = {

@@ -57,6 +57,8 @@ class ApiError(Exception):
         self.message = message
 
 
+CASE_NOT_FOUND = "工单不存在"
+
 # Domain errors by class; first match wins (subclasses before DomainError).
 DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
     (CaseNotFound, 404),
@@ -160,6 +162,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain_error(request: Request, exc: DomainError) -> Response:
+        if isinstance(exc, CaseNotFound):
+            # Names nothing: a case another unit holds, reached by its order number, must
+            # answer as one never received (the id would tell the order number is in the log).
+            return error_response(request, 404, exc.code, CASE_NOT_FOUND)
         return error_response(request, domain_status(exc), exc.code, exc.message)
 
     @app.exception_handler(StatsQueryError)

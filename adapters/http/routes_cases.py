@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from adapters.bootstrap import Runtime
 from adapters.http.actors import name_actors
-from adapters.http.errors import ERROR_RESPONSES, ApiError
+from adapters.http.errors import CASE_NOT_FOUND, ERROR_RESPONSES, ApiError
 from adapters.http.intake import submit_record
 from adapters.http.policy import (
     Permission,
@@ -66,7 +66,7 @@ def parse_case_id(case_id: str) -> UUID:
     try:
         return UUID(case_id)
     except ValueError:
-        raise ApiError(404, "not_found", f"工单 {case_id[:64]} 不存在") from None
+        raise ApiError(404, "not_found", CASE_NOT_FOUND) from None
 
 
 def load_case(request: Request, case_id: str, principal: Principal) -> Case:

@@ -23,13 +23,13 @@ from adapters.channels import (
     read_one,
     read_path,
 )
-from adapters.channels.identifiers import CITIZEN_KINDS, Kind, find, redact
 from adapters.channels.police import incident_ref
 from adapters.channels.privacy import mask_text
 from adapters.transport import dead_letter_store, ingest
 from adapters.transport.dead_letters import to_message
 from engine.config import load_config
 from engine.domain import case_id_for
+from engine.identifiers import CITIZEN_KINDS, Kind, find, redact
 from engine.routing.keyword import KeywordRouter
 from engine.settings import DEV_DISTRICT_SECRET, Settings
 
@@ -55,7 +55,7 @@ def police(summary: str, **fields: str) -> Parsed:
 
 def digits_of(text: str) -> str:
     """Every digit in ``text`` in any spelling, separators dropped: what 'in clear' means."""
-    from adapters.channels.identifiers import normalise
+    from engine.identifiers import normalise
 
     return re.sub(r"[^0-9X]", "", normalise(text).text)
 
@@ -99,6 +99,11 @@ def test_an_id_in_any_spelling_loses_its_region_and_birth_date(spelled: str) -> 
         ("桂A1234挂", "桂A"),
         ("沪A1234领", "沪A"),
         ("使014578", "使"),
+        ("VA12345", "V"),  # 军车
+        ("KA·12345", "K"),
+        ("WJ桂12345", "W"),  # 武警, since 2012
+        ("WJ京1234消", "W"),
+        ("WJ01-12345", "W"),  # 武警, before
     ],
 )
 def test_plates_of_every_kind_lose_their_serial(spelled: str, kept: str) -> None:

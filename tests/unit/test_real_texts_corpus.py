@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.channels.identifiers import ALL_KINDS, find
 from bench.routing.real_texts import CHANNEL_OF, CORPUS, FIELDS, read_corpus, split_of
 from engine.config import load_config
+from engine.identifiers import ALL_KINDS, find
 
 DATA = Path(__file__).parent.parent / "data"
 DEMO = Path(__file__).parents[2] / "engine" / "data" / "haicheng.yaml"

@@ -225,6 +225,10 @@ _PLATE = re.compile(
     r"(?P<serial>(?=[A-Z]*[0-9])(?:[A-Z0-9]{5,6}(?![A-Z0-9])|[A-Z0-9]{4}[挂学警港澳领使]))"
     r"|(?P<embassy>[使领]\s?[0-9]{3}[\s·•\-]?[0-9]{3})(?![0-9])"
     r"|(?P<wj>WJ\s?[0-9]{2}[\s·•\-]?[A-Z0-9]{5})(?![A-Z0-9])"
+    # 武警 since 2012: WJ, the province, four digits and a digit or the branch's character.
+    rf"|(?P<wj_province>(?<![A-Z0-9])WJ\s?[{_PROVINCES}]{_PSEP}[0-9]{{4}}[0-9A-Z消边通森金警电])(?![A-Z0-9])"
+    # 军车 (2012 style): the service's letter, a second letter, five digits (VA12345, KA·12345).
+    r"|(?P<military>(?<![A-Z0-9])[VKHBSLJNGCEZ][A-Z][\s·•\-]?[0-9]{5})(?![A-Z0-9])"
 )
 _BADGE = re.compile(
     r"(?:警号|警员编号|警员号|警官证号|警官编号|警察编号|民警编号|警号码)"
@@ -329,7 +333,8 @@ def find(text: str, kinds: Iterable[Kind] = ALL_KINDS) -> list[Match]:
                     head = text[origin[m.start("head")] : origin[m.end("head")]]
                     add(m.start(), b, Kind.PLATE, head + "*" * (b - a))
             else:
-                a, b = m.span("embassy") if m.group("embassy") else m.span("wj")
+                which = next(g for g in ("embassy", "wj", "wj_province", "military") if m.group(g))
+                a, b = m.span(which)
                 if free(a, b):
                     add(a, b, Kind.PLATE, s[a] + "*" * (b - a - 1))
     number_kinds = wanted & {Kind.ID_CARD, Kind.PHONE, Kind.BANK_CARD}
