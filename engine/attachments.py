@@ -66,6 +66,11 @@ TYPES: dict[str, tuple[AttachmentKind, tuple[str, ...]]] = {
     "application/pdf": (AttachmentKind.DOCUMENT, ("pdf",)),
 }
 KNOWN_EXTENSIONS = {ext: mime for mime, (_, exts) in TYPES.items() for ext in exts}
+# Extensions of types we never take: a photo named ``a.exe`` or ``a.html`` is a disguise (or
+# will be opened as one by whoever downloads it), so the name is refused like a mismatch.
+FOREIGN_EXTENSIONS = frozenset(
+    ["exe", "dll", "com", "bat", "cmd", "scr", "msi", "ps1", "vbs", "vbe", "wsf", "js", "mjs", "jar", "apk", "sh", "bin", "elf", "lnk", "hta", "cpl", "html", "htm", "xhtml", "shtml", "svg", "svgz", "xml", "xsl", "php", "asp", "aspx", "jsp", "swf", "zip", "rar", "7z", "gz", "tgz", "tar", "bz2", "xz", "iso", "dmg", "doc", "docx", "docm", "xls", "xlsx", "xlsm", "ppt", "pptx", "pptm", "rtf", "txt", "csv", "json"]
+)
 
 
 class AttachmentSettings(BaseModel):
@@ -161,7 +166,9 @@ class AttachmentNameRefused(DomainError):
 # ---- names and digests -------------------------------------------------------------------------
 
 MAX_NAME_CHARS = 100
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Control characters, and the invisible format ones: a right-to-left override shows
+# "\u202egnp.exe" as "exe.png", a file type in disguise.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
 def clean_name(name: str) -> str:
@@ -180,7 +187,7 @@ def clean_name(name: str) -> str:
         or re.match(r"^[A-Za-z]:", name)
         or any(0xD800 <= ord(c) <= 0xDFFF for c in name)
     ):
-        raise AttachmentNameRefused("文件名不合法（不能含路径、控制字符）")
+        raise AttachmentNameRefused("文件名不合法（不能含路径、控制字符或不可见的格式字符）")
     if len(name) > MAX_NAME_CHARS:
         raise AttachmentNameRefused(f"文件名过长（最多 {MAX_NAME_CHARS} 字）")
     return name
@@ -245,7 +252,7 @@ class AttachmentService:
         if inspected is None:
             raise AttachmentInvalid("不支持的文件类型（按内容识别）：仅收照片 JPEG/PNG/WebP/GIF、录音 MP3/M4A/AMR/WAV/OGG、文档 PDF")
         ext = extension_of(clean)
-        if ext and ext in KNOWN_EXTENSIONS and ext not in TYPES[inspected.mime][1]:
+        if ext and (ext in KNOWN_EXTENSIONS or ext in FOREIGN_EXTENSIONS) and ext not in TYPES[inspected.mime][1]:
             raise AttachmentInvalid(f"文件内容（{inspected.mime}）与扩展名 .{ext} 不符")
         limit = self.settings.limit_for(inspected.kind)
         if len(data) > limit:

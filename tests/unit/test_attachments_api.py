@@ -105,6 +105,9 @@ def test_another_units_attachment_is_404_like_an_absent_one() -> None:
         ("..\\..\\boot.png", photo(7), 400),
         ("C:x.png", photo(8), 400),
         ("x" * 300 + ".png", photo(10), 400),
+        ("invoice.exe", photo(11), 422),  # a real photo, named to be run or rendered
+        ("page.html", photo(12), 422),
+        ("\u202egnp.exe", photo(13), 400),  # shown as "exe.png": a right-to-left override
     ],
 )
 def test_hostile_uploads_are_refused_and_nothing_is_recorded(name: str, data: bytes, status: int) -> None:
@@ -200,7 +203,9 @@ def test_with_the_cipher_key_neither_the_database_nor_the_store_holds_the_photo_
 
 
 @pytest.mark.parametrize(
-    "name", ["bad\x00name.png", "line\nbreak.png", "../x.png", "a/b.png", "..", "C:x.png", "\ud800.png"]
+    "name",
+    ["bad\x00name.png", "line\nbreak.png", "../x.png", "a/b.png", "..", "C:x.png", "\ud800.png",
+     "\u202egnp.exe", "photo\u200b.png", "\ufeffphoto.png"],
 )
 def test_names_that_are_paths_or_carry_control_characters_are_refused(name: str) -> None:
     # (HTTP clients escape some of these in a multipart header; the rule holds whatever arrives.)
