@@ -277,6 +277,14 @@ def _started(host: str, port: int, metrics_at: str, demo: bool) -> None:
         f"（接口说明 /openapi.json，Open311 /open311/v2/discovery.json，{metrics_at}）"
         + ("\n演示模式：登录页显示各角色的演示账号按钮，不得用于生产" if demo else "")
     )
+    if not os.environ.get("SANSHI_CIPHER_KEY"):
+        # Said at every start, not only in the docs: a district that went live without the key
+        # keeps residents' words, names and numbers readable by anyone who copies the database.
+        click.echo(
+            "注意：未设置 SANSHI_CIPHER_KEY，诉求内容、地址和来电人姓名电话在数据库中为明文；"
+            "演示可以，正式使用前请设置（见 docs/boundary.md）",
+            err=True,
+        )
 
 
 def serve_city(
