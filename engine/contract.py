@@ -371,11 +371,16 @@ def check_extra(value: dict[str, Any]) -> dict[str, Any]:
     return masked
 
 
+_LINK = re.compile(r"https?://\S+", re.IGNORECASE)
+
+
 def _masked_value(value: Any) -> Any:
     """Every string of an extra, names included, with ID-card, bank-card and passport numbers
     masked (already checked for depth by :func:`extra_problem`)."""
     if isinstance(value, str):
-        return _no_id_numbers(value)
+        # A link (a photo's, a media report's) is an address to fetch, not words: a long article
+        # or file number in it is not a card, and a changed link fetches nothing.
+        return value if _LINK.fullmatch(value) else _no_id_numbers(value)
     if isinstance(value, list):
         return [_masked_value(v) for v in value]
     if isinstance(value, dict):

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.routing.real_texts import CHANNEL_OF, CORPUS, FIELDS, read_corpus, split_of
+from bench.routing.real_texts import (
+    CHANNEL_OF,
+    CORPUS,
+    FIELDS,
+    SECOND_LABELS,
+    read_corpus,
+    split_of,
+)
 from engine.config import load_config
 from engine.identifiers import ALL_KINDS, find
 
@@ -74,3 +81,15 @@ def test_split_is_the_rule_and_about_thirty_percent_per_category(rows: list[dict
     for category in {r["category"] for r in rows}:
         members = [r for r in rows if r["category"] == category]
         assert any(r["split"] == "heldout" for r in members), category
+
+
+def test_the_second_labelling_covers_exactly_the_held_out_texts_with_known_codes(rows: list[dict]) -> None:
+    import json
+
+    split = split_of(rows)
+    held = {r["id"] for r in rows if split[r["id"]] == "heldout"}
+    second = [json.loads(line) for line in SECOND_LABELS.read_text(encoding="utf-8").splitlines()]
+    assert sorted(r["id"] for r in second) == sorted(held)
+    codes = {c.code for c in load_config(DEMO).categories}
+    for r in second:
+        assert r["category"] in codes and r["alt"] in codes | {None} and r["alt"] != r["category"], r
