@@ -20,7 +20,7 @@ from adapters.http.errors import ERROR_RESPONSES
 from adapters.http.policy import Permission, Principal, allow
 from adapters.http.routes_cases import runtime_of
 from adapters.http.schemas import _Body
-from adapters.http.views import jsonable
+from adapters.jsonable import jsonable
 from engine.admin import AdminOverlay, AdminService
 from engine.config import CatalogueItem
 from engine.contract import Code, Name, Note, WholeNumber

@@ -31,7 +31,7 @@ from adapters.http.policy import (
 )
 from adapters.http.routes_cases import audit, load_case, parse_case_id, runtime_of
 from adapters.http.unit_view import lens_for_case
-from adapters.http.views import jsonable
+from adapters.jsonable import jsonable
 from engine.application import CaseNotFound
 from engine.attachments import (
     DIGEST,

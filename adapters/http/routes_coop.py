@@ -30,7 +30,7 @@ from adapters.http.schemas import (
     PartReturnBody,
     WhistleBody,
 )
-from adapters.http.views import jsonable
+from adapters.jsonable import jsonable
 from projections.coop_queries import CoopViews
 
 router = APIRouter(prefix="/api", tags=["coop 主办/协办"], responses=ERROR_RESPONSES)

@@ -21,7 +21,7 @@ from adapters.http.errors import ERROR_RESPONSES, ApiError
 from adapters.http.policy import Permission, Principal, acting_unit, allow
 from adapters.http.routes_cases import CaseJSON, parse_case_id, runtime_of, view
 from adapters.http.schemas import _Body
-from adapters.http.views import jsonable
+from adapters.jsonable import jsonable
 from engine.config import Role
 from engine.contract import BusinessDay, Code, Content, Note, Result
 from engine.deadlines import SHANGHAI

@@ -21,7 +21,7 @@ from fastapi.responses import Response
 from adapters.http.errors import ERROR_RESPONSES
 from adapters.http.policy import Permission, Principal, allow
 from adapters.http.routes_read import FigureFilters, QueryDate, StatsBy, parse_day, read_model
-from adapters.http.views import jsonable
+from adapters.jsonable import jsonable
 from engine.application import now_shanghai
 from engine.contract import Code
 from engine.vocabulary import CASE_LISTS, CHANNELS, DEADLINE_KINDS, STATS_DIMENSIONS

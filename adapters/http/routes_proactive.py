@@ -14,7 +14,7 @@ from adapters.http.errors import ERROR_RESPONSES
 from adapters.http.policy import Permission, Principal, allow
 from adapters.http.routes_cases import runtime_of
 from adapters.http.routes_read import QueryDate, parse_day, read_model
-from adapters.http.views import jsonable
+from adapters.jsonable import jsonable
 from engine.application import now_shanghai
 from projections.source_governance import SourceGovernance
 from projections.surges import SurgeViews

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.http.errors import ERROR_RESPONSES, ApiError
 from adapters.http.policy import Permission, Principal, allow
 from adapters.http.routes_cases import runtime_of
-from adapters.http.views import jsonable
+from adapters.jsonable import jsonable
 from engine.config import Role
 from engine.contract import BusinessDay, Note, Reason, RequiredCode, Result, WholeNumber
 from engine.projects import MAX_LINK_AT_ONCE, MAX_MILESTONES

@@ -17,7 +17,7 @@ from adapters.http.policy import Permission, Principal, allow
 from adapters.http.routes_cases import CaseJSON, parse_case_id, runtime_of, view
 from adapters.http.routes_read import QueryDate, parse_day, read_model
 from adapters.http.schemas import CallbackNoteBody, ReviewReturnBody, TransferBody
-from adapters.http.views import jsonable
+from adapters.jsonable import jsonable
 from engine.contract import Code
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)

@@ -28,7 +28,7 @@ from adapters.http.policy import (
 from adapters.http.routes_cases import CaseJSON, parse_case_id, runtime_of, view
 from adapters.http.routes_read import QueryDate, parse_day
 from adapters.http.schemas import _Body
-from adapters.http.views import jsonable
+from adapters.jsonable import jsonable
 from engine.application import CaseNotFound
 from engine.config import Role
 from engine.contract import Note, Reason, RequiredCode

@@ -15,7 +15,7 @@ from adapters.http.errors import ERROR_RESPONSES
 from adapters.http.policy import Permission, Principal, allow, require_known_unit, require_own_unit
 from adapters.http.routes_cases import runtime_of
 from adapters.http.routes_read import _for_reader
-from adapters.http.views import jsonable
+from adapters.jsonable import jsonable
 from engine.vocabulary import UNIT_QUEUES
 from projections.unit_queues import UnitQueues
 

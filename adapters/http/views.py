@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import asdict, is_dataclass
-from enum import Enum
 from typing import Any
-from uuid import UUID
 
 from adapters.http.coop_view import coop_actions, parts_view, whistles_view
 from adapters.http.policy import Principal
 from adapters.http.unit_view import lens_for_case
+from adapters.jsonable import jsonable
 from engine.config import Role, SanshiConfig
 from engine.domain import Action, Case, Status
 from engine.vocabulary import ACTIONS, EVENT_KINDS, STATUSES
@@ -46,24 +43,6 @@ UNIT_ACTIONS: dict[Action, str] = {
 }
 LEADER_ACTIONS: dict[Action, str] = {Action.INSTRUCT: "instruct"}
 
-
-
-def jsonable(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, Enum):
-        return value.value
-    if is_dataclass(value) and not isinstance(value, type):
-        return jsonable(asdict(value))
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(v) for v in value]
-    return value
 
 
 def unit_name(config: SanshiConfig, unit_id: str | None) -> str | None:

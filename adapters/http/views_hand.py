@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.http.policy import Principal, mask_name
-from adapters.http.views import jsonable
+from adapters.jsonable import jsonable
 from engine.application import SanshiApplication
 from engine.config import Role, SanshiConfig
 from engine.domain import Case

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from adapters.http.views import jsonable
+from adapters.jsonable import jsonable
 from projections.reports import Report
 
 

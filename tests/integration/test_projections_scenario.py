@@ -41,7 +41,7 @@ with warnings.catch_warnings():
 from adapters.bootstrap import Runtime
 from adapters.cli import main
 from adapters.http import create_app
-from adapters.http.views import jsonable
+from adapters.jsonable import jsonable
 from engine.deadlines import SHANGHAI
 from engine.domain import Rating
 from engine.intake import Channel, IntakeCommand
