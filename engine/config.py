@@ -180,7 +180,7 @@ class DispatchItem(_Strict):
     @model_validator(mode="after")
     def _says_something(self) -> DispatchItem:
         if self.to is None and self.deadlines is None:
-            raise ValueError("a dispatch catalogue entry needs 'to' or 'deadlines'")
+            raise ValueError("派单目录条目须有 to（承办单位）或 deadlines（时限）")
         return self
 
 
@@ -274,10 +274,10 @@ class Ranking(_Strict):
         unknown = [code for code in weights if code not in RATES]
         if unknown:
             raise ValueError(
-                f"unknown rate code(s) {', '.join(unknown)}; the rates are: {', '.join(RATES.codes)}"
+                f"不认识的指标代码 {', '.join(unknown)}；可用的指标：{', '.join(RATES.codes)}"
             )
         if sum(weights.values()) <= 0:
-            raise ValueError("the weights must add up to more than 0")
+            raise ValueError("权重之和须大于 0")
         return weights
 
 
@@ -312,7 +312,7 @@ class Token(_Strict):
     @model_validator(mode="after")
     def _unit_role_needs_unit(self) -> Token:
         if self.role == Role.UNIT and not self.unit:
-            raise ValueError("role 'unit' needs a 'unit'")
+            raise ValueError("role 为 unit 的令牌须填写 unit（所属单位）")
         return self
 
 
@@ -406,66 +406,79 @@ class SanshiConfig(_Strict):
             raise ValueError(retired_channel_routing(data["channel_routing"]))
         return data
 
-    @field_validator("units")
-    @classmethod
-    def _unique_units(cls, units: list[Unit]) -> list[Unit]:
-        seen: set[str] = set()
-        for u in units:
-            if u.id in seen:
-                raise ValueError(f"duplicate unit id '{u.id}'")
-            seen.add(u.id)
-        if not any(u.kind == UnitKind.CENTRE for u in units):
-            raise ValueError("a district needs one unit of kind 'centre'")
-        return units
+    def _reference_problems(self) -> list[InitErrorDetails]:
+        """Every name the file uses resolves (units, categories, services, channels), each
+        problem at its own place in the file; reported with the catalogue's, all at once: an
+        officer fixing a district file wants the whole list, not one line per try."""
+        problems: list[InitErrorDetails] = []
 
-    @model_validator(mode="after")
-    def _references_resolve(self) -> SanshiConfig:
-        ids = {u.id for u in self.units}
-        codes = {c.code for c in self.categories}
+        def problem(loc: tuple[int | str, ...], message: str, value: Any) -> None:
+            problems.append(
+                InitErrorDetails(type=PydanticCustomError("reference", message), loc=loc, input=value)
+            )
+
+        first_unit: dict[str, int] = {}
+        for i, u in enumerate(self.units):
+            if u.id in first_unit:
+                problem(("units", i, "id"), f"单位编号「{u.id}」重复（第 {first_unit[u.id] + 1} 个单位已用）", u.id)
+            first_unit.setdefault(u.id, i)
+        if not any(u.kind == UnitKind.CENTRE for u in self.units):
+            problem(("units",), "须有一个 kind 为 centre 的单位（受理中心）", None)
+        first_code: dict[str, int] = {}
+        for i, c in enumerate(self.categories):
+            if c.code in first_code:
+                problem(("categories", i, "code"), f"类别代码「{c.code}」重复（第 {first_code[c.code] + 1} 个类别已用）", c.code)
+            first_code.setdefault(c.code, i)
+            for j, word in enumerate(c.keywords):
+                if not word.strip():
+                    problem(("categories", i, "keywords", j), "关键词不能为空", word)
+        ids = set(first_unit)
+        codes = set(first_code)
         # A unit may own a catalogue item rather than a whole category (供电局: utilities.power).
         items = {code for code, _ in _walk(self.catalogue)}
-        for u in self.units:
-            if u.parent is not None and u.parent not in ids:
-                raise ValueError(f"unit '{u.id}': parent '{u.parent}' is not a unit")
-            for c in u.categories:
-                if c not in codes and c not in items:
-                    raise ValueError(f"unit '{u.id}': category '{c}' is not defined")
         services = {s.code for s in self.services}
         if len(services) != len(self.services):
-            raise ValueError("services: a service code is listed twice")
-        for u in self.units:
-            for code in u.services:
+            problem(("services",), "同一个服务代码列了两次", None)
+        for i, u in enumerate(self.units):
+            if u.parent is not None and u.parent not in ids:
+                problem(("units", i, "parent"), f"上级单位「{u.parent}」不存在", u.parent)
+            for j, code in enumerate(u.categories):
+                if code not in codes and code not in items:
+                    problem(("units", i, "categories", j), f"类别「{code}」未定义（categories 或 catalogue 中没有）", code)
+            for j, code in enumerate(u.services):
                 if code not in services:
-                    raise ValueError(f"unit '{u.id}': service '{code}' is not in services")
+                    problem(("units", i, "services", j), f"服务「{code}」不在 services 中", code)
             if u.services and u.kind == UnitKind.CENTRE:
-                raise ValueError(f"unit '{u.id}': the centre offers no services (认领大厅)")
-        for r in self.routing:
+                problem(("units", i, "services"), "受理中心不在认领大厅提供服务", u.id)
+        channels = {c.value for c in Channel}
+        for i, r in enumerate(self.routing):
             if r.category not in codes and not (r.category == "" and r.channels):
-                raise ValueError(f"routing: category '{r.category}' is not defined")
-            for channel in r.channels:
-                if channel not in {c.value for c in Channel}:
-                    raise ValueError(f"routing: channel '{channel}' is not a channel")
+                problem(("routing", i, "category"), f"类别「{r.category}」未定义", r.category)
+            for j, channel in enumerate(r.channels):
+                if channel not in channels:
+                    problem(("routing", i, "channels", j), f"渠道「{channel}」不存在（可用：{'、'.join(sorted(channels))}）", channel)
             if r.to not in ("locality", "judicial_office") and r.to not in ids:
-                raise ValueError(f"routing: '{r.to}' is neither a unit nor locality/judicial_office")
-        for t in self.tokens:
+                problem(("routing", i, "to"), f"「{r.to}」既不是单位编号，也不是 locality / judicial_office", r.to)
+        for i, t in enumerate(self.tokens):
             if t.unit is not None and t.unit not in ids:
-                raise ValueError(f"token for unknown unit '{t.unit}'")
+                problem(("tokens", i, "unit"), f"单位「{t.unit}」不存在", t.unit)
         for cat in self.deadlines.per_category:
             if cat not in codes:
-                raise ValueError(f"deadlines: category '{cat}' is not defined")
-        for cat in self.router.dispatch.manual_categories:
+                problem(("deadlines", "per_category", cat), f"类别「{cat}」未定义", cat)
+        for j, cat in enumerate(self.router.dispatch.manual_categories):
             if cat not in codes:
-                raise ValueError(f"router.dispatch.manual_categories: '{cat}' is not defined")
-        for unit in self.notifications.units:
+                problem(("router", "dispatch", "manual_categories", j), f"类别「{cat}」未定义", cat)
+        for j, unit in enumerate(self.notifications.units):
             if unit not in ids:
-                raise ValueError(f"notifications.units: '{unit}' is not a unit")
-        return self
+                problem(("notifications", "units", j), f"单位「{unit}」不存在", unit)
+        return problems
 
     @model_validator(mode="after")
     def _catalogue_resolves(self) -> SanshiConfig:
         """The category tree and the dispatch catalogue, each problem at its own place in the
-        file (a ValidationError raised here keeps the locations given)."""
-        problems: list[InitErrorDetails] = []
+        file (a ValidationError raised here keeps the locations given), with every other name
+        that does not resolve (:meth:`_reference_problems`)."""
+        problems: list[InitErrorDetails] = self._reference_problems()
 
         def problem(loc: tuple[int | str, ...], message: str, value: Any) -> None:
             problems.append(
@@ -483,25 +496,23 @@ class SanshiConfig(_Strict):
                 if not item.code.startswith(parent + "."):
                     problem(
                         (*here, "code"),
-                        f"catalogue item '{item.code}' is under '{parent}': its code must "
-                        f"start with '{parent}.'",
+                        f"目录项「{item.code}」在「{parent}」之下，代码须以「{parent}.」开头",
                         item.code,
                     )
                 if item.code in seen:
                     first = ".".join(str(p) for p in seen[item.code])
-                    problem((*here, "code"), f"duplicate catalogue code '{item.code}' (also at {first})", item.code)
+                    problem((*here, "code"), f"目录代码「{item.code}」重复（{first} 已用）", item.code)
                 else:
                     seen[item.code] = (*here, "code")
                 if item.items and item.code.count(".") >= 2:
-                    problem((*here, "items"), "the catalogue has three levels at most", item.code)
+                    problem((*here, "items"), "目录最多三级", item.code)
                 check(item.items, item.code, (*here, "items"))
 
         for top, items in self.catalogue.items():
             if top not in tops:
                 problem(
                     ("catalogue", top),
-                    f"top-level category '{top}' is not defined (the tree hangs under one of: "
-                    f"{', '.join(sorted(tops))})",
+                    f"一级类别「{top}」未定义（目录须挂在这些类别之下：{'、'.join(sorted(tops))}）",
                     top,
                 )
                 continue
@@ -514,13 +525,13 @@ class SanshiConfig(_Strict):
             if entry.item not in tops and entry.item not in seen:
                 problem(
                     ("dispatch_catalogue", i, "item"),
-                    f"dispatch catalogue: '{entry.item}' is neither a category nor a catalogue item",
+                    f"派单目录：「{entry.item}」既不是类别，也不是目录项",
                     entry.item,
                 )
             if entry.item in entries:
                 problem(
                     ("dispatch_catalogue", i, "item"),
-                    f"dispatch catalogue: '{entry.item}' is listed twice (also entry {entries[entry.item]})",
+                    f"派单目录：「{entry.item}」列了两次（第 {entries[entry.item]} 条已有）",
                     entry.item,
                 )
             entries.setdefault(entry.item, i)
@@ -528,8 +539,7 @@ class SanshiConfig(_Strict):
             if to is not None and to not in ("locality", "judicial_office") and to not in ids and to not in kinds:
                 problem(
                     ("dispatch_catalogue", i, "to"),
-                    f"dispatch catalogue: '{to}' is neither a unit, a unit kind nor "
-                    "locality/judicial_office",
+                    f"派单目录：「{to}」既不是单位、单位类型，也不是 locality / judicial_office",
                     to,
                 )
         if problems:
@@ -714,6 +724,50 @@ def _tree(text: str, source: str) -> yaml.Node:
     return root
 
 
+def _config_problem_zh(err: Any) -> str:
+    """One of pydantic's errors in Chinese for the person fixing the file, with the bound it
+    broke (``problem_zh`` is the API's; a district file also needs the numbers)."""
+    kind = str(err.get("type", ""))
+    ctx = err.get("ctx") or {}
+    bounds = {"greater_than": ("gt", "须大于"), "greater_than_equal": ("ge", "须不小于"),
+              "less_than": ("lt", "须小于"), "less_than_equal": ("le", "须不大于")}
+    if kind in bounds and bounds[kind][0] in ctx:
+        key, words = bounds[kind]
+        return f"{words} {ctx[key]}"
+    if kind == "extra_forbidden":
+        return "不认识的字段（拼写有误，或放错了位置）"
+    if kind == "missing":
+        return "缺少此项"
+    if kind == "value_error":
+        return str(ctx.get("error", err.get("msg", "")))
+    from engine.contract import problem_zh  # here: engine.contract imports this module's users
+
+    return problem_zh(err)
+
+
+def _bad_value_line(text: str) -> int | None:
+    """The line of the first scalar libyaml cannot construct (a date like 2027-02-30)."""
+    loader = YAML_LOADER(text)
+    try:
+        stack = [loader.get_single_node()]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, yaml.ScalarNode):
+                try:
+                    loader.construct_object(node, deep=True)
+                except ValueError:
+                    return int(node.start_mark.line) + 1
+            elif isinstance(node, yaml.SequenceNode):
+                stack.extend(reversed(node.value))
+            elif isinstance(node, yaml.MappingNode):
+                stack.extend(v for pair in reversed(node.value) for v in reversed(pair))
+    except yaml.YAMLError:
+        return None
+    finally:
+        loader.dispose()
+    return None
+
+
 def parse_config(text: str, source: str = "<config>") -> SanshiConfig:
     try:
         data: Any = read_yaml(text)
@@ -721,6 +775,10 @@ def parse_config(text: str, source: str = "<config>") -> SanshiConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         raise ConfigError(source, [f"{where}: YAML 语法错误: {getattr(exc, 'problem', exc)}"]) from None
+    except ValueError as exc:  # a scalar that looks like a date but is none (2027-02-30)
+        line = _bad_value_line(text)
+        where = f"{source}:{line}" if line else source
+        raise ConfigError(source, [f"{where}: 值无法读取（{exc}），如不存在的日期 2027-02-30"]) from None
     if not isinstance(data, dict):
         raise _not_a_mapping(source)
     if "channel_routing" in data:  # at its own line, not the file's first
@@ -736,7 +794,7 @@ def parse_config(text: str, source: str = "<config>") -> SanshiConfig:
             loc = [p for p in err["loc"] if not isinstance(p, str) or not p.startswith("function-")]
             node = _node_at(root, loc)
             field = ".".join(str(p) for p in loc) or "(root)"
-            problems.append(f"{source}:{node.start_mark.line + 1}: {field}: {err['msg']}")
+            problems.append(f"{source}:{node.start_mark.line + 1}: {field}: {_config_problem_zh(err)}")
         raise ConfigError(source, problems) from None
 
 
@@ -751,9 +809,13 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SanshiConfig:
         return _with_places_checked(config, "engine/data/haicheng.yaml")
     p = Path(path)
     try:
-        text = p.read_text("utf-8")
+        text = p.read_text("utf-8-sig")  # Notepad's UTF-8 starts with a BOM
     except OSError as exc:
         raise ConfigError(str(p), [f"{p}: 无法读取: {exc.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            str(p), [f"{p}: 不是 UTF-8 编码的文本；请用 UTF-8 另存（GBK、UTF-16 等编码不能读取）"]
+        ) from None
     config = parse_config(text, str(p))
     config._source_dir = p.resolve().parent
     return _with_places_checked(config, str(p))

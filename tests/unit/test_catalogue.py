@@ -74,14 +74,14 @@ def test_a_leaf_under_an_unknown_top_level_is_reported_at_its_line() -> None:
     problems = _problems(BASE + "catalogue:\n  municipl:\n  - {code: municipl.lamp, name: 灯}\n")
     assert len(problems) == 1
     assert problems[0].startswith("d.yaml:12: catalogue.municipl:")  # the leaf's line
-    assert "top-level category 'municipl' is not defined" in problems[0]
+    assert "一级类别「municipl」未定义" in problems[0]
 
 
 def test_duplicate_and_misplaced_codes_are_reported_at_their_lines() -> None:
     text = BASE + TREE + "  - {code: municipal.manhole, name: 又一个井盖}\n  - {code: housing.lift, name: 电梯}\n"
     problems = _problems(text)
-    assert any(p.startswith("d.yaml:18:") and "duplicate catalogue code 'municipal.manhole'" in p for p in problems)
-    assert any(p.startswith("d.yaml:19:") and "must start with 'municipal.'" in p for p in problems)
+    assert any(p.startswith("d.yaml:18:") and "目录代码「municipal.manhole」重复" in p for p in problems)
+    assert any(p.startswith("d.yaml:19:") and "须以「municipal.」开头" in p for p in problems)
 
 
 def test_dispatch_catalogue_with_an_unknown_unit_or_item_is_reported() -> None:
@@ -91,8 +91,8 @@ def test_dispatch_catalogue_with_an_unknown_unit_or_item_is_reported() -> None:
         "- {item: municipal.bridge, to: zhujian}\n"
     )
     problems = _problems(text)
-    assert any(p.startswith("d.yaml:19: dispatch_catalogue.0.to:") and "'lamp_office'" in p for p in problems)
-    assert any(p.startswith("d.yaml:20: dispatch_catalogue.1.item:") and "'municipal.bridge'" in p for p in problems)
+    assert any(p.startswith("d.yaml:19: dispatch_catalogue.0.to:") and "「lamp_office」" in p for p in problems)
+    assert any(p.startswith("d.yaml:20: dispatch_catalogue.1.item:") and "「municipal.bridge」" in p for p in problems)
 
 
 def test_deadlines_come_from_the_most_specific_catalogue_item() -> None:

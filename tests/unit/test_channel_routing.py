@@ -146,8 +146,8 @@ def test_a_district_without_the_rule_routes_enterprise_requests_by_category() ->
 
 @pytest.mark.parametrize(
     ("rule", "word"),
-    [({"channels": ["fax"], "to": "business_environment"}, "not a channel"),
-     ({"channels": ["enterprise"], "to": "nobody"}, "neither a unit")],
+    [({"channels": ["fax"], "to": "business_environment"}, "渠道「fax」不存在"),
+     ({"channels": ["enterprise"], "to": "nobody"}, "「nobody」既不是单位编号")],
 )
 def test_a_rule_naming_an_unknown_channel_or_unit_is_refused(
     haicheng: SanshiConfig, rule: dict[str, Any], word: str

@@ -93,3 +93,59 @@ def test_the_demo_district_routes_two_channels_by_channel_rules() -> None:
     config = load_config()
     assert {c for r in config.routing for c in r.channels} == {"court", "enterprise"}
     assert "channel_routing" not in type(config).model_fields
+
+
+# ---- what an officer writing a district file gets wrong (an outsider's first district) -------
+
+_HEAD = "district: {id: x, name: 临江区}\n"
+
+
+def test_every_wrong_name_is_reported_at_once_at_its_own_line_in_chinese() -> None:
+    err = _error(
+        _HEAD
+        + "units:\n"  # 2
+        "  - {id: centre, name: 中心, kind: centre}\n"  # 3
+        "  - {id: zhujian, name: 区住建局, kind: department, categories: [housing]}\n"  # 4
+        "  - {id: zhujian, name: 区住建局二, kind: department}\n"  # 5: a second 'zhujian'
+        "categories:\n"  # 6
+        "  - {code: housing, name: 住房, keywords: [物业]}\n"  # 7
+        "  - {code: labour, name: 劳动, keywords: [欠薪, '']}\n"  # 8: an empty keyword
+        "  - {code: labour, name: 劳动二}\n"  # 9: the code again
+        "routing:\n"  # 10
+        "  - {category: labour, to: renshe}\n"  # 11: no such unit
+        "  - {category: wenlv, to: zhujian}\n"  # 12: no such category
+        "tokens:\n"  # 13
+        "  - {token: abcdefgh123, role: unit, unit: nobody}\n"  # 14
+    )
+    where = {p.split(": ", 2)[0]: p for p in err.problems}
+    for line in (5, 8, 9, 11, 12, 14):
+        assert f"district.yaml:{line}" in where, (line, err.problems)
+    assert "重复" in where["district.yaml:5"] and "重复" in where["district.yaml:9"]
+    assert "「renshe」" in where["district.yaml:11"] and "「wenlv」未定义" in where["district.yaml:12"]
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in p) for p in err.problems), err.problems
+
+
+def test_bounds_and_misspelled_keys_are_said_in_chinese_with_the_bound() -> None:
+    err = _error(_HEAD + "units:\n  - {id: centre, name: 中心, kind: centre}\ncatagories: []\n"
+                 "deadlines:\n  default: {normal: {claim_workdays: 0}}\n")
+    text = "\n".join(err.problems)
+    assert "district.yaml:4: catagories: 不认识的字段" in text, text
+    assert "须大于 0" in text or "须不小于" in text, text
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "utf-16"])
+def test_a_district_file_not_in_utf8_is_one_clear_line(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "linjiang.yaml"
+    path.write_bytes((_HEAD + "units:\n  - {id: centre, name: 临江区中心, kind: centre}\n").encode(encoding))
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert exc.value.problems == [f"{path}: 不是 UTF-8 编码的文本；请用 UTF-8 另存（GBK、UTF-16 等编码不能读取）"]
+    # Notepad's UTF-8 with a BOM is UTF-8.
+    path.write_bytes(b"\xef\xbb\xbf" + (_HEAD + "units:\n  - {id: centre, name: 中心, kind: centre}\n").encode())
+    assert load_config(path).district.name == "临江区"
+
+
+def test_a_date_that_does_not_exist_is_reported_at_its_line() -> None:
+    err = _error(_HEAD + "units:\n  - {id: centre, name: 中心, kind: centre}\n"
+                 "calendar:\n  2027:\n    holidays: [2027-02-10, 2027-02-30]\n")
+    assert err.problems[0].startswith("district.yaml:6: 值无法读取"), err.problems

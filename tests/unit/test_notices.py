@@ -267,7 +267,7 @@ def test_a_template_naming_an_unknown_field_is_refused_at_load(tmp_path: Any) ->
 
 
 def test_contacts_for_a_unit_that_does_not_exist_are_refused() -> None:
-    with pytest.raises(ValueError, match=r"notifications\.units: 'nosuch' is not a unit"):
+    with pytest.raises(ValueError, match=r"notifications\.units\.0\n\s+单位「nosuch」不存在"):
         SanshiConfig.model_validate(
             {**demo_config().model_dump(), "notifications": {"units": {"nosuch": {"email": ["a@b.c"]}}}}
         )

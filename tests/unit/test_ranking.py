@@ -147,11 +147,11 @@ def test_kinds_never_mix() -> None:
 @pytest.mark.parametrize(
     ("weights", "min_volume", "says"),
     [
-        ("{handling_rate: -5, satisfaction_rate: 1}", None, "ranking.weights.handling_rate: Input should be greater than or equal to 0"),
-        ("{handling_rate: 1, speed_rate: 2}", None, "unknown rate code(s) speed_rate"),
-        ("{handling_rate: 0, satisfaction_rate: 0}", None, "the weights must add up to more than 0"),
+        ("{handling_rate: -5, satisfaction_rate: 1}", None, "ranking.weights.handling_rate: 须不小于 0"),
+        ("{handling_rate: 1, speed_rate: 2}", None, "不认识的指标代码 speed_rate"),
+        ("{handling_rate: 0, satisfaction_rate: 0}", None, "权重之和须大于 0"),
         ("{handling_rate: .nan}", None, "ranking.weights.handling_rate"),
-        (None, "0", "ranking.min_volume: Input should be greater than or equal to 1"),
+        (None, "0", "ranking.min_volume: 须不小于 1"),
     ],
 )
 def test_a_bad_ranking_section_is_a_clear_error_at_load(weights: str | None, min_volume: str | None, says: str) -> None:
