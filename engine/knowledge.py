@@ -524,5 +524,17 @@ def demo_entries(path: Path = DEMO_ENTRIES) -> list[dict[str, Any]]:
 
 
 def seed_demo(app: _App, config: Units, at: dt.datetime | None = None) -> int:
-    """Load the demo entries (once: by their ref); returns how many were new."""
-    return KnowledgeService(app, config).seed(demo_entries(), DEMO_PRINCIPAL, at=at)
+    """Load the demo entries (once: by their ref); returns how many were new. They were written
+    for the bundled district: in another one an entry keeps its answer but not a unit or a
+    category that district does not have (the demo of a district's own file must run)."""
+    codes = config.category_codes()
+    rows = [
+        {
+            k: v
+            for k, v in row.items()
+            if not (k == "unit" and v and not config.has_unit(v))
+            and not (k == "category" and v and v not in codes)
+        }
+        for row in demo_entries()
+    ]
+    return KnowledgeService(app, config).seed(rows, DEMO_PRINCIPAL, at=at)

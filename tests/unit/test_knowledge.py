@@ -393,3 +393,29 @@ def test_a_long_call_text_is_read_and_an_overlong_one_refused(env: tuple[Any, Ru
     assert r.status_code == 200 and r.json()["items"][0]["id"] == eid
     r = client.get("/api/knowledge/suggest", params={"q": "问" * 1001}, headers=OP)
     assert r.status_code == 422
+
+
+def test_the_demo_entries_load_into_a_district_without_the_bundled_units(tmp_path: Path) -> None:
+    """`sanshi demo` on a district's own file: the entries written for 海城区 keep their answers
+    and lose only the units and categories that district does not have."""
+    from adapters.bootstrap import bootstrap
+    from engine.config import parse_config
+    from engine.settings import Settings
+
+    config = parse_config(
+        "district: {id: linjiang, name: 临江区}\n"
+        "units:\n  - {id: centre, name: 临江区社会治理中心, kind: centre}\n"
+        "  - {id: jiaoyu, name: 区教育局, kind: department, categories: [education]}\n"
+        "categories:\n  - {code: education, name: 教育, keywords: [学校]}\n"
+        "  - {code: other, name: 其他}\n",
+        "linjiang.yaml",
+    )
+    runtime = bootstrap(Settings.from_env({"SANSHI_DB": "memory://"}), config)
+    try:
+        assert seed_demo(runtime.app, runtime.config, at=NOW) >= 20
+        service = KnowledgeService(runtime.app, runtime.config)
+        entries = [service.get(entry_id_for(ref)) for ref in REAL_QUESTIONS.values()]
+        assert all(e.unit in (None, "", "jiaoyu") for e in entries)
+        assert all(e.answer for e in entries)
+    finally:
+        runtime.close()
