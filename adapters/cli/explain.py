@@ -22,6 +22,7 @@ import click
 
 from engine.domain import LEGACY_CENTRE
 from engine.vocabulary import CHANNELS, CONCERNS, DEADLINE_KINDS, EVENT_KINDS, RATINGS, Concern
+from projections.search import order_no_shaped
 
 PLACE_ZH = {"exact": "同一地点", "area": "同一道路/小区", "unknown": "地点不明"}
 DUP_RULE_ZH = {
@@ -51,7 +52,19 @@ def case_id_of(text: str, district_key: bytes | None = None) -> UUID:
         # police:JQ… — the case keeps only the keyed hash of the incident number
         channel, ref = text.split(":", 1)
         return case_id_for(channel, source_ref_for(channel, ref, district_key))
-    raise click.BadParameter(f"「{text}」不是工单编号（UUID）或 渠道:来源编号", param_hint="CASE_ID")
+    raise click.BadParameter(
+        f"「{text}」不是工单编号（如 HC20261201002444）、工单 ID（UUID）或 渠道:来源编号", param_hint="CASE_REF"
+    )
+
+
+def _case_of_order_no(runtime: Any, order_no: str) -> UUID | None:
+    from projections.search import SearchIndex, SearchKeys
+
+    if runtime.read_model.before_read is not None:
+        runtime.read_model.before_read()  # embedded: the views catch up first
+    keys = SearchKeys(runtime.settings.district_key, hashed=bool(runtime.settings.cipher_key))
+    found: UUID | None = SearchIndex(runtime.views_engine, keys).case_for_order_no(order_no)
+    return found
 
 
 class Namer:
@@ -461,16 +474,24 @@ def explain(case_ref: str, fmt: str) -> None:
     from engine.settings import Settings
 
     settings = Settings.from_env()
-    case_id = case_id_of(case_ref, settings.district_key)
+    # The 工单编号 on the screens and the printed sheet (HC20261201002444) is looked up in the
+    # search view; a UUID or 渠道:来源编号 is the case id itself.
+    order_no = case_ref.strip() if order_no_shaped(case_ref) else None
+    case_id = None if order_no else case_id_of(case_ref, settings.district_key)
     config = load_config(settings.config_path)
     # Reading the log needs no model: the cheap router keeps this command instant.
     runtime = bootstrap(settings, config, router=KeywordRouter(config))
     try:
+        if order_no is not None:
+            case_id = _case_of_order_no(runtime, order_no)
+            if case_id is None:
+                raise click.ClickException(f"工单编号 {order_no} 不存在")
+        assert case_id is not None
         events: list[Any] = list(runtime.app.events.get(case_id))
     finally:
         runtime.close()
     if not events:
-        raise click.ClickException(f"工单 {case_id} 不存在")
+        raise click.ClickException(f"工单 {case_ref.strip()} 不存在")
     if fmt == "json":
         payload = {"case_id": str(case_id), "events": [event_json(e) for e in events]}
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2, default=str))

@@ -93,6 +93,12 @@ def test_explain_json_and_unknown_case(db: str) -> None:
     assert data["events"][1]["reason"]["category"]["top"][0]["category"] == "municipal"
     missing = runner.invoke(main, ["explain", "hotline:NOPE"])
     assert missing.exit_code != 0 and "不存在" in missing.output
+    # The 工单编号 on the screens and the printed sheet reads the same case.
+    by_number = runner.invoke(main, ["explain", "HC20260921000002", "--format", "json"])
+    assert by_number.exit_code == 0, by_number.output
+    assert json.loads(by_number.output)["case_id"] == second
+    unknown = runner.invoke(main, ["explain", "HC20260921999999"])
+    assert unknown.exit_code == 1 and "工单编号 HC20260921999999 不存在" in unknown.output
 
 
 def test_explain_reads_the_channel_rules_of_decisions_logged_before_they_merged() -> None:
