@@ -143,3 +143,14 @@ def district_key(district_secret: str | None, cipher_key: str | None) -> bytes:
         # A derived key, not the cipher key itself: one key, one purpose.
         return hmac.new(cipher_key.encode("utf-8"), b"sanshi district secret v1", hashlib.sha256).digest()
     return DEV_DISTRICT_SECRET.encode("utf-8")
+
+
+def cache_dir() -> Path:
+    """Where sanshi keeps what it can make again (the fitted router, the sentence model's
+    files, jieba's dictionary cache): ``SANSHI_CACHE``, else ``$XDG_CACHE_HOME/sanshi``, else
+    ``~/.cache/sanshi`` (docs/configuration.md)."""
+    explicit = os.environ.get("SANSHI_CACHE")  # the same variable the test services use
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "sanshi"

@@ -30,8 +30,10 @@ rebuilt from the log (``sanshi projections rebuild``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import logging
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -188,6 +190,23 @@ def _bigrams(run: str) -> list[str]:
     return [run[i : i + 2] for i in range(len(run) - 1)]
 
 
+@functools.cache
+def _jieba() -> Any:
+    """jieba, its dictionary cache in sanshi's cache folder (its own default is /tmp)."""
+    import jieba
+
+    from engine.settings import cache_dir
+
+    jieba.setLogLevel(logging.WARNING)  # not "Building prefix dict ..." in every command's output
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        jieba.dt.tmp_dir = str(folder)
+    except OSError:  # an unwritable cache: jieba builds its dictionary each start instead
+        pass
+    return jieba
+
+
 def words(text_: str, for_index: bool = True) -> list[str]:
     """The words a text is indexed (``for_index``) or looked up by, each once: NFKC, lower
     case, letters and digits only.
@@ -196,7 +215,7 @@ def words(text_: str, for_index: bool = True) -> list[str]:
     characters. jieba alone cuts 门口的路灯不亮了 into 路 / 灯不亮, so a search for 路灯 would
     miss it; the pairs make a Chinese word of the query match wherever its characters stand
     together. Looked up: the query's jieba words, a Chinese one as its pairs (all of them)."""
-    import jieba
+    jieba = _jieba()
 
     normal = unicodedata.normalize("NFKC", text_).casefold()
     seen: dict[str, None] = {}

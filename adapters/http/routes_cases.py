@@ -45,8 +45,9 @@ from adapters.http.schemas import (
 )
 from adapters.http.store import ApiStore
 from adapters.http.unit_view import lens_for, lens_for_case
-from adapters.http.views import case_view, event_view, jsonable, notice_views
+from adapters.http.views import case_view, event_view, notice_views
 from adapters.http.views_hand import merge_fields
+from adapters.jsonable import jsonable
 from engine.application import CaseNotFound
 from engine.config import Role
 from engine.contract import Code

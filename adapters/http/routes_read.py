@@ -22,7 +22,8 @@ from adapters.http.routes_cases import runtime_of
 from adapters.http.schemas import AppRecord, MediaRecord, TownRecord, WalkinRecord, record_dict
 from adapters.http.store import ApiStore
 from adapters.http.unit_view import lens_for
-from adapters.http.views import category_name, jsonable, unit_name
+from adapters.http.views import category_name, unit_name
+from adapters.jsonable import jsonable
 from engine.application import CaseNotFound, now_shanghai
 from engine.config import Role
 from engine.contract import Address, Code, Content, Ref, SearchText, query_time_problem

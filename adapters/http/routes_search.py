@@ -28,7 +28,8 @@ from adapters.http.errors import ERROR_RESPONSES, ApiError
 from adapters.http.policy import Permission, Principal, allow
 from adapters.http.routes_cases import runtime_of
 from adapters.http.routes_read import _for_reader
-from adapters.http.views import jsonable, unit_name
+from adapters.http.views import unit_name
+from adapters.jsonable import jsonable
 from engine.application import now_shanghai
 from engine.config import Role
 from engine.contract import Phone, SearchText

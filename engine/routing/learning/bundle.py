@@ -38,6 +38,7 @@ from engine.routing.learning.model import (
 )
 from engine.routing.learning.seeds import SEEDS
 from engine.routing.learning.text import simplified
+from engine.settings import cache_dir as cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +107,6 @@ def read_examples(lines: Sequence[str], weight: float = 1.0) -> list[Example]:
         row = json.loads(line)
         out.append(Example(str(row["text"]), str(row["category"]), weight))
     return out
-
-
-def cache_dir() -> Path:
-    explicit = os.environ.get("SANSHI_CACHE")  # the same variable the test services use
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "sanshi"
 
 
 def _key(config: SanshiConfig, examples: Sequence[Example], blend: Blend) -> str:

@@ -9,6 +9,7 @@ queue with the top suggestions (the decision's ``reason.candidates``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +67,9 @@ def judge(
     if vague_words and not by_hint:
         failed.append((VAGUE, "、".join(vague_words)))
     if confidence < threshold:
-        failed.append((BELOW_THRESHOLD, f"分类置信度{confidence:.2f}低于阈值{threshold:.2f}"))
+        # Rounded down: 0.958 against 0.96 must not read "0.96低于阈值0.96".
+        shown = math.floor(confidence * 1000) / 1000
+        failed.append((BELOW_THRESHOLD, f"分类置信度{shown:.3f}低于阈值{threshold:.2f}"))
     if rule.readers_agree and not by_hint:
         others = disagreeing(category, readers)
         if others:
