@@ -36,6 +36,7 @@ from engine.settings import POSTGRES_CONNECT_TIMEOUT, Settings
 from projections.lessons import LessonView
 from projections.projector import Projector
 from projections.queries import ReadModel
+from projections.search import SearchIndex, SearchKeys
 from projections.wiring import attach_projections
 
 if TYPE_CHECKING:
@@ -126,6 +127,14 @@ class Runtime(Publisher):
     def dead_letter_store(self) -> DeadLetterStore:
         """In the views' database (for memory:// the same one)."""
         return DeadLetterStore(self.views_engine, sealer_for(self.settings.cipher_key))
+
+    def search_index(self) -> SearchIndex:
+        """The search view's queries (查找, 来电弹屏, order numbers), after the views have caught
+        up (embedded mode)."""
+        if self.read_model.before_read is not None:
+            self.read_model.before_read()
+        keys = SearchKeys(self.settings.district_key, hashed=bool(self.settings.cipher_key))
+        return SearchIndex(self.views_engine, keys)
 
     @cached_property
     def attachments(self) -> AttachmentService:

@@ -48,7 +48,7 @@ from pydantic import AfterValidator, BeforeValidator, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from engine.deadlines import SHANGHAI
-from engine.identifiers import CITIZEN_KINDS, redact
+from engine.identifiers import CITIZEN_KINDS, redact, redact_json
 from engine.vocabulary import APPEAL_TYPES as APPEAL_TYPE_TERMS
 from engine.vocabulary import AppealType as AppealType
 
@@ -367,25 +367,8 @@ def check_extra(value: dict[str, Any]) -> dict[str, Any]:
     problem = extra_problem(value)
     if problem is not None:
         raise PydanticCustomError("extra_invalid", problem)
-    masked: dict[str, Any] = _masked_value(value)
+    masked: dict[str, Any] = redact_json(value, CITIZEN_KINDS, keep_links=True)
     return masked
-
-
-_LINK = re.compile(r"https?://\S+", re.IGNORECASE)
-
-
-def _masked_value(value: Any) -> Any:
-    """Every string of an extra, names included, with ID-card, bank-card and passport numbers
-    masked (already checked for depth by :func:`extra_problem`)."""
-    if isinstance(value, str):
-        # A link (a photo's, a media report's) is an address to fetch, not words: a long article
-        # or file number in it is not a card, and a changed link fetches nothing.
-        return value if _LINK.fullmatch(value) else _no_id_numbers(value)
-    if isinstance(value, list):
-        return [_masked_value(v) for v in value]
-    if isinstance(value, dict):
-        return {_no_id_numbers(k): _masked_value(v) for k, v in value.items()}
-    return value
 
 
 Extra = Annotated[dict[str, Any], AfterValidator(check_extra)]

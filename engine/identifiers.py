@@ -33,6 +33,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 __all__ = [
     "ALL_KINDS",
@@ -42,6 +43,7 @@ __all__ = [
     "find",
     "normalise",
     "redact",
+    "redact_json",
 ]
 
 
@@ -473,3 +475,21 @@ def redact(text: str, kinds: Iterable[Kind] = ALL_KINDS) -> str:
         pos = m.end
     out.append(text[pos:])
     return "".join(out)
+
+
+_LINK = re.compile(r"https?://\S+", re.IGNORECASE)
+
+
+def redact_json(value: Any, kinds: Iterable[Kind] = ALL_KINDS, keep_links: bool = False) -> Any:
+    """:func:`redact` over a JSON-like value (a channel's ``extra``): every string, names
+    included. ``keep_links``: a string that is one link (a photo's, a media report's) is an
+    address to fetch, not words; a long file number in it is not a card, and a changed link
+    fetches nothing."""
+    kinds = frozenset(kinds)
+    if isinstance(value, str):
+        return value if keep_links and _LINK.fullmatch(value) else redact(value, kinds)
+    if isinstance(value, list):
+        return [redact_json(v, kinds, keep_links) for v in value]
+    if isinstance(value, dict):
+        return {redact(str(k), kinds): redact_json(v, kinds, keep_links) for k, v in value.items()}
+    return value

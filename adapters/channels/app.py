@@ -19,7 +19,7 @@ from .common import (
     parse_time,
     text_field,
 )
-from .privacy import redact_citizen, redact_value
+from .privacy import redact_value
 
 KNOWN = frozenset(
     {"submission_id", "user_id", "phone", "content", "address", "lat", "lng", "photos",
@@ -95,8 +95,8 @@ def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand:
         channel=Channel.APP,
         source_ref=submission_id,
         received_at=received_at,
-        content=redact_citizen(content),
-        address=redact_citizen(text_field(record, "address", label="地址")),
+        content=content,
+        address=text_field(record, "address", label="地址"),
         caller_phone=text_field(record, "phone", numbers_ok=True),
         concern=level,
         urgent=level is Concern.ANGUISH,

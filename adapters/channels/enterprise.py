@@ -29,7 +29,7 @@ from .common import (
     text_field,
 )
 from .hotline import urgency
-from .privacy import redact_citizen, redact_value
+from .privacy import redact_value
 
 HEADERS = {
     "诉求编号": "request_no",
@@ -83,8 +83,8 @@ def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand:
         channel=Channel.ENTERPRISE,
         source_ref=request_no,
         received_at=received_at,
-        content=redact_citizen(content),
-        address=redact_citizen(text_field(record, "address", label="企业地址")),
+        content=content,
+        address=text_field(record, "address", label="企业地址"),
         caller_name=text_field(record, "contact_name", label="联系人"),
         caller_phone=text_field(record, "contact_phone", label="联系电话", numbers_ok=True),
         appeal_type=text_field(record, "appeal_type", label="诉求类型"),

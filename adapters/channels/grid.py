@@ -31,7 +31,7 @@ from .common import (
     text_field,
 )
 from .hotline import urgency
-from .privacy import redact_citizen, redact_value
+from .privacy import redact_value
 
 HEADERS = {
     "事件编号": "report_no",
@@ -172,8 +172,8 @@ def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand:
         channel=Channel.GRID,
         source_ref=report_no,
         received_at=received_at,
-        content=redact_citizen(content),
-        address=redact_citizen(text_field(record, "address", label="地址")),
+        content=content,
+        address=text_field(record, "address", label="地址"),
         caller_name=name,
         caller_phone=phone,
         urgent=urgency(record),

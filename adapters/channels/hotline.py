@@ -19,7 +19,7 @@ from .common import (
     parse_time,
     text_field,
 )
-from .privacy import redact_citizen, redact_value
+from .privacy import redact_value
 
 HEADERS = {
     "工单编号": "order_no",
@@ -61,8 +61,8 @@ def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand:
         channel=Channel.HOTLINE,
         source_ref=order_no,
         received_at=received_at,
-        content=redact_citizen(content),
-        address=redact_citizen(text_field(record, "address", label="诉求地址")),
+        content=content,
+        address=text_field(record, "address", label="诉求地址"),
         caller_name=text_field(record, "caller_name", label="来电人"),
         caller_phone=text_field(record, "caller_phone", label="来电号码", numbers_ok=True),
         appeal_type=text_field(record, "appeal_type", label="诉求类型"),

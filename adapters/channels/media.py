@@ -33,7 +33,7 @@ from .common import (
     text_field,
 )
 from .hotline import urgency
-from .privacy import redact_citizen, redact_value
+from .privacy import redact_value
 
 HEADERS = {
     "媒体名称": "outlet",
@@ -113,8 +113,8 @@ def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand:
         channel=Channel.MEDIA,
         source_ref=report_ref(url),
         received_at=received_at,
-        content=redact_citizen(passage),
-        address=redact_citizen(text_field(record, "address", label="涉及地点")),
+        content=passage,
+        address=text_field(record, "address", label="涉及地点"),
         urgent=urgency(record),
         category_hint=ctx.category(text_field(record, "category", label="诉求分类")),
         # The report's address as published: its long article numbers are no bank cards.

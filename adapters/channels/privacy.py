@@ -181,13 +181,7 @@ def redact_citizen(value: str) -> str:
 
 def redact_value(value: Any, kinds: frozenset[Kind] = CITIZEN_KINDS) -> Any:
     """The same over a JSON-like value (``extra``): every string, keys included."""
-    if isinstance(value, str):
-        return identifiers.redact(value, kinds)
-    if isinstance(value, list):
-        return [redact_value(v, kinds) for v in value]
-    if isinstance(value, dict):
-        return {identifiers.redact(str(k), kinds): redact_value(v, kinds) for k, v in value.items()}
-    return value
+    return identifiers.redact_json(value, kinds)
 
 
 def _cue_name(m: re.Match[str]) -> str:

@@ -18,7 +18,7 @@ from .common import (
     parse_time,
     text_field,
 )
-from .privacy import redact_citizen, redact_value
+from .privacy import redact_value
 
 HEADERS = {
     "站点": "station_id",
@@ -68,8 +68,8 @@ def adapt(fields: Mapping[str, Any], ctx: AdapterContext) -> IntakeCommand:
         channel=Channel.WALKIN,
         source_ref=f"{station}/{ticket}",
         received_at=received_at,
-        content=redact_citizen(content),
-        address=redact_citizen(text_field(record, "address", label="地址")),
+        content=content,
+        address=text_field(record, "address", label="地址"),
         caller_name=text_field(record, "resident_name", label="居民姓名"),
         caller_phone=text_field(record, "phone", label="联系电话", numbers_ok=True),
         confidential=flag(record, "confidential", "保密件"),

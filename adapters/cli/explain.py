@@ -57,16 +57,6 @@ def case_id_of(text: str, district_key: bytes | None = None) -> UUID:
     )
 
 
-def _case_of_order_no(runtime: Any, order_no: str) -> UUID | None:
-    from projections.search import SearchIndex, SearchKeys
-
-    if runtime.read_model.before_read is not None:
-        runtime.read_model.before_read()  # embedded: the views catch up first
-    keys = SearchKeys(runtime.settings.district_key, hashed=bool(runtime.settings.cipher_key))
-    found: UUID | None = SearchIndex(runtime.views_engine, keys).case_for_order_no(order_no)
-    return found
-
-
 class Namer:
     """Chinese names for unit ids and category codes from the district config."""
 
@@ -483,7 +473,7 @@ def explain(case_ref: str, fmt: str) -> None:
     runtime = bootstrap(settings, config, router=KeywordRouter(config))
     try:
         if order_no is not None:
-            case_id = _case_of_order_no(runtime, order_no)
+            case_id = runtime.search_index().case_for_order_no(order_no)
             if case_id is None:
                 raise click.ClickException(f"工单编号 {order_no} 不存在")
         assert case_id is not None

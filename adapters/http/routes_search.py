@@ -35,7 +35,7 @@ from engine.config import Role
 from engine.contract import Phone, SearchText
 from engine.vocabulary import RATINGS, STATUSES
 from projections.fold import TERMINAL
-from projections.search import SearchIndex, SearchKeys, order_no_shaped
+from projections.search import SearchIndex, order_no_shaped
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
@@ -44,11 +44,7 @@ _PERSONAL_KINDS = ("phone", "name")
 
 
 def search_index(runtime: Runtime) -> SearchIndex:
-    """The search view's queries, after the views have caught up (embedded mode)."""
-    if runtime.read_model.before_read is not None:
-        runtime.read_model.before_read()
-    keys = SearchKeys(runtime.settings.district_key, hashed=bool(runtime.settings.cipher_key))
-    return SearchIndex(runtime.views_engine, keys)
+    return runtime.search_index()
 
 
 @router.get("/search", tags=["cases 工单"], summary="查找工单：来电号码、工单编号、来电人姓名或诉求内容")

@@ -101,7 +101,7 @@ class Bge:
 
 
 def cache_root() -> Path:
-    from engine.routing.learning.bundle import cache_dir
+    from engine.settings import cache_dir
 
     root = cache_dir() / "bge-probe"
     root.mkdir(parents=True, exist_ok=True)

